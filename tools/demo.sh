@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# tools/demo.sh — the main job: set up, build everything, and show what
+# slimtrain does on this machine, saying what happens at each step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. setup: installing missing Debian packages (tools/setup.sh)"
+tools/setup.sh
+
+step "2. build: everything, with Bazel (offline)"
+log=$(mktemp)
+trap 'rm -f "${log}"' EXIT
+if ! bazel build //... --color=no --curses=no --noshow_progress >"${log}" 2>&1; then
+  tail -n 30 "${log}"
+  echo "demo: the build failed (above)." >&2
+  exit 1
+fi
+grep -E '^INFO: (Elapsed|Build completed)' "${log}" | head -n 2
+echo "CUDA targets compiled: $(tools/cuda_status.sh)"
+
+step "3. GPUs: what this machine offers (engine/cuda:gpu_probe)"
+bazel-bin/engine/cuda/gpu_probe
+
+step "done: demo finished"

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tools/setup.sh — install the Debian packages slimtrain needs, and nothing else.
+#
+# Idempotent: prints what it installs, and does nothing (besides saying so) when
+# every package is already present. Uses sudo only when not run as root.
+#
+# The package list below is the single source of truth: tools/check_deps.py
+# (run by tools/test.sh) fails when a binary links, or the code includes, a
+# system file whose Debian package is not reachable from this list.
+set -euo pipefail
+
+# One package per line; `#` starts a comment. Keep it sorted within groups.
+PACKAGES=(
+  # build
+  bazel-bootstrap          # Bazel 4.2.3, runs offline
+  g++                      # C++17 compiler
+  python3                  # tools/test.sh summary, tools/check_deps.py
+  # contracts and RPC
+  libgrpc++-dev            # gRPC C++ (grpc++, reflection)
+  libgrpc-dev              # gRPC core
+  libprotobuf-dev          # Protobuf runtime and headers
+  protobuf-compiler        # protoc
+  protobuf-compiler-grpc   # grpc_cpp_plugin, grpc_python_plugin
+  libabsl-dev              # Abseil 20220623: Status, StatusOr, strings, flags
+  # tests and benchmarks
+  googletest               # GoogleTest sources
+  libgtest-dev             # GoogleTest
+  libgmock-dev             # GoogleMock
+  libbenchmark-dev         # Google Benchmark
+  # engine and server
+  libdnnl-dev              # oneDNN (CPU convolution, linear, pooling)
+  libsqlite3-dev           # job store
+  zlib1g-dev               # gzip for datasets and compression
+  # data
+  dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist
+  # Python client
+  python3-grpcio
+  python3-protobuf
+)
+
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all ${#PACKAGES[@]} packages present; nothing to install."
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
+
+echo "setup: installing ${#missing[@]} package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package index only when apt has never been updated here, or the
+# install fails for want of it.
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+  echo "setup: install failed; refreshing the package index and retrying"
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+echo "setup: done."
