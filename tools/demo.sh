@@ -23,4 +23,18 @@ echo "CUDA targets compiled: $(tools/cuda_status.sh)"
 step "3. GPUs: what this machine offers (engine/cuda:gpu_probe)"
 bazel-bin/engine/cuda/gpu_probe
 
-step "done: demo finished"
+slimtrain=bazel-bin/client/slimtrain
+
+step "4. plan: memory of one training step of ResNet-164 (CIFAR, batch 128) under every strategy"
+"${slimtrain}" plan --model zoo:resnet164 --batch 128
+
+step "5. budget: which strategy fits ResNet-164 at batch 128 in 1 GiB, and the largest batch each allows"
+"${slimtrain}" plan --model zoo:resnet164 --batch 128 --strategies auto --budget 1GiB
+"${slimtrain}" plan --model zoo:resnet164 --batch 128 --strategies exact,approx4,checkpoint_optimal \
+  --budget 1GiB --max-batch
+
+svg="${TMPDIR:-/tmp}/slimtrain-resnet164-approx4.svg"
+step "6. picture: the approx4 arena over the steps, written to ${svg}"
+"${slimtrain}" plan --model zoo:resnet164 --batch 128 --strategies approx4 --svg "${svg}" >/dev/null
+
+step "done: every step above ran"

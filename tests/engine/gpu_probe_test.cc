@@ -1,31 +1,16 @@
 // The CUDA-linked probe runs on any machine: without a GPU (or without CUDA in
 // the build) it says so and exits 0; with one, its kernel computes correctly.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <string>
 
 #include "engine/cuda/gpu_info.h"
 #include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
 
 namespace slimtrain::engine::cuda {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult run;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[512];
-  while (fgets(buf, sizeof(buf), pipe) != nullptr) run.output += buf;
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using ::slimtrain::test_util::CommandResult;
+using ::slimtrain::test_util::RunCommand;
 
 TEST(GpuProbeTest, ReportsGpusOrTheirAbsenceAndExitsZero) {
   const CommandResult run = RunCommand("engine/cuda/gpu_probe");

@@ -2,7 +2,9 @@
 
 protoc runs from a genrule with the workspace root as its proto path, so files
 import each other as "proto/model.proto" and C++ includes "proto/model.pb.h".
-With grpc = True the grpc_cpp_plugin also writes model.grpc.pb.{h,cc}.
+With grpc = True the grpc_cpp_plugin also writes <name>.grpc.pb.{h,cc}, in a
+second library `<grpc_name>` that alone links gRPC; the messages stay usable
+without it.
 
   proto_cc_library(
       name = "plan_cc_proto",
@@ -12,28 +14,36 @@ With grpc = True the grpc_cpp_plugin also writes model.grpc.pb.{h,cc}.
   )
 """
 
-def proto_cc_library(name, src, proto_deps = [], deps = [], grpc = False, visibility = None):
+def proto_cc_library(name, src, proto_deps = [], deps = [], grpc_name = None, visibility = None):
     base = src[:-len(".proto")]
     outs = [base + ".pb.h", base + ".pb.cc"]
+    grpc_outs = [base + ".grpc.pb.h", base + ".grpc.pb.cc"] if grpc_name else []
     cmd = "protoc --proto_path=. --cpp_out=$(GENDIR)"
-    if grpc:
-        outs += [base + ".grpc.pb.h", base + ".grpc.pb.cc"]
+    if grpc_name:
         cmd += (" --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin" +
                 " --grpc_out=$(GENDIR)")
     native.genrule(
         name = name + "_gen",
         srcs = [src] + proto_deps,
-        outs = outs,
+        outs = outs + grpc_outs,
         cmd = cmd + " $(location %s)" % src,
         message = "protoc %s" % src,
     )
     native.cc_library(
         name = name,
-        srcs = [o for o in outs if o.endswith(".cc")],
-        hdrs = [o for o in outs if o.endswith(".h")],
+        srcs = [outs[1]],
+        hdrs = [outs[0]],
         # Generated code is not ours to keep -Wextra clean.
         copts = ["-Wno-unused-parameter"],
-        deps = deps + ["//third_party/system:protobuf"] +
-               (["//third_party/system:grpc"] if grpc else []),
+        deps = deps + ["//third_party/system:protobuf"],
         visibility = visibility,
     )
+    if grpc_name:
+        native.cc_library(
+            name = grpc_name,
+            srcs = [grpc_outs[1]],
+            hdrs = [grpc_outs[0]],
+            copts = ["-Wno-unused-parameter"],
+            deps = [":" + name, "//third_party/system:grpc"],
+            visibility = visibility,
+        )

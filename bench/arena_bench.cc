@@ -1,0 +1,186 @@
+// arena_bench — how close PlanArena gets to the lower bound, and how fast.
+//
+// Generates random instances of three families and plans each three ways:
+// the classic greedy (step 3 alone in size-desc order, TFLite Micro's planner),
+// PlanArena's heuristics (search_seconds = 0), and PlanArena with the
+// improvement search. Prints the distribution of arena / lower bound and the
+// time per instance, then times the heuristics on six 15,000-buffer
+// training-like sets (one model's plans).
+//
+//   bazel run -c opt //bench:arena_bench -- --instances=50 --search_seconds=1
+//
+// Families:
+//   rectangle  a time x memory rectangle cut (guillotine) into pieces: the
+//              optimum equals the lower bound, and greedy orders miss it;
+//   random     random lifetimes (mostly short, some long), sizes spread over
+//              three decades: the lower bound is not always reachable;
+//   training   a training step: per layer a LIFO saved buffer (forward to
+//              backward), an activation, a gradient and two workspaces.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "planner/arena.h"
+#include "tests/testing/arena_instances.h"
+
+ABSL_FLAG(int, instances, 50, "instances per family");
+ABSL_FLAG(double, search_seconds, 1.0, "search budget per instance, seconds");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the instance generators");
+ABSL_FLAG(int, training_layers, 3000, "layers of the large training-like set (5 buffers each)");
+
+namespace slimtrain {
+namespace planner {
+namespace {
+
+using Requests = std::vector<ArenaRequest>;
+constexpr int64_t kUnit = 256;  // bytes, the default alignment
+
+using ::slimtrain::test_util::RandomIntervals;
+using ::slimtrain::test_util::RectangleSlices;
+using ::slimtrain::test_util::TrainingLike;
+using ::slimtrain::test_util::Uniform;
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+struct Run {
+  double ratio;    // arena / lower bound
+  double seconds;  // wall time of PlanArena
+};
+
+Run PlanOnce(const Requests& requests, double search_seconds) {
+  ArenaOptions options;
+  options.search_seconds = search_seconds;
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<ArenaPlan> plan = PlanArena(requests, options);
+  const double seconds = Seconds(start);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "PlanArena failed: %s\n", plan.status().ToString().c_str());
+    std::exit(1);
+  }
+  const absl::Status verified = VerifyArena(requests, *plan, options.alignment);
+  if (!verified.ok()) {
+    std::fprintf(stderr, "VerifyArena failed: %s\n", verified.ToString().c_str());
+    std::exit(1);
+  }
+  return {static_cast<double>(plan->arena_bytes) / static_cast<double>(plan->lower_bound_bytes),
+          seconds};
+}
+
+// "min / median / p90 / max" of the ratios.
+std::string Distribution(std::vector<Run> runs) {
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.ratio < b.ratio; });
+  auto at = [&](double q) { return runs[static_cast<size_t>(q * (runs.size() - 1) + 0.5)].ratio; };
+  return absl::StrFormat("%.3f %.3f %.3f %.3f", at(0), at(0.5), at(0.9), at(1));
+}
+
+double MeanSeconds(const std::vector<Run>& runs) {
+  double sum = 0;
+  for (const Run& r : runs) sum += r.seconds;
+  return sum / static_cast<double>(runs.size());
+}
+
+// Step 3 alone in size-desc order (larger first, then longer-lived first).
+Run ClassicGreedy(const Requests& requests) {
+  std::vector<int32_t> order(requests.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    const ArenaRequest &x = requests[a], &y = requests[b];
+    if (AlignUp(x.size, kUnit) != AlignUp(y.size, kUnit)) return x.size > y.size;
+    return x.last - x.first > y.last - y.first;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<ArenaPlan> plan =
+      arena_internal::PlaceInOrder(requests, order, kUnit, arena_internal::Placer::kScan);
+  const double seconds = Seconds(start);
+  if (!plan.ok() || !VerifyArena(requests, *plan, kUnit).ok()) {
+    std::fprintf(stderr, "classic greedy failed\n");
+    std::exit(1);
+  }
+  return {static_cast<double>(plan->arena_bytes) / static_cast<double>(plan->lower_bound_bytes),
+          seconds};
+}
+
+void BenchFamily(const std::string& name, int instances, double search_seconds,
+                 std::mt19937_64& rng, Requests (*make)(std::mt19937_64&)) {
+  std::vector<Run> classic, heuristics, searched;
+  size_t buffers = 0;
+  for (int i = 0; i < instances; ++i) {
+    const Requests requests = make(rng);
+    buffers += requests.size();
+    classic.push_back(ClassicGreedy(requests));
+    heuristics.push_back(PlanOnce(requests, 0));
+    searched.push_back(PlanOnce(requests, search_seconds));
+  }
+  std::printf("%-9s %5zu  %-23s  %-23s %7.2f  %-23s %7.3f\n", name.c_str(), buffers / instances,
+              Distribution(classic).c_str(), Distribution(heuristics).c_str(),
+              1e3 * MeanSeconds(heuristics), Distribution(searched).c_str(), MeanSeconds(searched));
+}
+
+void BenchLargeTraining(std::mt19937_64& rng, int32_t layers) {
+  std::vector<Requests> sets;
+  for (int i = 0; i < 6; ++i) sets.push_back(TrainingLike(rng, layers));
+  std::printf("\ntraining-like sets of %zu buffers (%d LIFO saved), heuristics only:\n",
+              sets[0].size(), layers);
+  double total = 0;
+  for (size_t i = 0; i < sets.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<ArenaPlan> plan = PlanArena(sets[i]);
+    const double seconds = Seconds(start);
+    total += seconds;
+    if (!plan.ok() || !VerifyArena(sets[i], *plan, 256).ok()) {
+      std::fprintf(stderr, "large training set %zu: planning or verification failed\n", i);
+      std::exit(1);
+    }
+    std::printf("  set %zu: %7.1f ms  arena/lower bound %.5f  (%s, %.1f MiB)\n", i, 1e3 * seconds,
+                static_cast<double>(plan->arena_bytes) / static_cast<double>(plan->lower_bound_bytes),
+                plan->method.c_str(), static_cast<double>(plan->arena_bytes) / (1 << 20));
+  }
+  std::printf("  all 6 sets: %.1f ms\n", 1e3 * total);
+}
+
+}  // namespace
+}  // namespace planner
+}  // namespace slimtrain
+
+int main(int argc, char** argv) {
+  using namespace slimtrain::planner;
+  absl::ParseCommandLine(argc, argv);
+  const int instances = absl::GetFlag(FLAGS_instances);
+  const double search_seconds = absl::GetFlag(FLAGS_search_seconds);
+  std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
+
+  if (instances < 1) {
+    std::fprintf(stderr, "--instances must be >= 1\n");
+    return 2;
+  }
+  std::printf("arena / lower bound over %d instances per family: min median p90 max\n"
+              "(n: mean buffers; ms, s: mean PlanArena time per instance; the search stops\n"
+              "early at the lower bound, else runs search_seconds=%.2f)\n\n",
+              instances, search_seconds);
+  std::printf("%-9s %5s  %-23s  %-23s %7s  %-23s %7s\n", "family", "n", "classic greedy (size)",
+              "heuristics", "ms", "heuristics + search", "s");
+  BenchFamily("rectangle", instances, search_seconds, rng, [](std::mt19937_64& r) {
+    return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 400)),
+                           static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
+  });
+  BenchFamily("random", instances, search_seconds, rng, [](std::mt19937_64& r) {
+    return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
+                           static_cast<int32_t>(Uniform(r, 50, 400)));
+  });
+  BenchFamily("training", instances, search_seconds, rng, [](std::mt19937_64& r) {
+    return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 400)));
+  });
+  BenchLargeTraining(rng, absl::GetFlag(FLAGS_training_layers));
+  return 0;
+}

@@ -1,0 +1,98 @@
+// bench/planner — every zoo model × strategy: saved activation bytes, arena,
+// lower bound and their ratio; and the time to plan ResNet-1001 at batch 128
+// for all strategies together, on one core.
+//
+//   bazel run -c opt //bench:planner_bench [-- --batch 128 --imagenet-batch 64]
+//
+// Run on demand; prints a side-by-side table. The acceptance targets it shows:
+// arena / lower bound <= 1.01 everywhere; ResNet-164 approx4 saved bytes
+// <= 1/12 of exact's; ResNet-1001 all strategies < 1 s.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "planner/cost_model.h"
+#include "planner/graph.h"
+#include "planner/planner.h"
+#include "planner/strategy.h"
+#include "planner/units.h"
+#include "planner/zoo.h"
+
+namespace slimtrain::planner {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int Run(int64_t batch, int64_t imagenet_batch) {
+  DefaultCostModel cost;
+  double worst_ratio = 0;
+  std::string worst;
+  std::printf("%-16s %-19s %6s %12s %12s %12s %8s %8s\n", "model", "strategy", "batch", "saved", "arena",
+              "lower bound", "ratio", "plan s");
+  int64_t r164_exact = 0, r164_approx4 = 0;
+  for (const ZooEntry& e : ZooModels()) {
+    absl::StatusOr<Graph> graph = Graph::Build(ZooModel(e.name).value());
+    if (!graph.ok()) {
+      std::fprintf(stderr, "%s: %s\n", e.name.c_str(), std::string(graph.status().message()).c_str());
+      return 1;
+    }
+    PlanOptions options;
+    options.batch_size = graph->node(0).out.size() == 3 && graph->node(0).out[1] >= 224 ? imagenet_batch : batch;
+    for (Strategy s : AllStrategies()) {
+      const auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(*graph, s, options, cost);
+      const double secs = Seconds(start);
+      if (!plan.ok()) {
+        std::fprintf(stderr, "%s %s: %s\n", e.name.c_str(), StrategyName(s),
+                     std::string(plan.status().message()).c_str());
+        return 1;
+      }
+      const double ratio = static_cast<double>(plan->arena_bytes()) / plan->arena_lower_bound_bytes();
+      if (ratio > worst_ratio) {
+        worst_ratio = ratio;
+        worst = e.name + " " + StrategyName(s);
+      }
+      if (e.name == "resnet164" && s == Strategy::kExact) r164_exact = plan->saved_activation_bytes();
+      if (e.name == "resnet164" && s == Strategy::kApprox4) r164_approx4 = plan->saved_activation_bytes();
+      std::printf("%-16s %-19s %6lld %12s %12s %12s %8.4f %8.3f\n", e.name.c_str(), StrategyName(s),
+                  static_cast<long long>(options.batch_size), FormatBytes(plan->saved_activation_bytes()).c_str(),
+                  FormatBytes(plan->arena_bytes()).c_str(), FormatBytes(plan->arena_lower_bound_bytes()).c_str(),
+                  ratio, secs);
+    }
+  }
+  std::printf("\nworst arena / lower bound: %.4f (%s); target <= 1.01\n", worst_ratio, worst.c_str());
+  if (r164_exact > 0) {
+    std::printf("resnet164 batch %lld: approx4 saves %s = 1/%.1f of exact's %s; target <= 1/12\n",
+                static_cast<long long>(batch), FormatBytes(r164_approx4).c_str(),
+                static_cast<double>(r164_exact) / r164_approx4, FormatBytes(r164_exact).c_str());
+  }
+  // ResNet-1001, batch 128, every strategy, one thread.
+  absl::StatusOr<Graph> r1001 = Graph::Build(ZooModel("resnet1001").value());
+  PlanOptions options;
+  options.batch_size = 128;
+  const auto start = std::chrono::steady_clock::now();
+  for (Strategy s : AllStrategies()) {
+    if (!PlanMemory(*r1001, s, options, cost).ok()) return 1;
+  }
+  std::printf("resnet1001 batch 128, all %zu strategies: %.3f s (%d layers); target < 1 s\n",
+              AllStrategies().size(), Seconds(start), r1001->size() - 1);
+  return 0;
+}
+
+}  // namespace
+}  // namespace slimtrain::planner
+
+int main(int argc, char** argv) {
+  int64_t batch = 128, imagenet_batch = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--batch") == 0) batch = std::atoll(argv[i + 1]);
+    if (std::strcmp(argv[i], "--imagenet-batch") == 0) imagenet_batch = std::atoll(argv[i + 1]);
+  }
+  return slimtrain::planner::Run(batch, imagenet_batch);
+}

@@ -1,0 +1,46 @@
+// slimtrain — the command-line client.
+//
+// Local commands plan and inspect models on this machine; remote commands
+// (added with the server) talk to a slimtrain server.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "client/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: slimtrain COMMAND [flags]   (slimtrain COMMAND --help for each)\n"
+    "\n"
+    "slimtrain plans, before training, how much memory a model takes at a batch size under\n"
+    "exact backprop, gradient checkpointing and approximate activations.\n"
+    "\n"
+    "commands:\n"
+    "  plan     memory plans of a model per strategy; budget answers (--max-batch, auto)\n"
+    "  zoo      list the zoo's models, or export one as an editable file\n"
+    "  arena    plan a raw buffer list (CSV) into one arena\n"
+    "\n"
+    "example:\n"
+    "  slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx4\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace client = slimtrain::client;
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "plan") return client::RunPlanCommand(args);
+  if (command == "zoo") return client::RunZooCommand(args);
+  if (command == "arena") return client::RunArenaCommand(args);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "slimtrain: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}

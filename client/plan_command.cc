@@ -1,0 +1,94 @@
+// slimtrain plan: memory plans of a model at a batch size, per strategy.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/commands.h"
+#include "client/flags.h"
+#include "client/model_flags.h"
+#include "client/plan_render.h"
+#include "planner/cost_model.h"
+#include "planner/plan_request.h"
+#include "planner/units.h"
+
+namespace slimtrain::client {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "slimtrain plan: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int RunPlanCommand(const std::vector<std::string>& args) {
+  std::string model, model_file, strategies = "all", optimizer = "sgd", budget, device = "cpu", format = "table",
+                                  svg;
+  int64_t batch = 0, alignment = 0;
+  bool max_batch = false, buffers = false;
+  FlagSet flags("plan",
+                "Computes, before any training, the memory one training step of a model takes at a batch\n"
+                "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
+                "and optimizer state. The budget is the device's memory less its reserve unless --budget\n"
+                "is given.",
+                "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint");
+  flags.String("model", &model, "zoo model, e.g. zoo:resnet164 (slimtrain zoo list)");
+  flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  flags.Int("batch", &batch, "examples per step (required)");
+  flags.String("strategies", &strategies,
+               "comma-separated: exact, approx8, approx4, approx2, naive8, naive4, checkpoint, "
+               "checkpoint_optimal; 'all'; or 'auto' to choose one for the budget");
+  flags.String("optimizer", &optimizer, "optimizer whose state is counted: sgd, adam, rmsprop");
+  flags.String("budget", &budget, "memory to fit, e.g. 16GiB (default: the device's memory less its reserve)");
+  flags.String("device", &device, "target: cpu, h200, a100-80gb, a100-40gb, v100-16gb, t4");
+  flags.Bool("max-batch", &max_batch, "also find the largest batch that fits the budget, per strategy");
+  flags.String("format", &format, "table or json");
+  flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
+  flags.Bool("buffers", &buffers, "json: include every buffer and step");
+  flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (format != "table" && format != "json") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not table or json")));
+  }
+  if (!flags.WasSet("batch")) return Fail(absl::InvalidArgumentError("--batch is required, e.g. --batch 128"));
+
+  v1::PlanMemoryRequest request;
+  absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
+  if (!ref.ok()) return Fail(ref.status());
+  *request.mutable_model() = *ref;
+  request.set_batch_size(batch);
+  if (strategies != "all") {
+    for (absl::string_view s : absl::StrSplit(strategies, ',', absl::SkipWhitespace())) {
+      request.add_strategies(std::string(s));
+    }
+  }
+  request.set_optimizer(optimizer);
+  if (!budget.empty()) {
+    absl::StatusOr<int64_t> bytes = planner::ParseBytes(budget, "--budget");
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (*bytes <= 0) return Fail(absl::InvalidArgumentError("--budget must be more than 0 bytes"));
+    request.set_budget_bytes(*bytes);
+  }
+  request.set_device(device);
+  request.set_max_batch(max_batch);
+  request.set_include_buffers(buffers || !svg.empty());
+  request.set_alignment_bytes(alignment);
+
+  if (max_batch) std::cerr << "slimtrain plan: searching the largest batch per strategy...\n";
+  absl::StatusOr<v1::PlanMemoryResponse> response =
+      planner::AnswerPlanRequest(request, planner::DefaultCostModel());
+  if (!response.ok()) return Fail(response.status());
+  RenderOptions render;
+  render.format = format;
+  render.max_batch = max_batch;
+  render.buffers = buffers;
+  render.svg = svg;
+  if (absl::Status s = PrintPlans(*response, render, std::cout, std::cerr); !s.ok()) return Fail(s);
+  return 0;
+}
+
+}  // namespace slimtrain::client

@@ -1,0 +1,805 @@
+// arena.cc — the one-arena offset planner. The algorithm is described in
+// arena.h; the steps below carry its numbers.
+#include "planner/arena.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <queue>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain {
+namespace planner {
+namespace {
+
+using arena_internal::Placer;
+
+// Inputs with at most this many buffers that take space are placed by the scan
+// (faster than the tree below a few thousand buffers).
+constexpr size_t kScanMaxItems = 1500;
+
+// A buffer that takes space, in the units the placers work in.
+struct Item {
+  int64_t size;   // units of `alignment`, > 0
+  int32_t first;  // steps, inclusive
+  int32_t last;
+  // first and last as indices into the sorted distinct first steps of all
+  // items: two items are alive at a common step iff their [lo, hi] intersect.
+  int32_t lo;
+  int32_t hi;
+};
+
+// Occupied memory [begin, end), in units.
+struct Interval {
+  int64_t begin;
+  int64_t end;
+};
+
+struct Problem {
+  std::vector<Item> items;          // the requests with size > 0
+  std::vector<int32_t> request_of;  // items[k] is requests[request_of[k]]
+  int32_t num_points = 0;           // lo and hi lie in [0, num_points)
+  std::vector<int64_t> live;        // (num_points) units alive at each point
+  int64_t lower_bound = 0;          // units, max of live
+};
+
+int64_t Units(int64_t bytes, int64_t alignment) {
+  return bytes / alignment + (bytes % alignment != 0 ? 1 : 0);
+}
+
+// Step 1.
+absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t alignment) {
+  if (alignment < 1) return absl::InvalidArgumentError(absl::StrCat("alignment ", alignment, " < 1"));
+  if (requests.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(requests.size(), " buffers, at most 2^31-2"));
+  }
+  const int64_t max_units = std::numeric_limits<int64_t>::max() / alignment;
+  int64_t total_units = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const ArenaRequest& r = requests[i];
+    if (r.size < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": size ", r.size, " < 0"));
+    }
+    if (r.first < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": first ", r.first, " < 0"));
+    }
+    if (r.last < r.first) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("buffer ", i, ": last ", r.last, " < first ", r.first));
+    }
+    const int64_t units = Units(r.size, alignment);
+    if (units > max_units - total_units) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "buffer ", i, ": size ", r.size, " takes the sum of aligned sizes past 2^63 bytes"));
+    }
+    total_units += units;
+  }
+  return absl::OkStatus();
+}
+
+// Items, compressed steps, live profile and lower bound (step 2) of valid requests.
+Problem MakeProblem(absl::Span<const ArenaRequest> requests, int64_t alignment) {
+  Problem p;
+  std::vector<int32_t> points;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const ArenaRequest& r = requests[i];
+    if (r.size == 0) continue;
+    p.items.push_back({Units(r.size, alignment), r.first, r.last, 0, 0});
+    p.request_of.push_back(static_cast<int32_t>(i));
+    points.push_back(r.first);
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  p.num_points = static_cast<int32_t>(points.size());
+  std::vector<int64_t> delta(points.size() + 1, 0);
+  for (Item& it : p.items) {
+    it.lo = static_cast<int32_t>(std::lower_bound(points.begin(), points.end(), it.first) -
+                                 points.begin());
+    it.hi = static_cast<int32_t>(std::upper_bound(points.begin(), points.end(), it.last) -
+                                 points.begin()) - 1;
+    delta[it.lo] += it.size;
+    delta[it.hi + 1] -= it.size;
+  }
+  // The most bytes alive at once are alive at some first step, so the
+  // compressed points see the true maximum.
+  p.live.resize(points.size());
+  int64_t alive = 0;
+  for (size_t k = 0; k < points.size(); ++k) {
+    alive += delta[k];
+    p.live[k] = alive;
+    p.lower_bound = std::max(p.lower_bound, alive);
+  }
+  return p;
+}
+
+// Best fit (step 3) along the occupied intervals of the placed buffers that
+// overlap the new one, visited by increasing begin.
+class GapFinder {
+ public:
+  explicit GapFinder(int64_t size) : size_(size) {}
+
+  // Returns true once a gap of exactly `size` is found: nothing can beat it.
+  bool Visit(int64_t begin, int64_t end) {
+    if (begin > top_) {
+      const int64_t gap = begin - top_;
+      if (gap >= size_ && gap < best_gap_) {
+        best_gap_ = gap;
+        best_offset_ = top_;
+      }
+    }
+    top_ = std::max(top_, end);
+    return best_gap_ == size_;
+  }
+
+  // The smallest fitting gap, else the top of the visited intervals.
+  int64_t Offset() const { return best_offset_ >= 0 ? best_offset_ : top_; }
+
+ private:
+  int64_t size_;
+  int64_t top_ = 0;
+  int64_t best_gap_ = std::numeric_limits<int64_t>::max();
+  int64_t best_offset_ = -1;
+};
+
+// Step 3 by scanning every placed buffer, kept sorted by offset: O(n) per
+// buffer with a tiny constant. The reference the tree is tested against.
+class ScanPlacer {
+ public:
+  explicit ScanPlacer(const std::vector<Item>& items) : items_(items) {}
+
+  // Places the items of order[start..] (item indices) after those of
+  // order[..start], which stay at their offsets. offsets[k] gets item k's
+  // offset in units. Returns the arena in units or, as soon as it reaches
+  // `limit`, a value >= limit (offsets then incomplete).
+  int64_t Place(absl::Span<const int32_t> order, size_t start, std::vector<int64_t>& offsets,
+                int64_t limit) {
+    placed_.clear();
+    int64_t arena = 0;
+    for (size_t i = 0; i < start; ++i) {
+      const Item& it = items_[order[i]];
+      placed_.push_back({offsets[order[i]], offsets[order[i]] + it.size, it.lo, it.hi});
+      arena = std::max(arena, placed_.back().end);
+    }
+    auto by_begin = [](const Placed& a, const Placed& b) { return a.begin < b.begin; };
+    std::sort(placed_.begin(), placed_.end(), by_begin);
+    for (size_t i = start; i < order.size() && arena < limit; ++i) {
+      const Item& it = items_[order[i]];
+      GapFinder finder(it.size);
+      for (const Placed& q : placed_) {
+        if (q.lo > it.hi || q.hi < it.lo) continue;
+        if (finder.Visit(q.begin, q.end)) break;
+      }
+      const int64_t offset = finder.Offset();
+      const Placed mine{offset, offset + it.size, it.lo, it.hi};
+      placed_.insert(std::upper_bound(placed_.begin(), placed_.end(), mine, by_begin), mine);
+      offsets[order[i]] = offset;
+      arena = std::max(arena, mine.end);
+    }
+    return arena;
+  }
+
+ private:
+  struct Placed {
+    int64_t begin;  // units
+    int64_t end;
+    int32_t lo;  // compressed steps, as Item
+    int32_t hi;
+  };
+  const std::vector<Item>& items_;
+  std::vector<Placed> placed_;  // sorted by begin
+};
+
+// Adds [iv.begin, iv.end) to a sorted list of disjoint, non-touching intervals,
+// merging what it overlaps or touches.
+void AddToUnion(std::vector<Interval>& u, Interval iv) {
+  auto first = std::lower_bound(u.begin(), u.end(), iv.begin,
+                                [](const Interval& a, int64_t x) { return a.end < x; });
+  auto last = std::upper_bound(first, u.end(), iv.end,
+                               [](int64_t x, const Interval& a) { return x < a.begin; });
+  if (first == last) {
+    u.insert(first, iv);
+    return;
+  }
+  first->begin = std::min(first->begin, iv.begin);
+  first->end = std::max((last - 1)->end, iv.end);
+  u.erase(first + 1, last);
+}
+
+// Step 3 with a segment tree over the compressed steps. A placed buffer is
+// stored at the O(log T) nodes that exactly cover its lifetime (node_union_)
+// and counted in subtree_union_ of those nodes and all their ancestors. The
+// memory occupied during [lo, hi] is then the union of node_union_ of the
+// nodes that partly overlap [lo, hi] and subtree_union_ of the nodes inside
+// it: O(log T) lists of merged intervals.
+class TreePlacer {
+ public:
+  TreePlacer(const std::vector<Item>& items, int32_t num_points)
+      : items_(items),
+        num_points_(num_points),
+        node_union_(4 * static_cast<size_t>(std::max(num_points, 1))),
+        subtree_union_(node_union_.size()) {}
+
+  // As ScanPlacer::Place, with the same result.
+  int64_t Place(absl::Span<const int32_t> order, size_t start, std::vector<int64_t>& offsets,
+                int64_t limit) {
+    for (auto& u : node_union_) u.clear();
+    for (auto& u : subtree_union_) u.clear();
+    int64_t arena = 0;
+    for (size_t i = 0; i < order.size() && arena < limit; ++i) {
+      const Item& it = items_[order[i]];
+      if (i >= start) {
+        gathered_.clear();
+        Collect(1, 0, num_points_ - 1, it.lo, it.hi);
+        MergeRuns();
+        GapFinder finder(it.size);
+        for (const Interval& iv : gathered_) {
+          if (finder.Visit(iv.begin, iv.end)) break;
+        }
+        offsets[order[i]] = finder.Offset();
+      }
+      const int64_t offset = offsets[order[i]];
+      Insert(1, 0, num_points_ - 1, it.lo, it.hi, {offset, offset + it.size});
+      arena = std::max(arena, offset + it.size);
+    }
+    return arena;
+  }
+
+ private:
+  // Appends to gathered_ the intervals occupied during [lo, hi] within node.
+  void Collect(int node, int nl, int nr, int lo, int hi) {
+    if (hi < nl || nr < lo) return;
+    if (lo <= nl && nr <= hi) {
+      Gather(subtree_union_[node]);
+      return;
+    }
+    Gather(node_union_[node]);
+    const int mid = nl + (nr - nl) / 2;
+    Collect(2 * node, nl, mid, lo, hi);
+    Collect(2 * node + 1, mid + 1, nr, lo, hi);
+  }
+
+  void Gather(const std::vector<Interval>& u) {
+    if (u.empty()) return;
+    gathered_.insert(gathered_.end(), u.begin(), u.end());
+    run_ends_.push_back(gathered_.size());
+  }
+
+  // Sorts gathered_ by begin: merges its sorted runs pairwise, O(K log runs).
+  void MergeRuns() {
+    while (run_ends_.size() > 1) {
+      merged_.resize(gathered_.size());
+      size_t out = 0, begin = 0;
+      auto by_begin = [](const Interval& a, const Interval& b) { return a.begin < b.begin; };
+      for (size_t r = 0; r < run_ends_.size(); r += 2) {
+        const size_t mid = run_ends_[r];
+        const size_t end = r + 1 < run_ends_.size() ? run_ends_[r + 1] : mid;
+        std::merge(gathered_.begin() + begin, gathered_.begin() + mid, gathered_.begin() + mid,
+                   gathered_.begin() + end, merged_.begin() + begin, by_begin);
+        run_ends_[out++] = end;
+        begin = end;
+      }
+      run_ends_.resize(out);
+      std::swap(gathered_, merged_);
+    }
+    run_ends_.clear();
+  }
+
+  void Insert(int node, int nl, int nr, int lo, int hi, Interval iv) {
+    if (hi < nl || nr < lo) return;
+    AddToUnion(subtree_union_[node], iv);
+    if (lo <= nl && nr <= hi) {
+      AddToUnion(node_union_[node], iv);
+      return;
+    }
+    const int mid = nl + (nr - nl) / 2;
+    Insert(2 * node, nl, mid, lo, hi, iv);
+    Insert(2 * node + 1, mid + 1, nr, lo, hi, iv);
+  }
+
+  const std::vector<Item>& items_;
+  int32_t num_points_;
+  std::vector<std::vector<Interval>> node_union_;     // per node, merged
+  std::vector<std::vector<Interval>> subtree_union_;  // per node, merged
+  std::vector<Interval> gathered_;                    // scratch for one buffer
+  std::vector<size_t> run_ends_;                      // sorted runs in gathered_
+  std::vector<Interval> merged_;                      // scratch for MergeRuns
+};
+
+// Whichever placer suits the input; both give the same offsets.
+class AnyPlacer {
+ public:
+  AnyPlacer(const Problem& p, Placer kind)
+      : kind_(kind), scan_(p.items), tree_(p.items, kind == Placer::kTree ? p.num_points : 0) {}
+  int64_t Place(absl::Span<const int32_t> order, std::vector<int64_t>& offsets,
+                int64_t limit = std::numeric_limits<int64_t>::max(), size_t start = 0) {
+    return kind_ == Placer::kScan ? scan_.Place(order, start, offsets, limit)
+                                  : tree_.Place(order, start, offsets, limit);
+  }
+
+ private:
+  Placer kind_;
+  ScanPlacer scan_;
+  TreePlacer tree_;
+};
+
+// For every item, the max of values[lo..hi] (values: one per compressed
+// point), by a sparse table: O(T log T + n).
+std::vector<int64_t> RangeMaxPerItem(const Problem& p, const std::vector<int64_t>& values) {
+  std::vector<std::vector<int64_t>> table{values};
+  for (int32_t w = 1; 2 * w <= p.num_points; w *= 2) {
+    const std::vector<int64_t>& prev = table.back();
+    std::vector<int64_t> next(p.num_points - 2 * w + 1);
+    for (size_t k = 0; k < next.size(); ++k) next[k] = std::max(prev[k], prev[k + w]);
+    table.push_back(std::move(next));
+  }
+  std::vector<int64_t> max(p.items.size());
+  for (size_t k = 0; k < p.items.size(); ++k) {
+    const int32_t lo = p.items[k].lo, hi = p.items[k].hi;
+    int level = 0;
+    while ((2 << level) <= hi - lo + 1) ++level;
+    max[k] = std::max(table[level][lo], table[level][hi - (1 << level) + 1]);
+  }
+  return max;
+}
+
+// The orders of step 4. Ties end on the item index: every order is deterministic.
+enum class Order { kLengthDesc, kSizeDesc, kPressureDesc, kAreaDesc, kFirstAsc };
+
+const char* OrderName(Order order) {
+  static constexpr const char* kNames[] = {"length-desc", "size-desc", "pressure-desc", "area-desc",
+                                           "first-asc"};
+  return kNames[static_cast<int>(order)];
+}
+
+// One heuristic of step 4: all buffers bottom-up in `order`, or, when
+// long_eighths > 0, the longest-lived long_eighths/8 of them from the top down
+// (in length-desc order) and the others bottom-up in `order`.
+struct Strategy {
+  Order order;
+  int long_eighths;
+};
+
+// Step 4's sequence: cheap and often best first.
+constexpr Strategy kStrategies[] = {
+    {Order::kLengthDesc, 0},   {Order::kPressureDesc, 2}, {Order::kPressureDesc, 1},
+    {Order::kSizeDesc, 0},     {Order::kSizeDesc, 2},     {Order::kSizeDesc, 1},
+    {Order::kPressureDesc, 0}, {Order::kAreaDesc, 0},     {Order::kFirstAsc, 0},
+};
+
+std::string StrategyName(const Strategy& s) {
+  if (s.long_eighths == 0) return OrderName(s.order);
+  return absl::StrCat("two-sided(long ", s.long_eighths, "/8, ", OrderName(s.order), ")");
+}
+
+// For each compressed point, the max of offset + size over the items of
+// `subset` alive there (0 where none): range-max updates on a segment tree
+// pushed down to the leaves, O(n log T + T).
+std::vector<int64_t> MaxEndPerPoint(const Problem& p, absl::Span<const int32_t> subset,
+                                    const std::vector<int64_t>& offsets) {
+  size_t width = 1;
+  while (width < static_cast<size_t>(p.num_points)) width *= 2;
+  std::vector<int64_t> tag(2 * width, 0);
+  for (int32_t k : subset) {
+    auto raise = [&, end = offsets[k] + p.items[k].size](size_t node) {
+      tag[node] = std::max(tag[node], end);
+    };
+    for (size_t l = p.items[k].lo + width, r = p.items[k].hi + width + 1; l < r; l /= 2, r /= 2) {
+      if (l & 1) raise(l++);
+      if (r & 1) raise(--r);
+    }
+  }
+  for (size_t i = 1; i < width; ++i) {
+    tag[2 * i] = std::max(tag[2 * i], tag[i]);
+    tag[2 * i + 1] = std::max(tag[2 * i + 1], tag[i]);
+  }
+  return std::vector<int64_t>(tag.begin() + width, tag.begin() + width + p.num_points);
+}
+
+// Step 4: runs strategies on one problem.
+class Heuristics {
+ public:
+  Heuristics(const Problem& p, AnyPlacer& placer)
+      : p_(p), placer_(placer), peak_live_(RangeMaxPerItem(p, p.live)) {
+    for (const Item& it : p.items) length_.push_back(int64_t{it.last} - it.first + 1);
+    by_length_ = Sorted(AllItems(), Order::kLengthDesc);
+  }
+
+  // Runs `s` into `out` (offsets in units, per item) and returns the arena in
+  // units, or, once the arena reaches `limit`, a value >= limit.
+  int64_t Run(const Strategy& s, int64_t limit, std::vector<int64_t>& out) {
+    if (s.long_eighths == 0) return placer_.Place(Sorted(AllItems(), s.order), out, limit);
+    // Long-lived: the prefix of by_length_ longer than the buffer at rank
+    // n * long_eighths / 8 (so equal lengths are never split).
+    const size_t rank = p_.items.size() * s.long_eighths / 8;
+    const int64_t threshold = length_[by_length_[rank]];
+    std::vector<int32_t> top_down, bottom_up;
+    for (int32_t k : by_length_) (length_[k] > threshold ? top_down : bottom_up).push_back(k);
+    if (top_down.empty()) return std::numeric_limits<int64_t>::max();  // same as one-sided
+    // Both sides bottom-up on their own, then the long side is flipped to hang
+    // from the arena's top: an arena of max over points of the two heights
+    // keeps them apart at every step.
+    if (placer_.Place(top_down, out, limit) >= limit) return limit;
+    const std::vector<int64_t> high = MaxEndPerPoint(p_, top_down, out);
+    if (s.order == Order::kPressureDesc) {
+      SortUnderCeiling(high, bottom_up);
+    } else {
+      bottom_up = Sorted(std::move(bottom_up), s.order);
+    }
+    if (placer_.Place(bottom_up, out, limit) >= limit) return limit;
+    const std::vector<int64_t> low = MaxEndPerPoint(p_, bottom_up, out);
+    int64_t arena = 0;
+    for (size_t q = 0; q < low.size(); ++q) arena = std::max(arena, low[q] + high[q]);
+    for (int32_t k : top_down) out[k] = arena - out[k] - p_.items[k].size;
+    return arena;
+  }
+
+ private:
+  // Pressure-desc for the bottom-up side of a two-sided strategy, `high`
+  // being the top-down side's height per point: by the most bytes (this
+  // side's live bytes + `high`) over the lifetime, then by the tallest
+  // `high` over it (the buffers under the lowest ceiling go lowest), then by
+  // size.
+  void SortUnderCeiling(const std::vector<int64_t>& high, std::vector<int32_t>& subset) const {
+    std::vector<int64_t> total(p_.num_points + 1, 0);
+    for (int32_t k : subset) {
+      total[p_.items[k].lo] += p_.items[k].size;
+      total[p_.items[k].hi + 1] -= p_.items[k].size;
+    }
+    total.pop_back();
+    int64_t alive = 0;
+    for (size_t q = 0; q < total.size(); ++q) {
+      alive += total[q];
+      total[q] = alive + high[q];
+    }
+    const std::vector<int64_t> pressure = RangeMaxPerItem(p_, total);
+    const std::vector<int64_t> ceiling = RangeMaxPerItem(p_, high);
+    std::sort(subset.begin(), subset.end(), [&](int32_t a, int32_t b) {
+      const auto ka = std::make_tuple(-pressure[a], -ceiling[a], -p_.items[a].size, a);
+      const auto kb = std::make_tuple(-pressure[b], -ceiling[b], -p_.items[b].size, b);
+      return ka < kb;
+    });
+  }
+
+  std::vector<int32_t> AllItems() const {
+    std::vector<int32_t> all(p_.items.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int32_t>(k);
+    return all;
+  }
+
+  std::vector<int32_t> Sorted(std::vector<int32_t> subset, Order order) const {
+    const std::vector<Item>& items = p_.items;
+    auto sort_by = [&](auto key) {
+      std::sort(subset.begin(), subset.end(), [&](int32_t a, int32_t b) {
+        const auto ka = key(a), kb = key(b);
+        return ka != kb ? ka < kb : a < b;
+      });
+    };
+    auto size = [&](int32_t k) { return items[k].size; };
+    auto length = [&](int32_t k) { return length_[k]; };
+    switch (order) {
+      case Order::kLengthDesc:
+        sort_by([&](int32_t k) { return std::make_tuple(-length(k), -size(k), items[k].first); });
+        break;
+      case Order::kSizeDesc:
+        sort_by([&](int32_t k) { return std::make_tuple(-size(k), -length(k), items[k].first); });
+        break;
+      case Order::kPressureDesc:
+        sort_by([&](int32_t k) { return std::make_tuple(-peak_live_[k], -size(k), -length(k)); });
+        break;
+      case Order::kAreaDesc:
+        sort_by([&](int32_t k) {
+          return std::make_pair(-static_cast<double>(size(k)) * static_cast<double>(length(k)), -size(k));
+        });
+        break;
+      case Order::kFirstAsc:
+        sort_by([&](int32_t k) { return std::make_tuple(items[k].first, -length(k), -size(k)); });
+        break;
+    }
+    return subset;
+  }
+
+  const Problem& p_;
+  AnyPlacer& placer_;
+  std::vector<int64_t> peak_live_;  // per item: units, the most alive at a step of its life
+  std::vector<int64_t> length_;     // per item: steps alive
+  std::vector<int32_t> by_length_;  // items, length-desc
+};
+
+// Step 4b's budget: evaluations x buffers^2 (about the pairs a scan checks).
+constexpr double kPolishWork = 2e7;
+
+// Arenas this close to the lower bound end step 4: 1/10,000 of it.
+bool CloseEnough(int64_t arena, int64_t lower_bound) { return arena - lower_bound <= lower_bound / 10000; }
+
+// Random numbers for the search: std::mt19937_64 gives the same sequence for a
+// seed everywhere; the helpers below too (unlike std:: distributions).
+size_t Below(std::mt19937_64& rng, size_t n) { return static_cast<size_t>(rng() % n); }  // n >= 1
+double Uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+struct Solution {
+  std::vector<int32_t> order;    // item indices, in placement order
+  std::vector<int64_t> offsets;  // units, per item
+  int64_t arena = 0;             // units
+};
+
+// How long step 5 may run: until either limit (0 evaluations: no cap).
+struct SearchBudget {
+  double seconds;
+  int64_t evaluations;
+};
+
+// Step 5: simulated annealing over best.order, whose placement must be no
+// higher than best.arena. Replaces `best` only by strictly smaller arenas;
+// returns true if it did. Deterministic for a seed when the evaluation cap,
+// not the clock, ends it.
+bool SearchOrders(const Problem& p, AnyPlacer& placer, SearchBudget budget, uint64_t seed,
+                  Solution& best) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  const size_t n = p.items.size();
+  if (n < 2) return false;
+  std::mt19937_64 rng(seed);
+  const double t_hot = 0.1 * static_cast<double>(p.lower_bound);
+  const double t_cold = 0.01 * static_cast<double>(p.lower_bound);
+  Solution current = best;
+  current.arena = placer.Place(current.order, current.offsets);
+  Solution candidate = current;
+  std::vector<int32_t> critical;  // items of `current` that reach its top
+  auto find_critical = [&] {
+    critical.clear();
+    for (size_t k = 0; k < n; ++k) {
+      if (current.offsets[k] + p.items[k].size == current.arena) {
+        critical.push_back(static_cast<int32_t>(k));
+      }
+    }
+  };
+  find_critical();
+  bool improved = false;
+  for (int64_t evaluations = 0;; ++evaluations) {
+    double progress = std::chrono::duration<double>(Clock::now() - start).count() / budget.seconds;
+    if (budget.evaluations > 0) {
+      progress = std::max(progress, static_cast<double>(evaluations) /
+                                        static_cast<double>(budget.evaluations));
+    }
+    if (progress >= 1.0) break;
+    const double temperature = t_hot * std::pow(t_cold / t_hot, progress);
+
+    // Metropolis acceptance, decided before placing: a candidate is taken
+    // when its arena exceeds the current one by at most `slack` (probability
+    // exp(-increase / temperature)), so its placement can stop past that.
+    const double slack = -temperature * std::log(1.0 - Uniform01(rng));
+    const int64_t limit = current.arena + static_cast<int64_t>(std::min(slack, 1e15)) + 1;
+
+    // Move: a critical item (one time in 32, any item) to a random earlier
+    // position; an item already first goes to a random later position.
+    size_t from;
+    if (Below(rng, 32) != 0) {
+      const int32_t item = critical[Below(rng, critical.size())];
+      from = static_cast<size_t>(std::find(current.order.begin(), current.order.end(), item) -
+                                 current.order.begin());
+    } else {
+      from = Below(rng, n);
+    }
+    const size_t to = from > 0 ? Below(rng, from) : 1 + Below(rng, n - 1);
+    candidate.order = current.order;
+    candidate.offsets = current.offsets;
+    auto& o = candidate.order;
+    if (to < from) {
+      std::rotate(o.begin() + to, o.begin() + from, o.begin() + from + 1);
+    } else {
+      std::rotate(o.begin() + from, o.begin() + from + 1, o.begin() + to + 1);
+    }
+    // The positions before the move keep their offsets.
+    candidate.arena = placer.Place(candidate.order, candidate.offsets, limit, std::min(from, to));
+    if (candidate.arena < limit) {
+      std::swap(current, candidate);
+      find_critical();
+      if (current.arena < best.arena) {
+        best = current;
+        improved = true;
+        if (best.arena == p.lower_bound) break;
+      }
+    }
+  }
+  return improved;
+}
+
+// Item indices by increasing offset (ties by index).
+std::vector<int32_t> OffsetOrder(const std::vector<int64_t>& offsets) {
+  std::vector<int32_t> order(offsets.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = static_cast<int32_t>(k);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return offsets[a] != offsets[b] ? offsets[a] < offsets[b] : a < b;
+  });
+  return order;
+}
+
+ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64_t alignment,
+                 std::string method) {
+  ArenaPlan plan;
+  plan.offsets.assign(num_requests, 0);
+  for (size_t k = 0; k < p.items.size(); ++k) plan.offsets[p.request_of[k]] = s.offsets[k] * alignment;
+  plan.arena_bytes = s.arena * alignment;
+  plan.lower_bound_bytes = p.lower_bound * alignment;
+  plan.method = std::move(method);
+  return plan;
+}
+
+}  // namespace
+
+int64_t AlignUp(int64_t bytes, int64_t alignment) { return Units(bytes, alignment) * alignment; }
+
+int64_t ArenaLowerBound(absl::Span<const ArenaRequest> requests, int64_t alignment) {
+  if (alignment < 1) return 0;
+  return MakeProblem(requests, alignment).lower_bound * alignment;
+}
+
+absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
+                                    const ArenaOptions& options) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, options.alignment));
+  if (!(options.search_seconds >= 0) || std::isinf(options.search_seconds)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("search_seconds ", options.search_seconds, " is not a finite number >= 0"));
+  }
+  if (options.max_search_evaluations < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_search_evaluations ", options.max_search_evaluations, " < 0"));
+  }
+  const Problem p = MakeProblem(requests, options.alignment);
+  Solution best;
+  if (p.items.empty()) return ToPlan(requests.size(), p, best, options.alignment, "empty");
+
+  // Step 4.
+  AnyPlacer placer(p, p.items.size() <= kScanMaxItems ? Placer::kScan : Placer::kTree);
+  Heuristics heuristics(p, placer);
+  std::string method;
+  std::vector<int64_t> trial(p.items.size());
+  for (const Strategy& strategy : kStrategies) {
+    const int64_t limit = method.empty() ? std::numeric_limits<int64_t>::max() : best.arena;
+    const int64_t arena = heuristics.Run(strategy, limit, trial);
+    if (arena < limit) {
+      best.arena = arena;
+      best.offsets = trial;
+      method = StrategyName(strategy);
+      if (CloseEnough(best.arena, p.lower_bound)) break;
+    }
+  }
+  // Step 4b: placed in the order of their offsets the buffers end no higher
+  // (see arena.h), and gaps the strategy left may close.
+  best.order = OffsetOrder(best.offsets);
+  Solution compact = best;
+  compact.arena = placer.Place(compact.order, compact.offsets);
+  if (compact.arena < best.arena) {
+    best = compact;
+    method += "+compact";
+  }
+  // A short annealing run where it is cheap.
+  const double n = static_cast<double>(p.items.size());
+  const int64_t polish = static_cast<int64_t>(std::min(kPolishWork / (n * n), 1000.0));
+  if (!CloseEnough(best.arena, p.lower_bound) && polish >= 10 &&
+      SearchOrders(p, placer, {std::numeric_limits<double>::infinity(), polish}, options.seed, best)) {
+    method = "polish";
+  }
+
+  // Step 5.
+  if (options.search_seconds > 0 && best.arena > p.lower_bound) {
+    best.order = OffsetOrder(best.offsets);
+    if (SearchOrders(p, placer, {options.search_seconds, options.max_search_evaluations},
+                     options.seed, best)) {
+      method = "search";
+    }
+  }
+  return ToPlan(requests.size(), p, best, options.alignment, method);
+}
+
+absl::Status VerifyArena(absl::Span<const ArenaRequest> requests, const ArenaPlan& plan,
+                         int64_t alignment) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
+  if (plan.offsets.size() != requests.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan has ", plan.offsets.size(), " offsets for ", requests.size(), " buffers"));
+  }
+  int64_t arena = 0;
+  std::vector<int32_t> by_first;  // buffers that take space, by first step
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t offset = plan.offsets[i];
+    if (offset < 0 || offset % alignment != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "buffer ", i, ": offset ", offset, " is not a non-negative multiple of ", alignment));
+    }
+    const int64_t size = AlignUp(requests[i].size, alignment);
+    if (size == 0) continue;
+    if (offset > std::numeric_limits<int64_t>::max() - size) {
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": offset ", offset,
+                                                     " + size ", size, " passes 2^63"));
+    }
+    arena = std::max(arena, offset + size);
+    by_first.push_back(static_cast<int32_t>(i));
+  }
+  if (plan.arena_bytes != arena) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "arena_bytes ", plan.arena_bytes, " != ", arena, ", the max of offset + aligned size"));
+  }
+  // Sweep the steps, keeping the live buffers by offset. Were a new buffer to
+  // overlap a live one, it would overlap its neighbour below or above.
+  std::stable_sort(by_first.begin(), by_first.end(),
+                   [&](int32_t a, int32_t b) { return requests[a].first < requests[b].first; });
+  using Expiry = std::pair<int32_t, int32_t>;  // (last step, buffer)
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>> expiring;
+  std::map<int64_t, int32_t> live;  // offset -> buffer
+  for (int32_t i : by_first) {
+    const ArenaRequest& r = requests[i];
+    while (!expiring.empty() && expiring.top().first < r.first) {
+      live.erase(plan.offsets[expiring.top().second]);
+      expiring.pop();
+    }
+    const int64_t begin = plan.offsets[i], end = begin + AlignUp(r.size, alignment);
+    auto above = live.lower_bound(begin);
+    int32_t other = -1;
+    if (above != live.end() && above->first < end) {
+      other = above->second;
+    } else if (above != live.begin()) {
+      const auto below = std::prev(above);
+      if (below->first + AlignUp(requests[below->second].size, alignment) > begin) other = below->second;
+    }
+    if (other >= 0) {
+      const int64_t other_begin = plan.offsets[other];
+      const int64_t other_end = other_begin + AlignUp(requests[other].size, alignment);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "buffers ", std::min(i, other), " and ", std::max(i, other), " overlap: both alive at step ",
+          r.first, ", bytes [", begin, ", ", end, ") and [", other_begin, ", ", other_end, ")"));
+    }
+    live.emplace(begin, i);
+    expiring.push({r.last, i});
+  }
+  return absl::OkStatus();
+}
+
+namespace arena_internal {
+
+absl::StatusOr<ArenaPlan> PlaceInOrder(absl::Span<const ArenaRequest> requests,
+                                       absl::Span<const int32_t> order, int64_t alignment,
+                                       Placer placer) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
+  std::vector<bool> seen(requests.size(), false);
+  if (order.size() != requests.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("order has ", order.size(), " entries for ", requests.size(), " buffers"));
+  }
+  for (int32_t i : order) {
+    if (i < 0 || static_cast<size_t>(i) >= requests.size() || seen[i]) {
+      return absl::InvalidArgumentError(absl::StrCat("order: ", i, " is out of range or repeated"));
+    }
+    seen[i] = true;
+  }
+  const Problem p = MakeProblem(requests, alignment);
+  std::vector<int32_t> item_of(requests.size(), -1);
+  for (size_t k = 0; k < p.request_of.size(); ++k) item_of[p.request_of[k]] = static_cast<int32_t>(k);
+  Solution s;
+  for (int32_t i : order) {
+    if (item_of[i] >= 0) s.order.push_back(item_of[i]);
+  }
+  s.offsets.resize(p.items.size());
+  if (!p.items.empty()) {
+    AnyPlacer any(p, placer);
+    s.arena = any.Place(s.order, s.offsets);
+  }
+  return ToPlan(requests.size(), p, s, alignment, "order");
+}
+
+}  // namespace arena_internal
+}  // namespace planner
+}  // namespace slimtrain

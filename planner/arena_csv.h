@@ -1,0 +1,63 @@
+// arena_csv.h — a raw buffer list as CSV in, an arena plan as JSON out: what
+// `slimtrain arena --input FILE.csv` reads and prints.
+//
+// Input (the format of MiniMalloc's benchmarks): a header line naming the
+// columns, then one buffer per line. The lifetime is the HALF-OPEN step
+// interval [lower, upper), so the buffer is alive at steps lower..upper-1.
+//
+//   id,lower,upper,size
+//   conv1.out,0,3,802816
+//   conv1.ws,1,2,4096
+//
+// The header `buffer,start,end,size` means the same (buffer = id, start =
+// lower, end = upper); each column may use either name, in any letter case.
+// Columns come in any order and are matched by name; other columns are
+// ignored, but every line has as many fields as the header. Whitespace around
+// fields is trimmed; blank lines are skipped; there is no quoting. Ids are
+// non-empty and unique; 0 <= lower < upper <= 2^31; 0 <= size < 2^63.
+//
+//   SLIM_ASSIGN_OR_RETURN(ArenaCsv csv, ParseArenaCsv(text, "buffers.csv"));
+//   SLIM_ASSIGN_OR_RETURN(ArenaPlan plan, PlanArena(csv.requests));
+//   std::cout << ArenaPlanJson(csv, plan);
+//   // {"arena_bytes": 802816, "arena_lower_bound_bytes": 802816,
+//   //  "offsets": {"conv1.out": 0, "conv1.ws": ...}}  (one key per line)
+#ifndef SLIMTRAIN_PLANNER_ARENA_CSV_H_
+#define SLIMTRAIN_PLANNER_ARENA_CSV_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "planner/arena.h"
+
+namespace slimtrain {
+namespace planner {
+
+// The buffers of one CSV file, in file order: ids[i] names requests[i].
+struct ArenaCsv {
+  std::vector<std::string> ids;
+  std::vector<ArenaRequest> requests;  // first = lower, last = upper - 1
+};
+
+// Parses `text`, the contents of the file named `filename` (used in messages
+// only). Errors: INVALID_ARGUMENT naming the file, the line, and for a bad
+// field its column and value, e.g.
+//   "buffers.csv:7: column 'size': 'abc' is not an integer"
+//   "buffers.csv:9: column 'upper': 4 is not > lower 4"
+//   "buffers.csv:12: column 'id': 'conv1.ws' repeats line 3"
+//   "buffers.csv:5: 3 fields, the header has 4"
+//   "buffers.csv:1: header has no column upper/end (expected id,lower,upper,size
+//    or buffer,start,end,size)"
+absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view filename);
+
+// The plan as a JSON object: {"arena_bytes": N, "arena_lower_bound_bytes": N,
+// "offsets": {"<id>": offset, ...}} with the offsets keyed by id in input order,
+// one per line; ends with a newline. `plan` must come from csv.requests (one
+// offset per id); ids are escaped as JSON strings.
+std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan);
+
+}  // namespace planner
+}  // namespace slimtrain
+
+#endif  // SLIMTRAIN_PLANNER_ARENA_CSV_H_

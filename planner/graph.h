@@ -1,0 +1,135 @@
+// graph.h — a validated model graph: the planner's view of a ModelSpec.
+//
+// Graph::Build checks a ModelSpec (proto/model.proto), orders its layers
+// topologically, infers every output shape, and counts parameters and FLOPs.
+// Everything downstream (schedules, plans, the engine) reads the Graph, never
+// the raw spec.
+//
+//   absl::StatusOr<Graph> graph = Graph::Build(spec);
+//   if (!graph.ok()) return graph.status();   // "layer 'conv3': kernel 5 is
+//                                             //  larger than padded input 4x4"
+//   for (const Node& n : graph->nodes()) ...   // topological order; nodes()[0]
+//                                             // is the model input
+//
+// Shapes are per example, without the batch dimension: (C,H,W) for images,
+// (F) for features, () for the loss (one scalar per batch). Batched tensors are
+// (N,C,H,W) or (N,F).
+//
+// FLOPs (a multiply-add counts as 2), forward, per example:
+//   conv2d   2·Cout·Ho·Wo·(Cin/groups)·k² (+ Cout·Ho·Wo with bias)
+//   linear   2·in·out (+ out with bias)
+//   batch_norm 4 per element (normalise and scale-shift) + 2 per element
+//            for the batch statistics
+//   relu, sigmoid, tanh, dropout, add (per extra input): 1 per element
+//   max_pool, avg_pool: k² per output element; global_avg_pool: 1 per input
+//   element; softmax_cross_entropy: 4 per logit; concat, flatten: 0.
+// Backward FLOPs: 2× forward for conv2d and linear (data and weight
+// gradients; the first layer skips its data gradient), 2× forward otherwise.
+#ifndef SLIMTRAIN_PLANNER_GRAPH_H_
+#define SLIMTRAIN_PLANNER_GRAPH_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/model.pb.h"
+
+namespace slimtrain::planner {
+
+enum class OpKind {
+  kInput,  // the model input; not a layer of the spec
+  kConv2d,
+  kBatchNorm,
+  kRelu,
+  kSigmoid,
+  kTanh,
+  kAdd,
+  kConcat,
+  kMaxPool,
+  kAvgPool,
+  kGlobalAvgPool,
+  kLinear,
+  kFlatten,
+  kDropout,
+  kSoftmaxCrossEntropy,
+};
+
+// The spec's name of the op: "conv2d", "batch_norm", ..., "input".
+const char* OpKindName(OpKind kind);
+
+// Per-example dimensions: (C,H,W), (F) or () for the loss.
+using Dims = std::vector<int64_t>;
+
+// Product of dims (1 for ()).
+int64_t NumElements(const Dims& dims);
+
+// "3x32x32", "10", "scalar".
+std::string DimsString(const Dims& dims);
+
+// One layer with its attributes resolved (defaults applied) and its shapes
+// inferred. Attributes not used by the op keep their defaults.
+struct Node {
+  int id = 0;                  // index in Graph::nodes(), a topological order
+  std::string name;            // unique; "input" for the model input
+  OpKind kind = OpKind::kInput;
+  std::vector<int> inputs;     // ids of the nodes read, in the spec's order
+  std::vector<int> consumers;  // ids of the nodes reading this one's output
+  std::vector<Dims> input_dims;  // one per input
+  Dims out;                    // output, per example
+
+  // conv2d, pools: square window; conv2d: groups, out channels.
+  int64_t kernel = 0, stride = 1, padding = 0, dilation = 1, groups = 1;
+  int64_t out_channels = 0;  // conv2d
+  int64_t out_features = 0;  // linear
+  bool bias = false;         // conv2d, linear
+  double eps = 1e-5, momentum = 0.1;  // batch_norm
+  bool count_include_pad = true;      // avg_pool
+  double dropout_p = 0.0;             // dropout
+  double label_smoothing = 0.0;       // softmax_cross_entropy
+
+  int64_t parameter_count = 0;  // trainable elements (weights, biases, γ, β)
+  int64_t buffer_count = 0;     // non-trainable state (BN running mean, var)
+  int64_t forward_flops = 0;    // per example
+  int64_t backward_flops = 0;   // per example
+};
+
+class Graph {
+ public:
+  // Validates `spec` and builds the graph. INVALID_ARGUMENT names the layer and
+  // the field for: a missing or duplicate name, no op set, an unknown input,
+  // a wrong number of inputs, a cycle, zero or negative sizes, a kernel larger
+  // than the padded input, a shape mismatch at add or concat, channels not
+  // divisible by groups, an input that is not an image where one is needed, a
+  // missing loss or more than one, a loss whose logits do not match
+  // num_classes, and layers whose output nothing reads.
+  static absl::StatusOr<Graph> Build(const v1::ModelSpec& spec);
+
+  const v1::ModelSpec& spec() const { return spec_; }
+  // All nodes in topological order (ties broken by the spec's layer order);
+  // nodes()[0] is the model input, the last node is the loss.
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const Node& node(int id) const { return nodes_[id]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Id of the node named `name`, or -1.
+  int Find(absl::string_view name) const;
+  int loss() const { return static_cast<int>(nodes_.size()) - 1; }
+
+  int64_t parameter_count() const { return Sum(&Node::parameter_count); }  // trainable elements
+  int64_t buffer_count() const { return Sum(&Node::buffer_count); }        // non-trainable elements
+  int64_t forward_flops_per_example() const { return Sum(&Node::forward_flops); }
+  int64_t backward_flops_per_example() const { return Sum(&Node::backward_flops); }
+
+ private:
+  Graph() = default;
+  int64_t Sum(int64_t Node::*field) const;
+  v1::ModelSpec spec_;
+  std::vector<Node> nodes_;
+  absl::flat_hash_map<std::string, int> by_name_;
+};
+
+}  // namespace slimtrain::planner
+
+#endif  // SLIMTRAIN_PLANNER_GRAPH_H_

@@ -1,0 +1,187 @@
+#include "planner/model_io.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "planner/file_util.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::planner {
+namespace {
+
+// Collects the text-format parser's errors as "file:line:column: message"
+// (the parser counts from 0; people count from 1).
+class TextErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit TextErrorCollector(absl::string_view filename) : filename_(filename) {}
+
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    errors_.push_back(absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ", message));
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::string filename_;
+  std::vector<std::string> errors_;
+};
+
+// "line:column" (1-based; the column counts bytes) of byte `offset` in `text`.
+std::string LineColumn(absl::string_view text, size_t offset) {
+  int line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return absl::StrCat(line, ":", offset - line_start + 1);
+}
+
+// Protobuf's JSON parser reports no position, only context:
+//   "<what>\n<up to 20 bytes before the error><up to 20 after>\n<spaces>^"
+// with the caret under the error. Finds the error's byte offset in `contents`
+// from that context, or nullopt when the context does not pin it down.
+std::optional<size_t> JsonErrorOffset(absl::string_view contents, absl::string_view context,
+                                      size_t caret) {
+  constexpr size_t kContext = 20;  // the parser's kContextLength
+  if (caret > context.size()) return std::nullopt;
+  // Ran out of input: nothing is left to quote.
+  if (context.empty()) return contents.size();
+  // Less than the full context before the caret: the context starts the input.
+  if (caret < kContext && absl::StartsWith(contents, context)) return caret;
+  // Less than the full context after it: the context ends the input.
+  if (context.size() - caret < kContext && absl::EndsWith(contents, context)) {
+    return contents.size() - context.size() + caret;
+  }
+  const size_t first = contents.find(context);
+  if (first == absl::string_view::npos) return std::nullopt;
+  if (contents.find(context, first + 1) != absl::string_view::npos) return std::nullopt;
+  return first + caret;
+}
+
+// "file:line:col: what" for a JSON parser error `message`, or "file: message"
+// when it carries no position.
+std::string JsonErrorMessage(absl::string_view contents, absl::string_view message,
+                             absl::string_view filename) {
+  const size_t first_newline = message.find('\n');
+  const size_t last_newline = message.rfind('\n');
+  if (first_newline != absl::string_view::npos && last_newline > first_newline) {
+    const absl::string_view what = message.substr(0, first_newline);
+    const absl::string_view context =
+        message.substr(first_newline + 1, last_newline - first_newline - 1);
+    const absl::string_view caret_line = message.substr(last_newline + 1);
+    if (absl::EndsWith(caret_line, "^")) {
+      std::optional<size_t> offset = JsonErrorOffset(contents, context, caret_line.size() - 1);
+      if (offset.has_value()) {
+        return absl::StrCat(filename, ":", LineColumn(contents, *offset), ": ", what);
+      }
+    }
+  }
+  return absl::StrCat(filename, ": ", message);
+}
+
+absl::string_view Extension(absl::string_view path) {
+  const size_t slash = path.rfind('/');
+  const absl::string_view base = slash == absl::string_view::npos ? path : path.substr(slash + 1);
+  const size_t dot = base.rfind('.');
+  return dot == absl::string_view::npos ? absl::string_view() : base.substr(dot);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
+                                         absl::string_view filename) {
+  v1::ModelSpec spec;
+  if (format == ModelFormat::kText) {
+    TextErrorCollector errors(filename);
+    google::protobuf::TextFormat::Parser parser;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFromString(std::string(contents), &spec)) {
+      if (errors.errors().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(filename, ": not a valid model in protobuf text format"));
+      }
+      return absl::InvalidArgumentError(absl::StrJoin(errors.errors(), "; "));
+    }
+    return spec;
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(contents.data(), contents.size()), &spec, options);
+  if (!status.ok()) {
+    const absl::string_view message(status.message().data(), status.message().size());
+    return absl::InvalidArgumentError(JsonErrorMessage(contents, message, filename));
+  }
+  return spec;
+}
+
+ModelFormat DetectModelFormat(absl::string_view path, absl::string_view contents) {
+  const std::string ext = absl::AsciiStrToLower(Extension(path));
+  if (ext == ".json") return ModelFormat::kJson;
+  if (ext == ".pbtxt" || ext == ".textproto" || ext == ".txt" || ext == ".prototxt") {
+    return ModelFormat::kText;
+  }
+  const absl::string_view body = absl::StripLeadingAsciiWhitespace(contents);
+  return !body.empty() && body.front() == '{' ? ModelFormat::kJson : ModelFormat::kText;
+}
+
+absl::StatusOr<v1::ModelSpec> LoadModelFile(const std::string& path) {
+  SLIM_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  return ParseModel(contents, DetectModelFormat(path, contents), path);
+}
+
+std::string ModelToText(const v1::ModelSpec& spec) {
+  // The header fields one a line; then each layer on one line, as the
+  // example in proto/model.proto, so a model reads (and diffs) layer by layer.
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetUseShortRepeatedPrimitives(true);  // dims: [3, 32, 32]
+  printer.SetUseUtf8StringEscaping(true);       // descriptions stay readable
+  google::protobuf::TextFormat::Printer layer_printer;
+  layer_printer.SetSingleLineMode(true);
+  layer_printer.SetUseShortRepeatedPrimitives(true);
+  layer_printer.SetUseUtf8StringEscaping(true);
+
+  v1::ModelSpec header = spec;
+  header.clear_layers();
+  // CEscape keeps a name with a newline from ending the comment early.
+  std::string text = absl::StrCat("# slimtrain model '", absl::CEscape(spec.name()),
+                                  "': edit and pass with --model-file\n");
+  std::string part;
+  // Printing into a string fails only when the output stream does.
+  bool printed = printer.PrintToString(header, &part);
+  SLIM_CHECK(printed);
+  absl::StrAppend(&text, part);
+  for (const v1::Layer& layer : spec.layers()) {
+    printed = layer_printer.PrintToString(layer, &part);  // ends in a space
+    SLIM_CHECK(printed);
+    absl::StrAppend(&text, "layers { ", part, "}\n");
+  }
+  return text;
+}
+
+std::string ModelToJson(const v1::ModelSpec& spec) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  // The printer fails only on Any or well-known types it cannot resolve, and
+  // ModelSpec has none.
+  const bool printed = google::protobuf::util::MessageToJsonString(spec, &json, options).ok();
+  SLIM_CHECK(printed);
+  return json;
+}
+
+}  // namespace slimtrain::planner

@@ -1,0 +1,92 @@
+// See plan_request.h.
+#include "planner/plan_request.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "planner/planner.h"
+#include "planner/status_macros.h"
+#include "planner/strategy.h"
+#include "planner/zoo.h"
+
+namespace slimtrain::planner {
+
+absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
+  switch (ref.source_case()) {
+    case v1::ModelRef::kZoo:
+      return ZooModel(ref.zoo());
+    case v1::ModelRef::kSpec:
+      return ref.spec();
+    case v1::ModelRef::SOURCE_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("model: set a zoo name (zoo) or an inline spec (spec)");
+}
+
+absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
+                                                         const CostModel& cost) {
+  if (request.batch_size() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", request.batch_size()));
+  }
+  if (request.budget_bytes() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("budget_bytes must be >= 0, got ", request.budget_bytes()));
+  }
+  if (request.alignment_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("alignment_bytes must be >= 0, got ", request.alignment_bytes()));
+  }
+  bool use_auto = false;
+  std::vector<Strategy> strategies;
+  for (int i = 0; i < request.strategies_size(); ++i) {
+    if (request.strategies(i) == "auto") {
+      if (request.strategies_size() != 1) {
+        return absl::InvalidArgumentError("strategies: 'auto' must be the only strategy");
+      }
+      use_auto = true;
+      break;
+    }
+    absl::StatusOr<Strategy> s = ParseStrategy(request.strategies(i));
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("strategies[", i, "]: ", s.status().message()));
+    }
+    strategies.push_back(*s);
+  }
+  if (request.strategies_size() == 0) strategies = AllStrategies();
+  const std::string device_name = request.device().empty() ? "cpu" : request.device();
+  absl::StatusOr<DeviceProfile> device = FindDevice(device_name);
+  if (!device.ok()) return absl::InvalidArgumentError(absl::StrCat("device: ", device.status().message()));
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec spec, ResolveModel(request.model()));
+  SLIM_ASSIGN_OR_RETURN(Graph graph, Graph::Build(spec));
+
+  PlanOptions options;
+  options.batch_size = request.batch_size();
+  options.optimizer = request.optimizer().empty() ? "sgd" : request.optimizer();
+  options.budget_bytes = request.budget_bytes() > 0 ? request.budget_bytes() : device->budget_bytes();
+  options.alignment_bytes = request.alignment_bytes();
+  options.include_buffers = request.include_buffers();
+  options.device = device_name;
+
+  v1::PlanMemoryResponse response;
+  response.set_budget_bytes(options.budget_bytes);
+  if (use_auto) {
+    SLIM_ASSIGN_OR_RETURN(StrategyChoice choice, ChooseStrategy(graph, options, cost));
+    for (const v1::MemoryPlan& plan : choice.plans) *response.add_plans() = plan;
+    if (choice.fits) response.set_chosen_strategy(StrategyName(choice.strategy));
+    response.set_choice_reason(choice.reason);
+  } else {
+    for (Strategy s : strategies) {
+      SLIM_ASSIGN_OR_RETURN(*response.add_plans(), PlanMemory(graph, s, options, cost));
+    }
+  }
+  if (request.max_batch()) {
+    for (v1::MemoryPlan& plan : *response.mutable_plans()) {
+      SLIM_ASSIGN_OR_RETURN(Strategy s, ParseStrategy(plan.strategy()));
+      SLIM_ASSIGN_OR_RETURN(int64_t max_batch, MaxBatchSize(graph, s, options, cost));
+      plan.set_max_batch_size(max_batch);
+    }
+  }
+  return response;
+}
+
+}  // namespace slimtrain::planner

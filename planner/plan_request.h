@@ -1,0 +1,38 @@
+// plan_request.h — answers a PlanMemoryRequest (proto/service.proto): the one
+// function behind both `slimtrain plan` (local) and the server's PlanMemory RPC.
+//
+//   v1::PlanMemoryRequest request;
+//   request.mutable_model()->set_zoo("resnet164");
+//   request.set_batch_size(128);
+//   request.add_strategies("exact");
+//   request.add_strategies("approx4");
+//   absl::StatusOr<v1::PlanMemoryResponse> response =
+//       AnswerPlanRequest(request, DefaultCostModel());
+//
+// The budget is request.budget_bytes, or else the device's memory less its
+// reserve (cost_model.h). Strategies empty: all of them; ["auto"]: the
+// first that fits (planner.h's ChooseStrategy), whose plans are all returned.
+#ifndef SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
+#define SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
+
+#include "absl/status/statusor.h"
+#include "planner/cost_model.h"
+#include "planner/graph.h"
+#include "proto/model.pb.h"
+#include "proto/service.pb.h"
+
+namespace slimtrain::planner {
+
+// The model a ModelRef names: a zoo model, or the inline spec. INVALID_ARGUMENT
+// when neither is set; NOT_FOUND for an unknown zoo name.
+absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref);
+
+// Validates every field (errors name it: "batch_size must be >= 1, got 0",
+// "strategies[1]: unknown strategy 'fast'", "device: unknown device 'x'; known:
+// ..."), builds the graph, and plans.
+absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
+                                                         const CostModel& cost);
+
+}  // namespace slimtrain::planner
+
+#endif  // SLIMTRAIN_PLANNER_PLAN_REQUEST_H_

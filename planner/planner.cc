@@ -1,0 +1,278 @@
+// See planner.h.
+#include "planner/planner.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "planner/arena.h"
+#include "planner/checkpoint.h"
+#include "planner/lifetimes.h"
+#include "planner/schedule.h"
+#include "planner/status_macros.h"
+#include "planner/units.h"
+
+namespace slimtrain::planner {
+namespace {
+
+// A packed schedule: offsets per buffer.
+struct Packed {
+  Schedule schedule;
+  ArenaPlan arena;
+  std::vector<int64_t> buffer_offset;
+};
+
+absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, int64_t alignment, double search_seconds) {
+  ComputeLifetimes(graph, schedule);
+  const std::vector<StorageBlock> blocks = StorageBlocks(schedule);
+  std::vector<ArenaRequest> requests;
+  requests.reserve(blocks.size());
+  for (const StorageBlock& b : blocks) {
+    ArenaRequest r;
+    r.size = b.size_bytes;
+    r.first = b.first_step;
+    r.last = b.last_step;
+    requests.push_back(r);
+  }
+  ArenaOptions arena_options;
+  arena_options.alignment = alignment;
+  arena_options.search_seconds = search_seconds;
+  SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(requests, arena_options));
+  Packed packed;
+  packed.buffer_offset.assign(schedule.buffers.size(), 0);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    for (int b : blocks[i].buffers) packed.buffer_offset[b] = arena.offsets[i];
+  }
+  packed.schedule = std::move(schedule);
+  packed.arena = std::move(arena);
+  return packed;
+}
+
+int64_t PeakBytes(const Packed& p, const ParameterBytes& params) {
+  return params.total() + p.arena.arena_bytes;
+}
+
+// Builds and packs the schedule of `strategy`, choosing checkpoints for the
+// checkpointing strategies.
+absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                    const CostModel& cost, int64_t alignment,
+                                    const ParameterBytes& params) {
+  const int64_t batch = options.batch_size;
+  if (!IsCheckpointing(strategy)) {
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost));
+    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+  }
+  SLIM_ASSIGN_OR_RETURN(Schedule exact, BuildSchedule(graph, Strategy::kExact, batch, cost));
+  ComputeLifetimes(graph, exact);
+  if (strategy == Strategy::kCheckpoint) {
+    const CheckpointChoice choice = SqrtCheckpoints(graph, exact, alignment);
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
+    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+  }
+  // checkpoint_optimal: the DP works on an estimate that is a little above
+  // the packed arena. Pack its choice; if the packed peak misses the budget,
+  // tighten the limit by the miss and retry; if it fits, loosen the limit by
+  // bisection towards no checkpoints at all while the packed plan still fits,
+  // keeping the plan with the least recompute.
+  if (options.budget_bytes <= 0) {
+    const CheckpointChoice least = OptimalCheckpoints(graph, exact, alignment, 0);
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, least.checkpoints));
+    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+  }
+  auto pack_for_limit = [&](int64_t limit) -> absl::StatusOr<Packed> {
+    const CheckpointChoice choice = OptimalCheckpoints(graph, exact, alignment, limit);
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
+    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+  };
+  auto fits = [&](const Packed& p) { return PeakBytes(p, params) <= options.budget_bytes; };
+  int64_t limit = options.budget_bytes - params.total();
+  SLIM_ASSIGN_OR_RETURN(Packed best, pack_for_limit(limit));
+  for (int attempt = 0; attempt < 4 && !fits(best) && limit > 0; ++attempt) {
+    limit -= PeakBytes(best, params) - options.budget_bytes + alignment;
+    if (limit <= 0) break;
+    SLIM_ASSIGN_OR_RETURN(Packed tighter, pack_for_limit(limit));
+    if (fits(tighter) || PeakBytes(tighter, params) < PeakBytes(best, params)) best = std::move(tighter);
+  }
+  if (!fits(best)) return best;
+  // No checkpoints at all (the estimate's own limit) needs no recompute.
+  int64_t lo = limit;
+  int64_t hi = OptimalCheckpoints(graph, exact, alignment, int64_t{1} << 62).estimated_peak_bytes;
+  SLIM_ASSIGN_OR_RETURN(Packed none, pack_for_limit(hi));
+  if (fits(none)) return none;
+  for (int probe = 0; probe < 8 && lo + alignment < hi; ++probe) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    SLIM_ASSIGN_OR_RETURN(Packed candidate, pack_for_limit(mid));
+    if (fits(candidate)) {
+      if (candidate.schedule.recompute_flops <= best.schedule.recompute_flops) best = std::move(candidate);
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return best;
+}
+
+void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
+  const Schedule& s = p.schedule;
+  for (size_t i = 0; i < s.buffers.size(); ++i) {
+    const ScheduleBuffer& b = s.buffers[i];
+    v1::Buffer* out = plan.add_buffers();
+    out->set_id(static_cast<int32_t>(i));
+    out->set_name(b.name);
+    out->set_kind(b.kind);
+    out->set_size_bytes(b.size_bytes);
+    out->set_offset_bytes(p.buffer_offset[i]);
+    out->set_first_step(b.first_step);
+    out->set_last_step(b.last_step);
+    out->set_layer(graph.node(b.node).name);
+    for (int64_t d : b.shape) out->add_shape(d);
+    out->set_saved(b.saved);
+    out->set_representation(b.representation);
+    if (b.saved) out->set_reason(b.reason);
+    out->set_in_place_of(b.in_place_of);
+  }
+  for (size_t t = 0; t < s.steps.size(); ++t) {
+    const ScheduleStep& step = s.steps[t];
+    v1::Step* out = plan.add_steps();
+    out->set_index(static_cast<int32_t>(t));
+    out->set_kind(step.kind);
+    if (step.node >= 0) out->set_layer(graph.node(step.node).name);
+    for (int r : step.reads) out->add_reads(r);
+    for (int w : step.writes) out->add_writes(w);
+    out->set_flops(step.flops);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
+                                                    int64_t element_bytes) {
+  int slots = 0;
+  if (optimizer == "sgd" || optimizer == "rmsprop") {
+    slots = 1;
+  } else if (optimizer == "adam") {
+    slots = 2;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer: unknown optimizer '", optimizer, "'; known: sgd, adam, rmsprop"));
+  }
+  ParameterBytes b;
+  b.parameters = (graph.parameter_count() + graph.buffer_count()) * element_bytes;
+  b.gradients = graph.parameter_count() * element_bytes;
+  b.optimizer_state = slots * graph.parameter_count() * element_bytes;
+  return b;
+}
+
+absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                          const CostModel& cost) {
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", options.batch_size));
+  }
+  if (options.alignment_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("alignment must be >= 1 byte, got ", options.alignment_bytes));
+  }
+  if (options.budget_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ", options.budget_bytes));
+  }
+  const int64_t alignment = options.alignment_bytes > 0 ? options.alignment_bytes : cost.alignment_bytes();
+  SLIM_ASSIGN_OR_RETURN(ParameterBytes params,
+                        ParameterRegionBytes(graph, options.optimizer, cost.element_bytes()));
+  SLIM_ASSIGN_OR_RETURN(Packed p, PlanSchedule(graph, strategy, options, cost, alignment, params));
+
+  v1::MemoryPlan plan;
+  plan.set_strategy(StrategyName(strategy));
+  plan.set_batch_size(options.batch_size);
+  plan.set_model(graph.spec().name());
+  plan.set_device(options.device);
+  plan.set_optimizer(options.optimizer);
+  plan.set_parameter_count(graph.parameter_count());
+  plan.set_parameter_bytes(params.parameters);
+  plan.set_gradient_bytes(params.gradients);
+  plan.set_optimizer_state_bytes(params.optimizer_state);
+  int64_t saved = 0;
+  for (const ScheduleBuffer& b : p.schedule.buffers) {
+    if (b.saved) saved += b.size_bytes;
+  }
+  plan.set_saved_activation_bytes(saved);
+  plan.set_arena_bytes(p.arena.arena_bytes);
+  plan.set_arena_lower_bound_bytes(p.arena.lower_bound_bytes);
+  plan.set_peak_bytes(PeakBytes(p, params));
+  plan.set_forward_flops(p.schedule.forward_flops);
+  plan.set_backward_flops(p.schedule.backward_flops);
+  plan.set_recompute_flops(p.schedule.recompute_flops);
+  plan.set_element_bytes(static_cast<int32_t>(cost.element_bytes()));
+  plan.set_alignment_bytes(alignment);
+  plan.set_budget_bytes(options.budget_bytes);
+  plan.set_fits(options.budget_bytes <= 0 || plan.peak_bytes() <= options.budget_bytes);
+  for (int c : p.schedule.checkpoints) plan.add_checkpoints(graph.node(c).name);
+  if (options.include_buffers) FillDetail(graph, p, plan);
+  return plan;
+}
+
+absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                     const CostModel& cost) {
+  if (options.budget_bytes <= 0) {
+    return absl::InvalidArgumentError("max batch: a budget is needed (--budget, or a device's memory)");
+  }
+  PlanOptions probe = options;
+  probe.include_buffers = false;
+  auto fits = [&](int64_t batch) -> absl::StatusOr<bool> {
+    probe.batch_size = batch;
+    SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, strategy, probe, cost));
+    return plan.peak_bytes() <= options.budget_bytes;
+  };
+  SLIM_ASSIGN_OR_RETURN(bool one, fits(1));
+  if (!one) return 0;
+  int64_t lo = 1, hi = 2;  // lo fits; hi is unknown, then does not fit
+  constexpr int64_t kMaxBatch = int64_t{1} << 24;
+  while (hi <= kMaxBatch) {
+    SLIM_ASSIGN_OR_RETURN(bool ok, fits(hi));
+    if (!ok) break;
+    lo = hi;
+    hi *= 2;
+  }
+  if (hi > kMaxBatch) return lo;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));
+    (ok ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+const std::vector<Strategy>& AutoOrder() {
+  static const auto* order = new std::vector<Strategy>{Strategy::kExact, Strategy::kApprox8, Strategy::kApprox4,
+                                                       Strategy::kCheckpointOptimal, Strategy::kApprox2};
+  return *order;
+}
+
+absl::StatusOr<StrategyChoice> ChooseStrategy(const Graph& graph, const PlanOptions& options,
+                                              const CostModel& cost) {
+  if (options.budget_bytes <= 0) {
+    return absl::InvalidArgumentError("strategy auto: a budget is needed (--budget, or a device's memory)");
+  }
+  StrategyChoice choice;
+  std::vector<std::string> misses;
+  const std::string budget = FormatBytes(options.budget_bytes);
+  for (Strategy s : AutoOrder()) {
+    SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, s, options, cost));
+    choice.plans.push_back(plan);
+    if (plan.fits()) {
+      choice.fits = true;
+      choice.strategy = s;
+      misses.push_back(absl::StrFormat("%s fits in %s of %s", StrategyName(s), FormatBytes(plan.peak_bytes()),
+                                       budget));
+      choice.reason = absl::StrJoin(misses, "; ");
+      return choice;
+    }
+    misses.push_back(absl::StrFormat("%s needs %s > budget %s", StrategyName(s),
+                                     FormatBytes(plan.peak_bytes()), budget));
+  }
+  choice.reason = absl::StrCat(absl::StrJoin(misses, "; "), "; nothing fits at batch ", options.batch_size,
+                               ": try a smaller batch (--max-batch finds the largest)");
+  return choice;
+}
+
+}  // namespace slimtrain::planner

@@ -1,0 +1,90 @@
+// planner.h — the planner's entry point: memory plans, and budget answers.
+//
+// Start reading here. A plan is made in five stages (DESIGN.md's data flow):
+//   Graph::Build (graph.h)        validate the ModelSpec, infer shapes
+//   BuildSchedule (schedule.h)    steps and buffers for a strategy
+//   ComputeLifetimes (lifetimes.h) first/last step, saved, in-place chains
+//   PlanArena (arena.h)           offsets in one arena
+//   → v1::MemoryPlan (proto/plan.proto)
+//
+//   absl::StatusOr<Graph> graph = Graph::Build(ZooModel("resnet164").value());
+//   PlanOptions options;
+//   options.batch_size = 128;
+//   DefaultCostModel cost;
+//   absl::StatusOr<v1::MemoryPlan> plan =
+//       PlanMemory(*graph, Strategy::kApprox4, options, cost);
+//   // plan->peak_bytes(), plan->arena_bytes(), plan->saved_activation_bytes()
+//
+// Memory outside the arena (the parameter region): parameters plus batch-norm
+// running statistics, one gradient per parameter, and the optimizer state:
+// sgd (with momentum) one buffer per parameter, adam two, rmsprop one.
+#ifndef SLIMTRAIN_PLANNER_PLANNER_H_
+#define SLIMTRAIN_PLANNER_PLANNER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "planner/cost_model.h"
+#include "planner/graph.h"
+#include "planner/strategy.h"
+#include "proto/plan.pb.h"
+
+namespace slimtrain::planner {
+
+struct PlanOptions {
+  int64_t batch_size = 0;         // examples per step, >= 1
+  std::string optimizer = "sgd";  // "sgd", "adam" or "rmsprop"
+  // Memory the plan is checked against (MemoryPlan.fits); 0: no budget.
+  // checkpoint_optimal uses it to choose its segmentation.
+  int64_t budget_bytes = 0;
+  // Arena alignment in bytes; 0: the cost model's.
+  int64_t alignment_bytes = 0;
+  // Fill MemoryPlan.buffers and .steps.
+  bool include_buffers = false;
+  // Target recorded in the plan ("cpu", "h200", ...).
+  std::string device = "cpu";
+  // Extra time the arena planner may search on hard inputs (arena.h).
+  double arena_search_seconds = 0.0;
+};
+
+// The plan of one training step. INVALID_ARGUMENT for a bad batch size,
+// optimizer or alignment (naming the field and value).
+absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
+                                          const PlanOptions& options, const CostModel& cost);
+
+// Bytes of the parameter region: {parameters (+BN running stats), gradients,
+// optimizer state}.
+struct ParameterBytes {
+  int64_t parameters = 0;
+  int64_t gradients = 0;
+  int64_t optimizer_state = 0;
+  int64_t total() const { return parameters + gradients + optimizer_state; }
+};
+absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
+                                                    int64_t element_bytes);
+
+// The largest batch whose peak_bytes fits options.budget_bytes (which must be
+// > 0); 0 when not even batch 1 fits. Searches by doubling, then bisection,
+// planning each probe in full.
+absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                     const CostModel& cost);
+
+// The strategy `auto` picks for options.budget_bytes (> 0): the first that
+// fits in the order exact, approx8, approx4, checkpoint_optimal, approx2.
+struct StrategyChoice {
+  bool fits = false;             // false: nothing fits
+  Strategy strategy = Strategy::kExact;  // the choice (when fits)
+  std::string reason;            // e.g. "exact needs 21.3 GiB > budget 16.0 GiB; approx8 fits in 9.1 GiB"
+  std::vector<v1::MemoryPlan> plans;  // the plans tried, in order
+};
+absl::StatusOr<StrategyChoice> ChooseStrategy(const Graph& graph, const PlanOptions& options,
+                                              const CostModel& cost);
+
+// The order `auto` tries strategies in.
+const std::vector<Strategy>& AutoOrder();
+
+}  // namespace slimtrain::planner
+
+#endif  // SLIMTRAIN_PLANNER_PLANNER_H_

@@ -1,0 +1,342 @@
+// See schedule.h.
+//
+// The builder walks the graph once forward and once backward, recording for
+// each step the buffer ids it reads and writes. Buffers are single-assignment:
+// a recomputed activation is a new buffer, so lifetimes follow from first and
+// last touch alone (lifetimes.h).
+#include "planner/schedule.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::planner {
+namespace {
+
+using v1::Buffer;
+using v1::Step;
+
+class Builder {
+ public:
+  Builder(const Graph& g, Strategy strategy, int64_t batch, const CostModel& cost,
+          std::vector<int> checkpoints)
+      : g_(g), cost_(cost), n_(g.size()), bits_(CodeBits(strategy)) {
+    s_.strategy = strategy;
+    s_.batch = batch;
+    s_.element_bytes = cost.element_bytes();
+    s_.checkpoints = std::move(checkpoints);
+  }
+
+  Schedule Build() {
+    FindPatterns();
+    AssignSegments();
+    act_.assign(n_, -1);
+    stats_.assign(n_, -1);
+    indices_.assign(n_, -1);
+    code_.assign(n_, -1);
+    restored_.assign(n_, -1);
+    grad_.assign(n_, -1);
+
+    for (int v = 0; v < n_; ++v) Forward(v, Step::FORWARD);
+    if (!s_.checkpoints.empty()) {
+      s_.buffers[act_[0]].reason = "input batch: the first segment is recomputed from it";
+      for (int c : s_.checkpoints) {
+        s_.buffers[act_[c]].reason =
+            absl::StrCat("checkpoint: output of ", Kind(c), " '", Name(c), "', a segment boundary");
+      }
+    }
+    s_.backward_begin = static_cast<int>(s_.steps.size());
+    const int last = static_cast<int>(s_.checkpoints.size());
+    for (int seg = last; seg >= 0; --seg) {
+      const int lo = seg == 0 ? 0 : s_.checkpoints[seg - 1];        // exclusive
+      const int hi = seg == last ? n_ - 1 : s_.checkpoints[seg];     // inclusive
+      if (seg < last) {
+        // Recompute the segment up to (not including) its checkpoint, whose
+        // output, statistics and indices were kept.
+        for (int v = lo + 1; v < hi; ++v) Forward(v, Step::RECOMPUTE);
+      }
+      for (int v = hi; v > lo; --v) Backward(v);
+    }
+    ScheduleStep& opt = NewStep(Step::OPTIMIZER, -1);
+    opt.flops = 4 * g_.parameter_count();
+    return std::move(s_);
+  }
+
+ private:
+  int64_t Batch() const { return s_.batch; }
+  int64_t ActBytes(int v) const {
+    return Batch() * NumElements(g_.node(v).out) * s_.element_bytes;
+  }
+  std::vector<int64_t> BatchedShape(const Dims& d) const {
+    std::vector<int64_t> shape = {Batch()};
+    shape.insert(shape.end(), d.begin(), d.end());
+    return shape;
+  }
+  const char* Kind(int v) const { return OpKindName(g_.node(v).kind); }
+  const std::string& Name(int v) const { return g_.node(v).name; }
+
+  // A BN→ReLU: a batch_norm whose only consumer is a relu (approx-K, naive-K).
+  void FindPatterns() {
+    pattern_relu_.assign(n_, -1);
+    pattern_bn_.assign(n_, -1);
+    restore_ok_.assign(n_, false);
+    if (bits_ == 0) return;
+    for (const Node& b : g_.nodes()) {
+      if (b.kind != OpKind::kBatchNorm || b.consumers.size() != 1) continue;
+      const int r = b.consumers[0];
+      if (g_.node(r).kind != OpKind::kRelu) continue;
+      pattern_relu_[b.id] = r;
+      pattern_bn_[r] = b.id;
+      // conv2d/linear consumers may use the restored output unless some
+      // consumer (a batch_norm) needs it exact anyway.
+      restore_ok_[r] = true;
+      for (int c : g_.node(r).consumers) {
+        if (g_.node(c).kind == OpKind::kBatchNorm) restore_ok_[r] = false;
+      }
+    }
+  }
+
+  void AssignSegments() {
+    is_checkpoint_.assign(n_, false);
+    for (int c : s_.checkpoints) is_checkpoint_[c] = true;
+  }
+
+  int NewBuffer(std::string name, Buffer::Kind kind, int64_t bytes, int node,
+                std::vector<int64_t> shape = {},
+                Buffer::Representation repr = Buffer::FULL) {
+    ScheduleBuffer b;
+    b.name = std::move(name);
+    b.kind = kind;
+    b.size_bytes = bytes;
+    b.node = node;
+    b.shape = std::move(shape);
+    b.representation = repr;
+    s_.buffers.push_back(std::move(b));
+    return static_cast<int>(s_.buffers.size()) - 1;
+  }
+
+  ScheduleStep& NewStep(Step::Kind kind, int node) {
+    ScheduleStep step;
+    step.kind = kind;
+    step.node = node;
+    s_.steps.push_back(std::move(step));
+    return s_.steps.back();
+  }
+
+  // A read by a backward step: the buffer is kept for it, for `reason`.
+  void Need(ScheduleStep& step, int buf, const std::string& reason) {
+    step.reads.push_back(buf);
+    std::string& r = s_.buffers[buf].reason;
+    if (r.empty()) r = reason;
+  }
+
+  void Workspace(ScheduleStep& step, int v, Pass pass) {
+    const int64_t ws = cost_.WorkspaceBytes(g_.node(v), Batch(), pass);
+    if (ws <= 0) return;
+    step.writes.push_back(NewBuffer(
+        absl::StrCat(Name(v), pass == Pass::kForward ? ".fwd_workspace" : ".bwd_workspace"),
+        Buffer::WORKSPACE, ws, v));
+  }
+
+  // FORWARD or RECOMPUTE of node v.
+  void Forward(int v, Step::Kind kind) {
+    const Node& node = g_.node(v);
+    const bool recompute = kind == Step::RECOMPUTE;
+    const int64_t flops = node.forward_flops * Batch();
+    ScheduleStep& step = NewStep(kind, v);
+    step.flops = flops;
+    (recompute ? s_.recompute_flops : s_.forward_flops) += flops;
+    for (int u : node.inputs) step.reads.push_back(act_[u]);
+    const std::string suffix = recompute ? ".out.recomputed" : ".out";
+    act_[v] = NewBuffer(Name(v) + suffix, Buffer::ACTIVATION,
+                        node.kind == OpKind::kSoftmaxCrossEntropy ? s_.element_bytes : ActBytes(v), v,
+                        BatchedShape(node.out));
+    step.writes.push_back(act_[v]);
+    switch (node.kind) {
+      case OpKind::kInput:
+        labels_ = NewBuffer("labels", Buffer::ACTIVATION, Batch() * 4, v, {Batch()});
+        step.writes.push_back(labels_);
+        break;
+      case OpKind::kBatchNorm:
+        stats_[v] = NewBuffer(Name(v) + (recompute ? ".stats.recomputed" : ".stats"), Buffer::STATISTICS,
+                              2 * node.out[0] * s_.element_bytes, v, {2, node.out[0]}, Buffer::PER_CHANNEL);
+        step.writes.push_back(stats_[v]);
+        break;
+      case OpKind::kMaxPool:
+        indices_[v] = NewBuffer(Name(v) + (recompute ? ".argmax.recomputed" : ".argmax"), Buffer::INDICES,
+                                Batch() * NumElements(node.out) * 4, v, BatchedShape(node.out),
+                                Buffer::ARGMAX);
+        step.writes.push_back(indices_[v]);
+        break;
+      case OpKind::kSoftmaxCrossEntropy:
+        probs_ = NewBuffer(Name(v) + ".probs", Buffer::ACTIVATION, ActBytes(node.inputs[0]), v,
+                           BatchedShape(node.input_dims[0]));
+        step.reads.push_back(labels_);
+        step.writes.push_back(probs_);
+        break;
+      default:
+        break;
+    }
+    Workspace(step, v, Pass::kForward);
+    if (pattern_relu_[v] >= 0) Save(v);
+  }
+
+  // SAVE: the K-bit code of a BN→ReLU's pre-ReLU output.
+  void Save(int b) {
+    const Node& node = g_.node(b);
+    const int64_t elements = Batch() * NumElements(node.out);
+    const Buffer::Representation repr =
+        bits_ == 8 ? Buffer::CODE8 : bits_ == 4 ? Buffer::CODE4 : Buffer::CODE2;
+    ScheduleStep& step = NewStep(Step::SAVE, b);
+    step.flops = 4 * elements;
+    s_.backward_flops += step.flops;
+    step.reads = {act_[b], stats_[b]};
+    code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, (elements * bits_ + 7) / 8, b,
+                         BatchedShape(node.out), repr);
+    step.writes.push_back(code_[b]);
+  }
+
+  std::string PatternName(int b) const {
+    return absl::StrFormat("BN→ReLU '%s'→'%s'", Name(b), Name(pattern_relu_[b]));
+  }
+
+  // Why an input kept exact is not approximated (approx-K only).
+  std::string ExactNote(int u) const {
+    if (bits_ == 0) return "";
+    if (pattern_bn_[u] >= 0) return ": a batch_norm reads it, kept exact";
+    return absl::StrCat(": output of ", Kind(u), ", not of a BN→ReLU, kept exact");
+  }
+
+  // The tensor node `c`'s backward reads as its input u.
+  void NeedInput(ScheduleStep& step, int c, int u) {
+    if (pattern_bn_[u] >= 0 && restore_ok_[u]) {
+      if (restored_[u] < 0) {
+        restored_[u] = NewBuffer(Name(u) + ".restored", Buffer::ACTIVATION, ActBytes(u), u,
+                                 BatchedShape(g_.node(u).out));
+        step.writes.push_back(restored_[u]);
+        step.reads.push_back(code_[pattern_bn_[u]]);
+        step.reads.push_back(stats_[pattern_bn_[u]]);
+      }
+      step.reads.push_back(restored_[u]);
+      return;
+    }
+    Need(step, act_[u], u == 0 ? "input batch, read by the first layer's weight gradient"
+                               : absl::StrCat("input of ", Kind(c), " '", Name(c), "' backward",
+                                              ExactNote(u)));
+  }
+
+  void Backward(int v) {
+    const Node& node = g_.node(v);
+    ScheduleStep& step = NewStep(Step::BACKWARD, v);
+    step.flops = node.backward_flops * Batch();
+    s_.backward_flops += step.flops;
+    if (node.kind == OpKind::kSoftmaxCrossEntropy) {
+      Need(step, probs_, "softmax probabilities, read by the loss backward");
+      Need(step, labels_, "labels of the batch, read by the loss backward");
+    } else {
+      step.reads.push_back(grad_[v]);
+    }
+    const int b = pattern_bn_[v];  // v is the relu of a BN→ReLU
+    switch (node.kind) {
+      case OpKind::kConv2d:
+      case OpKind::kLinear:
+        NeedInput(step, v, node.inputs[0]);
+        break;
+      case OpKind::kBatchNorm:
+        if (pattern_relu_[v] >= 0) {
+          Need(step, code_[v], absl::StrFormat("%s: %d-bit code", PatternName(v), bits_));
+          Need(step, stats_[v], absl::StrFormat("%s: per-channel mean and std", PatternName(v)));
+        } else {
+          Need(step, act_[node.inputs[0]],
+               absl::StrCat("input of batch_norm '", Name(v), "' backward",
+                            bits_ > 0 ? ": not followed by a relu alone, kept exact" : ""));
+          Need(step, stats_[v], absl::StrCat("per-channel mean and std of batch_norm '", Name(v), "'"));
+        }
+        break;
+      case OpKind::kRelu:
+        if (b >= 0) {
+          Need(step, code_[b], absl::StrFormat("%s: %d-bit code", PatternName(b), bits_));
+        } else {
+          Need(step, act_[v], absl::StrCat("output of relu '", Name(v), "', read by its backward",
+                                           bits_ > 0 ? ": no batch_norm before it, kept exact" : ""));
+        }
+        break;
+      case OpKind::kSigmoid:
+      case OpKind::kTanh:
+        Need(step, act_[v], absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
+                                         bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
+        break;
+      case OpKind::kMaxPool:
+        Need(step, indices_[v], absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
+        break;
+      default:
+        break;
+    }
+    for (int u : node.inputs) {
+      if (u == 0) continue;  // no gradient for the model input
+      if (grad_[u] < 0) {
+        grad_[u] = NewBuffer(Name(u) + ".grad", Buffer::GRADIENT, ActBytes(u), u,
+                             BatchedShape(g_.node(u).out));
+      } else {
+        step.reads.push_back(grad_[u]);  // accumulate
+      }
+      step.writes.push_back(grad_[u]);
+    }
+    Workspace(step, v, Pass::kBackward);
+  }
+
+  const Graph& g_;
+  const CostModel& cost_;
+  const int n_;
+  const int bits_;
+  Schedule s_;
+  std::vector<int> pattern_relu_, pattern_bn_;
+  std::vector<bool> restore_ok_, is_checkpoint_;
+  // Current buffer of each node's output, statistics, indices, code, restored
+  // output and gradient (-1: none yet).
+  std::vector<int> act_, stats_, indices_, code_, restored_, grad_;
+  int labels_ = -1, probs_ = -1;
+};
+
+}  // namespace
+
+std::vector<int> CutPoints(const Graph& graph) {
+  // An edge u->w crosses the gap after position p when u <= p < w; p is a cut
+  // when every crossing edge starts at p. Sweep p, tracking the furthest
+  // consumer of any node before p.
+  std::vector<int> cuts;
+  int reach_before = 0;  // max consumer id over nodes < p
+  for (int p = 0; p < graph.loss(); ++p) {
+    const Node& node = graph.node(p);
+    if (p > 0 && reach_before <= p) cuts.push_back(p);
+    for (int c : node.consumers) reach_before = std::max(reach_before, c);
+  }
+  return cuts;
+}
+
+absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, int64_t batch,
+                                       const CostModel& cost, const std::vector<int>& checkpoints) {
+  if (batch < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", batch));
+  }
+  std::vector<int> ckpts;
+  if (IsCheckpointing(strategy)) {
+    ckpts = checkpoints;
+    std::sort(ckpts.begin(), ckpts.end());
+    ckpts.erase(std::unique(ckpts.begin(), ckpts.end()), ckpts.end());
+    const std::vector<int> cuts = CutPoints(graph);
+    for (int c : ckpts) {
+      if (!std::binary_search(cuts.begin(), cuts.end(), c)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "checkpoint '%s' is not a cut point of the graph",
+            c >= 0 && c < graph.size() ? graph.node(c).name : std::to_string(c)));
+      }
+    }
+  }
+  return Builder(graph, strategy, batch, cost, std::move(ckpts)).Build();
+}
+
+}  // namespace slimtrain::planner

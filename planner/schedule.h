@@ -1,0 +1,100 @@
+// schedule.h — the steps of one training step under a strategy, and every
+// transient buffer they read and write.
+//
+// BuildSchedule turns a Graph into steps (FORWARD, SAVE, RECOMPUTE, BACKWARD,
+// OPTIMIZER) and buffers (activations, K-bit codes, statistics, argmax
+// indices, gradients, workspaces), each step naming the buffer ids it reads
+// and writes. Lifetimes are not stated, they follow from the steps:
+// ComputeLifetimes (lifetimes.h) then sets first_step, last_step, saved and
+// the in-place chains.
+//
+//   absl::StatusOr<Schedule> s = BuildSchedule(graph, Strategy::kApprox4,
+//                                              /*batch=*/128, DefaultCostModel());
+//   ComputeLifetimes(graph, *s);
+//
+// What each backward keeps (exact): conv2d and linear their input;
+// batch_norm its input and per-channel statistics; relu, sigmoid, tanh their
+// output; max_pool its argmax indices; the loss its softmax probabilities and
+// the labels; add, concat, pools, flatten and dropout nothing (dropout's mask
+// is regenerated from its random state). A tensor several backwards need is
+// kept once.
+//
+// approx-K / naive-K: each batch_norm whose only consumer is a relu (a BN→ReLU)
+// keeps a K-bit code of its output and its statistics instead; the relu and
+// batch_norm backwards read the code, and conv2d/linear consumers of the relu
+// restore its output from the code during backward (a RESTORED activation
+// alive from the first to the last such backward). Everything outside the
+// pattern is kept exact, and each buffer says why.
+//
+// checkpoint / checkpoint_optimal: `checkpoints` (cut points, see
+// CutPoints) split the graph into segments. Outputs of checkpoint nodes (and
+// the input) are kept; other tensors of every segment but the last die at
+// their last forward use; in backward each earlier segment is recomputed from
+// its checkpoint (RECOMPUTE steps) right before its backward steps.
+#ifndef SLIMTRAIN_PLANNER_SCHEDULE_H_
+#define SLIMTRAIN_PLANNER_SCHEDULE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "planner/cost_model.h"
+#include "planner/graph.h"
+#include "planner/strategy.h"
+#include "proto/plan.pb.h"
+
+namespace slimtrain::planner {
+
+struct ScheduleBuffer {
+  std::string name;  // "<layer>.<what>": "conv1.out", "bn1.code", "relu1.grad"
+  v1::Buffer::Kind kind = v1::Buffer::ACTIVATION;
+  int64_t size_bytes = 0;
+  int node = 0;                 // producing node's id
+  std::vector<int64_t> shape;   // with the batch dimension; empty for raw bytes
+  v1::Buffer::Representation representation = v1::Buffer::FULL;
+  std::string reason;           // why it is kept for backward (if it is)
+
+  // Set by ComputeLifetimes (lifetimes.h):
+  int first_step = -1;  // first step reading or writing it
+  int last_step = -1;   // last such step (inclusive)
+  bool saved = false;   // alive across the end of the forward pass
+  int in_place_of = -1; // id of the buffer whose storage it reuses, or -1
+};
+
+struct ScheduleStep {
+  v1::Step::Kind kind = v1::Step::FORWARD;
+  int node = -1;            // -1 for OPTIMIZER
+  std::vector<int> reads;   // buffer ids
+  std::vector<int> writes;  // buffer ids
+  int64_t flops = 0;
+};
+
+struct Schedule {
+  Strategy strategy = Strategy::kExact;
+  int64_t batch = 0;
+  int64_t element_bytes = 4;
+  std::vector<ScheduleStep> steps;
+  std::vector<ScheduleBuffer> buffers;
+  int backward_begin = 0;        // index of the first step after the forward pass
+  std::vector<int> checkpoints;  // node ids of segment boundaries (checkpointing)
+  int64_t forward_flops = 0;     // FORWARD steps
+  int64_t backward_flops = 0;    // BACKWARD and SAVE steps
+  int64_t recompute_flops = 0;   // RECOMPUTE steps
+};
+
+// Builds the schedule. `checkpoints` is used by the checkpointing strategies
+// only: ids of cut points (CutPoints), each strictly before the loss; empty
+// means one segment (no recompute). INVALID_ARGUMENT for batch < 1 or a
+// checkpoint that is not a cut point.
+absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, int64_t batch,
+                                       const CostModel& cost, const std::vector<int>& checkpoints = {});
+
+// Nodes after which the graph can be cut: in topological order, every edge
+// from a node at or before v to a node after v starts at v. Excludes the input
+// and the loss. Ascending ids.
+std::vector<int> CutPoints(const Graph& graph);
+
+}  // namespace slimtrain::planner
+
+#endif  // SLIMTRAIN_PLANNER_SCHEDULE_H_

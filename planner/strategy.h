@@ -1,0 +1,55 @@
+// strategy.h — the training strategies the planner and the engine both know.
+//
+//   exact               every tensor backward needs, kept in fp32
+//   approx8/4/2         exact forward; each BN→ReLU keeps a K-bit code and
+//                       per-channel statistics for backward (Chakrabarti &
+//                       Moseley 2019); everything else kept exact
+//   naive8/4            the same codes, also used in the forward pass (errors
+//                       compound); same memory as approx-K
+//   checkpoint          √n segments over the graph's cut points (Chen 2016);
+//                       segments recomputed in backward
+//   checkpoint_optimal  the segmentation of least recompute whose peak fits a
+//                       budget, or of least peak without one
+#ifndef SLIMTRAIN_PLANNER_STRATEGY_H_
+#define SLIMTRAIN_PLANNER_STRATEGY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace slimtrain::planner {
+
+enum class Strategy {
+  kExact,
+  kApprox8,
+  kApprox4,
+  kApprox2,
+  kNaive8,
+  kNaive4,
+  kCheckpoint,
+  kCheckpointOptimal,
+};
+
+// "exact", "approx8", ..., "checkpoint_optimal".
+const char* StrategyName(Strategy s);
+
+// The inverse of StrategyName; INVALID_ARGUMENT naming the value and the
+// known names otherwise.
+absl::StatusOr<Strategy> ParseStrategy(absl::string_view name);
+
+// Every strategy, in the order above.
+const std::vector<Strategy>& AllStrategies();
+
+// Bits per code for approx-K and naive-K (8, 4, 2); 0 for the others.
+int CodeBits(Strategy s);
+
+// Whether the forward pass uses the restored (quantized) values: naive-K.
+bool QuantizesForward(Strategy s);
+
+bool IsCheckpointing(Strategy s);
+
+}  // namespace slimtrain::planner
+
+#endif  // SLIMTRAIN_PLANNER_STRATEGY_H_

@@ -1,0 +1,197 @@
+// The real `slimtrain` binary's local commands, as users run them: plan (table,
+// JSON, SVG, max batch, auto), zoo (list, export, and planning the exported
+// file), arena (CSV), and their errors and exit codes.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
+
+namespace slimtrain {
+namespace {
+
+using ::slimtrain::test_util::CommandResult;
+using ::slimtrain::test_util::RunCommand;
+using ::slimtrain::test_util::RunCommandSplit;
+using ::slimtrain::test_util::TempPath;
+
+constexpr char kBinary[] = "client/slimtrain";
+
+CommandResult Slimtrain(const std::string& args) { return RunCommand(std::string(kBinary) + " " + args); }
+
+google::protobuf::Struct ParseJson(const std::string& text) {
+  google::protobuf::Struct s;
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &s);
+  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << text;
+  return s;
+}
+
+const google::protobuf::Struct& Plan(const google::protobuf::Struct& root, int i) {
+  return root.fields().at("plans").list_value().values(i).struct_value();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(PlanCommandTest, JsonHasTheDocumentedFieldsPerStrategy) {
+  const CommandResult r = RunCommandSplit(std::string(kBinary) +
+                                          " plan --model zoo:resnet20 --batch 16 --strategies exact,approx4 "
+                                          "--format json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const google::protobuf::Struct root = ParseJson(r.stdout_only);
+  ASSERT_EQ(root.fields().at("plans").list_value().values_size(), 2);
+  const auto& exact = Plan(root, 0).fields();
+  EXPECT_EQ(exact.at("strategy").string_value(), "exact");
+  EXPECT_EQ(Plan(root, 1).fields().at("strategy").string_value(), "approx4");
+  for (const char* field : {"batch_size", "parameter_bytes", "gradient_bytes", "optimizer_state_bytes",
+                            "saved_activation_bytes", "arena_bytes", "arena_lower_bound_bytes", "peak_bytes",
+                            "forward_flops", "recompute_flops"}) {
+    EXPECT_TRUE(exact.count(field)) << field << "\n" << r.stdout_only;
+  }
+  EXPECT_EQ(exact.at("batch_size").string_value(), "16");  // int64 as a string
+  EXPECT_FALSE(exact.count("max_batch_size"));
+  EXPECT_FALSE(exact.count("buffers"));
+  const int64_t peak = std::stoll(exact.at("peak_bytes").string_value());
+  const int64_t sum = std::stoll(exact.at("parameter_bytes").string_value()) +
+                      std::stoll(exact.at("gradient_bytes").string_value()) +
+                      std::stoll(exact.at("optimizer_state_bytes").string_value()) +
+                      std::stoll(exact.at("arena_bytes").string_value());
+  EXPECT_EQ(peak, sum);
+}
+
+TEST(PlanCommandTest, MaxBatchAndBuffersAddTheirFields) {
+  const CommandResult r = RunCommandSplit(std::string(kBinary) +
+                                          " plan --model zoo:fmnist_resnet --batch 32 --strategies approx4 "
+                                          "--budget 512MiB --max-batch --buffers --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const google::protobuf::Struct root = ParseJson(r.stdout_only);
+  const auto& plan = Plan(root, 0).fields();
+  ASSERT_TRUE(plan.count("max_batch_size"));
+  EXPECT_GT(std::stoll(plan.at("max_batch_size").string_value()), 32);
+  ASSERT_TRUE(plan.count("buffers"));
+  const auto& first = plan.at("buffers").list_value().values(0).struct_value().fields();
+  for (const char* field : {"name", "kind", "size_bytes", "offset_bytes", "first_step", "last_step"}) {
+    EXPECT_TRUE(first.count(field)) << field;
+  }
+}
+
+TEST(PlanCommandTest, TableShowsEveryStrategyWithItsRatioToExact) {
+  const CommandResult r = Slimtrain("plan --model zoo:resnet56 --batch 64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* s : {"exact", "approx8", "approx4", "approx2", "naive8", "naive4", "checkpoint",
+                        "checkpoint_optimal", "vs exact", "1.00x", "lower bound"}) {
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
+  }
+}
+
+TEST(PlanCommandTest, AutoChoosesForTheBudgetAndSaysWhy) {
+  const CommandResult r = Slimtrain("plan --model zoo:resnet164 --batch 128 --strategies auto --budget 1GiB");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("auto: approx8 (exact needs"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("approx8 fits in"), std::string::npos) << r.output;
+}
+
+TEST(PlanCommandTest, SvgDrawsTheArenaWithALegend) {
+  const std::string svg = TempPath("arena.svg");
+  const CommandResult r =
+      Slimtrain("plan --model zoo:resnet20 --batch 8 --strategies approx4 --svg " + svg);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string contents = ReadAll(svg);
+  EXPECT_EQ(contents.rfind("<svg", 0), 0u);
+  EXPECT_NE(contents.find("K-bit code"), std::string::npos);
+  EXPECT_NE(contents.find("gradient"), std::string::npos);
+  EXPECT_NE(contents.find("forward | backward"), std::string::npos);
+  EXPECT_NE(contents.find("</svg>"), std::string::npos);
+}
+
+TEST(ZooCommandTest, ListsModelsAndAnExportedFilePlansLikeTheZooModel) {
+  const CommandResult list = Slimtrain("zoo list");
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  for (const char* m : {"resnet164", "resnet1001", "fmnist_resnet", "vgg16_bn", "densenet_bc_100", "25557032"}) {
+    EXPECT_NE(list.output.find(m), std::string::npos) << m;
+  }
+  for (const char* format : {"text", "json"}) {
+    const std::string file = TempPath(std::string("resnet20.") + format);
+    ASSERT_EQ(Slimtrain(std::string("zoo export resnet20 --format ") + format + " --output " + file).exit_code, 0);
+    const std::string args = " --batch 8 --strategies exact,checkpoint_optimal --format json";
+    const CommandResult from_zoo = RunCommandSplit(std::string(kBinary) + " plan --model zoo:resnet20" + args);
+    const CommandResult from_file = RunCommandSplit(std::string(kBinary) + " plan --model-file " + file + args);
+    ASSERT_EQ(from_file.exit_code, 0) << from_file.output;
+    EXPECT_EQ(from_zoo.stdout_only, from_file.stdout_only) << format;
+  }
+}
+
+TEST(ArenaCommandTest, PlansACsvAndPrintsEveryOffsetAsJson) {
+  const std::string csv = TempPath("buffers.csv");
+  std::ofstream(csv) << "id,lower,upper,size\na,0,2,100\nb,1,3,50\nc,2,4,100\n";
+  const CommandResult table = Slimtrain("arena --input " + csv);
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("lower bound  150 bytes"), std::string::npos) << table.output;
+  const CommandResult json = RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --format json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const google::protobuf::Struct parsed = ParseJson(json.stdout_only);
+  const auto& root = parsed.fields();
+  EXPECT_EQ(root.at("arena_lower_bound_bytes").number_value(), 150);
+  EXPECT_EQ(root.at("arena_bytes").number_value(), 150);
+  // a and c never overlap in time ([0,2) and [2,4)), so they can share bytes.
+  const auto& offsets = root.at("offsets").struct_value().fields();
+  EXPECT_EQ(offsets.at("a").number_value(), offsets.at("c").number_value());
+}
+
+struct UsageError {
+  const char* name;
+  const char* args;
+  int exit_code;
+  const char* message;
+};
+
+class CommandErrorTest : public testing::TestWithParam<UsageError> {};
+
+TEST_P(CommandErrorTest, SaysWhatIsWrongWithTheRightExitCode) {
+  const CommandResult r = Slimtrain(GetParam().args);
+  EXPECT_EQ(r.exit_code, GetParam().exit_code) << r.output;
+  EXPECT_NE(r.output.find(GetParam().message), std::string::npos) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, CommandErrorTest,
+    testing::Values(
+        UsageError{"UnknownCommand", "fly", 2, "unknown command 'fly'"},
+        UsageError{"UnknownFlag", "plan --model zoo:resnet20 --batch 8 --colour red", 2,
+                   "unknown flag --colour for 'slimtrain plan'"},
+        UsageError{"MissingBatch", "plan --model zoo:resnet20", 2, "--batch is required"},
+        UsageError{"BatchNotANumber", "plan --model zoo:resnet20 --batch many", 2,
+                   "--batch: 'many' is not an integer"},
+        UsageError{"UnknownStrategy", "plan --model zoo:resnet20 --batch 8 --strategies exact,fast", 2,
+                   "strategies[1]: unknown strategy 'fast'"},
+        UsageError{"BadBudget", "plan --model zoo:resnet20 --batch 8 --budget lots", 2,
+                   "--budget: 'lots' is not a size"},
+        UsageError{"UnknownZooModel", "plan --model zoo:resnet7 --batch 8", 2, "unknown zoo model 'resnet7'"},
+        UsageError{"BothModelFlags", "plan --model zoo:resnet20 --model-file x.pbtxt --batch 8", 2,
+                   "exactly one of --model"},
+        UsageError{"MissingModelFile", "plan --model-file /nonexistent/model.pbtxt --batch 8", 1,
+                   "/nonexistent/model.pbtxt"},
+        UsageError{"UnknownDevice", "plan --model zoo:resnet20 --batch 8 --device tpu", 2,
+                   "device: unknown device 'tpu'"},
+        UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
+        UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"}),
+    [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });
+
+TEST(HelpTest, EveryCommandHasHelpWithAnExample) {
+  for (const char* command : {"plan", "zoo", "arena"}) {
+    const CommandResult r = Slimtrain(std::string(command) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_NE(r.output.find("example:\n  slimtrain " + std::string(command)), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(Slimtrain("--help").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace slimtrain

@@ -1,0 +1,204 @@
+// Graph::Build: every validation error names the layer and the field; shapes,
+// parameters and FLOPs are inferred as documented; order is topological.
+#include "planner/graph.h"
+
+#include <string>
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace slimtrain::planner {
+namespace {
+
+// A small valid model to mutate: conv-bn-relu, a residual add, pool, linear.
+constexpr char kTiny[] = R"pb(
+  name: "tiny"
+  input { dims: 3 dims: 8 dims: 8 }
+  num_classes: 10
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn1" inputs: "conv1" batch_norm {} }
+  layers { name: "relu1" inputs: "bn1" relu {} }
+  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+  layers { name: "add" inputs: "conv2" inputs: "relu1" add {} }
+  layers { name: "pool" inputs: "add" max_pool { kernel_size: 2 } }
+  layers { name: "gap" inputs: "pool" global_avg_pool {} }
+  layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
+v1::ModelSpec Parse(const std::string& text) {
+  v1::ModelSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
+  return spec;
+}
+
+v1::Layer* LayerNamed(v1::ModelSpec& spec, const std::string& name) {
+  for (v1::Layer& l : *spec.mutable_layers()) {
+    if (l.name() == name) return &l;
+  }
+  ADD_FAILURE() << "no layer " << name;
+  return spec.mutable_layers(0);
+}
+
+TEST(GraphTest, InfersShapesParametersAndFlops) {
+  absl::StatusOr<Graph> g = Graph::Build(Parse(kTiny));
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->size(), 10);  // input + 9 layers
+  EXPECT_EQ(g->node(0).name, "input");
+  EXPECT_EQ(g->node(g->loss()).name, "loss");
+  const Node& conv1 = g->node(g->Find("conv1"));
+  EXPECT_EQ(conv1.out, (Dims{4, 8, 8}));
+  EXPECT_EQ(conv1.parameter_count, 4 * 3 * 3 * 3);  // no bias
+  // 2 · Cout·Ho·Wo · Cin·k²; first layer: no data gradient, so backward = fwd.
+  EXPECT_EQ(conv1.forward_flops, 2 * 4 * 8 * 8 * 3 * 9);
+  EXPECT_EQ(conv1.backward_flops, conv1.forward_flops);
+  const Node& conv2 = g->node(g->Find("conv2"));
+  EXPECT_EQ(conv2.parameter_count, 4 * 4 * 9 + 4);  // with bias
+  EXPECT_EQ(conv2.forward_flops, 2 * 4 * 64 * 4 * 9 + 4 * 64);
+  EXPECT_EQ(conv2.backward_flops, 2 * conv2.forward_flops);
+  EXPECT_EQ(g->node(g->Find("bn1")).parameter_count, 8);
+  EXPECT_EQ(g->node(g->Find("bn1")).buffer_count, 8);
+  EXPECT_EQ(g->node(g->Find("pool")).out, (Dims{4, 4, 4}));
+  EXPECT_EQ(g->node(g->Find("gap")).out, (Dims{4}));
+  EXPECT_EQ(g->node(g->Find("fc")).parameter_count, 4 * 10 + 10);
+  EXPECT_EQ(g->node(g->loss()).out, Dims{});
+  EXPECT_EQ(g->parameter_count(), 108 + 8 + 148 + 50);
+  EXPECT_EQ(g->buffer_count(), 8);
+  // relu1 feeds conv2 and add.
+  EXPECT_EQ(g->node(g->Find("relu1")).consumers.size(), 2u);
+}
+
+TEST(GraphTest, OrderIsTopologicalWhateverTheSpecOrder) {
+  v1::ModelSpec spec = Parse(kTiny);
+  std::reverse(spec.mutable_layers()->begin(), spec.mutable_layers()->end());
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  ASSERT_TRUE(g.ok()) << g.status();
+  for (const Node& n : g->nodes()) {
+    for (int in : n.inputs) EXPECT_LT(in, n.id) << n.name;
+  }
+  EXPECT_EQ(g->node(g->loss()).name, "loss");
+}
+
+TEST(GraphTest, ConvStrideDilationGroupsAndPoolDefaults) {
+  v1::ModelSpec spec = Parse(kTiny);
+  auto* c = LayerNamed(spec, "conv1")->mutable_conv2d();
+  c->set_stride(2);
+  c->set_dilation(2);
+  c->set_padding(2);
+  c->set_out_channels(6);
+  c->set_groups(3);
+  LayerNamed(spec, "conv2")->mutable_conv2d()->set_out_channels(6);
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  ASSERT_TRUE(g.ok()) << g.status();
+  // (8 + 4 - 2·2 - 1)/2 + 1 = 4
+  EXPECT_EQ(g->node(g->Find("conv1")).out, (Dims{6, 4, 4}));
+  EXPECT_EQ(g->node(g->Find("conv1")).parameter_count, 6 * 1 * 9);
+  EXPECT_EQ(g->node(g->Find("pool")).stride, 2);  // defaults to the kernel
+}
+
+struct BadCase {
+  const char* name;
+  void (*mutate)(v1::ModelSpec&);
+  const char* message;  // a substring the error must contain
+};
+
+class GraphErrorTest : public testing::TestWithParam<BadCase> {};
+
+TEST_P(GraphErrorTest, NamesTheLayerAndField) {
+  v1::ModelSpec spec = Parse(kTiny);
+  GetParam().mutate(spec);
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(g.status().message()).find(GetParam().message), std::string::npos)
+      << g.status().message();
+}
+
+const BadCase kBadCases[] = {
+    {"NoInputDims", [](v1::ModelSpec& s) { s.mutable_input()->clear_dims(); }, "model input: dims must be given"},
+    {"ZeroInputDim", [](v1::ModelSpec& s) { s.mutable_input()->set_dims(1, 0); }, "dims[1] must be > 0, got 0"},
+    {"ZeroClasses", [](v1::ModelSpec& s) { s.set_num_classes(0); }, "num_classes must be > 0, got 0"},
+    {"NoLayers", [](v1::ModelSpec& s) { s.clear_layers(); }, "model has no layers"},
+    {"EmptyName", [](v1::ModelSpec& s) { s.mutable_layers(2)->clear_name(); }, "layers[2]: name must not be empty"},
+    {"ReservedName", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->set_name("input"); }, "'input' is reserved"},
+    {"DuplicateName", [](v1::ModelSpec& s) { LayerNamed(s, "conv2")->set_name("conv1"); },
+     "layer 'conv1': duplicate name"},
+    {"NoOp", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->clear_op(); }, "layer 'relu1': no op set"},
+    {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
+     "layer 'add': add takes two or more inputs, got 1"},
+    {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
+     "layer 'relu1': relu takes exactly one input, got 2"},
+    {"UnknownInput", [](v1::ModelSpec& s) { LayerNamed(s, "bn1")->set_inputs(0, "conv9"); },
+     "layer 'bn1': input 'conv9' is not a layer or 'input'"},
+    {"Cycle", [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->set_inputs(0, "relu1"); }, "layers form a cycle: "},
+    {"KernelLargerThanPaddedInput",
+     [](v1::ModelSpec& s) {
+       LayerNamed(s, "conv1")->mutable_conv2d()->set_kernel_size(11);
+     },
+     "layer 'conv1': kernel 11 is larger than padded input 10x10"},
+    {"DilatedKernelTooLarge",
+     [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_dilation(5); },
+     "layer 'conv1': dilated kernel 11 is larger than padded input 10x10"},
+    {"AddShapeMismatch", [](v1::ModelSpec& s) { LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(5); },
+     "layer 'add': add: input 'relu1' has shape 4x8x8 but input 'conv2' has 5x8x8"},
+    {"ConcatSpatialMismatch",
+     [](v1::ModelSpec& s) {
+       v1::Layer* add = LayerNamed(s, "add");
+       add->mutable_concat();
+       add->set_inputs(1, "pool");
+       LayerNamed(s, "pool")->set_inputs(0, "relu1");
+     },
+     "concat: input 'pool' has shape 4x4x4, which does not match input 'conv2' (4x8x8)"},
+    {"GroupsDoNotDivide", [](v1::ModelSpec& s) { LayerNamed(s, "conv2")->mutable_conv2d()->set_groups(3); },
+     "layer 'conv2': conv2d.groups 3 must divide input channels 4 and out_channels 4"},
+    {"ZeroOutChannels", [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_out_channels(0); },
+     "layer 'conv1': conv2d.out_channels must be > 0, got 0"},
+    {"ZeroStride", [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_stride(0); },
+     "layer 'conv1': conv2d.stride must be > 0, got 0"},
+    {"NegativePadding", [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_padding(-1); },
+     "layer 'conv1': conv2d.padding must be >= 0, got -1"},
+    {"PoolPaddingOverHalfKernel", [](v1::ModelSpec& s) { LayerNamed(s, "pool")->mutable_max_pool()->set_padding(2); },
+     "layer 'pool': max_pool.padding 2 must be at most half the kernel 2"},
+    {"ConvOnFeatures",
+     [](v1::ModelSpec& s) {
+       LayerNamed(s, "fc")->mutable_conv2d()->set_out_channels(10);
+       LayerNamed(s, "fc")->mutable_conv2d()->set_kernel_size(1);
+     },
+     "layer 'fc': conv2d needs a (C,H,W) input, got 4"},
+    {"DropoutOne",
+     [](v1::ModelSpec& s) {
+       v1::Layer* relu = LayerNamed(s, "relu1");
+       relu->mutable_dropout()->set_p(1.0);
+     },
+     "layer 'relu1': dropout.p must be in [0, 1), got 1"},
+    {"BatchNormEps", [](v1::ModelSpec& s) { LayerNamed(s, "bn1")->mutable_batch_norm()->set_eps(0); },
+     "layer 'bn1': batch_norm.eps must be > 0, got 0"},
+    {"LinearZero", [](v1::ModelSpec& s) { LayerNamed(s, "fc")->mutable_linear()->set_out_features(0); },
+     "layer 'fc': linear.out_features must be > 0, got 0"},
+    {"LogitsDoNotMatchClasses", [](v1::ModelSpec& s) { s.set_num_classes(12); },
+     "layer 'loss': softmax_cross_entropy: logits have shape 10 but num_classes is 12"},
+    {"NoLoss", [](v1::ModelSpec& s) { LayerNamed(s, "loss")->mutable_relu(); },
+     "exactly one softmax_cross_entropy layer (the loss), has 0"},
+    {"TwoLosses",
+     [](v1::ModelSpec& s) {
+       v1::Layer* extra = s.add_layers();
+       extra->set_name("loss2");
+       extra->add_inputs("fc");
+       extra->mutable_softmax_cross_entropy();
+     },
+     "exactly one softmax_cross_entropy layer (the loss), has 2"},
+    {"DanglingOutput",
+     [](v1::ModelSpec& s) {
+       v1::Layer* extra = s.add_layers();
+       extra->set_name("unused");
+       extra->add_inputs("relu1");
+       extra->mutable_relu();
+     },
+     "layer 'unused': output is never used"},
+};
+
+INSTANTIATE_TEST_SUITE_P(EveryError, GraphErrorTest, testing::ValuesIn(kBadCases),
+                         [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace slimtrain::planner

@@ -1,0 +1,387 @@
+// PlanMemory: the invariants of DESIGN.md on every zoo model × strategy, byte
+// counts computed by hand on a small model, checkpoint choice, and the budget
+// answers.
+#include "planner/planner.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "planner/arena.h"
+#include "planner/plan_request.h"
+#include "planner/zoo.h"
+
+namespace slimtrain::planner {
+namespace {
+
+Graph BuildOrDie(const v1::ModelSpec& spec) {
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  EXPECT_TRUE(g.ok()) << g.status();
+  return *std::move(g);
+}
+
+Graph Zoo(const std::string& name) { return BuildOrDie(ZooModel(name).value()); }
+
+v1::MemoryPlan PlanOrDie(const Graph& g, Strategy s, PlanOptions options) {
+  absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(g, s, options, DefaultCostModel());
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return plan.ok() ? *plan : v1::MemoryPlan();
+}
+
+// Checks DESIGN.md's invariants 1-2 on a plan with buffers: storage blocks
+// (in-place chains) never overlap while alive, offsets are aligned, the arena
+// covers every buffer and is at least the lower bound, every step reads only
+// live buffers, and the summary adds up.
+void ExpectPlanInvariants(const v1::MemoryPlan& plan) {
+  SCOPED_TRACE(plan.model() + " " + plan.strategy());
+  ASSERT_GT(plan.buffers_size(), 0);
+  EXPECT_GE(plan.arena_bytes(), plan.arena_lower_bound_bytes());
+  EXPECT_EQ(plan.peak_bytes(),
+            plan.parameter_bytes() + plan.gradient_bytes() + plan.optimizer_state_bytes() + plan.arena_bytes());
+  // Group in-place chains into blocks, as the arena saw them.
+  const int n = plan.buffers_size();
+  std::vector<int> root(n);
+  for (int i = 0; i < n; ++i) {
+    const v1::Buffer& b = plan.buffers(i);
+    ASSERT_EQ(b.id(), i);
+    root[i] = b.in_place_of() >= 0 ? root[b.in_place_of()] : i;
+    ASSERT_LT(b.in_place_of(), i) << b.name();
+    if (b.in_place_of() >= 0) {
+      EXPECT_EQ(b.offset_bytes(), plan.buffers(b.in_place_of()).offset_bytes()) << b.name();
+      EXPECT_EQ(plan.buffers(b.in_place_of()).last_step(), b.first_step()) << b.name();
+    }
+    EXPECT_EQ(b.offset_bytes() % plan.alignment_bytes(), 0) << b.name();
+    EXPECT_LE(b.offset_bytes() + b.size_bytes(), plan.arena_bytes()) << b.name();
+    EXPECT_LE(b.first_step(), b.last_step()) << b.name();
+  }
+  std::map<int, ArenaRequest> blocks;
+  std::map<int, int64_t> block_offset;
+  for (int i = 0; i < n; ++i) {
+    const v1::Buffer& b = plan.buffers(i);
+    auto [it, fresh] = blocks.try_emplace(root[i], ArenaRequest{b.size_bytes(), b.first_step(), b.last_step()});
+    if (!fresh) {
+      it->second.size = std::max(it->second.size, b.size_bytes());
+      it->second.first = std::min(it->second.first, b.first_step());
+      it->second.last = std::max(it->second.last, b.last_step());
+    }
+    block_offset[root[i]] = b.offset_bytes();
+  }
+  std::vector<ArenaRequest> requests;
+  ArenaPlan arena;
+  for (const auto& [id, r] : blocks) {
+    requests.push_back(r);
+    arena.offsets.push_back(block_offset[id]);
+  }
+  arena.arena_bytes = plan.arena_bytes();
+  arena.lower_bound_bytes = plan.arena_lower_bound_bytes();
+  const absl::Status no_overlap = VerifyArena(requests, arena, plan.alignment_bytes());
+  EXPECT_TRUE(no_overlap.ok()) << no_overlap;
+  EXPECT_EQ(ArenaLowerBound(requests, plan.alignment_bytes()), plan.arena_lower_bound_bytes());
+  // Steps touch only buffers alive at that step.
+  for (const v1::Step& step : plan.steps()) {
+    for (const auto* ids : {&step.reads(), &step.writes()}) {
+      for (int id : *ids) {
+        const v1::Buffer& b = plan.buffers(id);
+        EXPECT_TRUE(b.first_step() <= step.index() && step.index() <= b.last_step())
+            << "step " << step.index() << " touches " << b.name();
+      }
+    }
+  }
+  int64_t saved = 0;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (b.saved()) {
+      saved += b.size_bytes();
+      EXPECT_FALSE(b.reason().empty()) << b.name();
+    }
+  }
+  EXPECT_EQ(saved, plan.saved_activation_bytes());
+}
+
+class ZooPlanTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(ZooPlanTest, EveryStrategyKeepsTheArenaInvariants) {
+  const Graph g = Zoo(GetParam());
+  PlanOptions options;
+  options.batch_size = g.node(0).out[1] >= 224 ? 2 : 8;
+  options.include_buffers = true;
+  int64_t exact_saved = 0;
+  for (Strategy s : AllStrategies()) {
+    const v1::MemoryPlan plan = PlanOrDie(g, s, options);
+    ExpectPlanInvariants(plan);
+    if (s == Strategy::kExact) exact_saved = plan.saved_activation_bytes();
+    if (CodeBits(s) > 0 || IsCheckpointing(s)) {
+      EXPECT_LT(plan.saved_activation_bytes(), exact_saved) << StrategyName(s);
+    }
+    EXPECT_EQ(plan.recompute_flops() > 0, IsCheckpointing(s)) << StrategyName(s);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooPlanTest,
+                         testing::Values("fmnist_resnet", "resnet20", "resnet56", "resnet110", "resnet164",
+                                         "resnet1001", "densenet_bc_100", "resnet18", "resnet34", "resnet50",
+                                         "resnet101", "resnet152", "vgg16_bn"));
+
+// conv-bn-relu twice, pool, classifier: small enough to count by hand.
+constexpr char kSmall[] = R"pb(
+  name: "small"
+  input { dims: 3 dims: 8 dims: 8 }
+  num_classes: 10
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn1" inputs: "conv1" batch_norm {} }
+  layers { name: "relu1" inputs: "bn1" relu {} }
+  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn2" inputs: "conv2" batch_norm {} }
+  layers { name: "relu2" inputs: "bn2" relu {} }
+  layers { name: "gap" inputs: "relu2" global_avg_pool {} }
+  layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
+Graph Small() {
+  v1::ModelSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kSmall, &spec));
+  return BuildOrDie(spec);
+}
+
+std::map<std::string, int64_t> SavedBuffers(const v1::MemoryPlan& plan) {
+  std::map<std::string, int64_t> saved;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (b.saved()) saved[b.name()] = b.size_bytes();
+  }
+  return saved;
+}
+
+TEST(PlannerTest, ExactKeepsWhatEachBackwardReadsInFp32) {
+  PlanOptions options;
+  options.batch_size = 2;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kExact, options);
+  const int64_t map = 2 * 4 * 8 * 8 * 4;  // one (2,4,8,8) fp32 tensor
+  const std::map<std::string, int64_t> expected = {
+      {"input.out", 2 * 3 * 64 * 4},  // conv1's weight gradient
+      {"labels", 2 * 4},
+      {"conv1.out", map},             // bn1's input
+      {"bn1.stats", 2 * 4 * 4},
+      {"relu1.out", map},             // relu1's output, conv2's input
+      {"conv2.out", map},
+      {"bn2.stats", 2 * 4 * 4},
+      {"relu2.out", map},             // relu2's backward
+      {"gap.out", 2 * 4 * 4},         // fc's input
+      {"loss.probs", 2 * 10 * 4},
+  };
+  EXPECT_EQ(SavedBuffers(plan), expected);
+  EXPECT_EQ(plan.parameter_count(), 108 + 8 + 144 + 8 + 50);
+  EXPECT_EQ(plan.parameter_bytes(), (318 + 16) * 4);  // BN running stats included
+  EXPECT_EQ(plan.gradient_bytes(), 318 * 4);
+  EXPECT_EQ(plan.optimizer_state_bytes(), 318 * 4);  // sgd momentum
+}
+
+TEST(PlannerTest, Approx4KeepsCodesForEachBnReluAndRestoresConvInputs) {
+  PlanOptions options;
+  options.batch_size = 2;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kApprox4, options);
+  const int64_t code = 2 * 4 * 8 * 8 / 2;  // 4 bits per element
+  const std::map<std::string, int64_t> expected = {
+      {"input.out", 2 * 3 * 64 * 4}, {"labels", 2 * 4},      {"bn1.code", code},
+      {"bn1.stats", 2 * 4 * 4},      {"bn2.code", code},     {"bn2.stats", 2 * 4 * 4},
+      {"gap.out", 2 * 4 * 4},        {"loss.probs", 2 * 10 * 4},
+  };
+  EXPECT_EQ(SavedBuffers(plan), expected);
+  bool restored = false;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (b.name() == "bn1.code") {
+      EXPECT_EQ(b.representation(), v1::Buffer::CODE4);
+      EXPECT_EQ(b.reason(), "BN→ReLU 'bn1'→'relu1': 4-bit code");
+    }
+    if (b.name() == "gap.out") {
+      EXPECT_NE(b.reason().find("not of a BN→ReLU, kept exact"), std::string::npos) << b.reason();
+    }
+    if (b.name() == "relu1.restored") {
+      restored = true;
+      EXPECT_FALSE(b.saved());  // lives only in conv2's backward
+      EXPECT_EQ(b.first_step(), b.last_step());
+    }
+  }
+  EXPECT_TRUE(restored);
+}
+
+TEST(PlannerTest, NaiveHasTheMemoryOfApprox) {
+  const Graph g = Zoo("resnet20");
+  PlanOptions options;
+  options.batch_size = 16;
+  const v1::MemoryPlan approx = PlanOrDie(g, Strategy::kApprox8, options);
+  const v1::MemoryPlan naive = PlanOrDie(g, Strategy::kNaive8, options);
+  EXPECT_EQ(approx.arena_bytes(), naive.arena_bytes());
+  EXPECT_EQ(approx.saved_activation_bytes(), naive.saved_activation_bytes());
+}
+
+TEST(PlannerTest, ReluRunsInPlaceOnItsBatchNormOutput) {
+  PlanOptions options;
+  options.batch_size = 2;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kExact, options);
+  std::map<std::string, const v1::Buffer*> by_name;
+  for (const v1::Buffer& b : plan.buffers()) by_name[b.name()] = &b;
+  ASSERT_TRUE(by_name.count("relu1.out"));
+  EXPECT_EQ(plan.buffers(by_name["relu1.out"]->in_place_of()).name(), "bn1.out");
+}
+
+// A backend whose convolutions need scratch memory: each workspace lives for
+// its one step and is packed with everything else.
+class WorkspaceCostModel : public DefaultCostModel {
+ public:
+  int64_t WorkspaceBytes(const Node& node, int64_t batch, Pass pass) const override {
+    if (node.kind != OpKind::kConv2d) return 0;
+    return batch * (pass == Pass::kForward ? 1000 : 3000);
+  }
+};
+
+TEST(PlannerTest, BackendWorkspacesArePlannedForOneStepEach) {
+  PlanOptions options;
+  options.batch_size = 2;
+  options.include_buffers = true;
+  absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(Small(), Strategy::kApprox4, options, WorkspaceCostModel());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ExpectPlanInvariants(*plan);
+  int workspaces = 0;
+  for (const v1::Buffer& b : plan->buffers()) {
+    if (b.kind() != v1::Buffer::WORKSPACE) continue;
+    ++workspaces;
+    EXPECT_EQ(b.first_step(), b.last_step()) << b.name();
+    EXPECT_EQ(b.size_bytes(), b.name().find(".fwd_") != std::string::npos ? 2000 : 6000) << b.name();
+    EXPECT_FALSE(b.saved());
+  }
+  EXPECT_EQ(workspaces, 4);  // two convs, forward and backward
+  const v1::MemoryPlan without = PlanOrDie(Small(), Strategy::kApprox4, options);
+  EXPECT_GT(plan->arena_bytes(), without.arena_bytes());
+}
+
+// The paper's model at the paper's batch: approx4 keeps at most 1/12 of
+// exact's saved bytes.
+TEST(PlannerTest, ResNet164Approx4SavesAtMostATwelfthOfExact) {
+  const Graph g = Zoo("resnet164");
+  PlanOptions options;
+  options.batch_size = 128;
+  const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);
+  const v1::MemoryPlan approx4 = PlanOrDie(g, Strategy::kApprox4, options);
+  EXPECT_LE(approx4.saved_activation_bytes() * 12, exact.saved_activation_bytes());
+}
+
+TEST(PlannerTest, CheckpointOptimalFitsABudgetWithLessRecomputeWhenGivenMore) {
+  const Graph g = Zoo("resnet56");
+  PlanOptions options;
+  options.batch_size = 32;
+  const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);
+  const v1::MemoryPlan least = PlanOrDie(g, Strategy::kCheckpointOptimal, options);
+  const v1::MemoryPlan sqrt = PlanOrDie(g, Strategy::kCheckpoint, options);
+  EXPECT_LE(least.peak_bytes(), sqrt.peak_bytes());
+  EXPECT_LT(least.peak_bytes(), exact.peak_bytes());
+  // A budget halfway between the least peak and exact's.
+  options.budget_bytes = (least.peak_bytes() + exact.peak_bytes()) / 2;
+  const v1::MemoryPlan mid = PlanOrDie(g, Strategy::kCheckpointOptimal, options);
+  EXPECT_TRUE(mid.fits());
+  EXPECT_LE(mid.peak_bytes(), options.budget_bytes);
+  EXPECT_LT(mid.recompute_flops(), least.recompute_flops());
+  // A budget exact meets needs no recomputation at all.
+  options.budget_bytes = exact.peak_bytes();
+  EXPECT_EQ(PlanOrDie(g, Strategy::kCheckpointOptimal, options).recompute_flops(), 0);
+}
+
+TEST(PlannerTest, MaxBatchFitsAndOneMoreDoesNot) {
+  const Graph g = Zoo("resnet20");
+  PlanOptions options;
+  options.budget_bytes = int64_t{256} << 20;
+  for (Strategy s : {Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpointOptimal}) {
+    absl::StatusOr<int64_t> max = MaxBatchSize(g, s, options, DefaultCostModel());
+    ASSERT_TRUE(max.ok()) << max.status();
+    ASSERT_GT(*max, 0);
+    options.batch_size = *max;
+    EXPECT_LE(PlanOrDie(g, s, options).peak_bytes(), options.budget_bytes) << StrategyName(s);
+    options.batch_size = *max + 1;
+    EXPECT_GT(PlanOrDie(g, s, options).peak_bytes(), options.budget_bytes) << StrategyName(s);
+  }
+}
+
+TEST(PlannerTest, AutoPicksTheFirstStrategyThatFitsAndSaysWhy) {
+  const Graph g = Zoo("resnet56");
+  PlanOptions options;
+  options.batch_size = 64;
+  const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);
+  const v1::MemoryPlan approx8 = PlanOrDie(g, Strategy::kApprox8, options);
+  options.budget_bytes = exact.peak_bytes();
+  absl::StatusOr<StrategyChoice> choice = ChooseStrategy(g, options, DefaultCostModel());
+  ASSERT_TRUE(choice.ok());
+  EXPECT_EQ(choice->strategy, Strategy::kExact);
+  options.budget_bytes = (exact.peak_bytes() + approx8.peak_bytes()) / 2;
+  choice = ChooseStrategy(g, options, DefaultCostModel());
+  ASSERT_TRUE(choice.ok());
+  EXPECT_TRUE(choice->fits);
+  EXPECT_EQ(choice->strategy, Strategy::kApprox8);
+  EXPECT_NE(choice->reason.find("exact needs"), std::string::npos) << choice->reason;
+  EXPECT_NE(choice->reason.find("approx8 fits in"), std::string::npos) << choice->reason;
+  options.budget_bytes = 1024;
+  choice = ChooseStrategy(g, options, DefaultCostModel());
+  ASSERT_TRUE(choice.ok());
+  EXPECT_FALSE(choice->fits);
+  EXPECT_EQ(choice->plans.size(), AutoOrder().size());
+  EXPECT_NE(choice->reason.find("nothing fits"), std::string::npos) << choice->reason;
+}
+
+struct RequestError {
+  const char* name;
+  void (*mutate)(v1::PlanMemoryRequest&);
+  const char* message;
+};
+
+class PlanRequestErrorTest : public testing::TestWithParam<RequestError> {};
+
+TEST_P(PlanRequestErrorTest, NamesTheField) {
+  v1::PlanMemoryRequest request;
+  request.mutable_model()->set_zoo("resnet20");
+  request.set_batch_size(8);
+  GetParam().mutate(request);
+  absl::StatusOr<v1::PlanMemoryResponse> response = AnswerPlanRequest(request, DefaultCostModel());
+  ASSERT_FALSE(response.ok());
+  EXPECT_NE(std::string(response.status().message()).find(GetParam().message), std::string::npos)
+      << response.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryField, PlanRequestErrorTest,
+    testing::Values(
+        RequestError{"BatchZero", [](v1::PlanMemoryRequest& r) { r.set_batch_size(0); },
+                     "batch_size must be >= 1, got 0"},
+        RequestError{"UnknownStrategy", [](v1::PlanMemoryRequest& r) { r.add_strategies("exact"), r.add_strategies("fast"); },
+                     "strategies[1]: unknown strategy 'fast'"},
+        RequestError{"AutoWithOthers",
+                     [](v1::PlanMemoryRequest& r) { r.add_strategies("auto"), r.add_strategies("exact"); },
+                     "'auto' must be the only strategy"},
+        RequestError{"UnknownDevice", [](v1::PlanMemoryRequest& r) { r.set_device("tpu"); },
+                     "device: unknown device 'tpu'; known: cpu, h200"},
+        RequestError{"UnknownOptimizer", [](v1::PlanMemoryRequest& r) { r.set_optimizer("lamb"); },
+                     "optimizer: unknown optimizer 'lamb'"},
+        RequestError{"NegativeBudget", [](v1::PlanMemoryRequest& r) { r.set_budget_bytes(-1); },
+                     "budget_bytes must be >= 0, got -1"},
+        RequestError{"NoModel", [](v1::PlanMemoryRequest& r) { r.clear_model(); }, "model: set a zoo name"},
+        RequestError{"UnknownZoo", [](v1::PlanMemoryRequest& r) { r.mutable_model()->set_zoo("resnet7"); },
+                     "unknown zoo model 'resnet7'"}),
+    [](const testing::TestParamInfo<RequestError>& info) { return info.param.name; });
+
+TEST(PlanRequestTest, DeviceMemoryLessReserveIsTheDefaultBudget) {
+  v1::PlanMemoryRequest request;
+  request.mutable_model()->set_zoo("resnet20");
+  request.set_batch_size(8);
+  request.set_device("a100-40gb");
+  request.add_strategies("exact");
+  absl::StatusOr<v1::PlanMemoryResponse> response = AnswerPlanRequest(request, DefaultCostModel());
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->budget_bytes(), (int64_t{40960} << 20) - (int64_t{1} << 30));
+  EXPECT_EQ(response->plans(0).device(), "a100-40gb");
+  EXPECT_TRUE(response->plans(0).fits());
+}
+
+}  // namespace
+}  // namespace slimtrain::planner

@@ -1,0 +1,56 @@
+// arena_instances.h — generated buffer lists for arena tests and benchmarks.
+//
+//   std::mt19937_64 rng(1);
+//   std::vector<ArenaRequest> hard = RectangleSlices(rng, 200, 100, 1000);
+//   // optimum == lower bound == 1000 * 256 bytes
+//
+// Families:
+//   RectangleSlices  a time x memory rectangle cut (guillotine) into pieces:
+//                    every step is covered exactly, so the optimum equals the
+//                    lower bound, and greedy orders miss it;
+//   RandomIntervals  random lifetimes (mostly short, some long) and sizes;
+//   TrainingLike     one training step of a bottleneck ResNet: per layer a
+//                    LIFO saved buffer (forward to backward), an activation, a
+//                    gradient and two workspaces.
+#ifndef SLIMTRAIN_TESTS_TESTING_ARENA_INSTANCES_H_
+#define SLIMTRAIN_TESTS_TESTING_ARENA_INSTANCES_H_
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "planner/arena.h"
+
+namespace slimtrain::test_util {
+
+// Uniform integer in [lo, hi].
+int64_t Uniform(std::mt19937_64& rng, int64_t lo, int64_t hi);
+
+// `steps` x `height` units of `unit` bytes cut into about `pieces` buffers,
+// shuffled. Optimum = lower bound = height * unit bytes.
+std::vector<planner::ArenaRequest> RectangleSlices(std::mt19937_64& rng, int pieces, int32_t steps,
+                                                   int64_t height, int64_t unit = 256);
+
+enum class Sizes {
+  kLogUniform,      // 256 B .. 1 MiB, log-uniform
+  kSmallWithZeros,  // 1 B .. 64 KiB, one in ten of size 0
+};
+
+// `n` buffers over `steps` steps: 70% live 1-4 steps, 25% up to steps/10, 5%
+// up to steps/2.
+std::vector<planner::ArenaRequest> RandomIntervals(std::mt19937_64& rng, int n, int32_t steps,
+                                                   Sizes sizes = Sizes::kLogUniform);
+
+// A pre-activation bottleneck ResNet step with `layers` BN-ReLU-conv layers,
+// three per block, four stages (block input/output `base` = 8 MiB >> stage,
+// inside base/4). Forward step i, backward step 2*layers-1-i. Per layer: the
+// 8-bit codes of its input (input/4), saved forward to backward, nested LIFO;
+// its output, read by the next layer (a block's output also by the residual
+// add 3 steps later); a forward workspace (0-50% of the input); the gradient
+// of its input, read by the next backward step (a block's input gradient also
+// by the skip path, 3 steps later); a backward workspace.
+std::vector<planner::ArenaRequest> TrainingLike(std::mt19937_64& rng, int32_t layers);
+
+}  // namespace slimtrain::test_util
+
+#endif  // SLIMTRAIN_TESTS_TESTING_ARENA_INSTANCES_H_
