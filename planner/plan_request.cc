@@ -63,6 +63,9 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   options.batch_size = request.batch_size();
   options.optimizer = request.optimizer().empty() ? "sgd" : request.optimizer();
   options.budget_bytes = request.budget_bytes() > 0 ? request.budget_bytes() : device->budget_bytes();
+  // checkpoint_optimal trades recompute for a budget the user gave; without
+  // one it shows its least peak.
+  options.checkpoint_budget_bytes = request.budget_bytes();
   options.alignment_bytes = request.alignment_bytes();
   options.include_buffers = request.include_buffers();
   options.device = device_name;

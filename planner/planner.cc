@@ -76,7 +76,8 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   // tighten the limit by the miss and retry; if it fits, loosen the limit by
   // bisection towards no checkpoints at all while the packed plan still fits,
   // keeping the plan with the least recompute.
-  if (options.budget_bytes <= 0) {
+  const int64_t budget = options.checkpoint_budget_bytes;
+  if (budget <= 0) {
     const CheckpointChoice least = OptimalCheckpoints(graph, exact, alignment, 0);
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, least.checkpoints));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
@@ -86,11 +87,11 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
   };
-  auto fits = [&](const Packed& p) { return PeakBytes(p, params) <= options.budget_bytes; };
-  int64_t limit = options.budget_bytes - params.total();
+  auto fits = [&](const Packed& p) { return PeakBytes(p, params) <= budget; };
+  int64_t limit = budget - params.total();
   SLIM_ASSIGN_OR_RETURN(Packed best, pack_for_limit(limit));
   for (int attempt = 0; attempt < 4 && !fits(best) && limit > 0; ++attempt) {
-    limit -= PeakBytes(best, params) - options.budget_bytes + alignment;
+    limit -= PeakBytes(best, params) - budget + alignment;
     if (limit <= 0) break;
     SLIM_ASSIGN_OR_RETURN(Packed tighter, pack_for_limit(limit));
     if (fits(tighter) || PeakBytes(tighter, params) < PeakBytes(best, params)) best = std::move(tighter);
@@ -173,8 +174,9 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   if (options.alignment_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat("alignment must be >= 1 byte, got ", options.alignment_bytes));
   }
-  if (options.budget_bytes < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ", options.budget_bytes));
+  if (options.budget_bytes < 0 || options.checkpoint_budget_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ",
+                                                   std::min(options.budget_bytes, options.checkpoint_budget_bytes)));
   }
   const int64_t alignment = options.alignment_bytes > 0 ? options.alignment_bytes : cost.alignment_bytes();
   SLIM_ASSIGN_OR_RETURN(ParameterBytes params,

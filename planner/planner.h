@@ -37,8 +37,11 @@ struct PlanOptions {
   int64_t batch_size = 0;         // examples per step, >= 1
   std::string optimizer = "sgd";  // "sgd", "adam" or "rmsprop"
   // Memory the plan is checked against (MemoryPlan.fits); 0: no budget.
-  // checkpoint_optimal uses it to choose its segmentation.
   int64_t budget_bytes = 0;
+  // The budget checkpoint_optimal segments for: the least recompute whose
+  // peak fits it; 0: the least peak. Callers set it to a budget the user
+  // gave, not to a device's default.
+  int64_t checkpoint_budget_bytes = 0;
   // Arena alignment in bytes; 0: the cost model's.
   int64_t alignment_bytes = 0;
   // Fill MemoryPlan.buffers and .steps.

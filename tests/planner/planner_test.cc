@@ -281,12 +281,13 @@ TEST(PlannerTest, CheckpointOptimalFitsABudgetWithLessRecomputeWhenGivenMore) {
   EXPECT_LT(least.peak_bytes(), exact.peak_bytes());
   // A budget halfway between the least peak and exact's.
   options.budget_bytes = (least.peak_bytes() + exact.peak_bytes()) / 2;
+  options.checkpoint_budget_bytes = options.budget_bytes;
   const v1::MemoryPlan mid = PlanOrDie(g, Strategy::kCheckpointOptimal, options);
   EXPECT_TRUE(mid.fits());
   EXPECT_LE(mid.peak_bytes(), options.budget_bytes);
   EXPECT_LT(mid.recompute_flops(), least.recompute_flops());
   // A budget exact meets needs no recomputation at all.
-  options.budget_bytes = exact.peak_bytes();
+  options.budget_bytes = options.checkpoint_budget_bytes = exact.peak_bytes();
   EXPECT_EQ(PlanOrDie(g, Strategy::kCheckpointOptimal, options).recompute_flops(), 0);
 }
 
