@@ -6,7 +6,7 @@
 // planner plan without an engine.
 //
 //   DefaultCostModel model;                    // fp32, 256-byte alignment
-//   int64_t ws = model.WorkspaceBytes(node, /*batch=*/128, Pass::kForward);
+//   int64_t ws = model.WorkspaceBytes(graph, node, /*batch=*/128, Pass::kForward);
 //
 //   absl::StatusOr<DeviceProfile> h200 = FindDevice("h200");
 //   int64_t budget = h200->memory_bytes - h200->reserve_bytes;
@@ -35,10 +35,11 @@ class CostModel {
   virtual int64_t element_bytes() const = 0;
   // Every arena offset is a multiple of this, in bytes.
   virtual int64_t alignment_bytes() const = 0;
-  // Scratch bytes `node` needs for one pass at batch `batch`; 0 for none.
-  // Must not depend on the strategy (each op's algorithm is fixed per backend
-  // and shape).
-  virtual int64_t WorkspaceBytes(const Node& node, int64_t batch, Pass pass) const = 0;
+  // Scratch bytes node `node` of `graph` needs for one pass at batch `batch`;
+  // 0 for none. Must not depend on the strategy (each op's algorithm is fixed
+  // per backend and shape); it may depend on the graph (e.g. whether a
+  // backward accumulates into a gradient another consumer wrote first).
+  virtual int64_t WorkspaceBytes(const Graph& graph, const Node& node, int64_t batch, Pass pass) const = 0;
 };
 
 // fp32, 256-byte alignment, no workspaces: what the planner assumes without an
@@ -48,7 +49,7 @@ class DefaultCostModel : public CostModel {
   std::string name() const override { return "default"; }
   int64_t element_bytes() const override { return 4; }
   int64_t alignment_bytes() const override { return 256; }
-  int64_t WorkspaceBytes(const Node&, int64_t, Pass) const override { return 0; }
+  int64_t WorkspaceBytes(const Graph&, const Node&, int64_t, Pass) const override { return 0; }
 };
 
 // A target a plan can be made for: its memory and the part of it not

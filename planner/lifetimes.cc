@@ -14,7 +14,6 @@ bool MayRunInPlace(OpKind kind) {
     case OpKind::kDropout:
     case OpKind::kBatchNorm:
     case OpKind::kAdd:
-    case OpKind::kFlatten:
       return true;
     default:
       return false;
@@ -31,13 +30,10 @@ void ComputeLifetimes(const Graph& graph, Schedule& s) {
     b.in_place_of = -1;
   }
   for (int t = 0; t < static_cast<int>(s.steps.size()); ++t) {
-    const ScheduleStep& step = s.steps[t];
-    for (const std::vector<int>* ids : {&step.reads, &step.writes}) {
-      for (int id : *ids) {
-        ScheduleBuffer& b = s.buffers[id];
-        if (b.first_step < 0) b.first_step = t;
-        b.last_step = std::max(b.last_step, t);
-      }
+    for (const Operand& o : s.steps[t].operands) {
+      ScheduleBuffer& b = s.buffers[o.buffer];
+      if (b.first_step < 0) b.first_step = t;
+      b.last_step = std::max(b.last_step, t);
     }
   }
   // 2. Saved across the end of the forward pass.
@@ -54,10 +50,10 @@ void ComputeLifetimes(const Graph& graph, Schedule& s) {
     if (!MayRunInPlace(graph.node(step.node).kind)) continue;
     const v1::Buffer::Kind want =
         step.kind == v1::Step::BACKWARD ? v1::Buffer::GRADIENT : v1::Buffer::ACTIVATION;
-    for (int out : step.writes) {
+    for (int out : step.writes()) {
       ScheduleBuffer& o = s.buffers[out];
       if (o.kind != want || o.first_step != t || o.in_place_of >= 0) continue;
-      for (int in : step.reads) {
+      for (int in : step.reads()) {
         const ScheduleBuffer& i = s.buffers[in];
         if (in == out || i.kind != want || i.last_step != t || handed_on[in] ||
             i.size_bytes < o.size_bytes) {

@@ -140,8 +140,8 @@ void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
     out->set_index(static_cast<int32_t>(t));
     out->set_kind(step.kind);
     if (step.node >= 0) out->set_layer(graph.node(step.node).name);
-    for (int r : step.reads) out->add_reads(r);
-    for (int w : step.writes) out->add_writes(w);
+    for (int r : step.reads()) out->add_reads(r);
+    for (int w : step.writes()) out->add_writes(w);
     out->set_flops(step.flops);
   }
 }

@@ -126,19 +126,27 @@ class Builder {
     return s_.steps.back();
   }
 
+  static void Read(ScheduleStep& step, int buf, Role role, int index = 0) {
+    step.operands.push_back({buf, role, index, /*read=*/true, /*write=*/false});
+  }
+  static void Write(ScheduleStep& step, int buf, Role role, int index = 0) {
+    step.operands.push_back({buf, role, index, /*read=*/false, /*write=*/true});
+  }
+
   // A read by a backward step: the buffer is kept for it, for `reason`.
-  void Need(ScheduleStep& step, int buf, const std::string& reason) {
-    step.reads.push_back(buf);
+  void Need(ScheduleStep& step, int buf, Role role, const std::string& reason, int index = 0) {
+    Read(step, buf, role, index);
     std::string& r = s_.buffers[buf].reason;
     if (r.empty()) r = reason;
   }
 
   void Workspace(ScheduleStep& step, int v, Pass pass) {
-    const int64_t ws = cost_.WorkspaceBytes(g_.node(v), Batch(), pass);
+    const int64_t ws = cost_.WorkspaceBytes(g_, g_.node(v), Batch(), pass);
     if (ws <= 0) return;
-    step.writes.push_back(NewBuffer(
-        absl::StrCat(Name(v), pass == Pass::kForward ? ".fwd_workspace" : ".bwd_workspace"),
-        Buffer::WORKSPACE, ws, v));
+    Write(step,
+          NewBuffer(absl::StrCat(Name(v), pass == Pass::kForward ? ".fwd_workspace" : ".bwd_workspace"),
+                    Buffer::WORKSPACE, ws, v),
+          Role::kWorkspace);
   }
 
   // FORWARD or RECOMPUTE of node v.
@@ -149,33 +157,38 @@ class Builder {
     ScheduleStep& step = NewStep(kind, v);
     step.flops = flops;
     (recompute ? s_.recompute_flops : s_.forward_flops) += flops;
-    for (int u : node.inputs) step.reads.push_back(act_[u]);
+    for (size_t i = 0; i < node.inputs.size(); ++i) Read(step, act_[node.inputs[i]], Role::kInput, static_cast<int>(i));
+    if (QuantizesForward(s_.strategy) && pattern_bn_[v] >= 0) {
+      // naive-K: the relu outputs the values restored from the code.
+      Read(step, code_[pattern_bn_[v]], Role::kCode);
+      Read(step, stats_[pattern_bn_[v]], Role::kStats);
+    }
     const std::string suffix = recompute ? ".out.recomputed" : ".out";
     act_[v] = NewBuffer(Name(v) + suffix, Buffer::ACTIVATION,
                         node.kind == OpKind::kSoftmaxCrossEntropy ? s_.element_bytes : ActBytes(v), v,
                         BatchedShape(node.out));
-    step.writes.push_back(act_[v]);
+    Write(step, act_[v], Role::kOutput);
     switch (node.kind) {
       case OpKind::kInput:
         labels_ = NewBuffer("labels", Buffer::ACTIVATION, Batch() * 4, v, {Batch()});
-        step.writes.push_back(labels_);
+        Write(step, labels_, Role::kLabels);
         break;
       case OpKind::kBatchNorm:
         stats_[v] = NewBuffer(Name(v) + (recompute ? ".stats.recomputed" : ".stats"), Buffer::STATISTICS,
                               2 * node.out[0] * s_.element_bytes, v, {2, node.out[0]}, Buffer::PER_CHANNEL);
-        step.writes.push_back(stats_[v]);
+        Write(step, stats_[v], Role::kStats);
         break;
       case OpKind::kMaxPool:
         indices_[v] = NewBuffer(Name(v) + (recompute ? ".argmax.recomputed" : ".argmax"), Buffer::INDICES,
                                 Batch() * NumElements(node.out) * 4, v, BatchedShape(node.out),
                                 Buffer::ARGMAX);
-        step.writes.push_back(indices_[v]);
+        Write(step, indices_[v], Role::kIndices);
         break;
       case OpKind::kSoftmaxCrossEntropy:
         probs_ = NewBuffer(Name(v) + ".probs", Buffer::ACTIVATION, ActBytes(node.inputs[0]), v,
                            BatchedShape(node.input_dims[0]));
-        step.reads.push_back(labels_);
-        step.writes.push_back(probs_);
+        Read(step, labels_, Role::kLabels);
+        Write(step, probs_, Role::kProbs);
         break;
       default:
         break;
@@ -184,23 +197,33 @@ class Builder {
     if (pattern_relu_[v] >= 0) Save(v);
   }
 
-  // SAVE: the K-bit code of a BN→ReLU's pre-ReLU output.
+  // SAVE: the K-bit code of a BN→ReLU's pre-ReLU output. Reads the BN's input
+  // too: channels whose γ is 0 code x̂, which their output no longer holds.
   void Save(int b) {
     const Node& node = g_.node(b);
     const int64_t elements = Batch() * NumElements(node.out);
-    const Buffer::Representation repr =
-        bits_ == 8 ? Buffer::CODE8 : bits_ == 4 ? Buffer::CODE4 : Buffer::CODE2;
     ScheduleStep& step = NewStep(Step::SAVE, b);
     step.flops = 4 * elements;
     s_.backward_flops += step.flops;
-    step.reads = {act_[b], stats_[b]};
-    code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, (elements * bits_ + 7) / 8, b,
-                         BatchedShape(node.out), repr);
-    step.writes.push_back(code_[b]);
+    Read(step, act_[node.inputs[0]], Role::kInput);
+    Read(step, act_[b], Role::kOutput);
+    Read(step, stats_[b], Role::kStats);
+    const bool passthrough = bits_ == kPassThroughBits;
+    const Buffer::Representation repr = passthrough ? Buffer::FULL
+                                        : bits_ == 8 ? Buffer::CODE8
+                                        : bits_ == 4 ? Buffer::CODE4
+                                                     : Buffer::CODE2;
+    const int64_t bytes = passthrough ? elements * s_.element_bytes : (elements * bits_ + 7) / 8;
+    code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, bytes, b, BatchedShape(node.out), repr);
+    Write(step, code_[b], Role::kCode);
   }
 
   std::string PatternName(int b) const {
     return absl::StrFormat("BN→ReLU '%s'→'%s'", Name(b), Name(pattern_relu_[b]));
+  }
+
+  std::string CodeName() const {
+    return bits_ == kPassThroughBits ? "pass-through code (exact value)" : absl::StrCat(bits_, "-bit code");
   }
 
   // Why an input kept exact is not approximated (approx-K only).
@@ -210,22 +233,25 @@ class Builder {
     return absl::StrCat(": output of ", Kind(u), ", not of a BN→ReLU, kept exact");
   }
 
-  // The tensor node `c`'s backward reads as its input u.
+  // The tensor node `c`'s backward reads as its input u. A restored relu
+  // output is written by the first backward that needs it (reading the code)
+  // and read by the others.
   void NeedInput(ScheduleStep& step, int c, int u) {
     if (pattern_bn_[u] >= 0 && restore_ok_[u]) {
       if (restored_[u] < 0) {
         restored_[u] = NewBuffer(Name(u) + ".restored", Buffer::ACTIVATION, ActBytes(u), u,
                                  BatchedShape(g_.node(u).out));
-        step.writes.push_back(restored_[u]);
-        step.reads.push_back(code_[pattern_bn_[u]]);
-        step.reads.push_back(stats_[pattern_bn_[u]]);
+        Write(step, restored_[u], Role::kRestored);
+        Read(step, code_[pattern_bn_[u]], Role::kCode);
+        Read(step, stats_[pattern_bn_[u]], Role::kStats);
+      } else {
+        Read(step, restored_[u], Role::kRestored);
       }
-      step.reads.push_back(restored_[u]);
       return;
     }
-    Need(step, act_[u], u == 0 ? "input batch, read by the first layer's weight gradient"
-                               : absl::StrCat("input of ", Kind(c), " '", Name(c), "' backward",
-                                              ExactNote(u)));
+    Need(step, act_[u], Role::kInput,
+         u == 0 ? "input batch, read by the first layer's weight gradient"
+                : absl::StrCat("input of ", Kind(c), " '", Name(c), "' backward", ExactNote(u)));
   }
 
   void Backward(int v) {
@@ -234,10 +260,10 @@ class Builder {
     step.flops = node.backward_flops * Batch();
     s_.backward_flops += step.flops;
     if (node.kind == OpKind::kSoftmaxCrossEntropy) {
-      Need(step, probs_, "softmax probabilities, read by the loss backward");
-      Need(step, labels_, "labels of the batch, read by the loss backward");
+      Need(step, probs_, Role::kProbs, "softmax probabilities, read by the loss backward");
+      Need(step, labels_, Role::kLabels, "labels of the batch, read by the loss backward");
     } else {
-      step.reads.push_back(grad_[v]);
+      Read(step, grad_[v], Role::kOutputGrad);
     }
     const int b = pattern_bn_[v];  // v is the relu of a BN→ReLU
     switch (node.kind) {
@@ -247,43 +273,45 @@ class Builder {
         break;
       case OpKind::kBatchNorm:
         if (pattern_relu_[v] >= 0) {
-          Need(step, code_[v], absl::StrFormat("%s: %d-bit code", PatternName(v), bits_));
-          Need(step, stats_[v], absl::StrFormat("%s: per-channel mean and std", PatternName(v)));
+          Need(step, code_[v], Role::kCode, absl::StrCat(PatternName(v), ": ", CodeName()));
+          Need(step, stats_[v], Role::kStats, absl::StrCat(PatternName(v), ": per-channel mean and std"));
         } else {
-          Need(step, act_[node.inputs[0]],
+          Need(step, act_[node.inputs[0]], Role::kInput,
                absl::StrCat("input of batch_norm '", Name(v), "' backward",
                             bits_ > 0 ? ": not followed by a relu alone, kept exact" : ""));
-          Need(step, stats_[v], absl::StrCat("per-channel mean and std of batch_norm '", Name(v), "'"));
+          Need(step, stats_[v], Role::kStats,
+               absl::StrCat("per-channel mean and std of batch_norm '", Name(v), "'"));
         }
         break;
       case OpKind::kRelu:
         if (b >= 0) {
-          Need(step, code_[b], absl::StrFormat("%s: %d-bit code", PatternName(b), bits_));
+          Need(step, code_[b], Role::kCode, absl::StrCat(PatternName(b), ": ", CodeName()));
         } else {
-          Need(step, act_[v], absl::StrCat("output of relu '", Name(v), "', read by its backward",
-                                           bits_ > 0 ? ": no batch_norm before it, kept exact" : ""));
+          Need(step, act_[v], Role::kOutput,
+               absl::StrCat("output of relu '", Name(v), "', read by its backward",
+                            bits_ > 0 ? ": no batch_norm before it, kept exact" : ""));
         }
         break;
       case OpKind::kSigmoid:
       case OpKind::kTanh:
-        Need(step, act_[v], absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
-                                         bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
+        Need(step, act_[v], Role::kOutput,
+             absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
+                          bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
         break;
       case OpKind::kMaxPool:
-        Need(step, indices_[v], absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
+        Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
         break;
       default:
         break;
     }
-    for (int u : node.inputs) {
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int u = node.inputs[i];
       if (u == 0) continue;  // no gradient for the model input
-      if (grad_[u] < 0) {
-        grad_[u] = NewBuffer(Name(u) + ".grad", Buffer::GRADIENT, ActBytes(u), u,
-                             BatchedShape(g_.node(u).out));
-      } else {
-        step.reads.push_back(grad_[u]);  // accumulate
+      const bool accumulate = grad_[u] >= 0;
+      if (!accumulate) {
+        grad_[u] = NewBuffer(Name(u) + ".grad", Buffer::GRADIENT, ActBytes(u), u, BatchedShape(g_.node(u).out));
       }
-      step.writes.push_back(grad_[u]);
+      step.operands.push_back({grad_[u], Role::kInputGrad, static_cast<int>(i), accumulate, /*write=*/true});
     }
     Workspace(step, v, Pass::kBackward);
   }
@@ -302,6 +330,46 @@ class Builder {
 };
 
 }  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kInput: return "input";
+    case Role::kOutput: return "output";
+    case Role::kStats: return "stats";
+    case Role::kIndices: return "indices";
+    case Role::kLabels: return "labels";
+    case Role::kProbs: return "probs";
+    case Role::kCode: return "code";
+    case Role::kRestored: return "restored";
+    case Role::kOutputGrad: return "output_grad";
+    case Role::kInputGrad: return "input_grad";
+    case Role::kWorkspace: return "workspace";
+  }
+  return "unknown";
+}
+
+std::vector<int> ScheduleStep::reads() const {
+  std::vector<int> ids;
+  for (const Operand& o : operands) {
+    if (o.read) ids.push_back(o.buffer);
+  }
+  return ids;
+}
+
+std::vector<int> ScheduleStep::writes() const {
+  std::vector<int> ids;
+  for (const Operand& o : operands) {
+    if (o.write) ids.push_back(o.buffer);
+  }
+  return ids;
+}
+
+const Operand* ScheduleStep::Find(Role role, int index) const {
+  for (const Operand& o : operands) {
+    if (o.role == role && o.index == index) return &o;
+  }
+  return nullptr;
+}
 
 std::vector<int> CutPoints(const Graph& graph) {
   // An edge u->w crosses the gap after position p when u <= p < w; p is a cut

@@ -20,11 +20,16 @@
 // kept once.
 //
 // approx-K / naive-K: each batch_norm whose only consumer is a relu (a BN→ReLU)
-// keeps a K-bit code of its output and its statistics instead; the relu and
-// batch_norm backwards read the code, and conv2d/linear consumers of the relu
-// restore its output from the code during backward (a RESTORED activation
-// alive from the first to the last such backward). Everything outside the
-// pattern is kept exact, and each buffer says why.
+// keeps a K-bit code of its output and its statistics instead. The SAVE step
+// right after the batch_norm's forward reads its input and output (the input
+// codes channels whose γ is 0) and writes the code; the relu and batch_norm
+// backwards read the code, and conv2d/linear consumers of the relu restore its
+// output from the code during backward (a RESTORED activation alive from the
+// first to the last such backward). naive-K's relu forward also reads the code
+// (it outputs the restored values). Everything outside the pattern is kept
+// exact, and each buffer says why. approx_passthrough keeps the coded value v
+// itself (element_bytes per element): the approx path with no quantization
+// error, for tests.
 //
 // checkpoint / checkpoint_optimal: `checkpoints` (cut points, see
 // CutPoints) split the graph into segments. Outputs of checkpoint nodes (and
@@ -62,12 +67,46 @@ struct ScheduleBuffer {
   int in_place_of = -1; // id of the buffer whose storage it reuses, or -1
 };
 
+// What a buffer is to the step that touches it: how the engine knows which
+// pointer goes where.
+enum class Role {
+  kInput,       // activation of the node's input `index` (FORWARD, RECOMPUTE,
+                // SAVE: the BN's input; BACKWARD: what the backward keeps)
+  kOutput,      // the node's output activation
+  kStats,       // per-channel mean and inverse std of a batch_norm
+  kIndices,     // argmax indices of a max_pool
+  kLabels,      // the batch's labels (int32)
+  kProbs,       // softmax probabilities of the loss
+  kCode,        // K-bit codes of a BN→ReLU (its batch_norm's)
+  kRestored,    // a relu output restored from its code (input `index` of the
+                // backward's node)
+  kOutputGrad,  // gradient of the node's output
+  kInputGrad,   // gradient of the node's input `index`; accumulated into when
+                // also read
+  kWorkspace,   // the op's scratch memory
+};
+
+// "input", "output", ... for messages.
+const char* RoleName(Role role);
+
+struct Operand {
+  int buffer = 0;   // id in Schedule::buffers
+  Role role = Role::kInput;
+  int index = 0;    // which input (kInput, kInputGrad, kRestored)
+  bool read = false;
+  bool write = false;
+};
+
 struct ScheduleStep {
   v1::Step::Kind kind = v1::Step::FORWARD;
-  int node = -1;            // -1 for OPTIMIZER
-  std::vector<int> reads;   // buffer ids
-  std::vector<int> writes;  // buffer ids
+  int node = -1;                  // -1 for OPTIMIZER
+  std::vector<Operand> operands;  // every buffer the step touches, once each
   int64_t flops = 0;
+
+  std::vector<int> reads() const;   // buffer ids read, in operand order
+  std::vector<int> writes() const;  // buffer ids written
+  // The operand with `role` (and `index`), or nullptr.
+  const Operand* Find(Role role, int index = 0) const;
 };
 
 struct Schedule {

@@ -16,6 +16,7 @@ const char* StrategyName(Strategy s) {
     case Strategy::kNaive4: return "naive4";
     case Strategy::kCheckpoint: return "checkpoint";
     case Strategy::kCheckpointOptimal: return "checkpoint_optimal";
+    case Strategy::kApproxPassThrough: return "approx_passthrough";
   }
   return "unknown";
 }
@@ -33,6 +34,7 @@ absl::StatusOr<Strategy> ParseStrategy(absl::string_view name) {
     if (name == StrategyName(s)) return s;
     known.push_back(StrategyName(s));
   }
+  if (name == StrategyName(Strategy::kApproxPassThrough)) return Strategy::kApproxPassThrough;
   return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", name,
                                                  "'; known: ", absl::StrJoin(known, ", ")));
 }
@@ -44,6 +46,7 @@ int CodeBits(Strategy s) {
     case Strategy::kApprox4:
     case Strategy::kNaive4: return 4;
     case Strategy::kApprox2: return 2;
+    case Strategy::kApproxPassThrough: return kPassThroughBits;
     default: return 0;
   }
 }

@@ -10,6 +10,7 @@
 //                       segments recomputed in backward
 //   checkpoint_optimal  the segmentation of least recompute whose peak fits a
 //                       budget, or of least peak without one
+//   approx_passthrough  approx's data path keeping exact values (tests only)
 #ifndef SLIMTRAIN_PLANNER_STRATEGY_H_
 #define SLIMTRAIN_PLANNER_STRATEGY_H_
 
@@ -30,7 +31,14 @@ enum class Strategy {
   kNaive4,
   kCheckpoint,
   kCheckpointOptimal,
+  // approx-K with no quantization: the "code" keeps the exact value. Not in
+  // AllStrategies(); for tests that check the approximate path reproduces
+  // exact gradients.
+  kApproxPassThrough,
 };
+
+// CodeBits of kApproxPassThrough: codes are full-precision values.
+inline constexpr int kPassThroughBits = 64;
 
 // "exact", "approx8", ..., "checkpoint_optimal".
 const char* StrategyName(Strategy s);
@@ -42,7 +50,8 @@ absl::StatusOr<Strategy> ParseStrategy(absl::string_view name);
 // Every strategy, in the order above.
 const std::vector<Strategy>& AllStrategies();
 
-// Bits per code for approx-K and naive-K (8, 4, 2); 0 for the others.
+// Bits per code for approx-K and naive-K (8, 4, 2), kPassThroughBits for
+// approx_passthrough; 0 for the others.
 int CodeBits(Strategy s);
 
 // Whether the forward pass uses the restored (quantized) values: naive-K.

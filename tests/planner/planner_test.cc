@@ -233,7 +233,7 @@ TEST(PlannerTest, ReluRunsInPlaceOnItsBatchNormOutput) {
 // its one step and is packed with everything else.
 class WorkspaceCostModel : public DefaultCostModel {
  public:
-  int64_t WorkspaceBytes(const Node& node, int64_t batch, Pass pass) const override {
+  int64_t WorkspaceBytes(const Graph&, const Node& node, int64_t batch, Pass pass) const override {
     if (node.kind != OpKind::kConv2d) return 0;
     return batch * (pass == Pass::kForward ? 1000 : 3000);
   }
