@@ -148,17 +148,16 @@ void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
 
 }  // namespace
 
+absl::StatusOr<int> OptimizerStateSlots(absl::string_view optimizer) {
+  if (optimizer == "sgd") return 1;
+  if (optimizer == "adam" || optimizer == "rmsprop") return 2;
+  return absl::InvalidArgumentError(
+      absl::StrCat("optimizer: unknown optimizer '", optimizer, "'; known: sgd, adam, rmsprop"));
+}
+
 absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
                                                     int64_t element_bytes) {
-  int slots = 0;
-  if (optimizer == "sgd" || optimizer == "rmsprop") {
-    slots = 1;
-  } else if (optimizer == "adam") {
-    slots = 2;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("optimizer: unknown optimizer '", optimizer, "'; known: sgd, adam, rmsprop"));
-  }
+  SLIM_ASSIGN_OR_RETURN(int slots, OptimizerStateSlots(optimizer));
   ParameterBytes b;
   b.parameters = (graph.parameter_count() + graph.buffer_count()) * element_bytes;
   b.gradients = graph.parameter_count() * element_bytes;

@@ -17,7 +17,8 @@
 //
 // Memory outside the arena (the parameter region): parameters plus batch-norm
 // running statistics, one gradient per parameter, and the optimizer state:
-// sgd (with momentum) one buffer per parameter, adam two, rmsprop one.
+// sgd (with momentum) one buffer per parameter, adam two (first and second
+// moments), rmsprop two (square average and momentum buffer).
 #ifndef SLIMTRAIN_PLANNER_PLANNER_H_
 #define SLIMTRAIN_PLANNER_PLANNER_H_
 
@@ -65,6 +66,10 @@ struct ParameterBytes {
   int64_t optimizer_state = 0;
   int64_t total() const { return parameters + gradients + optimizer_state; }
 };
+// Optimizer state buffers per parameter: sgd 1, adam 2, rmsprop 2;
+// INVALID_ARGUMENT naming an unknown optimizer.
+absl::StatusOr<int> OptimizerStateSlots(absl::string_view optimizer);
+
 absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
                                                     int64_t element_bytes);
 

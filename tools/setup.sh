@@ -38,10 +38,29 @@ PACKAGES=(
   python3-protobuf
 )
 
-if [[ "${1:-}" == "--list" ]]; then
-  printf '%s\n' "${PACKAGES[@]}"
-  exit 0
-fi
+# Only for the benchmarks against PyTorch (bench/engine_cpu, the weight export
+# check): `tools/setup.sh --bench`. Large (about 275 packages), so not installed
+# for the tests.
+BENCH_PACKAGES=(
+  python3-torch            # PyTorch 1.13, CPU (run with /usr/bin/python3)
+  python3-torchvision      # torchvision's ResNets, for the weight export check
+)
+
+case "${1:-}" in
+  --list)
+    printf '%s\n' "${PACKAGES[@]}"
+    exit 0
+    ;;
+  --bench)
+    PACKAGES+=("${BENCH_PACKAGES[@]}")
+    ;;
+  "")
+    ;;
+  *)
+    echo "usage: tools/setup.sh [--bench | --list]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,216 @@
+// bench/engine_cpu — slimtrain's fast CPU backend against PyTorch 1.13 (CPU),
+// training the same CIFAR-shaped ResNet-56 and ResNet-164 at batch 128 on
+// synthetic data, at the same thread count, in one run.
+//
+//   tools/setup.sh --bench            # Debian's python3-torch, once
+//   bazel run -c opt //bench:engine_cpu_bench -- --threads 2 --steps 5
+//
+// Each configuration runs in a process of its own (a forked child for
+// slimtrain, bench/pytorch_cpu.py for PyTorch, which tries NCHW and
+// channels_last and keeps the faster), so each peak resident memory (VmHWM,
+// ru_maxrss) is its own. Prints images/s and peak memory side by side with
+// the ratios, and the targets: slimtrain exact >= PyTorch (aim 1.2x);
+// approx4 within 10% of slimtrain exact; approx4's peak <= 0.25x PyTorch's.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/executor.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "planner/units.h"
+#include "planner/zoo.h"
+
+namespace slimtrain {
+namespace {
+
+struct Result {
+  double images_per_second = 0;
+  int64_t peak_rss = 0;      // whole process
+  int64_t baseline_rss = 0;  // before the first step (libraries, model, data; slimtrain: plus its arena)
+  int64_t planned_peak = 0;  // slimtrain only
+  std::string note;
+};
+
+int64_t VmBytes(const char* key) {
+  std::ifstream status("/proc/self/status");
+  std::string k;
+  while (status >> k) {
+    if (k == key) {
+      int64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+// Runs in the child: trains `steps` steps after `warmup` and writes a Result.
+Result RunSlimtrain(const std::string& model, planner::Strategy strategy, int64_t batch, int threads, int steps,
+                    int warmup) {
+  Result r;
+  const planner::Graph g = planner::Graph::Build(planner::ZooModel(model).value()).value();
+  engine::FastBackend backend(threads);
+  auto exec = engine::Executor::Create(g, strategy, batch, &backend, {});
+  if (!exec.ok()) {
+    r.note = std::string(exec.status().message());
+    return r;
+  }
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  std::vector<float> images(batch * planner::NumElements(g.node(0).out));
+  for (float& v : images) v = normal(rng);
+  std::vector<int32_t> labels(batch);
+  for (int32_t& l : labels) l = static_cast<int32_t>(rng() % 10);
+  r.baseline_rss = VmBytes("VmRSS:");
+  for (int i = 0; i < warmup; ++i) (void)(*exec)->TrainStep(images.data(), labels.data(), 0.1);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) (void)(*exec)->TrainStep(images.data(), labels.data(), 0.1);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.images_per_second = batch * steps / seconds;
+  r.peak_rss = VmBytes("VmHWM:");
+  r.planned_peak = (*exec)->plan().peak_bytes();
+  return r;
+}
+
+// Forks, runs RunSlimtrain in the child, reads its Result from a pipe.
+Result InChild(const std::string& model, planner::Strategy strategy, int64_t batch, int threads, int steps,
+               int warmup) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    const Result r = RunSlimtrain(model, strategy, batch, threads, steps, warmup);
+    const std::string line = absl::StrFormat("%.6f %d %d %d %s\n", r.images_per_second, r.peak_rss,
+                                             r.baseline_rss, r.planned_peak, r.note.empty() ? "-" : r.note);
+    (void)!write(fds[1], line.data(), line.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, n);
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  Result r;
+  long long peak = 0, base = 0, planned = 0;
+  char note[256] = "";
+  if (std::sscanf(text.c_str(), "%lf %lld %lld %lld %255[^\n]", &r.images_per_second, &peak, &base, &planned,
+                  note) >= 4) {
+    r.peak_rss = peak;
+    r.baseline_rss = base;
+    r.planned_peak = planned;
+    if (std::strcmp(note, "-") != 0) r.note = note;
+  } else {
+    r.note = "the child printed nothing";
+  }
+  return r;
+}
+
+Result RunPytorch(const std::string& model, int64_t batch, int threads, int steps, int warmup,
+                  const std::string& script, std::string* layout) {
+  Result r;
+  const std::string command = absl::StrFormat("/usr/bin/python3 %s --model %s --batch %d --threads %d --steps %d "
+                                              "--warmup %d 2>&1",
+                                              script, model, batch, threads, steps, warmup);
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while (pipe != nullptr && (n = fread(buf, 1, sizeof(buf), pipe)) > 0) text.append(buf, n);
+  if (pipe == nullptr || pclose(pipe) != 0) {
+    r.note = "PyTorch run failed (tools/setup.sh --bench installs python3-torch): " + text.substr(0, 300);
+    return r;
+  }
+  google::protobuf::Struct s;
+  const std::string last = text.substr(text.rfind('{'));
+  if (!google::protobuf::util::JsonStringToMessage(last, &s).ok()) {
+    r.note = "unreadable output: " + last;
+    return r;
+  }
+  const auto& f = s.fields();
+  r.images_per_second = f.at("images_per_second").number_value();
+  r.peak_rss = static_cast<int64_t>(f.at("peak_rss_bytes").number_value());
+  r.baseline_rss = static_cast<int64_t>(f.at("baseline_rss_bytes").number_value());
+  *layout = f.at("best_layout").string_value();
+  return r;
+}
+
+int Main(int argc, char** argv) {
+  int threads = 2, steps = 5, warmup = 2;
+  int64_t batch = 128;
+  std::string script = "bench/pytorch_cpu.py";
+  std::vector<std::string> models = {"resnet56", "resnet164"};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--threads") threads = std::atoi(argv[i + 1]);
+    if (flag == "--steps") steps = std::atoi(argv[i + 1]);
+    if (flag == "--warmup") warmup = std::atoi(argv[i + 1]);
+    if (flag == "--batch") batch = std::atoll(argv[i + 1]);
+    if (flag == "--pytorch-script") script = argv[i + 1];
+    if (flag == "--models") models = {argv[i + 1]};
+  }
+  // `bazel run` starts in the runfiles tree; find the script from the workspace.
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws != nullptr && script[0] != '/') {
+    script = std::string(ws) + "/" + script;
+  }
+  using planner::FormatBytes;
+  std::printf("batch %lld, %d threads, %d timed steps after %d warm-up steps, synthetic 3x32x32 data\n\n",
+              static_cast<long long>(batch), threads, steps, warmup);
+  std::printf("%-10s %-26s %10s %9s %11s %9s %12s %12s\n", "model", "trainer", "images/s", "vs torch",
+              "peak RSS", "vs torch", "planned", "RSS at start");
+  std::vector<std::string> verdicts;
+  for (const std::string& model : models) {
+    std::string layout;
+    const Result torch = RunPytorch(model, batch, threads, steps, warmup, script, &layout);
+    if (!torch.note.empty()) std::printf("%s: %s\n", model.c_str(), torch.note.c_str());
+    std::printf("%-10s %-26s %10.1f %9s %11s %9s %12s %12s\n", model.c_str(),
+                ("pytorch 1.13 " + layout).c_str(), torch.images_per_second, "1.00x",
+                FormatBytes(torch.peak_rss).c_str(), "1.00x", "-", FormatBytes(torch.baseline_rss).c_str());
+    Result exact;
+    for (planner::Strategy s :
+         {planner::Strategy::kExact, planner::Strategy::kApprox4, planner::Strategy::kCheckpoint}) {
+      const Result r = InChild(model, s, batch, threads, steps, warmup);
+      if (!r.note.empty()) std::printf("%s %s: %s\n", model.c_str(), planner::StrategyName(s), r.note.c_str());
+      if (s == planner::Strategy::kExact) exact = r;
+      auto ratio = [](double a, double b) { return b > 0 ? absl::StrFormat("%.2fx", a / b) : std::string("-"); };
+      std::printf("%-10s %-26s %10.1f %9s %11s %9s %12s %12s\n", model.c_str(),
+                  (std::string("slimtrain ") + planner::StrategyName(s)).c_str(), r.images_per_second,
+                  ratio(r.images_per_second, torch.images_per_second).c_str(), FormatBytes(r.peak_rss).c_str(),
+                  ratio(static_cast<double>(r.peak_rss), static_cast<double>(torch.peak_rss)).c_str(),
+                  FormatBytes(r.planned_peak).c_str(), FormatBytes(r.baseline_rss).c_str());
+      if (s == planner::Strategy::kExact && torch.images_per_second > 0) {
+        verdicts.push_back(absl::StrFormat("%s: slimtrain exact %.2fx PyTorch's speed (target >= 1.0, aim 1.2)",
+                                           model, r.images_per_second / torch.images_per_second));
+      }
+      if (s == planner::Strategy::kApprox4) {
+        verdicts.push_back(absl::StrFormat("%s: approx4 %.2fx slimtrain exact's speed (target >= 0.90)", model,
+                                           r.images_per_second / exact.images_per_second));
+        if (torch.peak_rss > 0) {
+          verdicts.push_back(absl::StrFormat("%s: approx4 peak RSS %.2fx PyTorch's (target <= 0.25)", model,
+                                             static_cast<double>(r.peak_rss) / torch.peak_rss));
+        }
+      }
+    }
+  }
+  std::printf("\n");
+  for (const std::string& v : verdicts) std::printf("%s\n", v.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace slimtrain
+
+int main(int argc, char** argv) { return slimtrain::Main(argc, argv); }

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/engine_cpu: train the zoo's CIFAR ResNets on CPU.
+
+Builds the same architectures as slimtrain's zoo (planner/zoo_resnet.cc):
+ResNet-56 (post-activation basic blocks, 1x1 projection shortcuts where the
+shape changes) and ResNet-164 (pre-activation bottlenecks), times training
+steps of SGD with momentum on random CIFAR-shaped data at a given batch and
+thread count, in NCHW and in channels_last, and prints one JSON line:
+
+  {"model": "resnet56", "batch": 128, "threads": 2,
+   "layouts": {"nchw": {"images_per_second": ..}, "channels_last": {..}},
+   "best_layout": "channels_last", "images_per_second": ..,
+   "peak_rss_bytes": .., "max_memory_allocated": null}
+
+Run with Debian's python (/usr/bin/python3, python3-torch 1.13):
+  /usr/bin/python3 bench/pytorch_cpu.py --model resnet56 --batch 128 --threads 2
+Each (model, layout) runs in a process of its own so peak RSS is its own.
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+class Basic(nn.Module):
+    """conv3x3-bn-relu-conv3x3-bn, + shortcut, relu (He et al. 2016)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        s = x if self.downsample is None else self.downsample(x)
+        return self.relu(y + s)
+
+
+class PreBottleneck(nn.Module):
+    """bn-relu-conv1x1-bn-relu-conv3x3-bn-relu-conv1x1 + shortcut."""
+
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = 4 * width
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x):
+        a = self.relu(self.bn1(x))
+        y = self.conv1(a)
+        y = self.conv2(self.relu(self.bn2(y)))
+        y = self.conv3(self.relu(self.bn3(y)))
+        s = x if self.downsample is None else self.downsample(a)
+        return y + s
+
+
+def resnet56():
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
+    cin = 16
+    for stage, width in enumerate([16, 32, 64]):
+        for block in range(9):
+            layers.append(Basic(cin, width, 2 if stage > 0 and block == 0 else 1))
+            cin = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
+
+
+def resnet164():
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False)]
+    cin = 16
+    for stage, width in enumerate([16, 32, 64]):
+        for block in range(18):
+            layers.append(PreBottleneck(cin, width, 2 if stage > 0 and block == 0 else 1))
+            cin = 4 * width
+    layers += [nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Linear(cin, 10)]
+    return nn.Sequential(*layers)
+
+
+MODELS = {"resnet56": resnet56, "resnet164": resnet164}
+
+
+def vm_rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_one(model_name, batch, threads, steps, warmup, layout):
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    model = MODELS[model_name]()
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.randint(0, 10, (batch,))
+    if layout == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    baseline = vm_rss_bytes()  # interpreter, libraries, model and batch
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"images_per_second": batch * steps / seconds, "peak_rss_bytes": peak, "baseline_rss_bytes": baseline,
+            "seconds_per_step": seconds / steps}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=sorted(MODELS), required=True)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--layout", choices=["nchw", "channels_last"], help="run one layout in this process")
+    args = ap.parse_args()
+    if args.layout:
+        print(json.dumps(run_one(args.model, args.batch, args.threads, args.steps, args.warmup, args.layout)))
+        return 0
+    layouts = {}
+    for layout in ("nchw", "channels_last"):
+        out = subprocess.run([sys.executable, __file__, "--model", args.model, "--batch", str(args.batch),
+                              "--threads", str(args.threads), "--steps", str(args.steps), "--warmup",
+                              str(args.warmup), "--layout", layout], capture_output=True, text=True, check=True)
+        layouts[layout] = json.loads(out.stdout.strip().splitlines()[-1])
+    best = max(layouts, key=lambda k: layouts[k]["images_per_second"])
+    print(json.dumps({"model": args.model, "batch": args.batch, "threads": args.threads, "torch": torch.__version__,
+                      "layouts": layouts, "best_layout": best,
+                      "images_per_second": layouts[best]["images_per_second"],
+                      "peak_rss_bytes": layouts[best]["peak_rss_bytes"],
+                      "baseline_rss_bytes": layouts[best]["baseline_rss_bytes"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

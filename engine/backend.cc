@@ -1,0 +1,84 @@
+// See backend.h.
+#include "engine/backend.h"
+
+#include <cmath>
+
+namespace slimtrain::engine {
+
+absl::Status Backend::Prepare(const planner::Graph&, int64_t) { return absl::OkStatus(); }
+
+namespace {
+
+// SplitMix64's finaliser: a well-mixed 64-bit hash.
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p) {
+  const uint64_t h = Mix(Mix(Mix(key.seed ^ 0x9e3779b97f4a7c15ULL) + static_cast<uint64_t>(key.step)) +
+                         (static_cast<uint64_t>(node) << 40) + static_cast<uint64_t>(i));
+  // Top 53 bits as a uniform double in [0, 1).
+  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+  return u >= p;
+}
+
+namespace {
+
+template <typename T>
+void Adam(int64_t count, double lr, double beta1, double beta2, double eps, double wd, int64_t t, T* p,
+          const T* grad, T* m, T* v) {
+  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  for (int64_t i = 0; i < count; ++i) {
+    const double g = static_cast<double>(grad[i]) + wd * p[i];
+    m[i] = static_cast<T>(beta1 * m[i] + (1.0 - beta1) * g);
+    v[i] = static_cast<T>(beta2 * v[i] + (1.0 - beta2) * g * g);
+    p[i] = static_cast<T>(p[i] - lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps));
+  }
+}
+
+template <typename T>
+void Rmsprop(int64_t count, double lr, double alpha, double eps, double wd, double momentum, T* p, const T* grad,
+             T* sq, T* buf) {
+  for (int64_t i = 0; i < count; ++i) {
+    const double g = static_cast<double>(grad[i]) + wd * p[i];
+    sq[i] = static_cast<T>(alpha * sq[i] + (1.0 - alpha) * g * g);
+    const double d = g / (std::sqrt(static_cast<double>(sq[i])) + eps);
+    if (momentum > 0) {
+      buf[i] = static_cast<T>(momentum * buf[i] + d);
+      p[i] = static_cast<T>(p[i] - lr * buf[i]);
+    } else {
+      p[i] = static_cast<T>(p[i] - lr * d);
+    }
+  }
+}
+
+}  // namespace
+
+void Backend::AdamUpdate(int64_t count, double lr, double beta1, double beta2, double eps, double weight_decay,
+                         int64_t t, void* param, const void* grad, void* m, void* v) {
+  if (dtype() == DType::kF32) {
+    Adam(count, lr, beta1, beta2, eps, weight_decay, t, static_cast<float*>(param), static_cast<const float*>(grad),
+         static_cast<float*>(m), static_cast<float*>(v));
+  } else {
+    Adam(count, lr, beta1, beta2, eps, weight_decay, t, static_cast<double*>(param),
+         static_cast<const double*>(grad), static_cast<double*>(m), static_cast<double*>(v));
+  }
+}
+
+void Backend::RmspropUpdate(int64_t count, double lr, double alpha, double eps, double weight_decay,
+                            double momentum, void* param, const void* grad, void* square_avg, void* buf) {
+  if (dtype() == DType::kF32) {
+    Rmsprop(count, lr, alpha, eps, weight_decay, momentum, static_cast<float*>(param),
+            static_cast<const float*>(grad), static_cast<float*>(square_avg), static_cast<float*>(buf));
+  } else {
+    Rmsprop(count, lr, alpha, eps, weight_decay, momentum, static_cast<double*>(param),
+            static_cast<const double*>(grad), static_cast<double*>(square_avg), static_cast<double*>(buf));
+  }
+}
+
+}  // namespace slimtrain::engine

@@ -1,0 +1,211 @@
+// backend.h — the kernels an engine backend provides, and the bytes it needs.
+//
+// A Backend is a planner::CostModel (element size, alignment, per-op
+// workspace) plus one method per op and pass. The Executor (executor.h) calls
+// them with pointers into the one activation arena and the parameter region;
+// a backend allocates no activation memory of its own. Backends: the readable
+// reference (engine/cpu/reference_backend.h, float32 or float64, the truth for
+// tests), the fast CPU backend (engine/cpu/fast_backend.h: oneDNN and our
+// vectorised kernels) and, later, CUDA.
+//
+// Layouts (N = batch):
+//   activations, gradients  (N,H,W,C) for images ("NHWC", channels innermost),
+//                           (N,F) for features; element type = dtype()
+//   conv2d weight           (K, C/groups, R, R) ("OIHW", PyTorch's), bias (K)
+//   linear weight           (out, in), in ordered as PyTorch flattens (C,H,W)
+//                           when the input is an image; bias (out)
+//   batch_norm              gamma, beta, running_mean, running_var: (C)
+//   stats                   (2, C): batch mean, then 1/sqrt(var + eps)
+//   labels                  (N) int32 in [0, classes)
+//   indices (max_pool)      (N,Ho,Wo,C) int32: argmax's flat index h*W + w
+//                           in the input plane
+//   codes                   packed K-bit codes in NHWC element order: element
+//                           i in byte i*K/8, at bit (i*K) % 8 (low bits first);
+//                           pass-through (K = 64): dtype values, one per element
+// Every method takes the planner's Node (shapes and attributes) and the batch.
+// `accumulate` means add into the destination gradient instead of overwriting
+// it. In place means y == x in a forward and dx == dy in a backward (for add,
+// y may be any one input). The input gradient dx is never needed for the
+// model input: the executor
+// then skips the data-gradient calls, except BatchNormBackward and
+// BatchNormBackwardFromCode, which get dx == nullptr and compute only dgamma
+// and dbeta. A destination may be the same pointer as a source exactly where the plan
+// runs the op in place (relu, sigmoid, tanh, dropout, batch_norm, add; forward
+// and backward); kernels must allow it there.
+#ifndef SLIMTRAIN_ENGINE_BACKEND_H_
+#define SLIMTRAIN_ENGINE_BACKEND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "planner/cost_model.h"
+#include "planner/graph.h"
+
+namespace slimtrain::engine {
+
+enum class DType { kF32, kF64 };
+
+inline int64_t SizeOf(DType t) { return t == DType::kF32 ? 4 : 8; }
+
+// Scratch memory of one step, planned in the arena (may be empty).
+struct Workspace {
+  void* data = nullptr;
+  int64_t bytes = 0;
+};
+
+enum class BatchNormMode {
+  kTrain,           // batch statistics; update the running statistics
+  kTrainNoUpdate,   // batch statistics; leave the running ones (recompute)
+  kInference,       // running statistics; stats output untouched
+};
+
+// Dropout's random state for one step: the mask of element i of node n is
+// a pure function of (seed, step, n, i), so backward and recomputation
+// regenerate it without storing it.
+struct DropoutKey {
+  uint64_t seed = 0;
+  int64_t step = 0;
+};
+
+// Whether element i of the dropout node `node` is kept (scaled by 1/(1-p)).
+bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p);
+
+class Backend : public planner::CostModel {
+ public:
+  virtual DType dtype() const = 0;
+  int64_t element_bytes() const override { return SizeOf(dtype()); }
+
+  // Called once before the first step with the graph and batch the executor
+  // runs (e.g. to create oneDNN primitives); the default does nothing.
+  virtual absl::Status Prepare(const planner::Graph& graph, int64_t batch);
+
+  // --- conv2d: x (N,H,W,C), w (K,C/g,R,R), b (K) or null, y (N,Ho,Wo,K).
+  virtual void Conv2dForward(const planner::Node& n, int64_t batch, const void* x, const void* w,
+                             const void* b, void* y, Workspace ws) = 0;
+  // dx (N,H,W,C) from dy (N,Ho,Wo,K).
+  virtual void Conv2dBackwardData(const planner::Node& n, int64_t batch, const void* dy, const void* w, void* dx,
+                                  bool accumulate, Workspace ws) = 0;
+  // dw (K,C/g,R,R) and db (K) or null, overwritten.
+  virtual void Conv2dBackwardWeights(const planner::Node& n, int64_t batch, const void* x, const void* dy,
+                                     void* dw, void* db, Workspace ws) = 0;
+
+  // --- linear: x (N,F) or (N,H,W,C) with F = C*H*W, w (O,F), b (O) or null,
+  // y (N,O).
+  virtual void LinearForward(const planner::Node& n, int64_t batch, const void* x, const void* w, const void* b,
+                             void* y, Workspace ws) = 0;
+  virtual void LinearBackwardData(const planner::Node& n, int64_t batch, const void* dy, const void* w, void* dx,
+                                  bool accumulate, Workspace ws) = 0;
+  virtual void LinearBackwardWeights(const planner::Node& n, int64_t batch, const void* x, const void* dy,
+                                     void* dw, void* db, Workspace ws) = 0;
+
+  // --- batch_norm: x, y (N,H,W,C) or (N,C); stats (2,C) written in the
+  // training modes, rounded to the element type, and the forward normalises
+  // with the rounded values (so backward sees exactly the forward's x̂).
+  // running_var is updated with the unbiased batch variance (PyTorch).
+  virtual void BatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const void* x,
+                                const void* gamma, const void* beta, void* running_mean, void* running_var,
+                                void* y, void* stats) = 0;
+  // Training-mode backward: dx, dgamma, dbeta (the latter two overwritten).
+  virtual void BatchNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
+                                 const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
+                                 void* dbeta) = 0;
+
+  // --- approximate activations (DESIGN.md's quantizer) for the BN→ReLU whose
+  // batch_norm is `bn`; `bits` is 8, 4, 2 or planner::kPassThroughBits.
+  // SAVE: codes of y = BN(x) per channel from gamma, beta; x and stats are
+  // read only for channels with gamma == 0.
+  virtual void QuantizeBnRelu(const planner::Node& bn, int64_t batch, int bits, const void* x, const void* y,
+                              const void* gamma, const void* beta, const void* stats, void* code) = 0;
+  // z' (the relu's output restored from the codes), shaped as y.
+  virtual void RestoreRelu(const planner::Node& bn, int64_t batch, int bits, const void* code, const void* gamma,
+                           const void* beta, void* z) = 0;
+  // ReLU backward with the exact mask from the codes: dy = dz * mask.
+  virtual void ReluBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dz,
+                                    const void* code, const void* gamma, const void* beta, void* dy,
+                                    bool accumulate) = 0;
+  // BN backward with x̂' restored from the codes: dx, dgamma, dbeta.
+  virtual void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dy,
+                                         const void* code, const void* gamma, const void* beta,
+                                         const void* stats, void* dx, bool accumulate, void* dgamma,
+                                         void* dbeta) = 0;
+
+  // --- elementwise over `count` elements.
+  virtual void ReluForward(int64_t count, const void* x, void* y) = 0;
+  // From the relu's output y: dx = dy * (y > 0).
+  virtual void ReluBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) = 0;
+  virtual void SigmoidForward(int64_t count, const void* x, void* y) = 0;
+  virtual void SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) = 0;
+  virtual void TanhForward(int64_t count, const void* x, void* y) = 0;
+  virtual void TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) = 0;
+  // y = sum of the inputs.
+  virtual void AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) = 0;
+  // dst = src (or dst += src): the add's backward, and copies.
+  virtual void Copy(int64_t count, const void* src, void* dst, bool accumulate) = 0;
+  // Training only: in inference the executor copies instead.
+  virtual void DropoutForward(const planner::Node& n, int64_t batch, const DropoutKey& key, const void* x,
+                              void* y) = 0;
+  virtual void DropoutBackward(const planner::Node& n, int64_t batch, const DropoutKey& key, const void* dy,
+                               void* dx, bool accumulate) = 0;
+
+  // --- layout ops.
+  // Concatenation along channels: inputs (N,H,W,C_i) -> y (N,H,W,ΣC_i).
+  virtual void ConcatForward(const planner::Node& n, int64_t batch, absl::Span<const void* const> inputs,
+                             void* y) = 0;
+  // The slice of dy for input `index`, into dx.
+  virtual void ConcatBackward(const planner::Node& n, int64_t batch, int index, const void* dy, void* dx,
+                              bool accumulate) = 0;
+  // (N,H,W,C) -> (N,C*H*W) in (C,H,W) order, as PyTorch flattens; and back.
+  virtual void FlattenForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
+  virtual void FlattenBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                               bool accumulate) = 0;
+
+  // --- pooling: x (N,H,W,C), y (N,Ho,Wo,C).
+  virtual void MaxPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y, int32_t* indices,
+                              Workspace ws) = 0;
+  virtual void MaxPoolBackward(const planner::Node& n, int64_t batch, const void* dy, const int32_t* indices,
+                               void* dx, bool accumulate, Workspace ws) = 0;
+  virtual void AvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y, Workspace ws) = 0;
+  virtual void AvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx, bool accumulate,
+                               Workspace ws) = 0;
+  // (N,H,W,C) -> (N,C).
+  virtual void GlobalAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
+  virtual void GlobalAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                     bool accumulate) = 0;
+
+  // --- softmax cross-entropy: logits (N,classes), labels (N), probs
+  // (N,classes); loss = mean over the batch, a scalar of dtype().
+  virtual void SoftmaxCrossEntropyForward(const planner::Node& n, int64_t batch, const void* logits,
+                                          const int32_t* labels, void* probs, void* loss) = 0;
+  // dlogits = (probs - target) / N: the loss's own gradient is 1.
+  virtual void SoftmaxCrossEntropyBackward(const planner::Node& n, int64_t batch, const void* probs,
+                                           const int32_t* labels, void* dlogits, bool accumulate) = 0;
+
+  // --- optimizer: SGD with momentum over `count` parameters: with
+  // g = grad + weight_decay * param, buf = momentum * buf + g, and
+  // step = nesterov ? g + momentum * buf : buf, param -= lr * step
+  // (PyTorch's torch.optim.SGD, no dampening). momentum_buffer starts at
+  // zero, which gives buf = g on the first step as PyTorch does; it may be
+  // null when momentum is 0.
+  virtual void SgdUpdate(int64_t count, double lr, double momentum, double weight_decay, bool nesterov,
+                         void* param, const void* grad, void* momentum_buffer) = 0;
+
+  // Adam (torch.optim.Adam, coupled weight decay): g = grad + wd * param;
+  // m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²; param -= lr · (m / (1-β1^t)) /
+  // (sqrt(v / (1-β2^t)) + eps), t the 1-based step. m and v start at zero.
+  // The default is a plain loop; backends may override it.
+  virtual void AdamUpdate(int64_t count, double lr, double beta1, double beta2, double eps, double weight_decay,
+                          int64_t t, void* param, const void* grad, void* m, void* v);
+
+  // RMSprop (torch.optim.RMSprop): g = grad + wd * param; sq = α sq + (1-α) g²;
+  // d = g / (sqrt(sq) + eps); with momentum: buf = momentum buf + d, param -=
+  // lr buf; without: param -= lr d. sq and buf start at zero. The default is
+  // a plain loop; backends may override it.
+  virtual void RmspropUpdate(int64_t count, double lr, double alpha, double eps, double weight_decay,
+                             double momentum, void* param, const void* grad, void* square_avg, void* buf);
+};
+
+}  // namespace slimtrain::engine
+
+#endif  // SLIMTRAIN_ENGINE_BACKEND_H_

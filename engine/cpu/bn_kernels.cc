@@ -1,0 +1,186 @@
+// See bn_kernels.h.
+#include "engine/cpu/bn_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine::cpu {
+namespace {
+
+// Blocks (periods) per part: at least kElementGrain elements.
+int64_t BlockGrain(const ChannelPeriod& cp) { return std::max<int64_t>(1, kElementGrain / cp.period); }
+
+// Pass 1 of the forward: s[j] = Σ (x − pivot[j]), ss[j] = Σ (x − pivot[j])²
+// over blocks [b0, b1), in double.
+SLIM_VECTOR_CLONES void ShiftedSums(const ChannelPeriod& cp, const float* x, const float* pivot, int64_t b0,
+                                    int64_t b1, double* s, double* ss) {
+  const int64_t period = cp.period;
+  for (int64_t j = 0; j < period; ++j) s[j] = ss[j] = 0.0;
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* xb = x + cp.begin(b);
+    const int64_t len = cp.length(b);
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      const double d = static_cast<double>(xb[j]) - static_cast<double>(pivot[j]);
+      s[j] += d;
+      ss[j] += d * d;
+    }
+  }
+}
+
+// Pass 2 of the forward: y = (x − mean)·scale + shift.
+SLIM_VECTOR_CLONES void Normalize(const ChannelPeriod& cp, const float* x, const float* mean, const float* scale,
+                                  const float* shift, int64_t b0, int64_t b1, float* y) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* xb = x + cp.begin(b);
+    float* yb = y + cp.begin(b);
+    const int64_t len = cp.length(b);
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) yb[j] = (xb[j] - mean[j]) * scale[j] + shift[j];
+  }
+}
+
+// Pass 1 of the backward: s[j] = Σ dy, sx[j] = Σ dy·(x − mean[j]), in double.
+SLIM_VECTOR_CLONES void GradSums(const ChannelPeriod& cp, const float* dy, const float* x, const float* mean,
+                                 int64_t b0, int64_t b1, double* s, double* sx) {
+  const int64_t period = cp.period;
+  for (int64_t j = 0; j < period; ++j) s[j] = sx[j] = 0.0;
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* dyb = dy + cp.begin(b);
+    const float* xb = x + cp.begin(b);
+    const int64_t len = cp.length(b);
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      const double g = static_cast<double>(dyb[j]);
+      s[j] += g;
+      sx[j] += g * (static_cast<double>(xb[j]) - static_cast<double>(mean[j]));
+    }
+  }
+}
+
+// Pass 2 of the backward: dx = scale·(dy − mean_dy) − (x − mean)·c (or
+// dx +=); mean(dy) is subtracted first so that dx = 0 comes out exactly where
+// it should (e.g. M = 1).
+SLIM_VECTOR_CLONES void ApplyGrad(const ChannelPeriod& cp, const float* dy, const float* x, const float* mean,
+                                  const float* scale, const float* mean_dy, const float* c, bool accumulate,
+                                  int64_t b0, int64_t b1, float* dx) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* dyb = dy + cp.begin(b);
+    const float* xb = x + cp.begin(b);
+    float* dxb = dx + cp.begin(b);
+    const int64_t len = cp.length(b);
+    if (accumulate) {
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        dxb[j] = dxb[j] + (scale[j] * (dyb[j] - mean_dy[j]) - (xb[j] - mean[j]) * c[j]);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) dxb[j] = scale[j] * (dyb[j] - mean_dy[j]) - (xb[j] - mean[j]) * c[j];
+    }
+  }
+}
+
+}  // namespace
+
+ChannelPeriod BatchNormPeriod(const planner::Node& n, int64_t batch) {
+  SLIM_CHECK(!n.out.empty());
+  const int64_t c = n.out[0];
+  return ChannelPeriod(batch * (planner::NumElements(n.out) / c), c);
+}
+
+void BatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const float* x,
+                      const float* gamma, const float* beta, float* running_mean, float* running_var, float* y,
+                      float* stats, int threads, Scratch* scratch) {
+  const ChannelPeriod cp = BatchNormPeriod(n, batch);
+  const int64_t C = cp.channels, P = cp.period;
+  const int64_t m = cp.elements / C;
+  scratch->Reset();
+  float* mean = scratch->Get<float>(P);
+  float* scale = scratch->Get<float>(P);
+  float* shift = scratch->Get<float>(P);
+  if (mode == BatchNormMode::kInference) {
+    Replicate(cp, mean, [&](int64_t c) { return running_mean[c]; });
+    Replicate(cp, scale, [&](int64_t c) {
+      return gamma[c] * static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + n.eps));
+    });
+  } else {
+    // Pass 1: shifted sums per part, folded per channel.
+    float* pivot = scratch->Get<float>(P);
+    Replicate(cp, pivot, [&](int64_t c) { return x[c]; });
+    const int max_parts = std::max(threads, 1);
+    double* partial = scratch->Get<double>(2 * P * max_parts);
+    const int parts = ParallelFor(cp.blocks, BlockGrain(cp), max_parts, [&](int64_t b0, int64_t b1, int p) {
+      ShiftedSums(cp, x, pivot, b0, b1, partial + 2 * P * p, partial + 2 * P * p + P);
+    });
+    double* sum = scratch->Get<double>(C);
+    double* squares = scratch->Get<double>(C);
+    // Sums of the two arrays of each part: fold s (offset 0) and ss (offset P).
+    FoldChannels(partial, parts, 2 * P, cp, sum);
+    FoldChannels(partial + P, parts, 2 * P, cp, squares);
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = sum[c] / static_cast<double>(m);
+      const double var = std::max(0.0, squares[c] / static_cast<double>(m) - d * d);
+      const double mu = static_cast<double>(x[c]) + d;
+      stats[c] = static_cast<float>(mu);
+      stats[C + c] = static_cast<float>(1.0 / std::sqrt(var + n.eps));
+      if (mode == BatchNormMode::kTrain) {
+        const double unbiased = m > 1 ? var * static_cast<double>(m) / static_cast<double>(m - 1) : var;
+        running_mean[c] =
+            static_cast<float>((1.0 - n.momentum) * static_cast<double>(running_mean[c]) + n.momentum * mu);
+        running_var[c] =
+            static_cast<float>((1.0 - n.momentum) * static_cast<double>(running_var[c]) + n.momentum * unbiased);
+      }
+    }
+    Replicate(cp, mean, [&](int64_t c) { return stats[c]; });
+    Replicate(cp, scale, [&](int64_t c) { return gamma[c] * stats[C + c]; });
+  }
+  Replicate(cp, shift, [&](int64_t c) { return beta[c]; });
+  ParallelFor(cp.blocks, BlockGrain(cp), threads,
+              [&](int64_t b0, int64_t b1, int) { Normalize(cp, x, mean, scale, shift, b0, b1, y); });
+}
+
+void BatchNormBackward(const planner::Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
+                       const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads,
+                       Scratch* scratch) {
+  const ChannelPeriod cp = BatchNormPeriod(n, batch);
+  const int64_t C = cp.channels, P = cp.period;
+  const double m = static_cast<double>(cp.elements / C);
+  scratch->Reset();
+  float* mean = scratch->Get<float>(P);
+  Replicate(cp, mean, [&](int64_t c) { return stats[c]; });
+  const int max_parts = std::max(threads, 1);
+  double* partial = scratch->Get<double>(2 * P * max_parts);
+  const int parts = ParallelFor(cp.blocks, BlockGrain(cp), max_parts, [&](int64_t b0, int64_t b1, int p) {
+    GradSums(cp, dy, x, mean, b0, b1, partial + 2 * P * p, partial + 2 * P * p + P);
+  });
+  double* sum_dy = scratch->Get<double>(C);
+  double* sum_dy_xm = scratch->Get<double>(C);
+  FoldChannels(partial, parts, 2 * P, cp, sum_dy);
+  FoldChannels(partial + P, parts, 2 * P, cp, sum_dy_xm);
+  float* scale = scratch->Get<float>(P);
+  float* mean_dy = scratch->Get<float>(P);
+  float* coef = scratch->Get<float>(P);
+  for (int64_t c = 0; c < C; ++c) {
+    const double invstd = static_cast<double>(stats[C + c]);
+    const double sum_dy_xhat = sum_dy_xm[c] * invstd;
+    dgamma[c] = static_cast<float>(sum_dy_xhat);
+    dbeta[c] = static_cast<float>(sum_dy[c]);
+    // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·invstd.
+    const double s = static_cast<double>(gamma[c]) * invstd;
+    const float mdy = static_cast<float>(sum_dy[c] / m);
+    const float k = static_cast<float>(s * invstd * sum_dy_xhat / m);
+    for (int64_t j = c; j < P; j += C) {
+      scale[j] = static_cast<float>(s);
+      mean_dy[j] = mdy;
+      coef[j] = k;
+    }
+  }
+  ParallelFor(cp.blocks, BlockGrain(cp), threads, [&](int64_t b0, int64_t b1, int) {
+    ApplyGrad(cp, dy, x, mean, scale, mean_dy, coef, accumulate, b0, b1, dx);
+  });
+}
+
+}  // namespace slimtrain::engine::cpu

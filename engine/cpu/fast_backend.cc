@@ -1,0 +1,296 @@
+// See fast_backend.h. Each method casts its pointers to float and calls the
+// oneDNN op or our kernel; oneDNN calls run under the backend's OpenMP
+// thread count.
+#include "engine/cpu/fast_backend.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "dnnl.hpp"
+#include "engine/cpu/bn_kernels.h"
+#include "engine/cpu/dnnl_ops.h"
+#include "engine/cpu/parallel.h"
+#include "engine/cpu/quant_kernels.h"
+#include "engine/cpu/vector_kernels.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using planner::Node;
+using planner::OpKind;
+
+const float* F(const void* p) { return static_cast<const float*>(p); }
+float* F(void* p) { return static_cast<float*>(p); }
+
+// Sets OpenMP's thread count for oneDNN (it creates and runs primitives
+// with omp_get_max_threads() threads) and restores the caller's.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : threads_(threads), saved_(omp_get_max_threads()) {
+    if (saved_ != threads_) omp_set_num_threads(threads_);
+  }
+  ~ThreadScope() {
+    if (saved_ != threads_) omp_set_num_threads(saved_);
+  }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int threads_, saved_;
+};
+
+bool IsWeighted(const Node& n) { return n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear; }
+
+}  // namespace
+
+struct FastBackend::State {
+  State() : engine(dnnl::engine::kind::cpu, 0), stream(engine), ops(engine) {}
+  dnnl::engine engine;
+  dnnl::stream stream;
+  cpu::WeightedOpCache ops;
+  cpu::Scratch scratch;
+
+  // The op of a conv2d/linear node; aborts naming the layer when oneDNN
+  // cannot create it (Prepare reports that error as a Status first).
+  cpu::WeightedOp* Op(const Node& n, int64_t batch) {
+    absl::StatusOr<cpu::WeightedOp*> op = ops.Get(n, batch);
+    if (!op.ok()) {
+      std::fprintf(stderr, "fast backend: %s\n", op.status().ToString().c_str());
+      std::abort();
+    }
+    return *op;
+  }
+};
+
+FastBackend::FastBackend(int threads)
+    : threads_(threads > 0 ? threads : std::max(1, omp_get_num_procs())), state_(std::make_unique<State>()) {}
+
+FastBackend::~FastBackend() = default;
+
+std::string FastBackend::DescribeOp(const Node& n, int64_t batch) const {
+  ThreadScope scope(threads_);
+  absl::StatusOr<cpu::WeightedOp*> op = state_->ops.Get(n, batch);
+  return op.ok() ? (*op)->Describe() : op.status().ToString();
+}
+
+int64_t FastBackend::WorkspaceBytes(const planner::Graph& graph, const Node& node, int64_t batch,
+                                    planner::Pass pass) const {
+  if (!IsWeighted(node)) return 0;
+  ThreadScope scope(threads_);
+  absl::StatusOr<cpu::WeightedOp*> got = state_->ops.Get(node, batch);
+  if (!got.ok()) return 0;  // Prepare reports the error
+  const cpu::WeightedOp& op = **got;
+  if (pass == planner::Pass::kForward) return op.forward_workspace_bytes();
+  // The backward step runs backward-data (none for the model input) and then
+  // backward-weights in the same workspace.
+  const int u = node.inputs[0];
+  int64_t data = 0;
+  if (u != 0) {
+    // The gradient of u is accumulated into when a consumer of u with a larger
+    // id (its backward runs first) wrote it.
+    const std::vector<int>& consumers = graph.node(u).consumers;
+    const bool accumulate = std::any_of(consumers.begin(), consumers.end(), [&](int c) { return c > node.id; });
+    data = op.backward_data_workspace_bytes(accumulate);
+  }
+  return std::max(data, op.backward_weights_workspace_bytes());
+}
+
+absl::Status FastBackend::Prepare(const planner::Graph& graph, int64_t batch) {
+  ThreadScope scope(threads_);
+  int64_t channels = 1;
+  for (const Node& n : graph.nodes()) {
+    if (IsWeighted(n)) {
+      absl::StatusOr<cpu::WeightedOp*> op = state_->ops.Get(n, batch);
+      if (!op.ok()) return op.status();
+    } else if (n.kind == OpKind::kBatchNorm && !n.out.empty()) {
+      channels = std::max(channels, n.out[0]);
+    }
+  }
+  state_->scratch.Reserve(cpu::Scratch::BytesFor(channels, threads_));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- conv2d, linear
+
+void FastBackend::Conv2dForward(const Node& n, int64_t batch, const void* x, const void* w, const void* b, void* y,
+                                Workspace ws) {
+  ThreadScope scope(threads_);
+  state_->Op(n, batch)->Forward(state_->stream, F(x), F(w), F(b), F(y), ws);
+}
+
+void FastBackend::Conv2dBackwardData(const Node& n, int64_t batch, const void* dy, const void* w, void* dx,
+                                     bool accumulate, Workspace ws) {
+  ThreadScope scope(threads_);
+  state_->Op(n, batch)->BackwardData(state_->stream, F(dy), F(w), F(dx), accumulate, ws, threads_);
+}
+
+void FastBackend::Conv2dBackwardWeights(const Node& n, int64_t batch, const void* x, const void* dy, void* dw,
+                                        void* db, Workspace ws) {
+  ThreadScope scope(threads_);
+  state_->Op(n, batch)->BackwardWeights(state_->stream, F(x), F(dy), F(dw), F(db), ws);
+}
+
+void FastBackend::LinearForward(const Node& n, int64_t batch, const void* x, const void* w, const void* b, void* y,
+                                Workspace ws) {
+  Conv2dForward(n, batch, x, w, b, y, ws);
+}
+
+void FastBackend::LinearBackwardData(const Node& n, int64_t batch, const void* dy, const void* w, void* dx,
+                                     bool accumulate, Workspace ws) {
+  Conv2dBackwardData(n, batch, dy, w, dx, accumulate, ws);
+}
+
+void FastBackend::LinearBackwardWeights(const Node& n, int64_t batch, const void* x, const void* dy, void* dw,
+                                        void* db, Workspace ws) {
+  Conv2dBackwardWeights(n, batch, x, dy, dw, db, ws);
+}
+
+// ---------------------------------------------------------------- batch_norm and codes
+
+void FastBackend::BatchNormForward(const Node& n, int64_t batch, BatchNormMode mode, const void* x,
+                                   const void* gamma, const void* beta, void* running_mean, void* running_var,
+                                   void* y, void* stats) {
+  cpu::BatchNormForward(n, batch, mode, F(x), F(gamma), F(beta), F(running_mean), F(running_var), F(y), F(stats),
+                        threads_, &state_->scratch);
+}
+
+void FastBackend::BatchNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                                    const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
+  cpu::BatchNormBackward(n, batch, F(dy), F(x), F(gamma), F(stats), F(dx), accumulate, F(dgamma), F(dbeta),
+                         threads_, &state_->scratch);
+}
+
+void FastBackend::QuantizeBnRelu(const Node& bn, int64_t batch, int bits, const void* x, const void* y,
+                                 const void* gamma, const void* beta, const void* stats, void* code) {
+  cpu::QuantizeBnRelu(bn, batch, bits, F(x), F(y), F(gamma), F(beta), F(stats), code, threads_, &state_->scratch);
+}
+
+void FastBackend::RestoreRelu(const Node& bn, int64_t batch, int bits, const void* code, const void* gamma,
+                              const void* beta, void* z) {
+  cpu::RestoreRelu(bn, batch, bits, code, F(gamma), F(beta), F(z), threads_, &state_->scratch);
+}
+
+void FastBackend::ReluBackwardFromCode(const Node& bn, int64_t batch, int bits, const void* dz, const void* code,
+                                       const void* gamma, const void* beta, void* dy, bool accumulate) {
+  cpu::ReluBackwardFromCode(bn, batch, bits, F(dz), code, F(gamma), F(beta), F(dy), accumulate, threads_,
+                            &state_->scratch);
+}
+
+void FastBackend::BatchNormBackwardFromCode(const Node& bn, int64_t batch, int bits, const void* dy,
+                                            const void* code, const void* gamma, const void* beta,
+                                            const void* stats, void* dx, bool accumulate, void* dgamma,
+                                            void* dbeta) {
+  cpu::BatchNormBackwardFromCode(bn, batch, bits, F(dy), code, F(gamma), F(beta), F(stats), F(dx), accumulate,
+                                 F(dgamma), F(dbeta), threads_, &state_->scratch);
+}
+
+// ---------------------------------------------------------------- elementwise
+
+void FastBackend::ReluForward(int64_t count, const void* x, void* y) { cpu::ReluForward(count, F(x), F(y), threads_); }
+
+void FastBackend::ReluBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  cpu::ReluBackward(count, F(y), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::SigmoidForward(int64_t count, const void* x, void* y) {
+  cpu::SigmoidForward(count, F(x), F(y), threads_);
+}
+
+void FastBackend::SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  cpu::SigmoidBackward(count, F(y), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::TanhForward(int64_t count, const void* x, void* y) { cpu::TanhForward(count, F(x), F(y), threads_); }
+
+void FastBackend::TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  cpu::TanhBackward(count, F(y), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {
+  cpu::AddForward(count, inputs, F(y), threads_);
+}
+
+void FastBackend::Copy(int64_t count, const void* src, void* dst, bool accumulate) {
+  cpu::Copy(count, F(src), F(dst), accumulate, threads_);
+}
+
+void FastBackend::DropoutForward(const Node& n, int64_t batch, const DropoutKey& key, const void* x, void* y) {
+  cpu::DropoutForward(n, batch, key, F(x), F(y), threads_);
+}
+
+void FastBackend::DropoutBackward(const Node& n, int64_t batch, const DropoutKey& key, const void* dy, void* dx,
+                                  bool accumulate) {
+  cpu::DropoutBackward(n, batch, key, F(dy), F(dx), accumulate, threads_);
+}
+
+// ---------------------------------------------------------------- layout
+
+void FastBackend::ConcatForward(const Node& n, int64_t batch, absl::Span<const void* const> inputs, void* y) {
+  cpu::ConcatForward(n, batch, inputs, F(y), threads_);
+}
+
+void FastBackend::ConcatBackward(const Node& n, int64_t batch, int index, const void* dy, void* dx,
+                                 bool accumulate) {
+  cpu::ConcatBackward(n, batch, index, F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::FlattenForward(const Node& n, int64_t batch, const void* x, void* y) {
+  cpu::FlattenForward(n, batch, F(x), F(y), threads_);
+}
+
+void FastBackend::FlattenBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  cpu::FlattenBackward(n, batch, F(dy), F(dx), accumulate, threads_);
+}
+
+// ---------------------------------------------------------------- pooling
+
+void FastBackend::MaxPoolForward(const Node& n, int64_t batch, const void* x, void* y, int32_t* indices,
+                                 Workspace) {
+  cpu::MaxPoolForward(n, batch, F(x), F(y), indices, threads_);
+}
+
+void FastBackend::MaxPoolBackward(const Node& n, int64_t batch, const void* dy, const int32_t* indices, void* dx,
+                                  bool accumulate, Workspace) {
+  cpu::MaxPoolBackward(n, batch, F(dy), indices, F(dx), accumulate, threads_);
+}
+
+void FastBackend::AvgPoolForward(const Node& n, int64_t batch, const void* x, void* y, Workspace) {
+  cpu::AvgPoolForward(n, batch, F(x), F(y), threads_);
+}
+
+void FastBackend::AvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate,
+                                  Workspace) {
+  cpu::AvgPoolBackward(n, batch, F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::GlobalAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) {
+  cpu::GlobalAvgPoolForward(n, batch, F(x), F(y), threads_);
+}
+
+void FastBackend::GlobalAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  cpu::GlobalAvgPoolBackward(n, batch, F(dy), F(dx), accumulate, threads_);
+}
+
+// ---------------------------------------------------------------- loss, optimizer
+
+void FastBackend::SoftmaxCrossEntropyForward(const Node& n, int64_t batch, const void* logits,
+                                             const int32_t* labels, void* probs, void* loss) {
+  cpu::SoftmaxCrossEntropyForward(n, batch, F(logits), labels, F(probs), F(loss), threads_);
+}
+
+void FastBackend::SoftmaxCrossEntropyBackward(const Node& n, int64_t batch, const void* probs,
+                                              const int32_t* labels, void* dlogits, bool accumulate) {
+  cpu::SoftmaxCrossEntropyBackward(n, batch, F(probs), labels, F(dlogits), accumulate, threads_);
+}
+
+void FastBackend::SgdUpdate(int64_t count, double lr, double momentum, double weight_decay, bool nesterov,
+                            void* param, const void* grad, void* momentum_buffer) {
+  cpu::SgdUpdate(count, lr, momentum, weight_decay, nesterov, F(param), F(grad), F(momentum_buffer), threads_);
+}
+
+}  // namespace slimtrain::engine

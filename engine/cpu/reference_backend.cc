@@ -1,0 +1,331 @@
+// See reference_backend.h. Each method casts its pointers to the dtype and
+// calls the matching kernel of reference_kernels.h.
+#include "engine/cpu/reference_backend.h"
+
+#include "engine/cpu/reference_kernels.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine {
+namespace {
+
+// The typed view of a backend pointer (null stays null).
+template <typename T>
+const T* As(const void* p) {
+  return static_cast<const T*>(p);
+}
+template <typename T>
+T* As(void* p) {
+  return static_cast<T*>(p);
+}
+
+// Calls f(T{}) with T = double for kF64, float for kF32.
+template <typename F>
+void ForDType(DType dtype, F&& f) {
+  if (dtype == DType::kF64) {
+    f(double{});
+  } else {
+    f(float{});
+  }
+}
+
+}  // namespace
+
+ReferenceBackend::ReferenceBackend(DType dtype, int64_t alignment_bytes)
+    : dtype_(dtype), alignment_bytes_(alignment_bytes) {
+  SLIM_CHECK(alignment_bytes > 0 && (alignment_bytes & (alignment_bytes - 1)) == 0);
+}
+
+// ---------------------------------------------------------------- conv2d, linear
+
+void ReferenceBackend::Conv2dForward(const planner::Node& n, int64_t batch, const void* x, const void* w,
+                                     const void* b, void* y, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::Conv2dForward(n, batch, As<T>(x), As<T>(w), As<T>(b), As<T>(y));
+  });
+}
+
+void ReferenceBackend::Conv2dBackwardData(const planner::Node& n, int64_t batch, const void* dy, const void* w,
+                                          void* dx, bool accumulate, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::Conv2dBackwardData(n, batch, As<T>(dy), As<T>(w), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::Conv2dBackwardWeights(const planner::Node& n, int64_t batch, const void* x, const void* dy,
+                                             void* dw, void* db, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::Conv2dBackwardWeights(n, batch, As<T>(x), As<T>(dy), As<T>(dw), As<T>(db));
+  });
+}
+
+void ReferenceBackend::LinearForward(const planner::Node& n, int64_t batch, const void* x, const void* w,
+                                     const void* b, void* y, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::LinearForward(n, batch, As<T>(x), As<T>(w), As<T>(b), As<T>(y));
+  });
+}
+
+void ReferenceBackend::LinearBackwardData(const planner::Node& n, int64_t batch, const void* dy, const void* w,
+                                          void* dx, bool accumulate, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::LinearBackwardData(n, batch, As<T>(dy), As<T>(w), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::LinearBackwardWeights(const planner::Node& n, int64_t batch, const void* x, const void* dy,
+                                             void* dw, void* db, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::LinearBackwardWeights(n, batch, As<T>(x), As<T>(dy), As<T>(dw), As<T>(db));
+  });
+}
+
+// ---------------------------------------------------------------- batch_norm and codes
+
+void ReferenceBackend::BatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const void* x,
+                                        const void* gamma, const void* beta, void* running_mean,
+                                        void* running_var, void* y, void* stats) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::BatchNormForward(n, batch, mode, As<T>(x), As<T>(gamma), As<T>(beta), As<T>(running_mean),
+                                As<T>(running_var), As<T>(y), As<T>(stats));
+  });
+}
+
+void ReferenceBackend::BatchNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
+                                         const void* gamma, const void* stats, void* dx, bool accumulate,
+                                         void* dgamma, void* dbeta) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::BatchNormBackward(n, batch, As<T>(dy), As<T>(x), As<T>(gamma), As<T>(stats), As<T>(dx),
+                                 accumulate, As<T>(dgamma), As<T>(dbeta));
+  });
+}
+
+void ReferenceBackend::QuantizeBnRelu(const planner::Node& bn, int64_t batch, int bits, const void* x,
+                                      const void* y, const void* gamma, const void* beta, const void* stats,
+                                      void* code) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::QuantizeBnRelu(bn, batch, bits, As<T>(x), As<T>(y), As<T>(gamma), As<T>(beta), As<T>(stats),
+                              code);
+  });
+}
+
+void ReferenceBackend::RestoreRelu(const planner::Node& bn, int64_t batch, int bits, const void* code,
+                                   const void* gamma, const void* beta, void* z) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::RestoreRelu(bn, batch, bits, code, As<T>(gamma), As<T>(beta), As<T>(z));
+  });
+}
+
+void ReferenceBackend::ReluBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dz,
+                                            const void* code, const void* gamma, const void* beta, void* dy,
+                                            bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::ReluBackwardFromCode(bn, batch, bits, As<T>(dz), code, As<T>(gamma), As<T>(beta), As<T>(dy),
+                                    accumulate);
+  });
+}
+
+void ReferenceBackend::BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dy,
+                                                 const void* code, const void* gamma, const void* beta,
+                                                 const void* stats, void* dx, bool accumulate, void* dgamma,
+                                                 void* dbeta) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::BatchNormBackwardFromCode(bn, batch, bits, As<T>(dy), code, As<T>(gamma), As<T>(beta),
+                                         As<T>(stats), As<T>(dx), accumulate, As<T>(dgamma), As<T>(dbeta));
+  });
+}
+
+// ---------------------------------------------------------------- elementwise
+
+void ReferenceBackend::ReluForward(int64_t count, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::ReluForward(count, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::ReluBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::ReluBackward(count, As<T>(y), As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::SigmoidForward(int64_t count, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SigmoidForward(count, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SigmoidBackward(count, As<T>(y), As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::TanhForward(int64_t count, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::TanhForward(count, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::TanhBackward(count, As<T>(y), As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AddForward(count, inputs, As<T>(y));
+  });
+}
+
+void ReferenceBackend::Copy(int64_t count, const void* src, void* dst, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::Copy(count, As<T>(src), As<T>(dst), accumulate);
+  });
+}
+
+void ReferenceBackend::DropoutForward(const planner::Node& n, int64_t batch, const DropoutKey& key, const void* x,
+                                      void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::DropoutForward(n, batch, key, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::DropoutBackward(const planner::Node& n, int64_t batch, const DropoutKey& key,
+                                       const void* dy, void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::DropoutBackward(n, batch, key, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+// ---------------------------------------------------------------- layout
+
+void ReferenceBackend::ConcatForward(const planner::Node& n, int64_t batch, absl::Span<const void* const> inputs,
+                                     void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::ConcatForward(n, batch, inputs, As<T>(y));
+  });
+}
+
+void ReferenceBackend::ConcatBackward(const planner::Node& n, int64_t batch, int index, const void* dy, void* dx,
+                                      bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::ConcatBackward(n, batch, index, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::FlattenForward(const planner::Node& n, int64_t batch, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::FlattenForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::FlattenBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                       bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::FlattenBackward(n, batch, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+// ---------------------------------------------------------------- pooling
+
+void ReferenceBackend::MaxPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y,
+                                      int32_t* indices, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::MaxPoolForward(n, batch, As<T>(x), As<T>(y), indices);
+  });
+}
+
+void ReferenceBackend::MaxPoolBackward(const planner::Node& n, int64_t batch, const void* dy,
+                                       const int32_t* indices, void* dx, bool accumulate, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::MaxPoolBackward(n, batch, As<T>(dy), indices, As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::AvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AvgPoolForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::AvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                       bool accumulate, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AvgPoolBackward(n, batch, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::GlobalAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::GlobalAvgPoolForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::GlobalAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                             bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::GlobalAvgPoolBackward(n, batch, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+// ---------------------------------------------------------------- loss, optimizer
+
+void ReferenceBackend::SoftmaxCrossEntropyForward(const planner::Node& n, int64_t batch, const void* logits,
+                                                  const int32_t* labels, void* probs, void* loss) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SoftmaxCrossEntropyForward(n, batch, As<T>(logits), labels, As<T>(probs), As<T>(loss));
+  });
+}
+
+void ReferenceBackend::SoftmaxCrossEntropyBackward(const planner::Node& n, int64_t batch, const void* probs,
+                                                   const int32_t* labels, void* dlogits, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SoftmaxCrossEntropyBackward(n, batch, As<T>(probs), labels, As<T>(dlogits), accumulate);
+  });
+}
+
+void ReferenceBackend::SgdUpdate(int64_t count, double lr, double momentum, double weight_decay, bool nesterov,
+                                 void* param, const void* grad, void* momentum_buffer) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SgdUpdate(count, lr, momentum, weight_decay, nesterov, As<T>(param), As<T>(grad),
+                         As<T>(momentum_buffer));
+  });
+}
+
+}  // namespace slimtrain::engine

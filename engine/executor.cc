@@ -1,0 +1,485 @@
+// See executor.h.
+#include "engine/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "planner/planner.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine {
+
+using planner::Node;
+using planner::OpKind;
+using planner::Role;
+using planner::ScheduleStep;
+
+namespace {
+
+double ReadScalar(DType t, const void* p) {
+  return t == DType::kF32 ? *static_cast<const float*>(p) : *static_cast<const double*>(p);
+}
+
+// Compares the plan's buffers and steps with the schedule the planner builds.
+absl::Status CheckPlanMatches(const v1::MemoryPlan& plan, const planner::Schedule& s) {
+  if (plan.buffers_size() != static_cast<int>(s.buffers.size())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "plan has %d buffers, the schedule for it %d", plan.buffers_size(), s.buffers.size()));
+  }
+  if (plan.steps_size() != static_cast<int>(s.steps.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("plan has %d steps, the schedule for it %d", plan.steps_size(), s.steps.size()));
+  }
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    const v1::Buffer& b = plan.buffers(i);
+    const planner::ScheduleBuffer& want = s.buffers[i];
+    if (b.size_bytes() != want.size_bytes || b.first_step() != want.first_step ||
+        b.last_step() != want.last_step || b.in_place_of() != want.in_place_of) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "plan buffer %d ('%s': %d bytes, steps %d-%d) does not match the schedule ('%s': %d bytes, "
+          "steps %d-%d)",
+          i, b.name(), b.size_bytes(), b.first_step(), b.last_step(), want.name, want.size_bytes,
+          want.first_step, want.last_step));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph& graph, planner::Strategy strategy,
+                                                           int64_t batch, Backend* backend,
+                                                           const ExecutorOptions& options) {
+  planner::PlanOptions plan_options;
+  plan_options.batch_size = batch;
+  plan_options.include_buffers = true;
+  plan_options.checkpoint_budget_bytes = options.checkpoint_budget_bytes;
+  plan_options.device = backend->name();
+  plan_options.optimizer = options.optimizer.kind;
+  SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, planner::PlanMemory(graph, strategy, plan_options, *backend));
+  return CreateFromPlan(graph, plan, backend, options);
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner::Graph& graph,
+                                                                   const v1::MemoryPlan& plan, Backend* backend,
+                                                                   const ExecutorOptions& options) {
+  if (plan.buffers_size() == 0) {
+    return absl::FailedPreconditionError("the plan has no buffers; plan with include_buffers to run it");
+  }
+  SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(options.optimizer.kind).status());
+  if (plan.element_bytes() != backend->element_bytes()) {
+    return absl::FailedPreconditionError(absl::StrFormat("the plan is for %d-byte elements, backend '%s' uses %d",
+                                                         plan.element_bytes(), backend->name(),
+                                                         backend->element_bytes()));
+  }
+  SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy, planner::ParseStrategy(plan.strategy()));
+  std::vector<int> checkpoints;
+  for (const std::string& name : plan.checkpoints()) {
+    const int id = graph.Find(name);
+    if (id < 0) return absl::FailedPreconditionError(absl::StrCat("plan checkpoint '", name, "' is not a layer"));
+    checkpoints.push_back(id);
+  }
+  SLIM_ASSIGN_OR_RETURN(planner::Schedule schedule,
+                        planner::BuildSchedule(graph, strategy, plan.batch_size(), *backend, checkpoints));
+  planner::ComputeLifetimes(graph, schedule);
+  SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
+  SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
+  return std::unique_ptr<Executor>(new Executor(graph, plan, std::move(schedule), backend, options));
+}
+
+Executor::Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
+                   const ExecutorOptions& options)
+    : graph_(graph),
+      plan_(std::move(plan)),
+      schedule_(std::move(schedule)),
+      backend_(backend),
+      options_(options),
+      arena_(plan_.arena_bytes()),
+      params_(graph_, backend->dtype(), planner::OptimizerStateSlots(options.optimizer.kind).value()) {
+  params_.Initialize(options.seed);
+  offset_.resize(plan_.buffers_size());
+  for (int i = 0; i < plan_.buffers_size(); ++i) offset_[i] = plan_.buffers(i).offset_bytes();
+  blocks_ = planner::StorageBlocks(schedule_);
+  blocks_starting_.resize(schedule_.steps.size());
+  blocks_ending_.resize(schedule_.steps.size());
+  for (int b = 0; b < static_cast<int>(blocks_.size()); ++b) {
+    blocks_starting_[blocks_[b].first_step].push_back(b);
+    blocks_ending_[blocks_[b].last_step].push_back(b);
+  }
+}
+
+void* Executor::Ptr(const ScheduleStep& step, Role role, int index) {
+  const planner::Operand* o = step.Find(role, index);
+  return o == nullptr ? nullptr : arena_.data() + offset_[o->buffer];
+}
+
+bool Executor::Accumulates(const ScheduleStep& step, int index) {
+  const planner::Operand* o = step.Find(Role::kInputGrad, index);
+  return o != nullptr && o->read;
+}
+
+Workspace Executor::WorkspaceOf(const ScheduleStep& step) {
+  const planner::Operand* o = step.Find(Role::kWorkspace);
+  if (o == nullptr) return {};
+  return {arena_.data() + offset_[o->buffer], schedule_.buffers[o->buffer].size_bytes};
+}
+
+void Executor::Poison(int block) {
+  // 0xFF bytes: a NaN in float and double, -1 in int32.
+  int64_t offset = offset_[blocks_[block].buffers[0]];
+  std::memset(arena_.data() + offset, 0xFF, blocks_[block].size_bytes);
+}
+
+absl::StatusOr<StepResult> Executor::TrainStep(const float* images, const int32_t* labels, double learning_rate) {
+  return Run(images, labels, Mode::kTrain, learning_rate);
+}
+
+absl::StatusOr<StepResult> Executor::ForwardBackward(const float* images, const int32_t* labels) {
+  return Run(images, labels, Mode::kForwardBackward, 0.0);
+}
+
+absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const int32_t* labels, int64_t valid) {
+  if (valid > schedule_.batch) {
+    return absl::InvalidArgumentError(absl::StrFormat("valid %d > batch %d", valid, schedule_.batch));
+  }
+  valid_ = valid < 0 ? schedule_.batch : valid;
+  absl::StatusOr<StepResult> r = Run(images, labels, Mode::kEvaluate, 0.0);
+  valid_ = schedule_.batch;
+  return r;
+}
+
+absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* labels, Mode mode,
+                                         double learning_rate) {
+  const int64_t classes = graph_.spec().num_classes();
+  if (mode != Mode::kEvaluate) valid_ = schedule_.batch;
+  for (int64_t i = 0; i < schedule_.batch; ++i) {
+    if (labels[i] < 0 || labels[i] >= classes) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("labels[%d] is %d, outside [0, %d)", i, labels[i], classes));
+    }
+  }
+  StepResult result;
+  const int end = mode == Mode::kEvaluate ? schedule_.backward_begin : static_cast<int>(schedule_.steps.size());
+  for (int t = 0; t < end; ++t) {
+    const ScheduleStep& step = schedule_.steps[t];
+    if (step.kind == v1::Step::OPTIMIZER && mode == Mode::kTrain) SLIM_RETURN_IF_ERROR(CheckGradientsFinite());
+    if (options_.debug) {
+      for (int b : blocks_starting_[t]) Poison(b);
+    }
+    RunStep(t, mode, images, labels, learning_rate, result);
+    if (options_.debug) {
+      for (int b : blocks_ending_[t]) Poison(b);
+    }
+    if (step.kind == v1::Step::FORWARD && step.node == graph_.loss() && !std::isfinite(result.loss)) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("step %d: the loss is %g (diverged; try a smaller learning rate)", steps_run_ + 1,
+                          result.loss));
+    }
+  }
+  if (mode == Mode::kTrain) ++steps_run_;
+  return result;
+}
+
+absl::Status Executor::CheckGradientsFinite() const {
+  for (const NamedTensor& t : params_.tensors()) {
+    if (!t.trainable) continue;
+    int64_t count = 1;
+    for (int64_t d : t.shape) count *= d;
+    for (int64_t i = 0; i < count; ++i) {
+      const double g = params_.GetGrad(t.offset + i);
+      if (!std::isfinite(g)) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "step %d: the gradient of layer '%s' (%s, element %d) is %g", steps_run_ + 1,
+            t.name.substr(0, t.name.rfind('.')), t.name, i, g));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Executor::RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
+                       StepResult& result) {
+  const ScheduleStep& step = schedule_.steps[t];
+  switch (step.kind) {
+    case v1::Step::FORWARD:
+      Forward(step, /*recompute=*/false, mode, images, labels, result);
+      break;
+    case v1::Step::RECOMPUTE:
+      Forward(step, /*recompute=*/true, mode, images, labels, result);
+      break;
+    case v1::Step::SAVE:
+      if (mode != Mode::kEvaluate) Save(step);
+      break;
+    case v1::Step::BACKWARD:
+      Backward(step);
+      break;
+    case v1::Step::OPTIMIZER:
+      if (mode == Mode::kTrain) Update(learning_rate);
+      break;
+    default:
+      break;
+  }
+}
+
+void Executor::Update(double lr) {
+  const OptimizerConfig& o = options_.optimizer;
+  const int64_t n = params_.trainable_count();
+  if (o.kind == "adam") {
+    backend_->AdamUpdate(n, lr, o.beta1, o.beta2, o.epsilon, o.weight_decay, steps_run_ + 1, params_.data(),
+                         params_.grads(), params_.optimizer_state(0), params_.optimizer_state(1));
+  } else if (o.kind == "rmsprop") {
+    backend_->RmspropUpdate(n, lr, o.alpha, o.epsilon, o.weight_decay, o.momentum, params_.data(), params_.grads(),
+                            params_.optimizer_state(0), params_.optimizer_state(1));
+  } else {
+    backend_->SgdUpdate(n, lr, o.momentum, o.weight_decay, o.nesterov, params_.data(), params_.grads(),
+                        params_.optimizer_state(0));
+  }
+}
+
+void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, const float* images,
+                       const int32_t* labels, StepResult& result) {
+  const Node& n = graph_.node(step.node);
+  const int64_t batch = schedule_.batch;
+  const NodeParams& p = params_.node(n.id);
+  const int64_t count = batch * planner::NumElements(n.out);
+  void* y = Ptr(step, Role::kOutput);
+  const void* x = Ptr(step, Role::kInput, 0);
+  const Workspace ws = WorkspaceOf(step);
+  const bool eval = mode == Mode::kEvaluate;
+  switch (n.kind) {
+    case OpKind::kInput: {
+      // (N,C,H,W) floats from the caller -> the arena's (N,H,W,C).
+      const int64_t c = n.out[0], hw = count / batch / c;
+      for (int64_t i = 0; i < batch; ++i) {
+        for (int64_t ch = 0; ch < c; ++ch) {
+          for (int64_t s = 0; s < hw; ++s) {
+            const float v = images[(i * c + ch) * hw + s];
+            const int64_t dst = (i * hw + s) * c + ch;
+            if (backend_->dtype() == DType::kF32) {
+              static_cast<float*>(y)[dst] = v;
+            } else {
+              static_cast<double*>(y)[dst] = v;
+            }
+          }
+        }
+      }
+      std::memcpy(Ptr(step, Role::kLabels), labels, batch * sizeof(int32_t));
+      break;
+    }
+    case OpKind::kConv2d:
+      backend_->Conv2dForward(n, batch, x, params_.At(p.weight), params_.At(p.bias), y, ws);
+      break;
+    case OpKind::kLinear:
+      backend_->LinearForward(n, batch, x, params_.At(p.weight), params_.At(p.bias), y, ws);
+      break;
+    case OpKind::kBatchNorm: {
+      const BatchNormMode bn_mode = eval        ? BatchNormMode::kInference
+                                    : recompute ? BatchNormMode::kTrainNoUpdate
+                                                : BatchNormMode::kTrain;
+      backend_->BatchNormForward(n, batch, bn_mode, x, params_.At(p.gamma), params_.At(p.beta),
+                                 params_.At(p.running_mean), params_.At(p.running_var), y,
+                                 Ptr(step, Role::kStats));
+      break;
+    }
+    case OpKind::kRelu: {
+      const planner::Operand* code = step.Find(Role::kCode);
+      if (code != nullptr && !eval) {
+        // naive-K: the forward itself continues with the restored values.
+        const int bn = schedule_.buffers[code->buffer].node;
+        const NodeParams& q = params_.node(bn);
+        backend_->RestoreRelu(graph_.node(bn), batch, planner::CodeBits(schedule_.strategy),
+                              arena_.data() + offset_[code->buffer], params_.At(q.gamma), params_.At(q.beta), y);
+      } else {
+        backend_->ReluForward(count, x, y);
+      }
+      break;
+    }
+    case OpKind::kSigmoid:
+      backend_->SigmoidForward(count, x, y);
+      break;
+    case OpKind::kTanh:
+      backend_->TanhForward(count, x, y);
+      break;
+    case OpKind::kAdd: {
+      const void* inputs[16];
+      const int k = static_cast<int>(n.inputs.size());
+      std::vector<const void*> many;  // more than 16 inputs: rare
+      const void** in = k <= 16 ? inputs : (many.resize(k), many.data());
+      for (int i = 0; i < k; ++i) in[i] = Ptr(step, Role::kInput, i);
+      backend_->AddForward(count, absl::MakeConstSpan(in, k), y);
+      break;
+    }
+    case OpKind::kConcat: {
+      const int k = static_cast<int>(n.inputs.size());
+      std::vector<const void*> in(k);
+      for (int i = 0; i < k; ++i) in[i] = Ptr(step, Role::kInput, i);
+      backend_->ConcatForward(n, batch, in, y);
+      break;
+    }
+    case OpKind::kMaxPool:
+      backend_->MaxPoolForward(n, batch, x, y, static_cast<int32_t*>(Ptr(step, Role::kIndices)), ws);
+      break;
+    case OpKind::kAvgPool:
+      backend_->AvgPoolForward(n, batch, x, y, ws);
+      break;
+    case OpKind::kGlobalAvgPool:
+      backend_->GlobalAvgPoolForward(n, batch, x, y);
+      break;
+    case OpKind::kFlatten:
+      backend_->FlattenForward(n, batch, x, y);
+      break;
+    case OpKind::kDropout:
+      if (eval) {
+        backend_->Copy(count, x, y, /*accumulate=*/false);
+      } else {
+        backend_->DropoutForward(n, batch, DropoutKey{options_.seed, steps_run_}, x, y);
+      }
+      break;
+    case OpKind::kSoftmaxCrossEntropy: {
+      void* probs = Ptr(step, Role::kProbs);
+      const int32_t* lab = static_cast<const int32_t*>(Ptr(step, Role::kLabels));
+      backend_->SoftmaxCrossEntropyForward(n, batch, x, lab, probs, y);
+      // Read the results now: in debug mode the buffers are poisoned after
+      // their last step.
+      const int64_t classes = n.input_dims[0][0];
+      auto prob = [&](int64_t i, int64_t c) {
+        return ReadScalar(backend_->dtype(),
+                          static_cast<const uint8_t*>(probs) + (i * classes + c) * backend_->element_bytes());
+      };
+      result.loss = ReadScalar(backend_->dtype(), y);
+      result.correct = 0;
+      double eval_loss = 0;
+      for (int64_t i = 0; i < valid_; ++i) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < classes; ++c) {
+          if (prob(i, c) > prob(i, best)) best = c;
+        }
+        if (best == lab[i]) ++result.correct;
+        eval_loss -= std::log(std::max(prob(i, lab[i]), 1e-300));
+      }
+      if (eval) result.loss = valid_ > 0 ? eval_loss / valid_ : 0.0;
+      break;
+    }
+  }
+}
+
+void Executor::Save(const ScheduleStep& step) {
+  const Node& n = graph_.node(step.node);
+  const NodeParams& p = params_.node(n.id);
+  backend_->QuantizeBnRelu(n, schedule_.batch, planner::CodeBits(schedule_.strategy), Ptr(step, Role::kInput),
+                           Ptr(step, Role::kOutput), params_.At(p.gamma), params_.At(p.beta),
+                           Ptr(step, Role::kStats), Ptr(step, Role::kCode));
+}
+
+void Executor::Backward(const ScheduleStep& step) {
+  const Node& n = graph_.node(step.node);
+  const int64_t batch = schedule_.batch;
+  const NodeParams& p = params_.node(n.id);
+  const int bits = planner::CodeBits(schedule_.strategy);
+  const void* dy = Ptr(step, Role::kOutputGrad);
+  void* dx = Ptr(step, Role::kInputGrad, 0);
+  const bool acc = Accumulates(step, 0);
+  const Workspace ws = WorkspaceOf(step);
+  // The BN→ReLU whose code this step reads (if any).
+  const planner::Operand* code = step.Find(Role::kCode);
+  const int code_bn = code != nullptr ? schedule_.buffers[code->buffer].node : -1;
+  const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
+  // Ops without parameters have nothing to do for the model input.
+  const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm;
+  const bool multi_input = n.kind == OpKind::kAdd || n.kind == OpKind::kConcat;
+  if (dx == nullptr && !has_params && !multi_input) return;
+  switch (n.kind) {
+    case OpKind::kInput:
+      break;
+    case OpKind::kConv2d:
+    case OpKind::kLinear: {
+      const planner::Operand* restored = step.Find(Role::kRestored);
+      const void* x = Ptr(step, Role::kInput);
+      if (restored != nullptr) {
+        void* z = arena_.data() + offset_[restored->buffer];
+        if (restored->write) {
+          const NodeParams& q = params_.node(code_bn);
+          backend_->RestoreRelu(graph_.node(code_bn), batch, bits, code_ptr, params_.At(q.gamma),
+                                params_.At(q.beta), z);
+        }
+        x = z;
+      }
+      if (n.kind == OpKind::kConv2d) {
+        if (dx != nullptr) backend_->Conv2dBackwardData(n, batch, dy, params_.At(p.weight), dx, acc, ws);
+        backend_->Conv2dBackwardWeights(n, batch, x, dy, params_.GradAt(p.weight), params_.GradAt(p.bias), ws);
+      } else {
+        if (dx != nullptr) backend_->LinearBackwardData(n, batch, dy, params_.At(p.weight), dx, acc, ws);
+        backend_->LinearBackwardWeights(n, batch, x, dy, params_.GradAt(p.weight), params_.GradAt(p.bias), ws);
+      }
+      break;
+    }
+    case OpKind::kBatchNorm:
+      if (code != nullptr) {
+        backend_->BatchNormBackwardFromCode(n, batch, bits, dy, code_ptr, params_.At(p.gamma), params_.At(p.beta),
+                                            Ptr(step, Role::kStats), dx, acc, params_.GradAt(p.gamma),
+                                            params_.GradAt(p.beta));
+      } else {
+        backend_->BatchNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma),
+                                    Ptr(step, Role::kStats), dx, acc, params_.GradAt(p.gamma),
+                                    params_.GradAt(p.beta));
+      }
+      break;
+    case OpKind::kRelu: {
+      const int64_t count = batch * planner::NumElements(n.out);
+      if (code != nullptr) {
+        const NodeParams& q = params_.node(code_bn);
+        backend_->ReluBackwardFromCode(graph_.node(code_bn), batch, bits, dy, code_ptr, params_.At(q.gamma),
+                                       params_.At(q.beta), dx, acc);
+      } else {
+        backend_->ReluBackward(count, Ptr(step, Role::kOutput), dy, dx, acc);
+      }
+      break;
+    }
+    case OpKind::kSigmoid:
+      backend_->SigmoidBackward(batch * planner::NumElements(n.out), Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kTanh:
+      backend_->TanhBackward(batch * planner::NumElements(n.out), Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kAdd:
+      for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i) {
+        void* di = Ptr(step, Role::kInputGrad, i);
+        // In place (di is dy's storage): nothing to copy.
+        if (di != nullptr && (di != dy || Accumulates(step, i))) {
+          backend_->Copy(batch * planner::NumElements(n.out), dy, di, Accumulates(step, i));
+        }
+      }
+      break;
+    case OpKind::kConcat:
+      for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i) {
+        void* di = Ptr(step, Role::kInputGrad, i);
+        if (di != nullptr) backend_->ConcatBackward(n, batch, i, dy, di, Accumulates(step, i));
+      }
+      break;
+    case OpKind::kMaxPool:
+      backend_->MaxPoolBackward(n, batch, dy, static_cast<const int32_t*>(Ptr(step, Role::kIndices)), dx, acc, ws);
+      break;
+    case OpKind::kAvgPool:
+      backend_->AvgPoolBackward(n, batch, dy, dx, acc, ws);
+      break;
+    case OpKind::kGlobalAvgPool:
+      backend_->GlobalAvgPoolBackward(n, batch, dy, dx, acc);
+      break;
+    case OpKind::kFlatten:
+      backend_->FlattenBackward(n, batch, dy, dx, acc);
+      break;
+    case OpKind::kDropout:
+      backend_->DropoutBackward(n, batch, DropoutKey{options_.seed, steps_run_}, dy, dx, acc);
+      break;
+    case OpKind::kSoftmaxCrossEntropy:
+      backend_->SoftmaxCrossEntropyBackward(n, batch, Ptr(step, Role::kProbs),
+                                            static_cast<const int32_t*>(Ptr(step, Role::kLabels)), dx, acc);
+      break;
+  }
+}
+
+}  // namespace slimtrain::engine

@@ -1,0 +1,156 @@
+// executor.h — runs training steps exactly as a memory plan says.
+//
+// The executor makes one allocation of the plan's arena_bytes and puts every
+// activation, code, statistic, gradient and workspace at its planned offset;
+// parameters, gradients and the optimizer state live in a separate
+// ParameterRegion (params.h). It walks the plan's steps in order, calling the
+// Backend's kernels with pointers into those two regions, and allocates no
+// other activation memory.
+//
+//   ReferenceBackend backend(DType::kF32);   // or FastBackend
+//   SLIM_ASSIGN_OR_RETURN(auto exec, Executor::Create(graph, Strategy::kApprox4,
+//                                                     /*batch=*/128, &backend, {}));
+//   SLIM_ASSIGN_OR_RETURN(StepResult r, exec->TrainStep(images, labels, /*learning_rate=*/0.1));
+//
+// How a step maps to kernels: FORWARD and RECOMPUTE run the node's forward
+// (recomputation: batch norm uses batch statistics without updating the
+// running ones; dropout replays its mask from (seed, step, node)); SAVE
+// quantizes a BN→ReLU; BACKWARD runs the node's backward (restoring a relu
+// output from its codes first where the plan says); OPTIMIZER updates every
+// parameter. Which buffer plays which part comes from the planner's schedule
+// (planner/schedule.h's operand roles), rebuilt from the plan and checked
+// against it.
+//
+// Debug mode (ExecutorOptions.debug) fills every storage block with NaNs
+// before its first step and after its last, so a kernel that reads a buffer
+// outside its lifetime produces NaNs (and the result differs from a normal
+// run), and checks each operand's size against its tensor.
+#ifndef SLIMTRAIN_ENGINE_EXECUTOR_H_
+#define SLIMTRAIN_ENGINE_EXECUTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/memory.h"
+#include "engine/params.h"
+#include "planner/graph.h"
+#include "planner/lifetimes.h"
+#include "planner/schedule.h"
+#include "planner/strategy.h"
+#include "proto/plan.pb.h"
+
+namespace slimtrain::engine {
+
+// The optimizer and its hyper-parameters (the learning rate comes with each
+// step). Defaults as PyTorch's, with momentum 0.9 for SGD.
+struct OptimizerConfig {
+  std::string kind = "sgd";  // "sgd", "adam", "rmsprop"
+  double momentum = 0.9;     // sgd, rmsprop
+  bool nesterov = false;     // sgd
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999;  // adam
+  double epsilon = 1e-8;              // adam, rmsprop
+  double alpha = 0.99;                // rmsprop
+};
+
+struct ExecutorOptions {
+  uint64_t seed = 1;        // parameter initialisation and dropout
+  bool debug = false;       // NaN-poison blocks outside their lifetimes
+  OptimizerConfig optimizer;
+  // Budget checkpoint_optimal segments for (0: least peak); see
+  // planner::PlanOptions::checkpoint_budget_bytes.
+  int64_t checkpoint_budget_bytes = 0;
+};
+
+struct StepResult {
+  double loss = 0;      // mean cross-entropy over the batch
+  int64_t correct = 0;  // examples whose largest logit is the label
+};
+
+class Executor {
+ public:
+  // Plans `strategy` at `batch` with `backend` as the cost model, then as
+  // CreateFromPlan. `backend` must outlive the executor.
+  static absl::StatusOr<std::unique_ptr<Executor>> Create(const planner::Graph& graph, planner::Strategy strategy,
+                                                          int64_t batch, Backend* backend,
+                                                          const ExecutorOptions& options);
+
+  // Runs `plan` (with its buffers and steps). FAILED_PRECONDITION when the
+  // plan lacks buffers, or when it does not match the schedule the planner
+  // builds for its model, strategy, batch and checkpoints on this backend
+  // (sizes, lifetimes, element size), naming the first difference.
+  static absl::StatusOr<std::unique_ptr<Executor>> CreateFromPlan(const planner::Graph& graph,
+                                                                  const v1::MemoryPlan& plan, Backend* backend,
+                                                                  const ExecutorOptions& options);
+
+  // One training step: forward, backward, the optimizer's update at
+  // `learning_rate`. `images` (N,C,H,W) float, PyTorch's layout (converted to
+  // the arena's NHWC); `labels` (N). INVALID_ARGUMENT for a label outside
+  // [0, classes), naming it; FAILED_PRECONDITION, before any update, when
+  // the loss or a gradient is not finite, naming the step and the layer.
+  absl::StatusOr<StepResult> TrainStep(const float* images, const int32_t* labels, double learning_rate);
+
+  // Forward and backward: the gradients are left in params().Grads().
+  absl::StatusOr<StepResult> ForwardBackward(const float* images, const int32_t* labels);
+
+  // Inference: batch norm with running statistics, no dropout, exact ReLU
+  // for every strategy. Changes no state. Only the first `valid` examples
+  // count (a last, partial batch padded to the plan's batch): the loss is
+  // their mean cross-entropy (without label smoothing), correct their count.
+  absl::StatusOr<StepResult> Evaluate(const float* images, const int32_t* labels, int64_t valid = -1);
+
+  const v1::MemoryPlan& plan() const { return plan_; }
+  const planner::Schedule& schedule() const { return schedule_; }
+  // Bytes of the one activation allocation: equal to plan().arena_bytes().
+  int64_t arena_bytes() const { return arena_.size(); }
+  ParameterRegion& params() { return params_; }
+  // Training steps run so far.
+  int64_t steps_run() const { return steps_run_; }
+  // After restoring a checkpoint: the optimizer's step count (Adam) and
+  // dropout's random state continue from `steps`.
+  void set_steps_run(int64_t steps) { steps_run_ = steps; }
+
+ private:
+  enum class Mode { kTrain, kForwardBackward, kEvaluate };
+
+  Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
+           const ExecutorOptions& options);
+  absl::StatusOr<StepResult> Run(const float* images, const int32_t* labels, Mode mode, double learning_rate);
+  void RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
+               StepResult& result);
+  void Update(double learning_rate);
+  // FAILED_PRECONDITION naming the step, layer and tensor of the first
+  // non-finite gradient.
+  absl::Status CheckGradientsFinite() const;
+  void Forward(const planner::ScheduleStep& step, bool recompute, Mode mode, const float* images,
+               const int32_t* labels, StepResult& result);
+  void Save(const planner::ScheduleStep& step);
+  void Backward(const planner::ScheduleStep& step);
+
+  // Pointer to the operand with `role` (and `index`), or null.
+  void* Ptr(const planner::ScheduleStep& step, planner::Role role, int index = 0);
+  bool Accumulates(const planner::ScheduleStep& step, int index);
+  Workspace WorkspaceOf(const planner::ScheduleStep& step);
+  void Poison(int block);
+
+  planner::Graph graph_;
+  v1::MemoryPlan plan_;
+  planner::Schedule schedule_;
+  Backend* backend_;
+  ExecutorOptions options_;
+  HostBuffer arena_;
+  ParameterRegion params_;
+  std::vector<int64_t> offset_;  // per buffer
+  std::vector<planner::StorageBlock> blocks_;
+  std::vector<std::vector<int>> blocks_starting_, blocks_ending_;  // per step
+  int64_t steps_run_ = 0;
+  int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
+};
+
+}  // namespace slimtrain::engine
+
+#endif  // SLIMTRAIN_ENGINE_EXECUTOR_H_

@@ -1,0 +1,107 @@
+// See params.h.
+#include "engine/params.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+namespace slimtrain::engine {
+
+using planner::Node;
+using planner::OpKind;
+
+ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int optimizer_slots)
+    : dtype_(dtype), slots_(optimizer_slots) {
+  nodes_.resize(graph.size());
+  auto add = [&](const Node& n, const char* what, std::vector<int64_t> shape, bool trainable, InitRule rule) {
+    NamedTensor t;
+    t.name = n.name + "." + what;
+    t.offset = total_;
+    t.trainable = trainable;
+    int64_t count = 1;
+    for (int64_t d : shape) count *= d;
+    t.shape = std::move(shape);
+    tensors_.push_back(t);
+    init_.push_back(rule);
+    total_ += count;
+    return t.offset;
+  };
+  // Trainable tensors first, in node order; then the running statistics.
+  for (const Node& n : graph.nodes()) {
+    NodeParams& p = nodes_[n.id];
+    if (n.kind == OpKind::kConv2d) {
+      const int64_t cin = n.input_dims[0][0] / n.groups, k2 = n.kernel * n.kernel;
+      p.weight = add(n, "weight", {n.out_channels, cin, n.kernel, n.kernel}, true,
+                     {Init::kKaimingNormal, n.out_channels * k2});
+      if (n.bias) p.bias = add(n, "bias", {n.out_channels}, true, {Init::kUniform, cin * k2});
+    } else if (n.kind == OpKind::kLinear) {
+      const int64_t in = planner::NumElements(n.input_dims[0]);
+      p.weight = add(n, "weight", {n.out_features, in}, true, {Init::kUniform, in});
+      if (n.bias) p.bias = add(n, "bias", {n.out_features}, true, {Init::kUniform, in});
+    } else if (n.kind == OpKind::kBatchNorm) {
+      p.gamma = add(n, "weight", {n.out[0]}, true, {Init::kOnes, 0});
+      p.beta = add(n, "bias", {n.out[0]}, true, {Init::kZeros, 0});
+    }
+  }
+  trainable_ = total_;
+  for (const Node& n : graph.nodes()) {
+    if (n.kind != OpKind::kBatchNorm) continue;
+    nodes_[n.id].running_mean = add(n, "running_mean", {n.out[0]}, false, {Init::kZeros, 0});
+    nodes_[n.id].running_var = add(n, "running_var", {n.out[0]}, false, {Init::kOnes, 0});
+  }
+  const int64_t elem = SizeOf(dtype_);
+  storage_ = HostBuffer(total_ * elem, 64);
+  grad_storage_ = HostBuffer(trainable_ * elem, 64);
+  state_storage_ = HostBuffer(slots_ * trainable_ * elem, 64);
+}
+
+double ParameterRegion::Get(int64_t i) const {
+  return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(storage_.data())[i]
+                               : reinterpret_cast<const double*>(storage_.data())[i];
+}
+
+void ParameterRegion::Set(int64_t i, double value) {
+  if (dtype_ == DType::kF32) {
+    reinterpret_cast<float*>(storage_.data())[i] = static_cast<float>(value);
+  } else {
+    reinterpret_cast<double*>(storage_.data())[i] = value;
+  }
+}
+
+double ParameterRegion::GetGrad(int64_t i) const {
+  return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(grad_storage_.data())[i]
+                               : reinterpret_cast<const double*>(grad_storage_.data())[i];
+}
+
+void ParameterRegion::Initialize(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (size_t k = 0; k < tensors_.size(); ++k) {
+    const NamedTensor& t = tensors_[k];
+    int64_t count = 1;
+    for (int64_t d : t.shape) count *= d;
+    const InitRule rule = init_[k];
+    for (int64_t i = 0; i < count; ++i) {
+      double v = 0;
+      switch (rule.init) {
+        case Init::kKaimingNormal:
+          v = std::normal_distribution<double>(0.0, std::sqrt(2.0 / static_cast<double>(rule.fan)))(rng);
+          break;
+        case Init::kUniform: {
+          const double bound = 1.0 / std::sqrt(static_cast<double>(rule.fan));
+          v = std::uniform_real_distribution<double>(-bound, bound)(rng);
+          break;
+        }
+        case Init::kOnes:
+          v = 1.0;
+          break;
+        case Init::kZeros:
+          break;
+      }
+      Set(t.offset + i, v);
+    }
+  }
+  std::memset(grad_storage_.data(), 0, grad_storage_.size());
+  std::memset(state_storage_.data(), 0, state_storage_.size());
+}
+
+}  // namespace slimtrain::engine

@@ -1,0 +1,108 @@
+// params.h — the parameter region: parameters, their gradients, the
+// optimizer state and batch-norm running statistics, outside the arena.
+//
+//   ParameterRegion params(graph, DType::kF32);
+//   params.Initialize(/*seed=*/1);                 // torchvision-style init
+//   const NodeParams& p = params.node(conv_id);   // element offsets
+//   float* w = params.Data<float>() + p.weight;
+//
+// Layout: one block of element type `dtype` holding, in node order, every
+// trainable tensor (conv/linear weight and bias, batch_norm gamma and beta),
+// then the non-trainable running_mean and running_var of every batch_norm.
+// Gradients and each optimizer state buffer (planner::OptimizerStateSlots:
+// sgd's momentum; adam's two moments; rmsprop's square average and momentum)
+// mirror the trainable part, so one optimizer call covers every parameter.
+// Sizes match planner::ParameterRegionBytes.
+#ifndef SLIMTRAIN_ENGINE_PARAMS_H_
+#define SLIMTRAIN_ENGINE_PARAMS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/memory.h"
+#include "planner/graph.h"
+
+namespace slimtrain::engine {
+
+// Element offsets of one node's tensors in the region (-1: none).
+struct NodeParams {
+  int64_t weight = -1, bias = -1;          // conv2d, linear
+  int64_t gamma = -1, beta = -1;           // batch_norm
+  int64_t running_mean = -1, running_var = -1;  // batch_norm, non-trainable
+};
+
+// One named tensor, as PyTorch's state_dict names it ("layer1.0.conv1.weight").
+struct NamedTensor {
+  std::string name;
+  int64_t offset = 0;                // elements into the region
+  std::vector<int64_t> shape;        // PyTorch's shape, e.g. (K, C/g, R, R)
+  bool trainable = true;
+};
+
+class ParameterRegion {
+ public:
+  // `optimizer_slots` state buffers of trainable_count() elements each.
+  ParameterRegion(const planner::Graph& graph, DType dtype, int optimizer_slots = 1);
+
+  DType dtype() const { return dtype_; }
+  int64_t trainable_count() const { return trainable_; }
+  int64_t total_count() const { return total_; }
+  int64_t bytes() const { return total_ * SizeOf(dtype_); }
+  const NodeParams& node(int id) const { return nodes_[id]; }
+  const std::vector<NamedTensor>& tensors() const { return tensors_; }
+
+  // Weights as torchvision initialises ResNets: conv2d kaiming-normal
+  // (fan_out, ReLU gain), linear and biases uniform(±1/sqrt(fan_in)) as
+  // PyTorch's defaults, batch_norm γ = 1, β = 0, running mean 0 and variance
+  // 1. Gradients and the optimizer state start at zero. Deterministic for a
+  // seed.
+  void Initialize(uint64_t seed);
+
+  void* data() { return storage_.data(); }
+  const void* data() const { return storage_.data(); }
+  void* grads() { return grad_storage_.data(); }
+  // State buffer `slot` (0-based) of the optimizer.
+  void* optimizer_state(int slot = 0) {
+    return state_storage_.data() + slot * trainable_ * SizeOf(dtype_);
+  }
+  const void* optimizer_state(int slot = 0) const {
+    return state_storage_.data() + slot * trainable_ * SizeOf(dtype_);
+  }
+  int optimizer_slots() const { return slots_; }
+  template <typename T>
+  T* Data() { return reinterpret_cast<T*>(storage_.data()); }
+  template <typename T>
+  T* Grads() { return reinterpret_cast<T*>(grad_storage_.data()); }
+
+  // Element i of the region as a double, and setting it (any dtype).
+  double Get(int64_t i) const;
+  void Set(int64_t i, double value);
+  double GetGrad(int64_t i) const;
+
+  // Pointers to one node's tensors (null where the node has none).
+  void* At(int64_t offset) { return offset < 0 ? nullptr : storage_.data() + offset * SizeOf(dtype_); }
+  void* GradAt(int64_t offset) {
+    return offset < 0 || offset >= trainable_ ? nullptr : grad_storage_.data() + offset * SizeOf(dtype_);
+  }
+
+ private:
+  DType dtype_;
+  int slots_ = 1;
+  int64_t trainable_ = 0, total_ = 0;
+  std::vector<NodeParams> nodes_;
+  std::vector<NamedTensor> tensors_;
+  // How each tensor starts (Initialize).
+  enum class Init { kKaimingNormal, kUniform, kOnes, kZeros };
+  struct InitRule {
+    Init init;
+    int64_t fan;  // fan_out for kKaimingNormal, fan_in for kUniform
+  };
+  std::vector<InitRule> init_;  // one per tensor
+  HostBuffer storage_, grad_storage_, state_storage_;
+};
+
+}  // namespace slimtrain::engine
+
+#endif  // SLIMTRAIN_ENGINE_PARAMS_H_

@@ -1,0 +1,271 @@
+// See trainer.h.
+#include "engine/trainer.h"
+
+#include <chrono>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/checkpoint.h"
+#include "engine/lr_schedule.h"
+#include "planner/plan_request.h"
+#include "planner/planner.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine {
+namespace {
+
+absl::Status FieldError(const std::string& field, const std::string& message) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+}
+
+std::string Resolve(const std::string& root, const std::string& path) {
+  if (root.empty() || (!path.empty() && path[0] == '/')) return path;
+  return path.empty() ? root : root + "/" + path;
+}
+
+absl::StatusOr<Dataset> LoadDataset(const v1::DatasetSpec& d, const planner::Graph& graph, Split split,
+                                    const std::string& root, uint64_t seed) {
+  const std::string& name = d.name();
+  if (name == "fashion-mnist") {
+    return LoadFashionMnist(d.path().empty() ? std::string(kFashionMnistDir) : Resolve(root, d.path()), split);
+  }
+  if (name == "cifar10" || name == "cifar100") {
+    if (d.path().empty()) return FieldError("dataset.path", "the folder of the CIFAR binary files is needed");
+    return LoadCifar(Resolve(root, d.path()), name == "cifar10" ? 10 : 100, split);
+  }
+  if (name == "synthetic") {
+    const int64_t n = d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
+    return SyntheticDataset(split == Split::kTrain ? n : std::max<int64_t>(n / 5, 1), graph.node(0).out,
+                            graph.spec().num_classes(), seed, split);
+  }
+  return FieldError("dataset.name",
+                    absl::StrCat("unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
+}
+
+absl::StatusOr<OptimizerConfig> OptimizerFrom(const v1::OptimizerSpec& o) {
+  OptimizerConfig c;
+  c.kind = o.kind().empty() ? "sgd" : o.kind();
+  SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(c.kind).status());
+  if (!(o.learning_rate() > 0)) {
+    return FieldError("optimizer.learning_rate", absl::StrCat("must be > 0, got ", o.learning_rate()));
+  }
+  if (o.momentum() < 0 || o.momentum() >= 1) {
+    return FieldError("optimizer.momentum", absl::StrCat("must be in [0, 1), got ", o.momentum()));
+  }
+  if (o.weight_decay() < 0) {
+    return FieldError("optimizer.weight_decay", absl::StrCat("must be >= 0, got ", o.weight_decay()));
+  }
+  if (o.nesterov() && o.momentum() <= 0) return FieldError("optimizer.nesterov", "needs momentum > 0");
+  c.momentum = o.momentum();
+  c.nesterov = o.nesterov();
+  c.weight_decay = o.weight_decay();
+  if (o.beta1() > 0) c.beta1 = o.beta1();
+  if (o.beta2() > 0) c.beta2 = o.beta2();
+  if (o.epsilon() > 0) c.epsilon = o.epsilon();
+  if (o.alpha() > 0) c.alpha = o.alpha();
+  return c;
+}
+
+}  // namespace
+
+int64_t PeakResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      int64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps, int64_t steps_per_epoch) {
+  return LearningRate(spec.learning_rate_schedule(), spec.optimizer().learning_rate(), step, total_steps,
+                      steps_per_epoch);
+}
+
+Trainer::Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options)
+    : spec_(std::move(spec)), graph_(std::move(graph)), options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec, Backend* backend,
+                                                         const TrainerOptions& options) {
+  // 1. The spec, field by field.
+  if (spec.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", spec.batch_size()));
+  if (spec.steps() < 0 || spec.epochs() < 0 || (spec.steps() == 0 && spec.epochs() == 0)) {
+    return FieldError("epochs", "give epochs > 0 or steps > 0");
+  }
+  if (spec.strategy() == "auto") {
+    return FieldError("strategy", "'auto' is chosen when the job is planned; the trainer needs the strategy");
+  }
+  absl::StatusOr<planner::Strategy> strategy = planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy());
+  if (!strategy.ok()) return FieldError("strategy", std::string(strategy.status().message()));
+  SLIM_ASSIGN_OR_RETURN(OptimizerConfig optimizer, OptimizerFrom(spec.optimizer()));
+  SLIM_RETURN_IF_ERROR(ValidateSchedule(spec.learning_rate_schedule()));
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
+  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
+
+  std::unique_ptr<Trainer> t(new Trainer(spec, std::move(graph), options));
+  // 2. Data: shapes and classes must match the model.
+  SLIM_ASSIGN_OR_RETURN(t->train_, LoadDataset(spec.dataset(), t->graph_, Split::kTrain, options.data_root, spec.seed()));
+  SLIM_ASSIGN_OR_RETURN(t->test_, LoadDataset(spec.dataset(), t->graph_, Split::kTest, options.data_root, spec.seed()));
+  if (t->train_.image != t->graph_.node(0).out) {
+    return FieldError("dataset", absl::StrFormat("%s has %s images but model '%s' takes %s", t->train_.name,
+                                                 planner::DimsString(t->train_.image), model.name(),
+                                                 planner::DimsString(t->graph_.node(0).out)));
+  }
+  if (t->train_.classes != model.num_classes()) {
+    return FieldError("dataset", absl::StrFormat("%s has %d classes but model '%s' has %d", t->train_.name,
+                                                 t->train_.classes, model.name(), model.num_classes()));
+  }
+  if (t->train_.size < spec.batch_size()) {
+    return FieldError("batch_size", absl::StrFormat("%d is more than the %d training examples", spec.batch_size(),
+                                                    t->train_.size));
+  }
+  const v1::DatasetSpec& d = spec.dataset();
+  BatchOptions batch_options;
+  batch_options.crop_padding = d.random_crop_padding();
+  batch_options.flip = d.horizontal_flip();
+  batch_options.normalize = d.normalize();
+  batch_options.shuffle = true;
+  if (d.normalize()) t->stats_ = ComputeChannelStats(t->train_);
+  t->batches_ = std::make_unique<BatchIterator>(t->train_, spec.batch_size(), batch_options, spec.seed(), t->stats_);
+  t->total_steps_ = spec.steps() > 0 ? spec.steps() : spec.epochs() * t->batches_->batches_per_epoch();
+  t->checkpoint_interval_ =
+      spec.checkpoint_interval_steps() > 0 ? spec.checkpoint_interval_steps() : options.default_checkpoint_interval;
+
+  // 3. The plan and the executor.
+  ExecutorOptions exec_options;
+  exec_options.seed = spec.seed();
+  exec_options.optimizer = optimizer;
+  exec_options.checkpoint_budget_bytes = spec.budget_bytes();
+  SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, *strategy, spec.batch_size(), backend, exec_options));
+  t->images_.resize(spec.batch_size() * t->train_.example_elements());
+  t->labels_.resize(spec.batch_size());
+
+  // 4. Resume.
+  if (options.resume && !options.checkpoint_path.empty() && std::ifstream(options.checkpoint_path).good()) {
+    SLIM_ASSIGN_OR_RETURN(TrainingState state, LoadCheckpoint(options.checkpoint_path, t->executor_->params()));
+    if (state.seed != spec.seed()) {
+      return absl::FailedPreconditionError(absl::StrFormat("%s was written with seed %d, the job has seed %d",
+                                                           options.checkpoint_path, state.seed, spec.seed()));
+    }
+    t->step_ = state.step;
+    t->batches_->Seek(state.epoch, state.position);
+    t->executor_->set_steps_run(state.step);
+  }
+  return t;
+}
+
+absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
+  const double lr = LearningRateAt(spec_, step_, total_steps_, batches_->batches_per_epoch());
+  const auto start = std::chrono::steady_clock::now();
+  batches_->Next(images_.data(), labels_.data());
+  SLIM_ASSIGN_OR_RETURN(StepResult r, executor_->TrainStep(images_.data(), labels_.data(), lr));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++step_;
+  losses_.push_back(r.loss);
+  const double rate = spec_.batch_size() / std::max(seconds, 1e-9);
+  images_per_second_ = images_per_second_ == 0 ? rate : 0.9 * images_per_second_ + 0.1 * rate;
+  if (callbacks.on_metrics) {
+    v1::Metrics m;
+    m.set_step(step_);
+    m.set_epoch(batches_->epoch());
+    m.set_loss(r.loss);
+    m.set_accuracy(static_cast<double>(r.correct) / spec_.batch_size());
+    m.set_learning_rate(lr);
+    m.set_images_per_second(images_per_second_);
+    m.set_planned_peak_bytes(executor_->plan().peak_bytes());
+    m.set_measured_peak_bytes(PeakResidentBytes());
+    callbacks.on_metrics(m);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::RunSteps(int64_t steps, const TrainerCallbacks& callbacks) {
+  for (int64_t i = 0; i < steps; ++i) SLIM_RETURN_IF_ERROR(TrainOne(callbacks));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
+  auto log = [&](const std::string& line) {
+    if (callbacks.on_log) callbacks.on_log(line);
+  };
+  log(absl::StrFormat("training %s with %s, batch %d, %d steps (%d per epoch), plan peak %d bytes",
+                      graph_.spec().name(), executor_->plan().strategy(), spec_.batch_size(), total_steps_,
+                      batches_->batches_per_epoch(), executor_->plan().peak_bytes()));
+  if (step_ > 0) log(absl::StrFormat("resumed at step %d (epoch %d)", step_, batches_->epoch()));
+  while (step_ < total_steps_) {
+    if (callbacks.should_stop && callbacks.should_stop()) {
+      if (!options_.checkpoint_path.empty()) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+      return absl::CancelledError(absl::StrCat("stopped at step ", step_));
+    }
+    SLIM_RETURN_IF_ERROR(TrainOne(callbacks));
+    if (!options_.checkpoint_path.empty() && step_ % checkpoint_interval_ == 0) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+    const bool eval_now = spec_.eval_interval_steps() > 0 && step_ % spec_.eval_interval_steps() == 0;
+    if (eval_now || (step_ == total_steps_ && options_.evaluate_at_end)) {
+      SLIM_ASSIGN_OR_RETURN(EvalResult e, Evaluate());
+      log(absl::StrFormat("step %d: test loss %.4f, test accuracy %.2f%% (%d examples)", step_, e.loss,
+                          100 * e.accuracy, e.examples));
+      if (callbacks.on_metrics) {
+        v1::Metrics m;
+        m.set_step(step_);
+        m.set_epoch(batches_->epoch());
+        m.set_has_eval(true);
+        m.set_eval_loss(e.loss);
+        m.set_eval_accuracy(e.accuracy);
+        m.set_loss(losses_.empty() ? 0 : losses_.back());
+        m.set_images_per_second(images_per_second_);
+        m.set_planned_peak_bytes(executor_->plan().peak_bytes());
+        m.set_measured_peak_bytes(PeakResidentBytes());
+        callbacks.on_metrics(m);
+      }
+    }
+  }
+  if (!options_.checkpoint_path.empty()) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> Trainer::Evaluate() {
+  BatchOptions options;
+  options.normalize = spec_.dataset().normalize();
+  options.drop_last = false;
+  BatchIterator it(test_, spec_.batch_size(), options, 0, stats_);
+  std::vector<float> images(images_.size());
+  std::vector<int32_t> labels(labels_.size());
+  EvalResult e;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < it.batches_per_epoch(); ++b) {
+    const int64_t n = it.Next(images.data(), labels.data());
+    // Pad a partial batch with its first example; only n count.
+    for (int64_t i = n; i < spec_.batch_size(); ++i) {
+      std::copy(images.begin(), images.begin() + test_.example_elements(),
+                images.begin() + i * test_.example_elements());
+      labels[i] = labels[0];
+    }
+    SLIM_ASSIGN_OR_RETURN(StepResult r, executor_->Evaluate(images.data(), labels.data(), n));
+    loss_sum += r.loss * n;
+    correct += r.correct;
+    e.examples += n;
+  }
+  e.loss = loss_sum / std::max<int64_t>(e.examples, 1);
+  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(e.examples, 1);
+  return e;
+}
+
+absl::Status Trainer::SaveCheckpoint() {
+  TrainingState state;
+  state.step = step_;
+  state.epoch = batches_->epoch();
+  state.position = batches_->position();
+  state.seed = spec_.seed();
+  state.info["model"] = graph_.spec().name();
+  state.info["strategy"] = executor_->plan().strategy();
+  return engine::SaveCheckpoint(options_.checkpoint_path, executor_->params(), state);
+}
+
+}  // namespace slimtrain::engine

@@ -1,0 +1,124 @@
+// trainer.h — a training run: data, schedule, evaluation, metrics, checkpoints.
+//
+// A Trainer turns a JobSpec (proto/job.proto) into an Executor on a backend,
+// feeds it batches, follows the learning-rate schedule, evaluates on the test
+// set, reports per-step metrics, and checkpoints; the local `slimtrain train`
+// and the server's workers both run one.
+//
+//   TrainerOptions options;
+//   options.checkpoint_path = "run/checkpoint.safetensors";
+//   SLIM_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(spec, &backend, options));
+//   TrainerCallbacks callbacks;
+//   callbacks.on_metrics = [](const v1::Metrics& m) { ... };
+//   SLIM_RETURN_IF_ERROR(trainer->Run(callbacks));
+//
+// Deterministic for a seed on the CPU backends: initialisation, data order,
+// augmentation and dropout are functions of the seed and the position, and
+// the kernels are. A NaN or infinity in the loss or a gradient stops the run
+// with an error naming the step and the layer.
+#ifndef SLIMTRAIN_ENGINE_TRAINER_H_
+#define SLIMTRAIN_ENGINE_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/batches.h"
+#include "engine/data.h"
+#include "engine/executor.h"
+#include "planner/graph.h"
+#include "proto/job.pb.h"
+
+namespace slimtrain::engine {
+
+struct TrainerOptions {
+  // Dataset folders: the spec's path (or the dataset's default) is read
+  // relative to it when not absolute. Empty: paths as given.
+  std::string data_root;
+  // Write a checkpoint here every spec.checkpoint_interval_steps steps (or
+  // default_checkpoint_interval) and at the end; empty: no checkpoints.
+  std::string checkpoint_path;
+  int64_t default_checkpoint_interval = 500;
+  // Continue from checkpoint_path when it exists.
+  bool resume = false;
+  // Test-set evaluation batch (inference needs no backward memory, but runs
+  // in the training plan's arena, so at most the training batch).
+  bool evaluate_at_end = true;
+};
+
+struct TrainerCallbacks {
+  // After every step (metrics.step 1-based) and after every evaluation
+  // (has_eval set).
+  std::function<void(const v1::Metrics&)> on_metrics;
+  // A line for the job's log.
+  std::function<void(const std::string&)> on_log;
+  // Polled between steps: true stops the run with CANCELLED.
+  std::function<bool()> should_stop;
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // fraction
+  int64_t examples = 0;
+};
+
+class Trainer {
+ public:
+  // Validates the spec (errors name the field), loads the datasets, plans and
+  // prepares the executor; with options.resume, restores the checkpoint.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const v1::JobSpec& spec, Backend* backend,
+                                                         const TrainerOptions& options);
+
+  // Trains to spec.steps (or spec.epochs), evaluating every
+  // spec.eval_interval_steps and at the end, checkpointing as configured.
+  // CANCELLED when should_stop said so (after a checkpoint).
+  absl::Status Run(const TrainerCallbacks& callbacks);
+
+  // Trains exactly `steps` more steps (tests; no end-of-run evaluation).
+  absl::Status RunSteps(int64_t steps, const TrainerCallbacks& callbacks);
+
+  // The test set, in inference mode.
+  absl::StatusOr<EvalResult> Evaluate();
+
+  absl::Status SaveCheckpoint();
+
+  Executor& executor() { return *executor_; }
+  const planner::Graph& graph() const { return graph_; }
+  int64_t step() const { return step_; }
+  int64_t total_steps() const { return total_steps_; }
+  int64_t steps_per_epoch() const { return batches_->batches_per_epoch(); }
+  int64_t epoch() const { return batches_->epoch(); }
+  // The step's losses so far (for tests and the reproduction's curves).
+  const std::vector<double>& losses() const { return losses_; }
+
+ private:
+  Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options);
+  absl::Status TrainOne(const TrainerCallbacks& callbacks);
+
+  v1::JobSpec spec_;
+  planner::Graph graph_;
+  TrainerOptions options_;
+  Dataset train_, test_;
+  ChannelStats stats_;
+  std::unique_ptr<BatchIterator> batches_;
+  std::unique_ptr<Executor> executor_;
+  std::vector<float> images_;
+  std::vector<int32_t> labels_;
+  int64_t step_ = 0, total_steps_ = 0, checkpoint_interval_ = 0;
+  std::vector<double> losses_;
+  double images_per_second_ = 0;
+};
+
+// The learning rate spec asks for at `step` (0-based).
+double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps, int64_t steps_per_epoch);
+
+// Peak resident memory of this process (VmHWM), bytes.
+int64_t PeakResidentBytes();
+
+}  // namespace slimtrain::engine
+
+#endif  // SLIMTRAIN_ENGINE_TRAINER_H_

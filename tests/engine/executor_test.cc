@@ -1,0 +1,277 @@
+// The Executor keeps DESIGN.md's invariants on real models: the plan is what
+// runs, approx-K's forward is exact and its gradient error shrinks with K,
+// pass-through reproduces exact gradients, checkpointing is exact (with
+// dropout too), no step touches a buffer outside its lifetime, and the whole
+// model's gradients match finite differences in float64.
+#include "engine/executor.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/reference_backend.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "planner/zoo.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using planner::Graph;
+using planner::Strategy;
+
+Graph BuildOrDie(const v1::ModelSpec& spec) {
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  EXPECT_TRUE(g.ok()) << g.status();
+  return *std::move(g);
+}
+
+Graph Zoo(const std::string& name) { return BuildOrDie(planner::ZooModel(name).value()); }
+
+// Every op the graph allows, small: conv (groups, dilation, stride), BN→ReLU,
+// max/avg pool, concat, add, sigmoid, tanh, dropout, flatten, linear.
+constexpr char kAllOps[] = R"pb(
+  name: "all_ops"
+  input { dims: 2 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn1" inputs: "conv1" batch_norm {} }
+  layers { name: "relu1" inputs: "bn1" relu {} }
+  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 4 kernel_size: 3 padding: 2 dilation: 2 groups: 2 } }
+  layers { name: "bn2" inputs: "conv2" batch_norm {} }
+  layers { name: "relu2" inputs: "bn2" relu {} }
+  layers { name: "add" inputs: "relu2" inputs: "relu1" add {} }
+  layers { name: "pool" inputs: "add" max_pool { kernel_size: 2 } }
+  layers { name: "conv3" inputs: "pool" conv2d { out_channels: 3 kernel_size: 3 stride: 2 padding: 1 } }
+  layers { name: "sig" inputs: "conv3" sigmoid {} }
+  layers { name: "avg" inputs: "pool" avg_pool { kernel_size: 2 } }
+  layers { name: "tanh" inputs: "avg" tanh {} }
+  layers { name: "cat" inputs: "sig" inputs: "tanh" concat {} }
+  layers { name: "drop" inputs: "cat" dropout { p: 0.25 } }
+  layers { name: "flat" inputs: "drop" flatten {} }
+  layers { name: "fc" inputs: "flat" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
+Graph AllOps() {
+  v1::ModelSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kAllOps, &spec));
+  return BuildOrDie(spec);
+}
+
+struct Batch {
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+};
+
+Batch RandomBatch(const Graph& g, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  Batch b;
+  b.images.resize(n * planner::NumElements(g.node(0).out));
+  for (float& v : b.images) v = normal(rng);
+  for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
+  return b;
+}
+
+std::unique_ptr<Executor> MakeExecutor(const Graph& g, Strategy s, int64_t batch, Backend* backend,
+                                       bool debug = false) {
+  ExecutorOptions options;
+  options.seed = 7;
+  options.debug = debug;
+  absl::StatusOr<std::unique_ptr<Executor>> e = Executor::Create(g, s, batch, backend, options);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+struct Gradients {
+  double loss = 0;
+  std::vector<double> grads;  // every trainable gradient
+  std::vector<double> state;  // every parameter incl. running statistics, after the step
+};
+
+Gradients RunForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend* backend, const Batch& data,
+                             bool debug = false) {
+  std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug);
+  Gradients out;
+  if (e == nullptr) return out;
+  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  EXPECT_TRUE(r.ok()) << r.status();
+  out.loss = r->loss;
+  for (int64_t i = 0; i < e->params().trainable_count(); ++i) out.grads.push_back(e->params().GetGrad(i));
+  for (int64_t i = 0; i < e->params().total_count(); ++i) out.state.push_back(e->params().Get(i));
+  return out;
+}
+
+double RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+TEST(ExecutorTest, ArenaIsExactlyThePlannedSize) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  for (Strategy s : planner::AllStrategies()) {
+    std::unique_ptr<Executor> e = MakeExecutor(g, s, 4, &backend);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->arena_bytes(), e->plan().arena_bytes()) << planner::StrategyName(s);
+    EXPECT_GT(e->arena_bytes(), 0);
+  }
+}
+
+TEST(ExecutorTest, ApproxForwardIsExactBitForBit) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  const Batch data = RandomBatch(g, 4, 1);
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
+    const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
+    EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
+        << planner::StrategyName(s) << ": " << approx.loss << " vs " << exact.loss;
+  }
+}
+
+// The last BN→ReLU's β gradient is Σ g·mask with an exact upstream gradient:
+// equal bit for bit only if the mask from the codes is the forward's own.
+TEST(ExecutorTest, ReluMaskFromCodesIsExact) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  const Batch data = RandomBatch(g, 4, 2);
+  std::unique_ptr<Executor> probe = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  const int64_t beta = probe->params().node(g.Find("bn")).beta;
+  const int64_t channels = g.node(g.Find("bn")).out[0];
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
+    const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
+    for (int64_t c = 0; c < channels; ++c) {
+      EXPECT_EQ(approx.grads[beta + c], exact.grads[beta + c]) << planner::StrategyName(s) << " channel " << c;
+    }
+  }
+}
+
+TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThrough) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = Zoo("fmnist_resnet");
+  const Batch data = RandomBatch(g, 8, 3);
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 8, &backend, data);
+  const double e2 = RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
+  const double e4 = RelativeError(RunForwardBackward(g, Strategy::kApprox4, 8, &backend, data).grads, exact.grads);
+  const double e8 = RelativeError(RunForwardBackward(g, Strategy::kApprox8, 8, &backend, data).grads, exact.grads);
+  const double pass =
+      RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 8, &backend, data).grads, exact.grads);
+  EXPECT_GT(e2, e4);
+  EXPECT_GT(e4, e8);
+  EXPECT_GT(e8, 0.0);
+  EXPECT_LT(pass, 1e-10) << "pass-through must reproduce exact gradients";
+  std::printf("relative gradient error: approx2 %.3g, approx4 %.3g, approx8 %.3g, pass-through %.3g\n", e2, e4,
+              e8, pass);
+}
+
+TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
+  ReferenceBackend backend(DType::kF64);
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
+    const Batch data = RandomBatch(g, 4, 4);
+    const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+    for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
+      const Gradients ckpt = RunForwardBackward(g, s, 4, &backend, data);
+      EXPECT_EQ(ckpt.loss, exact.loss) << g.spec().name();
+      EXPECT_LT(RelativeError(ckpt.grads, exact.grads), 1e-12) << g.spec().name() << " " << planner::StrategyName(s);
+      // Recomputation leaves the running statistics as one forward pass did.
+      EXPECT_EQ(ckpt.state, exact.state) << g.spec().name() << " " << planner::StrategyName(s);
+    }
+  }
+}
+
+TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
+  // Debug mode fills every block with NaNs before its first and after its
+  // last step: any read outside a lifetime would change the results.
+  ReferenceBackend backend(DType::kF32);
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
+    const Batch data = RandomBatch(g, 4, 5);
+    for (Strategy s : planner::AllStrategies()) {
+      const Gradients normal = RunForwardBackward(g, s, 4, &backend, data);
+      const Gradients poisoned = RunForwardBackward(g, s, 4, &backend, data, /*debug=*/true);
+      EXPECT_EQ(std::memcmp(&normal.loss, &poisoned.loss, sizeof(double)), 0) << planner::StrategyName(s);
+      EXPECT_EQ(normal.grads, poisoned.grads) << g.spec().name() << " " << planner::StrategyName(s);
+    }
+  }
+}
+
+TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = AllOps();
+  const Batch data = RandomBatch(g, 3, 6);
+  for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
+    std::unique_ptr<Executor> e = MakeExecutor(g, s, 3, &backend);
+    ASSERT_NE(e, nullptr);
+    ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
+    std::vector<double> analytic;
+    for (int64_t i = 0; i < e->params().trainable_count(); ++i) analytic.push_back(e->params().GetGrad(i));
+    std::mt19937_64 rng(9);
+    // Every parameter tensor, a few elements each.
+    for (const NamedTensor& t : e->params().tensors()) {
+      if (!t.trainable) continue;
+      int64_t count = 1;
+      for (int64_t d : t.shape) count *= d;
+      for (int k = 0; k < 3; ++k) {
+        const int64_t i = t.offset + static_cast<int64_t>(rng() % count);
+        const double h = 1e-6, original = e->params().Get(i);
+        e->params().Set(i, original + h);
+        const double up = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+        e->params().Set(i, original - h);
+        const double down = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+        e->params().Set(i, original);
+        const double numeric = (up - down) / (2 * h);
+        EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
+            << t.name << " element " << i - t.offset << " " << planner::StrategyName(s);
+      }
+    }
+  }
+}
+
+TEST(ExecutorTest, TrainingStepsLowerTheLossOnAFixedBatch) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  const Batch data = RandomBatch(g, 8, 8);
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kApprox4, 8, &backend);
+  ASSERT_NE(e, nullptr);
+  const double first = e->TrainStep(data.images.data(), data.labels.data(), 0.05)->loss;
+  double last = first;
+  for (int i = 0; i < 10; ++i) last = e->TrainStep(data.images.data(), data.labels.data(), 0.05)->loss;
+  EXPECT_LT(last, first * 0.7) << first << " -> " << last;
+  EXPECT_EQ(e->steps_run(), 11);
+}
+
+TEST(ExecutorTest, RejectsAPlanThatDoesNotMatchItsSchedule) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  v1::MemoryPlan plan = e->plan();
+  plan.mutable_buffers(3)->set_size_bytes(plan.buffers(3).size_bytes() / 2);
+  absl::StatusOr<std::unique_ptr<Executor>> bad = Executor::CreateFromPlan(g, plan, &backend, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(bad.status().message()).find("does not match the schedule"), std::string::npos);
+  plan.clear_buffers();
+  EXPECT_FALSE(Executor::CreateFromPlan(g, plan, &backend, {}).ok());
+}
+
+TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet");
+  Batch data = RandomBatch(g, 4, 9);
+  data.labels[2] = 10;
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "labels[2] is 10, outside [0, 10)");
+}
+
+}  // namespace
+}  // namespace slimtrain::engine

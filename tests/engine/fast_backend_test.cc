@@ -1,0 +1,448 @@
+// FastBackend against the reference backend, table-driven over random shapes:
+//   - conv2d and linear (oneDNN) run inside exactly the workspace
+//     WorkspaceBytes reports (guard bytes after it stay untouched), forward,
+//     backward-data overwriting and accumulating, backward-weights; relative
+//     error (max |Δ| / max |reference|) below 2e-5 in fp32 against the
+//     reference's double sums;
+//   - WorkspaceBytes: the backward of a layer whose input gradient another
+//     consumer wrote first includes room for dx; the first layer's has none;
+//     a too-small workspace aborts naming the layer;
+//   - batch norm, the three forward modes and the backward (accumulate and
+//     in place), relative error below 1e-5;
+//   - the quantizer: codes byte-identical to the reference (engine/quant.h)
+//     for K = 8, 4, 2 and pass-through, on the AVX-512 and portable paths,
+//     including y = ±0, denormals, bin edges, γ = 0 and γ < 0 channels;
+//     restored values and ReLU-from-code gradients bit-identical; BN backward
+//     from codes within 1e-5.
+// Elementwise, layout, pooling, loss and SGD kernels: fast_backend_ops_test.cc.
+#include "engine/cpu/fast_backend.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "engine/cpu/quant_kernels.h"
+#include "engine/cpu/reference_backend.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "planner/graph.h"
+#include "planner/strategy.h"
+#include "tests/engine/fast_backend_test_util.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using planner::Dims;
+using planner::Graph;
+using planner::Node;
+using planner::OpKind;
+using planner::Pass;
+using testing::FirstBitDifference;
+using testing::GuardedWorkspace;
+using testing::MakeNode;
+using testing::Random;
+using testing::RelError;
+
+constexpr double kMatmulTolerance = 2e-5;
+
+Graph BuildGraph(const std::string& text) {
+  v1::ModelSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  EXPECT_TRUE(g.ok()) << g.status() << "\n" << text;
+  return *std::move(g);
+}
+
+// ---------------------------------------------------------------- conv2d
+
+struct ConvCase {
+  const char* name;
+  int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
+  bool bias;
+};
+
+const ConvCase kConvCases[] = {
+    {"resnet_16x32x32", 4, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},
+    {"resnet_64x8x8", 3, 64, 8, 8, 64, 3, 1, 1, 1, 1, false},
+    {"odd_bias_stride2", 3, 3, 17, 15, 8, 3, 2, 1, 1, 1, true},
+    {"projection_1x1_s2", 5, 16, 8, 8, 32, 1, 2, 0, 1, 1, false},
+    {"dilated", 2, 8, 9, 9, 8, 3, 1, 2, 2, 1, true},
+    {"grouped", 2, 8, 10, 10, 12, 3, 1, 1, 1, 4, true},
+    {"depthwise", 3, 6, 7, 7, 6, 3, 1, 1, 1, 6, false},
+    {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
+};
+
+// pre = relu(input) is read by conv_a and conv_b (conv_b's backward runs
+// first, so conv_a's accumulates into pre's gradient); `first` reads the
+// model input (no input gradient).
+std::string ConvSpec(const ConvCase& t) {
+  const std::string conv = absl::StrFormat(
+      "conv2d { out_channels: %d kernel_size: %d stride: %d padding: %d dilation: %d groups: %d bias: %s }", t.k,
+      t.r, t.stride, t.pad, t.dil, t.groups, t.bias ? "true" : "false");
+  return absl::StrFormat(R"pb(
+    name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
+    layers { name: "pre" inputs: "input" relu {} }
+    layers { name: "conv_a" inputs: "pre" %s }
+    layers { name: "conv_b" inputs: "pre" %s }
+    layers { name: "first" inputs: "input" %s }
+    layers { name: "gap_a" inputs: "conv_a" global_avg_pool {} }
+    layers { name: "gap_b" inputs: "conv_b" global_avg_pool {} }
+    layers { name: "gap_f" inputs: "first" global_avg_pool {} }
+    layers { name: "sum" inputs: "gap_a" inputs: "gap_b" inputs: "gap_f" add {} }
+    layers { name: "fc" inputs: "sum" linear { out_features: 10 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb",
+                         t.c, t.h, t.w, conv, conv, conv);
+}
+
+class ConvTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
+  const ConvCase& t = GetParam();
+  const Graph g = BuildGraph(ConvSpec(t));
+  const Node& a = g.node(g.Find("conv_a"));
+  const Node& b = g.node(g.Find("conv_b"));
+  const Node& first = g.node(g.Find("first"));
+  ASSERT_LT(a.id, b.id);
+  ASSERT_EQ(first.inputs[0], 0);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  ASSERT_TRUE(fast.Prepare(g, t.batch).ok());
+  const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
+  const int64_t n_out = t.batch * planner::NumElements(a.out);
+  const int64_t n_w = t.k * (t.c / t.groups) * t.r * t.r;
+  const std::vector<float> x = Random(n_in, 1);
+  const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
+  const std::vector<float> bias = Random(t.k, 3);
+  const float* bp = t.bias ? bias.data() : nullptr;
+  SCOPED_TRACE(fast.DescribeOp(a, t.batch));
+
+  // Forward.
+  GuardedWorkspace fws(fast.WorkspaceBytes(g, a, t.batch, Pass::kForward));
+  std::vector<float> y(n_out), y_ref(n_out);
+  fast.Conv2dForward(a, t.batch, x.data(), w.data(), bp, y.data(), fws.ws());
+  ref.Conv2dForward(a, t.batch, x.data(), w.data(), bp, y_ref.data(), Workspace{});
+  EXPECT_LT(RelError(y, y_ref), kMatmulTolerance);
+  EXPECT_TRUE(fws.GuardIntact());
+
+  // Backward-data: conv_a accumulates, conv_b overwrites.
+  const std::vector<float> dy = Random(n_out, 4);
+  const std::vector<float> dx0 = Random(n_in, 5);
+  GuardedWorkspace bws_a(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward));
+  GuardedWorkspace bws_b(fast.WorkspaceBytes(g, b, t.batch, Pass::kBackward));
+  EXPECT_GE(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward), n_in * 4);  // room for dx
+  for (const bool accumulate : {true, false}) {
+    std::vector<float> dx = dx0, dx_ref = dx0;
+    GuardedWorkspace& ws = accumulate ? bws_a : bws_b;
+    fast.Conv2dBackwardData(accumulate ? a : b, t.batch, dy.data(), w.data(), dx.data(), accumulate, ws.ws());
+    ref.Conv2dBackwardData(a, t.batch, dy.data(), w.data(), dx_ref.data(), accumulate, Workspace{});
+    EXPECT_LT(RelError(dx, dx_ref), kMatmulTolerance) << "accumulate " << accumulate;
+    EXPECT_TRUE(ws.GuardIntact()) << "accumulate " << accumulate;
+  }
+
+  // Backward-weights, for conv_a and for the first layer (whose backward
+  // workspace holds no backward-data part).
+  GuardedWorkspace bws_f(fast.WorkspaceBytes(g, first, t.batch, Pass::kBackward));
+  EXPECT_LE(fast.WorkspaceBytes(g, first, t.batch, Pass::kBackward),
+            fast.WorkspaceBytes(g, b, t.batch, Pass::kBackward));
+  for (GuardedWorkspace* ws : {&bws_a, &bws_f}) {
+    std::vector<float> dw(n_w, 7.0f), dw_ref(n_w), db(t.k, 7.0f), db_ref(t.k);
+    fast.Conv2dBackwardWeights(a, t.batch, x.data(), dy.data(), dw.data(), t.bias ? db.data() : nullptr, ws->ws());
+    ref.Conv2dBackwardWeights(a, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
+                              Workspace{});
+    EXPECT_LT(RelError(dw, dw_ref), kMatmulTolerance);
+    if (t.bias) EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    EXPECT_TRUE(ws->GuardIntact());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(kConvCases),
+                         [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
+
+TEST(FastBackendWorkspaceTest, TooSmallWorkspaceAbortsNamingTheLayer) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  const Node& a = g.node(g.Find("conv_a"));
+  FastBackend fast;
+  const int64_t bytes = fast.WorkspaceBytes(g, a, 2, Pass::kForward);
+  ASSERT_GT(bytes, 0);  // the reordered weights at least
+  std::vector<float> x(2 * 16 * 32 * 32), w(16 * 16 * 9), y(x.size());
+  GuardedWorkspace ws(bytes - 64);
+  EXPECT_DEATH(fast.Conv2dForward(a, 2, x.data(), w.data(), nullptr, y.data(), ws.ws()),
+               "layer 'conv_a' forward needs a workspace of");
+}
+
+TEST(FastBackendWorkspaceTest, OnlyConvAndLinearHaveWorkspaces) {
+  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  FastBackend fast;
+  for (const Node& n : g.nodes()) {
+    const bool weighted = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear;
+    for (Pass pass : {Pass::kForward, Pass::kBackward}) {
+      const int64_t bytes = fast.WorkspaceBytes(g, n, 8, pass);
+      if (!weighted) EXPECT_EQ(bytes, 0) << n.name;
+      EXPECT_EQ(bytes % 64, 0) << n.name;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- linear
+
+struct LinearCase {
+  const char* name;
+  int64_t batch;
+  Dims in;
+  int64_t out;
+  bool bias;
+};
+
+const LinearCase kLinearCases[] = {
+    {"resnet_fc", 16, {64}, 10, true},
+    {"features_no_bias", 7, {33}, 5, false},
+    {"image_input", 5, {4, 3, 5}, 7, true},
+    {"image_1x1", 9, {16, 1, 1}, 10, true},
+    {"wide", 4, {300}, 200, true},
+};
+
+std::string LinearSpec(const LinearCase& t) {
+  std::string dims;
+  for (int64_t d : t.in) dims += absl::StrFormat("dims: %d ", d);
+  const std::string fc = absl::StrFormat("linear { out_features: %d bias: %s }", t.out, t.bias ? "true" : "false");
+  return absl::StrFormat(R"pb(
+    name: "linear_test" input { %s } num_classes: %d
+    layers { name: "pre" inputs: "input" relu {} }
+    layers { name: "fc_a" inputs: "pre" %s }
+    layers { name: "fc_b" inputs: "pre" %s }
+    layers { name: "first" inputs: "input" %s }
+    layers { name: "sum" inputs: "fc_a" inputs: "fc_b" inputs: "first" add {} }
+    layers { name: "loss" inputs: "sum" softmax_cross_entropy {} })pb",
+                         dims, t.out, fc, fc, fc);
+}
+
+class LinearTest : public ::testing::TestWithParam<LinearCase> {};
+
+TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
+  const LinearCase& t = GetParam();
+  const Graph g = BuildGraph(LinearSpec(t));
+  const Node& a = g.node(g.Find("fc_a"));
+  const Node& b = g.node(g.Find("fc_b"));
+  ASSERT_LT(a.id, b.id);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  ASSERT_TRUE(fast.Prepare(g, t.batch).ok());
+  const int64_t f = planner::NumElements(t.in);
+  const std::vector<float> x = Random(t.batch * f, 11);
+  const std::vector<float> w = Random(t.out * f, 12, -0.3f, 0.3f);
+  const std::vector<float> bias = Random(t.out, 13);
+  const float* bp = t.bias ? bias.data() : nullptr;
+  SCOPED_TRACE(fast.DescribeOp(a, t.batch));
+
+  GuardedWorkspace fws(fast.WorkspaceBytes(g, a, t.batch, Pass::kForward));
+  std::vector<float> y(t.batch * t.out), y_ref(y.size());
+  fast.LinearForward(a, t.batch, x.data(), w.data(), bp, y.data(), fws.ws());
+  ref.LinearForward(a, t.batch, x.data(), w.data(), bp, y_ref.data(), Workspace{});
+  EXPECT_LT(RelError(y, y_ref), kMatmulTolerance);
+  EXPECT_TRUE(fws.GuardIntact());
+
+  const std::vector<float> dy = Random(t.batch * t.out, 14);
+  const std::vector<float> dx0 = Random(t.batch * f, 15);
+  for (const bool accumulate : {true, false}) {
+    const Node& n = accumulate ? a : b;
+    GuardedWorkspace ws(fast.WorkspaceBytes(g, n, t.batch, Pass::kBackward));
+    std::vector<float> dx = dx0, dx_ref = dx0;
+    fast.LinearBackwardData(n, t.batch, dy.data(), w.data(), dx.data(), accumulate, ws.ws());
+    ref.LinearBackwardData(n, t.batch, dy.data(), w.data(), dx_ref.data(), accumulate, Workspace{});
+    EXPECT_LT(RelError(dx, dx_ref), kMatmulTolerance) << "accumulate " << accumulate;
+    std::vector<float> dw(t.out * f), dw_ref(dw.size()), db(t.out), db_ref(t.out);
+    fast.LinearBackwardWeights(n, t.batch, x.data(), dy.data(), dw.data(), t.bias ? db.data() : nullptr, ws.ws());
+    ref.LinearBackwardWeights(n, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
+                              Workspace{});
+    EXPECT_LT(RelError(dw, dw_ref), kMatmulTolerance);
+    if (t.bias) EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    EXPECT_TRUE(ws.GuardIntact());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(kLinearCases),
+                         [](const ::testing::TestParamInfo<LinearCase>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------- batch_norm
+
+struct BnCase {
+  const char* name;
+  int64_t batch;
+  Dims dims;  // (C,H,W) or (F)
+};
+
+const BnCase kBnCases[] = {
+    {"resnet_16x8x8", 4, {16, 8, 8}},    {"c3_odd", 3, {3, 5, 7}},       {"c10", 2, {10, 3, 3}},
+    {"c24", 5, {24, 4, 4}},              {"features", 8, {33}},           {"one_value", 1, {5}},
+    {"large_64x32x32", 8, {64, 32, 32}},
+};
+
+class BatchNormTest : public ::testing::TestWithParam<BnCase> {};
+
+TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
+  const BnCase& t = GetParam();
+  Node n = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
+  n.eps = 1e-3;
+  n.momentum = 0.2;
+  const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  const std::vector<float> x = Random(count, 21, 2.0f, 5.0f);  // mean far from 0
+  const std::vector<float> gamma = Random(c, 22, -2.0f, 2.0f), beta = Random(c, 23);
+  const std::vector<float> rm0 = Random(c, 24), rv0 = Random(c, 25, 0.5f, 2.0f);
+  for (BatchNormMode mode : {BatchNormMode::kTrain, BatchNormMode::kTrainNoUpdate, BatchNormMode::kInference}) {
+    SCOPED_TRACE(static_cast<int>(mode));
+    std::vector<float> y(count), y_ref(count), stats(2 * c, -1.0f), stats_ref(2 * c, -1.0f);
+    std::vector<float> rm = rm0, rv = rv0, rm_ref = rm0, rv_ref = rv0;
+    fast.BatchNormForward(n, t.batch, mode, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), y.data(),
+                          stats.data());
+    ref.BatchNormForward(n, t.batch, mode, x.data(), gamma.data(), beta.data(), rm_ref.data(), rv_ref.data(),
+                         y_ref.data(), stats_ref.data());
+    EXPECT_LT(RelError(y, y_ref), 1e-5);
+    EXPECT_LT(RelError(stats, stats_ref), 1e-5);
+    EXPECT_LT(RelError(rm, rm_ref), 1e-6);
+    EXPECT_LT(RelError(rv, rv_ref), 1e-6);
+    // In place: y == x gives the same values.
+    std::vector<float> inplace = x;
+    fast.BatchNormForward(n, t.batch, mode, inplace.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                          inplace.data(), stats.data());
+    EXPECT_EQ(FirstBitDifference(inplace, y), -1);
+  }
+  // Backward, from the reference's stats.
+  std::vector<float> stats(2 * c), y(count), rm = rm0, rv = rv0;
+  ref.BatchNormForward(n, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
+                       rv.data(), y.data(), stats.data());
+  const std::vector<float> dy = Random(count, 26), dx0 = Random(count, 27);
+  for (const bool accumulate : {false, true}) {
+    std::vector<float> dx = dx0, dx_ref = dx0, dg(c), db(c), dg_ref(c), db_ref(c);
+    fast.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), dx.data(), accumulate,
+                           dg.data(), db.data());
+    ref.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), dx_ref.data(), accumulate,
+                          dg_ref.data(), db_ref.data());
+    EXPECT_LT(RelError(dx, dx_ref), 1e-5) << "accumulate " << accumulate;
+    EXPECT_LT(RelError(dg, dg_ref), 1e-5);
+    EXPECT_LT(RelError(db, db_ref), 1e-5);
+    if (!accumulate) {
+      std::vector<float> inplace = dy;  // dx == dy
+      fast.BatchNormBackward(n, t.batch, inplace.data(), x.data(), gamma.data(), stats.data(), inplace.data(), false,
+                             dg.data(), db.data());
+      EXPECT_EQ(FirstBitDifference(inplace, dx), -1);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(kBnCases),
+                         [](const ::testing::TestParamInfo<BnCase>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------- quantizer
+
+struct QuantCase {
+  int bits;
+  int64_t batch;
+  Dims dims;
+  bool avx512;  // false: the portable path
+};
+
+std::string QuantName(const ::testing::TestParamInfo<QuantCase>& info) {
+  const QuantCase& q = info.param;
+  std::string dims;
+  for (int64_t d : q.dims) dims += absl::StrFormat("x%d", d);
+  return absl::StrFormat("%s_n%d%s_%s", q.bits == planner::kPassThroughBits ? "pass" : absl::StrCat("k", q.bits),
+                         q.batch, dims, q.avx512 ? "avx512" : "portable");
+}
+
+std::vector<QuantCase> QuantCases() {
+  std::vector<QuantCase> cases;
+  for (bool avx : {true, false}) {
+    for (int bits : {8, 4, 2, planner::kPassThroughBits}) {
+      cases.push_back({bits, 4, {16, 8, 8}, avx});  // C a multiple of 16
+      cases.push_back({bits, 3, {5, 3, 3}, avx});   // 135 elements: P = 80, a short tail
+      cases.push_back({bits, 2, {24, 5, 3}, avx});  // P = 48
+      cases.push_back({bits, 9, {7}, avx});         // (N,F)
+      cases.push_back({bits, 16, {64, 16, 16}, avx});  // several threads
+    }
+  }
+  return cases;
+}
+
+class QuantTest : public ::testing::TestWithParam<QuantCase> {
+ protected:
+  void SetUp() override { cpu::AllowQuantAvx512ForTesting(GetParam().avx512); }
+  void TearDown() override { cpu::AllowQuantAvx512ForTesting(true); }
+};
+
+TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
+  const QuantCase& t = GetParam();
+  const Node bn = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
+  const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  std::vector<float> x = Random(count, 31, -1.0f, 3.0f);
+  std::vector<float> gamma = Random(c, 32, -2.0f, 2.0f), beta = Random(c, 33, -1.0f, 1.0f);
+  gamma[0] = 0.0f;                // γ = 0: x̂ coded, mask β > 0
+  if (c > 1) gamma[1] = -0.0f;    // γ = −0 is zero too
+  if (c > 2) beta[2] = 40.0f;     // b far above 3σ: the clamp of s
+  if (c > 3) beta[3] = -40.0f;
+  if (c > 4) gamma[4] = 1e-30f;   // huge b, tiny g
+  std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
+  ref.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
+                       rv.data(), y.data(), stats.data());
+  // Values at the edges of the encoding, in channels with γ ≠ 0.
+  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, std::numeric_limits<float>::min()};
+  for (int64_t i = 0; i < count; i += 7) {
+    if (gamma[i % c] == 0.0f) continue;
+    const int64_t k = i / 7;
+    if (k % 3 == 0) {
+      y[i] = specials[k % 5];
+    } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
+      const float delta = 6.0f / static_cast<float>(1 << t.bits);
+      y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge
+    }
+  }
+  const bool pass = t.bits == planner::kPassThroughBits;
+  const size_t code_bytes = pass ? count * 4 : (count * t.bits + 7) / 8;
+  std::vector<uint8_t> code(code_bytes, 0xcd), code_ref(code_bytes, 0x5a);
+  fast.QuantizeBnRelu(bn, t.batch, t.bits, x.data(), y.data(), gamma.data(), beta.data(), stats.data(), code.data());
+  ref.QuantizeBnRelu(bn, t.batch, t.bits, x.data(), y.data(), gamma.data(), beta.data(), stats.data(),
+                     code_ref.data());
+  ASSERT_EQ(FirstBitDifference(code, code_ref), -1);
+
+  std::vector<float> z(count), z_ref(count);
+  fast.RestoreRelu(bn, t.batch, t.bits, code.data(), gamma.data(), beta.data(), z.data());
+  ref.RestoreRelu(bn, t.batch, t.bits, code.data(), gamma.data(), beta.data(), z_ref.data());
+  EXPECT_EQ(FirstBitDifference(z, z_ref), -1);
+
+  const std::vector<float> dz = Random(count, 34), d0 = Random(count, 35);
+  for (const bool accumulate : {false, true}) {
+    std::vector<float> d = d0, d_ref = d0;
+    fast.ReluBackwardFromCode(bn, t.batch, t.bits, dz.data(), code.data(), gamma.data(), beta.data(), d.data(),
+                              accumulate);
+    ref.ReluBackwardFromCode(bn, t.batch, t.bits, dz.data(), code.data(), gamma.data(), beta.data(), d_ref.data(),
+                             accumulate);
+    EXPECT_EQ(FirstBitDifference(d, d_ref), -1) << "accumulate " << accumulate;
+    if (!accumulate) {
+      std::vector<float> inplace = dz;  // dy == dz
+      fast.ReluBackwardFromCode(bn, t.batch, t.bits, inplace.data(), code.data(), gamma.data(), beta.data(),
+                                inplace.data(), false);
+      EXPECT_EQ(FirstBitDifference(inplace, d), -1);
+    }
+
+    std::vector<float> dx = d0, dx_ref = d0, dg(c), db(c), dg_ref(c), db_ref(c);
+    fast.BatchNormBackwardFromCode(bn, t.batch, t.bits, dz.data(), code.data(), gamma.data(), beta.data(),
+                                   stats.data(), dx.data(), accumulate, dg.data(), db.data());
+    ref.BatchNormBackwardFromCode(bn, t.batch, t.bits, dz.data(), code.data(), gamma.data(), beta.data(),
+                                  stats.data(), dx_ref.data(), accumulate, dg_ref.data(), db_ref.data());
+    EXPECT_LT(RelError(dx, dx_ref), 1e-5) << "accumulate " << accumulate;
+    EXPECT_LT(RelError(dg, dg_ref), 1e-5);
+    EXPECT_LT(RelError(db, db_ref), 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, QuantTest, ::testing::ValuesIn(QuantCases()), QuantName);
+
+}  // namespace
+}  // namespace slimtrain::engine

@@ -1,0 +1,488 @@
+// Every backward of the reference backend matches central finite differences
+// in float64 (DESIGN.md invariant 6).
+//
+// For each row: inputs are random, L = Σ r ⊙ forward(inputs) for a fixed
+// random r, and every analytic gradient element g (input, weight, bias, γ, β)
+// must satisfy |g − (L(x+h) − L(x−h))/2h| <= 1e-6 · max(1, |g|) with
+// h = 1e-6. (Round-off in L is ~1e-14, so the difference quotient is good to
+// ~1e-8; the bound leaves room while catching any wrong term.) Rows with
+// accumulate = true start the input gradient from random values and check
+// result − old; rows without it start from NaN, so an element a kernel does
+// not write fails. Weight gradients are always overwritten (start from NaN).
+// Relu and max-pool inputs keep away from their kinks.
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cpu/reference_backend.h"
+#include "gtest/gtest.h"
+#include "planner/graph.h"
+#include "tests/engine/reference_test_util.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using test_util::OpNode;
+using test_util::RandomAwayFromZero;
+using test_util::RandomVector;
+using Vec = std::vector<double>;
+using planner::NumElements;
+
+constexpr double kStep = 1e-6;
+constexpr double kTolerance = 1e-6;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// An op as a differentiable function of its inputs.
+struct Problem {
+  std::vector<std::string> names;  // one per input: "x", "w", "b", "gamma", ...
+  std::vector<Vec> inputs;
+  std::function<Vec(const std::vector<Vec>&)> forward;
+  // d(Σ r ⊙ forward)/d(input), one per input.
+  std::function<std::vector<Vec>(const std::vector<Vec>&, const Vec& r)> backward;
+};
+
+// An input gradient of `size` elements from call(dst, accumulate): see the
+// file comment for what dst starts with.
+Vec InputGrad(int64_t size, bool accumulate, const std::function<void(double*, bool)>& call) {
+  const Vec old = accumulate ? RandomVector(size, 99, -2, 2) : Vec(size, kNaN);
+  Vec dst = old;
+  call(dst.data(), accumulate);
+  if (accumulate) {
+    for (size_t i = 0; i < dst.size(); ++i) dst[i] -= old[i];
+  }
+  return dst;
+}
+
+using MakeProblem = Problem (*)(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool accumulate);
+
+int64_t InSize(const planner::Node& n, int64_t batch, int index = 0) {
+  return batch * NumElements(n.input_dims[index]);
+}
+int64_t OutSize(const planner::Node& n, int64_t batch) { return batch * NumElements(n.out); }
+
+Problem Conv(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t ws = n.out_channels * (n.input_dims[0][0] / n.groups) * n.kernel * n.kernel;
+  Problem p;
+  p.names = {"x", "w"};
+  p.inputs = {RandomVector(InSize(n, batch), 1), RandomVector(ws, 2)};
+  if (n.bias) {
+    p.names.push_back("b");
+    p.inputs.push_back(RandomVector(n.out_channels, 3));
+  }
+  p.forward = [&be, n, batch](const std::vector<Vec>& in) {
+    Vec y(OutSize(n, batch));
+    be.Conv2dForward(n, batch, in[0].data(), in[1].data(), n.bias ? in[2].data() : nullptr, y.data(), {});
+    return y;
+  };
+  p.backward = [&be, n, batch, acc, ws](const std::vector<Vec>& in, const Vec& r) {
+    std::vector<Vec> g;
+    g.push_back(InputGrad(InSize(n, batch), acc, [&](double* dx, bool a) {
+      be.Conv2dBackwardData(n, batch, r.data(), in[1].data(), dx, a, {});
+    }));
+    Vec dw(ws, kNaN), db(n.out_channels, kNaN);
+    be.Conv2dBackwardWeights(n, batch, in[0].data(), r.data(), dw.data(), n.bias ? db.data() : nullptr, {});
+    g.push_back(dw);
+    if (n.bias) g.push_back(db);
+    return g;
+  };
+  return p;
+}
+
+Problem Linear(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t f = NumElements(n.input_dims[0]), ws = n.out_features * f;
+  Problem p;
+  p.names = {"x", "w"};
+  p.inputs = {RandomVector(batch * f, 1), RandomVector(ws, 2)};
+  if (n.bias) {
+    p.names.push_back("b");
+    p.inputs.push_back(RandomVector(n.out_features, 3));
+  }
+  p.forward = [&be, n, batch](const std::vector<Vec>& in) {
+    Vec y(OutSize(n, batch));
+    be.LinearForward(n, batch, in[0].data(), in[1].data(), n.bias ? in[2].data() : nullptr, y.data(), {});
+    return y;
+  };
+  p.backward = [&be, n, batch, acc, ws](const std::vector<Vec>& in, const Vec& r) {
+    std::vector<Vec> g;
+    g.push_back(InputGrad(InSize(n, batch), acc, [&](double* dx, bool a) {
+      be.LinearBackwardData(n, batch, r.data(), in[1].data(), dx, a, {});
+    }));
+    Vec dw(ws, kNaN), db(n.out_features, kNaN);
+    be.LinearBackwardWeights(n, batch, in[0].data(), r.data(), dw.data(), n.bias ? db.data() : nullptr, {});
+    g.push_back(dw);
+    if (n.bias) g.push_back(db);
+    return g;
+  };
+  return p;
+}
+
+// Training-mode batch norm: the batch statistics depend on x too.
+Problem BatchNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t c = n.out[0];
+  Problem p;
+  p.names = {"x", "gamma", "beta"};
+  p.inputs = {RandomVector(InSize(n, batch), 1, -2, 3), RandomVector(c, 2, 0.5, 1.5), RandomVector(c, 3)};
+  p.inputs[1][0] = -p.inputs[1][0];  // a negative γ too
+  auto forward = [&be, n, batch](const std::vector<Vec>& in, Vec* stats) {
+    Vec y(OutSize(n, batch));
+    be.BatchNormForward(n, batch, BatchNormMode::kTrainNoUpdate, in[0].data(), in[1].data(), in[2].data(),
+                        nullptr, nullptr, y.data(), stats->data());
+    return y;
+  };
+  p.forward = [forward, c](const std::vector<Vec>& in) {
+    Vec stats(2 * c);
+    return forward(in, &stats);
+  };
+  p.backward = [&be, n, batch, acc, c, forward](const std::vector<Vec>& in, const Vec& r) {
+    Vec stats(2 * c);
+    forward(in, &stats);
+    Vec dgamma(c, kNaN), dbeta(c, kNaN);
+    Vec dx = InputGrad(InSize(n, batch), acc, [&](double* dst, bool a) {
+      be.BatchNormBackward(n, batch, r.data(), in[0].data(), in[1].data(), stats.data(), dst, a, dgamma.data(),
+                           dbeta.data());
+    });
+    return std::vector<Vec>{dx, dgamma, dbeta};
+  };
+  return p;
+}
+
+// relu, sigmoid, tanh: backward from the output.
+using Unary = void (Backend::*)(int64_t, const void*, void*);
+using UnaryBackward = void (Backend::*)(int64_t, const void*, const void*, void*, bool);
+
+Problem Elementwise(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc, Unary fwd,
+                    UnaryBackward bwd) {
+  const int64_t count = InSize(n, batch);
+  Problem p;
+  p.names = {"x"};
+  p.inputs = {RandomAwayFromZero(count, 1)};
+  for (double& v : p.inputs[0]) v *= 2;
+  p.forward = [&be, count, fwd](const std::vector<Vec>& in) {
+    Vec y(count);
+    (be.*fwd)(count, in[0].data(), y.data());
+    return y;
+  };
+  p.backward = [&be, count, acc, fwd, bwd](const std::vector<Vec>& in, const Vec& r) {
+    Vec y(count);
+    (be.*fwd)(count, in[0].data(), y.data());
+    return std::vector<Vec>{
+        InputGrad(count, acc, [&](double* dx, bool a) { (be.*bwd)(count, y.data(), r.data(), dx, a); })};
+  };
+  return p;
+}
+
+Problem Relu(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return Elementwise(be, n, batch, acc, &Backend::ReluForward, &Backend::ReluBackward);
+}
+Problem Sigmoid(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return Elementwise(be, n, batch, acc, &Backend::SigmoidForward, &Backend::SigmoidBackward);
+}
+Problem Tanh(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return Elementwise(be, n, batch, acc, &Backend::TanhForward, &Backend::TanhBackward);
+}
+
+// add's backward is a Copy of dy into each input's gradient.
+Problem Add(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t count = OutSize(n, batch);
+  Problem p;
+  for (size_t k = 0; k < n.input_dims.size(); ++k) {
+    p.names.push_back("x" + std::to_string(k));
+    p.inputs.push_back(RandomVector(count, 1 + k));
+  }
+  p.forward = [&be, count](const std::vector<Vec>& in) {
+    std::vector<const void*> ptrs;
+    for (const Vec& v : in) ptrs.push_back(v.data());
+    Vec y(count);
+    be.AddForward(count, ptrs, y.data());
+    return y;
+  };
+  p.backward = [&be, count, acc](const std::vector<Vec>& in, const Vec& r) {
+    std::vector<Vec> g;
+    for (size_t k = 0; k < in.size(); ++k) {
+      g.push_back(InputGrad(count, acc, [&](double* dx, bool a) { be.Copy(count, r.data(), dx, a); }));
+    }
+    return g;
+  };
+  return p;
+}
+
+Problem Concat(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  Problem p;
+  for (size_t k = 0; k < n.input_dims.size(); ++k) {
+    p.names.push_back("x" + std::to_string(k));
+    p.inputs.push_back(RandomVector(InSize(n, batch, k), 1 + k));
+  }
+  p.forward = [&be, n, batch](const std::vector<Vec>& in) {
+    std::vector<const void*> ptrs;
+    for (const Vec& v : in) ptrs.push_back(v.data());
+    Vec y(OutSize(n, batch));
+    be.ConcatForward(n, batch, ptrs, y.data());
+    return y;
+  };
+  p.backward = [&be, n, batch, acc](const std::vector<Vec>& in, const Vec& r) {
+    std::vector<Vec> g;
+    for (size_t k = 0; k < in.size(); ++k) {
+      g.push_back(InputGrad(InSize(n, batch, k), acc, [&](double* dx, bool a) {
+        be.ConcatBackward(n, batch, static_cast<int>(k), r.data(), dx, a);
+      }));
+    }
+    return g;
+  };
+  return p;
+}
+
+// Ops with one input x and a node: forward(x) -> y, backward(dy) -> dx.
+using NodeForward = std::function<void(ReferenceBackend&, const planner::Node&, int64_t, const double*, double*)>;
+using NodeBackward = std::function<void(ReferenceBackend&, const planner::Node&, int64_t, const Vec& x,
+                                        const double* dy, double* dx, bool)>;
+
+Problem OneInput(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc, Vec x, NodeForward fwd,
+                 NodeBackward bwd) {
+  Problem p;
+  p.names = {"x"};
+  p.inputs = {std::move(x)};
+  p.forward = [&be, n, batch, fwd](const std::vector<Vec>& in) {
+    Vec y(OutSize(n, batch));
+    fwd(be, n, batch, in[0].data(), y.data());
+    return y;
+  };
+  p.backward = [&be, n, batch, acc, bwd](const std::vector<Vec>& in, const Vec& r) {
+    return std::vector<Vec>{InputGrad(InSize(n, batch), acc, [&](double* dx, bool a) {
+      bwd(be, n, batch, in[0], r.data(), dx, a);
+    })};
+  };
+  return p;
+}
+
+Problem Flatten(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.FlattenForward(n, N, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.FlattenBackward(n, N, dy, dx, a); });
+}
+
+Problem MaxPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        std::vector<int32_t> indices(OutSize(n, N));
+        b.MaxPoolForward(n, N, x, y, indices.data(), {});
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec& x, const double* dy, double* dx,
+         bool a) {
+        std::vector<int32_t> indices(OutSize(n, N));
+        Vec y(OutSize(n, N));
+        b.MaxPoolForward(n, N, x.data(), y.data(), indices.data(), {});
+        b.MaxPoolBackward(n, N, dy, indices.data(), dx, a, {});
+      });
+}
+
+Problem AvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.AvgPoolForward(n, N, x, y, {});
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.AvgPoolBackward(n, N, dy, dx, a, {}); });
+}
+
+Problem GlobalAvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.GlobalAvgPoolForward(n, N, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.GlobalAvgPoolBackward(n, N, dy, dx, a); });
+}
+
+constexpr DropoutKey kDropoutKey{/*seed=*/1234, /*step=*/7};
+
+Problem Dropout(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.DropoutForward(n, N, kDropoutKey, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.DropoutBackward(n, N, kDropoutKey, dy, dx, a); });
+}
+
+// The loss is the output (one scalar); its backward has no upstream
+// gradient, so the analytic gradient is scaled by r[0] here.
+Problem SoftmaxCrossEntropy(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t classes = n.input_dims[0][0];
+  std::vector<int32_t> labels(batch);
+  for (int64_t i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>((3 * i + 1) % classes);
+  Problem p;
+  p.names = {"logits"};
+  p.inputs = {RandomVector(batch * classes, 1, -3, 3)};
+  p.forward = [&be, n, batch, labels, classes](const std::vector<Vec>& in) {
+    Vec probs(batch * classes), loss(1);
+    be.SoftmaxCrossEntropyForward(n, batch, in[0].data(), labels.data(), probs.data(), loss.data());
+    return loss;
+  };
+  p.backward = [&be, n, batch, acc, labels, classes](const std::vector<Vec>& in, const Vec& r) {
+    Vec probs(batch * classes), loss(1);
+    be.SoftmaxCrossEntropyForward(n, batch, in[0].data(), labels.data(), probs.data(), loss.data());
+    Vec g = InputGrad(batch * classes, acc, [&](double* dx, bool a) {
+      be.SoftmaxCrossEntropyBackward(n, batch, probs.data(), labels.data(), dx, a);
+    });
+    for (double& v : g) v *= r[0];
+    return std::vector<Vec>{g};
+  };
+  return p;
+}
+
+struct GradCase {
+  const char* name;
+  std::vector<int64_t> input_dims;
+  const char* layers;       // defines "op" (and what it reads); see OpNode
+  int64_t num_classes;      // > 0 when "op" is the loss
+  int64_t batch;
+  bool accumulate;
+  MakeProblem make;
+};
+
+std::ostream& operator<<(std::ostream& os, const GradCase& c) { return os << c.name; }
+
+const GradCase kGradCases[] = {
+    // conv2d: rectangular inputs catch H/W mix-ups.
+    {"ConvPad1Bias", {3, 5, 6}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 4 kernel_size: 3 padding: 1 } })pb", 0, 2, false, Conv},
+    {"ConvStride2NoBias", {3, 7, 6}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 2 kernel_size: 3 stride: 2 padding: 1 bias: false } })pb", 0, 2, false, Conv},
+    {"ConvDilation2", {2, 7, 8}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 3 kernel_size: 3 dilation: 2 padding: 2 } })pb", 0, 2, false, Conv},
+    {"ConvGroups2", {4, 5, 5}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 6 kernel_size: 3 groups: 2 padding: 1 } })pb", 0, 2, false, Conv},
+    {"ConvDepthwiseStride2", {4, 6, 7}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 4 kernel_size: 3 groups: 4 stride: 2 padding: 1 } })pb", 0, 2, false, Conv},
+    {"ConvAllAttributesAccumulate", {4, 8, 7}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 6 kernel_size: 2 stride: 2 dilation: 2 padding: 1 groups: 2 } })pb", 0, 2, true,
+     Conv},
+    {"Conv1x1", {3, 3, 4}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 5 kernel_size: 1 } })pb", 0, 3, false, Conv},
+    // linear
+    {"LinearFeatures", {7}, R"pb(layers { name: "op" inputs: "input" linear { out_features: 4 } })pb", 0, 3,
+     false, Linear},
+    {"LinearImageNoBias", {3, 2, 4}, R"pb(layers { name: "op" inputs: "input"
+       linear { out_features: 5 bias: false } })pb", 0, 2, false, Linear},
+    {"LinearImageAccumulate", {2, 3, 2}, R"pb(layers { name: "op" inputs: "input"
+       linear { out_features: 3 } })pb", 0, 2, true, Linear},
+    // batch_norm (training)
+    {"BatchNormImage", {3, 2, 3}, R"pb(layers { name: "op" inputs: "input" batch_norm {} })pb", 0, 2, false,
+     BatchNorm},
+    {"BatchNormFeaturesAccumulate", {4}, R"pb(layers { name: "op" inputs: "input"
+       batch_norm { eps: 0.1 } })pb", 0, 5, true, BatchNorm},
+    // elementwise
+    {"Relu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 2, false, Relu},
+    {"ReluAccumulate", {5}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 3, true, Relu},
+    {"Sigmoid", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" sigmoid {} })pb", 0, 2, false, Sigmoid},
+    {"SigmoidAccumulate", {5}, R"pb(layers { name: "op" inputs: "input" sigmoid {} })pb", 0, 3, true, Sigmoid},
+    {"Tanh", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" tanh {} })pb", 0, 2, false, Tanh},
+    {"TanhAccumulate", {5}, R"pb(layers { name: "op" inputs: "input" tanh {} })pb", 0, 3, true, Tanh},
+    {"AddThreeInputs", {2, 3, 3}, R"pb(
+       layers { name: "a" inputs: "input" relu {} }
+       layers { name: "b" inputs: "input" tanh {} }
+       layers { name: "op" inputs: "a" inputs: "b" inputs: "input" add {} })pb", 0, 2, false, Add},
+    {"AddAccumulate", {6}, R"pb(
+       layers { name: "a" inputs: "input" relu {} }
+       layers { name: "op" inputs: "a" inputs: "input" add {} })pb", 0, 2, true, Add},
+    {"DropoutImage", {3, 4, 4}, R"pb(layers { name: "op" inputs: "input" dropout { p: 0.3 } })pb", 0, 2, false,
+     Dropout},
+    {"DropoutAccumulate", {10}, R"pb(layers { name: "op" inputs: "input" dropout { p: 0.5 } })pb", 0, 3, true,
+     Dropout},
+    // layout
+    // concat: branches of 2 and 3 channels (and the 4-channel input).
+    {"Concat", {4, 3, 2}, R"pb(
+       layers { name: "a" inputs: "input" conv2d { out_channels: 2 kernel_size: 1 bias: false } }
+       layers { name: "b" inputs: "input" conv2d { out_channels: 3 kernel_size: 1 bias: false } }
+       layers { name: "op" inputs: "a" inputs: "b" inputs: "input" concat {} })pb", 0, 2, false, Concat},
+    {"ConcatAccumulate", {4, 2, 3}, R"pb(
+       layers { name: "a" inputs: "input" conv2d { out_channels: 2 kernel_size: 1 bias: false } }
+       layers { name: "b" inputs: "input" conv2d { out_channels: 3 kernel_size: 1 bias: false } }
+       layers { name: "op" inputs: "b" inputs: "a" concat {} })pb", 0, 2, true, Concat},
+    {"ConcatFeatures", {3}, R"pb(
+       layers { name: "a" inputs: "input" linear { out_features: 2 } }
+       layers { name: "op" inputs: "input" inputs: "a" concat {} })pb", 0, 2, false, Concat},
+    {"Flatten", {3, 2, 4}, R"pb(layers { name: "op" inputs: "input" flatten {} })pb", 0, 2, false, Flatten},
+    {"FlattenAccumulate", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" flatten {} })pb", 0, 2, true,
+     Flatten},
+    // pooling
+    {"MaxPool2", {3, 4, 6}, R"pb(layers { name: "op" inputs: "input" max_pool { kernel_size: 2 } })pb", 0, 2,
+     false, MaxPool},
+    {"MaxPool3Stride2Pad1Accumulate", {2, 7, 5}, R"pb(layers { name: "op" inputs: "input"
+       max_pool { kernel_size: 3 stride: 2 padding: 1 } })pb", 0, 2, true, MaxPool},
+    {"MaxPoolOverlapping", {2, 5, 5}, R"pb(layers { name: "op" inputs: "input"
+       max_pool { kernel_size: 3 stride: 1 } })pb", 0, 2, false, MaxPool},
+    {"AvgPoolIncludePad", {2, 7, 6}, R"pb(layers { name: "op" inputs: "input"
+       avg_pool { kernel_size: 3 stride: 2 padding: 1 } })pb", 0, 2, false, AvgPool},
+    {"AvgPoolExcludePad", {2, 7, 6}, R"pb(layers { name: "op" inputs: "input"
+       avg_pool { kernel_size: 3 stride: 2 padding: 1 count_include_pad: false } })pb", 0, 2, false, AvgPool},
+    {"AvgPoolOverlappingAccumulate", {3, 5, 4}, R"pb(layers { name: "op" inputs: "input"
+       avg_pool { kernel_size: 2 stride: 1 } })pb", 0, 2, true, AvgPool},
+    {"GlobalAvgPool", {3, 3, 4}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0, 2, false,
+     GlobalAvgPool},
+    {"GlobalAvgPoolAccumulate", {2, 2, 3}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0,
+     3, true, GlobalAvgPool},
+    // loss
+    {"SoftmaxCrossEntropy", {5}, R"pb(layers { name: "op" inputs: "input" softmax_cross_entropy {} })pb", 5, 4,
+     false, SoftmaxCrossEntropy},
+    {"SoftmaxCrossEntropySmoothedAccumulate", {4}, R"pb(layers { name: "op" inputs: "input"
+       softmax_cross_entropy { label_smoothing: 0.2 } })pb", 4, 3, true, SoftmaxCrossEntropy},
+};
+
+class GradientTest : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(GradientTest, MatchesCentralDifferences) {
+  const GradCase& c = GetParam();
+  const planner::Node n = OpNode(c.input_dims, c.layers, c.num_classes);
+  ASSERT_FALSE(n.name.empty());
+  ReferenceBackend be(DType::kF64);
+  const Problem p = c.make(be, n, c.batch, c.accumulate);
+  const Vec y = p.forward(p.inputs);
+  const Vec r = RandomVector(static_cast<int64_t>(y.size()), 7);
+  const std::vector<Vec> grads = p.backward(p.inputs, r);
+  ASSERT_EQ(grads.size(), p.inputs.size());
+
+  auto loss = [&](const std::vector<Vec>& in) {
+    const Vec out = p.forward(in);
+    double sum = 0;
+    for (size_t i = 0; i < out.size(); ++i) sum += r[i] * out[i];
+    return sum;
+  };
+  for (size_t t = 0; t < p.inputs.size(); ++t) {
+    ASSERT_EQ(grads[t].size(), p.inputs[t].size()) << p.names[t];
+    int failures = 0;
+    double norm = 0;
+    for (size_t j = 0; j < p.inputs[t].size() && failures < 5; ++j) {
+      std::vector<Vec> in = p.inputs;
+      in[t][j] += kStep;
+      const double plus = loss(in);
+      in[t][j] = p.inputs[t][j] - kStep;
+      const double minus = loss(in);
+      const double numeric = (plus - minus) / (2 * kStep);
+      const double analytic = grads[t][j];
+      norm += analytic * analytic;
+      const bool ok = std::fabs(analytic - numeric) <= kTolerance * std::max(1.0, std::fabs(analytic));
+      if (!ok) ++failures;
+      EXPECT_TRUE(ok) << p.names[t] << "[" << j << "]: analytic " << analytic << ", numeric " << numeric;
+    }
+    // A gradient that is zero everywhere would match a constant forward.
+    EXPECT_GT(norm, 0.0) << p.names[t] << ": the gradient is zero everywhere";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, GradientTest, ::testing::ValuesIn(kGradCases),
+                         [](const ::testing::TestParamInfo<GradCase>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace slimtrain::engine

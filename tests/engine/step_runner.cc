@@ -1,0 +1,64 @@
+// step_runner MODEL STRATEGY BATCH — runs training steps of a zoo model on the
+// fast CPU backend in a process of its own and prints its planned peak and
+// its peak resident memory (VmHWM), for tests/engine/memory_test.cc:
+//   planned_peak_bytes=123 vmhwm_bytes=456
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/fast_backend.h"
+#include "engine/executor.h"
+#include "planner/zoo.h"
+
+namespace {
+
+int64_t VmHwmBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      int64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace engine = slimtrain::engine;
+  namespace planner = slimtrain::planner;
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: step_runner MODEL STRATEGY BATCH\n");
+    return 2;
+  }
+  const int64_t batch = std::atoll(argv[3]);
+  absl::StatusOr<planner::Graph> graph = planner::Graph::Build(planner::ZooModel(argv[1]).value());
+  absl::StatusOr<planner::Strategy> strategy = planner::ParseStrategy(argv[2]);
+  if (!graph.ok() || !strategy.ok()) return 2;
+  engine::FastBackend backend;
+  absl::StatusOr<std::unique_ptr<engine::Executor>> exec =
+      engine::Executor::Create(*graph, *strategy, batch, &backend, {});
+  if (!exec.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(exec.status().message()).c_str());
+    return 1;
+  }
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  std::vector<float> images(batch * planner::NumElements(graph->node(0).out));
+  for (float& v : images) v = normal(rng);
+  std::vector<int32_t> labels(batch);
+  for (int32_t& l : labels) l = static_cast<int32_t>(rng() % 10);
+  for (int step = 0; step < 2; ++step) {
+    absl::StatusOr<engine::StepResult> r = (*exec)->TrainStep(images.data(), labels.data(), 0.1);
+    if (!r.ok()) return 1;
+  }
+  std::printf("planned_peak_bytes=%lld vmhwm_bytes=%lld\n", static_cast<long long>((*exec)->plan().peak_bytes()),
+              static_cast<long long>(VmHwmBytes()));
+  return 0;
+}

@@ -1,0 +1,223 @@
+// The Trainer: deterministic for a seed, resumes from a checkpoint to the same
+// next-step loss, stops on a NaN naming the step and the layer, rejects bad
+// specs naming the field; checkpoints and weights round-trip.
+#include "engine/trainer.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "engine/checkpoint.h"
+#include "engine/cpu/reference_backend.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "planner/file_util.h"
+#include "tests/testing/subprocess.h"
+
+namespace slimtrain::engine {
+namespace {
+
+constexpr char kSpec[] = R"pb(
+  model {
+    spec {
+      name: "tiny"
+      input { dims: 3 dims: 8 dims: 8 }
+      num_classes: 4
+      layers { name: "conv1" inputs: "input" conv2d { out_channels: 6 kernel_size: 3 padding: 1 bias: false } }
+      layers { name: "bn1" inputs: "conv1" batch_norm {} }
+      layers { name: "relu1" inputs: "bn1" relu {} }
+      layers { name: "drop" inputs: "relu1" dropout { p: 0.1 } }
+      layers { name: "conv2" inputs: "drop" conv2d { out_channels: 6 kernel_size: 3 stride: 2 padding: 1 } }
+      layers { name: "gap" inputs: "conv2" global_avg_pool {} }
+      layers { name: "fc" inputs: "gap" linear { out_features: 4 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+    }
+  }
+  dataset { name: "synthetic" synthetic_examples: 64 random_crop_padding: 1 horizontal_flip: true normalize: true }
+  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 nesterov: true weight_decay: 0.0005 }
+  learning_rate_schedule { kind: "cosine" warmup_steps: 2 }
+  batch_size: 8
+  epochs: 2
+  strategy: "approx4"
+  seed: 11
+)pb";
+
+v1::JobSpec Spec() {
+  v1::JobSpec spec;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kSpec, &spec));
+  return spec;
+}
+
+std::unique_ptr<Trainer> MakeTrainer(const v1::JobSpec& spec, Backend* backend, TrainerOptions options = {}) {
+  absl::StatusOr<std::unique_ptr<Trainer>> t = Trainer::Create(spec, backend, options);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : nullptr;
+}
+
+TEST(TrainerTest, SameSeedSameLosses) {
+  ReferenceBackend backend(DType::kF32);
+  std::unique_ptr<Trainer> a = MakeTrainer(Spec(), &backend), b = MakeTrainer(Spec(), &backend);
+  ASSERT_TRUE(a->RunSteps(10, {}).ok());
+  ASSERT_TRUE(b->RunSteps(10, {}).ok());
+  EXPECT_EQ(a->losses(), b->losses());
+  v1::JobSpec other = Spec();
+  other.set_seed(12);
+  std::unique_ptr<Trainer> c = MakeTrainer(other, &backend);
+  ASSERT_TRUE(c->RunSteps(10, {}).ok());
+  EXPECT_NE(a->losses(), c->losses());
+  EXPECT_EQ(a->total_steps(), 16);  // 2 epochs of 64/8
+}
+
+TEST(TrainerTest, ResumingFromACheckpointGivesTheSameNextLosses) {
+  ReferenceBackend backend(DType::kF32);
+  std::unique_ptr<Trainer> straight = MakeTrainer(Spec(), &backend);
+  ASSERT_TRUE(straight->RunSteps(12, {}).ok());
+
+  TrainerOptions options;
+  options.checkpoint_path = test_util::TempPath("resume.safetensors");
+  options.resume = true;
+  std::remove(options.checkpoint_path.c_str());
+  {
+    std::unique_ptr<Trainer> first = MakeTrainer(Spec(), &backend, options);
+    ASSERT_TRUE(first->RunSteps(7, {}).ok());  // crosses no epoch yet (8 per epoch)
+    ASSERT_TRUE(first->SaveCheckpoint().ok());
+  }
+  std::unique_ptr<Trainer> resumed = MakeTrainer(Spec(), &backend, options);
+  EXPECT_EQ(resumed->step(), 7);
+  ASSERT_TRUE(resumed->RunSteps(5, {}).ok());  // across the epoch boundary
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(resumed->losses()[i], straight->losses()[7 + i]) << "step " << 8 + i;
+}
+
+TEST(TrainerTest, NanStopsTheRunNamingTheStepAndTheLayer) {
+  ReferenceBackend backend(DType::kF32);
+  v1::JobSpec spec = Spec();
+  spec.mutable_optimizer()->set_learning_rate(1e30);
+  spec.clear_learning_rate_schedule();
+  std::unique_ptr<Trainer> t = MakeTrainer(spec, &backend);
+  const absl::Status s = t->RunSteps(10, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  const std::string m(s.message());
+  EXPECT_EQ(m.rfind("step ", 0), 0u) << m;
+  EXPECT_TRUE(m.find("the gradient of layer '") != std::string::npos || m.find("the loss is") != std::string::npos)
+      << m;
+}
+
+TEST(TrainerTest, RunEvaluatesAndReportsMetrics) {
+  ReferenceBackend backend(DType::kF32);
+  v1::JobSpec spec = Spec();
+  spec.set_eval_interval_steps(8);
+  std::unique_ptr<Trainer> t = MakeTrainer(spec, &backend);
+  int steps = 0, evals = 0;
+  TrainerCallbacks callbacks;
+  callbacks.on_metrics = [&](const v1::Metrics& m) {
+    if (m.has_eval()) {
+      ++evals;
+      EXPECT_GE(m.eval_accuracy(), 0.0);
+      EXPECT_LE(m.eval_accuracy(), 1.0);
+    } else {
+      ++steps;
+      EXPECT_EQ(m.step(), steps);
+      EXPECT_GT(m.images_per_second(), 0);
+      EXPECT_GT(m.planned_peak_bytes(), 0);
+      EXPECT_GT(m.measured_peak_bytes(), 0);
+    }
+  };
+  ASSERT_TRUE(t->Run(callbacks).ok());
+  EXPECT_EQ(steps, 16);
+  EXPECT_EQ(evals, 2);  // at step 8 and at step 16 (the end)
+  absl::StatusOr<EvalResult> e = t->Evaluate();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->examples, 12);  // 64 / 5 synthetic test examples, a partial last batch
+}
+
+TEST(TrainerTest, CancelStopsAfterACheckpoint) {
+  ReferenceBackend backend(DType::kF32);
+  TrainerOptions options;
+  options.checkpoint_path = test_util::TempPath("cancel.safetensors");
+  std::unique_ptr<Trainer> t = MakeTrainer(Spec(), &backend, options);
+  int calls = 0;
+  TrainerCallbacks callbacks;
+  callbacks.should_stop = [&] { return ++calls > 3; };
+  const absl::Status s = t->Run(callbacks);
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(t->step(), 3);
+  EXPECT_TRUE(std::ifstream(options.checkpoint_path).good());
+}
+
+TEST(CheckpointTest, WeightsRoundTripAndCheckpointErrorsNameTheFile) {
+  ReferenceBackend backend(DType::kF32);
+  std::unique_ptr<Trainer> t = MakeTrainer(Spec(), &backend);
+  ASSERT_TRUE(t->RunSteps(3, {}).ok());
+  ParameterRegion& params = t->executor().params();
+  const SafetensorsFile exported = ExportWeights(params, 3);
+  // Every parameter and running statistic, plus num_batches_tracked per BN.
+  EXPECT_EQ(exported.tensors.size(), params.tensors().size() + 1);
+  EXPECT_EQ(exported.tensors.back().name, "bn1.num_batches_tracked");
+  const std::string bytes = EncodeSafetensors(exported);
+  absl::StatusOr<SafetensorsFile> decoded = DecodeSafetensors(bytes, "w.safetensors");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  std::unique_ptr<Trainer> fresh = MakeTrainer(Spec(), &backend);
+  ASSERT_TRUE(ImportWeights(*decoded, fresh->executor().params(), "w.safetensors").ok());
+  for (int64_t i = 0; i < params.total_count(); ++i) {
+    ASSERT_EQ(fresh->executor().params().Get(i), params.Get(i)) << i;
+  }
+  decoded->tensors.erase(decoded->tensors.begin());
+  EXPECT_EQ(ImportWeights(*decoded, params, "w.safetensors").message(),
+            "w.safetensors: tensor 'conv1.weight' is missing");
+
+  const std::string path = test_util::TempPath("bad.safetensors");
+  ASSERT_TRUE(planner::WriteFileAtomically(path, bytes).ok());  // weights, not a checkpoint
+  absl::StatusOr<TrainingState> loaded = LoadCheckpoint(path, params);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(), path + ": not a slimtrain checkpoint (format 'pt')");
+  ASSERT_TRUE(planner::WriteFileAtomically(path, bytes.substr(0, bytes.size() / 2)).ok());
+  EXPECT_NE(std::string(LoadCheckpoint(path, params).status().message()).find(path + ": not a valid safetensors"),
+            std::string::npos);
+  EXPECT_EQ(LoadCheckpoint("/nonexistent/ckpt", params).status().code(), absl::StatusCode::kNotFound);
+}
+
+struct BadSpec {
+  const char* name;
+  void (*mutate)(v1::JobSpec&);
+  const char* message;
+};
+
+class TrainerSpecTest : public testing::TestWithParam<BadSpec> {};
+
+TEST_P(TrainerSpecTest, NamesTheField) {
+  ReferenceBackend backend(DType::kF32);
+  v1::JobSpec spec = Spec();
+  GetParam().mutate(spec);
+  absl::StatusOr<std::unique_ptr<Trainer>> t = Trainer::Create(spec, &backend, {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(std::string(t.status().message()).find(GetParam().message), std::string::npos) << t.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, TrainerSpecTest,
+    testing::Values(
+        BadSpec{"Batch", [](v1::JobSpec& s) { s.set_batch_size(0); }, "batch_size: must be >= 1, got 0"},
+        BadSpec{"Length", [](v1::JobSpec& s) { s.set_epochs(0); }, "epochs: give epochs > 0 or steps > 0"},
+        BadSpec{"Strategy", [](v1::JobSpec& s) { s.set_strategy("fast"); }, "strategy: unknown strategy 'fast'"},
+        BadSpec{"Auto", [](v1::JobSpec& s) { s.set_strategy("auto"); }, "strategy: 'auto' is chosen when"},
+        BadSpec{"Optimizer", [](v1::JobSpec& s) { s.mutable_optimizer()->set_kind("lamb"); },
+                "optimizer: unknown optimizer 'lamb'"},
+        BadSpec{"LearningRate", [](v1::JobSpec& s) { s.mutable_optimizer()->set_learning_rate(0); },
+                "optimizer.learning_rate: must be > 0, got 0"},
+        BadSpec{"Momentum", [](v1::JobSpec& s) { s.mutable_optimizer()->set_momentum(1.5); },
+                "optimizer.momentum: must be in [0, 1), got 1.5"},
+        BadSpec{"Schedule", [](v1::JobSpec& s) { s.mutable_learning_rate_schedule()->set_kind("linear"); },
+                "learning_rate_schedule.kind: unknown 'linear'"},
+        BadSpec{"Dataset", [](v1::JobSpec& s) { s.mutable_dataset()->set_name("imagenet"); },
+                "dataset.name: unknown dataset 'imagenet'"},
+        BadSpec{"ShapeMismatch", [](v1::JobSpec& s) { s.mutable_dataset()->set_name("fashion-mnist"); },
+                "dataset: fashion-mnist has 1x28x28 images but model 'tiny' takes 3x8x8"},
+        BadSpec{"CifarNeedsPath", [](v1::JobSpec& s) { s.mutable_dataset()->set_name("cifar10"); },
+                "dataset.path: the folder of the CIFAR binary files is needed"},
+        BadSpec{"BatchOverData", [](v1::JobSpec& s) { s.set_batch_size(100); },
+                "batch_size: 100 is more than the 64 training examples"}),
+    [](const testing::TestParamInfo<BadSpec>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace slimtrain::engine
