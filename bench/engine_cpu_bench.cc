@@ -135,7 +135,10 @@ Result RunPytorch(const std::string& model, int64_t batch, int threads, int step
     return r;
   }
   google::protobuf::Struct s;
-  const std::string last = text.substr(text.rfind('{'));
+  // The summary is the last line.
+  std::string last = text;
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
   if (!google::protobuf::util::JsonStringToMessage(last, &s).ok()) {
     r.note = "unreadable output: " + last;
     return r;

@@ -15,6 +15,10 @@ int RunPlanCommand(const std::vector<std::string>& args);
 int RunZooCommand(const std::vector<std::string>& args);
 // slimtrain arena --input FILE.csv: plans a raw buffer list.
 int RunArenaCommand(const std::vector<std::string>& args);
+// slimtrain train: trains locally.
+int RunTrainCommand(const std::vector<std::string>& args);
+// slimtrain eval: scores saved weights on a dataset.
+int RunEvalCommand(const std::vector<std::string>& args);
 
 }  // namespace slimtrain::client
 

@@ -20,6 +20,8 @@ constexpr char kUsage[] =
     "  plan     memory plans of a model per strategy; budget answers (--max-batch, auto)\n"
     "  zoo      list the zoo's models, or export one as an editable file\n"
     "  arena    plan a raw buffer list (CSV) into one arena\n"
+    "  train    train a model on this machine (progress, summary, checkpoints, weights)\n"
+    "  eval     score saved weights on a dataset\n"
     "\n"
     "example:\n"
     "  slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx4\n";
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   if (command == "plan") return client::RunPlanCommand(args);
   if (command == "zoo") return client::RunZooCommand(args);
   if (command == "arena") return client::RunArenaCommand(args);
+  if (command == "train") return client::RunTrainCommand(args);
+  if (command == "eval") return client::RunEvalCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

@@ -152,6 +152,14 @@ absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const int32_t
   return r;
 }
 
+absl::Status Executor::Predict(const float* images, float* logits) {
+  std::vector<int32_t> labels(schedule_.batch, 0);
+  logits_out_ = logits;
+  absl::StatusOr<StepResult> r = Evaluate(images, labels.data());
+  logits_out_ = nullptr;
+  return r.status();
+}
+
 absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* labels, Mode mode,
                                          double learning_rate) {
   const int64_t classes = graph_.spec().num_classes();
@@ -350,6 +358,12 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         return ReadScalar(backend_->dtype(),
                           static_cast<const uint8_t*>(probs) + (i * classes + c) * backend_->element_bytes());
       };
+      if (logits_out_ != nullptr) {
+        for (int64_t i = 0; i < batch * classes; ++i) {
+          logits_out_[i] = static_cast<float>(
+              ReadScalar(backend_->dtype(), static_cast<const uint8_t*>(x) + i * backend_->element_bytes()));
+        }
+      }
       result.loss = ReadScalar(backend_->dtype(), y);
       result.correct = 0;
       double eval_loss = 0;

@@ -103,6 +103,9 @@ class Executor {
   // their mean cross-entropy (without label smoothing), correct their count.
   absl::StatusOr<StepResult> Evaluate(const float* images, const int32_t* labels, int64_t valid = -1);
 
+  // Inference as Evaluate, writing the logits (N, classes) to `logits`.
+  absl::Status Predict(const float* images, float* logits);
+
   const v1::MemoryPlan& plan() const { return plan_; }
   const planner::Schedule& schedule() const { return schedule_; }
   // Bytes of the one activation allocation: equal to plan().arena_bytes().
@@ -149,6 +152,7 @@ class Executor {
   std::vector<std::vector<int>> blocks_starting_, blocks_ending_;  // per step
   int64_t steps_run_ = 0;
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
+  float* logits_out_ = nullptr;  // Predict's destination
 };
 
 }  // namespace slimtrain::engine

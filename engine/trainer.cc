@@ -12,6 +12,7 @@
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
+#include "planner/units.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -194,9 +195,9 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
   auto log = [&](const std::string& line) {
     if (callbacks.on_log) callbacks.on_log(line);
   };
-  log(absl::StrFormat("training %s with %s, batch %d, %d steps (%d per epoch), plan peak %d bytes",
+  log(absl::StrFormat("training %s with %s, batch %d, %d steps (%d per epoch), planned peak %s",
                       graph_.spec().name(), executor_->plan().strategy(), spec_.batch_size(), total_steps_,
-                      batches_->batches_per_epoch(), executor_->plan().peak_bytes()));
+                      batches_->batches_per_epoch(), planner::FormatBytes(executor_->plan().peak_bytes())));
   if (step_ > 0) log(absl::StrFormat("resumed at step %d (epoch %d)", step_, batches_->epoch()));
   while (step_ < total_steps_) {
     if (callbacks.should_stop && callbacks.should_stop()) {
@@ -229,25 +230,27 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvalResult> Trainer::Evaluate() {
+absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& data, bool normalize,
+                                           const ChannelStats& stats) {
+  const int64_t batch = executor.schedule().batch;
   BatchOptions options;
-  options.normalize = spec_.dataset().normalize();
+  options.normalize = normalize;
   options.drop_last = false;
-  BatchIterator it(test_, spec_.batch_size(), options, 0, stats_);
-  std::vector<float> images(images_.size());
-  std::vector<int32_t> labels(labels_.size());
+  BatchIterator it(data, batch, options, 0, stats);
+  const int64_t elements = data.example_elements();
+  std::vector<float> images(batch * elements);
+  std::vector<int32_t> labels(batch);
   EvalResult e;
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t b = 0; b < it.batches_per_epoch(); ++b) {
     const int64_t n = it.Next(images.data(), labels.data());
     // Pad a partial batch with its first example; only n count.
-    for (int64_t i = n; i < spec_.batch_size(); ++i) {
-      std::copy(images.begin(), images.begin() + test_.example_elements(),
-                images.begin() + i * test_.example_elements());
+    for (int64_t i = n; i < batch; ++i) {
+      std::copy(images.begin(), images.begin() + elements, images.begin() + i * elements);
       labels[i] = labels[0];
     }
-    SLIM_ASSIGN_OR_RETURN(StepResult r, executor_->Evaluate(images.data(), labels.data(), n));
+    SLIM_ASSIGN_OR_RETURN(StepResult r, executor.Evaluate(images.data(), labels.data(), n));
     loss_sum += r.loss * n;
     correct += r.correct;
     e.examples += n;
@@ -255,6 +258,10 @@ absl::StatusOr<EvalResult> Trainer::Evaluate() {
   e.loss = loss_sum / std::max<int64_t>(e.examples, 1);
   e.accuracy = static_cast<double>(correct) / std::max<int64_t>(e.examples, 1);
   return e;
+}
+
+absl::StatusOr<EvalResult> Trainer::Evaluate() {
+  return EvaluateDataset(*executor_, test_, spec_.dataset().normalize(), stats_);
 }
 
 absl::Status Trainer::SaveCheckpoint() {

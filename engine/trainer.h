@@ -113,6 +113,12 @@ class Trainer {
   double images_per_second_ = 0;
 };
 
+// Scores `data` in inference mode in batches of the executor's batch size
+// (a last partial batch is padded; only its real examples count), normalised
+// with `stats` when `normalize`.
+absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& data, bool normalize,
+                                           const ChannelStats& stats);
+
 // The learning rate spec asks for at `step` (0-based).
 double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps, int64_t steps_per_epoch);
 

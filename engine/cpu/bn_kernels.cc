@@ -12,16 +12,37 @@ namespace {
 // Blocks (periods) per part: at least kElementGrain elements.
 int64_t BlockGrain(const ChannelPeriod& cp) { return std::max<int64_t>(1, kElementGrain / cp.period); }
 
+// Blocks of [b0, b1) that are whole periods: [b0, FullEnd) (only the
+// tensor's last block can be short).
+int64_t FullEnd(const ChannelPeriod& cp, int64_t b1) {
+  return b1 == cp.blocks && cp.length(b1 - 1) != cp.period ? b1 - 1 : b1;
+}
+
 // Pass 1 of the forward: s[j] = Σ (x − pivot[j]), ss[j] = Σ (x − pivot[j])²
-// over blocks [b0, b1), in double.
+// over blocks [b0, b1), in double. Whole periods are summed 16 positions at a
+// time across blocks, so the accumulators stay in registers.
 SLIM_VECTOR_CLONES void ShiftedSums(const ChannelPeriod& cp, const float* x, const float* pivot, int64_t b0,
                                     int64_t b1, double* s, double* ss) {
-  const int64_t period = cp.period;
-  for (int64_t j = 0; j < period; ++j) s[j] = ss[j] = 0.0;
-  for (int64_t b = b0; b < b1; ++b) {
+  const int64_t period = cp.period, full_end = FullEnd(cp, b1);
+  for (int64_t j0 = 0; j0 < period; j0 += 16) {
+    double a[16] = {}, q[16] = {};
+    for (int64_t b = b0; b < full_end; ++b) {
+      const float* xb = x + cp.begin(b) + j0;
+#pragma omp simd
+      for (int j = 0; j < 16; ++j) {
+        const double d = static_cast<double>(xb[j]) - static_cast<double>(pivot[j0 + j]);
+        a[j] += d;
+        q[j] += d * d;
+      }
+    }
+    for (int j = 0; j < 16; ++j) {
+      s[j0 + j] = a[j];
+      ss[j0 + j] = q[j];
+    }
+  }
+  for (int64_t b = full_end; b < b1; ++b) {
     const float* xb = x + cp.begin(b);
     const int64_t len = cp.length(b);
-#pragma omp simd
     for (int64_t j = 0; j < len; ++j) {
       const double d = static_cast<double>(xb[j]) - static_cast<double>(pivot[j]);
       s[j] += d;
@@ -42,16 +63,32 @@ SLIM_VECTOR_CLONES void Normalize(const ChannelPeriod& cp, const float* x, const
   }
 }
 
-// Pass 1 of the backward: s[j] = Σ dy, sx[j] = Σ dy·(x − mean[j]), in double.
+// Pass 1 of the backward: s[j] = Σ dy, sx[j] = Σ dy·(x − mean[j]), in
+// double, whole periods 16 positions at a time as ShiftedSums.
 SLIM_VECTOR_CLONES void GradSums(const ChannelPeriod& cp, const float* dy, const float* x, const float* mean,
                                  int64_t b0, int64_t b1, double* s, double* sx) {
-  const int64_t period = cp.period;
-  for (int64_t j = 0; j < period; ++j) s[j] = sx[j] = 0.0;
-  for (int64_t b = b0; b < b1; ++b) {
+  const int64_t period = cp.period, full_end = FullEnd(cp, b1);
+  for (int64_t j0 = 0; j0 < period; j0 += 16) {
+    double a[16] = {}, q[16] = {};
+    for (int64_t b = b0; b < full_end; ++b) {
+      const float* dyb = dy + cp.begin(b) + j0;
+      const float* xb = x + cp.begin(b) + j0;
+#pragma omp simd
+      for (int j = 0; j < 16; ++j) {
+        const double g = static_cast<double>(dyb[j]);
+        a[j] += g;
+        q[j] += g * (static_cast<double>(xb[j]) - static_cast<double>(mean[j0 + j]));
+      }
+    }
+    for (int j = 0; j < 16; ++j) {
+      s[j0 + j] = a[j];
+      sx[j0 + j] = q[j];
+    }
+  }
+  for (int64_t b = full_end; b < b1; ++b) {
     const float* dyb = dy + cp.begin(b);
     const float* xb = x + cp.begin(b);
     const int64_t len = cp.length(b);
-#pragma omp simd
     for (int64_t j = 0; j < len; ++j) {
       const double g = static_cast<double>(dyb[j]);
       s[j] += g;

@@ -21,6 +21,10 @@
 #ifndef SLIMTRAIN_ENGINE_CPU_PARALLEL_H_
 #define SLIMTRAIN_ENGINE_CPU_PARALLEL_H_
 
+#ifndef _OPENMP
+#error "engine/cpu/parallel.h needs -fopenmp (see FAST_KERNEL_COPTS in engine/cpu/BUILD)"
+#endif
+
 #include <omp.h>
 
 #include <algorithm>

@@ -16,6 +16,7 @@
 #include <new>
 #include <type_traits>
 
+#include "engine/cpu/parallel.h"
 #include "engine/quant.h"
 #include "planner/status_macros.h"
 #include "planner/strategy.h"

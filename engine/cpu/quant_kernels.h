@@ -25,10 +25,11 @@
 
 #include <cstdint>
 
-#include "engine/cpu/parallel.h"
 #include "planner/graph.h"
 
 namespace slimtrain::engine::cpu {
+
+class Scratch;  // parallel.h: backend-owned per-channel scratch
 
 // Whether the AVX-512 path runs (the CPU has it and tests allow it).
 bool QuantUsesAvx512();

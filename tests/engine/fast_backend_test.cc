@@ -153,7 +153,9 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
     ref.Conv2dBackwardWeights(a, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
                               Workspace{});
     EXPECT_LT(RelError(dw, dw_ref), kMatmulTolerance);
-    if (t.bias) EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    if (t.bias) {
+      EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    }
     EXPECT_TRUE(ws->GuardIntact());
   }
 }
@@ -181,7 +183,9 @@ TEST(FastBackendWorkspaceTest, OnlyConvAndLinearHaveWorkspaces) {
     const bool weighted = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear;
     for (Pass pass : {Pass::kForward, Pass::kBackward}) {
       const int64_t bytes = fast.WorkspaceBytes(g, n, 8, pass);
-      if (!weighted) EXPECT_EQ(bytes, 0) << n.name;
+      if (!weighted) {
+        EXPECT_EQ(bytes, 0) << n.name;
+      }
       EXPECT_EQ(bytes % 64, 0) << n.name;
     }
   }
@@ -259,7 +263,9 @@ TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
     ref.LinearBackwardWeights(n, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
                               Workspace{});
     EXPECT_LT(RelError(dw, dw_ref), kMatmulTolerance);
-    if (t.bias) EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    if (t.bias) {
+      EXPECT_LT(RelError(db, db_ref), kMatmulTolerance);
+    }
     EXPECT_TRUE(ws.GuardIntact());
   }
 }

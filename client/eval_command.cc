@@ -1,0 +1,113 @@
+// slimtrain eval: scores saved weights on a dataset.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/backend_choice.h"
+#include "client/commands.h"
+#include "client/flags.h"
+#include "client/model_flags.h"
+#include "engine/checkpoint.h"
+#include "engine/data.h"
+#include "engine/executor.h"
+#include "engine/trainer.h"
+#include "planner/file_util.h"
+#include "planner/plan_request.h"
+
+namespace slimtrain::client {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "slimtrain eval: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+absl::StatusOr<engine::Dataset> Load(const std::string& name, const std::string& dir, engine::Split split,
+                                     const planner::Graph& graph) {
+  if (name == "fashion-mnist") return engine::LoadFashionMnist(dir.empty() ? engine::kFashionMnistDir : dir, split);
+  if (name == "cifar10" || name == "cifar100") {
+    if (dir.empty()) return absl::InvalidArgumentError("--data-dir: the folder of the CIFAR binary files is needed");
+    return engine::LoadCifar(dir, name == "cifar10" ? 10 : 100, split);
+  }
+  if (name == "synthetic") {
+    return engine::SyntheticDataset(split == engine::Split::kTrain ? 10000 : 2000, graph.node(0).out,
+                                    graph.spec().num_classes(), 1, split);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--dataset: unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
+}
+
+}  // namespace
+
+int RunEvalCommand(const std::vector<std::string>& args) {
+  std::string model, model_file, weights, dataset = "fashion-mnist", data_dir, split = "test", backend_name = "fast",
+                                          format = "table";
+  int64_t batch = 256, threads = 0;
+  bool normalize = true;
+  FlagSet flags("eval",
+                "Scores saved weights (a .safetensors file from slimtrain train --output, a download, or a\n"
+                "checkpoint) on a dataset in inference mode: loss and accuracy.",
+                "slimtrain eval --model zoo:fmnist_resnet --weights fmnist.safetensors --dataset fashion-mnist");
+  flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
+  flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  flags.String("weights", &weights, "weights file (.safetensors), required");
+  flags.String("dataset", &dataset, "fashion-mnist, cifar10, cifar100 or synthetic");
+  flags.String("data-dir", &data_dir, "folder of the dataset's files");
+  flags.String("split", &split, "test or train");
+  flags.Int("batch", &batch, "examples per forward pass");
+  flags.Bool("normalize", &normalize, "normalise as training did (the training set's channel mean and std)");
+  flags.String("backend", &backend_name, "fast or reference");
+  flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
+  flags.String("format", &format, "table or json");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (weights.empty()) return Fail(absl::InvalidArgumentError("--weights FILE is required"));
+  if (split != "test" && split != "train") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not test or train")));
+  }
+  absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
+  if (!ref.ok()) return Fail(ref.status());
+  absl::StatusOr<v1::ModelSpec> spec = planner::ResolveModel(*ref);
+  if (!spec.ok()) return Fail(spec.status());
+  absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
+  if (!graph.ok()) return Fail(graph.status());
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<engine::Dataset> data =
+      Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph);
+  if (!data.ok()) return Fail(data.status());
+  if (data->image != graph->node(0).out) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("--dataset: %s has %s images but the model takes %s",
+                                                           dataset, planner::DimsString(data->image),
+                                                           planner::DimsString(graph->node(0).out))));
+  }
+  engine::ChannelStats stats;
+  if (normalize) {
+    absl::StatusOr<engine::Dataset> train = split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph);
+    if (!train.ok()) return Fail(train.status());
+    stats = engine::ComputeChannelStats(*train);
+  }
+  absl::StatusOr<std::unique_ptr<engine::Executor>> exec = engine::Executor::Create(
+      *graph, planner::Strategy::kExact, std::min<int64_t>(batch, data->size), backend->get(), {});
+  if (!exec.ok()) return Fail(exec.status());
+  absl::StatusOr<std::string> bytes = planner::ReadFile(weights);
+  if (!bytes.ok()) return Fail(bytes.status());
+  absl::StatusOr<engine::SafetensorsFile> file = engine::DecodeSafetensors(*bytes, weights);
+  if (!file.ok()) return Fail(file.status());
+  if (absl::Status s = engine::ImportWeights(*file, (*exec)->params(), weights); !s.ok()) return Fail(s);
+  absl::StatusOr<engine::EvalResult> r = engine::EvaluateDataset(**exec, *data, normalize, stats);
+  if (!r.ok()) return Fail(r.status());
+  if (format == "json") {
+    std::cout << absl::StrFormat("{\n  \"examples\": %d,\n  \"loss\": %.6f,\n  \"accuracy\": %.6f\n}\n", r->examples,
+                                 r->loss, r->accuracy);
+  } else {
+    std::cout << absl::StrFormat("%s %s split, %d examples: loss %.4f, accuracy %.2f%%\n", dataset, split,
+                                 r->examples, r->loss, 100 * r->accuracy);
+  }
+  return 0;
+}
+
+}  // namespace slimtrain::client

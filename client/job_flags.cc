@@ -1,0 +1,83 @@
+// See job_flags.h.
+#include "client/job_flags.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/model_flags.h"
+#include "planner/status_macros.h"
+#include "planner/units.h"
+
+namespace slimtrain::client {
+
+void JobFlags::Register(FlagSet& f) {
+  f.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet (slimtrain zoo list)");
+  f.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  f.String("dataset", &dataset, "fashion-mnist, cifar10, cifar100 or synthetic");
+  f.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");
+  f.Int("synthetic-examples", &synthetic_examples, "synthetic: training examples (default 10000)");
+  f.String("strategy", &strategy, "exact, approx8, approx4, approx2, naive8, naive4, checkpoint, checkpoint_optimal");
+  f.Int("batch", &batch, "examples per step");
+  f.Int("epochs", &epochs, "epochs to train (default 1 when --steps is not given)");
+  f.Int("steps", &steps, "steps to train instead of epochs");
+  f.Int("eval-every", &eval_every, "evaluate on the test set every N steps (and at the end)");
+  f.String("optimizer", &optimizer, "sgd, adam or rmsprop");
+  f.Double("lr", &lr, "base learning rate");
+  f.Double("momentum", &momentum, "sgd/rmsprop momentum");
+  f.Bool("nesterov", &nesterov, "sgd: Nesterov momentum");
+  f.Double("weight-decay", &weight_decay, "L2 weight decay");
+  f.String("schedule", &schedule, "learning-rate schedule: constant, step or cosine");
+  f.String("milestones", &milestones, "step schedule: comma-separated epochs, e.g. 30,60");
+  f.Double("gamma", &gamma, "step schedule: factor at each milestone");
+  f.Int("warmup-steps", &warmup_steps, "linear warm-up steps");
+  f.Int("crop-padding", &crop_padding, "random crop after zero padding of this many pixels");
+  f.Bool("flip", &flip, "random horizontal flips");
+  f.Bool("normalize", &normalize, "normalise with the training set's channel mean and std");
+  f.Int("seed", &seed, "seed for initialisation, data order, augmentation, dropout");
+  f.String("budget", &budget, "checkpoint_optimal: memory to fit, e.g. 4GiB");
+  f.Int("checkpoint-every", &checkpoint_every, "steps between checkpoints (default 500)");
+}
+
+absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
+  v1::JobSpec spec;
+  SLIM_ASSIGN_OR_RETURN(*spec.mutable_model(), ModelRefFromFlags(model, model_file));
+  spec.mutable_dataset()->set_name(dataset);
+  spec.mutable_dataset()->set_path(data_dir);
+  spec.mutable_dataset()->set_synthetic_examples(synthetic_examples);
+  spec.mutable_dataset()->set_random_crop_padding(crop_padding);
+  spec.mutable_dataset()->set_horizontal_flip(flip);
+  spec.mutable_dataset()->set_normalize(normalize);
+  spec.set_strategy(strategy);
+  if (batch < 1) return absl::InvalidArgumentError(absl::StrCat("--batch must be >= 1, got ", batch));
+  spec.set_batch_size(batch);
+  if (epochs < 0 || steps < 0) return absl::InvalidArgumentError("--epochs and --steps must be >= 0");
+  spec.set_steps(steps);
+  spec.set_epochs(steps == 0 && epochs == 0 ? 1 : epochs);
+  spec.set_eval_interval_steps(eval_every);
+  v1::OptimizerSpec* o = spec.mutable_optimizer();
+  o->set_kind(optimizer);
+  o->set_learning_rate(lr);
+  o->set_momentum(optimizer == "adam" ? 0.0 : momentum);
+  o->set_nesterov(nesterov);
+  o->set_weight_decay(weight_decay);
+  v1::LearningRateSchedule* s = spec.mutable_learning_rate_schedule();
+  s->set_kind(schedule);
+  s->set_warmup_steps(warmup_steps);
+  s->set_gamma(gamma);
+  for (absl::string_view m : absl::StrSplit(milestones, ',', absl::SkipWhitespace())) {
+    int64_t epoch = 0;
+    if (!absl::SimpleAtoi(m, &epoch)) {
+      return absl::InvalidArgumentError(absl::StrCat("--milestones: '", m, "' is not an epoch number"));
+    }
+    s->add_milestone_epochs(epoch);
+  }
+  spec.set_seed(static_cast<uint64_t>(seed));
+  if (!budget.empty()) {
+    SLIM_ASSIGN_OR_RETURN(int64_t bytes, planner::ParseBytes(budget, "--budget"));
+    spec.set_budget_bytes(bytes);
+  }
+  spec.set_checkpoint_interval_steps(checkpoint_every);
+  return spec;
+}
+
+}  // namespace slimtrain::client

@@ -1,0 +1,48 @@
+// job_flags.h — a training job described by command-line flags: the flags
+// `slimtrain train` (local) and `slimtrain submit` (remote) share.
+//
+//   JobFlags job;
+//   FlagSet flags("train", ...);
+//   job.Register(flags);
+//   SLIM_RETURN_IF_ERROR(flags.Parse(args));
+//   SLIM_ASSIGN_OR_RETURN(v1::JobSpec spec, job.ToSpec());
+#ifndef SLIMTRAIN_CLIENT_JOB_FLAGS_H_
+#define SLIMTRAIN_CLIENT_JOB_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/flags.h"
+#include "proto/job.pb.h"
+
+namespace slimtrain::client {
+
+struct JobFlags {
+  std::string model, model_file;
+  std::string dataset = "fashion-mnist", data_dir;
+  int64_t synthetic_examples = 0;
+  std::string strategy = "approx4";
+  int64_t batch = 128, epochs = 0, steps = 0, eval_every = 0;
+  std::string optimizer = "sgd";
+  double lr = 0.1, momentum = 0.9, weight_decay = 5e-4;
+  bool nesterov = false;
+  std::string schedule = "cosine", milestones;
+  int64_t warmup_steps = 0;
+  double gamma = 0.1;
+  int64_t crop_padding = 0;
+  bool flip = false, normalize = true;
+  int64_t seed = 1;
+  std::string budget;
+  int64_t checkpoint_every = 0;
+
+  // Adds the flags, with these defaults, to `flags`.
+  void Register(FlagSet& flags);
+  // The JobSpec the flags describe; INVALID_ARGUMENT naming the flag for a
+  // bad value. Without --epochs and --steps: 1 epoch.
+  absl::StatusOr<v1::JobSpec> ToSpec() const;
+};
+
+}  // namespace slimtrain::client
+
+#endif  // SLIMTRAIN_CLIENT_JOB_FLAGS_H_

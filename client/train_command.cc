@@ -1,0 +1,148 @@
+// slimtrain train: trains a model locally, without a server.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/backend_choice.h"
+#include "client/commands.h"
+#include "client/flags.h"
+#include "client/job_flags.h"
+#include "engine/checkpoint.h"
+#include "engine/trainer.h"
+#include "planner/units.h"
+
+namespace slimtrain::client {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "\nslimtrain train: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%ds", s);
+}
+
+}  // namespace
+
+int RunTrainCommand(const std::vector<std::string>& args) {
+  JobFlags job;
+  std::string backend_name = "fast", checkpoint, output, format = "table";
+  int64_t threads = 0;
+  bool resume = false;
+  FlagSet flags("train",
+                "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
+                "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
+                "--resume continues an interrupted run exactly; --output exports the weights as\n"
+                "safetensors with PyTorch's state_dict names.",
+                "slimtrain train --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 --epochs 3");
+  job.Register(flags);
+  flags.String("backend", &backend_name, "fast (oneDNN and vectorised kernels) or reference (slow, for checking)");
+  flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
+  flags.String("checkpoint", &checkpoint, "write checkpoints to this file");
+  flags.Bool("resume", &resume, "continue from --checkpoint when it exists");
+  flags.String("output", &output, "export the trained weights to this .safetensors file");
+  flags.String("format", &format, "summary as table or json");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (format != "table" && format != "json") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not table or json")));
+  }
+  if (resume && checkpoint.empty()) return Fail(absl::InvalidArgumentError("--resume needs --checkpoint FILE"));
+  absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
+  if (!spec.ok()) return Fail(spec.status());
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
+  if (!backend.ok()) return Fail(backend.status());
+
+  engine::TrainerOptions options;
+  options.checkpoint_path = checkpoint;
+  options.resume = resume;
+  std::cerr << "slimtrain train: loading data and planning memory...\n";
+  absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(*spec, backend->get(), options);
+  if (!trainer.ok()) return Fail(trainer.status());
+  engine::Trainer& t = **trainer;
+  const v1::MemoryPlan& plan = t.executor().plan();
+  std::cerr << absl::StrFormat("%s, %s, batch %d: %d steps, %d per epoch; plan: arena %s, peak %s\n",
+                               t.graph().spec().name(), plan.strategy(), spec->batch_size(), t.total_steps(),
+                               t.steps_per_epoch(), planner::FormatBytes(plan.arena_bytes()),
+                               planner::FormatBytes(plan.peak_bytes()));
+
+  const bool tty = isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first_step = t.step();
+  double last_loss = 0, last_accuracy = 0, rate = 0, eval_loss = -1, eval_accuracy = -1;
+  int64_t measured = 0;
+  const int64_t every = std::max<int64_t>(1, t.total_steps() / 20);
+  engine::TrainerCallbacks callbacks;
+  callbacks.on_metrics = [&](const v1::Metrics& m) {
+    measured = std::max(measured, m.measured_peak_bytes());
+    if (m.has_eval()) {  // the trainer's log line says it
+      eval_loss = m.eval_loss();
+      eval_accuracy = m.eval_accuracy();
+      return;
+    }
+    last_loss = m.loss();
+    last_accuracy = m.accuracy();
+    rate = m.images_per_second();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double eta = elapsed / std::max<int64_t>(1, m.step() - first_step) * (t.total_steps() - m.step());
+    const int width = 20, filled = static_cast<int>(width * m.step() / std::max<int64_t>(1, t.total_steps()));
+    const std::string line = absl::StrFormat(
+        "step %*d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %.0f img/s | ETA %s",
+        static_cast<int>(absl::StrCat(t.total_steps()).size()), m.step(), t.total_steps(), std::string(filled, '#'),
+        std::string(width - filled, '-'), static_cast<int>(100 * m.step() / std::max<int64_t>(1, t.total_steps())),
+        m.epoch() + 1, std::max<int64_t>(1, (t.total_steps() + t.steps_per_epoch() - 1) / t.steps_per_epoch()),
+        m.loss(), 100 * m.accuracy(), rate, Duration(eta));
+    if (tty) {
+      std::cerr << "\r\033[K" << line << std::flush;
+    } else if (m.step() % every == 0 || m.step() == t.total_steps()) {
+      std::cerr << line << "\n";
+    }
+  };
+  callbacks.on_log = [&](const std::string& line) { std::cerr << (tty ? "\r\033[K" : "") << line << "\n"; };
+  const absl::Status run = t.Run(callbacks);
+  if (tty) std::cerr << "\n";
+  if (!run.ok()) return Fail(run);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!output.empty()) {
+    if (absl::Status s = engine::WriteWeights(output, t.executor().params(), t.executor().steps_run()); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  const int64_t steps_done = t.step() - first_step;
+  if (format == "json") {
+    std::cout << absl::StrFormat(
+        "{\n  \"model\": \"%s\",\n  \"strategy\": \"%s\",\n  \"steps\": %d,\n  \"seconds\": %.3f,\n"
+        "  \"images_per_second\": %.1f,\n  \"train_loss\": %.6f,\n  \"train_accuracy\": %.6f,\n"
+        "  \"test_loss\": %.6f,\n  \"test_accuracy\": %.6f,\n  \"planned_peak_bytes\": %d,\n"
+        "  \"arena_bytes\": %d,\n  \"measured_peak_bytes\": %d,\n  \"weights\": \"%s\"\n}\n",
+        t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate,
+        last_loss, last_accuracy, eval_loss, eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, output);
+  } else {
+    std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %.0f images/s\n",
+                                 t.graph().spec().name(), plan.strategy(), steps_done, Duration(seconds), rate);
+    std::cout << absl::StrFormat("last batch: loss %.4f, accuracy %.2f%%\n", last_loss, 100 * last_accuracy);
+    if (eval_accuracy >= 0) {
+      std::cout << absl::StrFormat("test set: loss %.4f, accuracy %.2f%%\n", eval_loss, 100 * eval_accuracy);
+    }
+    std::cout << absl::StrFormat("memory: planned peak %s (arena %s), measured peak resident %s\n",
+                                 planner::FormatBytes(plan.peak_bytes()), planner::FormatBytes(plan.arena_bytes()),
+                                 planner::FormatBytes(measured));
+    if (!output.empty()) std::cout << "weights: " << output << "\n";
+    if (!checkpoint.empty()) std::cout << "checkpoint: " << checkpoint << "\n";
+  }
+  return 0;
+}
+
+}  // namespace slimtrain::client
