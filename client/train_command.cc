@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "client/job_flags.h"
 #include "engine/checkpoint.h"
 #include "engine/trainer.h"
+#include "google/protobuf/util/json_util.h"
 #include "planner/units.h"
 
 namespace slimtrain::client {
@@ -35,7 +37,7 @@ std::string Duration(double seconds) {
 
 int RunTrainCommand(const std::vector<std::string>& args) {
   JobFlags job;
-  std::string backend_name = "fast", checkpoint, output, format = "table";
+  std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
   int64_t threads = 0;
   bool resume = false;
   FlagSet flags("train",
@@ -51,6 +53,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   flags.Bool("resume", &resume, "continue from --checkpoint when it exists");
   flags.String("output", &output, "export the trained weights to this .safetensors file");
   flags.String("format", &format, "summary as table or json");
+  flags.String("metrics-out", &metrics_out, "append every step's and evaluation's metrics to this file, JSON lines");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -78,6 +81,11 @@ int RunTrainCommand(const std::vector<std::string>& args) {
                                t.steps_per_epoch(), planner::FormatBytes(plan.arena_bytes()),
                                planner::FormatBytes(plan.peak_bytes()));
 
+  std::ofstream metrics_file;
+  if (!metrics_out.empty()) {
+    metrics_file.open(metrics_out, std::ios::app);
+    if (!metrics_file) return Fail(absl::NotFoundError(absl::StrCat("--metrics-out: cannot open ", metrics_out)));
+  }
   const bool tty = isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
   const int64_t first_step = t.step();
@@ -87,6 +95,13 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   engine::TrainerCallbacks callbacks;
   callbacks.on_metrics = [&](const v1::Metrics& m) {
     measured = std::max(measured, m.measured_peak_bytes());
+    if (metrics_file.is_open()) {
+      std::string line;
+      google::protobuf::util::JsonPrintOptions print;
+      print.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(m, &line, print);
+      metrics_file << line << "\n" << std::flush;
+    }
     if (m.has_eval()) {  // the trainer's log line says it
       eval_loss = m.eval_loss();
       eval_accuracy = m.eval_accuracy();

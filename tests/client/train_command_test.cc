@@ -1,0 +1,125 @@
+// The real `slimtrain train` and `slimtrain eval`: a short run's JSON summary,
+// weights that eval scores to the same test accuracy, a resumed run that
+// continues where the checkpoint was, metrics lines, and errors.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
+
+namespace slimtrain {
+namespace {
+
+using test_util::CommandResult;
+using test_util::RunCommand;
+using test_util::RunCommandSplit;
+using test_util::TempPath;
+
+constexpr char kTiny[] = R"(name: "tiny"
+input { dims: 1 dims: 28 dims: 28 }
+num_classes: 10
+layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
+layers { name: "bn1" inputs: "conv1" batch_norm {} }
+layers { name: "relu1" inputs: "bn1" relu {} }
+layers { name: "gap" inputs: "relu1" global_avg_pool {} }
+layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
+layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)";
+
+std::string ModelFile() {
+  const std::string path = TempPath("tiny.pbtxt");
+  std::ofstream(path) << kTiny;
+  return path;
+}
+
+google::protobuf::Struct Json(const std::string& text) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &s).ok()) << text;
+  return s;
+}
+
+TEST(TrainCommandTest, TrainsExportsAndEvalAgrees) {
+  const std::string weights = TempPath("tiny.safetensors"), metrics = TempPath("metrics.jsonl");
+  const CommandResult train = RunCommandSplit(
+      "client/slimtrain train --model-file " + ModelFile() +
+      " --dataset fashion-mnist --strategy approx4 --steps 12 --batch 32 --lr 0.05 --format json --output " +
+      weights + " --metrics-out " + metrics);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const google::protobuf::Struct summary = Json(train.stdout_only);
+  const auto& f = summary.fields();
+  EXPECT_EQ(f.at("strategy").string_value(), "approx4");
+  EXPECT_EQ(f.at("steps").number_value(), 12);
+  EXPECT_GT(f.at("images_per_second").number_value(), 0);
+  EXPECT_GT(f.at("measured_peak_bytes").number_value(), 0);
+  const double accuracy = f.at("test_accuracy").number_value();
+  EXPECT_GT(accuracy, 0.1);  // better than chance after 12 steps
+  // One JSON line per step, and the final evaluation.
+  std::ifstream in(metrics);
+  std::string line;
+  int lines = 0, evals = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    if (Json(line).fields().count("has_eval")) ++evals;
+  }
+  EXPECT_EQ(lines, 13);
+  EXPECT_EQ(evals, 1);
+
+  const CommandResult eval = RunCommandSplit("client/slimtrain eval --model-file " + ModelFile() + " --weights " +
+                                             weights + " --dataset fashion-mnist --batch 100 --format json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NEAR(Json(eval.stdout_only).fields().at("accuracy").number_value(), accuracy, 1e-9);
+  EXPECT_EQ(Json(eval.stdout_only).fields().at("examples").number_value(), 10000);
+}
+
+TEST(TrainCommandTest, ResumeContinuesFromTheCheckpoint) {
+  const std::string ckpt = TempPath("resume.ckpt");
+  const std::string base = "client/slimtrain train --model-file " + ModelFile() +
+                           " --dataset synthetic --synthetic-examples 256 --batch 32 --format json --checkpoint " +
+                           ckpt + " --resume";
+  std::remove(ckpt.c_str());
+  const CommandResult first = RunCommandSplit(base + " --steps 4");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const CommandResult second = RunCommandSplit(base + " --steps 10");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed at step 4"), std::string::npos) << second.output;
+  EXPECT_EQ(Json(second.stdout_only).fields().at("steps").number_value(), 10);
+}
+
+struct BadRun {
+  const char* name;
+  const char* args;
+  int exit_code;
+  const char* message;
+};
+
+class TrainErrorTest : public testing::TestWithParam<BadRun> {};
+
+TEST_P(TrainErrorTest, SaysWhatIsWrong) {
+  const CommandResult r = RunCommand(std::string("client/slimtrain ") + GetParam().args);
+  EXPECT_EQ(r.exit_code, GetParam().exit_code) << r.output;
+  EXPECT_NE(r.output.find(GetParam().message), std::string::npos) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, TrainErrorTest,
+    testing::Values(
+        BadRun{"UnknownDataset", "train --model zoo:fmnist_resnet --dataset imagenet --steps 1", 2,
+               "dataset.name: unknown dataset 'imagenet'"},
+        BadRun{"ShapeMismatch", "train --model zoo:resnet20 --dataset fashion-mnist --steps 1", 2,
+               "fashion-mnist has 1x28x28 images but model 'resnet20' takes 3x32x32"},
+        BadRun{"UnknownStrategy", "train --model zoo:fmnist_resnet --strategy fast --steps 1", 2,
+               "strategy: unknown strategy 'fast'"},
+        BadRun{"ResumeNeedsCheckpoint", "train --model zoo:fmnist_resnet --resume --steps 1", 2,
+               "--resume needs --checkpoint FILE"},
+        BadRun{"UnknownBackend", "train --model zoo:fmnist_resnet --backend tpu --steps 1", 2,
+               "--backend: 'tpu' is not fast or reference"},
+        BadRun{"EvalNeedsWeights", "eval --model zoo:fmnist_resnet", 2, "--weights FILE is required"},
+        BadRun{"EvalMissingWeights", "eval --model zoo:fmnist_resnet --weights /nonexistent.safetensors", 1,
+               "/nonexistent.safetensors"}),
+    [](const testing::TestParamInfo<BadRun>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace slimtrain
