@@ -19,6 +19,8 @@ int RunArenaCommand(const std::vector<std::string>& args);
 int RunTrainCommand(const std::vector<std::string>& args);
 // slimtrain eval: scores saved weights on a dataset.
 int RunEvalCommand(const std::vector<std::string>& args);
+// slimtrain fidelity: approx-K's gradient error against SGD's noise.
+int RunFidelityCommand(const std::vector<std::string>& args);
 
 }  // namespace slimtrain::client
 

@@ -22,6 +22,7 @@ constexpr char kUsage[] =
     "  arena    plan a raw buffer list (CSV) into one arena\n"
     "  train    train a model on this machine (progress, summary, checkpoints, weights)\n"
     "  eval     score saved weights on a dataset\n"
+    "  fidelity approx-K's weight-gradient error per layer, next to SGD's noise\n"
     "\n"
     "example:\n"
     "  slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx4\n";
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   if (command == "arena") return client::RunArenaCommand(args);
   if (command == "train") return client::RunTrainCommand(args);
   if (command == "eval") return client::RunEvalCommand(args);
+  if (command == "fidelity") return client::RunFidelityCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

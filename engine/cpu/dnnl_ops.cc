@@ -118,7 +118,8 @@ absl::StatusOr<std::unique_ptr<WeightedOp>> WeightedOp::Create(const dnnl::engin
   op->name_ = n.name;
   op->bias_ = n.bias;
   const int64_t out_channels = conv ? n.out_channels : n.out_features;
-  op->dx_bytes_ = Align64(batch * planner::NumElements(in) * 4);
+  op->dx_count_ = batch * planner::NumElements(in);
+  op->dx_bytes_ = Align64(op->dx_count_ * 4);
   if (n.bias) {
     op->zero_bias_.reset(new float[out_channels]());
     op->unused_bias_grad_.reset(new float[out_channels]());
@@ -285,10 +286,7 @@ void WeightedOp::BackwardData(const dnnl::stream& stream, const float* dy, const
     args.Add(DNNL_ARG_SCRATCHPAD, s.scratch);
   }
   args.Run(s.prim, stream);
-  if (accumulate) {
-    const int64_t count = static_cast<int64_t>(s.x.get_desc().get_size() / sizeof(float));
-    Copy(count, temp, dx, /*accumulate=*/true, threads);
-  }
+  if (accumulate) Copy(dx_count_, temp, dx, /*accumulate=*/true, threads);
 }
 
 void WeightedOp::BackwardWeights(const dnnl::stream& stream, const float* x, const float* dy, float* dw,

@@ -92,7 +92,8 @@ class WeightedOp {
   WeightedOp();
   std::string name_;
   bool bias_ = false;
-  int64_t dx_bytes_ = 0;
+  int64_t dx_count_ = 0;  // elements of the input gradient
+  int64_t dx_bytes_ = 0;  // its bytes, aligned
   std::unique_ptr<float[]> zero_bias_, unused_bias_grad_;  // (K), for null b / db
   std::unique_ptr<Stage> fwd_, bwd_data_, bwd_weights_;
 };

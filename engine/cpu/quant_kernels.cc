@@ -242,19 +242,25 @@ SLIM_AVX512 inline __m512 Xhat16(const Consts& k, __m512i q, int64_t j) {
   return _mm512_mask_blend_ps(zm, xh, v);
 }
 
+// The AVX-512 loops below run over `count` elements from `begin` (a multiple
+// of the period P; count a multiple of 16, whole periods or the vectors of
+// one short block); o is the offset from begin and j = o mod P the position
+// in the period, which indexes the constants.
+
 template <int kBits>
-SLIM_AVX512 void EncodeAvx(const Consts& k, const float* x, const float* y, uint8_t* code, int64_t begin,
-                           int64_t vend) {
-  for (int64_t j = 0; j < vend; j += 16) {
-    const int64_t i = begin + j;
+SLIM_AVX512 void EncodeAvx(const Consts& k, int64_t period, const float* x, const float* y, uint8_t* code,
+                           int64_t begin, int64_t count) {
+  for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
+    const int64_t i = begin + o;
     StoreCodes<kBits>(code + i * kBits / 8, Encode16(k, x, y, i, j));
   }
 }
 
 template <int kBits>
-SLIM_AVX512 void RestoreAvx(const Consts& k, const uint8_t* code, float* z, int64_t begin, int64_t vend) {
-  for (int64_t j = 0; j < vend; j += 16) {
-    const int64_t i = begin + j;
+SLIM_AVX512 void RestoreAvx(const Consts& k, int64_t period, const uint8_t* code, float* z, int64_t begin,
+                            int64_t count) {
+  for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
+    const int64_t i = begin + o;
     const __m512i q = LoadCodes<kBits>(code + i * kBits / 8);
     const __m512i s = _mm512_loadu_si512(k.s + j);
     const __mmask16 active = _mm512_cmpge_epi32_mask(q, s);
@@ -265,10 +271,10 @@ SLIM_AVX512 void RestoreAvx(const Consts& k, const uint8_t* code, float* z, int6
 }
 
 template <int kBits>
-SLIM_AVX512 void ReluBackwardAvx(const Consts& k, const uint8_t* code, const float* dz, float* dy,
-                                 bool accumulate, int64_t begin, int64_t vend) {
-  for (int64_t j = 0; j < vend; j += 16) {
-    const int64_t i = begin + j;
+SLIM_AVX512 void ReluBackwardAvx(const Consts& k, int64_t period, const uint8_t* code, const float* dz, float* dy,
+                                 bool accumulate, int64_t begin, int64_t count) {
+  for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
+    const int64_t i = begin + o;
     const __m512i q = LoadCodes<kBits>(code + i * kBits / 8);
     const __mmask16 mask = _mm512_cmpge_epi32_mask(q, _mm512_loadu_si512(k.mask_from + j));
     __m512 g = _mm512_maskz_mov_ps(mask, _mm512_loadu_ps(dz + i));
@@ -277,12 +283,31 @@ SLIM_AVX512 void ReluBackwardAvx(const Consts& k, const uint8_t* code, const flo
   }
 }
 
-// s[j] += dy, sx[j] += dy·x̂' in double.
+// s[j] += dy, sx[j] += dy·x̂' in double. Whole periods are summed 16
+// positions at a time across periods, the accumulators in registers.
 template <int kBits>
-SLIM_AVX512 void BnSumsAvx(const Consts& k, const uint8_t* code, const float* dy, int64_t begin, int64_t vend,
-                           double* s, double* sx) {
-  for (int64_t j = 0; j < vend; j += 16) {
-    const int64_t i = begin + j;
+SLIM_AVX512 void BnSumsAvx(const Consts& k, int64_t period, const uint8_t* code, const float* dy, int64_t begin,
+                           int64_t count, double* s, double* sx) {
+  const int64_t periods = count / period;
+  for (int64_t j = 0; j < period && periods > 0; j += 16) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, x0 = s0, x1 = s0;
+    for (int64_t b = 0; b < periods; ++b) {
+      const int64_t i = begin + b * period + j;
+      const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
+      const __m512 g = _mm512_loadu_ps(dy + i);
+      const __m512d g0 = LowPd(g), g1 = HighPd(g);
+      s0 = _mm512_add_pd(s0, g0);
+      s1 = _mm512_add_pd(s1, g1);
+      x0 = _mm512_fmadd_pd(g0, LowPd(xh), x0);
+      x1 = _mm512_fmadd_pd(g1, HighPd(xh), x1);
+    }
+    _mm512_storeu_pd(s + j, _mm512_add_pd(_mm512_loadu_pd(s + j), s0));
+    _mm512_storeu_pd(s + j + 8, _mm512_add_pd(_mm512_loadu_pd(s + j + 8), s1));
+    _mm512_storeu_pd(sx + j, _mm512_add_pd(_mm512_loadu_pd(sx + j), x0));
+    _mm512_storeu_pd(sx + j + 8, _mm512_add_pd(_mm512_loadu_pd(sx + j + 8), x1));
+  }
+  for (int64_t o = periods * period, j = 0; o < count; o += 16, j += 16) {  // part of one period
+    const int64_t i = begin + o;
     const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
     const __m512 g = _mm512_loadu_ps(dy + i);
     const __m512d g0 = LowPd(g), g1 = HighPd(g);
@@ -295,11 +320,11 @@ SLIM_AVX512 void BnSumsAvx(const Consts& k, const uint8_t* code, const float* dy
 
 // dx = scale·(dy − mean_dy) − x̂'·c (or dx +=).
 template <int kBits>
-SLIM_AVX512 void BnApplyAvx(const Consts& k, const uint8_t* code, const float* dy, const float* scale,
-                            const float* mean_dy, const float* c, float* dx, bool accumulate, int64_t begin,
-                            int64_t vend) {
-  for (int64_t j = 0; j < vend; j += 16) {
-    const int64_t i = begin + j;
+SLIM_AVX512 void BnApplyAvx(const Consts& k, int64_t period, const uint8_t* code, const float* dy,
+                            const float* scale, const float* mean_dy, const float* c, float* dx, bool accumulate,
+                            int64_t begin, int64_t count) {
+  for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
+    const int64_t i = begin + o;
     const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
     const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(dy + i), _mm512_loadu_ps(mean_dy + j));
     __m512 r = _mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(scale + j), centred),
@@ -321,12 +346,20 @@ void WithBits(int bits, const F& f) {
   }
 }
 
-// Runs, for every block in parallel, vec(begin, vend) on the whole vectors
-// when `avx` and port(begin, j0, len) on the rest.
+// Splits the blocks over threads. Per part, with `avx`: vec(begin, count,
+// part) once on the run of whole periods and once on the whole vectors of a
+// short last block; port(begin, j0, j1, part) on the elements [begin + j0,
+// begin + j1) of a block that are left (every element without `avx`).
 template <typename Vec, typename Port>
 int ForBlocks(const ChannelPeriod& cp, int threads, bool avx, const Vec& vec, const Port& port) {
   return ParallelFor(cp.blocks, BlockGrain(cp), threads, [&](int64_t b0, int64_t b1, int part) {
-    for (int64_t b = b0; b < b1; ++b) {
+    int64_t b = b0;
+    if (avx) {
+      const int64_t full_end = b1 == cp.blocks && cp.length(b1 - 1) != cp.period ? b1 - 1 : b1;
+      if (full_end > b0) vec(cp.begin(b0), (full_end - b0) * cp.period, part);
+      b = full_end;
+    }
+    for (; b < b1; ++b) {
       const int64_t begin = cp.begin(b), len = cp.length(b);
       const int64_t vend = avx ? len - len % 16 : 0;
       if (vend > 0) vec(begin, vend, part);
@@ -363,8 +396,8 @@ void QuantizeBnRelu(const planner::Node& bn, int64_t batch, int bits, const floa
   const bool avx = bits != kPass && QuantUsesAvx512();
   ForBlocks(
       cp, threads, avx,
-      [&](int64_t begin, int64_t vend, int) {
-        WithBits(bits, [&](auto kb) { EncodeAvx<decltype(kb)::value>(k, x, y, static_cast<uint8_t*>(code), begin, vend); });
+      [&](int64_t begin, int64_t count, int) {
+        WithBits(bits, [&](auto kb) { EncodeAvx<decltype(kb)::value>(k, cp.period, x, y, static_cast<uint8_t*>(code), begin, count); });
       },
       [&](int64_t begin, int64_t j0, int64_t j1, int) { EncodePortable(k, bits, x, y, stats, code, begin, j0, j1); });
 }
@@ -378,8 +411,8 @@ void RestoreRelu(const planner::Node& bn, int64_t batch, int bits, const void* c
   const CodeReader read{bits, code};
   ForBlocks(
       cp, threads, bits != kPass && QuantUsesAvx512(),
-      [&](int64_t begin, int64_t vend, int) {
-        WithBits(bits, [&](auto kb) { RestoreAvx<decltype(kb)::value>(k, static_cast<const uint8_t*>(code), z, begin, vend); });
+      [&](int64_t begin, int64_t count, int) {
+        WithBits(bits, [&](auto kb) { RestoreAvx<decltype(kb)::value>(k, cp.period, static_cast<const uint8_t*>(code), z, begin, count); });
       },
       [&](int64_t begin, int64_t j0, int64_t j1, int) {
         for (int64_t j = j0; j < j1; ++j) z[begin + j] = read.Relu(k.ch[j % cp.channels], begin + j);
@@ -396,9 +429,9 @@ void ReluBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, cons
   const CodeReader read{bits, code};
   ForBlocks(
       cp, threads, bits != kPass && QuantUsesAvx512(),
-      [&](int64_t begin, int64_t vend, int) {
+      [&](int64_t begin, int64_t count, int) {
         WithBits(bits, [&](auto kb) {
-          ReluBackwardAvx<decltype(kb)::value>(k, static_cast<const uint8_t*>(code), dz, dy, accumulate, begin, vend);
+          ReluBackwardAvx<decltype(kb)::value>(k, cp.period, static_cast<const uint8_t*>(code), dz, dy, accumulate, begin, count);
         });
       },
       [&](int64_t begin, int64_t j0, int64_t j1, int) {
@@ -429,9 +462,9 @@ void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits,
   for (int64_t j = 0; j < 2 * P * max_parts; ++j) partial[j] = 0.0;
   const int parts = ForBlocks(
       cp, max_parts, avx,
-      [&](int64_t begin, int64_t vend, int p) {
+      [&](int64_t begin, int64_t count, int p) {
         WithBits(bits, [&](auto kb) {
-          BnSumsAvx<decltype(kb)::value>(k, codes, dy, begin, vend, partial + 2 * P * p, partial + 2 * P * p + P);
+          BnSumsAvx<decltype(kb)::value>(k, P, codes, dy, begin, count, partial + 2 * P * p, partial + 2 * P * p + P);
         });
       },
       [&](int64_t begin, int64_t j0, int64_t j1, int p) {
@@ -465,9 +498,9 @@ void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits,
   }
   ForBlocks(
       cp, threads, avx,
-      [&](int64_t begin, int64_t vend, int) {
+      [&](int64_t begin, int64_t count, int) {
         WithBits(bits, [&](auto kb) {
-          BnApplyAvx<decltype(kb)::value>(k, codes, dy, scale, mean_dy, coef, dx, accumulate, begin, vend);
+          BnApplyAvx<decltype(kb)::value>(k, P, codes, dy, scale, mean_dy, coef, dx, accumulate, begin, count);
         });
       },
       [&](int64_t begin, int64_t j0, int64_t j1, int) {

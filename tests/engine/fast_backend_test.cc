@@ -126,6 +126,11 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   ref.Conv2dForward(a, t.batch, x.data(), w.data(), bp, y_ref.data(), Workspace{});
   EXPECT_LT(RelError(y, y_ref), kMatmulTolerance);
   EXPECT_TRUE(fws.GuardIntact());
+  if (t.bias) {  // a null bias adds nothing, as in the reference
+    fast.Conv2dForward(a, t.batch, x.data(), w.data(), nullptr, y.data(), fws.ws());
+    ref.Conv2dForward(a, t.batch, x.data(), w.data(), nullptr, y_ref.data(), Workspace{});
+    EXPECT_LT(RelError(y, y_ref), kMatmulTolerance);
+  }
 
   // Backward-data: conv_a accumulates, conv_b overwrites.
   const std::vector<float> dy = Random(n_out, 4);
@@ -445,6 +450,12 @@ TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
     EXPECT_LT(RelError(dx, dx_ref), 1e-5) << "accumulate " << accumulate;
     EXPECT_LT(RelError(dg, dg_ref), 1e-5);
     EXPECT_LT(RelError(db, db_ref), 1e-5);
+    if (!accumulate) {
+      std::vector<float> inplace = dz;  // dx == dy
+      fast.BatchNormBackwardFromCode(bn, t.batch, t.bits, inplace.data(), code.data(), gamma.data(), beta.data(),
+                                     stats.data(), inplace.data(), false, dg.data(), db.data());
+      EXPECT_EQ(FirstBitDifference(inplace, dx), -1);
+    }
   }
 }
 

@@ -1,0 +1,179 @@
+// See fidelity.h.
+#include "engine/fidelity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/batches.h"
+#include "engine/checkpoint.h"
+#include "engine/executor.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::engine {
+namespace {
+
+// The weight tensors of conv2d and linear layers.
+std::vector<const NamedTensor*> WeightTensors(const planner::Graph& graph, const ParameterRegion& params) {
+  std::vector<const NamedTensor*> out;
+  for (const NamedTensor& t : params.tensors()) {
+    const std::string layer = t.name.substr(0, t.name.rfind('.'));
+    const int id = graph.Find(layer);
+    if (id < 0 || t.name.compare(t.name.size() - 7, 7, ".weight") != 0) continue;
+    const planner::OpKind kind = graph.node(id).kind;
+    if (kind == planner::OpKind::kConv2d || kind == planner::OpKind::kLinear) out.push_back(&t);
+  }
+  return out;
+}
+
+int64_t Count(const NamedTensor& t) {
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
+  return n;
+}
+
+std::vector<double> Gradients(ParameterRegion& params) {
+  std::vector<double> g(params.trainable_count());
+  for (int64_t i = 0; i < params.trainable_count(); ++i) g[i] = params.GetGrad(i);
+  return g;
+}
+
+double Norm(const std::vector<double>& a, const std::vector<double>& b, const NamedTensor& t) {
+  double s = 0;
+  for (int64_t i = 0; i < Count(t); ++i) {
+    const double d = a[t.offset + i] - (b.empty() ? 0.0 : b[t.offset + i]);
+    s += d * d;
+  }
+  return std::sqrt(s);
+}
+
+}  // namespace
+
+absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, planner::Strategy strategy,
+                                               const Dataset& data, const FidelityOptions& options,
+                                               Backend* backend) {
+  if (planner::CodeBits(strategy) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("strategy: fidelity compares an approx-K or naive-K strategy "
+                                                   "with exact, not '", planner::StrategyName(strategy), "'"));
+  }
+  if (options.other_batches < 2) {
+    return absl::InvalidArgumentError(absl::StrCat("other batches must be >= 2, got ", options.other_batches));
+  }
+  if (data.size < options.batch * (options.other_batches + 1)) {
+    return absl::InvalidArgumentError(absl::StrFormat("the dataset's %d examples are fewer than %d batches of %d",
+                                                      data.size, options.other_batches + 1, options.batch));
+  }
+  ExecutorOptions exec_options;
+  exec_options.seed = options.seed;
+  SLIM_ASSIGN_OR_RETURN(auto exact, Executor::Create(graph, planner::Strategy::kExact, options.batch, backend,
+                                                     exec_options));
+  SLIM_ASSIGN_OR_RETURN(auto approx, Executor::Create(graph, strategy, options.batch, backend, exec_options));
+  if (options.weights != nullptr) {
+    SLIM_RETURN_IF_ERROR(ImportWeights(*options.weights, exact->params(), "weights"));
+  }
+  // The same weights in both.
+  std::memcpy(approx->params().data(), exact->params().data(), exact->params().bytes());
+
+  BatchOptions batch_options;
+  batch_options.normalize = options.normalize;
+  batch_options.shuffle = true;
+  BatchIterator batches(data, options.batch, batch_options, options.seed);
+  std::vector<float> images(options.batch * data.example_elements());
+  std::vector<int32_t> labels(options.batch);
+
+  // Batch b: exact and approx-K gradients on the same weights.
+  batches.Next(images.data(), labels.data());
+  SLIM_RETURN_IF_ERROR(exact->ForwardBackward(images.data(), labels.data()).status());
+  const std::vector<double> g = Gradients(exact->params());
+  SLIM_RETURN_IF_ERROR(approx->ForwardBackward(images.data(), labels.data()).status());
+  const std::vector<double> gk = Gradients(approx->params());
+  // SGD's noise over other batches.
+  std::vector<std::vector<double>> others;
+  std::vector<double> mean(g.size(), 0.0);
+  for (int64_t k = 0; k < options.other_batches; ++k) {
+    batches.Next(images.data(), labels.data());
+    SLIM_RETURN_IF_ERROR(exact->ForwardBackward(images.data(), labels.data()).status());
+    others.push_back(Gradients(exact->params()));
+    for (size_t i = 0; i < mean.size(); ++i) mean[i] += others.back()[i] / options.other_batches;
+  }
+
+  FidelityReport report;
+  report.model = graph.spec().name();
+  report.strategy = planner::StrategyName(strategy);
+  report.batch = options.batch;
+  report.other_batches = options.other_batches;
+  std::vector<double> ratios;
+  for (const NamedTensor* t : WeightTensors(graph, exact->params())) {
+    LayerFidelity l;
+    l.tensor = t->name;
+    l.layer = t->name.substr(0, t->name.rfind('.'));
+    l.approx_error = Norm(gk, g, *t) / std::max(Norm(g, {}, *t), 1e-300);
+    double noise = 0;
+    for (const std::vector<double>& o : others) noise += Norm(o, mean, *t);
+    l.sgd_noise = noise / options.other_batches / std::max(Norm(mean, {}, *t), 1e-300);
+    if (l.approx_error > 0) ratios.push_back(l.sgd_noise / l.approx_error);  // 0: an exact layer
+    report.layers.push_back(l);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  if (!ratios.empty()) report.median_ratio = ratios[ratios.size() / 2];
+  return report;
+}
+
+std::string FidelitySvg(const FidelityReport& r) {
+  constexpr double kLeft = 70, kTop = 40, kWidth = 900, kHeight = 360;
+  double lo = 1e9, hi = 1e-12;
+  for (const LayerFidelity& l : r.layers) {
+    for (double v : {l.approx_error, l.sgd_noise}) {  // zeros (exact layers) sit at the bottom
+      if (v > 0) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+    }
+  }
+  const double llo = std::floor(std::log10(lo)), lhi = std::ceil(std::log10(hi));
+  const int n = std::max<int>(1, static_cast<int>(r.layers.size()));
+  auto x = [&](int i) { return kLeft + (n == 1 ? kWidth / 2 : kWidth * i / (n - 1)); };
+  auto y = [&](double v) { return kTop + kHeight * (lhi - std::log10(std::max(v, 1e-300))) / std::max(lhi - llo, 1.0); };
+  std::string svg = absl::StrFormat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+      "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+      "<text x=\"%.0f\" y=\"22\" font-size=\"15\">%s, %s, batch %d: weight-gradient error vs SGD noise per layer "
+      "(median ratio %.1fx)</text>\n",
+      kLeft + kWidth + 40, kTop + kHeight + 70, kLeft, r.model, r.strategy, r.batch, r.median_ratio);
+  for (double e = llo; e <= lhi; e += 1) {
+    absl::StrAppendFormat(&svg,
+                          "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.0f\" "
+                          "y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n",
+                          kLeft, y(std::pow(10, e)), kLeft + kWidth, y(std::pow(10, e)), kLeft - 6,
+                          y(std::pow(10, e)) + 4, static_cast<int>(e));
+  }
+  for (const auto& [field, color, label] :
+       {std::tuple<int, const char*, const char*>{0, "#d62728", "approx error ‖g_K−g‖/‖g‖"},
+        std::tuple<int, const char*, const char*>{1, "#1f77b4", "SGD noise ‖g(b′)−ḡ‖/‖ḡ‖"}}) {
+    std::string points;
+    for (int i = 0; i < static_cast<int>(r.layers.size()); ++i) {
+      const double v = field == 0 ? r.layers[i].approx_error : r.layers[i].sgd_noise;
+      if (v <= 0) {  // an exact layer: no point on a log scale
+        absl::StrAppendFormat(&svg, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"%s\">exact</text>\n",
+                              x(i), kTop + kHeight - 4, color);
+        continue;
+      }
+      absl::StrAppendFormat(&points, "%.1f,%.1f ", x(i), y(v));
+      absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"><title>%s: %.3g</title></circle>\n",
+                            x(i), y(v), color, r.layers[i].layer, v);
+    }
+    absl::StrAppendFormat(&svg, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\"/>\n", points, color);
+    const double ly = kTop + kHeight + 45 + 16 * field;
+    absl::StrAppendFormat(&svg, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"4\" fill=\"%s\"/>"
+                                "<text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
+                          kLeft, ly - 4, color, kLeft + 18, ly, label);
+  }
+  absl::StrAppendFormat(&svg, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">layer (graph order, input to "
+                              "output)</text>\n</svg>\n",
+                        kLeft + kWidth / 2, kTop + kHeight + 22);
+  return svg;
+}
+
+}  // namespace slimtrain::engine

@@ -1,0 +1,62 @@
+// The fidelity report: per conv/linear layer, approx-K's gradient error
+// shrinks with K, vanishes with pass-through and for layers whose input is
+// kept exact; SGD's noise is measured; bad requests are refused.
+#include "engine/fidelity.h"
+
+#include "engine/cpu/reference_backend.h"
+#include "gtest/gtest.h"
+#include "planner/zoo.h"
+
+namespace slimtrain::engine {
+namespace {
+
+class FidelityTest : public testing::Test {
+ protected:
+  planner::Graph graph_ = planner::Graph::Build(planner::ZooModel("fmnist_resnet").value()).value();
+  Dataset data_ = SyntheticDataset(8 * 5, {1, 28, 28}, 10, 3, Split::kTrain);
+  ReferenceBackend backend_{DType::kF64};
+
+  FidelityReport Measure(planner::Strategy s) {
+    FidelityOptions options;
+    options.batch = 8;
+    options.other_batches = 4;
+    absl::StatusOr<FidelityReport> r = MeasureFidelity(graph_, s, data_, options, &backend_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  }
+};
+
+TEST_F(FidelityTest, ErrorShrinksWithBitsAndVanishesWithPassThrough) {
+  const FidelityReport r2 = Measure(planner::Strategy::kApprox2);
+  const FidelityReport r8 = Measure(planner::Strategy::kApprox8);
+  const FidelityReport pass = Measure(planner::Strategy::kApproxPassThrough);
+  ASSERT_EQ(r2.layers.size(), 22u);  // 21 convolutions and the classifier
+  double sum2 = 0, sum8 = 0;
+  for (size_t i = 0; i < r2.layers.size(); ++i) {
+    EXPECT_EQ(r2.layers[i].layer, r8.layers[i].layer);
+    EXPECT_GT(r2.layers[i].sgd_noise, 0) << r2.layers[i].layer;
+    EXPECT_LT(pass.layers[i].approx_error, 1e-10) << pass.layers[i].layer;
+    sum2 += r2.layers[i].approx_error;
+    sum8 += r8.layers[i].approx_error;
+  }
+  EXPECT_LT(sum8, sum2);
+  // The classifier reads the pooled output, kept exact: no error at all.
+  EXPECT_EQ(r8.layers.back().layer, "fc");
+  EXPECT_EQ(r8.layers.back().approx_error, 0.0);
+  EXPECT_GT(r8.median_ratio, 0);
+  EXPECT_FALSE(FidelitySvg(r8).empty());
+}
+
+TEST_F(FidelityTest, RefusesExactStrategyAndTooLittleData) {
+  FidelityOptions options;
+  options.batch = 8;
+  options.other_batches = 4;
+  EXPECT_EQ(MeasureFidelity(graph_, planner::Strategy::kExact, data_, options, &backend_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.other_batches = 16;
+  EXPECT_EQ(MeasureFidelity(graph_, planner::Strategy::kApprox4, data_, options, &backend_).status().message(),
+            "the dataset's 40 examples are fewer than 17 batches of 8");
+}
+
+}  // namespace
+}  // namespace slimtrain::engine
