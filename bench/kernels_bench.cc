@@ -160,10 +160,15 @@ void Convs(Bench& b) {
     if (n.inputs[0] != 0) {
       b.Add("conv2d backward-data", n, flops, true,
             [&](Backend& be) { be.Conv2dBackwardData(n, batch, dy.data(), w.data(), dx.data(), false, bws); });
+      if (std::string(name) == "layer1.0.conv1") {  // its input gradient is accumulated (the shortcut's first)
+        b.Add("conv2d bwd-data accum.", n, flops, true,
+              [&](Backend& be) { be.Conv2dBackwardData(n, batch, dy.data(), w.data(), dx.data(), true, bws); });
+      }
     }
     b.Add("conv2d backward-weights", n, flops, true,
           [&](Backend& be) { be.Conv2dBackwardWeights(n, batch, x.data(), dy.data(), dw.data(), nullptr, bws); });
-    std::printf("%-22s %s\n", name, b.fast().DescribeOp(n, batch).c_str());
+    std::printf("%-22s workspace fwd %lld B, bwd %lld B: %s\n", name, static_cast<long long>(fws.bytes),
+                static_cast<long long>(bws.bytes), b.fast().DescribeOp(n, batch).c_str());
   }
   const Node& fc = b.N("fc");
   const std::vector<float> x = Random(b.InputElements(fc), 4), dy = Random(b.Elements(fc), 5);
@@ -269,7 +274,7 @@ int Main() {
   std::printf("kernels_bench: ResNet-56 layers, batch %lld, fast backend %d threads, quantizer %s\n",
               static_cast<long long>(batch), b.fast().threads(),
               engine::cpu::QuantUsesAvx512() ? "AVX-512" : "portable");
-  std::printf("oneDNN implementations:\n");
+  std::printf("oneDNN implementations and planned workspaces:\n");
   Convs(b);
   Memory(b);
   const int64_t params = g->parameter_count();

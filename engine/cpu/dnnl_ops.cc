@@ -3,6 +3,7 @@
 // on our side.
 #include "engine/cpu/dnnl_ops.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -21,6 +22,7 @@ using Tag = memory::format_tag;
 struct WeightedOp::Stage {
   dnnl::primitive prim;
   std::string impl;
+  int64_t batch = 0;
   int64_t scratch_bytes = 0;
   bool reorder = false;  // weights (or their gradient) pass through w'
   dnnl::primitive reorder_prim;
@@ -30,6 +32,8 @@ struct WeightedOp::Stage {
   // bias, scratchpads.
   memory x, y, user_w, prim_w, bias, scratch, reorder_scratch;
 
+  // The scratchpads' region: the reorder's and the primitive's never run at
+  // the same time.
   int64_t region_bytes() const { return Align64(std::max(scratch_bytes, reorder_scratch_bytes)); }
 };
 
@@ -62,33 +66,124 @@ void CheckWorkspace(const std::string& name, const char* pass, const Workspace& 
   std::abort();
 }
 
-// Fills the stage's weight reorder (user <-> primitive format, `to_user` for
-// gradients) and handles.
-void InitStage(WeightedOp::Stage& s, const dnnl::engine& engine, const dnnl::primitive_attr& attr,
-               const memory::desc& user_w, const memory::desc& prim_w, bool to_user, int64_t scratch_bytes,
-               const char* impl) {
-  s.impl = impl;
-  s.scratch_bytes = scratch_bytes;
-  s.user_w = Handle(user_w, engine);
-  s.reorder = prim_w != user_w;
-  if (s.reorder) {
-    s.prim_w = Handle(prim_w, engine);
-    s.prim_w_bytes = Align64(static_cast<int64_t>(prim_w.get_size()));
-    const dnnl::reorder::primitive_desc rpd = to_user
-                                                  ? dnnl::reorder::primitive_desc(engine, prim_w, engine, user_w, attr)
-                                                  : dnnl::reorder::primitive_desc(engine, user_w, engine, prim_w, attr);
-    s.reorder_prim = dnnl::reorder(rpd);
-    s.reorder_scratch_bytes = static_cast<int64_t>(rpd.scratchpad_desc().get_size());
-    if (s.reorder_scratch_bytes > 0) s.reorder_scratch = Handle(rpd.scratchpad_desc(), engine);
+// The memory descriptors of conv2d or linear node `n` at `batch`, and its
+// primitive descriptors (oneDNN throws dnnl::error on failure).
+class Layer {
+ public:
+  Layer(const planner::Node& n, int64_t batch) : n_(n), conv_(n.kind == planner::OpKind::kConv2d) {
+    const planner::Dims& in = n.input_dims[0];
+    const bool image = in.size() == 3;
+    const memory::data_type f32 = memory::data_type::f32;
+    const int64_t out = conv_ ? n.out_channels : n.out_features;
+    x = image ? memory::desc({batch, in[0], in[1], in[2]}, f32, Tag::nhwc) : memory::desc({batch, in[0]}, f32, Tag::nc);
+    y = conv_ ? memory::desc({batch, n.out[0], n.out[1], n.out[2]}, f32, Tag::nhwc)
+              : memory::desc({batch, n.out_features}, f32, Tag::nc);
+    bias = memory::desc({out}, f32, Tag::x);
+    memory::dims w_dims;
+    Tag w_tag;
+    if (conv_ && n.groups > 1) {
+      w_dims = {n.groups, n.out_channels / n.groups, in[0] / n.groups, n.kernel, n.kernel};
+      w_tag = Tag::goihw;
+    } else if (image) {
+      w_dims = {out, in[0], conv_ ? n.kernel : in[1], conv_ ? n.kernel : in[2]};
+      w_tag = Tag::oihw;
+    } else {
+      w_dims = {out, in[0]};
+      w_tag = Tag::oi;
+    }
+    user_w = memory::desc(w_dims, f32, w_tag);
+    any_w = memory::desc(w_dims, f32, Tag::any);
+    if (conv_) {
+      strides_ = {n.stride, n.stride};
+      dil_ = {n.dilation - 1, n.dilation - 1};
+      pad_l_ = {n.padding, n.padding};
+      // Right padding as oneDNN defines it (negative when the last window
+      // stops short of the input's end).
+      const int64_t ext = n.dilation * (n.kernel - 1) + 1;
+      pad_r_ = {(n.out[1] - 1) * n.stride + ext - in[1] - n.padding,
+                (n.out[2] - 1) * n.stride + ext - in[2] - n.padding};
+    }
   }
+
+  // Forward, backward-data and backward-weights primitive descriptors; the
+  // backward ones only when asked.
+  struct Pds {
+    dnnl::primitive_desc fwd, data, weights;
+  };
+  Pds Create(const dnnl::engine& e, const dnnl::primitive_attr& attr, bool data, bool weights) const {
+    Pds p;
+    const auto prop = dnnl::prop_kind::forward_training;
+    if (conv_) {
+      using Fwd = dnnl::convolution_forward;
+      using BwdD = dnnl::convolution_backward_data;
+      using BwdW = dnnl::convolution_backward_weights;
+      const auto algo = dnnl::algorithm::convolution_direct;
+      const Fwd::primitive_desc fpd(
+          n_.bias ? Fwd::desc(prop, algo, x, any_w, bias, y, strides_, dil_, pad_l_, pad_r_)
+                  : Fwd::desc(prop, algo, x, any_w, y, strides_, dil_, pad_l_, pad_r_),
+          attr, e);
+      p.fwd = fpd;
+      if (data) p.data = BwdD::primitive_desc(BwdD::desc(algo, x, any_w, y, strides_, dil_, pad_l_, pad_r_), attr, e, fpd);
+      if (weights) {
+        p.weights = BwdW::primitive_desc(n_.bias ? BwdW::desc(algo, x, any_w, bias, y, strides_, dil_, pad_l_, pad_r_)
+                                                 : BwdW::desc(algo, x, any_w, y, strides_, dil_, pad_l_, pad_r_),
+                                         attr, e, fpd);
+      }
+    } else {
+      using Fwd = dnnl::inner_product_forward;
+      using BwdD = dnnl::inner_product_backward_data;
+      using BwdW = dnnl::inner_product_backward_weights;
+      const Fwd::primitive_desc fpd(n_.bias ? Fwd::desc(prop, x, any_w, bias, y) : Fwd::desc(prop, x, any_w, y), attr,
+                                    e);
+      p.fwd = fpd;
+      if (data) p.data = BwdD::primitive_desc(BwdD::desc(x, any_w, y), attr, e, fpd);
+      if (weights) {
+        p.weights = BwdW::primitive_desc(n_.bias ? BwdW::desc(x, any_w, bias, y) : BwdW::desc(x, any_w, y), attr, e, fpd);
+      }
+    }
+    return p;
+  }
+
+  memory::desc x, y, bias, user_w, any_w;
+
+ private:
+  const planner::Node& n_;
+  bool conv_;
+  memory::dims strides_, dil_, pad_l_, pad_r_;
+};
+
+// A stage running `pd`, whose weights (or, `to_user`, weight gradient) have
+// the primitive's format `prim_w`.
+std::unique_ptr<WeightedOp::Stage> NewStage(const dnnl::engine& engine, const dnnl::primitive_attr& attr,
+                                            const Layer& layer, int64_t batch, bool bias,
+                                            const dnnl::primitive_desc& pd, const memory::desc& prim_w,
+                                            bool to_user) {
+  auto s = std::make_unique<WeightedOp::Stage>();
+  s->prim = dnnl::primitive(pd);
+  s->impl = pd.impl_info_str();
+  s->batch = batch;
+  s->scratch_bytes = static_cast<int64_t>(pd.scratchpad_desc().get_size());
+  if (s->scratch_bytes > 0) s->scratch = Handle(pd.scratchpad_desc(), engine);
+  s->user_w = Handle(layer.user_w, engine);
+  s->reorder = prim_w != layer.user_w;
+  if (s->reorder) {
+    s->prim_w = Handle(prim_w, engine);
+    s->prim_w_bytes = Align64(static_cast<int64_t>(prim_w.get_size()));
+    const dnnl::reorder::primitive_desc rpd =
+        to_user ? dnnl::reorder::primitive_desc(engine, prim_w, engine, layer.user_w, attr)
+                : dnnl::reorder::primitive_desc(engine, layer.user_w, engine, prim_w, attr);
+    s->reorder_prim = dnnl::reorder(rpd);
+    s->reorder_scratch_bytes = static_cast<int64_t>(rpd.scratchpad_desc().get_size());
+    if (s->reorder_scratch_bytes > 0) s->reorder_scratch = Handle(rpd.scratchpad_desc(), engine);
+  }
+  s->x = Handle(layer.x, engine);
+  s->y = Handle(layer.y, engine);
+  if (bias) s->bias = Handle(layer.bias, engine);
+  return s;
 }
 
-void SetScratch(WeightedOp::Stage& s, const dnnl::engine& engine, const memory::desc& md) {
-  if (s.scratch_bytes > 0) s.scratch = Handle(md, engine);
-}
-
-// Runs the weight reorder between `from` and `to` with the stage's
-// reorder scratchpad at `scratch`.
+// Runs the stage's weight reorder between `from` and `to` with its reorder
+// scratchpad at `scratch`.
 void RunReorder(const WeightedOp::Stage& s, const dnnl::stream& stream, const memory& from, const memory& to,
                 char* scratch) {
   Args args;
@@ -101,6 +196,28 @@ void RunReorder(const WeightedOp::Stage& s, const dnnl::stream& stream, const me
   args.Run(s.reorder_prim, stream);
 }
 
+// Backward-data of stage s: dx (x-shaped) from dy, the user's weights w, the
+// primitive's weights at `wbuf` and scratchpads at `region`.
+void RunBackwardData(const WeightedOp::Stage& s, const dnnl::stream& stream, const float* dy, const float* w,
+                     float* dx, char* wbuf, char* region) {
+  Bind(s.user_w, w);
+  if (s.reorder) {
+    Bind(s.prim_w, wbuf);
+    RunReorder(s, stream, s.user_w, s.prim_w, region);
+  }
+  Bind(s.y, dy);
+  Bind(s.x, dx);
+  Args args;
+  args.Add(DNNL_ARG_DIFF_DST, s.y);
+  args.Add(DNNL_ARG_WEIGHTS, s.reorder ? s.prim_w : s.user_w);
+  args.Add(DNNL_ARG_DIFF_SRC, s.x);
+  if (s.scratch_bytes > 0) {
+    Bind(s.scratch, region);
+    args.Add(DNNL_ARG_SCRATCHPAD, s.scratch);
+  }
+  args.Run(s.prim, stream);
+}
+
 }  // namespace
 
 WeightedOp::WeightedOp() = default;
@@ -109,125 +226,65 @@ WeightedOp::~WeightedOp() = default;
 absl::StatusOr<std::unique_ptr<WeightedOp>> WeightedOp::Create(const dnnl::engine& engine, const planner::Node& n,
                                                                int64_t batch) {
   const bool conv = n.kind == planner::OpKind::kConv2d;
-  if (!conv && n.kind != planner::OpKind::kLinear) {
-    return absl::InvalidArgumentError(absl::StrCat("layer '", n.name, "' is neither conv2d nor linear"));
+  if ((!conv && n.kind != planner::OpKind::kLinear) || n.input_dims.size() != 1 || batch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer '", n.name, "': oneDNN ops are for conv2d and linear with one input, batch >= 1"));
   }
-  const planner::Dims& in = n.input_dims[0];
-  const bool image = in.size() == 3;
   std::unique_ptr<WeightedOp> op(new WeightedOp());
   op->name_ = n.name;
   op->bias_ = n.bias;
-  const int64_t out_channels = conv ? n.out_channels : n.out_features;
-  op->dx_count_ = batch * planner::NumElements(in);
-  op->dx_bytes_ = Align64(op->dx_count_ * 4);
+  op->batch_ = batch;
+  op->dx_example_ = planner::NumElements(n.input_dims[0]);
+  op->dy_example_ = planner::NumElements(n.out);
+  // Accumulating backward-data computes `chunk` examples at a time into the
+  // workspace and adds them to dx.
+  op->chunk_ = std::clamp<int64_t>(kAccumulateChunkBytes / (op->dx_example_ * 4), 1, batch);
   if (n.bias) {
-    op->zero_bias_.reset(new float[out_channels]());
-    op->unused_bias_grad_.reset(new float[out_channels]());
+    const int64_t out = conv ? n.out_channels : n.out_features;
+    op->zero_bias_.reset(new float[out]());
+    op->unused_bias_grad_.reset(new float[out]());
   }
-  const memory::data_type f32 = memory::data_type::f32;
-  const memory::desc x_md = image ? memory::desc({batch, in[0], in[1], in[2]}, f32, Tag::nhwc)
-                                  : memory::desc({batch, in[0]}, f32, Tag::nc);
-  const memory::desc y_md = conv ? memory::desc({batch, n.out[0], n.out[1], n.out[2]}, f32, Tag::nhwc)
-                                 : memory::desc({batch, n.out_features}, f32, Tag::nc);
-  const memory::desc bias_md({out_channels}, f32, Tag::x);
-  memory::dims w_dims;
-  Tag w_tag;
-  if (conv && n.groups > 1) {
-    w_dims = {n.groups, n.out_channels / n.groups, in[0] / n.groups, n.kernel, n.kernel};
-    w_tag = Tag::goihw;
-  } else if (image) {
-    w_dims = {out_channels, in[0], conv ? n.kernel : in[1], conv ? n.kernel : in[2]};
-    w_tag = Tag::oihw;
-  } else {
-    w_dims = {out_channels, in[0]};
-    w_tag = Tag::oi;
-  }
-  const memory::desc user_w(w_dims, f32, w_tag);
-  const memory::desc any_w(w_dims, f32, Tag::any);
-
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  op->fwd_ = std::make_unique<Stage>();
-  op->bwd_data_ = std::make_unique<Stage>();
-  op->bwd_weights_ = std::make_unique<Stage>();
-  Stage& f = *op->fwd_;
-  Stage& d = *op->bwd_data_;
-  Stage& w = *op->bwd_weights_;
   try {
-    if (conv) {
-      const memory::dims strides = {n.stride, n.stride}, dil = {n.dilation - 1, n.dilation - 1};
-      const memory::dims pad_l = {n.padding, n.padding};
-      // Right padding as oneDNN defines it (may be negative when the last
-      // window stops short of the input's end).
-      const int64_t ext = n.dilation * (n.kernel - 1) + 1;
-      const memory::dims pad_r = {(n.out[1] - 1) * n.stride + ext - in[1] - n.padding,
-                                  (n.out[2] - 1) * n.stride + ext - in[2] - n.padding};
-      const auto algo = dnnl::algorithm::convolution_direct;
-      const auto prop = dnnl::prop_kind::forward_training;
-      using Fwd = dnnl::convolution_forward;
-      using BwdD = dnnl::convolution_backward_data;
-      using BwdW = dnnl::convolution_backward_weights;
-      const Fwd::primitive_desc fpd(
-          n.bias ? Fwd::desc(prop, algo, x_md, any_w, bias_md, y_md, strides, dil, pad_l, pad_r)
-                 : Fwd::desc(prop, algo, x_md, any_w, y_md, strides, dil, pad_l, pad_r),
-          attr, engine);
-      const BwdD::primitive_desc dpd(BwdD::desc(algo, x_md, any_w, y_md, strides, dil, pad_l, pad_r), attr, engine,
-                                     fpd);
-      const BwdW::primitive_desc wpd(
-          n.bias ? BwdW::desc(algo, x_md, any_w, bias_md, y_md, strides, dil, pad_l, pad_r)
-                 : BwdW::desc(algo, x_md, any_w, y_md, strides, dil, pad_l, pad_r),
-          attr, engine, fpd);
-      f.prim = Fwd(fpd);
-      InitStage(f, engine, attr, user_w, fpd.weights_desc(), false, fpd.scratchpad_desc().get_size(),
-                fpd.impl_info_str());
-      SetScratch(f, engine, fpd.scratchpad_desc());
-      d.prim = BwdD(dpd);
-      InitStage(d, engine, attr, user_w, dpd.weights_desc(), false, dpd.scratchpad_desc().get_size(),
-                dpd.impl_info_str());
-      SetScratch(d, engine, dpd.scratchpad_desc());
-      w.prim = BwdW(wpd);
-      InitStage(w, engine, attr, user_w, wpd.diff_weights_desc(), true, wpd.scratchpad_desc().get_size(),
-                wpd.impl_info_str());
-      SetScratch(w, engine, wpd.scratchpad_desc());
-    } else {
-      using Fwd = dnnl::inner_product_forward;
-      using BwdD = dnnl::inner_product_backward_data;
-      using BwdW = dnnl::inner_product_backward_weights;
-      const auto prop = dnnl::prop_kind::forward_training;
-      const Fwd::primitive_desc fpd(
-          n.bias ? Fwd::desc(prop, x_md, any_w, bias_md, y_md) : Fwd::desc(prop, x_md, any_w, y_md), attr, engine);
-      const BwdD::primitive_desc dpd(BwdD::desc(x_md, any_w, y_md), attr, engine, fpd);
-      const BwdW::primitive_desc wpd(n.bias ? BwdW::desc(x_md, any_w, bias_md, y_md) : BwdW::desc(x_md, any_w, y_md),
-                                     attr, engine, fpd);
-      f.prim = Fwd(fpd);
-      InitStage(f, engine, attr, user_w, fpd.weights_desc(), false, fpd.scratchpad_desc().get_size(),
-                fpd.impl_info_str());
-      SetScratch(f, engine, fpd.scratchpad_desc());
-      d.prim = BwdD(dpd);
-      InitStage(d, engine, attr, user_w, dpd.weights_desc(), false, dpd.scratchpad_desc().get_size(),
-                dpd.impl_info_str());
-      SetScratch(d, engine, dpd.scratchpad_desc());
-      w.prim = BwdW(wpd);
-      InitStage(w, engine, attr, user_w, wpd.diff_weights_desc(), true, wpd.scratchpad_desc().get_size(),
-                wpd.impl_info_str());
-      SetScratch(w, engine, wpd.scratchpad_desc());
+    const Layer layer(n, batch);
+    const Layer::Pds pds = layer.Create(engine, attr, /*data=*/true, /*weights=*/true);
+    op->fwd_ = NewStage(engine, attr, layer, batch, n.bias, pds.fwd, pds.fwd.weights_desc(), false);
+    op->bwd_data_ = NewStage(engine, attr, layer, batch, false, pds.data, pds.data.weights_desc(), false);
+    op->bwd_weights_ =
+        NewStage(engine, attr, layer, batch, n.bias, pds.weights, pds.weights.diff_weights_desc(), true);
+    for (const int64_t b : {op->chunk_, batch % op->chunk_}) {
+      if (b == 0 || b == batch) continue;
+      const Layer part(n, b);
+      const Layer::Pds p = part.Create(engine, attr, /*data=*/true, /*weights=*/false);
+      (b == op->chunk_ ? op->acc_chunk_ : op->acc_rest_) =
+          NewStage(engine, attr, part, b, false, p.data, p.data.weights_desc(), false);
     }
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("layer '", n.name, "': oneDNN cannot create its primitives at batch ",
                                             batch, ": ", e.what()));
-  }
-  for (Stage* s : {&f, &d, &w}) {
-    s->x = Handle(x_md, engine);
-    s->y = Handle(y_md, engine);
-    if (n.bias) s->bias = Handle(bias_md, engine);
   }
   return op;
 }
 
 int64_t WeightedOp::forward_workspace_bytes() const { return fwd_->prim_w_bytes + fwd_->region_bytes(); }
 
+WeightedOp::AccumulateLayout WeightedOp::accumulate_layout() const {
+  AccumulateLayout l;
+  int64_t region = 0;
+  for (const Stage* s : {acc_chunk_ ? acc_chunk_.get() : bwd_data_.get(), acc_rest_.get()}) {
+    if (s == nullptr) continue;
+    l.temp = std::max(l.temp, s->prim_w_bytes);
+    region = std::max(region, s->region_bytes());
+  }
+  l.region = l.temp + Align64(chunk_ * dx_example_ * 4);
+  l.total = l.region + region;
+  return l;
+}
+
 int64_t WeightedOp::backward_data_workspace_bytes(bool accumulate) const {
-  return bwd_data_->prim_w_bytes + (accumulate ? dx_bytes_ : 0) + bwd_data_->region_bytes();
+  if (!accumulate) return bwd_data_->prim_w_bytes + bwd_data_->region_bytes();
+  return accumulate_layout().total;
 }
 
 int64_t WeightedOp::backward_weights_workspace_bytes() const {
@@ -265,28 +322,39 @@ void WeightedOp::Forward(const dnnl::stream& stream, const float* x, const float
 
 void WeightedOp::BackwardData(const dnnl::stream& stream, const float* dy, const float* w, float* dx,
                               bool accumulate, Workspace ws, int threads) {
-  CheckWorkspace(name_, "backward-data", ws, backward_data_workspace_bytes(accumulate));
-  Stage& s = *bwd_data_;
+  const int64_t need = backward_data_workspace_bytes(accumulate);
+  CheckWorkspace(name_, "backward-data", ws, need);
   char* base = static_cast<char*>(ws.data);
-  float* temp = accumulate ? reinterpret_cast<float*>(base + s.prim_w_bytes) : nullptr;
-  char* region = base + s.prim_w_bytes + (accumulate ? dx_bytes_ : 0);
-  Bind(s.user_w, w);
-  if (s.reorder) {
-    Bind(s.prim_w, base);
-    RunReorder(s, stream, s.user_w, s.prim_w, region);
+  if (!accumulate) {
+    RunBackwardData(*bwd_data_, stream, dy, w, dx, base, base + bwd_data_->prim_w_bytes);
+    return;
   }
-  Bind(s.y, dy);
-  Bind(s.x, accumulate ? temp : dx);
-  Args args;
-  args.Add(DNNL_ARG_DIFF_DST, s.y);
-  args.Add(DNNL_ARG_WEIGHTS, s.reorder ? s.prim_w : s.user_w);
-  args.Add(DNNL_ARG_DIFF_SRC, s.x);
-  if (s.scratch_bytes > 0) {
-    Bind(s.scratch, region);
-    args.Add(DNNL_ARG_SCRATCHPAD, s.scratch);
+  // [w' | temp: chunk examples of dx | scratchpads]
+  const AccumulateLayout l = accumulate_layout();
+  float* temp = reinterpret_cast<float*>(base + l.temp);
+  char* region = base + l.region;
+  const Stage& main = acc_chunk_ ? *acc_chunk_ : *bwd_data_;
+  int64_t first = 0;
+  for (; first + chunk_ <= batch_; first += chunk_) {
+    // The weights are reordered once per stage: later chunks reuse w'.
+    if (first == 0) {
+      RunBackwardData(main, stream, dy, w, temp, base, region);
+    } else {
+      Bind(main.y, dy + first * dy_example_);
+      Bind(main.x, temp);
+      Args args;
+      args.Add(DNNL_ARG_DIFF_DST, main.y);
+      args.Add(DNNL_ARG_WEIGHTS, main.reorder ? main.prim_w : main.user_w);
+      args.Add(DNNL_ARG_DIFF_SRC, main.x);
+      if (main.scratch_bytes > 0) args.Add(DNNL_ARG_SCRATCHPAD, main.scratch);
+      args.Run(main.prim, stream);
+    }
+    Copy(chunk_ * dx_example_, temp, dx + first * dx_example_, /*accumulate=*/true, threads);
   }
-  args.Run(s.prim, stream);
-  if (accumulate) Copy(dx_count_, temp, dx, /*accumulate=*/true, threads);
+  if (first < batch_) {
+    RunBackwardData(*acc_rest_, stream, dy + first * dy_example_, w, temp, base, region);
+    Copy((batch_ - first) * dx_example_, temp, dx + first * dx_example_, /*accumulate=*/true, threads);
+  }
 }
 
 void WeightedOp::BackwardWeights(const dnnl::stream& stream, const float* x, const float* dy, float* dw,
@@ -320,7 +388,8 @@ std::string WeightedOp::Describe() const {
   auto one = [](const char* what, const Stage& s) {
     return absl::StrCat(what, " ", s.impl, s.reorder ? " (weights reordered)" : "");
   };
-  return absl::StrCat(one("fwd", *fwd_), "; ", one("bwd_data", *bwd_data_), "; ", one("bwd_weights", *bwd_weights_));
+  return absl::StrCat(one("fwd", *fwd_), "; ", one("bwd_data", *bwd_data_), "; ", one("bwd_weights", *bwd_weights_),
+                      "; accumulating bwd_data in chunks of ", chunk_, " examples");
 }
 
 absl::StatusOr<WeightedOp*> WeightedOpCache::Get(const planner::Node& n, int64_t batch) {

@@ -26,9 +26,10 @@
 //   forward   = weights in the primitive's format + oneDNN scratchpad
 //               (user-managed mode: no hidden oneDNN allocation)
 //   backward  = max(backward-data, backward-weights), where backward-data
-//               adds room for dx when it accumulates into a gradient another
-//               consumer of the input wrote first (a consumer with a larger
-//               node id), and is 0 for the first layer (no input gradient);
+//               adds room for a chunk of dx (1 MiB of examples, at least
+//               one) when it accumulates into a gradient another consumer of
+//               the input wrote first (a consumer with a larger node id),
+//               and is 0 for the first layer (no input gradient);
 //   every other op: 0 (pool backwards gather, so they need no scratch).
 // Backend-owned, not activation-sized: the oneDNN primitives (JIT code),
 // two (K) float vectors per layer with a bias (zero bias / unused bias

@@ -33,6 +33,14 @@
 #include <numeric>
 #include <vector>
 
+// Our own kernels' loops are compiled for AVX-512 (x86-64-v4), AVX2
+// (x86-64-v3) and the baseline; the loader picks the best the CPU has.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SLIM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SLIM_VECTOR_CLONES
+#endif
+
 namespace slimtrain::engine::cpu {
 
 // Elements below which a memory-bound loop stays on one thread.
@@ -136,14 +144,6 @@ class Scratch {
   std::vector<std::vector<Chunk>> retired_;
   size_t used_ = 0;
 };
-
-// Our own kernels' loops are compiled for AVX-512 (x86-64-v4), AVX2
-// (x86-64-v3) and the baseline; the loader picks the best the CPU has.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SLIM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SLIM_VECTOR_CLONES
-#endif
 
 }  // namespace slimtrain::engine::cpu
 

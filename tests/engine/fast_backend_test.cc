@@ -5,7 +5,8 @@
 //     error (max |Δ| / max |reference|) below 2e-5 in fp32 against the
 //     reference's double sums;
 //   - WorkspaceBytes: the backward of a layer whose input gradient another
-//     consumer wrote first includes room for dx; the first layer's has none;
+//     consumer wrote first includes room for a chunk of dx (computed and
+//     added chunk by chunk); the first layer's has none;
 //     a too-small workspace aborts naming the layer;
 //   - batch norm, the three forward modes and the backward (accumulate and
 //     in place), relative error below 1e-5;
@@ -17,6 +18,7 @@
 // Elementwise, layout, pooling, loss and SGD kernels: fast_backend_ops_test.cc.
 #include "engine/cpu/fast_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -65,7 +67,8 @@ struct ConvCase {
 };
 
 const ConvCase kConvCases[] = {
-    {"resnet_16x32x32", 4, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},
+    {"resnet_16x32x32", 19, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},  // accumulates in chunks of 16 and 3
+    {"chunks_of_one", 2, 8, 130, 260, 8, 3, 1, 1, 1, 1, false},      // 1 MiB per example
     {"resnet_64x8x8", 3, 64, 8, 8, 64, 3, 1, 1, 1, 1, false},
     {"odd_bias_stride2", 3, 3, 17, 15, 8, 3, 2, 1, 1, 1, true},
     {"projection_1x1_s2", 5, 16, 8, 8, 32, 1, 2, 0, 1, 1, false},
@@ -137,7 +140,11 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const std::vector<float> dx0 = Random(n_in, 5);
   GuardedWorkspace bws_a(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward));
   GuardedWorkspace bws_b(fast.WorkspaceBytes(g, b, t.batch, Pass::kBackward));
-  EXPECT_GE(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward), n_in * 4);  // room for dx
+  // Room for a chunk of dx: 1 MiB of examples, at least one (dnnl_ops.h).
+  const int64_t example_bytes = n_in / t.batch * 4;
+  const int64_t chunk = std::min(t.batch, std::max<int64_t>(1, (int64_t{1} << 20) / example_bytes));
+  EXPECT_GE(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward), chunk * example_bytes);
+  EXPECT_LT(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward), (chunk + 1) * example_bytes + (1 << 20));
   for (const bool accumulate : {true, false}) {
     std::vector<float> dx = dx0, dx_ref = dx0;
     GuardedWorkspace& ws = accumulate ? bws_a : bws_b;
@@ -212,6 +219,7 @@ const LinearCase kLinearCases[] = {
     {"image_input", 5, {4, 3, 5}, 7, true},
     {"image_1x1", 9, {16, 1, 1}, 10, true},
     {"wide", 4, {300}, 200, true},
+    {"huge_features", 3, {300000}, 2, true},  // accumulates one example at a time
 };
 
 std::string LinearSpec(const LinearCase& t) {
