@@ -22,7 +22,13 @@
 //   codes                   packed K-bit codes in NHWC element order: element
 //                           i in byte i*K/8, at bit (i*K) % 8 (low bits first);
 //                           pass-through (K = 64): dtype values, one per element
-// Every method takes the planner's Node (shapes and attributes) and the batch.
+// Every method takes the planner's Node (shapes and attributes) and the batch:
+// always the batch given to Prepare (the executor runs only its planned batch;
+// evaluation pads a last partial batch). Methods are called one at a time
+// from one thread; a backend may reuse its handles and scratch between calls.
+// Bias pointers (b, db) are null exactly when node.bias is false. A step's
+// workspace is shared by its calls, which run one after the other (a
+// backward's data and weight gradients), so its size is their maximum.
 // `accumulate` means add into the destination gradient instead of overwriting
 // it. In place means y == x in a forward and dx == dy in a backward (for add,
 // y may be any one input). The input gradient dx is never needed for the

@@ -2,7 +2,9 @@
 #include "engine/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <map>
 #include <cstring>
 #include <utility>
 
@@ -178,7 +180,14 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
     if (options_.debug) {
       for (int b : blocks_starting_[t]) Poison(b);
     }
-    RunStep(t, mode, images, labels, learning_rate, result);
+    if (options_.profile) {
+      const auto start = std::chrono::steady_clock::now();
+      RunStep(t, mode, images, labels, learning_rate, result);
+      step_seconds_.resize(schedule_.steps.size());
+      step_seconds_[t] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } else {
+      RunStep(t, mode, images, labels, learning_rate, result);
+    }
     if (options_.debug) {
       for (int b : blocks_ending_[t]) Poison(b);
     }
@@ -190,6 +199,23 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
   }
   if (mode == Mode::kTrain) ++steps_run_;
   return result;
+}
+
+std::vector<ProfileEntry> Executor::profile() const {
+  std::map<std::string, ProfileEntry> by;
+  for (size_t t = 0; t < step_seconds_.size(); ++t) {
+    const ScheduleStep& step = schedule_.steps[t];
+    const std::string what = absl::StrCat(v1::Step::Kind_Name(step.kind), " ",
+                                          step.node >= 0 ? planner::OpKindName(graph_.node(step.node).kind) : "");
+    ProfileEntry& e = by[what];
+    e.what = what;
+    e.seconds += step_seconds_[t];
+    e.calls += 1;
+  }
+  std::vector<ProfileEntry> out;
+  for (auto& [k, e] : by) out.push_back(e);
+  std::sort(out.begin(), out.end(), [](const ProfileEntry& a, const ProfileEntry& b) { return a.seconds > b.seconds; });
+  return out;
 }
 
 absl::Status Executor::CheckGradientsFinite() const {

@@ -64,6 +64,16 @@ struct ExecutorOptions {
   // Budget checkpoint_optimal segments for (0: least peak); see
   // planner::PlanOptions::checkpoint_budget_bytes.
   int64_t checkpoint_budget_bytes = 0;
+  // Time every step by kind and op (Executor::profile()).
+  bool profile = false;
+};
+
+// Seconds spent per (step kind, op), e.g. "BACKWARD conv2d", summed over
+// the steps run with ExecutorOptions.profile.
+struct ProfileEntry {
+  std::string what;
+  double seconds = 0;
+  int64_t calls = 0;
 };
 
 struct StepResult {
@@ -113,6 +123,8 @@ class Executor {
   ParameterRegion& params() { return params_; }
   // Training steps run so far.
   int64_t steps_run() const { return steps_run_; }
+  // With ExecutorOptions.profile: time per step kind and op, largest first.
+  std::vector<ProfileEntry> profile() const;
   // After restoring a checkpoint: the optimizer's step count (Adam) and
   // dropout's random state continue from `steps`.
   void set_steps_run(int64_t steps) { steps_run_ = steps; }
@@ -152,6 +164,7 @@ class Executor {
   std::vector<std::vector<int>> blocks_starting_, blocks_ending_;  // per step
   int64_t steps_run_ = 0;
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
+  std::vector<double> step_seconds_;  // per schedule step, with options_.profile
   float* logits_out_ = nullptr;  // Predict's destination
 };
 

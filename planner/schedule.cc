@@ -308,6 +308,7 @@ class Builder {
       const int u = node.inputs[i];
       if (u == 0) continue;  // no gradient for the model input
       const bool accumulate = grad_[u] >= 0;
+      SLIM_CHECK(accumulate == InputGradAccumulates(g_, node, static_cast<int>(i)));
       if (!accumulate) {
         grad_[u] = NewBuffer(Name(u) + ".grad", Buffer::GRADIENT, ActBytes(u), u, BatchedShape(g_.node(u).out));
       }
@@ -369,6 +370,18 @@ const Operand* ScheduleStep::Find(Role role, int index) const {
     if (o.role == role && o.index == index) return &o;
   }
   return nullptr;
+}
+
+bool InputGradAccumulates(const Graph& graph, const Node& node, int index) {
+  const int u = node.inputs[index];
+  // An input read twice by this node (add(x, x)) accumulates its second term.
+  for (int j = 0; j < index; ++j) {
+    if (node.inputs[j] == u) return true;
+  }
+  for (int c : graph.node(u).consumers) {
+    if (c > node.id) return true;
+  }
+  return false;
 }
 
 std::vector<int> CutPoints(const Graph& graph) {

@@ -129,6 +129,13 @@ struct Schedule {
 absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, int64_t batch,
                                        const CostModel& cost, const std::vector<int>& checkpoints = {});
 
+// Whether node's backward adds into the gradient of its input `index` rather
+// than writing it: backward steps run in reverse topological order, so it
+// does when another consumer of that input has a larger id (its backward ran
+// first). The schedule follows this rule, and backends sizing workspaces for
+// accumulation (planner::CostModel::WorkspaceBytes) use it too.
+bool InputGradAccumulates(const Graph& graph, const Node& node, int index);
+
 // Nodes after which the graph can be cut: in topological order, every edge
 // from a node at or before v to a node after v starts at v. Excludes the input
 // and the loss. Ascending ids.

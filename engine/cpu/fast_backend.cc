@@ -13,6 +13,7 @@
 #include "dnnl.hpp"
 #include "engine/cpu/bn_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
+#include "planner/schedule.h"
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/vector_kernels.h"
@@ -91,11 +92,7 @@ int64_t FastBackend::WorkspaceBytes(const planner::Graph& graph, const Node& nod
   const int u = node.inputs[0];
   int64_t data = 0;
   if (u != 0) {
-    // The gradient of u is accumulated into when a consumer of u with a larger
-    // id (its backward runs first) wrote it.
-    const std::vector<int>& consumers = graph.node(u).consumers;
-    const bool accumulate = std::any_of(consumers.begin(), consumers.end(), [&](int c) { return c > node.id; });
-    data = op.backward_data_workspace_bytes(accumulate);
+    data = op.backward_data_workspace_bytes(planner::InputGradAccumulates(graph, node, 0));
   }
   return std::max(data, op.backward_weights_workspace_bytes());
 }
