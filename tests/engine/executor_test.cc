@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -126,14 +127,17 @@ TEST(ExecutorTest, ArenaIsExactlyThePlannedSize) {
 }
 
 TEST(ExecutorTest, ApproxForwardIsExactBitForBit) {
-  ReferenceBackend backend(DType::kF32);
+  ReferenceBackend reference(DType::kF32);
+  FastBackend fast;
   const Graph g = Zoo("fmnist_resnet");
   const Batch data = RandomBatch(g, 4, 1);
-  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
-  for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
-    const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
-    EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
-        << planner::StrategyName(s) << ": " << approx.loss << " vs " << exact.loss;
+  for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
+    const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, backend, data);
+    for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
+      const Gradients approx = RunForwardBackward(g, s, 4, backend, data);
+      EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
+          << backend->name() << " " << planner::StrategyName(s) << ": " << approx.loss << " vs " << exact.loss;
+    }
   }
 }
 
@@ -190,15 +194,21 @@ TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
 
 TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   // Debug mode fills every block with NaNs before its first and after its
-  // last step: any read outside a lifetime would change the results.
-  ReferenceBackend backend(DType::kF32);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
-    const Batch data = RandomBatch(g, 4, 5);
-    for (Strategy s : planner::AllStrategies()) {
-      const Gradients normal = RunForwardBackward(g, s, 4, &backend, data);
-      const Gradients poisoned = RunForwardBackward(g, s, 4, &backend, data, /*debug=*/true);
-      EXPECT_EQ(std::memcmp(&normal.loss, &poisoned.loss, sizeof(double)), 0) << planner::StrategyName(s);
-      EXPECT_EQ(normal.grads, poisoned.grads) << g.spec().name() << " " << planner::StrategyName(s);
+  // last step: any read outside a lifetime would change the results. The fast
+  // backend's workspaces are in the plan too.
+  ReferenceBackend reference(DType::kF32);
+  FastBackend fast;
+  for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
+      const Batch data = RandomBatch(g, 4, 5);
+      for (Strategy s : planner::AllStrategies()) {
+        const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
+        const Gradients poisoned = RunForwardBackward(g, s, 4, backend, data, /*debug=*/true);
+        EXPECT_EQ(std::memcmp(&normal.loss, &poisoned.loss, sizeof(double)), 0)
+            << backend->name() << " " << planner::StrategyName(s);
+        EXPECT_EQ(normal.grads, poisoned.grads)
+            << backend->name() << " " << g.spec().name() << " " << planner::StrategyName(s);
+      }
     }
   }
 }
