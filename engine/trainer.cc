@@ -92,9 +92,7 @@ double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps
 Trainer::Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options)
     : spec_(std::move(spec)), graph_(std::move(graph)), options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec, Backend* backend,
-                                                         const TrainerOptions& options) {
-  // 1. The spec, field by field.
+absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (spec.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", spec.batch_size()));
   if (spec.steps() < 0 || spec.epochs() < 0 || (spec.steps() == 0 && spec.epochs() == 0)) {
     return FieldError("epochs", "give epochs > 0 or steps > 0");
@@ -102,10 +100,34 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   if (spec.strategy() == "auto") {
     return FieldError("strategy", "'auto' is chosen when the job is planned; the trainer needs the strategy");
   }
-  absl::StatusOr<planner::Strategy> strategy = planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy());
+  absl::StatusOr<planner::Strategy> strategy =
+      planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy());
   if (!strategy.ok()) return FieldError("strategy", std::string(strategy.status().message()));
-  SLIM_ASSIGN_OR_RETURN(OptimizerConfig optimizer, OptimizerFrom(spec.optimizer()));
+  SLIM_RETURN_IF_ERROR(OptimizerFrom(spec.optimizer()).status());
   SLIM_RETURN_IF_ERROR(ValidateSchedule(spec.learning_rate_schedule()));
+  const std::string& d = spec.dataset().name();
+  if (d != "fashion-mnist" && d != "cifar10" && d != "cifar100" && d != "synthetic") {
+    return FieldError("dataset.name",
+                      absl::StrCat("unknown dataset '", d, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
+  }
+  if (spec.dataset().random_crop_padding() < 0) {
+    return FieldError("dataset.random_crop_padding",
+                      absl::StrCat("must be >= 0, got ", spec.dataset().random_crop_padding()));
+  }
+  if (spec.eval_interval_steps() < 0 || spec.checkpoint_interval_steps() < 0) {
+    return FieldError("eval_interval_steps", "intervals must be >= 0");
+  }
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
+  return planner::Graph::Build(model).status();
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec, Backend* backend,
+                                                         const TrainerOptions& options) {
+  // 1. The spec, field by field.
+  SLIM_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy,
+                        planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+  SLIM_ASSIGN_OR_RETURN(OptimizerConfig optimizer, OptimizerFrom(spec.optimizer()));
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
 
@@ -143,7 +165,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.seed = spec.seed();
   exec_options.optimizer = optimizer;
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
-  SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, *strategy, spec.batch_size(), backend, exec_options));
+  SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   t->images_.resize(spec.batch_size() * t->train_.example_elements());
   t->labels_.resize(spec.batch_size());
 

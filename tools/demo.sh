@@ -37,4 +37,12 @@ svg="${TMPDIR:-/tmp}/slimtrain-resnet164-approx4.svg"
 step "6. picture: the approx4 arena over the steps, written to ${svg}"
 "${slimtrain}" plan --model zoo:resnet164 --batch 128 --strategies approx4 --svg "${svg}" >/dev/null
 
+weights="${TMPDIR:-/tmp}/slimtrain-fmnist-approx4.safetensors"
+step "7. train: the Fashion-MNIST ResNet with approx4, 300 steps on this machine's CPU"
+"${slimtrain}" train --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 --steps 300 \
+  --batch 128 --lr 0.1 --nesterov --crop-padding 2 --flip --output "${weights}"
+
+step "8. eval: the exported weights (safetensors, PyTorch names) scored on the test set"
+"${slimtrain}" eval --model zoo:fmnist_resnet --weights "${weights}" --dataset fashion-mnist
+
 step "done: every step above ran"

@@ -1,0 +1,538 @@
+// See job_manager.h.
+#include "server/job_manager.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "engine/checkpoint.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/trainer.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
+#include "planner/cost_model.h"
+#include "planner/file_util.h"
+#include "planner/plan_request.h"
+#include "planner/planner.h"
+#include "planner/status_macros.h"
+#include "planner/units.h"
+
+namespace slimtrain::server {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+bool Finished(v1::Job::State s) {
+  return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
+}
+
+// Training examples of a dataset, to count a job's steps before it runs.
+int64_t TrainExamples(const v1::DatasetSpec& d) {
+  if (d.name() == "fashion-mnist") return 60000;
+  if (d.name() == "cifar10" || d.name() == "cifar100") return 50000;
+  return d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path) {
+  const absl::Status outside =
+      absl::InvalidArgumentError("dataset.path: must be a folder inside the server's data root");
+  if (root.empty() || path.empty() || path[0] == '/') return outside;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return outside;
+  }
+  const std::string joined = root + "/" + path;
+  char real_root[PATH_MAX], real_path[PATH_MAX];
+  if (realpath(root.c_str(), real_root) == nullptr) return outside;
+  if (realpath(joined.c_str(), real_path) != nullptr &&
+      !absl::StartsWith(std::string(real_path) + "/", std::string(real_root) + "/")) {
+    return outside;  // a symbolic link out of the root
+  }
+  return joined;
+}
+
+JobManager::JobManager(JobStore* store, ServerConfig config) : store_(store), config_(std::move(config)) {
+  if (config_.cpu_threads <= 0) {
+    config_.cpu_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / config_.cpu_jobs);
+  }
+  // Workspace sizes depend on the backend's thread count: plan as the workers run.
+  cost_model_ = std::make_unique<engine::FastBackend>(config_.cpu_threads);
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+std::string JobManager::JobDir(const std::string& id) const { return config_.data_dir + "/jobs/" + id; }
+
+int64_t JobManager::CpuCapacityBytes() const { return planner::FindDevice("cpu")->budget_bytes(); }
+
+bool JobManager::shutting_down() const {
+  absl::MutexLock lock(&mu_);
+  return shutting_down_;
+}
+
+absl::Status JobManager::Start() {
+  std::filesystem::create_directories(config_.data_dir + "/jobs");
+  SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> running, store_->List("", {v1::Job::RUNNING}, "", 1 << 20));
+  absl::MutexLock lock(&mu_);
+  for (v1::Job& job : running) {
+    // A previous server's job: resume from its checkpoint; the steps after
+    // the checkpoint run again and their events are marked replayed.
+    const int64_t seen = job.progress().step();
+    if (absl::Status s = Launch(job, seen); !s.ok()) {
+      v1::Job failed = job;
+      SLIM_RETURN_IF_ERROR(SetState(failed, v1::Job::FAILED, absl::StrCat("could not resume: ", s.message())));
+    }
+  }
+  scheduler_ = std::thread(&JobManager::SchedulerLoop, this);
+  return absl::OkStatus();
+}
+
+void JobManager::Shutdown() {
+  std::vector<Running*> workers;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ && !scheduler_.joinable()) return;
+    shutting_down_ = true;
+    for (auto& [id, r] : running_) {
+      r->worker->Stop();
+      workers.push_back(r.get());
+    }
+    changed_.SignalAll();
+  }
+  for (Running* r : workers) {
+    if (r->reader.joinable()) r->reader.join();
+  }
+  if (scheduler_.joinable()) scheduler_.join();
+  absl::MutexLock lock(&mu_);
+  running_.clear();
+}
+
+absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequest& request) {
+  if (request.model().has_spec() && request.model().spec().layers_size() > config_.max_layers) {
+    return absl::InvalidArgumentError(absl::StrFormat("model: %d layers, over this server's limit of %d",
+                                                      request.model().spec().layers_size(), config_.max_layers));
+  }
+  absl::MutexLock lock(&mu_);  // the cost model's primitive cache is not thread-safe
+  return planner::AnswerPlanRequest(request, *cost_model_);
+}
+
+absl::StatusOr<v1::Job> JobManager::Authorized(const Identity& who, const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("job_id: missing");
+  SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Get(id));
+  if (!who.admin() && job.owner() != who.user) {
+    return absl::PermissionDeniedError(absl::StrFormat("job '%s' belongs to another user", id));
+  }
+  return job;
+}
+
+absl::Status JobManager::AppendEvent(const std::string& id, v1::JobEvent event) {
+  event.set_job_id(id);
+  SLIM_RETURN_IF_ERROR(store_->AppendEvent(std::move(event)).status());
+  changed_.SignalAll();
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::SetState(v1::Job& job, v1::Job::State to, const std::string& reason) {
+  v1::JobEvent e;
+  e.mutable_state_change()->set_from(job.state());
+  e.mutable_state_change()->set_to(to);
+  e.mutable_state_change()->set_reason(reason);
+  // The event first: a reader that sees a finished job has all its events.
+  SLIM_RETURN_IF_ERROR(AppendEvent(job.id(), e));
+  job.set_state(to);
+  if (to == v1::Job::FAILED) job.set_failure_reason(reason);
+  if (Finished(to)) *job.mutable_end_time() = TimeUtil::GetCurrentTime();
+  return store_->Update(job);
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::SubmitJobRequest& request) {
+  if (!request.has_spec()) return absl::InvalidArgumentError("spec: missing");
+  if (request.client_request_id().size() > 128) {
+    return absl::InvalidArgumentError("client_request_id: longer than 128 characters");
+  }
+  const v1::JobSpec& spec = request.spec();
+  if (!request.client_request_id().empty()) {
+    absl::StatusOr<v1::Job> existing = store_->FindByRequest(who.user, request.client_request_id());
+    if (existing.ok()) {
+      if (!google::protobuf::util::MessageDifferencer::Equals(existing->spec(), spec)) {
+        return absl::AlreadyExistsError(absl::StrFormat(
+            "client_request_id '%s' was used for job %s with a different spec", request.client_request_id(),
+            existing->id()));
+      }
+      return *existing;
+    }
+  }
+  // Resources: one process on one device.
+  const v1::Resources& res = spec.resources();
+  if (res.gpu_count() < 0 || res.node_count() < 0) {
+    return absl::InvalidArgumentError("resources: gpu_count and node_count must be >= 0");
+  }
+  if (res.gpu_count() > 1 || res.node_count() > 1) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "resources: %d GPUs on %d nodes asks for data-parallel training, which this server does not run yet; "
+        "ask for one GPU or the CPU",
+        std::max(res.gpu_count(), 1), std::max(res.node_count(), 1)));
+  }
+  if (res.device() == "cuda") {
+    return absl::FailedPreconditionError("resources.device: 'cuda', but this server has no GPU (it trains on the CPU)");
+  }
+  if (!res.device().empty() && res.device() != "any" && res.device() != "cpu") {
+    return absl::InvalidArgumentError(absl::StrCat("resources.device: '", res.device(), "'; use cpu, cuda or any"));
+  }
+  if (res.max_run_seconds() < 0 || res.max_run_seconds() > config_.max_run_seconds) {
+    return absl::InvalidArgumentError(absl::StrFormat("resources.max_run_seconds: %d, must be in [0, %d]",
+                                                      res.max_run_seconds(), config_.max_run_seconds));
+  }
+  if (res.cpu_threads() < 0) return absl::InvalidArgumentError("resources.cpu_threads: must be >= 0");
+  // The model, its size, the dataset's place, every other field.
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
+  if (model.layers_size() > config_.max_layers) {
+    return absl::InvalidArgumentError(absl::StrFormat("model: %d layers, over this server's limit of %d",
+                                                      model.layers_size(), config_.max_layers));
+  }
+  if (!spec.dataset().path().empty()) {
+    SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config_.data_root, spec.dataset().path()).status());
+  }
+  const bool use_auto = spec.strategy() == "auto";
+  v1::JobSpec check = spec;
+  if (use_auto) check.set_strategy("exact");
+  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check));
+  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
+
+  // The plan, on this server's CPU.
+  const int64_t capacity = CpuCapacityBytes();
+  planner::PlanOptions options;
+  options.batch_size = spec.batch_size();
+  options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
+  options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : capacity;
+  options.checkpoint_budget_bytes = spec.budget_bytes();
+  options.device = "cpu";
+  v1::MemoryPlan plan;
+  {
+    absl::MutexLock lock(&mu_);
+    if (use_auto) {
+      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, *cost_model_));
+      if (!choice.fits) return absl::FailedPreconditionError(absl::StrCat("strategy auto: ", choice.reason));
+      plan = choice.plans.back();
+    } else {
+      SLIM_ASSIGN_OR_RETURN(planner::Strategy s, planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+      SLIM_ASSIGN_OR_RETURN(plan, planner::PlanMemory(graph, s, options, *cost_model_));
+    }
+  }
+  if (plan.peak_bytes() > capacity) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest device of this server, cpu, has %s "
+        "available (%d bytes): choose a smaller batch or a strategy that fits (slimtrain plan --max-batch)",
+        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        planner::FormatBytes(capacity), capacity));
+  }
+  // Admission, then the record.
+  absl::MutexLock lock(&mu_);
+  SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> active,
+                        store_->List("", {v1::Job::PENDING, v1::Job::RUNNING}, "", config_.max_queue + 1));
+  if (static_cast<int>(active.size()) >= config_.max_queue) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the queue is full: %d jobs pending or running (the server's --max-queue); try again later", active.size()));
+  }
+  const int mine = static_cast<int>(std::count_if(active.begin(), active.end(), [&](const v1::Job& j) {
+    return j.owner() == who.user;
+  }));
+  if (mine >= config_.max_active_per_user) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "user '%s' has %d jobs pending or running, the limit (--max-active-per-user); wait or cancel one", who.user,
+        mine));
+  }
+  bool existed = false;
+  SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Create(who.user, spec, request.client_request_id(), &existed));
+  if (existed) return job;
+  plan.clear_buffers();
+  plan.clear_steps();
+  *job.mutable_plan() = plan;
+  const int64_t per_epoch = TrainExamples(spec.dataset()) / spec.batch_size();
+  job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
+  job.mutable_progress()->set_total_epochs(spec.steps() > 0 ? (spec.steps() + per_epoch - 1) / per_epoch
+                                                            : spec.epochs());
+  job.set_device("cpu");
+  SLIM_RETURN_IF_ERROR(store_->Update(job));
+  v1::JobEvent queued;
+  queued.mutable_state_change()->set_to(v1::Job::PENDING);
+  queued.mutable_state_change()->set_reason(absl::StrFormat(
+      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), planner::FormatBytes(plan.peak_bytes())));
+  SLIM_RETURN_IF_ERROR(AppendEvent(job.id(), queued));
+  return job;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(const Identity& who, const std::string& id) { return Authorized(who, id); }
+
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(const Identity& who, const v1::ListJobsRequest& request) {
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size: must be in [0, 1000], got ", request.page_size()));
+  }
+  const int size = request.page_size() == 0 ? 100 : request.page_size();
+  std::set<int> states;
+  for (int s : request.states()) {
+    if (!v1::Job::State_IsValid(s) || s == v1::Job::STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("states: ", s, " is not a job state"));
+    }
+    states.insert(s);
+  }
+  if (!request.page_token().empty()) {
+    absl::StatusOr<v1::Job> after = store_->Get(request.page_token());
+    if (!after.ok()) return absl::InvalidArgumentError("page_token: not a token from a previous ListJobs");
+  }
+  SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs,
+                        store_->List(who.admin() ? "" : who.user, states, request.page_token(), size + 1));
+  v1::ListJobsResponse response;
+  for (int i = 0; i < static_cast<int>(jobs.size()) && i < size; ++i) *response.add_jobs() = jobs[i];
+  if (static_cast<int>(jobs.size()) > size) response.set_next_page_token(jobs[size - 1].id());
+  return response;
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const Identity& who, const std::string& id) {
+  SLIM_ASSIGN_OR_RETURN(v1::Job job, Authorized(who, id));
+  absl::MutexLock lock(&mu_);
+  SLIM_ASSIGN_OR_RETURN(job, store_->Get(id));  // fresh, under the lock
+  if (Finished(job.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("job '%s' already finished (%s): nothing to cancel", id, v1::Job::State_Name(job.state())));
+  }
+  auto it = running_.find(id);
+  if (it != running_.end()) {
+    it->second->cancel_requested = true;
+    it->second->worker->Stop();
+  }
+  SLIM_RETURN_IF_ERROR(SetState(job, v1::Job::CANCELLED, absl::StrCat("cancelled by ", who.user)));
+  return job;
+}
+
+absl::Status JobManager::Delete(const Identity& who, const std::string& id) {
+  SLIM_ASSIGN_OR_RETURN(v1::Job job, Authorized(who, id));
+  if (!Finished(job.state())) {
+    return absl::FailedPreconditionError(absl::StrFormat("job '%s' is %s: cancel it before deleting it", id,
+                                                         v1::Job::State_Name(job.state())));
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(JobDir(id), ignored);
+  return store_->Delete(id);
+}
+
+absl::StatusOr<std::vector<v1::JobEvent>> JobManager::Events(const Identity& who, const std::string& id,
+                                                            int64_t after, absl::Duration wait, bool* done) {
+  if (after < 0) return absl::InvalidArgumentError(absl::StrCat("after_sequence: must be >= 0, got ", after));
+  SLIM_RETURN_IF_ERROR(Authorized(who, id).status());
+  const absl::Time deadline = absl::Now() + wait;
+  while (true) {
+    SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Get(id));  // state first: then its events are all stored
+    constexpr int kBatch = 500;
+    SLIM_ASSIGN_OR_RETURN(std::vector<v1::JobEvent> events, store_->Events(id, after, kBatch));
+    *done = Finished(job.state()) && static_cast<int>(events.size()) < kBatch;
+    if (!events.empty() || *done || absl::Now() >= deadline) return events;
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return events;
+    changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Seconds(1)));
+  }
+}
+
+absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const std::string& id, int64_t* step) {
+  SLIM_ASSIGN_OR_RETURN(v1::Job job, Authorized(who, id));
+  const std::string dir = JobDir(id);
+  if (job.state() == v1::Job::SUCCEEDED) {
+    *step = job.progress().step();
+    return dir + "/weights.safetensors";
+  }
+  if (job.state() != v1::Job::RUNNING) {
+    return absl::FailedPreconditionError(absl::StrFormat("job '%s' is %s: weights come from succeeded or running jobs",
+                                                         id, v1::Job::State_Name(job.state())));
+  }
+  absl::StatusOr<std::string> bytes = planner::ReadFile(dir + "/checkpoint.safetensors");
+  if (!bytes.ok()) {
+    return absl::FailedPreconditionError(absl::StrFormat("job '%s' has no checkpoint yet", id));
+  }
+  SLIM_ASSIGN_OR_RETURN(engine::SafetensorsFile file, engine::DecodeSafetensors(*bytes, "checkpoint"));
+  engine::SafetensorsFile weights;
+  weights.metadata["format"] = "pt";
+  for (engine::SafeTensor& t : file.tensors) {
+    if (t.name != "exact.parameters" && !absl::StartsWith(t.name, "optimizer.")) weights.tensors.push_back(std::move(t));
+  }
+  *step = std::atoll(file.metadata["step"].c_str());
+  const std::string path = dir + "/latest.safetensors";
+  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(path, engine::EncodeSafetensors(weights)));
+  return path;
+}
+
+absl::Status JobManager::Launch(v1::Job job, int64_t replay_until) {
+  const std::string dir = JobDir(job.id());
+  std::filesystem::create_directories(dir);
+  // The worker trains the resolved strategy.
+  v1::JobSpec spec = job.spec();
+  spec.set_strategy(job.plan().strategy());
+  if (spec.checkpoint_interval_steps() == 0) spec.set_checkpoint_interval_steps(config_.default_checkpoint_interval);
+  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
+  const int threads = spec.resources().cpu_threads() > 0 ? spec.resources().cpu_threads() : config_.cpu_threads;
+  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads));
+  auto running = std::make_unique<Running>();
+  running->peak_bytes = job.plan().peak_bytes();
+  running->replay_until = replay_until;
+  running->started = absl::Now();
+  const pid_t pid = worker->pid();
+  running->worker = std::move(worker);
+  const bool resumed = job.state() == v1::Job::RUNNING;
+  if (resumed) job.set_restarts(job.restarts() + 1);
+  if (!job.has_start_time()) *job.mutable_start_time() = TimeUtil::GetCurrentTime();
+  job.set_device("cpu");
+  SLIM_RETURN_IF_ERROR(SetState(
+      job, v1::Job::RUNNING,
+      resumed ? absl::StrFormat("resumed on cpu after a server restart, from the checkpoint at step %d (worker pid %d)",
+                                job.checkpoint_step(), pid)
+              : absl::StrFormat("started on cpu (worker pid %d)", pid)));
+  Running* r = running.get();
+  running_[job.id()] = std::move(running);
+  r->reader = std::thread(&JobManager::ReadWorker, this, job.id());
+  return absl::OkStatus();
+}
+
+void JobManager::ReadWorker(const std::string& id) {
+  Running* r;
+  {
+    absl::MutexLock lock(&mu_);
+    r = running_.at(id).get();
+  }
+  v1::JobEvent event, verdict;
+  bool has_verdict = false;
+  const int64_t interval = [&] {
+    absl::StatusOr<v1::Job> j = store_->Get(id);
+    const int64_t every = j.ok() ? j->spec().checkpoint_interval_steps() : 0;
+    return every > 0 ? every : config_.default_checkpoint_interval;
+  }();
+  while (r->worker->Next(&event)) {
+    if (event.has_state_change()) {  // the worker's verdict, applied when it exits
+      verdict = event;
+      has_verdict = true;
+      continue;
+    }
+    if (event.has_metrics() && event.metrics().step() <= r->replay_until) event.set_replayed(true);
+    absl::MutexLock lock(&mu_);
+    if (!AppendEvent(id, event).ok()) continue;
+    if (!event.has_metrics()) continue;
+    absl::StatusOr<v1::Job> job = store_->Get(id);
+    if (!job.ok() || job->state() != v1::Job::RUNNING) continue;
+    const v1::Metrics& m = event.metrics();
+    job->mutable_progress()->set_step(m.step());
+    job->mutable_progress()->set_epoch(m.epoch());
+    v1::Metrics latest = m;
+    if (!m.has_eval() && job->latest_metrics().has_eval()) {  // keep the latest evaluation
+      latest.set_has_eval(true);
+      latest.set_eval_loss(job->latest_metrics().eval_loss());
+      latest.set_eval_accuracy(job->latest_metrics().eval_accuracy());
+    }
+    if (m.has_eval()) latest = [&] {
+      v1::Metrics merged = job->latest_metrics();
+      merged.set_has_eval(true);
+      merged.set_eval_loss(m.eval_loss());
+      merged.set_eval_accuracy(m.eval_accuracy());
+      return merged;
+    }();
+    latest.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - r->started));
+    *job->mutable_latest_metrics() = latest;
+    if (!m.has_eval() && m.step() % interval == 0) job->set_checkpoint_step(m.step());
+    (void)store_->Update(*job);
+  }
+  const WorkerExit exit = r->worker->Wait();
+  absl::MutexLock lock(&mu_);
+  if (!shutting_down_) {
+    absl::StatusOr<v1::Job> job = store_->Get(id);
+    if (job.ok() && job->state() == v1::Job::RUNNING) {
+      if (r->timed_out) {
+        (void)SetState(*job, v1::Job::FAILED,
+                       absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
+      } else if (has_verdict && verdict.state_change().to() != v1::Job::CANCELLED) {
+        if (verdict.state_change().to() == v1::Job::SUCCEEDED) {
+          job->mutable_progress()->set_step(job->progress().total_steps());
+        }
+        (void)SetState(*job, verdict.state_change().to(), verdict.state_change().reason());
+      } else {
+        (void)SetState(*job, v1::Job::FAILED,
+                       absl::StrFormat("the worker stopped before finishing: %s; its log is %s/worker.log",
+                                       exit.Describe(), JobDir(id)));
+      }
+    }
+  }
+  r->done = true;  // the scheduler joins this thread and removes the entry
+  changed_.SignalAll();
+}
+
+void JobManager::SchedulerLoop() {
+  absl::Time last_retention = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) return;
+      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+      if (shutting_down_) return;
+    }
+    ScheduleOnce();
+    if (absl::Now() - last_retention > absl::Minutes(1)) {
+      last_retention = absl::Now();
+      absl::StatusOr<std::vector<v1::Job>> done =
+          store_->List("", {v1::Job::SUCCEEDED, v1::Job::FAILED, v1::Job::CANCELLED}, "", 1 << 20);
+      if (!done.ok()) continue;
+      const int64_t cutoff = TimeUtil::GetCurrentTime().seconds() - config_.retention_seconds;
+      for (const v1::Job& job : *done) {
+        if (job.has_end_time() && job.end_time().seconds() < cutoff) {
+          std::error_code ignored;
+          std::filesystem::remove_all(JobDir(job.id()), ignored);
+          (void)store_->Delete(job.id());
+        }
+      }
+    }
+  }
+}
+
+void JobManager::ScheduleOnce() {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  // Reap finished workers; stop those over their time.
+  int64_t used = 0;
+  for (auto it = running_.begin(); it != running_.end();) {
+    Running& r = *it->second;
+    if (r.done) {
+      r.reader.join();  // finished: it released the lock before we took it
+      it = running_.erase(it);
+      continue;
+    }
+    absl::StatusOr<v1::Job> job = store_->Get(it->first);
+    const int64_t limit = job.ok() && job->spec().resources().max_run_seconds() > 0
+                              ? job->spec().resources().max_run_seconds()
+                              : config_.max_run_seconds;
+    if (!r.timed_out && absl::Now() - r.started > absl::Seconds(limit)) {
+      r.timed_out = true;
+      r.worker->Stop();
+    }
+    used += r.peak_bytes;
+    ++it;
+  }
+  // Start pending jobs, oldest first, while the CPU has room.
+  absl::StatusOr<std::vector<v1::Job>> pending = store_->List("", {v1::Job::PENDING}, "", config_.max_queue);
+  if (!pending.ok()) return;
+  std::reverse(pending->begin(), pending->end());
+  const int64_t capacity = CpuCapacityBytes();
+  for (v1::Job& job : *pending) {
+    if (static_cast<int>(running_.size()) >= config_.cpu_jobs) break;
+    if (used + job.plan().peak_bytes() > capacity) break;
+    if (absl::Status s = Launch(job, 0); !s.ok()) {
+      (void)SetState(job, v1::Job::FAILED, absl::StrCat("could not start: ", s.message()));
+      continue;
+    }
+    used += job.plan().peak_bytes();
+  }
+}
+
+}  // namespace slimtrain::server

@@ -1,0 +1,133 @@
+// job_manager.h — the server's jobs: admission, queue, workers, events.
+//
+// The JobManager validates and plans a submission, admits it into the queue,
+// starts each job in a worker process of its own (worker_process.h) when a
+// device has room for its plan's peak, turns the worker's reports into stored
+// events and job status, and answers queries. Everything it knows lives in
+// the JobStore, so a restarted server picks up where it stopped: RUNNING jobs
+// resume from their last checkpoint (their replayed steps' events marked
+// replayed), PENDING ones stay queued.
+//
+//   JobManager jobs(store.get(), config);
+//   SLIM_RETURN_IF_ERROR(jobs.Start());
+//   SLIM_ASSIGN_OR_RETURN(v1::Job job, jobs.Submit(alice, request));
+//   ...
+//   jobs.Shutdown();   // workers checkpoint and stop; jobs stay RUNNING
+//
+// Every method takes the caller's Identity: users see and act on their own
+// jobs (PERMISSION_DENIED otherwise), admins on all.
+#ifndef SLIMTRAIN_SERVER_JOB_MANAGER_H_
+#define SLIMTRAIN_SERVER_JOB_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/backend.h"
+#include "proto/job.pb.h"
+#include "proto/service.pb.h"
+#include "server/auth.h"
+#include "server/job_store.h"
+#include "server/worker_process.h"
+
+namespace slimtrain::server {
+
+struct ServerConfig {
+  std::string data_dir;      // jobs/<id>/ (spec, checkpoints, weights, logs)
+  std::string data_root;     // dataset paths are resolved inside it
+  std::string worker_path;   // the slimtrain_worker binary
+  int cpu_jobs = 1;          // jobs training on the CPU at once
+  int cpu_threads = 0;       // threads per CPU job; 0: cores / cpu_jobs
+  int max_queue = 100;       // PENDING + RUNNING jobs, all users
+  int max_active_per_user = 4;
+  int64_t max_run_seconds = 24 * 3600;
+  int64_t retention_seconds = 7 * 24 * 3600;  // finished jobs removed after this
+  int max_layers = 10000;    // largest model accepted
+  int64_t default_checkpoint_interval = 200;
+};
+
+class JobManager {
+ public:
+  JobManager(JobStore* store, ServerConfig config);
+  ~JobManager();
+
+  // Resumes RUNNING jobs of a previous run and starts the scheduler.
+  absl::Status Start();
+  // Stops the workers (each checkpoints first) and the scheduler; their
+  // jobs stay RUNNING in the store, to resume on the next Start.
+  void Shutdown();
+
+  // PlanMemory with this server's devices: "cpu" (default) or a profile.
+  absl::StatusOr<v1::PlanMemoryResponse> Plan(const v1::PlanMemoryRequest& request);
+
+  // Validates (INVALID_ARGUMENT naming the field), plans (FAILED_PRECONDITION
+  // with needed and available bytes when it fits no device; UNIMPLEMENTED for
+  // more than one GPU or node), admits (RESOURCE_EXHAUSTED for a full queue
+  // or the caller's active-job limit) and queues the job.
+  absl::StatusOr<v1::Job> Submit(const Identity& who, const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::Job> Get(const Identity& who, const std::string& id);
+  absl::StatusOr<v1::ListJobsResponse> List(const Identity& who, const v1::ListJobsRequest& request);
+  // FAILED_PRECONDITION for a finished job.
+  absl::StatusOr<v1::Job> Cancel(const Identity& who, const std::string& id);
+  // FAILED_PRECONDITION unless finished; removes records and files.
+  absl::Status Delete(const Identity& who, const std::string& id);
+
+  // The job's events after `after`, waiting up to `wait` for one when there
+  // is none yet. *done: the job has finished and these are its last events.
+  absl::StatusOr<std::vector<v1::JobEvent>> Events(const Identity& who, const std::string& id, int64_t after,
+                                                   absl::Duration wait, bool* done);
+
+  // A safetensors file of the job's weights and the step they are from: the
+  // final weights of a SUCCEEDED job, the latest checkpoint's of a RUNNING
+  // one (FAILED_PRECONDITION when it has none yet or is in another state).
+  absl::StatusOr<std::string> WeightsFile(const Identity& who, const std::string& id, int64_t* step);
+
+  // Whether Shutdown has begun.
+  bool shutting_down() const;
+
+ private:
+  struct Running {
+    std::unique_ptr<WorkerProcess> worker;
+    std::thread reader;
+    int64_t peak_bytes = 0;
+    int64_t replay_until = 0;  // steps up to this repeat a previous run's
+    bool cancel_requested = false;
+    bool timed_out = false;
+    bool done = false;  // the worker exited and its state is settled: reap it
+    absl::Time started;
+  };
+
+  absl::StatusOr<v1::Job> Authorized(const Identity& who, const std::string& id);
+  absl::Status AppendEvent(const std::string& id, v1::JobEvent event);
+  absl::Status SetState(v1::Job& job, v1::Job::State to, const std::string& reason);
+  void SchedulerLoop();
+  void ScheduleOnce();
+  absl::Status Launch(v1::Job job, int64_t replay_until) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadWorker(const std::string& id);
+  std::string JobDir(const std::string& id) const;
+  int64_t CpuCapacityBytes() const;
+
+  JobStore* store_;
+  ServerConfig config_;
+  std::unique_ptr<engine::Backend> cost_model_;  // plans as the workers' backend runs
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;  // an event was stored or a job changed state
+  std::map<std::string, std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread scheduler_;
+};
+
+// `path` (a JobSpec's dataset.path) resolved inside `root`: relative, no way
+// out through ".." or symbolic links. INVALID_ARGUMENT saying only that it
+// must be inside the data root, never whether it exists.
+absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path);
+
+}  // namespace slimtrain::server
+
+#endif  // SLIMTRAIN_SERVER_JOB_MANAGER_H_

@@ -1,0 +1,127 @@
+// See service.h.
+#include "server/service.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/grpc_status.h"
+
+namespace slimtrain::server {
+
+#define SLIM_AUTH_OR_RETURN(who)                                  \
+  absl::StatusOr<Identity> who##_or = Authenticate(context);       \
+  if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());      \
+  const Identity& who = *who##_or
+
+absl::StatusOr<Identity> TrainingServiceImpl::Authenticate(grpc::ServerContext* context) const {
+  if (tokens_ == nullptr) return Identity{"anonymous", Role::kAdmin};
+  const auto& md = context->client_metadata();
+  auto it = md.find("authorization");
+  const std::string value = it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+  return tokens_->Authenticate(value);
+}
+
+grpc::Status TrainingServiceImpl::PlanMemory(grpc::ServerContext* context, const v1::PlanMemoryRequest* request,
+                                             v1::PlanMemoryResponse* response) {
+  SLIM_AUTH_OR_RETURN(who);
+  (void)who;
+  absl::StatusOr<v1::PlanMemoryResponse> plans = jobs_->Plan(*request);
+  if (!plans.ok()) return ToGrpcStatus(plans.status());
+  *response = *std::move(plans);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrainingServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
+                                            v1::SubmitJobResponse* response) {
+  SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<v1::Job> job = jobs_->Submit(who, *request);
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  *response->mutable_job() = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrainingServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                                         v1::Job* response) {
+  SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<v1::Job> job = jobs_->Get(who, request->job_id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrainingServiceImpl::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                                           v1::ListJobsResponse* response) {
+  SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<v1::ListJobsResponse> list = jobs_->List(who, *request);
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  *response = *std::move(list);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrainingServiceImpl::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                                            v1::Job* response) {
+  SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<v1::Job> job = jobs_->Cancel(who, request->job_id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status TrainingServiceImpl::DeleteJob(grpc::ServerContext* context, const v1::DeleteJobRequest* request,
+                                            v1::DeleteJobResponse*) {
+  SLIM_AUTH_OR_RETURN(who);
+  return ToGrpcStatus(jobs_->Delete(who, request->job_id()));
+}
+
+grpc::Status TrainingServiceImpl::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                                           grpc::ServerWriter<v1::JobEvent>* writer) {
+  SLIM_AUTH_OR_RETURN(who);
+  int64_t after = request->after_sequence();
+  while (true) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    if (jobs_->shutting_down()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("the server is shutting down; watch again after sequence ", after));
+    }
+    bool done = false;
+    absl::StatusOr<std::vector<v1::JobEvent>> events =
+        jobs_->Events(who, request->job_id(), after, absl::Seconds(1), &done);
+    if (!events.ok()) return ToGrpcStatus(events.status());
+    for (const v1::JobEvent& e : *events) {
+      if (!writer->Write(e)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      after = e.sequence();
+    }
+    if (done) return grpc::Status::OK;
+  }
+}
+
+grpc::Status TrainingServiceImpl::DownloadWeights(grpc::ServerContext* context,
+                                                  const v1::DownloadWeightsRequest* request,
+                                                  grpc::ServerWriter<v1::WeightsChunk>* writer) {
+  SLIM_AUTH_OR_RETURN(who);
+  int64_t step = 0;
+  absl::StatusOr<std::string> path = jobs_->WeightsFile(who, request->job_id(), &step);
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  std::ifstream in(*path, std::ios::binary | std::ios::ate);
+  if (!in) return grpc::Status(grpc::StatusCode::INTERNAL, "the job's weights file is missing");
+  const int64_t total = in.tellg();
+  in.seekg(0);
+  constexpr int64_t kChunk = 1 << 20;
+  std::string buffer;
+  for (int64_t offset = 0; offset < total || (total == 0 && offset == 0); offset += kChunk) {
+    buffer.resize(std::min(kChunk, total - offset));
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    v1::WeightsChunk chunk;
+    chunk.set_offset(offset);
+    chunk.set_data(buffer);
+    chunk.set_total_bytes(total);
+    chunk.set_step(step);
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    if (total == 0) break;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace slimtrain::server
