@@ -390,8 +390,9 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until) {
   job.set_device("cpu");
   SLIM_RETURN_IF_ERROR(SetState(
       job, v1::Job::RUNNING,
-      resumed ? absl::StrFormat("resumed on cpu after a server restart, from the checkpoint at step %d (worker pid %d)",
-                                job.checkpoint_step(), pid)
+      resumed ? absl::StrFormat("resumed on cpu after a server restart, from its last checkpoint (step %d); steps up "
+                                "to %d run again, marked replayed (worker pid %d)",
+                                job.checkpoint_step(), replay_until, pid)
               : absl::StrFormat("started on cpu (worker pid %d)", pid)));
   Running* r = running.get();
   running_[job.id()] = std::move(running);
@@ -420,30 +421,26 @@ void JobManager::ReadWorker(const std::string& id) {
     }
     if (event.has_metrics() && event.metrics().step() <= r->replay_until) event.set_replayed(true);
     absl::MutexLock lock(&mu_);
-    if (!AppendEvent(id, event).ok()) continue;
-    if (!event.has_metrics()) continue;
+    // Progress first, then the event: a restart resumes with replay_until at
+    // least every step a watcher could have seen.
     absl::StatusOr<v1::Job> job = store_->Get(id);
-    if (!job.ok() || job->state() != v1::Job::RUNNING) continue;
-    const v1::Metrics& m = event.metrics();
-    job->mutable_progress()->set_step(m.step());
-    job->mutable_progress()->set_epoch(m.epoch());
-    v1::Metrics latest = m;
-    if (!m.has_eval() && job->latest_metrics().has_eval()) {  // keep the latest evaluation
-      latest.set_has_eval(true);
-      latest.set_eval_loss(job->latest_metrics().eval_loss());
-      latest.set_eval_accuracy(job->latest_metrics().eval_accuracy());
+    if (event.has_metrics() && job.ok() && job->state() == v1::Job::RUNNING) {
+      const v1::Metrics& m = event.metrics();
+      job->mutable_progress()->set_step(m.step());
+      job->mutable_progress()->set_epoch(m.epoch());
+      v1::Metrics latest = m.has_eval() ? job->latest_metrics() : m;
+      // Keep the latest evaluation next to the latest training numbers.
+      latest.set_has_eval(m.has_eval() || job->latest_metrics().has_eval());
+      latest.set_eval_loss(m.has_eval() ? m.eval_loss() : job->latest_metrics().eval_loss());
+      latest.set_eval_accuracy(m.has_eval() ? m.eval_accuracy() : job->latest_metrics().eval_accuracy());
+      latest.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - r->started));
+      *job->mutable_latest_metrics() = latest;
+      // The trainer checkpoints after step s when s % interval == 0, before
+      // running step s + 1: metrics of s + 1 prove the checkpoint of s.
+      if (!m.has_eval() && m.step() > 1 && (m.step() - 1) % interval == 0) job->set_checkpoint_step(m.step() - 1);
+      (void)store_->Update(*job);
     }
-    if (m.has_eval()) latest = [&] {
-      v1::Metrics merged = job->latest_metrics();
-      merged.set_has_eval(true);
-      merged.set_eval_loss(m.eval_loss());
-      merged.set_eval_accuracy(m.eval_accuracy());
-      return merged;
-    }();
-    latest.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - r->started));
-    *job->mutable_latest_metrics() = latest;
-    if (!m.has_eval() && m.step() % interval == 0) job->set_checkpoint_step(m.step());
-    (void)store_->Update(*job);
+    (void)AppendEvent(id, event);
   }
   const WorkerExit exit = r->worker->Wait();
   absl::MutexLock lock(&mu_);

@@ -60,6 +60,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::s
 }
 
 bool WorkerProcess::Next(v1::JobEvent* event) {
+  event->Clear();  // the parser merges into what it is given
   bool clean_eof = false;
   return google::protobuf::util::ParseDelimitedFromZeroCopyStream(event, in_.get(), &clean_eof);
 }
