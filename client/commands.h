@@ -22,6 +22,15 @@ int RunEvalCommand(const std::vector<std::string>& args);
 // slimtrain fidelity: approx-K's gradient error against SGD's noise.
 int RunFidelityCommand(const std::vector<std::string>& args);
 
+// Remote commands (a slimtrain server; client/connection.h).
+int RunSubmitCommand(const std::vector<std::string>& args);
+int RunStatusCommand(const std::vector<std::string>& args);
+int RunListCommand(const std::vector<std::string>& args);
+int RunWatchCommand(const std::vector<std::string>& args);
+int RunCancelCommand(const std::vector<std::string>& args);
+int RunLogsCommand(const std::vector<std::string>& args);
+int RunDownloadCommand(const std::vector<std::string>& args);
+
 }  // namespace slimtrain::client
 
 #endif  // SLIMTRAIN_CLIENT_COMMANDS_H_

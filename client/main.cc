@@ -24,6 +24,16 @@ constexpr char kUsage[] =
     "  eval     score saved weights on a dataset\n"
     "  fidelity approx-K's weight-gradient error per layer, next to SGD's noise\n"
     "\n"
+    "remote commands (a slimtrain server: --server or $SLIMTRAIN_SERVER, --token or $SLIMTRAIN_TOKEN):\n"
+    "  submit   submit a training job (--wait follows it)\n"
+    "  status   a job's state, progress and metrics\n"
+    "  list     jobs, newest first\n"
+    "  watch    follow a job with a live progress bar (exit 0 on SUCCEEDED)\n"
+    "  cancel   cancel a pending or running job\n"
+    "  logs     a job's state changes and log lines\n"
+    "  download a job's weights as .safetensors\n"
+    "  plan --server ...  the same plans, computed by the server\n"
+    "\n"
     "example:\n"
     "  slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx4\n";
 
@@ -43,6 +53,13 @@ int main(int argc, char** argv) {
   if (command == "train") return client::RunTrainCommand(args);
   if (command == "eval") return client::RunEvalCommand(args);
   if (command == "fidelity") return client::RunFidelityCommand(args);
+  if (command == "submit") return client::RunSubmitCommand(args);
+  if (command == "status") return client::RunStatusCommand(args);
+  if (command == "list") return client::RunListCommand(args);
+  if (command == "watch") return client::RunWatchCommand(args);
+  if (command == "cancel") return client::RunCancelCommand(args);
+  if (command == "logs") return client::RunLogsCommand(args);
+  if (command == "download") return client::RunDownloadCommand(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

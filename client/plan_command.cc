@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/commands.h"
+#include "client/connection.h"
 #include "client/flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
@@ -31,7 +32,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
                 "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
                 "and optimizer state. The budget is the device's memory less its reserve unless --budget\n"
                 "is given.",
-                "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint");
+                "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint\n"
+                "  slimtrain plan --server 127.0.0.1:50051 --token-file TOKENS --model zoo:resnet56 --batch 64");
   flags.String("model", &model, "zoo model, e.g. zoo:resnet164 (slimtrain zoo list)");
   flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
   flags.Int("batch", &batch, "examples per step (required)");
@@ -46,6 +48,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
   flags.Bool("buffers", &buffers, "json: include every buffer and step");
   flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
+  Connection conn;
+  conn.Register(flags);  // with --server: the server plans
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -79,8 +83,17 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   request.set_alignment_bytes(alignment);
 
   if (max_batch) std::cerr << "slimtrain plan: searching the largest batch per strategy...\n";
-  absl::StatusOr<v1::PlanMemoryResponse> response =
-      planner::AnswerPlanRequest(request, planner::DefaultCostModel());
+  absl::StatusOr<v1::PlanMemoryResponse> response;
+  if (flags.WasSet("server")) {
+    absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> stub = conn.Connect();
+    if (!stub.ok()) return Fail(stub.status());
+    v1::PlanMemoryResponse remote;
+    const grpc::Status s = (*stub)->PlanMemory(conn.Context(absl::Minutes(5)).get(), request, &remote);
+    if (!s.ok()) return Fail(conn.Explain(s));
+    response = std::move(remote);
+  } else {
+    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel());
+  }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;
   render.format = format;
