@@ -45,6 +45,11 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::s
   }
   if (pid == 0) {
     // The child: die with the server; events to the pipe, diagnostics to a file.
+    // The server blocks SIGTERM and friends for its signal thread: the mask is
+    // inherited across fork and exec, so clear it, or SIGTERM never arrives.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);

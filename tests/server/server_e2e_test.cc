@@ -239,5 +239,34 @@ TEST(ServerE2eTest, KilledServerResumesTheJobFromItsLastCheckpoint) {
   server.Kill(SIGTERM);
 }
 
+// Whether a worker process for `job_dir` is running.
+bool WorkerRunning(const std::string& job_dir) {
+  // "worke[r]" keeps pgrep from matching the shell running it.
+  return test_util::RunCommand("pgrep -f 'slimtrain_worke[r] --job-dir " + job_dir + "'").exit_code == 0;
+}
+
+TEST(ServerE2eTest, CancelStopsTheWorker) {
+  const std::string dir = MakeDir("e2e-cancel");
+  Server server(dir);
+  ASSERT_TRUE(server.Start());
+  v1::SubmitJobResponse submitted;
+  ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), Request(1000000), &submitted).ok());
+  const std::string id = submitted.job().id(), job_dir = dir + "/jobs/" + id;
+  for (int i = 0; i < 100 && !WorkerRunning(job_dir); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WorkerRunning(job_dir));
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(id);
+  v1::Job job;
+  ASSERT_TRUE(server.stub()->CancelJob(As(kAlice).get(), cancel, &job).ok());
+  EXPECT_EQ(job.state(), v1::Job::CANCELLED);
+  bool stopped = false;
+  for (int i = 0; i < 100 && !stopped; ++i) {
+    stopped = !WorkerRunning(job_dir);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(stopped) << "the worker kept training after the cancel";
+  server.Kill(SIGTERM);
+}
+
 }  // namespace
 }  // namespace slimtrain
