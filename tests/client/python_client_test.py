@@ -1,0 +1,59 @@
+"""The Python client (client/python/slimtrain_client.py) against the real server.
+
+Run by python_client_test.sh, which starts the server and sets
+SLIMTRAIN_SERVER and SLIMTRAIN_TOKEN_FILE.
+"""
+import os
+import struct
+import json
+import tempfile
+import unittest
+
+import grpc
+
+from proto import job_pb2
+from slimtrain_client import Client
+
+
+class PythonClientTest(unittest.TestCase):
+    def setUp(self):
+        self.client = Client()
+
+    def test_plan(self):
+        plans = self.client.plan("resnet20", batch=16, strategies=["exact", "approx4"])
+        self.assertEqual([p.strategy for p in plans.plans], ["exact", "approx4"])
+        self.assertLess(plans.plans[1].peak_bytes, plans.plans[0].peak_bytes)
+
+    def test_submit_watch_download(self):
+        job = self.client.submit(model="fmnist_resnet", dataset="fashion-mnist", strategy="approx4", batch=32,
+                                 steps=8)
+        self.assertEqual(job.state, job_pb2.Job.PENDING)
+        events = list(self.client.watch(job.id))
+        self.assertEqual([e.sequence for e in events], list(range(1, len(events) + 1)))
+        self.assertEqual(events[-1].state_change.to, job_pb2.Job.SUCCEEDED)
+        steps = [e.metrics.step for e in events if e.HasField("metrics") and not e.metrics.has_eval]
+        self.assertEqual(steps, list(range(1, 9)))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "w.safetensors")
+            self.assertEqual(self.client.download(job.id, path), 8)
+            with open(path, "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(n))
+            self.assertIn("conv1.weight", header)
+            self.assertIn("fc.bias", header)
+
+    def test_errors_carry_the_servers_code_and_message(self):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.get("job-999999")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as e:
+            Client(token="not-a-valid-token-at-all").get("job-000001")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.plan("resnet20", batch=0)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("batch_size", e.exception.details())
+
+
+if __name__ == "__main__":
+    unittest.main()
