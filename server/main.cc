@@ -31,6 +31,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "proto/service.grpc.pb.h"
 #include "planner/file_util.h"
 #include "server/auth.h"
 #include "server/job_manager.h"
@@ -185,7 +186,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Die(absl::StrCat("cannot listen on ", listen));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  // Overall status and the training service's own, as load balancers and
+  // grpc_health_probe ask for either.
   health->SetServingStatus(true);
+  health->SetServingStatus(slimtrain::v1::TrainingService::service_full_name(), true);
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     if (!slimtrain::planner::WriteFileAtomically(absl::GetFlag(FLAGS_port_file), std::to_string(port)).ok()) {
       return Die(absl::StrCat("cannot write --port_file ", absl::GetFlag(FLAGS_port_file)));

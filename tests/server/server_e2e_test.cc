@@ -16,9 +16,14 @@
 #include <thread>
 
 #include "google/protobuf/text_format.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 #include "gtest/gtest.h"
 #include "proto/service.grpc.pb.h"
+#include "tests/server/health.grpc.pb.h"
+#include "tests/server/reflection.pb.h"
 #include "tests/testing/subprocess.h"
 
 namespace slimtrain {
@@ -71,8 +76,8 @@ class Server {
       std::ifstream port(dir_ + "/port");
       std::string text;
       if (port >> text && !text.empty()) {
-        stub_ = v1::TrainingService::NewStub(
-            grpc::CreateChannel("127.0.0.1:" + text, grpc::InsecureChannelCredentials()));
+        channel_ = grpc::CreateChannel("127.0.0.1:" + text, grpc::InsecureChannelCredentials());
+        stub_ = v1::TrainingService::NewStub(channel_);
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -91,10 +96,12 @@ class Server {
   }
 
   v1::TrainingService::Stub* stub() { return stub_.get(); }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
 
  private:
   std::string dir_;
   pid_t pid_ = -1;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TrainingService::Stub> stub_;
 };
 
@@ -243,6 +250,74 @@ TEST(ServerE2eTest, KilledServerResumesTheJobFromItsLastCheckpoint) {
 bool WorkerRunning(const std::string& job_dir) {
   // "worke[r]" keeps pgrep from matching the shell running it.
   return test_util::RunCommand("pgrep -f 'slimtrain_worke[r] --job-dir " + job_dir + "'").exit_code == 0;
+}
+
+// Sends one request on gRPC's reflection stream and reads one response, with
+// the async generic API; each step waits for its completion-queue tag.
+bool ReflectionExchange(const std::shared_ptr<grpc::Channel>& channel,
+                        const google::protobuf::Message& request, google::protobuf::Message* response) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                               &queue);
+  intptr_t next_tag = 1;
+  auto await = [&]() {
+    void* tag = nullptr;
+    bool ok = false;
+    return queue.Next(&tag, &ok) && ok && reinterpret_cast<intptr_t>(tag) == next_tag++;
+  };
+  call->StartCall(reinterpret_cast<void*>(next_tag));
+  if (!await()) return false;
+  grpc::ByteBuffer out;
+  bool own_buffer = false;
+  if (!grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(request, &out, &own_buffer)
+           .ok()) {
+    return false;
+  }
+  call->Write(out, reinterpret_cast<void*>(next_tag));
+  if (!await()) return false;
+  call->WritesDone(reinterpret_cast<void*>(next_tag));
+  if (!await()) return false;
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(next_tag));
+  if (!await()) return false;
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(next_tag));
+  if (!await() || !status.ok()) return false;
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  return grpc::GenericDeserialize<grpc::ProtoBufferReader, google::protobuf::Message>(&in, response).ok();
+}
+
+TEST(ServerE2eTest, OffersHealthCheckingAndReflection) {
+  const std::string dir = MakeDir("e2e-health");
+  Server server(dir);
+  ASSERT_TRUE(server.Start());
+  auto health = grpc::health::v1::Health::NewStub(server.channel());
+  for (const char* service : {"", "slimtrain.v1.TrainingService"}) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // Reflection: one list_services exchange on the bidi stream, made through a
+  // generic stub so that only the method name ties it to gRPC's package.
+  testproto::ServerReflectionRequest list;
+  list.set_list_services("*");
+  testproto::ServerReflectionResponse response;
+  ASSERT_TRUE(ReflectionExchange(server.channel(), list, &response));
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "slimtrain.v1.TrainingService"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
+  server.Kill(SIGTERM);
 }
 
 TEST(ServerE2eTest, CancelStopsTheWorker) {
