@@ -11,6 +11,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "planner/file_util.h"
+#include "planner/json_text.h"
 #include "planner/units.h"
 
 namespace slimtrain::client {
@@ -65,23 +66,6 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
 
 namespace {
 
-// A JSON string body: quotes, backslashes and control characters escaped,
-// UTF-8 passed through.
-std::string JsonEscape(absl::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 // JSON per the proto3 mapping (proto field names, 64-bit integers as strings,
 // enums by name), every field in declaration order, defaults included, except
 // the fields named in `skip`. Keys come out in a stable order, unlike a
@@ -120,8 +104,7 @@ void AppendValue(const google::protobuf::Message& m, const google::protobuf::Fie
       absl::StrAppend(&out, "\"", (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name(), "\"");
       break;
     case FD::CPPTYPE_STRING:
-      absl::StrAppend(&out, "\"", JsonEscape(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f)),
-                      "\"");
+      planner::AppendJsonQuoted(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f), &out);
       break;
     case FD::CPPTYPE_MESSAGE:
       AppendJson(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f), {}, indent, out);
@@ -168,8 +151,8 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
   }
   absl::StrAppend(&out, "\n  ],\n  \"budget_bytes\": \"", response.budget_bytes(), "\"");
   if (!response.choice_reason().empty()) {
-    absl::StrAppend(&out, ",\n  \"chosen_strategy\": \"", JsonEscape(response.chosen_strategy()),
-                    "\",\n  \"choice_reason\": \"", JsonEscape(response.choice_reason()), "\"");
+    absl::StrAppend(&out, ",\n  \"chosen_strategy\": ", planner::JsonQuote(response.chosen_strategy()),
+                    ",\n  \"choice_reason\": ", planner::JsonQuote(response.choice_reason()));
   }
   out += "\n}";
   return out;

@@ -9,26 +9,9 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "planner/json_text.h"
 
 namespace slimtrain::engine {
-namespace {
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 int64_t DtypeBytes(absl::string_view dtype) {
   if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
@@ -44,13 +27,13 @@ std::string EncodeSafetensors(const SafetensorsFile& file) {
   bool first = true;
   if (!file.metadata.empty()) {
     std::vector<std::string> kv;
-    for (const auto& [k, v] : file.metadata) kv.push_back(JsonString(k) + ":" + JsonString(v));
+    for (const auto& [k, v] : file.metadata) kv.push_back(planner::JsonQuote(k) + ":" + planner::JsonQuote(v));
     absl::StrAppend(&header, "\"__metadata__\":{", absl::StrJoin(kv, ","), "}");
     first = false;
   }
   for (const SafeTensor& t : file.tensors) {
     const int64_t end = offset + static_cast<int64_t>(t.bytes.size());
-    absl::StrAppend(&header, first ? "" : ",", JsonString(t.name), ":{\"dtype\":", JsonString(t.dtype),
+    absl::StrAppend(&header, first ? "" : ",", planner::JsonQuote(t.name), ":{\"dtype\":", planner::JsonQuote(t.dtype),
                     ",\"shape\":[", absl::StrJoin(t.shape, ","), "],\"data_offsets\":[", offset, ",", end, "]}");
     first = false;
     offset = end;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "planner/json_text.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain {
@@ -106,36 +107,6 @@ absl::StatusOr<int64_t> ParseInteger(const ColumnAt& column, absl::string_view v
   return v;
 }
 
-void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
 }  // namespace
 
 absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view filename) {
@@ -196,7 +167,7 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
                                  ",\n  \"offsets\": {");
   for (size_t i = 0; i < csv.ids.size(); ++i) {
     out.append(i == 0 ? "\n    " : ",\n    ");
-    AppendJsonString(csv.ids[i], &out);
+    AppendJsonQuoted(csv.ids[i], &out);
     absl::StrAppend(&out, ": ", plan.offsets[i]);
   }
   out.append(csv.ids.empty() ? "}\n}\n" : "\n  }\n}\n");

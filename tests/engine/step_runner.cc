@@ -4,31 +4,14 @@
 //   planned_peak_bytes=123 vmhwm_bytes=456
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "engine/cpu/fast_backend.h"
 #include "engine/executor.h"
+#include "engine/trainer.h"
 #include "planner/zoo.h"
-
-namespace {
-
-int64_t VmHwmBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      int64_t kib = 0;
-      status >> kib;
-      return kib * 1024;
-    }
-  }
-  return -1;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   namespace engine = slimtrain::engine;
@@ -59,6 +42,6 @@ int main(int argc, char** argv) {
     if (!r.ok()) return 1;
   }
   std::printf("planned_peak_bytes=%lld vmhwm_bytes=%lld\n", static_cast<long long>((*exec)->plan().peak_bytes()),
-              static_cast<long long>(VmHwmBytes()));
+              static_cast<long long>(engine::PeakResidentBytes()));
   return 0;
 }
