@@ -196,20 +196,27 @@ void RunReorder(const WeightedOp::Stage& s, const dnnl::stream& stream, const me
   args.Run(s.reorder_prim, stream);
 }
 
+// The stage's weights in the primitive's layout: the user's `w` itself, or its
+// reorder into `wbuf` (scratch at `region`).
+const memory& PrimitiveWeights(const WeightedOp::Stage& s, const dnnl::stream& stream, const float* w, char* wbuf,
+                               char* region) {
+  Bind(s.user_w, w);
+  if (!s.reorder) return s.user_w;
+  Bind(s.prim_w, wbuf);
+  RunReorder(s, stream, s.user_w, s.prim_w, region);
+  return s.prim_w;
+}
+
 // Backward-data of stage s: dx (x-shaped) from dy, the user's weights w, the
 // primitive's weights at `wbuf` and scratchpads at `region`.
 void RunBackwardData(const WeightedOp::Stage& s, const dnnl::stream& stream, const float* dy, const float* w,
                      float* dx, char* wbuf, char* region) {
-  Bind(s.user_w, w);
-  if (s.reorder) {
-    Bind(s.prim_w, wbuf);
-    RunReorder(s, stream, s.user_w, s.prim_w, region);
-  }
+  const memory& weights = PrimitiveWeights(s, stream, w, wbuf, region);
   Bind(s.y, dy);
   Bind(s.x, dx);
   Args args;
   args.Add(DNNL_ARG_DIFF_DST, s.y);
-  args.Add(DNNL_ARG_WEIGHTS, s.reorder ? s.prim_w : s.user_w);
+  args.Add(DNNL_ARG_WEIGHTS, weights);
   args.Add(DNNL_ARG_DIFF_SRC, s.x);
   if (s.scratch_bytes > 0) {
     Bind(s.scratch, region);
@@ -298,16 +305,12 @@ void WeightedOp::Forward(const dnnl::stream& stream, const float* x, const float
   Stage& s = *fwd_;
   char* base = static_cast<char*>(ws.data);
   char* region = base + s.prim_w_bytes;
-  Bind(s.user_w, w);
-  if (s.reorder) {
-    Bind(s.prim_w, base);
-    RunReorder(s, stream, s.user_w, s.prim_w, region);
-  }
+  const memory& weights = PrimitiveWeights(s, stream, w, base, region);
   Bind(s.x, x);
   Bind(s.y, y);
   Args args;
   args.Add(DNNL_ARG_SRC, s.x);
-  args.Add(DNNL_ARG_WEIGHTS, s.reorder ? s.prim_w : s.user_w);
+  args.Add(DNNL_ARG_WEIGHTS, weights);
   if (bias_) {
     Bind(s.bias, b != nullptr ? b : zero_bias_.get());
     args.Add(DNNL_ARG_BIAS, s.bias);
