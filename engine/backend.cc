@@ -2,10 +2,47 @@
 #include "engine/backend.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
 
 namespace slimtrain::engine {
 
 absl::Status Backend::Prepare(const planner::Graph&, int64_t) { return absl::OkStatus(); }
+
+absl::StatusOr<DeviceBuffer> Backend::Allocate(int64_t bytes) {
+  if (bytes <= 0) return DeviceBuffer();
+  constexpr int64_t kAlignment = 4096;
+  const int64_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* data = std::aligned_alloc(kAlignment, rounded);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes of host memory"));
+  }
+  std::memset(data, 0, rounded);
+  return DeviceBuffer(data, bytes, [](void* p) { std::free(p); });
+}
+
+void Backend::CopyToDevice(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
+}
+
+void Backend::CopyToHost(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
+}
+
+void Backend::Fill(void* dst, uint8_t byte, int64_t bytes) {
+  if (bytes > 0) std::memset(dst, byte, bytes);
+}
+
+bool Backend::AllFinite(int64_t count, const void* x) {
+  for (int64_t i = 0; i < count; ++i) {
+    const double v =
+        dtype() == DType::kF32 ? static_cast<const float*>(x)[i] : static_cast<const double*>(x)[i];
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
 
 namespace {
 

@@ -42,9 +42,11 @@
 #define SLIMTRAIN_ENGINE_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
@@ -54,6 +56,35 @@ namespace slimtrain::engine {
 enum class DType { kF32, kF64 };
 
 inline int64_t SizeOf(DType t) { return t == DType::kF32 ? 4 : 8; }
+
+// One allocation in the memory a backend's kernels address (host memory for
+// the CPU backends, device memory for CUDA), released with it.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(void* data, int64_t bytes, std::function<void(void*)> release)
+      : data_(data), bytes_(bytes), release_(std::move(release)) {}
+  ~DeviceBuffer() {
+    if (data_ != nullptr && release_) release_(data_);
+  }
+  DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(bytes_, other.bytes_);
+    std::swap(release_, other.release_);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  uint8_t* data() const { return static_cast<uint8_t*>(data_); }
+  int64_t size() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  int64_t bytes_ = 0;
+  std::function<void(void*)> release_;
+};
 
 // Scratch memory of one step, planned in the arena (may be empty).
 struct Workspace {
@@ -82,6 +113,29 @@ class Backend : public planner::CostModel {
  public:
   virtual DType dtype() const = 0;
   int64_t element_bytes() const override { return SizeOf(dtype()); }
+
+  // --- memory. The executor allocates the arena and the parameter region
+  // through these; host code reaches kernel memory only through the copies
+  // when host_addressable() is false. The defaults are host memory.
+  virtual bool host_addressable() const { return true; }
+  // `bytes` zeroed bytes, 4 KiB aligned on the host (pages touched, so the
+  // process's peak shows them), 256 B on a device. RESOURCE_EXHAUSTED when
+  // the memory is not there.
+  virtual absl::StatusOr<DeviceBuffer> Allocate(int64_t bytes);
+  // Host -> kernel memory and back; CopyToHost returns when the bytes are
+  // there (after every kernel issued before it).
+  virtual void CopyToDevice(void* dst, const void* src, int64_t bytes);
+  virtual void CopyToHost(void* dst, const void* src, int64_t bytes);
+  // Sets `bytes` bytes of kernel memory to `byte`.
+  virtual void Fill(void* dst, uint8_t byte, int64_t bytes);
+  // Whether every one of `count` elements of dtype() at x is finite.
+  virtual bool AllFinite(int64_t count, const void* x);
+  // Waits for every kernel issued so far (for timing).
+  virtual void Synchronize() {}
+  // The first error a kernel call met since the last call (kernels return
+  // nothing; a CUDA backend records its first failed status with file and
+  // line), and clears it. The executor checks it after every step.
+  virtual absl::Status ConsumeError() { return absl::OkStatus(); }
 
   // Called once before the first step with the graph and batch the executor
   // runs (e.g. to create oneDNN primitives); the default does nothing.

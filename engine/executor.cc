@@ -90,17 +90,21 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
   planner::ComputeLifetimes(graph, schedule);
   SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
   SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
-  return std::unique_ptr<Executor>(new Executor(graph, plan, std::move(schedule), backend, options));
+  SLIM_ASSIGN_OR_RETURN(DeviceBuffer arena, backend->Allocate(plan.arena_bytes()));
+  std::unique_ptr<Executor> exec(new Executor(graph, plan, std::move(schedule), backend, options, std::move(arena)));
+  SLIM_RETURN_IF_ERROR(exec->params_.AttachDevice(backend));
+  SLIM_RETURN_IF_ERROR(backend->ConsumeError());
+  return exec;
 }
 
 Executor::Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
-                   const ExecutorOptions& options)
+                   const ExecutorOptions& options, DeviceBuffer arena)
     : graph_(graph),
       plan_(std::move(plan)),
       schedule_(std::move(schedule)),
       backend_(backend),
       options_(options),
-      arena_(plan_.arena_bytes()),
+      arena_(std::move(arena)),
       params_(graph_, backend->dtype(), planner::OptimizerStateSlots(options.optimizer.kind).value()) {
   params_.Initialize(options.seed);
   offset_.resize(plan_.buffers_size());
@@ -133,7 +137,7 @@ Workspace Executor::WorkspaceOf(const ScheduleStep& step) {
 void Executor::Poison(int block) {
   // 0xFF bytes: a NaN in float and double, -1 in int32.
   int64_t offset = offset_[blocks_[block].buffers[0]];
-  std::memset(arena_.data() + offset, 0xFF, blocks_[block].size_bytes);
+  backend_->Fill(arena_.data() + offset, 0xFF, blocks_[block].size_bytes);
 }
 
 absl::StatusOr<StepResult> Executor::TrainStep(const float* images, const int32_t* labels, double learning_rate) {
@@ -191,12 +195,14 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
     if (options_.debug) {
       for (int b : blocks_ending_[t]) Poison(b);
     }
+    if (step.kind == v1::Step::FORWARD && step.node == graph_.loss()) SLIM_RETURN_IF_ERROR(backend_->ConsumeError());
     if (step.kind == v1::Step::FORWARD && step.node == graph_.loss() && !std::isfinite(result.loss)) {
       return absl::FailedPreconditionError(
           absl::StrFormat("step %d: the loss is %g (diverged; try a smaller learning rate)", steps_run_ + 1,
                           result.loss));
     }
   }
+  SLIM_RETURN_IF_ERROR(backend_->ConsumeError());
   if (mode == Mode::kTrain) ++steps_run_;
   return result;
 }
@@ -218,7 +224,9 @@ std::vector<ProfileEntry> Executor::profile() const {
   return out;
 }
 
-absl::Status Executor::CheckGradientsFinite() const {
+absl::Status Executor::CheckGradientsFinite() {
+  // One pass in kernel memory; the host scan below only names the culprit.
+  if (backend_->AllFinite(params_.trainable_count(), params_.kernel_grads())) return absl::OkStatus();
   for (const NamedTensor& t : params_.tensors()) {
     if (!t.trainable) continue;
     int64_t count = 1;
@@ -263,14 +271,14 @@ void Executor::Update(double lr) {
   const OptimizerConfig& o = options_.optimizer;
   const int64_t n = params_.trainable_count();
   if (o.kind == "adam") {
-    backend_->AdamUpdate(n, lr, o.beta1, o.beta2, o.epsilon, o.weight_decay, steps_run_ + 1, params_.data(),
-                         params_.grads(), params_.optimizer_state(0), params_.optimizer_state(1));
+    backend_->AdamUpdate(n, lr, o.beta1, o.beta2, o.epsilon, o.weight_decay, steps_run_ + 1, params_.kernel_data(),
+                         params_.kernel_grads(), params_.kernel_state(0), params_.kernel_state(1));
   } else if (o.kind == "rmsprop") {
-    backend_->RmspropUpdate(n, lr, o.alpha, o.epsilon, o.weight_decay, o.momentum, params_.data(), params_.grads(),
-                            params_.optimizer_state(0), params_.optimizer_state(1));
+    backend_->RmspropUpdate(n, lr, o.alpha, o.epsilon, o.weight_decay, o.momentum, params_.kernel_data(),
+                            params_.kernel_grads(), params_.kernel_state(0), params_.kernel_state(1));
   } else {
-    backend_->SgdUpdate(n, lr, o.momentum, o.weight_decay, o.nesterov, params_.data(), params_.grads(),
-                        params_.optimizer_state(0));
+    backend_->SgdUpdate(n, lr, o.momentum, o.weight_decay, o.nesterov, params_.kernel_data(),
+                        params_.kernel_grads(), params_.kernel_state(0));
   }
 }
 
@@ -286,22 +294,28 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
   const bool eval = mode == Mode::kEvaluate;
   switch (n.kind) {
     case OpKind::kInput: {
-      // (N,C,H,W) floats from the caller -> the arena's (N,H,W,C).
+      // (N,C,H,W) floats from the caller -> the arena's (N,H,W,C), through
+      // a host staging buffer when the arena is device memory.
       const int64_t c = n.out[0], hw = count / batch / c;
+      const int64_t bytes = count * backend_->element_bytes();
+      const bool direct = backend_->host_addressable();
+      if (!direct) staging_.resize(bytes);
+      void* dst_base = direct ? y : staging_.data();
       for (int64_t i = 0; i < batch; ++i) {
         for (int64_t ch = 0; ch < c; ++ch) {
           for (int64_t s = 0; s < hw; ++s) {
             const float v = images[(i * c + ch) * hw + s];
             const int64_t dst = (i * hw + s) * c + ch;
             if (backend_->dtype() == DType::kF32) {
-              static_cast<float*>(y)[dst] = v;
+              static_cast<float*>(dst_base)[dst] = v;
             } else {
-              static_cast<double*>(y)[dst] = v;
+              static_cast<double*>(dst_base)[dst] = v;
             }
           }
         }
       }
-      std::memcpy(Ptr(step, Role::kLabels), labels, batch * sizeof(int32_t));
+      if (!direct) backend_->CopyToDevice(y, staging_.data(), bytes);
+      backend_->CopyToDevice(Ptr(step, Role::kLabels), labels, batch * sizeof(int32_t));
       break;
     }
     case OpKind::kConv2d:
@@ -377,20 +391,25 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       void* probs = Ptr(step, Role::kProbs);
       const int32_t* lab = static_cast<const int32_t*>(Ptr(step, Role::kLabels));
       backend_->SoftmaxCrossEntropyForward(n, batch, x, lab, probs, y);
-      // Read the results now: in debug mode the buffers are poisoned after
-      // their last step.
+      // Read the results now (in debug mode the buffers are poisoned after
+      // their last step), into host memory: the arena may be a device's.
       const int64_t classes = n.input_dims[0][0];
+      const int64_t elem = backend_->element_bytes();
+      host_probs_.resize(batch * classes * elem);
+      backend_->CopyToHost(host_probs_.data(), probs, batch * classes * elem);
       auto prob = [&](int64_t i, int64_t c) {
-        return ReadScalar(backend_->dtype(),
-                          static_cast<const uint8_t*>(probs) + (i * classes + c) * backend_->element_bytes());
+        return ReadScalar(backend_->dtype(), host_probs_.data() + (i * classes + c) * elem);
       };
       if (logits_out_ != nullptr) {
+        std::vector<uint8_t> logits(batch * classes * elem);
+        backend_->CopyToHost(logits.data(), x, batch * classes * elem);
         for (int64_t i = 0; i < batch * classes; ++i) {
-          logits_out_[i] = static_cast<float>(
-              ReadScalar(backend_->dtype(), static_cast<const uint8_t*>(x) + i * backend_->element_bytes()));
+          logits_out_[i] = static_cast<float>(ReadScalar(backend_->dtype(), logits.data() + i * elem));
         }
       }
-      result.loss = ReadScalar(backend_->dtype(), y);
+      uint8_t loss[8];
+      backend_->CopyToHost(loss, y, elem);
+      result.loss = ReadScalar(backend_->dtype(), loss);
       result.correct = 0;
       double eval_loss = 0;
       for (int64_t i = 0; i < valid_; ++i) {
@@ -398,8 +417,8 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         for (int64_t c = 1; c < classes; ++c) {
           if (prob(i, c) > prob(i, best)) best = c;
         }
-        if (best == lab[i]) ++result.correct;
-        eval_loss -= std::log(std::max(prob(i, lab[i]), 1e-300));
+        if (best == labels[i]) ++result.correct;
+        eval_loss -= std::log(std::max(prob(i, labels[i]), 1e-300));
       }
       if (eval) result.loss = valid_ > 0 ? eval_loss / valid_ : 0.0;
       break;

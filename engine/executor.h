@@ -133,14 +133,14 @@ class Executor {
   enum class Mode { kTrain, kForwardBackward, kEvaluate };
 
   Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
-           const ExecutorOptions& options);
+           const ExecutorOptions& options, DeviceBuffer arena);
   absl::StatusOr<StepResult> Run(const float* images, const int32_t* labels, Mode mode, double learning_rate);
   void RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
                StepResult& result);
   void Update(double learning_rate);
   // FAILED_PRECONDITION naming the step, layer and tensor of the first
   // non-finite gradient.
-  absl::Status CheckGradientsFinite() const;
+  absl::Status CheckGradientsFinite();
   void Forward(const planner::ScheduleStep& step, bool recompute, Mode mode, const float* images,
                const int32_t* labels, StepResult& result);
   void Save(const planner::ScheduleStep& step);
@@ -157,7 +157,7 @@ class Executor {
   planner::Schedule schedule_;
   Backend* backend_;
   ExecutorOptions options_;
-  HostBuffer arena_;
+  DeviceBuffer arena_;  // from the backend: host or device memory
   ParameterRegion params_;
   std::vector<int64_t> offset_;  // per buffer
   std::vector<planner::StorageBlock> blocks_;
@@ -166,6 +166,9 @@ class Executor {
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
   std::vector<double> step_seconds_;  // per schedule step, with options_.profile
   float* logits_out_ = nullptr;  // Predict's destination
+  // Host copies: the input in the arena's layout (device arenas) and the
+  // loss's probabilities.
+  std::vector<uint8_t> staging_, host_probs_;
 };
 
 }  // namespace slimtrain::engine

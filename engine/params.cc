@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include "planner/status_macros.h"
+
 namespace slimtrain::engine {
 
 using planner::Node;
@@ -55,22 +57,50 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
   state_storage_ = HostBuffer(slots_ * trainable_ * elem, 64);
 }
 
+absl::Status ParameterRegion::AttachDevice(Backend* backend) {
+  if (backend->host_addressable()) return absl::OkStatus();
+  SLIM_ASSIGN_OR_RETURN(device_, backend->Allocate(storage_.size()));
+  SLIM_ASSIGN_OR_RETURN(device_grads_, backend->Allocate(grad_storage_.size()));
+  SLIM_ASSIGN_OR_RETURN(device_state_, backend->Allocate(state_storage_.size()));
+  backend_ = backend;
+  latest_ = Latest::kHost;
+  return absl::OkStatus();
+}
+
+void ParameterRegion::PullToHost() const {
+  // Host storage is logically part of the region's value: copying into it
+  // from a const accessor is a cache refresh.
+  auto* self = const_cast<ParameterRegion*>(this);
+  backend_->CopyToHost(self->storage_.data(), device_.data(), storage_.size());
+  backend_->CopyToHost(self->grad_storage_.data(), device_grads_.data(), grad_storage_.size());
+  backend_->CopyToHost(self->state_storage_.data(), device_state_.data(), state_storage_.size());
+  latest_ = Latest::kBoth;
+}
+
+void ParameterRegion::PushToDevice() {
+  backend_->CopyToDevice(device_.data(), storage_.data(), storage_.size());
+  backend_->CopyToDevice(device_grads_.data(), grad_storage_.data(), grad_storage_.size());
+  backend_->CopyToDevice(device_state_.data(), state_storage_.data(), state_storage_.size());
+  latest_ = Latest::kBoth;
+}
+
 double ParameterRegion::Get(int64_t i) const {
-  return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(storage_.data())[i]
-                               : reinterpret_cast<const double*>(storage_.data())[i];
+  const void* p = data();
+  return dtype_ == DType::kF32 ? static_cast<const float*>(p)[i] : static_cast<const double*>(p)[i];
 }
 
 void ParameterRegion::Set(int64_t i, double value) {
+  void* p = data();
   if (dtype_ == DType::kF32) {
-    reinterpret_cast<float*>(storage_.data())[i] = static_cast<float>(value);
+    static_cast<float*>(p)[i] = static_cast<float>(value);
   } else {
-    reinterpret_cast<double*>(storage_.data())[i] = value;
+    static_cast<double*>(p)[i] = value;
   }
 }
 
 double ParameterRegion::GetGrad(int64_t i) const {
-  return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(grad_storage_.data())[i]
-                               : reinterpret_cast<const double*>(grad_storage_.data())[i];
+  const void* p = HostRead(grad_storage_.data());
+  return dtype_ == DType::kF32 ? static_cast<const float*>(p)[i] : static_cast<const double*>(p)[i];
 }
 
 void ParameterRegion::Initialize(uint64_t seed) {
@@ -100,7 +130,7 @@ void ParameterRegion::Initialize(uint64_t seed) {
       Set(t.offset + i, v);
     }
   }
-  std::memset(grad_storage_.data(), 0, grad_storage_.size());
+  std::memset(grads(), 0, grad_storage_.size());
   std::memset(state_storage_.data(), 0, state_storage_.size());
 }
 

@@ -13,6 +13,14 @@
 // sgd's momentum; adam's two moments; rmsprop's square average and momentum)
 // mirror the trainable part, so one optimizer call covers every parameter.
 // Sizes match planner::ParameterRegionBytes.
+//
+// On a backend whose kernels do not address host memory (CUDA), the region
+// has a device copy too (AttachDevice): the kernel accessors (At, GradAt,
+// kernel_data, kernel_grads, kernel_state) return device pointers, the host
+// accessors (Get, Set, GetGrad, data, grads, optimizer_state, Data, Grads)
+// host ones, and each side is brought up to date from the other on first use
+// after the other may have written (a kernel accessor counts as a write).
+// On the CPU backends both sides are the same memory and nothing is copied.
 #ifndef SLIMTRAIN_ENGINE_PARAMS_H_
 #define SLIMTRAIN_ENGINE_PARAMS_H_
 
@@ -20,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "engine/backend.h"
 #include "engine/memory.h"
 #include "planner/graph.h"
@@ -60,31 +69,47 @@ class ParameterRegion {
   // seed.
   void Initialize(uint64_t seed);
 
-  void* data() { return storage_.data(); }
-  const void* data() const { return storage_.data(); }
-  void* grads() { return grad_storage_.data(); }
+  // Gives the region a copy in `backend`'s kernel memory when that is not
+  // host memory (else does nothing), holding the host's current values.
+  // `backend` must outlive the region.
+  absl::Status AttachDevice(Backend* backend);
+
+  // --- host side.
+  void* data() { return HostWrite(storage_.data()); }
+  const void* data() const { return HostRead(storage_.data()); }
+  void* grads() { return HostWrite(grad_storage_.data()); }
   // State buffer `slot` (0-based) of the optimizer.
   void* optimizer_state(int slot = 0) {
-    return state_storage_.data() + slot * trainable_ * SizeOf(dtype_);
+    return HostWrite(state_storage_.data() + slot * trainable_ * SizeOf(dtype_));
   }
   const void* optimizer_state(int slot = 0) const {
-    return state_storage_.data() + slot * trainable_ * SizeOf(dtype_);
+    return HostRead(state_storage_.data() + slot * trainable_ * SizeOf(dtype_));
   }
   int optimizer_slots() const { return slots_; }
   template <typename T>
-  T* Data() { return reinterpret_cast<T*>(storage_.data()); }
+  T* Data() { return reinterpret_cast<T*>(data()); }
   template <typename T>
-  T* Grads() { return reinterpret_cast<T*>(grad_storage_.data()); }
+  T* Grads() { return reinterpret_cast<T*>(grads()); }
 
   // Element i of the region as a double, and setting it (any dtype).
   double Get(int64_t i) const;
   void Set(int64_t i, double value);
   double GetGrad(int64_t i) const;
 
+  // --- kernel side: pointers for the backend's kernels.
+  void* kernel_data() { return KernelAccess(storage_.data(), device_.data()); }
+  void* kernel_grads() { return KernelAccess(grad_storage_.data(), device_grads_.data()); }
+  void* kernel_state(int slot = 0) {
+    return static_cast<uint8_t*>(KernelAccess(state_storage_.data(), device_state_.data())) +
+           slot * trainable_ * SizeOf(dtype_);
+  }
   // Pointers to one node's tensors (null where the node has none).
-  void* At(int64_t offset) { return offset < 0 ? nullptr : storage_.data() + offset * SizeOf(dtype_); }
+  void* At(int64_t offset) {
+    return offset < 0 ? nullptr : static_cast<uint8_t*>(kernel_data()) + offset * SizeOf(dtype_);
+  }
   void* GradAt(int64_t offset) {
-    return offset < 0 || offset >= trainable_ ? nullptr : grad_storage_.data() + offset * SizeOf(dtype_);
+    return offset < 0 || offset >= trainable_ ? nullptr
+                                              : static_cast<uint8_t*>(kernel_grads()) + offset * SizeOf(dtype_);
   }
 
  private:
@@ -101,6 +126,32 @@ class ParameterRegion {
   };
   std::vector<InitRule> init_;  // one per tensor
   HostBuffer storage_, grad_storage_, state_storage_;
+
+  // The device copy (AttachDevice) and which side holds the latest values.
+  enum class Latest { kBoth, kHost, kDevice };
+  void PullToHost() const;
+  void PushToDevice();
+  template <typename P>
+  P HostRead(P p) const {
+    if (latest_ == Latest::kDevice) PullToHost();
+    return p;
+  }
+  template <typename P>
+  P HostWrite(P p) {
+    if (backend_ == nullptr) return p;
+    if (latest_ == Latest::kDevice) PullToHost();
+    latest_ = Latest::kHost;
+    return p;
+  }
+  void* KernelAccess(uint8_t* host, uint8_t* device) {
+    if (backend_ == nullptr) return host;
+    if (latest_ == Latest::kHost) PushToDevice();
+    latest_ = Latest::kDevice;
+    return device;
+  }
+  Backend* backend_ = nullptr;  // set when the kernels need a device copy
+  DeviceBuffer device_, device_grads_, device_state_;
+  mutable Latest latest_ = Latest::kBoth;
 };
 
 }  // namespace slimtrain::engine
