@@ -132,6 +132,10 @@ class Backend : public planner::CostModel {
   virtual bool AllFinite(int64_t count, const void* x);
   // Waits for every kernel issued so far (for timing).
   virtual void Synchronize() {}
+  // Bytes the device reports in use (CUDA: cudaMemGetInfo's total - free,
+  // the context included); -1 for host memory, whose measure is the
+  // process's peak resident set.
+  virtual int64_t DeviceBytesInUse() const { return -1; }
   // The first error a kernel call met since the last call (kernels return
   // nothing; a CUDA backend records its first failed status with file and
   // line), and clears it. The executor checks it after every step.

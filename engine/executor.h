@@ -121,6 +121,7 @@ class Executor {
   // Bytes of the one activation allocation: equal to plan().arena_bytes().
   int64_t arena_bytes() const { return arena_.size(); }
   ParameterRegion& params() { return params_; }
+  Backend* backend() const { return backend_; }
   // Training steps run so far.
   int64_t steps_run() const { return steps_run_; }
   // With ExecutorOptions.profile: time per step kind and op, largest first.

@@ -71,6 +71,16 @@ absl::StatusOr<OptimizerConfig> OptimizerFrom(const v1::OptimizerSpec& o) {
 
 }  // namespace
 
+namespace {
+
+// The device's memory in use for GPU backends, else the process's peak.
+int64_t MeasuredPeakBytes(const Backend& backend) {
+  const int64_t device = backend.DeviceBytesInUse();
+  return device >= 0 ? device : PeakResidentBytes();
+}
+
+}  // namespace
+
 int64_t PeakResidentBytes() {
   std::ifstream status("/proc/self/status");
   std::string key;
@@ -202,7 +212,7 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
     m.set_learning_rate(lr);
     m.set_images_per_second(images_per_second_);
     m.set_planned_peak_bytes(executor_->plan().peak_bytes());
-    m.set_measured_peak_bytes(PeakResidentBytes());
+    m.set_measured_peak_bytes(MeasuredPeakBytes(*executor_->backend()));
     callbacks.on_metrics(m);
   }
   return absl::OkStatus();
@@ -243,7 +253,7 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
         m.set_loss(losses_.empty() ? 0 : losses_.back());
         m.set_images_per_second(images_per_second_);
         m.set_planned_peak_bytes(executor_->plan().peak_bytes());
-        m.set_measured_peak_bytes(PeakResidentBytes());
+        m.set_measured_peak_bytes(MeasuredPeakBytes(*executor_->backend()));
         callbacks.on_metrics(m);
       }
     }
