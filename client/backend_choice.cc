@@ -1,17 +1,33 @@
 // See backend_choice.h.
 #include "client/backend_choice.h"
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
+#include "engine/cuda/cuda_backend.h"
 
 namespace slimtrain::client {
 
-absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads) {
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads, bool tf32) {
   if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 0, got ", threads));
-  if (name == "fast") return std::unique_ptr<engine::Backend>(new engine::FastBackend(static_cast<int>(threads)));
+  auto fast = [&] { return std::unique_ptr<engine::Backend>(new engine::FastBackend(static_cast<int>(threads))); };
+  if (name == "fast") return fast();
   if (name == "reference") return std::unique_ptr<engine::Backend>(new engine::ReferenceBackend(engine::DType::kF32));
-  return absl::InvalidArgumentError(absl::StrCat("--backend: '", name, "' is not fast or reference"));
+  if (name == "cuda" || name == "auto") {
+    engine::CudaBackendOptions options;
+    options.tf32 = tf32;
+    absl::StatusOr<std::unique_ptr<engine::Backend>> gpu = engine::NewCudaBackend(options);
+    if (gpu.ok()) return gpu;
+    if (gpu.status().code() != absl::StatusCode::kUnavailable) return gpu.status();
+    if (name == "cuda") {
+      std::cerr << "slimtrain: --backend cuda: " << gpu.status().message() << "; running on the CPU instead\n";
+    }
+    return fast();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--backend: '", name, "' is not fast, reference, cuda or auto"));
 }
 
 }  // namespace slimtrain::client

@@ -12,9 +12,18 @@
 
 namespace slimtrain::client {
 
-// "fast" (oneDNN and vectorised kernels; `threads` 0: the machine's cores) or
-// "reference" (readable loops, float32). INVALID_ARGUMENT naming --backend.
-absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads);
+// The names --backend accepts, for help text.
+inline constexpr char kBackendHelp[] =
+    "fast (CPU: oneDNN and vectorised kernels), reference (CPU, slow, for checking), cuda (GPU 0; falls back "
+    "to fast, saying why, when no GPU is usable) or auto (cuda when a GPU is usable, else fast)";
+
+// "fast" (`threads` 0: the machine's cores), "reference" (readable loops,
+// float32), "cuda" (the CUDA backend on GPU 0, TF32 math when `tf32`; when no
+// GPU or cuDNN is usable, the fast CPU backend, with one line on stderr
+// saying why) or "auto" (cuda when usable, else fast, silently).
+// INVALID_ARGUMENT naming --backend for anything else.
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads,
+                                                             bool tf32 = false);
 
 }  // namespace slimtrain::client
 

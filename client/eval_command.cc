@@ -56,7 +56,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   flags.String("split", &split, "test or train");
   flags.Int("batch", &batch, "examples per forward pass");
   flags.Bool("normalize", &normalize, "normalise as training did (the training set's channel mean and std)");
-  flags.String("backend", &backend_name, "fast or reference");
+  flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
   flags.String("format", &format, "table or json");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);

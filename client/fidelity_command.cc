@@ -44,7 +44,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   flags.Int("seed", &seed, "initialisation and batch order");
   flags.String("svg", &svg, "write the plot to this file");
   flags.String("format", &format, "table or json");
-  flags.String("backend", &backend_name, "fast or reference");
+  flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {

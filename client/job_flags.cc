@@ -36,6 +36,7 @@ void JobFlags::Register(FlagSet& f) {
   f.Int("seed", &seed, "seed for initialisation, data order, augmentation, dropout");
   f.String("budget", &budget, "checkpoint_optimal: memory to fit, e.g. 4GiB");
   f.Int("checkpoint-every", &checkpoint_every, "steps between checkpoints (default 500)");
+  f.Bool("tf32", &tf32, "GPUs: allow TF32 tensor-core math (faster, not true fp32; default off)");
 }
 
 absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
@@ -46,6 +47,7 @@ absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
   spec.mutable_dataset()->set_synthetic_examples(synthetic_examples);
   spec.mutable_dataset()->set_random_crop_padding(crop_padding);
   spec.mutable_dataset()->set_horizontal_flip(flip);
+  spec.set_allow_tf32(tf32);
   spec.mutable_dataset()->set_normalize(normalize);
   spec.set_strategy(strategy);
   if (batch < 1) return absl::InvalidArgumentError(absl::StrCat("--batch must be >= 1, got ", batch));

@@ -35,6 +35,7 @@ struct JobFlags {
   int64_t seed = 1;
   std::string budget;
   int64_t checkpoint_every = 0;
+  bool tf32 = false;
 
   // Adds the flags, with these defaults, to `flags`.
   void Register(FlagSet& flags);

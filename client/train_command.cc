@@ -47,7 +47,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
                 "safetensors with PyTorch's state_dict names.",
                 "slimtrain train --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 --epochs 3");
   job.Register(flags);
-  flags.String("backend", &backend_name, "fast (oneDNN and vectorised kernels) or reference (slow, for checking)");
+  flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
   flags.String("checkpoint", &checkpoint, "write checkpoints to this file");
   flags.Bool("resume", &resume, "continue from --checkpoint when it exists");
@@ -65,7 +65,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   if (resume && checkpoint.empty()) return Fail(absl::InvalidArgumentError("--resume needs --checkpoint FILE"));
   absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
   if (!spec.ok()) return Fail(spec.status());
-  absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads, spec->allow_tf32());
   if (!backend.ok()) return Fail(backend.status());
 
   engine::TrainerOptions options;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/dropout_hash.h"
 
 namespace slimtrain::engine {
 
@@ -44,23 +45,9 @@ bool Backend::AllFinite(int64_t count, const void* x) {
   return true;
 }
 
-namespace {
-
-// SplitMix64's finaliser: a well-mixed 64-bit hash.
-uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
-
+// The hash lives in dropout_hash.h, shared with the CUDA kernels.
 bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p) {
-  const uint64_t h = Mix(Mix(Mix(key.seed ^ 0x9e3779b97f4a7c15ULL) + static_cast<uint64_t>(key.step)) +
-                         (static_cast<uint64_t>(node) << 40) + static_cast<uint64_t>(i));
-  // Top 53 bits as a uniform double in [0, 1).
-  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
-  return u >= p;
+  return dropout::KeepAt(dropout::Base(key.seed, key.step, node), i, p);
 }
 
 namespace {

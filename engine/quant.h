@@ -31,6 +31,19 @@
 
 #include "planner/strategy.h"
 
+// Under nvcc every function here is __host__ __device__, so the CUDA kernels
+// run this very code (they compile with --expt-relaxed-constexpr for
+// std::clamp and std::max, and without fused multiply-adds); elsewhere the
+// macro is empty and nothing changes. The same guarded definition is in
+// engine/dropout_hash.h.
+#ifndef SLIM_HD
+#if defined(__CUDACC__)
+#define SLIM_HD __host__ __device__
+#else
+#define SLIM_HD
+#endif
+#endif
+
 namespace slimtrain::engine::quant {
 
 // Per-channel constants of the quantizer.
@@ -44,11 +57,11 @@ struct Channel {
   int bins = 0;     // B
   T delta = 0;      // Δ
 
-  bool zero_gamma() const { return gamma == T(0); }
+  SLIM_HD bool zero_gamma() const { return gamma == T(0); }
 };
 
 template <typename T>
-Channel<T> MakeChannel(int bits, T gamma, T beta) {
+SLIM_HD Channel<T> MakeChannel(int bits, T gamma, T beta) {
   Channel<T> c;
   c.gamma = gamma;
   c.beta = beta;
@@ -71,7 +84,7 @@ Channel<T> MakeChannel(int bits, T gamma, T beta) {
 // The code of one element: y is the forward's pre-ReLU value, xhat the
 // normalised input (read only when γ = 0).
 template <typename T>
-int Encode(const Channel<T>& c, T y, T xhat) {
+SLIM_HD int Encode(const Channel<T>& c, T y, T xhat) {
   const T v = c.zero_gamma() ? xhat : y / c.g;
   const bool positive = c.zero_gamma() ? v > T(0) : y > T(0);
   if (positive) {
@@ -84,56 +97,56 @@ int Encode(const Channel<T>& c, T y, T xhat) {
 
 // The bin centre v̂ of code q.
 template <typename T>
-T Center(const Channel<T>& c, int q) {
+SLIM_HD T Center(const Channel<T>& c, int q) {
   return (T(q - c.s) + T(0.5)) * c.delta;
 }
 
 // Whether the ReLU was active.
 template <typename T>
-bool Mask(const Channel<T>& c, int q) {
+SLIM_HD bool Mask(const Channel<T>& c, int q) {
   return c.zero_gamma() ? c.beta > T(0) : q >= c.s;
 }
 
 // x̂' from code q.
 template <typename T>
-T RestoreXhat(const Channel<T>& c, int q) {
+SLIM_HD T RestoreXhat(const Channel<T>& c, int q) {
   const T v = Center(c, q);
   return c.zero_gamma() ? v : c.sign * (v - c.b);
 }
 
 // z' (the ReLU output) from code q.
 template <typename T>
-T RestoreRelu(const Channel<T>& c, int q) {
+SLIM_HD T RestoreRelu(const Channel<T>& c, int q) {
   if (c.zero_gamma()) return std::max(c.beta, T(0));
   return q >= c.s ? c.g * Center(c, q) : T(0);
 }
 
 // Pass-through: the stored value is y (γ = 0: x̂).
 template <typename T>
-T PassThroughValue(const Channel<T>& c, T y, T xhat) {
+SLIM_HD T PassThroughValue(const Channel<T>& c, T y, T xhat) {
   return c.zero_gamma() ? xhat : y;
 }
 template <typename T>
-bool PassThroughMask(const Channel<T>& c, T stored) {
+SLIM_HD bool PassThroughMask(const Channel<T>& c, T stored) {
   return c.zero_gamma() ? c.beta > T(0) : stored > T(0);
 }
 template <typename T>
-T PassThroughXhat(const Channel<T>& c, T stored) {
+SLIM_HD T PassThroughXhat(const Channel<T>& c, T stored) {
   return c.zero_gamma() ? stored : (stored - c.beta) / c.gamma;
 }
 template <typename T>
-T PassThroughRelu(const Channel<T>& c, T stored) {
+SLIM_HD T PassThroughRelu(const Channel<T>& c, T stored) {
   return c.zero_gamma() ? std::max(c.beta, T(0)) : std::max(stored, T(0));
 }
 
 // Packed K-bit codes (K = 8, 4, 2).
-inline int GetCode(const uint8_t* codes, int bits, int64_t i) {
+SLIM_HD inline int GetCode(const uint8_t* codes, int bits, int64_t i) {
   const int64_t bit = i * bits;
   return (codes[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1);
 }
 // Sets element i's code; the caller zeroes the bytes first or writes every
 // element of a byte in turn.
-inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
+SLIM_HD inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
   const int64_t bit = i * bits;
   const int shift = static_cast<int>(bit & 7);
   const uint8_t mask = static_cast<uint8_t>(((1 << bits) - 1) << shift);

@@ -7,6 +7,7 @@
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
 #include "tests/testing/subprocess.h"
 
@@ -39,6 +40,23 @@ google::protobuf::Struct Json(const std::string& text) {
   google::protobuf::Struct s;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &s).ok()) << text;
   return s;
+}
+
+// --backend cuda trains wherever it runs: on GPU 0 when one is usable, else
+// on the CPU after one line saying why.
+TEST(TrainCommandTest, CudaBackendRunsOrFallsBackToTheCpu) {
+  const bool gpu = engine::NewCudaBackend().ok();
+  const CommandResult train = RunCommandSplit("client/slimtrain train --model-file " + ModelFile() +
+                                              " --dataset synthetic --steps 2 --batch 8 --backend cuda --format json");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_EQ(Json(train.stdout_only).fields().at("steps").number_value(), 2);
+  const std::string fallback = "; running on the CPU instead";
+  if (gpu) {
+    EXPECT_EQ(train.output.find(fallback), std::string::npos) << train.output;
+  } else {
+    EXPECT_NE(train.output.find("--backend cuda: "), std::string::npos) << train.output;
+    EXPECT_NE(train.output.find(fallback), std::string::npos) << train.output;
+  }
 }
 
 TEST(TrainCommandTest, TrainsExportsAndEvalAgrees) {
@@ -115,7 +133,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadRun{"ResumeNeedsCheckpoint", "train --model zoo:fmnist_resnet --resume --steps 1", 2,
                "--resume needs --checkpoint FILE"},
         BadRun{"UnknownBackend", "train --model zoo:fmnist_resnet --backend tpu --steps 1", 2,
-               "--backend: 'tpu' is not fast or reference"},
+               "--backend: 'tpu' is not fast, reference, cuda or auto"},
         BadRun{"EvalNeedsWeights", "eval --model zoo:fmnist_resnet", 2, "--weights FILE is required"},
         BadRun{"EvalMissingWeights", "eval --model zoo:fmnist_resnet --weights /nonexistent.safetensors", 1,
                "/nonexistent.safetensors"}),

@@ -5,7 +5,9 @@ nothing: BUILD files name its targets only in `[...] if CUDA_ENABLED else []`
 expressions, so a CPU-only build never reaches nvcc.
 
 nvcc compiles for sm_80 and sm_90 (plus compute_90 PTX for newer GPUs), C++17,
--O3, with the host compiler's -Wall -Wextra. `cu_hdrs` are the project headers
+-O3, with the host compiler's -Wall -Wextra; --fmad=false (no fused multiply-
+adds, so device arithmetic rounds as the CPU reference's does) and
+--expt-relaxed-constexpr (engine/quant.h's std::clamp/std::max in device code). `cu_hdrs` are the project headers
 the .cu files include (a genrule sees only what it declares).
 """
 
@@ -28,6 +30,7 @@ def cuda_library(name, srcs, hdrs = [], cu_hdrs = [], deps = [], visibility = No
             srcs = [src] + hdrs + cu_hdrs + ["@local_cuda//:cuda_headers"],
             outs = [obj],
             cmd = ("%s -ccbin g++ -c -std=c++17 -O3 %s " % (NVCC, _GENCODE) +
+                   "--fmad=false --expt-relaxed-constexpr " +
                    "--compiler-options=-fPIC,-Wall,-Wextra -Xcudafe --display_error_number " +
                    "-I. -I$(GENDIR) -o $@ $(location %s)" % src),
             testonly = testonly,
