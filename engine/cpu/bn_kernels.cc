@@ -215,6 +215,7 @@ void BatchNormBackward(const planner::Node& n, int64_t batch, const float* dy, c
       coef[j] = k;
     }
   }
+  if (dx == nullptr) return;  // the model input's batch norm: dγ and dβ only
   ParallelFor(cp.blocks, BlockGrain(cp), threads, [&](int64_t b0, int64_t b1, int) {
     ApplyGrad(cp, dy, x, mean, scale, mean_dy, coef, accumulate, b0, b1, dx);
   });

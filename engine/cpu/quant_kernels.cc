@@ -496,6 +496,7 @@ void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits,
       coef[j] = mdx;
     }
   }
+  if (dx == nullptr) return;  // the model input's batch norm: dγ and dβ only
   ForBlocks(
       cp, threads, avx,
       [&](int64_t begin, int64_t count, int) {

@@ -337,6 +337,7 @@ void BatchNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, co
     dgamma[ch] = static_cast<T>(sum_dy_xhat);
     dbeta[ch] = static_cast<T>(sum_dy);
     const double scale = static_cast<double>(gamma[ch]) * invstd;
+    if (dx == nullptr) continue;  // the model input's batch norm: dγ and dβ only
     const double mean_dy = sum_dy / static_cast<double>(s.m), mean_dy_xhat = sum_dy_xhat / static_cast<double>(s.m);
     for (int64_t j = 0; j < s.m; ++j) {
       const int64_t i = s.at(j, ch);
@@ -420,6 +421,7 @@ void BatchNormBackwardFromCode(const Node& bn, int64_t batch, int bits, const T*
     dgamma[ch] = static_cast<T>(sum_dy_xhat);
     dbeta[ch] = static_cast<T>(sum_dy);
     const double scale = static_cast<double>(gamma[ch]) * static_cast<double>(stats[s.c + ch]);
+    if (dx == nullptr) continue;  // the model input's batch norm: dγ and dβ only
     const double mean_dy = sum_dy / static_cast<double>(s.m), mean_dy_xhat = sum_dy_xhat / static_cast<double>(s.m);
     for (int64_t j = 0; j < s.m; ++j) {
       const int64_t i = s.at(j, ch);

@@ -115,6 +115,36 @@ double RelativeError(const std::vector<double>& a, const std::vector<double>& b)
   return std::sqrt(diff / norm);
 }
 
+// A batch norm on the model input gets no input gradient (dx == nullptr):
+// every backend computes dγ and dβ alone, for every strategy, and the fast
+// backend's gradients match the reference's.
+TEST(ExecutorTest, BatchNormOnTheModelInput) {
+  v1::ModelSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "input_bn"
+    input { dims: 3 dims: 6 dims: 6 }
+    num_classes: 4
+    layers { name: "bn0" inputs: "input" batch_norm {} }
+    layers { name: "relu0" inputs: "bn0" relu {} }
+    layers { name: "conv1" inputs: "relu0" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+    layers { name: "gap" inputs: "conv1" global_avg_pool {} }
+    layers { name: "fc" inputs: "gap" linear { out_features: 4 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+  )pb", &spec));
+  const Graph g = BuildOrDie(spec);
+  const Batch data = RandomBatch(g, 5, 11);
+  ReferenceBackend reference(DType::kF32);
+  FastBackend fast(1);
+  for (Strategy s : {Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpoint}) {
+    const Gradients a = RunForwardBackward(g, s, 5, &reference, data);
+    const Gradients b = RunForwardBackward(g, s, 5, &fast, data);
+    ASSERT_FALSE(a.grads.empty()) << planner::StrategyName(s);
+    EXPECT_LT(RelativeError(b.grads, a.grads), 1e-4) << planner::StrategyName(s);
+    // bn0's dγ, dβ are the first trainable gradients: not all zero.
+    EXPECT_NE(a.grads[0], 0.0) << planner::StrategyName(s);
+  }
+}
+
 TEST(ExecutorTest, ArenaIsExactlyThePlannedSize) {
   ReferenceBackend backend(DType::kF32);
   const Graph g = Zoo("fmnist_resnet");

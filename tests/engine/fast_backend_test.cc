@@ -352,6 +352,14 @@ TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
       EXPECT_EQ(FirstBitDifference(inplace, dx), -1);
     }
   }
+  // The model input's batch norm: dx == nullptr, dγ and dβ alone.
+  std::vector<float> dg(c), db(c), dg_ref(c), db_ref(c);
+  fast.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), nullptr, false, dg.data(),
+                         db.data());
+  ref.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), nullptr, false, dg_ref.data(),
+                        db_ref.data());
+  EXPECT_LT(RelError(dg, dg_ref), 1e-5);
+  EXPECT_LT(RelError(db, db_ref), 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(kBnCases),
@@ -464,6 +472,12 @@ TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
                                      stats.data(), inplace.data(), false, dg.data(), db.data());
       EXPECT_EQ(FirstBitDifference(inplace, dx), -1);
     }
+    // dx == nullptr (the model input's batch norm): dγ and dβ alone.
+    std::vector<float> dg_only(c), db_only(c);
+    fast.BatchNormBackwardFromCode(bn, t.batch, t.bits, dz.data(), code.data(), gamma.data(), beta.data(),
+                                   stats.data(), nullptr, false, dg_only.data(), db_only.data());
+    EXPECT_LT(RelError(dg_only, dg_ref), 1e-5);
+    EXPECT_LT(RelError(db_only, db_ref), 1e-5);
   }
 }
 
