@@ -1,0 +1,565 @@
+// The CUDA backend (engine/cuda/cuda_backend.h) against the reference backend
+// (float32), and DESIGN.md's invariants on the GPU. Every test skips, with
+// NewCudaBackend's UNAVAILABLE message, where there is no GPU (or the build
+// has no CUDA toolkit), so the binary passes on CPU-only machines; it is
+// tagged "gpu" and run for real by tools/device/check.sh.
+//
+// Data reaches the GPU only through the Backend's own memory methods
+// (Allocate, CopyToDevice, CopyToHost, Fill), which are tested first.
+// What each table proves (TF32 off unless a test says otherwise):
+//   - conv2d and linear (cuDNN, cuBLAS) on fixed and seeded random shapes
+//     (odd channel counts, stride 2, padding, dilation, groups, bias on and
+//     off): forward, backward-data overwriting and accumulating,
+//     backward-weights, each inside exactly the workspace WorkspaceBytes
+//     reports (guard bytes after it stay untouched); relative error
+//     (max |Δ| / max |reference|) below 1e-4; with TF32 on, below 1e-2;
+//   - batch norm in its three forward modes (running statistics too) and its
+//     backward (accumulate, in place, dx = null): below 1e-5;
+//   - the quantizer for K = 8, 4, 2 and pass-through: codes byte-identical,
+//     the ReLU mask of the restored values and ReLU-from-code gradients
+//     exact, BN backward from codes below 1e-5;
+//   - elementwise, dropout, layout, pooling (max-pool indices exact), loss and
+//     the three optimizers;
+//   - the executor on zoo models: exact training losses and gradients match
+//     the reference backend's, approx-K's loss equals exact's bit for bit,
+//     checkpointing trains as exact does, approx4 trains (its loss falls), the
+//     NaN-poisoning debug mode changes nothing, and the device memory taken
+//     is the plan's (MemoryMatchesThePlan says how it is measured).
+//
+// This file: the memory methods, conv2d, linear, batch norm and the quantizer;
+// cuda_kernels_test.cc the other ops; cuda_executor_test.cc the executor.
+#include "tests/engine/cuda_test_util.h"
+
+namespace slimtrain::engine::gpu_test {
+namespace {
+
+TEST_F(GpuTest, MemoryMethodsAllocateCopyFillAndCheckFiniteness) {
+  EXPECT_FALSE(gpu_->host_addressable());
+  EXPECT_EQ(gpu_->dtype(), DType::kF32);
+  DeviceMemory mem(gpu_);
+  for (const int64_t bytes : {int64_t{1}, int64_t{257}, int64_t{4097}, 3 * kMiB + 5}) {
+    SCOPED_TRACE(bytes);
+    absl::StatusOr<DeviceBuffer> buffer = gpu_->Allocate(bytes);
+    ASSERT_TRUE(buffer.ok()) << buffer.status();
+    EXPECT_EQ(buffer->size(), bytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer->data()) % 256, 0u);
+    std::vector<uint8_t> host(bytes, 0xff);
+    gpu_->CopyToHost(host.data(), buffer->data(), bytes);
+    EXPECT_TRUE(std::all_of(host.begin(), host.end(), [](uint8_t b) { return b == 0; })) << "not zeroed";
+    // A round trip at an odd offset, then a fill of part of it.
+    std::vector<uint8_t> pattern(bytes);
+    for (int64_t i = 0; i < bytes; ++i) pattern[i] = static_cast<uint8_t>(i * 131 + 7);
+    const int64_t offset = bytes > 3 ? 3 : 0, n = bytes - offset;
+    gpu_->CopyToDevice(buffer->data() + offset, pattern.data(), n);
+    gpu_->Fill(buffer->data(), 0x5c, std::min<int64_t>(offset + 1, bytes));
+    gpu_->CopyToHost(host.data(), buffer->data(), bytes);
+    for (int64_t i = 0; i < bytes; ++i) {
+      const uint8_t want = i <= offset ? 0x5c : pattern[i - offset];
+      if (host[i] != want) {
+        ADD_FAILURE() << "byte " << i << " is " << int{host[i]} << ", want " << int{want};
+        break;
+      }
+    }
+  }
+  // More memory than any GPU has: RESOURCE_EXHAUSTED, and the backend goes on.
+  absl::StatusOr<DeviceBuffer> huge = gpu_->Allocate(int64_t{1} << 50);
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
+  (void)gpu_->ConsumeError();
+
+  for (const int64_t count : {int64_t{1}, int64_t{37}, int64_t{100003}, (int64_t{1} << 22) + 3}) {
+    SCOPED_TRACE(count);
+    std::vector<float> x = Random(count, 1, -1e30f, 1e30f);
+    float* d = mem.Upload(x);
+    EXPECT_TRUE(gpu_->AllFinite(count, d));
+    for (const int64_t at : {int64_t{0}, count / 2, count - 1}) {
+      for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()}) {
+        std::vector<float> y = x;
+        y[at] = bad;
+        mem.Set(d, y);
+        EXPECT_FALSE(gpu_->AllFinite(count, d)) << "value " << bad << " at " << at;
+      }
+    }
+    mem.Set(d, x);
+    EXPECT_TRUE(gpu_->AllFinite(count, d));
+  }
+}
+
+// ------------------------------------------------------------ conv2d
+
+struct ConvCase {
+  std::string name;
+  int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
+  bool bias;
+};
+
+std::vector<ConvCase> ConvCases() {
+  std::vector<ConvCase> cases = {
+      {"resnet_16x32x32", 8, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},
+      {"resnet_64x8x8", 3, 64, 8, 8, 64, 3, 1, 1, 1, 1, false},
+      {"odd_bias_stride2", 3, 3, 17, 15, 8, 3, 2, 1, 1, 1, true},
+      {"projection_1x1_s2", 5, 16, 8, 8, 32, 1, 2, 0, 1, 1, false},
+      {"odd_channels_5_to_7", 4, 5, 9, 11, 7, 3, 1, 1, 1, 1, true},
+      {"dilated", 2, 8, 9, 9, 8, 3, 1, 2, 2, 1, true},
+      {"grouped", 2, 8, 10, 10, 12, 3, 1, 1, 1, 4, true},
+      {"depthwise_s2", 3, 6, 7, 7, 6, 3, 2, 1, 1, 6, false},
+      {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
+      {"one_channel_input", 4, 1, 28, 28, 16, 3, 1, 1, 1, 1, false},  // fmnist_resnet's conv1
+  };
+  // Seeded random shapes.
+  for (uint32_t seed = 1; seed <= 6; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    ConvCase t;
+    t.name = absl::StrCat("random_seed", seed);
+    t.groups = std::vector<int64_t>{1, 1, 2, 3}[pick(0, 3)];
+    t.c = t.groups * pick(1, 9);
+    t.k = t.groups * pick(1, 9);
+    t.r = std::vector<int64_t>{1, 3, 3, 5}[pick(0, 3)];
+    t.stride = pick(1, 2);
+    t.pad = pick(0, t.r / 2);
+    t.dil = t.r > 1 && pick(0, 3) == 0 ? 2 : 1;
+    const int64_t span = t.dil * (t.r - 1) + 1;
+    t.h = pick(std::max<int64_t>(span - 2 * t.pad, 1), 19);
+    t.w = pick(std::max<int64_t>(span - 2 * t.pad, 1), 19);
+    t.batch = pick(1, 6);
+    t.bias = pick(0, 1) == 1;
+    cases.push_back(t);
+  }
+  return cases;
+}
+
+// pre = relu(input) is read by conv_a and conv_b (conv_b's backward runs
+// first, so conv_a's accumulates into pre's gradient); `first` reads the
+// model input (no input gradient). The same graph as the fast backend's test.
+std::string ConvSpec(const ConvCase& t) {
+  const std::string conv = absl::StrFormat(
+      "conv2d { out_channels: %d kernel_size: %d stride: %d padding: %d dilation: %d groups: %d bias: %s }", t.k,
+      t.r, t.stride, t.pad, t.dil, t.groups, t.bias ? "true" : "false");
+  return absl::StrFormat(R"pb(
+    name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
+    layers { name: "pre" inputs: "input" relu {} }
+    layers { name: "conv_a" inputs: "pre" %s }
+    layers { name: "conv_b" inputs: "pre" %s }
+    layers { name: "first" inputs: "input" %s }
+    layers { name: "gap_a" inputs: "conv_a" global_avg_pool {} }
+    layers { name: "gap_b" inputs: "conv_b" global_avg_pool {} }
+    layers { name: "gap_f" inputs: "first" global_avg_pool {} }
+    layers { name: "sum" inputs: "gap_a" inputs: "gap_b" inputs: "gap_f" add {} }
+    layers { name: "fc" inputs: "sum" linear { out_features: 10 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb",
+                         t.c, t.h, t.w, conv, conv, conv);
+}
+
+// Runs every conv2d pass of `t` on `gpu` and checks it against the reference.
+void CheckConv(Backend* gpu, const ConvCase& t, double tolerance) {
+  ReferenceBackend ref(DType::kF32);
+  const Graph g = BuildGraph(ConvSpec(t));
+  const Node& a = g.node(g.Find("conv_a"));
+  const Node& b = g.node(g.Find("conv_b"));
+  const Node& first = g.node(g.Find("first"));
+  ASSERT_LT(a.id, b.id);
+  const absl::Status prepared = gpu->Prepare(g, t.batch);
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
+  const int64_t n_out = t.batch * planner::NumElements(a.out);
+  const int64_t n_w = t.k * (t.c / t.groups) * t.r * t.r;
+  const std::vector<float> x = Random(n_in, 1);
+  const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
+  const std::vector<float> bias = Random(t.k, 3);
+  DeviceMemory mem(gpu);
+  const float* xd = mem.Upload(x);
+  const float* wd = mem.Upload(w);
+  const float* bd = t.bias ? mem.Upload(bias) : nullptr;
+
+  // Forward (and with the bias left out, where the layer has one).
+  GuardedDeviceWorkspace fws(gpu, mem, gpu->WorkspaceBytes(g, a, t.batch, Pass::kForward));
+  float* yd = mem.Zeros<float>(n_out);
+  std::vector<float> y_ref(n_out);
+  gpu->Conv2dForward(a, t.batch, xd, wd, bd, yd, fws.ws());
+  ref.Conv2dForward(a, t.batch, x.data(), w.data(), t.bias ? bias.data() : nullptr, y_ref.data(), Workspace{});
+  EXPECT_LT(RelError(mem.Download(yd, n_out), y_ref), tolerance) << "forward";
+  EXPECT_TRUE(fws.GuardIntact()) << "forward";
+  if (t.bias) {
+    gpu->Conv2dForward(a, t.batch, xd, wd, nullptr, yd, fws.ws());
+    ref.Conv2dForward(a, t.batch, x.data(), w.data(), nullptr, y_ref.data(), Workspace{});
+    EXPECT_LT(RelError(mem.Download(yd, n_out), y_ref), tolerance) << "forward without bias";
+  }
+
+  // Backward-data: conv_a accumulates, conv_b overwrites.
+  const std::vector<float> dy = Random(n_out, 4);
+  const std::vector<float> dx0 = Random(n_in, 5);
+  const float* dyd = mem.Upload(dy);
+  for (const bool accumulate : {true, false}) {
+    const Node& n = accumulate ? a : b;
+    GuardedDeviceWorkspace ws(gpu, mem, gpu->WorkspaceBytes(g, n, t.batch, Pass::kBackward));
+    float* dxd = mem.Upload(dx0);
+    std::vector<float> dx_ref = dx0;
+    gpu->Conv2dBackwardData(n, t.batch, dyd, wd, dxd, accumulate, ws.ws());
+    ref.Conv2dBackwardData(n, t.batch, dy.data(), w.data(), dx_ref.data(), accumulate, Workspace{});
+    EXPECT_LT(RelError(mem.Download(dxd, n_in), dx_ref), tolerance) << "backward-data, accumulate " << accumulate;
+    EXPECT_TRUE(ws.GuardIntact()) << "backward-data, accumulate " << accumulate;
+  }
+
+  // Backward-weights inside conv_a's and the first layer's backward workspace
+  // (the latter has no backward-data part); dw and db are overwritten.
+  for (const Node* n : {&a, &first}) {
+    GuardedDeviceWorkspace ws(gpu, mem, gpu->WorkspaceBytes(g, *n, t.batch, Pass::kBackward));
+    float* dwd = mem.Upload(std::vector<float>(n_w, 7.0f));
+    float* dbd = t.bias ? mem.Upload(std::vector<float>(t.k, 7.0f)) : nullptr;
+    std::vector<float> dw_ref(n_w), db_ref(t.k);
+    gpu->Conv2dBackwardWeights(*n, t.batch, xd, dyd, dwd, dbd, ws.ws());
+    ref.Conv2dBackwardWeights(*n, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
+                              Workspace{});
+    EXPECT_LT(RelError(mem.Download(dwd, n_w), dw_ref), tolerance) << "backward-weights of " << n->name;
+    if (t.bias) {
+      EXPECT_LT(RelError(mem.Download(dbd, t.k), db_ref), tolerance) << "bias gradient of " << n->name;
+    }
+    EXPECT_TRUE(ws.GuardIntact()) << "backward-weights of " << n->name;
+  }
+}
+
+class ConvTest : public OnGpu<::testing::TestWithParam<ConvCase>> {};
+
+TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) { CheckConv(gpu_, GetParam(), kMatmulTolerance); }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
+                         [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
+
+// TF32 tensor-core math, when a job asks for it: close, not fp32-close.
+TEST_F(GpuTest, Tf32ConvolutionIsCloseToReference) {
+  absl::StatusOr<Backend*> tf32 = SharedGpu(/*tf32=*/true);
+  ASSERT_TRUE(tf32.ok()) << tf32.status();
+  CheckConv(*tf32, ConvCases()[0], kTf32Tolerance);
+  CheckConv(*tf32, ConvCases()[2], kTf32Tolerance);
+  const absl::Status error = (*tf32)->ConsumeError();
+  EXPECT_TRUE(error.ok()) << error;
+}
+
+// ------------------------------------------------------------ linear
+
+struct LinearCase {
+  std::string name;
+  int64_t batch;
+  Dims in;
+  int64_t out;
+  bool bias;
+};
+
+std::vector<LinearCase> LinearCases() {
+  std::vector<LinearCase> cases = {
+      {"resnet_fc", 16, {64}, 10, true},          {"features_no_bias", 7, {33}, 5, false},
+      {"image_input", 5, {4, 3, 5}, 7, true},     {"image_1x1", 9, {16, 1, 1}, 10, true},
+      {"wide", 4, {300}, 200, true},              {"batch_one", 1, {17}, 3, false},
+  };
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    std::mt19937 rng(100 + seed);
+    auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    LinearCase t;
+    t.name = absl::StrCat("random_seed", seed);
+    t.batch = pick(1, 40);
+    t.in = pick(0, 1) == 1 ? Dims{pick(1, 9), pick(1, 5), pick(1, 5)} : Dims{pick(1, 500)};
+    t.out = pick(1, 50);
+    t.bias = pick(0, 1) == 1;
+    cases.push_back(t);
+  }
+  return cases;
+}
+
+std::string LinearSpec(const LinearCase& t) {
+  std::string dims;
+  for (int64_t d : t.in) dims += absl::StrFormat("dims: %d ", d);
+  const std::string fc = absl::StrFormat("linear { out_features: %d bias: %s }", t.out, t.bias ? "true" : "false");
+  return absl::StrFormat(R"pb(
+    name: "linear_test" input { %s } num_classes: %d
+    layers { name: "pre" inputs: "input" relu {} }
+    layers { name: "fc_a" inputs: "pre" %s }
+    layers { name: "fc_b" inputs: "pre" %s }
+    layers { name: "first" inputs: "input" %s }
+    layers { name: "sum" inputs: "fc_a" inputs: "fc_b" inputs: "first" add {} }
+    layers { name: "loss" inputs: "sum" softmax_cross_entropy {} })pb",
+                         dims, t.out, fc, fc, fc);
+}
+
+class LinearTest : public OnGpu<::testing::TestWithParam<LinearCase>> {};
+
+TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
+  const LinearCase& t = GetParam();
+  const Graph g = BuildGraph(LinearSpec(t));
+  const Node& a = g.node(g.Find("fc_a"));
+  const Node& b = g.node(g.Find("fc_b"));
+  ASSERT_LT(a.id, b.id);
+  const absl::Status prepared = gpu_->Prepare(g, t.batch);
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  const int64_t f = planner::NumElements(t.in);
+  const std::vector<float> x = Random(t.batch * f, 11);
+  const std::vector<float> w = Random(t.out * f, 12, -0.3f, 0.3f);
+  const std::vector<float> bias = Random(t.out, 13);
+  DeviceMemory mem(gpu_);
+  const float* xd = mem.Upload(x);
+  const float* wd = mem.Upload(w);
+  const float* bd = t.bias ? mem.Upload(bias) : nullptr;
+
+  GuardedDeviceWorkspace fws(gpu_, mem, gpu_->WorkspaceBytes(g, a, t.batch, Pass::kForward));
+  float* yd = mem.Zeros<float>(t.batch * t.out);
+  std::vector<float> y_ref(t.batch * t.out);
+  gpu_->LinearForward(a, t.batch, xd, wd, bd, yd, fws.ws());
+  ref_.LinearForward(a, t.batch, x.data(), w.data(), t.bias ? bias.data() : nullptr, y_ref.data(), Workspace{});
+  EXPECT_LT(RelError(mem.Download(yd, t.batch * t.out), y_ref), kMatmulTolerance) << "forward";
+  EXPECT_TRUE(fws.GuardIntact()) << "forward";
+
+  const std::vector<float> dy = Random(t.batch * t.out, 14);
+  const std::vector<float> dx0 = Random(t.batch * f, 15);
+  const float* dyd = mem.Upload(dy);
+  for (const bool accumulate : {true, false}) {
+    const Node& n = accumulate ? a : b;
+    GuardedDeviceWorkspace ws(gpu_, mem, gpu_->WorkspaceBytes(g, n, t.batch, Pass::kBackward));
+    float* dxd = mem.Upload(dx0);
+    std::vector<float> dx_ref = dx0;
+    gpu_->LinearBackwardData(n, t.batch, dyd, wd, dxd, accumulate, ws.ws());
+    ref_.LinearBackwardData(n, t.batch, dy.data(), w.data(), dx_ref.data(), accumulate, Workspace{});
+    EXPECT_LT(RelError(mem.Download(dxd, t.batch * f), dx_ref), kMatmulTolerance) << "accumulate " << accumulate;
+    float* dwd = mem.Upload(std::vector<float>(t.out * f, 7.0f));
+    float* dbd = t.bias ? mem.Upload(std::vector<float>(t.out, 7.0f)) : nullptr;
+    std::vector<float> dw_ref(t.out * f), db_ref(t.out);
+    gpu_->LinearBackwardWeights(n, t.batch, xd, dyd, dwd, dbd, ws.ws());
+    ref_.LinearBackwardWeights(n, t.batch, x.data(), dy.data(), dw_ref.data(), t.bias ? db_ref.data() : nullptr,
+                               Workspace{});
+    EXPECT_LT(RelError(mem.Download(dwd, t.out * f), dw_ref), kMatmulTolerance) << "weights";
+    if (t.bias) {
+      EXPECT_LT(RelError(mem.Download(dbd, t.out), db_ref), kMatmulTolerance) << "bias";
+    }
+    EXPECT_TRUE(ws.GuardIntact()) << "backward, accumulate " << accumulate;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(LinearCases()),
+                         [](const ::testing::TestParamInfo<LinearCase>& info) { return info.param.name; });
+
+// ------------------------------------------------------------ batch_norm
+
+struct BnCase {
+  std::string name;
+  int64_t batch;
+  Dims dims;  // (C,H,W) or (F)
+};
+
+std::vector<BnCase> BnCases() {
+  std::vector<BnCase> cases = {
+      {"resnet_16x8x8", 4, {16, 8, 8}},  {"c3_odd", 3, {3, 5, 7}},  {"c10", 2, {10, 3, 3}},
+      {"features", 8, {33}},             {"one_value", 1, {5}},     {"large_64x32x32", 32, {64, 32, 32}},
+  };
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    std::mt19937 rng(200 + seed);
+    auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    cases.push_back({absl::StrCat("random_seed", seed), pick(1, 9), {pick(1, 70), pick(1, 12), pick(1, 12)}});
+  }
+  return cases;
+}
+
+class BatchNormTest : public OnGpu<::testing::TestWithParam<BnCase>> {};
+
+TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
+  const BnCase& t = GetParam();
+  Node n = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
+  n.eps = 1e-3;
+  n.momentum = 0.2;
+  const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
+  const std::vector<float> x = Random(count, 21, 2.0f, 5.0f);  // mean far from 0
+  const std::vector<float> gamma = Random(c, 22, -2.0f, 2.0f), beta = Random(c, 23);
+  const std::vector<float> rm0 = Random(c, 24), rv0 = Random(c, 25, 0.5f, 2.0f);
+  DeviceMemory mem(gpu_);
+  const float* xd = mem.Upload(x);
+  const float* gd = mem.Upload(gamma);
+  const float* bd = mem.Upload(beta);
+  for (BatchNormMode mode : {BatchNormMode::kTrain, BatchNormMode::kTrainNoUpdate, BatchNormMode::kInference}) {
+    SCOPED_TRACE(::testing::Message() << "mode " << static_cast<int>(mode));
+    const std::vector<float> stats0(2 * c, -1.0f);
+    float* yd = mem.Zeros<float>(count);
+    float* sd = mem.Upload(stats0);
+    float* rmd = mem.Upload(rm0);
+    float* rvd = mem.Upload(rv0);
+    std::vector<float> y_ref(count), stats_ref = stats0, rm_ref = rm0, rv_ref = rv0;
+    gpu_->BatchNormForward(n, t.batch, mode, xd, gd, bd, rmd, rvd, yd, sd);
+    ref_.BatchNormForward(n, t.batch, mode, x.data(), gamma.data(), beta.data(), rm_ref.data(), rv_ref.data(),
+                          y_ref.data(), stats_ref.data());
+    const std::vector<float> y = mem.Download(yd, count);
+    EXPECT_LT(RelError(y, y_ref), 1e-5);
+    EXPECT_LT(RelError(mem.Download(sd, 2 * c), stats_ref), 1e-5);  // untouched in inference
+    EXPECT_LT(RelError(mem.Download(rmd, c), rm_ref), 1e-6);
+    EXPECT_LT(RelError(mem.Download(rvd, c), rv_ref), 1e-6);
+    // In place: y == x gives the same values.
+    float* inplace = mem.Upload(x);
+    mem.Set(rmd, rm0);
+    mem.Set(rvd, rv0);
+    gpu_->BatchNormForward(n, t.batch, mode, inplace, gd, bd, rmd, rvd, inplace, sd);
+    EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), y), -1) << "in place";
+  }
+
+  // Backward from the reference's statistics.
+  std::vector<float> stats(2 * c), y(count), rm = rm0, rv = rv0;
+  ref_.BatchNormForward(n, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
+                        rv.data(), y.data(), stats.data());
+  const float* sd = mem.Upload(stats);
+  const std::vector<float> dy = Random(count, 26), dx0 = Random(count, 27);
+  const float* dyd = mem.Upload(dy);
+  for (const bool accumulate : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "accumulate " << accumulate);
+    float* dxd = mem.Upload(dx0);
+    float* dgd = mem.Zeros<float>(c);
+    float* dbd = mem.Zeros<float>(c);
+    std::vector<float> dx_ref = dx0, dg_ref(c), db_ref(c);
+    gpu_->BatchNormBackward(n, t.batch, dyd, xd, gd, sd, dxd, accumulate, dgd, dbd);
+    ref_.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), dx_ref.data(), accumulate,
+                           dg_ref.data(), db_ref.data());
+    const std::vector<float> dx = mem.Download(dxd, count);
+    EXPECT_LT(RelError(dx, dx_ref), 1e-5);
+    EXPECT_LT(RelError(mem.Download(dgd, c), dg_ref), 1e-5);
+    EXPECT_LT(RelError(mem.Download(dbd, c), db_ref), 1e-5);
+    if (!accumulate) {
+      float* inplace = mem.Upload(dy);  // dx == dy
+      gpu_->BatchNormBackward(n, t.batch, inplace, xd, gd, sd, inplace, false, dgd, dbd);
+      EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), dx), -1) << "in place";
+      // The model input's BN: dx = null, only dgamma and dbeta.
+      mem.Set(dgd, std::vector<float>(c, 9.0f));
+      mem.Set(dbd, std::vector<float>(c, 9.0f));
+      gpu_->BatchNormBackward(n, t.batch, dyd, xd, gd, sd, nullptr, false, dgd, dbd);
+      EXPECT_LT(RelError(mem.Download(dgd, c), dg_ref), 1e-5) << "dx = null";
+      EXPECT_LT(RelError(mem.Download(dbd, c), db_ref), 1e-5) << "dx = null";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(BnCases()),
+                         [](const ::testing::TestParamInfo<BnCase>& info) { return info.param.name; });
+
+// ------------------------------------------------------------ quantizer
+
+struct QuantCase {
+  int bits;
+  int64_t batch;
+  Dims dims;
+  uint32_t seed;
+};
+
+std::string QuantName(const ::testing::TestParamInfo<QuantCase>& info) {
+  const QuantCase& q = info.param;
+  std::string dims;
+  for (int64_t d : q.dims) dims += absl::StrFormat("x%d", d);
+  return absl::StrFormat("%s_n%d%s_seed%d", q.bits == planner::kPassThroughBits ? "pass" : absl::StrCat("k", q.bits),
+                         q.batch, dims, q.seed);
+}
+
+std::vector<QuantCase> QuantCases() {
+  std::vector<QuantCase> cases;
+  for (int bits : {8, 4, 2, planner::kPassThroughBits}) {
+    cases.push_back({bits, 4, {16, 8, 8}, 1});
+    cases.push_back({bits, 3, {5, 3, 3}, 2});  // odd channels, 135 elements: a partial last byte
+    cases.push_back({bits, 2, {3, 7, 5}, 3});  // 210 elements
+    cases.push_back({bits, 9, {7}, 4});        // (N,F)
+    cases.push_back({bits, 16, {64, 16, 16}, 5});
+    cases.push_back({bits, 1, {1, 1, 1}, 6});  // one element
+  }
+  return cases;
+}
+
+class QuantTest : public OnGpu<::testing::TestWithParam<QuantCase>> {};
+
+TEST_P(QuantTest, CodesAndMasksAreIdenticalToReference) {
+  const QuantCase& t = GetParam();
+  const Node bn = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
+  const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
+  std::vector<float> x = Random(count, t.seed * 10 + 1, -1.0f, 3.0f);
+  std::vector<float> gamma = Random(c, t.seed * 10 + 2, -2.0f, 2.0f);
+  std::vector<float> beta = Random(c, t.seed * 10 + 3, -1.0f, 1.0f);
+  if (c > 1) gamma[0] = 0.0f;   // γ = 0: x̂ coded, mask β > 0
+  if (c > 1) gamma[1] = -0.0f;  // γ = −0 is zero too
+  if (c > 2) beta[2] = 40.0f;   // b far above 3σ: the clamp of s
+  if (c > 3) beta[3] = -40.0f;
+  if (c > 4) gamma[4] = 1e-30f;  // huge b, tiny g
+  std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
+  ref_.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
+                        rv.data(), y.data(), stats.data());
+  // Values at the edges of the encoding, in channels with γ ≠ 0.
+  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, std::numeric_limits<float>::min()};
+  for (int64_t i = 0; i < count; i += 7) {
+    if (gamma[i % c] == 0.0f) continue;
+    const int64_t k = i / 7;
+    if (k % 3 == 0) {
+      y[i] = specials[k % 5];
+    } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
+      const float delta = 6.0f / static_cast<float>(1 << t.bits);
+      y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge
+    }
+  }
+  const bool pass = t.bits == planner::kPassThroughBits;
+  const int64_t code_bytes = pass ? count * 4 : (count * t.bits + 7) / 8;
+  DeviceMemory mem(gpu_);
+  const float* xd = mem.Upload(x);
+  const float* yd = mem.Upload(y);
+  const float* gd = mem.Upload(gamma);
+  const float* bd = mem.Upload(beta);
+  const float* sd = mem.Upload(stats);
+  uint8_t* coded = mem.Upload(std::vector<uint8_t>(code_bytes, 0xcd));
+  std::vector<uint8_t> code_ref(code_bytes, 0xcd);
+  gpu_->QuantizeBnRelu(bn, t.batch, t.bits, xd, yd, gd, bd, sd, coded);
+  ref_.QuantizeBnRelu(bn, t.batch, t.bits, x.data(), y.data(), gamma.data(), beta.data(), stats.data(),
+                      code_ref.data());
+  const std::vector<uint8_t> code = mem.Download(coded, code_bytes);
+  ASSERT_EQ(FirstBitDifference(code, code_ref), -1) << "codes differ";
+
+  // Restored relu output: the mask (which elements are 0) exact, values to
+  // float rounding.
+  float* zd = mem.Zeros<float>(count);
+  std::vector<float> z_ref(count);
+  gpu_->RestoreRelu(bn, t.batch, t.bits, coded, gd, bd, zd);
+  ref_.RestoreRelu(bn, t.batch, t.bits, code_ref.data(), gamma.data(), beta.data(), z_ref.data());
+  const std::vector<float> z = mem.Download(zd, count);
+  EXPECT_EQ(FirstZeroPatternDifference(z, z_ref), -1) << "restored ReLU mask";
+  EXPECT_LT(RelError(z, z_ref), 1e-6);
+
+  const std::vector<float> dz = Random(count, t.seed * 10 + 4), d0 = Random(count, t.seed * 10 + 5);
+  const float* dzd = mem.Upload(dz);
+  for (const bool accumulate : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "accumulate " << accumulate);
+    // ReLU backward from the codes: dz * mask, exact.
+    float* dd = mem.Upload(d0);
+    std::vector<float> d_ref = d0;
+    gpu_->ReluBackwardFromCode(bn, t.batch, t.bits, dzd, coded, gd, bd, dd, accumulate);
+    ref_.ReluBackwardFromCode(bn, t.batch, t.bits, dz.data(), code_ref.data(), gamma.data(), beta.data(),
+                              d_ref.data(), accumulate);
+    const std::vector<float> d = mem.Download(dd, count);
+    EXPECT_EQ(FirstBitDifference(d, d_ref), -1) << "ReLU backward from codes";
+    if (!accumulate) {
+      float* inplace = mem.Upload(dz);  // dy == dz
+      gpu_->ReluBackwardFromCode(bn, t.batch, t.bits, inplace, coded, gd, bd, inplace, false);
+      EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), d), -1) << "in place";
+    }
+
+    // BN backward with x̂' from the codes.
+    float* dxd = mem.Upload(d0);
+    float* dgd = mem.Zeros<float>(c);
+    float* dbd = mem.Zeros<float>(c);
+    std::vector<float> dx_ref = d0, dg_ref(c), db_ref(c);
+    gpu_->BatchNormBackwardFromCode(bn, t.batch, t.bits, dzd, coded, gd, bd, sd, dxd, accumulate, dgd, dbd);
+    ref_.BatchNormBackwardFromCode(bn, t.batch, t.bits, dz.data(), code_ref.data(), gamma.data(), beta.data(),
+                                   stats.data(), dx_ref.data(), accumulate, dg_ref.data(), db_ref.data());
+    const std::vector<float> dx = mem.Download(dxd, count);
+    EXPECT_LT(RelError(dx, dx_ref), 1e-5) << "BN backward from codes";
+    EXPECT_LT(RelError(mem.Download(dgd, c), dg_ref), 1e-5);
+    EXPECT_LT(RelError(mem.Download(dbd, c), db_ref), 1e-5);
+    if (!accumulate) {
+      float* inplace = mem.Upload(dz);  // dx == dy
+      gpu_->BatchNormBackwardFromCode(bn, t.batch, t.bits, inplace, coded, gd, bd, sd, inplace, false, dgd, dbd);
+      EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), dx), -1) << "in place";
+      mem.Set(dgd, std::vector<float>(c, 9.0f));
+      gpu_->BatchNormBackwardFromCode(bn, t.batch, t.bits, dzd, coded, gd, bd, sd, nullptr, false, dgd, dbd);
+      EXPECT_LT(RelError(mem.Download(dgd, c), dg_ref), 1e-5) << "dx = null";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, QuantTest, ::testing::ValuesIn(QuantCases()), QuantName);
+
+}  // namespace
+}  // namespace slimtrain::engine::gpu_test
