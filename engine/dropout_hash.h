@@ -14,15 +14,8 @@
 
 #include <cstdint>
 
-// Host-and-device functions under nvcc, plain functions otherwise (the same
-// guarded definition is in engine/quant.h).
-#ifndef SLIM_HD
-#if defined(__CUDACC__)
-#define SLIM_HD __host__ __device__
-#else
-#define SLIM_HD
-#endif
-#endif
+#include "engine/host_device.h"
+
 
 namespace slimtrain::engine::dropout {
 

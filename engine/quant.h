@@ -29,20 +29,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "engine/host_device.h"
 #include "planner/strategy.h"
 
 // Under nvcc every function here is __host__ __device__, so the CUDA kernels
 // run this very code (they compile with --expt-relaxed-constexpr for
 // std::clamp and std::max, and without fused multiply-adds); elsewhere the
-// macro is empty and nothing changes. The same guarded definition is in
-// engine/dropout_hash.h.
-#ifndef SLIM_HD
-#if defined(__CUDACC__)
-#define SLIM_HD __host__ __device__
-#else
-#define SLIM_HD
-#endif
-#endif
+// macro (engine/host_device.h) is empty and nothing changes.
 
 namespace slimtrain::engine::quant {
 
