@@ -11,9 +11,11 @@
 //             min(N, out)·F floats, both passes (cublas_ops.h).
 //   others    0.
 // Backend-owned, not activation-sized: the cuDNN and cuBLAS handles, cuBLAS's
-// 32 MiB workspace (cublasSetWorkspace), one device int for AllFinite, and
-// the cuDNN descriptors of each conv shape; all made at construction except
-// the descriptors (WorkspaceBytes or Prepare), never during a step.
+// 32 MiB workspace (cublasSetWorkspace), one device int for AllFinite, the
+// kernels' reduction scratch (kernels.h: 1 MiB, grown by Prepare for a graph
+// with more than 32768 channels) and the cuDNN descriptors of each conv
+// shape; all made at construction except the descriptors (WorkspaceBytes or
+// Prepare), never during a step.
 //
 // Errors: every CUDA, cuDNN and cuBLAS status is checked; the first failure
 // (file and line, prefixed with the layer for conv2d/linear) is kept until
@@ -327,17 +329,26 @@ int64_t CudaBackend::WorkspaceBytes(const planner::Graph&, const Node& node, int
 
 absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
   if (batch <= 0) return absl::InvalidArgumentError(absl::StrFormat("batch %d is not positive", batch));
+  int64_t units = 0;  // the most channels or columns a reduction runs over
   for (const Node& n : graph.nodes()) {
     if (n.kind == OpKind::kConv2d) {
       SLIM_RETURN_IF_ERROR(Conv(n, batch).status());
+      if (n.bias && !n.out.empty()) units = std::max(units, n.out[0]);
     } else if (n.kind == OpKind::kLinear) {
       const cuda::LinearPlan s = cuda::PlanLinear(n, batch);
       if (s.f <= 0 || s.o <= 0) {
         return absl::InvalidArgumentError(
             absl::StrFormat("layer '%s': linear of %d inputs and %d outputs", n.name, s.f, s.o));
       }
+      if (n.bias) units = std::max(units, s.o);
+    } else if (n.kind == OpKind::kBatchNorm) {
+      units = std::max(units, ShapeOf(n.out, batch).c);
     }
   }
+  // The kernels' reduction scratch for this graph, grown now (if at all) so
+  // that no step allocates.
+  SLIM_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  SLIM_CUDA_RETURN_IF_ERROR(cuda::ReserveScratch(stream_, cuda::ScratchDoublesFor(units, batch)));
   return absl::OkStatus();
 }
 

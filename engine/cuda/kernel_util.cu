@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/cuda/kernel_util.cuh"
+#include "engine/cuda/kernels.h"
 
 namespace slimtrain::engine::cuda {
 namespace {
@@ -65,9 +66,16 @@ cudaError_t StreamScratch(cudaStream_t stream, int64_t min_doubles, double** scr
   return cudaSuccess;
 }
 
-cudaError_t ReserveScratch(cudaStream_t stream) {
+cudaError_t ReserveScratch(cudaStream_t stream, int64_t min_doubles) {
   double* unused = nullptr;
-  return StreamScratch(stream, kDefaultScratchDoubles, &unused);
+  return StreamScratch(stream, std::max(kDefaultScratchDoubles, min_doubles), &unused);
+}
+
+int64_t ScratchDoublesFor(int64_t units, int64_t rows) {
+  // A two-quantity reduction takes 2·U·(chunks + 1) doubles with chunks <=
+  // MaxReductionChunks(U): within the default block, or 4·U when even one
+  // chunk does not fit it. The loss keeps one double per row.
+  return std::max({kDefaultScratchDoubles, 4 * std::max<int64_t>(units, 0), rows});
 }
 
 int64_t MaxReductionChunks(int64_t units) {

@@ -37,11 +37,16 @@ struct Pool {
 };
 
 // --- memory helpers.
-// Reductions (batch-norm statistics and sums, the loss) keep partial sums in
-// a per-stream scratch block of 1 MiB, made by its first user. A backend
-// calls this once when it creates `stream`, so no step ever allocates: the
-// block is part of the backend's fixed memory, like its library handles.
-cudaError_t ReserveScratch(cudaStream_t stream);
+// Reductions (batch-norm statistics and sums, bias gradients, the loss) keep
+// partial sums in a per-stream scratch block of 1 MiB (more when a graph
+// needs it), made by its first user. A backend calls this when it creates
+// `stream`, and again with ScratchDoublesFor its graph before the first step,
+// so no step ever allocates: the block is part of the backend's fixed memory,
+// like its library handles.
+cudaError_t ReserveScratch(cudaStream_t stream, int64_t min_doubles = 0);
+// The scratch doubles the reductions need over at most `units` channels or
+// columns (BatchNorm*, BiasGrad) and a loss over `rows` examples.
+int64_t ScratchDoublesFor(int64_t units, int64_t rows);
 cudaError_t Fill(void* dst, uint8_t byte, int64_t bytes, cudaStream_t stream);
 // *all_finite (device int) = 1 when every x[i] is finite, else 0.
 cudaError_t AllFinite(int64_t count, const float* x, int* all_finite, cudaStream_t stream);
