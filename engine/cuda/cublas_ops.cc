@@ -24,7 +24,8 @@ absl::Status Gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t
                   int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                   int64_t ldc) {
   const float alpha = 1.0f;
-  SLIM_CUDA_RETURN_IF_ERROR(cuda::Cublas().cublasSgemm_64(handle, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc));
+  SLIM_CUDA_RETURN_IF_ERROR(
+      cuda::Cublas().cublasSgemm_64(handle, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc));
   return absl::OkStatus();
 }
 

@@ -281,7 +281,8 @@ absl::Status CudaBackend::Init() {
   SLIM_CUDA_RETURN_IF_ERROR(cuda::Cublas().cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
   // True fp32 unless TF32 is asked for: pedantic math forbids TF32 and any
   // reduced-precision or emulated path for the float32 GEMMs.
-  SLIM_CUDA_RETURN_IF_ERROR(cuda::Cublas().cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  SLIM_CUDA_RETURN_IF_ERROR(
+      cuda::Cublas().cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   SLIM_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&finite_flag_), sizeof(int)));
   return absl::OkStatus();
 }

@@ -75,7 +75,8 @@ int Pick(const std::vector<Perf>& perfs, bool tf32, int64_t cap) {
 template <typename Perf, typename Query, typename SizeOf>
 absl::StatusOr<Selection> Choose(const std::string& layer, const char* pass, cudnnConvolutionDescriptor_t conv,
                                  bool tf32, int64_t cap, int max_count, Query query, SizeOf size_of) {
-  SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  SLIM_CUDA_RETURN_IF_ERROR(
+      cuda::Cudnn().cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   std::vector<Perf> perfs(std::max(max_count, 1));
   int returned = 0;
   SLIM_CUDA_RETURN_IF_ERROR(query(static_cast<int>(perfs.size()), &returned, perfs.data()));
@@ -223,38 +224,38 @@ absl::Status ConvOp::Build(cudnnHandle_t handle, bool krsc, bool tf32) {
       SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnSetConvolutionGroupCount(*conv, static_cast<int>(groups_)));
     }
     int on = 0, oc = 0, oh = 0, ow = 0;
-    SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnGetConvolution2dForwardOutputDim(ch.fwd, ch.x, filter_, &on, &oc, &oh, &ow));
+    SLIM_CUDA_RETURN_IF_ERROR(
+        cuda::Cudnn().cudnnGetConvolution2dForwardOutputDim(ch.fwd, ch.x, filter_, &on, &oc, &oh, &ow));
     if (on != n || oc != k_ || oh != ho_ || ow != wo_) {
       return absl::InvalidArgumentError(
           absl::StrFormat("layer '%s': cuDNN computes output %dx%dx%dx%d, the graph says %dx%dx%dx%d (N,K,Ho,Wo)",
                           layer_, on, oc, oh, ow, n, k_, ho_, wo_));
     }
 
-    SLIM_ASSIGN_OR_RETURN(
-        ch.fwd_sel,
-        Choose<cudnnConvolutionFwdAlgoPerf_t>(
-            layer_, "forward", ch.fwd, tf32, workspace_cap_, fwd_max,
-            [&](int req, int* got, cudnnConvolutionFwdAlgoPerf_t* perfs) {
-              return cuda::Cudnn().cudnnGetConvolutionForwardAlgorithm_v7(handle, ch.x, filter_, ch.fwd, ch.y, req, got, perfs);
-            },
-            [&](int algo, size_t* bytes) {
-              return cuda::Cudnn().cudnnGetConvolutionForwardWorkspaceSize(handle, ch.x, filter_, ch.fwd, ch.y,
-                                                             static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
-            }));
+    SLIM_ASSIGN_OR_RETURN(ch.fwd_sel, Choose<cudnnConvolutionFwdAlgoPerf_t>(
+                                          layer_, "forward", ch.fwd, tf32, workspace_cap_, fwd_max,
+                                          [&](int req, int* got, cudnnConvolutionFwdAlgoPerf_t* perfs) {
+                                            return cuda::Cudnn().cudnnGetConvolutionForwardAlgorithm_v7(
+                                                handle, ch.x, filter_, ch.fwd, ch.y, req, got, perfs);
+                                          },
+                                          [&](int algo, size_t* bytes) {
+                                            return cuda::Cudnn().cudnnGetConvolutionForwardWorkspaceSize(
+                                                handle, ch.x, filter_, ch.fwd, ch.y,
+                                                static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+                                          }));
     ch.fwd_algo = static_cast<cudnnConvolutionFwdAlgo_t>(ch.fwd_sel.algo);
 
-    SLIM_ASSIGN_OR_RETURN(
-        ch.bwd_data_sel,
-        Choose<cudnnConvolutionBwdDataAlgoPerf_t>(
-            layer_, "backward-data", ch.bwd_data, tf32, workspace_cap_, data_max,
-            [&](int req, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
-              return cuda::Cudnn().cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, filter_, ch.y, ch.bwd_data, ch.x, req, got,
-                                                                 perfs);
-            },
-            [&](int algo, size_t* bytes) {
-              return cuda::Cudnn().cudnnGetConvolutionBackwardDataWorkspaceSize(
-                  handle, filter_, ch.y, ch.bwd_data, ch.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
-            }));
+    SLIM_ASSIGN_OR_RETURN(ch.bwd_data_sel, Choose<cudnnConvolutionBwdDataAlgoPerf_t>(
+                                               layer_, "backward-data", ch.bwd_data, tf32, workspace_cap_, data_max,
+                                               [&](int req, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
+                                                 return cuda::Cudnn().cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                                                     handle, filter_, ch.y, ch.bwd_data, ch.x, req, got, perfs);
+                                               },
+                                               [&](int algo, size_t* bytes) {
+                                                 return cuda::Cudnn().cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                                     handle, filter_, ch.y, ch.bwd_data, ch.x,
+                                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+                                               }));
     ch.bwd_data_algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.bwd_data_sel.algo);
 
     SLIM_ASSIGN_OR_RETURN(
@@ -262,8 +263,8 @@ absl::Status ConvOp::Build(cudnnHandle_t handle, bool krsc, bool tf32) {
         Choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
             layer_, "backward-filter", ch.bwd_filter, tf32, workspace_cap_, filter_max,
             [&](int req, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
-              return cuda::Cudnn().cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, ch.x, ch.y, ch.bwd_filter, filter_, req,
-                                                                   got, perfs);
+              return cuda::Cudnn().cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, ch.x, ch.y, ch.bwd_filter,
+                                                                                 filter_, req, got, perfs);
             },
             [&](int algo, size_t* bytes) {
               return cuda::Cudnn().cudnnGetConvolutionBackwardFilterWorkspaceSize(
@@ -317,6 +318,13 @@ float* ConvOp::FilterCopy(const Workspace& ws) const {
   return krsc_ ? static_cast<float*>(ws.data) : nullptr;
 }
 
+absl::StatusOr<const float*> ConvOp::FilterFor(const float* w, const Workspace& ws, cudaStream_t stream) const {
+  if (!krsc_) return w;
+  float* copy = FilterCopy(ws);
+  SLIM_CUDA_RETURN_IF_ERROR(OihwToOhwi(k_, c_ / groups_, r_, r_, w, copy, stream));
+  return copy;
+}
+
 void* ConvOp::CudnnWorkspace(const Workspace& ws, size_t* bytes) const {
   const int64_t left = ws.bytes - filter_copy_bytes_;
   *bytes = left > 0 ? static_cast<size_t>(left) : 0;
@@ -326,21 +334,16 @@ void* ConvOp::CudnnWorkspace(const Workspace& ws, size_t* bytes) const {
 absl::Status ConvOp::Forward(cudnnHandle_t handle, cudaStream_t stream, const float* x, const float* w,
                              const float* b, float* y, Workspace ws) const {
   SLIM_RETURN_IF_ERROR(CheckWorkspace("forward", forward_bytes_, ws));
-  const float* filter = w;
-  if (krsc_) {
-    float* copy = FilterCopy(ws);
-    SLIM_CUDA_RETURN_IF_ERROR(OihwToOhwi(k_, c_ / groups_, r_, r_, w, copy, stream));
-    filter = copy;
-  }
+  SLIM_ASSIGN_OR_RETURN(const float* filter, FilterFor(w, ws, stream));
   size_t cudnn_bytes = 0;
   void* cudnn_ws = CudnnWorkspace(ws, &cudnn_bytes);
   const float one = 1.0f, zero = 0.0f;
   const int64_t x_per = h_ * w_ * c_, y_per = ho_ * wo_ * k_;
   for (int64_t first = 0; first < batch_;) {
     const Chunk& ch = batch_ - first >= chunk_examples_ ? *chunks_[0] : *chunks_.back();
-    SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnConvolutionForward(handle, &one, ch.x, x + first * x_per, filter_, filter, ch.fwd,
-                                                      ch.fwd_algo, cudnn_ws, cudnn_bytes, &zero, ch.y,
-                                                      y + first * y_per));
+    SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnConvolutionForward(handle, &one, ch.x, x + first * x_per, filter_,
+                                                                    filter, ch.fwd, ch.fwd_algo, cudnn_ws, cudnn_bytes,
+                                                                    &zero, ch.y, y + first * y_per));
     first += ch.n;
   }
   if (b != nullptr) SLIM_CUDA_RETURN_IF_ERROR(AddBias(batch_ * ho_ * wo_, k_, b, y, stream));
@@ -350,21 +353,16 @@ absl::Status ConvOp::Forward(cudnnHandle_t handle, cudaStream_t stream, const fl
 absl::Status ConvOp::BackwardData(cudnnHandle_t handle, cudaStream_t stream, const float* dy, const float* w,
                                   float* dx, bool accumulate, Workspace ws) const {
   SLIM_RETURN_IF_ERROR(CheckWorkspace("backward-data", backward_data_bytes_, ws));
-  const float* filter = w;
-  if (krsc_) {
-    float* copy = FilterCopy(ws);
-    SLIM_CUDA_RETURN_IF_ERROR(OihwToOhwi(k_, c_ / groups_, r_, r_, w, copy, stream));
-    filter = copy;
-  }
+  SLIM_ASSIGN_OR_RETURN(const float* filter, FilterFor(w, ws, stream));
   size_t cudnn_bytes = 0;
   void* cudnn_ws = CudnnWorkspace(ws, &cudnn_bytes);
   const float one = 1.0f, zero = 0.0f;
   const int64_t x_per = h_ * w_ * c_, y_per = ho_ * wo_ * k_;
   for (int64_t first = 0; first < batch_;) {
     const Chunk& ch = batch_ - first >= chunk_examples_ ? *chunks_[0] : *chunks_.back();
-    SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnConvolutionBackwardData(handle, &one, filter_, filter, ch.y, dy + first * y_per,
-                                                           ch.bwd_data, ch.bwd_data_algo, cudnn_ws, cudnn_bytes,
-                                                           accumulate ? &one : &zero, ch.x, dx + first * x_per));
+    SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnConvolutionBackwardData(
+        handle, &one, filter_, filter, ch.y, dy + first * y_per, ch.bwd_data, ch.bwd_data_algo, cudnn_ws, cudnn_bytes,
+        accumulate ? &one : &zero, ch.x, dx + first * x_per));
     first += ch.n;
   }
   return absl::OkStatus();

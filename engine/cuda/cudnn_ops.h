@@ -95,6 +95,9 @@ class ConvOp {
   absl::Status Build(cudnnHandle_t handle, bool krsc, bool tf32);
   absl::Status CheckWorkspace(const char* pass, int64_t needed, const Workspace& ws) const;
   float* FilterCopy(const Workspace& ws) const;
+  // The filter as the algorithms read it: w, or its KRSC copy (made now) at
+  // the start of the workspace.
+  absl::StatusOr<const float*> FilterFor(const float* w, const Workspace& ws, cudaStream_t stream) const;
   void* CudnnWorkspace(const Workspace& ws, size_t* bytes) const;
 
   std::string layer_;

@@ -56,8 +56,9 @@ inline absl::Status CudaStatus(cudnnStatus_t status, const char* expr, const cha
 // status and where it happened.
 inline absl::Status CudaStatus(cublasStatus_t status, const char* expr, const char* file, int line) {
   if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  const std::string msg = absl::StrFormat("%s:%d: %s: %s (%s)", file, line, expr, cuda::Cublas().cublasGetStatusString(status),
-                                          cuda::Cublas().cublasGetStatusName(status));
+  const std::string msg =
+      absl::StrFormat("%s:%d: %s: %s (%s)", file, line, expr, cuda::Cublas().cublasGetStatusString(status),
+                      cuda::Cublas().cublasGetStatusName(status));
   switch (status) {
     case CUBLAS_STATUS_NOT_INITIALIZED:
       return absl::UnavailableError(msg);
