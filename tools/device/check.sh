@@ -144,6 +144,11 @@ say "== done in $(elapsed)"
 for t in cuda_ops_test cuda_kernels_test cuda_executor_test; do
   grep -E "^\[  FAILED  \]|Failure$" "$OUT/$t.log" | head -40 >>"$LOG"
 done
+# On a GPU machine a skip is a failure: the backend could not start there.
+if [[ -n "$GPU" ]] && grep -qh "^no GPU: " "$OUT"/cuda_*_test.log 2>/dev/null; then
+  say "FAILED: there is a GPU but the CUDA backend did not start: $(grep -h -m1 "^no GPU: " "$OUT"/cuda_*_test.log | head -1)"
+  status=1
+fi
 
 echo
 python3 tools/device/summary.py "$OUT" | tee "$OUT/summary.txt"
