@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/executor.h"
 #include "google/protobuf/struct.pb.h"
@@ -156,14 +157,28 @@ int Main(int argc, char** argv) {
   int64_t batch = 128;
   std::string script = "bench/pytorch_cpu.py";
   std::vector<std::string> models = {"resnet56", "resnet164"};
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: engine_cpu_bench [--threads N (2)] [--steps N (5)] [--warmup N (2)] [--batch N (128)]\n"
+      "                        [--models resnet56,resnet164] [--pytorch-script bench/pytorch_cpu.py]\n";
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s", usage);
+      return 0;
+    }
+    const bool known = flag == "--threads" || flag == "--steps" || flag == "--warmup" || flag == "--batch" ||
+                       flag == "--pytorch-script" || flag == "--models";
+    if (!known || i + 1 >= argc) {
+      std::fprintf(stderr, "engine_cpu_bench: %s '%s'\n%s", known ? "no value for" : "unknown flag", flag.c_str(),
+                   usage);
+      return 2;
+    }
     if (flag == "--threads") threads = std::atoi(argv[i + 1]);
     if (flag == "--steps") steps = std::atoi(argv[i + 1]);
     if (flag == "--warmup") warmup = std::atoi(argv[i + 1]);
     if (flag == "--batch") batch = std::atoll(argv[i + 1]);
     if (flag == "--pytorch-script") script = argv[i + 1];
-    if (flag == "--models") models = {argv[i + 1]};
+    if (flag == "--models") models = absl::StrSplit(argv[i + 1], ',', absl::SkipEmpty());
   }
   // `bazel run` starts in the runfiles tree; find the script from the workspace.
   if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws != nullptr && script[0] != '/') {
