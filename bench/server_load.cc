@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   std::ofstream(dir + "/tokens") << kToken << " bench user\n";
   const pid_t server = fork();
   if (server == 0) {
-    freopen((dir + "/server.log").c_str(), "w", stderr);
+    if (std::freopen((dir + "/server.log").c_str(), "w", stderr) == nullptr) _exit(127);
     execl((bin + "/slimtrain_server").c_str(), "slimtrain_server", "--listen", "127.0.0.1:0", "--port_file",
           (dir + "/port").c_str(), "--data_dir", dir.c_str(), "--tokens", (dir + "/tokens").c_str(),
           "--cpu_threads", "1", static_cast<char*>(nullptr));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -71,7 +72,7 @@ class RemoteCommandsTest : public testing::Test {
   bool StartServer() {
     pid_ = fork();
     if (pid_ == 0) {
-      freopen((dir_ + "/server.log").c_str(), "a", stderr);
+      if (std::freopen((dir_ + "/server.log").c_str(), "a", stderr) == nullptr) _exit(127);
       const std::string args = "exec server/slimtrain_server --listen 127.0.0.1:" + std::to_string(port_) +
                                " --port_file " + dir_ + "/port --data_dir " + dir_ + " --tokens " + dir_ +
                                "/tokens --cpu_threads 1";

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -50,7 +51,7 @@ std::string Be32(uint32_t v) {
 // A valid 2-image, 2x2 IDX pair in `dir`, then `corrupt` applied.
 std::string WriteIdxPair(const std::string& name, std::string images, std::string labels) {
   const std::string dir = TempPath(name);
-  std::system(("mkdir -p " + dir).c_str());
+  std::filesystem::create_directories(dir);
   WriteGzip(dir + "/train-images-idx3-ubyte.gz", images);
   WriteGzip(dir + "/train-labels-idx1-ubyte.gz", labels);
   return dir;
@@ -129,7 +130,7 @@ std::string CifarRecord(int coarse, int label, uint8_t fill, bool hundred) {
 
 TEST(CifarTest, ReadsCifar10And100Files) {
   const std::string dir = TempPath("cifar");
-  std::system(("mkdir -p " + dir).c_str());
+  std::filesystem::create_directories(dir);
   std::ofstream(dir + "/test_batch.bin", std::ios::binary) << CifarRecord(0, 4, 7, false) + CifarRecord(0, 9, 8, false);
   absl::StatusOr<Dataset> ten = LoadCifar(dir, 10, Split::kTest);
   ASSERT_TRUE(ten.ok()) << ten.status();
@@ -144,7 +145,7 @@ TEST(CifarTest, ReadsCifar10And100Files) {
 
 TEST(CifarTest, TruncatedFileNamesTheOffset) {
   const std::string dir = TempPath("cifar_cut");
-  std::system(("mkdir -p " + dir).c_str());
+  std::filesystem::create_directories(dir);
   std::ofstream(dir + "/test_batch.bin", std::ios::binary) << CifarRecord(0, 1, 0, false) + std::string(100, 'x');
   absl::StatusOr<Dataset> d = LoadCifar(dir, 10, Split::kTest);
   ASSERT_FALSE(d.ok());

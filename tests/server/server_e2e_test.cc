@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -66,7 +67,7 @@ class Server {
     pid_ = fork();
     if (pid_ == 0) {
       const std::string log = dir_ + "/server.log";
-      freopen(log.c_str(), "a", stderr);
+      if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(127);
       std::string args = "exec server/slimtrain_server --listen 127.0.0.1:0 --port_file " + dir_ +
                          "/port --data_dir " + dir_ + " --tokens " + dir_ + "/tokens --cpu_threads 1 " + extra;
       execl("/bin/sh", "sh", "-c", args.c_str(), static_cast<char*>(nullptr));
@@ -234,8 +235,12 @@ TEST(ServerE2eTest, KilledServerResumesTheJobFromItsLastCheckpoint) {
     const int64_t step = events[i].metrics().step();
     if (first_after < 0) first_after = step;
     // Steps a watcher may already have seen are marked replayed; new ones not.
-    if (step <= seen_before) EXPECT_TRUE(events[i].replayed()) << step;
-    if (step > seen_before + 1) EXPECT_FALSE(events[i].replayed()) << step;
+    if (step <= seen_before) {
+      EXPECT_TRUE(events[i].replayed()) << step;
+    }
+    if (step > seen_before + 1) {
+      EXPECT_FALSE(events[i].replayed()) << step;
+    }
   }
   // Checkpoints every 10 steps and the server was killed at step >= 25: the
   // first step after the restart is the last checkpoint's + 1, above 0.
