@@ -4,26 +4,15 @@
 // poisoning changes nothing, and the device memory taken is the plan's.
 // Skipped without a GPU (see cuda_test_util.h).
 #include "tests/engine/cuda_test_util.h"
+#include "tests/engine/random_batch.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
 
 // ------------------------------------------------------------ the executor
 
-struct Batch {
-  std::vector<float> images;  // (N,C,H,W)
-  std::vector<int32_t> labels;
-};
-
-Batch RandomBatch(const Graph& g, int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  Batch b;
-  b.images.resize(n * planner::NumElements(g.node(0).out));
-  for (float& v : b.images) v = normal(rng);
-  for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
-  return b;
-}
+using testing::Batch;
+using testing::RandomBatch;
 
 Graph Zoo(const std::string& name) {
   absl::StatusOr<v1::ModelSpec> spec = planner::ZooModel(name);

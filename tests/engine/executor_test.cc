@@ -16,6 +16,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/zoo.h"
+#include "tests/engine/random_batch.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -62,20 +63,8 @@ Graph AllOps() {
   return BuildOrDie(spec);
 }
 
-struct Batch {
-  std::vector<float> images;
-  std::vector<int32_t> labels;
-};
-
-Batch RandomBatch(const Graph& g, int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  Batch b;
-  b.images.resize(n * planner::NumElements(g.node(0).out));
-  for (float& v : b.images) v = normal(rng);
-  for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
-  return b;
-}
+using testing::Batch;
+using testing::RandomBatch;
 
 std::unique_ptr<Executor> MakeExecutor(const Graph& g, Strategy s, int64_t batch, Backend* backend,
                                        bool debug = false) {
