@@ -76,8 +76,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   if (!trainer.ok()) return Fail(trainer.status());
   engine::Trainer& t = **trainer;
   const v1::MemoryPlan& plan = t.executor().plan();
-  std::cerr << absl::StrFormat("%s, %s, batch %d: %d steps, %d per epoch; plan: arena %s, peak %s\n",
-                               t.graph().spec().name(), plan.strategy(), spec->batch_size(), t.total_steps(),
+  std::cerr << absl::StrFormat("%s, %s, batch %d on %s (%s): %d steps, %d per epoch; plan: arena %s, peak %s\n",
+                               t.graph().spec().name(), plan.strategy(), spec->batch_size(),
+                               (*backend)->host_addressable() ? "the CPU" : "the GPU", (*backend)->name(), t.total_steps(),
                                t.steps_per_epoch(), planner::FormatBytes(plan.arena_bytes()),
                                planner::FormatBytes(plan.peak_bytes()));
 
