@@ -134,7 +134,7 @@ int Follow(Connection& conn, v1::TrainingService::Stub* stub, const std::string&
 int RunSubmitCommand(const std::vector<std::string>& args) {
   JobFlags job;
   Connection conn;
-  std::string format = "table", job_file, request_id;
+  std::string format = "table", job_file, request_id, device;
   bool wait = false;
   int64_t reconnect = 300;
   FlagSet flags("submit",
@@ -145,6 +145,9 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
                 "--wait");
   job.Register(flags);
   flags.String("job-file", &job_file, "a JobSpec file (text format or JSON) instead of the training flags");
+  flags.String("device", &device,
+               "where the server trains it: cpu, cuda (one of its GPUs) or any (a GPU when it has one that fits; "
+               "default)");
   flags.String("request-id", &request_id, "idempotency key: resubmitting it returns the same job (default: random)");
   flags.Bool("wait", &wait, "follow the job to its end (exit 0 on SUCCEEDED)");
   flags.Int("reconnect-seconds", &reconnect, "--wait: keep retrying a lost connection this long");
@@ -162,6 +165,13 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
     absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
     if (!spec.ok()) return Fail("submit", spec.status());
     *request.mutable_spec() = *spec;
+  }
+  if (!device.empty()) {
+    if (device != "cpu" && device != "cuda" && device != "any") {
+      return Fail("submit", absl::InvalidArgumentError(absl::StrCat("--device: '", device,
+                                                                    "' is not cpu, cuda or any")));
+    }
+    request.mutable_spec()->mutable_resources()->set_device(device);
   }
   request.set_client_request_id(request_id.empty() ? NewRequestId() : request_id);
   absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> stub = conn.Connect();

@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -78,15 +81,71 @@ bool JobManager::shutting_down() const {
   return shutting_down_;
 }
 
+absl::Status JobManager::ProbeGpus() {
+  // In a process of its own, as a worker would run: the server keeps no CUDA
+  // context (and its memory) for itself.
+  const std::string command = "'" + config_.worker_path + "' --probe-gpus 2>&1";
+  FILE* probe = popen(command.c_str(), "r");
+  if (probe == nullptr) {
+    no_gpu_reason_ = absl::StrCat("cannot run ", config_.worker_path, " --probe-gpus");
+    return absl::OkStatus();
+  }
+  std::string output;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), probe)) output.append(buffer, n);
+  const int status = pclose(probe);
+  for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) {
+    // "gpu INDEX TOTAL_BYTES OVERHEAD_BYTES NAME..." or "none REASON".
+    std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 4));
+    Gpu g;
+    if (f.size() == 5 && f[0] == "gpu" && absl::SimpleAtoi(f[1], &g.index) && absl::SimpleAtoi(f[2], &g.total_bytes) &&
+        absl::SimpleAtoi(f[3], &g.overhead_bytes)) {
+      g.name = f[4];
+      gpus_.push_back(g);
+    } else if (absl::StartsWith(line, "none ")) {
+      no_gpu_reason_ = std::string(line.substr(5));
+    }
+  }
+  if (gpus_.empty() && no_gpu_reason_.empty()) {
+    no_gpu_reason_ = absl::StrCat("the GPU probe (", config_.worker_path, " --probe-gpus) exited with status ",
+                                  status, " and said: ", output.substr(0, 200));
+  }
+  return absl::OkStatus();
+}
+
+const JobManager::Gpu& JobManager::LargestGpu() const {
+  return *std::max_element(gpus_.begin(), gpus_.end(), [](const Gpu& a, const Gpu& b) {
+    return a.total_bytes - a.overhead_bytes < b.total_bytes - b.overhead_bytes;
+  });
+}
+
+const JobManager::Gpu* JobManager::FindGpu(int index) const {
+  for (const Gpu& g : gpus_) {
+    if (g.index == index) return &g;
+  }
+  return nullptr;
+}
+
 absl::Status JobManager::Start() {
   std::filesystem::create_directories(config_.data_dir + "/jobs");
+  SLIM_RETURN_IF_ERROR(ProbeGpus());
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> running, store_->List("", {v1::Job::RUNNING}, "", 1 << 20));
   absl::MutexLock lock(&mu_);
   for (v1::Job& job : running) {
-    // A previous server's job: resume from its checkpoint; the steps after
-    // the checkpoint run again and their events are marked replayed.
+    // A previous server's job: resume from its checkpoint, on the GPU it
+    // had; the steps after the checkpoint run again and their events are
+    // marked replayed.
     const int64_t seen = job.progress().step();
-    if (absl::Status s = Launch(job, seen); !s.ok()) {
+    int gpu = -1;
+    absl::Status s = absl::OkStatus();
+    if (absl::StartsWith(job.device(), "cuda")) {
+      if (!absl::SimpleAtoi(job.device().substr(std::min<size_t>(5, job.device().size())), &gpu) ||
+          FindGpu(gpu) == nullptr) {
+        s = absl::FailedPreconditionError(absl::StrCat("it ran on ", job.device(), ", which this server no longer has"));
+      }
+    }
+    if (s.ok()) s = Launch(job, seen, gpu);
+    if (!s.ok()) {
       v1::Job failed = job;
       SLIM_RETURN_IF_ERROR(SetState(failed, v1::Job::FAILED, absl::StrCat("could not resume: ", s.message())));
     }
@@ -181,10 +240,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
         "ask for one GPU or the CPU",
         std::max(res.gpu_count(), 1), std::max(res.node_count(), 1)));
   }
-  if (res.device() == "cuda") {
-    return absl::FailedPreconditionError("resources.device: 'cuda', but this server has no GPU (it trains on the CPU)");
+  if (res.device() == "cuda" && gpus_.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
+                                                      no_gpu_reason_, "); ask for cpu or any"));
   }
-  if (!res.device().empty() && res.device() != "any" && res.device() != "cpu") {
+  if (!res.device().empty() && res.device() != "any" && res.device() != "cpu" && res.device() != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat("resources.device: '", res.device(), "'; use cpu, cuda or any"));
   }
   if (res.max_run_seconds() < 0 || res.max_run_seconds() > config_.max_run_seconds) {
@@ -207,27 +267,55 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
 
-  // The plan, on this server's CPU.
+  // The plan: on a GPU when the job asks for one, or for any device and the
+  // server has GPUs (unless it fits none of them); else on the CPU.
   const int64_t capacity = CpuCapacityBytes();
   planner::PlanOptions options;
   options.batch_size = spec.batch_size();
   options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
-  options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : capacity;
   options.checkpoint_budget_bytes = spec.budget_bytes();
-  options.device = "cpu";
-  v1::MemoryPlan plan;
-  {
+  auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
+    options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
     absl::MutexLock lock(&mu_);
     if (use_auto) {
-      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, *cost_model_));
+      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, cost_model));
       if (!choice.fits) return absl::FailedPreconditionError(absl::StrCat("strategy auto: ", choice.reason));
-      plan = choice.plans.back();
+      return choice.plans.back();
+    }
+    SLIM_ASSIGN_OR_RETURN(planner::Strategy s,
+                          planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+    return planner::PlanMemory(graph, s, options, cost_model);
+  };
+  v1::MemoryPlan plan;
+  bool on_gpu = res.device() == "cuda" || (res.device() != "cpu" && !gpus_.empty());
+  if (on_gpu) {
+    // Admission plans GPU jobs without cuDNN's workspaces (the server holds
+    // no CUDA context); the worker plans again with them.
+    const Gpu& largest = LargestGpu();
+    const int64_t room = largest.total_bytes - largest.overhead_bytes;
+    options.device = "cuda";
+    absl::StatusOr<v1::MemoryPlan> gpu_plan = plan_on(planner::DefaultCostModel(), room);
+    const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
+    if (fits) {
+      plan = *std::move(gpu_plan);
+    } else if (res.device() == "cuda") {
+      if (!gpu_plan.ok()) return gpu_plan.status();
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "
+          "has %s for it (%d bytes, after %s for the worker's CUDA context and libraries): choose a smaller batch "
+          "or a strategy that fits (slimtrain plan --max-batch)",
+          planner::FormatBytes(gpu_plan->peak_bytes()), gpu_plan->strategy(), gpu_plan->batch_size(),
+          gpu_plan->peak_bytes(), largest.index, largest.name, planner::FormatBytes(room), room,
+          planner::FormatBytes(largest.overhead_bytes)));
     } else {
-      SLIM_ASSIGN_OR_RETURN(planner::Strategy s, planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
-      SLIM_ASSIGN_OR_RETURN(plan, planner::PlanMemory(graph, s, options, *cost_model_));
+      on_gpu = false;  // any device: the CPU may still fit it
     }
   }
-  if (plan.peak_bytes() > capacity) {
+  if (!on_gpu) {
+    options.device = "cpu";
+    SLIM_ASSIGN_OR_RETURN(plan, plan_on(*cost_model_, capacity));
+  }
+  if (!on_gpu && plan.peak_bytes() > capacity) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest device of this server, cpu, has %s "
         "available (%d bytes): choose a smaller batch or a strategy that fits (slimtrain plan --max-batch)",
@@ -260,7 +348,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
   job.mutable_progress()->set_total_epochs(spec.steps() > 0 ? (spec.steps() + per_epoch - 1) / per_epoch
                                                             : spec.epochs());
-  job.set_device("cpu");
+  job.set_device(on_gpu ? "cuda" : "cpu");  // cuda:N once a GPU is assigned
   SLIM_RETURN_IF_ERROR(store_->Update(job));
   v1::JobEvent queued;
   queued.mutable_state_change()->set_to(v1::Job::PENDING);
@@ -368,7 +456,7 @@ absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const s
   return path;
 }
 
-absl::Status JobManager::Launch(v1::Job job, int64_t replay_until) {
+absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   const std::string dir = JobDir(job.id());
   std::filesystem::create_directories(dir);
   // The worker trains the resolved strategy.
@@ -377,9 +465,11 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until) {
   if (spec.checkpoint_interval_steps() == 0) spec.set_checkpoint_interval_steps(config_.default_checkpoint_interval);
   SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
   const int threads = spec.resources().cpu_threads() > 0 ? spec.resources().cpu_threads() : config_.cpu_threads;
-  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads));
+  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads, gpu));
   auto running = std::make_unique<Running>();
   running->peak_bytes = job.plan().peak_bytes();
+  running->gpu = gpu;
+  const std::string device = gpu >= 0 ? absl::StrCat("cuda:", gpu) : "cpu";
   running->replay_until = replay_until;
   running->started = absl::Now();
   const pid_t pid = worker->pid();
@@ -387,13 +477,13 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until) {
   const bool resumed = job.state() == v1::Job::RUNNING;
   if (resumed) job.set_restarts(job.restarts() + 1);
   if (!job.has_start_time()) *job.mutable_start_time() = TimeUtil::GetCurrentTime();
-  job.set_device("cpu");
+  job.set_device(device);
   SLIM_RETURN_IF_ERROR(SetState(
       job, v1::Job::RUNNING,
-      resumed ? absl::StrFormat("resumed on cpu after a server restart, from its last checkpoint (step %d); steps up "
+      resumed ? absl::StrFormat("resumed on %s after a server restart, from its last checkpoint (step %d); steps up "
                                 "to %d run again, marked replayed (worker pid %d)",
-                                job.checkpoint_step(), replay_until, pid)
-              : absl::StrFormat("started on cpu (worker pid %d)", pid)));
+                                device, job.checkpoint_step(), replay_until, pid)
+              : absl::StrFormat("started on %s (worker pid %d)", device, pid)));
   Running* r = running.get();
   running_[job.id()] = std::move(running);
   r->reader = std::thread(&JobManager::ReadWorker, this, job.id());
@@ -497,7 +587,9 @@ void JobManager::ScheduleOnce() {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return;
   // Reap finished workers; stop those over their time.
-  int64_t used = 0;
+  int64_t used = 0;  // CPU bytes
+  int cpu_running = 0;
+  std::map<int, int64_t> gpu_used;  // per GPU: plans' peaks plus each worker's overhead
   for (auto it = running_.begin(); it != running_.end();) {
     Running& r = *it->second;
     if (r.done) {
@@ -513,22 +605,56 @@ void JobManager::ScheduleOnce() {
       r.timed_out = true;
       r.worker->Stop();
     }
-    used += r.peak_bytes;
+    if (r.gpu >= 0) {
+      gpu_used[r.gpu] += r.peak_bytes + FindGpu(r.gpu)->overhead_bytes;
+    } else {
+      used += r.peak_bytes;
+      ++cpu_running;
+    }
     ++it;
   }
-  // Start pending jobs, oldest first, while the CPU has room.
+  // Start pending jobs, oldest first, each on its kind of device while it
+  // has room: the CPU (up to cpu_jobs at once) or a GPU whose memory covers
+  // the plan's peak plus a worker's overhead (several jobs may share one).
+  // A job that must wait holds back the later ones of its kind (first in,
+  // first out per kind).
   absl::StatusOr<std::vector<v1::Job>> pending = store_->List("", {v1::Job::PENDING}, "", config_.max_queue);
   if (!pending.ok()) return;
   std::reverse(pending->begin(), pending->end());
   const int64_t capacity = CpuCapacityBytes();
+  bool cpu_blocked = false, gpu_blocked = false;
   for (v1::Job& job : *pending) {
-    if (static_cast<int>(running_.size()) >= config_.cpu_jobs) break;
-    if (used + job.plan().peak_bytes() > capacity) break;
-    if (absl::Status s = Launch(job, 0); !s.ok()) {
+    const int64_t peak = job.plan().peak_bytes();
+    int gpu = -1;
+    if (absl::StartsWith(job.device(), "cuda")) {
+      if (gpu_blocked) continue;
+      for (const Gpu& g : gpus_) {
+        if (gpu_used[g.index] + peak + g.overhead_bytes <= g.total_bytes) {
+          gpu = g.index;
+          break;
+        }
+      }
+      if (gpu < 0) {
+        gpu_blocked = true;
+        continue;
+      }
+    } else {
+      if (cpu_blocked) continue;
+      if (cpu_running >= config_.cpu_jobs || used + peak > capacity) {
+        cpu_blocked = true;
+        continue;
+      }
+    }
+    if (absl::Status s = Launch(job, 0, gpu); !s.ok()) {
       (void)SetState(job, v1::Job::FAILED, absl::StrCat("could not start: ", s.message()));
       continue;
     }
-    used += job.plan().peak_bytes();
+    if (gpu >= 0) {
+      gpu_used[gpu] += peak + FindGpu(gpu)->overhead_bytes;
+    } else {
+      used += peak;
+      ++cpu_running;
+    }
   }
 }
 

@@ -57,8 +57,23 @@ class JobManager {
   JobManager(JobStore* store, ServerConfig config);
   ~JobManager();
 
-  // Resumes RUNNING jobs of a previous run and starts the scheduler.
+  // A GPU of the device pool, as the worker's --probe-gpus measured it.
+  struct Gpu {
+    int index = 0;
+    std::string name;
+    int64_t total_bytes = 0;
+    // Device memory each worker process takes before its plan (CUDA
+    // context, library handles, workspaces), measured at start-up.
+    int64_t overhead_bytes = 0;
+  };
+
+  // Finds the GPUs (asking the worker binary, so the server itself holds no
+  // CUDA context), resumes RUNNING jobs of a previous run and starts the
+  // scheduler.
   absl::Status Start();
+  // After Start: the pool's GPUs (none without a usable one, and why).
+  const std::vector<Gpu>& gpus() const { return gpus_; }
+  const std::string& no_gpu_reason() const { return no_gpu_reason_; }
   // Stops the workers (each checkpoints first) and the scheduler; their
   // jobs stay RUNNING in the store, to resume on the next Start.
   void Shutdown();
@@ -96,6 +111,7 @@ class JobManager {
     std::unique_ptr<WorkerProcess> worker;
     std::thread reader;
     int64_t peak_bytes = 0;
+    int gpu = -1;  // the CUDA device it trains on, or -1 for the CPU
     int64_t replay_until = 0;  // steps up to this repeat a previous run's
     bool cancel_requested = false;
     bool timed_out = false;
@@ -108,7 +124,11 @@ class JobManager {
   absl::Status SetState(v1::Job& job, v1::Job::State to, const std::string& reason);
   void SchedulerLoop();
   void ScheduleOnce();
-  absl::Status Launch(v1::Job job, int64_t replay_until) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`.
+  absl::Status Launch(v1::Job job, int64_t replay_until, int gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ProbeGpus();
+  const Gpu& LargestGpu() const;  // gpus_ not empty
+  const Gpu* FindGpu(int index) const;
   void ReadWorker(const std::string& id);
   std::string JobDir(const std::string& id) const;
   int64_t CpuCapacityBytes() const;
@@ -116,6 +136,8 @@ class JobManager {
   JobStore* store_;
   ServerConfig config_;
   std::unique_ptr<engine::Backend> cost_model_;  // plans as the workers' backend runs
+  std::vector<Gpu> gpus_;       // set by Start, then read-only
+  std::string no_gpu_reason_;   // why gpus_ is empty
   mutable absl::Mutex mu_;
   absl::CondVar changed_;  // an event was stored or a job changed state
   std::map<std::string, std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);

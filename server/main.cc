@@ -33,6 +33,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/service.grpc.pb.h"
 #include "planner/file_util.h"
+#include "planner/units.h"
 #include "server/auth.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
@@ -159,6 +160,13 @@ int main(int argc, char** argv) {
   }
   JobManager jobs(store->get(), config);
   if (absl::Status s = jobs.Start(); !s.ok()) return Die(std::string(s.message()));
+  if (jobs.gpus().empty()) {
+    Log(absl::StrCat("GPUs: none (", jobs.no_gpu_reason(), "); jobs train on the CPU"));
+  }
+  for (const JobManager::Gpu& g : jobs.gpus()) {
+    Log(absl::StrCat("GPU cuda:", g.index, ": ", g.name, ", ", slimtrain::planner::FormatBytes(g.total_bytes), ", ",
+                     slimtrain::planner::FormatBytes(g.overhead_bytes), " per worker before its plan"));
+  }
 
   slimtrain::server::TrainingServiceImpl service(&jobs, tokens.get());
   grpc::EnableDefaultHealthCheckService(true);

@@ -1,7 +1,8 @@
 // slimtrain_worker — runs one training job for the server, in a process of its
 // own, so a job that crashes or runs out of memory fails alone.
 //
-//   slimtrain_worker --job-dir DIR --data-root ROOT [--threads N]
+//   slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]
+//   slimtrain_worker --probe-gpus
 //
 // Reads the JobSpec (binary protobuf, strategy resolved) from DIR/spec.pb,
 // trains with checkpoints in DIR/checkpoint.safetensors (resuming from it when
@@ -10,18 +11,33 @@
 // metrics, log lines, and last a state change to SUCCEEDED, FAILED (with the
 // reason) or CANCELLED. SIGTERM stops it after a checkpoint (the server uses it
 // to cancel and to shut down). The server sets a parent-death signal, so a
-// worker never outlives it.
+// worker never outlives it. With --gpu N it trains on that GPU (the CUDA
+// backend, TF32 as the spec says); a GPU that cannot be used fails the job
+// with the reason.
+//
+// --probe-gpus: what the server's device pool needs, measured in a process
+// like a worker, one line per usable GPU, then exit 0:
+//   gpu INDEX TOTAL_BYTES OVERHEAD_BYTES NAME
+// OVERHEAD is the device memory in use once this process has a CUDA context
+// and the CUDA backend's handles and workspaces: on an otherwise idle GPU
+// exactly what each worker takes before its plan; whatever else was on the
+// GPU counts too, so a pool that charges it to every job errs on the safe
+// side. Without a usable GPU one line "none REASON".
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/fast_backend.h"
+#include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/gpu_info.h"
 #include "engine/trainer.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
@@ -55,6 +71,38 @@ std::string Flag(int argc, char** argv, const std::string& name) {
   return "";
 }
 
+bool HasFlag(int argc, char** argv, const std::string& name) {
+  for (int i = 1; i < argc; ++i) {
+    if (name == argv[i]) return true;
+  }
+  return false;
+}
+
+int ProbeGpus() {
+  namespace engine = slimtrain::engine;
+  absl::StatusOr<std::vector<engine::cuda::GpuInfo>> gpus = engine::cuda::ListGpus();
+  if (!gpus.ok()) {
+    std::printf("none %s\n", std::string(gpus.status().message()).c_str());
+    return 0;
+  }
+  int usable = 0;
+  std::string why;
+  for (const engine::cuda::GpuInfo& g : *gpus) {
+    absl::StatusOr<std::unique_ptr<engine::Backend>> backend = engine::NewCudaBackend({g.index, false});
+    if (!backend.ok()) {
+      why = std::string(backend.status().message());
+      continue;
+    }
+    const int64_t overhead = engine::CudaDeviceBytesInUse(g.index);
+    if (overhead < 0) continue;
+    std::printf("gpu %d %lld %lld %s\n", g.index, static_cast<long long>(g.total_bytes),
+                static_cast<long long>(overhead), g.name.c_str());
+    ++usable;
+  }
+  if (usable == 0) std::printf("none %s\n", why.empty() ? "no GPU could be measured" : why.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,9 +110,12 @@ int main(int argc, char** argv) {
   namespace v1 = slimtrain::v1;
   signal(SIGTERM, OnTerm);
   signal(SIGPIPE, SIG_IGN);
+  if (HasFlag(argc, argv, "--probe-gpus")) return ProbeGpus();
   const std::string dir = Flag(argc, argv, "--job-dir");
   if (dir.empty()) {
-    std::fprintf(stderr, "usage: slimtrain_worker --job-dir DIR --data-root ROOT [--threads N]\n");
+    std::fprintf(stderr,
+                 "usage: slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]\n"
+                 "       slimtrain_worker --probe-gpus\n");
     return 2;
   }
   absl::StatusOr<std::string> bytes = slimtrain::planner::ReadFile(dir + "/spec.pb");
@@ -74,12 +125,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string threads = Flag(argc, argv, "--threads");
-  engine::FastBackend backend(threads.empty() ? 0 : std::atoi(threads.c_str()));
+  const std::string gpu = Flag(argc, argv, "--gpu");
+  std::unique_ptr<engine::Backend> backend;
+  if (!gpu.empty()) {
+    absl::StatusOr<std::unique_ptr<engine::Backend>> cuda =
+        engine::NewCudaBackend({std::atoi(gpu.c_str()), spec.allow_tf32()});
+    if (!cuda.ok()) {
+      Finish(v1::Job::FAILED, absl::StrCat("cuda:", gpu, ": ", cuda.status().message()));
+      return 1;
+    }
+    backend = *std::move(cuda);
+  } else {
+    backend = std::make_unique<engine::FastBackend>(threads.empty() ? 0 : std::atoi(threads.c_str()));
+  }
   engine::TrainerOptions options;
   options.data_root = Flag(argc, argv, "--data-root");
   options.checkpoint_path = dir + "/checkpoint.safetensors";
   options.resume = true;
-  absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(spec, &backend, options);
+  absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(spec, backend.get(), options);
   if (!trainer.ok()) {
     Finish(v1::Job::FAILED, std::string(trainer.status().message()));
     return 1;

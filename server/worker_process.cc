@@ -33,7 +33,8 @@ WorkerProcess::~WorkerProcess() {
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::string& worker_path,
                                                                     const std::string& job_dir,
-                                                                    const std::string& data_root, int threads) {
+                                                                    const std::string& data_root, int threads,
+                                                                    int gpu) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   const pid_t parent = getpid();
@@ -55,9 +56,14 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::s
     dup2(fds[1], STDOUT_FILENO);
     const int log = open((job_dir + "/worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (log >= 0) dup2(log, STDERR_FILENO);
-    const std::string t = std::to_string(threads);
-    execl(worker_path.c_str(), worker_path.c_str(), "--job-dir", job_dir.c_str(), "--data-root", data_root.c_str(),
-          "--threads", t.c_str(), static_cast<char*>(nullptr));
+    const std::string t = std::to_string(threads), g = std::to_string(gpu);
+    if (gpu >= 0) {
+      execl(worker_path.c_str(), worker_path.c_str(), "--job-dir", job_dir.c_str(), "--data-root", data_root.c_str(),
+            "--threads", t.c_str(), "--gpu", g.c_str(), static_cast<char*>(nullptr));
+    } else {
+      execl(worker_path.c_str(), worker_path.c_str(), "--job-dir", job_dir.c_str(), "--data-root", data_root.c_str(),
+            "--threads", t.c_str(), static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   close(fds[1]);

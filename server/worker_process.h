@@ -1,10 +1,11 @@
 // worker_process.h — one job's worker process: started, read, stopped.
 //
-//   SLIM_ASSIGN_OR_RETURN(auto w, WorkerProcess::Start(worker_path, job_dir, data_root, threads));
+//   SLIM_ASSIGN_OR_RETURN(auto w, WorkerProcess::Start(worker_path, job_dir, data_root, threads, gpu));
 //   v1::JobEvent e;
 //   while (w->Next(&e)) { ... }          // the worker's events, until it exits
 //   WorkerExit exit = w->Wait();
 //
+// `gpu` >= 0 trains on that CUDA device (the worker's --gpu), else on the CPU.
 // The child gets a parent-death signal (SIGKILL), so workers never outlive
 // the server; its stderr goes to <job_dir>/worker.log.
 #ifndef SLIMTRAIN_SERVER_WORKER_PROCESS_H_
@@ -35,7 +36,8 @@ class WorkerProcess {
  public:
   static absl::StatusOr<std::unique_ptr<WorkerProcess>> Start(const std::string& worker_path,
                                                               const std::string& job_dir,
-                                                              const std::string& data_root, int threads);
+                                                              const std::string& data_root, int threads,
+                                                              int gpu = -1);
   ~WorkerProcess();
 
   // The next event the worker reported; false at its end of output.

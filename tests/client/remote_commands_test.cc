@@ -198,6 +198,17 @@ TEST_F(RemoteCommandsTest, ErrorsAUserCanActOn) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("the plan needs"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("available"), std::string::npos) << r.output;
+  // This test's server has no GPU (its worker probe finds none, or the
+  // machine has none): a job that asks for one is refused, saying so.
+  r = RunCommand(Cli("submit --model zoo:fmnist_resnet --dataset synthetic --steps 1 --device cuda"));
+  if (r.output.find("this server has no usable GPU") == std::string::npos) {
+    EXPECT_EQ(r.exit_code, 0) << r.output;  // a GPU machine: accepted
+  } else {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+  }
+  r = RunCommand(Cli("submit --model zoo:fmnist_resnet --device tpu"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--device: 'tpu' is not cpu, cuda or any"), std::string::npos) << r.output;
   r = RunCommand(Cli("watch"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("give the job id"), std::string::npos) << r.output;

@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "engine/cuda/cuda_backend.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -187,6 +189,97 @@ TEST(ServerE2eTest, FashionMnistJobToSucceededWithWeightsAndAuthRefusals) {
   // SIGTERM: a graceful exit with status 0.
   const int status = server.Kill(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// A worker binary that reports one GPU to the server's probe and otherwise
+// runs the real worker: the device pool's decisions, seen on any machine.
+std::string FakeGpuWorker(const std::string& dir, int64_t total_bytes, int64_t overhead_bytes) {
+  const std::string path = dir + "/worker-with-gpu.sh";
+  std::ofstream(path) << "#!/bin/sh\n"
+                      << "if [ \"$1\" = --probe-gpus ]; then echo 'gpu 0 " << total_bytes << " " << overhead_bytes
+                      << " Test GPU'; exit 0; fi\n"
+                      << "exec " << std::filesystem::absolute("server/slimtrain_worker").string() << " \"$@\"\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  return path;
+}
+
+v1::Job Finished(Server& server, const std::string& id) {
+  grpc::Status watched;
+  const std::vector<v1::JobEvent> events = WatchAll(server.stub(), id, 0, &watched);
+  EXPECT_TRUE(watched.ok()) << watched.error_message();
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  v1::Job job;
+  EXPECT_TRUE(server.stub()->GetJob(As(kAlice).get(), get, &job).ok());
+  return job;
+}
+
+TEST(ServerE2eTest, GpuJobsGoToTheServersGpuAndTrainOrFailWithTheReason) {
+  // Without a GPU, a job that asks for one is refused, saying why.
+  {
+    const std::string dir = MakeDir("e2e-nogpu");
+    Server server(dir);
+    ASSERT_TRUE(server.Start());
+    v1::SubmitJobRequest cuda = Request(4);
+    cuda.mutable_spec()->mutable_resources()->set_device("cuda");
+    v1::SubmitJobResponse submitted;
+    const grpc::Status refused = server.stub()->SubmitJob(As(kAlice).get(), cuda, &submitted);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(refused.error_message().find("this server has no usable GPU ("), std::string::npos)
+        << refused.error_message();
+    // "any" trains on the CPU.
+    v1::SubmitJobRequest any = Request(4);
+    ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), any, &submitted).ok());
+    const v1::Job job = Finished(server, submitted.job().id());
+    EXPECT_EQ(job.device(), "cpu");
+    EXPECT_EQ(job.state(), v1::Job::SUCCEEDED) << job.failure_reason();
+  }
+  // A server whose probe reports an 80 GiB GPU with 512 MiB per worker.
+  const std::string dir = MakeDir("e2e-gpu");
+  Server server(dir);
+  ASSERT_TRUE(server.Start("--worker " + FakeGpuWorker(dir, int64_t{80} << 30, int64_t{512} << 20)));
+  v1::SubmitJobRequest any = Request(4);
+  v1::SubmitJobResponse submitted;
+  ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), any, &submitted).ok());
+  EXPECT_EQ(submitted.job().device(), "cuda");  // queued for a GPU
+  const v1::Job job = Finished(server, submitted.job().id());
+  EXPECT_EQ(job.device(), "cuda:0");
+  if (engine::NewCudaBackend().ok()) {
+    EXPECT_EQ(job.state(), v1::Job::SUCCEEDED) << job.failure_reason();
+  } else {
+    // The worker cannot use the GPU the probe made up here: the job fails
+    // alone, with the CUDA backend's reason.
+    EXPECT_EQ(job.state(), v1::Job::FAILED);
+    EXPECT_TRUE(absl::StartsWith(job.failure_reason(), "cuda:0: ")) << job.failure_reason();
+  }
+  // The CPU stays available: a job that asks for it trains there.
+  v1::SubmitJobRequest cpu = Request(4);
+  cpu.mutable_spec()->mutable_resources()->set_device("cpu");
+  ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), cpu, &submitted).ok());
+  const v1::Job on_cpu = Finished(server, submitted.job().id());
+  EXPECT_EQ(on_cpu.device(), "cpu");
+  EXPECT_EQ(on_cpu.state(), v1::Job::SUCCEEDED) << on_cpu.failure_reason();
+}
+
+TEST(ServerE2eTest, AJobLargerThanTheGpuIsRefusedOrGoesToTheCpu) {
+  const std::string dir = MakeDir("e2e-small-gpu");
+  Server server(dir);
+  // 520 MiB in all, 512 of them per worker: 8 MiB for a plan.
+  ASSERT_TRUE(server.Start("--worker " + FakeGpuWorker(dir, int64_t{520} << 20, int64_t{512} << 20)));
+  v1::SubmitJobRequest big = Request(4);
+  big.mutable_spec()->set_batch_size(4096);
+  big.mutable_spec()->set_strategy("exact");
+  big.mutable_spec()->mutable_resources()->set_device("cuda");
+  v1::SubmitJobResponse submitted;
+  const grpc::Status refused = server.stub()->SubmitJob(As(kAlice).get(), big, &submitted);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("the largest GPU of this server, cuda:0 (Test GPU), has 8.0 MiB"),
+            std::string::npos)
+      << refused.error_message();
+  // For any device the CPU takes it.
+  big.mutable_spec()->mutable_resources()->set_device("any");
+  ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), big, &submitted).ok()) << refused.error_message();
+  EXPECT_EQ(submitted.job().device(), "cpu");
 }
 
 TEST(ServerE2eTest, KilledServerResumesTheJobFromItsLastCheckpoint) {
