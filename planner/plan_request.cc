@@ -24,8 +24,8 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
   return absl::InvalidArgumentError("model: set a zoo name (zoo) or an inline spec (spec)");
 }
 
-absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
-                                                         const CostModel& cost) {
+absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request, const CostModel& cost,
+                                                         const std::vector<DeviceProfile>& devices) {
   if (request.batch_size() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", request.batch_size()));
   }
@@ -54,7 +54,11 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   }
   if (request.strategies_size() == 0) strategies = AllStrategies();
   const std::string device_name = request.device().empty() ? "cpu" : request.device();
-  absl::StatusOr<DeviceProfile> device = FindDevice(device_name);
+  absl::StatusOr<DeviceProfile> device = absl::NotFoundError("");
+  for (const DeviceProfile& d : devices) {
+    if (d.name == device_name) device = d;
+  }
+  if (!device.ok()) device = FindDevice(device_name);
   if (!device.ok()) return absl::InvalidArgumentError(absl::StrCat("device: ", device.status().message()));
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec spec, ResolveModel(request.model()));
   SLIM_ASSIGN_OR_RETURN(Graph graph, Graph::Build(spec));

@@ -15,6 +15,8 @@
 #ifndef SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
 #define SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
@@ -30,8 +32,11 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref);
 // Validates every field (errors name it: "batch_size must be >= 1, got 0",
 // "strategies[1]: unknown strategy 'fast'", "device: unknown device 'x'; known:
 // ..."), builds the graph, and plans.
+// `devices`: targets besides the known profiles (a server's own GPUs, e.g.
+// "cuda:0"), found first by name.
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
-                                                         const CostModel& cost);
+                                                         const CostModel& cost,
+                                                         const std::vector<DeviceProfile>& devices = {});
 
 }  // namespace slimtrain::planner
 

@@ -179,8 +179,25 @@ absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequ
     return absl::InvalidArgumentError(absl::StrFormat("model: %d layers, over this server's limit of %d",
                                                       request.model().spec().layers_size(), config_.max_layers));
   }
+  // This server's GPUs as targets ("cuda:0": their memory less a worker's
+  // overhead) besides the profiles. GPU targets plan without workspaces
+  // (the server holds no cuDNN), the CPU as its workers run.
+  std::vector<planner::DeviceProfile> devices;
+  for (const Gpu& g : gpus_) {
+    planner::DeviceProfile d;
+    d.name = absl::StrCat("cuda:", g.index);
+    d.gpu = true;
+    d.memory_bytes = g.total_bytes;
+    d.reserve_bytes = g.overhead_bytes;
+    d.description = absl::StrCat(g.name, ", this server's GPU ", g.index);
+    devices.push_back(d);
+  }
+  const std::string name = request.device().empty() ? "cpu" : request.device();
+  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);
+  const bool gpu = absl::StartsWith(name, "cuda:") || (profile.ok() && profile->gpu);
+  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices);
   absl::MutexLock lock(&mu_);  // the cost model's primitive cache is not thread-safe
-  return planner::AnswerPlanRequest(request, *cost_model_);
+  return planner::AnswerPlanRequest(request, *cost_model_, devices);
 }
 
 absl::StatusOr<v1::Job> JobManager::Authorized(const Identity& who, const std::string& id) {

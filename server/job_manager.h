@@ -78,7 +78,8 @@ class JobManager {
   // jobs stay RUNNING in the store, to resume on the next Start.
   void Shutdown();
 
-  // PlanMemory with this server's devices: "cpu" (default) or a profile.
+  // PlanMemory with this server's devices: "cpu" (default), one of its GPUs
+  // ("cuda:0") or a profile.
   absl::StatusOr<v1::PlanMemoryResponse> Plan(const v1::PlanMemoryRequest& request);
 
   // Validates (INVALID_ARGUMENT naming the field), plans (FAILED_PRECONDITION

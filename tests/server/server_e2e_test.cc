@@ -238,6 +238,17 @@ TEST(ServerE2eTest, GpuJobsGoToTheServersGpuAndTrainOrFailWithTheReason) {
   const std::string dir = MakeDir("e2e-gpu");
   Server server(dir);
   ASSERT_TRUE(server.Start("--worker " + FakeGpuWorker(dir, int64_t{80} << 30, int64_t{512} << 20)));
+  // Its GPU is a planning target: the budget is its memory less a worker's overhead.
+  v1::PlanMemoryRequest plan;
+  plan.mutable_model()->set_zoo("resnet56");
+  plan.set_batch_size(128);
+  plan.add_strategies("approx4");
+  plan.set_device("cuda:0");
+  v1::PlanMemoryResponse planned;
+  ASSERT_TRUE(server.stub()->PlanMemory(As(kAlice).get(), plan, &planned).ok());
+  EXPECT_EQ(planned.budget_bytes(), (int64_t{80} << 30) - (int64_t{512} << 20));
+  ASSERT_EQ(planned.plans_size(), 1);
+  EXPECT_EQ(planned.plans(0).device(), "cuda:0");
   v1::SubmitJobRequest any = Request(4);
   v1::SubmitJobResponse submitted;
   ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), any, &submitted).ok());
