@@ -42,7 +42,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
                "checkpoint_optimal; 'all'; or 'auto' to choose one for the budget");
   flags.String("optimizer", &optimizer, "optimizer whose state is counted: sgd, adam, rmsprop");
   flags.String("budget", &budget, "memory to fit, e.g. 16GiB (default: the device's memory less its reserve)");
-  flags.String("device", &device, "target: cpu, h200, a100-80gb, a100-40gb, v100-16gb, t4, or with --server one of its GPUs (cuda:0, ...)");
+  flags.String("device", &device,
+               "target: cpu, h200, a100-80gb, a100-40gb, v100-16gb, t4, or with --server one of its GPUs (cuda:0, ...)");
   flags.Bool("max-batch", &max_batch, "also find the largest batch that fits the budget, per strategy");
   flags.String("format", &format, "table or json");
   flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
