@@ -520,11 +520,28 @@ void JobManager::ReadWorker(const std::string& id) {
     const int64_t every = j.ok() ? j->spec().checkpoint_interval_steps() : 0;
     return every > 0 ? every : config_.default_checkpoint_interval;
   }();
+  bool first_metrics = true;
   while (r->worker->Next(&event)) {
     if (event.has_state_change()) {  // the worker's verdict, applied when it exits
       verdict = event;
       has_verdict = true;
       continue;
+    }
+    if (event.has_metrics() && !event.metrics().has_eval() && first_metrics) {
+      first_metrics = false;
+      // A server killed outright loses the events still in the worker's
+      // pipe: its checkpoint may be past the last step stored. Say so.
+      const int64_t first = event.metrics().step();
+      if (r->replay_until > 0 && first > r->replay_until + 1) {
+        v1::JobEvent gap;
+        gap.mutable_log()->set_level(v1::LogLine::WARNING);
+        gap.mutable_log()->set_text(absl::StrFormat(
+            "steps %d to %d were trained before the server stopped, but their metrics were lost with it; "
+            "training continues after the checkpoint of step %d",
+            r->replay_until + 1, first - 1, first - 1));
+        absl::MutexLock lock(&mu_);
+        (void)AppendEvent(id, gap);
+      }
     }
     if (event.has_metrics() && event.metrics().step() <= r->replay_until) event.set_replayed(true);
     absl::MutexLock lock(&mu_);
