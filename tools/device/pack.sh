@@ -110,10 +110,18 @@ if ((${#missing[@]} > 0)); then
   fail "libraries not found (above): the binaries would not start on the GPU machine"
 fi
 echo "no other library not found"
+# The C and C++ runtimes the GPU machine must have (they do not travel).
+glibc=$(find "$STAGE/bin" "$STAGE/lib" -type f -exec objdump -T {} + 2>/dev/null | grep -o 'GLIBC_2\.[0-9]*' |
+  sort -t. -k2 -n -u | tail -1)
+glibcxx=$(find "$STAGE/bin" "$STAGE/lib" -type f -exec objdump -T {} + 2>/dev/null | grep -o 'GLIBCXX_3\.4\.[0-9]*' |
+  sort -t. -k3 -n -u | tail -1)
+runtimes="needs ${glibc:-GLIBC ?} (glibc) and ${glibcxx:-GLIBCXX ?} (libstdc++) on the GPU machine"
+echo "$runtimes"
 
 {
   echo "slimtrain GPU check pack, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + local changes')"
   echo "targets: ${TARGETS[*]}"
+  echo "$runtimes"
   (cd "$STAGE" && find bin lib -type f -printf '%s\t%p\n' | sort -k2)
 } >"$STAGE/MANIFEST"
 
