@@ -19,34 +19,21 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "planner/arena_placers.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain {
 namespace planner {
 namespace {
 
+using arena_internal::Item;
 using arena_internal::Placer;
+using arena_internal::ScanPlacer;
+using arena_internal::TreePlacer;
 
 // Inputs with at most this many buffers that take space are placed by the scan
 // (faster than the tree below a few thousand buffers).
 constexpr size_t kScanMaxItems = 1500;
-
-// A buffer that takes space, in the units the placers work in.
-struct Item {
-  int64_t size;   // units of `alignment`, > 0
-  int32_t first;  // steps, inclusive
-  int32_t last;
-  // first and last as indices into the sorted distinct first steps of all
-  // items: two items are alive at a common step iff their [lo, hi] intersect.
-  int32_t lo;
-  int32_t hi;
-};
-
-// Occupied memory [begin, end), in units.
-struct Interval {
-  int64_t begin;
-  int64_t end;
-};
 
 struct Problem {
   std::vector<Item> items;          // the requests with size > 0
@@ -124,199 +111,6 @@ Problem MakeProblem(absl::Span<const ArenaRequest> requests, int64_t alignment) 
   }
   return p;
 }
-
-// Best fit (step 3) along the occupied intervals of the placed buffers that
-// overlap the new one, visited by increasing begin.
-class GapFinder {
- public:
-  explicit GapFinder(int64_t size) : size_(size) {}
-
-  // Returns true once a gap of exactly `size` is found: nothing can beat it.
-  bool Visit(int64_t begin, int64_t end) {
-    if (begin > top_) {
-      const int64_t gap = begin - top_;
-      if (gap >= size_ && gap < best_gap_) {
-        best_gap_ = gap;
-        best_offset_ = top_;
-      }
-    }
-    top_ = std::max(top_, end);
-    return best_gap_ == size_;
-  }
-
-  // The smallest fitting gap, else the top of the visited intervals.
-  int64_t Offset() const { return best_offset_ >= 0 ? best_offset_ : top_; }
-
- private:
-  int64_t size_;
-  int64_t top_ = 0;
-  int64_t best_gap_ = std::numeric_limits<int64_t>::max();
-  int64_t best_offset_ = -1;
-};
-
-// Step 3 by scanning every placed buffer, kept sorted by offset: O(n) per
-// buffer with a tiny constant. The reference the tree is tested against.
-class ScanPlacer {
- public:
-  explicit ScanPlacer(const std::vector<Item>& items) : items_(items) {}
-
-  // Places the items of order[start..] (item indices) after those of
-  // order[..start], which stay at their offsets. offsets[k] gets item k's
-  // offset in units. Returns the arena in units or, as soon as it reaches
-  // `limit`, a value >= limit (offsets then incomplete).
-  int64_t Place(absl::Span<const int32_t> order, size_t start, std::vector<int64_t>& offsets,
-                int64_t limit) {
-    placed_.clear();
-    int64_t arena = 0;
-    for (size_t i = 0; i < start; ++i) {
-      const Item& it = items_[order[i]];
-      placed_.push_back({offsets[order[i]], offsets[order[i]] + it.size, it.lo, it.hi});
-      arena = std::max(arena, placed_.back().end);
-    }
-    auto by_begin = [](const Placed& a, const Placed& b) { return a.begin < b.begin; };
-    std::sort(placed_.begin(), placed_.end(), by_begin);
-    for (size_t i = start; i < order.size() && arena < limit; ++i) {
-      const Item& it = items_[order[i]];
-      GapFinder finder(it.size);
-      for (const Placed& q : placed_) {
-        if (q.lo > it.hi || q.hi < it.lo) continue;
-        if (finder.Visit(q.begin, q.end)) break;
-      }
-      const int64_t offset = finder.Offset();
-      const Placed mine{offset, offset + it.size, it.lo, it.hi};
-      placed_.insert(std::upper_bound(placed_.begin(), placed_.end(), mine, by_begin), mine);
-      offsets[order[i]] = offset;
-      arena = std::max(arena, mine.end);
-    }
-    return arena;
-  }
-
- private:
-  struct Placed {
-    int64_t begin;  // units
-    int64_t end;
-    int32_t lo;  // compressed steps, as Item
-    int32_t hi;
-  };
-  const std::vector<Item>& items_;
-  std::vector<Placed> placed_;  // sorted by begin
-};
-
-// Adds [iv.begin, iv.end) to a sorted list of disjoint, non-touching intervals,
-// merging what it overlaps or touches.
-void AddToUnion(std::vector<Interval>& u, Interval iv) {
-  auto first = std::lower_bound(u.begin(), u.end(), iv.begin,
-                                [](const Interval& a, int64_t x) { return a.end < x; });
-  auto last = std::upper_bound(first, u.end(), iv.end,
-                               [](int64_t x, const Interval& a) { return x < a.begin; });
-  if (first == last) {
-    u.insert(first, iv);
-    return;
-  }
-  first->begin = std::min(first->begin, iv.begin);
-  first->end = std::max((last - 1)->end, iv.end);
-  u.erase(first + 1, last);
-}
-
-// Step 3 with a segment tree over the compressed steps. A placed buffer is
-// stored at the O(log T) nodes that exactly cover its lifetime (node_union_)
-// and counted in subtree_union_ of those nodes and all their ancestors. The
-// memory occupied during [lo, hi] is then the union of node_union_ of the
-// nodes that partly overlap [lo, hi] and subtree_union_ of the nodes inside
-// it: O(log T) lists of merged intervals.
-class TreePlacer {
- public:
-  TreePlacer(const std::vector<Item>& items, int32_t num_points)
-      : items_(items),
-        num_points_(num_points),
-        node_union_(4 * static_cast<size_t>(std::max(num_points, 1))),
-        subtree_union_(node_union_.size()) {}
-
-  // As ScanPlacer::Place, with the same result.
-  int64_t Place(absl::Span<const int32_t> order, size_t start, std::vector<int64_t>& offsets,
-                int64_t limit) {
-    for (auto& u : node_union_) u.clear();
-    for (auto& u : subtree_union_) u.clear();
-    int64_t arena = 0;
-    for (size_t i = 0; i < order.size() && arena < limit; ++i) {
-      const Item& it = items_[order[i]];
-      if (i >= start) {
-        gathered_.clear();
-        Collect(1, 0, num_points_ - 1, it.lo, it.hi);
-        MergeRuns();
-        GapFinder finder(it.size);
-        for (const Interval& iv : gathered_) {
-          if (finder.Visit(iv.begin, iv.end)) break;
-        }
-        offsets[order[i]] = finder.Offset();
-      }
-      const int64_t offset = offsets[order[i]];
-      Insert(1, 0, num_points_ - 1, it.lo, it.hi, {offset, offset + it.size});
-      arena = std::max(arena, offset + it.size);
-    }
-    return arena;
-  }
-
- private:
-  // Appends to gathered_ the intervals occupied during [lo, hi] within node.
-  void Collect(int node, int nl, int nr, int lo, int hi) {
-    if (hi < nl || nr < lo) return;
-    if (lo <= nl && nr <= hi) {
-      Gather(subtree_union_[node]);
-      return;
-    }
-    Gather(node_union_[node]);
-    const int mid = nl + (nr - nl) / 2;
-    Collect(2 * node, nl, mid, lo, hi);
-    Collect(2 * node + 1, mid + 1, nr, lo, hi);
-  }
-
-  void Gather(const std::vector<Interval>& u) {
-    if (u.empty()) return;
-    gathered_.insert(gathered_.end(), u.begin(), u.end());
-    run_ends_.push_back(gathered_.size());
-  }
-
-  // Sorts gathered_ by begin: merges its sorted runs pairwise, O(K log runs).
-  void MergeRuns() {
-    while (run_ends_.size() > 1) {
-      merged_.resize(gathered_.size());
-      size_t out = 0, begin = 0;
-      auto by_begin = [](const Interval& a, const Interval& b) { return a.begin < b.begin; };
-      for (size_t r = 0; r < run_ends_.size(); r += 2) {
-        const size_t mid = run_ends_[r];
-        const size_t end = r + 1 < run_ends_.size() ? run_ends_[r + 1] : mid;
-        std::merge(gathered_.begin() + begin, gathered_.begin() + mid, gathered_.begin() + mid,
-                   gathered_.begin() + end, merged_.begin() + begin, by_begin);
-        run_ends_[out++] = end;
-        begin = end;
-      }
-      run_ends_.resize(out);
-      std::swap(gathered_, merged_);
-    }
-    run_ends_.clear();
-  }
-
-  void Insert(int node, int nl, int nr, int lo, int hi, Interval iv) {
-    if (hi < nl || nr < lo) return;
-    AddToUnion(subtree_union_[node], iv);
-    if (lo <= nl && nr <= hi) {
-      AddToUnion(node_union_[node], iv);
-      return;
-    }
-    const int mid = nl + (nr - nl) / 2;
-    Insert(2 * node, nl, mid, lo, hi, iv);
-    Insert(2 * node + 1, mid + 1, nr, lo, hi, iv);
-  }
-
-  const std::vector<Item>& items_;
-  int32_t num_points_;
-  std::vector<std::vector<Interval>> node_union_;     // per node, merged
-  std::vector<std::vector<Interval>> subtree_union_;  // per node, merged
-  std::vector<Interval> gathered_;                    // scratch for one buffer
-  std::vector<size_t> run_ends_;                      // sorted runs in gathered_
-  std::vector<Interval> merged_;                      // scratch for MergeRuns
-};
 
 // Whichever placer suits the input; both give the same offsets.
 class AnyPlacer {
