@@ -1,7 +1,8 @@
 // reference_kernels.h — the reference backend's kernels: plain loops, typed.
 //
 // One function per Backend method (engine/backend.h), templated on the element
-// type T (float or double; both are instantiated in reference_kernels.cc).
+// type T (float or double; both are instantiated in reference_kernels.cc and,
+// for batch norm and the BN→ReLU codes, reference_bn_kernels.cc).
 // ReferenceBackend (reference_backend.h) only casts its void pointers and
 // calls these. They are the truth every fast kernel is tested against, so they
 // favour the obvious over the fast:
