@@ -2,10 +2,9 @@
 #include "engine/backend.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
+#include "engine/memory.h"
 #include "engine/dropout_hash.h"
 
 namespace slimtrain::engine {
@@ -14,14 +13,8 @@ absl::Status Backend::Prepare(const planner::Graph&, int64_t) { return absl::OkS
 
 absl::StatusOr<DeviceBuffer> Backend::Allocate(int64_t bytes) {
   if (bytes <= 0) return DeviceBuffer();
-  constexpr int64_t kAlignment = 4096;
-  const int64_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = std::aligned_alloc(kAlignment, rounded);
-  if (data == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes of host memory"));
-  }
-  std::memset(data, 0, rounded);
-  return DeviceBuffer(data, bytes, [](void* p) { std::free(p); });
+  auto* host = new HostBuffer(bytes);
+  return DeviceBuffer(host->data(), bytes, [host](void*) { delete host; });
 }
 
 void Backend::CopyToDevice(void* dst, const void* src, int64_t bytes) {

@@ -118,9 +118,9 @@ class Backend : public planner::CostModel {
   // through these; host code reaches kernel memory only through the copies
   // when host_addressable() is false. The defaults are host memory.
   virtual bool host_addressable() const { return true; }
-  // `bytes` zeroed bytes, 4 KiB aligned on the host (pages touched, so the
-  // process's peak shows them), 256 B on a device. RESOURCE_EXHAUSTED when
-  // the memory is not there.
+  // `bytes` zeroed bytes: on the host a HostBuffer (memory.h: 4 KiB aligned,
+  // pages touched; a process out of memory aborts, as a worker should), on a
+  // device 256 B aligned, RESOURCE_EXHAUSTED when the memory is not there.
   virtual absl::StatusOr<DeviceBuffer> Allocate(int64_t bytes);
   // Host -> kernel memory and back; CopyToHost returns when the bytes are
   // there (after every kernel issued before it).
