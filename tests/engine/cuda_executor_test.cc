@@ -4,7 +4,7 @@
 // poisoning changes nothing, and the device memory taken is the plan's.
 // Skipped without a GPU (see cuda_test_util.h).
 #include "tests/engine/cuda_test_util.h"
-#include "tests/engine/random_batch.h"
+#include "tests/engine/executor_test_util.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -65,16 +65,7 @@ Gradients ForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend* ba
   return out;
 }
 
-// ||a − b|| / ||b||.
-double L2RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size() || b.empty()) return INFINITY;
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += (a[i] - b[i]) * (a[i] - b[i]);
-    norm += b[i] * b[i];
-  }
-  return std::sqrt(diff / norm);
-}
+using testing::L2RelativeError;
 
 TEST_F(GpuTest, ExactTrainingMatchesTheReferenceBackend) {
   const Graph g = Zoo("fmnist_resnet");

@@ -9,7 +9,6 @@
 // no longer match the plain reference backend bit for bit.
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "engine/executor.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/engine/executor_test_util.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -78,20 +78,8 @@ Graph Model() {
 
 constexpr int64_t kBatch = 6;
 
-struct Data {
-  std::vector<float> images;
-  std::vector<int32_t> labels;
-};
-
-Data RandomData(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  Data d;
-  d.images.resize(kBatch * 2 * 8 * 8);
-  for (float& v : d.images) v = normal(rng);
-  for (int64_t i = 0; i < kBatch; ++i) d.labels.push_back(static_cast<int32_t>(rng() % 5));
-  return d;
-}
+using engine::testing::Batch;
+using engine::testing::RandomBatch;
 
 std::unique_ptr<Executor> Make(const Graph& g, Strategy s, Backend* backend) {
   ExecutorOptions options;
@@ -108,7 +96,7 @@ std::vector<double> AllParams(const ParameterRegion& p) {
   return out;
 }
 
-class DeviceMemoryTest : public testing::TestWithParam<Strategy> {};
+class DeviceMemoryTest : public ::testing::TestWithParam<Strategy> {};
 
 TEST_P(DeviceMemoryTest, TrainsBitForBitAsTheHostBackend) {
   const Graph g = Model();
@@ -123,7 +111,7 @@ TEST_P(DeviceMemoryTest, TrainsBitForBitAsTheHostBackend) {
   EXPECT_EQ(device.allocated_bytes,
             a->plan().arena_bytes() + b->params().bytes() + 3 * b->params().trainable_count() * 4);
   for (int step = 0; step < 4; ++step) {
-    const Data d = RandomData(step);
+    const Batch d = RandomBatch(g, kBatch, step);
     absl::StatusOr<StepResult> ra = a->TrainStep(d.images.data(), d.labels.data(), 0.01);
     absl::StatusOr<StepResult> rb = b->TrainStep(d.images.data(), d.labels.data(), 0.01);
     ASSERT_TRUE(ra.ok() && rb.ok()) << ra.status() << rb.status();
@@ -139,7 +127,7 @@ TEST_P(DeviceMemoryTest, TrainsBitForBitAsTheHostBackend) {
   EXPECT_EQ(AllParams(a->params()), AllParams(b->params()));
   EXPECT_GT(device.to_host, 0);
 
-  const Data d = RandomData(99);
+  const Batch d = RandomBatch(g, kBatch, 99);
   absl::StatusOr<StepResult> ea = a->Evaluate(d.images.data(), d.labels.data(), 4);
   absl::StatusOr<StepResult> eb = b->Evaluate(d.images.data(), d.labels.data(), 4);
   ASSERT_TRUE(ea.ok() && eb.ok());
@@ -155,9 +143,9 @@ TEST_P(DeviceMemoryTest, CheckpointResumesOnTheDevice) {
   DeviceLikeBackend device;
   std::unique_ptr<Executor> whole = Make(g, GetParam(), &device);
   ASSERT_NE(whole, nullptr);
-  const std::string path = absl::StrCat(testing::TempDir(), "/device_", static_cast<int>(GetParam()), ".ckpt");
+  const std::string path = absl::StrCat(::testing::TempDir(), "/device_", static_cast<int>(GetParam()), ".ckpt");
   for (int step = 0; step < 3; ++step) {
-    const Data d = RandomData(step);
+    const Batch d = RandomBatch(g, kBatch, step);
     ASSERT_TRUE(whole->TrainStep(d.images.data(), d.labels.data(), 0.01).ok());
     if (step == 1) {
       TrainingState state;
@@ -170,14 +158,14 @@ TEST_P(DeviceMemoryTest, CheckpointResumesOnTheDevice) {
   absl::StatusOr<TrainingState> state = LoadCheckpoint(path, resumed->params());
   ASSERT_TRUE(state.ok()) << state.status();
   resumed->set_steps_run(state->step);
-  const Data d = RandomData(2);
+  const Batch d = RandomBatch(g, kBatch, 2);
   ASSERT_TRUE(resumed->TrainStep(d.images.data(), d.labels.data(), 0.01).ok());
   EXPECT_EQ(AllParams(whole->params()), AllParams(resumed->params()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, DeviceMemoryTest,
-                         testing::Values(Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpoint),
-                         [](const testing::TestParamInfo<Strategy>& info) {
+                         ::testing::Values(Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpoint),
+                         [](const ::testing::TestParamInfo<Strategy>& info) {
                            return std::string(planner::StrategyName(info.param));
                          });
 

@@ -16,7 +16,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/zoo.h"
-#include "tests/engine/random_batch.h"
+#include "tests/engine/executor_test_util.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -95,14 +95,7 @@ Gradients RunForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend*
   return out;
 }
 
-double RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += (a[i] - b[i]) * (a[i] - b[i]);
-    norm += b[i] * b[i];
-  }
-  return std::sqrt(diff / norm);
-}
+using testing::L2RelativeError;
 
 // A batch norm on the model input gets no input gradient (dx == nullptr):
 // every backend computes dγ and dβ alone, for every strategy, and the fast
@@ -128,7 +121,7 @@ TEST(ExecutorTest, BatchNormOnTheModelInput) {
     const Gradients a = RunForwardBackward(g, s, 5, &reference, data);
     const Gradients b = RunForwardBackward(g, s, 5, &fast, data);
     ASSERT_FALSE(a.grads.empty()) << planner::StrategyName(s);
-    EXPECT_LT(RelativeError(b.grads, a.grads), 1e-4) << planner::StrategyName(s);
+    EXPECT_LT(L2RelativeError(b.grads, a.grads), 1e-4) << planner::StrategyName(s);
     // bn0's dγ, dβ are the first trainable gradients: not all zero.
     EXPECT_NE(a.grads[0], 0.0) << planner::StrategyName(s);
   }
@@ -183,11 +176,11 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
   const Graph g = Zoo("fmnist_resnet");
   const Batch data = RandomBatch(g, 8, 3);
   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 8, &backend, data);
-  const double e2 = RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
-  const double e4 = RelativeError(RunForwardBackward(g, Strategy::kApprox4, 8, &backend, data).grads, exact.grads);
-  const double e8 = RelativeError(RunForwardBackward(g, Strategy::kApprox8, 8, &backend, data).grads, exact.grads);
+  const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
+  const double e4 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox4, 8, &backend, data).grads, exact.grads);
+  const double e8 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox8, 8, &backend, data).grads, exact.grads);
   const double pass =
-      RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 8, &backend, data).grads, exact.grads);
+      L2RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 8, &backend, data).grads, exact.grads);
   EXPECT_GT(e2, e4);
   EXPECT_GT(e4, e8);
   EXPECT_GT(e8, 0.0);
@@ -204,7 +197,7 @@ TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
       const Gradients ckpt = RunForwardBackward(g, s, 4, &backend, data);
       EXPECT_EQ(ckpt.loss, exact.loss) << g.spec().name();
-      EXPECT_LT(RelativeError(ckpt.grads, exact.grads), 1e-12) << g.spec().name() << " " << planner::StrategyName(s);
+      EXPECT_LT(L2RelativeError(ckpt.grads, exact.grads), 1e-12) << g.spec().name() << " " << planner::StrategyName(s);
       // Recomputation leaves the running statistics as one forward pass did.
       EXPECT_EQ(ckpt.state, exact.state) << g.spec().name() << " " << planner::StrategyName(s);
     }

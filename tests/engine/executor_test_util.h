@@ -1,0 +1,44 @@
+// executor_test_util.h — for the executor's tests on every backend: a batch
+// of normal random images and uniform labels for a graph (deterministic for a
+// seed), and the relative error of two gradient vectors.
+#ifndef SLIMTRAIN_TESTS_ENGINE_EXECUTOR_TEST_UTIL_H_
+#define SLIMTRAIN_TESTS_ENGINE_EXECUTOR_TEST_UTIL_H_
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "planner/graph.h"
+
+namespace slimtrain::engine::testing {
+
+struct Batch {
+  std::vector<float> images;  // (N,C,H,W)
+  std::vector<int32_t> labels;
+};
+
+inline Batch RandomBatch(const planner::Graph& g, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  Batch b;
+  b.images.resize(n * planner::NumElements(g.node(0).out));
+  for (float& v : b.images) v = normal(rng);
+  for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
+  return b;
+}
+
+// ||a − b|| / ||b||; infinity when the sizes differ or b is empty.
+inline double L2RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size() || b.empty()) return INFINITY;
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+}  // namespace slimtrain::engine::testing
+
+#endif  // SLIMTRAIN_TESTS_ENGINE_EXECUTOR_TEST_UTIL_H_
