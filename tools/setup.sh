@@ -46,6 +46,30 @@ BENCH_PACKAGES=(
   python3-torchvision      # torchvision's ResNets, for the weight export check
 )
 
+# Only for the fuzz targets (bench/fuzz.sh): `tools/setup.sh --fuzz`. Clang
+# builds them with -fsanitize=fuzzer,address,undefined; the tests replay their
+# corpora with g++ and need none of this.
+FUZZ_PACKAGES=(
+  clang-14                 # the compiler with libFuzzer's instrumentation
+  libclang-rt-14-dev       # libclang_rt.fuzzer, .asan, .ubsan: what -fsanitize= links (only recommended by clang-14)
+  libfuzzer-14-dev         # libFuzzer as a library (libFuzzer.a)
+  libomp-14-dev            # clang's -fopenmp (the fast CPU backend's kernels)
+)
+
+usage() {
+  cat <<'USAGE'
+usage: tools/setup.sh [--bench | --fuzz | --list | --help]
+
+Installs the Debian packages slimtrain needs that are missing (with sudo when
+not root), and nothing else.
+  (none)    what the build, the tests and the demo need
+  --bench   also PyTorch, for the benchmarks against it (about 275 packages)
+  --fuzz    also clang-14 and libFuzzer, for bench/fuzz.sh
+  --list    print the base package list and exit
+  --help    this text
+USAGE
+}
+
 case "${1:-}" in
   --list)
     printf '%s\n' "${PACKAGES[@]}"
@@ -54,10 +78,17 @@ case "${1:-}" in
   --bench)
     PACKAGES+=("${BENCH_PACKAGES[@]}")
     ;;
+  --fuzz)
+    PACKAGES+=("${FUZZ_PACKAGES[@]}")
+    ;;
+  --help | -h)
+    usage
+    exit 0
+    ;;
   "")
     ;;
   *)
-    echo "usage: tools/setup.sh [--bench | --list]" >&2
+    usage >&2
     exit 2
     ;;
 esac
