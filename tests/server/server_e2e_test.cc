@@ -29,11 +29,14 @@
 #include "tests/server/health.grpc.pb.h"
 #include "tests/server/reflection.pb.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_server.h"
 
 namespace slimtrain {
 namespace {
 
-constexpr char kAlice[] = "alice-token-0123456789", kBob[] = "bob-token-0123456789abc";
+using test_util::kAlice;
+using test_util::kBob;
+using Server = test_util::TestServer;
 
 // A small Fashion-MNIST model: one conv block, pooled, a classifier.
 constexpr char kJob[] = R"pb(
@@ -59,70 +62,9 @@ constexpr char kJob[] = R"pb(
   seed: 5
 )pb";
 
-class Server {
- public:
-  explicit Server(const std::string& dir) : dir_(dir) {}
-  ~Server() { Kill(SIGKILL); }
+std::unique_ptr<grpc::ClientContext> As(const char* token) { return test_util::AsUser(token); }
 
-  // Starts the binary and waits until it serves.
-  bool Start(const std::string& extra = "") {
-    std::filesystem::remove(dir_ + "/port");
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string log = dir_ + "/server.log";
-      if (std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(127);
-      std::string args = "exec server/slimtrain_server --listen 127.0.0.1:0 --port_file " + dir_ +
-                         "/port --data_dir " + dir_ + " --tokens " + dir_ + "/tokens --cpu_threads 1 " + extra;
-      execl("/bin/sh", "sh", "-c", args.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 300; ++i) {
-      std::ifstream port(dir_ + "/port");
-      std::string text;
-      if (port >> text && !text.empty()) {
-        channel_ = grpc::CreateChannel("127.0.0.1:" + text, grpc::InsecureChannelCredentials());
-        stub_ = v1::TrainingService::NewStub(channel_);
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
-  // Sends `sig` and reaps the process; returns its exit status.
-  int Kill(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  v1::TrainingService::Stub* stub() { return stub_.get(); }
-  std::shared_ptr<grpc::Channel> channel() { return channel_; }
-
- private:
-  std::string dir_;
-  pid_t pid_ = -1;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::TrainingService::Stub> stub_;
-};
-
-std::unique_ptr<grpc::ClientContext> As(const char* token) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  if (token != nullptr) context->AddMetadata("authorization", std::string("Bearer ") + token);
-  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-  return context;
-}
-
-std::string MakeDir(const std::string& name) {
-  const std::string dir = test_util::TempPath(name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/tokens") << kAlice << " alice user\n" << kBob << " bob user\n";
-  return dir;
-}
+std::string MakeDir(const std::string& name) { return test_util::MakeServerDir(name); }
 
 v1::SubmitJobRequest Request(int64_t steps) {
   v1::SubmitJobRequest r;
