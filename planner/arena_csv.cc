@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -132,6 +133,10 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
     }
     const absl::string_view id = fields[columns[kId].index];
     if (id.empty()) return where.FieldError(columns[kId], id, "is empty");
+    // The plan is JSON keyed by id, and JSON is UTF-8.
+    if (!IsValidUtf8(id)) {
+      return where.FieldError(columns[kId], absl::CHexEscape(id), "is not valid UTF-8");
+    }
     const auto [seen, inserted] = line_of_id.emplace(std::string(id), line_number);
     if (!inserted) {
       return where.FieldError(columns[kId], id, absl::StrCat("repeats line ", seen->second));

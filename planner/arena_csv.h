@@ -14,7 +14,8 @@
 // Columns come in any order and are matched by name; other columns are
 // ignored, but every line has as many fields as the header. Whitespace around
 // fields is trimmed; blank lines are skipped; there is no quoting. Ids are
-// non-empty and unique; 0 <= lower < upper <= 2^31; 0 <= size < 2^63.
+// non-empty, unique and valid UTF-8; 0 <= lower < upper <= 2^31;
+// 0 <= size < 2^63.
 //
 //   SLIM_ASSIGN_OR_RETURN(ArenaCsv csv, ParseArenaCsv(text, "buffers.csv"));
 //   SLIM_ASSIGN_OR_RETURN(ArenaPlan plan, PlanArena(csv.requests));
@@ -46,6 +47,7 @@ struct ArenaCsv {
 //   "buffers.csv:7: column 'size': 'abc' is not an integer"
 //   "buffers.csv:9: column 'upper': 4 is not > lower 4"
 //   "buffers.csv:12: column 'id': 'conv1.ws' repeats line 3"
+//   "buffers.csv:4: column 'id': 'b\xff' is not valid UTF-8" (bytes escaped)
 //   "buffers.csv:5: 3 fields, the header has 4"
 //   "buffers.csv:1: header has no column upper/end (expected id,lower,upper,size
 //    or buffer,start,end,size)"

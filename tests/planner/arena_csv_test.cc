@@ -105,6 +105,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "buffers.csv:4: column 'id': 'a' repeats line 2"},
         ErrorCase{"EmptyId", std::string(kHeader) + " ,0,1,1\n",
                   "buffers.csv:2: column 'id': '' is empty"},
+        ErrorCase{"IdNotUtf8", std::string(kHeader) + "a,0,1,1\nb\xC8\xC8,0,1,1\n",
+                  "buffers.csv:3: column 'id': 'b\\xc8\\xc8' is not valid UTF-8"},
         ErrorCase{"TooFewFields", std::string(kHeader) + "a,0,1\n",
                   "buffers.csv:2: 3 fields, the header has 4"},
         ErrorCase{"TooManyFields", std::string(kHeader) + "a,0,1,1,9\n",

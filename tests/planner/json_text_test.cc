@@ -23,5 +23,33 @@ TEST(JsonTextTest, AppendsAfterExistingText) {
   EXPECT_EQ(out, "{\"name\":\"x\"");
 }
 
+struct Utf8Case {
+  const char* name;
+  std::string text;
+  bool valid;
+};
+
+TEST(JsonTextTest, IsValidUtf8) {
+  const Utf8Case cases[] = {
+      {"empty", "", true},
+      {"ascii with NUL", std::string("a\0b", 3), true},
+      {"two bytes", "caf\xC3\xA9", true},
+      {"three bytes", "\xE2\x82\xAC", true},            // U+20AC
+      {"four bytes, last code point", "\xF4\x8F\xBF\xBF", true},  // U+10FFFF
+      {"stray continuation", "\x80", false},
+      {"truncated", "caf\xC3", false},
+      {"truncated in three", "\xE2\x82", false},
+      {"overlong two", "\xC0\xAF", false},
+      {"overlong three", "\xE0\x80\xAF", false},
+      {"overlong four", "\xF0\x80\x80\xAF", false},
+      {"surrogate", "\xED\xA0\x80", false},               // U+D800
+      {"past U+10FFFF", "\xF4\x90\x80\x80", false},
+      {"F5 lead", "\xF5\x80\x80\x80", false},
+      {"FF", "a\xFF", false},
+      {"bad third byte", "\xE2\x82(", false},
+  };
+  for (const Utf8Case& c : cases) EXPECT_EQ(IsValidUtf8(c.text), c.valid) << c.name;
+}
+
 }  // namespace
 }  // namespace slimtrain::planner
