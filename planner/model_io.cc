@@ -13,6 +13,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/file_util.h"
+#include "planner/json_text.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::planner {
@@ -92,6 +93,34 @@ std::string JsonErrorMessage(absl::string_view contents, absl::string_view messa
   return absl::StrCat(filename, ": ", message);
 }
 
+// The first string field of `message`, depth first, that is not valid UTF-8
+// (proto3 strings must be: the binary form and JSON cannot carry it): its path
+// ("layers[2].inputs[0]") and its value, quoted, with the bytes escaped; nullopt when
+// every string is valid.
+std::optional<std::string> FirstInvalidUtf8(const google::protobuf::Message& message) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string path = field->is_repeated() ? absl::StrCat(field->name(), "[", i, "]") : field->name();
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+        const std::string value = field->is_repeated() ? reflection->GetRepeatedString(message, field, i)
+                                                       : reflection->GetString(message, field);
+        if (!IsValidUtf8(value)) return absl::StrCat(path, " '", absl::CHexEscape(value), "'");
+      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        std::optional<std::string> inner = FirstInvalidUtf8(
+            field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                 : reflection->GetMessage(message, field));
+        if (inner.has_value()) return absl::StrCat(path, ".", *inner);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 absl::string_view Extension(absl::string_view path) {
   const size_t slash = path.rfind('/');
   const absl::string_view base = slash == absl::string_view::npos ? path : path.substr(slash + 1);
@@ -114,6 +143,10 @@ absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat
             absl::StrCat(filename, ": not a valid model in protobuf text format"));
       }
       return absl::InvalidArgumentError(absl::StrJoin(errors.errors(), "; "));
+    }
+    // The text parser takes any bytes inside a string literal.
+    if (std::optional<std::string> bad = FirstInvalidUtf8(spec); bad.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(filename, ": ", *bad, " is not valid UTF-8"));
     }
     return spec;
   }

@@ -38,7 +38,9 @@ enum class ModelFormat {
 //   "my.pbtxt:3:14: Expected integer, got: abc"
 //   "my.json:2:11: Expected : between key:value pair."
 //   "my.json: (layers[0]): invalid value oneof field 'op' is already set..."
-// (JSON type errors have no position; they name the field instead.)
+//   "my.pbtxt: layers[2].inputs[0] 'b1.\xc3' is not valid UTF-8"
+// (JSON type errors have no position; they name the field instead.) Every
+// string must be valid UTF-8, as proto3 requires.
 absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
                                          absl::string_view filename);
 

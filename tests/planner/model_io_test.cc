@@ -239,6 +239,12 @@ constexpr ParseErrorCase kParseErrorCases[] = {
     {"JsonTwoOps", ModelFormat::kJson, "{\"layers\": [{\"conv2d\": {}, \"relu\": {}}]}",
      "bad.json: (layers[0]): invalid value oneof field 'op' is already set. "
      "Cannot set 'relu' for type oneof"},
+    // proto3 strings are UTF-8; the text parser alone would take any bytes.
+    {"TextInputNotUtf8", ModelFormat::kText,
+     "name: \"m\"\nlayers { name: \"a\" }\nlayers { name: \"b\" inputs: \"x\" inputs: \"b1.\xC3\" }\n",
+     "bad.pbtxt: layers[1].inputs[1] 'b1.\\xc3' is not valid UTF-8"},
+    {"TextNameNotUtf8", ModelFormat::kText, "name: \"\\377\"\n",
+     "bad.pbtxt: name '\\xff' is not valid UTF-8"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, ParseErrorTest, testing::ValuesIn(kParseErrorCases),
