@@ -2,7 +2,10 @@
 #include "engine/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -48,6 +51,29 @@ std::string EncodeSafetensors(const SafetensorsFile& file) {
   return out;
 }
 
+namespace {
+
+// Integers in the header are JSON numbers, read as doubles: exact up to 2^53.
+constexpr double kMaxHeaderInteger = 9007199254740992.0;  // 2^53
+
+// `v` as an integer in [0, 2^53], or nullopt when it is not one (a string, a
+// fraction, a negative number, NaN, or past 2^53).
+std::optional<int64_t> HeaderInteger(const google::protobuf::Value& v) {
+  if (v.kind_case() != google::protobuf::Value::kNumberValue) return std::nullopt;
+  const double d = v.number_value();
+  if (!(d >= 0 && d <= kMaxHeaderInteger) || std::floor(d) != d) return std::nullopt;
+  return static_cast<int64_t>(d);
+}
+
+// The header's text for `v`, for messages: 1.5, -3, "x", [..], {..}.
+std::string HeaderText(const google::protobuf::Value& v) {
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(v, &json).ok()) return "?";
+  return json.size() > 40 ? json.substr(0, 37) + "..." : json;
+}
+
+}  // namespace
+
 absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl::string_view filename) {
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(filename, ": not a valid safetensors file: ", why));
@@ -68,7 +94,15 @@ absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl:
   std::vector<Span> spans;
   for (const auto& [name, value] : header.fields()) {
     if (name == "__metadata__") {
-      for (const auto& [k, v] : value.struct_value().fields()) file.metadata[k] = v.string_value();
+      if (value.kind_case() != google::protobuf::Value::kStructValue) {
+        return bad(absl::StrCat("__metadata__ is ", HeaderText(value), ", not an object"));
+      }
+      for (const auto& [k, v] : value.struct_value().fields()) {
+        if (v.kind_case() != google::protobuf::Value::kStringValue) {
+          return bad(absl::StrCat("__metadata__ '", k, "' is ", HeaderText(v), ", not a string"));
+        }
+        file.metadata[k] = v.string_value();
+      }
       continue;
     }
     const auto& f = value.struct_value().fields();
@@ -79,30 +113,57 @@ absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl:
     t.name = name;
     t.dtype = f.at("dtype").string_value();
     const int64_t elem = DtypeBytes(t.dtype);
-    if (elem == 0) return bad(absl::StrCat("tensor '", name, "' has unknown dtype '", t.dtype, "'"));
-    int64_t count = 1;
-    for (const auto& d : f.at("shape").list_value().values()) {
-      t.shape.push_back(static_cast<int64_t>(d.number_value()));
-      count *= t.shape.back();
+    if (elem == 0) return bad(absl::StrCat("tensor '", name, "' has unknown dtype ", HeaderText(f.at("dtype"))));
+    const google::protobuf::Value& shape = f.at("shape");
+    if (shape.kind_case() != google::protobuf::Value::kListValue) {
+      return bad(absl::StrCat("tensor '", name, "': shape is ", HeaderText(shape), ", not a list"));
     }
-    const auto& off = f.at("data_offsets").list_value();
-    if (off.values_size() != 2) return bad(absl::StrCat("tensor '", name, "': data_offsets needs two numbers"));
-    const int64_t begin = static_cast<int64_t>(off.values(0).number_value());
-    const int64_t end = static_cast<int64_t>(off.values(1).number_value());
-    if (begin < 0 || end < begin || end > static_cast<int64_t>(data.size())) {
+    // Elements, then bytes; overflow means more than any file holds.
+    int64_t count = 1;
+    bool overflow = false;
+    for (int i = 0; i < shape.list_value().values_size(); ++i) {
+      std::optional<int64_t> d = HeaderInteger(shape.list_value().values(i));
+      if (!d.has_value()) {
+        return bad(absl::StrCat("tensor '", name, "': shape[", i, "] is ", HeaderText(shape.list_value().values(i)),
+                                ", not an integer >= 0"));
+      }
+      t.shape.push_back(*d);
+      overflow = overflow || __builtin_mul_overflow(count, *d, &count);
+    }
+    int64_t want = 0;
+    overflow = overflow || __builtin_mul_overflow(count, elem, &want);
+    const google::protobuf::Value& offsets = f.at("data_offsets");
+    if (offsets.kind_case() != google::protobuf::Value::kListValue || offsets.list_value().values_size() != 2) {
+      return bad(absl::StrCat("tensor '", name, "': data_offsets is ", HeaderText(offsets),
+                              ", not two integers [begin, end]"));
+    }
+    const std::optional<int64_t> b = HeaderInteger(offsets.list_value().values(0));
+    const std::optional<int64_t> e = HeaderInteger(offsets.list_value().values(1));
+    if (!b.has_value() || !e.has_value()) {
+      return bad(absl::StrCat("tensor '", name, "': data_offsets ", HeaderText(offsets),
+                              " are not two integers >= 0"));
+    }
+    const int64_t begin = *b, end = *e;
+    if (end < begin || end > static_cast<int64_t>(data.size())) {
       return bad(absl::StrFormat("tensor '%s': data_offsets [%d, %d) outside the %d data bytes (file offset %d)",
                                  name, begin, end, data.size(), 8 + n + begin));
     }
-    if (end - begin != count * elem) {
-      return bad(absl::StrFormat("tensor '%s': %d bytes for shape [%s] of %s needs %d", name, end - begin,
-                                 absl::StrJoin(t.shape, ","), t.dtype, count * elem));
+    if (overflow || end - begin != want) {
+      return bad(absl::StrFormat("tensor '%s': %d bytes for shape [%s] of %s needs %s", name, end - begin,
+                                 absl::StrJoin(t.shape, ","), t.dtype,
+                                 overflow ? "more than 2^63" : absl::StrCat(want)));
     }
     t.bytes = std::string(data.substr(begin, end - begin));
     spans.push_back({begin, end, file.tensors.size()});
     file.tensors.push_back(std::move(t));
   }
-  // Tensors tile the data section, and come out in file order.
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  // Tensors tile the data section, and come out in file order: by offset,
+  // empty tensors before the one starting where they sit, ties by name (the
+  // header's key order is not kept).
+  std::sort(spans.begin(), spans.end(), [&](const Span& a, const Span& b) {
+    return std::tie(a.begin, a.end, file.tensors[a.index].name) <
+           std::tie(b.begin, b.end, file.tensors[b.index].name);
+  });
   int64_t expect = 0;
   std::vector<SafeTensor> ordered;
   for (const Span& s : spans) {

@@ -42,9 +42,13 @@ int64_t DtypeBytes(absl::string_view dtype);
 
 std::string EncodeSafetensors(const SafetensorsFile& file);
 
-// INVALID_ARGUMENT naming `filename` and what is wrong (a short file, bad JSON,
-// an unknown dtype, offsets outside the data or not matching the shape,
-// overlapping or non-contiguous tensors).
+// INVALID_ARGUMENT naming `filename`, the tensor and field, and the value
+// that is wrong: a short file, bad JSON, an unknown dtype, a shape that is not
+// a list of integers >= 0, data_offsets that are not two integers or lie
+// outside the data or do not match the shape, overlapping or non-contiguous
+// tensors, __metadata__ that is not an object of strings. Header integers
+// are exact up to 2^53. Tensors come back in data order (empty tensors before
+// the tensor that starts where they sit, ties by name).
 absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl::string_view filename);
 
 }  // namespace slimtrain::engine
