@@ -7,6 +7,7 @@
 
 #include "planner/arena.h"
 #include "planner/lifetimes.h"
+#include "planner/status_macros.h"
 
 namespace slimtrain::planner {
 namespace {
@@ -104,13 +105,15 @@ class SegmentDp {
 
   // Best segmentation for arena limit `limit`; estimated_peak_bytes = kInf
   // when none fits.
-  CheckpointChoice Solve(int64_t limit) const {
+  // O(m²); asks `stop` every 64 cut points.
+  absl::StatusOr<CheckpointChoice> Solve(int64_t limit, const PlanStop* stop) const {
     std::vector<int64_t> h(m_, kInf);
     std::vector<int> parent(m_, -1);
     h[0] = nb_.ck[0];
     CheckpointChoice best;
     best.estimated_peak_bytes = kInf;
     for (int i = 0; i < m_; ++i) {
+      if (i % 64 == 0) SLIM_RETURN_IF_ERROR(CheckStop(stop));
       if (h[i] >= kInf) continue;
       Extend(i, [&](int j, int64_t work) {
         if (j < m_) {
@@ -214,12 +217,12 @@ CheckpointChoice SqrtCheckpoints(const Graph& graph, const Schedule& exact, int6
   return choice;
 }
 
-CheckpointChoice OptimalCheckpoints(const Graph& graph, const Schedule& exact, int64_t alignment,
-                                    int64_t arena_limit_bytes) {
+absl::StatusOr<CheckpointChoice> OptimalCheckpoints(const Graph& graph, const Schedule& exact, int64_t alignment,
+                                                    int64_t arena_limit_bytes, const PlanStop* stop) {
   const NodeBytes nb = MeasureNodes(graph, exact, alignment);
   SegmentDp dp(graph, nb);
   if (arena_limit_bytes > 0) {
-    CheckpointChoice fit = dp.Solve(arena_limit_bytes);
+    SLIM_ASSIGN_OR_RETURN(CheckpointChoice fit, dp.Solve(arena_limit_bytes, stop));
     if (fit.estimated_peak_bytes < kInf) return fit;
   }
   // Least peak: binary search the smallest feasible limit. No checkpoints at
@@ -228,13 +231,14 @@ CheckpointChoice OptimalCheckpoints(const Graph& graph, const Schedule& exact, i
   int64_t lo = 0;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (dp.Solve(mid).estimated_peak_bytes < kInf) {
+    SLIM_ASSIGN_OR_RETURN(const CheckpointChoice probe, dp.Solve(mid, stop));
+    if (probe.estimated_peak_bytes < kInf) {
       hi = mid;
     } else {
       lo = mid + 1;
     }
   }
-  CheckpointChoice least = dp.Solve(hi);
+  SLIM_ASSIGN_OR_RETURN(CheckpointChoice least, dp.Solve(hi, stop));
   least.fits = arena_limit_bytes <= 0 || least.estimated_peak_bytes <= arena_limit_bytes;
   return least;
 }

@@ -38,7 +38,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "planner/graph.h"
+#include "planner/plan_stop.h"
 #include "planner/schedule.h"
 
 namespace slimtrain::planner {
@@ -55,9 +57,10 @@ CheckpointChoice SqrtCheckpoints(const Graph& graph, const Schedule& exact, int6
 
 // The least-recompute segmentation whose estimated arena peak is at most
 // `arena_limit_bytes`; with arena_limit_bytes <= 0, or when nothing fits, the
-// least-peak segmentation (fits = false in the latter case).
-CheckpointChoice OptimalCheckpoints(const Graph& graph, const Schedule& exact, int64_t alignment,
-                                    int64_t arena_limit_bytes);
+// least-peak segmentation (fits = false in the latter case). Fails only with
+// `stop`'s status (plan_stop.h; nullptr: never), which it asks as it goes.
+absl::StatusOr<CheckpointChoice> OptimalCheckpoints(const Graph& graph, const Schedule& exact, int64_t alignment,
+                                                    int64_t arena_limit_bytes, const PlanStop* stop = nullptr);
 
 }  // namespace slimtrain::planner
 

@@ -2,6 +2,7 @@
 #include "planner/graph.h"
 
 #include <algorithm>
+#include <limits>
 #include <queue>
 #include <utility>
 
@@ -19,6 +20,43 @@ using v1::Layer;
 absl::Status LayerError(const std::string& layer, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat("layer '", layer, "': ", message));
 }
+
+// The product of `factors`; INVALID_ARGUMENT naming the layer and `what`
+// when it overflows int64.
+absl::StatusOr<int64_t> Product(const std::string& layer, const char* what, std::initializer_list<int64_t> factors) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (__builtin_mul_overflow(p, f, &p)) {
+      return LayerError(layer, absl::StrCat(what, " overflows 64-bit integers"));
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<int64_t> Sum(const std::string& layer, const char* what, std::initializer_list<int64_t> terms) {
+  int64_t s = 0;
+  for (int64_t t : terms) {
+    if (__builtin_add_overflow(s, t, &s)) return LayerError(layer, absl::StrCat(what, " overflows 64-bit integers"));
+  }
+  return s;
+}
+
+// Elements of `dims` per example, checked against overflow and the limit;
+// errors begin with `who` ("layer 'conv1'", "model input").
+absl::StatusOr<int64_t> CheckedElements(const std::string& who, const Dims& dims, const SizeLimits& limits) {
+  int64_t n = 1;
+  const int64_t max_elements = limits.max_tensor_bytes / 4;  // fp32 at batch 1
+  for (int64_t d : dims) {
+    if (__builtin_mul_overflow(n, d, &n) || n > max_elements) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: a %s tensor is over the limit of %d elements per example (%d bytes of fp32 per tensor)", who,
+          DimsString(dims), max_elements, limits.max_tensor_bytes));
+    }
+  }
+  return n;
+}
+
+std::string LayerWho(const std::string& layer) { return absl::StrCat("layer '", layer, "'"); }
 
 OpKind KindOf(const Layer& layer) {
   switch (layer.op_case()) {
@@ -123,9 +161,10 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
   return absl::OkStatus();
 }
 
-// Output size of a window op along one axis: floor((in + 2p - eff) / s) + 1.
+// Output size of a window op along one axis: floor((in + 2p - eff) / s) + 1,
+// for a window that fits (CheckWindowFits).
 int64_t WindowOut(int64_t in, int64_t eff_kernel, int64_t stride, int64_t padding) {
-  return (in + 2 * padding - eff_kernel) / stride + 1;
+  return (in - eff_kernel + 2 * padding) / stride + 1;
 }
 
 absl::Status NeedImage(const Node& n, const Dims& in) {
@@ -134,15 +173,20 @@ absl::Status NeedImage(const Node& n, const Dims& in) {
                                             DimsString(in)));
 }
 
+// The window (eff_kernel, after dilation) fits the padded input; the padded
+// sizes do not overflow.
 absl::Status CheckWindowFits(const Node& n, const Dims& in, int64_t eff_kernel) {
-  if (eff_kernel <= in[1] + 2 * n.padding && eff_kernel <= in[2] + 2 * n.padding) return absl::OkStatus();
+  SLIM_ASSIGN_OR_RETURN(const int64_t padded_h, Sum(n.name, "the padded input height", {in[1], n.padding, n.padding}));
+  SLIM_ASSIGN_OR_RETURN(const int64_t padded_w, Sum(n.name, "the padded input width", {in[2], n.padding, n.padding}));
+  if (eff_kernel <= padded_h && eff_kernel <= padded_w) return absl::OkStatus();
   return LayerError(n.name, absl::StrFormat("%skernel %d is larger than padded input %dx%d",
-                                            n.dilation > 1 ? "dilated " : "", eff_kernel,
-                                            in[1] + 2 * n.padding, in[2] + 2 * n.padding));
+                                            n.dilation > 1 ? "dilated " : "", eff_kernel, padded_h, padded_w));
 }
 
-// Infers n.out from n.input_dims; counts parameters and FLOPs.
-absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, int64_t num_classes) {
+// Infers n.out from n.input_dims; counts parameters and FLOPs, checking every
+// product against overflow and `limits`.
+absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, int64_t num_classes,
+                        const SizeLimits& limits) {
   const Dims& in = n.input_dims[0];
   const int64_t in_elems = NumElements(in);
   switch (n.kind) {
@@ -154,15 +198,19 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
         return LayerError(n.name, absl::StrFormat("conv2d.groups %d must divide input channels %d and "
                                                   "out_channels %d", n.groups, in[0], n.out_channels));
       }
-      const int64_t eff = n.dilation * (n.kernel - 1) + 1;
+      SLIM_ASSIGN_OR_RETURN(const int64_t span, Product(n.name, "the dilated kernel", {n.dilation, n.kernel - 1}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t eff, Sum(n.name, "the dilated kernel", {span, 1}));
       SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, eff));
       n.out = {n.out_channels, WindowOut(in[1], eff, n.stride, n.padding),
                WindowOut(in[2], eff, n.stride, n.padding)};
-      const int64_t out_elems = NumElements(n.out);
-      const int64_t macs_per_out = (in[0] / n.groups) * n.kernel * n.kernel;
-      n.parameter_count = n.out_channels * macs_per_out + (n.bias ? n.out_channels : 0);
-      n.forward_flops = 2 * out_elems * macs_per_out + (n.bias ? out_elems : 0);
-      n.backward_flops = 2 * n.forward_flops;
+      SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
+      SLIM_ASSIGN_OR_RETURN(const int64_t macs_per_out,
+                            Product(n.name, "conv2d weights", {in[0] / n.groups, n.kernel, n.kernel}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t weights, Product(n.name, "conv2d weights", {n.out_channels, macs_per_out}));
+      SLIM_ASSIGN_OR_RETURN(n.parameter_count, Sum(n.name, "conv2d parameters", {weights, n.bias ? n.out_channels : 0}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t macs, Product(n.name, "conv2d FLOPs", {2, out_elems, macs_per_out}));
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops, Sum(n.name, "conv2d FLOPs", {macs, n.bias ? out_elems : 0}));
+      SLIM_ASSIGN_OR_RETURN(n.backward_flops, Product(n.name, "conv2d backward FLOPs", {2, n.forward_flops}));
       break;
     }
     case OpKind::kBatchNorm:
@@ -208,11 +256,11 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
                                                     input_names[i], DimsString(d), input_names[0],
                                                     DimsString(in)));
         }
-        channels += d[0];
+        SLIM_ASSIGN_OR_RETURN(channels, Sum(n.name, "concat channels", {channels, d[0]}));
       }
       n.out = in;
       n.out[0] = channels;
-      n.backward_flops = NumElements(n.out);
+      SLIM_ASSIGN_OR_RETURN(n.backward_flops, CheckedElements(LayerWho(n.name), n.out, limits));
       break;
     }
     case OpKind::kMaxPool:
@@ -221,7 +269,10 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
       SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, n.kernel));
       n.out = {in[0], WindowOut(in[1], n.kernel, n.stride, n.padding),
                WindowOut(in[2], n.kernel, n.stride, n.padding)};
-      n.forward_flops = NumElements(n.out) * n.kernel * n.kernel;
+      SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops,
+                            Product(n.name, std::string(OpKindName(n.kind)).append(" FLOPs").c_str(),
+                                    {out_elems, n.kernel, n.kernel}));
       n.backward_flops = n.forward_flops;
       break;
     }
@@ -231,13 +282,17 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
       n.forward_flops = in_elems;
       n.backward_flops = in_elems;
       break;
-    case OpKind::kLinear:
+    case OpKind::kLinear: {
       if (in.empty()) return LayerError(n.name, "linear needs a tensor input, got a scalar");
       n.out = {n.out_features};
-      n.parameter_count = in_elems * n.out_features + (n.bias ? n.out_features : 0);
-      n.forward_flops = 2 * in_elems * n.out_features + (n.bias ? n.out_features : 0);
-      n.backward_flops = 2 * n.forward_flops;
+      SLIM_RETURN_IF_ERROR(CheckedElements(LayerWho(n.name), n.out, limits).status());
+      SLIM_ASSIGN_OR_RETURN(const int64_t weights, Product(n.name, "linear weights", {in_elems, n.out_features}));
+      SLIM_ASSIGN_OR_RETURN(n.parameter_count, Sum(n.name, "linear parameters", {weights, n.bias ? n.out_features : 0}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t macs, Product(n.name, "linear FLOPs", {2, weights}));
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops, Sum(n.name, "linear FLOPs", {macs, n.bias ? n.out_features : 0}));
+      SLIM_ASSIGN_OR_RETURN(n.backward_flops, Product(n.name, "linear backward FLOPs", {2, n.forward_flops}));
       break;
+    }
     case OpKind::kFlatten:
       if (in.empty()) return LayerError(n.name, "flatten needs a tensor input, got a scalar");
       n.out = {in_elems};
@@ -256,6 +311,11 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
     if (d <= 0) {
       return LayerError(n.name, absl::StrFormat("output shape %s has a non-positive size", DimsString(n.out)));
     }
+  }
+  SLIM_RETURN_IF_ERROR(CheckedElements(LayerWho(n.name), n.out, limits).status());
+  if (n.parameter_count > limits.max_parameters) {
+    return LayerError(n.name, absl::StrFormat("%d parameters, over the limit of %d", n.parameter_count,
+                                              limits.max_parameters));
   }
   return absl::OkStatus();
 }
@@ -326,8 +386,16 @@ std::string DimsString(const Dims& dims) {
   return absl::StrJoin(dims, "x");
 }
 
-absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
-  // 1. The input and the loss's class count.
+absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& limits) {
+  // 1. Sizes of the spec itself, the input and the loss's class count.
+  if (spec.layers_size() > limits.max_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("model: %d layers, over the limit of %d", spec.layers_size(), limits.max_layers));
+  }
+  if (static_cast<int64_t>(spec.name().size()) > limits.max_name_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat("model name: %d bytes, over the limit of %d",
+                                                      spec.name().size(), limits.max_name_bytes));
+  }
   if (spec.input().dims_size() == 0) {
     return absl::InvalidArgumentError("model input: dims must be given, e.g. [3, 32, 32]");
   }
@@ -337,6 +405,8 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
                                                         spec.input().dims(i)));
     }
   }
+  const Dims input_dims(spec.input().dims().begin(), spec.input().dims().end());
+  SLIM_RETURN_IF_ERROR(CheckedElements("model input", input_dims, limits).status());
   if (spec.num_classes() <= 0) {
     return absl::InvalidArgumentError(absl::StrFormat("num_classes must be > 0, got %d", spec.num_classes()));
   }
@@ -353,6 +423,10 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
     const Layer& layer = spec.layers(i);
     if (layer.name().empty()) {
       return absl::InvalidArgumentError(absl::StrFormat("layers[%d]: name must not be empty", i));
+    }
+    if (static_cast<int64_t>(layer.name().size()) > limits.max_name_bytes) {
+      return absl::InvalidArgumentError(absl::StrFormat("layers[%d]: name of %d bytes, over the limit of %d", i,
+                                                        layer.name().size(), limits.max_name_bytes));
     }
     if (layer.name() == "input") {
       return absl::InvalidArgumentError(
@@ -416,6 +490,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
   // 5. Nodes in topological order; attributes, shapes, counts.
   Graph g;
   g.spec_ = spec;
+  g.limits_ = limits;
   std::vector<int> id_of(n);
   for (int pos = 0; pos < n; ++pos) id_of[order[pos]] = pos;
   g.nodes_.resize(n);
@@ -437,7 +512,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
         node.input_dims.push_back(g.nodes_[id_of[u]].out);
         input_names.push_back(names[u]);
       }
-      SLIM_RETURN_IF_ERROR(InferShape(node, input_names, spec.num_classes()));
+      SLIM_RETURN_IF_ERROR(InferShape(node, input_names, spec.num_classes(), limits));
     }
     for (int c : consumers[v]) node.consumers.push_back(id_of[c]);
     std::sort(node.consumers.begin(), node.consumers.end());
@@ -461,7 +536,51 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec) {
     Node& node = g.nodes_[c];
     if (node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear) node.backward_flops /= 2;
   }
+  // 7. Totals fit int64 (Sum below adds without checks) and the limits.
+  int64_t parameters = 0, flops = 0;
+  for (const Node& node : g.nodes_) {
+    SLIM_ASSIGN_OR_RETURN(parameters, planner::Sum(node.name, "the model's parameter count",
+                                                   {parameters, node.parameter_count, node.buffer_count}));
+    SLIM_ASSIGN_OR_RETURN(flops, planner::Sum(node.name, "the model's FLOPs per example",
+                                              {flops, node.forward_flops, node.backward_flops}));
+  }
+  if (parameters > limits.max_parameters) {
+    return absl::InvalidArgumentError(absl::StrFormat("model: %d parameters and batch-norm statistics, over the "
+                                                      "limit of %d", parameters, limits.max_parameters));
+  }
   return g;
+}
+
+absl::Status Graph::CheckBatch(int64_t batch, int64_t element_bytes) const {
+  if (batch < 1 || batch > limits_.max_batch_size) {
+    return absl::InvalidArgumentError(absl::StrFormat("batch_size: %d is outside [1, %d] (examples per step)", batch,
+                                                      limits_.max_batch_size));
+  }
+  for (const Node& n : nodes_) {
+    int64_t bytes = 0;
+    if (__builtin_mul_overflow(NumElements(n.out), batch, &bytes) ||
+        __builtin_mul_overflow(bytes, element_bytes, &bytes) || bytes > limits_.max_tensor_bytes) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: its %s output at batch_size %d, %d bytes an element, is over the limit of %d bytes per tensor",
+          n.kind == OpKind::kInput ? "model input" : LayerWho(n.name), DimsString(n.out), batch, element_bytes,
+          limits_.max_tensor_bytes));
+    }
+  }
+  int64_t flops = 0;
+  if (__builtin_mul_overflow(forward_flops_per_example() + backward_flops_per_example(), batch, &flops)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch_size: %d examples of %d FLOPs each overflow 64-bit integers", batch,
+                        forward_flops_per_example() + backward_flops_per_example()));
+  }
+  return absl::OkStatus();
+}
+
+int64_t Graph::MaxCheckedBatch(int64_t element_bytes) const {
+  int64_t batch = limits_.max_batch_size;
+  for (const Node& n : nodes_) batch = std::min(batch, limits_.max_tensor_bytes / element_bytes / NumElements(n.out));
+  const int64_t flops = forward_flops_per_example() + backward_flops_per_example();
+  if (flops > 0) batch = std::min(batch, std::numeric_limits<int64_t>::max() / flops);
+  return std::max<int64_t>(batch, 0);
 }
 
 int Graph::Find(absl::string_view name) const {

@@ -35,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "planner/limits.h"
 #include "proto/model.pb.h"
 
 namespace slimtrain::planner {
@@ -104,8 +105,23 @@ class Graph {
   // than the padded input, a shape mismatch at add or concat, channels not
   // divisible by groups, an input that is not an image where one is needed, a
   // missing loss or more than one, a loss whose logits do not match
-  // num_classes, and layers whose output nothing reads.
-  static absl::StatusOr<Graph> Build(const v1::ModelSpec& spec);
+  // num_classes, and layers whose output nothing reads; and for sizes over
+  // `limits` (limits.h): more layers than max_layers, a name longer than
+  // max_name_bytes, a tensor of more than max_tensor_bytes / 4 elements per
+  // example, more than max_parameters parameters, or an element, parameter or
+  // FLOP count that overflows int64 (each computed with overflow checks).
+  static absl::StatusOr<Graph> Build(const v1::ModelSpec& spec, const SizeLimits& limits = SizeLimits());
+
+  // The graph at a batch: INVALID_ARGUMENT for a batch outside
+  // [1, max_batch_size] ("batch_size: ..."), or a tensor over
+  // max_tensor_bytes at `element_bytes` per element ("layer 'conv1': ..."),
+  // or FLOPs per step that overflow int64. Everything that plans or runs the
+  // graph at a batch checks this first.
+  absl::Status CheckBatch(int64_t batch, int64_t element_bytes) const;
+  // The largest batch CheckBatch accepts at `element_bytes` (>= 1 unless
+  // even batch 1 is over the limits: then 0).
+  int64_t MaxCheckedBatch(int64_t element_bytes) const;
+  const SizeLimits& limits() const { return limits_; }
 
   const v1::ModelSpec& spec() const { return spec_; }
   // All nodes in topological order (ties broken by the spec's layer order);
@@ -126,6 +142,7 @@ class Graph {
   Graph() = default;
   int64_t Sum(int64_t Node::*field) const;
   v1::ModelSpec spec_;
+  SizeLimits limits_;
   std::vector<Node> nodes_;
   absl::flat_hash_map<std::string, int> by_name_;
 };

@@ -1,10 +1,12 @@
 // See plan_request.h.
 #include "planner/plan_request.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
 #include "planner/strategy.h"
@@ -25,7 +27,8 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
 }
 
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request, const CostModel& cost,
-                                                         const std::vector<DeviceProfile>& devices) {
+                                                         const std::vector<DeviceProfile>& devices,
+                                                         const PlanRequestBounds& bounds) {
   if (request.batch_size() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", request.batch_size()));
   }
@@ -61,7 +64,25 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   if (!device.ok()) device = FindDevice(device_name);
   if (!device.ok()) return absl::InvalidArgumentError(absl::StrCat("device: ", device.status().message()));
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec spec, ResolveModel(request.model()));
-  SLIM_ASSIGN_OR_RETURN(Graph graph, Graph::Build(spec));
+  SLIM_ASSIGN_OR_RETURN(Graph graph, Graph::Build(spec, bounds.limits));
+  SLIM_RETURN_IF_ERROR(graph.CheckBatch(request.batch_size(), cost.element_bytes()));
+  if (bounds.max_work > 0) {
+    // Plans the request needs: one per strategy (auto may try all five of
+    // its order), and for max_batch a doubling and a bisection search.
+    const int64_t plans_per_strategy =
+        1 + (request.max_batch() ? 2 * (64 - __builtin_clzll(std::max<int64_t>(
+                                                  graph.MaxCheckedBatch(cost.element_bytes()), 1)))
+                                 : 0);
+    const int64_t count = use_auto ? static_cast<int64_t>(AutoOrder().size()) : static_cast<int64_t>(strategies.size());
+    const int64_t work = spec.layers_size() * count * plans_per_strategy;
+    if (work > bounds.max_work) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "this request plans %d strategies%s for a %d-layer model: %d layer-plans, over %s of %d; ask for fewer "
+          "strategies%s, or plan it locally with `slimtrain plan`",
+          count, request.max_batch() ? " with max_batch" : "", spec.layers_size(), work, bounds.max_work_name,
+          bounds.max_work, request.max_batch() ? " or without max_batch" : ""));
+    }
+  }
 
   PlanOptions options;
   options.batch_size = request.batch_size();
@@ -73,6 +94,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   options.alignment_bytes = request.alignment_bytes();
   options.include_buffers = request.include_buffers();
   options.device = device_name;
+  options.stop = bounds.stop;
 
   v1::PlanMemoryResponse response;
   response.set_budget_bytes(options.budget_bytes);

@@ -15,11 +15,15 @@
 #ifndef SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
 #define SLIMTRAIN_PLANNER_PLAN_REQUEST_H_
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
+#include "planner/limits.h"
+#include "planner/plan_stop.h"
 #include "proto/model.pb.h"
 #include "proto/service.pb.h"
 
@@ -29,6 +33,20 @@ namespace slimtrain::planner {
 // when neither is set; NOT_FOUND for an unknown zoo name.
 absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref);
 
+// How much one request may ask for. The defaults bound nothing but sizes.
+struct PlanRequestBounds {
+  // Sizes of the model and the batch (limits.h).
+  SizeLimits limits;
+  // Planning work in layer-plans: layers × the plans the request needs (one
+  // per strategy, and for max_batch about two per power of two up to the
+  // largest batch the limits allow). Over it: RESOURCE_EXHAUSTED naming
+  // max_work_name. 0: unbounded.
+  int64_t max_work = 0;
+  std::string max_work_name = "the limit";
+  // Deadline, cancellation, time limit (plan_stop.h); nullptr: none.
+  const PlanStop* stop = nullptr;
+};
+
 // Validates every field (errors name it: "batch_size must be >= 1, got 0",
 // "strategies[1]: unknown strategy 'fast'", "device: unknown device 'x'; known:
 // ..."), builds the graph, and plans.
@@ -36,7 +54,8 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref);
 // "cuda:0"), found first by name.
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
                                                          const CostModel& cost,
-                                                         const std::vector<DeviceProfile>& devices = {});
+                                                         const std::vector<DeviceProfile>& devices = {},
+                                                         const PlanRequestBounds& bounds = PlanRequestBounds());
 
 }  // namespace slimtrain::planner
 

@@ -78,12 +78,13 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   // keeping the plan with the least recompute.
   const int64_t budget = options.checkpoint_budget_bytes;
   if (budget <= 0) {
-    const CheckpointChoice least = OptimalCheckpoints(graph, exact, alignment, 0);
+    SLIM_ASSIGN_OR_RETURN(const CheckpointChoice least, OptimalCheckpoints(graph, exact, alignment, 0, options.stop));
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, least.checkpoints));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
   }
   auto pack_for_limit = [&](int64_t limit) -> absl::StatusOr<Packed> {
-    const CheckpointChoice choice = OptimalCheckpoints(graph, exact, alignment, limit);
+    SLIM_ASSIGN_OR_RETURN(const CheckpointChoice choice,
+                          OptimalCheckpoints(graph, exact, alignment, limit, options.stop));
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
   };
@@ -99,7 +100,9 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   if (!fits(best)) return best;
   // No checkpoints at all (the estimate's own limit) needs no recompute.
   int64_t lo = limit;
-  int64_t hi = OptimalCheckpoints(graph, exact, alignment, int64_t{1} << 62).estimated_peak_bytes;
+  SLIM_ASSIGN_OR_RETURN(const CheckpointChoice unlimited,
+                        OptimalCheckpoints(graph, exact, alignment, int64_t{1} << 62, options.stop));
+  int64_t hi = unlimited.estimated_peak_bytes;
   SLIM_ASSIGN_OR_RETURN(Packed none, pack_for_limit(hi));
   if (fits(none)) return none;
   for (int probe = 0; probe < 8 && lo + alignment < hi; ++probe) {
@@ -177,6 +180,9 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
     return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ",
                                                    std::min(options.budget_bytes, options.checkpoint_budget_bytes)));
   }
+  SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
+  // Sizes first: no cost model (a backend library) sees an unchecked shape.
+  SLIM_RETURN_IF_ERROR(graph.CheckBatch(options.batch_size, cost.element_bytes()));
   const int64_t alignment = options.alignment_bytes > 0 ? options.alignment_bytes : cost.alignment_bytes();
   SLIM_ASSIGN_OR_RETURN(ParameterBytes params,
                         ParameterRegionBytes(graph, options.optimizer, cost.element_bytes()));
@@ -224,17 +230,25 @@ absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, cons
     SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, strategy, probe, cost));
     return plan.peak_bytes() <= options.budget_bytes;
   };
+  // Batches past the graph's size limits are not probed.
+  const int64_t max_batch = graph.MaxCheckedBatch(cost.element_bytes());
+  if (max_batch < 1) return 0;
   SLIM_ASSIGN_OR_RETURN(bool one, fits(1));
   if (!one) return 0;
   int64_t lo = 1, hi = 2;  // lo fits; hi is unknown, then does not fit
-  constexpr int64_t kMaxBatch = int64_t{1} << 24;
-  while (hi <= kMaxBatch) {
+  while (hi <= max_batch) {
     SLIM_ASSIGN_OR_RETURN(bool ok, fits(hi));
     if (!ok) break;
     lo = hi;
     hi *= 2;
   }
-  if (hi > kMaxBatch) return lo;
+  if (hi > max_batch) {
+    // Everything up to the last power of two fits: search up to the limit.
+    if (lo == max_batch) return lo;
+    SLIM_ASSIGN_OR_RETURN(bool top, fits(max_batch));
+    if (top) return max_batch;
+    hi = max_batch;
+  }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
     SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));

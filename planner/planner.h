@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
+#include "planner/plan_stop.h"
 #include "planner/strategy.h"
 #include "proto/plan.pb.h"
 
@@ -51,10 +52,15 @@ struct PlanOptions {
   std::string device = "cpu";
   // Extra time the arena planner may search on hard inputs (arena.h).
   double arena_search_seconds = 0.0;
+  // Ends planning early (a deadline, a cancellation, a time limit); nullptr:
+  // never. Not owned.
+  const PlanStop* stop = nullptr;
 };
 
 // The plan of one training step. INVALID_ARGUMENT for a bad batch size,
-// optimizer or alignment (naming the field and value).
+// optimizer or alignment (naming the field and value), or sizes over the
+// graph's limits at this batch (Graph::CheckBatch: checked before the cost
+// model is asked anything); options.stop's status when it stops the work.
 absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
                                           const PlanOptions& options, const CostModel& cost);
 
@@ -74,8 +80,8 @@ absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::st
                                                     int64_t element_bytes);
 
 // The largest batch whose peak_bytes fits options.budget_bytes (which must be
-// > 0); 0 when not even batch 1 fits. Searches by doubling, then bisection,
-// planning each probe in full.
+// > 0), at most Graph::MaxCheckedBatch; 0 when not even batch 1 fits.
+// Searches by doubling, then bisection, planning each probe in full.
 absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
                                      const CostModel& cost);
 

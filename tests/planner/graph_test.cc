@@ -195,10 +195,95 @@ const BadCase kBadCases[] = {
        extra->mutable_relu();
      },
      "layer 'unused': output is never used"},
+    // Sizes: every product is checked for overflow and against SizeLimits
+    // before anything (a backend library) sees the shape.
+    {"HugeInput",
+     [](v1::ModelSpec& s) {
+       for (int i = 0; i < 3; ++i) s.mutable_input()->set_dims(i, int64_t{1} << 31);
+     },
+     "model input: a 2147483648x2147483648x2147483648 tensor is over the limit of 274877906944 elements"},
+    {"HugeOutChannels",
+     [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_out_channels(int64_t{1} << 40); },
+     "layer 'conv1': a 1099511627776x8x8 tensor is over the limit"},
+    {"HugeOutFeatures", [](v1::ModelSpec& s) { LayerNamed(s, "fc")->mutable_linear()->set_out_features(int64_t{1} << 40); },
+     "layer 'fc': a 1099511627776 tensor is over the limit"},
+    {"HugePaddingOverflows",
+     [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_padding(int64_t{1} << 62); },
+     "layer 'conv1': the padded input height overflows 64-bit integers"},
+    {"HugeDilationOverflows",
+     [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_dilation(int64_t{1} << 62); },
+     "layer 'conv1': the dilated kernel overflows 64-bit integers"},
+    {"HugePoolWindowFlopsOverflow",
+     [](v1::ModelSpec& s) {
+       v1::Layer* pool = LayerNamed(s, "pool");
+       pool->mutable_max_pool()->set_kernel_size(int64_t{1} << 40);
+       pool->mutable_max_pool()->set_padding(int64_t{1} << 39);
+     },
+     "layer 'pool': max_pool FLOPs overflows 64-bit integers"},
+    {"TooManyParameters",
+     [](v1::ModelSpec& s) {
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_kernel_size(17);
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_padding(8);
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(4);
+       LayerNamed(s, "conv1")->mutable_conv2d()->set_out_channels(int64_t{1} << 30);
+       LayerNamed(s, "conv1")->mutable_conv2d()->set_kernel_size(1);
+       LayerNamed(s, "conv1")->mutable_conv2d()->set_padding(0);
+     },
+     "over the limit of 17179869184"},
+    {"LongLayerName", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->set_name(std::string(257, 'r')); },
+     "name of 257 bytes, over the limit of 256"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryError, GraphErrorTest, testing::ValuesIn(kBadCases),
                          [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+TEST(GraphTest, LayerCountIsLimited) {
+  v1::ModelSpec spec = Parse(kTiny);
+  SizeLimits limits;
+  limits.max_layers = spec.layers_size();
+  EXPECT_TRUE(Graph::Build(spec, limits).ok());
+  limits.max_layers = spec.layers_size() - 1;
+  const absl::Status s = Graph::Build(spec, limits).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "model: 9 layers, over the limit of 8");
+}
+
+// CheckBatch: the batch and every tensor at it, before anything is planned.
+TEST(GraphTest, CheckBatchNamesTheBatchOrTheLayerOverTheLimit) {
+  SizeLimits limits;
+  limits.max_batch_size = 1000;
+  limits.max_tensor_bytes = 4 * 8 * 8 * 4 * 100;  // conv1's output (4x8x8 fp32) at batch 100
+  absl::StatusOr<Graph> g = Graph::Build(Parse(kTiny), limits);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE(g->CheckBatch(1, 4).ok());
+  EXPECT_TRUE(g->CheckBatch(100, 4).ok());
+  absl::Status s = g->CheckBatch(0, 4);
+  EXPECT_EQ(s.message(), "batch_size: 0 is outside [1, 1000] (examples per step)");
+  s = g->CheckBatch(int64_t{1} << 40, 4);
+  EXPECT_EQ(s.message(), "batch_size: 1099511627776 is outside [1, 1000] (examples per step)");
+  s = g->CheckBatch(101, 4);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "layer 'conv1': its 4x8x8 output at batch_size 101, 4 bytes an element, is over the "
+                         "limit of 102400 bytes per tensor");
+  // float64 elements: half the batch.
+  EXPECT_TRUE(g->CheckBatch(50, 8).ok());
+  EXPECT_FALSE(g->CheckBatch(51, 8).ok());
+  EXPECT_EQ(g->MaxCheckedBatch(4), 100);
+  EXPECT_EQ(g->MaxCheckedBatch(8), 50);
+  // Everything up to MaxCheckedBatch passes, one more does not.
+  for (int64_t bytes : {4, 8}) {
+    EXPECT_TRUE(g->CheckBatch(g->MaxCheckedBatch(bytes), bytes).ok());
+    EXPECT_FALSE(g->CheckBatch(g->MaxCheckedBatch(bytes) + 1, bytes).ok());
+  }
+}
+
+TEST(GraphTest, DefaultLimitsTakeTheLargestZooModelsAtLargeBatches) {
+  // The limits are there against overflow, not against real models: a
+  // 1 TiB tensor is far beyond any device.
+  absl::StatusOr<Graph> g = Graph::Build(Parse(kTiny));
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->MaxCheckedBatch(4), int64_t{1} << 24);
+}
 
 }  // namespace
 }  // namespace slimtrain::planner
