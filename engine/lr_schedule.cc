@@ -1,37 +1,10 @@
 // See lr_schedule.h.
 #include "engine/lr_schedule.h"
 
+#include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
-
 namespace slimtrain::engine {
-
-absl::Status ValidateSchedule(const v1::LearningRateSchedule& s) {
-  const std::string& kind = s.kind();
-  if (!kind.empty() && kind != "constant" && kind != "step" && kind != "cosine") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("learning_rate_schedule.kind: unknown '", kind, "'; known: constant, step, cosine"));
-  }
-  if (s.warmup_steps() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("learning_rate_schedule.warmup_steps must be >= 0, got ", s.warmup_steps()));
-  }
-  if (kind == "step" && s.gamma() != 0 && !(s.gamma() > 0 && s.gamma() <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("learning_rate_schedule.gamma must be in (0, 1], got ", s.gamma()));
-  }
-  if (s.min_learning_rate() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("learning_rate_schedule.min_learning_rate must be >= 0, got ", s.min_learning_rate()));
-  }
-  for (int i = 1; i < s.milestone_epochs_size(); ++i) {
-    if (s.milestone_epochs(i) <= s.milestone_epochs(i - 1)) {
-      return absl::InvalidArgumentError(absl::StrCat("learning_rate_schedule.milestone_epochs must ascend, got ",
-                                                     s.milestone_epochs(i - 1), " then ", s.milestone_epochs(i)));
-    }
-  }
-  return absl::OkStatus();
-}
 
 double LearningRate(const v1::LearningRateSchedule& s, double base, int64_t step, int64_t total_steps,
                     int64_t steps_per_epoch) {

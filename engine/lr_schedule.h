@@ -14,15 +14,12 @@
 
 #include <cstdint>
 
-#include "absl/status/status.h"
 #include "proto/job.pb.h"
 
 namespace slimtrain::engine {
 
-// INVALID_ARGUMENT naming the field: unknown kind, negative warm-up, gamma
-// outside (0, 1], negative min_learning_rate, milestones not ascending.
-absl::Status ValidateSchedule(const v1::LearningRateSchedule& schedule);
-
+// The schedule's ranges are checked with the rest of the spec
+// (job_spec.h's ValidateJobSpec).
 double LearningRate(const v1::LearningRateSchedule& schedule, double base, int64_t step, int64_t total_steps,
                     int64_t steps_per_epoch);
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/checkpoint.h"
+#include "engine/job_spec.h"
 #include "engine/lr_schedule.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
@@ -37,7 +38,7 @@ absl::StatusOr<Dataset> LoadDataset(const v1::DatasetSpec& d, const planner::Gra
     return LoadCifar(Resolve(root, d.path()), name == "cifar10" ? 10 : 100, split);
   }
   if (name == "synthetic") {
-    const int64_t n = d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
+    const int64_t n = TrainingExamples(d);
     return SyntheticDataset(split == Split::kTrain ? n : std::max<int64_t>(n / 5, 1), graph.node(0).out,
                             graph.spec().num_classes(), seed, split);
   }
@@ -45,20 +46,11 @@ absl::StatusOr<Dataset> LoadDataset(const v1::DatasetSpec& d, const planner::Gra
                     absl::StrCat("unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
 }
 
-absl::StatusOr<OptimizerConfig> OptimizerFrom(const v1::OptimizerSpec& o) {
+// The optimizer `o` asks for, defaults applied (ValidateJobSpec checked the
+// ranges).
+OptimizerConfig OptimizerFrom(const v1::OptimizerSpec& o) {
   OptimizerConfig c;
   c.kind = o.kind().empty() ? "sgd" : o.kind();
-  SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(c.kind).status());
-  if (!(o.learning_rate() > 0)) {
-    return FieldError("optimizer.learning_rate", absl::StrCat("must be > 0, got ", o.learning_rate()));
-  }
-  if (o.momentum() < 0 || o.momentum() >= 1) {
-    return FieldError("optimizer.momentum", absl::StrCat("must be in [0, 1), got ", o.momentum()));
-  }
-  if (o.weight_decay() < 0) {
-    return FieldError("optimizer.weight_decay", absl::StrCat("must be >= 0, got ", o.weight_decay()));
-  }
-  if (o.nesterov() && o.momentum() <= 0) return FieldError("optimizer.nesterov", "needs momentum > 0");
   c.momentum = o.momentum();
   c.nesterov = o.nesterov();
   c.weight_decay = o.weight_decay();
@@ -102,42 +94,13 @@ double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps
 Trainer::Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options)
     : spec_(std::move(spec)), graph_(std::move(graph)), options_(std::move(options)) {}
 
-absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
-  if (spec.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", spec.batch_size()));
-  if (spec.steps() < 0 || spec.epochs() < 0 || (spec.steps() == 0 && spec.epochs() == 0)) {
-    return FieldError("epochs", "give epochs > 0 or steps > 0");
-  }
-  if (spec.strategy() == "auto") {
-    return FieldError("strategy", "'auto' is chosen when the job is planned; the trainer needs the strategy");
-  }
-  absl::StatusOr<planner::Strategy> strategy =
-      planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy());
-  if (!strategy.ok()) return FieldError("strategy", std::string(strategy.status().message()));
-  SLIM_RETURN_IF_ERROR(OptimizerFrom(spec.optimizer()).status());
-  SLIM_RETURN_IF_ERROR(ValidateSchedule(spec.learning_rate_schedule()));
-  const std::string& d = spec.dataset().name();
-  if (d != "fashion-mnist" && d != "cifar10" && d != "cifar100" && d != "synthetic") {
-    return FieldError("dataset.name",
-                      absl::StrCat("unknown dataset '", d, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
-  }
-  if (spec.dataset().random_crop_padding() < 0) {
-    return FieldError("dataset.random_crop_padding",
-                      absl::StrCat("must be >= 0, got ", spec.dataset().random_crop_padding()));
-  }
-  if (spec.eval_interval_steps() < 0 || spec.checkpoint_interval_steps() < 0) {
-    return FieldError("eval_interval_steps", "intervals must be >= 0");
-  }
-  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
-  return planner::Graph::Build(model).status();
-}
-
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec, Backend* backend,
                                                          const TrainerOptions& options) {
   // 1. The spec, field by field.
   SLIM_RETURN_IF_ERROR(ValidateJobSpec(spec));
   SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy,
                         planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
-  SLIM_ASSIGN_OR_RETURN(OptimizerConfig optimizer, OptimizerFrom(spec.optimizer()));
+  const OptimizerConfig optimizer = OptimizerFrom(spec.optimizer());
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
 

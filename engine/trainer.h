@@ -113,13 +113,6 @@ class Trainer {
   double images_per_second_ = 0;
 };
 
-// Checks every field of `spec` a trainer reads, without loading any data:
-// INVALID_ARGUMENT naming the field (batch_size, epochs/steps, strategy
-// ('auto' must be resolved first), optimizer.*, learning_rate_schedule.*,
-// dataset.name, the model). The server calls it at submission; Trainer::Create
-// calls it too.
-absl::Status ValidateJobSpec(const v1::JobSpec& spec);
-
 // Scores `data` in inference mode in batches of the executor's batch size
 // (a last partial batch is padded; only its real examples count), normalised
 // with `stats` when `normalize`.
