@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   const std::string dir = std::filesystem::temp_directory_path() / ("slimtrain-load-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/tokens") << kToken << " bench user\n";
+  std::filesystem::permissions(dir + "/tokens", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   const pid_t server = fork();
   if (server == 0) {
     if (std::freopen((dir + "/server.log").c_str(), "w", stderr) == nullptr) _exit(127);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -17,11 +18,13 @@
 #include "absl/strings/str_split.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/fast_backend.h"
-#include "engine/trainer.h"
+#include "engine/job_spec.h"
+#include "engine/safetensors.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "planner/cost_model.h"
 #include "planner/file_util.h"
+#include "planner/graph.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
@@ -36,11 +39,13 @@ bool Finished(v1::Job::State s) {
   return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
 }
 
-// Training examples of a dataset, to count a job's steps before it runs.
-int64_t TrainExamples(const v1::DatasetSpec& d) {
-  if (d.name() == "fashion-mnist") return 60000;
-  if (d.name() == "cifar10" || d.name() == "cifar100") return 50000;
-  return d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
+// Creates `dir` (and its parents) readable by this user alone.
+absl::Status MakeOwnerOnlyDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -63,11 +68,33 @@ absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std
 }
 
 JobManager::JobManager(JobStore* store, ServerConfig config) : store_(store), config_(std::move(config)) {
-  if (config_.cpu_threads <= 0) {
-    config_.cpu_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / config_.cpu_jobs);
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (config_.cpu_threads <= 0) config_.cpu_threads = std::max(1, cores / config_.cpu_jobs);
+  if (config_.max_concurrent_plans <= 0) config_.max_concurrent_plans = 2 * cores;
+}
+
+class JobManager::PlanSlot {
+ public:
+  explicit PlanSlot(std::atomic<int>* running) : running_(running) {}
+  ~PlanSlot() { running_->fetch_sub(1); }
+
+ private:
+  std::atomic<int>* running_;
+};
+
+absl::StatusOr<std::unique_ptr<JobManager::PlanSlot>> JobManager::StartPlanning(planner::PlanStop& stop) {
+  if (plans_running_.fetch_add(1) >= config_.max_concurrent_plans) {
+    plans_running_.fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%d requests are planning, this server's limit (--max-concurrent-plans); try again in a moment",
+        config_.max_concurrent_plans));
   }
-  // Workspace sizes depend on the backend's thread count: plan as the workers run.
-  cost_model_ = std::make_unique<engine::FastBackend>(config_.cpu_threads);
+  stop.time_limit = absl::Now() + absl::Seconds(config_.max_plan_seconds);
+  stop.time_limit_reason = absl::StrFormat(
+      "planning took longer than this server's limit of %g s (--max-plan-seconds): ask for fewer strategies, "
+      "without max_batch, or a smaller model; `slimtrain plan` plans locally without a limit",
+      config_.max_plan_seconds);
+  return std::make_unique<PlanSlot>(&plans_running_);
 }
 
 JobManager::~JobManager() { Shutdown(); }
@@ -127,7 +154,8 @@ const JobManager::Gpu* JobManager::FindGpu(int index) const {
 }
 
 absl::Status JobManager::Start() {
-  std::filesystem::create_directories(config_.data_dir + "/jobs");
+  SLIM_RETURN_IF_ERROR(MakeOwnerOnlyDir(config_.data_dir + "/jobs"));
+  RemoveOrphanFolders();
   SLIM_RETURN_IF_ERROR(ProbeGpus());
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> running, store_->List("", {v1::Job::RUNNING}, "", 1 << 20));
   absl::MutexLock lock(&mu_);
@@ -174,11 +202,28 @@ void JobManager::Shutdown() {
   running_.clear();
 }
 
-absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequest& request) {
-  if (request.model().has_spec() && request.model().spec().layers_size() > config_.max_layers) {
-    return absl::InvalidArgumentError(absl::StrFormat("model: %d layers, over this server's limit of %d",
-                                                      request.model().spec().layers_size(), config_.max_layers));
+void JobManager::RemoveOrphanFolders() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.data_dir + "/jobs", ec)) {
+    const std::string id = entry.path().filename().string();
+    if (absl::IsNotFound(store_->Get(id).status())) std::filesystem::remove_all(entry.path(), ec);
   }
+}
+
+absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequest& request,
+                                                        planner::PlanStop stop) {
+  if (request.model().has_spec() &&
+      static_cast<int64_t>(request.model().spec().ByteSizeLong()) > config_.max_model_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat("model.spec: %d bytes, over this server's limit of %d",
+                                                      request.model().spec().ByteSizeLong(),
+                                                      config_.max_model_bytes));
+  }
+  SLIM_ASSIGN_OR_RETURN(std::unique_ptr<PlanSlot> slot, StartPlanning(stop));
+  planner::PlanRequestBounds bounds;
+  bounds.limits = config_.limits;
+  bounds.max_work = config_.max_plan_work;
+  bounds.max_work_name = "this server's limit (--max-plan-work)";
+  bounds.stop = &stop;
   // This server's GPUs as targets ("cuda:0": their memory less a worker's
   // overhead) besides the profiles. GPU targets plan without workspaces
   // (the server holds no cuDNN), the CPU as its workers run.
@@ -195,13 +240,16 @@ absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequ
   const std::string name = request.device().empty() ? "cpu" : request.device();
   absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);
   const bool gpu = absl::StartsWith(name, "cuda:") || (profile.ok() && profile->gpu);
-  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices);
-  absl::MutexLock lock(&mu_);  // the cost model's primitive cache is not thread-safe
-  return planner::AnswerPlanRequest(request, *cost_model_, devices);
+  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices, bounds);
+  // The CPU as its workers run (workspaces depend on the thread count); a
+  // cost model of its own, so no request grows another's primitive cache.
+  const engine::FastBackend cost_model(config_.cpu_threads);
+  return planner::AnswerPlanRequest(request, cost_model, devices, bounds);
 }
 
 absl::StatusOr<v1::Job> JobManager::Authorized(const Identity& who, const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("job_id: missing");
+  if (id.size() > 64) return absl::InvalidArgumentError(absl::StrFormat("job_id: %d bytes, not a job id", id.size()));
   SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Get(id));
   if (!who.admin() && job.owner() != who.user) {
     return absl::PermissionDeniedError(absl::StrFormat("job '%s' belongs to another user", id));
@@ -221,18 +269,20 @@ absl::Status JobManager::SetState(v1::Job& job, v1::Job::State to, const std::st
   e.mutable_state_change()->set_from(job.state());
   e.mutable_state_change()->set_to(to);
   e.mutable_state_change()->set_reason(reason);
-  // The event first: a reader that sees a finished job has all its events.
-  SLIM_RETURN_IF_ERROR(AppendEvent(job.id(), e));
   job.set_state(to);
   if (to == v1::Job::FAILED) job.set_failure_reason(reason);
   if (Finished(to)) *job.mutable_end_time() = TimeUtil::GetCurrentTime();
-  return store_->Update(job);
+  SLIM_RETURN_IF_ERROR(store_->UpdateWithEvent(job, std::move(e)).status());
+  changed_.SignalAll();
+  return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::SubmitJobRequest& request,
+                                           planner::PlanStop stop) {
   if (!request.has_spec()) return absl::InvalidArgumentError("spec: missing");
   if (request.client_request_id().size() > 128) {
-    return absl::InvalidArgumentError("client_request_id: longer than 128 characters");
+    return absl::InvalidArgumentError(absl::StrFormat("client_request_id: %d bytes, over the limit of 128",
+                                                      request.client_request_id().size()));
   }
   const v1::JobSpec& spec = request.spec();
   if (!request.client_request_id().empty()) {
@@ -246,11 +296,22 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
       return *existing;
     }
   }
-  // Resources: one process on one device.
-  const v1::Resources& res = spec.resources();
-  if (res.gpu_count() < 0 || res.node_count() < 0) {
-    return absl::InvalidArgumentError("resources: gpu_count and node_count must be >= 0");
+  // 1. Every field in its range (the strategy auto is resolved below), the
+  // model built and checked at the batch.
+  if (spec.model().has_spec() && static_cast<int64_t>(spec.model().spec().ByteSizeLong()) > config_.max_model_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat("model.spec: %d bytes, over this server's limit of %d",
+                                                      spec.model().spec().ByteSizeLong(), config_.max_model_bytes));
   }
+  const bool use_auto = spec.strategy() == "auto";
+  v1::JobSpec check = spec;
+  if (use_auto) check.set_strategy("exact");
+  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config_.limits));
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
+  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config_.limits));
+
+  // 2. This server's policy: one process on one device, its time limit, its
+  // data root.
+  const v1::Resources& res = spec.resources();
   if (res.gpu_count() > 1 || res.node_count() > 1) {
     return absl::UnimplementedError(absl::StrFormat(
         "resources: %d GPUs on %d nodes asks for data-parallel training, which this server does not run yet; "
@@ -261,42 +322,34 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
     return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
                                                       no_gpu_reason_, "); ask for cpu or any"));
   }
-  if (!res.device().empty() && res.device() != "any" && res.device() != "cpu" && res.device() != "cuda") {
-    return absl::InvalidArgumentError(absl::StrCat("resources.device: '", res.device(), "'; use cpu, cuda or any"));
-  }
-  if (res.max_run_seconds() < 0 || res.max_run_seconds() > config_.max_run_seconds) {
+  if (res.max_run_seconds() > config_.max_run_seconds) {
     return absl::InvalidArgumentError(absl::StrFormat("resources.max_run_seconds: %d, must be in [0, %d]",
                                                       res.max_run_seconds(), config_.max_run_seconds));
-  }
-  if (res.cpu_threads() < 0) return absl::InvalidArgumentError("resources.cpu_threads: must be >= 0");
-  // The model, its size, the dataset's place, every other field.
-  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
-  if (model.layers_size() > config_.max_layers) {
-    return absl::InvalidArgumentError(absl::StrFormat("model: %d layers, over this server's limit of %d",
-                                                      model.layers_size(), config_.max_layers));
   }
   if (!spec.dataset().path().empty()) {
     SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config_.data_root, spec.dataset().path()).status());
   }
-  const bool use_auto = spec.strategy() == "auto";
-  v1::JobSpec check = spec;
-  if (use_auto) check.set_strategy("exact");
-  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check));
-  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
 
-  // The plan: on a GPU when the job asks for one, or for any device and the
-  // server has GPUs (unless it fits none of them); else on the CPU.
+  // 3. The plan: on a GPU when the job asks for one, or for any device and
+  // the server has GPUs (unless it fits none of them); else on the CPU.
+  // Planned without the job lock, within this server's planning bounds.
+  SLIM_ASSIGN_OR_RETURN(std::unique_ptr<PlanSlot> slot, StartPlanning(stop));
   const int64_t capacity = CpuCapacityBytes();
   planner::PlanOptions options;
   options.batch_size = spec.batch_size();
   options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
   options.checkpoint_budget_bytes = spec.budget_bytes();
+  options.stop = &stop;
   auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
     options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
-    absl::MutexLock lock(&mu_);
     if (use_auto) {
       SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, cost_model));
-      if (!choice.fits) return absl::FailedPreconditionError(absl::StrCat("strategy auto: ", choice.reason));
+      if (!choice.fits) {
+        return absl::FailedPreconditionError(
+            spec.budget_bytes() > 0
+                ? absl::StrFormat("budget_bytes: no strategy fits %d bytes: %s", spec.budget_bytes(), choice.reason)
+                : absl::StrCat("strategy auto: ", choice.reason));
+      }
       return choice.plans.back();
     }
     SLIM_ASSIGN_OR_RETURN(planner::Strategy s,
@@ -315,7 +368,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
     const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
     if (fits) {
       plan = *std::move(gpu_plan);
-    } else if (res.device() == "cuda") {
+    } else if (res.device() == "cuda" || (!gpu_plan.ok() && !absl::IsFailedPrecondition(gpu_plan.status()))) {
       if (!gpu_plan.ok()) return gpu_plan.status();
       return absl::FailedPreconditionError(absl::StrFormat(
           "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "
@@ -330,7 +383,17 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   }
   if (!on_gpu) {
     options.device = "cpu";
-    SLIM_ASSIGN_OR_RETURN(plan, plan_on(*cost_model_, capacity));
+    // The CPU as its workers run; a cost model of this request's own.
+    const engine::FastBackend cpu_cost(config_.cpu_threads);
+    SLIM_ASSIGN_OR_RETURN(plan, plan_on(cpu_cost, capacity));
+  }
+  slot.reset();
+  if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "budget_bytes: the plan needs %s (peak of %s at batch %d; %d bytes) but budget_bytes is %d bytes: raise "
+        "it, or choose a smaller batch or a strategy that fits (slimtrain plan --budget %d --strategies auto)",
+        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        spec.budget_bytes(), spec.budget_bytes()));
   }
   if (!on_gpu && plan.peak_bytes() > capacity) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -339,7 +402,22 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
         planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
         planner::FormatBytes(capacity), capacity));
   }
-  // Admission, then the record.
+
+  // 4. Admission, then the record and its first event, at once.
+  v1::Job job;
+  *job.mutable_spec() = spec;
+  plan.clear_buffers();
+  plan.clear_steps();
+  *job.mutable_plan() = plan;
+  const int64_t per_epoch = engine::TrainingExamples(spec.dataset()) / spec.batch_size();
+  job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
+  job.mutable_progress()->set_total_epochs(spec.steps() > 0 ? (spec.steps() + per_epoch - 1) / per_epoch
+                                                            : spec.epochs());
+  job.set_device(on_gpu ? "cuda" : "cpu");  // cuda:N once a GPU is assigned
+  v1::JobEvent queued;
+  queued.mutable_state_change()->set_to(v1::Job::PENDING);
+  queued.mutable_state_change()->set_reason(absl::StrFormat(
+      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), planner::FormatBytes(plan.peak_bytes())));
   absl::MutexLock lock(&mu_);
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> active,
                         store_->List("", {v1::Job::PENDING, v1::Job::RUNNING}, "", config_.max_queue + 1));
@@ -356,22 +434,9 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
         mine));
   }
   bool existed = false;
-  SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Create(who.user, spec, request.client_request_id(), &existed));
-  if (existed) return job;
-  plan.clear_buffers();
-  plan.clear_steps();
-  *job.mutable_plan() = plan;
-  const int64_t per_epoch = TrainExamples(spec.dataset()) / spec.batch_size();
-  job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
-  job.mutable_progress()->set_total_epochs(spec.steps() > 0 ? (spec.steps() + per_epoch - 1) / per_epoch
-                                                            : spec.epochs());
-  job.set_device(on_gpu ? "cuda" : "cpu");  // cuda:N once a GPU is assigned
-  SLIM_RETURN_IF_ERROR(store_->Update(job));
-  v1::JobEvent queued;
-  queued.mutable_state_change()->set_to(v1::Job::PENDING);
-  queued.mutable_state_change()->set_reason(absl::StrFormat(
-      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), planner::FormatBytes(plan.peak_bytes())));
-  SLIM_RETURN_IF_ERROR(AppendEvent(job.id(), queued));
+  SLIM_ASSIGN_OR_RETURN(job, store_->Create(who.user, std::move(job), std::move(queued), request.client_request_id(),
+                                            &existed));
+  changed_.SignalAll();
   return job;
 }
 
@@ -395,9 +460,20 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(const Identity& who, const
   }
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs,
                         store_->List(who.admin() ? "" : who.user, states, request.page_token(), size + 1));
+  // A page ends at page_size jobs or at kMaxListBytes, whichever comes
+  // first, so it fits a stock client's 4 MiB messages (a job is at most
+  // max_model_bytes of model and a few KiB besides).
+  constexpr size_t kMaxListBytes = 3 << 20;
   v1::ListJobsResponse response;
-  for (int i = 0; i < static_cast<int>(jobs.size()) && i < size; ++i) *response.add_jobs() = jobs[i];
-  if (static_cast<int>(jobs.size()) > size) response.set_next_page_token(jobs[size - 1].id());
+  size_t bytes = 0;
+  int taken = 0;
+  for (; taken < static_cast<int>(jobs.size()) && taken < size; ++taken) {
+    const size_t job_bytes = jobs[taken].ByteSizeLong() + 8;  // and its field tag and length
+    if (taken > 0 && bytes + job_bytes > kMaxListBytes) break;
+    bytes += job_bytes;
+    *response.add_jobs() = std::move(jobs[taken]);
+  }
+  if (taken < static_cast<int>(jobs.size())) response.set_next_page_token(response.jobs(taken - 1).id());
   return response;
 }
 
@@ -424,9 +500,12 @@ absl::Status JobManager::Delete(const Identity& who, const std::string& id) {
     return absl::FailedPreconditionError(absl::StrFormat("job '%s' is %s: cancel it before deleting it", id,
                                                          v1::Job::State_Name(job.state())));
   }
+  // The record first: a server stopped in between leaves a folder without a
+  // job, which the next start removes, never a job without its files.
+  SLIM_RETURN_IF_ERROR(store_->Delete(id));
   std::error_code ignored;
   std::filesystem::remove_all(JobDir(id), ignored);
-  return store_->Delete(id);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::JobEvent>> JobManager::Events(const Identity& who, const std::string& id,
@@ -475,7 +554,7 @@ absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const s
 
 absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   const std::string dir = JobDir(job.id());
-  std::filesystem::create_directories(dir);
+  SLIM_RETURN_IF_ERROR(MakeOwnerOnlyDir(dir));
   // The worker trains the resolved strategy.
   v1::JobSpec spec = job.spec();
   spec.set_strategy(job.plan().strategy());
@@ -540,15 +619,19 @@ void JobManager::ReadWorker(const std::string& id) {
             "training continues after the checkpoint of step %d",
             r->replay_until + 1, first - 1, first - 1));
         absl::MutexLock lock(&mu_);
-        (void)AppendEvent(id, gap);
+        absl::StatusOr<v1::Job> job = store_->Get(id);
+        if (job.ok() && job->state() == v1::Job::RUNNING) (void)AppendEvent(id, gap);
       }
     }
     if (event.has_metrics() && event.metrics().step() <= r->replay_until) event.set_replayed(true);
     absl::MutexLock lock(&mu_);
-    // Progress first, then the event: a restart resumes with replay_until at
-    // least every step a watcher could have seen.
+    // Reports of a job no longer RUNNING (cancelled, or failed for its time)
+    // are dropped: its terminal state change stays its last event.
     absl::StatusOr<v1::Job> job = store_->Get(id);
-    if (event.has_metrics() && job.ok() && job->state() == v1::Job::RUNNING) {
+    if (!job.ok() || job->state() != v1::Job::RUNNING) continue;
+    // Progress and the event in one transaction: a restart resumes with
+    // replay_until at least every step a watcher could have seen.
+    if (event.has_metrics()) {
       const v1::Metrics& m = event.metrics();
       job->mutable_progress()->set_step(m.step());
       job->mutable_progress()->set_epoch(m.epoch());
@@ -562,9 +645,11 @@ void JobManager::ReadWorker(const std::string& id) {
       // The trainer checkpoints after step s when s % interval == 0, before
       // running step s + 1: metrics of s + 1 prove the checkpoint of s.
       if (!m.has_eval() && m.step() > 1 && (m.step() - 1) % interval == 0) job->set_checkpoint_step(m.step() - 1);
-      (void)store_->Update(*job);
+      (void)store_->UpdateWithEvent(*job, event);
+      changed_.SignalAll();
+    } else {
+      (void)AppendEvent(id, event);
     }
-    (void)AppendEvent(id, event);
   }
   const WorkerExit exit = r->worker->Wait();
   absl::MutexLock lock(&mu_);
@@ -607,10 +692,9 @@ void JobManager::SchedulerLoop() {
       if (!done.ok()) continue;
       const int64_t cutoff = TimeUtil::GetCurrentTime().seconds() - config_.retention_seconds;
       for (const v1::Job& job : *done) {
-        if (job.has_end_time() && job.end_time().seconds() < cutoff) {
+        if (job.has_end_time() && job.end_time().seconds() < cutoff && store_->Delete(job.id()).ok()) {
           std::error_code ignored;
           std::filesystem::remove_all(JobDir(job.id()), ignored);
-          (void)store_->Delete(job.id());
         }
       }
     }

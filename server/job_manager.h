@@ -19,6 +19,7 @@
 #ifndef SLIMTRAIN_SERVER_JOB_MANAGER_H_
 #define SLIMTRAIN_SERVER_JOB_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,7 +30,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/backend.h"
+#include "planner/limits.h"
+#include "planner/plan_stop.h"
 #include "proto/job.pb.h"
 #include "proto/service.pb.h"
 #include "server/auth.h"
@@ -48,7 +50,11 @@ struct ServerConfig {
   int max_active_per_user = 4;
   int64_t max_run_seconds = 24 * 3600;
   int64_t retention_seconds = 7 * 24 * 3600;  // finished jobs removed after this
-  int max_layers = 10000;    // largest model accepted
+  planner::SizeLimits limits;  // model and batch sizes (planner/limits.h)
+  int64_t max_model_bytes = 2 << 20;  // an inline model spec, serialized
+  double max_plan_seconds = 30;       // planning time of one request
+  int64_t max_plan_work = 2000000;    // layer-plans of one PlanMemory (plan_request.h)
+  int max_concurrent_plans = 0;       // requests planning at once; 0: twice the cores
   int64_t default_checkpoint_interval = 200;
 };
 
@@ -79,14 +85,20 @@ class JobManager {
   void Shutdown();
 
   // PlanMemory with this server's devices: "cpu" (default), one of its GPUs
-  // ("cuda:0") or a profile.
-  absl::StatusOr<v1::PlanMemoryResponse> Plan(const v1::PlanMemoryRequest& request);
+  // ("cuda:0") or a profile. Never holds the job lock, so every other call
+  // goes on while it runs. Ends with `stop`'s status (the caller's deadline
+  // or cancellation), or RESOURCE_EXHAUSTED past max_plan_seconds, over
+  // max_plan_work, or when max_concurrent_plans requests are planning.
+  absl::StatusOr<v1::PlanMemoryResponse> Plan(const v1::PlanMemoryRequest& request, planner::PlanStop stop);
 
-  // Validates (INVALID_ARGUMENT naming the field), plans (FAILED_PRECONDITION
-  // with needed and available bytes when it fits no device; UNIMPLEMENTED for
-  // more than one GPU or node), admits (RESOURCE_EXHAUSTED for a full queue
-  // or the caller's active-job limit) and queues the job.
-  absl::StatusOr<v1::Job> Submit(const Identity& who, const v1::SubmitJobRequest& request);
+  // Validates every field (INVALID_ARGUMENT naming it), plans as Plan does
+  // (FAILED_PRECONDITION with needed and available bytes when it fits no
+  // device or the spec's budget_bytes; UNIMPLEMENTED for more than one GPU or
+  // node), admits (RESOURCE_EXHAUSTED for a full queue or the caller's
+  // active-job limit) and queues the job: its record and first event in one
+  // transaction, or nothing at all.
+  absl::StatusOr<v1::Job> Submit(const Identity& who, const v1::SubmitJobRequest& request,
+                                 planner::PlanStop stop = planner::PlanStop());
   absl::StatusOr<v1::Job> Get(const Identity& who, const std::string& id);
   absl::StatusOr<v1::ListJobsResponse> List(const Identity& who, const v1::ListJobsRequest& request);
   // FAILED_PRECONDITION for a finished job.
@@ -120,9 +132,18 @@ class JobManager {
     absl::Time started;
   };
 
+  // A planning slot (RESOURCE_EXHAUSTED when max_concurrent_plans are
+  // taken) and `stop` with this server's time limit; the slot is freed when
+  // the returned object goes.
+  class PlanSlot;
+  absl::StatusOr<std::unique_ptr<PlanSlot>> StartPlanning(planner::PlanStop& stop);
   absl::StatusOr<v1::Job> Authorized(const Identity& who, const std::string& id);
   absl::Status AppendEvent(const std::string& id, v1::JobEvent event);
+  // The job's new state and its state-change event, in one transaction.
   absl::Status SetState(v1::Job& job, v1::Job::State to, const std::string& reason);
+  // Job folders without a job (a server stopped between deleting a job's
+  // record and its folder): removed at start.
+  void RemoveOrphanFolders();
   void SchedulerLoop();
   void ScheduleOnce();
   // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`.
@@ -136,7 +157,7 @@ class JobManager {
 
   JobStore* store_;
   ServerConfig config_;
-  std::unique_ptr<engine::Backend> cost_model_;  // plans as the workers' backend runs
+  std::atomic<int> plans_running_{0};
   std::vector<Gpu> gpus_;       // set by Start, then read-only
   std::string no_gpu_reason_;   // why gpus_ is empty
   mutable absl::Mutex mu_;

@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <functional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -100,7 +102,16 @@ absl::Status JobStore::Exec(const std::string& sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, const v1::JobSpec& spec,
+absl::Status JobStore::InTransaction(const std::function<absl::Status()>& body) {
+  SLIM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  if (absl::Status s = body(); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, v1::Job job, v1::JobEvent first,
                                          const std::string& request_id, bool* existed) {
   absl::MutexLock lock(&mu_);
   *existed = false;
@@ -110,41 +121,38 @@ absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, const v1::Job
     find.Bind(1, owner);
     find.Bind(2, request_id);
     if (find.Step() == SQLITE_ROW) {
-      SLIM_ASSIGN_OR_RETURN(v1::Job job, ParseJob(find.Blob(1), find.Text(0)));
-      if (!google::protobuf::util::MessageDifferencer::Equals(job.spec(), spec)) {
+      SLIM_ASSIGN_OR_RETURN(v1::Job existing, ParseJob(find.Blob(1), find.Text(0)));
+      if (!google::protobuf::util::MessageDifferencer::Equals(existing.spec(), job.spec())) {
         return absl::AlreadyExistsError(absl::StrFormat(
-            "client_request_id '%s' was used for job %s with a different spec", request_id, job.id()));
+            "client_request_id '%s' was used for job %s with a different spec", request_id, existing.id()));
       }
       *existed = true;
-      return job;
+      return existing;
     }
   }
-  SLIM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Statement next(db_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs");
-  if (!next.status().ok() || next.Step() != SQLITE_ROW) {
-    (void)Exec("ROLLBACK");
-    return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
-  }
-  const int64_t seq = next.Int(0);
-  v1::Job job;
-  job.set_id(absl::StrFormat("job-%06d", seq));
-  job.set_owner(owner);
-  *job.mutable_spec() = spec;
-  job.set_state(v1::Job::PENDING);
-  job.set_client_request_id(request_id);
-  *job.mutable_create_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
-  Statement insert(db_, "INSERT INTO jobs (seq, id, owner, request_id, state, job) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  insert.Bind(1, seq);
-  insert.Bind(2, job.id());
-  insert.Bind(3, owner);
-  insert.Bind(4, request_id);
-  insert.Bind(5, static_cast<int64_t>(job.state()));
-  insert.BindBlob(6, job.SerializeAsString());
-  if (absl::Status s = insert.Run(); !s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
-  }
-  SLIM_RETURN_IF_ERROR(Exec("COMMIT"));
+  SLIM_RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+    Statement next(db_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs");
+    if (!next.status().ok() || next.Step() != SQLITE_ROW) {
+      return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
+    }
+    const int64_t seq = next.Int(0);
+    job.set_id(absl::StrFormat("job-%06d", seq));
+    job.set_owner(owner);
+    job.set_state(v1::Job::PENDING);
+    job.set_client_request_id(request_id);
+    *job.mutable_create_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    Statement insert(db_,
+                     "INSERT INTO jobs (seq, id, owner, request_id, state, job) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    insert.Bind(1, seq);
+    insert.Bind(2, job.id());
+    insert.Bind(3, owner);
+    insert.Bind(4, request_id);
+    insert.Bind(5, static_cast<int64_t>(job.state()));
+    insert.BindBlob(6, job.SerializeAsString());
+    SLIM_RETURN_IF_ERROR(insert.Run());
+    first.set_job_id(job.id());
+    return AppendEventLocked(std::move(first)).status();
+  }));
   return job;
 }
 
@@ -158,8 +166,7 @@ absl::StatusOr<v1::Job> JobStore::FindByRequest(const std::string& owner, const 
   return ParseJob(find.Blob(1), find.Text(0));
 }
 
-absl::Status JobStore::Update(const v1::Job& job) {
-  absl::MutexLock lock(&mu_);
+absl::Status JobStore::UpdateLocked(const v1::Job& job) {
   Statement update(db_, "UPDATE jobs SET state = ?1, job = ?2 WHERE id = ?3");
   SLIM_RETURN_IF_ERROR(update.status());
   update.Bind(1, static_cast<int64_t>(job.state()));
@@ -168,6 +175,23 @@ absl::Status JobStore::Update(const v1::Job& job) {
   SLIM_RETURN_IF_ERROR(update.Run());
   if (sqlite3_changes(db_) != 1) return absl::NotFoundError(absl::StrCat("job '", job.id(), "' not found"));
   return absl::OkStatus();
+}
+
+absl::Status JobStore::Update(const v1::Job& job) {
+  absl::MutexLock lock(&mu_);
+  return UpdateLocked(job);
+}
+
+absl::StatusOr<int64_t> JobStore::UpdateWithEvent(const v1::Job& job, v1::JobEvent event) {
+  absl::MutexLock lock(&mu_);
+  int64_t sequence = 0;
+  event.set_job_id(job.id());
+  SLIM_RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+    SLIM_RETURN_IF_ERROR(UpdateLocked(job));
+    SLIM_ASSIGN_OR_RETURN(sequence, AppendEventLocked(std::move(event)));
+    return absl::OkStatus();
+  }));
+  return sequence;
 }
 
 absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) {
@@ -203,13 +227,10 @@ absl::StatusOr<std::vector<v1::Job>> JobStore::List(const std::string& owner, co
   return jobs;
 }
 
-absl::StatusOr<int64_t> JobStore::AppendEvent(v1::JobEvent event) {
-  absl::MutexLock lock(&mu_);
-  SLIM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+absl::StatusOr<int64_t> JobStore::AppendEventLocked(v1::JobEvent event) {
   Statement next(db_, "SELECT COALESCE(MAX(sequence), 0) + 1 FROM events WHERE job_id = ?1");
   next.Bind(1, event.job_id());
   if (!next.status().ok() || next.Step() != SQLITE_ROW) {
-    (void)Exec("ROLLBACK");
     return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
   }
   event.set_sequence(next.Int(0));
@@ -218,12 +239,18 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(v1::JobEvent event) {
   insert.Bind(1, event.job_id());
   insert.Bind(2, event.sequence());
   insert.BindBlob(3, event.SerializeAsString());
-  if (absl::Status s = insert.Run(); !s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
-  }
-  SLIM_RETURN_IF_ERROR(Exec("COMMIT"));
+  SLIM_RETURN_IF_ERROR(insert.Run());
   return event.sequence();
+}
+
+absl::StatusOr<int64_t> JobStore::AppendEvent(v1::JobEvent event) {
+  absl::MutexLock lock(&mu_);
+  int64_t sequence = 0;
+  SLIM_RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
+    SLIM_ASSIGN_OR_RETURN(sequence, AppendEventLocked(std::move(event)));
+    return absl::OkStatus();
+  }));
+  return sequence;
 }
 
 absl::StatusOr<std::vector<v1::JobEvent>> JobStore::Events(const std::string& job_id, int64_t after, int limit) {
@@ -246,20 +273,14 @@ absl::StatusOr<std::vector<v1::JobEvent>> JobStore::Events(const std::string& jo
 
 absl::Status JobStore::Delete(const std::string& id) {
   absl::MutexLock lock(&mu_);
-  SLIM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Statement jobs(db_, "DELETE FROM jobs WHERE id = ?1");
-  jobs.Bind(1, id);
-  Statement events(db_, "DELETE FROM events WHERE job_id = ?1");
-  events.Bind(1, id);
-  if (absl::Status s = jobs.Run(); !s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
-  }
-  if (absl::Status s = events.Run(); !s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
-  }
-  return Exec("COMMIT");
+  return InTransaction([&]() -> absl::Status {
+    Statement jobs(db_, "DELETE FROM jobs WHERE id = ?1");
+    jobs.Bind(1, id);
+    SLIM_RETURN_IF_ERROR(jobs.Run());
+    Statement events(db_, "DELETE FROM events WHERE job_id = ?1");
+    events.Bind(1, id);
+    return events.Run();
+  });
 }
 
 }  // namespace slimtrain::server

@@ -8,7 +8,7 @@
 //
 //   SLIM_ASSIGN_OR_RETURN(auto store, JobStore::Open(dir + "/slimtrain.db"));
 //   bool existed = false;
-//   SLIM_ASSIGN_OR_RETURN(v1::Job job, store->Create("alice", spec, "req-1", &existed));
+//   SLIM_ASSIGN_OR_RETURN(v1::Job job, store->Create("alice", job, queued_event, "req-1", &existed));
 //   SLIM_ASSIGN_OR_RETURN(int64_t seq, store->AppendEvent(event));
 //
 // Thread-safe: one connection behind a mutex. Every write is one transaction,
@@ -17,6 +17,7 @@
 #define SLIMTRAIN_SERVER_JOB_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -39,17 +40,22 @@ class JobStore {
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
   ~JobStore();
 
-  // A new PENDING job of `owner` with a fresh id ("job-000001", ...). With a
+  // A new PENDING job of `owner` from `job` (its spec, plan, progress and
+  // device; the id ("job-000001", ...), owner, state, request id and create
+  // time are set here) and its event 1, `first`, in one transaction. With a
   // non-empty `request_id` that `owner` used before: the existing job when the
   // spec is the same (*existed = true), ALREADY_EXISTS when it differs.
-  absl::StatusOr<v1::Job> Create(const std::string& owner, const v1::JobSpec& spec, const std::string& request_id,
-                                 bool* existed);
+  absl::StatusOr<v1::Job> Create(const std::string& owner, v1::Job job, v1::JobEvent first,
+                                 const std::string& request_id, bool* existed);
 
   // The job `owner` submitted with `request_id`, or NOT_FOUND.
   absl::StatusOr<v1::Job> FindByRequest(const std::string& owner, const std::string& request_id);
 
   // Writes `job` (which must exist) over its row.
   absl::Status Update(const v1::Job& job);
+  // Writes `job` over its row and appends `event` (for it) with the next
+  // sequence number, in one transaction: a crash keeps both or neither.
+  absl::StatusOr<int64_t> UpdateWithEvent(const v1::Job& job, v1::JobEvent event);
 
   // NOT_FOUND "job 'x' not found".
   absl::StatusOr<v1::Job> Get(const std::string& id);
@@ -71,6 +77,10 @@ class JobStore {
  private:
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const std::string& sql);
+  // BEGIN IMMEDIATE, `body`, then COMMIT, or ROLLBACK when it fails.
+  absl::Status InTransaction(const std::function<absl::Status()>& body) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateLocked(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> AppendEventLocked(v1::JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* db_;

@@ -2,16 +2,21 @@
 //
 //   slimtrain_server                                   # 127.0.0.1:50051, auth on
 //   slimtrain_server --listen 0.0.0.0:50051 --tls-cert c.pem --tls-key k.pem
+//   slimtrain_server --help                            # every flag
 //
 // Defaults that work out of the box: listens on loopback; keeps its database,
 // tokens and job files under $XDG_STATE_HOME/slimtrain (~/.local/state/
-// slimtrain); reads datasets inside /usr/share/datasets (Fashion-MNIST at its
-// Debian path). On first start without a tokens file it creates one with an
-// admin token (mode 0600) and says where. SIGHUP re-reads the tokens file;
+// slimtrain), owner-only (it creates everything with umask 077 and refuses a
+// data directory others can write to); reads datasets inside
+// /usr/share/datasets (Fashion-MNIST at its Debian path). On first start
+// without a tokens file it creates one with an admin token (mode 0600) and says
+// where. Flags take dashes or underscores (--data-dir, --data_dir). TLS flags
+// are all or nothing. SIGHUP re-reads the tokens file;
 // SIGTERM or SIGINT shuts down gracefully (NOT_SERVING, running jobs
 // checkpoint and stop, in-flight RPCs finish, exit 0); running jobs resume on
 // the next start.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -37,27 +43,45 @@
 #include "server/auth.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
+#include "server/request_errors.h"
 #include "server/service.h"
+#include "server/startup.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "address to listen on, host:port");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "address to listen on, HOST:PORT (PORT 0: any free port)");
 ABSL_FLAG(std::string, data_dir, "", "database, tokens and job files (default: $XDG_STATE_HOME/slimtrain)");
 ABSL_FLAG(std::string, data_root, "/usr/share/datasets", "dataset paths in requests are resolved inside this folder");
-ABSL_FLAG(std::string, tokens, "", "tokens file, lines 'TOKEN USER ROLE' (default: DATA_DIR/tokens, created)");
+ABSL_FLAG(std::string, tokens, "", "tokens file, lines 'TOKEN USER ROLE', mode 0600 (default: DATA_DIR/tokens, created)");
 ABSL_FLAG(bool, no_auth, false, "accept every request as admin 'anonymous' (loopback addresses only)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
-ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it (mutual TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (needs --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it (mutual TLS; needs --tls-cert)");
 ABSL_FLAG(int, cpu_jobs, 1, "jobs training on the CPU at once");
-ABSL_FLAG(int, cpu_threads, 0, "threads per CPU job (0: cores / cpu_jobs)");
+ABSL_FLAG(int, cpu_threads, 0, "threads per CPU job (0: cores / cpu-jobs)");
 ABSL_FLAG(int, max_queue, 100, "jobs pending or running, all users; more are refused (RESOURCE_EXHAUSTED)");
 ABSL_FLAG(int, max_active_per_user, 4, "jobs pending or running per user");
-ABSL_FLAG(int64_t, max_run_seconds, 24 * 3600, "a job running longer fails");
-ABSL_FLAG(int64_t, retention_hours, 24 * 7, "finished jobs and their files are removed after this");
-ABSL_FLAG(int, max_layers, 10000, "largest model accepted, in layers");
-ABSL_FLAG(int, max_request_bytes, 16 << 20, "largest request accepted");
+ABSL_FLAG(int64_t, max_run_seconds, 24 * 3600, "a job running longer fails, in seconds");
+ABSL_FLAG(int64_t, retention_hours, 24 * 7, "finished jobs and their files are removed after this, in hours");
+ABSL_FLAG(int64_t, max_layers, 10000, "largest model accepted, in layers");
+ABSL_FLAG(int64_t, max_batch, int64_t{1} << 24, "largest batch_size accepted, in examples");
+ABSL_FLAG(int64_t, max_tensor_bytes, int64_t{1} << 40, "largest tensor a model may have at its batch, in bytes");
+ABSL_FLAG(int64_t, max_model_bytes, 2 << 20, "largest inline model spec, serialized, in bytes");
+ABSL_FLAG(int, max_request_bytes, 16 << 20, "largest request accepted, in bytes");
+ABSL_FLAG(double, max_plan_seconds, 30, "planning time of one PlanMemory or SubmitJob, in seconds");
+ABSL_FLAG(int64_t, max_plan_work, 2000000,
+          "planning work of one PlanMemory, in layer-plans (layers x strategies x max-batch probes)");
+ABSL_FLAG(int, max_concurrent_plans, 0, "requests planning at once; more are refused (0: twice the cores)");
 ABSL_FLAG(int64_t, checkpoint_interval, 200, "default steps between a job's checkpoints");
 ABSL_FLAG(std::string, worker, "", "the slimtrain_worker binary (default: next to this one)");
 ABSL_FLAG(std::string, port_file, "", "write the port listened on to this file once serving (with --listen HOST:0)");
+
+constexpr char kSummary[] =
+    "slimtrain_server: runs slimtrain training jobs for remote clients (gRPC, proto/service.proto).\n"
+    "Clients plan memory, submit jobs, watch and download them with `slimtrain` (see `slimtrain --help`).";
+constexpr char kExample[] =
+    "Examples:\n"
+    "  slimtrain_server                                  # 127.0.0.1:50051, data in ~/.local/state/slimtrain\n"
+    "  slimtrain_server --listen 0.0.0.0:50051 --tls-cert server.pem --tls-key server.key\n"
+    "  slimtrain_server --data-dir /srv/slimtrain --cpu-jobs 2 --max-plan-seconds 60";
 
 namespace {
 
@@ -101,8 +125,17 @@ std::string DefaultWorker() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything this server and its workers create is the owner's alone.
+  umask(077);
+  std::vector<std::string> args = slimtrain::server::NormalizeFlagSpellings(argc, argv);
+  if (slimtrain::server::AsksForHelp(args)) {
+    std::printf("%s", slimtrain::server::FlagHelp(kSummary, "server/main.cc", kExample).c_str());
+    return 0;
+  }
+  std::vector<char*> arg_pointers;
+  for (std::string& a : args) arg_pointers.push_back(a.data());
   absl::SetProgramUsageMessage("runs slimtrain training jobs for remote clients; see --help");
-  absl::ParseCommandLine(argc, argv);
+  absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   // Signals are taken by one thread (sigwait); block them before any other
   // thread starts.
   sigset_t signals;
@@ -116,12 +149,17 @@ int main(int argc, char** argv) {
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const bool no_auth = absl::GetFlag(FLAGS_no_auth);
   if (no_auth && !IsLoopback(listen)) {
-    return Die(absl::StrCat("--no_auth is allowed only on a loopback address, not ", listen));
+    return Die(absl::StrCat("--no-auth is allowed only on a loopback address, not ", listen));
   }
+  // TLS first: a half-given TLS setup must never fall back to plaintext.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      slimtrain::server::ServerCredentialsFromFlags(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                                                    absl::GetFlag(FLAGS_tls_client_ca));
+  if (!credentials.ok()) return Die(std::string(credentials.status().message()));
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir).empty() ? DefaultDataDir() : absl::GetFlag(FLAGS_data_dir);
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Die(absl::StrCat("--data_dir ", data_dir, ": ", ec.message()));
+  std::string note;
+  if (absl::Status s = slimtrain::server::PrepareDataDir(data_dir, &note); !s.ok()) return Die(std::string(s.message()));
+  if (!note.empty()) Log(note);
 
   // Tokens.
   std::unique_ptr<TokenStore> tokens;
@@ -136,6 +174,7 @@ int main(int argc, char** argv) {
                          " (mode 0600); clients use it with --token-file ", path));
       }
     }
+    if (absl::Status s = slimtrain::server::CheckTokensFileMode(path); !s.ok()) return Die(std::string(s.message()));
     absl::StatusOr<std::unique_ptr<TokenStore>> loaded = TokenStore::Load(path);
     if (!loaded.ok()) return Die(std::string(loaded.status().message()));
     tokens = *std::move(loaded);
@@ -153,7 +192,19 @@ int main(int argc, char** argv) {
   config.max_active_per_user = absl::GetFlag(FLAGS_max_active_per_user);
   config.max_run_seconds = absl::GetFlag(FLAGS_max_run_seconds);
   config.retention_seconds = absl::GetFlag(FLAGS_retention_hours) * 3600;
-  config.max_layers = absl::GetFlag(FLAGS_max_layers);
+  config.limits.max_layers = absl::GetFlag(FLAGS_max_layers);
+  config.limits.max_batch_size = absl::GetFlag(FLAGS_max_batch);
+  config.limits.max_tensor_bytes = absl::GetFlag(FLAGS_max_tensor_bytes);
+  config.max_model_bytes = absl::GetFlag(FLAGS_max_model_bytes);
+  config.max_plan_seconds = absl::GetFlag(FLAGS_max_plan_seconds);
+  config.max_plan_work = absl::GetFlag(FLAGS_max_plan_work);
+  config.max_concurrent_plans = absl::GetFlag(FLAGS_max_concurrent_plans);
+  if (config.limits.max_layers < 1 || config.limits.max_batch_size < 1 || config.limits.max_tensor_bytes < 1 ||
+      config.max_model_bytes < 1 || !(config.max_plan_seconds > 0) || config.max_plan_work < 0 ||
+      config.max_concurrent_plans < 0) {
+    return Die("--max-layers, --max-batch, --max-tensor-bytes, --max-model-bytes and --max-plan-seconds must be "
+               "> 0; --max-plan-work and --max-concurrent-plans >= 0");
+  }
   config.default_checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   if (access(config.worker_path.c_str(), X_OK) != 0) {
     return Die(absl::StrCat("the worker binary ", config.worker_path, " is missing (--worker)"));
@@ -172,25 +223,13 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
-    absl::StatusOr<std::string> cert = slimtrain::planner::ReadFile(absl::GetFlag(FLAGS_tls_cert));
-    absl::StatusOr<std::string> key = slimtrain::planner::ReadFile(absl::GetFlag(FLAGS_tls_key));
-    if (!cert.ok() || !key.ok()) return Die("--tls_cert and --tls_key must name readable PEM files");
-    grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    if (!absl::GetFlag(FLAGS_tls_client_ca).empty()) {
-      absl::StatusOr<std::string> ca = slimtrain::planner::ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
-      if (!ca.ok()) return Die("--tls_client_ca must name a readable PEM file");
-      ssl.pem_root_certs = *ca;
-      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    credentials = grpc::SslServerCredentials(ssl);
-  }
   int port = 0;
-  builder.AddListeningPort(listen, credentials, &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<slimtrain::server::RequestErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Die(absl::StrCat("cannot listen on ", listen));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -200,7 +239,7 @@ int main(int argc, char** argv) {
   health->SetServingStatus(slimtrain::v1::TrainingService::service_full_name(), true);
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     if (!slimtrain::planner::WriteFileAtomically(absl::GetFlag(FLAGS_port_file), std::to_string(port)).ok()) {
-      return Die(absl::StrCat("cannot write --port_file ", absl::GetFlag(FLAGS_port_file)));
+      return Die(absl::StrCat("cannot write --port-file ", absl::GetFlag(FLAGS_port_file)));
     }
   }
   Log(absl::StrCat("listening on ", listen, " (port ", port, ", ", absl::GetFlag(FLAGS_tls_cert).empty() ? "plaintext" : "TLS",

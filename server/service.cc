@@ -2,6 +2,7 @@
 #include "server/service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,20 @@ namespace slimtrain::server {
   if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());      \
   const Identity& who = *who##_or
 
+namespace {
+
+// The client's deadline and cancellation, for planning.
+planner::PlanStop StopFor(grpc::ServerContext* context) {
+  planner::PlanStop stop;
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    stop.deadline = absl::FromChrono(context->deadline());
+  }
+  stop.cancelled = [context] { return context->IsCancelled(); };
+  return stop;
+}
+
+}  // namespace
+
 absl::StatusOr<Identity> TrainingServiceImpl::Authenticate(grpc::ServerContext* context) const {
   if (tokens_ == nullptr) return Identity{"anonymous", Role::kAdmin};
   const auto& md = context->client_metadata();
@@ -27,7 +42,7 @@ grpc::Status TrainingServiceImpl::PlanMemory(grpc::ServerContext* context, const
                                              v1::PlanMemoryResponse* response) {
   SLIM_AUTH_OR_RETURN(who);
   (void)who;
-  absl::StatusOr<v1::PlanMemoryResponse> plans = jobs_->Plan(*request);
+  absl::StatusOr<v1::PlanMemoryResponse> plans = jobs_->Plan(*request, StopFor(context));
   if (!plans.ok()) return ToGrpcStatus(plans.status());
   *response = *std::move(plans);
   return grpc::Status::OK;
@@ -36,7 +51,7 @@ grpc::Status TrainingServiceImpl::PlanMemory(grpc::ServerContext* context, const
 grpc::Status TrainingServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                             v1::SubmitJobResponse* response) {
   SLIM_AUTH_OR_RETURN(who);
-  absl::StatusOr<v1::Job> job = jobs_->Submit(who, *request);
+  absl::StatusOr<v1::Job> job = jobs_->Submit(who, *request, StopFor(context));
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response->mutable_job() = *std::move(job);
   return grpc::Status::OK;

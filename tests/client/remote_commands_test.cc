@@ -64,6 +64,8 @@ class RemoteCommandsTest : public testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ + "/tokens") << kAlice << " alice user\n";
+    std::filesystem::permissions(dir_ + "/tokens", std::filesystem::perms::owner_read |
+                                                       std::filesystem::perms::owner_write);  // the server insists
     port_ = FreePort();
     ASSERT_TRUE(StartServer());
   }
@@ -175,7 +177,9 @@ TEST_F(RemoteCommandsTest, ExitCodesFollowHowTheJobEnded) {
   // Failed (diverges): 3, with the reason.
   std::string text = kJobFile;
   text.replace(text.find("STEPS"), 5, "50");
-  text.replace(text.find("learning_rate: 0.05"), 19, "learning_rate: 1e30");
+  // The largest rate and decay accepted: each step scales the weights by
+  // about -99, so they overflow within 25 steps.
+  text.replace(text.find("learning_rate: 0.05"), 19, "learning_rate: 100 weight_decay: 1");
   const std::string path = dir_ + "/diverge.pbtxt";
   std::ofstream(path) << text;
   const CommandResult submit = RunCommandSplit(Cli("submit --job-file " + path + " --wait"));

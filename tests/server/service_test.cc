@@ -250,7 +250,7 @@ TEST_F(ServiceTest, RefusesWhatCannotRunNamingTheProblem) {
   bad.set_batch_size(0);
   s = Submit(kAlice, bad, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "batch_size: must be >= 1, got 0");
+  EXPECT_EQ(s.error_message(), "batch_size: must be in [1, 16777216], got 0");
 
   v1::JobSpec no_model = TinyJob();
   no_model.clear_model();
@@ -361,12 +361,12 @@ TEST_F(ServiceTest, FullQueueAndPerUserLimitAreResourceExhausted) {
 TEST_F(ServiceTest, OversizedModelIsRefused) {
   Stop();
   ServerConfig config;
-  config.max_layers = 3;
+  config.limits.max_layers = 3;
   Start(config);
   v1::Job job;
   const grpc::Status s = Submit(kAlice, TinyJob(), &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "model: 6 layers, over this server's limit of 3");
+  EXPECT_EQ(s.error_message(), "model: 6 layers, over the limit of 3");
 }
 
 }  // namespace
