@@ -3,19 +3,28 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "planner/file_util.h"
+#include "planner/json_text.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::server {
+namespace {
+
+// What absl::StripAsciiWhitespace strips.
+constexpr char kWhitespace[] = " \t\n\v\f\r";
+
+}  // namespace
 
 absl::StatusOr<absl::flat_hash_map<std::string, Identity>> TokenStore::Parse(const std::string& path) {
   std::ifstream in(path);
@@ -25,13 +34,31 @@ absl::StatusOr<absl::flat_hash_map<std::string, Identity>> TokenStore::Parse(con
   for (int n = 1; std::getline(in, line); ++n) {
     const absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || text[0] == '#') continue;
-    const std::vector<std::string> parts = absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    // Fields split at any ASCII whitespace, as Authenticate trims it.
+    const std::vector<std::string> parts = absl::StrSplit(text, absl::ByAnyChar(kWhitespace), absl::SkipEmpty());
     if (parts.size() != 3 || (parts[2] != "admin" && parts[2] != "user")) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s:%d: expected 'TOKEN USER ROLE' with ROLE admin or user", path, n));
     }
     if (parts[0].size() < 16) {
       return absl::InvalidArgumentError(absl::StrFormat("%s:%d: the token is shorter than 16 characters", path, n));
+    }
+    // An authorization header carries printable ASCII only: any other byte
+    // makes a token no client can present. (The message leaves it out.)
+    for (size_t i = 0; i < parts[0].size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(parts[0][i]);
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s:%d: the token's character %d is byte 0x%02x; tokens are printable ASCII", path, n, i + 1, c));
+      }
+    }
+    const std::string& user = parts[1];
+    const bool control = std::any_of(user.begin(), user.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (control || !planner::IsValidUtf8(user)) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s:%d: user '%s' is not UTF-8 text without control characters",
+                                                        path, n, absl::CHexEscape(user)));
     }
     tokens[parts[0]] = Identity{parts[1], parts[2] == "admin" ? Role::kAdmin : Role::kUser};
   }

@@ -1,9 +1,12 @@
 // auth.h — bearer tokens: who a request comes from, and what they may do.
 //
 // A tokens file has one token per line: "TOKEN USER ROLE" (ROLE: admin or
-// user), blank lines and "#" comments allowed. Users act on their own jobs;
-// admins on every job. The file is re-read on SIGHUP (Reload); a bad file then
-// keeps the old tokens and says why.
+// user), fields separated by whitespace, blank lines and "#" comments
+// allowed. A token is at least 16 printable ASCII characters (what an
+// authorization header can carry); a user is UTF-8 without control
+// characters. Users act on their own jobs; admins on every job. The file is
+// re-read on SIGHUP (Reload); a bad file then keeps the old tokens and says
+// why.
 //
 //   SLIM_ASSIGN_OR_RETURN(auto tokens, TokenStore::Load(dir + "/tokens"));
 //   absl::StatusOr<Identity> who = tokens->Authenticate("Bearer 3f9c...");

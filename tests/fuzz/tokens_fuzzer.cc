@@ -25,13 +25,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!store.ok()) return 0;
   const absl::Status reloaded = (*store)->Reload();
   FUZZ_CHECK(reloaded.ok(), "a tokens file that loads does not reload: " << reloaded);
-  // The token lines as auth.h defines them: "TOKEN USER ROLE", after blank
-  // lines and comments; the last line of a token wins.
+  // The token lines as auth.h defines them: "TOKEN USER ROLE" split at ASCII
+  // whitespace, after blank lines and comments; the last line of a token wins.
   absl::flat_hash_map<std::string, std::string> user_of;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    const std::vector<std::string> parts = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    const std::vector<std::string> parts =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\n\v\f\r"), absl::SkipEmpty());
     FUZZ_CHECK(parts.size() == 3, "a loaded file has the line '" << line << "'");
     user_of[parts[0]] = parts[1];
   }
