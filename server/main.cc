@@ -70,6 +70,8 @@ ABSL_FLAG(double, max_plan_seconds, 30, "planning time of one PlanMemory or Subm
 ABSL_FLAG(int64_t, max_plan_work, 2000000,
           "planning work of one PlanMemory, in layer-plans (layers x strategies x max-batch probes)");
 ABSL_FLAG(int, max_concurrent_plans, 0, "requests planning at once; more are refused (0: twice the cores)");
+ABSL_FLAG(int, max_streams_per_user, 16, "WatchJob and DownloadWeights streams a user may hold open at once");
+ABSL_FLAG(int, max_rpc_threads, 256, "threads serving calls at once; calls past them get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, checkpoint_interval, 200, "default steps between a job's checkpoints");
 ABSL_FLAG(std::string, worker, "", "the slimtrain_worker binary (default: next to this one)");
 ABSL_FLAG(std::string, port_file, "", "write the port listened on to this file once serving (with --listen HOST:0)");
@@ -219,13 +221,19 @@ int main(int argc, char** argv) {
                      slimtrain::planner::FormatBytes(g.overhead_bytes), " per worker before its plan"));
   }
 
-  slimtrain::server::TrainingServiceImpl service(&jobs, tokens.get());
+  if (absl::GetFlag(FLAGS_max_streams_per_user) < 1 || absl::GetFlag(FLAGS_max_rpc_threads) < 4) {
+    return Die("--max-streams-per-user must be >= 1 and --max-rpc-threads >= 4");
+  }
+  slimtrain::server::TrainingServiceImpl service(&jobs, tokens.get(), absl::GetFlag(FLAGS_max_streams_per_user));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
+  grpc::ResourceQuota quota("slimtrain_server");
+  quota.SetMaxThreads(absl::GetFlag(FLAGS_max_rpc_threads));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<slimtrain::server::RequestErrorInterceptorFactory>());

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
 
@@ -29,6 +30,33 @@ planner::PlanStop StopFor(grpc::ServerContext* context) {
 }
 
 }  // namespace
+
+class TrainingServiceImpl::StreamSlot {
+ public:
+  StreamSlot(TrainingServiceImpl* service, std::string user) : service_(service), user_(std::move(user)) {}
+  ~StreamSlot() {
+    absl::MutexLock lock(&service_->streams_mu_);
+    if (--service_->open_streams_[user_] == 0) service_->open_streams_.erase(user_);
+  }
+
+ private:
+  TrainingServiceImpl* service_;
+  std::string user_;
+};
+
+absl::StatusOr<std::unique_ptr<TrainingServiceImpl::StreamSlot>> TrainingServiceImpl::OpenStream(
+    const std::string& user) {
+  absl::MutexLock lock(&streams_mu_);
+  int& open = open_streams_[user];
+  if (open >= max_streams_per_user_) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "user '%s' has %d WatchJob and DownloadWeights streams open, this server's limit "
+        "(--max-streams-per-user); close one first",
+        user, open));
+  }
+  ++open;
+  return std::make_unique<StreamSlot>(this, user);
+}
 
 absl::StatusOr<Identity> TrainingServiceImpl::Authenticate(grpc::ServerContext* context) const {
   if (tokens_ == nullptr) return Identity{"anonymous", Role::kAdmin};
@@ -93,6 +121,8 @@ grpc::Status TrainingServiceImpl::DeleteJob(grpc::ServerContext* context, const 
 grpc::Status TrainingServiceImpl::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
                                            grpc::ServerWriter<v1::JobEvent>* writer) {
   SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<std::unique_ptr<StreamSlot>> slot = OpenStream(who.user);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   int64_t after = request->after_sequence();
   while (true) {
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
@@ -116,6 +146,8 @@ grpc::Status TrainingServiceImpl::DownloadWeights(grpc::ServerContext* context,
                                                   const v1::DownloadWeightsRequest* request,
                                                   grpc::ServerWriter<v1::WeightsChunk>* writer) {
   SLIM_AUTH_OR_RETURN(who);
+  absl::StatusOr<std::unique_ptr<StreamSlot>> slot = OpenStream(who.user);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   int64_t step = 0;
   absl::StatusOr<std::string> path = jobs_->WeightsFile(who, request->job_id(), &step);
   if (!path.ok()) return ToGrpcStatus(path.status());

@@ -78,7 +78,7 @@ class ServiceTest : public testing::Test {
     config.cpu_threads = 1;
     jobs_ = std::make_unique<JobManager>(store_.get(), config);
     ASSERT_TRUE(jobs_->Start().ok());
-    service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), tokens_.get());
+    service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), tokens_.get(), max_streams_per_user_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -141,6 +141,7 @@ class ServiceTest : public testing::Test {
   }
 
   static int counter_;
+  int max_streams_per_user_ = 16;
   std::string dir_;
   std::unique_ptr<TokenStore> tokens_;
   std::unique_ptr<JobStore> store_;
@@ -367,6 +368,57 @@ TEST_F(ServiceTest, OversizedModelIsRefused) {
   const grpc::Status s = Submit(kAlice, TinyJob(), &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "model: 6 layers, over the limit of 3");
+}
+
+TEST_F(ServiceTest, AUserHoldsAtMostTheLimitOfStreamsOpen) {
+  Stop();
+  max_streams_per_user_ = 2;
+  Start(ServerConfig{});
+  v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, TinyJob(1000000), &job).ok());
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  // Two watches of a running job stay open; a third is refused, naming the
+  // limit; bob's are his own.
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::JobEvent>>> readers;
+  v1::JobEvent event;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(As(kAlice));
+    readers.push_back(stub_->WatchJob(contexts.back().get(), request));
+    ASSERT_TRUE(readers.back()->Read(&event));  // open on the server
+  }
+  auto third_context = As(kAlice);
+  auto third = stub_->WatchJob(third_context.get(), request);
+  EXPECT_FALSE(third->Read(&event));
+  const grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("--max-streams-per-user"), std::string::npos) << refused.error_message();
+  // One closes: another opens.
+  contexts[0]->TryCancel();
+  readers[0]->Finish();
+  grpc::Status reopened;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // the server sees the cancel in its next poll
+    auto context = As(kAlice);
+    auto reader = stub_->WatchJob(context.get(), request);
+    if (reader->Read(&event)) {
+      context->TryCancel();
+      reopened = grpc::Status::OK;
+      reader->Finish();
+      break;
+    }
+    reopened = reader->Finish();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(reopened.ok()) << reopened.error_message();
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  v1::Job cancelled;
+  ASSERT_TRUE(stub_->CancelJob(As(kAlice).get(), cancel, &cancelled).ok());
+  while (readers[1]->Read(&event)) {  // to the end: the CANCELLED state change
+  }
+  EXPECT_TRUE(readers[1]->Finish().ok());
+  EXPECT_EQ(event.state_change().to(), v1::Job::CANCELLED);
 }
 
 }  // namespace
