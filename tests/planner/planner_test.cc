@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/arena.h"
@@ -304,6 +305,105 @@ TEST(PlannerTest, MaxBatchFitsAndOneMoreDoesNot) {
     options.batch_size = *max + 1;
     EXPECT_GT(PlanOrDie(g, s, options).peak_bytes(), options.budget_bytes) << StrategyName(s);
   }
+}
+
+TEST(PlannerTest, MaxBatchStopsAtTheSizeLimits) {
+  // Everything fits a huge budget: the search ends at the largest batch the
+  // graph's limits accept, not past it.
+  SizeLimits limits;
+  limits.max_batch_size = 1000;
+  const Graph g = BuildOrDie(ZooModel("resnet20").value());
+  const Graph limited = [&] {
+    absl::StatusOr<Graph> built = Graph::Build(ZooModel("resnet20").value(), limits);
+    EXPECT_TRUE(built.ok());
+    return *std::move(built);
+  }();
+  PlanOptions options;
+  options.budget_bytes = int64_t{1} << 60;
+  absl::StatusOr<int64_t> max = MaxBatchSize(limited, Strategy::kApprox4, options, DefaultCostModel());
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_EQ(*max, 1000);
+  // And a batch past them is refused before anything is planned.
+  options.batch_size = 1001;
+  const absl::Status refused = PlanMemory(limited, Strategy::kExact, options, DefaultCostModel()).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.message(), "batch_size: 1001 is outside [1, 1000] (examples per step)");
+  options.batch_size = int64_t{1} << 40;
+  EXPECT_EQ(PlanMemory(g, Strategy::kExact, options, DefaultCostModel()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A chain of `relus` ReLUs: the deepest model, and checkpoint_optimal's worst.
+v1::ModelSpec ReluChain(int relus) {
+  v1::ModelSpec m;
+  m.set_name("chain");
+  m.mutable_input()->add_dims(8);
+  m.set_num_classes(4);
+  std::string previous = "input";
+  for (int i = 0; i < relus; ++i) {
+    v1::Layer* l = m.add_layers();
+    l->set_name("r" + std::to_string(i));
+    l->add_inputs(previous);
+    l->mutable_relu();
+    previous = l->name();
+  }
+  v1::Layer* fc = m.add_layers();
+  fc->set_name("fc");
+  fc->add_inputs(previous);
+  fc->mutable_linear()->set_out_features(4);
+  v1::Layer* loss = m.add_layers();
+  loss->set_name("loss");
+  loss->add_inputs("fc");
+  loss->mutable_softmax_cross_entropy();
+  return m;
+}
+
+TEST(PlannerTest, PlanningStopsOnDeadlineCancellationAndTimeLimit) {
+  const Graph g = BuildOrDie(ReluChain(3000));
+  PlanOptions options;
+  options.batch_size = 4;
+  PlanStop stop;
+  options.stop = &stop;
+  EXPECT_TRUE(PlanMemory(g, Strategy::kExact, options, DefaultCostModel()).ok());
+  stop.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_EQ(PlanMemory(g, Strategy::kExact, options, DefaultCostModel()).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  stop.deadline = absl::InfiniteFuture();
+  stop.cancelled = [] { return true; };
+  EXPECT_EQ(PlanMemory(g, Strategy::kExact, options, DefaultCostModel()).status().code(),
+            absl::StatusCode::kCancelled);
+  stop.cancelled = nullptr;
+  // checkpoint_optimal's dynamic program on 3000 layers takes seconds; a
+  // 200 ms limit ends it inside, promptly.
+  stop.time_limit = absl::Now() + absl::Milliseconds(200);
+  stop.time_limit_reason = "over this test's 200 ms";
+  const absl::Time start = absl::Now();
+  const absl::Status s = MaxBatchSize(g, Strategy::kCheckpointOptimal, [&] {
+                           PlanOptions o = options;
+                           o.budget_bytes = int64_t{1} << 40;
+                           return o;
+                         }(), DefaultCostModel()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(s.message(), "over this test's 200 ms");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(PlanRequestTest, WorkOverTheBoundIsRefusedBeforePlanning) {
+  v1::PlanMemoryRequest request;
+  *request.mutable_model()->mutable_spec() = ReluChain(998);  // 1000 layers
+  request.set_batch_size(1);
+  request.add_strategies("exact");
+  request.add_strategies("approx4");
+  PlanRequestBounds bounds;
+  bounds.max_work = 2000;
+  bounds.max_work_name = "the test's bound";
+  EXPECT_TRUE(AnswerPlanRequest(request, DefaultCostModel(), {}, bounds).ok());
+  request.set_max_batch(true);  // 2 strategies × (1 + 2·25 probes) × 1000 layers
+  const absl::Status s = AnswerPlanRequest(request, DefaultCostModel(), {}, bounds).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(), "this request plans 2 strategies with max_batch for a 1000-layer model: 102000 layer-plans, "
+                         "over the test's bound of 2000; ask for fewer strategies or without max_batch, or plan it "
+                         "locally with `slimtrain plan`");
 }
 
 TEST(PlannerTest, AutoPicksTheFirstStrategyThatFitsAndSaysWhy) {
