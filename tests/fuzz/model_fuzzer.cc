@@ -75,14 +75,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
   if (!graph.ok() || spec->layers_size() > fuzz::kMaxPlannedLayers) return 0;
-  static const planner::DefaultCostModel* const kDefault = new planner::DefaultCostModel();
-  // One thread: plans are per thread count (fast_backend.h), and the fuzzer
+  const planner::DefaultCostModel default_cost;
+  // A backend per input, as the server makes one per request: its cache of
+  // oneDNN primitives grows with every new shape. One thread: the fuzzer
   // runs one input at a time.
-  static engine::FastBackend* const kFast = new engine::FastBackend(/*threads=*/1);
+  const engine::FastBackend fast(/*threads=*/1);
   const std::vector<planner::Strategy>& strategies = planner::AllStrategies();
   for (int64_t batch = 1; batch <= fuzz::kMaxBatch; ++batch) {
-    for (planner::Strategy strategy : strategies) fuzz::Plan(*graph, strategy, batch, *kDefault);
-    fuzz::Plan(*graph, strategies[batch % strategies.size()], batch, *kFast);
+    for (planner::Strategy strategy : strategies) fuzz::Plan(*graph, strategy, batch, default_cost);
+    fuzz::Plan(*graph, strategies[batch % strategies.size()], batch, fast);
   }
   return 0;
 }
