@@ -428,6 +428,12 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
       return absl::InvalidArgumentError(absl::StrFormat("layers[%d]: name of %d bytes, over the limit of %d", i,
                                                         layer.name().size(), limits.max_name_bytes));
     }
+    for (unsigned char c : layer.name()) {
+      if (c < 0x20 || c == 0x7f) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("layers[%d]: name contains the control character 0x%02x", i, c));
+      }
+    }
     if (layer.name() == "input") {
       return absl::InvalidArgumentError(
           absl::StrFormat("layers[%d]: name 'input' is reserved for the model input", i));

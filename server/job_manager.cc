@@ -284,6 +284,12 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
     return absl::InvalidArgumentError(absl::StrFormat("client_request_id: %d bytes, over the limit of 128",
                                                       request.client_request_id().size()));
   }
+  for (unsigned char c : request.client_request_id()) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("client_request_id: holds the byte 0x%02x; use printable ASCII (e.g. a UUID)", c));
+    }
+  }
   const v1::JobSpec& spec = request.spec();
   if (!request.client_request_id().empty()) {
     absl::StatusOr<v1::Job> existing = store_->FindByRequest(who.user, request.client_request_id());

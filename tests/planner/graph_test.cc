@@ -232,6 +232,13 @@ const BadCase kBadCases[] = {
      "over the limit of 17179869184"},
     {"LongLayerName", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->set_name(std::string(257, 'r')); },
      "name of 257 bytes, over the limit of 256"},
+    {"ControlCharacterInName",
+     [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->set_name("relu\n1");
+       LayerNamed(s, "conv2")->set_inputs(0, "relu\n1");
+       LayerNamed(s, "add")->set_inputs(1, "relu\n1");
+     },
+     "layers[2]: name contains the control character 0x0a"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryError, GraphErrorTest, testing::ValuesIn(kBadCases),
