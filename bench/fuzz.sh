@@ -69,14 +69,18 @@ labels=()
 for t in "${targets[@]}"; do labels+=("//tests/fuzz:${t}"); done
 echo "fuzz: building ${#targets[@]} target(s) with clang-14 -fsanitize=fuzzer,address,undefined"
 # --symlink_prefix=/: no bazel-* links, so ./bazel-bin stays the g++ build's.
-"${bazel_fuzz[@]}" build --config=fuzz --symlink_prefix=/ --color=no --curses=no --noshow_progress \
-  "${labels[@]}" 2>&1 | grep -vE "ld.gold: warning: Cannot export local symbol|^INFO: From Linking" || true
-bin=$("${bazel_fuzz[@]}" info --config=fuzz bazel-bin 2>/dev/null)
-for t in "${targets[@]}"; do
-  [[ -x "${bin}/tests/fuzz/${t}" ]] || { echo "fuzz: build failed (${bin}/tests/fuzz/${t} missing)" >&2; exit 1; }
-done
-
 mkdir -p "${out}"
+build_rc=0
+"${bazel_fuzz[@]}" build --config=fuzz --symlink_prefix=/ --color=no --curses=no --noshow_progress \
+  "${labels[@]}" >"${out}/build.log" 2>&1 || build_rc=$?
+# gold's warning about an ASan symbol is harmless; show the rest.
+grep -vE "ld.gold: warning: Cannot export local symbol|^INFO: From Linking" "${out}/build.log" || true
+if [[ ${build_rc} -ne 0 ]]; then
+  echo "fuzz: the build failed (bazel exited ${build_rc}); see ${out}/build.log" >&2
+  exit 1
+fi
+bin=$("${bazel_fuzz[@]}" info --config=fuzz bazel-bin 2>/dev/null)
+
 rows=()
 failed=0
 for t in "${targets[@]}"; do
