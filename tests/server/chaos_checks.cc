@@ -315,8 +315,17 @@ std::vector<std::string> CheckJobHistory(const StoredJob& stored, int64_t defaul
   // 5. A succeeded job trained every step.
   if (job.state() == v1::Job::SUCCEEDED && state == v1::Job::SUCCEEDED) {
     if (last_step != total) {
-      fail(absl::StrFormat("SUCCEEDED, but its steps stored unreplayed or announced lost are 1..%d, not 1..%d",
-                           last_step, total));
+      std::string why = absl::StrFormat(
+          "SUCCEEDED, but steps %d to %d of its %d are neither stored unreplayed nor "
+          "announced lost",
+          last_step + 1, total, total);
+      if (resumed && run_step == 0) {
+        absl::StrAppendFormat(&why,
+                              "; its last run (resumed at event %d) trained no step: its worker had trained them "
+                              "all and checkpointed, but their metrics were lost with the killed server",
+                              run_started);
+      }
+      fail(why);
     }
     if (job.progress().step() != total) {
       fail(absl::StrFormat("SUCCEEDED with progress.step %d of %d", job.progress().step(), total));

@@ -95,7 +95,9 @@ const Case kCases[] = {
     {"not a transition", "PENDING SUCCEEDED", 4, 2, "not a transition of the job state machine"},
     {"from the wrong state", "PENDING RUNNING 1 RUNNING<PENDING 1 2 SUCCEEDED", 2, 2,
      "starts from PENDING, but the job was RUNNING"},
-    {"succeeded short", "PENDING RUNNING 1 2 SUCCEEDED", 3, 2, "are 1..2, not 1..3"},
+    {"succeeded short", "PENDING RUNNING 1 2 SUCCEEDED", 3, 2, "steps 3 to 3 of its 3 are neither"},
+    {"succeeded after a resume with no step left", "PENDING RUNNING 1 2 RUNNING SUCCEEDED", 4, 2,
+     "its last run (resumed at event 5) trained no step"},
     {"row disagrees with its last state change", "PENDING CANCELLED", 4, 2, "the job is PENDING", v1::Job::PENDING},
 };
 
