@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/file_util.h"
 #include "planner/json_text.h"
@@ -93,28 +94,37 @@ std::string JsonErrorMessage(absl::string_view contents, absl::string_view messa
   return absl::StrCat(filename, ": ", message);
 }
 
-// The first string field of `message`, depth first, that is not valid UTF-8
-// (proto3 strings must be: the binary form and JSON cannot carry it): its path
-// ("layers[2].inputs[0]") and its value, quoted, with the bytes escaped; nullopt when
-// every string is valid.
-std::optional<std::string> FirstInvalidUtf8(const google::protobuf::Message& message) {
+// What a parser let through that the proto cannot keep, depth first: a
+// string that is not valid UTF-8 (proto3 strings must be; the binary form
+// and JSON cannot carry it), or an unknown field (protobuf's JSON parser
+// files a "" key as one, which text format then cannot print back). The
+// message names the path ("layers[2].inputs[0]") and the value, bytes
+// escaped; nullopt when there is none. `path` is the message's own path.
+std::optional<std::string> FirstUnkeepable(const google::protobuf::Message& message, const std::string& path) {
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* reflection = message.GetReflection();
+  const google::protobuf::UnknownFieldSet& unknown = reflection->GetUnknownFields(message);
+  if (!unknown.empty()) {
+    return absl::StrCat(path.empty() ? "the model" : path, " has an unknown field (number ",
+                        unknown.field(0).number(), ")");
+  }
   std::vector<const FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
   for (const FieldDescriptor* field : fields) {
     const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
     for (int i = 0; i < count; ++i) {
-      const std::string path = field->is_repeated() ? absl::StrCat(field->name(), "[", i, "]") : field->name();
+      const std::string inner = absl::StrCat(path, path.empty() ? "" : ".", field->name(),
+                                             field->is_repeated() ? absl::StrCat("[", i, "]") : "");
       if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
         const std::string value = field->is_repeated() ? reflection->GetRepeatedString(message, field, i)
                                                        : reflection->GetString(message, field);
-        if (!IsValidUtf8(value)) return absl::StrCat(path, " '", absl::CHexEscape(value), "'");
+        if (!IsValidUtf8(value)) return absl::StrCat(inner, " '", absl::CHexEscape(value), "' is not valid UTF-8");
       } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-        std::optional<std::string> inner = FirstInvalidUtf8(
-            field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
-                                 : reflection->GetMessage(message, field));
-        if (inner.has_value()) return absl::StrCat(path, ".", *inner);
+        std::optional<std::string> problem =
+            FirstUnkeepable(field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                                 : reflection->GetMessage(message, field),
+                            inner);
+        if (problem.has_value()) return problem;
       }
     }
   }
@@ -144,19 +154,20 @@ absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat
       }
       return absl::InvalidArgumentError(absl::StrJoin(errors.errors(), "; "));
     }
-    // The text parser takes any bytes inside a string literal.
-    if (std::optional<std::string> bad = FirstInvalidUtf8(spec); bad.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(filename, ": ", *bad, " is not valid UTF-8"));
+  } else {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;
+    const auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(contents.data(), contents.size()), &spec, options);
+    if (!status.ok()) {
+      const absl::string_view message(status.message().data(), status.message().size());
+      return absl::InvalidArgumentError(JsonErrorMessage(contents, message, filename));
     }
-    return spec;
   }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(contents.data(), contents.size()), &spec, options);
-  if (!status.ok()) {
-    const absl::string_view message(status.message().data(), status.message().size());
-    return absl::InvalidArgumentError(JsonErrorMessage(contents, message, filename));
+  // The text parser takes any bytes inside a string literal; the JSON parser
+  // takes a "" key.
+  if (std::optional<std::string> problem = FirstUnkeepable(spec, ""); problem.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(filename, ": ", *problem));
   }
   return spec;
 }

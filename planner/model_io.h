@@ -39,8 +39,10 @@ enum class ModelFormat {
 //   "my.json:2:11: Expected : between key:value pair."
 //   "my.json: (layers[0]): invalid value oneof field 'op' is already set..."
 //   "my.pbtxt: layers[2].inputs[0] 'b1.\xc3' is not valid UTF-8"
+//   "my.json: layers[2] has an unknown field (number 5)"
 // (JSON type errors have no position; they name the field instead.) Every
-// string must be valid UTF-8, as proto3 requires.
+// string must be valid UTF-8, as proto3 requires, and no unknown field may
+// get through (protobuf's JSON parser keeps a "" key as one).
 absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
                                          absl::string_view filename);
 

@@ -245,6 +245,10 @@ constexpr ParseErrorCase kParseErrorCases[] = {
      "bad.pbtxt: layers[1].inputs[1] 'b1.\\xc3' is not valid UTF-8"},
     {"TextNameNotUtf8", ModelFormat::kText, "name: \"\\377\"\n",
      "bad.pbtxt: name '\\xff' is not valid UTF-8"},
+    // Found by tests/fuzz/model_fuzzer: protobuf's JSON parser keeps a ""
+    // key as an unknown field, which ModelToText then prints as "5: \"\"".
+    {"JsonEmptyKey", ModelFormat::kJson, "{\"layers\": [{\"name\": \"a\"}, {\"\": {}}]}",
+     "bad.json: layers[1] has an unknown field (number 5)"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, ParseErrorTest, testing::ValuesIn(kParseErrorCases),
