@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <utility>
@@ -213,6 +214,16 @@ std::vector<std::string> CheckJobHistory(const StoredJob& stored, int64_t defaul
         fail(absl::StrFormat("%s starts from %s, but the job was %s", Describe(e, seq), Name(from), Name(state)));
       } else if (i > 0 && !Allowed(from, to)) {
         fail(absl::StrCat(Describe(e, seq), " is not a transition of the job state machine"));
+      }
+      if (to == v1::Job::SUCCEEDED && run_step == 0 && lost_to > 0) {
+        // A resumed run with no step left: the warning announced the last steps.
+        if (lost_from != last_step + 1) {
+          fail(
+              absl::StrFormat("the run resumed at event %d announces steps %d to %d lost, but the last step "
+                              "stored was %d",
+                              run_started, lost_from, lost_to, last_step));
+        }
+        last_step = std::max(last_step, lost_to);
       }
       if (to == v1::Job::RUNNING) {
         resumed = from == v1::Job::RUNNING;

@@ -62,8 +62,9 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path);
 //      the interval) no later than the last step stored, unless the
 //      server's warning "steps X to Y were trained before the server
 //      stopped, but their metrics were lost" announces exactly the missing
-//      steps; a step is marked replayed exactly when an earlier event stored
-//      it; evaluations follow their step;
+//      steps (for a resumed run that trains no step and succeeds: the steps
+//      after the last one stored); a step is marked replayed exactly when an
+//      earlier event stored it; evaluations follow their step;
 //   5. a SUCCEEDED job's steps, stored or announced lost, are 1..total_steps,
 //      and progress.step is total_steps.
 std::vector<std::string> CheckJobHistory(const StoredJob& stored, int64_t default_checkpoint_interval);

@@ -20,7 +20,8 @@ namespace {
 // that says it comes from PENDING), "7" (metrics of step
 // 7), "7r" (replayed), "e7" (evaluation at step 7), "lost:3-5" (the
 // server's warning that steps 3 to 5 were lost). The row's state is the last
-// state change's unless `row_state` is given; progress.step is the last step.
+// state change's unless `row_state` is given; progress.step is the last step
+// (total_steps once SUCCEEDED).
 StoredJob History(const std::string& words, int64_t total_steps, int64_t interval,
                   v1::Job::State row_state = v1::Job::STATE_UNSPECIFIED) {
   StoredJob s;
@@ -62,6 +63,7 @@ StoredJob History(const std::string& words, int64_t total_steps, int64_t interva
     s.events.push_back(e);
   }
   s.job.set_state(row_state != v1::Job::STATE_UNSPECIFIED ? row_state : state);
+  if (s.job.state() == v1::Job::SUCCEEDED) s.job.mutable_progress()->set_step(total_steps);  // as the server does
   s.state = s.job.state();
   return s;
 }
@@ -81,6 +83,7 @@ const Case kCases[] = {
     {"resume replays from the checkpoint", "PENDING RUNNING 1 2 3 RUNNING 3r 4 SUCCEEDED", 4, 2, ""},
     {"resume after announced lost steps", "PENDING RUNNING 1 RUNNING lost:2-2 3 4 SUCCEEDED", 4, 2, ""},
     {"resume from the final checkpoint", "PENDING RUNNING 1 2 RUNNING SUCCEEDED", 2, 2, ""},
+    {"resume with no step left, lost ones announced", "PENDING RUNNING 1 2 RUNNING lost:3-4 SUCCEEDED", 4, 2, ""},
     {"metrics after CANCELLED", "PENDING RUNNING 1 2 CANCELLED 3", 4, 2, "comes after the terminal state change"},
     {"no PENDING event", "RUNNING 1 2 SUCCEEDED", 2, 2, "not the state change to PENDING"},
     {"unannounced gap at a resume", "PENDING RUNNING 1 RUNNING 3 4 SUCCEEDED", 4, 2, "no warning says so"},
