@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <set>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "planner/model_io.h"
@@ -30,10 +33,23 @@ constexpr char kCheckpointModel[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
+// The scratch files this process wrote, removed when it exits normally (a
+// crash leaves them; their names say which process wrote them).
+std::set<std::string>& ScratchFiles() {
+  static std::set<std::string>* const files = [] {
+    std::atexit([] {
+      for (const std::string& f : ScratchFiles()) std::remove(f.c_str());
+    });
+    return new std::set<std::string>();
+  }();
+  return *files;
+}
+
 }  // namespace
 
 std::string WriteScratchFile(absl::string_view name, absl::string_view bytes) {
   const std::string path = absl::StrCat(ScratchDir(), "/slimtrain_fuzz_", getpid(), "_", name);
+  ScratchFiles().insert(path);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();

@@ -43,8 +43,8 @@ inline constexpr size_t kMaxArenaBuffers = 512;
 
 // Writes `bytes` to this process's scratch file `name` (in $TEST_TMPDIR, else
 // /dev/shm, else /tmp; the process id keeps parallel fuzzers apart) and
-// returns its path. Aborts when the file cannot be written: no input can
-// cause that.
+// returns its path; the file is removed when the process exits normally.
+// Aborts when the file cannot be written: no input can cause that.
 std::string WriteScratchFile(absl::string_view name, absl::string_view bytes);
 
 // The model checkpoint_fuzzer restores into and make_corpus writes its seed
