@@ -131,11 +131,19 @@ absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, v1::Job job, 
     }
   }
   SLIM_RETURN_IF_ERROR(InTransaction([&]() -> absl::Status {
-    Statement next(db_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs");
+    // Ids are never reused, even after the newest job is deleted: the next
+    // number is kept in meta (next_job_seq) and is at least every seq ever
+    // stored (databases written before it existed start from their rows).
+    Statement next(db_,
+                   "SELECT MAX(COALESCE((SELECT MAX(seq) FROM jobs), 0) + 1,"
+                   "           COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_job_seq'), 1))");
     if (!next.status().ok() || next.Step() != SQLITE_ROW) {
       return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
     }
     const int64_t seq = next.Int(0);
+    Statement advance(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_job_seq', ?1)");
+    advance.Bind(1, std::to_string(seq + 1));
+    SLIM_RETURN_IF_ERROR(advance.Run());
     job.set_id(absl::StrFormat("job-%06d", seq));
     job.set_owner(owner);
     job.set_state(v1::Job::PENDING);
