@@ -666,9 +666,20 @@ void JobManager::ReadWorker(const std::string& id) {
         (void)SetState(*job, v1::Job::FAILED,
                        absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
       } else if (has_verdict && verdict.state_change().to() != v1::Job::CANCELLED) {
-        if (verdict.state_change().to() == v1::Job::SUCCEEDED) {
-          job->mutable_progress()->set_step(job->progress().total_steps());
+        const int64_t last = job->progress().step(), total = job->progress().total_steps();
+        if (verdict.state_change().to() == v1::Job::SUCCEEDED && r->replay_until > 0 && last < total) {
+          // The previous run trained to the end, and its checkpoint says so,
+          // but the server stopped before it stored the last metrics: this
+          // run had nothing left to train. Say which steps' metrics are lost.
+          v1::JobEvent gap;
+          gap.mutable_log()->set_level(v1::LogLine::WARNING);
+          gap.mutable_log()->set_text(absl::StrFormat(
+              "steps %d to %d were trained before the server stopped, but their metrics were lost with it; "
+              "the job had finished them",
+              last + 1, total));
+          (void)AppendEvent(id, gap);
         }
+        if (verdict.state_change().to() == v1::Job::SUCCEEDED) job->mutable_progress()->set_step(total);
         (void)SetState(*job, verdict.state_change().to(), verdict.state_change().reason());
       } else {
         (void)SetState(*job, v1::Job::FAILED,
