@@ -15,7 +15,7 @@ namespace slimtrain::chaos {
 namespace {
 
 // A tiny model on synthetic 8x8 images: a step takes well under a
-// millisecond, so a job of a few hundred steps trains in about a second.
+// millisecond, so a job of a thousand steps trains in about a second.
 constexpr char kTinyJob[] = R"pb(
   model {
     spec {
@@ -152,7 +152,7 @@ void Client::Run(const std::atomic<bool>& stop) {
   // Relative weights of the requests.
   const std::vector<std::pair<int, void (Client::*)()>> ops = {
       {22, &Client::SubmitNew}, {5, &Client::ResubmitAnswered},
-      {12, &Client::Cancel},    {12, &Client::Delete},
+      {10, &Client::Cancel},    {7, &Client::Delete},
       {16, &Client::Get},       {12, &Client::List},
       {16, &Client::Watch},
   };
@@ -187,7 +187,10 @@ void Client::RetryLostSubmits(double probability) {
   {
     std::lock_guard<std::mutex> lock(ledger_->mu);
     for (const auto& [key, s] : ledger_->submissions) {
-      if (s.owner == user_.name && !s.request_id.empty() && s.reply_lost) keys.push_back(key);
+      // Not one deleted through the id a listing showed: that would submit it anew.
+      if (s.owner == user_.name && !s.request_id.empty() && s.reply_lost && !s.delete_acked && !s.delete_unknown) {
+        keys.push_back(key);
+      }
     }
   }
   for (const std::string& key : keys) {
@@ -204,7 +207,7 @@ void Client::SubmitNew() {
     return;
   }
   s.spec.set_display_name(name);
-  s.spec.set_steps(std::uniform_int_distribution<int64_t>(100, 1500)(rng_));
+  s.spec.set_steps(std::uniform_int_distribution<int64_t>(200, 2500)(rng_));
   const int64_t intervals[] = {0, 10, 25, 100};  // 0: the server's default
   s.spec.set_checkpoint_interval_steps(intervals[std::uniform_int_distribution<>(0, 3)(rng_)]);
   if (std::bernoulli_distribution(0.3)(rng_)) s.spec.set_eval_interval_steps(250);

@@ -107,7 +107,8 @@ class Client {
   // Random requests, a short random pause after each, until `stop`.
   void Run(const std::atomic<bool>& stop);
   // Sends again, each with `probability`, this user's submissions with a
-  // request id whose last SubmitJob got no answer.
+  // request id whose last SubmitJob got no answer (and no DeleteJob was sent
+  // for the job a listing showed).
   void RetryLostSubmits(double probability);
 
  private:
