@@ -81,6 +81,8 @@ if [[ ${build_rc} -ne 0 ]]; then
 fi
 bin=$("${bazel_fuzz[@]}" info --config=fuzz bazel-bin 2>/dev/null)
 
+# A UBSan report names the whole stack, not only the line.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 rows=()
 failed=0
 for t in "${targets[@]}"; do
