@@ -18,7 +18,7 @@
 // The seed is printed first; SLIMTRAIN_CHAOS_SEED=N replays its choices
 // (the timing of a kill against the server's threads is never exactly the
 // same), SLIMTRAIN_CHAOS_CYCLES=N sets the number of kills (default 40;
-// bench/chaos.sh runs 100).
+// bench/chaos.sh runs 200).
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
