@@ -617,7 +617,7 @@ void JobManager::ReadWorker(const std::string& id) {
       // A server killed outright loses the events still in the worker's
       // pipe: its checkpoint may be past the last step stored. Say so.
       const int64_t first = event.metrics().step();
-      if (r->replay_until > 0 && first > r->replay_until + 1) {
+      if (first > r->replay_until + 1) {
         v1::JobEvent gap;
         gap.mutable_log()->set_level(v1::LogLine::WARNING);
         gap.mutable_log()->set_text(absl::StrFormat(
@@ -639,8 +639,12 @@ void JobManager::ReadWorker(const std::string& id) {
     // replay_until at least every step a watcher could have seen.
     if (event.has_metrics()) {
       const v1::Metrics& m = event.metrics();
-      job->mutable_progress()->set_step(m.step());
-      job->mutable_progress()->set_epoch(m.epoch());
+      // Progress never goes back while replayed steps arrive: a restart
+      // during a replay must still mark every step a watcher saw.
+      if (m.step() >= job->progress().step()) {
+        job->mutable_progress()->set_step(m.step());
+        job->mutable_progress()->set_epoch(m.epoch());
+      }
       v1::Metrics latest = m.has_eval() ? job->latest_metrics() : m;
       // Keep the latest evaluation next to the latest training numbers.
       latest.set_has_eval(m.has_eval() || job->latest_metrics().has_eval());
@@ -667,7 +671,7 @@ void JobManager::ReadWorker(const std::string& id) {
                        absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
       } else if (has_verdict && verdict.state_change().to() != v1::Job::CANCELLED) {
         const int64_t last = job->progress().step(), total = job->progress().total_steps();
-        if (verdict.state_change().to() == v1::Job::SUCCEEDED && r->replay_until > 0 && last < total) {
+        if (verdict.state_change().to() == v1::Job::SUCCEEDED && last < total) {
           // The previous run trained to the end, and its checkpoint says so,
           // but the server stopped before it stored the last metrics: this
           // run had nothing left to train. Say which steps' metrics are lost.
