@@ -13,6 +13,7 @@
 #include "planner/arena.h"
 #include "planner/plan_request.h"
 #include "planner/zoo.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::planner {
 namespace {
@@ -333,33 +334,10 @@ TEST(PlannerTest, MaxBatchStopsAtTheSizeLimits) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// A chain of `relus` ReLUs: the deepest model, and checkpoint_optimal's worst.
-v1::ModelSpec ReluChain(int relus) {
-  v1::ModelSpec m;
-  m.set_name("chain");
-  m.mutable_input()->add_dims(8);
-  m.set_num_classes(4);
-  std::string previous = "input";
-  for (int i = 0; i < relus; ++i) {
-    v1::Layer* l = m.add_layers();
-    l->set_name("r" + std::to_string(i));
-    l->add_inputs(previous);
-    l->mutable_relu();
-    previous = l->name();
-  }
-  v1::Layer* fc = m.add_layers();
-  fc->set_name("fc");
-  fc->add_inputs(previous);
-  fc->mutable_linear()->set_out_features(4);
-  v1::Layer* loss = m.add_layers();
-  loss->set_name("loss");
-  loss->add_inputs("fc");
-  loss->mutable_softmax_cross_entropy();
-  return m;
-}
+using test_util::ReluChainModel;
 
 TEST(PlannerTest, PlanningStopsOnDeadlineCancellationAndTimeLimit) {
-  const Graph g = BuildOrDie(ReluChain(3000));
+  const Graph g = BuildOrDie(ReluChainModel(3000));
   PlanOptions options;
   options.batch_size = 4;
   PlanStop stop;
@@ -390,7 +368,7 @@ TEST(PlannerTest, PlanningStopsOnDeadlineCancellationAndTimeLimit) {
 
 TEST(PlanRequestTest, WorkOverTheBoundIsRefusedBeforePlanning) {
   v1::PlanMemoryRequest request;
-  *request.mutable_model()->mutable_spec() = ReluChain(998);  // 1000 layers
+  *request.mutable_model()->mutable_spec() = ReluChainModel(998);  // 1000 layers
   request.set_batch_size(1);
   request.add_strategies("exact");
   request.add_strategies("approx4");

@@ -34,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "proto/service.grpc.pb.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 #include "tests/testing/test_server.h"
 
 namespace slimtrain {
@@ -46,64 +47,15 @@ using test_util::TestServer;
 
 constexpr int64_t kTwoTo40 = int64_t{1} << 40;
 
-// A tiny model on synthetic data: plans and trains in moments.
-constexpr char kTinyJob[] = R"pb(
-  model {
-    spec {
-      name: "tiny"
-      input { dims: 1 dims: 8 dims: 8 }
-      num_classes: 4
-      layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
-      layers { name: "bn1" inputs: "conv1" batch_norm {} }
-      layers { name: "relu1" inputs: "bn1" relu {} }
-      layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-      layers { name: "fc" inputs: "gap" linear { out_features: 4 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-    }
-  }
-  dataset { name: "synthetic" synthetic_examples: 256 }
-  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-  batch_size: 16
-  steps: 20
-  strategy: "approx4"
-  checkpoint_interval_steps: 5
-  seed: 3
-)pb";
-
+// A tiny model on synthetic data (256 examples): plans and trains in moments.
 v1::SubmitJobRequest TinyJob(int64_t steps = 20) {
   v1::SubmitJobRequest r;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTinyJob, r.mutable_spec()));
-  r.mutable_spec()->set_steps(steps);
+  *r.mutable_spec() = test_util::TinySyntheticJob(steps);
+  r.mutable_spec()->mutable_dataset()->set_synthetic_examples(256);
   return r;
 }
 
-// input (8) -> `relus` ReLUs, each named with `name_bytes` characters -> a
-// linear classifier -> the loss.
-v1::ModelSpec ReluChain(int relus, int name_bytes = 8) {
-  v1::ModelSpec m;
-  m.set_name("relu_chain");
-  m.mutable_input()->add_dims(8);
-  m.set_num_classes(4);
-  std::string previous = "input";
-  for (int i = 0; i < relus; ++i) {
-    v1::Layer* l = m.add_layers();
-    std::string name = absl::StrCat("r", i, "_");
-    name.resize(std::max<size_t>(name.size(), name_bytes), 'x');
-    l->set_name(name);
-    l->add_inputs(previous);
-    l->mutable_relu();
-    previous = name;
-  }
-  v1::Layer* fc = m.add_layers();
-  fc->set_name("fc");
-  fc->add_inputs(previous);
-  fc->mutable_linear()->set_out_features(4);
-  v1::Layer* loss = m.add_layers();
-  loss->set_name("loss");
-  loss->add_inputs("fc");
-  loss->mutable_softmax_cross_entropy();
-  return m;
-}
+v1::ModelSpec ReluChain(int relus, int name_bytes = 8) { return test_util::ReluChainModel(relus, name_bytes); }
 
 v1::PlanMemoryRequest SmallPlan() {
   v1::PlanMemoryRequest r;

@@ -20,6 +20,7 @@
 #include "server/job_manager.h"
 #include "server/job_store.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::server {
 namespace {
@@ -27,35 +28,9 @@ namespace {
 constexpr char kAlice[] = "alice-token-0123456789", kBob[] = "bob-token-0123456789abc",
                kRoot[] = "root-token-0123456789abc";
 
-constexpr char kTinyJob[] = R"pb(
-  model {
-    spec {
-      name: "tiny"
-      input { dims: 1 dims: 8 dims: 8 }
-      num_classes: 4
-      layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
-      layers { name: "bn1" inputs: "conv1" batch_norm {} }
-      layers { name: "relu1" inputs: "bn1" relu {} }
-      layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-      layers { name: "fc" inputs: "gap" linear { out_features: 4 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-    }
-  }
-  dataset { name: "synthetic" synthetic_examples: 128 }
-  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-  batch_size: 16
-  steps: 12
-  strategy: "approx4"
-  checkpoint_interval_steps: 4
-  seed: 3
-)pb";
+using test_util::TinySyntheticJob;
 
-v1::JobSpec TinyJob(int64_t steps = 12) {
-  v1::JobSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTinyJob, &spec));
-  spec.set_steps(steps);
-  return spec;
-}
+v1::JobSpec TinyJob(int64_t steps = 12) { return TinySyntheticJob(steps); }
 
 class ServiceTest : public testing::Test {
  protected:
