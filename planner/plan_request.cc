@@ -35,9 +35,13 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   if (request.budget_bytes() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("budget_bytes must be >= 0, got ", request.budget_bytes()));
   }
-  if (request.alignment_bytes() < 0) {
+  if (request.alignment_bytes() < 0 || request.alignment_bytes() > kMaxAlignmentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("alignment_bytes must be in [0, ", kMaxAlignmentBytes, "], got ",
+                                                   request.alignment_bytes()));
+  }
+  if (request.strategies_size() > 64) {
     return absl::InvalidArgumentError(
-        absl::StrCat("alignment_bytes must be >= 0, got ", request.alignment_bytes()));
+        absl::StrCat("strategies: ", request.strategies_size(), " given, at most 64 (each known one once is enough)"));
   }
   bool use_auto = false;
   std::vector<Strategy> strategies;

@@ -173,8 +173,9 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   if (options.batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", options.batch_size));
   }
-  if (options.alignment_bytes < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("alignment must be >= 1 byte, got ", options.alignment_bytes));
+  if (options.alignment_bytes < 0 || options.alignment_bytes > kMaxAlignmentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("alignment_bytes must be in [0, ", kMaxAlignmentBytes, "], got ",
+                                                   options.alignment_bytes));
   }
   if (options.budget_bytes < 0 || options.checkpoint_budget_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ",

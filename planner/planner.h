@@ -35,6 +35,9 @@
 
 namespace slimtrain::planner {
 
+// The largest arena alignment a plan may ask for (1 GiB).
+inline constexpr int64_t kMaxAlignmentBytes = int64_t{1} << 30;
+
 struct PlanOptions {
   int64_t batch_size = 0;         // examples per step, >= 1
   std::string optimizer = "sgd";  // "sgd", "adam" or "rmsprop"
@@ -44,7 +47,8 @@ struct PlanOptions {
   // peak fits it; 0: the least peak. Callers set it to a budget the user
   // gave, not to a device's default.
   int64_t checkpoint_budget_bytes = 0;
-  // Arena alignment in bytes; 0: the cost model's.
+  // Arena alignment in bytes, at most kMaxAlignmentBytes; 0: the cost
+  // model's.
   int64_t alignment_bytes = 0;
   // Fill MemoryPlan.buffers and .steps.
   bool include_buffers = false;

@@ -446,7 +446,16 @@ INSTANTIATE_TEST_SUITE_P(
                      "budget_bytes must be >= 0, got -1"},
         RequestError{"NoModel", [](v1::PlanMemoryRequest& r) { r.clear_model(); }, "model: set a zoo name"},
         RequestError{"UnknownZoo", [](v1::PlanMemoryRequest& r) { r.mutable_model()->set_zoo("resnet7"); },
-                     "unknown zoo model 'resnet7'"}),
+                     "unknown zoo model 'resnet7'"},
+        RequestError{"HugeAlignment", [](v1::PlanMemoryRequest& r) { r.set_alignment_bytes(int64_t{1} << 62); },
+                     "alignment_bytes must be in [0, 1073741824], got 4611686018427387904"},
+        RequestError{"TooManyStrategies",
+                     [](v1::PlanMemoryRequest& r) {
+                       for (int i = 0; i < 65; ++i) r.add_strategies("exact");
+                     },
+                     "strategies: 65 given, at most 64"},
+        RequestError{"HugeBatch", [](v1::PlanMemoryRequest& r) { r.set_batch_size(int64_t{1} << 40); },
+                     "batch_size: 1099511627776 is outside [1, 16777216] (examples per step)"}),
     [](const testing::TestParamInfo<RequestError>& info) { return info.param.name; });
 
 TEST(PlanRequestTest, DeviceMemoryLessReserveIsTheDefaultBudget) {
