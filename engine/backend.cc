@@ -6,6 +6,7 @@
 
 #include "engine/memory.h"
 #include "engine/dropout_hash.h"
+#include "planner/status_macros.h"
 
 namespace slimtrain::engine {
 
@@ -41,6 +42,65 @@ bool Backend::AllFinite(int64_t count, const void* x) {
 // The hash lives in dropout_hash.h, shared with the CUDA kernels.
 bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p) {
   return dropout::KeepAt(dropout::Base(key.seed, key.step, node), i, p);
+}
+
+PointwiseFn PointwiseFnOf(const planner::Node& n) {
+  using planner::OpKind;
+  PointwiseFn f;
+  f.from_output = planner::BackwardReadsOutput(n);
+  switch (n.kind) {
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+      f.op = PointwiseOp::kClip;
+      f.a = n.clip_min;
+      f.b = n.clip_max;
+      break;
+    case OpKind::kLeakyRelu:
+      f.op = PointwiseOp::kLeakyRelu;
+      f.a = n.negative_slope;
+      break;
+    case OpKind::kElu:
+      f.op = PointwiseOp::kElu;
+      f.a = n.alpha;
+      break;
+    case OpKind::kGelu:
+      f.op = n.gelu_tanh ? PointwiseOp::kGeluTanh : PointwiseOp::kGeluErf;
+      break;
+    case OpKind::kSilu:
+      f.op = PointwiseOp::kSilu;
+      break;
+    case OpKind::kHardswish:
+      f.op = PointwiseOp::kHardswish;
+      break;
+    case OpKind::kHardsigmoid:
+      f.op = PointwiseOp::kHardsigmoid;
+      break;
+    case OpKind::kSoftplus:
+      f.op = PointwiseOp::kSoftplus;
+      f.a = n.beta;
+      f.b = n.threshold;
+      break;
+    default:
+      SLIM_CHECK(false && "PointwiseFnOf: not a pointwise op");
+  }
+  return f;
+}
+
+AxisSpan PhysicalAxis(const planner::Dims& dims, int64_t axis, int64_t batch) {
+  SLIM_CHECK(axis >= 0 && axis < static_cast<int64_t>(dims.size()));
+  // The per-example dims in memory order: (C,H,W) is stored (H,W,C).
+  planner::Dims memory = dims;
+  int64_t at = axis;
+  if (dims.size() == 3) {
+    memory = {dims[1], dims[2], dims[0]};
+    at = axis == 0 ? 2 : axis - 1;
+  }
+  AxisSpan span;
+  span.outer = batch;
+  for (int64_t i = 0; i < at; ++i) span.outer *= memory[i];
+  span.size = memory[at];
+  for (size_t i = at + 1; i < memory.size(); ++i) span.inner *= memory[i];
+  return span;
 }
 
 namespace {

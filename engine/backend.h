@@ -36,8 +36,9 @@
 // then skips the data-gradient calls, except BatchNormBackward and
 // BatchNormBackwardFromCode, which get dx == nullptr and compute only dgamma
 // and dbeta. A destination may be the same pointer as a source exactly where the plan
-// runs the op in place (relu, sigmoid, tanh, dropout, batch_norm, add; forward
-// and backward); kernels must allow it there.
+// runs the op in place (relu, sigmoid, tanh, dropout, batch_norm, add, the
+// pointwise activations, softmax, log_softmax; forward and backward); kernels
+// must allow it there.
 #ifndef SLIMTRAIN_ENGINE_BACKEND_H_
 #define SLIMTRAIN_ENGINE_BACKEND_H_
 
@@ -48,6 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/pointwise_math.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
 
@@ -108,6 +110,20 @@ struct DropoutKey {
 
 // Whether element i of the dropout node `node` is kept (scaled by 1/(1-p)).
 bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p);
+
+// The pointwise op of node `n` (planner::IsPointwise(n.kind)) with its
+// attributes, for the kernels (engine/pointwise_math.h).
+PointwiseFn PointwiseFnOf(const planner::Node& n);
+
+// Where axis `axis` of a per-example tensor `dims` lies in memory at `batch`
+// (the layouts above): the batched tensor is `outer` blocks of `size` lines
+// of `inner` contiguous elements, so element j of line (o, i) is at
+// (o·size + j)·inner + i. For an image (C,H,W), stored (N,H,W,C), the
+// channel axis 0 has inner 1.
+struct AxisSpan {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+AxisSpan PhysicalAxis(const planner::Dims& dims, int64_t axis, int64_t batch);
 
 class Backend : public planner::CostModel {
  public:
@@ -203,6 +219,23 @@ class Backend : public planner::CostModel {
   virtual void SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) = 0;
   virtual void TanhForward(int64_t count, const void* x, void* y) = 0;
   virtual void TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) = 0;
+  // --- pointwise activations (planner::IsPointwise: relu6, clip,
+  // leaky_relu, elu, gelu, silu, hardswish, hardsigmoid, softplus) over
+  // `count` elements, with n's attributes (proto/model.proto says each op).
+  virtual void PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) = 0;
+  // dx = dy * f'(x). `saved` is the op's output y when
+  // planner::BackwardReadsOutput(n), else its input x.
+  virtual void PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy,
+                                 void* dx, bool accumulate) = 0;
+
+  // --- softmax and log_softmax along n.axis of x (layout above; the axis
+  // is an index into n.out, so for an image the channel axis is innermost).
+  virtual void SoftmaxForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
+  // From the output y: softmax dx = y ⊙ (dy − Σ dy⊙y), log_softmax
+  // dx = dy − exp(y) Σ dy, sums along the axis.
+  virtual void SoftmaxBackward(const planner::Node& n, int64_t batch, const void* y, const void* dy, void* dx,
+                               bool accumulate) = 0;
+
   // y = sum of the inputs.
   virtual void AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) = 0;
   // dst = src (or dst += src): the add's backward, and copies.

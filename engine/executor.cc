@@ -295,8 +295,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
   switch (n.kind) {
     case OpKind::kInput: {
       // (N,C,H,W) floats from the caller -> the arena's (N,H,W,C), through
-      // a host staging buffer when the arena is device memory.
-      const int64_t c = n.out[0], hw = count / batch / c;
+      // a host staging buffer when the arena is device memory; inputs that
+      // are not images keep their order.
+      const int64_t c = n.out.size() == 3 ? n.out[0] : 1, hw = count / batch / c;
       const int64_t bytes = count * backend_->element_bytes();
       const bool direct = backend_->host_addressable();
       if (!direct) staging_.resize(bytes);
@@ -351,6 +352,21 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       break;
     case OpKind::kTanh:
       backend_->TanhForward(count, x, y);
+      break;
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+    case OpKind::kLeakyRelu:
+    case OpKind::kElu:
+    case OpKind::kGelu:
+    case OpKind::kSilu:
+    case OpKind::kHardswish:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSoftplus:
+      backend_->PointwiseForward(n, count, x, y);
+      break;
+    case OpKind::kSoftmax:
+    case OpKind::kLogSoftmax:
+      backend_->SoftmaxForward(n, batch, x, y);
       break;
     case OpKind::kAdd: {
       const void* inputs[16];
@@ -503,6 +519,23 @@ void Executor::Backward(const ScheduleStep& step) {
       break;
     case OpKind::kTanh:
       backend_->TanhBackward(batch * planner::NumElements(n.out), Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+    case OpKind::kLeakyRelu:
+    case OpKind::kElu:
+    case OpKind::kGelu:
+    case OpKind::kSilu:
+    case OpKind::kHardswish:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSoftplus:
+      backend_->PointwiseBackward(n, batch * planner::NumElements(n.out),
+                                  Ptr(step, planner::BackwardReadsOutput(n) ? Role::kOutput : Role::kInput), dy, dx,
+                                  acc);
+      break;
+    case OpKind::kSoftmax:
+    case OpKind::kLogSoftmax:
+      backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
       break;
     case OpKind::kAdd:
       for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i) {

@@ -2,14 +2,17 @@
 #include "planner/graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <queue>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::planner {
@@ -74,6 +77,17 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kFlatten: return OpKind::kFlatten;
     case Layer::kDropout: return OpKind::kDropout;
     case Layer::kSoftmaxCrossEntropy: return OpKind::kSoftmaxCrossEntropy;
+    case Layer::kRelu6: return OpKind::kRelu6;
+    case Layer::kClip: return OpKind::kClip;
+    case Layer::kLeakyRelu: return OpKind::kLeakyRelu;
+    case Layer::kElu: return OpKind::kElu;
+    case Layer::kGelu: return OpKind::kGelu;
+    case Layer::kSilu: return OpKind::kSilu;
+    case Layer::kHardswish: return OpKind::kHardswish;
+    case Layer::kHardsigmoid: return OpKind::kHardsigmoid;
+    case Layer::kSoftplus: return OpKind::kSoftplus;
+    case Layer::kSoftmax: return OpKind::kSoftmax;
+    case Layer::kLogSoftmax: return OpKind::kLogSoftmax;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -86,10 +100,63 @@ absl::Status CheckSize(const Node& n, const char* field, int64_t value, bool all
                                             field, allow_zero ? ">=" : ">", value));
 }
 
+// A finite attribute, or INVALID_ARGUMENT naming op.field and the value.
+absl::Status CheckFinite(const Node& n, const char* field, double value) {
+  if (std::isfinite(value)) return absl::OkStatus();
+  return LayerError(n.name, absl::StrCat(OpKindName(n.kind), ".", field, " must be finite, got ", value));
+}
+
 // Resolves the op's attributes from the spec, applying defaults, and checks
 // their ranges (not yet against shapes).
 absl::Status ResolveAttributes(const Layer& layer, Node& n) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
   switch (n.kind) {
+    case OpKind::kRelu6:
+      n.clip_min = 0;
+      n.clip_max = 6;
+      break;
+    case OpKind::kClip: {
+      const auto& c = layer.clip();
+      n.clip_min = c.has_min() ? c.min() : -kInf;
+      n.clip_max = c.has_max() ? c.max() : kInf;
+      if (c.has_min()) SLIM_RETURN_IF_ERROR(CheckFinite(n, "min", n.clip_min));
+      if (c.has_max()) SLIM_RETURN_IF_ERROR(CheckFinite(n, "max", n.clip_max));
+      if (n.clip_min > n.clip_max) {
+        return LayerError(n.name, absl::StrCat("clip.min ", n.clip_min, " is above clip.max ", n.clip_max));
+      }
+      break;
+    }
+    case OpKind::kLeakyRelu:
+      n.negative_slope = layer.leaky_relu().has_negative_slope() ? layer.leaky_relu().negative_slope() : 0.01;
+      SLIM_RETURN_IF_ERROR(CheckFinite(n, "negative_slope", n.negative_slope));
+      break;
+    case OpKind::kElu:
+      n.alpha = layer.elu().has_alpha() ? layer.elu().alpha() : 1.0;
+      SLIM_RETURN_IF_ERROR(CheckFinite(n, "alpha", n.alpha));
+      break;
+    case OpKind::kGelu: {
+      const std::string& a = layer.gelu().approximate();
+      if (a != "" && a != "none" && a != "tanh") {
+        return LayerError(n.name, absl::StrCat("gelu.approximate must be \"none\" or \"tanh\", got \"",
+                                               absl::CHexEscape(a.substr(0, 64)), "\""));
+      }
+      n.gelu_tanh = a == "tanh";
+      break;
+    }
+    case OpKind::kSoftplus:
+      n.beta = layer.softplus().has_beta() ? layer.softplus().beta() : 1.0;
+      n.threshold = layer.softplus().has_threshold() ? layer.softplus().threshold() : 20.0;
+      if (!(n.beta > 0) || !std::isfinite(n.beta)) {
+        return LayerError(n.name, absl::StrCat("softplus.beta must be > 0 and finite, got ", n.beta));
+      }
+      SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
+      break;
+    case OpKind::kSoftmax:
+      n.axis = layer.softmax().has_axis() ? layer.softmax().axis() : -1;
+      break;
+    case OpKind::kLogSoftmax:
+      n.axis = layer.log_softmax().has_axis() ? layer.log_softmax().axis() : -1;
+      break;
     case OpKind::kConv2d: {
       const auto& c = layer.conv2d();
       n.out_channels = c.out_channels();
@@ -227,11 +294,41 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
     case OpKind::kSigmoid:
     case OpKind::kTanh:
     case OpKind::kDropout:
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+    case OpKind::kLeakyRelu:
+    case OpKind::kHardsigmoid:
+    case OpKind::kHardswish:
+    case OpKind::kElu:
+    case OpKind::kSilu:
+    case OpKind::kSoftplus:
+    case OpKind::kGelu: {
       if (in.empty()) return LayerError(n.name, std::string(OpKindName(n.kind)) + " needs a tensor input, got a scalar");
       n.out = in;
-      n.forward_flops = in_elems;
-      n.backward_flops = 2 * in_elems;
+      const bool simple = n.kind == OpKind::kRelu || n.kind == OpKind::kSigmoid || n.kind == OpKind::kTanh ||
+                          n.kind == OpKind::kDropout || n.kind == OpKind::kRelu6 || n.kind == OpKind::kClip ||
+                          n.kind == OpKind::kLeakyRelu || n.kind == OpKind::kHardsigmoid;
+      n.forward_flops = (simple ? 1 : 4) * in_elems;
+      n.backward_flops = (simple ? 2 : 4) * in_elems;
       break;
+    }
+    case OpKind::kSoftmax:
+    case OpKind::kLogSoftmax: {
+      if (in.empty()) return LayerError(n.name, std::string(OpKindName(n.kind)) + " needs a tensor input, got a scalar");
+      const int64_t rank = static_cast<int64_t>(in.size()) + 1;  // batched
+      const int64_t axis = n.axis < 0 ? n.axis + rank : n.axis;
+      if (axis < 1 || axis >= rank) {
+        return LayerError(n.name, absl::StrFormat("%s.axis %d is not an axis of the (N,%s) input: it must be in "
+                                                  "[1, %d] or [-%d, -1] (0 is the batch)",
+                                                  OpKindName(n.kind), n.axis, absl::StrJoin(in, ","), rank - 1,
+                                                  rank - 1));
+      }
+      n.axis = axis - 1;
+      n.out = in;
+      n.forward_flops = 5 * in_elems;
+      n.backward_flops = 4 * in_elems;
+      break;
+    }
     case OpKind::kAdd:
       for (size_t i = 1; i < n.input_dims.size(); ++i) {
         if (n.input_dims[i] != in) {
@@ -371,8 +468,64 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kFlatten: return "flatten";
     case OpKind::kDropout: return "dropout";
     case OpKind::kSoftmaxCrossEntropy: return "softmax_cross_entropy";
+    case OpKind::kRelu6: return "relu6";
+    case OpKind::kClip: return "clip";
+    case OpKind::kLeakyRelu: return "leaky_relu";
+    case OpKind::kElu: return "elu";
+    case OpKind::kGelu: return "gelu";
+    case OpKind::kSilu: return "silu";
+    case OpKind::kHardswish: return "hardswish";
+    case OpKind::kHardsigmoid: return "hardsigmoid";
+    case OpKind::kSoftplus: return "softplus";
+    case OpKind::kSoftmax: return "softmax";
+    case OpKind::kLogSoftmax: return "log_softmax";
   }
   return "unknown";
+}
+
+bool IsPointwise(OpKind kind) {
+  switch (kind) {
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+    case OpKind::kLeakyRelu:
+    case OpKind::kElu:
+    case OpKind::kGelu:
+    case OpKind::kSilu:
+    case OpKind::kHardswish:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSoftplus:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string KnownOpNames() {
+  // The oneof's fields, in the proto's order: what a spec may set.
+  const google::protobuf::OneofDescriptor* op = Layer::descriptor()->FindOneofByName("op");
+  std::vector<std::string> names;
+  for (int i = 0; i < op->field_count(); ++i) names.push_back(op->field(i)->name());
+  return absl::StrJoin(names, ", ");
+}
+
+bool BackwardReadsOutput(const Node& n) {
+  switch (n.kind) {
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh:
+    case OpKind::kRelu6:
+    case OpKind::kClip:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSoftmax:
+    case OpKind::kLogSoftmax:
+      return true;
+    case OpKind::kLeakyRelu:
+      return n.negative_slope >= 0;
+    case OpKind::kElu:
+      return n.alpha >= 0;
+    default:
+      return false;
+  }
 }
 
 int64_t NumElements(const Dims& dims) {
@@ -442,7 +595,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
       return LayerError(layer.name(), "duplicate name");
     }
     names[i + 1] = layer.name();
-    if (layer.op_case() == Layer::OP_NOT_SET) return LayerError(layer.name(), "no op set (e.g. conv2d {...})");
+    if (layer.op_case() == Layer::OP_NOT_SET) return LayerError(layer.name(), "no op set; known ops: " + KnownOpNames());
     const OpKind kind = KindOf(layer);
     const bool multi = kind == OpKind::kAdd || kind == OpKind::kConcat;
     if (multi ? layer.inputs_size() < 2 : layer.inputs_size() != 1) {

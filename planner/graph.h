@@ -21,10 +21,21 @@
 //   batch_norm 4 per element (normalise and scale-shift) + 2 per element
 //            for the batch statistics
 //   relu, sigmoid, tanh, dropout, add (per extra input): 1 per element
+//   relu6, clip, leaky_relu, hardsigmoid: 1 per element; hardswish 4;
+//   elu, silu, softplus, gelu: 4 (a transcendental, exp, erf or tanh,
+//   counts as one); softmax, log_softmax: 5 per element
 //   max_pool, avg_pool: k² per output element; global_avg_pool: 1 per input
 //   element; softmax_cross_entropy: 4 per logit; concat, flatten: 0.
 // Backward FLOPs: 2× forward for conv2d and linear (data and weight
-// gradients; the first layer skips its data gradient), 2× forward otherwise.
+// gradients; the first layer skips its data gradient); 2 per element for
+// relu6, clip, leaky_relu, hardsigmoid; 4 per element for the other new
+// activations and the softmaxes; 2× forward otherwise.
+//
+// What each backward reads (planner/schedule.h keeps it): relu, sigmoid,
+// tanh, relu6, clip, hardsigmoid, softmax, log_softmax their output;
+// leaky_relu and elu their output when negative_slope / alpha >= 0 (then
+// the output's sign is the input's), else their input; gelu, silu,
+// hardswish, softplus their input (BackwardReadsOutput).
 #ifndef SLIMTRAIN_PLANNER_GRAPH_H_
 #define SLIMTRAIN_PLANNER_GRAPH_H_
 
@@ -56,10 +67,34 @@ enum class OpKind {
   kFlatten,
   kDropout,
   kSoftmaxCrossEntropy,
+  kRelu6,
+  kClip,
+  kLeakyRelu,
+  kElu,
+  kGelu,
+  kSilu,
+  kHardswish,
+  kHardsigmoid,
+  kSoftplus,
+  kSoftmax,
+  kLogSoftmax,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
 const char* OpKindName(OpKind kind);
+
+// The elementwise activations the engine runs through Backend::Pointwise*:
+// relu6, clip, leaky_relu, elu, gelu, silu, hardswish, hardsigmoid,
+// softplus (not relu, sigmoid, tanh, which keep their own kernels).
+bool IsPointwise(OpKind kind);
+
+// Every op name the spec knows ("conv2d, batch_norm, ..."), for messages.
+std::string KnownOpNames();
+
+struct Node;
+// Whether the backward of an activation (relu, sigmoid, tanh, a pointwise
+// op, softmax, log_softmax) reads the op's output rather than its input.
+bool BackwardReadsOutput(const Node& n);
 
 // Per-example dimensions: (C,H,W), (F) or () for the loss.
 using Dims = std::vector<int64_t>;
@@ -90,6 +125,15 @@ struct Node {
   bool count_include_pad = true;      // avg_pool
   double dropout_p = 0.0;             // dropout
   double label_smoothing = 0.0;       // softmax_cross_entropy
+  // clip (relu6: 0, 6); an unset bound is -inf / +inf.
+  double clip_min = 0.0, clip_max = 0.0;
+  double negative_slope = 0.01;  // leaky_relu
+  double alpha = 1.0;            // elu
+  bool gelu_tanh = false;        // gelu: the tanh approximation
+  double beta = 1.0, threshold = 20.0;  // softplus
+  // softmax, log_softmax: the axis as an index into the per-example dims
+  // (the batched axis - 1), resolved from negative values.
+  int64_t axis = 0;
 
   int64_t parameter_count = 0;  // trainable elements (weights, biases, γ, β)
   int64_t buffer_count = 0;     // non-trainable state (BN running mean, var)

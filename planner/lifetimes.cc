@@ -14,9 +14,11 @@ bool MayRunInPlace(OpKind kind) {
     case OpKind::kDropout:
     case OpKind::kBatchNorm:
     case OpKind::kAdd:
+    case OpKind::kSoftmax:
+    case OpKind::kLogSoftmax:
       return true;
     default:
-      return false;
+      return IsPointwise(kind);
   }
 }
 

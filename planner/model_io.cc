@@ -1,5 +1,6 @@
 #include "planner/model_io.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,11 +10,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/file_util.h"
+#include "planner/graph.h"
 #include "planner/json_text.h"
 #include "planner/status_macros.h"
 
@@ -28,14 +32,25 @@ class TextErrorCollector : public google::protobuf::io::ErrorCollector {
 
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
+    if (errors_.empty()) {
+      first_line_ = line;
+      first_column_ = column;
+      first_message_ = message;
+    }
     errors_.push_back(absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ", message));
   }
 
   const std::vector<std::string>& errors() const { return errors_; }
+  // The first error as reported (0-based position).
+  int first_line() const { return first_line_; }
+  int first_column() const { return first_column_; }
+  const std::string& first_message() const { return first_message_; }
 
  private:
   std::string filename_;
   std::vector<std::string> errors_;
+  int first_line_ = 0, first_column_ = 0;
+  std::string first_message_;
 };
 
 // "line:column" (1-based; the column counts bytes) of byte `offset` in `text`.
@@ -131,6 +146,83 @@ std::optional<std::string> FirstUnkeepable(const google::protobuf::Message& mess
   return std::nullopt;
 }
 
+// "layer 'fc' (layers[4]) has no field 'gelu_new': a layer has a name,
+// inputs and one op; known ops: conv2d, ...".
+std::string UnknownLayerField(const v1::ModelSpec& spec, int index, absl::string_view field) {
+  const std::string who = index < spec.layers_size() && !spec.layers(index).name().empty()
+                              ? absl::StrCat("layer '", absl::CHexEscape(spec.layers(index).name()), "' (layers[",
+                                             index, "])")
+                              : absl::StrCat("layers[", index, "]");
+  return absl::StrCat(who, " has no field '", absl::CHexEscape(field),
+                      "': a layer has a name, inputs and one op; known ops: ", KnownOpNames());
+}
+
+// The text parser's "Message type "slimtrain.v1.Layer" has no field named
+// "X"." at (line, column), 0-based: parsed again skipping unknown fields
+// and recording where each layer starts, the layer holding the position
+// is the last to start before it. nullopt when the error is another one.
+std::optional<std::string> TextUnknownLayerField(absl::string_view contents, const std::string& error, int line,
+                                                 int column) {
+  constexpr absl::string_view kPrefix = "Message type \"slimtrain.v1.Layer\" has no field named \"";
+  if (!absl::StartsWith(error, kPrefix)) return std::nullopt;
+  absl::string_view field = absl::string_view(error).substr(kPrefix.size());
+  field = field.substr(0, field.find('"'));
+  google::protobuf::TextFormat::Parser parser;
+  parser.AllowUnknownField(true);
+  google::protobuf::TextFormat::ParseInfoTree tree;
+  parser.WriteLocationsTo(&tree);
+  TextErrorCollector ignored("");
+  parser.RecordErrorsTo(&ignored);
+  v1::ModelSpec spec;
+  if (!parser.ParseFromString(std::string(contents), &spec)) return std::nullopt;
+  const google::protobuf::FieldDescriptor* layers = v1::ModelSpec::descriptor()->FindFieldByName("layers");
+  int index = -1;
+  for (int i = 0; i < spec.layers_size(); ++i) {
+    const google::protobuf::TextFormat::ParseLocation at = tree.GetLocation(layers, i);
+    if (at.line < line || (at.line == line && at.column <= column)) index = i;
+  }
+  if (index < 0) return std::nullopt;
+  return UnknownLayerField(spec, index, field);
+}
+
+// The JSON parser's "X: Cannot find field." names no layer: read the file
+// as plain JSON and find the first layer with a key Layer does not have.
+std::optional<std::string> JsonUnknownLayerField(absl::string_view contents) {
+  google::protobuf::Struct root;
+  if (!google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(contents.data(), contents.size()),
+                                                   &root)
+           .ok()) {
+    return std::nullopt;
+  }
+  const auto layers = root.fields().find("layers");
+  if (layers == root.fields().end() || !layers->second.has_list_value()) return std::nullopt;
+  const google::protobuf::Descriptor* layer = v1::Layer::descriptor();
+  const google::protobuf::ListValue& list = layers->second.list_value();
+  for (int i = 0; i < list.values_size(); ++i) {
+    if (!list.values(i).has_struct_value()) continue;
+    v1::ModelSpec named;  // only for the layer's name in the message
+    for (int j = 0; j <= i; ++j) named.add_layers();
+    const auto& fields = list.values(i).struct_value().fields();
+    if (auto name = fields.find("name"); name != fields.end() && name->second.has_string_value()) {
+      named.mutable_layers(i)->set_name(name->second.string_value());
+    }
+    // Sorted, so the message does not depend on the map's order.
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : fields) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    for (const std::string& key : keys) {
+      bool known = false;
+      for (int f = 0; f < layer->field_count() && !known; ++f) {
+        known = layer->field(f)->name() == key || layer->field(f)->json_name() == key;
+      }
+      if (!known) {
+        return UnknownLayerField(named, i, key);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 absl::string_view Extension(absl::string_view path) {
   const size_t slash = path.rfind('/');
   const absl::string_view base = slash == absl::string_view::npos ? path : path.substr(slash + 1);
@@ -152,6 +244,12 @@ absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat
         return absl::InvalidArgumentError(
             absl::StrCat(filename, ": not a valid model in protobuf text format"));
       }
+      if (std::optional<std::string> hint =
+              TextUnknownLayerField(contents, errors.first_message(), errors.first_line(), errors.first_column());
+          hint.has_value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(filename, ":", errors.first_line() + 1, ":", errors.first_column() + 1, ": ", *hint));
+      }
       return absl::InvalidArgumentError(absl::StrJoin(errors.errors(), "; "));
     }
   } else {
@@ -161,6 +259,11 @@ absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat
         google::protobuf::StringPiece(contents.data(), contents.size()), &spec, options);
     if (!status.ok()) {
       const absl::string_view message(status.message().data(), status.message().size());
+      if (absl::StrContains(message, "Cannot find field")) {
+        if (std::optional<std::string> hint = JsonUnknownLayerField(contents); hint.has_value()) {
+          return absl::InvalidArgumentError(absl::StrCat(filename, ": ", *hint));
+        }
+      }
       return absl::InvalidArgumentError(JsonErrorMessage(contents, message, filename));
     }
   }

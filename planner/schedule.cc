@@ -294,9 +294,26 @@ class Builder {
         break;
       case OpKind::kSigmoid:
       case OpKind::kTanh:
-        Need(step, act_[v], Role::kOutput,
-             absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
-                          bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
+      case OpKind::kRelu6:
+      case OpKind::kClip:
+      case OpKind::kLeakyRelu:
+      case OpKind::kElu:
+      case OpKind::kGelu:
+      case OpKind::kSilu:
+      case OpKind::kHardswish:
+      case OpKind::kHardsigmoid:
+      case OpKind::kSoftplus:
+      case OpKind::kSoftmax:
+      case OpKind::kLogSoftmax:
+        if (BackwardReadsOutput(node)) {
+          Need(step, act_[v], Role::kOutput,
+               absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
+                            bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
+        } else {
+          const int u = node.inputs[0];
+          Need(step, act_[u], Role::kInput,
+               absl::StrCat("input of ", Kind(v), " '", Name(v), "', read by its backward", ExactNote(u)));
+        }
         break;
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));

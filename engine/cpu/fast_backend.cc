@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dnnl.hpp"
+#include "engine/cpu/activation_kernels.h"
 #include "engine/cpu/bn_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
 #include "planner/schedule.h"
@@ -206,6 +207,24 @@ void FastBackend::TanhForward(int64_t count, const void* x, void* y) { cpu::Tanh
 
 void FastBackend::TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
   cpu::TanhBackward(count, F(y), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::PointwiseForward(const Node& n, int64_t count, const void* x, void* y) {
+  cpu::PointwiseForward(n, count, F(x), F(y), threads_);
+}
+
+void FastBackend::PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
+                                    bool accumulate) {
+  cpu::PointwiseBackward(n, count, F(saved), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) {
+  cpu::SoftmaxForward(n, batch, F(x), F(y), threads_);
+}
+
+void FastBackend::SoftmaxBackward(const Node& n, int64_t batch, const void* y, const void* dy, void* dx,
+                                  bool accumulate) {
+  cpu::SoftmaxBackward(n, batch, F(y), F(dy), F(dx), accumulate, threads_);
 }
 
 void FastBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {

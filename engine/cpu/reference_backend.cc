@@ -190,6 +190,36 @@ void ReferenceBackend::TanhBackward(int64_t count, const void* y, const void* dy
   });
 }
 
+void ReferenceBackend::PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::PointwiseForward(n, count, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy,
+                                         void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::PointwiseBackward(n, count, As<T>(saved), As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
+void ReferenceBackend::SoftmaxForward(const planner::Node& n, int64_t batch, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SoftmaxForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::SoftmaxBackward(const planner::Node& n, int64_t batch, const void* y, const void* dy,
+                                       void* dx, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::SoftmaxBackward(n, batch, As<T>(y), As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
 void ReferenceBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {
   ForDType(dtype_, [&](auto t) {
     using T = decltype(t);

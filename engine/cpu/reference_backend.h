@@ -85,6 +85,12 @@ class ReferenceBackend : public Backend {
   void SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;
   void TanhForward(int64_t count, const void* x, void* y) override;
   void TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;
+  void PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) override;
+  void PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy, void* dx,
+                         bool accumulate) override;
+  void SoftmaxForward(const planner::Node& n, int64_t batch, const void* x, void* y) override;
+  void SoftmaxBackward(const planner::Node& n, int64_t batch, const void* y, const void* dy, void* dx,
+                       bool accumulate) override;
   void AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) override;
   void Copy(int64_t count, const void* src, void* dst, bool accumulate) override;
   void DropoutForward(const planner::Node& n, int64_t batch, const DropoutKey& key, const void* x,

@@ -109,6 +109,19 @@ template <typename T>
 void TanhForward(int64_t count, const T* x, T* y);
 template <typename T>
 void TanhBackward(int64_t count, const T* y, const T* dy, T* dx, bool accumulate);
+// The pointwise activations (planner::IsPointwise): engine/pointwise_math.h
+// in double. `saved` is y or x as planner::BackwardReadsOutput(n) says.
+template <typename T>
+void PointwiseForward(const planner::Node& n, int64_t count, const T* x, T* y);
+template <typename T>
+void PointwiseBackward(const planner::Node& n, int64_t count, const T* saved, const T* dy, T* dx,
+                       bool accumulate);
+// softmax / log_softmax along n.axis (engine::PhysicalAxis), each line
+// max-shifted and summed in double; backward from the output y.
+template <typename T>
+void SoftmaxForward(const planner::Node& n, int64_t batch, const T* x, T* y);
+template <typename T>
+void SoftmaxBackward(const planner::Node& n, int64_t batch, const T* y, const T* dy, T* dx, bool accumulate);
 template <typename T>
 void AddForward(int64_t count, absl::Span<const void* const> inputs, T* y);
 template <typename T>

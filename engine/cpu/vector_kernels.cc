@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/vector_math.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::engine::cpu {
@@ -18,45 +19,6 @@ using planner::Node;
 
 // Channels handled per step by the pooling kernels' double accumulators.
 constexpr int64_t kChannelChunk = 64;
-
-// ---------------------------------------------------------------- math
-
-// e^x in float, Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a degree-6
-// polynomial for e^r, 2^n by the exponent bits. Relative error about 2 ulp;
-// x is clamped to [−87.3, 88.3] (results below e^−87.3 are not needed by
-// the callers, which treat them as 0).
-inline float Exp(float x) {
-  x = std::min(std::max(x, -87.3f), 88.3f);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-
-// tanh in float, Cephes' tanhf: an odd polynomial below 0.625, else
-// 1 − 2/(e^{2|x|} + 1) with the sign restored.
-inline float Tanh(float x) {
-  const float a = std::fabs(x);
-  const float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  const float small = p * z * x + x;
-  const float big = 1.0f - 2.0f / (Exp(2.0f * a) + 1.0f);
-  return a < 0.625f ? small : (x < 0 ? -big : big);
-}
 
 // keep ? v : +0.0, as a bit mask: GCC if-converts (and so vectorises) this
 // where it keeps a double select as a branch.

@@ -170,6 +170,12 @@ class CudaBackend final : public Backend {
   void SigmoidBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;
   void TanhForward(int64_t count, const void* x, void* y) override;
   void TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;
+  void PointwiseForward(const Node& n, int64_t count, const void* x, void* y) override;
+  void PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
+                         bool accumulate) override;
+  void SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) override;
+  void SoftmaxBackward(const Node& n, int64_t batch, const void* y, const void* dy, void* dx,
+                       bool accumulate) override;
   void AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) override;
   void Copy(int64_t count, const void* src, void* dst, bool accumulate) override;
   void DropoutForward(const Node& n, int64_t batch, const DropoutKey& key, const void* x, void* y) override;
@@ -557,6 +563,32 @@ void CudaBackend::TanhForward(int64_t count, const void* x, void* y) {
 void CudaBackend::TanhBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::TanhBackward(count, F(y), F(dy), F(dx), accumulate, stream_));
+}
+
+void CudaBackend::PointwiseForward(const Node& n, int64_t count, const void* x, void* y) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::PointwiseForward(count, PointwiseFnOf(n), F(x), F(y), stream_));
+}
+
+void CudaBackend::PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
+                                    bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::PointwiseBackward(count, PointwiseFnOf(n), F(saved), F(dy), F(dx), accumulate, stream_));
+}
+
+void CudaBackend::SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) {
+  Use();
+  const AxisSpan s = PhysicalAxis(n.out, n.axis, batch);
+  SLIM_CUDA_RECORD(cuda::SoftmaxForward(s.outer, s.size, s.inner, n.kind == planner::OpKind::kLogSoftmax, F(x), F(y),
+                                        stream_));
+}
+
+void CudaBackend::SoftmaxBackward(const Node& n, int64_t batch, const void* y, const void* dy, void* dx,
+                                  bool accumulate) {
+  Use();
+  const AxisSpan s = PhysicalAxis(n.out, n.axis, batch);
+  SLIM_CUDA_RECORD(cuda::SoftmaxBackward(s.outer, s.size, s.inner, n.kind == planner::OpKind::kLogSoftmax, F(y),
+                                         F(dy), F(dx), accumulate, stream_));
 }
 
 void CudaBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {

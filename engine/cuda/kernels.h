@@ -4,7 +4,8 @@
 //
 // Each function mirrors one engine::Backend method (same semantics, same
 // in-place rules: y == x, dx == dy allowed where backend.h allows them);
-// shapes arrive as plain integers so this header needs no planner types.
+// shapes arrive as plain integers so this header needs no planner types
+// (a pointwise op as engine/pointwise_math.h's plain PointwiseFn).
 // Every function returns the launch's cudaError_t (cudaSuccess, or the
 // error cudaGetLastError reports right after the launch); the caller turns
 // it into an absl::Status with file and line (cuda_status.h).
@@ -20,6 +21,8 @@
 #include <cstdint>
 
 #include <cuda_runtime.h>
+
+#include "engine/pointwise_math.h"
 
 namespace slimtrain::engine::cuda {
 
@@ -61,6 +64,17 @@ cudaError_t SigmoidBackward(int64_t count, const float* y, const float* dy, floa
 cudaError_t TanhForward(int64_t count, const float* x, float* y, cudaStream_t stream);
 cudaError_t TanhBackward(int64_t count, const float* y, const float* dy, float* dx, bool accumulate,
                          cudaStream_t stream);
+// Pointwise activation f (engine/pointwise_math.h, evaluated in double);
+// backward from `saved` (y or x, as f.from_output says).
+cudaError_t PointwiseForward(int64_t count, const PointwiseFn& f, const float* x, float* y, cudaStream_t stream);
+cudaError_t PointwiseBackward(int64_t count, const PointwiseFn& f, const float* saved, const float* dy, float* dx,
+                              bool accumulate, cudaStream_t stream);
+// softmax (log: log_softmax) along lines of `size` elements `inner` apart,
+// `outer` blocks of them (engine::AxisSpan); backward from the output y.
+cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log, const float* x, float* y,
+                           cudaStream_t stream);
+cudaError_t SoftmaxBackward(int64_t outer, int64_t size, int64_t inner, bool log, const float* y, const float* dy,
+                            float* dx, bool accumulate, cudaStream_t stream);
 // y = sum of `k` inputs (inputs: a host array of k device pointers; y may be one of them).
 cudaError_t AddForward(int64_t count, const float* const* inputs, int k, float* y, cudaStream_t stream);
 cudaError_t Copy(int64_t count, const float* src, float* dst, bool accumulate, cudaStream_t stream);

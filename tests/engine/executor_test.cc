@@ -57,11 +57,47 @@ constexpr char kAllOps[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
-Graph AllOps() {
+// The activations of issue 13, each where the planner's in-place rule and
+// what its backward reads (output or input) matter: after convolutions, on
+// both sides of an add, one after another, and softmaxes over the channels
+// and over the height of an image.
+constexpr char kActivationOps[] = R"pb(
+  name: "activation_ops"
+  input { dims: 2 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+  layers { name: "relu6" inputs: "conv1" relu6 {} }
+  layers { name: "conv2" inputs: "relu6" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn" inputs: "conv2" batch_norm {} }
+  layers { name: "hswish" inputs: "bn" hardswish {} }
+  layers { name: "dw" inputs: "hswish" conv2d { out_channels: 4 kernel_size: 3 padding: 1 groups: 4 } }
+  layers { name: "silu" inputs: "dw" silu {} }
+  layers { name: "add" inputs: "silu" inputs: "relu6" add {} }
+  layers { name: "gelu" inputs: "add" gelu {} }
+  layers { name: "leaky" inputs: "gelu" leaky_relu { negative_slope: -0.1 } }
+  layers { name: "elu" inputs: "leaky" elu { alpha: 0.7 } }
+  layers { name: "elu_neg" inputs: "elu" elu { alpha: -0.3 } }
+  layers { name: "softmax" inputs: "elu_neg" softmax { axis: 1 } }
+  layers { name: "conv3" inputs: "softmax" conv2d { out_channels: 3 kernel_size: 3 stride: 2 padding: 1 } }
+  layers { name: "softplus" inputs: "conv3" softplus { beta: 2 } }
+  layers { name: "hsig" inputs: "softplus" hardsigmoid {} }
+  layers { name: "clip" inputs: "hsig" clip { min: 0.55 max: 0.9 } }
+  layers { name: "gelu_tanh" inputs: "conv3" gelu { approximate: "tanh" } }
+  layers { name: "log_softmax" inputs: "gelu_tanh" log_softmax { axis: 2 } }
+  layers { name: "cat" inputs: "clip" inputs: "log_softmax" concat {} }
+  layers { name: "flat" inputs: "cat" flatten {} }
+  layers { name: "fc" inputs: "flat" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
+Graph Parsed(const char* text) {
   v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kAllOps, &spec));
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
   return BuildOrDie(spec);
 }
+
+Graph AllOps() { return Parsed(kAllOps); }
+Graph ActivationOps() { return Parsed(kActivationOps); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -191,7 +227,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -211,7 +247,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps()}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -227,31 +263,33 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = AllOps();
-  const Batch data = RandomBatch(g, 3, 6);
-  for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
-    std::unique_ptr<Executor> e = MakeExecutor(g, s, 3, &backend);
-    ASSERT_NE(e, nullptr);
-    ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
-    std::vector<double> analytic;
-    for (int64_t i = 0; i < e->params().trainable_count(); ++i) analytic.push_back(e->params().GetGrad(i));
-    std::mt19937_64 rng(9);
-    // Every parameter tensor, a few elements each.
-    for (const NamedTensor& t : e->params().tensors()) {
-      if (!t.trainable) continue;
-      int64_t count = 1;
-      for (int64_t d : t.shape) count *= d;
-      for (int k = 0; k < 3; ++k) {
-        const int64_t i = t.offset + static_cast<int64_t>(rng() % count);
-        const double h = 1e-6, original = e->params().Get(i);
-        e->params().Set(i, original + h);
-        const double up = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
-        e->params().Set(i, original - h);
-        const double down = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
-        e->params().Set(i, original);
-        const double numeric = (up - down) / (2 * h);
-        EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
-            << t.name << " element " << i - t.offset << " " << planner::StrategyName(s);
+  for (const Graph& g : {AllOps(), ActivationOps()}) {
+    SCOPED_TRACE(g.spec().name());
+    const Batch data = RandomBatch(g, 3, 6);
+    for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
+      std::unique_ptr<Executor> e = MakeExecutor(g, s, 3, &backend);
+      ASSERT_NE(e, nullptr);
+      ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
+      std::vector<double> analytic;
+      for (int64_t i = 0; i < e->params().trainable_count(); ++i) analytic.push_back(e->params().GetGrad(i));
+      std::mt19937_64 rng(9);
+      // Every parameter tensor, a few elements each.
+      for (const NamedTensor& t : e->params().tensors()) {
+        if (!t.trainable) continue;
+        int64_t count = 1;
+        for (int64_t d : t.shape) count *= d;
+        for (int k = 0; k < 3; ++k) {
+          const int64_t i = t.offset + static_cast<int64_t>(rng() % count);
+          const double h = 1e-6, original = e->params().Get(i);
+          e->params().Set(i, original + h);
+          const double up = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+          e->params().Set(i, original - h);
+          const double down = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+          e->params().Set(i, original);
+          const double numeric = (up - down) / (2 * h);
+          EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
+              << t.name << " element " << i - t.offset << " " << planner::StrategyName(s);
+        }
       }
     }
   }

@@ -315,6 +315,51 @@ Problem Dropout(ReferenceBackend& be, const planner::Node& n, int64_t batch, boo
          bool a) { b.DropoutBackward(n, N, kDropoutKey, dy, dx, a); });
 }
 
+// Inputs in [-5, 5] at least 0.05 from every kink of the pointwise ops
+// (0, ±3, the clip bounds the rows use, ±1.5 and 0.5, and 2, where
+// softplus with beta 2 and threshold 4 turns linear).
+Vec AwayFromKinks(int64_t size, uint64_t seed) {
+  Vec v = RandomVector(size, seed, -5, 5);
+  for (double& x : v) {
+    for (double kink : {0.0, 3.0, -3.0, 1.5, -1.5, 0.5, 2.0}) {
+      if (std::fabs(x - kink) < 0.05) x = kink + (x < kink ? -0.05 : 0.05);
+    }
+  }
+  return v;
+}
+
+// relu6, clip, leaky_relu, elu, gelu, silu, hardswish, hardsigmoid,
+// softplus: backward from what the planner keeps (BackwardReadsOutput).
+Problem Pointwise(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, AwayFromKinks(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.PointwiseForward(n, N * NumElements(n.out), x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec& x, const double* dy, double* dx,
+         bool a) {
+        const int64_t count = N * NumElements(n.out);
+        Vec y(count);
+        b.PointwiseForward(n, count, x.data(), y.data());
+        b.PointwiseBackward(n, count, planner::BackwardReadsOutput(n) ? y.data() : x.data(), dy, dx, a);
+      });
+}
+
+// softmax, log_softmax: backward from the output.
+Problem Softmax(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1, -3, 3),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.SoftmaxForward(n, N, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec& x, const double* dy, double* dx,
+         bool a) {
+        Vec y(OutSize(n, N));
+        b.SoftmaxForward(n, N, x.data(), y.data());
+        b.SoftmaxBackward(n, N, y.data(), dy, dx, a);
+      });
+}
+
 // The loss is the output (one scalar); its backward has no upstream
 // gradient, so the analytic gradient is scaled by r[0] here.
 Problem SoftmaxCrossEntropy(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
@@ -400,6 +445,42 @@ const GradCase kGradCases[] = {
      Dropout},
     {"DropoutAccumulate", {10}, R"pb(layers { name: "op" inputs: "input" dropout { p: 0.5 } })pb", 0, 3, true,
      Dropout},
+    // pointwise activations; both sides of leaky_relu's and elu's rule
+    {"Relu6", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" relu6 {} })pb", 0, 2, false, Pointwise},
+    {"ClipBothAccumulate", {7}, R"pb(layers { name: "op" inputs: "input"
+       clip { min: -1.5 max: 0.5 } })pb", 0, 3, true, Pointwise},
+    {"ClipMaxOnly", {2, 2, 3}, R"pb(layers { name: "op" inputs: "input" clip { max: 1.5 } })pb", 0, 2, false,
+     Pointwise},
+    {"LeakyRelu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" leaky_relu {} })pb", 0, 2, false,
+     Pointwise},
+    {"LeakyReluNegativeSlopeAccumulate", {6}, R"pb(layers { name: "op" inputs: "input"
+       leaky_relu { negative_slope: -0.3 } })pb", 0, 3, true, Pointwise},
+    {"Elu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" elu { alpha: 1.3 } })pb", 0, 2, false, Pointwise},
+    {"EluNegativeAlphaAccumulate", {6}, R"pb(layers { name: "op" inputs: "input" elu { alpha: -0.5 } })pb", 0, 3,
+     true, Pointwise},
+    {"GeluErf", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" gelu {} })pb", 0, 2, false, Pointwise},
+    {"GeluTanhAccumulate", {7}, R"pb(layers { name: "op" inputs: "input" gelu { approximate: "tanh" } })pb", 0, 3,
+     true, Pointwise},
+    {"Silu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" silu {} })pb", 0, 2, false, Pointwise},
+    {"Hardswish", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" hardswish {} })pb", 0, 2, false, Pointwise},
+    {"HardsigmoidAccumulate", {9}, R"pb(layers { name: "op" inputs: "input" hardsigmoid {} })pb", 0, 3, true,
+     Pointwise},
+    {"Softplus", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" softplus {} })pb", 0, 2, false, Pointwise},
+    // beta·x crosses the threshold 4 inside [-5, 5], at x = 2.
+    {"SoftplusBeta2Threshold4", {8}, R"pb(layers { name: "op" inputs: "input"
+       softplus { beta: 2 threshold: 4 } })pb", 0, 3, false, Pointwise},
+    // softmax over each axis of an image (channels innermost in memory) and of features
+    {"SoftmaxChannels", {4, 2, 3}, R"pb(layers { name: "op" inputs: "input" softmax { axis: 1 } })pb", 0, 2,
+     false, Softmax},
+    {"SoftmaxHeight", {3, 4, 2}, R"pb(layers { name: "op" inputs: "input" softmax { axis: 2 } })pb", 0, 2, false,
+     Softmax},
+    {"SoftmaxWidthAccumulate", {2, 3, 4}, R"pb(layers { name: "op" inputs: "input" softmax {} })pb", 0, 2, true,
+     Softmax},
+    {"SoftmaxFeatures", {6}, R"pb(layers { name: "op" inputs: "input" softmax {} })pb", 0, 3, false, Softmax},
+    {"LogSoftmaxChannelsAccumulate", {5, 2, 2}, R"pb(layers { name: "op" inputs: "input"
+       log_softmax { axis: -3 } })pb", 0, 2, true, Softmax},
+    {"LogSoftmaxFeatures", {7}, R"pb(layers { name: "op" inputs: "input" log_softmax { axis: 1 } })pb", 0, 3,
+     false, Softmax},
     // layout
     // concat: branches of 2 and 3 channels (and the 4-channel input).
     {"Concat", {4, 3, 2}, R"pb(

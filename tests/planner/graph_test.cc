@@ -2,6 +2,7 @@
 // parameters and FLOPs are inferred as documented; order is topological.
 #include "planner/graph.h"
 
+#include <cmath>
 #include <string>
 
 #include "google/protobuf/text_format.h"
@@ -124,6 +125,37 @@ const BadCase kBadCases[] = {
     {"DuplicateName", [](v1::ModelSpec& s) { LayerNamed(s, "conv2")->set_name("conv1"); },
      "layer 'conv1': duplicate name"},
     {"NoOp", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->clear_op(); }, "layer 'relu1': no op set"},
+    {"NoOpListsTheKnownOps", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->clear_op(); },
+     "layer 'relu1': no op set; known ops: conv2d, batch_norm, relu, sigmoid, tanh, add, concat"},
+    {"ClipMinAboveMax", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "relu1")->mutable_clip();
+       c->set_min(2);
+       c->set_max(1);
+     }, "layer 'relu1': clip.min 2 is above clip.max 1"},
+    {"ClipInfiniteMax", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_clip()->set_max(INFINITY); },
+     "layer 'relu1': clip.max must be finite, got inf"},
+    {"LeakyReluNanSlope", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_leaky_relu()->set_negative_slope(NAN);
+     }, "layer 'relu1': leaky_relu.negative_slope must be finite, got nan"},
+    {"EluInfiniteAlpha", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_elu()->set_alpha(-INFINITY); },
+     "layer 'relu1': elu.alpha must be finite, got -inf"},
+    {"GeluUnknownApproximation", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_gelu()->set_approximate("erf");
+     }, "layer 'relu1': gelu.approximate must be \"none\" or \"tanh\", got \"erf\""},
+    {"SoftplusZeroBeta", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_softplus()->set_beta(0); },
+     "layer 'relu1': softplus.beta must be > 0 and finite, got 0"},
+    {"SoftplusNanThreshold", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_softplus()->set_threshold(NAN);
+     }, "layer 'relu1': softplus.threshold must be finite, got nan"},
+    {"SoftmaxOverTheBatch", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_softmax()->set_axis(0); },
+     "layer 'relu1': softmax.axis 0 is not an axis of the (N,4,8,8) input: it must be in [1, 3] or [-3, -1] "
+     "(0 is the batch)"},
+    {"LogSoftmaxAxisTooLarge", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_log_softmax()->set_axis(4);
+     }, "layer 'relu1': log_softmax.axis 4 is not an axis"},
+    {"LogSoftmaxAxisTooNegative", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_log_softmax()->set_axis(-4);
+     }, "layer 'relu1': log_softmax.axis -4 is not an axis"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
@@ -243,6 +275,79 @@ const BadCase kBadCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(EveryError, GraphErrorTest, testing::ValuesIn(kBadCases),
                          [](const testing::TestParamInfo<BadCase>& info) { return info.param.name; });
+
+// The activations of issue 13: shapes pass through, attributes resolve with
+// PyTorch's defaults, FLOPs per graph.h's table, and backward reads the
+// output or the input as graph.h says.
+TEST(GraphTest, ActivationsResolveDefaultsFlopsAndWhatBackwardReads) {
+  const char* kModel = R"pb(
+    input { dims: 3 dims: 4 dims: 5 }
+    num_classes: 2
+    layers { name: "relu6" inputs: "input" relu6 {} }
+    layers { name: "clip" inputs: "relu6" clip { max: 2.5 } }
+    layers { name: "leaky" inputs: "clip" leaky_relu {} }
+    layers { name: "leaky_neg" inputs: "leaky" leaky_relu { negative_slope: -0.1 } }
+    layers { name: "elu" inputs: "leaky_neg" elu {} }
+    layers { name: "elu_neg" inputs: "elu" elu { alpha: -1 } }
+    layers { name: "gelu" inputs: "elu_neg" gelu {} }
+    layers { name: "gelu_tanh" inputs: "gelu" gelu { approximate: "tanh" } }
+    layers { name: "silu" inputs: "gelu_tanh" silu {} }
+    layers { name: "hardswish" inputs: "silu" hardswish {} }
+    layers { name: "hardsigmoid" inputs: "hardswish" hardsigmoid {} }
+    layers { name: "softplus" inputs: "hardsigmoid" softplus {} }
+    layers { name: "softmax" inputs: "softplus" softmax { axis: 1 } }
+    layers { name: "log_softmax" inputs: "softmax" log_softmax {} }
+    layers { name: "fc" inputs: "log_softmax" linear { out_features: 2 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+  )pb";
+  absl::StatusOr<Graph> g = Graph::Build(Parse(kModel));
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto node = [&](const char* name) -> const Node& { return g->node(g->Find(name)); };
+  const int64_t e = 3 * 4 * 5;
+  for (const char* name : {"relu6", "clip", "leaky", "leaky_neg", "elu", "elu_neg", "gelu", "gelu_tanh", "silu",
+                           "hardswish", "hardsigmoid", "softplus", "softmax", "log_softmax"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(node(name).out, (Dims{3, 4, 5}));
+    EXPECT_EQ(node(name).parameter_count, 0);
+  }
+  EXPECT_EQ(node("relu6").clip_min, 0);
+  EXPECT_EQ(node("relu6").clip_max, 6);
+  EXPECT_EQ(node("clip").clip_min, -INFINITY);
+  EXPECT_EQ(node("clip").clip_max, 2.5);
+  EXPECT_EQ(node("leaky").negative_slope, 0.01);
+  EXPECT_EQ(node("elu").alpha, 1.0);
+  EXPECT_FALSE(node("gelu").gelu_tanh);
+  EXPECT_TRUE(node("gelu_tanh").gelu_tanh);
+  EXPECT_EQ(node("softplus").beta, 1.0);
+  EXPECT_EQ(node("softplus").threshold, 20.0);
+  EXPECT_EQ(node("softmax").axis, 0);      // batched axis 1: the channels
+  EXPECT_EQ(node("log_softmax").axis, 2);  // -1: the width
+  // FLOPs per element: 1 forward / 2 backward for the piecewise-linear ops,
+  // 4 / 4 for the transcendental ones, 5 / 4 for the softmaxes.
+  for (const char* name : {"relu6", "clip", "leaky", "hardsigmoid"}) {
+    EXPECT_EQ(node(name).forward_flops, e) << name;
+    EXPECT_EQ(node(name).backward_flops, 2 * e) << name;
+  }
+  for (const char* name : {"elu", "gelu", "silu", "hardswish", "softplus"}) {
+    EXPECT_EQ(node(name).forward_flops, 4 * e) << name;
+    EXPECT_EQ(node(name).backward_flops, 4 * e) << name;
+  }
+  EXPECT_EQ(node("softmax").forward_flops, 5 * e);
+  EXPECT_EQ(node("softmax").backward_flops, 4 * e);
+  // What backward reads.
+  for (const char* name : {"relu6", "clip", "leaky", "elu", "hardsigmoid", "softmax", "log_softmax"}) {
+    EXPECT_TRUE(BackwardReadsOutput(node(name))) << name;
+  }
+  for (const char* name : {"leaky_neg", "elu_neg", "gelu", "gelu_tanh", "silu", "hardswish", "softplus"}) {
+    EXPECT_FALSE(BackwardReadsOutput(node(name))) << name;
+  }
+  for (const char* name : {"relu6", "clip", "leaky", "elu", "gelu", "silu", "hardswish", "hardsigmoid",
+                           "softplus"}) {
+    EXPECT_TRUE(IsPointwise(node(name).kind)) << name;
+  }
+  EXPECT_FALSE(IsPointwise(node("softmax").kind));
+  EXPECT_FALSE(IsPointwise(OpKind::kRelu));
+}
 
 TEST(GraphTest, LayerCountIsLimited) {
   v1::ModelSpec spec = Parse(kTiny);

@@ -239,6 +239,20 @@ constexpr ParseErrorCase kParseErrorCases[] = {
     {"JsonTwoOps", ModelFormat::kJson, "{\"layers\": [{\"conv2d\": {}, \"relu\": {}}]}",
      "bad.json: (layers[0]): invalid value oneof field 'op' is already set. "
      "Cannot set 'relu' for type oneof"},
+    // An op the graph does not know: the layer is named, the known ops listed.
+    {"TextUnknownOp", ModelFormat::kText,
+     "name: \"m\"\nlayers { name: \"a\" inputs: \"input\" relu {} }\n"
+     "layers {\n  name: \"act\"\n  inputs: \"a\"\n  gelu_new {}\n}\n",
+     "bad.pbtxt:6:12: layer 'act' (layers[1]) has no field 'gelu_new': a layer has a name, inputs and one op; "
+     "known ops: conv2d, batch_norm, relu, sigmoid, tanh, add, concat, max_pool, avg_pool, global_avg_pool, "
+     "linear, flatten, dropout, softmax_cross_entropy, relu6, clip, leaky_relu, elu, gelu, silu, hardswish, "
+     "hardsigmoid, softplus, softmax, log_softmax"},
+    {"JsonUnknownOp", ModelFormat::kJson,
+     "{\"layers\": [{\"name\": \"a\", \"relu\": {}}, {\"swish\": {}, \"name\": \"act\"}]}",
+     "bad.json: layer 'act' (layers[1]) has no field 'swish': a layer has a name, inputs and one op; "
+     "known ops: conv2d, batch_norm, relu, sigmoid, tanh, add, concat, max_pool, avg_pool, global_avg_pool, "
+     "linear, flatten, dropout, softmax_cross_entropy, relu6, clip, leaky_relu, elu, gelu, silu, hardswish, "
+     "hardsigmoid, softplus, softmax, log_softmax"},
     // proto3 strings are UTF-8; the text parser alone would take any bytes.
     {"TextInputNotUtf8", ModelFormat::kText,
      "name: \"m\"\nlayers { name: \"a\" }\nlayers { name: \"b\" inputs: \"x\" inputs: \"b1.\xC3\" }\n",

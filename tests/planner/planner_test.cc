@@ -231,6 +231,48 @@ TEST(PlannerTest, ReluRunsInPlaceOnItsBatchNormOutput) {
   EXPECT_EQ(plan.buffers(by_name["relu1.out"]->in_place_of()).name(), "bn1.out");
 }
 
+// Which tensor each activation's backward keeps, and the in-place rule:
+// relu6 keeps its output and overwrites conv1's (dead) output; gelu keeps
+// its input, so conv2's output stays and gelu gets its own buffer; softmax
+// keeps its output, in place of gelu's (read by nothing later).
+TEST(PlannerTest, ActivationsKeepTheirOutputOrInputAndRunInPlaceWhereTheInputDies) {
+  v1::ModelSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "activations"
+    input { dims: 3 dims: 8 dims: 8 }
+    num_classes: 10
+    layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+    layers { name: "relu6" inputs: "conv1" relu6 {} }
+    layers { name: "conv2" inputs: "relu6" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+    layers { name: "gelu" inputs: "conv2" gelu {} }
+    layers { name: "softmax" inputs: "gelu" softmax { axis: 1 } }
+    layers { name: "gap" inputs: "softmax" global_avg_pool {} }
+    layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+  )pb", &spec));
+  PlanOptions options;
+  options.batch_size = 2;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(BuildOrDie(spec), Strategy::kExact, options);
+  const int64_t map = 2 * 4 * 8 * 8 * 4;
+  const std::map<std::string, int64_t> expected = {
+      {"input.out", 2 * 3 * 64 * 4}, {"labels", 2 * 4},
+      {"relu6.out", map},  // its own backward and conv2's weight gradient
+      {"conv2.out", map},  // gelu's input
+      {"softmax.out", map},
+      {"gap.out", 2 * 4 * 4}, {"loss.probs", 2 * 10 * 4},
+  };
+  EXPECT_EQ(SavedBuffers(plan), expected);
+  std::map<std::string, const v1::Buffer*> by_name;
+  for (const v1::Buffer& b : plan.buffers()) by_name[b.name()] = &b;
+  ASSERT_TRUE(by_name.count("relu6.out") && by_name.count("gelu.out") && by_name.count("softmax.out"));
+  EXPECT_EQ(plan.buffers(by_name["relu6.out"]->in_place_of()).name(), "conv1.out");
+  EXPECT_EQ(by_name["gelu.out"]->in_place_of(), -1);
+  EXPECT_EQ(plan.buffers(by_name["softmax.out"]->in_place_of()).name(), "gelu.out");
+  EXPECT_EQ(by_name["conv2.out"]->reason(), "input of gelu 'gelu', read by its backward");
+  EXPECT_EQ(by_name["softmax.out"]->reason(), "output of softmax 'softmax', read by its backward");
+}
+
 // A backend whose convolutions need scratch memory: each workspace lives for
 // its one step and is packed with everything else.
 class WorkspaceCostModel : public DefaultCostModel {

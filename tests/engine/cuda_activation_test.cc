@@ -1,0 +1,112 @@
+// The CUDA backend's pointwise activations and softmaxes against the
+// reference backend (float32), on the GPU; skipped without one (see
+// cuda_test_util.h). Both evaluate engine/pointwise_math.h (softmax: each
+// line max-shifted and summed) in double and round once, so they agree to
+// 1e-6 of the scale (the GPU's exp and erf differ from glibc's in the last
+// bits of a double). In place (y == x, dx == dy) must equal out of place
+// bit for bit.
+#include <string>
+
+#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/reference_test_util.h"
+
+namespace slimtrain::engine::gpu_test {
+namespace {
+
+using test_util::OpNode;
+
+constexpr double kTolerance = 1e-6;
+
+const char* const kPointwiseOps[] = {
+    "relu6 {}", "clip { min: -1.5 max: 2.5 }", "leaky_relu {}", "leaky_relu { negative_slope: -0.2 }",
+    "elu {}", "elu { alpha: -0.7 }", "gelu {}", "gelu { approximate: \"tanh\" }", "silu {}", "hardswish {}",
+    "hardsigmoid {}", "softplus {}", "softplus { beta: 3 threshold: 5 }",
+};
+
+TEST_F(GpuTest, PointwiseActivationsMatchReference) {
+  for (const char* op : kPointwiseOps) {
+    for (const int64_t count : {int64_t{37}, (int64_t{1} << 20) + 3}) {
+      SCOPED_TRACE(::testing::Message() << op << " count " << count);
+      const Node n = OpNode({count}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+      ASSERT_FALSE(n.name.empty());
+      std::vector<float> x = Random(count, 51, -12.0f, 12.0f);
+      x[0] = 0.0f;
+      x[1] = 3.0f;
+      x[2] = -3.0f;
+      DeviceMemory mem(gpu_);
+      const float* xd = mem.Upload(x);
+      float* yd = mem.Zeros<float>(count);
+      std::vector<float> y_ref(count);
+      gpu_->PointwiseForward(n, count, xd, yd);
+      ref_.PointwiseForward(n, count, x.data(), y_ref.data());
+      const std::vector<float> y = mem.Download(yd, count);
+      EXPECT_LE(RelError(y, y_ref), kTolerance);
+      float* inplace = mem.Upload(x);
+      gpu_->PointwiseForward(n, count, inplace, inplace);
+      EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), y), -1) << "in place";
+
+      const std::vector<float>& saved = planner::BackwardReadsOutput(n) ? y_ref : x;
+      const float* savedd = mem.Upload(saved);
+      const std::vector<float> dy = Random(count, 52), dx0 = Random(count, 53);
+      const float* dyd = mem.Upload(dy);
+      std::vector<float> dx_over;
+      for (const bool acc : {false, true}) {
+        float* dxd = mem.Upload(dx0);
+        std::vector<float> dx_ref = dx0;
+        gpu_->PointwiseBackward(n, count, savedd, dyd, dxd, acc);
+        ref_.PointwiseBackward(n, count, saved.data(), dy.data(), dx_ref.data(), acc);
+        const std::vector<float> dx = mem.Download(dxd, count);
+        EXPECT_LE(RelError(dx, dx_ref), kTolerance) << "accumulate " << acc;
+        if (!acc) dx_over = dx;
+      }
+      float* dinplace = mem.Upload(dy);
+      gpu_->PointwiseBackward(n, count, savedd, dinplace, dinplace, false);
+      EXPECT_EQ(FirstBitDifference(mem.Download(dinplace, count), dx_over), -1) << "backward in place";
+    }
+  }
+}
+
+struct SoftmaxCase {
+  std::vector<int64_t> dims;
+  const char* op;
+  int64_t batch;
+};
+
+TEST_F(GpuTest, SoftmaxAndLogSoftmaxOnEveryAxisMatchReference) {
+  const SoftmaxCase cases[] = {
+      {{7, 5, 6}, "softmax { axis: 1 }", 3},     {{4, 9, 5}, "softmax { axis: 2 }", 2},
+      {{3, 5, 11}, "softmax {}", 2},             {{1000}, "softmax {}", 40},
+      {{10, 4, 4}, "log_softmax { axis: 1 }", 5}, {{300, 6, 2}, "log_softmax { axis: 2 }", 2},
+  };
+  for (const SoftmaxCase& c : cases) {
+    SCOPED_TRACE(c.op);
+    const Node n = OpNode(c.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", c.op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t count = c.batch * planner::NumElements(n.out);
+    const std::vector<float> x = Random(count, 61, -8.0f, 8.0f);
+    DeviceMemory mem(gpu_);
+    const float* xd = mem.Upload(x);
+    float* yd = mem.Zeros<float>(count);
+    std::vector<float> y_ref(count);
+    gpu_->SoftmaxForward(n, c.batch, xd, yd);
+    ref_.SoftmaxForward(n, c.batch, x.data(), y_ref.data());
+    const std::vector<float> y = mem.Download(yd, count);
+    EXPECT_LE(RelError(y, y_ref), kTolerance);
+    float* inplace = mem.Upload(x);
+    gpu_->SoftmaxForward(n, c.batch, inplace, inplace);
+    EXPECT_EQ(FirstBitDifference(mem.Download(inplace, count), y), -1) << "in place";
+    const std::vector<float> dy = Random(count, 62), dx0 = Random(count, 63);
+    const float* y_refd = mem.Upload(y_ref);
+    const float* dyd = mem.Upload(dy);
+    for (const bool acc : {false, true}) {
+      float* dxd = mem.Upload(dx0);
+      std::vector<float> dx_ref = dx0;
+      gpu_->SoftmaxBackward(n, c.batch, y_refd, dyd, dxd, acc);
+      ref_.SoftmaxBackward(n, c.batch, y_ref.data(), dy.data(), dx_ref.data(), acc);
+      EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), kTolerance) << "accumulate " << acc;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slimtrain::engine::gpu_test

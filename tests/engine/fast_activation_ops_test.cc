@@ -1,0 +1,178 @@
+// FastBackend's pointwise activations and softmaxes against the reference
+// backend, table-driven: one row per op and attribute set, each at 37 and
+// 100003 elements (both sides of the threading grain), forward, backward
+// with and without accumulate, and in place (y == x, dx == dy) bit for bit
+// equal to the out-of-place result. The fast kernels evaluate in float with
+// polynomial exp/erf/tanh (engine/cpu/vector_math.h), so they must stay
+// within 2e-6 of the tensor's scale of the reference's double evaluation.
+// Softmax rows cover every axis of an image (channels are innermost in
+// memory) and lines more than 256 apart (the chunked path).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backend.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/cpu/reference_backend.h"
+#include "engine/cpu/vector_math.h"
+#include "gtest/gtest.h"
+#include "planner/graph.h"
+#include "tests/engine/fast_backend_test_util.h"
+#include "tests/engine/reference_test_util.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using planner::Node;
+using planner::NumElements;
+using testing::FirstBitDifference;
+using testing::Random;
+using testing::RelError;
+using test_util::OpNode;
+
+constexpr double kTolerance = 2e-6;
+
+// vector_math.h against glibc in double over a dense sweep: the error
+// bounds its comments state.
+TEST(VectorMathTest, MatchesTheLibraryFunctionsInDouble) {
+  double exp_rel = 0, tanh_abs = 0, erf_abs = 0, log1p_rel = 0, sigmoid_abs = 0;
+  for (int i = -200000; i <= 200000; ++i) {
+    const float x = static_cast<float>(i) * 1e-4f;  // [-20, 20]
+    exp_rel = std::max(exp_rel, std::fabs(cpu::Exp(x) - std::exp(double{x})) / std::exp(double{x}));
+    tanh_abs = std::max(tanh_abs, std::fabs(cpu::Tanh(x) - std::tanh(double{x})));
+    erf_abs = std::max(erf_abs, std::fabs(cpu::Erf(x) - std::erf(double{x})));
+    sigmoid_abs = std::max(sigmoid_abs, std::fabs(cpu::Sigmoid(x) - 1 / (1 + std::exp(-double{x}))));
+    const float e = std::ldexp(static_cast<float>(i + 200001) / 400001.0f, -(i + 200000) % 40);  // (0, 1]
+    log1p_rel = std::max(log1p_rel, std::fabs(cpu::Log1pUnit(e) - std::log1p(double{e})) / std::log1p(double{e}));
+  }
+  EXPECT_LT(exp_rel, 4e-7);
+  EXPECT_LT(tanh_abs, 4e-7);
+  EXPECT_LT(erf_abs, 5e-7);
+  EXPECT_LT(sigmoid_abs, 4e-7);
+  EXPECT_LT(log1p_rel, 4e-7);
+}
+
+struct PointwiseRow {
+  const char* name;
+  const char* op;  // the layer's op, e.g. "gelu { approximate: \"tanh\" }"
+};
+
+const PointwiseRow kPointwiseRows[] = {
+    {"Relu6", "relu6 {}"},
+    {"Clip", "clip { min: -1.5 max: 2.5 }"},
+    {"ClipMinOnly", "clip { min: -0.5 }"},
+    {"LeakyRelu", "leaky_relu { negative_slope: 0.1 }"},
+    {"LeakyReluNegativeSlope", "leaky_relu { negative_slope: -0.2 }"},
+    {"Elu", "elu {}"},
+    {"EluNegativeAlpha", "elu { alpha: -0.7 }"},
+    {"GeluErf", "gelu {}"},
+    {"GeluTanh", "gelu { approximate: \"tanh\" }"},
+    {"Silu", "silu {}"},
+    {"Hardswish", "hardswish {}"},
+    {"Hardsigmoid", "hardsigmoid {}"},
+    {"Softplus", "softplus {}"},
+    {"SoftplusBeta3Threshold5", "softplus { beta: 3 threshold: 5 }"},
+};
+
+class PointwiseTest : public ::testing::TestWithParam<PointwiseRow> {
+ protected:
+  FastBackend fast_;
+  ReferenceBackend ref_{DType::kF32};
+};
+
+TEST_P(PointwiseTest, MatchesReferenceAccumulateAndInPlace) {
+  for (const int64_t count : {int64_t{37}, int64_t{100003}}) {
+    SCOPED_TRACE(::testing::Message() << "count " << count);
+    const Node n = OpNode({count}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", GetParam().op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    std::vector<float> x = Random(count, 51, -12.0f, 12.0f);
+    x[0] = 0.0f;
+    x[1] = -0.0f;
+    x[2] = 3.0f;  // hardswish's and hardsigmoid's kinks
+    x[3] = -3.0f;
+    x[4] = 1e-6f;  // elu's expm1 near 0
+    std::vector<float> y(count), y_ref(count);
+    fast_.PointwiseForward(n, count, x.data(), y.data());
+    ref_.PointwiseForward(n, count, x.data(), y_ref.data());
+    EXPECT_LE(RelError(y, y_ref), kTolerance);
+    std::vector<float> inplace = x;
+    fast_.PointwiseForward(n, count, inplace.data(), inplace.data());
+    EXPECT_EQ(FirstBitDifference(inplace, y), -1);
+
+    const std::vector<float>& saved = planner::BackwardReadsOutput(n) ? y_ref : x;
+    const std::vector<float> dy = Random(count, 52), dx0 = Random(count, 53);
+    for (const bool acc : {false, true}) {
+      std::vector<float> dx = dx0, dx_ref = dx0;
+      fast_.PointwiseBackward(n, count, saved.data(), dy.data(), dx.data(), acc);
+      ref_.PointwiseBackward(n, count, saved.data(), dy.data(), dx_ref.data(), acc);
+      EXPECT_LE(RelError(dx, dx_ref), kTolerance) << "accumulate " << acc;
+    }
+    std::vector<float> dx(count), dinplace = dy;
+    fast_.PointwiseBackward(n, count, saved.data(), dy.data(), dx.data(), false);
+    fast_.PointwiseBackward(n, count, saved.data(), dinplace.data(), dinplace.data(), false);
+    EXPECT_EQ(FirstBitDifference(dinplace, dx), -1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, PointwiseTest, ::testing::ValuesIn(kPointwiseRows),
+                         [](const ::testing::TestParamInfo<PointwiseRow>& info) { return std::string(info.param.name); });
+
+struct SoftmaxRow {
+  const char* name;
+  std::vector<int64_t> dims;  // per example
+  const char* op;
+  int64_t batch;
+};
+
+const SoftmaxRow kSoftmaxRows[] = {
+    {"ImageChannels", {7, 5, 6}, "softmax { axis: 1 }", 3},
+    {"ImageHeight", {4, 9, 5}, "softmax { axis: 2 }", 2},
+    {"ImageWidth", {3, 5, 11}, "softmax { axis: -1 }", 2},
+    {"ImageHeightChunked", {3, 20, 300}, "softmax { axis: 2 }", 2},  // lines 900 apart
+    {"Features", {1000}, "softmax {}", 40},
+    {"LogImageChannels", {10, 4, 4}, "log_softmax { axis: 1 }", 5},
+    {"LogImageHeightChunked", {300, 6, 2}, "log_softmax { axis: 2 }", 2},
+    {"LogFeatures", {37}, "log_softmax {}", 9},
+};
+
+class SoftmaxTest : public ::testing::TestWithParam<SoftmaxRow> {
+ protected:
+  FastBackend fast_;
+  ReferenceBackend ref_{DType::kF32};
+};
+
+TEST_P(SoftmaxTest, MatchesReferenceAccumulateAndInPlace) {
+  const SoftmaxRow& row = GetParam();
+  const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+  ASSERT_FALSE(n.name.empty());
+  const int64_t count = row.batch * NumElements(n.out);
+  const std::vector<float> x = Random(count, 61, -8.0f, 8.0f);
+  std::vector<float> y(count), y_ref(count);
+  fast_.SoftmaxForward(n, row.batch, x.data(), y.data());
+  ref_.SoftmaxForward(n, row.batch, x.data(), y_ref.data());
+  EXPECT_LE(RelError(y, y_ref), kTolerance);
+  std::vector<float> inplace = x;
+  fast_.SoftmaxForward(n, row.batch, inplace.data(), inplace.data());
+  EXPECT_EQ(FirstBitDifference(inplace, y), -1);
+
+  const std::vector<float> dy = Random(count, 62), dx0 = Random(count, 63);
+  for (const bool acc : {false, true}) {
+    std::vector<float> dx = dx0, dx_ref = dx0;
+    fast_.SoftmaxBackward(n, row.batch, y_ref.data(), dy.data(), dx.data(), acc);
+    ref_.SoftmaxBackward(n, row.batch, y_ref.data(), dy.data(), dx_ref.data(), acc);
+    EXPECT_LE(RelError(dx, dx_ref), kTolerance) << "accumulate " << acc;
+  }
+  std::vector<float> dx(count), dinplace = dy;
+  fast_.SoftmaxBackward(n, row.batch, y_ref.data(), dy.data(), dx.data(), false);
+  fast_.SoftmaxBackward(n, row.batch, y_ref.data(), dinplace.data(), dinplace.data(), false);
+  EXPECT_EQ(FirstBitDifference(dinplace, dx), -1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, SoftmaxTest, ::testing::ValuesIn(kSoftmaxRows),
+                         [](const ::testing::TestParamInfo<SoftmaxRow>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace slimtrain::engine
