@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""PyTorch's side of bench/engine_cpu: train the zoo's CIFAR ResNets on CPU.
+"""PyTorch's side of bench/engine_cpu: train the zoo's CIFAR models on CPU.
 
-Builds the same architectures as slimtrain's zoo (planner/zoo_resnet.cc):
-ResNet-56 (post-activation basic blocks, 1x1 projection shortcuts where the
-shape changes) and ResNet-164 (pre-activation bottlenecks), times training
+Builds the same architectures as slimtrain's zoo (planner/zoo_resnet.cc,
+zoo_mobile.cc): ResNet-56 (post-activation basic blocks, 1x1 projection
+shortcuts where the shape changes), ResNet-164 (pre-activation bottlenecks)
+and MobileNetV2 for CIFAR (torchvision's, with the zoo's strides), times training
 steps of SGD with momentum on random CIFAR-shaped data at a given batch and
 thread count, in NCHW and in channels_last, and prints one JSON line:
 
@@ -97,7 +98,18 @@ def resnet164():
     return nn.Sequential(*layers)
 
 
-MODELS = {"resnet56": resnet56, "resnet164": resnet164}
+def mobilenet_v2_cifar():
+    """torchvision's mobilenet_v2(num_classes=10) with the zoo's CIFAR strides
+    (planner/zoo_mobile.cc): the stem and features.2's depthwise conv at 1."""
+    import torchvision  # python3-torchvision, only for this model
+
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    model.features[0][0].stride = (1, 1)
+    model.features[2].conv[1][0].stride = (1, 1)
+    return model
+
+
+MODELS = {"resnet56": resnet56, "resnet164": resnet164, "mobilenet_v2_cifar": mobilenet_v2_cifar}
 
 
 def vm_rss_bytes():

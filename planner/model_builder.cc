@@ -29,11 +29,12 @@ v1::Layer* ModelBuilder::Append(const std::vector<std::string>& ins, const std::
 }
 
 std::string ModelBuilder::Conv(const std::string& in, const std::string& name, int64_t out_channels,
-                               int64_t kernel, int64_t stride, int64_t padding, bool bias) {
+                               int64_t kernel, int64_t stride, int64_t padding, bool bias, int64_t groups) {
   v1::Conv2d* conv = Append({in}, name)->mutable_conv2d();
   conv->set_out_channels(out_channels);
   conv->set_kernel_size(kernel);
   if (stride != 1) conv->set_stride(stride);
+  if (groups != 1) conv->set_groups(groups);
   conv->set_padding(padding);
   conv->set_bias(bias);
   return name;
@@ -46,6 +47,11 @@ std::string ModelBuilder::BatchNorm(const std::string& in, const std::string& na
 
 std::string ModelBuilder::Relu(const std::string& in, const std::string& name) {
   Append({in}, name)->mutable_relu();
+  return name;
+}
+
+std::string ModelBuilder::Relu6(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_relu6();
   return name;
 }
 

@@ -34,10 +34,11 @@ class ModelBuilder {
   // Square conv2d; `stride` and `groups` are written only when not 1, `bias`
   // always (PyTorch's default is true, ResNets use false before BN).
   std::string Conv(const std::string& in, const std::string& name, int64_t out_channels,
-                   int64_t kernel, int64_t stride, int64_t padding, bool bias);
+                   int64_t kernel, int64_t stride, int64_t padding, bool bias, int64_t groups = 1);
   // BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1).
   std::string BatchNorm(const std::string& in, const std::string& name);
   std::string Relu(const std::string& in, const std::string& name);
+  std::string Relu6(const std::string& in, const std::string& name);
   std::string Add(const std::vector<std::string>& ins, const std::string& name);
   // Concatenation along channels, in the order of `ins`.
   std::string Concat(const std::vector<std::string>& ins, const std::string& name);

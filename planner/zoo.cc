@@ -14,6 +14,7 @@ namespace {
 using zoo_internal::CifarResNet;
 using zoo_internal::DenseNetBc100;
 using zoo_internal::FmnistResNet;
+using zoo_internal::MobileNetV2;
 using zoo_internal::PreActBottleneckResNet;
 using zoo_internal::TorchvisionResNet;
 using zoo_internal::Vgg16Bn;
@@ -58,7 +59,15 @@ constexpr ZooModelDef kZoo[] = {
      "DenseNet-BC, depth 100, growth rate 12, for CIFAR-10 (Huang et al. 2017, Densely "
      "Connected Convolutional Networks); input 3x32x32, 10 classes",
      DenseNetBc100},
+    {"mobilenet_v2_cifar",
+     "MobileNetV2 for CIFAR-10: torchvision.models.mobilenet_v2(num_classes=10) with the stem "
+     "and the first 24-channel stage at stride 1 (Sandler et al. 2018); input 3x32x32, 10 classes",
+     [](const std::string& n, const std::string& d) { return MobileNetV2(/*cifar=*/true, n, d); }},
     // ImageNet.
+    {"mobilenet_v2",
+     "MobileNetV2 as torchvision.models.mobilenet_v2 (Sandler et al. 2018, width 1.0); input "
+     "3x224x224, 1000 classes",
+     [](const std::string& n, const std::string& d) { return MobileNetV2(/*cifar=*/false, n, d); }},
     {"resnet18",
      "ResNet-18 as torchvision.models.resnet18 (He et al. 2016); input 3x224x224, 1000 classes",
      [](const std::string& n, const std::string& d) { return TorchvisionResNet(18, n, d); }},

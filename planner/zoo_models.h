@@ -31,6 +31,11 @@ v1::ModelSpec Vgg16Bn(const std::string& name, const std::string& description);
 // DenseNet-BC (Huang et al. 2017) for CIFAR, depth 100, growth rate 12.
 v1::ModelSpec DenseNetBc100(const std::string& name, const std::string& description);
 
+// zoo_mobile.cc
+// torchvision's mobilenet_v2: 3x224x224 -> 1000 classes, or (cifar) the
+// CIFAR strides on 3x32x32 -> 10 classes.
+v1::ModelSpec MobileNetV2(bool cifar, const std::string& name, const std::string& description);
+
 }  // namespace slimtrain::planner::zoo_internal
 
 #endif  // SLIMTRAIN_PLANNER_ZOO_MODELS_H_

@@ -108,13 +108,22 @@ TEST_P(ZooPlanTest, EveryStrategyKeepsTheArenaInvariants) {
   PlanOptions options;
   options.batch_size = g.node(0).out[1] >= 224 ? 2 : 8;
   options.include_buffers = true;
+  // approx-K and naive-K code BN→ReLU pairs only (so far: MobileNetV2's
+  // BN→ReLU6 are kept exact, and its approx plans save what exact does).
+  bool has_bn_relu = false;
+  for (const Node& n : g.nodes()) {
+    has_bn_relu |= n.kind == OpKind::kBatchNorm && n.consumers.size() == 1 &&
+                   g.node(n.consumers[0]).kind == OpKind::kRelu;
+  }
   int64_t exact_saved = 0;
   for (Strategy s : AllStrategies()) {
     const v1::MemoryPlan plan = PlanOrDie(g, s, options);
     ExpectPlanInvariants(plan);
     if (s == Strategy::kExact) exact_saved = plan.saved_activation_bytes();
-    if (CodeBits(s) > 0 || IsCheckpointing(s)) {
+    if ((CodeBits(s) > 0 && has_bn_relu) || IsCheckpointing(s)) {
       EXPECT_LT(plan.saved_activation_bytes(), exact_saved) << StrategyName(s);
+    } else if (CodeBits(s) > 0) {
+      EXPECT_EQ(plan.saved_activation_bytes(), exact_saved) << StrategyName(s);
     }
     EXPECT_EQ(plan.recompute_flops() > 0, IsCheckpointing(s)) << StrategyName(s);
   }
@@ -122,8 +131,9 @@ TEST_P(ZooPlanTest, EveryStrategyKeepsTheArenaInvariants) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooPlanTest,
                          testing::Values("fmnist_resnet", "resnet20", "resnet56", "resnet110", "resnet164",
-                                         "resnet1001", "densenet_bc_100", "resnet18", "resnet34", "resnet50",
-                                         "resnet101", "resnet152", "vgg16_bn"));
+                                         "resnet1001", "densenet_bc_100", "mobilenet_v2_cifar", "mobilenet_v2",
+                                         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                                         "vgg16_bn"));
 
 // conv-bn-relu twice, pool, classifier: small enough to count by hand.
 constexpr char kSmall[] = R"pb(

@@ -45,9 +45,9 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   std::vector<std::string> names;
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
-      "fmnist_resnet", "resnet20",        "resnet56", "resnet110", "resnet164",
-      "resnet1001",    "densenet_bc_100", "resnet18", "resnet34",  "resnet50",
-      "resnet101",     "resnet152",       "vgg16_bn"};
+      "fmnist_resnet", "resnet20", "resnet56",  "resnet110", "resnet164", "resnet1001", "densenet_bc_100",
+      "mobilenet_v2_cifar", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+      "vgg16_bn"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(&ZooModels(), &ZooModels());
 }
@@ -60,8 +60,8 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
                   "'; known: fmnist_resnet, resnet20, resnet56, resnet110, resnet164, "
-                  "resnet1001, densenet_bc_100, resnet18, resnet34, resnet50, resnet101, "
-                  "resnet152, vgg16_bn");
+                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, mobilenet_v2, resnet18, resnet34, "
+                  "resnet50, resnet101, resnet152, vgg16_bn");
   }
 }
 
@@ -148,6 +148,8 @@ constexpr ParamCase kParamCases[] = {
     {"resnet101", 44'549'160},
     {"resnet152", 60'192'808},
     {"vgg16_bn", 138'365'992},
+    {"mobilenet_v2", 3'504'872},
+    {"mobilenet_v2_cifar", 2'236'682},  // torchvision.models.mobilenet_v2(num_classes=10)
     // Derived above.
     {"resnet20", 272'474},
     {"resnet56", 855'770},
@@ -247,6 +249,21 @@ const ShapeCase kShapeCases[] = {
     {"vgg16_bn", "flatten", {25088}},
     {"vgg16_bn", "classifier.0", {4096}},
     {"vgg16_bn", "classifier.6", {1000}},
+    // MobileNetV2: 224 -> 112 (stem) -> 56 (features.2) -> 28 -> 14 -> 7; CIFAR
+    // 32 -> 32 (stem, stride 1) -> 32 (features.2, stride 1) -> 16 -> 8 -> 4.
+    {"mobilenet_v2", "features.0.2", {32, 112, 112}},
+    {"mobilenet_v2", "features.1.conv.2", {16, 112, 112}},
+    {"mobilenet_v2", "features.2.conv.1.0", {96, 56, 56}},
+    {"mobilenet_v2", "features.3.add", {24, 56, 56}},
+    {"mobilenet_v2", "features.13.add", {96, 14, 14}},
+    {"mobilenet_v2", "features.17.conv.3", {320, 7, 7}},
+    {"mobilenet_v2", "features.18.2", {1280, 7, 7}},
+    {"mobilenet_v2", "classifier.1", {1000}},
+    {"mobilenet_v2_cifar", "features.0.2", {32, 32, 32}},
+    {"mobilenet_v2_cifar", "features.3.add", {24, 32, 32}},
+    {"mobilenet_v2_cifar", "features.6.add", {32, 16, 16}},
+    {"mobilenet_v2_cifar", "features.18.2", {1280, 4, 4}},
+    {"mobilenet_v2_cifar", "classifier.1", {10}},
     // CIFAR ResNets: 32x32, 16x16, 8x8.
     {"resnet20", "layer1.2.relu2", {16, 32, 32}},
     {"resnet20", "layer2.0.downsample.1", {32, 16, 16}},
@@ -319,6 +336,9 @@ constexpr LayerCountCase kLayerCountCases[] = {
     {"resnet101", 104, 104, 1, 1},
     {"resnet152", 155, 155, 1, 1},
     {"vgg16_bn", 13, 13, 3, 5},
+    // stem + 2 (the t = 1 block) + 3 × 16 blocks + features.18
+    {"mobilenet_v2", 52, 52, 1, 0},
+    {"mobilenet_v2_cifar", 52, 52, 1, 0},
     // depth = weighted layers: convs + fc, plus the projections.
     {"resnet20", 19 + 2, 19 + 2, 1, 0},
     {"resnet110", 109 + 2, 109 + 2, 1, 0},
