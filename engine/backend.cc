@@ -80,6 +80,10 @@ PointwiseFn PointwiseFnOf(const planner::Node& n) {
       f.a = n.beta;
       f.b = n.threshold;
       break;
+    case OpKind::kScale:
+      f.op = PointwiseOp::kScale;
+      f.a = n.scale;
+      break;
     default:
       SLIM_CHECK(false && "PointwiseFnOf: not a pointwise op");
   }

@@ -50,6 +50,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/pointwise_math.h"
+#include "engine/tensor_view.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
 
@@ -224,7 +225,8 @@ class Backend : public planner::CostModel {
   // `count` elements, with n's attributes (proto/model.proto says each op).
   virtual void PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) = 0;
   // dx = dy * f'(x). `saved` is the op's output y when
-  // planner::BackwardReadsOutput(n), else its input x.
+  // planner::BackwardReadsOutput(n), else its input x. scale (PointwiseFnOf
+  // maps it here too) reads nothing: the executor passes dy.
   virtual void PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy,
                                  void* dx, bool accumulate) = 0;
 
@@ -235,6 +237,33 @@ class Backend : public planner::CostModel {
   // dx = dy − exp(y) Σ dy, sums along the axis.
   virtual void SoftmaxBackward(const planner::Node& n, int64_t batch, const void* y, const void* dy, void* dx,
                                bool accumulate) = 0;
+
+  // --- views (engine/tensor_view.h; engine/shape_views.h makes them from a
+  // node). Element k of view `src` of x, times `scale`, goes to element k of
+  // view `dst` of y (equal counts; a stride of 0 in src broadcasts): the
+  // layout ops (reshape, squeeze, unsqueeze, transpose, slice, concat on any
+  // axis) forward and backward, and reduce_* backward. y is never x.
+  virtual void StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                           bool accumulate) = 0;
+  // y[dst.At(j)] = scale · Σ x over the elements of `src` that project onto
+  // element j of `dst` (dst's dims are src's, or 1 on the reduced axes):
+  // reduce_sum and reduce_mean.
+  virtual void Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                      bool accumulate) = 0;
+  // y = op(a, b), element k of each view (all of the output's dims; a
+  // broadcast input has stride 0 on its broadcast axes). y may be a or b
+  // where that input is not broadcast.
+  virtual void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b,
+                             const void* b_data, const TensorView& y, void* y_data) = 0;
+  // The gradient of input `index`: d[j] = Σ dy · ∂op/∂input over the output
+  // elements that read element j (a, b and dy are views of the output's
+  // dims, d of the input's dims aligned to the output's rank, 1 where
+  // broadcast). Reads a only for the gradient of mul's b and of div's b,
+  // b only for the gradient of mul's a and of div's a and b (the others may
+  // be null). d may be dy when the input is not broadcast.
+  virtual void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
+                              const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
+                              void* d_data, bool accumulate) = 0;
 
   // y = sum of the inputs.
   virtual void AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) = 0;

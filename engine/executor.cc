@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/shape_views.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
 
@@ -292,6 +293,12 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
   const void* x = Ptr(step, Role::kInput, 0);
   const Workspace ws = WorkspaceOf(step);
   const bool eval = mode == Mode::kEvaluate;
+  if (IsViewOp(n)) {
+    std::vector<const void*> inputs(n.inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = Ptr(step, Role::kInput, static_cast<int>(i));
+    ViewOpForward(*backend_, n, batch, inputs.data(), y);
+    return;
+  }
   switch (n.kind) {
     case OpKind::kInput: {
       // (N,C,H,W) floats from the caller -> the arena's (N,H,W,C), through
@@ -367,6 +374,21 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax:
       backend_->SoftmaxForward(n, batch, x, y);
+      break;
+    case OpKind::kScale:
+      backend_->PointwiseForward(n, count, x, y);
+      break;
+    case OpKind::kReduceMean:
+    case OpKind::kReduceSum:
+    case OpKind::kMul:
+    case OpKind::kSub:
+    case OpKind::kDiv:
+    case OpKind::kReshape:
+    case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze:
+    case OpKind::kTranspose:
+    case OpKind::kSlice:
+      SLIM_CHECK(false && "handled above");
       break;
     case OpKind::kAdd: {
       const void* inputs[16];
@@ -465,8 +487,21 @@ void Executor::Backward(const ScheduleStep& step) {
   const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
   // Ops without parameters have nothing to do for the model input.
   const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm;
-  const bool multi_input = n.kind == OpKind::kAdd || n.kind == OpKind::kConcat;
+  const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
+  if (IsViewOp(n)) {
+    const int k = static_cast<int>(n.inputs.size());
+    std::vector<const void*> inputs(k);
+    std::vector<void*> grads(k);
+    std::unique_ptr<bool[]> acc_i(new bool[k]);
+    for (int i = 0; i < k; ++i) {
+      inputs[i] = Ptr(step, Role::kInput, i);  // null where the backward does not read it
+      grads[i] = Ptr(step, Role::kInputGrad, i);
+      acc_i[i] = grads[i] != nullptr && Accumulates(step, i);
+    }
+    ViewOpBackward(*backend_, n, batch, inputs.data(), dy, grads.data(), acc_i.get());
+    return;
+  }
   switch (n.kind) {
     case OpKind::kInput:
       break;
@@ -536,6 +571,21 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax:
       backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kScale:  // reads nothing: dy stands in for `saved`
+      backend_->PointwiseBackward(n, batch * planner::NumElements(n.out), dy, dy, dx, acc);
+      break;
+    case OpKind::kReduceMean:
+    case OpKind::kReduceSum:
+    case OpKind::kMul:
+    case OpKind::kSub:
+    case OpKind::kDiv:
+    case OpKind::kReshape:
+    case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze:
+    case OpKind::kTranspose:
+    case OpKind::kSlice:
+      SLIM_CHECK(false && "handled above");
       break;
     case OpKind::kAdd:
       for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i) {

@@ -20,6 +20,7 @@
 //   hardswish    x·min(max(x + 3, 0), 6)/6              x < −3: 0; x <= 3: x/3 + 1/2; else 1 (x)
 //   hardsigmoid  min(max(x/6 + 1/2, 0), 1)              1/6 where 0 < y < 1, else 0 (y)
 //   softplus     β·x > t ? x : log(1 + e^(β·x))/β       β·x > t ? 1 : σ(β·x)  (x)
+//   scale        a·x                                    a  (reads nothing)
 //
 // (y: the op's output is saved for backward; x: its input;
 // planner::BackwardReadsOutput decides, and PointwiseFn::from_output carries
@@ -44,6 +45,7 @@ enum class PointwiseOp : int32_t {
   kHardswish,
   kHardsigmoid,
   kSoftplus,     // a = beta, b = threshold
+  kScale,        // a = the factor; backward reads nothing (saved unused)
 };
 
 // One pointwise op with its attributes, plain data (it is passed to CUDA
@@ -96,6 +98,8 @@ SLIM_HD inline C Value(const PointwiseFn& f, C x) {
       // log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}), without overflow.
       return bx > b ? x : ((bx > C(0) ? bx : C(0)) + std::log1p(std::exp(-std::fabs(bx)))) / a;
     }
+    case PointwiseOp::kScale:
+      return a * x;
   }
   return x;
 }
@@ -135,6 +139,8 @@ SLIM_HD inline C Derivative(const PointwiseFn& f, C s) {
       const C bx = a * s;
       return bx > b ? C(1) : Sigmoid(bx);
     }
+    case PointwiseOp::kScale:
+      return a;
   }
   return C(1);
 }

@@ -88,6 +88,17 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kSoftplus: return OpKind::kSoftplus;
     case Layer::kSoftmax: return OpKind::kSoftmax;
     case Layer::kLogSoftmax: return OpKind::kLogSoftmax;
+    case Layer::kMul: return OpKind::kMul;
+    case Layer::kSub: return OpKind::kSub;
+    case Layer::kDiv: return OpKind::kDiv;
+    case Layer::kScale: return OpKind::kScale;
+    case Layer::kReshape: return OpKind::kReshape;
+    case Layer::kSqueeze: return OpKind::kSqueeze;
+    case Layer::kUnsqueeze: return OpKind::kUnsqueeze;
+    case Layer::kTranspose: return OpKind::kTranspose;
+    case Layer::kSlice: return OpKind::kSlice;
+    case Layer::kReduceMean: return OpKind::kReduceMean;
+    case Layer::kReduceSum: return OpKind::kReduceSum;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -150,6 +161,37 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
         return LayerError(n.name, absl::StrCat("softplus.beta must be > 0 and finite, got ", n.beta));
       }
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
+      break;
+    case OpKind::kScale:
+      n.scale = layer.scale().has_value() ? layer.scale().value() : 1.0;
+      SLIM_RETURN_IF_ERROR(CheckFinite(n, "value", n.scale));
+      break;
+    case OpKind::kConcat:
+      n.axis = layer.concat().has_axis() ? layer.concat().axis() : 1;
+      break;
+    case OpKind::kSlice: {
+      const auto& c = layer.slice();
+      n.axis = c.axis();
+      n.slice_step = c.has_step() ? c.step() : 1;
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "step", n.slice_step));
+      break;
+    }
+    case OpKind::kReduceMean:
+    case OpKind::kReduceSum: {
+      const bool mean = n.kind == OpKind::kReduceMean;
+      const auto& axes = mean ? layer.reduce_mean().axes() : layer.reduce_sum().axes();
+      n.axes.assign(axes.begin(), axes.end());
+      n.keepdim = mean ? layer.reduce_mean().keepdim() : layer.reduce_sum().keepdim();
+      break;
+    }
+    case OpKind::kSqueeze:
+      n.axes.assign(layer.squeeze().axes().begin(), layer.squeeze().axes().end());
+      break;
+    case OpKind::kUnsqueeze:
+      n.axes.assign(layer.unsqueeze().axes().begin(), layer.unsqueeze().axes().end());
+      break;
+    case OpKind::kTranspose:
+      n.axes.assign(layer.transpose().perm().begin(), layer.transpose().perm().end());
       break;
     case OpKind::kSoftmax:
       n.axis = layer.softmax().has_axis() ? layer.softmax().axis() : -1;
@@ -250,10 +292,73 @@ absl::Status CheckWindowFits(const Node& n, const Dims& in, int64_t eff_kernel) 
                                             n.dilation > 1 ? "dilated " : "", eff_kernel, padded_h, padded_w));
 }
 
+// Per-example axes at most (batched: 4).
+constexpr int64_t kMaxExampleRank = 3;
+
+// The per-example index of batched axis `axis` (negative counts from the
+// end) of a tensor with per-example dims `in`; the batch and axes out of
+// range are refused, naming op.field.
+absl::StatusOr<int64_t> ExampleAxis(const Node& n, const char* field, int64_t axis, const Dims& in) {
+  const int64_t rank = static_cast<int64_t>(in.size()) + 1;  // batched
+  const int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 1 || a >= rank) {
+    return LayerError(n.name, absl::StrFormat("%s.%s %d is not an axis of the (N,%s) input: it must be in [1, %d] "
+                                              "or [-%d, -1] (0 is the batch)",
+                                              OpKindName(n.kind), field, axis, absl::StrJoin(in, ","), rank - 1,
+                                              rank - 1));
+  }
+  return a - 1;
+}
+
+// Distinct per-example axes, ascending, from batched `axes`.
+absl::StatusOr<std::vector<int64_t>> ExampleAxes(const Node& n, const char* field, const std::vector<int64_t>& axes,
+                                                 const Dims& in) {
+  std::vector<int64_t> out;
+  for (int64_t a : axes) {
+    SLIM_ASSIGN_OR_RETURN(const int64_t e, ExampleAxis(n, field, a, in));
+    if (std::find(out.begin(), out.end(), e) != out.end()) {
+      return LayerError(n.name, absl::StrFormat("%s.%s names axis %d twice", OpKindName(n.kind), field, e + 1));
+    }
+    out.push_back(e);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status CheckRank(const Node& n, const Dims& out) {
+  if (out.empty() || static_cast<int64_t>(out.size()) > kMaxExampleRank) {
+    return LayerError(n.name, absl::StrFormat("%s would give a (N%s%s) output; tensors have 1 to %d axes besides "
+                                              "the batch",
+                                              OpKindName(n.kind), out.empty() ? "" : ",", absl::StrJoin(out, ","),
+                                              kMaxExampleRank));
+  }
+  return absl::OkStatus();
+}
+
+// NumPy's broadcast of two per-example shapes (aligned at the last axis).
+absl::StatusOr<Dims> BroadcastDims(const Node& n, const std::vector<std::string>& names) {
+  const Dims& a = n.input_dims[0];
+  const Dims& b = n.input_dims[1];
+  const size_t rank = std::max(a.size(), b.size());
+  Dims out(rank);
+  for (size_t i = 0; i < rank; ++i) {  // i counts from the last axis
+    const int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+    const int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (da != db && da != 1 && db != 1) {
+      return LayerError(n.name, absl::StrFormat("%s: input '%s' (N,%s) and input '%s' (N,%s) do not broadcast: "
+                                                "axis %d has sizes %d and %d",
+                                                OpKindName(n.kind), names[0], absl::StrJoin(a, ","), names[1],
+                                                absl::StrJoin(b, ","), rank - i, da, db));
+    }
+    out[rank - 1 - i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
 // Infers n.out from n.input_dims; counts parameters and FLOPs, checking every
 // product against overflow and `limits`.
-absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, int64_t num_classes,
-                        const SizeLimits& limits) {
+absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::string>& input_names,
+                        int64_t num_classes, const SizeLimits& limits) {
   const Dims& in = n.input_dims[0];
   const int64_t in_elems = NumElements(in);
   switch (n.kind) {
@@ -315,21 +420,20 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax: {
       if (in.empty()) return LayerError(n.name, std::string(OpKindName(n.kind)) + " needs a tensor input, got a scalar");
-      const int64_t rank = static_cast<int64_t>(in.size()) + 1;  // batched
-      const int64_t axis = n.axis < 0 ? n.axis + rank : n.axis;
-      if (axis < 1 || axis >= rank) {
-        return LayerError(n.name, absl::StrFormat("%s.axis %d is not an axis of the (N,%s) input: it must be in "
-                                                  "[1, %d] or [-%d, -1] (0 is the batch)",
-                                                  OpKindName(n.kind), n.axis, absl::StrJoin(in, ","), rank - 1,
-                                                  rank - 1));
-      }
-      n.axis = axis - 1;
+      SLIM_ASSIGN_OR_RETURN(n.axis, ExampleAxis(n, "axis", n.axis, in));
       n.out = in;
       n.forward_flops = 5 * in_elems;
       n.backward_flops = 4 * in_elems;
       break;
     }
     case OpKind::kAdd:
+      if (n.input_dims.size() == 2 && n.input_dims[1] != in) {
+        SLIM_ASSIGN_OR_RETURN(n.out, BroadcastDims(n, input_names));
+        SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
+        n.forward_flops = out_elems;
+        n.backward_flops = 2 * out_elems;
+        break;
+      }
       for (size_t i = 1; i < n.input_dims.size(); ++i) {
         if (n.input_dims[i] != in) {
           return LayerError(n.name, absl::StrFormat("add: input '%s' has shape %s but input '%s' has %s",
@@ -342,22 +446,160 @@ absl::Status InferShape(Node& n, const std::vector<std::string>& input_names, in
       n.backward_flops = in_elems * static_cast<int64_t>(n.input_dims.size());
       break;
     case OpKind::kConcat: {
-      int64_t channels = 0;
+      SLIM_ASSIGN_OR_RETURN(n.axis, ExampleAxis(n, "axis", n.axis, in));
+      int64_t total = 0;
       for (size_t i = 0; i < n.input_dims.size(); ++i) {
         const Dims& d = n.input_dims[i];
-        const bool same_rank = d.size() == in.size() && !d.empty();
-        const bool same_spatial = same_rank && (d.size() == 1 || (d[1] == in[1] && d[2] == in[2]));
-        if (!same_spatial) {
+        bool match = d.size() == in.size();
+        for (size_t k = 0; match && k < d.size(); ++k) match = static_cast<int64_t>(k) == n.axis || d[k] == in[k];
+        if (!match) {
           return LayerError(n.name, absl::StrFormat("concat: input '%s' has shape %s, which does not match "
-                                                    "input '%s' (%s) outside the channel axis",
-                                                    input_names[i], DimsString(d), input_names[0],
-                                                    DimsString(in)));
+                                                    "input '%s' (%s) outside axis %d",
+                                                    input_names[i], DimsString(d), input_names[0], DimsString(in),
+                                                    n.axis + 1));
         }
-        SLIM_ASSIGN_OR_RETURN(channels, Sum(n.name, "concat channels", {channels, d[0]}));
+        SLIM_ASSIGN_OR_RETURN(total, Sum(n.name, "the concatenated axis", {total, d[n.axis]}));
       }
       n.out = in;
-      n.out[0] = channels;
+      n.out[n.axis] = total;
       SLIM_ASSIGN_OR_RETURN(n.backward_flops, CheckedElements(LayerWho(n.name), n.out, limits));
+      break;
+    }
+    case OpKind::kMul:
+    case OpKind::kSub:
+    case OpKind::kDiv: {
+      SLIM_ASSIGN_OR_RETURN(n.out, BroadcastDims(n, input_names));
+      SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
+      n.forward_flops = out_elems;
+      n.backward_flops = (n.kind == OpKind::kSub ? 2 : 4) * out_elems;
+      break;
+    }
+    case OpKind::kScale:
+      if (in.empty()) return LayerError(n.name, "scale needs a tensor input, got a scalar");
+      n.out = in;
+      n.forward_flops = in_elems;
+      n.backward_flops = in_elems;
+      break;
+    case OpKind::kReshape: {
+      const auto& want = layer->reshape().dims();
+      if (want.empty() || want.size() > kMaxExampleRank) {
+        return LayerError(n.name, absl::StrFormat("reshape.dims must have 1 to %d entries (the shape of one "
+                                                  "example), got %d", kMaxExampleRank, want.size()));
+      }
+      int64_t known = 1, free = -1;
+      for (int i = 0; i < want.size(); ++i) {
+        if (want[i] == -1 && free < 0) {
+          free = i;
+        } else if (want[i] <= 0) {
+          return LayerError(n.name, absl::StrFormat("reshape.dims[%d] must be > 0 or one -1, got %d", i, want[i]));
+        } else {
+          SLIM_ASSIGN_OR_RETURN(known, Product(n.name, "reshape.dims", {known, want[i]}));
+        }
+      }
+      n.out.assign(want.begin(), want.end());
+      if (free >= 0) {
+        if (in_elems % known != 0) {
+          return LayerError(n.name, absl::StrFormat("reshape: %d elements (%s) cannot be split into [%s]", in_elems,
+                                                    DimsString(in), absl::StrJoin(want, ", ")));
+        }
+        n.out[free] = in_elems / known;
+      } else if (known != in_elems) {
+        return LayerError(n.name, absl::StrFormat("reshape: the input has %d elements (%s), dims [%s] have %d",
+                                                  in_elems, DimsString(in), absl::StrJoin(want, ", "), known));
+      }
+      break;
+    }
+    case OpKind::kSqueeze: {
+      if (n.axes.empty()) {
+        for (size_t k = 0; k < in.size(); ++k) {
+          if (in[k] == 1) n.axes.push_back(static_cast<int64_t>(k) + 1);
+        }
+      }
+      SLIM_ASSIGN_OR_RETURN(n.axes, ExampleAxes(n, "axes", n.axes, in));
+      for (int64_t a : n.axes) {
+        if (in[a] != 1) {
+          return LayerError(n.name, absl::StrFormat("squeeze: axis %d of the (N,%s) input has size %d, not 1", a + 1,
+                                                    absl::StrJoin(in, ","), in[a]));
+        }
+      }
+      for (size_t k = 0; k < in.size(); ++k) {
+        if (!std::binary_search(n.axes.begin(), n.axes.end(), static_cast<int64_t>(k))) n.out.push_back(in[k]);
+      }
+      SLIM_RETURN_IF_ERROR(CheckRank(n, n.out));
+      break;
+    }
+    case OpKind::kUnsqueeze: {
+      const int64_t out_rank = static_cast<int64_t>(in.size() + n.axes.size());
+      if (n.axes.empty() || out_rank > kMaxExampleRank) {
+        return LayerError(n.name, absl::StrFormat("unsqueeze.axes must name 1 to %d new axes for a (N,%s) input, "
+                                                  "got %d", kMaxExampleRank - static_cast<int64_t>(in.size()),
+                                                  absl::StrJoin(in, ","), n.axes.size()));
+      }
+      SLIM_ASSIGN_OR_RETURN(n.axes, ExampleAxes(n, "axes", n.axes, Dims(out_rank, 1)));
+      size_t next = 0;
+      for (int64_t k = 0; k < out_rank; ++k) {
+        n.out.push_back(std::binary_search(n.axes.begin(), n.axes.end(), k) ? 1 : in[next++]);
+      }
+      break;
+    }
+    case OpKind::kTranspose: {
+      const int64_t rank = static_cast<int64_t>(in.size()) + 1;
+      std::vector<int64_t> sorted = n.axes;
+      std::sort(sorted.begin(), sorted.end());
+      bool permutation = static_cast<int64_t>(sorted.size()) == rank;
+      for (int64_t k = 0; permutation && k < rank; ++k) permutation = sorted[k] == k;
+      if (!permutation || n.axes[0] != 0) {
+        return LayerError(n.name, absl::StrFormat("transpose.perm [%s] must be a permutation of 0..%d with the batch "
+                                                  "first (perm[0] = 0) for the (N,%s) input",
+                                                  absl::StrJoin(n.axes, ", "), rank - 1, absl::StrJoin(in, ",")));
+      }
+      std::vector<int64_t> axes;
+      for (int64_t k = 1; k < rank; ++k) {
+        axes.push_back(n.axes[k] - 1);
+        n.out.push_back(in[n.axes[k] - 1]);
+      }
+      n.axes = axes;
+      break;
+    }
+    case OpKind::kSlice: {
+      SLIM_ASSIGN_OR_RETURN(n.axis, ExampleAxis(n, "axis", n.axis, in));
+      const int64_t size = in[n.axis];
+      const auto& c = layer->slice();
+      // Python's rule: negative from the end, then clamped to [0, size].
+      auto resolve = [size](int64_t v) { return std::min(std::max(v < 0 ? v + size : v, int64_t{0}), size); };
+      const int64_t start = c.has_start() ? resolve(c.start()) : 0;
+      const int64_t end = c.has_end() ? resolve(c.end()) : size;
+      const int64_t count = end > start ? (end - start + n.slice_step - 1) / n.slice_step : 0;
+      if (count == 0) {
+        return LayerError(n.name, absl::StrFormat("slice of axis %d (size %d) from %d to %d is empty", n.axis + 1,
+                                                  size, start, end));
+      }
+      n.slice_start = start;
+      n.out = in;
+      n.out[n.axis] = count;
+      break;
+    }
+    case OpKind::kReduceMean:
+    case OpKind::kReduceSum: {
+      if (in.empty()) return LayerError(n.name, std::string(OpKindName(n.kind)) + " needs a tensor input, got a scalar");
+      if (n.axes.empty()) {
+        for (size_t k = 0; k < in.size(); ++k) n.axes.push_back(static_cast<int64_t>(k) + 1);
+      }
+      SLIM_ASSIGN_OR_RETURN(n.axes, ExampleAxes(n, "axes", n.axes, in));
+      for (size_t k = 0; k < in.size(); ++k) {
+        if (!std::binary_search(n.axes.begin(), n.axes.end(), static_cast<int64_t>(k))) {
+          n.out.push_back(in[k]);
+        } else if (n.keepdim) {
+          n.out.push_back(1);
+        }
+      }
+      if (n.out.empty()) {
+        return LayerError(n.name, absl::StrFormat("%s over every axis of the (N,%s) input leaves none besides the "
+                                                  "batch: set keepdim",
+                                                  OpKindName(n.kind), absl::StrJoin(in, ",")));
+      }
+      n.forward_flops = in_elems;
+      n.backward_flops = in_elems;
       break;
     }
     case OpKind::kMaxPool:
@@ -479,6 +721,17 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kSoftplus: return "softplus";
     case OpKind::kSoftmax: return "softmax";
     case OpKind::kLogSoftmax: return "log_softmax";
+    case OpKind::kMul: return "mul";
+    case OpKind::kSub: return "sub";
+    case OpKind::kDiv: return "div";
+    case OpKind::kScale: return "scale";
+    case OpKind::kReshape: return "reshape";
+    case OpKind::kSqueeze: return "squeeze";
+    case OpKind::kUnsqueeze: return "unsqueeze";
+    case OpKind::kTranspose: return "transpose";
+    case OpKind::kSlice: return "slice";
+    case OpKind::kReduceMean: return "reduce_mean";
+    case OpKind::kReduceSum: return "reduce_sum";
   }
   return "unknown";
 }
@@ -506,6 +759,34 @@ std::string KnownOpNames() {
   std::vector<std::string> names;
   for (int i = 0; i < op->field_count(); ++i) names.push_back(op->field(i)->name());
   return absl::StrJoin(names, ", ");
+}
+
+bool IsBroadcastBinary(const Node& n) {
+  switch (n.kind) {
+    case OpKind::kMul:
+    case OpKind::kSub:
+    case OpKind::kDiv:
+      return true;
+    case OpKind::kAdd:
+      return n.input_dims.size() == 2 && (n.input_dims[0] != n.out || n.input_dims[1] != n.out);
+    default:
+      return false;
+  }
+}
+
+bool IsLayoutOp(const Node& n) {
+  switch (n.kind) {
+    case OpKind::kReshape:
+    case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze:
+    case OpKind::kTranspose:
+    case OpKind::kSlice:
+      return true;
+    case OpKind::kConcat:  // the channel kernels take images' and features' axis 0
+      return !(n.axis == 0 && (n.out.size() == 3 || n.out.size() == 1));
+    default:
+      return false;
+  }
 }
 
 bool BackwardReadsOutput(const Node& n) {
@@ -598,9 +879,13 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
     if (layer.op_case() == Layer::OP_NOT_SET) return LayerError(layer.name(), "no op set; known ops: " + KnownOpNames());
     const OpKind kind = KindOf(layer);
     const bool multi = kind == OpKind::kAdd || kind == OpKind::kConcat;
-    if (multi ? layer.inputs_size() < 2 : layer.inputs_size() != 1) {
+    const bool binary = kind == OpKind::kMul || kind == OpKind::kSub || kind == OpKind::kDiv;
+    const int need = binary ? 2 : 1;
+    if (multi ? layer.inputs_size() < 2 : layer.inputs_size() != need) {
       return LayerError(layer.name(), absl::StrFormat("%s takes %s, got %d", OpKindName(kind),
-                                                      multi ? "two or more inputs" : "exactly one input",
+                                                      multi    ? "two or more inputs"
+                                                      : binary ? "exactly two inputs"
+                                                               : "exactly one input",
                                                       layer.inputs_size()));
     }
     if (kind == OpKind::kSoftmaxCrossEntropy) ++losses;
@@ -671,7 +956,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
         node.input_dims.push_back(g.nodes_[id_of[u]].out);
         input_names.push_back(names[u]);
       }
-      SLIM_RETURN_IF_ERROR(InferShape(node, input_names, spec.num_classes(), limits));
+      SLIM_RETURN_IF_ERROR(InferShape(&layer, node, input_names, spec.num_classes(), limits));
     }
     for (int c : consumers[v]) node.consumers.push_back(id_of[c]);
     std::sort(node.consumers.begin(), node.consumers.end());

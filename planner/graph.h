@@ -12,8 +12,11 @@
 //                                             // is the model input
 //
 // Shapes are per example, without the batch dimension: (C,H,W) for images,
-// (F) for features, () for the loss (one scalar per batch). Batched tensors are
-// (N,C,H,W) or (N,F).
+// (F) for features, (L,D) for sequences, at most 3 axes; () for the loss (one
+// scalar per batch). Batched tensors are (N,C,H,W), (N,F), (N,L,D). Axes in
+// the spec (softmax, concat, slice, reduce_*, squeeze, unsqueeze, transpose)
+// count in the batched tensor, as PyTorch's dim does; a Node stores them as
+// per-example indices (the batched axis - 1).
 //
 // FLOPs (a multiply-add counts as 2), forward, per example:
 //   conv2d   2·Cout·Ho·Wo·(Cin/groups)·k² (+ Cout·Ho·Wo with bias)
@@ -78,6 +81,17 @@ enum class OpKind {
   kSoftplus,
   kSoftmax,
   kLogSoftmax,
+  kMul,
+  kSub,
+  kDiv,
+  kScale,
+  kReshape,
+  kSqueeze,
+  kUnsqueeze,
+  kTranspose,
+  kSlice,
+  kReduceMean,
+  kReduceSum,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -95,6 +109,15 @@ struct Node;
 // Whether the backward of an activation (relu, sigmoid, tanh, a pointwise
 // op, softmax, log_softmax) reads the op's output rather than its input.
 bool BackwardReadsOutput(const Node& n);
+
+// mul, sub, div, and add with two inputs of different shapes: elementwise
+// with broadcasting (Backend::Binary*).
+bool IsBroadcastBinary(const Node& n);
+
+// reshape, squeeze, unsqueeze, transpose, slice, and concat other than
+// along an image's channels or a feature vector: ops that only move
+// elements (Backend::StridedCopy).
+bool IsLayoutOp(const Node& n);
 
 // Per-example dimensions: (C,H,W), (F) or () for the loss.
 using Dims = std::vector<int64_t>;
@@ -131,9 +154,17 @@ struct Node {
   double alpha = 1.0;            // elu
   bool gelu_tanh = false;        // gelu: the tanh approximation
   double beta = 1.0, threshold = 20.0;  // softplus
-  // softmax, log_softmax: the axis as an index into the per-example dims
-  // (the batched axis - 1), resolved from negative values.
+  // softmax, log_softmax, concat, slice: the axis as an index into the
+  // per-example dims (the batched axis - 1), resolved from negative values.
   int64_t axis = 0;
+  double scale = 1.0;  // scale
+  // reduce_mean, reduce_sum, squeeze: the reduced or removed axes;
+  // unsqueeze: the new axes of the output; transpose: output axis i is
+  // input axis axes[i]. All as per-example indices, ascending except for
+  // transpose's.
+  std::vector<int64_t> axes;
+  bool keepdim = false;                    // reduce_mean, reduce_sum
+  int64_t slice_start = 0, slice_step = 1; // slice, resolved and clamped
 
   int64_t parameter_count = 0;  // trainable elements (weights, biases, γ, β)
   int64_t buffer_count = 0;     // non-trainable state (BN running mean, var)

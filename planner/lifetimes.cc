@@ -16,6 +16,10 @@ bool MayRunInPlace(OpKind kind) {
     case OpKind::kAdd:
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax:
+    case OpKind::kMul:
+    case OpKind::kSub:
+    case OpKind::kDiv:
+    case OpKind::kScale:
       return true;
     default:
       return IsPointwise(kind);
@@ -49,7 +53,14 @@ void ComputeLifetimes(const Graph& graph, Schedule& s) {
   for (int t = 0; t < static_cast<int>(s.steps.size()); ++t) {
     const ScheduleStep& step = s.steps[t];
     if (step.node < 0 || step.kind == v1::Step::SAVE) continue;
-    if (!MayRunInPlace(graph.node(step.node).kind)) continue;
+    const Node& node = graph.node(step.node);
+    if (!MayRunInPlace(node.kind)) continue;
+    // mul(x, x) and the like: both input gradients are the same buffer and
+    // each reads dy, so it cannot be dy's storage (add's copies can).
+    if (step.kind == v1::Step::BACKWARD && node.kind != OpKind::kAdd && node.inputs.size() == 2 &&
+        node.inputs[0] == node.inputs[1]) {
+      continue;
+    }
     const v1::Buffer::Kind want =
         step.kind == v1::Step::BACKWARD ? v1::Buffer::GRADIENT : v1::Buffer::ACTIVATION;
     for (int out : step.writes()) {

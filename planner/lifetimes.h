@@ -6,11 +6,14 @@
 // 2. saved: alive across the end of the forward pass (first_step <
 //    backward_begin <= last_step), not a gradient or workspace.
 // 3. In place: an op that may overwrite its input (relu, sigmoid, tanh,
-//    dropout, batch_norm, add, the pointwise activations (IsPointwise),
-//    softmax, log_softmax; forward and backward alike) writes its
+//    dropout, batch_norm, add, sub, mul, div, scale, the pointwise
+//    activations (IsPointwise), softmax, log_softmax; forward and backward
+//    alike) writes its
 //    new output into an input buffer whose last use is that step, when the
-//    input is at least as large. The output's in_place_of names that input;
-//    a chain of such buffers is one storage block.
+//    input is at least as large. A backward whose node reads one tensor
+//    twice (mul(x, x)) is never in place, except add's. The output's
+//    in_place_of names that input; a chain of such buffers is one storage
+//    block.
 //
 //   ComputeLifetimes(graph, schedule);             // fills the fields above
 //   std::vector<StorageBlock> blocks = StorageBlocks(schedule);

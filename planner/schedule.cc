@@ -318,6 +318,23 @@ class Builder {
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
         break;
+      case OpKind::kMul:
+      case OpKind::kDiv: {
+        // mul: each input's gradient reads the other input; div: a's reads
+        // b, b's reads a and b. No gradient flows to the model input.
+        const int a = node.inputs[0], b = node.inputs[1];
+        const bool div = node.kind == OpKind::kDiv;
+        const bool keep_a = b != 0, keep_b = a != 0 || (div && b != 0);
+        for (int i : {0, 1}) {
+          if (!(i == 0 ? keep_a : keep_b)) continue;
+          const int u = node.inputs[i];
+          Need(step, act_[u], Role::kInput,
+               absl::StrCat(i == 0 ? "first" : "second", " input of ", Kind(v), " '", Name(v),
+                            "', read by its backward", ExactNote(u)),
+               i);
+        }
+        break;
+      }
       default:
         break;
     }

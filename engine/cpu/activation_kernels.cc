@@ -103,6 +103,7 @@ SLIM_FORWARD_LOOP(SiluLoop, SiluValue(v))
 SLIM_FORWARD_LOOP(HardswishLoop, HardswishValue(v))
 SLIM_FORWARD_LOOP(HardsigmoidLoop, HardsigmoidValue(v))
 SLIM_FORWARD_LOOP(SoftplusLoop, SoftplusValue(v, a, b))
+SLIM_FORWARD_LOOP(ScaleLoop, a * v)
 
 SLIM_BACKWARD_LOOP(ClipGradLoop, ClipGrad(v, a, b))
 SLIM_BACKWARD_LOOP(LeakyGradLoop, LeakyGrad(v, a))
@@ -114,6 +115,17 @@ SLIM_BACKWARD_LOOP(SiluGradLoop, SiluGrad(v))
 SLIM_BACKWARD_LOOP(HardswishGradLoop, HardswishGrad(v))
 SLIM_BACKWARD_LOOP(HardsigmoidGradLoop, HardsigmoidGrad(v))
 SLIM_BACKWARD_LOOP(SoftplusGradLoop, SoftplusGrad(v, a, b))
+// scale reads nothing: `s` is never dereferenced.
+SLIM_VECTOR_CLONES void ScaleGradLoop(const float*, const float* dy, float* dx, int64_t n, float a, float,
+                                      bool accumulate) {
+  if (accumulate) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = dx[i] + dy[i] * a;
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * a;
+  }
+}
 
 #undef SLIM_FORWARD_LOOP
 #undef SLIM_BACKWARD_LOOP
@@ -132,6 +144,7 @@ ForwardLoop ForwardLoopOf(const PointwiseFn& f) {
     case PointwiseOp::kHardswish: return HardswishLoop;
     case PointwiseOp::kHardsigmoid: return HardsigmoidLoop;
     case PointwiseOp::kSoftplus: return SoftplusLoop;
+    case PointwiseOp::kScale: return ScaleLoop;
   }
   SLIM_CHECK(false && "unknown pointwise op");
   return nullptr;
@@ -148,6 +161,7 @@ BackwardLoop BackwardLoopOf(const PointwiseFn& f) {
     case PointwiseOp::kHardswish: return HardswishGradLoop;
     case PointwiseOp::kHardsigmoid: return HardsigmoidGradLoop;
     case PointwiseOp::kSoftplus: return SoftplusGradLoop;
+    case PointwiseOp::kScale: return ScaleGradLoop;
   }
   SLIM_CHECK(false && "unknown pointwise op");
   return nullptr;

@@ -18,6 +18,7 @@
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/vector_kernels.h"
+#include "engine/cpu/view_kernels.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::engine {
@@ -216,6 +217,27 @@ void FastBackend::PointwiseForward(const Node& n, int64_t count, const void* x, 
 void FastBackend::PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                                     bool accumulate) {
   cpu::PointwiseBackward(n, count, F(saved), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                              bool accumulate) {
+  cpu::StridedCopy(src, F(x), dst, F(y), scale, accumulate, threads_);
+}
+
+void FastBackend::Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                         bool accumulate) {
+  cpu::Reduce(src, F(x), dst, F(y), scale, accumulate, threads_);
+}
+
+void FastBackend::BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b,
+                                const void* b_data, const TensorView& y, void* y_data) {
+  cpu::BinaryForward(op, a, F(a_data), b, F(b_data), y, F(y_data), threads_);
+}
+
+void FastBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
+                                 const TensorView& b, const void* b_data, const TensorView& dy, const void* dy_data,
+                                 const TensorView& d, void* d_data, bool accumulate) {
+  cpu::BinaryBackward(op, index, a, F(a_data), b, F(b_data), dy, F(dy_data), d, F(d_data), accumulate, threads_);
 }
 
 void FastBackend::SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) {

@@ -26,7 +26,8 @@ void PointwiseBackward(const Node& n, int64_t count, const T* saved, const T* dy
   const PointwiseFn f = PointwiseFnOf(n);
   for (int64_t i = 0; i < count; ++i) {
     // Read both sources before the (possibly aliased) destination is written.
-    const double g = static_cast<double>(dy[i]) * pointwise::Derivative<double>(f, saved[i]);
+    const double s = f.op == PointwiseOp::kScale ? 0.0 : static_cast<double>(saved[i]);  // scale reads nothing
+    const double g = static_cast<double>(dy[i]) * pointwise::Derivative<double>(f, s);
     Store(&dx[i], g, accumulate);
   }
 }

@@ -220,6 +220,40 @@ void ReferenceBackend::SoftmaxBackward(const planner::Node& n, int64_t batch, co
   });
 }
 
+void ReferenceBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y,
+                                   double scale, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::StridedCopy(src, As<T>(x), dst, As<T>(y), scale, accumulate);
+  });
+}
+
+void ReferenceBackend::Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                              bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::Reduce(src, As<T>(x), dst, As<T>(y), scale, accumulate);
+  });
+}
+
+void ReferenceBackend::BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b,
+                                     const void* b_data, const TensorView& y, void* y_data) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::BinaryForward(op, a, As<T>(a_data), b, As<T>(b_data), y, As<T>(y_data));
+  });
+}
+
+void ReferenceBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
+                                      const TensorView& b, const void* b_data, const TensorView& dy,
+                                      const void* dy_data, const TensorView& d, void* d_data, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::BinaryBackward(op, index, a, As<T>(a_data), b, As<T>(b_data), dy, As<T>(dy_data), d, As<T>(d_data),
+                              accumulate);
+  });
+}
+
 void ReferenceBackend::AddForward(int64_t count, absl::Span<const void* const> inputs, void* y) {
   ForDType(dtype_, [&](auto t) {
     using T = decltype(t);

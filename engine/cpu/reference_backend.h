@@ -88,6 +88,15 @@ class ReferenceBackend : public Backend {
   void PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) override;
   void PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                          bool accumulate) override;
+  void StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                   bool accumulate) override;
+  void Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+              bool accumulate) override;
+  void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                     const TensorView& y, void* y_data) override;
+  void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
+                      const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
+                      void* d_data, bool accumulate) override;
   void SoftmaxForward(const planner::Node& n, int64_t batch, const void* x, void* y) override;
   void SoftmaxBackward(const planner::Node& n, int64_t batch, const void* y, const void* dy, void* dx,
                        bool accumulate) override;

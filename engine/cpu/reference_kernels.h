@@ -122,6 +122,20 @@ template <typename T>
 void SoftmaxForward(const planner::Node& n, int64_t batch, const T* x, T* y);
 template <typename T>
 void SoftmaxBackward(const planner::Node& n, int64_t batch, const T* y, const T* dy, T* dx, bool accumulate);
+// Views (engine/tensor_view.h): Backend::StridedCopy, Reduce, BinaryForward,
+// BinaryBackward element by element; sums in double in a fixed order.
+// BinaryBackward gathers: each d element sums the output elements that read it.
+template <typename T>
+void StridedCopy(const TensorView& src, const T* x, const TensorView& dst, T* y, double scale, bool accumulate);
+template <typename T>
+void Reduce(const TensorView& src, const T* x, const TensorView& dst, T* y, double scale, bool accumulate);
+template <typename T>
+void BinaryForward(BinaryOp op, const TensorView& a, const T* a_data, const TensorView& b, const T* b_data,
+                   const TensorView& y, T* y_data);
+template <typename T>
+void BinaryBackward(BinaryOp op, int index, const TensorView& a, const T* a_data, const TensorView& b,
+                    const T* b_data, const TensorView& dy, const T* dy_data, const TensorView& d, T* d_data,
+                    bool accumulate);
 template <typename T>
 void AddForward(int64_t count, absl::Span<const void* const> inputs, T* y);
 template <typename T>

@@ -33,7 +33,8 @@ __global__ void PointwiseBackwardKernel(int64_t n, PointwiseFn f, const float* s
                                         bool accumulate) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const double g = static_cast<double>(dy[i]) * pointwise::Derivative<double>(f, static_cast<double>(saved[i]));
+    const double s = f.op == PointwiseOp::kScale ? 0.0 : static_cast<double>(saved[i]);  // scale reads nothing
+    const double g = static_cast<double>(dy[i]) * pointwise::Derivative<double>(f, s);
     Store(&dx[i], g, accumulate);
   }
 }

@@ -173,6 +173,15 @@ class CudaBackend final : public Backend {
   void PointwiseForward(const Node& n, int64_t count, const void* x, void* y) override;
   void PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                          bool accumulate) override;
+  void StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                   bool accumulate) override;
+  void Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+              bool accumulate) override;
+  void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                     const TensorView& y, void* y_data) override;
+  void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
+                      const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
+                      void* d_data, bool accumulate) override;
   void SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) override;
   void SoftmaxBackward(const Node& n, int64_t batch, const void* y, const void* dy, void* dx,
                        bool accumulate) override;
@@ -574,6 +583,32 @@ void CudaBackend::PointwiseBackward(const Node& n, int64_t count, const void* sa
                                     bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::PointwiseBackward(count, PointwiseFnOf(n), F(saved), F(dy), F(dx), accumulate, stream_));
+}
+
+void CudaBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                              bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::StridedCopy(src, F(x), dst, F(y), scale, accumulate, stream_));
+}
+
+void CudaBackend::Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
+                         bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::Reduce(src, F(x), dst, F(y), scale, accumulate, stream_));
+}
+
+void CudaBackend::BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b,
+                                const void* b_data, const TensorView& y, void* y_data) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::BinaryForward(op, a, F(a_data), b, F(b_data), y, F(y_data), stream_));
+}
+
+void CudaBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
+                                 const TensorView& b, const void* b_data, const TensorView& dy, const void* dy_data,
+                                 const TensorView& d, void* d_data, bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::BinaryBackward(op, index, a, F(a_data), b, F(b_data), dy, F(dy_data), d, F(d_data),
+                                        accumulate, stream_));
 }
 
 void CudaBackend::SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) {

@@ -23,6 +23,7 @@
 #include <cuda_runtime.h>
 
 #include "engine/pointwise_math.h"
+#include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cuda {
 
@@ -75,6 +76,17 @@ cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log,
                            cudaStream_t stream);
 cudaError_t SoftmaxBackward(int64_t outer, int64_t size, int64_t inner, bool log, const float* y, const float* dy,
                             float* dx, bool accumulate, cudaStream_t stream);
+// Views (engine/tensor_view.h): Backend::StridedCopy, Reduce,
+// BinaryForward, BinaryBackward, one thread per output element.
+cudaError_t StridedCopy(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,
+                        bool accumulate, cudaStream_t stream);
+cudaError_t Reduce(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,
+                   bool accumulate, cudaStream_t stream);
+cudaError_t BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const TensorView& b,
+                          const float* b_data, const TensorView& y, float* y_data, cudaStream_t stream);
+cudaError_t BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
+                           const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
+                           float* d_data, bool accumulate, cudaStream_t stream);
 // y = sum of `k` inputs (inputs: a host array of k device pointers; y may be one of them).
 cudaError_t AddForward(int64_t count, const float* const* inputs, int k, float* y, cudaStream_t stream);
 cudaError_t Copy(int64_t count, const float* src, float* dst, bool accumulate, cudaStream_t stream);

@@ -90,6 +90,42 @@ constexpr char kActivationOps[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
+// The view ops of issue 13 in a squeeze-and-excite block and a token
+// pipeline: reduce_mean (keepdim) → 1x1 convs → sigmoid gate → mul with
+// broadcasting; a transpose of the image to channels-last, reshape to
+// tokens, slice of the first token and concat in front, a centring sub with
+// broadcasting, mul of a tensor by itself, reduce_sum, scale, unsqueeze,
+// squeeze, div.
+constexpr char kShapeOps[] = R"pb(
+  name: "shape_ops"
+  input { dims: 3 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
+  layers { name: "bn" inputs: "conv1" batch_norm {} }
+  layers { name: "act" inputs: "bn" silu {} }
+  layers { name: "squeeze" inputs: "act" reduce_mean { axes: [2, 3] keepdim: true } }
+  layers { name: "se1" inputs: "squeeze" conv2d { out_channels: 2 kernel_size: 1 } }
+  layers { name: "se_act" inputs: "se1" silu {} }
+  layers { name: "se2" inputs: "se_act" conv2d { out_channels: 4 kernel_size: 1 } }
+  layers { name: "gate" inputs: "se2" sigmoid {} }
+  layers { name: "excite" inputs: "act" inputs: "gate" mul {} }
+  layers { name: "nhwc" inputs: "excite" transpose { perm: [0, 2, 3, 1] } }
+  layers { name: "tokens" inputs: "nhwc" reshape { dims: [64, 4] } }
+  layers { name: "first" inputs: "tokens" slice { axis: 1 end: 1 } }
+  layers { name: "cat" inputs: "first" inputs: "tokens" concat { axis: 1 } }
+  layers { name: "centre" inputs: "cat" reduce_mean { axes: [1] keepdim: true } }
+  layers { name: "diff" inputs: "cat" inputs: "centre" sub {} }
+  layers { name: "sq" inputs: "diff" inputs: "diff" mul {} }
+  layers { name: "energy" inputs: "sq" reduce_sum { axes: [1] } }
+  layers { name: "half" inputs: "energy" scale { value: 0.5 } }
+  layers { name: "col" inputs: "half" unsqueeze { axes: [2] } }
+  layers { name: "flat" inputs: "col" squeeze {} }
+  layers { name: "plus" inputs: "flat" softplus {} }
+  layers { name: "ratio" inputs: "flat" inputs: "plus" div {} }
+  layers { name: "fc" inputs: "ratio" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
 Graph Parsed(const char* text) {
   v1::ModelSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
@@ -98,6 +134,7 @@ Graph Parsed(const char* text) {
 
 Graph AllOps() { return Parsed(kAllOps); }
 Graph ActivationOps() { return Parsed(kActivationOps); }
+Graph ShapeOps() { return Parsed(kShapeOps); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -227,7 +264,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps()}) {
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -247,7 +284,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps()}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -263,7 +300,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {AllOps(), ActivationOps()}) {
+  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {

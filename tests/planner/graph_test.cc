@@ -156,6 +156,66 @@ const BadCase kBadCases[] = {
     {"LogSoftmaxAxisTooNegative", [](v1::ModelSpec& s) {
        LayerNamed(s, "relu1")->mutable_log_softmax()->set_axis(-4);
      }, "layer 'relu1': log_softmax.axis -4 is not an axis"},
+    {"MulOneInput", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_mul(); },
+     "layer 'relu1': mul takes exactly two inputs, got 1"},
+    {"MulDoesNotBroadcast", [](v1::ModelSpec& s) {
+       LayerNamed(s, "add")->mutable_mul();
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(2);
+     }, "layer 'add': mul: input 'conv2' (N,2,8,8) and input 'relu1' (N,4,8,8) do not broadcast: axis 1 has sizes "
+        "2 and 4"},
+    {"ScaleNotFinite", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_scale()->set_value(NAN); },
+     "layer 'relu1': scale.value must be finite, got nan"},
+    {"ReshapeCountMismatch", [](v1::ModelSpec& s) {
+       auto* r = LayerNamed(s, "relu1")->mutable_reshape();
+       r->add_dims(4);
+       r->add_dims(65);
+     }, "layer 'relu1': reshape: the input has 256 elements (4x8x8), dims [4, 65] have 260"},
+    {"ReshapeTwoFree", [](v1::ModelSpec& s) {
+       auto* r = LayerNamed(s, "relu1")->mutable_reshape();
+       r->add_dims(-1);
+       r->add_dims(-1);
+     }, "layer 'relu1': reshape.dims[1] must be > 0 or one -1, got -1"},
+    {"ReshapeTooManyAxes", [](v1::ModelSpec& s) {
+       auto* r = LayerNamed(s, "relu1")->mutable_reshape();
+       for (int i = 0; i < 4; ++i) r->add_dims(i == 0 ? 16 : 2);
+     }, "layer 'relu1': reshape.dims must have 1 to 3 entries"},
+    {"SqueezeAxisNotOne", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_squeeze()->add_axes(2); },
+     "layer 'relu1': squeeze: axis 2 of the (N,4,8,8) input has size 8, not 1"},
+    {"UnsqueezeTooManyAxes", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_unsqueeze()->add_axes(1); },
+     "layer 'relu1': unsqueeze.axes must name 1 to 0 new axes"},
+    {"TransposeMovesTheBatch", [](v1::ModelSpec& s) {
+       auto* t = LayerNamed(s, "relu1")->mutable_transpose();
+       for (int64_t p : {1, 0, 2, 3}) t->add_perm(p);
+     }, "layer 'relu1': transpose.perm [1, 0, 2, 3] must be a permutation of 0..3 with the batch first"},
+    {"TransposeNotAPermutation", [](v1::ModelSpec& s) {
+       auto* t = LayerNamed(s, "relu1")->mutable_transpose();
+       for (int64_t p : {0, 1, 1, 3}) t->add_perm(p);
+     }, "must be a permutation of 0..3"},
+    {"SliceEmpty", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "relu1")->mutable_slice();
+       c->set_axis(2);
+       c->set_start(5);
+       c->set_end(5);
+     }, "layer 'relu1': slice of axis 2 (size 8) from 5 to 5 is empty"},
+    {"SliceZeroStep", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "relu1")->mutable_slice();
+       c->set_axis(2);
+       c->set_step(0);
+     }, "layer 'relu1': slice.step must be > 0, got 0"},
+    {"SliceTheBatch", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_slice()->set_axis(0); },
+     "layer 'relu1': slice.axis 0 is not an axis"},
+    {"ReduceEverythingWithoutKeepdim", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_reduce_sum(); },
+     "layer 'relu1': reduce_sum over every axis of the (N,4,8,8) input leaves none besides the batch: set keepdim"},
+    {"ReduceAxisTwice", [](v1::ModelSpec& s) {
+       auto* r = LayerNamed(s, "relu1")->mutable_reduce_mean();
+       r->add_axes(2);
+       r->add_axes(-2);
+     }, "layer 'relu1': reduce_mean.axes names axis 2 twice"},
+    {"ConcatAxisMismatch", [](v1::ModelSpec& s) {
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(5);
+       LayerNamed(s, "add")->mutable_concat()->set_axis(2);
+     }, "layer 'add': concat: input 'relu1' has shape 4x8x8, which does not match input 'conv2' (5x8x8) outside "
+        "axis 2"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
@@ -172,7 +232,12 @@ const BadCase kBadCases[] = {
      [](v1::ModelSpec& s) { LayerNamed(s, "conv1")->mutable_conv2d()->set_dilation(5); },
      "layer 'conv1': dilated kernel 11 is larger than padded input 10x10"},
     {"AddShapeMismatch", [](v1::ModelSpec& s) { LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(5); },
-     "layer 'add': add: input 'relu1' has shape 4x8x8 but input 'conv2' has 5x8x8"},
+     "layer 'add': add: input 'conv2' (N,5,8,8) and input 'relu1' (N,4,8,8) do not broadcast: axis 1 has sizes 5 "
+     "and 4"},
+    {"AddOfThreeShapeMismatch", [](v1::ModelSpec& s) {
+       LayerNamed(s, "conv2")->mutable_conv2d()->set_out_channels(5);
+       LayerNamed(s, "add")->add_inputs("relu1");
+     }, "layer 'add': add: input 'relu1' has shape 4x8x8 but input 'conv2' has 5x8x8"},
     {"ConcatSpatialMismatch",
      [](v1::ModelSpec& s) {
        v1::Layer* add = LayerNamed(s, "add");
@@ -347,6 +412,60 @@ TEST(GraphTest, ActivationsResolveDefaultsFlopsAndWhatBackwardReads) {
   }
   EXPECT_FALSE(IsPointwise(node("softmax").kind));
   EXPECT_FALSE(IsPointwise(OpKind::kRelu));
+}
+
+// Shapes of the view ops, with batched axes resolved to per-example ones.
+TEST(GraphTest, ViewOpsInferShapesAsPyTorch) {
+  const char* kModel = R"pb(
+    input { dims: 4 dims: 6 dims: 8 }
+    num_classes: 2
+    layers { name: "gap" inputs: "input" reduce_mean { axes: [-2, -1] keepdim: true } }
+    layers { name: "gate" inputs: "input" inputs: "gap" mul {} }
+    layers { name: "t" inputs: "gate" transpose { perm: [0, 2, 3, 1] } }
+    layers { name: "tokens" inputs: "t" reshape { dims: [-1, 4] } }
+    layers { name: "cls" inputs: "tokens" slice { axis: 1 end: 1 } }
+    layers { name: "cat" inputs: "cls" inputs: "tokens" concat { axis: 1 } }
+    layers { name: "odd" inputs: "cat" slice { axis: -2 start: 1 step: 2 } }
+    layers { name: "u" inputs: "odd" unsqueeze { axes: [1] } }
+    layers { name: "s" inputs: "u" squeeze { axes: [1] } }
+    layers { name: "sum" inputs: "s" reduce_sum { axes: [1] } }
+    layers { name: "row" inputs: "s" reduce_mean { axes: [2] keepdim: true } }
+    layers { name: "centred" inputs: "s" inputs: "row" sub {} }
+    layers { name: "scaled" inputs: "centred" scale { value: 0.5 } }
+    layers { name: "total" inputs: "scaled" reduce_sum { axes: [1] } }
+    layers { name: "both" inputs: "sum" inputs: "total" add {} }
+    layers { name: "fc" inputs: "both" linear { out_features: 2 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+  )pb";
+  absl::StatusOr<Graph> g = Graph::Build(Parse(kModel));
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto out = [&](const char* name) { return g->node(g->Find(name)).out; };
+  EXPECT_EQ(out("gap"), (Dims{4, 1, 1}));
+  EXPECT_EQ(out("gate"), (Dims{4, 6, 8}));
+  EXPECT_EQ(out("t"), (Dims{6, 8, 4}));
+  EXPECT_EQ(out("tokens"), (Dims{48, 4}));
+  EXPECT_EQ(out("cls"), (Dims{1, 4}));
+  EXPECT_EQ(out("cat"), (Dims{49, 4}));
+  EXPECT_EQ(out("odd"), (Dims{24, 4}));  // 1, 3, ..., 47
+  EXPECT_EQ(out("u"), (Dims{1, 24, 4}));
+  EXPECT_EQ(out("s"), (Dims{24, 4}));
+  EXPECT_EQ(out("sum"), (Dims{4}));
+  EXPECT_EQ(out("row"), (Dims{24, 1}));
+  EXPECT_EQ(out("centred"), (Dims{24, 4}));
+  EXPECT_EQ(out("both"), (Dims{4}));
+  const Node& t = g->node(g->Find("t"));
+  EXPECT_EQ(t.axes, (std::vector<int64_t>{1, 2, 0}));
+  const Node& odd = g->node(g->Find("odd"));
+  EXPECT_EQ(odd.axis, 0);
+  EXPECT_EQ(odd.slice_start, 1);
+  EXPECT_EQ(odd.slice_step, 2);
+  EXPECT_TRUE(IsBroadcastBinary(g->node(g->Find("gate"))));
+  EXPECT_TRUE(IsBroadcastBinary(g->node(g->Find("centred"))));
+  EXPECT_FALSE(IsBroadcastBinary(g->node(g->Find("both"))));  // same shapes: add's own kernel
+  EXPECT_TRUE(IsLayoutOp(g->node(g->Find("cat"))));           // not an image's channels
+  EXPECT_EQ(g->node(g->Find("gate")).forward_flops, 4 * 6 * 8);
+  EXPECT_EQ(g->node(g->Find("t")).forward_flops, 0);
+  EXPECT_EQ(g->node(g->Find("sum")).forward_flops, 24 * 4);
 }
 
 TEST(GraphTest, LayerCountIsLimited) {

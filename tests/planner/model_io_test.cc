@@ -20,6 +20,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "planner/file_util.h"
+#include "planner/graph.h"
 #include "planner/zoo.h"
 #include "proto/model.pb.h"
 
@@ -216,7 +217,11 @@ TEST_P(ParseErrorTest, NamesFileLineAndColumn) {
   absl::StatusOr<v1::ModelSpec> spec = ParseModel(c.contents, c.format, file);
   ASSERT_FALSE(spec.ok());
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(std::string(spec.status().message()), c.expected_message);
+  // A message ending in "known ops: " goes on with every op (graph.h's
+  // KnownOpNames, in the proto's order).
+  std::string expected = c.expected_message;
+  if (absl::EndsWith(expected, "known ops: ")) expected += KnownOpNames();
+  EXPECT_EQ(std::string(spec.status().message()), expected);
 }
 
 constexpr ParseErrorCase kParseErrorCases[] = {
@@ -244,15 +249,11 @@ constexpr ParseErrorCase kParseErrorCases[] = {
      "name: \"m\"\nlayers { name: \"a\" inputs: \"input\" relu {} }\n"
      "layers {\n  name: \"act\"\n  inputs: \"a\"\n  gelu_new {}\n}\n",
      "bad.pbtxt:6:12: layer 'act' (layers[1]) has no field 'gelu_new': a layer has a name, inputs and one op; "
-     "known ops: conv2d, batch_norm, relu, sigmoid, tanh, add, concat, max_pool, avg_pool, global_avg_pool, "
-     "linear, flatten, dropout, softmax_cross_entropy, relu6, clip, leaky_relu, elu, gelu, silu, hardswish, "
-     "hardsigmoid, softplus, softmax, log_softmax"},
+     "known ops: "},
     {"JsonUnknownOp", ModelFormat::kJson,
      "{\"layers\": [{\"name\": \"a\", \"relu\": {}}, {\"swish\": {}, \"name\": \"act\"}]}",
      "bad.json: layer 'act' (layers[1]) has no field 'swish': a layer has a name, inputs and one op; "
-     "known ops: conv2d, batch_norm, relu, sigmoid, tanh, add, concat, max_pool, avg_pool, global_avg_pool, "
-     "linear, flatten, dropout, softmax_cross_entropy, relu6, clip, leaky_relu, elu, gelu, silu, hardswish, "
-     "hardsigmoid, softplus, softmax, log_softmax"},
+     "known ops: "},
     // proto3 strings are UTF-8; the text parser alone would take any bytes.
     {"TextInputNotUtf8", ModelFormat::kText,
      "name: \"m\"\nlayers { name: \"a\" }\nlayers { name: \"b\" inputs: \"x\" inputs: \"b1.\xC3\" }\n",

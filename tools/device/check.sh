@@ -13,14 +13,14 @@
 # CUDA_MODULE_LOADING=EAGER (all kernels load when a library is first used,
 # so device memory measured after a warm-up step does not grow later), and
 # runs, each under a time limit:
-#   cuda_{ops,kernels,activation,executor}_test  the CUDA backend against the reference, and
+#   cuda_{ops,kernels,activation,view_ops,executor}_test  the CUDA backend against the reference, and
 #                                DESIGN.md's invariants on the GPU;
 #   gpu_quant_bench              quantize/restore bandwidth against a copy;
 #   gpu_train_bench              slimtrain ResNet-56/164, exact, approx4,
 #                                checkpoint, TF32 off and on;
 #   bench/torch_gpu_bench.py     the same models in PyTorch (from the tree).
 # Full logs go to $OUT (a temporary folder when OUT is unset): check.log,
-# cuda_{ops,kernels,activation,executor}_test.log, gpu_quant_bench.log, gpu_train_bench.log,
+# cuda_{ops,kernels,activation,view_ops,executor}_test.log, gpu_quant_bench.log, gpu_train_bench.log,
 # torch_gpu_bench.log, summary.txt. The side-by-side table with the targets
 # (tools/device/summary.py) is printed last.
 #
@@ -130,7 +130,7 @@ run() {
 }
 
 say "== running ($(elapsed) so far)"
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_executor_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test; do
   run "$t" 60 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/$t" || status=1
 done
 run gpu_quant_bench 30 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/gpu_quant_bench" || status=1
@@ -141,7 +141,7 @@ run torch_gpu_bench 75 env PYTHONUNBUFFERED=1 python3 bench/torch_gpu_bench.py \
 say "== done in $(elapsed)"
 
 # The failures of the test binary, in the check's own log.
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_executor_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test; do
   grep -E "^\[  FAILED  \]|Failure$" "$OUT/$t.log" | head -40 >>"$LOG"
 done
 # On a GPU machine a skip is a failure: the backend could not start there.

@@ -28,9 +28,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PACK=tools/device/pack
 LIMIT=$((64 * 1024 * 1024))
-TARGETS=(//tests/engine:cuda_ops_test //tests/engine:cuda_kernels_test //tests/engine:cuda_activation_test //tests/engine:cuda_executor_test
+TARGETS=(//tests/engine:cuda_ops_test //tests/engine:cuda_kernels_test //tests/engine:cuda_activation_test //tests/engine:cuda_view_ops_test //tests/engine:cuda_executor_test
   //bench:gpu_quant_bench //bench:gpu_train_bench)
-BINARIES=(tests/engine/cuda_ops_test tests/engine/cuda_kernels_test tests/engine/cuda_activation_test tests/engine/cuda_executor_test
+BINARIES=(tests/engine/cuda_ops_test tests/engine/cuda_kernels_test tests/engine/cuda_activation_test tests/engine/cuda_view_ops_test tests/engine/cuda_executor_test
   bench/gpu_quant_bench bench/gpu_train_bench)
 
 fail() {

@@ -1,0 +1,86 @@
+// See view_kernels.h.
+#include "engine/cpu/view_kernels.h"
+
+#include <cstring>
+
+#include "engine/cpu/parallel.h"
+
+namespace slimtrain::engine::cpu {
+namespace {
+
+// dst = v, or dst += v; formed in double, rounded once (the reference's rule).
+inline void Store(float* dst, double v, bool accumulate) {
+  *dst = static_cast<float>(accumulate ? static_cast<double>(*dst) + v : v);
+}
+
+}  // namespace
+
+void StridedCopy(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,
+                 bool accumulate, int threads) {
+  const int64_t count = dst.count();
+  const int64_t row = dst.dims[dst.rank - 1];
+  const bool rows = src.dims[src.rank - 1] == row && src.strides[src.rank - 1] == 1 &&
+                    dst.strides[dst.rank - 1] == 1;
+  if (rows) {
+    const bool plain = scale == 1.0 && !accumulate;
+    ParallelFor(count / row, std::max<int64_t>(1, kElementGrain / row), threads, [&](int64_t b, int64_t e, int) {
+      for (int64_t r = b; r < e; ++r) {
+        const float* from = x + src.At(r * row);
+        float* to = y + dst.At(r * row);
+        if (plain) {
+          std::memcpy(to, from, static_cast<size_t>(row) * sizeof(float));
+        } else {
+          for (int64_t i = 0; i < row; ++i) Store(&to[i], scale * static_cast<double>(from[i]), accumulate);
+        }
+      }
+    });
+    return;
+  }
+  ParallelFor(count, kElementGrain, threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t k = b; k < e; ++k) Store(&y[dst.At(k)], scale * static_cast<double>(x[src.At(k)]), accumulate);
+  });
+}
+
+void Reduce(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale, bool accumulate,
+            int threads) {
+  const int64_t count = dst.count();
+  const int64_t grain = std::max<int64_t>(1, kElementGrain * count / std::max<int64_t>(src.count(), 1));
+  ParallelFor(count, grain, threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t j = b; j < e; ++j) {
+      const double sum =
+          view::SumOver<double>(src, dst, j, [&](int64_t k) { return static_cast<double>(x[src.At(k)]); });
+      Store(&y[dst.At(j)], scale * sum, accumulate);
+    }
+  });
+}
+
+void BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const TensorView& b, const float* b_data,
+                   const TensorView& y, float* y_data, int threads) {
+  ParallelFor(y.count(), kElementGrain, threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t k = begin; k < end; ++k) {
+      const double v = view::Apply<double>(op, a_data[a.At(k)], b_data[b.At(k)]);
+      y_data[y.At(k)] = static_cast<float>(v);
+    }
+  });
+}
+
+void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
+                    const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
+                    float* d_data, bool accumulate, int threads) {
+  const bool reads_a = (op == BinaryOp::kMul || op == BinaryOp::kDiv) && index == 1;
+  const bool reads_b = (op == BinaryOp::kMul && index == 0) || op == BinaryOp::kDiv;
+  const int64_t count = d.count();
+  const int64_t grain = std::max<int64_t>(1, kElementGrain * count / std::max<int64_t>(dy.count(), 1));
+  ParallelFor(count, grain, threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t j = begin; j < end; ++j) {
+      const double sum = view::SumOver<double>(dy, d, j, [&](int64_t k) {
+        const double av = reads_a ? static_cast<double>(a_data[a.At(k)]) : 0.0;
+        const double bv = reads_b ? static_cast<double>(b_data[b.At(k)]) : 0.0;
+        return static_cast<double>(dy_data[dy.At(k)]) * view::Partial<double>(op, index, av, bv);
+      });
+      Store(&d_data[d.At(j)], sum, accumulate);
+    }
+  });
+}
+
+}  // namespace slimtrain::engine::cpu

@@ -1,0 +1,98 @@
+// kernels.h's view kernels: strided copies, reductions and broadcast binary
+// ops over TensorViews (engine/tensor_view.h, the same element functions as
+// the CPU backends), one thread per output element in a grid-stride loop,
+// sums in double in the reference's order and rounded once.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/cuda/kernel_util.cuh"
+#include "engine/cuda/kernels.h"
+#include "engine/tensor_view.h"
+
+namespace slimtrain::engine::cuda {
+namespace {
+
+__global__ void StridedCopyKernel(TensorView src, const float* x, TensorView dst, float* y, double scale,
+                                  bool accumulate, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride) {
+    Store(&y[dst.At(k)], scale * static_cast<double>(x[src.At(k)]), accumulate);
+  }
+}
+
+__global__ void ReduceKernel(TensorView src, const float* x, TensorView dst, float* y, double scale,
+                             bool accumulate, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
+    const double sum =
+        view::SumOver<double>(src, dst, j, [&](int64_t k) { return static_cast<double>(x[src.At(k)]); });
+    Store(&y[dst.At(j)], scale * sum, accumulate);
+  }
+}
+
+__global__ void BinaryForwardKernel(BinaryOp op, TensorView a, const float* a_data, TensorView b,
+                                    const float* b_data, TensorView y, float* y_data, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride) {
+    const double v =
+        view::Apply<double>(op, static_cast<double>(a_data[a.At(k)]), static_cast<double>(b_data[b.At(k)]));
+    y_data[y.At(k)] = static_cast<float>(v);
+  }
+}
+
+__global__ void BinaryBackwardKernel(BinaryOp op, int index, TensorView a, const float* a_data, TensorView b,
+                                     const float* b_data, TensorView dy, const float* dy_data, TensorView d,
+                                     float* d_data, bool accumulate, int64_t n) {
+  const bool reads_a = (op == BinaryOp::kMul || op == BinaryOp::kDiv) && index == 1;
+  const bool reads_b = (op == BinaryOp::kMul && index == 0) || op == BinaryOp::kDiv;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < n; j += stride) {
+    const double sum = view::SumOver<double>(dy, d, j, [&](int64_t k) {
+      const double av = reads_a ? static_cast<double>(a_data[a.At(k)]) : 0.0;
+      const double bv = reads_b ? static_cast<double>(b_data[b.At(k)]) : 0.0;
+      return static_cast<double>(dy_data[dy.At(k)]) * view::Partial<double>(op, index, av, bv);
+    });
+    Store(&d_data[d.At(j)], sum, accumulate);
+  }
+}
+
+unsigned Blocks(int64_t n) { return static_cast<unsigned>(StrideBlocks(n)); }
+
+}  // namespace
+
+cudaError_t StridedCopy(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,
+                        bool accumulate, cudaStream_t stream) {
+  const int64_t n = dst.count();
+  if (n <= 0) return cudaSuccess;
+  StridedCopyKernel<<<Blocks(n), kThreads, 0, stream>>>(src, x, dst, y, scale, accumulate, n);
+  return cudaGetLastError();
+}
+
+cudaError_t Reduce(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,
+                   bool accumulate, cudaStream_t stream) {
+  const int64_t n = dst.count();
+  if (n <= 0) return cudaSuccess;
+  ReduceKernel<<<Blocks(n), kThreads, 0, stream>>>(src, x, dst, y, scale, accumulate, n);
+  return cudaGetLastError();
+}
+
+cudaError_t BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const TensorView& b,
+                          const float* b_data, const TensorView& y, float* y_data, cudaStream_t stream) {
+  const int64_t n = y.count();
+  if (n <= 0) return cudaSuccess;
+  BinaryForwardKernel<<<Blocks(n), kThreads, 0, stream>>>(op, a, a_data, b, b_data, y, y_data, n);
+  return cudaGetLastError();
+}
+
+cudaError_t BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
+                           const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
+                           float* d_data, bool accumulate, cudaStream_t stream) {
+  const int64_t n = d.count();
+  if (n <= 0) return cudaSuccess;
+  BinaryBackwardKernel<<<Blocks(n), kThreads, 0, stream>>>(op, index, a, a_data, b, b_data, dy, dy_data, d, d_data,
+                                                           accumulate, n);
+  return cudaGetLastError();
+}
+
+}  // namespace slimtrain::engine::cuda

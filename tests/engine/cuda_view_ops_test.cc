@@ -1,0 +1,87 @@
+// The CUDA backend's view kernels (broadcast binary ops, strided copies,
+// reductions: engine/shape_views.h) against the float32 reference backend,
+// on the GPU; skipped without one (cuda_test_util.h). Both evaluate the
+// same double expressions (engine/tensor_view.h) in the same order, built
+// with --fmad=false, so they agree to 1e-7 of the scale (bit for bit is
+// expected; the bound leaves room for a device's division).
+#include <cmath>
+#include <string>
+
+#include "engine/shape_views.h"
+#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/reference_test_util.h"
+
+namespace slimtrain::engine::gpu_test {
+namespace {
+
+using test_util::OpNode;
+
+struct Case {
+  std::vector<int64_t> dims;
+  const char* layers;
+  int64_t batch;
+};
+
+TEST_F(GpuTest, ViewOpsMatchReference) {
+  const Case cases[] = {
+      {{3, 4, 5}, R"pb(layers { name: "se" inputs: "input" reduce_mean { axes: [2, 3] keepdim: true } }
+                       layers { name: "op" inputs: "input" inputs: "se" mul {} })pb", 4},
+      {{3, 2, 4}, R"pb(layers { name: "p" inputs: "input" softplus {} }
+                       layers { name: "q" inputs: "p" reduce_sum { axes: [2] keepdim: true } }
+                       layers { name: "op" inputs: "input" inputs: "q" div {} })pb", 3},
+      {{6, 8}, R"pb(layers { name: "op" inputs: "input" reshape { dims: [2, 3, 8] } })pb", 5},
+      {{3, 5, 7}, R"pb(layers { name: "op" inputs: "input" transpose { perm: [0, 3, 1, 2] } })pb", 2},
+      {{2, 9, 3}, R"pb(layers { name: "op" inputs: "input" slice { axis: 2 start: 1 step: 3 } })pb", 3},
+      {{4, 3}, R"pb(layers { name: "first" inputs: "input" slice { axis: 1 end: 1 } }
+                    layers { name: "op" inputs: "first" inputs: "input" concat { axis: 1 } })pb", 3},
+      {{5, 6, 7}, R"pb(layers { name: "op" inputs: "input" reduce_mean { axes: [1, 3] } })pb", 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.layers);
+    const Node n = OpNode(c.dims, c.layers);
+    ASSERT_FALSE(n.name.empty());
+    DeviceMemory mem(gpu_);
+    std::vector<std::vector<float>> x;
+    std::vector<const void*> xh, xd;
+    for (size_t i = 0; i < n.input_dims.size(); ++i) {
+      std::vector<float> v = Random(c.batch * planner::NumElements(n.input_dims[i]), 71 + i, -2.0f, 2.0f);
+      if (n.kind == OpKind::kDiv && i == 1) {
+        for (float& f : v) f = 0.5f + std::fabs(f);
+      }
+      x.push_back(v);
+    }
+    for (const auto& v : x) {
+      xh.push_back(v.data());
+      xd.push_back(mem.Upload(v));
+    }
+    const int64_t out = c.batch * planner::NumElements(n.out);
+    float* yd = mem.Zeros<float>(out);
+    std::vector<float> y_ref(out);
+    ViewOpForward(*gpu_, n, c.batch, xd.data(), yd);
+    ViewOpForward(ref_, n, c.batch, xh.data(), y_ref.data());
+    EXPECT_LE(RelError(mem.Download(yd, out), y_ref), 1e-7) << "forward";
+    const std::vector<float> dy = Random(out, 72);
+    const float* dyd = mem.Upload(dy);
+    for (const bool acc : {false, true}) {
+      const int k = static_cast<int>(x.size());
+      std::vector<std::vector<float>> g_ref(k);
+      std::vector<void*> dh(k), dd(k);
+      std::unique_ptr<bool[]> accs(new bool[k]);
+      for (int i = 0; i < k; ++i) {
+        g_ref[i] = Random(x[i].size(), 80 + i);
+        dd[i] = mem.Upload(g_ref[i]);
+        dh[i] = g_ref[i].data();
+        accs[i] = acc;
+      }
+      ViewOpBackward(*gpu_, n, c.batch, xd.data(), dyd, dd.data(), accs.get());
+      ViewOpBackward(ref_, n, c.batch, xh.data(), dy.data(), dh.data(), accs.get());
+      for (int i = 0; i < k; ++i) {
+        EXPECT_LE(RelError(mem.Download(static_cast<float*>(dd[i]), g_ref[i].size()), g_ref[i]), 1e-7)
+            << "gradient of input " << i << " accumulate " << acc;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slimtrain::engine::gpu_test
