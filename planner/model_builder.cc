@@ -55,6 +55,29 @@ std::string ModelBuilder::Relu6(const std::string& in, const std::string& name) 
   return name;
 }
 
+std::string ModelBuilder::Silu(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_silu();
+  return name;
+}
+
+std::string ModelBuilder::Sigmoid(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_sigmoid();
+  return name;
+}
+
+std::string ModelBuilder::Mul(const std::string& a, const std::string& b, const std::string& name) {
+  Append({a, b}, name)->mutable_mul();
+  return name;
+}
+
+std::string ModelBuilder::SpatialMean(const std::string& in, const std::string& name) {
+  v1::ReduceMean* mean = Append({in}, name)->mutable_reduce_mean();
+  mean->add_axes(2);
+  mean->add_axes(3);
+  mean->set_keepdim(true);
+  return name;
+}
+
 std::string ModelBuilder::Add(const std::vector<std::string>& ins, const std::string& name) {
   Append(ins, name)->mutable_add();
   return name;

@@ -39,6 +39,13 @@ class ModelBuilder {
   std::string BatchNorm(const std::string& in, const std::string& name);
   std::string Relu(const std::string& in, const std::string& name);
   std::string Relu6(const std::string& in, const std::string& name);
+  std::string Silu(const std::string& in, const std::string& name);
+  std::string Sigmoid(const std::string& in, const std::string& name);
+  // Elementwise product with broadcasting (e.g. (C,H,W) by (C,1,1)).
+  std::string Mul(const std::string& a, const std::string& b, const std::string& name);
+  // Mean over H and W keeping them: (C,H,W) -> (C,1,1), PyTorch's
+  // AdaptiveAvgPool2d(1).
+  std::string SpatialMean(const std::string& in, const std::string& name);
   std::string Add(const std::vector<std::string>& ins, const std::string& name);
   // Concatenation along channels, in the order of `ins`.
   std::string Concat(const std::vector<std::string>& ins, const std::string& name);

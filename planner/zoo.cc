@@ -13,6 +13,7 @@ namespace {
 
 using zoo_internal::CifarResNet;
 using zoo_internal::DenseNetBc100;
+using zoo_internal::EfficientNetB0;
 using zoo_internal::FmnistResNet;
 using zoo_internal::MobileNetV2;
 using zoo_internal::PreActBottleneckResNet;
@@ -68,6 +69,10 @@ constexpr ZooModelDef kZoo[] = {
      "MobileNetV2 as torchvision.models.mobilenet_v2 (Sandler et al. 2018, width 1.0); input "
      "3x224x224, 1000 classes",
      [](const std::string& n, const std::string& d) { return MobileNetV2(/*cifar=*/false, n, d); }},
+    {"efficientnet_b0",
+     "EfficientNet-B0 as torchvision.models.efficientnet_b0 (Tan & Le 2019), without stochastic "
+     "depth; input 3x224x224, 1000 classes",
+     EfficientNetB0},
     {"resnet18",
      "ResNet-18 as torchvision.models.resnet18 (He et al. 2016); input 3x224x224, 1000 classes",
      [](const std::string& n, const std::string& d) { return TorchvisionResNet(18, n, d); }},

@@ -35,6 +35,8 @@ v1::ModelSpec DenseNetBc100(const std::string& name, const std::string& descript
 // torchvision's mobilenet_v2: 3x224x224 -> 1000 classes, or (cifar) the
 // CIFAR strides on 3x32x32 -> 10 classes.
 v1::ModelSpec MobileNetV2(bool cifar, const std::string& name, const std::string& description);
+// torchvision's efficientnet_b0, 3x224x224 -> 1000 classes.
+v1::ModelSpec EfficientNetB0(const std::string& name, const std::string& description);
 
 }  // namespace slimtrain::planner::zoo_internal
 

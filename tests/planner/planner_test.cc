@@ -132,7 +132,7 @@ TEST_P(ZooPlanTest, EveryStrategyKeepsTheArenaInvariants) {
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooPlanTest,
                          testing::Values("fmnist_resnet", "resnet20", "resnet56", "resnet110", "resnet164",
                                          "resnet1001", "densenet_bc_100", "mobilenet_v2_cifar", "mobilenet_v2",
-                                         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                                         "efficientnet_b0", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                                          "vgg16_bn"));
 
 // conv-bn-relu twice, pool, classifier: small enough to count by hand.

@@ -45,8 +45,9 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   std::vector<std::string> names;
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
-      "fmnist_resnet", "resnet20", "resnet56",  "resnet110", "resnet164", "resnet1001", "densenet_bc_100",
-      "mobilenet_v2_cifar", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+      "fmnist_resnet",   "resnet20",           "resnet56",     "resnet110",       "resnet164",
+      "resnet1001",      "densenet_bc_100",    "mobilenet_v2_cifar", "mobilenet_v2", "efficientnet_b0",
+      "resnet18",        "resnet34",           "resnet50",     "resnet101",       "resnet152",
       "vgg16_bn"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(&ZooModels(), &ZooModels());
@@ -60,8 +61,8 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
                   "'; known: fmnist_resnet, resnet20, resnet56, resnet110, resnet164, "
-                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, mobilenet_v2, resnet18, resnet34, "
-                  "resnet50, resnet101, resnet152, vgg16_bn");
+                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, mobilenet_v2, efficientnet_b0, resnet18, "
+                  "resnet34, resnet50, resnet101, resnet152, vgg16_bn");
   }
 }
 
@@ -150,6 +151,7 @@ constexpr ParamCase kParamCases[] = {
     {"vgg16_bn", 138'365'992},
     {"mobilenet_v2", 3'504'872},
     {"mobilenet_v2_cifar", 2'236'682},  // torchvision.models.mobilenet_v2(num_classes=10)
+    {"efficientnet_b0", 5'288'548},
     // Derived above.
     {"resnet20", 272'474},
     {"resnet56", 855'770},
@@ -264,6 +266,16 @@ const ShapeCase kShapeCases[] = {
     {"mobilenet_v2_cifar", "features.6.add", {32, 16, 16}},
     {"mobilenet_v2_cifar", "features.18.2", {1280, 4, 4}},
     {"mobilenet_v2_cifar", "classifier.1", {10}},
+    // EfficientNet-B0: 112 (stem) -> 112 -> 56 -> 28 -> 14 -> 14 -> 7 -> 7.
+    {"efficientnet_b0", "features.0.2", {32, 112, 112}},
+    {"efficientnet_b0", "features.1.0.block.1.avgpool", {32, 1, 1}},
+    {"efficientnet_b0", "features.1.0.block.1.fc1", {8, 1, 1}},
+    {"efficientnet_b0", "features.1.0.block.1.scale", {32, 112, 112}},
+    {"efficientnet_b0", "features.2.0.block.2.fc1", {4, 1, 1}},
+    {"efficientnet_b0", "features.2.1.add", {24, 56, 56}},
+    {"efficientnet_b0", "features.3.1.block.1.0", {240, 28, 28}},
+    {"efficientnet_b0", "features.6.3.add", {192, 7, 7}},
+    {"efficientnet_b0", "features.8.2", {1280, 7, 7}},
     // CIFAR ResNets: 32x32, 16x16, 8x8.
     {"resnet20", "layer1.2.relu2", {16, 32, 32}},
     {"resnet20", "layer2.0.downsample.1", {32, 16, 16}},
@@ -339,6 +351,8 @@ constexpr LayerCountCase kLayerCountCases[] = {
     // stem + 2 (the t = 1 block) + 3 × 16 blocks + features.18
     {"mobilenet_v2", 52, 52, 1, 0},
     {"mobilenet_v2_cifar", 52, 52, 1, 0},
+    // stem + (2 + 2 SE) for the e = 1 block + (3 + 2 SE) × 15 blocks + features.8
+    {"efficientnet_b0", 1 + 4 + 5 * 15 + 1, 1 + 2 + 3 * 15 + 1, 1, 0},
     // depth = weighted layers: convs + fc, plus the projections.
     {"resnet20", 19 + 2, 19 + 2, 1, 0},
     {"resnet110", 109 + 2, 109 + 2, 1, 0},
