@@ -329,9 +329,11 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kConv2d:
       backend_->Conv2dForward(n, batch, x, params_.At(p.weight), params_.At(p.bias), y, ws);
       break;
-    case OpKind::kLinear:
-      backend_->LinearForward(n, batch, x, params_.At(p.weight), params_.At(p.bias), y, ws);
+    case OpKind::kLinear: {
+      const planner::KernelView k = planner::KernelShape(n, batch);  // (L,D) tokens: N·L rows
+      backend_->LinearForward(k.node, k.rows, x, params_.At(p.weight), params_.At(p.bias), y, ws);
       break;
+    }
     case OpKind::kBatchNorm: {
       const BatchNormMode bn_mode = eval        ? BatchNormMode::kInference
                                     : recompute ? BatchNormMode::kTrainNoUpdate
@@ -522,8 +524,10 @@ void Executor::Backward(const ScheduleStep& step) {
         if (dx != nullptr) backend_->Conv2dBackwardData(n, batch, dy, params_.At(p.weight), dx, acc, ws);
         backend_->Conv2dBackwardWeights(n, batch, x, dy, params_.GradAt(p.weight), params_.GradAt(p.bias), ws);
       } else {
-        if (dx != nullptr) backend_->LinearBackwardData(n, batch, dy, params_.At(p.weight), dx, acc, ws);
-        backend_->LinearBackwardWeights(n, batch, x, dy, params_.GradAt(p.weight), params_.GradAt(p.bias), ws);
+        const planner::KernelView k = planner::KernelShape(n, batch);  // (L,D) tokens: N·L rows
+        if (dx != nullptr) backend_->LinearBackwardData(k.node, k.rows, dy, params_.At(p.weight), dx, acc, ws);
+        backend_->LinearBackwardWeights(k.node, k.rows, x, dy, params_.GradAt(p.weight), params_.GradAt(p.bias),
+                                        ws);
       }
       break;
     }

@@ -37,7 +37,7 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
                      {Init::kKaimingNormal, n.out_channels * k2});
       if (n.bias) p.bias = add(n, "bias", {n.out_channels}, true, {Init::kUniform, cin * k2});
     } else if (n.kind == OpKind::kLinear) {
-      const int64_t in = planner::NumElements(n.input_dims[0]);
+      const int64_t in = planner::NumElements(planner::KernelShape(n, 1).node.input_dims[0]);  // D of (L,D)
       p.weight = add(n, "weight", {n.out_features, in}, true, {Init::kUniform, in});
       if (n.bias) p.bias = add(n, "bias", {n.out_features}, true, {Init::kUniform, in});
     } else if (n.kind == OpKind::kBatchNorm) {

@@ -623,12 +623,16 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       break;
     case OpKind::kLinear: {
       if (in.empty()) return LayerError(n.name, "linear needs a tensor input, got a scalar");
-      n.out = {n.out_features};
+      // (L,D) tokens: each of the L rows; (F) and images (flattened): one.
+      const bool tokens = in.size() == 2;
+      const int64_t rows = tokens ? in[0] : 1, features = tokens ? in[1] : in_elems;
+      n.out = tokens ? Dims{rows, n.out_features} : Dims{n.out_features};
       SLIM_RETURN_IF_ERROR(CheckedElements(LayerWho(n.name), n.out, limits).status());
-      SLIM_ASSIGN_OR_RETURN(const int64_t weights, Product(n.name, "linear weights", {in_elems, n.out_features}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t weights, Product(n.name, "linear weights", {features, n.out_features}));
       SLIM_ASSIGN_OR_RETURN(n.parameter_count, Sum(n.name, "linear parameters", {weights, n.bias ? n.out_features : 0}));
-      SLIM_ASSIGN_OR_RETURN(const int64_t macs, Product(n.name, "linear FLOPs", {2, weights}));
-      SLIM_ASSIGN_OR_RETURN(n.forward_flops, Sum(n.name, "linear FLOPs", {macs, n.bias ? n.out_features : 0}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t macs, Product(n.name, "linear FLOPs", {2, weights, rows}));
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops,
+                            Sum(n.name, "linear FLOPs", {macs, n.bias ? n.out_features * rows : 0}));
       SLIM_ASSIGN_OR_RETURN(n.backward_flops, Product(n.name, "linear backward FLOPs", {2, n.forward_flops}));
       break;
     }
@@ -759,6 +763,16 @@ std::string KnownOpNames() {
   std::vector<std::string> names;
   for (int i = 0; i < op->field_count(); ++i) names.push_back(op->field(i)->name());
   return absl::StrJoin(names, ", ");
+}
+
+KernelView KernelShape(const Node& n, int64_t batch) {
+  KernelView v{n, batch};
+  if (n.kind == OpKind::kLinear && n.input_dims.size() == 1 && n.input_dims[0].size() == 2) {
+    v.rows = batch * n.input_dims[0][0];
+    v.node.input_dims = {Dims{n.input_dims[0][1]}};
+    v.node.out = {n.out_features};
+  }
+  return v;
 }
 
 bool IsBroadcastBinary(const Node& n) {

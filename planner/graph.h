@@ -20,7 +20,7 @@
 //
 // FLOPs (a multiply-add counts as 2), forward, per example:
 //   conv2d   2·Cout·Ho·Wo·(Cin/groups)·k² (+ Cout·Ho·Wo with bias)
-//   linear   2·in·out (+ out with bias)
+//   linear   2·in·out (+ out with bias), times L for (L,D) tokens
 //   batch_norm 4 per element (normalise and scale-shift) + 2 per element
 //            for the batch statistics
 //   relu, sigmoid, tanh, dropout, add (per extra input): 1 per element
@@ -119,6 +119,15 @@ bool IsBroadcastBinary(const Node& n);
 // elements (Backend::StridedCopy).
 bool IsLayoutOp(const Node& n);
 
+// A linear layer on (L,D) tokens multiplies N·L rows of D features (as
+// PyTorch's nn.Linear on its last axis): `node` is the layer as its kernels
+// and cost models see it, input (D) and output (out_features), and `rows`
+// the examples they run at `batch`. Any other node: itself and `batch`.
+// Everything that runs or sizes a node's kernels (schedule workspaces, the
+// executor, backends' Prepare) goes through this.
+struct KernelView;
+KernelView KernelShape(const Node& n, int64_t batch);
+
 // Per-example dimensions: (C,H,W), (F) or () for the loss.
 using Dims = std::vector<int64_t>;
 
@@ -170,6 +179,11 @@ struct Node {
   int64_t buffer_count = 0;     // non-trainable state (BN running mean, var)
   int64_t forward_flops = 0;    // per example
   int64_t backward_flops = 0;   // per example
+};
+
+struct KernelView {
+  Node node;
+  int64_t rows = 0;
 };
 
 class Graph {

@@ -141,7 +141,8 @@ class Builder {
   }
 
   void Workspace(ScheduleStep& step, int v, Pass pass) {
-    const int64_t ws = cost_.WorkspaceBytes(g_, g_.node(v), Batch(), pass);
+    const KernelView k = KernelShape(g_.node(v), Batch());
+    const int64_t ws = cost_.WorkspaceBytes(g_, k.node, k.rows, pass);
     if (ws <= 0) return;
     Write(step,
           NewBuffer(absl::StrCat(Name(v), pass == Pass::kForward ? ".fwd_workspace" : ".bwd_workspace"),

@@ -104,7 +104,8 @@ absl::Status FastBackend::Prepare(const planner::Graph& graph, int64_t batch) {
   int64_t channels = 1;
   for (const Node& n : graph.nodes()) {
     if (IsWeighted(n)) {
-      absl::StatusOr<cpu::WeightedOp*> op = state_->ops.Get(n, batch);
+      const planner::KernelView k = planner::KernelShape(n, batch);  // (L,D) tokens: N·L rows
+      absl::StatusOr<cpu::WeightedOp*> op = state_->ops.Get(k.node, k.rows);
       if (!op.ok()) return op.status();
     } else if (n.kind == OpKind::kBatchNorm && !n.out.empty()) {
       channels = std::max(channels, n.out[0]);

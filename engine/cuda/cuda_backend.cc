@@ -346,12 +346,15 @@ int64_t CudaBackend::WorkspaceBytes(const planner::Graph&, const Node& node, int
 absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
   if (batch <= 0) return absl::InvalidArgumentError(absl::StrFormat("batch %d is not positive", batch));
   int64_t units = 0;  // the most channels or columns a reduction runs over
+  int64_t rows = batch;  // the most rows one (a linear's bias gradient)
   for (const Node& n : graph.nodes()) {
     if (n.kind == OpKind::kConv2d) {
       SLIM_RETURN_IF_ERROR(Conv(n, batch).status());
       if (n.bias && !n.out.empty()) units = std::max(units, n.out[0]);
     } else if (n.kind == OpKind::kLinear) {
-      const cuda::LinearPlan s = cuda::PlanLinear(n, batch);
+      const planner::KernelView k = planner::KernelShape(n, batch);  // (L,D) tokens: N·L rows
+      rows = std::max(rows, k.rows);
+      const cuda::LinearPlan s = cuda::PlanLinear(k.node, k.rows);
       if (s.f <= 0 || s.o <= 0) {
         return absl::InvalidArgumentError(
             absl::StrFormat("layer '%s': linear of %d inputs and %d outputs", n.name, s.f, s.o));
@@ -364,7 +367,7 @@ absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
   // The kernels' reduction scratch for this graph, grown now (if at all) so
   // that no step allocates.
   SLIM_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
-  SLIM_CUDA_RETURN_IF_ERROR(cuda::ReserveScratch(stream_, cuda::ScratchDoublesFor(units, batch)));
+  SLIM_CUDA_RETURN_IF_ERROR(cuda::ReserveScratch(stream_, cuda::ScratchDoublesFor(units, rows)));
   return absl::OkStatus();
 }
 

@@ -93,7 +93,7 @@ constexpr char kActivationOps[] = R"pb(
 // The view ops of issue 13 in a squeeze-and-excite block and a token
 // pipeline: reduce_mean (keepdim) → 1x1 convs → sigmoid gate → mul with
 // broadcasting; a transpose of the image to channels-last, reshape to
-// tokens, slice of the first token and concat in front, a centring sub with
+// tokens, a linear layer on the tokens, slice of the first token and concat in front, a centring sub with
 // broadcasting, mul of a tensor by itself, reduce_sum, scale, unsqueeze,
 // squeeze, div.
 constexpr char kShapeOps[] = R"pb(
@@ -111,8 +111,9 @@ constexpr char kShapeOps[] = R"pb(
   layers { name: "excite" inputs: "act" inputs: "gate" mul {} }
   layers { name: "nhwc" inputs: "excite" transpose { perm: [0, 2, 3, 1] } }
   layers { name: "tokens" inputs: "nhwc" reshape { dims: [64, 4] } }
-  layers { name: "first" inputs: "tokens" slice { axis: 1 end: 1 } }
-  layers { name: "cat" inputs: "first" inputs: "tokens" concat { axis: 1 } }
+  layers { name: "proj" inputs: "tokens" linear { out_features: 4 } }
+  layers { name: "first" inputs: "proj" slice { axis: 1 end: 1 } }
+  layers { name: "cat" inputs: "first" inputs: "proj" concat { axis: 1 } }
   layers { name: "centre" inputs: "cat" reduce_mean { axes: [1] keepdim: true } }
   layers { name: "diff" inputs: "cat" inputs: "centre" sub {} }
   layers { name: "sq" inputs: "diff" inputs: "diff" mul {} }

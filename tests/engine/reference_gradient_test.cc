@@ -91,7 +91,11 @@ Problem Conv(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool a
   return p;
 }
 
-Problem Linear(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+Problem Linear(ReferenceBackend& be, const planner::Node& node, int64_t examples, bool acc) {
+  // (L,D) tokens run as N·L rows of D features (planner::KernelShape).
+  const planner::KernelView k = planner::KernelShape(node, examples);
+  const planner::Node& n = k.node;
+  const int64_t batch = k.rows;
   const int64_t f = NumElements(n.input_dims[0]), ws = n.out_features * f;
   Problem p;
   p.names = {"x", "w"};
@@ -422,6 +426,10 @@ const GradCase kGradCases[] = {
        linear { out_features: 5 bias: false } })pb", 0, 2, false, Linear},
     {"LinearImageAccumulate", {2, 3, 2}, R"pb(layers { name: "op" inputs: "input"
        linear { out_features: 3 } })pb", 0, 2, true, Linear},
+    {"LinearTokens", {4, 3}, R"pb(layers { name: "op" inputs: "input" linear { out_features: 5 } })pb", 0, 2,
+     false, Linear},
+    {"LinearTokensNoBiasAccumulate", {3, 4}, R"pb(layers { name: "op" inputs: "input"
+       linear { out_features: 2 bias: false } })pb", 0, 2, true, Linear},
     // batch_norm (training)
     {"BatchNormImage", {3, 2, 3}, R"pb(layers { name: "op" inputs: "input" batch_norm {} })pb", 0, 2, false,
      BatchNorm},

@@ -25,7 +25,8 @@ namespace slimtrain::test_util {
 
 // The node named "op" of the model
 //   input (input_dims) → `layers` (which define "op" and what it reads)
-//     → head (linear, 2 outputs) → loss (softmax_cross_entropy, 2 classes).
+//     → flatten → head (linear, 2 outputs) → loss (softmax_cross_entropy,
+//     2 classes).
 // With num_classes > 0, `layers` must define the loss itself (named "op") and
 // no head is added. A model Graph::Build rejects fails the calling test and
 // returns a default Node.
@@ -38,7 +39,8 @@ inline planner::Node OpNode(const std::vector<int64_t>& input_dims, const std::s
     absl::StrAppend(&text, "num_classes: ", num_classes, "\n");
   } else {
     absl::StrAppend(&text, "num_classes: 2\n",
-                    R"pb(layers { name: "head" inputs: "op" linear { out_features: 2 } }
+                    R"pb(layers { name: "head_flat" inputs: "op" flatten {} }
+                         layers { name: "head" inputs: "head_flat" linear { out_features: 2 } }
                          layers { name: "loss" inputs: "head" softmax_cross_entropy {} })pb");
   }
   v1::ModelSpec spec;

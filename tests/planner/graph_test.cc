@@ -468,6 +468,30 @@ TEST(GraphTest, ViewOpsInferShapesAsPyTorch) {
   EXPECT_EQ(g->node(g->Find("sum")).forward_flops, 24 * 4);
 }
 
+// nn.Linear on (N,L,D) multiplies each of the L rows: weights D × out, FLOPs
+// times L; its kernels see N·L rows of D (KernelShape).
+TEST(GraphTest, LinearOnTokensActsOnTheLastAxis) {
+  absl::StatusOr<Graph> g = Graph::Build(Parse(R"pb(
+    input { dims: 7 dims: 16 }
+    num_classes: 3
+    layers { name: "proj" inputs: "input" linear { out_features: 8 } }
+    layers { name: "flat" inputs: "proj" flatten {} }
+    layers { name: "fc" inputs: "flat" linear { out_features: 3 } }
+    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+  )pb"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  const Node& proj = g->node(g->Find("proj"));
+  EXPECT_EQ(proj.out, (Dims{7, 8}));
+  EXPECT_EQ(proj.parameter_count, 16 * 8 + 8);
+  EXPECT_EQ(proj.forward_flops, 7 * (2 * 16 * 8 + 8));
+  const KernelView k = KernelShape(proj, 5);
+  EXPECT_EQ(k.rows, 35);
+  EXPECT_EQ(k.node.input_dims[0], (Dims{16}));
+  EXPECT_EQ(k.node.out, (Dims{8}));
+  EXPECT_EQ(g->node(g->Find("fc")).parameter_count, 56 * 3 + 3);
+  EXPECT_EQ(KernelShape(g->node(g->Find("fc")), 5).rows, 5);
+}
+
 TEST(GraphTest, LayerCountIsLimited) {
   v1::ModelSpec spec = Parse(kTiny);
   SizeLimits limits;
