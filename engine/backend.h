@@ -116,6 +116,15 @@ bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p);
 // attributes, for the kernels (engine/pointwise_math.h).
 PointwiseFn PointwiseFnOf(const planner::Node& n);
 
+// layer_norm's parameter index of element `i` of a normalised row (see
+// Backend::LayerNormForward): i itself, except for an image, whose rows are
+// stored (H,W,C) and whose γ is (C,H,W).
+inline int64_t LayerNormParamIndex(const planner::Node& n, int64_t i) {
+  if (n.out.size() != 3) return i;
+  const int64_t c = n.out[0], hw = n.out[1] * n.out[2];
+  return (i % c) * hw + i / c;
+}
+
 // Where axis `axis` of a per-example tensor `dims` lies in memory at `batch`
 // (the layouts above): the batched tensor is `outer` blocks of `size` lines
 // of `inner` contiguous elements, so element j of line (o, i) is at
@@ -190,6 +199,21 @@ class Backend : public planner::CostModel {
                                 void* y, void* stats) = 0;
   // Training-mode backward: dx, dgamma, dbeta (the latter two overwritten).
   virtual void BatchNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
+                                 const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
+                                 void* dbeta) = 0;
+
+  // --- layer_norm: x, y (N, rows, size) in memory order (n.norm_rows rows of
+  // n.norm_row_size elements per example); gamma, beta of the normalised
+  // shape in PyTorch's order (an image's (C,H,W), while its row is stored
+  // (H,W,C): element (h,w,c) of the row takes γ[c·H·W + h·W + w]), or null
+  // without n.affine; stats (N·rows, 2): mean, then 1/sqrt(var + eps),
+  // rounded to the element type, and y is normalised with the rounded values
+  // (so backward sees exactly the forward's x̂).
+  virtual void LayerNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma,
+                                const void* beta, void* y, void* stats) = 0;
+  // dx (null for the model input), dgamma and dbeta (overwritten; null
+  // without n.affine).
+  virtual void LayerNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
                                  const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
                                  void* dbeta) = 0;
 

@@ -380,6 +380,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kScale:
       backend_->PointwiseForward(n, count, x, y);
       break;
+    case OpKind::kLayerNorm:
+      backend_->LayerNormForward(n, batch, x, params_.At(p.gamma), params_.At(p.beta), y, Ptr(step, Role::kStats));
+      break;
     case OpKind::kReduceMean:
     case OpKind::kReduceSum:
     case OpKind::kMul:
@@ -488,7 +491,8 @@ void Executor::Backward(const ScheduleStep& step) {
   const int code_bn = code != nullptr ? schedule_.buffers[code->buffer].node : -1;
   const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
   // Ops without parameters have nothing to do for the model input.
-  const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm;
+  const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm ||
+                          (n.kind == OpKind::kLayerNorm && n.affine);
   const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
   if (IsViewOp(n)) {
@@ -575,6 +579,10 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax:
       backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kLayerNorm:
+      backend_->LayerNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma), Ptr(step, Role::kStats),
+                                  dx, acc, params_.GradAt(p.gamma), params_.GradAt(p.beta));
       break;
     case OpKind::kScale:  // reads nothing: dy stands in for `saved`
       backend_->PointwiseBackward(n, batch * planner::NumElements(n.out), dy, dy, dx, acc);

@@ -99,6 +99,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kSlice: return OpKind::kSlice;
     case Layer::kReduceMean: return OpKind::kReduceMean;
     case Layer::kReduceSum: return OpKind::kReduceSum;
+    case Layer::kLayerNorm: return OpKind::kLayerNorm;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -162,6 +163,17 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       }
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
       break;
+    case OpKind::kLayerNorm: {
+      const auto& l = layer.layer_norm();
+      n.norm_axes = l.has_axes() ? l.axes() : 1;
+      n.eps = l.has_eps() ? l.eps() : 1e-5;
+      n.affine = l.has_elementwise_affine() ? l.elementwise_affine() : true;
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "axes", n.norm_axes));
+      if (!(n.eps > 0) || !std::isfinite(n.eps)) {
+        return LayerError(n.name, absl::StrCat("layer_norm.eps must be > 0 and finite, got ", n.eps));
+      }
+      break;
+    }
     case OpKind::kScale:
       n.scale = layer.scale().has_value() ? layer.scale().value() : 1.0;
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "value", n.scale));
@@ -474,6 +486,28 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops = (n.kind == OpKind::kSub ? 2 : 4) * out_elems;
       break;
     }
+    case OpKind::kLayerNorm: {
+      const int64_t rank = static_cast<int64_t>(in.size());
+      if (in.empty() || n.norm_axes > rank) {
+        return LayerError(n.name, absl::StrFormat("layer_norm.axes %d is more than the %d axes of the (N,%s) input",
+                                                  n.norm_axes, rank, absl::StrJoin(in, ",")));
+      }
+      if (rank == 3 && n.norm_axes != 3) {
+        // An image is stored (N,H,W,C): only the whole example is contiguous.
+        return LayerError(n.name, absl::StrFormat("layer_norm over the last %d axes of an image (N,%s) is not "
+                                                  "supported: its rows are not contiguous in the (N,H,W,C) layout; "
+                                                  "normalise all 3 axes, or transpose first",
+                                                  n.norm_axes, absl::StrJoin(in, ",")));
+      }
+      n.norm_row_size = 1;
+      for (int64_t k = rank - n.norm_axes; k < rank; ++k) n.norm_row_size *= in[k];
+      n.norm_rows = in_elems / n.norm_row_size;
+      n.out = in;
+      n.parameter_count = n.affine ? 2 * n.norm_row_size : 0;
+      n.forward_flops = 6 * in_elems;
+      n.backward_flops = 2 * n.forward_flops;
+      break;
+    }
     case OpKind::kScale:
       if (in.empty()) return LayerError(n.name, "scale needs a tensor input, got a scalar");
       n.out = in;
@@ -736,6 +770,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kSlice: return "slice";
     case OpKind::kReduceMean: return "reduce_mean";
     case OpKind::kReduceSum: return "reduce_sum";
+    case OpKind::kLayerNorm: return "layer_norm";
   }
   return "unknown";
 }

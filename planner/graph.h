@@ -21,8 +21,8 @@
 // FLOPs (a multiply-add counts as 2), forward, per example:
 //   conv2d   2·Cout·Ho·Wo·(Cin/groups)·k² (+ Cout·Ho·Wo with bias)
 //   linear   2·in·out (+ out with bias), times L for (L,D) tokens
-//   batch_norm 4 per element (normalise and scale-shift) + 2 per element
-//            for the batch statistics
+//   batch_norm, layer_norm: 4 per element (normalise and scale-shift) + 2
+//            per element for the statistics
 //   relu, sigmoid, tanh, dropout, add (per extra input): 1 per element
 //   relu6, clip, leaky_relu, hardsigmoid: 1 per element; hardswish 4;
 //   elu, silu, softplus, gelu: 4 (a transcendental, exp, erf or tanh,
@@ -92,6 +92,7 @@ enum class OpKind {
   kSlice,
   kReduceMean,
   kReduceSum,
+  kLayerNorm,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -153,7 +154,11 @@ struct Node {
   int64_t out_channels = 0;  // conv2d
   int64_t out_features = 0;  // linear
   bool bias = false;         // conv2d, linear
-  double eps = 1e-5, momentum = 0.1;  // batch_norm
+  double eps = 1e-5, momentum = 0.1;  // batch_norm (eps: layer_norm too)
+  // layer_norm: trailing axes normalised, whether γ and β exist, and the
+  // normalised rows (per example) of row_size elements each.
+  int64_t norm_axes = 1, norm_rows = 0, norm_row_size = 0;
+  bool affine = true;
   bool count_include_pad = true;      // avg_pool
   double dropout_p = 0.0;             // dropout
   double label_smoothing = 0.0;       // softmax_cross_entropy

@@ -20,6 +20,7 @@ bool MayRunInPlace(OpKind kind) {
     case OpKind::kSub:
     case OpKind::kDiv:
     case OpKind::kScale:
+    case OpKind::kLayerNorm:
       return true;
     default:
       return IsPointwise(kind);

@@ -6,7 +6,7 @@
 // 2. saved: alive across the end of the forward pass (first_step <
 //    backward_begin <= last_step), not a gradient or workspace.
 // 3. In place: an op that may overwrite its input (relu, sigmoid, tanh,
-//    dropout, batch_norm, add, sub, mul, div, scale, the pointwise
+//    dropout, batch_norm, layer_norm, add, sub, mul, div, scale, the pointwise
 //    activations (IsPointwise), softmax, log_softmax; forward and backward
 //    alike) writes its
 //    new output into an input buffer whose last use is that step, when the

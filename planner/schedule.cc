@@ -179,6 +179,12 @@ class Builder {
                               2 * node.out[0] * s_.element_bytes, v, {2, node.out[0]}, Buffer::PER_CHANNEL);
         Write(step, stats_[v], Role::kStats);
         break;
+      case OpKind::kLayerNorm:
+        stats_[v] = NewBuffer(Name(v) + (recompute ? ".stats.recomputed" : ".stats"), Buffer::STATISTICS,
+                              2 * Batch() * node.norm_rows * s_.element_bytes, v, {Batch() * node.norm_rows, 2},
+                              Buffer::PER_ROW);
+        Write(step, stats_[v], Role::kStats);
+        break;
       case OpKind::kMaxPool:
         indices_[v] = NewBuffer(Name(v) + (recompute ? ".argmax.recomputed" : ".argmax"), Buffer::INDICES,
                                 Batch() * NumElements(node.out) * 4, v, BatchedShape(node.out),
@@ -318,6 +324,11 @@ class Builder {
         break;
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
+        break;
+      case OpKind::kLayerNorm:
+        Need(step, act_[node.inputs[0]], Role::kInput,
+             absl::StrCat("input of layer_norm '", Name(v), "' backward", ExactNote(node.inputs[0])));
+        Need(step, stats_[v], Role::kStats, absl::StrCat("per-row mean and 1/std of layer_norm '", Name(v), "'"));
         break;
       case OpKind::kMul:
       case OpKind::kDiv: {

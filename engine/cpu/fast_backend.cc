@@ -14,6 +14,7 @@
 #include "engine/cpu/activation_kernels.h"
 #include "engine/cpu/bn_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
+#include "engine/cpu/norm_kernels.h"
 #include "planner/schedule.h"
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/quant_kernels.h"
@@ -218,6 +219,17 @@ void FastBackend::PointwiseForward(const Node& n, int64_t count, const void* x, 
 void FastBackend::PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                                     bool accumulate) {
   cpu::PointwiseBackward(n, count, F(saved), F(dy), F(dx), accumulate, threads_);
+}
+
+void FastBackend::LayerNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
+                                   void* y, void* stats) {
+  cpu::LayerNormForward(n, batch, F(x), F(gamma), F(beta), F(y), F(stats), threads_);
+}
+
+void FastBackend::LayerNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                                    const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
+  cpu::LayerNormBackward(n, batch, F(dy), F(x), F(gamma), F(stats), F(dx), accumulate, F(dgamma), F(dbeta),
+                         threads_);
 }
 
 void FastBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,

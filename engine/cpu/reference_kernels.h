@@ -76,6 +76,16 @@ template <typename T>
 void BatchNormBackward(const planner::Node& n, int64_t batch, const T* dy, const T* x, const T* gamma,
                        const T* stats, T* dx, bool accumulate, T* dgamma, T* dbeta);
 
+// --- layer_norm (Backend::LayerNormForward/Backward): per-row mean and
+// biased variance in double; dx = (1/σ)(g − mean(g) − x̂·mean(g·x̂)) with
+// g = dy·γ, dγ = Σ_rows dy·x̂, dβ = Σ_rows dy (gathered per element).
+template <typename T>
+void LayerNormForward(const planner::Node& n, int64_t batch, const T* x, const T* gamma, const T* beta, T* y,
+                      T* stats);
+template <typename T>
+void LayerNormBackward(const planner::Node& n, int64_t batch, const T* dy, const T* x, const T* gamma,
+                       const T* stats, T* dx, bool accumulate, T* dgamma, T* dbeta);
+
 // --- the BN→ReLU quantizer, engine/quant.h element by element. `code` holds
 // packed K-bit codes (bits 8, 4, 2), or T values when bits is
 // planner::kPassThroughBits. x and stats are read only for channels whose

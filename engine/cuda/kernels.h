@@ -76,6 +76,15 @@ cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log,
                            cudaStream_t stream);
 cudaError_t SoftmaxBackward(int64_t outer, int64_t size, int64_t inner, bool log, const float* y, const float* dy,
                             float* dx, bool accumulate, cudaStream_t stream);
+// layer_norm (Backend::LayerNormForward/Backward) over `rows` rows of `size`
+// elements; image_c > 0 when each row is an image stored (H,W,C) with
+// image_c channels (γ and β are (C,H,W)), else 0. gamma, beta, dgamma,
+// dbeta null without affine parameters; dx null for the model input.
+cudaError_t LayerNormForward(int64_t rows, int64_t size, int64_t image_c, double eps, const float* x,
+                             const float* gamma, const float* beta, float* y, float* stats, cudaStream_t stream);
+cudaError_t LayerNormBackward(int64_t rows, int64_t size, int64_t image_c, const float* dy, const float* x,
+                              const float* gamma, const float* stats, float* dx, bool accumulate, float* dgamma,
+                              float* dbeta, cudaStream_t stream);
 // Views (engine/tensor_view.h): Backend::StridedCopy, Reduce,
 // BinaryForward, BinaryBackward, one thread per output element.
 cudaError_t StridedCopy(const TensorView& src, const float* x, const TensorView& dst, float* y, double scale,

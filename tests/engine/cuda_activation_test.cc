@@ -1,5 +1,5 @@
-// The CUDA backend's pointwise activations and softmaxes against the
-// reference backend (float32), on the GPU; skipped without one (see
+// The CUDA backend's pointwise activations, softmaxes and layer_norm against
+// the reference backend (float32), on the GPU; skipped without one (see
 // cuda_test_util.h). Both evaluate engine/pointwise_math.h (softmax: each
 // line max-shifted and summed) in double and round once, so they agree to
 // 1e-6 of the scale (the GPU's exp and erf differ from glibc's in the last
@@ -104,6 +104,55 @@ TEST_F(GpuTest, SoftmaxAndLogSoftmaxOnEveryAxisMatchReference) {
       gpu_->SoftmaxBackward(n, c.batch, y_refd, dyd, dxd, acc);
       ref_.SoftmaxBackward(n, c.batch, y_ref.data(), dy.data(), dx_ref.data(), acc);
       EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), kTolerance) << "accumulate " << acc;
+    }
+  }
+}
+
+// layer_norm: the same double arithmetic in the same order (per row, per
+// column for dγ and dβ): equal to the reference to 1e-7 of the scale.
+TEST_F(GpuTest, LayerNormMatchesReference) {
+  const SoftmaxCase cases[] = {
+      {{50, 384}, "layer_norm {}", 4},
+      {{8, 5, 6}, "layer_norm { axes: 3 }", 2},
+      {{33}, "layer_norm { elementwise_affine: false }", 5},
+  };
+  for (const SoftmaxCase& c : cases) {
+    SCOPED_TRACE(c.op);
+    const Node n = OpNode(c.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", c.op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t count = c.batch * planner::NumElements(n.out), size = n.norm_row_size;
+    const int64_t stats_size = 2 * c.batch * n.norm_rows;
+    const std::vector<float> x = Random(count, 91, -3.0f, 4.0f), gamma = Random(size, 92, 0.5f, 1.5f),
+                             beta = Random(size, 93), dy = Random(count, 94), dx0 = Random(count, 95);
+    DeviceMemory mem(gpu_);
+    const float* xd = mem.Upload(x);
+    const float* gd = n.affine ? mem.Upload(gamma) : nullptr;
+    const float* bd = n.affine ? mem.Upload(beta) : nullptr;
+    float* yd = mem.Zeros<float>(count);
+    float* sd = mem.Zeros<float>(stats_size);
+    std::vector<float> y_ref(count), s_ref(stats_size);
+    gpu_->LayerNormForward(n, c.batch, xd, gd, bd, yd, sd);
+    ref_.LayerNormForward(n, c.batch, x.data(), n.affine ? gamma.data() : nullptr, n.affine ? beta.data() : nullptr,
+                          y_ref.data(), s_ref.data());
+    EXPECT_LE(RelError(mem.Download(yd, count), y_ref), 1e-7);
+    EXPECT_LE(RelError(mem.Download(sd, stats_size), s_ref), 1e-7);
+    const float* dyd = mem.Upload(dy);
+    const float* s_refd = mem.Upload(s_ref);
+    for (const bool acc : {false, true}) {
+      float* dxd = mem.Upload(dx0);
+      float* dgd = mem.Zeros<float>(size);
+      float* dbd = mem.Zeros<float>(size);
+      std::vector<float> dx_ref = dx0, dg_ref(size), db_ref(size);
+      gpu_->LayerNormBackward(n, c.batch, dyd, xd, gd, s_refd, dxd, acc, n.affine ? dgd : nullptr,
+                              n.affine ? dbd : nullptr);
+      ref_.LayerNormBackward(n, c.batch, dy.data(), x.data(), n.affine ? gamma.data() : nullptr, s_ref.data(),
+                             dx_ref.data(), acc, n.affine ? dg_ref.data() : nullptr,
+                             n.affine ? db_ref.data() : nullptr);
+      EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), 1e-7) << "accumulate " << acc;
+      if (n.affine) {
+        EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
+        EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
+      }
     }
   }
 }

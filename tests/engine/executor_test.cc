@@ -77,7 +77,8 @@ constexpr char kActivationOps[] = R"pb(
   layers { name: "leaky" inputs: "gelu" leaky_relu { negative_slope: -0.1 } }
   layers { name: "elu" inputs: "leaky" elu { alpha: 0.7 } }
   layers { name: "elu_neg" inputs: "elu" elu { alpha: -0.3 } }
-  layers { name: "softmax" inputs: "elu_neg" softmax { axis: 1 } }
+  layers { name: "ln" inputs: "elu_neg" layer_norm { axes: 3 } }
+  layers { name: "softmax" inputs: "ln" softmax { axis: 1 } }
   layers { name: "conv3" inputs: "softmax" conv2d { out_channels: 3 kernel_size: 3 stride: 2 padding: 1 } }
   layers { name: "softplus" inputs: "conv3" softplus { beta: 2 } }
   layers { name: "hsig" inputs: "softplus" hardsigmoid {} }
@@ -93,7 +94,7 @@ constexpr char kActivationOps[] = R"pb(
 // The view ops of issue 13 in a squeeze-and-excite block and a token
 // pipeline: reduce_mean (keepdim) → 1x1 convs → sigmoid gate → mul with
 // broadcasting; a transpose of the image to channels-last, reshape to
-// tokens, a linear layer on the tokens, slice of the first token and concat in front, a centring sub with
+// tokens, layer_norm and a linear layer on the tokens, slice of the first token and concat in front, a centring sub with
 // broadcasting, mul of a tensor by itself, reduce_sum, scale, unsqueeze,
 // squeeze, div.
 constexpr char kShapeOps[] = R"pb(
@@ -111,7 +112,8 @@ constexpr char kShapeOps[] = R"pb(
   layers { name: "excite" inputs: "act" inputs: "gate" mul {} }
   layers { name: "nhwc" inputs: "excite" transpose { perm: [0, 2, 3, 1] } }
   layers { name: "tokens" inputs: "nhwc" reshape { dims: [64, 4] } }
-  layers { name: "proj" inputs: "tokens" linear { out_features: 4 } }
+  layers { name: "norm" inputs: "tokens" layer_norm {} }
+  layers { name: "proj" inputs: "norm" linear { out_features: 4 } }
   layers { name: "first" inputs: "proj" slice { axis: 1 end: 1 } }
   layers { name: "cat" inputs: "first" inputs: "proj" concat { axis: 1 } }
   layers { name: "centre" inputs: "cat" reduce_mean { axes: [1] keepdim: true } }

@@ -176,3 +176,64 @@ INSTANTIATE_TEST_SUITE_P(Ops, SoftmaxTest, ::testing::ValuesIn(kSoftmaxRows),
 
 }  // namespace
 }  // namespace slimtrain::engine
+
+namespace slimtrain::engine {
+namespace {
+
+// layer_norm: the fast kernels form the reference's double expressions in
+// its order, so forward, statistics and every gradient are bit for bit the
+// reference's; in place too.
+TEST(LayerNormTest, FastEqualsReferenceBitForBit) {
+  struct Row {
+    std::vector<int64_t> dims;
+    const char* op;
+    int64_t batch;
+  };
+  const Row rows[] = {
+      {{50, 384}, "layer_norm {}", 4},                 // GPT-sized tokens, column blocks of 256
+      {{7, 9}, "layer_norm { axes: 2 }", 3},
+      {{8, 5, 6}, "layer_norm { axes: 3 }", 2},        // an image: γ in (C,H,W) order
+      {{33}, "layer_norm { elementwise_affine: false }", 5},
+  };
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.op);
+    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t count = row.batch * NumElements(n.out), size = n.norm_row_size;
+    const int64_t stats_size = 2 * row.batch * n.norm_rows;
+    const std::vector<float> x = Random(count, 91, -3.0f, 4.0f), gamma = Random(size, 92, 0.5f, 1.5f),
+                             beta = Random(size, 93);
+    const float* g = n.affine ? gamma.data() : nullptr;
+    const float* b = n.affine ? beta.data() : nullptr;
+    std::vector<float> y(count), y_ref(count), s(stats_size), s_ref(stats_size);
+    fast.LayerNormForward(n, row.batch, x.data(), g, b, y.data(), s.data());
+    ref.LayerNormForward(n, row.batch, x.data(), g, b, y_ref.data(), s_ref.data());
+    EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+    EXPECT_EQ(FirstBitDifference(s, s_ref), -1);
+    std::vector<float> inplace = x, s2(stats_size);
+    fast.LayerNormForward(n, row.batch, inplace.data(), g, b, inplace.data(), s2.data());
+    EXPECT_EQ(FirstBitDifference(inplace, y), -1) << "in place";
+    const std::vector<float> dy = Random(count, 94), dx0 = Random(count, 95);
+    for (const bool acc : {false, true}) {
+      std::vector<float> dx = dx0, dx_ref = dx0, dg(size), db(size), dg_ref(size), db_ref(size);
+      fast.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), acc,
+                             n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+      ref.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx_ref.data(), acc,
+                            n.affine ? dg_ref.data() : nullptr, n.affine ? db_ref.data() : nullptr);
+      EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+      EXPECT_EQ(FirstBitDifference(dg, dg_ref), -1);
+      EXPECT_EQ(FirstBitDifference(db, db_ref), -1);
+    }
+    std::vector<float> dx(count), dinplace = dy, dg(size), db(size);
+    fast.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), false,
+                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+    fast.LayerNormBackward(n, row.batch, dinplace.data(), x.data(), g, s.data(), dinplace.data(), false,
+                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+    EXPECT_EQ(FirstBitDifference(dinplace, dx), -1) << "backward in place";
+  }
+}
+
+}  // namespace
+}  // namespace slimtrain::engine

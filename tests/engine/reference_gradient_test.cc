@@ -153,6 +153,43 @@ Problem BatchNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
+// layer_norm: the statistics depend on x too; γ and β when affine.
+Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t size = n.norm_row_size;
+  Problem p;
+  p.names = {"x"};
+  p.inputs = {RandomVector(InSize(n, batch), 1, -2, 3)};
+  if (n.affine) {
+    p.names.insert(p.names.end(), {"gamma", "beta"});
+    p.inputs.push_back(RandomVector(size, 2, 0.5, 1.5));
+    p.inputs.push_back(RandomVector(size, 3));
+    p.inputs[1][0] = -p.inputs[1][0];  // a negative γ too
+  }
+  const int64_t stats_size = 2 * batch * n.norm_rows;
+  auto forward = [&be, n, batch](const std::vector<Vec>& in, Vec* stats) {
+    Vec y(OutSize(n, batch));
+    be.LayerNormForward(n, batch, in[0].data(), n.affine ? in[1].data() : nullptr,
+                        n.affine ? in[2].data() : nullptr, y.data(), stats->data());
+    return y;
+  };
+  p.forward = [forward, stats_size](const std::vector<Vec>& in) {
+    Vec stats(stats_size);
+    return forward(in, &stats);
+  };
+  p.backward = [&be, n, batch, acc, size, stats_size, forward](const std::vector<Vec>& in, const Vec& r) {
+    Vec stats(stats_size);
+    forward(in, &stats);
+    Vec dgamma(size, kNaN), dbeta(size, kNaN);
+    Vec dx = InputGrad(InSize(n, batch), acc, [&](double* dst, bool a) {
+      be.LayerNormBackward(n, batch, r.data(), in[0].data(), n.affine ? in[1].data() : nullptr, stats.data(), dst,
+                           a, n.affine ? dgamma.data() : nullptr, n.affine ? dbeta.data() : nullptr);
+    });
+    if (!n.affine) return std::vector<Vec>{dx};
+    return std::vector<Vec>{dx, dgamma, dbeta};
+  };
+  return p;
+}
+
 // relu, sigmoid, tanh: backward from the output.
 using Unary = void (Backend::*)(int64_t, const void*, void*);
 using UnaryBackward = void (Backend::*)(int64_t, const void*, const void*, void*, bool);
@@ -435,6 +472,16 @@ const GradCase kGradCases[] = {
      BatchNorm},
     {"BatchNormFeaturesAccumulate", {4}, R"pb(layers { name: "op" inputs: "input"
        batch_norm { eps: 0.1 } })pb", 0, 5, true, BatchNorm},
+    // layer_norm: tokens (last axis, both axes), features, a whole image
+    // (stored (H,W,C), γ in (C,H,W) order), without γ and β
+    {"LayerNormTokens", {3, 5}, R"pb(layers { name: "op" inputs: "input" layer_norm {} })pb", 0, 2, false,
+     LayerNorm},
+    {"LayerNormTwoAxesAccumulate", {3, 4}, R"pb(layers { name: "op" inputs: "input"
+       layer_norm { axes: 2 eps: 0.01 } })pb", 0, 2, true, LayerNorm},
+    {"LayerNormImage", {3, 2, 4}, R"pb(layers { name: "op" inputs: "input" layer_norm { axes: 3 } })pb", 0, 2,
+     false, LayerNorm},
+    {"LayerNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
+       layer_norm { elementwise_affine: false } })pb", 0, 3, false, LayerNorm},
     // elementwise
     {"Relu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 2, false, Relu},
     {"ReluAccumulate", {5}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 3, true, Relu},

@@ -216,6 +216,12 @@ const BadCase kBadCases[] = {
        LayerNamed(s, "add")->mutable_concat()->set_axis(2);
      }, "layer 'add': concat: input 'relu1' has shape 4x8x8, which does not match input 'conv2' (5x8x8) outside "
         "axis 2"},
+    {"LayerNormImageLastAxis", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_layer_norm(); },
+     "layer 'relu1': layer_norm over the last 1 axes of an image (N,4,8,8) is not supported"},
+    {"LayerNormTooManyAxes", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_layer_norm()->set_axes(4); },
+     "layer 'relu1': layer_norm.axes 4 is more than the 3 axes of the (N,4,8,8) input"},
+    {"LayerNormZeroEps", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_layer_norm()->set_eps(0); },
+     "layer 'relu1': layer_norm.eps must be > 0 and finite, got 0"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },

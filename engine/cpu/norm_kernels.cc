@@ -1,0 +1,108 @@
+// See norm_kernels.h.
+#include "engine/cpu/norm_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/cpu/parallel.h"
+
+namespace slimtrain::engine::cpu {
+namespace {
+
+using planner::Node;
+
+// Columns one thread sums over the rows at a time (double accumulators on
+// the stack).
+constexpr int64_t kColumns = 256;
+
+inline double Gamma(const Node& n, const float* gamma, int64_t i) {
+  return gamma != nullptr ? static_cast<double>(gamma[LayerNormParamIndex(n, i)]) : 1.0;
+}
+
+}  // namespace
+
+void LayerNormForward(const Node& n, int64_t batch, const float* x, const float* gamma, const float* beta, float* y,
+                      float* stats, int threads) {
+  const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / size), threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = x + r * size;
+      double sum = 0;
+      for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(xr[i]);
+      const double mean = sum / static_cast<double>(size);
+      double sq = 0;
+      for (int64_t i = 0; i < size; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+      const float m = static_cast<float>(mean);
+      const float s = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(size) + n.eps));
+      stats[2 * r] = m;
+      stats[2 * r + 1] = s;
+      float* yr = y + r * size;
+      if (gamma == nullptr) {
+        for (int64_t i = 0; i < size; ++i) {
+          yr[i] = static_cast<float>((static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s));
+        }
+      } else {
+        for (int64_t i = 0; i < size; ++i) {
+          const double xhat = (static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s);
+          const int64_t p = LayerNormParamIndex(n, i);
+          yr[i] = static_cast<float>(xhat * gamma[p] + beta[p]);
+        }
+      }
+    }
+  });
+}
+
+void LayerNormBackward(const Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
+                       const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads) {
+  const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
+  auto xhat = [&](int64_t r, int64_t i) {
+    return (static_cast<double>(x[r * size + i]) - static_cast<double>(stats[2 * r])) *
+           static_cast<double>(stats[2 * r + 1]);
+  };
+  if (dgamma != nullptr) {
+    const int64_t blocks = (size + kColumns - 1) / kColumns;
+    ParallelFor(blocks, std::max<int64_t>(1, kElementGrain / (rows * kColumns)), threads,
+                [&](int64_t b, int64_t e, int) {
+                  double dg[kColumns], db[kColumns];
+                  for (int64_t blk = b; blk < e; ++blk) {
+                    const int64_t c0 = blk * kColumns, c1 = std::min(size, c0 + kColumns);
+                    std::fill(dg, dg + (c1 - c0), 0.0);
+                    std::fill(db, db + (c1 - c0), 0.0);
+                    for (int64_t r = 0; r < rows; ++r) {
+                      for (int64_t i = c0; i < c1; ++i) {
+                        dg[i - c0] += static_cast<double>(dy[r * size + i]) * xhat(r, i);
+                        db[i - c0] += static_cast<double>(dy[r * size + i]);
+                      }
+                    }
+                    for (int64_t i = c0; i < c1; ++i) {
+                      const int64_t p = LayerNormParamIndex(n, i);
+                      dgamma[p] = static_cast<float>(dg[i - c0]);
+                      dbeta[p] = static_cast<float>(db[i - c0]);
+                    }
+                  }
+                });
+  }
+  if (dx == nullptr) return;
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / size), threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      double mean_g = 0, mean_gx = 0;
+      for (int64_t i = 0; i < size; ++i) {
+        const double g = static_cast<double>(dy[r * size + i]) * Gamma(n, gamma, i);
+        mean_g += g;
+        mean_gx += g * xhat(r, i);
+      }
+      mean_g /= static_cast<double>(size);
+      mean_gx /= static_cast<double>(size);
+      const double s = static_cast<double>(stats[2 * r + 1]);
+      for (int64_t i = 0; i < size; ++i) {
+        const double g = static_cast<double>(dy[r * size + i]) * Gamma(n, gamma, i);
+        const double v = s * (g - mean_g - xhat(r, i) * mean_gx);
+        float* d = &dx[r * size + i];
+        *d = static_cast<float>(accumulate ? static_cast<double>(*d) + v : v);
+      }
+    }
+  });
+}
+
+}  // namespace slimtrain::engine::cpu

@@ -1,0 +1,86 @@
+// The reference layer_norm (reference_kernels.h): per-row statistics and
+// every sum in double, each result rounded to T once; dγ and dβ gather over
+// the rows.
+#include <cmath>
+#include <cstdint>
+
+#include "engine/backend.h"
+#include "engine/cpu/reference_kernels.h"
+#include "engine/cpu/reference_store.h"
+
+namespace slimtrain::engine::reference {
+
+using planner::Node;
+
+template <typename T>
+void LayerNormForward(const Node& n, int64_t batch, const T* x, const T* gamma, const T* beta, T* y, T* stats) {
+  const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * size;
+    double sum = 0;
+    for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(xr[i]);
+    const double mean = sum / static_cast<double>(size);
+    double sq = 0;
+    for (int64_t i = 0; i < size; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+    const T m = static_cast<T>(mean);
+    const T s = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(size) + n.eps));
+    stats[2 * r] = m;
+    stats[2 * r + 1] = s;
+    for (int64_t i = 0; i < size; ++i) {
+      const double xhat = (static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s);
+      const int64_t p = LayerNormParamIndex(n, i);
+      y[r * size + i] = static_cast<T>(gamma != nullptr ? xhat * gamma[p] + beta[p] : xhat);
+    }
+  }
+}
+
+template <typename T>
+void LayerNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, const T* gamma, const T* stats, T* dx,
+                       bool accumulate, T* dgamma, T* dbeta) {
+  const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
+  auto xhat = [&](int64_t r, int64_t i) {
+    return (static_cast<double>(x[r * size + i]) - static_cast<double>(stats[2 * r])) *
+           static_cast<double>(stats[2 * r + 1]);
+  };
+  if (dgamma != nullptr) {
+    for (int64_t i = 0; i < size; ++i) {
+      double dg = 0, db = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        dg += static_cast<double>(dy[r * size + i]) * xhat(r, i);
+        db += static_cast<double>(dy[r * size + i]);
+      }
+      const int64_t p = LayerNormParamIndex(n, i);
+      dgamma[p] = static_cast<T>(dg);
+      dbeta[p] = static_cast<T>(db);
+    }
+  }
+  if (dx == nullptr) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    // g = dy·γ; dx = (1/σ)(g − mean(g) − x̂·mean(g·x̂)), all of the row read first.
+    double mean_g = 0, mean_gx = 0;
+    for (int64_t i = 0; i < size; ++i) {
+      const double g = static_cast<double>(dy[r * size + i]) *
+                       (gamma != nullptr ? static_cast<double>(gamma[LayerNormParamIndex(n, i)]) : 1.0);
+      mean_g += g;
+      mean_gx += g * xhat(r, i);
+    }
+    mean_g /= static_cast<double>(size);
+    mean_gx /= static_cast<double>(size);
+    const double s = static_cast<double>(stats[2 * r + 1]);
+    for (int64_t i = 0; i < size; ++i) {
+      const double g = static_cast<double>(dy[r * size + i]) *
+                       (gamma != nullptr ? static_cast<double>(gamma[LayerNormParamIndex(n, i)]) : 1.0);
+      Store(&dx[r * size + i], s * (g - mean_g - xhat(r, i) * mean_gx), accumulate);
+    }
+  }
+}
+
+#define SLIM_REFERENCE_NORM(T)                                                                          \
+  template void LayerNormForward<T>(const Node&, int64_t, const T*, const T*, const T*, T*, T*);        \
+  template void LayerNormBackward<T>(const Node&, int64_t, const T*, const T*, const T*, const T*, T*, \
+                                     bool, T*, T*);
+SLIM_REFERENCE_NORM(float)
+SLIM_REFERENCE_NORM(double)
+#undef SLIM_REFERENCE_NORM
+
+}  // namespace slimtrain::engine::reference
