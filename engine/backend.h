@@ -217,6 +217,18 @@ class Backend : public planner::CostModel {
                                  const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
                                  void* dbeta) = 0;
 
+  // --- attention (proto/model.proto's Attention): q (N,Lq,D), k, v
+  // (N,Lk,D), out (N,Lq,D) row-major; lse (N,heads,Lq): the log-sum-exp of
+  // each query's scaled, masked scores, rounded to the element type (the
+  // backward recomputes the probabilities from it).
+  virtual void AttentionForward(const planner::Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                void* out, void* lse, Workspace ws) = 0;
+  // dq, dk, dv: each null (no gradient wanted) or written (`accumulate[i]`:
+  // added into) for input i; three different buffers.
+  virtual void AttentionBackward(const planner::Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                 const void* out, const void* lse, const void* dout, void* dq, void* dk, void* dv,
+                                 const bool* accumulate, Workspace ws) = 0;
+
   // --- approximate activations (DESIGN.md's quantizer) for the BN→ReLU whose
   // batch_norm is `bn`; `bits` is 8, 4, 2 or planner::kPassThroughBits.
   // SAVE: codes of y = BN(x) per channel from gamma, beta; x and stats are

@@ -296,7 +296,7 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
   if (IsViewOp(n)) {
     std::vector<const void*> inputs(n.inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = Ptr(step, Role::kInput, static_cast<int>(i));
-    ViewOpForward(*backend_, n, batch, inputs.data(), y);
+    ViewOpForward(*backend_, n, batch, inputs.data(), y, params_.At(params_.node(n.id).weight));
     return;
   }
   switch (n.kind) {
@@ -382,6 +382,10 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       break;
     case OpKind::kLayerNorm:
       backend_->LayerNormForward(n, batch, x, params_.At(p.gamma), params_.At(p.beta), y, Ptr(step, Role::kStats));
+      break;
+    case OpKind::kAttention:
+      backend_->AttentionForward(n, batch, x, Ptr(step, Role::kInput, 1), Ptr(step, Role::kInput, 2), y,
+                                 Ptr(step, Role::kStats), ws);
       break;
     case OpKind::kReduceMean:
     case OpKind::kReduceSum:
@@ -492,7 +496,8 @@ void Executor::Backward(const ScheduleStep& step) {
   const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
   // Ops without parameters have nothing to do for the model input.
   const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm ||
-                          (n.kind == OpKind::kLayerNorm && n.affine);
+                          (n.kind == OpKind::kLayerNorm && n.affine) || n.kind == OpKind::kPositionalEmbedding ||
+                          n.kind == OpKind::kClassToken;
   const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
   if (IsViewOp(n)) {
@@ -505,7 +510,7 @@ void Executor::Backward(const ScheduleStep& step) {
       grads[i] = Ptr(step, Role::kInputGrad, i);
       acc_i[i] = grads[i] != nullptr && Accumulates(step, i);
     }
-    ViewOpBackward(*backend_, n, batch, inputs.data(), dy, grads.data(), acc_i.get());
+    ViewOpBackward(*backend_, n, batch, inputs.data(), dy, grads.data(), acc_i.get(), params_.GradAt(p.weight));
     return;
   }
   switch (n.kind) {
@@ -580,6 +585,14 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kLogSoftmax:
       backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
       break;
+    case OpKind::kAttention: {
+      const bool accumulate[3] = {Accumulates(step, 0), Accumulates(step, 1), Accumulates(step, 2)};
+      backend_->AttentionBackward(n, batch, Ptr(step, Role::kInput, 0), Ptr(step, Role::kInput, 1),
+                                  Ptr(step, Role::kInput, 2), Ptr(step, Role::kOutput), Ptr(step, Role::kStats), dy,
+                                  Ptr(step, Role::kInputGrad, 0), Ptr(step, Role::kInputGrad, 1),
+                                  Ptr(step, Role::kInputGrad, 2), accumulate, ws);
+      break;
+    }
     case OpKind::kLayerNorm:
       backend_->LayerNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma), Ptr(step, Role::kStats),
                                   dx, acc, params_.GradAt(p.gamma), params_.GradAt(p.beta));

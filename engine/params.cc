@@ -47,6 +47,12 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
         p.gamma = add(n, "weight", shape, true, {Init::kOnes, 0});
         p.beta = add(n, "bias", shape, true, {Init::kZeros, 0});
       }
+    } else if (n.kind == OpKind::kPositionalEmbedding) {
+      planner::Dims shape = {1};
+      shape.insert(shape.end(), n.out.begin(), n.out.end());
+      p.weight = add(n, "weight", shape, true, {Init::kNormal002, 0});
+    } else if (n.kind == OpKind::kClassToken) {
+      p.weight = add(n, "weight", {1, 1, n.out[1]}, true, {Init::kZeros, 0});
     } else if (n.kind == OpKind::kBatchNorm) {
       p.gamma = add(n, "weight", {n.out[0]}, true, {Init::kOnes, 0});
       p.beta = add(n, "bias", {n.out[0]}, true, {Init::kZeros, 0});
@@ -130,6 +136,9 @@ void ParameterRegion::Initialize(uint64_t seed) {
         }
         case Init::kOnes:
           v = 1.0;
+          break;
+        case Init::kNormal002:
+          v = std::normal_distribution<double>(0.0, 0.02)(rng);
           break;
         case Init::kZeros:
           break;

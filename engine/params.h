@@ -119,7 +119,8 @@ class ParameterRegion {
   std::vector<NodeParams> nodes_;
   std::vector<NamedTensor> tensors_;
   // How each tensor starts (Initialize).
-  enum class Init { kKaimingNormal, kUniform, kOnes, kZeros };
+  // kNormal002: N(0, 0.02²), as ViT's and GPT-2's embeddings.
+  enum class Init { kKaimingNormal, kUniform, kOnes, kZeros, kNormal002 };
   struct InitRule {
     Init init;
     int64_t fan;  // fan_out for kKaimingNormal, fan_in for kUniform

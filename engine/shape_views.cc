@@ -42,6 +42,7 @@ CopyViews LayoutViews(const Node& n, int64_t batch, int index) {
     case OpKind::kReshape:
     case OpKind::kSqueeze:
     case OpKind::kUnsqueeze:
+    case OpKind::kFlatten:
       break;  // the same elements in row-major order: lockstep
     case OpKind::kTranspose:
       // Read x in the output's order: output axis i is input axis axes[i].
@@ -57,6 +58,10 @@ CopyViews LayoutViews(const Node& n, int64_t batch, int index) {
       v.src.strides[a] = x.strides[a] * n.slice_step;
       break;
     }
+    case OpKind::kClassToken:  // the sequence lands in rows 1..L
+      v.dst.dims[1] = in[0];
+      v.dst.offset = y.strides[1];
+      break;
     case OpKind::kConcat: {
       const int a = static_cast<int>(n.axis) + 1;
       int64_t before = 0;
@@ -142,10 +147,66 @@ BinaryOp BinaryOpOf(const Node& n) {
 
 bool IsViewOp(const Node& n) {
   return planner::IsBroadcastBinary(n) || planner::IsLayoutOp(n) || n.kind == OpKind::kReduceMean ||
-         n.kind == OpKind::kReduceSum;
+         n.kind == OpKind::kReduceSum || n.kind == OpKind::kPositionalEmbedding;
 }
 
-void ViewOpForward(Backend& backend, const Node& n, int64_t batch, const void* const* inputs, void* y) {
+namespace {
+
+// The parameter of positional_embedding or class_token (one example's worth,
+// shape (1, ...)) seen by every example of the batch (stride 0 over N), and
+// where it lands in the output.
+struct ParameterViews {
+  TensorView weight;  // dims (N, ...), batch stride 0
+  TensorView out;     // the output elements it covers
+};
+
+ParameterViews ParameterViewsOf(const Node& n, int64_t batch) {
+  ParameterViews v;
+  v.out = ActivationView(n.out, batch);
+  if (n.kind == OpKind::kClassToken) {
+    v.out.dims[1] = 1;  // row 0 of every sequence
+    v.weight = v.out;
+    v.weight.strides[0] = 0;
+    v.weight.strides[1] = 0;
+    v.weight.strides[2] = 1;
+  } else {
+    // P is stored in PyTorch's order, row-major over the per-example dims
+    // (an image's (C,H,W) too, unlike its activations).
+    v.weight = v.out;
+    int64_t stride = 1;
+    for (int i = v.weight.rank - 1; i >= 1; --i) {
+      v.weight.strides[i] = stride;
+      stride *= v.weight.dims[i];
+    }
+  }
+  v.weight.strides[0] = 0;
+  v.weight.offset = 0;
+  return v;
+}
+
+// The parameter's own view, dims with 1 for the batch: Reduce's target.
+TensorView ParameterSum(const ParameterViews& v) {
+  TensorView w = v.weight;
+  w.dims[0] = 1;
+  return w;
+}
+
+}  // namespace
+
+void ViewOpForward(Backend& backend, const Node& n, int64_t batch, const void* const* inputs, void* y,
+                   const void* weight) {
+  if (n.kind == OpKind::kPositionalEmbedding) {
+    const ParameterViews p = ParameterViewsOf(n, batch);
+    backend.BinaryForward(BinaryOp::kAdd, ActivationView(n.out, batch), inputs[0], p.weight, weight, p.out, y);
+    return;
+  }
+  if (n.kind == OpKind::kClassToken) {
+    const CopyViews v = LayoutViews(n, batch, 0);
+    backend.StridedCopy(v.src, inputs[0], v.dst, y, 1.0, /*accumulate=*/false);
+    const ParameterViews p = ParameterViewsOf(n, batch);
+    backend.StridedCopy(p.weight, weight, p.out, y, 1.0, /*accumulate=*/false);
+    return;
+  }
   if (planner::IsBroadcastBinary(n)) {
     backend.BinaryForward(BinaryOpOf(n), BroadcastView(n.input_dims[0], n.out, batch), inputs[0],
                           BroadcastView(n.input_dims[1], n.out, batch), inputs[1], ActivationView(n.out, batch), y);
@@ -162,8 +223,22 @@ void ViewOpForward(Backend& backend, const Node& n, int64_t batch, const void* c
 }
 
 void ViewOpBackward(Backend& backend, const Node& n, int64_t batch, const void* const* inputs, const void* dy,
-                    void* const* dx, const bool* accumulate) {
+                    void* const* dx, const bool* accumulate, void* weight_grad) {
   const int k = static_cast<int>(n.inputs.size());
+  if (n.kind == OpKind::kPositionalEmbedding || n.kind == OpKind::kClassToken) {
+    // The parameter's gradient first (dx may be dy's storage): the sum over
+    // the batch of dy where the parameter landed.
+    const ParameterViews p = ParameterViewsOf(n, batch);
+    if (weight_grad != nullptr) backend.Reduce(p.out, dy, ParameterSum(p), weight_grad, 1.0, /*accumulate=*/false);
+    if (dx[0] == nullptr) return;
+    if (n.kind == OpKind::kClassToken) {
+      const CopyViews v = LayoutViews(n, batch, 0);
+      backend.StridedCopy(v.dst, dy, v.src, dx[0], 1.0, accumulate[0]);
+    } else if (dx[0] != dy || accumulate[0]) {
+      backend.Copy(batch * planner::NumElements(n.out), dy, dx[0], accumulate[0]);
+    }
+    return;
+  }
   if (planner::IsBroadcastBinary(n)) {
     const TensorView a = BroadcastView(n.input_dims[0], n.out, batch);
     const TensorView b = BroadcastView(n.input_dims[1], n.out, batch);

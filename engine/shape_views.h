@@ -53,21 +53,24 @@ ReduceViews ReductionViews(const planner::Node& n, int64_t batch);
 BinaryOp BinaryOpOf(const planner::Node& n);
 
 // Whether ViewOpForward/Backward run node n: broadcast binary ops
-// (planner::IsBroadcastBinary), layout ops (planner::IsLayoutOp),
-// reduce_mean, reduce_sum.
+// (planner::IsBroadcastBinary), layout ops (planner::IsLayoutOp, class_token
+// among them), reduce_mean, reduce_sum, positional_embedding.
 bool IsViewOp(const planner::Node& n);
 
 // The forward of a view op on `backend`: inputs[i] is input i's activation
-// (every input), y the output.
-void ViewOpForward(Backend& backend, const planner::Node& n, int64_t batch, const void* const* inputs, void* y);
+// (every input), y the output, `weight` the node's parameter
+// (positional_embedding, class_token; else null).
+void ViewOpForward(Backend& backend, const planner::Node& n, int64_t batch, const void* const* inputs, void* y,
+                   const void* weight = nullptr);
 
 // Its backward: dx[i] is input i's gradient or null (none wanted),
-// accumulate[i] whether to add into it. inputs[i] may be null where the
+// accumulate[i] whether to add into it, `weight_grad` the parameter's
+// gradient (overwritten; null without one). inputs[i] may be null where the
 // backward does not read it (planner/schedule.h keeps what it reads: mul's
 // and div's inputs). A gradient may be dy itself (in place); it is written
 // after every other has read dy.
 void ViewOpBackward(Backend& backend, const planner::Node& n, int64_t batch, const void* const* inputs,
-                    const void* dy, void* const* dx, const bool* accumulate);
+                    const void* dy, void* const* dx, const bool* accumulate, void* weight_grad = nullptr);
 
 }  // namespace slimtrain::engine
 

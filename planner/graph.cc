@@ -100,6 +100,9 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kReduceMean: return OpKind::kReduceMean;
     case Layer::kReduceSum: return OpKind::kReduceSum;
     case Layer::kLayerNorm: return OpKind::kLayerNorm;
+    case Layer::kPositionalEmbedding: return OpKind::kPositionalEmbedding;
+    case Layer::kClassToken: return OpKind::kClassToken;
+    case Layer::kAttention: return OpKind::kAttention;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -163,6 +166,17 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       }
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
       break;
+    case OpKind::kAttention: {
+      const auto& a = layer.attention();
+      n.heads = a.heads();
+      n.causal = a.causal();
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "heads", n.heads));
+      if (a.has_scale() && (!(a.scale() > 0) || !std::isfinite(a.scale()))) {
+        return LayerError(n.name, absl::StrCat("attention.scale must be > 0 and finite, got ", a.scale()));
+      }
+      n.attention_scale = a.has_scale() ? a.scale() : 0;  // 0: resolved with the shapes
+      break;
+    }
     case OpKind::kLayerNorm: {
       const auto& l = layer.layer_norm();
       n.norm_axes = l.has_axes() ? l.axes() : 1;
@@ -508,6 +522,55 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops = 2 * n.forward_flops;
       break;
     }
+    case OpKind::kAttention: {
+      const Dims& k = n.input_dims[1];
+      const Dims& v = n.input_dims[2];
+      if (in.size() != 2 || k.size() != 2 || v.size() != 2) {
+        return LayerError(n.name, absl::StrFormat("attention needs (N,L,D) q, k and v, got (N,%s), (N,%s), (N,%s)",
+                                                  absl::StrJoin(in, ","), absl::StrJoin(k, ","),
+                                                  absl::StrJoin(v, ",")));
+      }
+      if (k != v || k[1] != in[1]) {
+        return LayerError(n.name, absl::StrFormat("attention: k (N,%s) and v (N,%s) must have one shape, with q's "
+                                                  "D (%d)",
+                                                  absl::StrJoin(k, ","), absl::StrJoin(v, ","), in[1]));
+      }
+      if (n.inputs[0] == n.inputs[1] || n.inputs[0] == n.inputs[2] || n.inputs[1] == n.inputs[2]) {
+        return LayerError(n.name, "attention: q, k and v must be three different layers (project them with three "
+                                  "linear layers)");
+      }
+      if (in[1] % n.heads != 0) {
+        return LayerError(n.name, absl::StrFormat("attention.heads %d does not divide D = %d", n.heads, in[1]));
+      }
+      if (n.causal && in[0] != k[0]) {
+        return LayerError(n.name, absl::StrFormat("attention.causal needs as many queries as keys, got %d and %d",
+                                                  in[0], k[0]));
+      }
+      if (n.attention_scale == 0) n.attention_scale = 1.0 / std::sqrt(static_cast<double>(in[1] / n.heads));
+      n.out = in;
+      SLIM_ASSIGN_OR_RETURN(const int64_t products, Product(n.name, "attention FLOPs", {4, in[0], k[0], in[1]}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t softmax, Product(n.name, "attention FLOPs", {5, n.heads, in[0], k[0]}));
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops, Sum(n.name, "attention FLOPs", {products, softmax}));
+      SLIM_ASSIGN_OR_RETURN(n.backward_flops, Product(n.name, "attention backward FLOPs", {n.forward_flops, 5}));
+      n.backward_flops /= 2;
+      break;
+    }
+    case OpKind::kPositionalEmbedding:
+      if (in.empty()) return LayerError(n.name, "positional_embedding needs a tensor input, got a scalar");
+      n.out = in;
+      n.parameter_count = in_elems;
+      n.forward_flops = in_elems;
+      n.backward_flops = in_elems;
+      break;
+    case OpKind::kClassToken: {
+      if (in.size() != 2) {
+        return LayerError(n.name, "class_token needs (N,L,D) tokens, got (N," + absl::StrJoin(in, ",") + ")");
+      }
+      SLIM_ASSIGN_OR_RETURN(const int64_t rows, Sum(n.name, "the sequence length", {in[0], 1}));
+      n.out = {rows, in[1]};
+      n.parameter_count = in[1];
+      break;
+    }
     case OpKind::kScale:
       if (in.empty()) return LayerError(n.name, "scale needs a tensor input, got a scalar");
       n.out = in;
@@ -771,6 +834,9 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kReduceMean: return "reduce_mean";
     case OpKind::kReduceSum: return "reduce_sum";
     case OpKind::kLayerNorm: return "layer_norm";
+    case OpKind::kPositionalEmbedding: return "positional_embedding";
+    case OpKind::kClassToken: return "class_token";
+    case OpKind::kAttention: return "attention";
   }
   return "unknown";
 }
@@ -830,9 +896,12 @@ bool IsLayoutOp(const Node& n) {
     case OpKind::kUnsqueeze:
     case OpKind::kTranspose:
     case OpKind::kSlice:
+    case OpKind::kClassToken:
       return true;
     case OpKind::kConcat:  // the channel kernels take images' and features' axis 0
       return !(n.axis == 0 && (n.out.size() == 3 || n.out.size() == 1));
+    case OpKind::kFlatten:  // its own kernels take images and features
+      return n.input_dims[0].size() == 2;
     default:
       return false;
   }
@@ -929,12 +998,13 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
     const OpKind kind = KindOf(layer);
     const bool multi = kind == OpKind::kAdd || kind == OpKind::kConcat;
     const bool binary = kind == OpKind::kMul || kind == OpKind::kSub || kind == OpKind::kDiv;
-    const int need = binary ? 2 : 1;
+    const int need = binary ? 2 : kind == OpKind::kAttention ? 3 : 1;
     if (multi ? layer.inputs_size() < 2 : layer.inputs_size() != need) {
       return LayerError(layer.name(), absl::StrFormat("%s takes %s, got %d", OpKindName(kind),
-                                                      multi    ? "two or more inputs"
-                                                      : binary ? "exactly two inputs"
-                                                               : "exactly one input",
+                                                      multi       ? "two or more inputs"
+                                                      : need == 3 ? "exactly three inputs (q, k, v)"
+                                                      : binary    ? "exactly two inputs"
+                                                                  : "exactly one input",
                                                       layer.inputs_size()));
     }
     if (kind == OpKind::kSoftmaxCrossEntropy) ++losses;

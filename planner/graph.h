@@ -27,6 +27,10 @@
 //   relu6, clip, leaky_relu, hardsigmoid: 1 per element; hardswish 4;
 //   elu, silu, softplus, gelu: 4 (a transcendental, exp, erf or tanh,
 //   counts as one); softmax, log_softmax: 5 per element
+//   attention (Lq queries, Lk keys, D features, H heads): 4·Lq·Lk·D for the
+//   two products + 5·H·Lq·Lk for the softmax (half of it without the
+//   masked keys when causal is ignored: the count is the dense one);
+//   backward 2.5× forward (the scores are recomputed)
 //   max_pool, avg_pool: k² per output element; global_avg_pool: 1 per input
 //   element; softmax_cross_entropy: 4 per logit; concat, flatten: 0.
 // Backward FLOPs: 2× forward for conv2d and linear (data and weight
@@ -93,6 +97,9 @@ enum class OpKind {
   kReduceMean,
   kReduceSum,
   kLayerNorm,
+  kPositionalEmbedding,
+  kClassToken,
+  kAttention,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -115,9 +122,9 @@ bool BackwardReadsOutput(const Node& n);
 // with broadcasting (Backend::Binary*).
 bool IsBroadcastBinary(const Node& n);
 
-// reshape, squeeze, unsqueeze, transpose, slice, and concat other than
-// along an image's channels or a feature vector: ops that only move
-// elements (Backend::StridedCopy).
+// reshape, squeeze, unsqueeze, transpose, slice, class_token, flatten of
+// (L,D), and concat other than along an image's channels or a feature
+// vector: ops that only move elements (Backend::StridedCopy).
 bool IsLayoutOp(const Node& n);
 
 // A linear layer on (L,D) tokens multiplies N·L rows of D features (as
@@ -159,6 +166,10 @@ struct Node {
   // normalised rows (per example) of row_size elements each.
   int64_t norm_axes = 1, norm_rows = 0, norm_row_size = 0;
   bool affine = true;
+  // attention: heads, the causal mask, the factor on the scores.
+  int64_t heads = 1;
+  bool causal = false;
+  double attention_scale = 1.0;
   bool count_include_pad = true;      // avg_pool
   double dropout_p = 0.0;             // dropout
   double label_smoothing = 0.0;       // softmax_cross_entropy

@@ -179,6 +179,12 @@ class Builder {
                               2 * node.out[0] * s_.element_bytes, v, {2, node.out[0]}, Buffer::PER_CHANNEL);
         Write(step, stats_[v], Role::kStats);
         break;
+      case OpKind::kAttention:
+        stats_[v] = NewBuffer(Name(v) + (recompute ? ".lse.recomputed" : ".lse"), Buffer::STATISTICS,
+                              Batch() * node.heads * node.out[0] * s_.element_bytes, v,
+                              {Batch(), node.heads, node.out[0]}, Buffer::PER_ROW);
+        Write(step, stats_[v], Role::kStats);
+        break;
       case OpKind::kLayerNorm:
         stats_[v] = NewBuffer(Name(v) + (recompute ? ".stats.recomputed" : ".stats"), Buffer::STATISTICS,
                               2 * Batch() * node.norm_rows * s_.element_bytes, v, {Batch() * node.norm_rows, 2},
@@ -324,6 +330,18 @@ class Builder {
         break;
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
+        break;
+      case OpKind::kAttention:
+        for (int i = 0; i < 3; ++i) {
+          Need(step, act_[node.inputs[i]], Role::kInput,
+               absl::StrCat(i == 0 ? "q" : i == 1 ? "k" : "v", " of attention '", Name(v), "', read by its backward",
+                            ExactNote(node.inputs[i])),
+               i);
+        }
+        Need(step, act_[v], Role::kOutput, absl::StrCat("output of attention '", Name(v), "', read by its backward"));
+        Need(step, stats_[v], Role::kStats,
+             absl::StrCat("log-sum-exp per head and query of attention '", Name(v),
+                          "' (the probabilities are recomputed)"));
         break;
       case OpKind::kLayerNorm:
         Need(step, act_[node.inputs[0]], Role::kInput,

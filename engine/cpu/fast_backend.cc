@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "dnnl.hpp"
 #include "engine/cpu/activation_kernels.h"
+#include "engine/cpu/attention_kernels.h"
 #include "engine/cpu/bn_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
 #include "engine/cpu/norm_kernels.h"
@@ -84,6 +85,7 @@ std::string FastBackend::DescribeOp(const Node& n, int64_t batch) const {
 
 int64_t FastBackend::WorkspaceBytes(const planner::Graph& graph, const Node& node, int64_t batch,
                                     planner::Pass pass) const {
+  if (node.kind == OpKind::kAttention) return cpu::AttentionWorkspaceFloats(node, pass, threads_) * 4;
   if (!IsWeighted(node)) return 0;
   ThreadScope scope(threads_);
   absl::StatusOr<cpu::WeightedOp*> got = state_->ops.Get(node, batch);
@@ -230,6 +232,20 @@ void FastBackend::LayerNormBackward(const Node& n, int64_t batch, const void* dy
                                     const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
   cpu::LayerNormBackward(n, batch, F(dy), F(x), F(gamma), F(stats), F(dx), accumulate, F(dgamma), F(dbeta),
                          threads_);
+}
+
+void FastBackend::AttentionForward(const Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                   void* out, void* lse, Workspace ws) {
+  SLIM_CHECK(ws.bytes >= cpu::AttentionWorkspaceFloats(n, planner::Pass::kForward, threads_) * 4);
+  cpu::AttentionForward(n, batch, F(q), F(k), F(v), F(out), F(lse), static_cast<float*>(ws.data), threads_);
+}
+
+void FastBackend::AttentionBackward(const Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                    const void* out, const void* lse, const void* dout, void* dq, void* dk, void* dv,
+                                    const bool* accumulate, Workspace ws) {
+  SLIM_CHECK(ws.bytes >= cpu::AttentionWorkspaceFloats(n, planner::Pass::kBackward, threads_) * 4);
+  cpu::AttentionBackward(n, batch, F(q), F(k), F(v), F(out), F(lse), F(dout), F(dq), F(dk), F(dv), accumulate,
+                         static_cast<float*>(ws.data), threads_);
 }
 
 void FastBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,

@@ -238,6 +238,24 @@ void ReferenceBackend::LayerNormBackward(const planner::Node& n, int64_t batch, 
   });
 }
 
+void ReferenceBackend::AttentionForward(const planner::Node& n, int64_t batch, const void* q, const void* k,
+                                        const void* v, void* out, void* lse, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AttentionForward(n, batch, As<T>(q), As<T>(k), As<T>(v), As<T>(out), As<T>(lse));
+  });
+}
+
+void ReferenceBackend::AttentionBackward(const planner::Node& n, int64_t batch, const void* q, const void* k,
+                                         const void* v, const void* out, const void* lse, const void* dout, void* dq,
+                                         void* dk, void* dv, const bool* accumulate, Workspace) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AttentionBackward(n, batch, As<T>(q), As<T>(k), As<T>(v), As<T>(out), As<T>(lse), As<T>(dout),
+                                 As<T>(dq), As<T>(dk), As<T>(dv), accumulate);
+  });
+}
+
 void ReferenceBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y,
                                    double scale, bool accumulate) {
   ForDType(dtype_, [&](auto t) {

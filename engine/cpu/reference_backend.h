@@ -92,6 +92,11 @@ class ReferenceBackend : public Backend {
                         void* y, void* stats) override;
   void LayerNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
                          const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) override;
+  void AttentionForward(const planner::Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                        void* out, void* lse, Workspace ws) override;
+  void AttentionBackward(const planner::Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                         const void* out, const void* lse, const void* dout, void* dq, void* dk, void* dv,
+                         const bool* accumulate, Workspace ws) override;
   void StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
                    bool accumulate) override;
   void Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,

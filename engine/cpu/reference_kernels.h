@@ -86,6 +86,16 @@ template <typename T>
 void LayerNormBackward(const planner::Node& n, int64_t batch, const T* dy, const T* x, const T* gamma,
                        const T* stats, T* dx, bool accumulate, T* dgamma, T* dbeta);
 
+// --- attention (Backend::AttentionForward/Backward): scores, softmax and
+// products in double per example, head and query; backward from the saved
+// log-sum-exp, with dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dq = scale·dS·K,
+// dk = scale·dSᵀ·Q, dv = Pᵀ·dO (gathered per element).
+template <typename T>
+void AttentionForward(const planner::Node& n, int64_t batch, const T* q, const T* k, const T* v, T* out, T* lse);
+template <typename T>
+void AttentionBackward(const planner::Node& n, int64_t batch, const T* q, const T* k, const T* v, const T* out,
+                       const T* lse, const T* dout, T* dq, T* dk, T* dv, const bool* accumulate);
+
 // --- the BN→ReLU quantizer, engine/quant.h element by element. `code` holds
 // packed K-bit codes (bits 8, 4, 2), or T values when bits is
 // planner::kPassThroughBits. x and stats are read only for channels whose

@@ -177,6 +177,11 @@ class CudaBackend final : public Backend {
                         void* stats) override;
   void LayerNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
                          const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) override;
+  void AttentionForward(const Node& n, int64_t batch, const void* q, const void* k, const void* v, void* out,
+                        void* lse, Workspace ws) override;
+  void AttentionBackward(const Node& n, int64_t batch, const void* q, const void* k, const void* v, const void* out,
+                         const void* lse, const void* dout, void* dq, void* dk, void* dv, const bool* accumulate,
+                         Workspace ws) override;
   void StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
                    bool accumulate) override;
   void Reduce(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,
@@ -366,6 +371,10 @@ absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
       if (n.bias) units = std::max(units, s.o);
     } else if (n.kind == OpKind::kBatchNorm) {
       units = std::max(units, ShapeOf(n.out, batch).c);
+    } else if (n.kind == OpKind::kAttention && n.input_dims[0][1] / n.heads > cuda::kMaxHeadDim) {
+      return absl::UnimplementedError(absl::StrFormat("layer '%s': attention heads of %d features; the CUDA "
+                                                      "kernels take at most %d",
+                                                      n.name, n.input_dims[0][1] / n.heads, cuda::kMaxHeadDim));
     }
   }
   // The kernels' reduction scratch for this graph, grown now (if at all) so
@@ -605,6 +614,22 @@ void CudaBackend::LayerNormBackward(const Node& n, int64_t batch, const void* dy
   SLIM_CUDA_RECORD(cuda::LayerNormBackward(batch * n.norm_rows, n.norm_row_size, n.out.size() == 3 ? n.out[0] : 0,
                                            F(dy), F(x), F(gamma), F(stats), F(dx), accumulate, F(dgamma), F(dbeta),
                                            stream_));
+}
+
+void CudaBackend::AttentionForward(const Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                   void* out, void* lse, Workspace) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::AttentionForward(batch, n.input_dims[0][0], n.input_dims[1][0], n.input_dims[0][1], n.heads,
+                                          n.attention_scale, n.causal, F(q), F(k), F(v), F(out), F(lse), stream_));
+}
+
+void CudaBackend::AttentionBackward(const Node& n, int64_t batch, const void* q, const void* k, const void* v,
+                                    const void* out, const void* lse, const void* dout, void* dq, void* dk, void* dv,
+                                    const bool* accumulate, Workspace) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::AttentionBackward(batch, n.input_dims[0][0], n.input_dims[1][0], n.input_dims[0][1],
+                                           n.heads, n.attention_scale, n.causal, F(q), F(k), F(v), F(out), F(lse),
+                                           F(dout), F(dq), F(dk), F(dv), accumulate, stream_));
 }
 
 void CudaBackend::StridedCopy(const TensorView& src, const void* x, const TensorView& dst, void* y, double scale,

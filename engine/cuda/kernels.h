@@ -76,6 +76,19 @@ cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log,
                            cudaStream_t stream);
 cudaError_t SoftmaxBackward(int64_t outer, int64_t size, int64_t inner, bool log, const float* y, const float* dy,
                             float* dx, bool accumulate, cudaStream_t stream);
+// Fused attention (Backend::AttentionForward/Backward) on row-major q
+// (batch,lq,d), k, v (batch,lk,d); lse (batch,heads,lq). Head sizes d/heads
+// up to kMaxHeadDim (cudaErrorInvalidValue above it). accumulate: 3 flags
+// for dq, dk, dv (each may be null).
+inline constexpr int64_t kMaxHeadDim = 128;
+cudaError_t AttentionForward(int64_t batch, int64_t lq, int64_t lk, int64_t d, int64_t heads, double scale,
+                             bool causal, const float* q, const float* k, const float* v, float* out, float* lse,
+                             cudaStream_t stream);
+cudaError_t AttentionBackward(int64_t batch, int64_t lq, int64_t lk, int64_t d, int64_t heads, double scale,
+                              bool causal, const float* q, const float* k, const float* v, const float* out,
+                              const float* lse, const float* dout, float* dq, float* dk, float* dv,
+                              const bool* accumulate, cudaStream_t stream);
+
 // layer_norm (Backend::LayerNormForward/Backward) over `rows` rows of `size`
 // elements; image_c > 0 when each row is an image stored (H,W,C) with
 // image_c channels (γ and β are (C,H,W)), else 0. gamma, beta, dgamma,

@@ -1,5 +1,5 @@
-// The CUDA backend's pointwise activations, softmaxes and layer_norm against
-// the reference backend (float32), on the GPU; skipped without one (see
+// The CUDA backend's pointwise activations, softmaxes, layer_norm and fused
+// attention against the reference backend (float32), on the GPU; skipped without one (see
 // cuda_test_util.h). Both evaluate engine/pointwise_math.h (softmax: each
 // line max-shifted and summed) in double and round once, so they agree to
 // 1e-6 of the scale (the GPU's exp and erf differ from glibc's in the last
@@ -152,6 +152,65 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
       if (n.affine) {
         EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
         EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
+      }
+    }
+  }
+}
+
+// Fused attention: the reference's double arithmetic per query (and per
+// key for dk, dv): within 1e-6 of the scale; causal, cross-attention.
+TEST_F(GpuTest, AttentionMatchesReference) {
+  const SoftmaxCase cases[] = {
+      {{65, 192}, R"pb(layers { name: "q" inputs: "input" tanh {} }
+                       layers { name: "k" inputs: "input" sigmoid {} }
+                       layers { name: "v" inputs: "input" relu {} }
+                       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 3 } })pb", 3},
+      {{32, 48}, R"pb(layers { name: "q" inputs: "input" tanh {} }
+                      layers { name: "k" inputs: "input" sigmoid {} }
+                      layers { name: "v" inputs: "input" relu {} }
+                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v"
+                               attention { heads: 6 causal: true } })pb", 2},
+      {{20, 16}, R"pb(layers { name: "q" inputs: "input" slice { axis: 1 end: 7 } }
+                      layers { name: "k" inputs: "input" sigmoid {} }
+                      layers { name: "v" inputs: "input" relu {} }
+                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 } })pb", 2},
+  };
+  for (const SoftmaxCase& c : cases) {
+    const Node n = OpNode(c.dims, c.op);
+    ASSERT_FALSE(n.name.empty());
+    const int64_t b = c.batch, count = b * planner::NumElements(n.out), lse_size = b * n.heads * n.out[0];
+    DeviceMemory mem(gpu_);
+    std::vector<std::vector<float>> in;
+    std::vector<const float*> ind;
+    for (int i = 0; i < 3; ++i) {
+      in.push_back(Random(b * planner::NumElements(n.input_dims[i]), 101 + i, -1.5f, 1.5f));
+      ind.push_back(mem.Upload(in.back()));
+    }
+    float* yd = mem.Zeros<float>(count);
+    float* ld = mem.Zeros<float>(lse_size);
+    std::vector<float> y_ref(count), lse_ref(lse_size);
+    gpu_->AttentionForward(n, b, ind[0], ind[1], ind[2], yd, ld, {});
+    ref_.AttentionForward(n, b, in[0].data(), in[1].data(), in[2].data(), y_ref.data(), lse_ref.data(), {});
+    EXPECT_LE(RelError(mem.Download(yd, count), y_ref), 1e-6);
+    EXPECT_LE(RelError(mem.Download(ld, lse_size), lse_ref), 1e-6);
+    const std::vector<float> dout = Random(count, 110);
+    const float* doutd = mem.Upload(dout);
+    const float* y_refd = mem.Upload(y_ref);
+    const float* l_refd = mem.Upload(lse_ref);
+    for (const bool acc : {false, true}) {
+      const bool accumulate[3] = {acc, acc, acc};
+      std::vector<float> d_ref[3];
+      float* dd[3];
+      for (int i = 0; i < 3; ++i) {
+        d_ref[i] = Random(in[i].size(), 120 + i);
+        dd[i] = mem.Upload(d_ref[i]);
+      }
+      gpu_->AttentionBackward(n, b, ind[0], ind[1], ind[2], y_refd, l_refd, doutd, dd[0], dd[1], dd[2], accumulate,
+                              {});
+      ref_.AttentionBackward(n, b, in[0].data(), in[1].data(), in[2].data(), y_ref.data(), lse_ref.data(),
+                             dout.data(), d_ref[0].data(), d_ref[1].data(), d_ref[2].data(), accumulate, {});
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_LE(RelError(mem.Download(dd[i], d_ref[i].size()), d_ref[i]), 1e-6) << "input " << i << " acc " << acc;
       }
     }
   }

@@ -129,6 +129,37 @@ constexpr char kShapeOps[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
+// A two-token-row vision transformer in miniature: patch conv, tokens,
+// class token, position embedding, pre-norm attention block (fused
+// attention, causal to exercise the mask) and MLP block with residuals,
+// the class token's row into the classifier.
+constexpr char kTransformerOps[] = R"pb(
+  name: "transformer_ops"
+  input { dims: 3 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "patch" inputs: "input" conv2d { out_channels: 8 kernel_size: 4 stride: 4 } }
+  layers { name: "rows" inputs: "patch" reshape { dims: [8, 4] } }
+  layers { name: "tokens" inputs: "rows" transpose { perm: [0, 2, 1] } }
+  layers { name: "cls" inputs: "tokens" class_token {} }
+  layers { name: "pos" inputs: "cls" positional_embedding {} }
+  layers { name: "ln1" inputs: "pos" layer_norm {} }
+  layers { name: "q" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "k" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "v" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "attn" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 causal: true } }
+  layers { name: "proj" inputs: "attn" linear { out_features: 8 } }
+  layers { name: "res1" inputs: "pos" inputs: "proj" add {} }
+  layers { name: "ln2" inputs: "res1" layer_norm {} }
+  layers { name: "fc1" inputs: "ln2" linear { out_features: 16 } }
+  layers { name: "act" inputs: "fc1" gelu { approximate: "tanh" } }
+  layers { name: "fc2" inputs: "act" linear { out_features: 8 } }
+  layers { name: "res2" inputs: "res1" inputs: "fc2" add {} }
+  layers { name: "first" inputs: "res2" slice { axis: 1 end: 1 } }
+  layers { name: "flat" inputs: "first" flatten {} }
+  layers { name: "head" inputs: "flat" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
+)pb";
+
 Graph Parsed(const char* text) {
   v1::ModelSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
@@ -138,6 +169,7 @@ Graph Parsed(const char* text) {
 Graph AllOps() { return Parsed(kAllOps); }
 Graph ActivationOps() { return Parsed(kActivationOps); }
 Graph ShapeOps() { return Parsed(kShapeOps); }
+Graph TransformerOps() { return Parsed(kTransformerOps); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -267,7 +299,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps()}) {
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -287,7 +319,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps()}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -303,7 +335,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps()}) {
+  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {

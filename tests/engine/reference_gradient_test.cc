@@ -190,6 +190,43 @@ Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
+// attention: q, k, v; the log-sum-exp is the forward's.
+Problem Attention(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  Problem p;
+  p.names = {"q", "k", "v"};
+  for (int i = 0; i < 3; ++i) p.inputs.push_back(RandomVector(InSize(n, batch, i), 1 + i, -1.5, 1.5));
+  const int64_t lse_size = batch * n.heads * n.out[0];
+  auto forward = [&be, n, batch](const std::vector<Vec>& in, Vec* lse) {
+    Vec y(OutSize(n, batch));
+    be.AttentionForward(n, batch, in[0].data(), in[1].data(), in[2].data(), y.data(), lse->data(), {});
+    return y;
+  };
+  p.forward = [forward, lse_size](const std::vector<Vec>& in) {
+    Vec lse(lse_size);
+    return forward(in, &lse);
+  };
+  p.backward = [&be, n, batch, acc, lse_size, forward](const std::vector<Vec>& in, const Vec& r) {
+    Vec lse(lse_size);
+    const Vec y = forward(in, &lse);
+    std::vector<Vec> g;
+    // One call writes all three: give each its own start (NaN or random).
+    Vec d[3];
+    const bool accumulate[3] = {acc, acc, acc};
+    for (int i = 0; i < 3; ++i) d[i] = acc ? RandomVector(in[i].size(), 50 + i, -2, 2) : Vec(in[i].size(), kNaN);
+    const Vec old[3] = {d[0], d[1], d[2]};
+    be.AttentionBackward(n, batch, in[0].data(), in[1].data(), in[2].data(), y.data(), lse.data(), r.data(),
+                         d[0].data(), d[1].data(), d[2].data(), accumulate, {});
+    for (int i = 0; i < 3; ++i) {
+      if (acc) {
+        for (size_t j = 0; j < d[i].size(); ++j) d[i][j] -= old[i][j];
+      }
+      g.push_back(d[i]);
+    }
+    return g;
+  };
+  return p;
+}
+
 // relu, sigmoid, tanh: backward from the output.
 using Unary = void (Backend::*)(int64_t, const void*, void*);
 using UnaryBackward = void (Backend::*)(int64_t, const void*, const void*, void*, bool);
@@ -482,6 +519,25 @@ const GradCase kGradCases[] = {
      false, LayerNorm},
     {"LayerNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
        layer_norm { elementwise_affine: false } })pb", 0, 3, false, LayerNorm},
+    // attention: q, k, v projected from the (L,D) input; 2 heads
+    {"Attention", {5, 4}, R"pb(
+       layers { name: "q" inputs: "input" linear { out_features: 4 } }
+       layers { name: "k" inputs: "input" linear { out_features: 4 } }
+       layers { name: "v" inputs: "input" linear { out_features: 4 } }
+       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 } })pb", 0, 2, false,
+     Attention},
+    {"AttentionCausalAccumulate", {4, 6}, R"pb(
+       layers { name: "q" inputs: "input" linear { out_features: 6 } }
+       layers { name: "k" inputs: "input" linear { out_features: 6 } }
+       layers { name: "v" inputs: "input" linear { out_features: 6 } }
+       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 3 causal: true } })pb", 0, 2, true,
+     Attention},
+    {"AttentionCrossScaled", {6, 3}, R"pb(
+       layers { name: "q" inputs: "input" slice { axis: 1 end: 2 } }
+       layers { name: "k" inputs: "input" linear { out_features: 3 } }
+       layers { name: "v" inputs: "input" tanh {} }
+       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 1 scale: 0.7 } })pb", 0, 2, false,
+     Attention},
     // elementwise
     {"Relu", {2, 3, 3}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 2, false, Relu},
     {"ReluAccumulate", {5}, R"pb(layers { name: "op" inputs: "input" relu {} })pb", 0, 3, true, Relu},

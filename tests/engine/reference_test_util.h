@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "engine/backend.h"
@@ -30,8 +31,23 @@ namespace slimtrain::test_util {
 // With num_classes > 0, `layers` must define the loss itself (named "op") and
 // no head is added. A model Graph::Build rejects fails the calling test and
 // returns a default Node.
+// The whole graph OpNode takes "op" from (for cost models, which take the
+// graph too).
+inline absl::StatusOr<planner::Graph> OpGraph(const std::vector<int64_t>& input_dims, const std::string& layers,
+                                              int64_t num_classes = 0);
+
 inline planner::Node OpNode(const std::vector<int64_t>& input_dims, const std::string& layers,
                             int64_t num_classes = 0) {
+  absl::StatusOr<planner::Graph> graph = OpGraph(input_dims, layers, num_classes);
+  if (!graph.ok()) {
+    ADD_FAILURE() << graph.status();
+    return planner::Node{};
+  }
+  return graph->node(graph->Find("op"));
+}
+
+inline absl::StatusOr<planner::Graph> OpGraph(const std::vector<int64_t>& input_dims, const std::string& layers,
+                                              int64_t num_classes) {
   std::string text = "input {";
   for (int64_t d : input_dims) absl::StrAppend(&text, " dims: ", d);
   absl::StrAppend(&text, " }\n", layers, "\n");
@@ -45,15 +61,11 @@ inline planner::Node OpNode(const std::vector<int64_t>& input_dims, const std::s
   }
   v1::ModelSpec spec;
   if (!google::protobuf::TextFormat::ParseFromString(text, &spec)) {
-    ADD_FAILURE() << "cannot parse:\n" << text;
-    return planner::Node{};
+    return absl::InvalidArgumentError("cannot parse:\n" + text);
   }
   absl::StatusOr<planner::Graph> graph = planner::Graph::Build(spec);
-  if (!graph.ok()) {
-    ADD_FAILURE() << graph.status() << "\n" << text;
-    return planner::Node{};
-  }
-  return graph->node(graph->Find("op"));
+  if (!graph.ok()) return absl::InvalidArgumentError(absl::StrCat(graph.status().message(), "\n", text));
+  return graph;
 }
 
 // `size` values uniform in [lo, hi), the same for the same seed.

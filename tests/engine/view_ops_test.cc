@@ -92,6 +92,13 @@ const ViewCase kCases[] = {
     {"ConcatRowsLastAxisAccumulate", {3, 2}, R"pb(
        layers { name: "t" inputs: "input" tanh {} }
        layers { name: "op" inputs: "t" inputs: "input" inputs: "t" concat { axis: -1 } })pb", 2, true},
+    // learned parameters (the last "input" of these rows is the weight)
+    {"PositionalEmbeddingTokens", {5, 3}, R"pb(layers { name: "op" inputs: "input" positional_embedding {} })pb",
+     2, false},
+    {"PositionalEmbeddingImageAccumulate", {2, 3, 4}, R"pb(layers { name: "op" inputs: "input"
+       positional_embedding {} })pb", 2, true},
+    {"ClassToken", {4, 3}, R"pb(layers { name: "op" inputs: "input" class_token {} })pb", 3, false},
+    {"ClassTokenAccumulate", {2, 5}, R"pb(layers { name: "op" inputs: "input" class_token {} })pb", 2, true},
     // reductions
     {"ReduceMeanSpatialKeepdim", {3, 4, 5}, R"pb(layers { name: "op" inputs: "input"
        reduce_mean { axes: [2, 3] keepdim: true } })pb", 2, false},
@@ -115,8 +122,12 @@ std::vector<Vec> RandomInputs(const Node& n, int64_t batch) {
     }
     in.push_back(std::move(v));
   }
+  if (n.parameter_count > 0) in.push_back(RandomVector(n.parameter_count, 21, -1, 1));  // the weight
   return in;
 }
+
+// Input activations are the first n.inputs.size() entries; a weight follows.
+bool HasWeight(const Node& n) { return n.parameter_count > 0; }
 
 template <typename T>
 std::vector<const void*> Pointers(const std::vector<std::vector<T>>& in) {
@@ -135,9 +146,10 @@ TEST_P(ViewOpsTest, GradientsMatchCentralDifferences) {
   ReferenceBackend be(DType::kF64);
   const std::vector<Vec> x = RandomInputs(n, c.batch);
   const int64_t out = c.batch * NumElements(n.out);
+  const int k_in = static_cast<int>(n.inputs.size());
   auto forward = [&](const std::vector<Vec>& in) {
     Vec y(out, std::numeric_limits<double>::quiet_NaN());
-    ViewOpForward(be, n, c.batch, Pointers(in).data(), y.data());
+    ViewOpForward(be, n, c.batch, Pointers(in).data(), y.data(), HasWeight(n) ? in[k_in].data() : nullptr);
     return y;
   };
   const Vec r = RandomVector(out, 7);
@@ -157,7 +169,14 @@ TEST_P(ViewOpsTest, GradientsMatchCentralDifferences) {
     dx[i] = grads[i].data();
     acc[i] = c.accumulate;
   }
-  ViewOpBackward(be, n, c.batch, Pointers(x).data(), r.data(), dx.data(), acc.get());
+  // The weight's gradient is always overwritten: from NaN.
+  if (HasWeight(n)) {
+    old[k_in] = Vec(x[k_in].size(), std::nan(""));
+    grads[k_in] = old[k_in];
+    dx[k_in] = grads[k_in].data();
+  }
+  ViewOpBackward(be, n, c.batch, Pointers(x).data(), r.data(), dx.data(), acc.get(),
+                 HasWeight(n) ? dx[k_in] : nullptr);
   for (int t = 0; t < k; ++t) {
     double norm = 0;
     int failures = 0;
@@ -168,7 +187,8 @@ TEST_P(ViewOpsTest, GradientsMatchCentralDifferences) {
       in[t][j] = x[t][j] - 1e-6;
       const double minus = loss(in);
       const double numeric = (plus - minus) / 2e-6;
-      const double analytic = c.accumulate ? grads[t][j] - old[t][j] : grads[t][j];
+      const bool added = c.accumulate && t < k_in;
+      const double analytic = added ? grads[t][j] - old[t][j] : grads[t][j];
       norm += analytic * analytic;
       const bool ok = std::fabs(analytic - numeric) <= 1e-6 * std::max(1.0, std::fabs(analytic));
       if (!ok) ++failures;
@@ -188,8 +208,10 @@ TEST_P(ViewOpsTest, FastBackendEqualsReferenceBitForBit) {
   for (const Vec& v : RandomInputs(n, c.batch)) x.emplace_back(v.begin(), v.end());
   const int64_t out = c.batch * NumElements(n.out);
   std::vector<float> y_ref(out), y_fast(out);
-  ViewOpForward(ref, n, c.batch, Pointers(x).data(), y_ref.data());
-  ViewOpForward(fast, n, c.batch, Pointers(x).data(), y_fast.data());
+  const int k_in = static_cast<int>(n.inputs.size());
+  const void* w = HasWeight(n) ? x[k_in].data() : nullptr;
+  ViewOpForward(ref, n, c.batch, Pointers(x).data(), y_ref.data(), w);
+  ViewOpForward(fast, n, c.batch, Pointers(x).data(), y_fast.data(), w);
   EXPECT_EQ(0, std::memcmp(y_ref.data(), y_fast.data(), out * sizeof(float))) << "forward";
   const Vec r = RandomVector(out, 7);
   const std::vector<float> dy(r.begin(), r.end());
@@ -205,8 +227,10 @@ TEST_P(ViewOpsTest, FastBackendEqualsReferenceBitForBit) {
     d_fast[i] = g_fast[i].data();
     acc[i] = c.accumulate;
   }
-  ViewOpBackward(ref, n, c.batch, Pointers(x).data(), dy.data(), d_ref.data(), acc.get());
-  ViewOpBackward(fast, n, c.batch, Pointers(x).data(), dy.data(), d_fast.data(), acc.get());
+  ViewOpBackward(ref, n, c.batch, Pointers(x).data(), dy.data(), d_ref.data(), acc.get(),
+                 HasWeight(n) ? d_ref[k_in] : nullptr);
+  ViewOpBackward(fast, n, c.batch, Pointers(x).data(), dy.data(), d_fast.data(), acc.get(),
+                 HasWeight(n) ? d_fast[k_in] : nullptr);
   for (int i = 0; i < k; ++i) {
     EXPECT_EQ(0, std::memcmp(g_ref[i].data(), g_fast[i].data(), g_ref[i].size() * sizeof(float)))
         << "gradient of input " << i;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
@@ -496,6 +497,48 @@ TEST(GraphTest, LinearOnTokensActsOnTheLastAxis) {
   EXPECT_EQ(k.node.out, (Dims{8}));
   EXPECT_EQ(g->node(g->Find("fc")).parameter_count, 56 * 3 + 3);
   EXPECT_EQ(KernelShape(g->node(g->Find("fc")), 5).rows, 5);
+}
+
+// Attention's checks name the layer: three different inputs of (N,L,D),
+// heads dividing D, causal only for equal lengths; its FLOPs per graph.h.
+TEST(GraphTest, AttentionShapesFlopsAndErrors) {
+  auto build = [](const std::string& attention, const char* v_from = "v") {
+    return Graph::Build(Parse(absl::StrCat(R"pb(
+      input { dims: 6 dims: 8 }
+      num_classes: 2
+      layers { name: "q" inputs: "input" linear { out_features: 8 } }
+      layers { name: "k" inputs: "input" linear { out_features: 8 } }
+      layers { name: "v" inputs: "input" linear { out_features: 8 } }
+      layers { name: "attn" inputs: "q" inputs: "k" inputs: ")pb", v_from, "\" ", attention, R"pb( }
+      layers { name: "flat" inputs: "attn" flatten {} }
+      layers { name: "fc" inputs: "flat" linear { out_features: 2 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb")));
+  };
+  absl::StatusOr<Graph> g = build("attention { heads: 2 causal: true }");
+  ASSERT_TRUE(g.ok()) << g.status();
+  const Node& a = g->node(g->Find("attn"));
+  EXPECT_EQ(a.out, (Dims{6, 8}));
+  EXPECT_DOUBLE_EQ(a.attention_scale, 0.5);  // 1/sqrt(8/2)
+  EXPECT_EQ(a.forward_flops, 4 * 6 * 6 * 8 + 5 * 2 * 6 * 6);
+  EXPECT_EQ(a.backward_flops, a.forward_flops * 5 / 2);
+  struct Bad {
+    std::string attention;
+    const char* v_from;
+    const char* message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {"attention { heads: 3 }", "v", "layer 'attn': attention.heads 3 does not divide D = 8"},
+           {"attention { heads: 0 }", "v", "layer 'attn': attention.heads must be > 0, got 0"},
+           {"attention { heads: 1 scale: -1 }", "v", "layer 'attn': attention.scale must be > 0 and finite, got -1"},
+           {"attention { heads: 1 }", "k",
+            "layer 'attn': attention: q, k and v must be three different layers"},
+           {"relu {}", "v", "layer 'attn': relu takes exactly one input, got 3"},
+       }) {
+    absl::StatusOr<Graph> bad_graph = build(bad.attention, bad.v_from);
+    ASSERT_FALSE(bad_graph.ok()) << bad.attention;
+    EXPECT_NE(std::string(bad_graph.status().message()).find(bad.message), std::string::npos)
+        << bad_graph.status().message();
+  }
 }
 
 TEST(GraphTest, LayerCountIsLimited) {
