@@ -129,6 +129,56 @@ std::string ModelBuilder::Dropout(const std::string& in, const std::string& name
   return name;
 }
 
+std::string ModelBuilder::LayerNorm(const std::string& in, const std::string& name, double eps) {
+  Append({in}, name)->mutable_layer_norm()->set_eps(eps);
+  return name;
+}
+
+std::string ModelBuilder::Gelu(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_gelu();
+  return name;
+}
+
+std::string ModelBuilder::Attention(const std::string& q, const std::string& k, const std::string& v,
+                                    const std::string& name, int64_t heads, bool causal) {
+  v1::Attention* a = Append({q, k, v}, name)->mutable_attention();
+  a->set_heads(heads);
+  a->set_causal(causal);
+  return name;
+}
+
+std::string ModelBuilder::ClassToken(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_class_token();
+  return name;
+}
+
+std::string ModelBuilder::PositionalEmbedding(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_positional_embedding();
+  return name;
+}
+
+std::string ModelBuilder::Reshape(const std::string& in, const std::string& name, const std::vector<int64_t>& dims) {
+  v1::Reshape* r = Append({in}, name)->mutable_reshape();
+  for (int64_t d : dims) r->add_dims(d);
+  return name;
+}
+
+std::string ModelBuilder::Transpose(const std::string& in, const std::string& name,
+                                    const std::vector<int64_t>& perm) {
+  v1::Transpose* t = Append({in}, name)->mutable_transpose();
+  for (int64_t p : perm) t->add_perm(p);
+  return name;
+}
+
+std::string ModelBuilder::Slice(const std::string& in, const std::string& name, int64_t axis, int64_t start,
+                                int64_t end) {
+  v1::Slice* s = Append({in}, name)->mutable_slice();
+  s->set_axis(axis);
+  s->set_start(start);
+  s->set_end(end);
+  return name;
+}
+
 std::string ModelBuilder::Loss(const std::string& in) {
   Append({in}, "loss")->mutable_softmax_cross_entropy();
   return "loss";

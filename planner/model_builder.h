@@ -58,6 +58,18 @@ class ModelBuilder {
                      bool bias = true);
   std::string Flatten(const std::string& in, const std::string& name);
   std::string Dropout(const std::string& in, const std::string& name, double p);
+  // Transformers.
+  std::string LayerNorm(const std::string& in, const std::string& name, double eps);
+  std::string Gelu(const std::string& in, const std::string& name);
+  std::string Attention(const std::string& q, const std::string& k, const std::string& v, const std::string& name,
+                        int64_t heads, bool causal);
+  std::string ClassToken(const std::string& in, const std::string& name);
+  std::string PositionalEmbedding(const std::string& in, const std::string& name);
+  std::string Reshape(const std::string& in, const std::string& name, const std::vector<int64_t>& dims);
+  std::string Transpose(const std::string& in, const std::string& name, const std::vector<int64_t>& perm);
+  // Elements [start, end) of batched axis `axis`.
+  std::string Slice(const std::string& in, const std::string& name, int64_t axis, int64_t start, int64_t end);
+
   // The softmax cross-entropy loss, named "loss"; reads the logits `in`.
   std::string Loss(const std::string& in);
 

@@ -19,6 +19,7 @@ using zoo_internal::MobileNetV2;
 using zoo_internal::PreActBottleneckResNet;
 using zoo_internal::TorchvisionResNet;
 using zoo_internal::Vgg16Bn;
+using zoo_internal::VitTiny;
 
 using BuildFn = v1::ModelSpec (*)(const std::string& name, const std::string& description);
 
@@ -64,6 +65,10 @@ constexpr ZooModelDef kZoo[] = {
      "MobileNetV2 for CIFAR-10: torchvision.models.mobilenet_v2(num_classes=10) with the stem "
      "and the first 24-channel stage at stride 1 (Sandler et al. 2018); input 3x32x32, 10 classes",
      [](const std::string& n, const std::string& d) { return MobileNetV2(/*cifar=*/true, n, d); }},
+    {"vit_tiny_cifar",
+     "ViT-Tiny for CIFAR-10: width 192, depth 12, 3 heads, MLP 768, patch 4 (65 tokens) "
+     "(Dosovitskiy et al. 2021; DeiT-Ti's shape); input 3x32x32, 10 classes",
+     [](const std::string& n, const std::string& d) { return VitTiny(/*cifar=*/true, n, d); }},
     // ImageNet.
     {"mobilenet_v2",
      "MobileNetV2 as torchvision.models.mobilenet_v2 (Sandler et al. 2018, width 1.0); input "
@@ -91,6 +96,10 @@ constexpr ZooModelDef kZoo[] = {
      "ResNet-152 v1.5 as torchvision.models.resnet152 (He et al. 2016); input 3x224x224, "
      "1000 classes",
      [](const std::string& n, const std::string& d) { return TorchvisionResNet(152, n, d); }},
+    {"vit_tiny",
+     "ViT-Tiny as timm's vit_tiny_patch16_224 (Dosovitskiy et al. 2021, DeiT-Ti's shape): width "
+     "192, depth 12, 3 heads, patch 16; input 3x224x224, 1000 classes",
+     [](const std::string& n, const std::string& d) { return VitTiny(/*cifar=*/false, n, d); }},
     {"vgg16_bn",
      "VGG-16 with batch norm as torchvision.models.vgg16_bn (Simonyan & Zisserman 2015); "
      "input 3x224x224, 1000 classes",

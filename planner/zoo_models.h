@@ -38,6 +38,11 @@ v1::ModelSpec MobileNetV2(bool cifar, const std::string& name, const std::string
 // torchvision's efficientnet_b0, 3x224x224 -> 1000 classes.
 v1::ModelSpec EfficientNetB0(const std::string& name, const std::string& description);
 
+// zoo_transformer.cc
+// ViT-Tiny (timm's vit_tiny_patch16_224): 3x224x224 -> 1000 classes, or
+// (cifar) patch 4 on 3x32x32 -> 10 classes.
+v1::ModelSpec VitTiny(bool cifar, const std::string& name, const std::string& description);
+
 }  // namespace slimtrain::planner::zoo_internal
 
 #endif  // SLIMTRAIN_PLANNER_ZOO_MODELS_H_

@@ -45,10 +45,10 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   std::vector<std::string> names;
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
-      "fmnist_resnet",   "resnet20",           "resnet56",     "resnet110",       "resnet164",
-      "resnet1001",      "densenet_bc_100",    "mobilenet_v2_cifar", "mobilenet_v2", "efficientnet_b0",
-      "resnet18",        "resnet34",           "resnet50",     "resnet101",       "resnet152",
-      "vgg16_bn"};
+      "fmnist_resnet", "resnet20",     "resnet56",        "resnet110",        "resnet164",
+      "resnet1001",    "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar", "mobilenet_v2",
+      "efficientnet_b0", "resnet18",   "resnet34",        "resnet50",         "resnet101",
+      "resnet152",     "vit_tiny",     "vgg16_bn"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(&ZooModels(), &ZooModels());
 }
@@ -61,8 +61,8 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
                   "'; known: fmnist_resnet, resnet20, resnet56, resnet110, resnet164, "
-                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, mobilenet_v2, efficientnet_b0, resnet18, "
-                  "resnet34, resnet50, resnet101, resnet152, vgg16_bn");
+                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, vit_tiny_cifar, mobilenet_v2, "
+                  "efficientnet_b0, resnet18, resnet34, resnet50, resnet101, resnet152, vit_tiny, vgg16_bn");
   }
 }
 
@@ -152,6 +152,10 @@ constexpr ParamCase kParamCases[] = {
     {"mobilenet_v2", 3'504'872},
     {"mobilenet_v2_cifar", 2'236'682},  // torchvision.models.mobilenet_v2(num_classes=10)
     {"efficientnet_b0", 5'288'548},
+    // torchvision.models.vision_transformer.VisionTransformer(image_size, patch_size, num_layers=12,
+    // num_heads=3, hidden_dim=192, mlp_dim=768, num_classes); 224/16/1000 is timm's vit_tiny_patch16_224.
+    {"vit_tiny", 5'717'416},
+    {"vit_tiny_cifar", 5'362'762},
     // Derived above.
     {"resnet20", 272'474},
     {"resnet56", 855'770},
@@ -276,6 +280,15 @@ const ShapeCase kShapeCases[] = {
     {"efficientnet_b0", "features.3.1.block.1.0", {240, 28, 28}},
     {"efficientnet_b0", "features.6.3.add", {192, 7, 7}},
     {"efficientnet_b0", "features.8.2", {1280, 7, 7}},
+    // ViT-Tiny: 14x14 patches + the class token; CIFAR 8x8 + 1.
+    {"vit_tiny", "patch_embed.proj", {192, 14, 14}},
+    {"vit_tiny", "pos_embed", {197, 192}},
+    {"vit_tiny", "blocks.0.mlp.act", {197, 768}},
+    {"vit_tiny", "blocks.11.add2", {197, 192}},
+    {"vit_tiny", "head", {1000}},
+    {"vit_tiny_cifar", "cls_token", {65, 192}},
+    {"vit_tiny_cifar", "blocks.11.attn.attention", {65, 192}},
+    {"vit_tiny_cifar", "head", {10}},
     // CIFAR ResNets: 32x32, 16x16, 8x8.
     {"resnet20", "layer1.2.relu2", {16, 32, 32}},
     {"resnet20", "layer2.0.downsample.1", {32, 16, 16}},
