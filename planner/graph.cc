@@ -666,7 +666,7 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       auto resolve = [size](int64_t v) { return std::min(std::max(v < 0 ? v + size : v, int64_t{0}), size); };
       const int64_t start = c.has_start() ? resolve(c.start()) : 0;
       const int64_t end = c.has_end() ? resolve(c.end()) : size;
-      const int64_t count = end > start ? (end - start + n.slice_step - 1) / n.slice_step : 0;
+      const int64_t count = end > start ? 1 + (end - start - 1) / n.slice_step : 0;  // no overflow for any step
       if (count == 0) {
         return LayerError(n.name, absl::StrFormat("slice of axis %d (size %d) from %d to %d is empty", n.axis + 1,
                                                   size, start, end));
