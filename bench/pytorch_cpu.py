@@ -2,9 +2,10 @@
 """PyTorch's side of bench/engine_cpu: train the zoo's CIFAR models on CPU.
 
 Builds the same architectures as slimtrain's zoo (planner/zoo_resnet.cc,
-zoo_mobile.cc): ResNet-56 (post-activation basic blocks, 1x1 projection
-shortcuts where the shape changes), ResNet-164 (pre-activation bottlenecks)
-and MobileNetV2 for CIFAR (torchvision's, with the zoo's strides), times training
+zoo_mobile.cc, zoo_transformer.cc): ResNet-56 (post-activation basic blocks,
+1x1 projection shortcuts where the shape changes), ResNet-164 (pre-activation
+bottlenecks), MobileNetV2 for CIFAR (torchvision's, with the zoo's strides)
+and ViT-Tiny for CIFAR (torchvision's VisionTransformer), times training
 steps of SGD with momentum on random CIFAR-shaped data at a given batch and
 thread count, in NCHW and in channels_last, and prints one JSON line:
 
@@ -109,7 +110,18 @@ def mobilenet_v2_cifar():
     return model
 
 
-MODELS = {"resnet56": resnet56, "resnet164": resnet164, "mobilenet_v2_cifar": mobilenet_v2_cifar}
+def vit_tiny_cifar():
+    """torchvision's VisionTransformer at the zoo's vit_tiny_cifar
+    (planner/zoo_transformer.cc): 32x32, patch 4, depth 12, 3 heads, width
+    192, MLP 768, 10 classes, no dropout; the same parameter count."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(image_size=32, patch_size=4, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768,
+                             num_classes=10)
+
+
+MODELS = {"resnet56": resnet56, "resnet164": resnet164, "mobilenet_v2_cifar": mobilenet_v2_cifar,
+          "vit_tiny_cifar": vit_tiny_cifar}
 
 
 def vm_rss_bytes():

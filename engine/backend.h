@@ -291,6 +291,11 @@ class Backend : public planner::CostModel {
   // where that input is not broadcast.
   virtual void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b,
                              const void* b_data, const TensorView& y, void* y_data) = 0;
+  // y (+)= a · b over the last two axes of rank-4 views (N,H,M,K) x
+  // (N,H,K,P) -> (N,H,M,P): matmul and, with transposed views (strides
+  // swapped), its gradients. y is neither a nor b.
+  virtual void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                      const TensorView& y, void* y_data, bool accumulate) = 0;
   // The gradient of input `index`: d[j] = Σ dy · ∂op/∂input over the output
   // elements that read element j (a, b and dy are views of the output's
   // dims, d of the input's dims aligned to the output's rank, 1 where

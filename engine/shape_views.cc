@@ -147,8 +147,36 @@ BinaryOp BinaryOpOf(const Node& n) {
 
 bool IsViewOp(const Node& n) {
   return planner::IsBroadcastBinary(n) || planner::IsLayoutOp(n) || n.kind == OpKind::kReduceMean ||
-         n.kind == OpKind::kReduceSum || n.kind == OpKind::kPositionalEmbedding;
+         n.kind == OpKind::kReduceSum || n.kind == OpKind::kPositionalEmbedding || n.kind == OpKind::kMatMul;
 }
+
+namespace {
+
+// A matmul operand or result as (N,H,M,K): H = 1 (stride 0) for (N,M,K).
+TensorView MatrixView(const Dims& dims, int64_t batch) {
+  const TensorView x = ActivationView(dims, batch);
+  if (dims.size() == 3) return x;
+  TensorView v;
+  v.rank = 4;
+  v.dims[0] = batch;
+  v.strides[0] = x.strides[0];
+  v.dims[1] = 1;
+  v.strides[1] = 0;
+  v.dims[2] = x.dims[1];
+  v.strides[2] = x.strides[1];
+  v.dims[3] = x.dims[2];
+  v.strides[3] = x.strides[2];
+  return v;
+}
+
+// The view with its last two axes swapped.
+TensorView Transposed(TensorView v) {
+  std::swap(v.dims[2], v.dims[3]);
+  std::swap(v.strides[2], v.strides[3]);
+  return v;
+}
+
+}  // namespace
 
 namespace {
 
@@ -200,6 +228,11 @@ void ViewOpForward(Backend& backend, const Node& n, int64_t batch, const void* c
     backend.BinaryForward(BinaryOp::kAdd, ActivationView(n.out, batch), inputs[0], p.weight, weight, p.out, y);
     return;
   }
+  if (n.kind == OpKind::kMatMul) {
+    backend.MatMul(MatrixView(n.input_dims[0], batch), inputs[0], MatrixView(n.input_dims[1], batch), inputs[1],
+                   MatrixView(n.out, batch), y, /*accumulate=*/false);
+    return;
+  }
   if (n.kind == OpKind::kClassToken) {
     const CopyViews v = LayoutViews(n, batch, 0);
     backend.StridedCopy(v.src, inputs[0], v.dst, y, 1.0, /*accumulate=*/false);
@@ -225,6 +258,14 @@ void ViewOpForward(Backend& backend, const Node& n, int64_t batch, const void* c
 void ViewOpBackward(Backend& backend, const Node& n, int64_t batch, const void* const* inputs, const void* dy,
                     void* const* dx, const bool* accumulate, void* weight_grad) {
   const int k = static_cast<int>(n.inputs.size());
+  if (n.kind == OpKind::kMatMul) {
+    // da = dy·bᵀ, db = aᵀ·dy.
+    const TensorView a = MatrixView(n.input_dims[0], batch), b = MatrixView(n.input_dims[1], batch);
+    const TensorView g = MatrixView(n.out, batch);
+    if (dx[0] != nullptr) backend.MatMul(g, dy, Transposed(b), inputs[1], a, dx[0], accumulate[0]);
+    if (dx[1] != nullptr) backend.MatMul(Transposed(a), inputs[0], g, dy, b, dx[1], accumulate[1]);
+    return;
+  }
   if (n.kind == OpKind::kPositionalEmbedding || n.kind == OpKind::kClassToken) {
     // The parameter's gradient first (dx may be dy's storage): the sum over
     // the batch of dy where the parameter landed.

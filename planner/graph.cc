@@ -103,6 +103,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kPositionalEmbedding: return OpKind::kPositionalEmbedding;
     case Layer::kClassToken: return OpKind::kClassToken;
     case Layer::kAttention: return OpKind::kAttention;
+    case Layer::kMatmul: return OpKind::kMatMul;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -555,6 +556,22 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops /= 2;
       break;
     }
+    case OpKind::kMatMul: {
+      const Dims& b = n.input_dims[1];
+      const size_t r = in.size();
+      if (r < 2 || b.size() != r || (r == 3 && in[0] != b[0]) || in[r - 1] != b[r - 2]) {
+        return LayerError(n.name, absl::StrFormat("matmul: (N,%s) x (N,%s) do not multiply: both need 2 or 3 "
+                                                  "axes, the same leading sizes, and the first's last size equal to "
+                                                  "the second's next to last",
+                                                  absl::StrJoin(in, ","), absl::StrJoin(b, ",")));
+      }
+      n.out = in;
+      n.out[r - 1] = b[r - 1];
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops,
+                            Product(n.name, "matmul FLOPs", {2, r == 3 ? in[0] : 1, in[r - 2], in[r - 1], b[r - 1]}));
+      SLIM_ASSIGN_OR_RETURN(n.backward_flops, Product(n.name, "matmul backward FLOPs", {2, n.forward_flops}));
+      break;
+    }
     case OpKind::kPositionalEmbedding:
       if (in.empty()) return LayerError(n.name, "positional_embedding needs a tensor input, got a scalar");
       n.out = in;
@@ -837,6 +854,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kPositionalEmbedding: return "positional_embedding";
     case OpKind::kClassToken: return "class_token";
     case OpKind::kAttention: return "attention";
+    case OpKind::kMatMul: return "matmul";
   }
   return "unknown";
 }
@@ -997,7 +1015,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
     if (layer.op_case() == Layer::OP_NOT_SET) return LayerError(layer.name(), "no op set; known ops: " + KnownOpNames());
     const OpKind kind = KindOf(layer);
     const bool multi = kind == OpKind::kAdd || kind == OpKind::kConcat;
-    const bool binary = kind == OpKind::kMul || kind == OpKind::kSub || kind == OpKind::kDiv;
+    const bool binary = kind == OpKind::kMul || kind == OpKind::kSub || kind == OpKind::kDiv || kind == OpKind::kMatMul;
     const int need = binary ? 2 : kind == OpKind::kAttention ? 3 : 1;
     if (multi ? layer.inputs_size() < 2 : layer.inputs_size() != need) {
       return LayerError(layer.name(), absl::StrFormat("%s takes %s, got %d", OpKindName(kind),

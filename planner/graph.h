@@ -31,6 +31,7 @@
 //   two products + 5·H·Lq·Lk for the softmax (half of it without the
 //   masked keys when causal is ignored: the count is the dense one);
 //   backward 2.5× forward (the scores are recomputed)
+//   matmul (H,M,K)x(H,K,P): 2·H·M·K·P; backward 2× forward
 //   max_pool, avg_pool: k² per output element; global_avg_pool: 1 per input
 //   element; softmax_cross_entropy: 4 per logit; concat, flatten: 0.
 // Backward FLOPs: 2× forward for conv2d and linear (data and weight
@@ -100,6 +101,7 @@ enum class OpKind {
   kPositionalEmbedding,
   kClassToken,
   kAttention,
+  kMatMul,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".

@@ -349,9 +349,11 @@ class Builder {
         Need(step, stats_[v], Role::kStats, absl::StrCat("per-row mean and 1/std of layer_norm '", Name(v), "'"));
         break;
       case OpKind::kMul:
+      case OpKind::kMatMul:
       case OpKind::kDiv: {
-        // mul: each input's gradient reads the other input; div: a's reads
-        // b, b's reads a and b. No gradient flows to the model input.
+        // mul, matmul: each input's gradient reads the other input; div:
+        // a's reads b, b's reads a and b. No gradient flows to the model
+        // input.
         const int a = node.inputs[0], b = node.inputs[1];
         const bool div = node.kind == OpKind::kDiv;
         const bool keep_a = b != 0, keep_b = a != 0 || (div && b != 0);

@@ -16,7 +16,7 @@
 // batch_norm its input and per-channel statistics; relu, sigmoid, tanh their
 // output; max_pool its argmax indices; the loss its softmax probabilities and
 // the labels; the other activations their output or input as
-// BackwardReadsOutput says (graph.h); mul each input whose partner's
+// BackwardReadsOutput says (graph.h); mul and matmul each input whose partner's
 // gradient is needed, div its divisor and (for the divisor's gradient) its
 // dividend; add, sub, scale, concat, pools, flatten, reshape, squeeze,
 // unsqueeze, transpose, slice, reduce_* and dropout nothing (dropout's mask

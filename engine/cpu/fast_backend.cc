@@ -263,6 +263,11 @@ void FastBackend::BinaryForward(BinaryOp op, const TensorView& a, const void* a_
   cpu::BinaryForward(op, a, F(a_data), b, F(b_data), y, F(y_data), threads_);
 }
 
+void FastBackend::MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                         const TensorView& y, void* y_data, bool accumulate) {
+  cpu::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, threads_);
+}
+
 void FastBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
                                  const TensorView& b, const void* b_data, const TensorView& dy, const void* dy_data,
                                  const TensorView& d, void* d_data, bool accumulate) {

@@ -139,6 +139,8 @@ class FastBackend : public Backend {
               bool accumulate) override;
   void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
                      const TensorView& y, void* y_data) override;
+  void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data, const TensorView& y,
+              void* y_data, bool accumulate) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
                       const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
                       void* d_data, bool accumulate) override;

@@ -280,6 +280,14 @@ void ReferenceBackend::BinaryForward(BinaryOp op, const TensorView& a, const voi
   });
 }
 
+void ReferenceBackend::MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                              const TensorView& y, void* y_data, bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::MatMul(a, As<T>(a_data), b, As<T>(b_data), y, As<T>(y_data), accumulate);
+  });
+}
+
 void ReferenceBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
                                       const TensorView& b, const void* b_data, const TensorView& dy,
                                       const void* dy_data, const TensorView& d, void* d_data, bool accumulate) {

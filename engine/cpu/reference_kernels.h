@@ -152,6 +152,10 @@ void Reduce(const TensorView& src, const T* x, const TensorView& dst, T* y, doub
 template <typename T>
 void BinaryForward(BinaryOp op, const TensorView& a, const T* a_data, const TensorView& b, const T* b_data,
                    const TensorView& y, T* y_data);
+// y (+)= a·b over rank-4 views (N,H,M,K) x (N,H,K,P), sums in double.
+template <typename T>
+void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* b_data, const TensorView& y, T* y_data,
+            bool accumulate);
 template <typename T>
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const T* a_data, const TensorView& b,
                     const T* b_data, const TensorView& dy, const T* dy_data, const TensorView& d, T* d_data,

@@ -52,13 +52,37 @@ void BinaryBackward(BinaryOp op, int index, const TensorView& a, const T* a_data
   }
 }
 
+template <typename T>
+void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* b_data, const TensorView& y, T* y_data,
+            bool accumulate) {
+  const int64_t n = y.dims[0], h = y.dims[1], m = y.dims[2], p = y.dims[3], k = a.dims[3];
+  for (int64_t i0 = 0; i0 < n; ++i0) {
+    for (int64_t i1 = 0; i1 < h; ++i1) {
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < p; ++c) {
+          double sum = 0;
+          for (int64_t t = 0; t < k; ++t) {
+            sum += static_cast<double>(a_data[a.offset + i0 * a.strides[0] + i1 * a.strides[1] + r * a.strides[2] +
+                                              t * a.strides[3]]) *
+                   static_cast<double>(b_data[b.offset + i0 * b.strides[0] + i1 * b.strides[1] + t * b.strides[2] +
+                                              c * b.strides[3]]);
+          }
+          Store(&y_data[y.offset + i0 * y.strides[0] + i1 * y.strides[1] + r * y.strides[2] + c * y.strides[3]], sum,
+                accumulate);
+        }
+      }
+    }
+  }
+}
+
 #define SLIM_REFERENCE_VIEWS(T)                                                                                 \
   template void StridedCopy<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);               \
   template void Reduce<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);                    \
   template void BinaryForward<T>(BinaryOp, const TensorView&, const T*, const TensorView&, const T*,           \
                                  const TensorView&, T*);                                                        \
   template void BinaryBackward<T>(BinaryOp, int, const TensorView&, const T*, const TensorView&, const T*,     \
-                                  const TensorView&, const T*, const TensorView&, T*, bool);
+                                  const TensorView&, const T*, const TensorView&, T*, bool);                   \
+  template void MatMul<T>(const TensorView&, const T*, const TensorView&, const T*, const TensorView&, T*, bool);
 SLIM_REFERENCE_VIEWS(float)
 SLIM_REFERENCE_VIEWS(double)
 #undef SLIM_REFERENCE_VIEWS

@@ -1,6 +1,7 @@
 // See view_kernels.h.
 #include "engine/cpu/view_kernels.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/cpu/parallel.h"
@@ -62,6 +63,29 @@ void BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const 
       y_data[y.At(k)] = static_cast<float>(v);
     }
   });
+}
+
+void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data, const TensorView& y,
+            float* y_data, bool accumulate, int threads) {
+  const int64_t h = y.dims[1], m = y.dims[2], p = y.dims[3], k = a.dims[3];
+  const int64_t rows = y.dims[0] * h * m;
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(p * k, 1)), threads,
+              [&](int64_t begin, int64_t end, int) {
+                for (int64_t row = begin; row < end; ++row) {
+                  const int64_t r = row % m, i1 = (row / m) % h, i0 = row / (m * h);
+                  const float* ar = a_data + a.offset + i0 * a.strides[0] + i1 * a.strides[1] + r * a.strides[2];
+                  const float* bb = b_data + b.offset + i0 * b.strides[0] + i1 * b.strides[1];
+                  float* yr = y_data + y.offset + i0 * y.strides[0] + i1 * y.strides[1] + r * y.strides[2];
+                  for (int64_t c = 0; c < p; ++c) {
+                    double sum = 0;
+                    for (int64_t t = 0; t < k; ++t) {
+                      sum += static_cast<double>(ar[t * a.strides[3]]) *
+                             static_cast<double>(bb[t * b.strides[2] + c * b.strides[3]]);
+                    }
+                    Store(&yr[c * y.strides[3]], sum, accumulate);
+                  }
+                }
+              });
 }
 
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,

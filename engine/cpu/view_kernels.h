@@ -22,6 +22,10 @@ void Reduce(const TensorView& src, const float* x, const TensorView& dst, float*
             int threads);
 void BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const TensorView& b, const float* b_data,
                    const TensorView& y, float* y_data, int threads);
+// y (+)= a·b over rank-4 views; threads take rows of y; sums in double
+// (the reference's results bit for bit when the views are plain).
+void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data, const TensorView& y,
+            float* y_data, bool accumulate, int threads);
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads);

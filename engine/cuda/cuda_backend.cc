@@ -188,6 +188,8 @@ class CudaBackend final : public Backend {
               bool accumulate) override;
   void BinaryForward(BinaryOp op, const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
                      const TensorView& y, void* y_data) override;
+  void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data, const TensorView& y,
+              void* y_data, bool accumulate) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
                       const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
                       void* d_data, bool accumulate) override;
@@ -648,6 +650,12 @@ void CudaBackend::BinaryForward(BinaryOp op, const TensorView& a, const void* a_
                                 const void* b_data, const TensorView& y, void* y_data) {
   Use();
   SLIM_CUDA_RECORD(cuda::BinaryForward(op, a, F(a_data), b, F(b_data), y, F(y_data), stream_));
+}
+
+void CudaBackend::MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data,
+                         const TensorView& y, void* y_data, bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, stream_));
 }
 
 void CudaBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,

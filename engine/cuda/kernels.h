@@ -106,6 +106,8 @@ cudaError_t Reduce(const TensorView& src, const float* x, const TensorView& dst,
                    bool accumulate, cudaStream_t stream);
 cudaError_t BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const TensorView& b,
                           const float* b_data, const TensorView& y, float* y_data, cudaStream_t stream);
+cudaError_t MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data,
+                   const TensorView& y, float* y_data, bool accumulate, cudaStream_t stream);
 cudaError_t BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                            const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                            float* d_data, bool accumulate, cudaStream_t stream);

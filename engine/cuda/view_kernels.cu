@@ -1,5 +1,5 @@
-// kernels.h's view kernels: strided copies, reductions and broadcast binary
-// ops over TensorViews (engine/tensor_view.h, the same element functions as
+// kernels.h's view kernels: strided copies, reductions, broadcast binary
+// ops and matrix products (one thread per output element) over TensorViews (engine/tensor_view.h, the same element functions as
 // the CPU backends), one thread per output element in a grid-stride loop,
 // sums in double in the reference's order and rounded once.
 #include <cuda_runtime.h>
@@ -57,6 +57,24 @@ __global__ void BinaryBackwardKernel(BinaryOp op, int index, TensorView a, const
   }
 }
 
+__global__ void MatMulKernel(TensorView a, const float* a_data, TensorView b, const float* b_data, TensorView y,
+                             float* y_data, bool accumulate, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  const int64_t h = y.dims[1], m = y.dims[2], p = y.dims[3], k = a.dims[3];
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % p, r = (e / p) % m, i1 = (e / (p * m)) % h, i0 = e / (p * m * h);
+    double sum = 0;
+    for (int64_t t = 0; t < k; ++t) {
+      sum += static_cast<double>(
+                 a_data[a.offset + i0 * a.strides[0] + i1 * a.strides[1] + r * a.strides[2] + t * a.strides[3]]) *
+             static_cast<double>(
+                 b_data[b.offset + i0 * b.strides[0] + i1 * b.strides[1] + t * b.strides[2] + c * b.strides[3]]);
+    }
+    Store(&y_data[y.offset + i0 * y.strides[0] + i1 * y.strides[1] + r * y.strides[2] + c * y.strides[3]], sum,
+          accumulate);
+  }
+}
+
 unsigned Blocks(int64_t n) { return static_cast<unsigned>(StrideBlocks(n)); }
 
 }  // namespace
@@ -92,6 +110,14 @@ cudaError_t BinaryBackward(BinaryOp op, int index, const TensorView& a, const fl
   if (n <= 0) return cudaSuccess;
   BinaryBackwardKernel<<<Blocks(n), kThreads, 0, stream>>>(op, index, a, a_data, b, b_data, dy, dy_data, d, d_data,
                                                            accumulate, n);
+  return cudaGetLastError();
+}
+
+cudaError_t MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data,
+                   const TensorView& y, float* y_data, bool accumulate, cudaStream_t stream) {
+  const int64_t n = y.count();
+  if (n <= 0) return cudaSuccess;
+  MatMulKernel<<<Blocks(n), kThreads, 0, stream>>>(a, a_data, b, b_data, y, y_data, accumulate, n);
   return cudaGetLastError();
 }
 

@@ -35,6 +35,8 @@ TEST_F(GpuTest, ViewOpsMatchReference) {
       {{4, 3}, R"pb(layers { name: "first" inputs: "input" slice { axis: 1 end: 1 } }
                     layers { name: "op" inputs: "first" inputs: "input" concat { axis: 1 } })pb", 3},
       {{5, 6, 7}, R"pb(layers { name: "op" inputs: "input" reduce_mean { axes: [1, 3] } })pb", 2},
+      {{2, 4, 3}, R"pb(layers { name: "t" inputs: "input" transpose { perm: [0, 1, 3, 2] } }
+                       layers { name: "op" inputs: "input" inputs: "t" matmul {} })pb", 3},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.layers);

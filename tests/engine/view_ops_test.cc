@@ -99,6 +99,19 @@ const ViewCase kCases[] = {
        positional_embedding {} })pb", 2, true},
     {"ClassToken", {4, 3}, R"pb(layers { name: "op" inputs: "input" class_token {} })pb", 3, false},
     {"ClassTokenAccumulate", {2, 5}, R"pb(layers { name: "op" inputs: "input" class_token {} })pb", 2, true},
+    // matmul: (M,K)x(K,P) and per head (H,M,K)x(H,K,P); the rank-3 tensors
+    // are stored as images are, so the views are strided
+    {"MatMulRows", {4, 3}, R"pb(
+       layers { name: "t" inputs: "input" transpose { perm: [0, 2, 1] } }
+       layers { name: "op" inputs: "input" inputs: "t" matmul {} })pb", 2, false},
+    {"MatMulHeadsAccumulate", {2, 4, 3}, R"pb(
+       layers { name: "t" inputs: "input" transpose { perm: [0, 1, 3, 2] } }
+       layers { name: "op" inputs: "input" inputs: "t" matmul {} })pb", 2, true},
+    {"MatMulScoresTimesValues", {3, 5}, R"pb(
+       layers { name: "t" inputs: "input" transpose { perm: [0, 2, 1] } }
+       layers { name: "s" inputs: "input" inputs: "t" matmul {} }
+       layers { name: "p" inputs: "s" softmax {} }
+       layers { name: "op" inputs: "p" inputs: "input" matmul {} })pb", 2, false},
     // reductions
     {"ReduceMeanSpatialKeepdim", {3, 4, 5}, R"pb(layers { name: "op" inputs: "input"
        reduce_mean { axes: [2, 3] keepdim: true } })pb", 2, false},
