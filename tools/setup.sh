@@ -44,6 +44,7 @@ PACKAGES=(
 BENCH_PACKAGES=(
   python3-torch            # PyTorch 1.13, CPU (run with /usr/bin/python3)
   python3-torchvision      # torchvision's ResNets, for the weight export check
+  libopenblas0-pthread     # an optimised BLAS for PyTorch's linear layers (Debian's default, netlib's reference BLAS, is ~10x slower)
 )
 
 # Only for the fuzz targets (bench/fuzz.sh): `tools/setup.sh --fuzz`. Clang
