@@ -6,6 +6,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/parallel.h"
+#include "engine/norm_math.h"
 
 namespace slimtrain::engine::cpu {
 namespace {
@@ -28,23 +29,16 @@ void LayerNormForward(const Node& n, int64_t batch, const float* x, const float*
   ParallelFor(rows, std::max<int64_t>(1, kElementGrain / size), threads, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * size;
-      double sum = 0;
-      for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(xr[i]);
-      const double mean = sum / static_cast<double>(size);
-      double sq = 0;
-      for (int64_t i = 0; i < size; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
-      const float m = static_cast<float>(mean);
-      const float s = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(size) + n.eps));
+      float m, s;
+      norm::RowStats(xr, size, n.eps, &m, &s);
       stats[2 * r] = m;
       stats[2 * r + 1] = s;
       float* yr = y + r * size;
       if (gamma == nullptr) {
-        for (int64_t i = 0; i < size; ++i) {
-          yr[i] = static_cast<float>((static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s));
-        }
+        for (int64_t i = 0; i < size; ++i) yr[i] = static_cast<float>(norm::Normalized(xr[i], m, s));
       } else {
         for (int64_t i = 0; i < size; ++i) {
-          const double xhat = (static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s);
+          const double xhat = norm::Normalized(xr[i], m, s);
           const int64_t p = LayerNormParamIndex(n, i);
           yr[i] = static_cast<float>(xhat * gamma[p] + beta[p]);
         }
@@ -56,10 +50,7 @@ void LayerNormForward(const Node& n, int64_t batch, const float* x, const float*
 void LayerNormBackward(const Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
                        const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads) {
   const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
-  auto xhat = [&](int64_t r, int64_t i) {
-    return (static_cast<double>(x[r * size + i]) - static_cast<double>(stats[2 * r])) *
-           static_cast<double>(stats[2 * r + 1]);
-  };
+  auto xhat = [&](int64_t r, int64_t i) { return norm::Normalized(x[r * size + i], stats[2 * r], stats[2 * r + 1]); };
   if (dgamma != nullptr) {
     const int64_t blocks = (size + kColumns - 1) / kColumns;
     ParallelFor(blocks, std::max<int64_t>(1, kElementGrain / (rows * kColumns)), threads,

@@ -7,6 +7,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/reference_kernels.h"
 #include "engine/cpu/reference_store.h"
+#include "engine/norm_math.h"
 
 namespace slimtrain::engine::reference {
 
@@ -17,17 +18,12 @@ void LayerNormForward(const Node& n, int64_t batch, const T* x, const T* gamma, 
   const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * size;
-    double sum = 0;
-    for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(xr[i]);
-    const double mean = sum / static_cast<double>(size);
-    double sq = 0;
-    for (int64_t i = 0; i < size; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
-    const T m = static_cast<T>(mean);
-    const T s = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(size) + n.eps));
+    T m, s;
+    norm::RowStats(xr, size, n.eps, &m, &s);
     stats[2 * r] = m;
     stats[2 * r + 1] = s;
     for (int64_t i = 0; i < size; ++i) {
-      const double xhat = (static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s);
+      const double xhat = norm::Normalized(xr[i], m, s);
       const int64_t p = LayerNormParamIndex(n, i);
       y[r * size + i] = static_cast<T>(gamma != nullptr ? xhat * gamma[p] + beta[p] : xhat);
     }
@@ -38,10 +34,7 @@ template <typename T>
 void LayerNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, const T* gamma, const T* stats, T* dx,
                        bool accumulate, T* dgamma, T* dbeta) {
   const int64_t rows = batch * n.norm_rows, size = n.norm_row_size;
-  auto xhat = [&](int64_t r, int64_t i) {
-    return (static_cast<double>(x[r * size + i]) - static_cast<double>(stats[2 * r])) *
-           static_cast<double>(stats[2 * r + 1]);
-  };
+  auto xhat = [&](int64_t r, int64_t i) { return norm::Normalized(x[r * size + i], stats[2 * r], stats[2 * r + 1]); };
   if (dgamma != nullptr) {
     for (int64_t i = 0; i < size; ++i) {
       double dg = 0, db = 0;

@@ -11,6 +11,7 @@
 
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/norm_math.h"
 
 namespace slimtrain::engine::cuda {
 namespace {
@@ -26,17 +27,12 @@ __global__ void LayerNormForwardKernel(int64_t rows, int64_t size, int64_t image
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride) {
     const float* xr = x + r * size;
-    double sum = 0;
-    for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(xr[i]);
-    const double mean = sum / static_cast<double>(size);
-    double sq = 0;
-    for (int64_t i = 0; i < size; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
-    const float m = static_cast<float>(mean);
-    const float s = static_cast<float>(1.0 / sqrt(sq / static_cast<double>(size) + eps));
+    float m, s;
+    norm::RowStats(xr, size, eps, &m, &s);
     stats[2 * r] = m;
     stats[2 * r + 1] = s;
     for (int64_t i = 0; i < size; ++i) {
-      const double xhat = (static_cast<double>(xr[i]) - static_cast<double>(m)) * static_cast<double>(s);
+      const double xhat = norm::Normalized(xr[i], m, s);
       const int64_t p = ParamIndex(i, size, image_c);
       y[r * size + i] = static_cast<float>(gamma != nullptr ? xhat * gamma[p] + beta[p] : xhat);
     }
@@ -44,8 +40,7 @@ __global__ void LayerNormForwardKernel(int64_t rows, int64_t size, int64_t image
 }
 
 __device__ __forceinline__ double Xhat(const float* x, const float* stats, int64_t size, int64_t r, int64_t i) {
-  return (static_cast<double>(x[r * size + i]) - static_cast<double>(stats[2 * r])) *
-         static_cast<double>(stats[2 * r + 1]);
+  return norm::Normalized(x[r * size + i], stats[2 * r], stats[2 * r + 1]);
 }
 
 __global__ void LayerNormParamGradKernel(int64_t rows, int64_t size, int64_t image_c, const float* dy,
