@@ -217,6 +217,15 @@ class Backend : public planner::CostModel {
                                  const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
                                  void* dbeta) = 0;
 
+  // --- embedding: ids (N,L) of dtype(), whole numbers in [0, n.vocabulary)
+  // (the executor checks them first); table (V,D); y (N,L,D).
+  virtual void EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
+                                void* y) = 0;
+  // dtable (V,D) = Σ over the positions holding each id of dy's row,
+  // overwritten (zero for ids that do not occur), summed in position order.
+  virtual void EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,
+                                 void* dtable) = 0;
+
   // --- attention (proto/model.proto's Attention): q (N,Lq,D), k, v
   // (N,Lk,D), out (N,Lq,D) row-major; lse (N,heads,Lq): the log-sum-exp of
   // each query's scaled, masked scores, rounded to the element type (the

@@ -177,6 +177,20 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
           absl::StrFormat("labels[%d] is %d, outside [0, %d)", i, labels[i], classes));
     }
   }
+  // Token ids of an embedding on the input: whole numbers in [0, V).
+  for (int c : graph_.node(0).consumers) {
+    const Node& e = graph_.node(c);
+    if (e.kind != OpKind::kEmbedding) continue;
+    const int64_t length = e.out[0];
+    for (int64_t i = 0; i < schedule_.batch * length; ++i) {
+      const float id = images[i];
+      if (!(id >= 0 && id < static_cast<float>(e.vocabulary)) || id != std::floor(id)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "input[%d][%d] is %g: embedding '%s' needs token ids, whole numbers in [0, %d)", i / length, i % length,
+            id, e.name, e.vocabulary));
+      }
+    }
+  }
   StepResult result;
   const int end = mode == Mode::kEvaluate ? schedule_.backward_begin : static_cast<int>(schedule_.steps.size());
   for (int t = 0; t < end; ++t) {
@@ -383,6 +397,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kLayerNorm:
       backend_->LayerNormForward(n, batch, x, params_.At(p.gamma), params_.At(p.beta), y, Ptr(step, Role::kStats));
       break;
+    case OpKind::kEmbedding:
+      backend_->EmbeddingForward(n, batch, x, params_.At(p.weight), y);
+      break;
     case OpKind::kAttention:
       backend_->AttentionForward(n, batch, x, Ptr(step, Role::kInput, 1), Ptr(step, Role::kInput, 2), y,
                                  Ptr(step, Role::kStats), ws);
@@ -497,7 +514,7 @@ void Executor::Backward(const ScheduleStep& step) {
   // Ops without parameters have nothing to do for the model input.
   const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm ||
                           (n.kind == OpKind::kLayerNorm && n.affine) || n.kind == OpKind::kPositionalEmbedding ||
-                          n.kind == OpKind::kClassToken;
+                          n.kind == OpKind::kClassToken || n.kind == OpKind::kEmbedding;
   const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
   if (IsViewOp(n)) {
@@ -584,6 +601,9 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kSoftmax:
     case OpKind::kLogSoftmax:
       backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
+      break;
+    case OpKind::kEmbedding:
+      backend_->EmbeddingBackward(n, batch, Ptr(step, Role::kInput), dy, params_.GradAt(p.weight));
       break;
     case OpKind::kAttention: {
       const bool accumulate[3] = {Accumulates(step, 0), Accumulates(step, 1), Accumulates(step, 2)};

@@ -51,6 +51,8 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
       planner::Dims shape = {1};
       shape.insert(shape.end(), n.out.begin(), n.out.end());
       p.weight = add(n, "weight", shape, true, {Init::kNormal002, 0});
+    } else if (n.kind == OpKind::kEmbedding) {
+      p.weight = add(n, "weight", {n.vocabulary, n.out_features}, true, {Init::kNormal002, 0});
     } else if (n.kind == OpKind::kClassToken) {
       p.weight = add(n, "weight", {1, 1, n.out[1]}, true, {Init::kZeros, 0});
     } else if (n.kind == OpKind::kBatchNorm) {

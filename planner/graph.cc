@@ -104,6 +104,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kClassToken: return OpKind::kClassToken;
     case Layer::kAttention: return OpKind::kAttention;
     case Layer::kMatmul: return OpKind::kMatMul;
+    case Layer::kEmbedding: return OpKind::kEmbedding;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -166,6 +167,12 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
         return LayerError(n.name, absl::StrCat("softplus.beta must be > 0 and finite, got ", n.beta));
       }
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
+      break;
+    case OpKind::kEmbedding:
+      n.vocabulary = layer.embedding().num_embeddings();
+      n.out_features = layer.embedding().embedding_dim();
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "num_embeddings", n.vocabulary));
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "embedding_dim", n.out_features));
       break;
     case OpKind::kAttention: {
       const auto& a = layer.attention();
@@ -556,6 +563,17 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops /= 2;
       break;
     }
+    case OpKind::kEmbedding: {
+      if (n.inputs[0] != 0 || in.size() != 1) {
+        return LayerError(n.name, absl::StrFormat("embedding reads token ids: its input must be the model input of "
+                                                  "shape (L), got '%s' (N,%s)",
+                                                  input_names[0], absl::StrJoin(in, ",")));
+      }
+      n.out = {in[0], n.out_features};
+      SLIM_ASSIGN_OR_RETURN(n.parameter_count, Product(n.name, "embedding weights", {n.vocabulary, n.out_features}));
+      n.backward_flops = NumElements(n.out);
+      break;
+    }
     case OpKind::kMatMul: {
       const Dims& b = n.input_dims[1];
       const size_t r = in.size();
@@ -855,6 +873,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kClassToken: return "class_token";
     case OpKind::kAttention: return "attention";
     case OpKind::kMatMul: return "matmul";
+    case OpKind::kEmbedding: return "embedding";
   }
   return "unknown";
 }

@@ -102,6 +102,7 @@ enum class OpKind {
   kClassToken,
   kAttention,
   kMatMul,
+  kEmbedding,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -161,7 +162,8 @@ struct Node {
   // conv2d, pools: square window; conv2d: groups, out channels.
   int64_t kernel = 0, stride = 1, padding = 0, dilation = 1, groups = 1;
   int64_t out_channels = 0;  // conv2d
-  int64_t out_features = 0;  // linear
+  int64_t out_features = 0;  // linear; embedding: its dimension D
+  int64_t vocabulary = 0;    // embedding: ids are in [0, vocabulary)
   bool bias = false;         // conv2d, linear
   double eps = 1e-5, momentum = 0.1;  // batch_norm (eps: layer_norm too)
   // layer_norm: trailing axes normalised, whether γ and β exist, and the

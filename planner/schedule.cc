@@ -331,6 +331,10 @@ class Builder {
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
         break;
+      case OpKind::kEmbedding:
+        Need(step, act_[node.inputs[0]], Role::kInput,
+             absl::StrCat("token ids, read by embedding '", Name(v), "' backward"));
+        break;
       case OpKind::kAttention:
         for (int i = 0; i < 3; ++i) {
           Need(step, act_[node.inputs[i]], Role::kInput,

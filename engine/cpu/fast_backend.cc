@@ -268,6 +268,14 @@ void FastBackend::MatMul(const TensorView& a, const void* a_data, const TensorVi
   cpu::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, threads_);
 }
 
+void FastBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {
+  cpu::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), threads_);
+}
+
+void FastBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) {
+  cpu::EmbeddingBackward(batch * n.out[0], n.out_features, n.vocabulary, F(ids), F(dy), F(dtable), threads_);
+}
+
 void FastBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
                                  const TensorView& b, const void* b_data, const TensorView& dy, const void* dy_data,
                                  const TensorView& d, void* d_data, bool accumulate) {

@@ -288,6 +288,22 @@ void ReferenceBackend::MatMul(const TensorView& a, const void* a_data, const Ten
   });
 }
 
+void ReferenceBackend::EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
+                                        void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::EmbeddingForward(n, batch, As<T>(ids), As<T>(table), As<T>(y));
+  });
+}
+
+void ReferenceBackend::EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,
+                                         void* dtable) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::EmbeddingBackward(n, batch, As<T>(ids), As<T>(dy), As<T>(dtable));
+  });
+}
+
 void ReferenceBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,
                                       const TensorView& b, const void* b_data, const TensorView& dy,
                                       const void* dy_data, const TensorView& d, void* d_data, bool accumulate) {

@@ -152,6 +152,12 @@ void Reduce(const TensorView& src, const T* x, const TensorView& dst, T* y, doub
 template <typename T>
 void BinaryForward(BinaryOp op, const TensorView& a, const T* a_data, const TensorView& b, const T* b_data,
                    const TensorView& y, T* y_data);
+// embedding: rows of the table by id; backward gathers, per table row, the
+// positions holding its id (O(V·N·L·D): fine for tests, not for training).
+template <typename T>
+void EmbeddingForward(const planner::Node& n, int64_t batch, const T* ids, const T* table, T* y);
+template <typename T>
+void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable);
 // y (+)= a·b over rank-4 views (N,H,M,K) x (N,H,K,P), sums in double.
 template <typename T>
 void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* b_data, const TensorView& y, T* y_data,

@@ -75,6 +75,30 @@ void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* 
   }
 }
 
+template <typename T>
+void EmbeddingForward(const planner::Node& n, int64_t batch, const T* ids, const T* table, T* y) {
+  const int64_t tokens = batch * n.out[0], d = n.out_features;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t id = static_cast<int64_t>(ids[t]);
+    for (int64_t c = 0; c < d; ++c) y[t * d + c] = table[id * d + c];
+  }
+}
+
+template <typename T>
+void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable) {
+  const int64_t tokens = batch * n.out[0], d = n.out_features;
+  // Gather per table row: the positions holding its id, in order.
+  for (int64_t id = 0; id < n.vocabulary; ++id) {
+    for (int64_t c = 0; c < d; ++c) {
+      double sum = 0;
+      for (int64_t t = 0; t < tokens; ++t) {
+        if (static_cast<int64_t>(ids[t]) == id) sum += static_cast<double>(dy[t * d + c]);
+      }
+      dtable[id * d + c] = static_cast<T>(sum);
+    }
+  }
+}
+
 #define SLIM_REFERENCE_VIEWS(T)                                                                                 \
   template void StridedCopy<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);               \
   template void Reduce<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);                    \
@@ -82,7 +106,9 @@ void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* 
                                  const TensorView&, T*);                                                        \
   template void BinaryBackward<T>(BinaryOp, int, const TensorView&, const T*, const TensorView&, const T*,     \
                                   const TensorView&, const T*, const TensorView&, T*, bool);                   \
-  template void MatMul<T>(const TensorView&, const T*, const TensorView&, const T*, const TensorView&, T*, bool);
+  template void MatMul<T>(const TensorView&, const T*, const TensorView&, const T*, const TensorView&, T*, bool); \
+  template void EmbeddingForward<T>(const planner::Node&, int64_t, const T*, const T*, T*);                    \
+  template void EmbeddingBackward<T>(const planner::Node&, int64_t, const T*, const T*, T*);
 SLIM_REFERENCE_VIEWS(float)
 SLIM_REFERENCE_VIEWS(double)
 #undef SLIM_REFERENCE_VIEWS

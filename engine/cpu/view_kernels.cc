@@ -88,6 +88,32 @@ void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const
               });
 }
 
+void EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y, int threads) {
+  ParallelFor(tokens, std::max<int64_t>(1, kElementGrain / d), threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      std::memcpy(y + t * d, table + static_cast<int64_t>(ids[t]) * d, static_cast<size_t>(d) * sizeof(float));
+    }
+  });
+}
+
+void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
+                       float* dtable, int threads) {
+  constexpr int64_t kColumns = 64;
+  const int64_t blocks = (d + kColumns - 1) / kColumns;
+  ParallelFor(blocks, 1, threads, [&](int64_t b, int64_t e, int) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t c0 = blk * kColumns, c1 = std::min(d, c0 + kColumns);
+      for (int64_t id = 0; id < vocabulary; ++id) std::fill(dtable + id * d + c0, dtable + id * d + c1, 0.0f);
+      // Float adds in position order; the reference sums in double, so a
+      // table row many positions share may differ from it in the last bits.
+      for (int64_t t = 0; t < tokens; ++t) {
+        float* row = dtable + static_cast<int64_t>(ids[t]) * d;
+        for (int64_t c = c0; c < c1; ++c) row[c] += dy[t * d + c];
+      }
+    }
+  });
+}
+
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads) {

@@ -12,6 +12,8 @@
 #ifndef SLIMTRAIN_ENGINE_CPU_VIEW_KERNELS_H_
 #define SLIMTRAIN_ENGINE_CPU_VIEW_KERNELS_H_
 
+#include <cstdint>
+
 #include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cpu {
@@ -26,6 +28,12 @@ void BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const 
 // (the reference's results bit for bit when the views are plain).
 void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data, const TensorView& y,
             float* y_data, bool accumulate, int threads);
+// embedding (Backend::EmbeddingForward/Backward): rows copied by id; the
+// backward zeroes the table's gradient, then threads take blocks of
+// columns and add dy's rows in position order (the reference's order).
+void EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y, int threads);
+void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
+                       float* dtable, int threads);
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads);

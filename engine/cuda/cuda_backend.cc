@@ -190,6 +190,8 @@ class CudaBackend final : public Backend {
                      const TensorView& y, void* y_data) override;
   void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data, const TensorView& y,
               void* y_data, bool accumulate) override;
+  void EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) override;
+  void EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
                       const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
                       void* d_data, bool accumulate) override;
@@ -656,6 +658,17 @@ void CudaBackend::MatMul(const TensorView& a, const void* a_data, const TensorVi
                          const TensorView& y, void* y_data, bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, stream_));
+}
+
+void CudaBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), stream_));
+}
+
+void CudaBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::EmbeddingBackward(batch * n.out[0], n.out_features, n.vocabulary, F(ids), F(dy), F(dtable),
+                                           stream_));
 }
 
 void CudaBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,

@@ -75,6 +75,24 @@ __global__ void MatMulKernel(TensorView a, const float* a_data, TensorView b, co
   }
 }
 
+__global__ void EmbeddingForwardKernel(int64_t n, int64_t d, const float* ids, const float* table, float* y) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t t = e / d, c = e % d;
+    y[e] = table[static_cast<int64_t>(ids[t]) * d + c];
+  }
+}
+
+// One thread per column: the positions in order, so the sums are the same
+// on every run (no atomics).
+__global__ void EmbeddingBackwardKernel(int64_t tokens, int64_t d, const float* ids, const float* dy,
+                                        float* dtable) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < d; c += stride) {
+    for (int64_t t = 0; t < tokens; ++t) dtable[static_cast<int64_t>(ids[t]) * d + c] += dy[t * d + c];
+  }
+}
+
 unsigned Blocks(int64_t n) { return static_cast<unsigned>(StrideBlocks(n)); }
 
 }  // namespace
@@ -118,6 +136,23 @@ cudaError_t MatMul(const TensorView& a, const float* a_data, const TensorView& b
   const int64_t n = y.count();
   if (n <= 0) return cudaSuccess;
   MatMulKernel<<<Blocks(n), kThreads, 0, stream>>>(a, a_data, b, b_data, y, y_data, accumulate, n);
+  return cudaGetLastError();
+}
+
+cudaError_t EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y,
+                             cudaStream_t stream) {
+  const int64_t n = tokens * d;
+  if (n <= 0) return cudaSuccess;
+  EmbeddingForwardKernel<<<Blocks(n), kThreads, 0, stream>>>(n, d, ids, table, y);
+  return cudaGetLastError();
+}
+
+cudaError_t EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
+                              float* dtable, cudaStream_t stream) {
+  const cudaError_t err =
+      cudaMemsetAsync(dtable, 0, static_cast<size_t>(vocabulary) * static_cast<size_t>(d) * sizeof(float), stream);
+  if (err != cudaSuccess || tokens <= 0) return err;
+  EmbeddingBackwardKernel<<<Blocks(d), kThreads, 0, stream>>>(tokens, d, ids, dy, dtable);
   return cudaGetLastError();
 }
 

@@ -1,5 +1,5 @@
 // The CUDA backend's view kernels (broadcast binary ops, strided copies,
-// reductions: engine/shape_views.h) against the float32 reference backend,
+// reductions, matmul: engine/shape_views.h) and embedding against the float32 reference backend,
 // on the GPU; skipped without one (cuda_test_util.h). Both evaluate the
 // same double expressions (engine/tensor_view.h) in the same order, built
 // with --fmad=false, so they agree to 1e-7 of the scale (bit for bit is
@@ -83,6 +83,27 @@ TEST_F(GpuTest, ViewOpsMatchReference) {
       }
     }
   }
+}
+
+TEST_F(GpuTest, EmbeddingMatchesReference) {
+  const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
+                                    embedding { num_embeddings: 50 embedding_dim: 96 } })pb");
+  ASSERT_FALSE(n.name.empty());
+  const int64_t batch = 8, tokens = batch * 64, d = 96;
+  std::vector<float> ids(tokens);
+  for (int64_t t = 0; t < tokens; ++t) ids[t] = static_cast<float>((t * 37 + 11) % 50 % 23);
+  const std::vector<float> table = Random(50 * d, 131), dy = Random(tokens * d, 132);
+  DeviceMemory mem(gpu_);
+  const float* idsd = mem.Upload(ids);
+  float* yd = mem.Zeros<float>(tokens * d);
+  float* gd = mem.Upload(std::vector<float>(50 * d, 7.0f));
+  std::vector<float> y_ref(tokens * d), g_ref(50 * d);
+  gpu_->EmbeddingForward(n, batch, idsd, mem.Upload(table), yd);
+  ref_.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
+  EXPECT_EQ(FirstBitDifference(mem.Download(yd, tokens * d), y_ref), -1);
+  gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), gd);
+  ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data());
+  EXPECT_LE(RelError(mem.Download(gd, 50 * d), g_ref), 1e-6);
 }
 
 }  // namespace

@@ -160,6 +160,26 @@ constexpr char kTransformerOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
+// A decoder in miniature: token ids → embedding → position embedding →
+// pre-norm causal attention block → tokens' logits pooled into a class.
+constexpr char kDecoderOps[] = R"pb(
+  name: "decoder_ops"
+  input { dims: 6 }
+  num_classes: 5
+  layers { name: "wte" inputs: "input" embedding { num_embeddings: 11 embedding_dim: 8 } }
+  layers { name: "wpe" inputs: "wte" positional_embedding {} }
+  layers { name: "ln1" inputs: "wpe" layer_norm {} }
+  layers { name: "q" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "k" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "v" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "attn" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 causal: true } }
+  layers { name: "res" inputs: "wpe" inputs: "attn" add {} }
+  layers { name: "ln_f" inputs: "res" layer_norm {} }
+  layers { name: "pool" inputs: "ln_f" reduce_mean { axes: [1] } }
+  layers { name: "head" inputs: "pool" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
+)pb";
+
 Graph Parsed(const char* text) {
   v1::ModelSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
@@ -170,6 +190,7 @@ Graph AllOps() { return Parsed(kAllOps); }
 Graph ActivationOps() { return Parsed(kActivationOps); }
 Graph ShapeOps() { return Parsed(kShapeOps); }
 Graph TransformerOps() { return Parsed(kTransformerOps); }
+Graph DecoderOps() { return Parsed(kDecoderOps); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -299,7 +320,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -319,7 +340,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -335,7 +356,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps()}) {
+  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
@@ -392,6 +413,26 @@ TEST(ExecutorTest, RejectsAPlanThatDoesNotMatchItsSchedule) {
   EXPECT_NE(std::string(bad.status().message()).find("does not match the schedule"), std::string::npos);
   plan.clear_buffers();
   EXPECT_FALSE(Executor::CreateFromPlan(g, plan, &backend, {}).ok());
+}
+
+TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = DecoderOps();
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 2, &backend);
+  ASSERT_NE(e, nullptr);
+  Batch data = RandomBatch(g, 2, 3);
+  ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
+  for (const float bad : {11.0f, -1.0f, 2.5f, std::nanf("")}) {
+    Batch b = data;
+    b.images[7] = bad;
+    absl::StatusOr<StepResult> r = e->ForwardBackward(b.images.data(), b.labels.data());
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(r.status().message()).find("input[1][1]"), std::string::npos) << r.status();
+    EXPECT_NE(std::string(r.status().message()).find("embedding 'wte' needs token ids, whole numbers in [0, 11)"),
+              std::string::npos)
+        << r.status();
+  }
 }
 
 TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {

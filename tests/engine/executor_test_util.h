@@ -14,7 +14,7 @@
 namespace slimtrain::engine::testing {
 
 struct Batch {
-  std::vector<float> images;  // (N,C,H,W)
+  std::vector<float> images;  // (N,C,H,W); token ids (N,L) for a model with an embedding
   std::vector<int32_t> labels;
 };
 
@@ -24,6 +24,11 @@ inline Batch RandomBatch(const planner::Graph& g, int64_t n, uint64_t seed) {
   Batch b;
   b.images.resize(n * planner::NumElements(g.node(0).out));
   for (float& v : b.images) v = normal(rng);
+  // An input read by an embedding holds token ids.
+  for (int c : g.node(0).consumers) {
+    if (g.node(c).kind != planner::OpKind::kEmbedding) continue;
+    for (float& v : b.images) v = static_cast<float>(rng() % g.node(c).vocabulary);
+  }
   for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
   return b;
 }

@@ -303,3 +303,32 @@ TEST(AttentionTest, FastMatchesReference) {
 
 }  // namespace
 }  // namespace slimtrain::engine
+
+namespace slimtrain::engine {
+namespace {
+
+// embedding: rows copied bit for bit; the table's gradient summed in float
+// in position order against the reference's double (ids repeat often, so
+// rows sum many positions): within 1e-6 of the scale.
+TEST(EmbeddingTest, FastMatchesReference) {
+  const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
+                                    embedding { num_embeddings: 50 embedding_dim: 96 } })pb");
+  ASSERT_FALSE(n.name.empty());
+  const int64_t batch = 8, tokens = batch * 64, d = 96;
+  std::vector<float> ids(tokens);
+  for (int64_t t = 0; t < tokens; ++t) ids[t] = static_cast<float>((t * 37 + 11) % 50 % 23);  // ids >= 23 unused
+  const std::vector<float> table = Random(50 * d, 131), dy = Random(tokens * d, 132);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  std::vector<float> y(tokens * d), y_ref(tokens * d), g(50 * d, 7.0f), g_ref(50 * d, 7.0f);
+  fast.EmbeddingForward(n, batch, ids.data(), table.data(), y.data());
+  ref.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
+  EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+  fast.EmbeddingBackward(n, batch, ids.data(), dy.data(), g.data());
+  ref.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data());
+  EXPECT_LE(RelError(g, g_ref), 1e-6);
+  for (int64_t c = 0; c < d; ++c) EXPECT_EQ(g[40 * d + c], 0.0f) << "an id that does not occur";
+}
+
+}  // namespace
+}  // namespace slimtrain::engine

@@ -190,6 +190,26 @@ Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
+// embedding: the table's gradient (the ids are fixed, with repeats).
+Problem Embedding(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool) {
+  std::vector<double> ids(batch * n.out[0]);
+  for (size_t t = 0; t < ids.size(); ++t) ids[t] = static_cast<double>((7 * t + 3) % n.vocabulary % 4);
+  Problem p;
+  p.names = {"table"};
+  p.inputs = {RandomVector(n.vocabulary * n.out_features, 1)};
+  p.forward = [&be, n, batch, ids](const std::vector<Vec>& in) {
+    Vec y(OutSize(n, batch));
+    be.EmbeddingForward(n, batch, ids.data(), in[0].data(), y.data());
+    return y;
+  };
+  p.backward = [&be, n, batch, ids](const std::vector<Vec>& in, const Vec& r) {
+    Vec d(in[0].size(), kNaN);
+    be.EmbeddingBackward(n, batch, ids.data(), r.data(), d.data());
+    return std::vector<Vec>{d};
+  };
+  return p;
+}
+
 // attention: q, k, v; the log-sum-exp is the forward's.
 Problem Attention(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
   Problem p;
@@ -519,6 +539,9 @@ const GradCase kGradCases[] = {
      false, LayerNorm},
     {"LayerNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
        layer_norm { elementwise_affine: false } })pb", 0, 3, false, LayerNorm},
+    // embedding: ids 0..3 only, so rows 4.. of the table get zero
+    {"Embedding", {5}, R"pb(layers { name: "op" inputs: "input" embedding { num_embeddings: 6 embedding_dim: 3 } })pb",
+     0, 2, false, Embedding},
     // attention: q, k, v projected from the (L,D) input; 2 heads
     {"Attention", {5, 4}, R"pb(
        layers { name: "q" inputs: "input" linear { out_features: 4 } }

@@ -223,6 +223,15 @@ const BadCase kBadCases[] = {
      "layer 'relu1': layer_norm.axes 4 is more than the 3 axes of the (N,4,8,8) input"},
     {"LayerNormZeroEps", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->mutable_layer_norm()->set_eps(0); },
      "layer 'relu1': layer_norm.eps must be > 0 and finite, got 0"},
+    {"EmbeddingNotOnTheInput", [](v1::ModelSpec& s) {
+       auto* e = LayerNamed(s, "conv2")->mutable_embedding();
+       e->set_num_embeddings(10);
+       e->set_embedding_dim(4);
+     }, "layer 'conv2': embedding reads token ids: its input must be the model input of shape (L), got 'relu1' "
+        "(N,4,8,8)"},
+    {"EmbeddingZeroVocabulary", [](v1::ModelSpec& s) {
+       LayerNamed(s, "conv2")->mutable_embedding()->set_embedding_dim(4);
+     }, "layer 'conv2': embedding.num_embeddings must be > 0, got 0"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
