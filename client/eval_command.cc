@@ -79,6 +79,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   absl::StatusOr<engine::Dataset> data =
       Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph);
   if (!data.ok()) return Fail(data.status());
+  if (absl::Status image = engine::CheckImageClassifier(*graph); !image.ok()) return Fail(image);
   if (data->image != graph->node(0).out) {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("--dataset: %s has %s images but the model takes %s",
                                                            dataset, planner::DimsString(data->image),

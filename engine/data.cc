@@ -209,4 +209,22 @@ ChannelStats ComputeChannelStats(const Dataset& data) {
   return s;
 }
 
+absl::Status CheckImageClassifier(const planner::Graph& graph) {
+  for (int c : graph.node(0).consumers) {
+    if (graph.node(c).kind == planner::OpKind::kEmbedding) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "model '%s': layer '%s' reads token ids, and the datasets here are images (token datasets are not built "
+          "yet)",
+          graph.spec().name(), graph.node(c).name));
+    }
+  }
+  if (planner::LabelsPerExample(graph) != 1) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "model '%s': the loss '%s' takes a label per position, and the datasets here have one label per example "
+        "(token datasets are not built yet)",
+        graph.spec().name(), graph.node(graph.loss()).name));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace slimtrain::engine

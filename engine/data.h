@@ -42,6 +42,14 @@ struct Dataset {
   int64_t example_elements() const { return planner::NumElements(image); }
 };
 
+// OK when `graph` trains on these datasets (images with one label each);
+// FAILED_PRECONDITION naming the layer for a model that reads token ids
+// (an embedding on the input) or takes a label per position (a loss over
+// (N,L,classes)): no dataset here has those yet (the Executor runs such
+// models; the trainer, eval and fidelity refuse them instead of misreading
+// labels).
+absl::Status CheckImageClassifier(const planner::Graph& graph);
+
 absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split);
 
 // `classes` is 10 or 100.

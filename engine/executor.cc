@@ -160,7 +160,7 @@ absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const int32_t
 }
 
 absl::Status Executor::Predict(const float* images, float* logits) {
-  std::vector<int32_t> labels(schedule_.batch, 0);
+  std::vector<int32_t> labels(schedule_.batch * planner::LabelsPerExample(graph_), 0);
   logits_out_ = logits;
   absl::StatusOr<StepResult> r = Evaluate(images, labels.data());
   logits_out_ = nullptr;
@@ -171,10 +171,13 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
                                          double learning_rate) {
   const int64_t classes = graph_.spec().num_classes();
   if (mode != Mode::kEvaluate) valid_ = schedule_.batch;
-  for (int64_t i = 0; i < schedule_.batch; ++i) {
+  const int64_t per_example = planner::LabelsPerExample(graph_);
+  for (int64_t i = 0; i < schedule_.batch * per_example; ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("labels[%d] is %d, outside [0, %d)", i, labels[i], classes));
+          per_example == 1 ? absl::StrFormat("labels[%d] is %d, outside [0, %d)", i, labels[i], classes)
+                           : absl::StrFormat("labels[%d][%d] is %d, outside [0, %d)", i / per_example,
+                                             i % per_example, labels[i], classes));
     }
   }
   // Token ids of an embedding on the input: whole numbers in [0, V).
@@ -337,7 +340,8 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         }
       }
       if (!direct) backend_->CopyToDevice(y, staging_.data(), bytes);
-      backend_->CopyToDevice(Ptr(step, Role::kLabels), labels, batch * sizeof(int32_t));
+      backend_->CopyToDevice(Ptr(step, Role::kLabels), labels,
+                             batch * planner::LabelsPerExample(graph_) * sizeof(int32_t));
       break;
     }
     case OpKind::kConv2d:
@@ -454,20 +458,23 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kSoftmaxCrossEntropy: {
       void* probs = Ptr(step, Role::kProbs);
       const int32_t* lab = static_cast<const int32_t*>(Ptr(step, Role::kLabels));
-      backend_->SoftmaxCrossEntropyForward(n, batch, x, lab, probs, y);
+      // Over (L, classes): N·L rows, one label each.
+      const planner::KernelView k = planner::KernelShape(n, batch);
+      const int64_t rows = k.rows, per_example = rows / batch;
+      backend_->SoftmaxCrossEntropyForward(k.node, rows, x, lab, probs, y);
       // Read the results now (in debug mode the buffers are poisoned after
       // their last step), into host memory: the arena may be a device's.
-      const int64_t classes = n.input_dims[0][0];
+      const int64_t classes = k.node.input_dims[0][0];
       const int64_t elem = backend_->element_bytes();
-      host_probs_.resize(batch * classes * elem);
-      backend_->CopyToHost(host_probs_.data(), probs, batch * classes * elem);
+      host_probs_.resize(rows * classes * elem);
+      backend_->CopyToHost(host_probs_.data(), probs, rows * classes * elem);
       auto prob = [&](int64_t i, int64_t c) {
         return ReadScalar(backend_->dtype(), host_probs_.data() + (i * classes + c) * elem);
       };
       if (logits_out_ != nullptr) {
-        std::vector<uint8_t> logits(batch * classes * elem);
-        backend_->CopyToHost(logits.data(), x, batch * classes * elem);
-        for (int64_t i = 0; i < batch * classes; ++i) {
+        std::vector<uint8_t> logits(rows * classes * elem);
+        backend_->CopyToHost(logits.data(), x, rows * classes * elem);
+        for (int64_t i = 0; i < rows * classes; ++i) {
           logits_out_[i] = static_cast<float>(ReadScalar(backend_->dtype(), logits.data() + i * elem));
         }
       }
@@ -476,7 +483,8 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       result.loss = ReadScalar(backend_->dtype(), loss);
       result.correct = 0;
       double eval_loss = 0;
-      for (int64_t i = 0; i < valid_; ++i) {
+      const int64_t valid_rows = valid_ * per_example;
+      for (int64_t i = 0; i < valid_rows; ++i) {
         int64_t best = 0;
         for (int64_t c = 1; c < classes; ++c) {
           if (prob(i, c) > prob(i, best)) best = c;
@@ -484,7 +492,7 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         if (best == labels[i]) ++result.correct;
         eval_loss -= std::log(std::max(prob(i, labels[i]), 1e-300));
       }
-      if (eval) result.loss = valid_ > 0 ? eval_loss / valid_ : 0.0;
+      if (eval) result.loss = valid_rows > 0 ? eval_loss / valid_rows : 0.0;
       break;
     }
   }
@@ -662,10 +670,12 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kDropout:
       backend_->DropoutBackward(n, batch, DropoutKey{options_.seed, steps_run_}, dy, dx, acc);
       break;
-    case OpKind::kSoftmaxCrossEntropy:
-      backend_->SoftmaxCrossEntropyBackward(n, batch, Ptr(step, Role::kProbs),
+    case OpKind::kSoftmaxCrossEntropy: {
+      const planner::KernelView k = planner::KernelShape(n, batch);  // (L, classes): N·L rows
+      backend_->SoftmaxCrossEntropyBackward(k.node, k.rows, Ptr(step, Role::kProbs),
                                             static_cast<const int32_t*>(Ptr(step, Role::kLabels)), dx, acc);
       break;
+    }
   }
 }
 

@@ -99,7 +99,9 @@ class Executor {
 
   // One training step: forward, backward, the optimizer's update at
   // `learning_rate`. `images` (N,C,H,W) float, PyTorch's layout (converted to
-  // the arena's NHWC); `labels` (N). INVALID_ARGUMENT for a label outside
+  // the arena's NHWC), or whatever the input is (token ids (N,L) for an
+  // embedding); `labels` (N), or (N,L) for a loss over (N,L,classes)
+  // (planner::LabelsPerExample). StepResult.correct then counts positions. INVALID_ARGUMENT for a label outside
   // [0, classes), naming it; FAILED_PRECONDITION, before any update, when
   // the loss or a gradient is not finite, naming the step and the layer.
   absl::StatusOr<StepResult> TrainStep(const float* images, const int32_t* labels, double learning_rate);

@@ -54,6 +54,7 @@ double Norm(const std::vector<double>& a, const std::vector<double>& b, const Na
 absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, planner::Strategy strategy,
                                                const Dataset& data, const FidelityOptions& options,
                                                Backend* backend) {
+  SLIM_RETURN_IF_ERROR(CheckImageClassifier(graph));
   if (planner::CodeBits(strategy) == 0) {
     return absl::InvalidArgumentError(absl::StrCat("strategy: fidelity compares an approx-K or naive-K strategy "
                                                    "with exact, not '", planner::StrategyName(strategy), "'"));

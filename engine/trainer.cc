@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   const OptimizerConfig optimizer = OptimizerFrom(spec.optimizer());
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
+  SLIM_RETURN_IF_ERROR(CheckImageClassifier(graph));
 
   std::unique_ptr<Trainer> t(new Trainer(spec, std::move(graph), options));
   // 2. Data: shapes and classes must match the model.

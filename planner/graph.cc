@@ -773,7 +773,8 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.out = {in_elems};
       break;
     case OpKind::kSoftmaxCrossEntropy:
-      if (in.size() != 1 || in[0] != num_classes) {
+      // (classes), or (L, classes): a label per position.
+      if ((in.size() != 1 && in.size() != 2) || in.back() != num_classes) {
         return LayerError(n.name, absl::StrFormat("softmax_cross_entropy: logits have shape %s but "
                                                   "num_classes is %d", DimsString(in), num_classes));
       }
@@ -903,8 +904,17 @@ std::string KnownOpNames() {
   return absl::StrJoin(names, ", ");
 }
 
+int64_t LabelsPerExample(const Graph& graph) {
+  const Dims& logits = graph.node(graph.loss()).input_dims[0];
+  return logits.size() == 2 ? logits[0] : 1;
+}
+
 KernelView KernelShape(const Node& n, int64_t batch) {
   KernelView v{n, batch};
+  if (n.kind == OpKind::kSoftmaxCrossEntropy && n.input_dims[0].size() == 2) {
+    v.rows = batch * n.input_dims[0][0];
+    v.node.input_dims = {Dims{n.input_dims[0][1]}};
+  }
   if (n.kind == OpKind::kLinear && n.input_dims.size() == 1 && n.input_dims[0].size() == 2) {
     v.rows = batch * n.input_dims[0][0];
     v.node.input_dims = {Dims{n.input_dims[0][1]}};

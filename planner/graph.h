@@ -133,7 +133,8 @@ bool IsLayoutOp(const Node& n);
 // A linear layer on (L,D) tokens multiplies N·L rows of D features (as
 // PyTorch's nn.Linear on its last axis): `node` is the layer as its kernels
 // and cost models see it, input (D) and output (out_features), and `rows`
-// the examples they run at `batch`. Any other node: itself and `batch`.
+// the examples they run at `batch`. Likewise a loss over (L, classes) is
+// N·L rows of classes. Any other node: itself and `batch`.
 // Everything that runs or sizes a node's kernels (schedule workspaces, the
 // executor, backends' Prepare) goes through this.
 struct KernelView;
@@ -205,6 +206,11 @@ struct KernelView {
   Node node;
   int64_t rows = 0;
 };
+
+class Graph;
+// Labels per example: L for a loss over (L, classes) (a label per
+// position, (N,L) in all), else 1.
+int64_t LabelsPerExample(const Graph& graph);
 
 class Graph {
  public:

@@ -171,7 +171,10 @@ class Builder {
     Write(step, act_[v], Role::kOutput);
     switch (node.kind) {
       case OpKind::kInput:
-        labels_ = NewBuffer("labels", Buffer::ACTIVATION, Batch() * 4, v, {Batch()});
+        labels_ = LabelsPerExample(g_) == 1
+                      ? NewBuffer("labels", Buffer::ACTIVATION, Batch() * 4, v, {Batch()})
+                      : NewBuffer("labels", Buffer::ACTIVATION, Batch() * LabelsPerExample(g_) * 4, v,
+                                  {Batch(), LabelsPerExample(g_)});
         Write(step, labels_, Role::kLabels);
         break;
       case OpKind::kBatchNorm:

@@ -375,6 +375,8 @@ absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
       if (n.bias) units = std::max(units, s.o);
     } else if (n.kind == OpKind::kBatchNorm) {
       units = std::max(units, ShapeOf(n.out, batch).c);
+    } else if (n.kind == OpKind::kSoftmaxCrossEntropy) {
+      rows = std::max(rows, planner::KernelShape(n, batch).rows);  // (L, classes): N·L rows
     } else if (n.kind == OpKind::kAttention && n.input_dims[0][1] / n.heads > cuda::kMaxHeadDim) {
       return absl::UnimplementedError(absl::StrFormat("layer '%s': attention heads of %d features; the CUDA "
                                                       "kernels take at most %d",

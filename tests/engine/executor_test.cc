@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/cpu/fast_backend.h"
+#include "engine/data.h"
 #include "engine/cpu/reference_backend.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -180,6 +181,25 @@ constexpr char kDecoderOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
+// A language model in miniature: the decoder's tokens each predict a class
+// (a next token): a loss over (N,L,classes) with a label per position.
+constexpr char kLanguageOps[] = R"pb(
+  name: "language_ops"
+  input { dims: 6 }
+  num_classes: 11
+  layers { name: "wte" inputs: "input" embedding { num_embeddings: 11 embedding_dim: 8 } }
+  layers { name: "wpe" inputs: "wte" positional_embedding {} }
+  layers { name: "ln1" inputs: "wpe" layer_norm {} }
+  layers { name: "q" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "k" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "v" inputs: "ln1" linear { out_features: 8 } }
+  layers { name: "attn" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 causal: true } }
+  layers { name: "res" inputs: "wpe" inputs: "attn" add {} }
+  layers { name: "ln_f" inputs: "res" layer_norm {} }
+  layers { name: "lm_head" inputs: "ln_f" linear { out_features: 11 bias: false } }
+  layers { name: "loss" inputs: "lm_head" softmax_cross_entropy {} }
+)pb";
+
 Graph Parsed(const char* text) {
   v1::ModelSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
@@ -191,6 +211,7 @@ Graph ActivationOps() { return Parsed(kActivationOps); }
 Graph ShapeOps() { return Parsed(kShapeOps); }
 Graph TransformerOps() { return Parsed(kTransformerOps); }
 Graph DecoderOps() { return Parsed(kDecoderOps); }
+Graph LanguageOps() { return Parsed(kLanguageOps); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -320,7 +341,8 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
+  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
+                          LanguageOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -340,7 +362,8 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
+    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
+                          LanguageOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -356,7 +379,8 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps()}) {
+  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
+                          LanguageOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
@@ -433,6 +457,33 @@ TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
               std::string::npos)
         << r.status();
   }
+}
+
+// A loss over (N,L,classes): a label per position, the loss their mean,
+// `correct` counting positions; labels out of range are named by position.
+// The trainer, eval and fidelity, whose datasets are images, refuse such a
+// model (engine::CheckImageClassifier) rather than misread its labels.
+TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = LanguageOps();
+  EXPECT_EQ(planner::LabelsPerExample(g), 6);
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 3, &backend);
+  ASSERT_NE(e, nullptr);
+  Batch data = RandomBatch(g, 3, 4);
+  ASSERT_EQ(data.labels.size(), 18u);
+  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  ASSERT_TRUE(r.ok()) << r.status();
+  // A random model guesses about one class in 11: the loss near log(11).
+  EXPECT_NEAR(r->loss, std::log(11.0), 0.5);
+  EXPECT_LE(r->correct, 18);
+  data.labels[13] = 11;
+  r = e->ForwardBackward(data.images.data(), data.labels.data());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "labels[2][1] is 11, outside [0, 11)");
+  const absl::Status refused = CheckImageClassifier(g);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(refused.message()).find("layer 'wte' reads token ids"), std::string::npos) << refused;
+  EXPECT_TRUE(CheckImageClassifier(AllOps()).ok());
 }
 
 TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {

@@ -29,7 +29,9 @@ inline Batch RandomBatch(const planner::Graph& g, int64_t n, uint64_t seed) {
     if (g.node(c).kind != planner::OpKind::kEmbedding) continue;
     for (float& v : b.images) v = static_cast<float>(rng() % g.node(c).vocabulary);
   }
-  for (int64_t i = 0; i < n; ++i) b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
+  for (int64_t i = 0; i < n * planner::LabelsPerExample(g); ++i) {
+    b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
+  }
   return b;
 }
 
