@@ -325,6 +325,23 @@ TEST(HardeningTest, BudgetIsEnforcedAtSubmitForEveryStrategy) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << strategy << ": " << s.error_message();
     EXPECT_TRUE(absl::StrContains(s.error_message(), "1000 bytes")) << strategy << ": " << s.error_message();
   }
+  // A token model (an embedding on the input) cannot train on the image
+  // datasets: refused at submit, naming the layer, not failed by a worker.
+  {
+    v1::SubmitJobRequest r = TinyJob();
+    v1::ModelSpec* m = r.mutable_spec()->mutable_model()->mutable_spec();
+    m->Clear();
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+      name: "tokens" input { dims: 8 } num_classes: 3
+      layers { name: "wte" inputs: "input" embedding { num_embeddings: 16 embedding_dim: 4 } }
+      layers { name: "flat" inputs: "wte" flatten {} }
+      layers { name: "fc" inputs: "flat" linear { out_features: 3 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb", m));
+    v1::SubmitJobResponse submitted;
+    const grpc::Status s = server.stub()->SubmitJob(AsUser(kAlice).get(), r, &submitted);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "layer 'wte' reads token ids")) << s.error_message();
+  }
   v1::ListJobsResponse list;
   ASSERT_TRUE(server.stub()->ListJobs(AsUser(kAlice).get(), v1::ListJobsRequest(), &list).ok());
   EXPECT_EQ(list.jobs_size(), 0) << "a refused job left a record";
