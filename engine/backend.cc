@@ -90,6 +90,15 @@ PointwiseFn PointwiseFnOf(const planner::Node& n) {
   return f;
 }
 
+norm::Groups GroupsOf(const planner::Node& n) {
+  norm::Groups g;
+  g.channels = n.out[0];
+  g.spatial = planner::NumElements(n.out) / n.out[0];
+  g.groups = n.groups_norm;
+  g.channels_last = n.out.size() == 3;
+  return g;
+}
+
 AxisSpan PhysicalAxis(const planner::Dims& dims, int64_t axis, int64_t batch) {
   SLIM_CHECK(axis >= 0 && axis < static_cast<int64_t>(dims.size()));
   // The per-example dims in memory order: (C,H,W) is stored (H,W,C).

@@ -49,6 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
 #include "engine/tensor_view.h"
 #include "planner/cost_model.h"
@@ -115,6 +116,9 @@ bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p);
 // The pointwise op of node `n` (planner::IsPointwise(n.kind)) with its
 // attributes, for the kernels (engine/pointwise_math.h).
 PointwiseFn PointwiseFnOf(const planner::Node& n);
+
+// group_norm's geometry of node n (engine/norm_math.h).
+norm::Groups GroupsOf(const planner::Node& n);
 
 // layer_norm's parameter index of element `i` of a normalised row (see
 // Backend::LayerNormForward): i itself, except for an image, whose rows are
@@ -214,6 +218,17 @@ class Backend : public planner::CostModel {
   // dx (null for the model input), dgamma and dbeta (overwritten; null
   // without n.affine).
   virtual void LayerNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
+                                 const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
+                                 void* dbeta) = 0;
+
+  // --- group_norm (engine/norm_math.h's GroupForward, GroupParamGrad,
+  // GroupDataGrad): x, y in the activation layout; gamma, beta (C) or null;
+  // stats (N·groups, 2), rounded to the element type.
+  virtual void GroupNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma,
+                                const void* beta, void* y, void* stats) = 0;
+  // dgamma, dbeta (overwritten; null without affine) before dx (null for
+  // the model input; may be dy).
+  virtual void GroupNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
                                  const void* gamma, const void* stats, void* dx, bool accumulate, void* dgamma,
                                  void* dbeta) = 0;
 

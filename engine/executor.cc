@@ -404,6 +404,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kEmbedding:
       backend_->EmbeddingForward(n, batch, x, params_.At(p.weight), y);
       break;
+    case OpKind::kGroupNorm:
+      backend_->GroupNormForward(n, batch, x, params_.At(p.gamma), params_.At(p.beta), y, Ptr(step, Role::kStats));
+      break;
     case OpKind::kAttention:
       backend_->AttentionForward(n, batch, x, Ptr(step, Role::kInput, 1), Ptr(step, Role::kInput, 2), y,
                                  Ptr(step, Role::kStats), ws);
@@ -521,7 +524,8 @@ void Executor::Backward(const ScheduleStep& step) {
   const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
   // Ops without parameters have nothing to do for the model input.
   const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm ||
-                          (n.kind == OpKind::kLayerNorm && n.affine) || n.kind == OpKind::kPositionalEmbedding ||
+                          ((n.kind == OpKind::kLayerNorm || n.kind == OpKind::kGroupNorm) && n.affine) ||
+                          n.kind == OpKind::kPositionalEmbedding ||
                           n.kind == OpKind::kClassToken || n.kind == OpKind::kEmbedding;
   const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
@@ -612,6 +616,10 @@ void Executor::Backward(const ScheduleStep& step) {
       break;
     case OpKind::kEmbedding:
       backend_->EmbeddingBackward(n, batch, Ptr(step, Role::kInput), dy, params_.GradAt(p.weight));
+      break;
+    case OpKind::kGroupNorm:
+      backend_->GroupNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma), Ptr(step, Role::kStats),
+                                  dx, acc, params_.GradAt(p.gamma), params_.GradAt(p.beta));
       break;
     case OpKind::kAttention: {
       const bool accumulate[3] = {Accumulates(step, 0), Accumulates(step, 1), Accumulates(step, 2)};

@@ -51,6 +51,11 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
       planner::Dims shape = {1};
       shape.insert(shape.end(), n.out.begin(), n.out.end());
       p.weight = add(n, "weight", shape, true, {Init::kNormal002, 0});
+    } else if (n.kind == OpKind::kGroupNorm) {
+      if (n.affine) {
+        p.gamma = add(n, "weight", {n.out[0]}, true, {Init::kOnes, 0});
+        p.beta = add(n, "bias", {n.out[0]}, true, {Init::kZeros, 0});
+      }
     } else if (n.kind == OpKind::kEmbedding) {
       p.weight = add(n, "weight", {n.vocabulary, n.out_features}, true, {Init::kNormal002, 0});
     } else if (n.kind == OpKind::kClassToken) {

@@ -105,6 +105,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kAttention: return OpKind::kAttention;
     case Layer::kMatmul: return OpKind::kMatMul;
     case Layer::kEmbedding: return OpKind::kEmbedding;
+    case Layer::kGroupNorm: return OpKind::kGroupNorm;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -168,6 +169,17 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       }
       SLIM_RETURN_IF_ERROR(CheckFinite(n, "threshold", n.threshold));
       break;
+    case OpKind::kGroupNorm: {
+      const auto& g = layer.group_norm();
+      n.groups_norm = g.groups();
+      n.eps = g.has_eps() ? g.eps() : 1e-5;
+      n.affine = g.has_affine() ? g.affine() : true;
+      SLIM_RETURN_IF_ERROR(CheckSize(n, "groups", n.groups_norm));
+      if (!(n.eps > 0) || !std::isfinite(n.eps)) {
+        return LayerError(n.name, absl::StrCat("group_norm.eps must be > 0 and finite, got ", n.eps));
+      }
+      break;
+    }
     case OpKind::kEmbedding:
       n.vocabulary = layer.embedding().num_embeddings();
       n.out_features = layer.embedding().embedding_dim();
@@ -563,6 +575,17 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops /= 2;
       break;
     }
+    case OpKind::kGroupNorm:
+      if (in.empty() || in[0] % n.groups_norm != 0) {
+        return LayerError(n.name, absl::StrFormat("group_norm.groups %d must divide the %d channels of the (N,%s) "
+                                                  "input",
+                                                  n.groups_norm, in.empty() ? 0 : in[0], absl::StrJoin(in, ",")));
+      }
+      n.out = in;
+      n.parameter_count = n.affine ? 2 * in[0] : 0;
+      n.forward_flops = 6 * in_elems;
+      n.backward_flops = 2 * n.forward_flops;
+      break;
     case OpKind::kEmbedding: {
       if (n.inputs[0] != 0 || in.size() != 1) {
         return LayerError(n.name, absl::StrFormat("embedding reads token ids: its input must be the model input of "
@@ -875,6 +898,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kAttention: return "attention";
     case OpKind::kMatMul: return "matmul";
     case OpKind::kEmbedding: return "embedding";
+    case OpKind::kGroupNorm: return "group_norm";
   }
   return "unknown";
 }

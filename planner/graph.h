@@ -103,6 +103,7 @@ enum class OpKind {
   kAttention,
   kMatMul,
   kEmbedding,
+  kGroupNorm,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -170,7 +171,8 @@ struct Node {
   // layer_norm: trailing axes normalised, whether γ and β exist, and the
   // normalised rows (per example) of row_size elements each.
   int64_t norm_axes = 1, norm_rows = 0, norm_row_size = 0;
-  bool affine = true;
+  bool affine = true;  // layer_norm, group_norm
+  int64_t groups_norm = 1;  // group_norm: groups of channels
   // attention: heads, the causal mask, the factor on the scores.
   int64_t heads = 1;
   bool causal = false;

@@ -21,6 +21,7 @@ bool MayRunInPlace(OpKind kind) {
     case OpKind::kDiv:
     case OpKind::kScale:
     case OpKind::kLayerNorm:
+    case OpKind::kGroupNorm:
     case OpKind::kPositionalEmbedding:
       return true;
     default:

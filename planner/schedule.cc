@@ -194,6 +194,12 @@ class Builder {
                               Buffer::PER_ROW);
         Write(step, stats_[v], Role::kStats);
         break;
+      case OpKind::kGroupNorm:
+        stats_[v] = NewBuffer(Name(v) + (recompute ? ".stats.recomputed" : ".stats"), Buffer::STATISTICS,
+                              2 * Batch() * node.groups_norm * s_.element_bytes, v, {Batch() * node.groups_norm, 2},
+                              Buffer::PER_ROW);
+        Write(step, stats_[v], Role::kStats);
+        break;
       case OpKind::kMaxPool:
         indices_[v] = NewBuffer(Name(v) + (recompute ? ".argmax.recomputed" : ".argmax"), Buffer::INDICES,
                                 Batch() * NumElements(node.out) * 4, v, BatchedShape(node.out),
@@ -351,9 +357,12 @@ class Builder {
                           "' (the probabilities are recomputed)"));
         break;
       case OpKind::kLayerNorm:
+      case OpKind::kGroupNorm:
         Need(step, act_[node.inputs[0]], Role::kInput,
-             absl::StrCat("input of layer_norm '", Name(v), "' backward", ExactNote(node.inputs[0])));
-        Need(step, stats_[v], Role::kStats, absl::StrCat("per-row mean and 1/std of layer_norm '", Name(v), "'"));
+             absl::StrCat("input of ", Kind(v), " '", Name(v), "' backward", ExactNote(node.inputs[0])));
+        Need(step, stats_[v], Role::kStats,
+             absl::StrCat("per-", node.kind == OpKind::kLayerNorm ? "row" : "group", " mean and 1/std of ", Kind(v),
+                          " '", Name(v), "'"));
         break;
       case OpKind::kMul:
       case OpKind::kMatMul:

@@ -223,6 +223,17 @@ void FastBackend::PointwiseBackward(const Node& n, int64_t count, const void* sa
   cpu::PointwiseBackward(n, count, F(saved), F(dy), F(dx), accumulate, threads_);
 }
 
+void FastBackend::GroupNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
+                                   void* y, void* stats) {
+  cpu::GroupNormForward(n, batch, F(x), F(gamma), F(beta), F(y), F(stats), threads_);
+}
+
+void FastBackend::GroupNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                                    const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
+  cpu::GroupNormBackward(n, batch, F(dy), F(x), F(gamma), F(stats), F(dx), accumulate, F(dgamma), F(dbeta),
+                         threads_);
+}
+
 void FastBackend::LayerNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
                                    void* y, void* stats) {
   cpu::LayerNormForward(n, batch, F(x), F(gamma), F(beta), F(y), F(stats), threads_);

@@ -96,4 +96,35 @@ void LayerNormBackward(const Node& n, int64_t batch, const float* dy, const floa
   });
 }
 
+void GroupNormForward(const Node& n, int64_t batch, const float* x, const float* gamma, const float* beta, float* y,
+                      float* stats, int threads) {
+  const norm::Groups geo = GroupsOf(n);
+  const int64_t group_elements = geo.per_group() * geo.spatial;
+  ParallelFor(batch * geo.groups, std::max<int64_t>(1, kElementGrain / group_elements), threads,
+              [&](int64_t b, int64_t e, int) {
+                for (int64_t t = b; t < e; ++t) {
+                  norm::GroupForward(geo, t / geo.groups, t % geo.groups, n.eps, x, gamma, beta, y, stats);
+                }
+              });
+}
+
+void GroupNormBackward(const Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
+                       const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads) {
+  const norm::Groups geo = GroupsOf(n);
+  if (dgamma != nullptr) {
+    ParallelFor(geo.channels, std::max<int64_t>(1, kElementGrain / (batch * geo.spatial)), threads,
+                [&](int64_t b, int64_t e, int) {
+                  for (int64_t c = b; c < e; ++c) norm::GroupParamGrad(geo, batch, c, dy, x, stats, dgamma, dbeta);
+                });
+  }
+  if (dx == nullptr) return;
+  const int64_t group_elements = geo.per_group() * geo.spatial;
+  ParallelFor(batch * geo.groups, std::max<int64_t>(1, kElementGrain / group_elements), threads,
+              [&](int64_t b, int64_t e, int) {
+                for (int64_t t = b; t < e; ++t) {
+                  norm::GroupDataGrad(geo, t / geo.groups, t % geo.groups, dy, x, gamma, stats, dx, accumulate);
+                }
+              });
+}
+
 }  // namespace slimtrain::engine::cpu

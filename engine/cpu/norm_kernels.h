@@ -19,6 +19,14 @@ void LayerNormForward(const planner::Node& n, int64_t batch, const float* x, con
 void LayerNormBackward(const planner::Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
                        const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads);
 
+// group_norm: engine/norm_math.h's functions, threads over (example,
+// group) pairs and over channels for dγ, dβ (the reference's results bit
+// for bit).
+void GroupNormForward(const planner::Node& n, int64_t batch, const float* x, const float* gamma, const float* beta,
+                      float* y, float* stats, int threads);
+void GroupNormBackward(const planner::Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
+                       const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads);
+
 }  // namespace slimtrain::engine::cpu
 
 #endif  // SLIMTRAIN_ENGINE_CPU_NORM_KERNELS_H_

@@ -220,6 +220,24 @@ void ReferenceBackend::SoftmaxBackward(const planner::Node& n, int64_t batch, co
   });
 }
 
+void ReferenceBackend::GroupNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma,
+                                        const void* beta, void* y, void* stats) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::GroupNormForward(n, batch, As<T>(x), As<T>(gamma), As<T>(beta), As<T>(y), As<T>(stats));
+  });
+}
+
+void ReferenceBackend::GroupNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x,
+                                         const void* gamma, const void* stats, void* dx, bool accumulate,
+                                         void* dgamma, void* dbeta) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::GroupNormBackward(n, batch, As<T>(dy), As<T>(x), As<T>(gamma), As<T>(stats), As<T>(dx), accumulate,
+                                 As<T>(dgamma), As<T>(dbeta));
+  });
+}
+
 void ReferenceBackend::LayerNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma,
                                         const void* beta, void* y, void* stats) {
   ForDType(dtype_, [&](auto t) {

@@ -88,6 +88,10 @@ class ReferenceBackend : public Backend {
   void PointwiseForward(const planner::Node& n, int64_t count, const void* x, void* y) override;
   void PointwiseBackward(const planner::Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                          bool accumulate) override;
+  void GroupNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
+                        void* y, void* stats) override;
+  void GroupNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                         const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) override;
   void LayerNormForward(const planner::Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
                         void* y, void* stats) override;
   void LayerNormBackward(const planner::Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,

@@ -86,6 +86,15 @@ template <typename T>
 void LayerNormBackward(const planner::Node& n, int64_t batch, const T* dy, const T* x, const T* gamma,
                        const T* stats, T* dx, bool accumulate, T* dgamma, T* dbeta);
 
+// --- group_norm: engine/norm_math.h's group functions, every example and
+// group (channel for dγ, dβ) in order.
+template <typename T>
+void GroupNormForward(const planner::Node& n, int64_t batch, const T* x, const T* gamma, const T* beta, T* y,
+                      T* stats);
+template <typename T>
+void GroupNormBackward(const planner::Node& n, int64_t batch, const T* dy, const T* x, const T* gamma,
+                       const T* stats, T* dx, bool accumulate, T* dgamma, T* dbeta);
+
 // --- attention (Backend::AttentionForward/Backward): scores, softmax and
 // products in double per example, head and query; backward from the saved
 // log-sum-exp, with dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dq = scale·dS·K,

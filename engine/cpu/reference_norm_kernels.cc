@@ -68,9 +68,33 @@ void LayerNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, co
   }
 }
 
+template <typename T>
+void GroupNormForward(const Node& n, int64_t batch, const T* x, const T* gamma, const T* beta, T* y, T* stats) {
+  const norm::Groups geo = GroupsOf(n);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t g = 0; g < geo.groups; ++g) norm::GroupForward(geo, b, g, n.eps, x, gamma, beta, y, stats);
+  }
+}
+
+template <typename T>
+void GroupNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, const T* gamma, const T* stats, T* dx,
+                       bool accumulate, T* dgamma, T* dbeta) {
+  const norm::Groups geo = GroupsOf(n);
+  if (dgamma != nullptr) {
+    for (int64_t c = 0; c < geo.channels; ++c) norm::GroupParamGrad(geo, batch, c, dy, x, stats, dgamma, dbeta);
+  }
+  if (dx == nullptr) return;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t g = 0; g < geo.groups; ++g) norm::GroupDataGrad(geo, b, g, dy, x, gamma, stats, dx, accumulate);
+  }
+}
+
 #define SLIM_REFERENCE_NORM(T)                                                                          \
   template void LayerNormForward<T>(const Node&, int64_t, const T*, const T*, const T*, T*, T*);        \
   template void LayerNormBackward<T>(const Node&, int64_t, const T*, const T*, const T*, const T*, T*, \
+                                     bool, T*, T*);                                                    \
+  template void GroupNormForward<T>(const Node&, int64_t, const T*, const T*, const T*, T*, T*);        \
+  template void GroupNormBackward<T>(const Node&, int64_t, const T*, const T*, const T*, const T*, T*, \
                                      bool, T*, T*);
 SLIM_REFERENCE_NORM(float)
 SLIM_REFERENCE_NORM(double)

@@ -173,6 +173,10 @@ class CudaBackend final : public Backend {
   void PointwiseForward(const Node& n, int64_t count, const void* x, void* y) override;
   void PointwiseBackward(const Node& n, int64_t count, const void* saved, const void* dy, void* dx,
                          bool accumulate) override;
+  void GroupNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta, void* y,
+                        void* stats) override;
+  void GroupNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                         const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) override;
   void LayerNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta, void* y,
                         void* stats) override;
   void LayerNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
@@ -605,6 +609,19 @@ void CudaBackend::PointwiseBackward(const Node& n, int64_t count, const void* sa
                                     bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::PointwiseBackward(count, PointwiseFnOf(n), F(saved), F(dy), F(dx), accumulate, stream_));
+}
+
+void CudaBackend::GroupNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,
+                                   void* y, void* stats) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::GroupNormForward(GroupsOf(n), batch, n.eps, F(x), F(gamma), F(beta), F(y), F(stats), stream_));
+}
+
+void CudaBackend::GroupNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
+                                    const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::GroupNormBackward(GroupsOf(n), batch, F(dy), F(x), F(gamma), F(stats), F(dx), accumulate,
+                                           F(dgamma), F(dbeta), stream_));
 }
 
 void CudaBackend::LayerNormForward(const Node& n, int64_t batch, const void* x, const void* gamma, const void* beta,

@@ -22,6 +22,7 @@
 
 #include <cuda_runtime.h>
 
+#include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
 #include "engine/tensor_view.h"
 
@@ -88,6 +89,13 @@ cudaError_t AttentionBackward(int64_t batch, int64_t lq, int64_t lk, int64_t d, 
                               bool causal, const float* q, const float* k, const float* v, const float* out,
                               const float* lse, const float* dout, float* dq, float* dk, float* dv,
                               const bool* accumulate, cudaStream_t stream);
+
+// group_norm (Backend::GroupNormForward/Backward) of geometry `geo`.
+cudaError_t GroupNormForward(const norm::Groups& geo, int64_t batch, double eps, const float* x, const float* gamma,
+                             const float* beta, float* y, float* stats, cudaStream_t stream);
+cudaError_t GroupNormBackward(const norm::Groups& geo, int64_t batch, const float* dy, const float* x,
+                              const float* gamma, const float* stats, float* dx, bool accumulate, float* dgamma,
+                              float* dbeta, cudaStream_t stream);
 
 // layer_norm (Backend::LayerNormForward/Backward) over `rows` rows of `size`
 // elements; image_c > 0 when each row is an image stored (H,W,C) with

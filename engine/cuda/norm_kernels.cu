@@ -1,4 +1,5 @@
-// kernels.h's layer_norm: the reference's arithmetic (per-row sums and each
+// kernels.h's layer_norm and group_norm (engine/norm_math.h's group
+// functions, one thread per (example, group), per channel for dγ, dβ): the reference's arithmetic (per-row sums and each
 // element in double, rounded once), one thread per row for the forward and
 // dx, one thread per column for dγ and dβ (summed over the rows in order, so
 // the results equal the reference's). Rows of a few hundred elements leave
@@ -82,7 +83,56 @@ __global__ void LayerNormDataGradKernel(int64_t rows, int64_t size, int64_t imag
   }
 }
 
+__global__ void GroupNormForwardKernel(norm::Groups geo, int64_t batch, double eps, const float* x,
+                                       const float* gamma, const float* beta, float* y, float* stats) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < batch * geo.groups;
+       t += stride) {
+    norm::GroupForward(geo, t / geo.groups, t % geo.groups, eps, x, gamma, beta, y, stats);
+  }
+}
+
+__global__ void GroupNormParamGradKernel(norm::Groups geo, int64_t batch, const float* dy, const float* x,
+                                         const float* stats, float* dgamma, float* dbeta) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < geo.channels; c += stride) {
+    norm::GroupParamGrad(geo, batch, c, dy, x, stats, dgamma, dbeta);
+  }
+}
+
+__global__ void GroupNormDataGradKernel(norm::Groups geo, int64_t batch, const float* dy, const float* x,
+                                        const float* gamma, const float* stats, float* dx, bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < batch * geo.groups;
+       t += stride) {
+    norm::GroupDataGrad(geo, t / geo.groups, t % geo.groups, dy, x, gamma, stats, dx, accumulate);
+  }
+}
+
 }  // namespace
+
+cudaError_t GroupNormForward(const norm::Groups& geo, int64_t batch, double eps, const float* x, const float* gamma,
+                             const float* beta, float* y, float* stats, cudaStream_t stream) {
+  if (batch * geo.groups <= 0) return cudaSuccess;
+  GroupNormForwardKernel<<<static_cast<unsigned>(StrideBlocks(batch * geo.groups)), kThreads, 0, stream>>>(
+      geo, batch, eps, x, gamma, beta, y, stats);
+  return cudaGetLastError();
+}
+
+cudaError_t GroupNormBackward(const norm::Groups& geo, int64_t batch, const float* dy, const float* x,
+                              const float* gamma, const float* stats, float* dx, bool accumulate, float* dgamma,
+                              float* dbeta, cudaStream_t stream) {
+  if (dgamma != nullptr) {
+    GroupNormParamGradKernel<<<static_cast<unsigned>(StrideBlocks(geo.channels)), kThreads, 0, stream>>>(
+        geo, batch, dy, x, stats, dgamma, dbeta);
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return err;
+  }
+  if (dx == nullptr || batch * geo.groups <= 0) return cudaSuccess;
+  GroupNormDataGradKernel<<<static_cast<unsigned>(StrideBlocks(batch * geo.groups)), kThreads, 0, stream>>>(
+      geo, batch, dy, x, gamma, stats, dx, accumulate);
+  return cudaGetLastError();
+}
 
 cudaError_t LayerNormForward(int64_t rows, int64_t size, int64_t image_c, double eps, const float* x,
                              const float* gamma, const float* beta, float* y, float* stats, cudaStream_t stream) {

@@ -71,7 +71,8 @@ constexpr char kActivationOps[] = R"pb(
   layers { name: "relu6" inputs: "conv1" relu6 {} }
   layers { name: "conv2" inputs: "relu6" conv2d { out_channels: 4 kernel_size: 3 padding: 1 bias: false } }
   layers { name: "bn" inputs: "conv2" batch_norm {} }
-  layers { name: "hswish" inputs: "bn" hardswish {} }
+  layers { name: "gn" inputs: "bn" group_norm { groups: 2 } }
+  layers { name: "hswish" inputs: "gn" hardswish {} }
   layers { name: "dw" inputs: "hswish" conv2d { out_channels: 4 kernel_size: 3 padding: 1 groups: 4 } }
   layers { name: "silu" inputs: "dw" silu {} }
   layers { name: "add" inputs: "silu" inputs: "relu6" add {} }

@@ -332,3 +332,57 @@ TEST(EmbeddingTest, FastMatchesReference) {
 
 }  // namespace
 }  // namespace slimtrain::engine
+
+namespace slimtrain::engine {
+namespace {
+
+// group_norm: every backend runs engine/norm_math.h's functions in the same
+// order, so the fast kernels equal the reference bit for bit (in place too).
+TEST(GroupNormTest, FastEqualsReferenceBitForBit) {
+  struct Row {
+    std::vector<int64_t> dims;
+    const char* op;
+    int64_t batch;
+  };
+  const Row rows[] = {
+      {{32, 8, 8}, "group_norm { groups: 8 }", 4},
+      {{12, 50}, "group_norm { groups: 3 }", 3},
+      {{16}, "group_norm { groups: 4 affine: false }", 5},
+  };
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.op);
+    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t count = row.batch * NumElements(n.out), c = n.out[0], stats_size = 2 * row.batch * n.groups_norm;
+    const std::vector<float> x = Random(count, 141, -3.0f, 4.0f), gamma = Random(c, 142, 0.5f, 1.5f),
+                             beta = Random(c, 143), dy = Random(count, 144), dx0 = Random(count, 145);
+    const float* g = n.affine ? gamma.data() : nullptr;
+    const float* b = n.affine ? beta.data() : nullptr;
+    std::vector<float> y(count), y_ref(count), s(stats_size), s_ref(stats_size);
+    fast.GroupNormForward(n, row.batch, x.data(), g, b, y.data(), s.data());
+    ref.GroupNormForward(n, row.batch, x.data(), g, b, y_ref.data(), s_ref.data());
+    EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+    EXPECT_EQ(FirstBitDifference(s, s_ref), -1);
+    for (const bool acc : {false, true}) {
+      std::vector<float> dx = dx0, dx_ref = dx0, dg(c), db(c), dg_ref(c), db_ref(c);
+      fast.GroupNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), acc,
+                             n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+      ref.GroupNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx_ref.data(), acc,
+                            n.affine ? dg_ref.data() : nullptr, n.affine ? db_ref.data() : nullptr);
+      EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+      EXPECT_EQ(FirstBitDifference(dg, dg_ref), -1);
+      EXPECT_EQ(FirstBitDifference(db, db_ref), -1);
+    }
+    std::vector<float> dx(count), dinplace = dy, dg(c), db(c);
+    fast.GroupNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), false,
+                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+    fast.GroupNormBackward(n, row.batch, dinplace.data(), x.data(), g, s.data(), dinplace.data(), false,
+                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+    EXPECT_EQ(FirstBitDifference(dinplace, dx), -1) << "backward in place";
+  }
+}
+
+}  // namespace
+}  // namespace slimtrain::engine

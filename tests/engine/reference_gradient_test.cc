@@ -190,6 +190,43 @@ Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
+// group_norm: like layer_norm, γ and β per channel.
+Problem GroupNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t c = n.out[0];
+  Problem p;
+  p.names = {"x"};
+  p.inputs = {RandomVector(InSize(n, batch), 1, -2, 3)};
+  if (n.affine) {
+    p.names.insert(p.names.end(), {"gamma", "beta"});
+    p.inputs.push_back(RandomVector(c, 2, 0.5, 1.5));
+    p.inputs.push_back(RandomVector(c, 3));
+    p.inputs[1][0] = -p.inputs[1][0];
+  }
+  const int64_t stats_size = 2 * batch * n.groups_norm;
+  auto forward = [&be, n, batch](const std::vector<Vec>& in, Vec* stats) {
+    Vec y(OutSize(n, batch));
+    be.GroupNormForward(n, batch, in[0].data(), n.affine ? in[1].data() : nullptr,
+                        n.affine ? in[2].data() : nullptr, y.data(), stats->data());
+    return y;
+  };
+  p.forward = [forward, stats_size](const std::vector<Vec>& in) {
+    Vec stats(stats_size);
+    return forward(in, &stats);
+  };
+  p.backward = [&be, n, batch, acc, c, stats_size, forward](const std::vector<Vec>& in, const Vec& r) {
+    Vec stats(stats_size);
+    forward(in, &stats);
+    Vec dgamma(c, kNaN), dbeta(c, kNaN);
+    Vec dx = InputGrad(InSize(n, batch), acc, [&](double* dst, bool a) {
+      be.GroupNormBackward(n, batch, r.data(), in[0].data(), n.affine ? in[1].data() : nullptr, stats.data(), dst,
+                           a, n.affine ? dgamma.data() : nullptr, n.affine ? dbeta.data() : nullptr);
+    });
+    if (!n.affine) return std::vector<Vec>{dx};
+    return std::vector<Vec>{dx, dgamma, dbeta};
+  };
+  return p;
+}
+
 // embedding: the table's gradient (the ids are fixed, with repeats).
 Problem Embedding(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool) {
   std::vector<double> ids(batch * n.out[0]);
@@ -539,6 +576,13 @@ const GradCase kGradCases[] = {
      false, LayerNorm},
     {"LayerNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
        layer_norm { elementwise_affine: false } })pb", 0, 3, false, LayerNorm},
+    // group_norm: an image (channels innermost in memory), (C,L), (C)
+    {"GroupNormImage", {6, 2, 3}, R"pb(layers { name: "op" inputs: "input" group_norm { groups: 3 } })pb", 0, 2,
+     false, GroupNorm},
+    {"GroupNormSequenceAccumulate", {4, 5}, R"pb(layers { name: "op" inputs: "input"
+       group_norm { groups: 2 eps: 0.01 } })pb", 0, 2, true, GroupNorm},
+    {"GroupNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
+       group_norm { groups: 2 affine: false } })pb", 0, 3, false, GroupNorm},
     // embedding: ids 0..3 only, so rows 4.. of the table get zero
     {"Embedding", {5}, R"pb(layers { name: "op" inputs: "input" embedding { num_embeddings: 6 embedding_dim: 3 } })pb",
      0, 2, false, Embedding},

@@ -232,6 +232,9 @@ const BadCase kBadCases[] = {
     {"EmbeddingZeroVocabulary", [](v1::ModelSpec& s) {
        LayerNamed(s, "conv2")->mutable_embedding()->set_embedding_dim(4);
      }, "layer 'conv2': embedding.num_embeddings must be > 0, got 0"},
+    {"GroupNormGroupsDoNotDivide", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_group_norm()->set_groups(3);
+     }, "layer 'relu1': group_norm.groups 3 must divide the 4 channels of the (N,4,8,8) input"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
