@@ -90,6 +90,10 @@ PointwiseFn PointwiseFnOf(const planner::Node& n) {
   return f;
 }
 
+pool::Adaptive AdaptiveOf(const planner::Node& n) {
+  return {n.input_dims[0][0], n.input_dims[0][1], n.input_dims[0][2], n.out[1], n.out[2]};
+}
+
 norm::Groups GroupsOf(const planner::Node& n) {
   norm::Groups g;
   g.channels = n.out[0];

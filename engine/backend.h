@@ -51,6 +51,7 @@
 #include "absl/types/span.h"
 #include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
+#include "engine/pool_math.h"
 #include "engine/tensor_view.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
@@ -116,6 +117,9 @@ bool DropoutKeep(const DropoutKey& key, int node, int64_t i, double p);
 // The pointwise op of node `n` (planner::IsPointwise(n.kind)) with its
 // attributes, for the kernels (engine/pointwise_math.h).
 PointwiseFn PointwiseFnOf(const planner::Node& n);
+
+// adaptive_avg_pool's geometry of node n (engine/pool_math.h).
+pool::Adaptive AdaptiveOf(const planner::Node& n);
 
 // group_norm's geometry of node n (engine/norm_math.h).
 norm::Groups GroupsOf(const planner::Node& n);
@@ -360,6 +364,11 @@ class Backend : public planner::CostModel {
   virtual void AvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y, Workspace ws) = 0;
   virtual void AvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx, bool accumulate,
                                Workspace ws) = 0;
+  // Adaptive average pooling (engine/pool_math.h): x (N,H,W,C) ->
+  // y (N,oh,ow,C); backward gathers.
+  virtual void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
+  virtual void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                       bool accumulate) = 0;
   // (N,H,W,C) -> (N,C).
   virtual void GlobalAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
   virtual void GlobalAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,

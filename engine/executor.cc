@@ -448,6 +448,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kGlobalAvgPool:
       backend_->GlobalAvgPoolForward(n, batch, x, y);
       break;
+    case OpKind::kAdaptiveAvgPool:
+      backend_->AdaptiveAvgPoolForward(n, batch, x, y);
+      break;
     case OpKind::kFlatten:
       backend_->FlattenForward(n, batch, x, y);
       break;
@@ -671,6 +674,9 @@ void Executor::Backward(const ScheduleStep& step) {
       break;
     case OpKind::kGlobalAvgPool:
       backend_->GlobalAvgPoolBackward(n, batch, dy, dx, acc);
+      break;
+    case OpKind::kAdaptiveAvgPool:
+      backend_->AdaptiveAvgPoolBackward(n, batch, dy, dx, acc);
       break;
     case OpKind::kFlatten:
       backend_->FlattenBackward(n, batch, dy, dx, acc);

@@ -106,6 +106,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kMatmul: return OpKind::kMatMul;
     case Layer::kEmbedding: return OpKind::kEmbedding;
     case Layer::kGroupNorm: return OpKind::kGroupNorm;
+    case Layer::kAdaptiveAvgPool: return OpKind::kAdaptiveAvgPool;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -575,6 +576,19 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.backward_flops /= 2;
       break;
     }
+    case OpKind::kAdaptiveAvgPool: {
+      SLIM_RETURN_IF_ERROR(NeedImage(n, in));
+      const int64_t oh = layer->adaptive_avg_pool().out_h(), ow = layer->adaptive_avg_pool().out_w();
+      if (oh <= 0 || ow <= 0 || oh > in[1] || ow > in[2]) {
+        return LayerError(n.name, absl::StrFormat("adaptive_avg_pool: output %dx%d must be positive and at most the "
+                                                  "input's %dx%d",
+                                                  oh, ow, in[1], in[2]));
+      }
+      n.out = {in[0], oh, ow};
+      n.forward_flops = in_elems;
+      n.backward_flops = in_elems;
+      break;
+    }
     case OpKind::kGroupNorm:
       if (in.empty() || in[0] % n.groups_norm != 0) {
         return LayerError(n.name, absl::StrFormat("group_norm.groups %d must divide the %d channels of the (N,%s) "
@@ -899,6 +913,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kMatMul: return "matmul";
     case OpKind::kEmbedding: return "embedding";
     case OpKind::kGroupNorm: return "group_norm";
+    case OpKind::kAdaptiveAvgPool: return "adaptive_avg_pool";
   }
   return "unknown";
 }

@@ -32,8 +32,8 @@
 //   masked keys when causal is ignored: the count is the dense one);
 //   backward 2.5× forward (the scores are recomputed)
 //   matmul (H,M,K)x(H,K,P): 2·H·M·K·P; backward 2× forward
-//   max_pool, avg_pool: k² per output element; global_avg_pool: 1 per input
-//   element; softmax_cross_entropy: 4 per logit; concat, flatten: 0.
+//   max_pool, avg_pool: k² per output element; global_avg_pool,
+//   adaptive_avg_pool: 1 per input element (about); softmax_cross_entropy: 4 per logit; concat, flatten: 0.
 // Backward FLOPs: 2× forward for conv2d and linear (data and weight
 // gradients; the first layer skips its data gradient); 2 per element for
 // relu6, clip, leaky_relu, hardsigmoid; 4 per element for the other new
@@ -104,6 +104,7 @@ enum class OpKind {
   kMatMul,
   kEmbedding,
   kGroupNorm,
+  kAdaptiveAvgPool,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".

@@ -279,6 +279,14 @@ void FastBackend::MatMul(const TensorView& a, const void* a_data, const TensorVi
   cpu::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, threads_);
 }
 
+void FastBackend::AdaptiveAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) {
+  cpu::AdaptiveAvgPoolForward(AdaptiveOf(n), batch, F(x), F(y), threads_);
+}
+
+void FastBackend::AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  cpu::AdaptiveAvgPoolBackward(AdaptiveOf(n), batch, F(dy), F(dx), accumulate, threads_);
+}
+
 void FastBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {
   cpu::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), threads_);
 }

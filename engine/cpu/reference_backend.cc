@@ -306,6 +306,21 @@ void ReferenceBackend::MatMul(const TensorView& a, const void* a_data, const Ten
   });
 }
 
+void ReferenceBackend::AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AdaptiveAvgPoolForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                               bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::AdaptiveAvgPoolBackward(n, batch, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
 void ReferenceBackend::EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                                         void* y) {
   ForDType(dtype_, [&](auto t) {

@@ -109,6 +109,9 @@ class ReferenceBackend : public Backend {
                      const TensorView& y, void* y_data) override;
   void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data, const TensorView& y,
               void* y_data, bool accumulate) override;
+  void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) override;
+  void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                               bool accumulate) override;
   void EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                         void* y) override;
   void EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,

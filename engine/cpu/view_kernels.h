@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "engine/pool_math.h"
 #include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cpu {
@@ -34,6 +35,11 @@ void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const
 void EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y, int threads);
 void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
                        float* dtable, int threads);
+// adaptive_avg_pool: engine/pool_math.h per element, threads over rows
+// (the reference's results bit for bit).
+void AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y, int threads);
+void AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx, bool accumulate,
+                             int threads);
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads);

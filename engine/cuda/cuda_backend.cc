@@ -194,6 +194,8 @@ class CudaBackend final : public Backend {
                      const TensorView& y, void* y_data) override;
   void MatMul(const TensorView& a, const void* a_data, const TensorView& b, const void* b_data, const TensorView& y,
               void* y_data, bool accumulate) override;
+  void AdaptiveAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) override;
+  void AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
   void EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) override;
   void EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
@@ -677,6 +679,16 @@ void CudaBackend::MatMul(const TensorView& a, const void* a_data, const TensorVi
                          const TensorView& y, void* y_data, bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::MatMul(a, F(a_data), b, F(b_data), y, F(y_data), accumulate, stream_));
+}
+
+void CudaBackend::AdaptiveAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::AdaptiveAvgPoolForward(AdaptiveOf(n), batch, F(x), F(y), stream_));
+}
+
+void CudaBackend::AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::AdaptiveAvgPoolBackward(AdaptiveOf(n), batch, F(dy), F(dx), accumulate, stream_));
 }
 
 void CudaBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {

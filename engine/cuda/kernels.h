@@ -24,6 +24,7 @@
 
 #include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
+#include "engine/pool_math.h"
 #include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cuda {
@@ -116,6 +117,11 @@ cudaError_t BinaryForward(BinaryOp op, const TensorView& a, const float* a_data,
                           const float* b_data, const TensorView& y, float* y_data, cudaStream_t stream);
 cudaError_t MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data,
                    const TensorView& y, float* y_data, bool accumulate, cudaStream_t stream);
+// adaptive_avg_pool (engine/pool_math.h), one thread per element.
+cudaError_t AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y,
+                                   cudaStream_t stream);
+cudaError_t AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx,
+                                    bool accumulate, cudaStream_t stream);
 // embedding over `tokens` positions of width d: rows by id; the backward
 // zeroes dtable (vocabulary, d), then adds dy's rows in position order.
 cudaError_t EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y,

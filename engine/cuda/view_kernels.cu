@@ -8,6 +8,7 @@
 
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/pool_math.h"
 #include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cuda {
@@ -93,6 +94,23 @@ __global__ void EmbeddingBackwardKernel(int64_t tokens, int64_t d, const float* 
   }
 }
 
+__global__ void AdaptiveAvgPoolForwardKernel(pool::Adaptive g, int64_t n, const float* x, float* y) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % g.c, j = (e / g.c) % g.ow, i = (e / (g.c * g.ow)) % g.oh, b = e / (g.c * g.ow * g.oh);
+    y[e] = static_cast<float>(pool::AdaptiveAvg(g, x, b, i, j, c));
+  }
+}
+
+__global__ void AdaptiveAvgPoolBackwardKernel(pool::Adaptive g, int64_t n, const float* dy, float* dx,
+                                              bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % g.c, w = (e / g.c) % g.w, h = (e / (g.c * g.w)) % g.h, b = e / (g.c * g.w * g.h);
+    Store(&dx[e], pool::AdaptiveAvgGrad(g, dy, b, h, w, c), accumulate);
+  }
+}
+
 unsigned Blocks(int64_t n) { return static_cast<unsigned>(StrideBlocks(n)); }
 
 }  // namespace
@@ -153,6 +171,22 @@ cudaError_t EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, con
       cudaMemsetAsync(dtable, 0, static_cast<size_t>(vocabulary) * static_cast<size_t>(d) * sizeof(float), stream);
   if (err != cudaSuccess || tokens <= 0) return err;
   EmbeddingBackwardKernel<<<Blocks(d), kThreads, 0, stream>>>(tokens, d, ids, dy, dtable);
+  return cudaGetLastError();
+}
+
+cudaError_t AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y,
+                                   cudaStream_t stream) {
+  const int64_t n = batch * g.oh * g.ow * g.c;
+  if (n <= 0) return cudaSuccess;
+  AdaptiveAvgPoolForwardKernel<<<Blocks(n), kThreads, 0, stream>>>(g, n, x, y);
+  return cudaGetLastError();
+}
+
+cudaError_t AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx,
+                                    bool accumulate, cudaStream_t stream) {
+  const int64_t n = batch * g.h * g.w * g.c;
+  if (n <= 0) return cudaSuccess;
+  AdaptiveAvgPoolBackwardKernel<<<Blocks(n), kThreads, 0, stream>>>(g, n, dy, dx, accumulate);
   return cudaGetLastError();
 }
 

@@ -85,6 +85,24 @@ TEST_F(GpuTest, ViewOpsMatchReference) {
   }
 }
 
+TEST_F(GpuTest, AdaptiveAvgPoolMatchesReference) {
+  const Node n = OpNode({4, 5, 7}, R"pb(layers { name: "op" inputs: "input"
+                                         adaptive_avg_pool { out_h: 2 out_w: 3 } })pb");
+  ASSERT_FALSE(n.name.empty());
+  const int64_t batch = 3, in = batch * 4 * 5 * 7, out = batch * 4 * 2 * 3;
+  const std::vector<float> x = Random(in, 151), dy = Random(out, 152);
+  DeviceMemory mem(gpu_);
+  float* yd = mem.Zeros<float>(out);
+  float* dxd = mem.Zeros<float>(in);
+  std::vector<float> y_ref(out), dx_ref(in);
+  gpu_->AdaptiveAvgPoolForward(n, batch, mem.Upload(x), yd);
+  ref_.AdaptiveAvgPoolForward(n, batch, x.data(), y_ref.data());
+  EXPECT_LE(RelError(mem.Download(yd, out), y_ref), 1e-7);
+  gpu_->AdaptiveAvgPoolBackward(n, batch, mem.Upload(dy), dxd, false);
+  ref_.AdaptiveAvgPoolBackward(n, batch, dy.data(), dx_ref.data(), false);
+  EXPECT_LE(RelError(mem.Download(dxd, in), dx_ref), 1e-7);
+}
+
 TEST_F(GpuTest, EmbeddingMatchesReference) {
   const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
                                     embedding { num_embeddings: 50 embedding_dim: 96 } })pb");

@@ -95,7 +95,7 @@ constexpr char kActivationOps[] = R"pb(
 )pb";
 
 // The view ops of issue 13 in a squeeze-and-excite block and a token
-// pipeline: reduce_mean (keepdim) → 1x1 convs → sigmoid gate → mul with
+// pipeline: adaptive_avg_pool to 1x1 → 1x1 convs → sigmoid gate → mul with
 // broadcasting; a transpose of the image to channels-last, reshape to
 // tokens, layer_norm and a linear layer on the tokens, slice of the first token and concat in front, a centring sub with
 // broadcasting, mul of a tensor by itself, reduce_sum, scale, unsqueeze,
@@ -107,7 +107,7 @@ constexpr char kShapeOps[] = R"pb(
   layers { name: "conv1" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 padding: 1 } }
   layers { name: "bn" inputs: "conv1" batch_norm {} }
   layers { name: "act" inputs: "bn" silu {} }
-  layers { name: "squeeze" inputs: "act" reduce_mean { axes: [2, 3] keepdim: true } }
+  layers { name: "squeeze" inputs: "act" adaptive_avg_pool { out_h: 1 out_w: 1 } }
   layers { name: "se1" inputs: "squeeze" conv2d { out_channels: 2 kernel_size: 1 } }
   layers { name: "se_act" inputs: "se1" silu {} }
   layers { name: "se2" inputs: "se_act" conv2d { out_channels: 4 kernel_size: 1 } }

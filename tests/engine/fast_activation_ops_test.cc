@@ -386,3 +386,38 @@ TEST(GroupNormTest, FastEqualsReferenceBitForBit) {
 
 }  // namespace
 }  // namespace slimtrain::engine
+
+namespace slimtrain::engine {
+namespace {
+
+// adaptive_avg_pool: engine/pool_math.h everywhere, so fast == reference bit
+// for bit; against a PyTorch-style hand count on a 5x7 map pooled to 2x3.
+TEST(AdaptiveAvgPoolTest, FastEqualsReferenceAndWindowsArePyTorchs) {
+  const Node n = OpNode({4, 5, 7}, R"pb(layers { name: "op" inputs: "input"
+                                         adaptive_avg_pool { out_h: 2 out_w: 3 } })pb");
+  ASSERT_FALSE(n.name.empty());
+  const int64_t batch = 3, in = batch * 4 * 5 * 7, out = batch * 4 * 2 * 3;
+  const std::vector<float> x = Random(in, 151), dy = Random(out, 152), dx0 = Random(in, 153);
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  std::vector<float> y(out), y_ref(out);
+  fast.AdaptiveAvgPoolForward(n, batch, x.data(), y.data());
+  ref.AdaptiveAvgPoolForward(n, batch, x.data(), y_ref.data());
+  EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+  // Output (0, row 1, column 1, channel 2): rows [2, 5), columns [2, 5) of
+  // the (N,H,W,C) input, as adaptive_avg_pool2d's floor/ceil windows.
+  double sum = 0;
+  for (int h = 2; h < 5; ++h) {
+    for (int w = 2; w < 5; ++w) sum += x[(h * 7 + w) * 4 + 2];
+  }
+  EXPECT_FLOAT_EQ(y_ref[((1 * 3) + 1) * 4 + 2], static_cast<float>(sum / 9));
+  for (const bool acc : {false, true}) {
+    std::vector<float> dx = dx0, dx_ref = dx0;
+    fast.AdaptiveAvgPoolBackward(n, batch, dy.data(), dx.data(), acc);
+    ref.AdaptiveAvgPoolBackward(n, batch, dy.data(), dx_ref.data(), acc);
+    EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+  }
+}
+
+}  // namespace
+}  // namespace slimtrain::engine

@@ -428,6 +428,16 @@ Problem AvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, boo
          bool a) { b.AvgPoolBackward(n, N, dy, dx, a, {}); });
 }
 
+Problem AdaptiveAvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.AdaptiveAvgPoolForward(n, N, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.AdaptiveAvgPoolBackward(n, N, dy, dx, a); });
+}
+
 Problem GlobalAvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
   return OneInput(
       be, n, batch, acc, RandomVector(InSize(n, batch), 1),
@@ -688,6 +698,10 @@ const GradCase kGradCases[] = {
        avg_pool { kernel_size: 3 stride: 2 padding: 1 count_include_pad: false } })pb", 0, 2, false, AvgPool},
     {"AvgPoolOverlappingAccumulate", {3, 5, 4}, R"pb(layers { name: "op" inputs: "input"
        avg_pool { kernel_size: 2 stride: 1 } })pb", 0, 2, true, AvgPool},
+    {"AdaptiveAvgPoolOverlapping", {2, 7, 5}, R"pb(layers { name: "op" inputs: "input"
+       adaptive_avg_pool { out_h: 3 out_w: 2 } })pb", 0, 2, false, AdaptiveAvgPool},
+    {"AdaptiveAvgPoolToOneAccumulate", {3, 4, 4}, R"pb(layers { name: "op" inputs: "input"
+       adaptive_avg_pool { out_h: 1 out_w: 1 } })pb", 0, 2, true, AdaptiveAvgPool},
     {"GlobalAvgPool", {3, 3, 4}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0, 2, false,
      GlobalAvgPool},
     {"GlobalAvgPoolAccumulate", {2, 2, 3}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0,

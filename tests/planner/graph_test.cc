@@ -235,6 +235,11 @@ const BadCase kBadCases[] = {
     {"GroupNormGroupsDoNotDivide", [](v1::ModelSpec& s) {
        LayerNamed(s, "relu1")->mutable_group_norm()->set_groups(3);
      }, "layer 'relu1': group_norm.groups 3 must divide the 4 channels of the (N,4,8,8) input"},
+    {"AdaptivePoolLargerThanInput", [](v1::ModelSpec& s) {
+       auto* a = LayerNamed(s, "relu1")->mutable_adaptive_avg_pool();
+       a->set_out_h(9);
+       a->set_out_w(2);
+     }, "layer 'relu1': adaptive_avg_pool: output 9x2 must be positive and at most the input's 8x8"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
