@@ -23,15 +23,14 @@ int Fail(const absl::Status& status) {
 }
 
 absl::StatusOr<engine::Dataset> Load(const std::string& name, const std::string& dir, engine::Split split,
-                                     const planner::Graph& graph) {
+                                     const planner::Graph& graph, uint64_t seed) {
   if (name == "fashion-mnist") return engine::LoadFashionMnist(dir.empty() ? engine::kFashionMnistDir : dir, split);
   if (name == "cifar10" || name == "cifar100") {
     if (dir.empty()) return absl::InvalidArgumentError("--data-dir: the folder of the CIFAR binary files is needed");
     return engine::LoadCifar(dir, name == "cifar10" ? 10 : 100, split);
   }
   if (name == "synthetic") {
-    return engine::SyntheticDataset(split == engine::Split::kTrain ? 10000 : 2000, graph.node(0).out,
-                                    graph.spec().num_classes(), 1, split);
+    return engine::SyntheticDatasetFor(graph, split == engine::Split::kTrain ? 10000 : 2000, seed, split);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--dataset: unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
@@ -42,7 +41,7 @@ absl::StatusOr<engine::Dataset> Load(const std::string& name, const std::string&
 int RunEvalCommand(const std::vector<std::string>& args) {
   std::string model, model_file, weights, dataset = "fashion-mnist", data_dir, split = "test", backend_name = "fast",
                                           format = "table";
-  int64_t batch = 256, threads = 0;
+  int64_t batch = 256, threads = 0, seed = 13;
   bool normalize = true;
   FlagSet flags("eval",
                 "Scores saved weights (a .safetensors file from slimtrain train --output, a download, or a\n"
@@ -54,6 +53,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   flags.String("dataset", &dataset, "fashion-mnist, cifar10, cifar100 or synthetic");
   flags.String("data-dir", &data_dir, "folder of the dataset's files");
   flags.String("split", &split, "test or train");
+  flags.Int("seed", &seed, "synthetic: the training run's seed (a token dataset's Markov chain is drawn from it)");
   flags.Int("batch", &batch, "examples per forward pass");
   flags.Bool("normalize", &normalize, "normalise as training did (the training set's channel mean and std)");
   flags.String("backend", &backend_name, kBackendHelp);
@@ -77,17 +77,12 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
   if (!backend.ok()) return Fail(backend.status());
   absl::StatusOr<engine::Dataset> data =
-      Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph);
+      Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph, seed);
   if (!data.ok()) return Fail(data.status());
-  if (absl::Status image = engine::CheckImageClassifier(*graph); !image.ok()) return Fail(image);
-  if (data->image != graph->node(0).out) {
-    return Fail(absl::InvalidArgumentError(absl::StrFormat("--dataset: %s has %s images but the model takes %s",
-                                                           dataset, planner::DimsString(data->image),
-                                                           planner::DimsString(graph->node(0).out))));
-  }
+  if (absl::Status fits = engine::CheckDatasetFits(*graph, *data); !fits.ok()) return Fail(fits);
   engine::ChannelStats stats;
   if (normalize) {
-    absl::StatusOr<engine::Dataset> train = split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph);
+    absl::StatusOr<engine::Dataset> train = split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph, seed);
     if (!train.ok()) return Fail(train.status());
     stats = engine::ComputeChannelStats(*train);
   }

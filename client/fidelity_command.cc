@@ -61,9 +61,8 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   if (!graph.ok()) return Fail(graph.status());
   absl::StatusOr<engine::Dataset> data =
       dataset == "synthetic"
-          ? absl::StatusOr<engine::Dataset>(engine::SyntheticDataset(batch * (batches + 1), graph->node(0).out,
-                                                                     graph->spec().num_classes(), seed,
-                                                                     engine::Split::kTrain))
+          ? absl::StatusOr<engine::Dataset>(
+                engine::SyntheticDatasetFor(*graph, batch * (batches + 1), seed, engine::Split::kTrain))
       : dataset == "fashion-mnist"
           ? engine::LoadFashionMnist(data_dir.empty() ? engine::kFashionMnistDir : data_dir, engine::Split::kTrain)
           : absl::StatusOr<engine::Dataset>(

@@ -5,15 +5,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/model_flags.h"
+#include "planner/graph.h"
+#include "planner/plan_request.h"
 #include "planner/status_macros.h"
 #include "planner/units.h"
 
 namespace slimtrain::client {
 
 void JobFlags::Register(FlagSet& f) {
+  flags_ = &f;
   f.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet (slimtrain zoo list)");
   f.String("model-file", &model_file, "model file, protobuf text format or JSON");
-  f.String("dataset", &dataset, "fashion-mnist, cifar10, cifar100 or synthetic");
+  f.String("dataset", &dataset,
+           "fashion-mnist, cifar10, cifar100 or synthetic (the default, as token sequences, for a model that reads "
+           "token ids)");
   f.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");
   f.Int("synthetic-examples", &synthetic_examples, "synthetic: training examples (default 10000)");
   f.String("strategy", &strategy, "exact, approx8, approx4, approx2, naive8, naive4, checkpoint, checkpoint_optimal");
@@ -32,7 +37,7 @@ void JobFlags::Register(FlagSet& f) {
   f.Int("warmup-steps", &warmup_steps, "linear warm-up steps");
   f.Int("crop-padding", &crop_padding, "random crop after zero padding of this many pixels");
   f.Bool("flip", &flip, "random horizontal flips");
-  f.Bool("normalize", &normalize, "normalise with the training set's channel mean and std");
+  f.Bool("normalize", &normalize, "normalise with the training set's channel mean and std (images only)");
   f.Int("seed", &seed, "seed for initialisation, data order, augmentation, dropout");
   f.String("budget", &budget, "checkpoint_optimal: memory to fit, e.g. 4GiB");
   f.Int("checkpoint-every", &checkpoint_every, "steps between checkpoints (default 500)");
@@ -42,13 +47,22 @@ void JobFlags::Register(FlagSet& f) {
 absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
   v1::JobSpec spec;
   SLIM_ASSIGN_OR_RETURN(*spec.mutable_model(), ModelRefFromFlags(model, model_file));
-  spec.mutable_dataset()->set_name(dataset);
+  // A language model's defaults: synthetic token sequences, nothing to
+  // normalise (a model that does not build is the trainer's to report).
+  bool tokens = false;
+  if (absl::StatusOr<v1::ModelSpec> m = planner::ResolveModel(spec.model()); m.ok()) {
+    absl::StatusOr<planner::Graph> g = planner::Graph::Build(*m);
+    tokens = g.ok() && planner::TokenVocabulary(*g) > 0;
+  }
+  const bool dataset_given = flags_ != nullptr && flags_->WasSet("dataset");
+  const bool normalize_given = flags_ != nullptr && flags_->WasSet("normalize");
+  spec.mutable_dataset()->set_name(tokens && !dataset_given ? "synthetic" : dataset);
   spec.mutable_dataset()->set_path(data_dir);
   spec.mutable_dataset()->set_synthetic_examples(synthetic_examples);
   spec.mutable_dataset()->set_random_crop_padding(crop_padding);
   spec.mutable_dataset()->set_horizontal_flip(flip);
   spec.set_allow_tf32(tf32);
-  spec.mutable_dataset()->set_normalize(normalize);
+  spec.mutable_dataset()->set_normalize(tokens && !normalize_given ? false : normalize);
   spec.set_strategy(strategy);
   if (batch < 1) return absl::InvalidArgumentError(absl::StrCat("--batch must be >= 1, got ", batch));
   spec.set_batch_size(batch);

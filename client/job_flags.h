@@ -37,11 +37,16 @@ struct JobFlags {
   int64_t checkpoint_every = 0;
   bool tf32 = false;
 
-  // Adds the flags, with these defaults, to `flags`.
+  // Adds the flags, with these defaults, to `flags` (which must outlive
+  // ToSpec).
   void Register(FlagSet& flags);
   // The JobSpec the flags describe; INVALID_ARGUMENT naming the flag for a
-  // bad value. Without --epochs and --steps: 1 epoch.
+  // bad value. Without --epochs and --steps: 1 epoch. For a model that reads
+  // token ids, --dataset defaults to synthetic and --normalize to false.
   absl::StatusOr<v1::JobSpec> ToSpec() const;
+
+ private:
+  const FlagSet* flags_ = nullptr;
 };
 
 }  // namespace slimtrain::client

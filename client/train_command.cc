@@ -16,6 +16,7 @@
 #include "engine/checkpoint.h"
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
+#include "planner/graph.h"
 #include "planner/units.h"
 
 namespace slimtrain::client {
@@ -93,6 +94,14 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   double last_loss = 0, last_accuracy = 0, rate = 0, eval_loss = -1, eval_accuracy = -1;
   int64_t measured = 0;
   const int64_t every = std::max<int64_t>(1, t.total_steps() / 20);
+  // A language model's examples are sequences: its rate in tokens.
+  const int64_t tokens = planner::TokenVocabulary(t.graph()) > 0 ? planner::NumElements(t.graph().node(0).out) : 0;
+  auto rate_text = [tokens](double per_second, bool brief) {
+    if (tokens == 0) return absl::StrFormat(brief ? "%.0f img/s" : "%.0f images/s", per_second);
+    const double token_rate = per_second * static_cast<double>(tokens);
+    return brief ? absl::StrFormat("%.0f tok/s", token_rate)
+                 : absl::StrFormat("%.1f sequences/s (%.0f tokens/s)", per_second, token_rate);
+  };
   engine::TrainerCallbacks callbacks;
   callbacks.on_metrics = [&](const v1::Metrics& m) {
     measured = std::max(measured, m.measured_peak_bytes());
@@ -115,11 +124,12 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     const double eta = elapsed / std::max<int64_t>(1, m.step() - first_step) * (t.total_steps() - m.step());
     const int width = 20, filled = static_cast<int>(width * m.step() / std::max<int64_t>(1, t.total_steps()));
     const std::string line = absl::StrFormat(
-        "step %*d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %.0f img/s | ETA %s",
+        "step %*d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %s | ETA %s",
         static_cast<int>(absl::StrCat(t.total_steps()).size()), m.step(), t.total_steps(), std::string(filled, '#'),
         std::string(width - filled, '-'), static_cast<int>(100 * m.step() / std::max<int64_t>(1, t.total_steps())),
         m.epoch() + 1, std::max<int64_t>(1, (t.total_steps() + t.steps_per_epoch() - 1) / t.steps_per_epoch()),
-        m.loss(), 100 * m.accuracy(), rate, Duration(eta));
+        m.loss(), 100 * m.accuracy(), rate_text(rate, true),
+        Duration(eta));
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
     } else if (m.step() % every == 0 || m.step() == t.total_steps()) {
@@ -146,8 +156,8 @@ int RunTrainCommand(const std::vector<std::string>& args) {
         t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate,
         last_loss, last_accuracy, eval_loss, eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, output);
   } else {
-    std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %.0f images/s\n",
-                                 t.graph().spec().name(), plan.strategy(), steps_done, Duration(seconds), rate);
+    std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %s\n", t.graph().spec().name(),
+                                 plan.strategy(), steps_done, Duration(seconds), rate_text(rate, false));
     std::cout << absl::StrFormat("last batch: loss %.4f, accuracy %.2f%%\n", last_loss, 100 * last_accuracy);
     if (eval_accuracy >= 0) {
       std::cout << absl::StrFormat("test set: loss %.4f, accuracy %.2f%%\n", eval_loss, 100 * eval_accuracy);

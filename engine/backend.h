@@ -241,9 +241,11 @@ class Backend : public planner::CostModel {
   virtual void EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                                 void* y) = 0;
   // dtable (V,D) = Σ over the positions holding each id of dy's row,
-  // overwritten (zero for ids that do not occur), summed in position order.
+  // summed in position order; overwritten (zero for ids that do not occur),
+  // or with `accumulate` added to what is there (a table tied to a linear
+  // whose backward wrote its gradient first).
   virtual void EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,
-                                 void* dtable) = 0;
+                                 void* dtable, bool accumulate) = 0;
 
   // --- attention (proto/model.proto's Attention): q (N,Lq,D), k, v
   // (N,Lk,D), out (N,Lq,D) row-major; lse (N,heads,Lq): the log-sum-exp of

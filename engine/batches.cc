@@ -20,7 +20,7 @@ uint64_t Mix(uint64_t z) {
 BatchIterator::BatchIterator(const Dataset& data, int64_t batch, const BatchOptions& options, uint64_t seed,
                              ChannelStats stats)
     : data_(data), batch_(batch), options_(options), seed_(seed), stats_(std::move(stats)) {
-  if (options_.normalize && stats_.mean.empty()) stats_ = ComputeChannelStats(data_);
+  if (options_.normalize && stats_.mean.empty() && !data_.has_tokens()) stats_ = ComputeChannelStats(data_);
   Shuffle();
 }
 
@@ -49,6 +49,12 @@ void BatchIterator::Seek(int64_t epoch, int64_t position) {
 }
 
 void BatchIterator::Load(int64_t example, int64_t position, float* out) const {
+  if (data_.has_tokens()) {  // ids as the input's values; nothing to augment
+    const int64_t length = data_.example_elements();
+    const int32_t* ids = data_.tokens.data() + example * length;
+    for (int64_t t = 0; t < length; ++t) out[t] = static_cast<float>(ids[t]);
+    return;
+  }
   const int64_t c = data_.image[0], h = data_.image[1], w = data_.image[2];
   const int64_t pad = options_.crop_padding;
   // This example's augmentation, from (seed, epoch, position) alone.
@@ -83,11 +89,11 @@ int64_t BatchIterator::Next(float* images, int32_t* labels) {
     Shuffle();
   }
   const int64_t n = std::min(batch_, data_.size - position_);
-  const int64_t elements = data_.example_elements();
+  const int64_t elements = data_.example_elements(), per_example = data_.labels_per_example;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t example = order_[position_ + i];
     Load(example, position_ + i, images + i * elements);
-    labels[i] = data_.labels[example];
+    std::copy_n(data_.labels.begin() + example * per_example, per_example, labels + i * per_example);
   }
   position_ += n;
   return n;

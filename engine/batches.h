@@ -6,6 +6,9 @@
 //   std::vector<int32_t> labels(128);
 //   batches.Next(images.data(), labels.data());   // (N,C,H,W) floats
 //
+// A token dataset's batches are its ids as floats, (n,L), and its labels
+// (n, labels_per_example); crop, flip and normalisation do not apply.
+//
 // Determinism: epoch e's order is a permutation drawn from (seed, e); the
 // augmentation of the example at position p of epoch e is drawn from (seed,
 // e, p) alone. So the whole stream is a function of (seed, epoch, position),
@@ -37,9 +40,10 @@ class BatchIterator {
   BatchIterator(const Dataset& data, int64_t batch, const BatchOptions& options, uint64_t seed,
                 ChannelStats stats = {});
 
-  // Fills `images` (n,C,H,W) and `labels` (n) with the next batch and returns
-  // n (= batch, or fewer for the last batch of an epoch without drop_last),
-  // moving to the next epoch when this one is done.
+  // Fills `images` (n,C,H,W) and `labels` (n, labels_per_example) with the
+  // next batch and returns n (= batch, or fewer for the last batch of an
+  // epoch without drop_last), moving to the next epoch when this one is
+  // done.
   int64_t Next(float* images, int32_t* labels);
 
   int64_t batch() const { return batch_; }

@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -172,21 +173,76 @@ absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split spl
   return d;
 }
 
-Dataset SyntheticDataset(int64_t size, const planner::Dims& image, int64_t classes, uint64_t seed, Split split) {
+Dataset SyntheticDataset(int64_t size, const planner::Dims& image, int64_t classes, uint64_t seed, Split split,
+                         int64_t labels_per_example) {
   Dataset d;
   d.name = "synthetic";
   d.size = size;
   d.image = image;
   d.classes = classes;
+  d.labels_per_example = labels_per_example;
   std::mt19937_64 rng(seed * 2 + (split == Split::kTest ? 1 : 0));
   d.pixels.resize(size * planner::NumElements(image));
   for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng() >> 56);
-  d.labels.resize(size);
+  d.labels.resize(size * labels_per_example);
   for (int32_t& l : d.labels) l = static_cast<int32_t>(rng() % static_cast<uint64_t>(classes));
   return d;
 }
 
+Dataset SyntheticTokens(int64_t size, int64_t length, int64_t vocabulary, int64_t labels_per_example, uint64_t seed,
+                        Split split) {
+  Dataset d;
+  d.name = "synthetic";
+  d.size = size;
+  d.image = {length};
+  d.classes = vocabulary;
+  d.vocabulary = vocabulary;
+  d.labels_per_example = labels_per_example;
+  const uint64_t v = static_cast<uint64_t>(vocabulary);
+  // The chain, from the seed alone: three successors per token.
+  std::mt19937_64 chain_rng(seed ^ 0x5eedc4a1d0c0ffeeULL);
+  std::vector<int32_t> successors(3 * vocabulary);
+  for (int32_t& s : successors) s = static_cast<int32_t>(chain_rng() % v);
+  // Walks, from the seed and the split; a draw u in [0, 1) picks the step.
+  std::mt19937_64 rng(seed * 2 + (split == Split::kTest ? 1 : 0) + 0x9e3779b97f4a7c15ULL);
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
+  d.tokens.resize(size * length);
+  d.labels.resize(size * labels_per_example);
+  std::vector<int32_t> walk(length + 1);
+  for (int64_t i = 0; i < size; ++i) {
+    walk[0] = static_cast<int32_t>(rng() % v);
+    for (int64_t t = 1; t <= length; ++t) {
+      const double u = uniform();
+      const int32_t* next = &successors[3 * walk[t - 1]];
+      walk[t] = u < 0.6 ? next[0] : u < 0.85 ? next[1] : u < 0.95 ? next[2] : static_cast<int32_t>(rng() % v);
+    }
+    std::copy(walk.begin(), walk.begin() + length, d.tokens.begin() + i * length);
+    std::copy(walk.end() - labels_per_example, walk.end(), d.labels.begin() + i * labels_per_example);
+  }
+  return d;
+}
+
+Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t seed, Split split) {
+  const planner::Dims& input = graph.node(0).out;
+  const int64_t vocabulary = planner::TokenVocabulary(graph), classes = graph.spec().num_classes();
+  const int64_t per_example = planner::LabelsPerExample(graph);
+  if (vocabulary > 0 && classes == vocabulary && (per_example == 1 || per_example == input[0])) {
+    return SyntheticTokens(size, input[0], vocabulary, per_example, seed, split);
+  }
+  Dataset d = SyntheticDataset(size, input, classes, seed, split, per_example);
+  if (vocabulary > 0) {
+    // Token ids of another vocabulary than the classes: uniform ids.
+    d.pixels.clear();
+    d.vocabulary = vocabulary;
+    std::mt19937_64 rng(seed * 2 + (split == Split::kTest ? 1 : 0) + 17);
+    d.tokens.resize(size * planner::NumElements(input));
+    for (int32_t& t : d.tokens) t = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocabulary));
+  }
+  return d;
+}
+
 ChannelStats ComputeChannelStats(const Dataset& data) {
+  if (data.has_tokens()) return {};
   const int64_t c = data.image[0], plane = data.example_elements() / c;
   std::vector<double> sum(c, 0), sq(c, 0);
   for (int64_t i = 0; i < data.size; ++i) {
@@ -209,20 +265,35 @@ ChannelStats ComputeChannelStats(const Dataset& data) {
   return s;
 }
 
-absl::Status CheckImageClassifier(const planner::Graph& graph) {
-  for (int c : graph.node(0).consumers) {
-    if (graph.node(c).kind == planner::OpKind::kEmbedding) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "model '%s': layer '%s' reads token ids, and the datasets here are images (token datasets are not built "
-          "yet)",
-          graph.spec().name(), graph.node(c).name));
-    }
+absl::Status CheckDatasetFits(const planner::Graph& graph, const Dataset& data) {
+  const std::string& model = graph.spec().name();
+  const planner::Dims& input = graph.node(0).out;
+  const int64_t vocabulary = planner::TokenVocabulary(graph);
+  auto error = [](const std::string& message) { return absl::InvalidArgumentError("dataset: " + message); };
+  if (vocabulary > 0 && !data.has_tokens()) {
+    return error(absl::StrFormat("model '%s' reads token ids (an embedding on its input) and %s has images; "
+                                 "train it on synthetic (token sequences)",
+                                 model, data.name));
   }
-  if (planner::LabelsPerExample(graph) != 1) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "model '%s': the loss '%s' takes a label per position, and the datasets here have one label per example "
-        "(token datasets are not built yet)",
-        graph.spec().name(), graph.node(graph.loss()).name));
+  if (vocabulary == 0 && data.has_tokens()) {
+    return error(absl::StrFormat("%s has token sequences but model '%s' takes %s values, not token ids", data.name,
+                                 model, planner::DimsString(input)));
+  }
+  if (data.image != input) {
+    return error(absl::StrFormat("%s has %s %s but model '%s' takes %s", data.name, planner::DimsString(data.image),
+                                 data.has_tokens() ? "tokens" : "images", model, planner::DimsString(input)));
+  }
+  if (data.has_tokens() && data.vocabulary > vocabulary) {
+    return error(absl::StrFormat("%s has token ids up to %d but model '%s''s embedding has %d", data.name,
+                                 data.vocabulary - 1, model, vocabulary));
+  }
+  if (data.classes != graph.spec().num_classes()) {
+    return error(absl::StrFormat("%s has %d classes but model '%s' has %d", data.name, data.classes, model,
+                                 graph.spec().num_classes()));
+  }
+  if (data.labels_per_example != planner::LabelsPerExample(graph)) {
+    return error(absl::StrFormat("%s has %d label(s) per example but model '%s''s loss takes %d", data.name,
+                                 data.labels_per_example, model, planner::LabelsPerExample(graph)));
   }
   return absl::OkStatus();
 }

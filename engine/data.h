@@ -1,7 +1,10 @@
-// data.h — image classification datasets, read whole into memory.
+// data.h — datasets, read or made whole in memory: images with a label each,
+// or token sequences with a label per position.
 //
 //   SLIM_ASSIGN_OR_RETURN(Dataset train, LoadFashionMnist(kFashionMnistDir, Split::kTrain));
 //   // train.size == 60000, train.image == {1, 28, 28}, train.classes == 10
+//   Dataset text = SyntheticDatasetFor(gpt, 10000, seed, Split::kTrain);
+//   // text.image == {256}, text.tokens (N,256) ids, text.labels (N,256) the next ids
 //
 // Sources:
 //   Fashion-MNIST  Debian's dataset-fashion-mnist: IDX files, gzip
@@ -10,7 +13,9 @@
 //                  (CIFAR-10: a label byte, then 3072 pixel bytes (C,H,W)),
 //                  train.bin and test.bin (CIFAR-100: coarse and fine label
 //                  bytes, then the pixels; the fine label is used).
-//   synthetic      random pixels and labels for benchmarks, any shape.
+//   synthetic      random pixels and labels for benchmarks, any shape; for
+//                  a model that reads token ids, sequences drawn from a
+//                  fixed random Markov chain (so a model can learn them).
 // A corrupt or truncated file gives INVALID_ARGUMENT naming the file and the
 // byte offset (in the decompressed stream for gzip files); a missing one
 // NOT_FOUND naming it. Nothing is half-loaded: an error returns no dataset.
@@ -33,35 +38,58 @@ enum class Split { kTrain, kTest };
 struct Dataset {
   std::string name;        // "fashion-mnist", "cifar10", "cifar100", "synthetic"
   int64_t size = 0;        // examples
-  planner::Dims image;     // (C,H,W)
+  planner::Dims image;     // one example's input: (C,H,W), (F), or (L) token ids
   int64_t classes = 0;
-  // (N,C,H,W) pixel bytes 0..255; a value is pixel / 255.
+  // (N,C,H,W) pixel bytes 0..255; a value is pixel / 255. Empty for tokens.
   std::vector<uint8_t> pixels;
-  std::vector<int32_t> labels;  // (N), in [0, classes)
+  // Token datasets: (N,L) ids in [0, vocabulary), given to the model as its
+  // input's values. Empty (and vocabulary 0) for images.
+  std::vector<int32_t> tokens;
+  int64_t vocabulary = 0;
+  // 1, or L for a label per position.
+  int64_t labels_per_example = 1;
+  std::vector<int32_t> labels;  // (N, labels_per_example), in [0, classes)
 
   int64_t example_elements() const { return planner::NumElements(image); }
+  bool has_tokens() const { return vocabulary > 0; }
 };
 
-// OK when `graph` trains on these datasets (images with one label each);
-// FAILED_PRECONDITION naming the layer for a model that reads token ids
-// (an embedding on the input) or takes a label per position (a loss over
-// (N,L,classes)): no dataset here has those yet (the Executor runs such
-// models; the trainer, eval and fidelity refuse them instead of misreading
-// labels).
-absl::Status CheckImageClassifier(const planner::Graph& graph);
+// OK when `data` can feed `graph`: the input's shape, the classes, token
+// ids for a model whose input an embedding reads (within its vocabulary)
+// and pixels otherwise, and as many labels per example as the loss takes.
+// INVALID_ARGUMENT naming "dataset", the dataset and the model otherwise.
+absl::Status CheckDatasetFits(const planner::Graph& graph, const Dataset& data);
 
 absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split);
 
 // `classes` is 10 or 100.
 absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split split);
 
-// `size` examples of shape `image` with uniformly random pixels and labels;
-// the same for a seed. The test split uses a different stream than the train
-// split.
-Dataset SyntheticDataset(int64_t size, const planner::Dims& image, int64_t classes, uint64_t seed, Split split);
+// `size` examples of shape `image` with uniformly random pixels and labels
+// (`labels_per_example` each); the same for a seed. The test split uses a
+// different stream than the train split.
+Dataset SyntheticDataset(int64_t size, const planner::Dims& image, int64_t classes, uint64_t seed, Split split,
+                         int64_t labels_per_example = 1);
+
+// `size` sequences of `length` token ids in [0, vocabulary), each a walk
+// on a Markov chain drawn from the seed (the same for both splits): a token
+// is followed by one of three successors of its own with probabilities
+// 0.6, 0.25, 0.1, or by any token with 0.05, so the next token's entropy
+// is 1.2 to 1.6 nats (vocabularies of 50 to 50,000) and a model can learn what a uniform guess
+// (log vocabulary) cannot. Labels: the next token at every position
+// (labels_per_example = length), or after the last one (1); both need
+// classes = vocabulary. Splits sample different walks.
+Dataset SyntheticTokens(int64_t size, int64_t length, int64_t vocabulary, int64_t labels_per_example, uint64_t seed,
+                        Split split);
+
+// The synthetic dataset `graph` trains on: SyntheticTokens for a model
+// whose input an embedding reads and whose classes are its vocabulary,
+// else SyntheticDataset shaped as the input (random labels, as many per
+// example as the loss takes).
+Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t seed, Split split);
 
 // Per-channel mean and standard deviation of a dataset's values (pixels
-// scaled to [0, 1]), for normalisation.
+// scaled to [0, 1]), for normalisation; empty for token datasets.
 struct ChannelStats {
   std::vector<float> mean, std;
 };

@@ -52,6 +52,24 @@ absl::Status CheckPlanMatches(const v1::MemoryPlan& plan, const planner::Schedul
   return absl::OkStatus();
 }
 
+// A tied linear's backward writes the shared table's gradient and the
+// embedding's adds to it, so the linear's must run first (Graph::Build puts
+// the embedding upstream, and backward runs in reverse).
+absl::Status CheckTiedOrder(const planner::Graph& graph, const planner::Schedule& s) {
+  std::vector<int> backward_step(graph.size(), -1);
+  for (int t = 0; t < static_cast<int>(s.steps.size()); ++t) {
+    if (s.steps[t].kind == v1::Step::BACKWARD) backward_step[s.steps[t].node] = t;
+  }
+  for (const Node& n : graph.nodes()) {
+    if (n.tied_to >= 0 && !(backward_step[n.id] < backward_step[n.tied_to])) {
+      return absl::InternalError(absl::StrFormat(
+          "the schedule runs embedding '%s''s backward (step %d) before its tied linear '%s''s (step %d)",
+          graph.node(n.tied_to).name, backward_step[n.tied_to], n.name, backward_step[n.id]));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph& graph, planner::Strategy strategy,
@@ -90,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
                         planner::BuildSchedule(graph, strategy, plan.batch_size(), *backend, checkpoints));
   planner::ComputeLifetimes(graph, schedule);
   SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
+  SLIM_RETURN_IF_ERROR(CheckTiedOrder(graph, schedule));
   SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
   SLIM_ASSIGN_OR_RETURN(DeviceBuffer arena, backend->Allocate(plan.arena_bytes()));
   std::unique_ptr<Executor> exec(new Executor(graph, plan, std::move(schedule), backend, options, std::move(arena)));
@@ -116,6 +135,10 @@ Executor::Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Sc
   for (int b = 0; b < static_cast<int>(blocks_.size()); ++b) {
     blocks_starting_[blocks_[b].first_step].push_back(b);
     blocks_ending_[blocks_[b].last_step].push_back(b);
+  }
+  table_tied_.assign(graph_.size(), false);
+  for (const Node& n : graph_.nodes()) {
+    if (n.tied_to >= 0) table_tied_[n.tied_to] = true;
   }
 }
 
@@ -618,7 +641,9 @@ void Executor::Backward(const ScheduleStep& step) {
       backend_->SoftmaxBackward(n, batch, Ptr(step, Role::kOutput), dy, dx, acc);
       break;
     case OpKind::kEmbedding:
-      backend_->EmbeddingBackward(n, batch, Ptr(step, Role::kInput), dy, params_.GradAt(p.weight));
+      // A tied table: the linear's backward wrote its gradient already.
+      backend_->EmbeddingBackward(n, batch, Ptr(step, Role::kInput), dy, params_.GradAt(p.weight),
+                                  table_tied_[n.id]);
       break;
     case OpKind::kGroupNorm:
       backend_->GroupNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma), Ptr(step, Role::kStats),

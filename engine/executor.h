@@ -165,6 +165,7 @@ class Executor {
   std::vector<int64_t> offset_;  // per buffer
   std::vector<planner::StorageBlock> blocks_;
   std::vector<std::vector<int>> blocks_starting_, blocks_ending_;  // per step
+  std::vector<bool> table_tied_;  // per node: an embedding a linear is tied to
   int64_t steps_run_ = 0;
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
   std::vector<double> step_seconds_;  // per schedule step, with options_.profile

@@ -54,7 +54,7 @@ double Norm(const std::vector<double>& a, const std::vector<double>& b, const Na
 absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, planner::Strategy strategy,
                                                const Dataset& data, const FidelityOptions& options,
                                                Backend* backend) {
-  SLIM_RETURN_IF_ERROR(CheckImageClassifier(graph));
+  SLIM_RETURN_IF_ERROR(CheckDatasetFits(graph, data));
   if (planner::CodeBits(strategy) == 0) {
     return absl::InvalidArgumentError(absl::StrCat("strategy: fidelity compares an approx-K or naive-K strategy "
                                                    "with exact, not '", planner::StrategyName(strategy), "'"));
@@ -82,7 +82,7 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   batch_options.shuffle = true;
   BatchIterator batches(data, options.batch, batch_options, options.seed);
   std::vector<float> images(options.batch * data.example_elements());
-  std::vector<int32_t> labels(options.batch);
+  std::vector<int32_t> labels(options.batch * data.labels_per_example);
 
   // Batch b: exact and approx-K gradients on the same weights.
   batches.Next(images.data(), labels.data());

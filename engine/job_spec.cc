@@ -176,9 +176,27 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, limits));
   SLIM_RETURN_IF_ERROR(graph.CheckBatch(spec.batch_size(), sizeof(float)));
+  const bool tokens = planner::TokenVocabulary(graph) > 0;
+  const int64_t per_example = planner::LabelsPerExample(graph);
+  if ((tokens || per_example > 1) && d.name() != "synthetic") {
+    return FieldError("dataset.name",
+                      absl::StrFormat("model '%s' %s, and %s has images with one label each; train it on synthetic "
+                                      "(token sequences)",
+                                      model.name(), tokens ? "reads token ids" : "takes a label per position",
+                                      d.name()));
+  }
+  if (tokens && (d.random_crop_padding() > 0 || d.horizontal_flip() || d.normalize())) {
+    return FieldError(d.random_crop_padding() > 0 ? "dataset.random_crop_padding"
+                      : d.horizontal_flip()       ? "dataset.horizontal_flip"
+                                                  : "dataset.normalize",
+                      absl::StrFormat("model '%s' reads token ids, which have no pixels to crop, flip or normalise",
+                                      model.name()));
+  }
   if (d.name() == "synthetic") {
-    // Pixels of both splits, one byte each (the test split is a fifth).
-    const int64_t pixels = planner::NumElements(graph.node(0).out);
+    // Both splits (the test split is a fifth): a byte per pixel or four per
+    // token id, and four per label.
+    const int64_t pixels =
+        planner::NumElements(graph.node(0).out) * (tokens ? 4 : 1) + 4 * per_example;
     const int64_t all = examples + std::max<int64_t>(examples / 5, 1);
     if (pixels > kMaxSyntheticBytes / all) {
       return FieldError("dataset.synthetic_examples",

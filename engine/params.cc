@@ -38,14 +38,17 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
       if (n.bias) p.bias = add(n, "bias", {n.out_channels}, true, {Init::kUniform, cin * k2});
     } else if (n.kind == OpKind::kLinear) {
       const int64_t in = planner::NumElements(planner::KernelShape(n, 1).node.input_dims[0]);  // D of (L,D)
-      p.weight = add(n, "weight", {n.out_features, in}, true, {Init::kUniform, in});
+      // A tied linear's weight is the embedding's table (upstream, so
+      // already added), as nn.Linear.weight = nn.Embedding.weight shares it.
+      p.weight = n.tied_to >= 0 ? nodes_[n.tied_to].weight
+                                : add(n, "weight", {n.out_features, in}, true, {Init::kUniform, in});
       if (n.bias) p.bias = add(n, "bias", {n.out_features}, true, {Init::kUniform, in});
     } else if (n.kind == OpKind::kLayerNorm) {
       if (n.affine) {
         // nn.LayerNorm's weight and bias have the normalised shape.
         const planner::Dims shape(n.out.end() - n.norm_axes, n.out.end());
         p.gamma = add(n, "weight", shape, true, {Init::kOnes, 0});
-        p.beta = add(n, "bias", shape, true, {Init::kZeros, 0});
+        if (n.bias) p.beta = add(n, "bias", shape, true, {Init::kZeros, 0});
       }
     } else if (n.kind == OpKind::kPositionalEmbedding) {
       planner::Dims shape = {1};

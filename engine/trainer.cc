@@ -39,8 +39,7 @@ absl::StatusOr<Dataset> LoadDataset(const v1::DatasetSpec& d, const planner::Gra
   }
   if (name == "synthetic") {
     const int64_t n = TrainingExamples(d);
-    return SyntheticDataset(split == Split::kTrain ? n : std::max<int64_t>(n / 5, 1), graph.node(0).out,
-                            graph.spec().num_classes(), seed, split);
+    return SyntheticDatasetFor(graph, split == Split::kTrain ? n : std::max<int64_t>(n / 5, 1), seed, split);
   }
   return FieldError("dataset.name",
                     absl::StrCat("unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
@@ -103,21 +102,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   const OptimizerConfig optimizer = OptimizerFrom(spec.optimizer());
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
-  SLIM_RETURN_IF_ERROR(CheckImageClassifier(graph));
 
   std::unique_ptr<Trainer> t(new Trainer(spec, std::move(graph), options));
   // 2. Data: shapes and classes must match the model.
   SLIM_ASSIGN_OR_RETURN(t->train_, LoadDataset(spec.dataset(), t->graph_, Split::kTrain, options.data_root, spec.seed()));
   SLIM_ASSIGN_OR_RETURN(t->test_, LoadDataset(spec.dataset(), t->graph_, Split::kTest, options.data_root, spec.seed()));
-  if (t->train_.image != t->graph_.node(0).out) {
-    return FieldError("dataset", absl::StrFormat("%s has %s images but model '%s' takes %s", t->train_.name,
-                                                 planner::DimsString(t->train_.image), model.name(),
-                                                 planner::DimsString(t->graph_.node(0).out)));
-  }
-  if (t->train_.classes != model.num_classes()) {
-    return FieldError("dataset", absl::StrFormat("%s has %d classes but model '%s' has %d", t->train_.name,
-                                                 t->train_.classes, model.name(), model.num_classes()));
-  }
+  SLIM_RETURN_IF_ERROR(CheckDatasetFits(t->graph_, t->train_));
   if (t->train_.size < spec.batch_size()) {
     return FieldError("batch_size", absl::StrFormat("%d is more than the %d training examples", spec.batch_size(),
                                                     t->train_.size));
@@ -141,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   t->images_.resize(spec.batch_size() * t->train_.example_elements());
-  t->labels_.resize(spec.batch_size());
+  t->labels_.resize(spec.batch_size() * t->train_.labels_per_example);
 
   // 4. Resume.
   if (options.resume && !options.checkpoint_path.empty() && std::ifstream(options.checkpoint_path).good()) {
@@ -172,7 +162,7 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
     m.set_step(step_);
     m.set_epoch(batches_->epoch());
     m.set_loss(r.loss);
-    m.set_accuracy(static_cast<double>(r.correct) / spec_.batch_size());
+    m.set_accuracy(static_cast<double>(r.correct) / (spec_.batch_size() * train_.labels_per_example));
     m.set_learning_rate(lr);
     m.set_images_per_second(images_per_second_);
     m.set_planned_peak_bytes(executor_->plan().peak_bytes());
@@ -233,9 +223,9 @@ absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& da
   options.normalize = normalize;
   options.drop_last = false;
   BatchIterator it(data, batch, options, 0, stats);
-  const int64_t elements = data.example_elements();
+  const int64_t elements = data.example_elements(), per_example = data.labels_per_example;
   std::vector<float> images(batch * elements);
-  std::vector<int32_t> labels(batch);
+  std::vector<int32_t> labels(batch * per_example);
   EvalResult e;
   double loss_sum = 0;
   int64_t correct = 0;
@@ -244,7 +234,7 @@ absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& da
     // Pad a partial batch with its first example; only n count.
     for (int64_t i = n; i < batch; ++i) {
       std::copy(images.begin(), images.begin() + elements, images.begin() + i * elements);
-      labels[i] = labels[0];
+      std::copy(labels.begin(), labels.begin() + per_example, labels.begin() + i * per_example);
     }
     SLIM_ASSIGN_OR_RETURN(StepResult r, executor.Evaluate(images.data(), labels.data(), n));
     loss_sum += r.loss * n;
@@ -252,7 +242,7 @@ absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& da
     e.examples += n;
   }
   e.loss = loss_sum / std::max<int64_t>(e.examples, 1);
-  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(e.examples, 1);
+  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(e.examples * per_example, 1);
   return e;
 }
 

@@ -62,7 +62,7 @@ struct TrainerCallbacks {
 
 struct EvalResult {
   double loss = 0;
-  double accuracy = 0;  // fraction
+  double accuracy = 0;  // fraction of the labels (positions, for a label per position)
   int64_t examples = 0;
 };
 

@@ -59,6 +59,53 @@ std::string DescribeCycle(const std::vector<std::vector<int>>& inputs, const std
   return absl::StrJoin(cycle, " -> ");
 }
 
+// Ties `linear` (already shaped) to the embedding named `tied`: it must be
+// upstream of the linear (so the linear's backward, which writes the shared
+// gradient, runs before the embedding's, which adds to it), with a table of
+// (out_features, in_features).
+absl::Status TieToEmbedding(const std::vector<Node>& nodes, const std::string& tied, Node& linear) {
+  const Node* e = nullptr;
+  for (const Node& n : nodes) {
+    if (n.name == tied) e = &n;
+  }
+  if (e == nullptr) {
+    return LayerError(linear.name, absl::StrCat("linear.tied_to: '", tied, "' is not a layer of the model"));
+  }
+  if (e->kind != OpKind::kEmbedding) {
+    return LayerError(linear.name, absl::StrCat("linear.tied_to: '", tied, "' is not an embedding"));
+  }
+  // Upstream: reachable backwards from the linear.
+  std::vector<bool> seen(nodes.size(), false);
+  std::vector<int> stack = {linear.id};
+  bool upstream = false;
+  while (!stack.empty() && !upstream) {
+    const int v = stack.back();
+    stack.pop_back();
+    for (int u : nodes[v].inputs) {
+      if (u == e->id) upstream = true;
+      if (!seen[u]) {
+        seen[u] = true;
+        stack.push_back(u);
+      }
+    }
+  }
+  if (!upstream) {
+    return LayerError(linear.name, absl::StrCat("linear.tied_to: embedding '", tied,
+                                                "' must be upstream of this layer (its output feeds it)"));
+  }
+  const int64_t in = linear.input_dims[0].back();
+  if (linear.input_dims[0].size() > 2 || in != e->out_features || linear.out_features != e->vocabulary) {
+    return LayerError(linear.name,
+                      absl::StrFormat("linear.tied_to: embedding '%s' has a table of %dx%d, so this layer must map "
+                                      "(L,%d) or (%d) to %d features; it maps %s to %d",
+                                      tied, e->vocabulary, e->out_features, e->out_features, e->out_features,
+                                      e->vocabulary, DimsString(linear.input_dims[0]), linear.out_features));
+  }
+  linear.tied_to = e->id;
+  linear.parameter_count = linear.bias ? linear.out_features : 0;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const char* OpKindName(OpKind kind) {
@@ -140,6 +187,15 @@ std::string KnownOpNames() {
 int64_t LabelsPerExample(const Graph& graph) {
   const Dims& logits = graph.node(graph.loss()).input_dims[0];
   return logits.size() == 2 ? logits[0] : 1;
+}
+
+int64_t TokenVocabulary(const Graph& graph) {
+  int64_t v = 0;  // the smallest, if several embeddings read the input
+  for (int c : graph.node(0).consumers) {
+    const Node& e = graph.node(c);
+    if (e.kind == OpKind::kEmbedding) v = v == 0 ? e.vocabulary : std::min(v, e.vocabulary);
+  }
+  return v;
 }
 
 KernelView KernelShape(const Node& n, int64_t batch) {
@@ -360,6 +416,15 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
     for (int c : consumers[v]) node.consumers.push_back(id_of[c]);
     std::sort(node.consumers.begin(), node.consumers.end());
     g.by_name_[node.name] = pos;
+  }
+
+  // 5b. Tied linears: the embedding upstream, shapes that agree; the table
+  // is counted once, at the embedding.
+  for (Node& node : g.nodes_) {
+    if (node.kind != OpKind::kLinear) continue;
+    const std::string& tied = spec.layers(order[node.id] - 1).linear().tied_to();
+    if (tied.empty()) continue;
+    SLIM_RETURN_IF_ERROR(TieToEmbedding(g.nodes_, tied, node));
   }
 
   // 6. Every output is read by someone, except the loss's.

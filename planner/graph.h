@@ -167,7 +167,10 @@ struct Node {
   int64_t out_channels = 0;  // conv2d
   int64_t out_features = 0;  // linear; embedding: its dimension D
   int64_t vocabulary = 0;    // embedding: ids are in [0, vocabulary)
-  bool bias = false;         // conv2d, linear
+  bool bias = false;         // conv2d, linear; layer_norm: whether β exists
+  // linear: the embedding whose table is this layer's weight (tied_to), or
+  // -1; such a linear's parameter_count is its bias alone.
+  int tied_to = -1;
   double eps = 1e-5, momentum = 0.1;  // batch_norm (eps: layer_norm too)
   // layer_norm: trailing axes normalised, whether γ and β exist, and the
   // normalised rows (per example) of row_size elements each.
@@ -214,6 +217,10 @@ class Graph;
 // Labels per example: L for a loss over (L, classes) (a label per
 // position, (N,L) in all), else 1.
 int64_t LabelsPerExample(const Graph& graph);
+// The vocabulary of the embedding that reads the model input (whose values
+// are then token ids, (N,L)); the smallest if several do; 0 when the input
+// is images or features.
+int64_t TokenVocabulary(const Graph& graph);
 
 class Graph {
  public:

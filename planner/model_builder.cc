@@ -129,8 +129,32 @@ std::string ModelBuilder::Dropout(const std::string& in, const std::string& name
   return name;
 }
 
-std::string ModelBuilder::LayerNorm(const std::string& in, const std::string& name, double eps) {
-  Append({in}, name)->mutable_layer_norm()->set_eps(eps);
+std::string ModelBuilder::LayerNorm(const std::string& in, const std::string& name, double eps, bool bias) {
+  v1::LayerNorm* l = Append({in}, name)->mutable_layer_norm();
+  l->set_eps(eps);
+  if (!bias) l->set_bias(false);
+  return name;
+}
+
+std::string ModelBuilder::Tanh(const std::string& in, const std::string& name) {
+  Append({in}, name)->mutable_tanh();
+  return name;
+}
+
+std::string ModelBuilder::Embedding(const std::string& in, const std::string& name, int64_t vocabulary,
+                                    int64_t dim) {
+  v1::Embedding* e = Append({in}, name)->mutable_embedding();
+  e->set_num_embeddings(vocabulary);
+  e->set_embedding_dim(dim);
+  return name;
+}
+
+std::string ModelBuilder::TiedLinear(const std::string& in, const std::string& name, const std::string& embedding,
+                                     int64_t vocabulary) {
+  v1::Linear* linear = Append({in}, name)->mutable_linear();
+  linear->set_out_features(vocabulary);
+  linear->set_bias(false);
+  linear->set_tied_to(embedding);
   return name;
 }
 

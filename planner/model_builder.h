@@ -27,7 +27,7 @@ namespace slimtrain::planner {
 
 class ModelBuilder {
  public:
-  // `input_dims` is one example's shape, (C,H,W).
+  // `input_dims` is one example's shape: (C,H,W), or (L) token ids.
   ModelBuilder(std::string name, std::string description, std::vector<int64_t> input_dims,
                int64_t num_classes);
 
@@ -59,8 +59,14 @@ class ModelBuilder {
   std::string Flatten(const std::string& in, const std::string& name);
   std::string Dropout(const std::string& in, const std::string& name, double p);
   // Transformers.
-  std::string LayerNorm(const std::string& in, const std::string& name, double eps);
+  std::string LayerNorm(const std::string& in, const std::string& name, double eps, bool bias = true);
   std::string Gelu(const std::string& in, const std::string& name);
+  std::string Tanh(const std::string& in, const std::string& name);
+  // Token ids (the model input) to (L, dim) rows of a (vocabulary, dim) table.
+  std::string Embedding(const std::string& in, const std::string& name, int64_t vocabulary, int64_t dim);
+  // A linear without a weight of its own: `embedding`'s table, (L,D) -> (L,V).
+  std::string TiedLinear(const std::string& in, const std::string& name, const std::string& embedding,
+                         int64_t vocabulary);
   std::string Attention(const std::string& q, const std::string& k, const std::string& v, const std::string& name,
                         int64_t heads, bool causal);
   std::string ClassToken(const std::string& in, const std::string& name);

@@ -199,6 +199,7 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       n.norm_axes = l.has_axes() ? l.axes() : 1;
       n.eps = l.has_eps() ? l.eps() : 1e-5;
       n.affine = l.has_elementwise_affine() ? l.elementwise_affine() : true;
+      n.bias = n.affine && (l.has_bias() ? l.bias() : true);
       SLIM_RETURN_IF_ERROR(CheckSize(n, "axes", n.norm_axes));
       if (!(n.eps > 0) || !std::isfinite(n.eps)) {
         return LayerError(n.name, absl::StrCat("layer_norm.eps must be > 0 and finite, got ", n.eps));
@@ -534,7 +535,7 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       for (int64_t k = rank - n.norm_axes; k < rank; ++k) n.norm_row_size *= in[k];
       n.norm_rows = in_elems / n.norm_row_size;
       n.out = in;
-      n.parameter_count = n.affine ? 2 * n.norm_row_size : 0;
+      n.parameter_count = n.affine ? (n.bias ? 2 : 1) * n.norm_row_size : 0;
       n.forward_flops = 6 * in_elems;
       n.backward_flops = 2 * n.forward_flops;
       break;

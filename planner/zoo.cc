@@ -11,11 +11,13 @@
 namespace slimtrain::planner {
 namespace {
 
+using zoo_internal::BertBase;
 using zoo_internal::CifarResNet;
 using zoo_internal::DenseNetBc100;
 using zoo_internal::EfficientNetB0;
 using zoo_internal::FmnistResNet;
 using zoo_internal::MobileNetV2;
+using zoo_internal::NanoGpt;
 using zoo_internal::PreActBottleneckResNet;
 using zoo_internal::TorchvisionResNet;
 using zoo_internal::Vgg16Bn;
@@ -69,6 +71,12 @@ constexpr ZooModelDef kZoo[] = {
      "ViT-Tiny for CIFAR-10: width 192, depth 12, 3 heads, MLP 768, patch 4 (65 tokens) "
      "(Dosovitskiy et al. 2021; DeiT-Ti's shape); input 3x32x32, 10 classes",
      [](const std::string& n, const std::string& d) { return VitTiny(/*cifar=*/true, n, d); }},
+    // Text.
+    {"nanogpt",
+     "GPT decoder as Karpathy's nanoGPT for Shakespeare characters (Radford et al. 2019's GPT-2 "
+     "block): 6 layers, 6 heads, width 384, context 256, vocabulary 65, weight tying, no biases; "
+     "input 256 token ids, a next-token loss at every position",
+     NanoGpt},
     // ImageNet.
     {"mobilenet_v2",
      "MobileNetV2 as torchvision.models.mobilenet_v2 (Sandler et al. 2018, width 1.0); input "
@@ -100,6 +108,12 @@ constexpr ZooModelDef kZoo[] = {
      "ViT-Tiny as timm's vit_tiny_patch16_224 (Dosovitskiy et al. 2021, DeiT-Ti's shape): width "
      "192, depth 12, 3 heads, patch 16; input 3x224x224, 1000 classes",
      [](const std::string& n, const std::string& d) { return VitTiny(/*cifar=*/false, n, d); }},
+    // Text, for planning.
+    {"bert_base",
+     "BERT-Base encoder (Devlin et al. 2019: 12 layers, width 768, 12 heads) as Hugging Face's "
+     "BertForSequenceClassification without token-type embeddings, for planning; input 512 token "
+     "ids of a 30522-word vocabulary, 2 classes",
+     BertBase},
     {"vgg16_bn",
      "VGG-16 with batch norm as torchvision.models.vgg16_bn (Simonyan & Zisserman 2015); "
      "input 3x224x224, 1000 classes",

@@ -1,5 +1,6 @@
 // The zoo's transformers: the Vision Transformer (ViT-Tiny) at ImageNet and
-// CIFAR input.
+// CIFAR input, a GPT decoder (nanoGPT's character model) and a BERT-Base
+// encoder.
 //
 // Shapes below are per example: (C,H,W) images, (L,D) token sequences.
 #include <string>
@@ -55,6 +56,85 @@ v1::ModelSpec VitTiny(bool cifar, const std::string& name, const std::string& de
   x = b.LayerNorm(x, "norm", kEps);     // nn.LayerNorm on the class token
   x = b.Flatten(x, "flatten");          // (192)
   b.Loss(b.Linear(x, "head", classes));
+  return std::move(b).Finish();
+}
+
+// Radford et al. 2019's GPT-2 block in nanoGPT's shape for Shakespeare
+// characters (Karpathy's nanoGPT, config/train_shakespeare_char.py: n_layer
+// 6, n_head 6, n_embd 384, block_size 256, a 65-character vocabulary,
+// bias=False), dropout 0 (nanoGPT's model default; that config trains with
+// 0.2). Names follow nanoGPT's state_dict:
+//   transformer.wte    embedding 65 -> 384, (256,384)
+//   transformer.wpe    learned positions (256,384)
+//   transformer.h.i    x + attn(ln_1(x)); then x + mlp(ln_2(x)); attn: q,
+//                      k, v linear 384->384 each (nanoGPT's c_attn 384->1152:
+//                      the same weights), causal attention over 6 heads,
+//                      c_proj 384->384; mlp: c_fc 384->1536, GELU (erf),
+//                      c_proj 1536->384; every linear and layer norm without
+//                      a bias
+//   transformer.ln_f   layer norm without bias
+//   lm_head            linear 384->65 tied to wte (GPT-2's weight tying)
+// and a next-character loss at every position, (256,65).
+v1::ModelSpec NanoGpt(const std::string& name, const std::string& description) {
+  constexpr int64_t kLayers = 6, kHeads = 6, kWidth = 384, kContext = 256, kVocab = 65;
+  constexpr double kEps = 1e-5;
+  ModelBuilder b(name, description, {kContext}, kVocab);
+  std::string x = b.Embedding("input", "transformer.wte", kVocab, kWidth);  // (256,384)
+  x = b.PositionalEmbedding(x, "transformer.wpe");
+  for (int64_t i = 0; i < kLayers; ++i) {
+    const std::string p = absl::StrCat("transformer.h.", i, ".");
+    const std::string h = b.LayerNorm(x, p + "ln_1", kEps, /*bias=*/false);
+    const std::string q = b.Linear(h, p + "attn.c_attn.q", kWidth, /*bias=*/false);
+    const std::string k = b.Linear(h, p + "attn.c_attn.k", kWidth, /*bias=*/false);
+    const std::string v = b.Linear(h, p + "attn.c_attn.v", kWidth, /*bias=*/false);
+    std::string a = b.Attention(q, k, v, p + "attn.attention", kHeads, /*causal=*/true);
+    a = b.Linear(a, p + "attn.c_proj", kWidth, /*bias=*/false);
+    x = b.Add({x, a}, p + "add1");
+    std::string m = b.LayerNorm(x, p + "ln_2", kEps, /*bias=*/false);
+    m = b.Gelu(b.Linear(m, p + "mlp.c_fc", 4 * kWidth, /*bias=*/false), p + "mlp.gelu");  // (256,1536)
+    m = b.Linear(m, p + "mlp.c_proj", kWidth, /*bias=*/false);
+    x = b.Add({x, m}, p + "add2");
+  }
+  x = b.LayerNorm(x, "transformer.ln_f", kEps, /*bias=*/false);
+  b.Loss(b.TiedLinear(x, "lm_head", "transformer.wte", kVocab));  // (256,65)
+  return std::move(b).Finish();
+}
+
+// Devlin et al. 2019's BERT-Base (L=12, H=768, A=12) as Hugging Face's
+// BertForSequenceClassification(bert-base-uncased, num_labels=2), for
+// planning: 512 tokens of a 30,522-word vocabulary; embeddings word +
+// learned position, LayerNorm (eps 1e-12), dropout 0.1; 12 post-norm
+// blocks x = LN(x + dropout(attention)), x = LN(x + dropout(FFN)) with
+// q, k, v, output 768->768, FFN 768->3072 GELU ->768, all with biases;
+// the pooler (the first token, dense 768->768, tanh), dropout 0.1, and a
+// classifier 768->2. Not modelled: token-type (segment) embeddings, since
+// the model takes one input (Hugging Face's table is 2x768, 1,536 of its
+// 109,483,778 parameters), and dropout on the attention probabilities
+// (the fused attention keeps no probabilities to drop).
+v1::ModelSpec BertBase(const std::string& name, const std::string& description) {
+  constexpr int64_t kLayers = 12, kHeads = 12, kWidth = 768, kFfn = 3072, kLength = 512, kVocab = 30522;
+  constexpr double kEps = 1e-12, kDropout = 0.1;
+  ModelBuilder b(name, description, {kLength}, 2);
+  std::string x = b.Embedding("input", "bert.embeddings.word_embeddings", kVocab, kWidth);
+  x = b.PositionalEmbedding(x, "bert.embeddings.position_embeddings");
+  x = b.LayerNorm(x, "bert.embeddings.LayerNorm", kEps);
+  x = b.Dropout(x, "bert.embeddings.dropout", kDropout);
+  for (int64_t i = 0; i < kLayers; ++i) {
+    const std::string p = absl::StrCat("bert.encoder.layer.", i, ".");
+    const std::string q = b.Linear(x, p + "attention.self.query", kWidth);
+    const std::string k = b.Linear(x, p + "attention.self.key", kWidth);
+    const std::string v = b.Linear(x, p + "attention.self.value", kWidth);
+    std::string a = b.Attention(q, k, v, p + "attention.self.attention", kHeads, /*causal=*/false);
+    a = b.Dropout(b.Linear(a, p + "attention.output.dense", kWidth), p + "attention.output.dropout", kDropout);
+    x = b.LayerNorm(b.Add({x, a}, p + "attention.output.add"), p + "attention.output.LayerNorm", kEps);
+    std::string m = b.Gelu(b.Linear(x, p + "intermediate.dense", kFfn), p + "intermediate.gelu");
+    m = b.Dropout(b.Linear(m, p + "output.dense", kWidth), p + "output.dropout", kDropout);
+    x = b.LayerNorm(b.Add({x, m}, p + "output.add"), p + "output.LayerNorm", kEps);
+  }
+  x = b.Flatten(b.Slice(x, "bert.pooler.first_token", 1, 0, 1), "bert.pooler.flatten");  // (768)
+  x = b.Tanh(b.Linear(x, "bert.pooler.dense", kWidth), "bert.pooler.activation");
+  x = b.Dropout(x, "dropout", kDropout);
+  b.Loss(b.Linear(x, "classifier", 2));
   return std::move(b).Finish();
 }
 

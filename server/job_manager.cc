@@ -315,9 +315,6 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config_.limits));
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config_.limits));
-  // Token models (an embedding, a label per position) need token datasets,
-  // which the trainer does not have yet: refused here, not by the worker.
-  SLIM_RETURN_IF_ERROR(engine::CheckImageClassifier(graph));
 
   // 2. This server's policy: one process on one device, its time limit, its
   // data root.

@@ -291,8 +291,10 @@ void FastBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids
   cpu::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), threads_);
 }
 
-void FastBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) {
-  cpu::EmbeddingBackward(batch * n.out[0], n.out_features, n.vocabulary, F(ids), F(dy), F(dtable), threads_);
+void FastBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable,
+                                    bool accumulate) {
+  cpu::EmbeddingBackward(batch * n.out[0], n.out_features, n.vocabulary, F(ids), F(dy), F(dtable), accumulate,
+                         threads_);
 }
 
 void FastBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,

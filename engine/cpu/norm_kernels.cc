@@ -40,7 +40,7 @@ void LayerNormForward(const Node& n, int64_t batch, const float* x, const float*
         for (int64_t i = 0; i < size; ++i) {
           const double xhat = norm::Normalized(xr[i], m, s);
           const int64_t p = LayerNormParamIndex(n, i);
-          yr[i] = static_cast<float>(xhat * gamma[p] + beta[p]);
+          yr[i] = static_cast<float>(xhat * gamma[p] + (beta != nullptr ? beta[p] : 0.0f));
         }
       }
     }
@@ -69,7 +69,7 @@ void LayerNormBackward(const Node& n, int64_t batch, const float* dy, const floa
                     for (int64_t i = c0; i < c1; ++i) {
                       const int64_t p = LayerNormParamIndex(n, i);
                       dgamma[p] = static_cast<float>(dg[i - c0]);
-                      dbeta[p] = static_cast<float>(db[i - c0]);
+                      if (dbeta != nullptr) dbeta[p] = static_cast<float>(db[i - c0]);
                     }
                   }
                 });

@@ -330,10 +330,10 @@ void ReferenceBackend::EmbeddingForward(const planner::Node& n, int64_t batch, c
 }
 
 void ReferenceBackend::EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,
-                                         void* dtable) {
+                                         void* dtable, bool accumulate) {
   ForDType(dtype_, [&](auto t) {
     using T = decltype(t);
-    reference::EmbeddingBackward(n, batch, As<T>(ids), As<T>(dy), As<T>(dtable));
+    reference::EmbeddingBackward(n, batch, As<T>(ids), As<T>(dy), As<T>(dtable), accumulate);
   });
 }
 

@@ -115,7 +115,7 @@ class ReferenceBackend : public Backend {
   void EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                         void* y) override;
   void EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,
-                         void* dtable) override;
+                         void* dtable, bool accumulate) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
                       const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
                       void* d_data, bool accumulate) override;

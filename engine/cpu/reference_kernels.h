@@ -166,7 +166,7 @@ void BinaryForward(BinaryOp op, const TensorView& a, const T* a_data, const Tens
 template <typename T>
 void EmbeddingForward(const planner::Node& n, int64_t batch, const T* ids, const T* table, T* y);
 template <typename T>
-void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable);
+void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable, bool accumulate);
 // adaptive_avg_pool: engine/pool_math.h per element; backward gathers.
 template <typename T>
 void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const T* x, T* y);

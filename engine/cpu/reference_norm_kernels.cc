@@ -25,7 +25,7 @@ void LayerNormForward(const Node& n, int64_t batch, const T* x, const T* gamma, 
     for (int64_t i = 0; i < size; ++i) {
       const double xhat = norm::Normalized(xr[i], m, s);
       const int64_t p = LayerNormParamIndex(n, i);
-      y[r * size + i] = static_cast<T>(gamma != nullptr ? xhat * gamma[p] + beta[p] : xhat);
+      y[r * size + i] = static_cast<T>(gamma != nullptr ? xhat * gamma[p] + (beta != nullptr ? beta[p] : 0) : xhat);
     }
   }
 }
@@ -44,7 +44,7 @@ void LayerNormBackward(const Node& n, int64_t batch, const T* dy, const T* x, co
       }
       const int64_t p = LayerNormParamIndex(n, i);
       dgamma[p] = static_cast<T>(dg);
-      dbeta[p] = static_cast<T>(db);
+      if (dbeta != nullptr) dbeta[p] = static_cast<T>(db);
     }
   }
   if (dx == nullptr) return;

@@ -86,7 +86,7 @@ void EmbeddingForward(const planner::Node& n, int64_t batch, const T* ids, const
 }
 
 template <typename T>
-void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable) {
+void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, const T* dy, T* dtable, bool accumulate) {
   const int64_t tokens = batch * n.out[0], d = n.out_features;
   // Gather per table row: the positions holding its id, in order.
   for (int64_t id = 0; id < n.vocabulary; ++id) {
@@ -95,7 +95,7 @@ void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, cons
       for (int64_t t = 0; t < tokens; ++t) {
         if (static_cast<int64_t>(ids[t]) == id) sum += static_cast<double>(dy[t * d + c]);
       }
-      dtable[id * d + c] = static_cast<T>(sum);
+      Store(&dtable[id * d + c], sum, accumulate);
     }
   }
 }
@@ -137,7 +137,7 @@ void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const T* dy,
                                   const TensorView&, const T*, const TensorView&, T*, bool);                   \
   template void MatMul<T>(const TensorView&, const T*, const TensorView&, const T*, const TensorView&, T*, bool); \
   template void EmbeddingForward<T>(const planner::Node&, int64_t, const T*, const T*, T*);                    \
-  template void EmbeddingBackward<T>(const planner::Node&, int64_t, const T*, const T*, T*);                   \
+  template void EmbeddingBackward<T>(const planner::Node&, int64_t, const T*, const T*, T*, bool);                   \
   template void AdaptiveAvgPoolForward<T>(const planner::Node&, int64_t, const T*, T*);                        \
   template void AdaptiveAvgPoolBackward<T>(const planner::Node&, int64_t, const T*, T*, bool);
 SLIM_REFERENCE_VIEWS(float)

@@ -97,13 +97,15 @@ void EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* 
 }
 
 void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
-                       float* dtable, int threads) {
+                       float* dtable, bool accumulate, int threads) {
   constexpr int64_t kColumns = 64;
   const int64_t blocks = (d + kColumns - 1) / kColumns;
   ParallelFor(blocks, 1, threads, [&](int64_t b, int64_t e, int) {
     for (int64_t blk = b; blk < e; ++blk) {
       const int64_t c0 = blk * kColumns, c1 = std::min(d, c0 + kColumns);
-      for (int64_t id = 0; id < vocabulary; ++id) std::fill(dtable + id * d + c0, dtable + id * d + c1, 0.0f);
+      if (!accumulate) {
+        for (int64_t id = 0; id < vocabulary; ++id) std::fill(dtable + id * d + c0, dtable + id * d + c1, 0.0f);
+      }
       // Float adds in position order; the reference sums in double, so a
       // table row many positions share may differ from it in the last bits.
       for (int64_t t = 0; t < tokens; ++t) {

@@ -30,11 +30,12 @@ void BinaryForward(BinaryOp op, const TensorView& a, const float* a_data, const 
 void MatMul(const TensorView& a, const float* a_data, const TensorView& b, const float* b_data, const TensorView& y,
             float* y_data, bool accumulate, int threads);
 // embedding (Backend::EmbeddingForward/Backward): rows copied by id; the
-// backward zeroes the table's gradient, then threads take blocks of
-// columns and add dy's rows in position order (the reference's order).
+// backward zeroes the table's gradient (unless `accumulate`), then threads
+// take blocks of columns and add dy's rows in position order (the
+// reference's order).
 void EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y, int threads);
 void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
-                       float* dtable, int threads);
+                       float* dtable, bool accumulate, int threads);
 // adaptive_avg_pool: engine/pool_math.h per element, threads over rows
 // (the reference's results bit for bit).
 void AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y, int threads);

@@ -181,7 +181,8 @@ class CudaBackend final : public Backend {
   void AdaptiveAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) override;
   void AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
   void EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) override;
-  void EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) override;
+  void EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable,
+                         bool accumulate) override;
   void BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data, const TensorView& b,
                       const void* b_data, const TensorView& dy, const void* dy_data, const TensorView& d,
                       void* d_data, bool accumulate) override;

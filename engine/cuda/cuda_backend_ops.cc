@@ -131,10 +131,11 @@ void CudaBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids
   SLIM_CUDA_RECORD(cuda::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), stream_));
 }
 
-void CudaBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable) {
+void CudaBackend::EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable,
+                                    bool accumulate) {
   Use();
   SLIM_CUDA_RECORD(cuda::EmbeddingBackward(batch * n.out[0], n.out_features, n.vocabulary, F(ids), F(dy), F(dtable),
-                                           stream_));
+                                           accumulate, stream_));
 }
 
 void CudaBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, const void* a_data,

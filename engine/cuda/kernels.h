@@ -123,11 +123,12 @@ cudaError_t AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const
 cudaError_t AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx,
                                     bool accumulate, cudaStream_t stream);
 // embedding over `tokens` positions of width d: rows by id; the backward
-// zeroes dtable (vocabulary, d), then adds dy's rows in position order.
+// zeroes dtable (vocabulary, d) unless `accumulate`, then adds dy's rows
+// in position order.
 cudaError_t EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const float* table, float* y,
                              cudaStream_t stream);
 cudaError_t EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
-                              float* dtable, cudaStream_t stream);
+                              float* dtable, bool accumulate, cudaStream_t stream);
 cudaError_t BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                            const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                            float* d_data, bool accumulate, cudaStream_t stream);

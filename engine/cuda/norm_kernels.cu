@@ -35,7 +35,7 @@ __global__ void LayerNormForwardKernel(int64_t rows, int64_t size, int64_t image
     for (int64_t i = 0; i < size; ++i) {
       const double xhat = norm::Normalized(xr[i], m, s);
       const int64_t p = ParamIndex(i, size, image_c);
-      y[r * size + i] = static_cast<float>(gamma != nullptr ? xhat * gamma[p] + beta[p] : xhat);
+      y[r * size + i] = static_cast<float>(gamma != nullptr ? xhat * gamma[p] + (beta != nullptr ? beta[p] : 0) : xhat);
     }
   }
 }
@@ -55,7 +55,7 @@ __global__ void LayerNormParamGradKernel(int64_t rows, int64_t size, int64_t ima
     }
     const int64_t p = ParamIndex(i, size, image_c);
     dgamma[p] = static_cast<float>(dg);
-    dbeta[p] = static_cast<float>(db);
+    if (dbeta != nullptr) dbeta[p] = static_cast<float>(db);
   }
 }
 

@@ -166,9 +166,11 @@ cudaError_t EmbeddingForward(int64_t tokens, int64_t d, const float* ids, const 
 }
 
 cudaError_t EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const float* ids, const float* dy,
-                              float* dtable, cudaStream_t stream) {
+                              float* dtable, bool accumulate, cudaStream_t stream) {
   const cudaError_t err =
-      cudaMemsetAsync(dtable, 0, static_cast<size_t>(vocabulary) * static_cast<size_t>(d) * sizeof(float), stream);
+      accumulate ? cudaSuccess
+                 : cudaMemsetAsync(dtable, 0, static_cast<size_t>(vocabulary) * static_cast<size_t>(d) * sizeof(float),
+                                   stream);
   if (err != cudaSuccess || tokens <= 0) return err;
   EmbeddingBackwardKernel<<<Blocks(d), kThreads, 0, stream>>>(tokens, d, ids, dy, dtable);
   return cudaGetLastError();

@@ -115,6 +115,7 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
       {{50, 384}, "layer_norm {}", 4},
       {{8, 5, 6}, "layer_norm { axes: 3 }", 2},
       {{33}, "layer_norm { elementwise_affine: false }", 5},
+      {{20, 48}, "layer_norm { bias: false }", 3},
   };
   for (const SoftmaxCase& c : cases) {
     SCOPED_TRACE(c.op);
@@ -127,12 +128,12 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
     DeviceMemory mem(gpu_);
     const float* xd = mem.Upload(x);
     const float* gd = n.affine ? mem.Upload(gamma) : nullptr;
-    const float* bd = n.affine ? mem.Upload(beta) : nullptr;
+    const float* bd = n.bias ? mem.Upload(beta) : nullptr;
     float* yd = mem.Zeros<float>(count);
     float* sd = mem.Zeros<float>(stats_size);
     std::vector<float> y_ref(count), s_ref(stats_size);
     gpu_->LayerNormForward(n, c.batch, xd, gd, bd, yd, sd);
-    ref_.LayerNormForward(n, c.batch, x.data(), n.affine ? gamma.data() : nullptr, n.affine ? beta.data() : nullptr,
+    ref_.LayerNormForward(n, c.batch, x.data(), n.affine ? gamma.data() : nullptr, n.bias ? beta.data() : nullptr,
                           y_ref.data(), s_ref.data());
     EXPECT_LE(RelError(mem.Download(yd, count), y_ref), 1e-7);
     EXPECT_LE(RelError(mem.Download(sd, stats_size), s_ref), 1e-7);
@@ -144,15 +145,13 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
       float* dbd = mem.Zeros<float>(size);
       std::vector<float> dx_ref = dx0, dg_ref(size), db_ref(size);
       gpu_->LayerNormBackward(n, c.batch, dyd, xd, gd, s_refd, dxd, acc, n.affine ? dgd : nullptr,
-                              n.affine ? dbd : nullptr);
+                              n.bias ? dbd : nullptr);
       ref_.LayerNormBackward(n, c.batch, dy.data(), x.data(), n.affine ? gamma.data() : nullptr, s_ref.data(),
                              dx_ref.data(), acc, n.affine ? dg_ref.data() : nullptr,
-                             n.affine ? db_ref.data() : nullptr);
+                             n.bias ? db_ref.data() : nullptr);
       EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), 1e-7) << "accumulate " << acc;
-      if (n.affine) {
-        EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
-        EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
-      }
+      if (n.affine) EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
+      if (n.bias) EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
     }
   }
 }
@@ -174,7 +173,7 @@ TEST_F(GpuTest, GroupNormMatchesReference) {
     DeviceMemory mem(gpu_);
     const float* xd = mem.Upload(x);
     const float* gd = n.affine ? mem.Upload(gamma) : nullptr;
-    const float* bd = n.affine ? mem.Upload(beta) : nullptr;
+    const float* bd = n.bias ? mem.Upload(beta) : nullptr;
     float* yd = mem.Zeros<float>(count);
     float* sd = mem.Zeros<float>(stats_size);
     std::vector<float> y_ref(count), s_ref(stats_size);

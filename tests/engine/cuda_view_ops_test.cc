@@ -119,9 +119,16 @@ TEST_F(GpuTest, EmbeddingMatchesReference) {
   gpu_->EmbeddingForward(n, batch, idsd, mem.Upload(table), yd);
   ref_.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
   EXPECT_EQ(FirstBitDifference(mem.Download(yd, tokens * d), y_ref), -1);
-  gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), gd);
-  ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data());
+  gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), gd, /*accumulate=*/false);
+  ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data(), /*accumulate=*/false);
   EXPECT_LE(RelError(mem.Download(gd, 50 * d), g_ref), 1e-6);
+  // Accumulating into a tied linear's gradient.
+  std::vector<float> acc_ref(50 * d);
+  for (int64_t i = 0; i < 50 * d; ++i) acc_ref[i] = 0.25f * static_cast<float>(i % 9);
+  float* accd = mem.Upload(acc_ref);
+  gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), accd, /*accumulate=*/true);
+  ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc_ref.data(), /*accumulate=*/true);
+  EXPECT_LE(RelError(mem.Download(accd, 50 * d), acc_ref), 1e-6);
 }
 
 }  // namespace

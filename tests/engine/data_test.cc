@@ -207,6 +207,75 @@ TEST(BatchesTest, EveryExampleOncePerEpochInANewOrder) {
   EXPECT_EQ(epoch0, epoch1);
 }
 
+// Synthetic token sequences: a walk on one Markov chain per seed (the same
+// in both splits, different walks), labels the next tokens, a successor
+// distribution near 0.6/0.25/0.1/0.05 so there is something to learn.
+TEST(SyntheticTokensTest, WalksOnTheSeedsChainLabelledWithTheNextToken) {
+  const Dataset train = SyntheticTokens(2000, 16, 50, 16, 3, Split::kTrain);
+  const Dataset again = SyntheticTokens(2000, 16, 50, 16, 3, Split::kTrain);
+  const Dataset test = SyntheticTokens(400, 16, 50, 16, 3, Split::kTest);
+  const Dataset last = SyntheticTokens(10, 16, 50, 1, 3, Split::kTrain);
+  EXPECT_EQ(train.tokens, again.tokens);
+  EXPECT_EQ(train.labels, again.labels);
+  EXPECT_TRUE(train.has_tokens());
+  EXPECT_EQ(train.image, planner::Dims{16});
+  EXPECT_EQ(train.labels.size(), 2000u * 16);
+  EXPECT_EQ(last.labels.size(), 10u);
+  // Label t is token t+1; the last label continues the walk.
+  for (int64_t i = 0; i < 10; ++i) {
+    for (int64_t t = 0; t + 1 < 16; ++t) EXPECT_EQ(train.labels[i * 16 + t], train.tokens[i * 16 + t + 1]);
+    EXPECT_EQ(last.labels[i], train.labels[i * 16 + 15]) << "the same walk, its last label";
+  }
+  // Transition counts: each token's most frequent successor about 0.6 of
+  // the time, and the same successor in the test split.
+  auto top = [](const Dataset& d, std::vector<int>* best) {
+    std::vector<std::vector<int>> count(50, std::vector<int>(50, 0));
+    for (int64_t i = 0; i < d.size * 16; ++i) ++count[d.tokens[i]][d.labels[i]];
+    double share = 0;
+    int rows = 0;
+    best->assign(50, -1);
+    for (int a = 0; a < 50; ++a) {
+      int total = 0, most = 0;
+      for (int b = 0; b < 50; ++b) {
+        total += count[a][b];
+        if (count[a][b] > most) most = count[a][b], (*best)[a] = b;
+      }
+      if (total >= 200) share += static_cast<double>(most) / total, ++rows;
+    }
+    return rows > 0 ? share / rows : 0.0;
+  };
+  std::vector<int> best_train, best_test;
+  EXPECT_NEAR(top(train, &best_train), 0.6, 0.06);
+  top(test, &best_test);
+  int same = 0;
+  for (int a = 0; a < 50; ++a) same += best_train[a] == best_test[a];
+  EXPECT_GE(same, 45) << "one chain for both splits";
+  EXPECT_NE(std::vector<int32_t>(train.tokens.begin(), train.tokens.begin() + 64),
+            std::vector<int32_t>(test.tokens.begin(), test.tokens.begin() + 64))
+      << "different walks";
+}
+
+TEST(SyntheticTokensTest, BatchesAreIdsAsValuesWithALabelPerPosition) {
+  const Dataset data = SyntheticTokens(6, 4, 9, 4, 1, Split::kTrain);
+  BatchOptions options;
+  options.normalize = true;  // no pixels: ignored
+  BatchIterator it(data, 3, options, 5);
+  std::vector<float> ids(3 * 4);
+  std::vector<int32_t> labels(3 * 4);
+  ASSERT_EQ(it.Next(ids.data(), labels.data()), 3);
+  for (int i = 0; i < 3; ++i) {
+    // Find the example served at row i: its ids and labels together.
+    int match = -1;
+    for (int e = 0; e < 6; ++e) {
+      bool same = true;
+      for (int t = 0; t < 4; ++t) same = same && ids[i * 4 + t] == static_cast<float>(data.tokens[e * 4 + t]);
+      if (same) match = e;
+    }
+    ASSERT_GE(match, 0);
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(labels[i * 4 + t], data.labels[match * 4 + t]);
+  }
+}
+
 TEST(BatchesTest, CropPadsWithZerosFlipMirrorsAndNormalizeCenters) {
   // One 1x1x4 image of pixels 51, 102, 153, 204: values 0.2, 0.4, 0.6, 0.8.
   Dataset data = SyntheticDataset(1, {1, 1, 4}, 2, 1, Split::kTrain);

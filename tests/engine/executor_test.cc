@@ -195,6 +195,18 @@ std::string LanguageModelText() {
     layers { name: "loss" inputs: "lm_head" softmax_cross_entropy {} })pb";
 }
 
+// The language model with GPT-2's weight tying (lm_head's weight is wte's
+// table, its gradient the sum of both layers') and nanoGPT's bias-free
+// final layer norm.
+std::string TiedLanguageModelText() {
+  std::string text = LanguageModelText();
+  absl::StrReplaceAll({{"language_ops", "tied_language_ops"},
+                       {"linear { out_features: 11 bias: false }", "linear { out_features: 11 bias: false tied_to: \"wte\" }"},
+                       {"name: \"ln_f\" inputs: \"res\" layer_norm {}", "name: \"ln_f\" inputs: \"res\" layer_norm { bias: false }"}},
+                      &text);
+  return text;
+}
+
 Graph Parsed(const char* text) {
   v1::ModelSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
@@ -207,6 +219,7 @@ Graph ShapeOps() { return Parsed(kShapeOps); }
 Graph TransformerOps() { return Parsed(kTransformerOps); }
 Graph DecoderOps() { return Parsed(kDecoderOps); }
 Graph LanguageOps() { return Parsed(LanguageModelText().c_str()); }
+Graph TiedLanguageOps() { return Parsed(TiedLanguageModelText().c_str()); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -337,7 +350,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -358,7 +371,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
     for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -375,7 +388,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
@@ -475,10 +488,57 @@ TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
   r = e->ForwardBackward(data.images.data(), data.labels.data());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "labels[2][1] is 11, outside [0, 11)");
-  const absl::Status refused = CheckImageClassifier(g);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(std::string(refused.message()).find("layer 'wte' reads token ids"), std::string::npos) << refused;
-  EXPECT_TRUE(CheckImageClassifier(AllOps()).ok());
+  // A dataset of images with a label each does not fit; the synthetic
+  // token sequences do.
+  const absl::Status refused = CheckDatasetFits(g, SyntheticDataset(8, {6}, 11, 1, Split::kTrain));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(refused.message()).find("model 'language_ops' reads token ids"), std::string::npos)
+      << refused;
+  EXPECT_TRUE(CheckDatasetFits(g, SyntheticDatasetFor(g, 8, 1, Split::kTrain)).ok());
+  EXPECT_TRUE(CheckDatasetFits(AllOps(), SyntheticDatasetFor(AllOps(), 8, 1, Split::kTrain)).ok());
+}
+
+// Weight tying: lm_head owns no weight (the parameter count drops by the
+// table's 11x8), reads wte's table, and the table's gradient is the sum of
+// the two layers' (the finite-difference test above checks the sum; here,
+// the sum of the untied model's two gradients, with the same weights).
+TEST(ExecutorTest, TiedLinearSharesTheEmbeddingTableAndSumsItsGradients) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph tied = TiedLanguageOps(), untied = LanguageOps();
+  // ln_f has no β in the tied model: 8 fewer, and the table once.
+  EXPECT_EQ(untied.parameter_count() - tied.parameter_count(), 11 * 8 + 8);
+  std::unique_ptr<Executor> t = MakeExecutor(tied, Strategy::kExact, 3, &backend);
+  std::unique_ptr<Executor> u = MakeExecutor(untied, Strategy::kExact, 3, &backend);
+  ASSERT_NE(t, nullptr);
+  ASSERT_NE(u, nullptr);
+  auto find = [](const ParameterRegion& p, const std::string& name) -> const NamedTensor* {
+    for (const NamedTensor& x : p.tensors()) {
+      if (x.name == name) return &x;
+    }
+    return nullptr;
+  };
+  EXPECT_EQ(find(t->params(), "lm_head.weight"), nullptr);
+  EXPECT_EQ(find(t->params(), "ln_f.bias"), nullptr);
+  // The untied model with the tied one's weights: its lm_head gets wte's
+  // table, its ln_f.bias zero (what the tied model has none of).
+  for (const NamedTensor& x : u->params().tensors()) {
+    const NamedTensor* src = find(t->params(), x.name == "lm_head.weight" ? "wte.weight" : x.name);
+    int64_t count = 1;
+    for (int64_t d : x.shape) count *= d;
+    for (int64_t i = 0; i < count; ++i) u->params().Set(x.offset + i, src != nullptr ? t->params().Get(src->offset + i) : 0.0);
+  }
+  const Batch data = RandomBatch(tied, 3, 8);
+  const double lt = t->ForwardBackward(data.images.data(), data.labels.data())->loss;
+  const double lu = u->ForwardBackward(data.images.data(), data.labels.data())->loss;
+  EXPECT_NEAR(lt, lu, 1e-12);
+  const NamedTensor* table_t = find(t->params(), "wte.weight");
+  const NamedTensor* table_u = find(u->params(), "wte.weight");
+  const NamedTensor* head_u = find(u->params(), "lm_head.weight");
+  ASSERT_NE(table_t, nullptr);
+  for (int64_t i = 0; i < 11 * 8; ++i) {
+    const double sum = u->params().GetGrad(table_u->offset + i) + u->params().GetGrad(head_u->offset + i);
+    EXPECT_NEAR(t->params().GetGrad(table_t->offset + i), sum, 1e-12 + 1e-10 * std::fabs(sum)) << i;
+  }
 }
 
 TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {

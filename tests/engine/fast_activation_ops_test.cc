@@ -194,6 +194,7 @@ TEST(LayerNormTest, FastEqualsReferenceBitForBit) {
       {{7, 9}, "layer_norm { axes: 2 }", 3},
       {{8, 5, 6}, "layer_norm { axes: 3 }", 2},        // an image: γ in (C,H,W) order
       {{33}, "layer_norm { elementwise_affine: false }", 5},
+      {{20, 48}, "layer_norm { bias: false }", 3},  // nanoGPT's: γ only
   };
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
@@ -206,7 +207,7 @@ TEST(LayerNormTest, FastEqualsReferenceBitForBit) {
     const std::vector<float> x = Random(count, 91, -3.0f, 4.0f), gamma = Random(size, 92, 0.5f, 1.5f),
                              beta = Random(size, 93);
     const float* g = n.affine ? gamma.data() : nullptr;
-    const float* b = n.affine ? beta.data() : nullptr;
+    const float* b = n.bias ? beta.data() : nullptr;
     std::vector<float> y(count), y_ref(count), s(stats_size), s_ref(stats_size);
     fast.LayerNormForward(n, row.batch, x.data(), g, b, y.data(), s.data());
     ref.LayerNormForward(n, row.batch, x.data(), g, b, y_ref.data(), s_ref.data());
@@ -219,18 +220,18 @@ TEST(LayerNormTest, FastEqualsReferenceBitForBit) {
     for (const bool acc : {false, true}) {
       std::vector<float> dx = dx0, dx_ref = dx0, dg(size), db(size), dg_ref(size), db_ref(size);
       fast.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), acc,
-                             n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+                             n.affine ? dg.data() : nullptr, n.bias ? db.data() : nullptr);
       ref.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx_ref.data(), acc,
-                            n.affine ? dg_ref.data() : nullptr, n.affine ? db_ref.data() : nullptr);
+                            n.affine ? dg_ref.data() : nullptr, n.bias ? db_ref.data() : nullptr);
       EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
       EXPECT_EQ(FirstBitDifference(dg, dg_ref), -1);
       EXPECT_EQ(FirstBitDifference(db, db_ref), -1);
     }
     std::vector<float> dx(count), dinplace = dy, dg(size), db(size);
     fast.LayerNormBackward(n, row.batch, dy.data(), x.data(), g, s.data(), dx.data(), false,
-                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+                           n.affine ? dg.data() : nullptr, n.bias ? db.data() : nullptr);
     fast.LayerNormBackward(n, row.batch, dinplace.data(), x.data(), g, s.data(), dinplace.data(), false,
-                           n.affine ? dg.data() : nullptr, n.affine ? db.data() : nullptr);
+                           n.affine ? dg.data() : nullptr, n.bias ? db.data() : nullptr);
     EXPECT_EQ(FirstBitDifference(dinplace, dx), -1) << "backward in place";
   }
 }
@@ -324,10 +325,17 @@ TEST(EmbeddingTest, FastMatchesReference) {
   fast.EmbeddingForward(n, batch, ids.data(), table.data(), y.data());
   ref.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
   EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
-  fast.EmbeddingBackward(n, batch, ids.data(), dy.data(), g.data());
-  ref.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data());
+  fast.EmbeddingBackward(n, batch, ids.data(), dy.data(), g.data(), /*accumulate=*/false);
+  ref.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data(), /*accumulate=*/false);
   EXPECT_LE(RelError(g, g_ref), 1e-6);
   for (int64_t c = 0; c < d; ++c) EXPECT_EQ(g[40 * d + c], 0.0f) << "an id that does not occur";
+  // Accumulating (a tied linear wrote the gradient first): added to it.
+  std::vector<float> acc(50 * d), acc_ref(50 * d);
+  for (int64_t i = 0; i < 50 * d; ++i) acc[i] = acc_ref[i] = 0.25f * static_cast<float>(i % 9);
+  fast.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc.data(), /*accumulate=*/true);
+  ref.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc_ref.data(), /*accumulate=*/true);
+  EXPECT_LE(RelError(acc, acc_ref), 1e-6);
+  for (int64_t c = 0; c < d; ++c) EXPECT_EQ(acc[40 * d + c], 0.25f * static_cast<float>((40 * d + c) % 9));
 }
 
 }  // namespace

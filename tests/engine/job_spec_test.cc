@@ -133,6 +133,24 @@ const std::vector<Case>& Cases() {
        "resources.cpu_threads: must be in [0, "},
       {"NegativeRunSeconds", [](v1::JobSpec& s) { s.mutable_resources()->set_max_run_seconds(-1); },
        "resources.max_run_seconds: "},
+      {"TokenModelOnImages", [](v1::JobSpec& s) { s.mutable_model()->set_zoo("nanogpt"); },
+       "dataset.name: model 'nanogpt' reads token ids, and fashion-mnist has images with one label each; train it "
+       "on synthetic"},
+      {"TokenModelWithCrops",
+       [](v1::JobSpec& s) {
+         s.mutable_model()->set_zoo("nanogpt");
+         s.mutable_dataset()->set_name("synthetic");
+         s.mutable_dataset()->set_random_crop_padding(2);
+       },
+       "dataset.random_crop_padding: model 'nanogpt' reads token ids, which have no pixels to crop, flip or "
+       "normalise"},
+      {"TokenModelNormalized",
+       [](v1::JobSpec& s) {
+         s.mutable_model()->set_zoo("nanogpt");
+         s.mutable_dataset()->set_name("synthetic");
+         s.mutable_dataset()->set_normalize(true);
+       },
+       "dataset.normalize: model 'nanogpt' reads token ids"},
       {"ModelOverTheSizeLimit",
        [](v1::JobSpec& s) {
          s.mutable_model()->clear_zoo();

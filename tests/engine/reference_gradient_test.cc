@@ -153,23 +153,27 @@ Problem BatchNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
-// layer_norm: the statistics depend on x too; γ and β when affine.
+// layer_norm: the statistics depend on x too; γ when affine, β when it
+// also has a bias.
 Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
   const int64_t size = n.norm_row_size;
   Problem p;
   p.names = {"x"};
   p.inputs = {RandomVector(InSize(n, batch), 1, -2, 3)};
   if (n.affine) {
-    p.names.insert(p.names.end(), {"gamma", "beta"});
+    p.names.push_back("gamma");
     p.inputs.push_back(RandomVector(size, 2, 0.5, 1.5));
-    p.inputs.push_back(RandomVector(size, 3));
     p.inputs[1][0] = -p.inputs[1][0];  // a negative γ too
+  }
+  if (n.bias) {
+    p.names.push_back("beta");
+    p.inputs.push_back(RandomVector(size, 3));
   }
   const int64_t stats_size = 2 * batch * n.norm_rows;
   auto forward = [&be, n, batch](const std::vector<Vec>& in, Vec* stats) {
     Vec y(OutSize(n, batch));
-    be.LayerNormForward(n, batch, in[0].data(), n.affine ? in[1].data() : nullptr,
-                        n.affine ? in[2].data() : nullptr, y.data(), stats->data());
+    be.LayerNormForward(n, batch, in[0].data(), n.affine ? in[1].data() : nullptr, n.bias ? in[2].data() : nullptr,
+                        y.data(), stats->data());
     return y;
   };
   p.forward = [forward, stats_size](const std::vector<Vec>& in) {
@@ -182,9 +186,10 @@ Problem LayerNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
     Vec dgamma(size, kNaN), dbeta(size, kNaN);
     Vec dx = InputGrad(InSize(n, batch), acc, [&](double* dst, bool a) {
       be.LayerNormBackward(n, batch, r.data(), in[0].data(), n.affine ? in[1].data() : nullptr, stats.data(), dst,
-                           a, n.affine ? dgamma.data() : nullptr, n.affine ? dbeta.data() : nullptr);
+                           a, n.affine ? dgamma.data() : nullptr, n.bias ? dbeta.data() : nullptr);
     });
     if (!n.affine) return std::vector<Vec>{dx};
+    if (!n.bias) return std::vector<Vec>{dx, dgamma};
     return std::vector<Vec>{dx, dgamma, dbeta};
   };
   return p;
@@ -227,8 +232,9 @@ Problem GroupNorm(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
   return p;
 }
 
-// embedding: the table's gradient (the ids are fixed, with repeats).
-Problem Embedding(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool) {
+// embedding: the table's gradient (the ids are fixed, with repeats); with
+// accumulate, added to what the table's gradient holds (a tied linear's).
+Problem Embedding(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
   std::vector<double> ids(batch * n.out[0]);
   for (size_t t = 0; t < ids.size(); ++t) ids[t] = static_cast<double>((7 * t + 3) % n.vocabulary % 4);
   Problem p;
@@ -239,10 +245,10 @@ Problem Embedding(ReferenceBackend& be, const planner::Node& n, int64_t batch, b
     be.EmbeddingForward(n, batch, ids.data(), in[0].data(), y.data());
     return y;
   };
-  p.backward = [&be, n, batch, ids](const std::vector<Vec>& in, const Vec& r) {
-    Vec d(in[0].size(), kNaN);
-    be.EmbeddingBackward(n, batch, ids.data(), r.data(), d.data());
-    return std::vector<Vec>{d};
+  p.backward = [&be, n, batch, ids, acc](const std::vector<Vec>& in, const Vec& r) {
+    return std::vector<Vec>{InputGrad(in[0].size(), acc, [&](double* d, bool a) {
+      be.EmbeddingBackward(n, batch, ids.data(), r.data(), d, a);
+    })};
   };
   return p;
 }
@@ -586,6 +592,8 @@ const GradCase kGradCases[] = {
      false, LayerNorm},
     {"LayerNormFeaturesNoAffine", {6}, R"pb(layers { name: "op" inputs: "input"
        layer_norm { elementwise_affine: false } })pb", 0, 3, false, LayerNorm},
+    {"LayerNormTokensNoBias", {3, 5}, R"pb(layers { name: "op" inputs: "input" layer_norm { bias: false } })pb", 0, 2,
+     false, LayerNorm},
     // group_norm: an image (channels innermost in memory), (C,L), (C)
     {"GroupNormImage", {6, 2, 3}, R"pb(layers { name: "op" inputs: "input" group_norm { groups: 3 } })pb", 0, 2,
      false, GroupNorm},
@@ -596,6 +604,8 @@ const GradCase kGradCases[] = {
     // embedding: ids 0..3 only, so rows 4.. of the table get zero
     {"Embedding", {5}, R"pb(layers { name: "op" inputs: "input" embedding { num_embeddings: 6 embedding_dim: 3 } })pb",
      0, 2, false, Embedding},
+    {"EmbeddingAccumulate", {5}, R"pb(layers { name: "op" inputs: "input"
+       embedding { num_embeddings: 6 embedding_dim: 3 } })pb", 0, 2, true, Embedding},
     // attention: q, k, v projected from the (L,D) input; 2 heads
     {"Attention", {5, 4}, R"pb(
        layers { name: "q" inputs: "input" linear { out_features: 4 } }

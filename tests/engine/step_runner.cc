@@ -4,11 +4,12 @@
 //   planned_peak_bytes=123 vmhwm_bytes=456
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "engine/batches.h"
 #include "engine/cpu/fast_backend.h"
+#include "engine/data.h"
 #include "engine/executor.h"
 #include "engine/trainer.h"
 #include "planner/zoo.h"
@@ -31,12 +32,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(exec.status().message()).c_str());
     return 1;
   }
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal;
-  std::vector<float> images(batch * planner::NumElements(graph->node(0).out));
-  for (float& v : images) v = normal(rng);
-  std::vector<int32_t> labels(batch);
-  for (int32_t& l : labels) l = static_cast<int32_t>(rng() % 10);
+  // One synthetic batch: images, or token sequences for a language model.
+  const engine::Dataset data = engine::SyntheticDatasetFor(*graph, batch, 1, engine::Split::kTrain);
+  engine::BatchIterator batches(data, batch, {}, 1);
+  std::vector<float> images(batch * data.example_elements());
+  std::vector<int32_t> labels(batch * data.labels_per_example);
+  batches.Next(images.data(), labels.data());
   for (int step = 0; step < 2; ++step) {
     absl::StatusOr<engine::StepResult> r = (*exec)->TrainStep(images.data(), labels.data(), 0.1);
     if (!r.ok()) return 1;

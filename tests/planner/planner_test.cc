@@ -135,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(Zoo, ZooPlanTest,
                          testing::Values("fmnist_resnet", "resnet20", "resnet56", "resnet110", "resnet164",
                                          "resnet1001", "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar",
                                          "mobilenet_v2", "efficientnet_b0", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                                         "vit_tiny", "vgg16_bn"));
+                                         "vit_tiny", "nanogpt", "bert_base", "vgg16_bn"));
 
 // conv-bn-relu twice, pool, classifier: small enough to count by hand.
 constexpr char kSmall[] = R"pb(

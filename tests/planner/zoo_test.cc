@@ -46,9 +46,9 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
       "fmnist_resnet", "resnet20",     "resnet56",        "resnet110",        "resnet164",
-      "resnet1001",    "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar", "mobilenet_v2",
-      "efficientnet_b0", "resnet18",   "resnet34",        "resnet50",         "resnet101",
-      "resnet152",     "vit_tiny",     "vgg16_bn"};
+      "resnet1001",    "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar", "nanogpt",
+      "mobilenet_v2",  "efficientnet_b0", "resnet18",   "resnet34",        "resnet50",
+      "resnet101",     "resnet152",    "vit_tiny",     "bert_base",        "vgg16_bn"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(&ZooModels(), &ZooModels());
 }
@@ -61,8 +61,9 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
                   "'; known: fmnist_resnet, resnet20, resnet56, resnet110, resnet164, "
-                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, vit_tiny_cifar, mobilenet_v2, "
-                  "efficientnet_b0, resnet18, resnet34, resnet50, resnet101, resnet152, vit_tiny, vgg16_bn");
+                  "resnet1001, densenet_bc_100, mobilenet_v2_cifar, vit_tiny_cifar, nanogpt, mobilenet_v2, "
+                  "efficientnet_b0, resnet18, resnet34, resnet50, resnet101, resnet152, vit_tiny, bert_base, "
+                  "vgg16_bn");
   }
 }
 
@@ -87,7 +88,9 @@ TEST_P(EveryZooModelTest, BuildsAValidGraphEndingInTheLoss) {
   EXPECT_EQ(loss.name, "loss");
   EXPECT_EQ(loss.kind, OpKind::kSoftmaxCrossEntropy);
   ASSERT_EQ(loss.input_dims.size(), 1u);
-  EXPECT_EQ(loss.input_dims[0], Dims{spec->num_classes()});
+  // Logits per example, or per position for a language model.
+  EXPECT_EQ(loss.input_dims[0].back(), spec->num_classes());
+  EXPECT_EQ(loss.input_dims[0].size(), entry.name == "nanogpt" ? 2u : 1u);
 
   // A conv whose output goes only to a BN needs no bias (the BN's β is one).
   for (const Node& n : graph->nodes()) {
@@ -156,6 +159,14 @@ constexpr ParamCase kParamCases[] = {
     // num_heads=3, hidden_dim=192, mlp_dim=768, num_classes); 224/16/1000 is timm's vit_tiny_patch16_224.
     {"vit_tiny", 5'717'416},
     {"vit_tiny_cifar", 5'362'762},
+    // nanoGPT (model.py, bias=False, config/train_shakespeare_char.py): it reports "number of parameters:
+    // 10.65M", which leaves out the position table (get_num_params(non_embedding=True)): 10,646,784 +
+    // 256x384 = 10,745,088; lm_head's weight is wte's, counted once.
+    {"nanogpt", 10'745'088},
+    // Hugging Face's BertModel(bert-base-uncased) has 109,482,240 parameters; its
+    // BertForSequenceClassification (num_labels=2) 109,483,778, less the 2x768 token-type table
+    // this model does not have (one input).
+    {"bert_base", 109'482'242},
     // Derived above.
     {"resnet20", 272'474},
     {"resnet56", 855'770},
@@ -289,6 +300,12 @@ const ShapeCase kShapeCases[] = {
     {"vit_tiny_cifar", "cls_token", {65, 192}},
     {"vit_tiny_cifar", "blocks.11.attn.attention", {65, 192}},
     {"vit_tiny_cifar", "head", {10}},
+    // nanoGPT: 256 positions of 384, a 1536-wide MLP, 65 logits per position.
+    {"nanogpt", "transformer.wpe", {256, 384}},
+    {"nanogpt", "transformer.h.5.mlp.gelu", {256, 1536}},
+    {"nanogpt", "lm_head", {256, 65}},
+    {"bert_base", "bert.encoder.layer.11.output.LayerNorm", {512, 768}},
+    {"bert_base", "classifier", {2}},
     // CIFAR ResNets: 32x32, 16x16, 8x8.
     {"resnet20", "layer1.2.relu2", {16, 32, 32}},
     {"resnet20", "layer2.0.downsample.1", {32, 16, 16}},

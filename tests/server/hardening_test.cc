@@ -326,9 +326,10 @@ TEST(HardeningTest, BudgetIsEnforcedAtSubmitForEveryStrategy) {
     EXPECT_TRUE(absl::StrContains(s.error_message(), "1000 bytes")) << strategy << ": " << s.error_message();
   }
   // A token model (an embedding on the input) cannot train on the image
-  // datasets: refused at submit, naming the layer, not failed by a worker.
+  // datasets: refused at submit, naming the field, not failed by a worker.
   {
     v1::SubmitJobRequest r = TinyJob();
+    r.mutable_spec()->mutable_dataset()->set_name("fashion-mnist");
     v1::ModelSpec* m = r.mutable_spec()->mutable_model()->mutable_spec();
     m->Clear();
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
@@ -339,8 +340,9 @@ TEST(HardeningTest, BudgetIsEnforcedAtSubmitForEveryStrategy) {
       layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb", m));
     v1::SubmitJobResponse submitted;
     const grpc::Status s = server.stub()->SubmitJob(AsUser(kAlice).get(), r, &submitted);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-    EXPECT_TRUE(absl::StrContains(s.error_message(), "layer 'wte' reads token ids")) << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "dataset.name: model 'tokens' reads token ids"))
+        << s.error_message();
   }
   v1::ListJobsResponse list;
   ASSERT_TRUE(server.stub()->ListJobs(AsUser(kAlice).get(), v1::ListJobsRequest(), &list).ok());
