@@ -4,10 +4,12 @@
 Builds the same architectures as slimtrain's zoo (planner/zoo_resnet.cc,
 zoo_mobile.cc, zoo_transformer.cc): ResNet-56 (post-activation basic blocks,
 1x1 projection shortcuts where the shape changes), ResNet-164 (pre-activation
-bottlenecks), MobileNetV2 for CIFAR (torchvision's, with the zoo's strides)
-and ViT-Tiny for CIFAR (torchvision's VisionTransformer), times training
-steps of SGD with momentum on random CIFAR-shaped data at a given batch and
-thread count, in NCHW and in channels_last, and prints one JSON line:
+bottlenecks), MobileNetV2 for CIFAR (torchvision's, with the zoo's strides),
+ViT-Tiny for CIFAR (torchvision's VisionTransformer) and nanoGPT (Karpathy's
+model.py with bias=False, written out below), times training steps of SGD
+with momentum on random CIFAR-shaped data (random token ids for nanoGPT) at
+a given batch and thread count, in NCHW and in channels_last (images only),
+and prints one JSON line:
 
   {"model": "resnet56", "batch": 128, "threads": 2,
    "layouts": {"nchw": {"images_per_second": ..}, "channels_last": {..}},
@@ -120,8 +122,62 @@ def vit_tiny_cifar():
                              num_classes=10)
 
 
+class GptBlock(nn.Module):
+    """nanoGPT's Block with bias=False: x + attn(ln_1(x)), x + mlp(ln_2(x));
+    attention written out as nanoGPT does without scaled_dot_product_attention
+    (torch 1.13 has none): the causal L x L probabilities are kept."""
+
+    def __init__(self, width, heads, context):
+        super().__init__()
+        self.heads = heads
+        self.ln_1 = nn.LayerNorm(width)
+        self.ln_1.bias = None  # nanoGPT's LayerNorm(bias=False)
+        self.c_attn = nn.Linear(width, 3 * width, bias=False)
+        self.c_proj = nn.Linear(width, width, bias=False)
+        self.ln_2 = nn.LayerNorm(width)
+        self.ln_2.bias = None
+        self.c_fc = nn.Linear(width, 4 * width, bias=False)
+        self.mlp_proj = nn.Linear(4 * width, width, bias=False)
+        self.register_buffer("mask", torch.tril(torch.ones(context, context)).view(1, 1, context, context))
+
+    def forward(self, x):
+        n, length, width = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(width, dim=2)
+        q, k, v = (t.view(n, length, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / (width // self.heads) ** 0.5)
+        att = att.masked_fill(self.mask[:, :, :length, :length] == 0, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(n, length, width)
+        x = x + self.c_proj(y)
+        return x + self.mlp_proj(nn.functional.gelu(self.c_fc(self.ln_2(x))))
+
+
+class NanoGpt(nn.Module):
+    """nanoGPT's GPT for Shakespeare characters (planner/zoo_transformer.cc):
+    6 layers, 6 heads, width 384, context 256, vocabulary 65, bias=False,
+    lm_head tied to wte; 10,745,088 parameters."""
+
+    context, vocabulary = 256, 65
+
+    def __init__(self, layers=6, heads=6, width=384):
+        super().__init__()
+        self.wte = nn.Embedding(self.vocabulary, width)
+        self.wpe = nn.Embedding(self.context, width)
+        self.h = nn.ModuleList([GptBlock(width, heads, self.context) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(width)
+        self.ln_f.bias = None
+        self.lm_head = nn.Linear(width, self.vocabulary, bias=False)
+        self.wte.weight = self.lm_head.weight  # weight tying
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
 MODELS = {"resnet56": resnet56, "resnet164": resnet164, "mobilenet_v2_cifar": mobilenet_v2_cifar,
-          "vit_tiny_cifar": vit_tiny_cifar}
+          "vit_tiny_cifar": vit_tiny_cifar, "nanogpt": NanoGpt}
+TOKEN_MODELS = {"nanogpt"}
 
 
 def vm_rss_bytes():
@@ -136,8 +192,12 @@ def run_one(model_name, batch, threads, steps, warmup, layout):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     model = MODELS[model_name]()
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
+    if model_name in TOKEN_MODELS:
+        x = torch.randint(0, model.vocabulary, (batch, model.context))
+        y = torch.randint(0, model.vocabulary, (batch * model.context,))  # the next token at every position
+    else:
+        x = torch.randn(batch, 3, 32, 32)
+        y = torch.randint(0, 10, (batch,))
     if layout == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -148,7 +208,8 @@ def run_one(model_name, batch, threads, steps, warmup, layout):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        logits = model(x)
+        loss = loss_fn(logits.view(-1, logits.shape[-1]), y)
         loss.backward()
         opt.step()
         return loss.item()
@@ -160,8 +221,9 @@ def run_one(model_name, batch, threads, steps, warmup, layout):
         step()
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"images_per_second": batch * steps / seconds, "peak_rss_bytes": peak, "baseline_rss_bytes": baseline,
-            "seconds_per_step": seconds / steps}
+    tokens = model.context if model_name in TOKEN_MODELS else 1
+    return {"images_per_second": batch * steps / seconds, "tokens_per_second": batch * tokens * steps / seconds,
+            "peak_rss_bytes": peak, "baseline_rss_bytes": baseline, "seconds_per_step": seconds / steps}
 
 
 def main():
@@ -177,7 +239,7 @@ def main():
         print(json.dumps(run_one(args.model, args.batch, args.threads, args.steps, args.warmup, args.layout)))
         return 0
     layouts = {}
-    for layout in ("nchw", "channels_last"):
+    for layout in ("nchw",) if args.model in TOKEN_MODELS else ("nchw", "channels_last"):
         out = subprocess.run([sys.executable, __file__, "--model", args.model, "--batch", str(args.batch),
                               "--threads", str(args.threads), "--steps", str(args.steps), "--warmup",
                               str(args.warmup), "--layout", layout], capture_output=True, text=True, check=True)
