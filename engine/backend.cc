@@ -94,6 +94,18 @@ pool::Adaptive AdaptiveOf(const planner::Node& n) {
   return {n.input_dims[0][0], n.input_dims[0][1], n.input_dims[0][2], n.out[1], n.out[2]};
 }
 
+pool::Upsample UpsampleOf(const planner::Node& n) {
+  pool::Upsample g;
+  g.c = n.input_dims[0][0];
+  g.h = n.input_dims[0][1];
+  g.w = n.input_dims[0][2];
+  g.oh = n.out[1];
+  g.ow = n.out[2];
+  g.bilinear = n.bilinear;
+  g.align_corners = n.align_corners;
+  return g;
+}
+
 norm::Groups GroupsOf(const planner::Node& n) {
   norm::Groups g;
   g.channels = n.out[0];

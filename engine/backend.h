@@ -120,6 +120,8 @@ PointwiseFn PointwiseFnOf(const planner::Node& n);
 
 // adaptive_avg_pool's geometry of node n (engine/pool_math.h).
 pool::Adaptive AdaptiveOf(const planner::Node& n);
+// upsample's geometry of node n (engine/pool_math.h).
+pool::Upsample UpsampleOf(const planner::Node& n);
 
 // group_norm's geometry of node n (engine/norm_math.h).
 norm::Groups GroupsOf(const planner::Node& n);
@@ -371,6 +373,11 @@ class Backend : public planner::CostModel {
   virtual void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
   virtual void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
                                        bool accumulate) = 0;
+  // --- upsample (engine/pool_math.h's UpsampleAt, UpsampleGrad): x
+  // (N,H,W,C) -> y (N,oh,ow,C); dx overwritten or accumulated.
+  virtual void UpsampleForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
+  virtual void UpsampleBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                bool accumulate) = 0;
   // (N,H,W,C) -> (N,C).
   virtual void GlobalAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) = 0;
   virtual void GlobalAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,

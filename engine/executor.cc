@@ -474,6 +474,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kAdaptiveAvgPool:
       backend_->AdaptiveAvgPoolForward(n, batch, x, y);
       break;
+    case OpKind::kUpsample:
+      backend_->UpsampleForward(n, batch, x, y);
+      break;
     case OpKind::kFlatten:
       backend_->FlattenForward(n, batch, x, y);
       break;
@@ -702,6 +705,9 @@ void Executor::Backward(const ScheduleStep& step) {
       break;
     case OpKind::kAdaptiveAvgPool:
       backend_->AdaptiveAvgPoolBackward(n, batch, dy, dx, acc);
+      break;
+    case OpKind::kUpsample:
+      backend_->UpsampleBackward(n, batch, dy, dx, acc);
       break;
     case OpKind::kFlatten:
       backend_->FlattenBackward(n, batch, dy, dx, acc);

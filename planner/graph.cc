@@ -59,18 +59,20 @@ std::string DescribeCycle(const std::vector<std::vector<int>>& inputs, const std
   return absl::StrJoin(cycle, " -> ");
 }
 
-// Ties `linear` (already shaped) to the embedding named `tied`: it must be
+// Ties `linear` (already shaped, at position linear.id) to the embedding
+// named `tied`, at position `tied_id` (-1: no such layer): it must be
 // upstream of the linear (so the linear's backward, which writes the shared
 // gradient, runs before the embedding's, which adds to it), with a table of
-// (out_features, in_features).
-absl::Status TieToEmbedding(const std::vector<Node>& nodes, const std::string& tied, Node& linear) {
-  const Node* e = nullptr;
-  for (const Node& n : nodes) {
-    if (n.name == tied) e = &n;
-  }
-  if (e == nullptr) {
+// (out_features, in_features). nodes[0, linear.id) are built.
+absl::Status TieToEmbedding(const std::vector<Node>& nodes, const std::string& tied, int tied_id, Node& linear) {
+  if (tied_id < 0) {
     return LayerError(linear.name, absl::StrCat("linear.tied_to: '", tied, "' is not a layer of the model"));
   }
+  if (tied_id >= linear.id) {
+    return LayerError(linear.name, absl::StrCat("linear.tied_to: embedding '", tied,
+                                                "' must be upstream of this layer (its output feeds it)"));
+  }
+  const Node* e = &nodes[tied_id];
   if (e->kind != OpKind::kEmbedding) {
     return LayerError(linear.name, absl::StrCat("linear.tied_to: '", tied, "' is not an embedding"));
   }
@@ -155,6 +157,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kEmbedding: return "embedding";
     case OpKind::kGroupNorm: return "group_norm";
     case OpKind::kAdaptiveAvgPool: return "adaptive_avg_pool";
+    case OpKind::kUpsample: return "upsample";
   }
   return "unknown";
 }
@@ -412,19 +415,18 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
         input_names.push_back(names[u]);
       }
       SLIM_RETURN_IF_ERROR(InferShape(&layer, node, input_names, spec.num_classes(), limits));
+      // A tied linear: the embedding upstream, shapes that agree; the table
+      // is counted once, at the embedding.
+      if (node.kind == OpKind::kLinear && !layer.linear().tied_to().empty()) {
+        const std::string& tied = layer.linear().tied_to();
+        auto it = by_name.find(tied);
+        const int tied_id = it == by_name.end() || it->second == 0 ? -1 : id_of[it->second];
+        SLIM_RETURN_IF_ERROR(TieToEmbedding(g.nodes_, tied, tied_id, node));
+      }
     }
     for (int c : consumers[v]) node.consumers.push_back(id_of[c]);
     std::sort(node.consumers.begin(), node.consumers.end());
     g.by_name_[node.name] = pos;
-  }
-
-  // 5b. Tied linears: the embedding upstream, shapes that agree; the table
-  // is counted once, at the embedding.
-  for (Node& node : g.nodes_) {
-    if (node.kind != OpKind::kLinear) continue;
-    const std::string& tied = spec.layers(order[node.id] - 1).linear().tied_to();
-    if (tied.empty()) continue;
-    SLIM_RETURN_IF_ERROR(TieToEmbedding(g.nodes_, tied, node));
   }
 
   // 6. Every output is read by someone, except the loss's.

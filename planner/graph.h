@@ -105,6 +105,7 @@ enum class OpKind {
   kEmbedding,
   kGroupNorm,
   kAdaptiveAvgPool,
+  kUpsample,
 };
 
 // The spec's name of the op: "conv2d", "batch_norm", ..., "input".
@@ -182,6 +183,7 @@ struct Node {
   bool causal = false;
   double attention_scale = 1.0;
   bool count_include_pad = true;      // avg_pool
+  bool bilinear = false, align_corners = false;  // upsample (else nearest)
   double dropout_p = 0.0;             // dropout
   double label_smoothing = 0.0;       // softmax_cross_entropy
   // clip (relu6: 0, 6); an unset bound is -inf / +inf.

@@ -103,6 +103,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kEmbedding: return OpKind::kEmbedding;
     case Layer::kGroupNorm: return OpKind::kGroupNorm;
     case Layer::kAdaptiveAvgPool: return OpKind::kAdaptiveAvgPool;
+    case Layer::kUpsample: return OpKind::kUpsample;
     case Layer::OP_NOT_SET: break;
   }
   return OpKind::kInput;
@@ -174,6 +175,31 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       SLIM_RETURN_IF_ERROR(CheckSize(n, "groups", n.groups_norm));
       if (!(n.eps > 0) || !std::isfinite(n.eps)) {
         return LayerError(n.name, absl::StrCat("group_norm.eps must be > 0 and finite, got ", n.eps));
+      }
+      break;
+    }
+    case OpKind::kUpsample: {
+      const auto& u = layer.upsample();
+      if (u.mode() != "" && u.mode() != "nearest" && u.mode() != "bilinear") {
+        return LayerError(n.name, absl::StrCat("upsample.mode must be \"nearest\" or \"bilinear\", got \"",
+                                               absl::CHexEscape(u.mode().substr(0, 64)), "\""));
+      }
+      n.bilinear = u.mode() == "bilinear";
+      n.align_corners = u.align_corners();
+      if (n.align_corners && !n.bilinear) {
+        return LayerError(n.name, "upsample.align_corners applies to mode \"bilinear\" only");
+      }
+      const bool size = u.out_h() != 0 || u.out_w() != 0;
+      if (size == (u.scale_factor() != 0)) {
+        return LayerError(n.name, absl::StrFormat("upsample: give out_h and out_w, or scale_factor (got out_h %d, "
+                                                  "out_w %d, scale_factor %d)",
+                                                  u.out_h(), u.out_w(), u.scale_factor()));
+      }
+      if (size) {
+        SLIM_RETURN_IF_ERROR(CheckSize(n, "out_h", u.out_h()));
+        SLIM_RETURN_IF_ERROR(CheckSize(n, "out_w", u.out_w()));
+      } else {
+        SLIM_RETURN_IF_ERROR(CheckSize(n, "scale_factor", u.scale_factor()));
       }
       break;
     }
@@ -584,6 +610,21 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       n.out = {in[0], oh, ow};
       n.forward_flops = in_elems;
       n.backward_flops = in_elems;
+      break;
+    }
+    case OpKind::kUpsample: {
+      SLIM_RETURN_IF_ERROR(NeedImage(n, in));
+      const auto& u = layer->upsample();
+      int64_t oh = u.out_h(), ow = u.out_w();
+      if (u.scale_factor() != 0) {
+        SLIM_ASSIGN_OR_RETURN(oh, Product(n.name, "upsample output height", {in[1], u.scale_factor()}));
+        SLIM_ASSIGN_OR_RETURN(ow, Product(n.name, "upsample output width", {in[2], u.scale_factor()}));
+      }
+      n.out = {in[0], oh, ow};
+      SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
+      // nearest: a copy per output; bilinear: 4 products and 3 sums.
+      SLIM_ASSIGN_OR_RETURN(n.forward_flops, Product(n.name, "upsample FLOPs", {n.bilinear ? 7 : 1, out_elems}));
+      n.backward_flops = n.forward_flops;
       break;
     }
     case OpKind::kGroupNorm:

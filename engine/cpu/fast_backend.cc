@@ -287,6 +287,14 @@ void FastBackend::AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const vo
   cpu::AdaptiveAvgPoolBackward(AdaptiveOf(n), batch, F(dy), F(dx), accumulate, threads_);
 }
 
+void FastBackend::UpsampleForward(const Node& n, int64_t batch, const void* x, void* y) {
+  cpu::UpsampleForward(UpsampleOf(n), batch, F(x), F(y), threads_);
+}
+
+void FastBackend::UpsampleBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  cpu::UpsampleBackward(UpsampleOf(n), batch, F(dy), F(dx), accumulate, threads_);
+}
+
 void FastBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {
   cpu::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), threads_);
 }

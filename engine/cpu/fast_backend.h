@@ -148,6 +148,8 @@ class FastBackend : public Backend {
   void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const void* x, void* y) override;
   void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
                                bool accumulate) override;
+  void UpsampleForward(const planner::Node& n, int64_t batch, const void* x, void* y) override;
+  void UpsampleBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
   void EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                         void* y) override;
   void EmbeddingBackward(const planner::Node& n, int64_t batch, const void* ids, const void* dy,

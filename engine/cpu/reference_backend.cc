@@ -321,6 +321,21 @@ void ReferenceBackend::AdaptiveAvgPoolBackward(const planner::Node& n, int64_t b
   });
 }
 
+void ReferenceBackend::UpsampleForward(const planner::Node& n, int64_t batch, const void* x, void* y) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::UpsampleForward(n, batch, As<T>(x), As<T>(y));
+  });
+}
+
+void ReferenceBackend::UpsampleBackward(const planner::Node& n, int64_t batch, const void* dy, void* dx,
+                                        bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::UpsampleBackward(n, batch, As<T>(dy), As<T>(dx), accumulate);
+  });
+}
+
 void ReferenceBackend::EmbeddingForward(const planner::Node& n, int64_t batch, const void* ids, const void* table,
                                         void* y) {
   ForDType(dtype_, [&](auto t) {

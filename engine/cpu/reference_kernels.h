@@ -172,6 +172,11 @@ template <typename T>
 void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const T* x, T* y);
 template <typename T>
 void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const T* dy, T* dx, bool accumulate);
+// upsample: engine/pool_math.h per element; backward gathers.
+template <typename T>
+void UpsampleForward(const planner::Node& n, int64_t batch, const T* x, T* y);
+template <typename T>
+void UpsampleBackward(const planner::Node& n, int64_t batch, const T* dy, T* dx, bool accumulate);
 // y (+)= a·b over rank-4 views (N,H,M,K) x (N,H,K,P), sums in double.
 template <typename T>
 void MatMul(const TensorView& a, const T* a_data, const TensorView& b, const T* b_data, const TensorView& y, T* y_data,

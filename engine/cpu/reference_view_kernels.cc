@@ -128,6 +128,34 @@ void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const T* dy,
   }
 }
 
+template <typename T>
+void UpsampleForward(const planner::Node& n, int64_t batch, const T* x, T* y) {
+  const pool::Upsample g = UpsampleOf(n);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < g.oh; ++i) {
+      for (int64_t j = 0; j < g.ow; ++j) {
+        for (int64_t c = 0; c < g.c; ++c) {
+          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<T>(pool::UpsampleAt(g, x, b, i, j, c));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void UpsampleBackward(const planner::Node& n, int64_t batch, const T* dy, T* dx, bool accumulate) {
+  const pool::Upsample g = UpsampleOf(n);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t h = 0; h < g.h; ++h) {
+      for (int64_t w = 0; w < g.w; ++w) {
+        for (int64_t c = 0; c < g.c; ++c) {
+          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
+        }
+      }
+    }
+  }
+}
+
 #define SLIM_REFERENCE_VIEWS(T)                                                                                 \
   template void StridedCopy<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);               \
   template void Reduce<T>(const TensorView&, const T*, const TensorView&, T*, double, bool);                    \
@@ -139,7 +167,9 @@ void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const T* dy,
   template void EmbeddingForward<T>(const planner::Node&, int64_t, const T*, const T*, T*);                    \
   template void EmbeddingBackward<T>(const planner::Node&, int64_t, const T*, const T*, T*, bool);                   \
   template void AdaptiveAvgPoolForward<T>(const planner::Node&, int64_t, const T*, T*);                        \
-  template void AdaptiveAvgPoolBackward<T>(const planner::Node&, int64_t, const T*, T*, bool);
+  template void AdaptiveAvgPoolBackward<T>(const planner::Node&, int64_t, const T*, T*, bool);                 \
+  template void UpsampleForward<T>(const planner::Node&, int64_t, const T*, T*);                               \
+  template void UpsampleBackward<T>(const planner::Node&, int64_t, const T*, T*, bool);
 SLIM_REFERENCE_VIEWS(float)
 SLIM_REFERENCE_VIEWS(double)
 #undef SLIM_REFERENCE_VIEWS

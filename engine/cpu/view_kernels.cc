@@ -143,6 +143,33 @@ void AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float
   });
 }
 
+void UpsampleForward(const pool::Upsample& g, int64_t batch, const float* x, float* y, int threads) {
+  ParallelFor(batch * g.oh, 1, threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / g.oh, i = r % g.oh;
+      for (int64_t j = 0; j < g.ow; ++j) {
+        for (int64_t c = 0; c < g.c; ++c) {
+          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<float>(pool::UpsampleAt(g, x, b, i, j, c));
+        }
+      }
+    }
+  });
+}
+
+void UpsampleBackward(const pool::Upsample& g, int64_t batch, const float* dy, float* dx, bool accumulate,
+                      int threads) {
+  ParallelFor(batch * g.h, 1, threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / g.h, h = r % g.h;
+      for (int64_t w = 0; w < g.w; ++w) {
+        for (int64_t c = 0; c < g.c; ++c) {
+          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
+        }
+      }
+    }
+  });
+}
+
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads) {

@@ -41,6 +41,11 @@ void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const floa
 void AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y, int threads);
 void AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx, bool accumulate,
                              int threads);
+// upsample: engine/pool_math.h per element, threads over rows (the
+// reference's results bit for bit).
+void UpsampleForward(const pool::Upsample& g, int64_t batch, const float* x, float* y, int threads);
+void UpsampleBackward(const pool::Upsample& g, int64_t batch, const float* dy, float* dx, bool accumulate,
+                      int threads);
 void BinaryBackward(BinaryOp op, int index, const TensorView& a, const float* a_data, const TensorView& b,
                     const float* b_data, const TensorView& dy, const float* dy_data, const TensorView& d,
                     float* d_data, bool accumulate, int threads);

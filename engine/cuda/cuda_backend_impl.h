@@ -180,6 +180,8 @@ class CudaBackend final : public Backend {
               void* y_data, bool accumulate) override;
   void AdaptiveAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) override;
   void AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
+  void UpsampleForward(const Node& n, int64_t batch, const void* x, void* y) override;
+  void UpsampleBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
   void EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) override;
   void EmbeddingBackward(const Node& n, int64_t batch, const void* ids, const void* dy, void* dtable,
                          bool accumulate) override;

@@ -126,6 +126,16 @@ void CudaBackend::AdaptiveAvgPoolBackward(const Node& n, int64_t batch, const vo
   SLIM_CUDA_RECORD(cuda::AdaptiveAvgPoolBackward(AdaptiveOf(n), batch, F(dy), F(dx), accumulate, stream_));
 }
 
+void CudaBackend::UpsampleForward(const Node& n, int64_t batch, const void* x, void* y) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::UpsampleForward(UpsampleOf(n), batch, F(x), F(y), stream_));
+}
+
+void CudaBackend::UpsampleBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::UpsampleBackward(UpsampleOf(n), batch, F(dy), F(dx), accumulate, stream_));
+}
+
 void CudaBackend::EmbeddingForward(const Node& n, int64_t batch, const void* ids, const void* table, void* y) {
   Use();
   SLIM_CUDA_RECORD(cuda::EmbeddingForward(batch * n.out[0], n.out_features, F(ids), F(table), F(y), stream_));

@@ -122,6 +122,11 @@ cudaError_t AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const
                                    cudaStream_t stream);
 cudaError_t AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx,
                                     bool accumulate, cudaStream_t stream);
+// upsample: engine/pool_math.h, one thread per output (input, for the
+// backward's gather) element.
+cudaError_t UpsampleForward(const pool::Upsample& g, int64_t batch, const float* x, float* y, cudaStream_t stream);
+cudaError_t UpsampleBackward(const pool::Upsample& g, int64_t batch, const float* dy, float* dx, bool accumulate,
+                             cudaStream_t stream);
 // embedding over `tokens` positions of width d: rows by id; the backward
 // zeroes dtable (vocabulary, d) unless `accumulate`, then adds dy's rows
 // in position order.

@@ -111,6 +111,22 @@ __global__ void AdaptiveAvgPoolBackwardKernel(pool::Adaptive g, int64_t n, const
   }
 }
 
+__global__ void UpsampleForwardKernel(pool::Upsample g, int64_t n, const float* x, float* y) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % g.c, j = (e / g.c) % g.ow, i = (e / (g.c * g.ow)) % g.oh, b = e / (g.c * g.ow * g.oh);
+    y[e] = static_cast<float>(pool::UpsampleAt(g, x, b, i, j, c));
+  }
+}
+
+__global__ void UpsampleBackwardKernel(pool::Upsample g, int64_t n, const float* dy, float* dx, bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t c = e % g.c, w = (e / g.c) % g.w, h = (e / (g.c * g.w)) % g.h, b = e / (g.c * g.w * g.h);
+    Store(&dx[e], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
+  }
+}
+
 unsigned Blocks(int64_t n) { return static_cast<unsigned>(StrideBlocks(n)); }
 
 }  // namespace
@@ -189,6 +205,21 @@ cudaError_t AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, cons
   const int64_t n = batch * g.h * g.w * g.c;
   if (n <= 0) return cudaSuccess;
   AdaptiveAvgPoolBackwardKernel<<<Blocks(n), kThreads, 0, stream>>>(g, n, dy, dx, accumulate);
+  return cudaGetLastError();
+}
+
+cudaError_t UpsampleForward(const pool::Upsample& g, int64_t batch, const float* x, float* y, cudaStream_t stream) {
+  const int64_t n = batch * g.oh * g.ow * g.c;
+  if (n <= 0) return cudaSuccess;
+  UpsampleForwardKernel<<<Blocks(n), kThreads, 0, stream>>>(g, n, x, y);
+  return cudaGetLastError();
+}
+
+cudaError_t UpsampleBackward(const pool::Upsample& g, int64_t batch, const float* dy, float* dx, bool accumulate,
+                             cudaStream_t stream) {
+  const int64_t n = batch * g.h * g.w * g.c;
+  if (n <= 0) return cudaSuccess;
+  UpsampleBackwardKernel<<<Blocks(n), kThreads, 0, stream>>>(g, n, dy, dx, accumulate);
   return cudaGetLastError();
 }
 

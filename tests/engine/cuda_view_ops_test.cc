@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/shape_views.h"
 #include "tests/engine/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
@@ -101,6 +102,32 @@ TEST_F(GpuTest, AdaptiveAvgPoolMatchesReference) {
   gpu_->AdaptiveAvgPoolBackward(n, batch, mem.Upload(dy), dxd, false);
   ref_.AdaptiveAvgPoolBackward(n, batch, dy.data(), dx_ref.data(), false);
   EXPECT_LE(RelError(mem.Download(dxd, in), dx_ref), 1e-7);
+}
+
+TEST_F(GpuTest, UpsampleMatchesReference) {
+  for (const char* op : {"upsample { out_h: 7 out_w: 8 }",
+                         "upsample { out_h: 9 out_w: 13 mode: \"bilinear\" }",
+                         "upsample { scale_factor: 3 mode: \"bilinear\" align_corners: true }"}) {
+    SCOPED_TRACE(op);
+    const Node n = OpNode({3, 4, 5}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t batch = 2, in = batch * planner::NumElements(n.input_dims[0]),
+                  out = batch * planner::NumElements(n.out);
+    const std::vector<float> x = Random(in, 161), dy = Random(out, 162), dx0 = Random(in, 163);
+    DeviceMemory mem(gpu_);
+    float* yd = mem.Zeros<float>(out);
+    std::vector<float> y_ref(out);
+    gpu_->UpsampleForward(n, batch, mem.Upload(x), yd);
+    ref_.UpsampleForward(n, batch, x.data(), y_ref.data());
+    EXPECT_LE(RelError(mem.Download(yd, out), y_ref), 1e-7);
+    for (const bool acc : {false, true}) {
+      float* dxd = mem.Upload(dx0);
+      std::vector<float> dx_ref = dx0;
+      gpu_->UpsampleBackward(n, batch, mem.Upload(dy), dxd, acc);
+      ref_.UpsampleBackward(n, batch, dy.data(), dx_ref.data(), acc);
+      EXPECT_LE(RelError(mem.Download(dxd, in), dx_ref), 1e-7) << "accumulate " << acc;
+    }
+  }
 }
 
 TEST_F(GpuTest, EmbeddingMatchesReference) {

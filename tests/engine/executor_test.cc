@@ -163,6 +163,24 @@ constexpr char kTransformerOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
+// A U-Net step in miniature: down by a strided conv, back up (nearest),
+// a skip connection, and a bilinear resize to an odd size.
+constexpr char kUpsampleOps[] = R"pb(
+  name: "upsample_ops"
+  input { dims: 2 dims: 8 dims: 8 }
+  num_classes: 3
+  layers { name: "enc" inputs: "input" conv2d { out_channels: 3 kernel_size: 3 padding: 1 } }
+  layers { name: "down" inputs: "enc" conv2d { out_channels: 4 kernel_size: 3 stride: 2 padding: 1 } }
+  layers { name: "act" inputs: "down" silu {} }
+  layers { name: "up" inputs: "act" upsample { scale_factor: 2 } }
+  layers { name: "skip" inputs: "enc" inputs: "up" concat {} }
+  layers { name: "dec" inputs: "skip" conv2d { out_channels: 3 kernel_size: 3 padding: 1 } }
+  layers { name: "resize" inputs: "dec" upsample { out_h: 11 out_w: 5 mode: "bilinear" } }
+  layers { name: "gap" inputs: "resize" global_avg_pool {} }
+  layers { name: "head" inputs: "gap" linear { out_features: 3 } }
+  layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
+)pb";
+
 // A decoder in miniature: token ids → embedding → position embedding →
 // pre-norm causal attention block → tokens' logits pooled into a class.
 constexpr char kDecoderOps[] = R"pb(
@@ -218,6 +236,7 @@ Graph ActivationOps() { return Parsed(kActivationOps); }
 Graph ShapeOps() { return Parsed(kShapeOps); }
 Graph TransformerOps() { return Parsed(kTransformerOps); }
 Graph DecoderOps() { return Parsed(kDecoderOps); }
+Graph UpsampleOps() { return Parsed(kUpsampleOps); }
 Graph LanguageOps() { return Parsed(LanguageModelText().c_str()); }
 Graph TiedLanguageOps() { return Parsed(TiedLanguageModelText().c_str()); }
 
@@ -350,7 +369,7 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -371,7 +390,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
     for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -388,7 +407,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {

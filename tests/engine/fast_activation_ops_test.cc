@@ -427,5 +427,60 @@ TEST(AdaptiveAvgPoolTest, FastEqualsReferenceAndWindowsArePyTorchs) {
   }
 }
 
+// upsample: engine/pool_math.h everywhere, so fast == reference bit for
+// bit; against PyTorch's values by hand: a 2-row ramp upsampled to 4 rows is
+// [x0, 0.75x0 + 0.25x1, 0.25x0 + 0.75x1, x1] (bilinear), [x0, 2/3 x0 + 1/3
+// x1, 1/3 x0 + 2/3 x1, x1] (align_corners); 3 rows to 7 nearest read rows
+// 0,0,0,1,1,2,2.
+TEST(UpsampleTest, FastEqualsReferenceAndValuesArePyTorchs) {
+  struct Row {
+    std::vector<int64_t> dims;
+    const char* op;
+  };
+  const Row rows[] = {
+      {{3, 5, 6}, "upsample { scale_factor: 2 }"},
+      {{3, 3, 5}, "upsample { out_h: 7 out_w: 8 }"},
+      {{3, 5, 6}, "upsample { out_h: 9 out_w: 13 mode: \"bilinear\" }"},
+      {{3, 4, 3}, "upsample { scale_factor: 3 mode: \"bilinear\" align_corners: true }"},
+  };
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.op);
+    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const int64_t batch = 2, in = batch * NumElements(n.input_dims[0]), out = batch * NumElements(n.out);
+    const std::vector<float> x = Random(in, 161), dy = Random(out, 162), dx0 = Random(in, 163);
+    std::vector<float> y(out), y_ref(out);
+    fast.UpsampleForward(n, batch, x.data(), y.data());
+    ref.UpsampleForward(n, batch, x.data(), y_ref.data());
+    EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+    for (const bool acc : {false, true}) {
+      std::vector<float> dx = dx0, dx_ref = dx0;
+      fast.UpsampleBackward(n, batch, dy.data(), dx.data(), acc);
+      ref.UpsampleBackward(n, batch, dy.data(), dx_ref.data(), acc);
+      EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+    }
+  }
+  // The hand-counted values: one channel, one column.
+  auto column = [&](const char* op, int64_t h, const std::vector<float>& x) {
+    const Node n = OpNode({1, h, 1}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    std::vector<float> y(NumElements(n.out));
+    ref.UpsampleForward(n, 1, x.data(), y.data());
+    return y;
+  };
+  const std::vector<float> ramp = {1.0f, 5.0f}, three = {1.0f, 2.0f, 3.0f};
+  EXPECT_EQ(column("upsample { out_h: 4 out_w: 1 mode: \"bilinear\" }", 2, ramp),
+            (std::vector<float>{1.0f, 2.0f, 4.0f, 5.0f}));
+  const std::vector<float> aligned =
+      column("upsample { out_h: 4 out_w: 1 mode: \"bilinear\" align_corners: true }", 2, ramp);
+  ASSERT_EQ(aligned.size(), 4u);
+  EXPECT_FLOAT_EQ(aligned[1], 1.0f + 4.0f / 3.0f);
+  EXPECT_FLOAT_EQ(aligned[2], 1.0f + 8.0f / 3.0f);
+  EXPECT_EQ(aligned[3], 5.0f);
+  EXPECT_EQ(column("upsample { out_h: 7 out_w: 1 }", 3, three),
+            (std::vector<float>{1.0f, 1.0f, 1.0f, 2.0f, 2.0f, 3.0f, 3.0f}));
+}
+
 }  // namespace
 }  // namespace slimtrain::engine

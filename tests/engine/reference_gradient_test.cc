@@ -444,6 +444,16 @@ Problem AdaptiveAvgPool(ReferenceBackend& be, const planner::Node& n, int64_t ba
          bool a) { b.AdaptiveAvgPoolBackward(n, N, dy, dx, a); });
 }
 
+Problem Upsample(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  return OneInput(
+      be, n, batch, acc, RandomVector(InSize(n, batch), 1),
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const double* x, double* y) {
+        b.UpsampleForward(n, N, x, y);
+      },
+      [](ReferenceBackend& b, const planner::Node& n, int64_t N, const Vec&, const double* dy, double* dx,
+         bool a) { b.UpsampleBackward(n, N, dy, dx, a); });
+}
+
 Problem GlobalAvgPool(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
   return OneInput(
       be, n, batch, acc, RandomVector(InSize(n, batch), 1),
@@ -714,6 +724,15 @@ const GradCase kGradCases[] = {
        adaptive_avg_pool { out_h: 1 out_w: 1 } })pb", 0, 2, true, AdaptiveAvgPool},
     {"GlobalAvgPool", {3, 3, 4}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0, 2, false,
      GlobalAvgPool},
+    // upsample: whole and fractional factors, nearest and bilinear
+    {"UpsampleNearestTwice", {2, 3, 2}, R"pb(layers { name: "op" inputs: "input"
+       upsample { scale_factor: 2 } })pb", 0, 2, false, Upsample},
+    {"UpsampleNearestFractionalAccumulate", {2, 3, 4}, R"pb(layers { name: "op" inputs: "input"
+       upsample { out_h: 7 out_w: 5 } })pb", 0, 2, true, Upsample},
+    {"UpsampleBilinear", {2, 3, 4}, R"pb(layers { name: "op" inputs: "input"
+       upsample { out_h: 7 out_w: 6 mode: "bilinear" } })pb", 0, 2, false, Upsample},
+    {"UpsampleBilinearAlignCornersAccumulate", {2, 3, 2}, R"pb(layers { name: "op" inputs: "input"
+       upsample { scale_factor: 3 mode: "bilinear" align_corners: true } })pb", 0, 2, true, Upsample},
     {"GlobalAvgPoolAccumulate", {2, 2, 3}, R"pb(layers { name: "op" inputs: "input" global_avg_pool {} })pb", 0,
      3, true, GlobalAvgPool},
     // loss

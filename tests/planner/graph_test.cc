@@ -240,6 +240,24 @@ const BadCase kBadCases[] = {
        a->set_out_h(9);
        a->set_out_w(2);
      }, "layer 'relu1': adaptive_avg_pool: output 9x2 must be positive and at most the input's 8x8"},
+    {"UpsampleUnknownMode", [](v1::ModelSpec& s) {
+       auto* u = LayerNamed(s, "relu1")->mutable_upsample();
+       u->set_scale_factor(2);
+       u->set_mode("bicubic");
+     }, "layer 'relu1': upsample.mode must be \"nearest\" or \"bilinear\", got \"bicubic\""},
+    {"UpsampleSizeAndFactor", [](v1::ModelSpec& s) {
+       auto* u = LayerNamed(s, "relu1")->mutable_upsample();
+       u->set_scale_factor(2);
+       u->set_out_h(16);
+     }, "layer 'relu1': upsample: give out_h and out_w, or scale_factor (got out_h 16, out_w 0, scale_factor 2)"},
+    {"UpsampleNegativeFactor", [](v1::ModelSpec& s) {
+       LayerNamed(s, "relu1")->mutable_upsample()->set_scale_factor(-2);
+     }, "layer 'relu1': upsample.scale_factor must be > 0, got -2"},
+    {"UpsampleAlignCornersNearest", [](v1::ModelSpec& s) {
+       auto* u = LayerNamed(s, "relu1")->mutable_upsample();
+       u->set_scale_factor(2);
+       u->set_align_corners(true);
+     }, "layer 'relu1': upsample.align_corners applies to mode \"bilinear\" only"},
     {"TooFewAddInputs", [](v1::ModelSpec& s) { LayerNamed(s, "add")->mutable_inputs()->RemoveLast(); },
      "layer 'add': add takes two or more inputs, got 1"},
     {"TwoReluInputs", [](v1::ModelSpec& s) { LayerNamed(s, "relu1")->add_inputs("conv1"); },
@@ -555,6 +573,48 @@ TEST(GraphTest, AttentionShapesFlopsAndErrors) {
     ASSERT_FALSE(bad_graph.ok()) << bad.attention;
     EXPECT_NE(std::string(bad_graph.status().message()).find(bad.message), std::string::npos)
         << bad_graph.status().message();
+  }
+}
+
+// Weight tying: the linear owns no weight, only its bias; the embedding
+// must be upstream and its table (out_features, in_features).
+TEST(GraphTest, TiedLinearCountsTheTableOnceAndChecksItsEmbedding) {
+  auto build = [](const std::string& head, const char* second_input = "input") {
+    return Graph::Build(Parse(absl::StrCat(R"pb(
+      input { dims: 6 }
+      num_classes: 11
+      layers { name: "wte" inputs: "input" embedding { num_embeddings: 11 embedding_dim: 8 } }
+      layers { name: "other" inputs: ")pb", second_input, R"pb(" embedding { num_embeddings: 11 embedding_dim: 8 } }
+      layers { name: "sum" inputs: "wte" inputs: "other" add {} }
+      layers { name: "ln" inputs: "sum" layer_norm { bias: false } }
+      layers { name: "head" inputs: "ln" )pb", head, R"pb( }
+      layers { name: "loss" inputs: "head" softmax_cross_entropy {} })pb")));
+  };
+  absl::StatusOr<Graph> tied = build(R"pb(linear { out_features: 11 tied_to: "wte" })pb");
+  absl::StatusOr<Graph> own = build(R"pb(linear { out_features: 11 })pb");
+  ASSERT_TRUE(tied.ok()) << tied.status();
+  ASSERT_TRUE(own.ok()) << own.status();
+  const Node& head = tied->node(tied->Find("head"));
+  EXPECT_EQ(head.tied_to, tied->Find("wte"));
+  EXPECT_EQ(head.parameter_count, 11);  // the bias
+  EXPECT_EQ(own->parameter_count() - tied->parameter_count(), 11 * 8);
+  EXPECT_EQ(head.forward_flops, own->node(own->Find("head")).forward_flops);
+  EXPECT_EQ(tied->node(tied->Find("ln")).parameter_count, 8);  // γ only
+  struct Bad {
+    std::string head;
+    const char* message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {R"pb(linear { out_features: 11 tied_to: "nope" })pb",
+            "layer 'head': linear.tied_to: 'nope' is not a layer of the model"},
+           {R"pb(linear { out_features: 11 tied_to: "ln" })pb", "layer 'head': linear.tied_to: 'ln' is not an embedding"},
+           {R"pb(linear { out_features: 10 tied_to: "wte" })pb",
+            "layer 'head': linear.tied_to: embedding 'wte' has a table of 11x8, so this layer must map (L,8) or (8) to "
+            "11 features; it maps 6x8 to 10"},
+       }) {
+    absl::StatusOr<Graph> g = build(bad.head);
+    ASSERT_FALSE(g.ok()) << bad.head;
+    EXPECT_EQ(g.status().message(), bad.message);
   }
 }
 

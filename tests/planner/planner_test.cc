@@ -345,6 +345,35 @@ TEST(PlannerTest, FusedAttentionSavesTheProbabilitiesTheUnfusedPathKeeps) {
   EXPECT_LT(fused.peak_bytes(), unfused.peak_bytes());
 }
 
+// upsample's backward reads only dy: neither its input nor its (4x larger)
+// output is kept for it, so a model with an upsample before a global pool
+// saves exactly what the model without it saves.
+TEST(PlannerTest, UpsampleKeepsNothingForBackward) {
+  auto model = [](const char* resize) {
+    std::string text = absl::StrCat(R"pb(
+      name: "resize" input { dims: 3 dims: 16 dims: 16 } num_classes: 2
+      layers { name: "conv" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 padding: 1 } })pb",
+                                    resize, R"pb(
+      layers { name: "gap" inputs: "up" global_avg_pool {} }
+      layers { name: "fc" inputs: "gap" linear { out_features: 2 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb");
+    v1::ModelSpec spec;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
+    return BuildOrDie(spec);
+  };
+  PlanOptions options;
+  options.batch_size = 4;
+  const v1::MemoryPlan none =
+      PlanOrDie(model(R"pb(layers { name: "up" inputs: "conv" scale { value: 1 } })pb"), Strategy::kExact, options);
+  for (const char* mode : {"nearest", "bilinear"}) {
+    const v1::MemoryPlan up = PlanOrDie(
+        model(absl::StrCat(R"pb(layers { name: "up" inputs: "conv" upsample { scale_factor: 2 mode: ")pb", mode,
+                           R"pb(" } })pb").c_str()),
+        Strategy::kExact, options);
+    EXPECT_EQ(up.saved_activation_bytes(), none.saved_activation_bytes()) << mode;
+  }
+}
+
 // A backend whose convolutions need scratch memory: each workspace lives for
 // its one step and is packed with everything else.
 class WorkspaceCostModel : public DefaultCostModel {
