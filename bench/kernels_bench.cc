@@ -153,7 +153,7 @@ void Convs(Bench& b) {
     const std::vector<float> w = Random(n.parameter_count, 3, -0.1f, 0.1f);
     std::vector<float> y(b.Elements(n)), dx(b.InputElements(n)), dw(n.parameter_count);
     const double flops = 2.0 * static_cast<double>(b.Elements(n)) * static_cast<double>(n.input_dims[0][0]) *
-                         static_cast<double>(n.kernel * n.kernel);
+                         static_cast<double>(n.kernel_h * n.kernel_w);
     const Workspace fws = b.Ws(n, Pass::kForward), bws = b.Ws(n, Pass::kBackward);
     b.Add("conv2d forward", n, flops, true,
           [&](Backend& be) { be.Conv2dForward(n, batch, x.data(), w.data(), nullptr, y.data(), fws); });

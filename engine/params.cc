@@ -32,8 +32,8 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
   for (const Node& n : graph.nodes()) {
     NodeParams& p = nodes_[n.id];
     if (n.kind == OpKind::kConv2d) {
-      const int64_t cin = n.input_dims[0][0] / n.groups, k2 = n.kernel * n.kernel;
-      p.weight = add(n, "weight", {n.out_channels, cin, n.kernel, n.kernel}, true,
+      const int64_t cin = n.input_dims[0][0] / n.groups, k2 = n.kernel_h * n.kernel_w;
+      p.weight = add(n, "weight", {n.out_channels, cin, n.kernel_h, n.kernel_w}, true,
                      {Init::kKaimingNormal, n.out_channels * k2});
       if (n.bias) p.bias = add(n, "bias", {n.out_channels}, true, {Init::kUniform, cin * k2});
     } else if (n.kind == OpKind::kLinear) {

@@ -163,8 +163,12 @@ struct Node {
   std::vector<Dims> input_dims;  // one per input
   Dims out;                    // output, per example
 
-  // conv2d, pools: square window; conv2d: groups, out channels.
-  int64_t kernel = 0, stride = 1, padding = 0, dilation = 1, groups = 1;
+  // conv2d, pools: the window per axis (height, width): kernel, stride,
+  // dilation, and zero padding before (top, left) and after (bottom,
+  // right); conv2d: groups, out channels.
+  int64_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t groups = 1;
   int64_t out_channels = 0;  // conv2d
   int64_t out_features = 0;  // linear; embedding: its dimension D
   int64_t vocabulary = 0;    // embedding: ids are in [0, vocabulary)

@@ -116,6 +116,79 @@ absl::Status CheckSize(const Node& n, const char* field, int64_t value, bool all
                                             field, allow_zero ? ">=" : ">", value));
 }
 
+// A per-axis attribute: the square field (given when `has_square`, else
+// `fallback`) or its (height, width) pair `pair`, not both; each > 0.
+absl::Status ResolvePair(const Node& n, const char* field, bool has_square, int64_t square, int64_t fallback,
+                         const google::protobuf::RepeatedField<int64_t>& pair, const char* pair_field, int64_t* h,
+                         int64_t* w) {
+  const char* op = OpKindName(n.kind);
+  if (pair.empty()) {
+    *h = *w = has_square ? square : fallback;
+    return CheckSize(n, field, *h);
+  }
+  if (has_square) {
+    return LayerError(n.name, absl::StrFormat("give %s.%s or %s.%s, not both", op, field, op, pair_field));
+  }
+  if (pair.size() != 2) {
+    return LayerError(n.name, absl::StrFormat("%s.%s takes 2 values (height, width), got %d", op, pair_field,
+                                              pair.size()));
+  }
+  *h = pair[0];
+  *w = pair[1];
+  SLIM_RETURN_IF_ERROR(CheckSize(n, absl::StrCat(pair_field, "[0]").c_str(), *h));
+  return CheckSize(n, absl::StrCat(pair_field, "[1]").c_str(), *w);
+}
+
+// A window's kernel, stride (default 1, or the kernel for pools) and
+// padding from conv2d's, max_pool's or avg_pool's fields.
+template <typename M>
+absl::Status ResolveWindow(const M& m, bool default_stride_is_kernel, Node& n) {
+  SLIM_RETURN_IF_ERROR(ResolvePair(n, "kernel_size", m.kernel_size() != 0 || m.kernel_hw().empty(), m.kernel_size(),
+                                   0, m.kernel_hw(), "kernel_hw", &n.kernel_h, &n.kernel_w));
+  SLIM_RETURN_IF_ERROR(ResolvePair(n, "stride", m.has_stride(), m.stride(), 1, m.stride_hw(), "stride_hw",
+                                   &n.stride_h, &n.stride_w));
+  if (default_stride_is_kernel && !m.has_stride() && m.stride_hw().empty()) {
+    n.stride_h = n.kernel_h;
+    n.stride_w = n.kernel_w;
+  }
+  const char* op = OpKindName(n.kind);
+  const auto& pads = m.pads();
+  if (pads.empty()) {
+    n.pad_top = n.pad_left = n.pad_bottom = n.pad_right = m.padding();
+    return CheckSize(n, "padding", m.padding(), /*allow_zero=*/true);
+  }
+  if (m.padding() != 0) {
+    return LayerError(n.name, absl::StrFormat("give %s.padding or %s.pads, not both", op, op));
+  }
+  if (pads.size() != 2 && pads.size() != 4) {
+    return LayerError(n.name, absl::StrFormat("%s.pads takes 2 values (height, width) or 4 (top, left, bottom, "
+                                              "right), got %d",
+                                              op, pads.size()));
+  }
+  for (int i = 0; i < pads.size(); ++i) {
+    SLIM_RETURN_IF_ERROR(CheckSize(n, absl::StrCat("pads[", i, "]").c_str(), pads[i], /*allow_zero=*/true));
+  }
+  n.pad_top = pads[0];
+  n.pad_left = pads[1];
+  n.pad_bottom = pads.size() == 4 ? pads[2] : pads[0];
+  n.pad_right = pads.size() == 4 ? pads[3] : pads[1];
+  return absl::OkStatus();
+}
+
+// Pools: each side's padding at most half the kernel along its axis
+// (PyTorch's rule: a window never lies wholly in the padding).
+absl::Status CheckPoolPadding(const Node& n) {
+  const int64_t pads[4] = {n.pad_top, n.pad_left, n.pad_bottom, n.pad_right};
+  for (int i = 0; i < 4; ++i) {
+    const int64_t kernel = i % 2 == 0 ? n.kernel_h : n.kernel_w;
+    if (pads[i] > kernel / 2) {
+      return LayerError(n.name, absl::StrFormat("%s.padding %d must be at most half the kernel %d",
+                                                OpKindName(n.kind), pads[i], kernel));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // A finite attribute, or INVALID_ARGUMENT naming op.field and the value.
 absl::Status CheckFinite(const Node& n, const char* field, double value) {
   if (std::isfinite(value)) return absl::OkStatus();
@@ -272,18 +345,13 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
     case OpKind::kConv2d: {
       const auto& c = layer.conv2d();
       n.out_channels = c.out_channels();
-      n.kernel = c.kernel_size();
-      n.stride = c.has_stride() ? c.stride() : 1;
-      n.padding = c.padding();
-      n.dilation = c.has_dilation() ? c.dilation() : 1;
       n.groups = c.has_groups() ? c.groups() : 1;
       n.bias = c.has_bias() ? c.bias() : true;
       SLIM_RETURN_IF_ERROR(CheckSize(n, "out_channels", n.out_channels));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "kernel_size", n.kernel));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "stride", n.stride));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "padding", n.padding, /*allow_zero=*/true));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "dilation", n.dilation));
       SLIM_RETURN_IF_ERROR(CheckSize(n, "groups", n.groups));
+      SLIM_RETURN_IF_ERROR(ResolveWindow(c, /*default_stride_is_kernel=*/false, n));
+      SLIM_RETURN_IF_ERROR(ResolvePair(n, "dilation", c.has_dilation(), c.dilation(), 1, c.dilation_hw(), "dilation_hw",
+                                       &n.dilation_h, &n.dilation_w));
       break;
     }
     case OpKind::kBatchNorm: {
@@ -296,24 +364,17 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       }
       break;
     }
-    case OpKind::kMaxPool:
+    case OpKind::kMaxPool: {
+      const auto& m = layer.max_pool();
+      SLIM_RETURN_IF_ERROR(ResolveWindow(m, /*default_stride_is_kernel=*/true, n));
+      SLIM_RETURN_IF_ERROR(CheckPoolPadding(n));
+      break;
+    }
     case OpKind::kAvgPool: {
-      const bool max = n.kind == OpKind::kMaxPool;
-      n.kernel = max ? layer.max_pool().kernel_size() : layer.avg_pool().kernel_size();
-      const bool has_stride = max ? layer.max_pool().has_stride() : layer.avg_pool().has_stride();
-      n.stride = has_stride ? (max ? layer.max_pool().stride() : layer.avg_pool().stride()) : n.kernel;
-      n.padding = max ? layer.max_pool().padding() : layer.avg_pool().padding();
-      if (!max) {
-        n.count_include_pad =
-            layer.avg_pool().has_count_include_pad() ? layer.avg_pool().count_include_pad() : true;
-      }
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "kernel_size", n.kernel));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "stride", n.stride));
-      SLIM_RETURN_IF_ERROR(CheckSize(n, "padding", n.padding, /*allow_zero=*/true));
-      if (n.padding > n.kernel / 2) {
-        return LayerError(n.name, absl::StrFormat("%s.padding %d must be at most half the kernel %d",
-                                                  OpKindName(n.kind), n.padding, n.kernel));
-      }
+      const auto& a = layer.avg_pool();
+      n.count_include_pad = a.has_count_include_pad() ? a.count_include_pad() : true;
+      SLIM_RETURN_IF_ERROR(ResolveWindow(a, /*default_stride_is_kernel=*/true, n));
+      SLIM_RETURN_IF_ERROR(CheckPoolPadding(n));
       break;
     }
     case OpKind::kLinear:
@@ -340,10 +401,10 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
   return absl::OkStatus();
 }
 
-// Output size of a window op along one axis: floor((in + 2p - eff) / s) + 1,
-// for a window that fits (CheckWindowFits).
-int64_t WindowOut(int64_t in, int64_t eff_kernel, int64_t stride, int64_t padding) {
-  return (in - eff_kernel + 2 * padding) / stride + 1;
+// Output size of a window op along one axis: floor((in + p0 + p1 - eff) / s)
+// + 1, for a window that fits (CheckWindowFits).
+int64_t WindowOut(int64_t in, int64_t eff_kernel, int64_t stride, int64_t pad_before, int64_t pad_after) {
+  return (in - eff_kernel + pad_before + pad_after) / stride + 1;
 }
 
 absl::Status NeedImage(const Node& n, const Dims& in) {
@@ -352,14 +413,19 @@ absl::Status NeedImage(const Node& n, const Dims& in) {
                                             DimsString(in)));
 }
 
-// The window (eff_kernel, after dilation) fits the padded input; the padded
-// sizes do not overflow.
-absl::Status CheckWindowFits(const Node& n, const Dims& in, int64_t eff_kernel) {
-  SLIM_ASSIGN_OR_RETURN(const int64_t padded_h, Sum(n.name, "the padded input height", {in[1], n.padding, n.padding}));
-  SLIM_ASSIGN_OR_RETURN(const int64_t padded_w, Sum(n.name, "the padded input width", {in[2], n.padding, n.padding}));
-  if (eff_kernel <= padded_h && eff_kernel <= padded_w) return absl::OkStatus();
-  return LayerError(n.name, absl::StrFormat("%skernel %d is larger than padded input %dx%d",
-                                            n.dilation > 1 ? "dilated " : "", eff_kernel, padded_h, padded_w));
+// The window (eff_h x eff_w, after dilation) fits the padded input; the
+// padded sizes do not overflow.
+absl::Status CheckWindowFits(const Node& n, const Dims& in, int64_t eff_h, int64_t eff_w) {
+  SLIM_ASSIGN_OR_RETURN(const int64_t padded_h,
+                        Sum(n.name, "the padded input height", {in[1], n.pad_top, n.pad_bottom}));
+  SLIM_ASSIGN_OR_RETURN(const int64_t padded_w,
+                        Sum(n.name, "the padded input width", {in[2], n.pad_left, n.pad_right}));
+  if (eff_h <= padded_h && eff_w <= padded_w) return absl::OkStatus();
+  const std::string kernel =
+      eff_h == eff_w ? absl::StrCat(eff_h) : absl::StrFormat("%dx%d", eff_h, eff_w);
+  return LayerError(n.name, absl::StrFormat("%skernel %s is larger than padded input %dx%d",
+                                            n.dilation_h > 1 || n.dilation_w > 1 ? "dilated " : "", kernel,
+                                            padded_h, padded_w));
 }
 
 // Per-example axes at most (batched: 4).
@@ -440,14 +506,18 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
         return LayerError(n.name, absl::StrFormat("conv2d.groups %d must divide input channels %d and "
                                                   "out_channels %d", n.groups, in[0], n.out_channels));
       }
-      SLIM_ASSIGN_OR_RETURN(const int64_t span, Product(n.name, "the dilated kernel", {n.dilation, n.kernel - 1}));
-      SLIM_ASSIGN_OR_RETURN(const int64_t eff, Sum(n.name, "the dilated kernel", {span, 1}));
-      SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, eff));
-      n.out = {n.out_channels, WindowOut(in[1], eff, n.stride, n.padding),
-               WindowOut(in[2], eff, n.stride, n.padding)};
+      SLIM_ASSIGN_OR_RETURN(const int64_t span_h,
+                            Product(n.name, "the dilated kernel", {n.dilation_h, n.kernel_h - 1}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t span_w,
+                            Product(n.name, "the dilated kernel", {n.dilation_w, n.kernel_w - 1}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t eff_h, Sum(n.name, "the dilated kernel", {span_h, 1}));
+      SLIM_ASSIGN_OR_RETURN(const int64_t eff_w, Sum(n.name, "the dilated kernel", {span_w, 1}));
+      SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, eff_h, eff_w));
+      n.out = {n.out_channels, WindowOut(in[1], eff_h, n.stride_h, n.pad_top, n.pad_bottom),
+               WindowOut(in[2], eff_w, n.stride_w, n.pad_left, n.pad_right)};
       SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
       SLIM_ASSIGN_OR_RETURN(const int64_t macs_per_out,
-                            Product(n.name, "conv2d weights", {in[0] / n.groups, n.kernel, n.kernel}));
+                            Product(n.name, "conv2d weights", {in[0] / n.groups, n.kernel_h, n.kernel_w}));
       SLIM_ASSIGN_OR_RETURN(const int64_t weights, Product(n.name, "conv2d weights", {n.out_channels, macs_per_out}));
       SLIM_ASSIGN_OR_RETURN(n.parameter_count, Sum(n.name, "conv2d parameters", {weights, n.bias ? n.out_channels : 0}));
       SLIM_ASSIGN_OR_RETURN(const int64_t macs, Product(n.name, "conv2d FLOPs", {2, out_elems, macs_per_out}));
@@ -812,13 +882,13 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
     case OpKind::kMaxPool:
     case OpKind::kAvgPool: {
       SLIM_RETURN_IF_ERROR(NeedImage(n, in));
-      SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, n.kernel));
-      n.out = {in[0], WindowOut(in[1], n.kernel, n.stride, n.padding),
-               WindowOut(in[2], n.kernel, n.stride, n.padding)};
+      SLIM_RETURN_IF_ERROR(CheckWindowFits(n, in, n.kernel_h, n.kernel_w));
+      n.out = {in[0], WindowOut(in[1], n.kernel_h, n.stride_h, n.pad_top, n.pad_bottom),
+               WindowOut(in[2], n.kernel_w, n.stride_w, n.pad_left, n.pad_right)};
       SLIM_ASSIGN_OR_RETURN(const int64_t out_elems, CheckedElements(LayerWho(n.name), n.out, limits));
       SLIM_ASSIGN_OR_RETURN(n.forward_flops,
                             Product(n.name, std::string(OpKindName(n.kind)).append(" FLOPs").c_str(),
-                                    {out_elems, n.kernel, n.kernel}));
+                                    {out_elems, n.kernel_h, n.kernel_w}));
       n.backward_flops = n.forward_flops;
       break;
     }

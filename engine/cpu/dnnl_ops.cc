@@ -82,10 +82,10 @@ class Layer {
     memory::dims w_dims;
     Tag w_tag;
     if (conv_ && n.groups > 1) {
-      w_dims = {n.groups, n.out_channels / n.groups, in[0] / n.groups, n.kernel, n.kernel};
+      w_dims = {n.groups, n.out_channels / n.groups, in[0] / n.groups, n.kernel_h, n.kernel_w};
       w_tag = Tag::goihw;
     } else if (image) {
-      w_dims = {out, in[0], conv_ ? n.kernel : in[1], conv_ ? n.kernel : in[2]};
+      w_dims = {out, in[0], conv_ ? n.kernel_h : in[1], conv_ ? n.kernel_w : in[2]};
       w_tag = Tag::oihw;
     } else {
       w_dims = {out, in[0]};
@@ -94,14 +94,15 @@ class Layer {
     user_w = memory::desc(w_dims, f32, w_tag);
     any_w = memory::desc(w_dims, f32, Tag::any);
     if (conv_) {
-      strides_ = {n.stride, n.stride};
-      dil_ = {n.dilation - 1, n.dilation - 1};
-      pad_l_ = {n.padding, n.padding};
+      strides_ = {n.stride_h, n.stride_w};
+      dil_ = {n.dilation_h - 1, n.dilation_w - 1};
+      pad_l_ = {n.pad_top, n.pad_left};
       // Right padding as oneDNN defines it (negative when the last window
-      // stops short of the input's end).
-      const int64_t ext = n.dilation * (n.kernel - 1) + 1;
-      pad_r_ = {(n.out[1] - 1) * n.stride + ext - in[1] - n.padding,
-                (n.out[2] - 1) * n.stride + ext - in[2] - n.padding};
+      // stops short of the input's end; the bottom and right padding when
+      // it reaches them).
+      const int64_t ext_h = n.dilation_h * (n.kernel_h - 1) + 1, ext_w = n.dilation_w * (n.kernel_w - 1) + 1;
+      pad_r_ = {(n.out[1] - 1) * n.stride_h + ext_h - in[1] - n.pad_top,
+                (n.out[2] - 1) * n.stride_w + ext_w - in[2] - n.pad_left};
     }
   }
 
@@ -402,7 +403,8 @@ absl::StatusOr<WeightedOp*> WeightedOpCache::Get(const planner::Node& n, int64_t
   const planner::Dims& in = n.input_dims[0];
   auto dim = [](const planner::Dims& d, size_t i) { return i < d.size() ? d[i] : int64_t{-1}; };
   const Key key = {static_cast<int64_t>(n.kind), batch, dim(in, 0), dim(in, 1), dim(in, 2),
-                   dim(n.out, 0), dim(n.out, 1), dim(n.out, 2), n.kernel, n.stride, n.padding, n.dilation,
+                   dim(n.out, 0), dim(n.out, 1), dim(n.out, 2), n.kernel_h, n.kernel_w, n.stride_h, n.stride_w,
+                   n.pad_top, n.pad_left, n.pad_bottom, n.pad_right, n.dilation_h, n.dilation_w,
                    n.groups, n.bias ? 1 : 0};
   absl::MutexLock lock(&mu_);
   auto it = ops_.find(key);

@@ -127,7 +127,7 @@ class WeightedOpCache {
  private:
   // kind, batch, C, H, W, K, Ho, Wo, kernel, stride, padding, dilation,
   // groups, bias.
-  using Key = std::array<int64_t, 14>;
+  using Key = std::array<int64_t, 20>;
   dnnl::engine engine_;
   absl::Mutex mu_;
   absl::flat_hash_map<Key, std::unique_ptr<WeightedOp>> ops_ ABSL_GUARDED_BY(mu_);

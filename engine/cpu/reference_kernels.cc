@@ -38,14 +38,17 @@ struct Window {
   int64_t n = 0;                 // batch
   int64_t h = 0, w = 0, c = 0;   // input (N,H,W,C)
   int64_t ho = 0, wo = 0, k = 0; // output (N,Ho,Wo,K); K = C for pools
-  int64_t r = 0, stride = 1, pad = 0, dil = 1;
+  int64_t r = 0, s = 0;                 // kernel height, width
+  int64_t sh = 1, sw = 1;               // stride
+  int64_t pt = 0, pl = 0, pb = 0, pr = 0;  // padding: top, left, bottom, right
+  int64_t dh = 1, dw = 1;               // dilation
   int64_t groups = 1;
 
   int64_t cg() const { return c / groups; }  // input channels per group
   int64_t kg() const { return k / groups; }  // output channels per group
   int64_t x_at(int64_t b, int64_t ih, int64_t iw, int64_t ch) const { return ((b * h + ih) * w + iw) * c + ch; }
   int64_t y_at(int64_t b, int64_t oh, int64_t ow, int64_t ch) const { return ((b * ho + oh) * wo + ow) * k + ch; }
-  int64_t w_at(int64_t oc, int64_t ci, int64_t kr, int64_t ks) const { return ((oc * cg() + ci) * r + kr) * r + ks; }
+  int64_t w_at(int64_t oc, int64_t ci, int64_t kr, int64_t ks) const { return ((oc * cg() + ci) * r + kr) * s + ks; }
 };
 
 Window WindowOf(const Node& n, int64_t batch) {
@@ -59,27 +62,33 @@ Window WindowOf(const Node& n, int64_t batch) {
   g.k = n.out[0];
   g.ho = n.out[1];
   g.wo = n.out[2];
-  g.r = n.kernel;
-  g.stride = n.stride;
-  g.pad = n.padding;
-  g.dil = n.dilation;
+  g.r = n.kernel_h;
+  g.s = n.kernel_w;
+  g.sh = n.stride_h;
+  g.sw = n.stride_w;
+  g.pt = n.pad_top;
+  g.pl = n.pad_left;
+  g.pb = n.pad_bottom;
+  g.pr = n.pad_right;
+  g.dh = n.dilation_h;
+  g.dw = n.dilation_w;
   g.groups = n.kind == OpKind::kConv2d ? n.groups : 1;
   return g;
 }
 
 // Outputs o whose pooling window [o·stride − pad, o·stride − pad + k) holds
-// input i: lo <= o <= hi (empty when lo > hi).
-void PoolOutputsOf(int64_t i, const Window& g, int64_t out, int64_t* lo, int64_t* hi) {
-  const int64_t num = i + g.pad - g.r + 1;
-  *lo = num > 0 ? (num + g.stride - 1) / g.stride : 0;
-  *hi = std::min(out - 1, (i + g.pad) / g.stride);
+// input i along one axis: lo <= o <= hi (empty when lo > hi).
+void PoolOutputsOf(int64_t i, int64_t k, int64_t stride, int64_t pad, int64_t out, int64_t* lo, int64_t* hi) {
+  const int64_t num = i + pad - k + 1;
+  *lo = num > 0 ? (num + stride - 1) / stride : 0;
+  *hi = std::min(out - 1, (i + pad) / stride);
 }
 
 // Average pool divisor of output (oh, ow), as PyTorch: the window clipped to
 // the padded input, or to the input without count_include_pad.
 int64_t AvgDivisor(const Window& g, bool count_include_pad, int64_t oh, int64_t ow) {
-  const int64_t hs = oh * g.stride - g.pad, ws = ow * g.stride - g.pad;
-  const int64_t he = std::min(hs + g.r, g.h + g.pad), we = std::min(ws + g.r, g.w + g.pad);
+  const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
+  const int64_t he = std::min(hs + g.r, g.h + g.pb), we = std::min(ws + g.s, g.w + g.pr);
   if (count_include_pad) return (he - hs) * (we - ws);
   return (std::min(he, g.h) - std::max<int64_t>(hs, 0)) * (std::min(we, g.w) - std::max<int64_t>(ws, 0));
 }
@@ -99,10 +108,10 @@ void Conv2dForward(const Node& n, int64_t batch, const T* x, const T* w, const T
           const int64_t c0 = (oc / g.kg()) * g.cg();  // first input channel of the group
           double acc = b != nullptr ? static_cast<double>(b[oc]) : 0.0;
           for (int64_t kr = 0; kr < g.r; ++kr) {
-            const int64_t ih = oh * g.stride - g.pad + kr * g.dil;
+            const int64_t ih = oh * g.sh - g.pt + kr * g.dh;
             if (ih < 0 || ih >= g.h) continue;
-            for (int64_t ks = 0; ks < g.r; ++ks) {
-              const int64_t iw = ow * g.stride - g.pad + ks * g.dil;
+            for (int64_t ks = 0; ks < g.s; ++ks) {
+              const int64_t iw = ow * g.sw - g.pl + ks * g.dw;
               if (iw < 0 || iw >= g.w) continue;
               for (int64_t ci = 0; ci < g.cg(); ++ci) {
                 acc += static_cast<double>(w[g.w_at(oc, ci, kr, ks)]) *
@@ -129,13 +138,13 @@ void Conv2dBackwardData(const Node& n, int64_t batch, const T* dy, const T* w, T
           // Output (oh, ow) reads this input through tap (kr, ks) when
           // oh·stride − pad + kr·dil = ih (and likewise for the width).
           for (int64_t kr = 0; kr < g.r; ++kr) {
-            const int64_t th = ih + g.pad - kr * g.dil;
-            if (th < 0 || th % g.stride != 0 || th / g.stride >= g.ho) continue;
-            const int64_t oh = th / g.stride;
-            for (int64_t ks = 0; ks < g.r; ++ks) {
-              const int64_t tw = iw + g.pad - ks * g.dil;
-              if (tw < 0 || tw % g.stride != 0 || tw / g.stride >= g.wo) continue;
-              const int64_t ow = tw / g.stride;
+            const int64_t th = ih + g.pt - kr * g.dh;
+            if (th < 0 || th % g.sh != 0 || th / g.sh >= g.ho) continue;
+            const int64_t oh = th / g.sh;
+            for (int64_t ks = 0; ks < g.s; ++ks) {
+              const int64_t tw = iw + g.pl - ks * g.dw;
+              if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.wo) continue;
+              const int64_t ow = tw / g.sw;
               for (int64_t oc = grp * g.kg(); oc < (grp + 1) * g.kg(); ++oc) {
                 acc += static_cast<double>(w[g.w_at(oc, ci, kr, ks)]) *
                        static_cast<double>(dy[g.y_at(bi, oh, ow, oc)]);
@@ -156,14 +165,14 @@ void Conv2dBackwardWeights(const Node& n, int64_t batch, const T* x, const T* dy
     const int64_t c0 = (oc / g.kg()) * g.cg();
     for (int64_t ci = 0; ci < g.cg(); ++ci) {
       for (int64_t kr = 0; kr < g.r; ++kr) {
-        for (int64_t ks = 0; ks < g.r; ++ks) {
+        for (int64_t ks = 0; ks < g.s; ++ks) {
           double acc = 0;
           for (int64_t bi = 0; bi < g.n; ++bi) {
             for (int64_t oh = 0; oh < g.ho; ++oh) {
-              const int64_t ih = oh * g.stride - g.pad + kr * g.dil;
+              const int64_t ih = oh * g.sh - g.pt + kr * g.dh;
               if (ih < 0 || ih >= g.h) continue;
               for (int64_t ow = 0; ow < g.wo; ++ow) {
-                const int64_t iw = ow * g.stride - g.pad + ks * g.dil;
+                const int64_t iw = ow * g.sw - g.pl + ks * g.dw;
                 if (iw < 0 || iw >= g.w) continue;
                 acc += static_cast<double>(dy[g.y_at(bi, oh, ow, oc)]) *
                        static_cast<double>(x[g.x_at(bi, ih, iw, c0 + ci)]);
@@ -373,9 +382,9 @@ void MaxPoolForward(const Node& n, int64_t batch, const T* x, T* y, int32_t* ind
   for (int64_t bi = 0; bi < g.n; ++bi) {
     for (int64_t oh = 0; oh < g.ho; ++oh) {
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const int64_t hs = oh * g.stride - g.pad, ws = ow * g.stride - g.pad;
+        const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
         const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.r, g.h);
-        const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.r, g.w);
+        const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.s, g.w);
         for (int64_t c = 0; c < g.c; ++c) {
           T best = -std::numeric_limits<T>::infinity();
           int64_t arg = h0 * g.w + w0;
@@ -402,10 +411,10 @@ void MaxPoolBackward(const Node& n, int64_t batch, const T* dy, const int32_t* i
   for (int64_t bi = 0; bi < g.n; ++bi) {
     for (int64_t ih = 0; ih < g.h; ++ih) {
       int64_t oh0, oh1;
-      PoolOutputsOf(ih, g, g.ho, &oh0, &oh1);
+      PoolOutputsOf(ih, g.r, g.sh, g.pt, g.ho, &oh0, &oh1);
       for (int64_t iw = 0; iw < g.w; ++iw) {
         int64_t ow0, ow1;
-        PoolOutputsOf(iw, g, g.wo, &ow0, &ow1);
+        PoolOutputsOf(iw, g.s, g.sw, g.pl, g.wo, &ow0, &ow1);
         for (int64_t c = 0; c < g.c; ++c) {
           double acc = 0;
           for (int64_t oh = oh0; oh <= oh1; ++oh) {
@@ -427,12 +436,12 @@ void AvgPoolForward(const Node& n, int64_t batch, const T* x, T* y) {
   for (int64_t bi = 0; bi < g.n; ++bi) {
     for (int64_t oh = 0; oh < g.ho; ++oh) {
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const int64_t hs = oh * g.stride - g.pad, ws = ow * g.stride - g.pad;
+        const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
         const double divisor = static_cast<double>(AvgDivisor(g, n.count_include_pad, oh, ow));
         for (int64_t c = 0; c < g.c; ++c) {
           double acc = 0;
           for (int64_t ih = std::max<int64_t>(hs, 0); ih < std::min(hs + g.r, g.h); ++ih) {
-            for (int64_t iw = std::max<int64_t>(ws, 0); iw < std::min(ws + g.r, g.w); ++iw) {
+            for (int64_t iw = std::max<int64_t>(ws, 0); iw < std::min(ws + g.s, g.w); ++iw) {
               acc += static_cast<double>(x[g.x_at(bi, ih, iw, c)]);
             }
           }
@@ -449,10 +458,10 @@ void AvgPoolBackward(const Node& n, int64_t batch, const T* dy, T* dx, bool accu
   for (int64_t bi = 0; bi < g.n; ++bi) {
     for (int64_t ih = 0; ih < g.h; ++ih) {
       int64_t oh0, oh1;
-      PoolOutputsOf(ih, g, g.ho, &oh0, &oh1);
+      PoolOutputsOf(ih, g.r, g.sh, g.pt, g.ho, &oh0, &oh1);
       for (int64_t iw = 0; iw < g.w; ++iw) {
         int64_t ow0, ow1;
-        PoolOutputsOf(iw, g, g.wo, &ow0, &ow1);
+        PoolOutputsOf(iw, g.s, g.sw, g.pl, g.wo, &ow0, &ow1);
         for (int64_t c = 0; c < g.c; ++c) {
           double acc = 0;
           for (int64_t oh = oh0; oh <= oh1; ++oh) {

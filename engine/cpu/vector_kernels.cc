@@ -179,21 +179,26 @@ SLIM_VECTOR_CLONES void Transpose(const float* src, int64_t rows, int64_t cols, 
 struct Window {
   int64_t n = 0, h = 0, w = 0, c = 0;  // input (N,H,W,C)
   int64_t ho = 0, wo = 0;              // output (N,Ho,Wo,C)
-  int64_t r = 0, stride = 1, pad = 0;
+  int64_t r = 0, s = 0;                    // kernel height, width
+  int64_t sh = 1, sw = 1;                  // stride
+  int64_t pt = 0, pl = 0, pb = 0, pr = 0;  // padding: top, left, bottom, right
   bool count_include_pad = true;
 
   int64_t x_at(int64_t b, int64_t ih, int64_t iw) const { return ((b * h + ih) * w + iw) * c; }
   int64_t y_at(int64_t b, int64_t oh, int64_t ow) const { return ((b * ho + oh) * wo + ow) * c; }
-  // Outputs whose window holds input i along one axis: lo <= o <= hi.
-  void OutputsOf(int64_t i, int64_t out, int64_t* lo, int64_t* hi) const {
-    const int64_t num = i + pad - r + 1;
+  // Outputs whose window holds input i along one axis (kernel k, stride,
+  // padding before): lo <= o <= hi.
+  static void OutputsOf(int64_t i, int64_t k, int64_t stride, int64_t pad, int64_t out, int64_t* lo, int64_t* hi) {
+    const int64_t num = i + pad - k + 1;
     *lo = num > 0 ? (num + stride - 1) / stride : 0;
     *hi = std::min(out - 1, (i + pad) / stride);
   }
+  void RowsOf(int64_t ih, int64_t* lo, int64_t* hi) const { OutputsOf(ih, r, sh, pt, ho, lo, hi); }
+  void ColumnsOf(int64_t iw, int64_t* lo, int64_t* hi) const { OutputsOf(iw, s, sw, pl, wo, lo, hi); }
   // Average pool divisor of output (oh, ow), as PyTorch.
   int64_t Divisor(int64_t oh, int64_t ow) const {
-    const int64_t hs = oh * stride - pad, ws = ow * stride - pad;
-    const int64_t he = std::min(hs + r, h + pad), we = std::min(ws + r, w + pad);
+    const int64_t hs = oh * sh - pt, ws = ow * sw - pl;
+    const int64_t he = std::min(hs + r, h + pb), we = std::min(ws + s, w + pr);
     if (count_include_pad) return (he - hs) * (we - ws);
     return (std::min(he, h) - std::max<int64_t>(hs, 0)) * (std::min(we, w) - std::max<int64_t>(ws, 0));
   }
@@ -208,9 +213,14 @@ Window WindowOf(const Node& n, int64_t batch) {
   g.w = n.input_dims[0][2];
   g.ho = n.out[1];
   g.wo = n.out[2];
-  g.r = n.kernel;
-  g.stride = n.stride;
-  g.pad = n.padding;
+  g.r = n.kernel_h;
+  g.s = n.kernel_w;
+  g.sh = n.stride_h;
+  g.sw = n.stride_w;
+  g.pt = n.pad_top;
+  g.pl = n.pad_left;
+  g.pb = n.pad_bottom;
+  g.pr = n.pad_right;
   g.count_include_pad = n.count_include_pad;
   return g;
 }
@@ -221,11 +231,11 @@ SLIM_VECTOR_CLONES void MaxPoolRows(const Window& g, const float* x, float* y, i
   const int64_t c_count = g.c;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t b = row / g.ho, oh = row % g.ho;
-    const int64_t hs = oh * g.stride - g.pad;
+    const int64_t hs = oh * g.sh - g.pt;
     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.r, g.h);
     for (int64_t ow = 0; ow < g.wo; ++ow) {
-      const int64_t ws = ow * g.stride - g.pad;
-      const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.r, g.w);
+      const int64_t ws = ow * g.sw - g.pl;
+      const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.s, g.w);
       float* yr = y + g.y_at(b, oh, ow);
       int32_t* ir = indices + g.y_at(b, oh, ow);
       const int32_t first = static_cast<int32_t>(h0 * g.w + w0);
@@ -266,10 +276,10 @@ SLIM_VECTOR_CLONES void MaxPoolBackwardRows(const Window& g, const float* dy, co
   for (int64_t row = begin; row < end; ++row) {
     const int64_t b = row / g.h, ih = row % g.h;
     int64_t oh0, oh1;
-    g.OutputsOf(ih, g.ho, &oh0, &oh1);
+    g.RowsOf(ih, &oh0, &oh1);
     for (int64_t iw = 0; iw < g.w; ++iw) {
       int64_t ow0, ow1;
-      g.OutputsOf(iw, g.wo, &ow0, &ow1);
+      g.ColumnsOf(iw, &ow0, &ow1);
       const int32_t at = static_cast<int32_t>(ih * g.w + iw);
       for (int64_t c0 = 0; c0 < g.c; c0 += kChannelChunk) {
         const int64_t cn = std::min(kChannelChunk, g.c - c0);
@@ -292,9 +302,9 @@ SLIM_VECTOR_CLONES void AvgPoolPositions(const Window& g, const float* x, float*
   double acc[kChannelChunk];
   for (int64_t pos = begin; pos < end; ++pos) {
     const int64_t b = pos / (g.ho * g.wo), oh = (pos / g.wo) % g.ho, ow = pos % g.wo;
-    const int64_t hs = oh * g.stride - g.pad, ws = ow * g.stride - g.pad;
+    const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + g.r, g.h);
-    const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.r, g.w);
+    const int64_t w0 = std::max<int64_t>(ws, 0), w1 = std::min(ws + g.s, g.w);
     const double divisor = static_cast<double>(g.Divisor(oh, ow));
     for (int64_t c0 = 0; c0 < g.c; c0 += kChannelChunk) {
       const int64_t cn = std::min(kChannelChunk, g.c - c0);
@@ -319,10 +329,10 @@ SLIM_VECTOR_CLONES void AvgPoolBackwardRows(const Window& g, const float* dy, fl
   for (int64_t row = begin; row < end; ++row) {
     const int64_t b = row / g.h, ih = row % g.h;
     int64_t oh0, oh1;
-    g.OutputsOf(ih, g.ho, &oh0, &oh1);
+    g.RowsOf(ih, &oh0, &oh1);
     for (int64_t iw = 0; iw < g.w; ++iw) {
       int64_t ow0, ow1;
-      g.OutputsOf(iw, g.wo, &ow0, &ow1);
+      g.ColumnsOf(iw, &ow0, &ow1);
       for (int64_t c0 = 0; c0 < g.c; c0 += kChannelChunk) {
         const int64_t cn = std::min(kChannelChunk, g.c - c0);
         for (int64_t c = 0; c < cn; ++c) acc[c] = 0.0;

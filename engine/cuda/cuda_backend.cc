@@ -98,9 +98,10 @@ CudaBackend::~CudaBackend() {
 
 absl::StatusOr<cuda::ConvOp*> CudaBackend::Conv(const Node& n, int64_t batch) const {
   const Dims in = n.input_dims.empty() ? Dims{} : n.input_dims[0];
-  const std::string key = absl::StrFormat("%s|%s|%s|%d,%d,%d,%d,%d|%d", n.name, planner::DimsString(in),
-                                          planner::DimsString(n.out), n.kernel, n.stride, n.padding, n.dilation,
-                                          n.groups, batch);
+  const std::string key =
+      absl::StrFormat("%s|%s|%s|%dx%d,%dx%d,%d:%d:%d:%d,%dx%d,%d|%d", n.name, planner::DimsString(in),
+                      planner::DimsString(n.out), n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad_top,
+                      n.pad_left, n.pad_bottom, n.pad_right, n.dilation_h, n.dilation_w, n.groups, batch);
   std::lock_guard<std::mutex> lock(conv_mu_);
   auto it = convs_.find(key);
   if (it != convs_.end()) return it->second.get();

@@ -61,9 +61,14 @@ inline int64_t ChannelsOf(const Dims& d) { return d.empty() ? 1 : d[0]; }
 
 inline cuda::Pool PoolOf(const Node& n) {
   cuda::Pool p;
-  p.kernel = static_cast<int>(n.kernel);
-  p.stride = static_cast<int>(n.stride);
-  p.padding = static_cast<int>(n.padding);
+  p.kernel_h = static_cast<int>(n.kernel_h);
+  p.kernel_w = static_cast<int>(n.kernel_w);
+  p.stride_h = static_cast<int>(n.stride_h);
+  p.stride_w = static_cast<int>(n.stride_w);
+  p.pad_top = static_cast<int>(n.pad_top);
+  p.pad_left = static_cast<int>(n.pad_left);
+  p.pad_bottom = static_cast<int>(n.pad_bottom);
+  p.pad_right = static_cast<int>(n.pad_right);
   p.ho = n.out.size() == 3 ? n.out[1] : 1;
   p.wo = n.out.size() == 3 ? n.out[2] : 1;
   p.count_include_pad = n.count_include_pad;

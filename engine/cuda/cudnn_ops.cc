@@ -144,10 +144,21 @@ absl::StatusOr<std::unique_ptr<ConvOp>> ConvOp::Create(cudnnHandle_t handle, con
   op->k_ = node.out[0];
   op->ho_ = node.out[1];
   op->wo_ = node.out[2];
-  op->r_ = node.kernel;
-  op->stride_ = node.stride;
-  op->pad_ = node.padding;
-  op->dil_ = node.dilation;
+  // cuDNN pads each axis the same on both sides.
+  if (node.pad_top != node.pad_bottom || node.pad_left != node.pad_right) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "layer '%s': asymmetric padding (top %d, left %d, bottom %d, right %d) is not supported by the CUDA "
+        "backend yet (cuDNN pads both sides alike); the CPU backends run it",
+        node.name, node.pad_top, node.pad_left, node.pad_bottom, node.pad_right));
+  }
+  op->r_ = node.kernel_h;
+  op->s_ = node.kernel_w;
+  op->stride_h_ = node.stride_h;
+  op->stride_w_ = node.stride_w;
+  op->pad_h_ = node.pad_top;
+  op->pad_w_ = node.pad_left;
+  op->dil_h_ = node.dilation_h;
+  op->dil_w_ = node.dilation_w;
   op->groups_ = node.groups;
   if (op->groups_ <= 0 || op->c_ % op->groups_ != 0 || op->k_ % op->groups_ != 0) {
     return absl::InvalidArgumentError(absl::StrFormat("layer '%s': %d input and %d output channels in %d groups",
@@ -188,12 +199,12 @@ absl::Status ConvOp::Build(cudnnHandle_t handle, bool krsc, bool tf32) {
   }
   krsc_ = krsc;
   const int64_t cg = c_ / groups_;
-  filter_copy_bytes_ = krsc ? RoundUp(k_ * cg * r_ * r_ * static_cast<int64_t>(sizeof(float))) : 0;
+  filter_copy_bytes_ = krsc ? RoundUp(k_ * cg * r_ * s_ * static_cast<int64_t>(sizeof(float))) : 0;
   SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnCreateFilterDescriptor(&filter_));
   SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnSetFilter4dDescriptor(filter_, CUDNN_DATA_FLOAT,
                                                        krsc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
                                                        static_cast<int>(k_), static_cast<int>(cg),
-                                                       static_cast<int>(r_), static_cast<int>(r_)));
+                                                       static_cast<int>(r_), static_cast<int>(s_)));
 
   std::vector<int64_t> sizes = {chunk_examples_};
   if (batch_ % chunk_examples_ != 0) sizes.push_back(batch_ % chunk_examples_);
@@ -218,8 +229,8 @@ absl::Status ConvOp::Build(cudnnHandle_t handle, bool krsc, bool tf32) {
     for (cudnnConvolutionDescriptor_t* conv : {&ch.fwd, &ch.bwd_data, &ch.bwd_filter}) {
       SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnCreateConvolutionDescriptor(conv));
       SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnSetConvolution2dDescriptor(
-          *conv, static_cast<int>(pad_), static_cast<int>(pad_), static_cast<int>(stride_),
-          static_cast<int>(stride_), static_cast<int>(dil_), static_cast<int>(dil_), CUDNN_CROSS_CORRELATION,
+          *conv, static_cast<int>(pad_h_), static_cast<int>(pad_w_), static_cast<int>(stride_h_),
+          static_cast<int>(stride_w_), static_cast<int>(dil_h_), static_cast<int>(dil_w_), CUDNN_CROSS_CORRELATION,
           CUDNN_DATA_FLOAT));
       SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnSetConvolutionGroupCount(*conv, static_cast<int>(groups_)));
     }
@@ -321,7 +332,7 @@ float* ConvOp::FilterCopy(const Workspace& ws) const {
 absl::StatusOr<const float*> ConvOp::FilterFor(const float* w, const Workspace& ws, cudaStream_t stream) const {
   if (!krsc_) return w;
   float* copy = FilterCopy(ws);
-  SLIM_CUDA_RETURN_IF_ERROR(OihwToOhwi(k_, c_ / groups_, r_, r_, w, copy, stream));
+  SLIM_CUDA_RETURN_IF_ERROR(OihwToOhwi(k_, c_ / groups_, r_, s_, w, copy, stream));
   return copy;
 }
 
@@ -385,7 +396,7 @@ absl::Status ConvOp::BackwardFilter(cudnnHandle_t handle, cudaStream_t stream, c
                                                              filter_, target));
     first += ch.n;
   }
-  if (krsc_) SLIM_CUDA_RETURN_IF_ERROR(OhwiToOihw(k_, c_ / groups_, r_, r_, target, dw, stream));
+  if (krsc_) SLIM_CUDA_RETURN_IF_ERROR(OhwiToOihw(k_, c_ / groups_, r_, s_, target, dw, stream));
   if (db != nullptr) SLIM_CUDA_RETURN_IF_ERROR(BiasGrad(batch_ * ho_ * wo_, k_, dy, db, stream));
   return absl::OkStatus();
 }

@@ -104,7 +104,8 @@ class ConvOp {
   int64_t batch_ = 0;
   int64_t h_ = 0, w_ = 0, c_ = 0;     // input per example (H,W,C)
   int64_t ho_ = 0, wo_ = 0, k_ = 0;   // output per example (Ho,Wo,K)
-  int64_t r_ = 0, stride_ = 1, pad_ = 0, dil_ = 1, groups_ = 1;
+  // Kernel r x s; per-axis stride, padding (both sides alike) and dilation.
+  int64_t r_ = 0, s_ = 0, stride_h_ = 1, stride_w_ = 1, pad_h_ = 0, pad_w_ = 0, dil_h_ = 1, dil_w_ = 1, groups_ = 1;
   int64_t chunk_examples_ = 0;        // examples per chunk (the last may be fewer)
   int64_t workspace_cap_ = 0;         // bytes; see the header comment, step 3
 

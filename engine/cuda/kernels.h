@@ -35,11 +35,13 @@ struct Nhwc {
   int64_t count() const { return n * h * w * c; }
 };
 
-// Pooling window (max_pool, avg_pool): kernel, stride, padding; output ho x wo.
+// Pooling window (max_pool, avg_pool): kernel, stride, padding per axis;
+// output ho x wo.
 struct Pool {
-  int kernel = 2, stride = 2, padding = 0;
+  int kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   int64_t ho = 0, wo = 0;
-  bool count_include_pad = true;  // avg_pool: divide by kernel² (PyTorch's default)
+  bool count_include_pad = true;  // avg_pool: divide by the window's area (PyTorch's default)
 };
 
 // --- memory helpers.

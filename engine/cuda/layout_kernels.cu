@@ -140,28 +140,33 @@ cudaError_t Transpose(int64_t batch, int64_t rows, int64_t cols, const float* sr
 // Pooling geometry: input (N,H,W,C), output (N,Ho,Wo,C).
 struct PoolGeom {
   int64_t n, h, w, c, ho, wo;
-  int k, stride, pad;
+  int kh, kw, sh, sw, pt, pl, pb, pr;  // kernel, stride, padding (top, left, bottom, right)
   bool count_include_pad;
 
   // Outputs o whose window [o·stride − pad, o·stride − pad + k) holds input
-  // i: lo <= o <= hi (empty when lo > hi).
-  __device__ void OutputsOf(int64_t i, int64_t out, int64_t* lo, int64_t* hi) const {
+  // i along one axis: lo <= o <= hi (empty when lo > hi).
+  __device__ static void OutputsOf(int64_t i, int64_t out, int k, int stride, int pad, int64_t* lo, int64_t* hi) {
     const int64_t num = i + pad - k + 1;
     *lo = num > 0 ? (num + stride - 1) / stride : 0;
     const int64_t top = (i + pad) / stride;
     *hi = top < out - 1 ? top : out - 1;
   }
-  // Average pool divisor of output (oh, ow), as PyTorch.
+  __device__ void RowsOf(int64_t ih, int64_t* lo, int64_t* hi) const { OutputsOf(ih, ho, kh, sh, pt, lo, hi); }
+  __device__ void ColumnsOf(int64_t iw, int64_t* lo, int64_t* hi) const { OutputsOf(iw, wo, kw, sw, pl, lo, hi); }
+  // Average pool divisor of output (oh, ow), as PyTorch (the window clipped
+  // to the padded input).
   __device__ int64_t AvgDivisor(int64_t oh, int64_t ow) const {
-    const int64_t hs = oh * stride - pad, ws = ow * stride - pad;
-    const int64_t he = min(hs + k, h + pad), we = min(ws + k, w + pad);
+    const int64_t hs = oh * sh - pt, ws = ow * sw - pl;
+    const int64_t he = min(hs + kh, h + pb), we = min(ws + kw, w + pr);
     if (count_include_pad) return (he - hs) * (we - ws);
     return (min(he, h) - max(hs, int64_t{0})) * (min(we, w) - max(ws, int64_t{0}));
   }
 };
 
 PoolGeom GeomOf(const Nhwc& x, const Pool& p) {
-  return PoolGeom{x.n, x.h, x.w, x.c, p.ho, p.wo, p.kernel, p.stride, p.padding, p.count_include_pad};
+  return PoolGeom{x.n,        x.h,        x.w,        x.c,         p.ho,        p.wo,
+                  p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,  p.pad_top,   p.pad_left,
+                  p.pad_bottom, p.pad_right, p.count_include_pad};
 }
 
 // Rows N·Ho of units Wo·C: one output (n, oh, ow, c) per (row, unit).
@@ -169,12 +174,12 @@ __global__ void MaxPoolForwardKernel(Tiling t, PoolGeom g, const float* x, float
   const TileLane l = ThisLane(t);
   if (!l.active) return;
   const int64_t ow = l.unit / g.c, c = l.unit % g.c;
-  const int64_t ws = ow * g.stride - g.pad;
-  const int64_t w0 = max(ws, int64_t{0}), w1 = min(ws + g.k, g.w);
+  const int64_t ws = ow * g.sw - g.pl;
+  const int64_t w0 = max(ws, int64_t{0}), w1 = min(ws + g.kw, g.w);
   for (int64_t row = l.row; row < l.row_end; row += t.r) {
     const int64_t b = row / g.ho, oh = row % g.ho;
-    const int64_t hs = oh * g.stride - g.pad;
-    const int64_t h0 = max(hs, int64_t{0}), h1 = min(hs + g.k, g.h);
+    const int64_t hs = oh * g.sh - g.pt;
+    const int64_t h0 = max(hs, int64_t{0}), h1 = min(hs + g.kh, g.h);
     float best = -INFINITY;
     int64_t arg = h0 * g.w + w0;
     for (int64_t ih = h0; ih < h1; ++ih) {
@@ -199,11 +204,11 @@ __global__ void MaxPoolBackwardKernel(Tiling t, PoolGeom g, const float* dy, con
   if (!l.active) return;
   const int64_t iw = l.unit / g.c, c = l.unit % g.c;
   int64_t ow0, ow1;
-  g.OutputsOf(iw, g.wo, &ow0, &ow1);
+  g.ColumnsOf(iw, &ow0, &ow1);
   for (int64_t row = l.row; row < l.row_end; row += t.r) {
     const int64_t b = row / g.h, ih = row % g.h;
     int64_t oh0, oh1;
-    g.OutputsOf(ih, g.ho, &oh0, &oh1);
+    g.RowsOf(ih, &oh0, &oh1);
     const int32_t self = static_cast<int32_t>(ih * g.w + iw);
     double acc = 0;
     for (int64_t oh = oh0; oh <= oh1; ++oh) {
@@ -220,12 +225,12 @@ __global__ void AvgPoolForwardKernel(Tiling t, PoolGeom g, const float* x, float
   const TileLane l = ThisLane(t);
   if (!l.active) return;
   const int64_t ow = l.unit / g.c, c = l.unit % g.c;
-  const int64_t ws = ow * g.stride - g.pad;
-  const int64_t w0 = max(ws, int64_t{0}), w1 = min(ws + g.k, g.w);
+  const int64_t ws = ow * g.sw - g.pl;
+  const int64_t w0 = max(ws, int64_t{0}), w1 = min(ws + g.kw, g.w);
   for (int64_t row = l.row; row < l.row_end; row += t.r) {
     const int64_t b = row / g.ho, oh = row % g.ho;
-    const int64_t hs = oh * g.stride - g.pad;
-    const int64_t h0 = max(hs, int64_t{0}), h1 = min(hs + g.k, g.h);
+    const int64_t hs = oh * g.sh - g.pt;
+    const int64_t h0 = max(hs, int64_t{0}), h1 = min(hs + g.kh, g.h);
     double acc = 0;
     for (int64_t ih = h0; ih < h1; ++ih) {
       for (int64_t iw = w0; iw < w1; ++iw) acc += static_cast<double>(x[((b * g.h + ih) * g.w + iw) * g.c + c]);
@@ -239,11 +244,11 @@ __global__ void AvgPoolBackwardKernel(Tiling t, PoolGeom g, const float* dy, flo
   if (!l.active) return;
   const int64_t iw = l.unit / g.c, c = l.unit % g.c;
   int64_t ow0, ow1;
-  g.OutputsOf(iw, g.wo, &ow0, &ow1);
+  g.ColumnsOf(iw, &ow0, &ow1);
   for (int64_t row = l.row; row < l.row_end; row += t.r) {
     const int64_t b = row / g.h, ih = row % g.h;
     int64_t oh0, oh1;
-    g.OutputsOf(ih, g.ho, &oh0, &oh1);
+    g.RowsOf(ih, &oh0, &oh1);
     double acc = 0;
     for (int64_t oh = oh0; oh <= oh1; ++oh) {
       for (int64_t ow = ow0; ow <= ow1; ++ow) {

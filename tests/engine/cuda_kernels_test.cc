@@ -215,9 +215,9 @@ const PoolCase kPoolCases[] = {
 Node PoolNode(OpKind kind, const PoolCase& t) {
   const int64_t ho = (t.h + 2 * t.pad - t.k) / t.stride + 1, wo = (t.w + 2 * t.pad - t.k) / t.stride + 1;
   Node n = MakeNode(kind, {{t.c, t.h, t.w}}, {t.c, ho, wo});
-  n.kernel = t.k;
-  n.stride = t.stride;
-  n.padding = t.pad;
+  n.kernel_h = n.kernel_w = t.k;
+  n.stride_h = n.stride_w = t.stride;
+  n.pad_top = n.pad_left = n.pad_bottom = n.pad_right = t.pad;
   return n;
 }
 

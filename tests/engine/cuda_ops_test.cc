@@ -91,6 +91,8 @@ struct ConvCase {
   std::string name;
   int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
   bool bias;
+  // A non-square window instead of r, stride, pad, dil (conv2d's fields).
+  std::string window;
 };
 
 std::vector<ConvCase> ConvCases() {
@@ -105,6 +107,10 @@ std::vector<ConvCase> ConvCases() {
       {"depthwise_s2", 3, 6, 7, 7, 6, 3, 2, 1, 1, 6, false},
       {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
       {"one_channel_input", 4, 1, 28, 28, 16, 3, 1, 1, 1, 1, false},  // fmnist_resnet's conv1
+      {"nonsquare_1x3_s2x1", 3, 6, 9, 8, 5, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 3] stride_hw: [2, 1] pads: [0, 1]"},
+      {"conv1d_as_1xL", 4, 8, 1, 20, 8, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 5] stride_hw: [1, 2] pads: [0, 2]"},
+      {"depthwise_5x3_dilated", 2, 6, 8, 9, 6, 0, 0, 0, 0, 6, false,
+       "kernel_hw: [5, 3] pads: [2, 2] dilation_hw: [1, 2]"},
   };
   // Seeded random shapes.
   for (uint32_t seed = 1; seed <= 6; ++seed) {
@@ -133,9 +139,12 @@ std::vector<ConvCase> ConvCases() {
 // first, so conv_a's accumulates into pre's gradient); `first` reads the
 // model input (no input gradient). The same graph as the fast backend's test.
 std::string ConvSpec(const ConvCase& t) {
-  const std::string conv = absl::StrFormat(
-      "conv2d { out_channels: %d kernel_size: %d stride: %d padding: %d dilation: %d groups: %d bias: %s }", t.k,
-      t.r, t.stride, t.pad, t.dil, t.groups, t.bias ? "true" : "false");
+  const std::string window =
+      !t.window.empty() ? t.window
+                        : absl::StrFormat("kernel_size: %d stride: %d padding: %d dilation: %d", t.r, t.stride,
+                                          t.pad, t.dil);
+  const std::string conv = absl::StrFormat("conv2d { out_channels: %d %s groups: %d bias: %s }", t.k, window,
+                                           t.groups, t.bias ? "true" : "false");
   return absl::StrFormat(R"pb(
     name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
     layers { name: "pre" inputs: "input" relu {} }
@@ -163,7 +172,7 @@ void CheckConv(Backend* gpu, const ConvCase& t, double tolerance) {
   ASSERT_TRUE(prepared.ok()) << prepared;
   const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
   const int64_t n_out = t.batch * planner::NumElements(a.out);
-  const int64_t n_w = t.k * (t.c / t.groups) * t.r * t.r;
+  const int64_t n_w = t.k * (t.c / t.groups) * a.kernel_h * a.kernel_w;
   const std::vector<float> x = Random(n_in, 1);
   const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
   const std::vector<float> bias = Random(t.k, 3);
@@ -234,6 +243,19 @@ TEST_F(GpuTest, Tf32ConvolutionIsCloseToReference) {
   CheckConv(*tf32, ConvCases()[2], kTf32Tolerance);
   const absl::Status error = (*tf32)->ConsumeError();
   EXPECT_TRUE(error.ok()) << error;
+}
+
+// cuDNN pads both sides of an axis alike: asymmetric padding is refused when
+// the backend prepares the layer, naming it (the CPU backends run it).
+TEST_F(GpuTest, AsymmetricPaddingIsRefusedNamingTheLayer) {
+  ConvCase t{"asymmetric", 2, 4, 9, 7, 6, 0, 0, 0, 0, 1, false, "kernel_hw: [3, 2] pads: [1, 0, 2, 1]"};
+  const Graph g = BuildGraph(ConvSpec(t));
+  const absl::Status prepared = gpu_->Prepare(g, t.batch);
+  EXPECT_EQ(prepared.code(), absl::StatusCode::kUnimplemented) << prepared;
+  EXPECT_NE(std::string(prepared.message()).find("layer 'conv_a': asymmetric padding (top 1, left 0, bottom 2, "
+                                                 "right 1)"),
+            std::string::npos)
+      << prepared;
 }
 
 // ------------------------------------------------------------ linear

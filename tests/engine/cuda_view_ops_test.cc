@@ -130,6 +130,43 @@ TEST_F(GpuTest, UpsampleMatchesReference) {
   }
 }
 
+// Non-square and asymmetric pooling windows (ONNX's pads).
+TEST_F(GpuTest, NonSquareAndAsymmetricPoolsMatchReference) {
+  for (const char* op : {"max_pool { kernel_hw: [2, 3] stride_hw: [2, 1] pads: [1, 1] }",
+                         "max_pool { kernel_size: 3 stride: 2 pads: [0, 0, 1, 1] }",
+                         "avg_pool { kernel_hw: [3, 2] pads: [1, 0, 0, 1] }",
+                         "avg_pool { kernel_hw: [3, 2] stride_hw: [1, 2] pads: [1, 0, 0, 1] count_include_pad: "
+                         "false }"}) {
+    SCOPED_TRACE(op);
+    const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const bool max = n.kind == planner::OpKind::kMaxPool;
+    const int64_t batch = 3, in = batch * planner::NumElements(n.input_dims[0]),
+                  out = batch * planner::NumElements(n.out);
+    const std::vector<float> x = Random(in, 171), dy = Random(out, 172);
+    DeviceMemory mem(gpu_);
+    float* yd = mem.Zeros<float>(out);
+    float* dxd = mem.Zeros<float>(in);
+    int32_t* idxd = mem.Zeros<int32_t>(out);
+    std::vector<float> y_ref(out), dx_ref(in);
+    std::vector<int32_t> idx_ref(out);
+    if (max) {
+      gpu_->MaxPoolForward(n, batch, mem.Upload(x), yd, idxd, {});
+      ref_.MaxPoolForward(n, batch, x.data(), y_ref.data(), idx_ref.data(), {});
+      EXPECT_EQ(mem.Download(idxd, out), idx_ref);
+      gpu_->MaxPoolBackward(n, batch, mem.Upload(dy), idxd, dxd, false, {});
+      ref_.MaxPoolBackward(n, batch, dy.data(), idx_ref.data(), dx_ref.data(), false, {});
+    } else {
+      gpu_->AvgPoolForward(n, batch, mem.Upload(x), yd, {});
+      ref_.AvgPoolForward(n, batch, x.data(), y_ref.data(), {});
+      gpu_->AvgPoolBackward(n, batch, mem.Upload(dy), dxd, false, {});
+      ref_.AvgPoolBackward(n, batch, dy.data(), dx_ref.data(), false, {});
+    }
+    EXPECT_LE(RelError(mem.Download(yd, out), y_ref), 1e-7);
+    EXPECT_LE(RelError(mem.Download(dxd, in), dx_ref), 1e-7);
+  }
+}
+
 TEST_F(GpuTest, EmbeddingMatchesReference) {
   const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
                                     embedding { num_embeddings: 50 embedding_dim: 96 } })pb");

@@ -163,19 +163,21 @@ constexpr char kTransformerOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
-// A U-Net step in miniature: down by a strided conv, back up (nearest),
-// a skip connection, and a bilinear resize to an odd size.
+// A U-Net step in miniature: down by a strided non-square conv, back up
+// (nearest), a skip connection, a pool with asymmetric padding, and a
+// bilinear resize to an odd size.
 constexpr char kUpsampleOps[] = R"pb(
   name: "upsample_ops"
   input { dims: 2 dims: 8 dims: 8 }
   num_classes: 3
   layers { name: "enc" inputs: "input" conv2d { out_channels: 3 kernel_size: 3 padding: 1 } }
-  layers { name: "down" inputs: "enc" conv2d { out_channels: 4 kernel_size: 3 stride: 2 padding: 1 } }
+  layers { name: "down" inputs: "enc" conv2d { out_channels: 4 kernel_hw: [3, 1] stride: 2 pads: [1, 0] } }
   layers { name: "act" inputs: "down" silu {} }
   layers { name: "up" inputs: "act" upsample { scale_factor: 2 } }
   layers { name: "skip" inputs: "enc" inputs: "up" concat {} }
   layers { name: "dec" inputs: "skip" conv2d { out_channels: 3 kernel_size: 3 padding: 1 } }
-  layers { name: "resize" inputs: "dec" upsample { out_h: 11 out_w: 5 mode: "bilinear" } }
+  layers { name: "pool" inputs: "dec" avg_pool { kernel_size: 2 pads: [0, 0, 1, 1] } }
+  layers { name: "resize" inputs: "pool" upsample { out_h: 11 out_w: 5 mode: "bilinear" } }
   layers { name: "gap" inputs: "resize" global_avg_pool {} }
   layers { name: "head" inputs: "gap" linear { out_features: 3 } }
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }

@@ -28,6 +28,7 @@ namespace {
 
 using planner::Node;
 using planner::NumElements;
+using planner::OpKind;
 using testing::FirstBitDifference;
 using testing::Random;
 using testing::RelError;
@@ -480,6 +481,60 @@ TEST(UpsampleTest, FastEqualsReferenceAndValuesArePyTorchs) {
   EXPECT_EQ(aligned[3], 5.0f);
   EXPECT_EQ(column("upsample { out_h: 7 out_w: 1 }", 3, three),
             (std::vector<float>{1.0f, 1.0f, 1.0f, 2.0f, 2.0f, 3.0f, 3.0f}));
+}
+
+// Non-square and asymmetric windows (ONNX's pads): the fast pools against
+// the reference, and a hand count of PyTorch's/ONNX's divisor: a 2x2 image
+// [[1, 2], [3, 4]] pooled 2x2, stride 1, with one pixel of padding below and
+// to the right averages [2, 4] at (0, 1): 3 without the padding in the
+// divisor, 6/4 with it.
+TEST(PoolWindowTest, NonSquareAndAsymmetricPoolsMatchReference) {
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  for (const char* op : {"max_pool { kernel_hw: [2, 3] stride_hw: [2, 1] pads: [1, 1] }",
+                         "max_pool { kernel_size: 3 stride: 2 pads: [0, 0, 1, 1] }",
+                         "avg_pool { kernel_hw: [3, 2] pads: [1, 0, 0, 1] }",
+                         "avg_pool { kernel_hw: [3, 2] stride_hw: [1, 2] pads: [1, 0, 0, 1] count_include_pad: "
+                         "false }"}) {
+    SCOPED_TRACE(op);
+    const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    ASSERT_FALSE(n.name.empty());
+    const bool max = n.kind == OpKind::kMaxPool;
+    const int64_t batch = 3, in = batch * NumElements(n.input_dims[0]), out = batch * NumElements(n.out);
+    const std::vector<float> x = Random(in, 171), dy = Random(out, 172), dx0 = Random(in, 173);
+    std::vector<float> y(out), y_ref(out);
+    std::vector<int32_t> idx(out), idx_ref(out);
+    if (max) {
+      fast.MaxPoolForward(n, batch, x.data(), y.data(), idx.data(), {});
+      ref.MaxPoolForward(n, batch, x.data(), y_ref.data(), idx_ref.data(), {});
+      EXPECT_EQ(idx, idx_ref);
+    } else {
+      fast.AvgPoolForward(n, batch, x.data(), y.data(), {});
+      ref.AvgPoolForward(n, batch, x.data(), y_ref.data(), {});
+    }
+    EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
+    for (const bool acc : {false, true}) {
+      std::vector<float> dx = dx0, dx_ref = dx0;
+      if (max) {
+        fast.MaxPoolBackward(n, batch, dy.data(), idx_ref.data(), dx.data(), acc, {});
+        ref.MaxPoolBackward(n, batch, dy.data(), idx_ref.data(), dx_ref.data(), acc, {});
+      } else {
+        fast.AvgPoolBackward(n, batch, dy.data(), dx.data(), acc, {});
+        ref.AvgPoolBackward(n, batch, dy.data(), dx_ref.data(), acc, {});
+      }
+      EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+    }
+  }
+  const std::vector<float> image = {1, 2, 3, 4};
+  for (const bool include : {false, true}) {
+    const Node n = OpNode({1, 2, 2}, absl::StrCat(R"pb(layers { name: "op" inputs: "input"
+        avg_pool { kernel_size: 2 stride: 1 pads: [0, 0, 1, 1] count_include_pad: )pb",
+                                                  include ? "true" : "false", " } }"));
+    ASSERT_EQ(n.out, (planner::Dims{1, 2, 2}));
+    std::vector<float> y(4);
+    ref.AvgPoolForward(n, 1, image.data(), y.data(), {});
+    EXPECT_EQ(y, include ? (std::vector<float>{2.5f, 1.5f, 1.75f, 1.0f}) : (std::vector<float>{2.5f, 3.0f, 3.5f, 4.0f}));
+  }
 }
 
 }  // namespace

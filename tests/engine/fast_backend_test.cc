@@ -64,6 +64,8 @@ struct ConvCase {
   const char* name;
   int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
   bool bias;
+  // A non-square window instead of r, stride, pad, dil (conv2d's fields).
+  const char* window = nullptr;
 };
 
 const ConvCase kConvCases[] = {
@@ -76,15 +78,23 @@ const ConvCase kConvCases[] = {
     {"grouped", 2, 8, 10, 10, 12, 3, 1, 1, 1, 4, true},
     {"depthwise", 3, 6, 7, 7, 6, 3, 1, 1, 1, 6, false},
     {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
+    {"nonsquare_1x3_s2x1", 3, 6, 9, 8, 5, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 3] stride_hw: [2, 1] pads: [0, 1]"},
+    {"asymmetric_pads_dilated", 2, 4, 9, 7, 6, 0, 0, 0, 0, 1, false,
+     "kernel_hw: [3, 2] pads: [1, 0, 2, 1] dilation_hw: [2, 1]"},
+    {"conv1d_as_1xL", 4, 8, 1, 20, 8, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 5] stride_hw: [1, 2] pads: [0, 2]"},
+    {"depthwise_5x3", 2, 6, 8, 9, 6, 0, 0, 0, 0, 6, false, "kernel_hw: [5, 3] pads: [2, 1]"},
 };
 
 // pre = relu(input) is read by conv_a and conv_b (conv_b's backward runs
 // first, so conv_a's accumulates into pre's gradient); `first` reads the
 // model input (no input gradient).
 std::string ConvSpec(const ConvCase& t) {
-  const std::string conv = absl::StrFormat(
-      "conv2d { out_channels: %d kernel_size: %d stride: %d padding: %d dilation: %d groups: %d bias: %s }", t.k,
-      t.r, t.stride, t.pad, t.dil, t.groups, t.bias ? "true" : "false");
+  const std::string window =
+      t.window != nullptr ? std::string(t.window)
+                          : absl::StrFormat("kernel_size: %d stride: %d padding: %d dilation: %d", t.r, t.stride,
+                                            t.pad, t.dil);
+  const std::string conv = absl::StrFormat("conv2d { out_channels: %d %s groups: %d bias: %s }", t.k, window,
+                                           t.groups, t.bias ? "true" : "false");
   return absl::StrFormat(R"pb(
     name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
     layers { name: "pre" inputs: "input" relu {} }
@@ -115,7 +125,7 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   ASSERT_TRUE(fast.Prepare(g, t.batch).ok());
   const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
   const int64_t n_out = t.batch * planner::NumElements(a.out);
-  const int64_t n_w = t.k * (t.c / t.groups) * t.r * t.r;
+  const int64_t n_w = t.k * (t.c / t.groups) * a.kernel_h * a.kernel_w;
   const std::vector<float> x = Random(n_in, 1);
   const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
   const std::vector<float> bias = Random(t.k, 3);

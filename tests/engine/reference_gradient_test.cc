@@ -64,7 +64,7 @@ int64_t InSize(const planner::Node& n, int64_t batch, int index = 0) {
 int64_t OutSize(const planner::Node& n, int64_t batch) { return batch * NumElements(n.out); }
 
 Problem Conv(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
-  const int64_t ws = n.out_channels * (n.input_dims[0][0] / n.groups) * n.kernel * n.kernel;
+  const int64_t ws = n.out_channels * (n.input_dims[0][0] / n.groups) * n.kernel_h * n.kernel_w;
   Problem p;
   p.names = {"x", "w"};
   p.inputs = {RandomVector(InSize(n, batch), 1), RandomVector(ws, 2)};
@@ -574,6 +574,14 @@ const GradCase kGradCases[] = {
     {"ConvAllAttributesAccumulate", {4, 8, 7}, R"pb(layers { name: "op" inputs: "input"
        conv2d { out_channels: 6 kernel_size: 2 stride: 2 dilation: 2 padding: 1 groups: 2 } })pb", 0, 2, true,
      Conv},
+    // non-square windows, asymmetric padding (ONNX's pads), conv1d as 1xL
+    {"ConvNonSquareStrides", {3, 7, 6}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 2 kernel_hw: [1, 3] stride_hw: [2, 1] pads: [0, 1] } })pb", 0, 2, false, Conv},
+    {"ConvAsymmetricPadsDilatedAccumulate", {2, 6, 5}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 3 kernel_hw: [3, 2] pads: [1, 0, 2, 1] dilation_hw: [2, 1] } })pb", 0, 2, true,
+     Conv},
+    {"Conv1dAs1xL", {3, 1, 9}, R"pb(layers { name: "op" inputs: "input"
+       conv2d { out_channels: 4 kernel_hw: [1, 3] stride_hw: [1, 2] pads: [0, 1] } })pb", 0, 2, false, Conv},
     {"Conv1x1", {3, 3, 4}, R"pb(layers { name: "op" inputs: "input"
        conv2d { out_channels: 5 kernel_size: 1 } })pb", 0, 3, false, Conv},
     // linear
@@ -716,6 +724,13 @@ const GradCase kGradCases[] = {
        avg_pool { kernel_size: 3 stride: 2 padding: 1 } })pb", 0, 2, false, AvgPool},
     {"AvgPoolExcludePad", {2, 7, 6}, R"pb(layers { name: "op" inputs: "input"
        avg_pool { kernel_size: 3 stride: 2 padding: 1 count_include_pad: false } })pb", 0, 2, false, AvgPool},
+    {"MaxPoolNonSquareAsymmetric", {2, 7, 6}, R"pb(layers { name: "op" inputs: "input"
+       max_pool { kernel_hw: [2, 3] stride_hw: [2, 1] pads: [0, 1, 1, 0] } })pb", 0, 2, false, MaxPool},
+    {"AvgPoolNonSquareExcludePadAccumulate", {2, 6, 7}, R"pb(layers { name: "op" inputs: "input"
+       avg_pool { kernel_hw: [3, 2] stride_hw: [1, 2] pads: [1, 0, 0, 1] count_include_pad: false } })pb", 0, 2,
+     true, AvgPool},
+    {"AvgPoolNonSquareIncludePad", {2, 6, 7}, R"pb(layers { name: "op" inputs: "input"
+       avg_pool { kernel_hw: [3, 2] pads: [1, 1] } })pb", 0, 2, false, AvgPool},
     {"AvgPoolOverlappingAccumulate", {3, 5, 4}, R"pb(layers { name: "op" inputs: "input"
        avg_pool { kernel_size: 2 stride: 1 } })pb", 0, 2, true, AvgPool},
     {"AdaptiveAvgPoolOverlapping", {2, 7, 5}, R"pb(layers { name: "op" inputs: "input"

@@ -95,7 +95,40 @@ TEST(GraphTest, ConvStrideDilationGroupsAndPoolDefaults) {
   // (8 + 4 - 2·2 - 1)/2 + 1 = 4
   EXPECT_EQ(g->node(g->Find("conv1")).out, (Dims{6, 4, 4}));
   EXPECT_EQ(g->node(g->Find("conv1")).parameter_count, 6 * 1 * 9);
-  EXPECT_EQ(g->node(g->Find("pool")).stride, 2);  // defaults to the kernel
+  EXPECT_EQ(g->node(g->Find("pool")).stride_h, 2);  // defaults to the kernel
+  EXPECT_EQ(g->node(g->Find("pool")).stride_w, 2);
+}
+
+// Non-square windows and ONNX's (top, left, bottom, right) pads: each axis
+// by PyTorch's formula with its own kernel, stride, dilation and padding.
+TEST(GraphTest, NonSquareWindowsAndAsymmetricPads) {
+  v1::ModelSpec spec = Parse(kTiny);
+  auto* c = LayerNamed(spec, "conv1")->mutable_conv2d();
+  c->set_kernel_size(0);
+  c->set_padding(0);
+  for (int64_t v : {3, 1}) c->add_kernel_hw(v);
+  for (int64_t v : {2, 1}) c->add_stride_hw(v);
+  for (int64_t v : {1, 0, 2, 0}) c->add_pads(v);
+  for (int64_t v : {2, 1}) c->add_dilation_hw(v);
+  LayerNamed(spec, "conv2")->mutable_conv2d()->set_padding(1);
+  auto* p = LayerNamed(spec, "pool")->mutable_max_pool();
+  p->set_kernel_size(0);
+  for (int64_t v : {1, 2}) p->add_kernel_hw(v);
+  for (int64_t v : {0, 1}) p->add_pads(v);
+  absl::StatusOr<Graph> g = Graph::Build(spec);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const Node& conv = g->node(g->Find("conv1"));
+  // Height: (8 + 1 + 2 - 2·(3-1) - 1)/2 + 1 = 4; width: (8 - 1)/1 + 1 = 8.
+  EXPECT_EQ(conv.out, (Dims{4, 4, 8}));
+  EXPECT_EQ(conv.parameter_count, 4 * 3 * 3 * 1);
+  EXPECT_EQ(conv.forward_flops, 2 * 4 * 4 * 8 * 3 * 3 * 1);
+  EXPECT_EQ(conv.pad_top, 1);
+  EXPECT_EQ(conv.pad_bottom, 2);
+  const Node& pool = g->node(g->Find("pool"));
+  // Stride defaults to the kernel per axis: (4-1)/1 + 1 = 4 rows, (8 + 2 - 2)/2 + 1 = 5 columns.
+  EXPECT_EQ(pool.out, (Dims{4, 4, 5}));
+  EXPECT_EQ(pool.stride_h, 1);
+  EXPECT_EQ(pool.stride_w, 2);
 }
 
 struct BadCase {
@@ -298,6 +331,38 @@ const BadCase kBadCases[] = {
      "layer 'conv1': conv2d.padding must be >= 0, got -1"},
     {"PoolPaddingOverHalfKernel", [](v1::ModelSpec& s) { LayerNamed(s, "pool")->mutable_max_pool()->set_padding(2); },
      "layer 'pool': max_pool.padding 2 must be at most half the kernel 2"},
+    {"KernelSizeAndPair", [](v1::ModelSpec& s) {
+       for (int64_t v : {3, 1}) LayerNamed(s, "conv1")->mutable_conv2d()->add_kernel_hw(v);
+     }, "layer 'conv1': give conv2d.kernel_size or conv2d.kernel_hw, not both"},
+    {"KernelPairOfOne", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "conv1")->mutable_conv2d();
+       c->set_kernel_size(0);
+       c->add_kernel_hw(3);
+     }, "layer 'conv1': conv2d.kernel_hw takes 2 values (height, width), got 1"},
+    {"ZeroStridePair", [](v1::ModelSpec& s) {
+       for (int64_t v : {1, 0}) LayerNamed(s, "conv1")->mutable_conv2d()->add_stride_hw(v);
+     }, "layer 'conv1': conv2d.stride_hw[1] must be > 0, got 0"},
+    {"ThreePads", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "conv1")->mutable_conv2d();
+       c->set_padding(0);
+       for (int64_t v : {1, 1, 1}) c->add_pads(v);
+     }, "layer 'conv1': conv2d.pads takes 2 values (height, width) or 4 (top, left, bottom, right), got 3"},
+    {"NegativePad", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "conv1")->mutable_conv2d();
+       c->set_padding(0);
+       for (int64_t v : {1, 1, -1, 1}) c->add_pads(v);
+     }, "layer 'conv1': conv2d.pads[2] must be >= 0, got -1"},
+    {"PaddingAndPads", [](v1::ModelSpec& s) {
+       for (int64_t v : {1, 1}) LayerNamed(s, "conv1")->mutable_conv2d()->add_pads(v);
+     }, "layer 'conv1': give conv2d.padding or conv2d.pads, not both"},
+    {"PoolBottomPadOverHalfKernel", [](v1::ModelSpec& s) {
+       for (int64_t v : {0, 0, 2, 0}) LayerNamed(s, "pool")->mutable_max_pool()->add_pads(v);
+     }, "layer 'pool': max_pool.padding 2 must be at most half the kernel 2"},
+    {"NonSquareKernelTooTall", [](v1::ModelSpec& s) {
+       auto* c = LayerNamed(s, "conv1")->mutable_conv2d();
+       c->set_kernel_size(0);
+       for (int64_t v : {11, 1}) c->add_kernel_hw(v);
+     }, "layer 'conv1': kernel 11x1 is larger than padded input 10x10"},
     {"ConvOnFeatures",
      [](v1::ModelSpec& s) {
        LayerNamed(s, "fc")->mutable_conv2d()->set_out_channels(10);

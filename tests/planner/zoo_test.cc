@@ -417,9 +417,11 @@ TEST(ZooTest, TorchvisionAttributes) {
     ASSERT_GE(id, 0) << w.layer;
     const Node& n = resnet->node(id);
     EXPECT_EQ(n.kind, w.kind) << w.layer;
-    EXPECT_EQ(n.kernel, w.kernel) << w.layer;
-    EXPECT_EQ(n.stride, w.stride) << w.layer;
-    EXPECT_EQ(n.padding, w.padding) << w.layer;
+    EXPECT_EQ(n.kernel_h, w.kernel) << w.layer;
+    EXPECT_EQ(n.kernel_w, w.kernel) << w.layer;
+    EXPECT_EQ(n.stride_h, w.stride) << w.layer;
+    EXPECT_EQ(n.stride_w, w.stride) << w.layer;
+    for (int64_t pad : {n.pad_top, n.pad_left, n.pad_bottom, n.pad_right}) EXPECT_EQ(pad, w.padding) << w.layer;
   }
   const int downsample_bn = resnet->Find("layer1.0.downsample.1");
   ASSERT_GE(downsample_bn, 0);
