@@ -526,8 +526,9 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       break;
     }
     case OpKind::kBatchNorm:
-      if (in.size() != 3 && in.size() != 1) {
-        return LayerError(n.name, "batch_norm needs a (C,H,W) or (F) input, got " + DimsString(in));
+      // Channels first: (C,H,W), (C,L) (BatchNorm1d on sequences) or (F).
+      if (in.empty()) {
+        return LayerError(n.name, "batch_norm needs a (C,H,W), (C,L) or (F) input, got " + DimsString(in));
       }
       n.out = in;
       n.parameter_count = 2 * in[0];

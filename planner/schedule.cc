@@ -85,7 +85,8 @@ class Builder {
     restore_ok_.assign(n_, false);
     if (bits_ == 0) return;
     for (const Node& b : g_.nodes()) {
-      if (b.kind != OpKind::kBatchNorm || b.consumers.size() != 1) continue;
+      // Over (C,L) the codes' kernels do not run yet: kept exact.
+      if (b.kind != OpKind::kBatchNorm || b.consumers.size() != 1 || b.out.size() == 2) continue;
       const int r = b.consumers[0];
       if (g_.node(r).kind != OpKind::kRelu) continue;
       pattern_relu_[b.id] = r;

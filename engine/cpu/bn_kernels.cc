@@ -120,6 +120,94 @@ SLIM_VECTOR_CLONES void ApplyGrad(const ChannelPeriod& cp, const float* dy, cons
   }
 }
 
+// --- (N,C,L) stored row-major: channel c of example b is the run of L
+// values at (b·C + c)·L. Threads take channels; each runs the reference's
+// arithmetic in its order (two passes in double, about the mean), so the
+// results are the reference's bit for bit.
+
+void SequenceForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const float* x, const float* gamma,
+                     const float* beta, float* running_mean, float* running_var, float* y, float* stats,
+                     int threads) {
+  const int64_t C = n.out[0], L = n.out[1], m = batch * L;
+  ParallelFor(C, 1, threads, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double mean, invstd;
+      if (mode == BatchNormMode::kInference) {
+        mean = static_cast<double>(running_mean[c]);
+        invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + n.eps);
+      } else {
+        double sum = 0;
+        for (int64_t b = 0; b < batch; ++b) {
+          const float* xr = x + (b * C + c) * L;
+          for (int64_t l = 0; l < L; ++l) sum += static_cast<double>(xr[l]);
+        }
+        const double mu = sum / static_cast<double>(m);
+        double squares = 0;
+        for (int64_t b = 0; b < batch; ++b) {
+          const float* xr = x + (b * C + c) * L;
+          for (int64_t l = 0; l < L; ++l) {
+            const double d = static_cast<double>(xr[l]) - mu;
+            squares += d * d;
+          }
+        }
+        const double var = squares / static_cast<double>(m);
+        stats[c] = static_cast<float>(mu);
+        stats[C + c] = static_cast<float>(1.0 / std::sqrt(var + n.eps));
+        if (mode == BatchNormMode::kTrain) {
+          const double unbiased = m > 1 ? squares / static_cast<double>(m - 1) : var;
+          running_mean[c] =
+              static_cast<float>((1.0 - n.momentum) * static_cast<double>(running_mean[c]) + n.momentum * mu);
+          running_var[c] =
+              static_cast<float>((1.0 - n.momentum) * static_cast<double>(running_var[c]) + n.momentum * unbiased);
+        }
+        mean = static_cast<double>(stats[c]);
+        invstd = static_cast<double>(stats[C + c]);
+      }
+      const double g = static_cast<double>(gamma[c]), bt = static_cast<double>(beta[c]);
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* xr = x + (b * C + c) * L;
+        float* yr = y + (b * C + c) * L;
+        for (int64_t l = 0; l < L; ++l) {
+          yr[l] = static_cast<float>(g * ((static_cast<double>(xr[l]) - mean) * invstd) + bt);
+        }
+      }
+    }
+  });
+}
+
+void SequenceBackward(const planner::Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
+                      const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads) {
+  const int64_t C = n.out[0], L = n.out[1];
+  const double m = static_cast<double>(batch * L);
+  ParallelFor(C, 1, threads, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = static_cast<double>(stats[c]), invstd = static_cast<double>(stats[C + c]);
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t base = (b * C + c) * L;
+        for (int64_t l = 0; l < L; ++l) {
+          const double d = static_cast<double>(dy[base + l]);
+          sum_dy += d;
+          sum_dy_xhat += d * (static_cast<double>(x[base + l]) - mean) * invstd;
+        }
+      }
+      dgamma[c] = static_cast<float>(sum_dy_xhat);
+      dbeta[c] = static_cast<float>(sum_dy);
+      if (dx == nullptr) continue;
+      const double scale = static_cast<double>(gamma[c]) * invstd;
+      const double mean_dy = sum_dy / m, mean_dy_xhat = sum_dy_xhat / m;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t base = (b * C + c) * L;
+        for (int64_t l = 0; l < L; ++l) {
+          const double xhat = (static_cast<double>(x[base + l]) - mean) * invstd;
+          const double v = scale * (static_cast<double>(dy[base + l]) - mean_dy - xhat * mean_dy_xhat);
+          dx[base + l] = static_cast<float>(accumulate ? static_cast<double>(dx[base + l]) + v : v);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 ChannelPeriod BatchNormPeriod(const planner::Node& n, int64_t batch) {
@@ -131,6 +219,10 @@ ChannelPeriod BatchNormPeriod(const planner::Node& n, int64_t batch) {
 void BatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const float* x,
                       const float* gamma, const float* beta, float* running_mean, float* running_var, float* y,
                       float* stats, int threads, Scratch* scratch) {
+  if (n.out.size() == 2) {
+    SequenceForward(n, batch, mode, x, gamma, beta, running_mean, running_var, y, stats, threads);
+    return;
+  }
   const ChannelPeriod cp = BatchNormPeriod(n, batch);
   const int64_t C = cp.channels, P = cp.period;
   const int64_t m = cp.elements / C;
@@ -182,6 +274,10 @@ void BatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode,
 void BatchNormBackward(const planner::Node& n, int64_t batch, const float* dy, const float* x, const float* gamma,
                        const float* stats, float* dx, bool accumulate, float* dgamma, float* dbeta, int threads,
                        Scratch* scratch) {
+  if (n.out.size() == 2) {
+    SequenceBackward(n, batch, dy, x, gamma, stats, dx, accumulate, dgamma, dbeta, threads);
+    return;
+  }
   const ChannelPeriod cp = BatchNormPeriod(n, batch);
   const int64_t C = cp.channels, P = cp.period;
   const double m = static_cast<double>(cp.elements / C);

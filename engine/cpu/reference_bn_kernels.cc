@@ -15,17 +15,20 @@ namespace {
 
 using planner::Node;
 
-// --- batch_norm: channel ch's j-th value (j < M) sits at j·C + ch.
+// --- batch_norm: channel ch's j-th value (j < M) sits at j·C + ch (images,
+// channels innermost, and features), or, over (N,C,L) stored row-major, at
+// ((j / L)·C + ch)·L + j % L.
 struct BnShape {
   int64_t c = 0;  // channels (features for (N,F))
-  int64_t m = 0;  // values per channel: N·H·W
-  int64_t at(int64_t j, int64_t ch) const { return j * c + ch; }
+  int64_t m = 0;  // values per channel: N·H·W, N·L or N
+  int64_t l = 1;  // (C,L): the sequence length; else 1
+  int64_t at(int64_t j, int64_t ch) const { return l == 1 ? j * c + ch : ((j / l) * c + ch) * l + j % l; }
 };
 
 BnShape BnShapeOf(const Node& n, int64_t batch) {
   SLIM_CHECK(!n.out.empty());
   const int64_t c = n.out[0];
-  return BnShape{c, batch * (planner::NumElements(n.out) / c)};
+  return BnShape{c, batch * (planner::NumElements(n.out) / c), n.out.size() == 2 ? n.out[1] : 1};
 }
 
 // --- codes: element i's mask, x̂' and z', from K-bit codes or pass-through

@@ -277,7 +277,150 @@ __global__ void ColumnSumsFinishKernel(Tiling t, const double* partials, float* 
   db[c] = static_cast<float>(s);
 }
 
+// ---------------------------------------------------------------- batch norm over (N,C,L)
+
+// The sum of every thread's v in the block (blockDim.x == kThreads), in a
+// fixed tree order; every thread gets it.
+__device__ double BlockSum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();
+  return total;
+}
+
+// Channel c's j-th value (j < N·L) of a row-major (N,C,L) tensor.
+__device__ __forceinline__ int64_t SequenceAt(int64_t c, int64_t channels, int64_t l, int64_t j) {
+  return ((j / l) * channels + c) * l + j % l;
+}
+
+// One block per channel: the mean, then Σ (x − mean)², in double.
+__global__ void BnSequenceStatsKernel(int64_t n, int64_t channels, int64_t l, double eps, double momentum,
+                                      bool update, const float* x, float* running_mean, float* running_var,
+                                      float* stats) {
+  __shared__ double shared[kThreads];
+  const int64_t m = n * l;
+  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) s += static_cast<double>(x[SequenceAt(c, channels, l, j)]);
+    const double mean = BlockSum(s, shared) / static_cast<double>(m);
+    double q = 0;
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) {
+      const double d = static_cast<double>(x[SequenceAt(c, channels, l, j)]) - mean;
+      q += d * d;
+    }
+    const double squares = BlockSum(q, shared);
+    if (threadIdx.x == 0) {
+      const double var = squares / static_cast<double>(m);
+      stats[c] = static_cast<float>(mean);
+      stats[channels + c] = static_cast<float>(1.0 / sqrt(var + eps));
+      if (update) {
+        const double unbiased = m > 1 ? squares / static_cast<double>(m - 1) : var;
+        running_mean[c] =
+            static_cast<float>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
+        running_var[c] =
+            static_cast<float>((1.0 - momentum) * static_cast<double>(running_var[c]) + momentum * unbiased);
+      }
+    }
+  }
+}
+
+// y = γ·(x − mean)·invstd + β elementwise, from the float stats (or the
+// running statistics in inference).
+__global__ void BnSequenceNormalizeKernel(int64_t count, int64_t channels, int64_t l, bool inference, double eps,
+                                          const float* x, const float* gamma, const float* beta,
+                                          const float* running_mean, const float* running_var, const float* stats,
+                                          float* y) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
+    const int64_t c = (e / l) % channels;
+    const double mean = inference ? static_cast<double>(running_mean[c]) : static_cast<double>(stats[c]);
+    const double invstd = inference ? 1.0 / sqrt(static_cast<double>(running_var[c]) + eps)
+                                    : static_cast<double>(stats[channels + c]);
+    y[e] = static_cast<float>(static_cast<double>(gamma[c]) * ((static_cast<double>(x[e]) - mean) * invstd) +
+                              static_cast<double>(beta[c]));
+  }
+}
+
+// One block per channel: Σ dy and Σ dy·x̂ (to dβ, dγ and the scratch).
+__global__ void BnSequenceGradSumsKernel(int64_t n, int64_t channels, int64_t l, const float* dy, const float* x,
+                                         const float* stats, float* dgamma, float* dbeta, double* totals) {
+  __shared__ double shared[kThreads];
+  const int64_t m = n * l;
+  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    const double mean = static_cast<double>(stats[c]), invstd = static_cast<double>(stats[channels + c]);
+    double s = 0, sx = 0;
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) {
+      const int64_t i = SequenceAt(c, channels, l, j);
+      const double d = static_cast<double>(dy[i]);
+      s += d;
+      sx += d * (static_cast<double>(x[i]) - mean) * invstd;
+    }
+    const double sum_dy = BlockSum(s, shared);
+    const double sum_dy_xhat = BlockSum(sx, shared);
+    if (threadIdx.x == 0) {
+      dgamma[c] = static_cast<float>(sum_dy_xhat);
+      dbeta[c] = static_cast<float>(sum_dy);
+      totals[c] = sum_dy;
+      totals[channels + c] = sum_dy_xhat;
+    }
+  }
+}
+
+__global__ void BnSequenceGradDxKernel(int64_t count, int64_t channels, int64_t l, double m, const float* dy,
+                                       const float* x, const float* gamma, const float* stats, const double* totals,
+                                       float* dx, bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
+    const int64_t c = (e / l) % channels;
+    const double invstd = static_cast<double>(stats[channels + c]);
+    const double xhat = (static_cast<double>(x[e]) - static_cast<double>(stats[c])) * invstd;
+    const double v = static_cast<double>(gamma[c]) * invstd *
+                     (static_cast<double>(dy[e]) - totals[c] / m - xhat * totals[channels + c] / m);
+    Store(&dx[e], v, accumulate);
+  }
+}
+
+unsigned ChannelBlocks(int64_t channels) { return static_cast<unsigned>(channels < 65535 ? channels : 65535); }
+
 }  // namespace
+
+cudaError_t BatchNormSequenceForward(int64_t n, int64_t c, int64_t l, int mode, double eps, double momentum,
+                                     const float* x, const float* gamma, const float* beta, float* running_mean,
+                                     float* running_var, float* y, float* stats, cudaStream_t stream) {
+  if (mode < 0 || mode > 2) return cudaErrorInvalidValue;
+  const int64_t count = n * c * l;
+  if (count <= 0) return mode == 2 || c <= 0 ? cudaSuccess : cudaErrorInvalidValue;
+  if (mode != 2) {
+    BnSequenceStatsKernel<<<ChannelBlocks(c), kThreads, 0, stream>>>(n, c, l, eps, momentum, mode == 0, x,
+                                                                     running_mean, running_var, stats);
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return err;
+  }
+  BnSequenceNormalizeKernel<<<static_cast<unsigned>(StrideBlocks(count)), kThreads, 0, stream>>>(
+      count, c, l, mode == 2, eps, x, gamma, beta, running_mean, running_var, stats, y);
+  return cudaGetLastError();
+}
+
+cudaError_t BatchNormSequenceBackward(int64_t n, int64_t c, int64_t l, const float* dy, const float* x,
+                                      const float* gamma, const float* stats, float* dx, bool accumulate,
+                                      float* dgamma, float* dbeta, cudaStream_t stream) {
+  const int64_t count = n * c * l;
+  if (c <= 0) return cudaSuccess;
+  if (count <= 0) return cudaErrorInvalidValue;  // the reference divides by N·L
+  double* totals = nullptr;
+  cudaError_t err = StreamScratch(stream, 2 * c, &totals);
+  if (err != cudaSuccess) return err;
+  BnSequenceGradSumsKernel<<<ChannelBlocks(c), kThreads, 0, stream>>>(n, c, l, dy, x, stats, dgamma, dbeta, totals);
+  if ((err = cudaGetLastError()) != cudaSuccess || dx == nullptr) return err;
+  BnSequenceGradDxKernel<<<static_cast<unsigned>(StrideBlocks(count)), kThreads, 0, stream>>>(
+      count, c, l, static_cast<double>(n * l), dy, x, gamma, stats, totals, dx, accumulate);
+  return cudaGetLastError();
+}
 
 cudaError_t BatchNormForward(Nhwc shape, int mode, double eps, double momentum, const float* x, const float* gamma,
                              const float* beta, float* running_mean, float* running_var, float* y, float* stats,

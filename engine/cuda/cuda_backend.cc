@@ -144,7 +144,7 @@ absl::Status CudaBackend::Prepare(const planner::Graph& graph, int64_t batch) {
       }
       if (n.bias) units = std::max(units, s.o);
     } else if (n.kind == OpKind::kBatchNorm) {
-      units = std::max(units, ShapeOf(n.out, batch).c);
+      units = std::max(units, n.out.size() == 2 ? n.out[0] : ShapeOf(n.out, batch).c);  // (C,L): C
     } else if (n.kind == OpKind::kSoftmaxCrossEntropy) {
       rows = std::max(rows, planner::KernelShape(n, batch).rows);  // (L, classes): N·L rows
     } else if (n.kind == OpKind::kAttention && n.input_dims[0][1] / n.heads > cuda::kMaxHeadDim) {
@@ -294,6 +294,12 @@ void CudaBackend::BatchNormForward(const Node& n, int64_t batch, BatchNormMode m
                                    const void* gamma, const void* beta, void* running_mean, void* running_var,
                                    void* y, void* stats) {
   Use();
+  if (n.out.size() == 2) {  // (N,C,L), row-major
+    SLIM_CUDA_RECORD(cuda::BatchNormSequenceForward(batch, n.out[0], n.out[1], ModeOf(mode), n.eps, n.momentum, F(x),
+                                                    F(gamma), F(beta), F(running_mean), F(running_var), F(y),
+                                                    F(stats), stream_));
+    return;
+  }
   SLIM_CUDA_RECORD(cuda::BatchNormForward(ShapeOf(n.out, batch), ModeOf(mode), n.eps, n.momentum, F(x), F(gamma),
                                           F(beta), F(running_mean), F(running_var), F(y), F(stats), stream_));
 }
@@ -301,6 +307,11 @@ void CudaBackend::BatchNormForward(const Node& n, int64_t batch, BatchNormMode m
 void CudaBackend::BatchNormBackward(const Node& n, int64_t batch, const void* dy, const void* x, const void* gamma,
                                     const void* stats, void* dx, bool accumulate, void* dgamma, void* dbeta) {
   Use();
+  if (n.out.size() == 2) {  // (N,C,L), row-major
+    SLIM_CUDA_RECORD(cuda::BatchNormSequenceBackward(batch, n.out[0], n.out[1], F(dy), F(x), F(gamma), F(stats),
+                                                     F(dx), accumulate, F(dgamma), F(dbeta), stream_));
+    return;
+  }
   SLIM_CUDA_RECORD(cuda::BatchNormBackward(ShapeOf(n.out, batch), F(dy), F(x), F(gamma), F(stats), F(dx),
                                            accumulate, F(dgamma), F(dbeta), stream_));
 }

@@ -183,6 +183,17 @@ cudaError_t BatchNormForward(Nhwc shape, int mode, double eps, double momentum, 
 cudaError_t BatchNormBackward(Nhwc shape, const float* dy, const float* x, const float* gamma, const float* stats,
                               float* dx, bool accumulate, float* dgamma, float* dbeta, cudaStream_t stream);
 
+// --- batch norm over (N,C,L) stored row-major (BatchNorm1d on sequences):
+// modes, stats and outputs as above; one block per channel sums its N·L
+// values in double, two passes about the mean (the reference's), in a fixed
+// order (deterministic, within rounding of the reference).
+cudaError_t BatchNormSequenceForward(int64_t n, int64_t c, int64_t l, int mode, double eps, double momentum,
+                                     const float* x, const float* gamma, const float* beta, float* running_mean,
+                                     float* running_var, float* y, float* stats, cudaStream_t stream);
+cudaError_t BatchNormSequenceBackward(int64_t n, int64_t c, int64_t l, const float* dy, const float* x,
+                                      const float* gamma, const float* stats, float* dx, bool accumulate,
+                                      float* dgamma, float* dbeta, cudaStream_t stream);
+
 // --- the BN->ReLU quantizer (engine/quant.h), bits 8, 4, 2 or
 // planner::kPassThroughBits; codes packed as backend.h says.
 cudaError_t QuantizeBnRelu(Nhwc shape, int bits, const float* x, const float* y, const float* gamma,

@@ -363,13 +363,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(LinearCases()),
 struct BnCase {
   std::string name;
   int64_t batch;
-  Dims dims;  // (C,H,W) or (F)
+  Dims dims;  // (C,H,W), (C,L) or (F)
 };
 
 std::vector<BnCase> BnCases() {
   std::vector<BnCase> cases = {
       {"resnet_16x8x8", 4, {16, 8, 8}},  {"c3_odd", 3, {3, 5, 7}},  {"c10", 2, {10, 3, 3}},
       {"features", 8, {33}},             {"one_value", 1, {5}},     {"large_64x32x32", 32, {64, 32, 32}},
+      {"sequence_6x50", 4, {6, 50}},     {"sequence_300x7", 5, {300, 7}},
   };
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     std::mt19937 rng(200 + seed);

@@ -183,6 +183,21 @@ constexpr char kUpsampleOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
+// BatchNorm1d on sequences: (C,L) stored row-major, a BN→ReLU the approx-K
+// strategies keep exact, a linear on the last axis between.
+constexpr char kSequenceBnOps[] = R"pb(
+  name: "sequence_bn_ops"
+  input { dims: 4 dims: 10 }
+  num_classes: 3
+  layers { name: "bn" inputs: "input" batch_norm {} }
+  layers { name: "relu" inputs: "bn" relu {} }
+  layers { name: "mix" inputs: "relu" linear { out_features: 6 } }
+  layers { name: "bn2" inputs: "mix" batch_norm { momentum: 0.3 } }
+  layers { name: "flat" inputs: "bn2" flatten {} }
+  layers { name: "head" inputs: "flat" linear { out_features: 3 } }
+  layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
+)pb";
+
 // A decoder in miniature: token ids → embedding → position embedding →
 // pre-norm causal attention block → tokens' logits pooled into a class.
 constexpr char kDecoderOps[] = R"pb(
@@ -239,6 +254,7 @@ Graph ShapeOps() { return Parsed(kShapeOps); }
 Graph TransformerOps() { return Parsed(kTransformerOps); }
 Graph DecoderOps() { return Parsed(kDecoderOps); }
 Graph UpsampleOps() { return Parsed(kUpsampleOps); }
+Graph SequenceBnOps() { return Parsed(kSequenceBnOps); }
 Graph LanguageOps() { return Parsed(LanguageModelText().c_str()); }
 Graph TiedLanguageOps() { return Parsed(TiedLanguageModelText().c_str()); }
 
@@ -371,7 +387,8 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
+                          SequenceBnOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -392,7 +409,8 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
     for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
+                          SequenceBnOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -409,7 +427,8 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps()}) {
+                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
+                          SequenceBnOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {

@@ -301,13 +301,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(kLinearCases),
 struct BnCase {
   const char* name;
   int64_t batch;
-  Dims dims;  // (C,H,W) or (F)
+  Dims dims;  // (C,H,W), (C,L) or (F)
 };
 
 const BnCase kBnCases[] = {
     {"resnet_16x8x8", 4, {16, 8, 8}},    {"c3_odd", 3, {3, 5, 7}},       {"c10", 2, {10, 3, 3}},
     {"c24", 5, {24, 4, 4}},              {"features", 8, {33}},           {"one_value", 1, {5}},
-    {"large_64x32x32", 8, {64, 32, 32}},
+    {"large_64x32x32", 8, {64, 32, 32}}, {"sequence_6x50", 4, {6, 50}},   {"sequence_one_step", 3, {9, 1}},
 };
 
 class BatchNormTest : public ::testing::TestWithParam<BnCase> {};

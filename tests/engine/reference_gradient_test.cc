@@ -598,6 +598,8 @@ const GradCase kGradCases[] = {
     // batch_norm (training)
     {"BatchNormImage", {3, 2, 3}, R"pb(layers { name: "op" inputs: "input" batch_norm {} })pb", 0, 2, false,
      BatchNorm},
+    {"BatchNormSequence", {3, 5}, R"pb(layers { name: "op" inputs: "input" batch_norm {} })pb", 0, 2, false,
+     BatchNorm},
     {"BatchNormFeaturesAccumulate", {4}, R"pb(layers { name: "op" inputs: "input"
        batch_norm { eps: 0.1 } })pb", 0, 5, true, BatchNorm},
     // layer_norm: tokens (last axis, both axes), features, a whole image

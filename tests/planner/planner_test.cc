@@ -374,6 +374,31 @@ TEST(PlannerTest, UpsampleKeepsNothingForBackward) {
   }
 }
 
+// BatchNorm1d over (C,L): the approx-K strategies keep a BN→ReLU on
+// sequences exact (their code kernels read channels innermost), so approx4
+// saves what exact saves, where the same pair on an image is coded.
+TEST(PlannerTest, BatchNormOverSequencesIsKeptExactByApproximation) {
+  auto model = [](const char* dims) {
+    v1::ModelSpec spec;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(absl::StrCat(R"pb(
+      name: "bn1d" num_classes: 2 input { )pb", dims, R"pb( }
+      layers { name: "bn" inputs: "input" batch_norm {} }
+      layers { name: "relu" inputs: "bn" relu {} }
+      layers { name: "flat" inputs: "relu" flatten {} }
+      layers { name: "fc" inputs: "flat" linear { out_features: 2 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb"),
+                                                                  &spec));
+    return BuildOrDie(spec);
+  };
+  PlanOptions options;
+  options.batch_size = 16;
+  const Graph sequence = model("dims: 32 dims: 64"), image = model("dims: 32 dims: 8 dims: 8");
+  EXPECT_EQ(PlanOrDie(sequence, Strategy::kApprox4, options).saved_activation_bytes(),
+            PlanOrDie(sequence, Strategy::kExact, options).saved_activation_bytes());
+  EXPECT_LT(PlanOrDie(image, Strategy::kApprox4, options).saved_activation_bytes(),
+            PlanOrDie(image, Strategy::kExact, options).saved_activation_bytes());
+}
+
 // A backend whose convolutions need scratch memory: each workspace lives for
 // its one step and is packed with everything else.
 class WorkspaceCostModel : public DefaultCostModel {
