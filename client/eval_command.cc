@@ -12,6 +12,7 @@
 #include "engine/executor.h"
 #include "engine/trainer.h"
 #include "planner/file_util.h"
+#include "planner/graph.h"
 #include "planner/plan_request.h"
 
 namespace slimtrain::client {
@@ -100,8 +101,9 @@ int RunEvalCommand(const std::vector<std::string>& args) {
     std::cout << absl::StrFormat("{\n  \"examples\": %d,\n  \"loss\": %.6f,\n  \"accuracy\": %.6f\n}\n", r->examples,
                                  r->loss, r->accuracy);
   } else {
-    std::cout << absl::StrFormat("%s %s split, %d examples: loss %.4f, accuracy %.2f%%\n", dataset, split,
-                                 r->examples, r->loss, 100 * r->accuracy);
+    const bool regression = planner::TargetsPerExample(*graph) > 0;  // mean squared error, no accuracy
+    std::cout << absl::StrFormat("%s %s split, %d examples: loss %.4f%s\n", dataset, split, r->examples, r->loss,
+                                 regression ? std::string() : absl::StrFormat(", accuracy %.2f%%", 100 * r->accuracy));
   }
   return 0;
 }

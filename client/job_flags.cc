@@ -49,14 +49,15 @@ absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
   SLIM_ASSIGN_OR_RETURN(*spec.mutable_model(), ModelRefFromFlags(model, model_file));
   // A language model's defaults: synthetic token sequences, nothing to
   // normalise (a model that does not build is the trainer's to report).
-  bool tokens = false;
+  bool tokens = false, regression = false;
   if (absl::StatusOr<v1::ModelSpec> m = planner::ResolveModel(spec.model()); m.ok()) {
     absl::StatusOr<planner::Graph> g = planner::Graph::Build(*m);
     tokens = g.ok() && planner::TokenVocabulary(*g) > 0;
+    regression = g.ok() && planner::TargetsPerExample(*g) > 0;
   }
   const bool dataset_given = flags_ != nullptr && flags_->WasSet("dataset");
   const bool normalize_given = flags_ != nullptr && flags_->WasSet("normalize");
-  spec.mutable_dataset()->set_name(tokens && !dataset_given ? "synthetic" : dataset);
+  spec.mutable_dataset()->set_name((tokens || regression) && !dataset_given ? "synthetic" : dataset);
   spec.mutable_dataset()->set_path(data_dir);
   spec.mutable_dataset()->set_synthetic_examples(synthetic_examples);
   spec.mutable_dataset()->set_random_crop_padding(crop_padding);

@@ -42,7 +42,8 @@ struct JobFlags {
   void Register(FlagSet& flags);
   // The JobSpec the flags describe; INVALID_ARGUMENT naming the flag for a
   // bad value. Without --epochs and --steps: 1 epoch. For a model that reads
-  // token ids, --dataset defaults to synthetic and --normalize to false.
+  // token ids, --dataset defaults to synthetic and --normalize to false; for
+  // a regression (mse_loss), --dataset to synthetic.
   absl::StatusOr<v1::JobSpec> ToSpec() const;
 
  private:

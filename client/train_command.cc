@@ -94,6 +94,11 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   double last_loss = 0, last_accuracy = 0, rate = 0, eval_loss = -1, eval_accuracy = -1;
   int64_t measured = 0;
   const int64_t every = std::max<int64_t>(1, t.total_steps() / 20);
+  // A regression (mse_loss) has a loss and no accuracy.
+  const bool regression = planner::TargetsPerExample(t.graph()) > 0;
+  auto accuracy_text = [regression](double accuracy, const char* format) {
+    return regression ? std::string() : absl::StrFormat(format, 100 * accuracy);
+  };
   // A language model's examples are sequences: its rate in tokens.
   const int64_t tokens = planner::TokenVocabulary(t.graph()) > 0 ? planner::NumElements(t.graph().node(0).out) : 0;
   auto rate_text = [tokens](double per_second, bool brief) {
@@ -124,11 +129,11 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     const double eta = elapsed / std::max<int64_t>(1, m.step() - first_step) * (t.total_steps() - m.step());
     const int width = 20, filled = static_cast<int>(width * m.step() / std::max<int64_t>(1, t.total_steps()));
     const std::string line = absl::StrFormat(
-        "step %*d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %s | ETA %s",
+        "step %*d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f%s | %s | ETA %s",
         static_cast<int>(absl::StrCat(t.total_steps()).size()), m.step(), t.total_steps(), std::string(filled, '#'),
         std::string(width - filled, '-'), static_cast<int>(100 * m.step() / std::max<int64_t>(1, t.total_steps())),
         m.epoch() + 1, std::max<int64_t>(1, (t.total_steps() + t.steps_per_epoch() - 1) / t.steps_per_epoch()),
-        m.loss(), 100 * m.accuracy(), rate_text(rate, true),
+        m.loss(), accuracy_text(m.accuracy(), " | acc %5.1f%%"), rate_text(rate, true),
         Duration(eta));
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
@@ -158,9 +163,10 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   } else {
     std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %s\n", t.graph().spec().name(),
                                  plan.strategy(), steps_done, Duration(seconds), rate_text(rate, false));
-    std::cout << absl::StrFormat("last batch: loss %.4f, accuracy %.2f%%\n", last_loss, 100 * last_accuracy);
+    std::cout << absl::StrFormat("last batch: loss %.4f%s\n", last_loss,
+                                 accuracy_text(last_accuracy, ", accuracy %.2f%%"));
     if (eval_accuracy >= 0) {
-      std::cout << absl::StrFormat("test set: loss %.4f, accuracy %.2f%%\n", eval_loss, 100 * eval_accuracy);
+      std::cout << absl::StrFormat("test set: loss %.4f%s\n", eval_loss, accuracy_text(eval_accuracy, ", accuracy %.2f%%"));
     }
     std::cout << absl::StrFormat("memory: planned peak %s (arena %s), measured peak resident %s\n",
                                  planner::FormatBytes(plan.peak_bytes()), planner::FormatBytes(plan.arena_bytes()),

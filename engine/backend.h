@@ -391,6 +391,12 @@ class Backend : public planner::CostModel {
   virtual void SoftmaxCrossEntropyBackward(const planner::Node& n, int64_t batch, const void* probs,
                                            const int32_t* labels, void* dlogits, bool accumulate) = 0;
 
+  // --- mse_loss over `count` elements (the batch's): loss = mean of
+  // (x − t)², a scalar of dtype(), summed in double in element order.
+  virtual void MseLossForward(int64_t count, const void* x, const void* targets, void* loss) = 0;
+  // dx = 2 (x − t) / count: the loss's own gradient is 1.
+  virtual void MseLossBackward(int64_t count, const void* x, const void* targets, void* dx, bool accumulate) = 0;
+
   // --- optimizer: SGD with momentum over `count` parameters: with
   // g = grad + weight_decay * param, buf = momentum * buf + g, and
   // step = nesterov ? g + momentum * buf : buf, param -= lr * step

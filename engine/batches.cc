@@ -81,7 +81,7 @@ void BatchIterator::Load(int64_t example, int64_t position, float* out) const {
   }
 }
 
-int64_t BatchIterator::Next(float* images, int32_t* labels) {
+int64_t BatchIterator::Next(float* images, int32_t* labels, float* targets) {
   const int64_t remaining = data_.size - position_;
   if (remaining <= 0 || (options_.drop_last && remaining < batch_)) {
     ++epoch_;
@@ -94,6 +94,10 @@ int64_t BatchIterator::Next(float* images, int32_t* labels) {
     const int64_t example = order_[position_ + i];
     Load(example, position_ + i, images + i * elements);
     std::copy_n(data_.labels.begin() + example * per_example, per_example, labels + i * per_example);
+    if (targets != nullptr) {
+      const int64_t t = data_.targets_per_example;
+      std::copy_n(data_.targets.begin() + example * t, t, targets + i * t);
+    }
   }
   position_ += n;
   return n;

@@ -40,11 +40,11 @@ class BatchIterator {
   BatchIterator(const Dataset& data, int64_t batch, const BatchOptions& options, uint64_t seed,
                 ChannelStats stats = {});
 
-  // Fills `images` (n,C,H,W) and `labels` (n, labels_per_example) with the
-  // next batch and returns n (= batch, or fewer for the last batch of an
-  // epoch without drop_last), moving to the next epoch when this one is
-  // done.
-  int64_t Next(float* images, int32_t* labels);
+  // Fills `images` (n,C,H,W) and `labels` (n, labels_per_example) (and, for
+  // a regression, `targets` (n, targets_per_example)) with the next batch
+  // and returns n (= batch, or fewer for the last batch of an epoch without
+  // drop_last), moving to the next epoch when this one is done.
+  int64_t Next(float* images, int32_t* labels, float* targets = nullptr);
 
   int64_t batch() const { return batch_; }
   int64_t epoch() const { return epoch_; }

@@ -222,10 +222,51 @@ Dataset SyntheticTokens(int64_t size, int64_t length, int64_t vocabulary, int64_
   return d;
 }
 
+namespace {
+
+// Regression targets of `d` (inputs made): tanh(3·(v[a] − v[b])) per target.
+void AddRegressionTargets(int64_t per_example, uint64_t seed, Dataset& d) {
+  const int64_t elements = d.example_elements();
+  std::mt19937_64 rng(seed ^ 0x7a26e7ULL);
+  std::vector<int64_t> a(per_example), b(per_example);
+  for (int64_t j = 0; j < per_example; ++j) {
+    a[j] = static_cast<int64_t>(rng() % static_cast<uint64_t>(elements));
+    b[j] = static_cast<int64_t>(rng() % static_cast<uint64_t>(elements));
+  }
+  auto value = [&](int64_t i, int64_t k) {
+    return d.has_tokens() ? static_cast<double>(d.tokens[i * elements + k]) / static_cast<double>(d.vocabulary)
+                          : d.pixels[i * elements + k] / 255.0;
+  };
+  d.labels.clear();
+  d.labels_per_example = 0;
+  d.targets_per_example = per_example;
+  d.targets.resize(d.size * per_example);
+  for (int64_t i = 0; i < d.size; ++i) {
+    for (int64_t j = 0; j < per_example; ++j) {
+      d.targets[i * per_example + j] = static_cast<float>(std::tanh(3.0 * (value(i, a[j]) - value(i, b[j]))));
+    }
+  }
+}
+
+}  // namespace
+
 Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t seed, Split split) {
   const planner::Dims& input = graph.node(0).out;
   const int64_t vocabulary = planner::TokenVocabulary(graph), classes = graph.spec().num_classes();
   const int64_t per_example = planner::LabelsPerExample(graph);
+  if (const int64_t targets = planner::TargetsPerExample(graph); targets > 0) {
+    Dataset d = SyntheticDataset(size, input, std::max<int64_t>(classes, 1), seed, split, 1);
+    if (vocabulary > 0) {
+      d.pixels.clear();
+      d.vocabulary = vocabulary;
+      std::mt19937_64 rng(seed * 2 + (split == Split::kTest ? 1 : 0) + 17);
+      d.tokens.resize(size * planner::NumElements(input));
+      for (int32_t& t : d.tokens) t = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocabulary));
+    }
+    d.classes = classes;
+    AddRegressionTargets(targets, seed, d);
+    return d;
+  }
   if (vocabulary > 0 && classes == vocabulary && (per_example == 1 || per_example == input[0])) {
     return SyntheticTokens(size, input[0], vocabulary, per_example, seed, split);
   }
@@ -290,6 +331,17 @@ absl::Status CheckDatasetFits(const planner::Graph& graph, const Dataset& data) 
   if (data.classes != graph.spec().num_classes()) {
     return error(absl::StrFormat("%s has %d classes but model '%s' has %d", data.name, data.classes, model,
                                  graph.spec().num_classes()));
+  }
+  if (data.targets_per_example != planner::TargetsPerExample(graph)) {
+    return planner::TargetsPerExample(graph) > 0
+               ? error(absl::StrFormat("model '%s' ends in mse_loss, a regression with %d targets per example, and "
+                                       "%s has %s; train it on synthetic",
+                                       model, planner::TargetsPerExample(graph), data.name,
+                                       data.targets_per_example > 0
+                                           ? absl::StrCat(data.targets_per_example, " targets")
+                                           : std::string("class labels")))
+               : error(absl::StrFormat("%s has regression targets but model '%s' ends in %s", data.name, model,
+                                       planner::OpKindName(graph.node(graph.loss()).kind)));
   }
   if (data.labels_per_example != planner::LabelsPerExample(graph)) {
     return error(absl::StrFormat("%s has %d label(s) per example but model '%s''s loss takes %d", data.name,

@@ -46,9 +46,13 @@ struct Dataset {
   // input's values. Empty (and vocabulary 0) for images.
   std::vector<int32_t> tokens;
   int64_t vocabulary = 0;
-  // 1, or L for a label per position.
+  // 1, or L for a label per position; 0 for a regression.
   int64_t labels_per_example = 1;
   std::vector<int32_t> labels;  // (N, labels_per_example), in [0, classes)
+  // A regression's float targets (N, targets_per_example) (mse_loss);
+  // empty, and targets_per_example 0, for a classification.
+  int64_t targets_per_example = 0;
+  std::vector<float> targets;
 
   int64_t example_elements() const { return planner::NumElements(image); }
   bool has_tokens() const { return vocabulary > 0; }
@@ -85,7 +89,10 @@ Dataset SyntheticTokens(int64_t size, int64_t length, int64_t vocabulary, int64_
 // The synthetic dataset `graph` trains on: SyntheticTokens for a model
 // whose input an embedding reads and whose classes are its vocabulary,
 // else SyntheticDataset shaped as the input (random labels, as many per
-// example as the loss takes).
+// example as the loss takes). For a regression (mse_loss), random inputs
+// with targets a fixed, learnable function of them: target j is
+// tanh(3·(v[a_j] − v[b_j])) for input positions a_j, b_j drawn from the seed,
+// v the input's values (pixel/255, or id/vocabulary).
 Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t seed, Split split);
 
 // Per-channel mean and standard deviation of a dataset's values (pixels

@@ -168,8 +168,16 @@ absl::StatusOr<StepResult> Executor::TrainStep(const float* images, const int32_
   return Run(images, labels, Mode::kTrain, learning_rate);
 }
 
+absl::StatusOr<StepResult> Executor::TrainStep(const float* images, const float* targets, double learning_rate) {
+  return RunWithTargets(images, targets, Mode::kTrain, learning_rate);
+}
+
 absl::StatusOr<StepResult> Executor::ForwardBackward(const float* images, const int32_t* labels) {
   return Run(images, labels, Mode::kForwardBackward, 0.0);
+}
+
+absl::StatusOr<StepResult> Executor::ForwardBackward(const float* images, const float* targets) {
+  return RunWithTargets(images, targets, Mode::kForwardBackward, 0.0);
 }
 
 absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const int32_t* labels, int64_t valid) {
@@ -182,18 +190,59 @@ absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const int32_t
   return r;
 }
 
+absl::StatusOr<StepResult> Executor::Evaluate(const float* images, const float* targets, int64_t valid) {
+  if (valid > schedule_.batch) {
+    return absl::InvalidArgumentError(absl::StrFormat("valid %d > batch %d", valid, schedule_.batch));
+  }
+  valid_ = valid < 0 ? schedule_.batch : valid;
+  absl::StatusOr<StepResult> r = RunWithTargets(images, targets, Mode::kEvaluate, 0.0);
+  valid_ = schedule_.batch;
+  return r;
+}
+
 absl::Status Executor::Predict(const float* images, float* logits) {
-  std::vector<int32_t> labels(schedule_.batch * planner::LabelsPerExample(graph_), 0);
   logits_out_ = logits;
-  absl::StatusOr<StepResult> r = Evaluate(images, labels.data());
+  absl::StatusOr<StepResult> r;
+  if (planner::TargetsPerExample(graph_) > 0) {
+    const std::vector<float> targets(schedule_.batch * planner::TargetsPerExample(graph_), 0.0f);
+    r = Evaluate(images, targets.data());
+  } else {
+    const std::vector<int32_t> labels(schedule_.batch * planner::LabelsPerExample(graph_), 0);
+    r = Evaluate(images, labels.data());
+  }
   logits_out_ = nullptr;
   return r.status();
+}
+
+absl::StatusOr<StepResult> Executor::RunWithTargets(const float* images, const float* targets, Mode mode,
+                                                    double learning_rate) {
+  const int64_t per_example = planner::TargetsPerExample(graph_);
+  if (per_example == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "model '%s' ends in %s, which takes integer labels, not float targets", graph_.spec().name(),
+        planner::OpKindName(graph_.node(graph_.loss()).kind)));
+  }
+  for (int64_t i = 0; i < schedule_.batch * per_example; ++i) {
+    if (!std::isfinite(targets[i])) {
+      return absl::InvalidArgumentError(absl::StrFormat("targets[%d][%d] is %g: targets must be finite",
+                                                        i / per_example, i % per_example, targets[i]));
+    }
+  }
+  targets_ = targets;
+  absl::StatusOr<StepResult> r = Run(images, nullptr, mode, learning_rate);
+  targets_ = nullptr;
+  return r;
 }
 
 absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* labels, Mode mode,
                                          double learning_rate) {
   const int64_t classes = graph_.spec().num_classes();
   if (mode != Mode::kEvaluate) valid_ = schedule_.batch;
+  if (planner::TargetsPerExample(graph_) > 0 && targets_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "model '%s' ends in mse_loss, which takes float targets (the overload with const float*), not labels",
+        graph_.spec().name()));
+  }
   const int64_t per_example = planner::LabelsPerExample(graph_);
   for (int64_t i = 0; i < schedule_.batch * per_example; ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
@@ -363,8 +412,22 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         }
       }
       if (!direct) backend_->CopyToDevice(y, staging_.data(), bytes);
-      backend_->CopyToDevice(Ptr(step, Role::kLabels), labels,
-                             batch * planner::LabelsPerExample(graph_) * sizeof(int32_t));
+      if (const int64_t per_example = planner::TargetsPerExample(graph_); per_example > 0) {
+        // Float targets, in the element type.
+        const int64_t t_count = batch * per_example, t_bytes = t_count * backend_->element_bytes();
+        std::vector<uint8_t> host(t_bytes);
+        for (int64_t i = 0; i < t_count; ++i) {
+          if (backend_->dtype() == DType::kF32) {
+            reinterpret_cast<float*>(host.data())[i] = targets_[i];
+          } else {
+            reinterpret_cast<double*>(host.data())[i] = targets_[i];
+          }
+        }
+        backend_->CopyToDevice(Ptr(step, Role::kTargets), host.data(), t_bytes);
+      } else {
+        backend_->CopyToDevice(Ptr(step, Role::kLabels), labels,
+                               batch * planner::LabelsPerExample(graph_) * sizeof(int32_t));
+      }
       break;
     }
     case OpKind::kConv2d:
@@ -487,6 +550,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
         backend_->DropoutForward(n, batch, DropoutKey{options_.seed, steps_run_}, x, y);
       }
       break;
+    case OpKind::kMseLoss:
+      MseForward(step, eval, result);
+      break;
     case OpKind::kSoftmaxCrossEntropy: {
       void* probs = Ptr(step, Role::kProbs);
       const int32_t* lab = static_cast<const int32_t*>(Ptr(step, Role::kLabels));
@@ -527,6 +593,37 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       if (eval) result.loss = valid_rows > 0 ? eval_loss / valid_rows : 0.0;
       break;
     }
+  }
+}
+
+void Executor::MseForward(const ScheduleStep& step, bool eval, StepResult& result) {
+  const Node& n = graph_.node(step.node);
+  const int64_t per_example = planner::NumElements(n.input_dims[0]), count = schedule_.batch * per_example;
+  const void* x = Ptr(step, Role::kInput, 0);
+  const void* t = Ptr(step, Role::kTargets);
+  backend_->MseLossForward(count, x, t, Ptr(step, Role::kOutput));
+  const int64_t elem = backend_->element_bytes();
+  uint8_t loss[8];
+  backend_->CopyToHost(loss, Ptr(step, Role::kOutput), elem);
+  result.loss = ReadScalar(backend_->dtype(), loss);
+  result.correct = 0;
+  if (!eval && logits_out_ == nullptr) return;
+  // Predictions and the valid examples' loss, on the host (the arena may be
+  // a device's).
+  std::vector<uint8_t> xs(count * elem), ts(count * elem);
+  backend_->CopyToHost(xs.data(), x, count * elem);
+  backend_->CopyToHost(ts.data(), t, count * elem);
+  if (logits_out_ != nullptr) {
+    for (int64_t i = 0; i < count; ++i) logits_out_[i] = static_cast<float>(ReadScalar(backend_->dtype(), &xs[i * elem]));
+  }
+  if (eval) {
+    double sum = 0;
+    const int64_t valid = valid_ * per_example;
+    for (int64_t i = 0; i < valid; ++i) {
+      const double d = ReadScalar(backend_->dtype(), &xs[i * elem]) - ReadScalar(backend_->dtype(), &ts[i * elem]);
+      sum += d * d;
+    }
+    result.loss = valid > 0 ? sum / static_cast<double>(valid) : 0.0;
   }
 }
 
@@ -714,6 +811,10 @@ void Executor::Backward(const ScheduleStep& step) {
       break;
     case OpKind::kDropout:
       backend_->DropoutBackward(n, batch, DropoutKey{options_.seed, steps_run_}, dy, dx, acc);
+      break;
+    case OpKind::kMseLoss:
+      backend_->MseLossBackward(batch * planner::NumElements(n.input_dims[0]), Ptr(step, Role::kInput),
+                                Ptr(step, Role::kTargets), dx, acc);
       break;
     case OpKind::kSoftmaxCrossEntropy: {
       const planner::KernelView k = planner::KernelShape(n, batch);  // (L, classes): N·L rows

@@ -105,15 +105,23 @@ class Executor {
   // [0, classes), naming it; FAILED_PRECONDITION, before any update, when
   // the loss or a gradient is not finite, naming the step and the layer.
   absl::StatusOr<StepResult> TrainStep(const float* images, const int32_t* labels, double learning_rate);
+  // A model ending in mse_loss takes float `targets` of the loss input's
+  // shape per example (planner::TargetsPerExample), finite, in place of
+  // labels (StepResult.correct stays 0); the other overload refuses it, and
+  // this one a classifier.
+  absl::StatusOr<StepResult> TrainStep(const float* images, const float* targets, double learning_rate);
 
   // Forward and backward: the gradients are left in params().Grads().
   absl::StatusOr<StepResult> ForwardBackward(const float* images, const int32_t* labels);
+  absl::StatusOr<StepResult> ForwardBackward(const float* images, const float* targets);
 
   // Inference: batch norm with running statistics, no dropout, exact ReLU
   // for every strategy. Changes no state. Only the first `valid` examples
   // count (a last, partial batch padded to the plan's batch): the loss is
   // their mean cross-entropy (without label smoothing), correct their count.
   absl::StatusOr<StepResult> Evaluate(const float* images, const int32_t* labels, int64_t valid = -1);
+  // mse_loss: the valid examples' mean squared error.
+  absl::StatusOr<StepResult> Evaluate(const float* images, const float* targets, int64_t valid = -1);
 
   // Inference as Evaluate, writing the logits (N, classes) to `logits`.
   absl::Status Predict(const float* images, float* logits);
@@ -138,6 +146,9 @@ class Executor {
   Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
            const ExecutorOptions& options, DeviceBuffer arena);
   absl::StatusOr<StepResult> Run(const float* images, const int32_t* labels, Mode mode, double learning_rate);
+  // Checks `targets` (finite, a regression model) and runs with them.
+  absl::StatusOr<StepResult> RunWithTargets(const float* images, const float* targets, Mode mode,
+                                            double learning_rate);
   void RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
                StepResult& result);
   void Update(double learning_rate);
@@ -147,6 +158,8 @@ class Executor {
   void Forward(const planner::ScheduleStep& step, bool recompute, Mode mode, const float* images,
                const int32_t* labels, StepResult& result);
   void Save(const planner::ScheduleStep& step);
+  // mse_loss's forward: the loss; in evaluation, the valid examples' loss.
+  void MseForward(const planner::ScheduleStep& step, bool eval, StepResult& result);
   void Backward(const planner::ScheduleStep& step);
 
   // Pointer to the operand with `role` (and `index`), or null.
@@ -170,6 +183,7 @@ class Executor {
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
   std::vector<double> step_seconds_;  // per schedule step, with options_.profile
   float* logits_out_ = nullptr;  // Predict's destination
+  const float* targets_ = nullptr;  // the running step's regression targets
   // Host copies: the input in the arena's layout (device arenas) and the
   // loss's probabilities.
   std::vector<uint8_t> staging_, host_probs_;

@@ -83,19 +83,24 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   BatchIterator batches(data, options.batch, batch_options, options.seed);
   std::vector<float> images(options.batch * data.example_elements());
   std::vector<int32_t> labels(options.batch * data.labels_per_example);
+  std::vector<float> targets(options.batch * data.targets_per_example);
+  auto forward_backward = [&](Executor& e) {
+    return targets.empty() ? e.ForwardBackward(images.data(), labels.data())
+                           : e.ForwardBackward(images.data(), targets.data());
+  };
 
   // Batch b: exact and approx-K gradients on the same weights.
-  batches.Next(images.data(), labels.data());
-  SLIM_RETURN_IF_ERROR(exact->ForwardBackward(images.data(), labels.data()).status());
+  batches.Next(images.data(), labels.data(), targets.data());
+  SLIM_RETURN_IF_ERROR(forward_backward(*exact).status());
   const std::vector<double> g = Gradients(exact->params());
-  SLIM_RETURN_IF_ERROR(approx->ForwardBackward(images.data(), labels.data()).status());
+  SLIM_RETURN_IF_ERROR(forward_backward(*approx).status());
   const std::vector<double> gk = Gradients(approx->params());
   // SGD's noise over other batches.
   std::vector<std::vector<double>> others;
   std::vector<double> mean(g.size(), 0.0);
   for (int64_t k = 0; k < options.other_batches; ++k) {
-    batches.Next(images.data(), labels.data());
-    SLIM_RETURN_IF_ERROR(exact->ForwardBackward(images.data(), labels.data()).status());
+    batches.Next(images.data(), labels.data(), targets.data());
+    SLIM_RETURN_IF_ERROR(forward_backward(*exact).status());
     others.push_back(Gradients(exact->params()));
     for (size_t i = 0; i < mean.size(); ++i) mean[i] += others.back()[i] / options.other_batches;
   }

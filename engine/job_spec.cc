@@ -178,6 +178,11 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   SLIM_RETURN_IF_ERROR(graph.CheckBatch(spec.batch_size(), sizeof(float)));
   const bool tokens = planner::TokenVocabulary(graph) > 0;
   const int64_t per_example = planner::LabelsPerExample(graph);
+  if (planner::TargetsPerExample(graph) > 0 && d.name() != "synthetic") {
+    return FieldError("dataset.name", absl::StrFormat("model '%s' ends in mse_loss (a regression), and %s has class "
+                                                      "labels; train it on synthetic (float targets)",
+                                                      model.name(), d.name()));
+  }
   if ((tokens || per_example > 1) && d.name() != "synthetic") {
     return FieldError("dataset.name",
                       absl::StrFormat("model '%s' %s, and %s has images with one label each; train it on synthetic "
@@ -195,8 +200,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   if (d.name() == "synthetic") {
     // Both splits (the test split is a fifth): a byte per pixel or four per
     // token id, and four per label.
-    const int64_t pixels =
-        planner::NumElements(graph.node(0).out) * (tokens ? 4 : 1) + 4 * per_example;
+    const int64_t pixels = planner::NumElements(graph.node(0).out) * (tokens ? 4 : 1) + 4 * per_example +
+                           4 * planner::TargetsPerExample(graph);
     const int64_t all = examples + std::max<int64_t>(examples / 5, 1);
     if (pixels > kMaxSyntheticBytes / all) {
       return FieldError("dataset.synthetic_examples",

@@ -132,6 +132,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   t->images_.resize(spec.batch_size() * t->train_.example_elements());
   t->labels_.resize(spec.batch_size() * t->train_.labels_per_example);
+  t->targets_.resize(spec.batch_size() * t->train_.targets_per_example);
 
   // 4. Resume.
   if (options.resume && !options.checkpoint_path.empty() && std::ifstream(options.checkpoint_path).good()) {
@@ -150,8 +151,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
 absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
   const double lr = LearningRateAt(spec_, step_, total_steps_, batches_->batches_per_epoch());
   const auto start = std::chrono::steady_clock::now();
-  batches_->Next(images_.data(), labels_.data());
-  SLIM_ASSIGN_OR_RETURN(StepResult r, executor_->TrainStep(images_.data(), labels_.data(), lr));
+  batches_->Next(images_.data(), labels_.data(), targets_.data());
+  SLIM_ASSIGN_OR_RETURN(StepResult r, targets_.empty() ? executor_->TrainStep(images_.data(), labels_.data(), lr)
+                                                       : executor_->TrainStep(images_.data(), targets_.data(), lr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++step_;
   losses_.push_back(r.loss);
@@ -162,7 +164,10 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
     m.set_step(step_);
     m.set_epoch(batches_->epoch());
     m.set_loss(r.loss);
-    m.set_accuracy(static_cast<double>(r.correct) / (spec_.batch_size() * train_.labels_per_example));
+    // A regression has no accuracy: 0.
+    m.set_accuracy(train_.labels_per_example > 0
+                       ? static_cast<double>(r.correct) / (spec_.batch_size() * train_.labels_per_example)
+                       : 0.0);
     m.set_learning_rate(lr);
     m.set_images_per_second(images_per_second_);
     m.set_planned_peak_bytes(executor_->plan().peak_bytes());
@@ -195,8 +200,10 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
     const bool eval_now = spec_.eval_interval_steps() > 0 && step_ % spec_.eval_interval_steps() == 0;
     if (eval_now || (step_ == total_steps_ && options_.evaluate_at_end)) {
       SLIM_ASSIGN_OR_RETURN(EvalResult e, Evaluate());
-      log(absl::StrFormat("step %d: test loss %.4f, test accuracy %.2f%% (%d examples)", step_, e.loss,
-                          100 * e.accuracy, e.examples));
+      log(train_.targets_per_example > 0  // a regression: no accuracy
+              ? absl::StrFormat("step %d: test loss %.4f (%d examples)", step_, e.loss, e.examples)
+              : absl::StrFormat("step %d: test loss %.4f, test accuracy %.2f%% (%d examples)", step_, e.loss,
+                                100 * e.accuracy, e.examples));
       if (callbacks.on_metrics) {
         v1::Metrics m;
         m.set_step(step_);
@@ -224,25 +231,29 @@ absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& da
   options.drop_last = false;
   BatchIterator it(data, batch, options, 0, stats);
   const int64_t elements = data.example_elements(), per_example = data.labels_per_example;
-  std::vector<float> images(batch * elements);
+  const int64_t per_target = data.targets_per_example;
+  std::vector<float> images(batch * elements), targets(batch * per_target);
   std::vector<int32_t> labels(batch * per_example);
   EvalResult e;
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t b = 0; b < it.batches_per_epoch(); ++b) {
-    const int64_t n = it.Next(images.data(), labels.data());
+    const int64_t n = it.Next(images.data(), labels.data(), targets.data());
     // Pad a partial batch with its first example; only n count.
     for (int64_t i = n; i < batch; ++i) {
       std::copy(images.begin(), images.begin() + elements, images.begin() + i * elements);
       std::copy(labels.begin(), labels.begin() + per_example, labels.begin() + i * per_example);
+      std::copy(targets.begin(), targets.begin() + per_target, targets.begin() + i * per_target);
     }
-    SLIM_ASSIGN_OR_RETURN(StepResult r, executor.Evaluate(images.data(), labels.data(), n));
+    SLIM_ASSIGN_OR_RETURN(StepResult r, per_target > 0 ? executor.Evaluate(images.data(), targets.data(), n)
+                                                       : executor.Evaluate(images.data(), labels.data(), n));
     loss_sum += r.loss * n;
     correct += r.correct;
     e.examples += n;
   }
   e.loss = loss_sum / std::max<int64_t>(e.examples, 1);
-  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(e.examples * per_example, 1);
+  e.accuracy = per_example > 0 ? static_cast<double>(correct) / std::max<int64_t>(e.examples * per_example, 1)
+                               : 0.0;  // a regression has none
   return e;
 }
 

@@ -108,6 +108,7 @@ class Trainer {
   std::unique_ptr<Executor> executor_;
   std::vector<float> images_;
   std::vector<int32_t> labels_;
+  std::vector<float> targets_;  // a regression's
   int64_t step_ = 0, total_steps_ = 0, checkpoint_interval_ = 0;
   std::vector<double> losses_;
   double images_per_second_ = 0;

@@ -127,6 +127,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kFlatten: return "flatten";
     case OpKind::kDropout: return "dropout";
     case OpKind::kSoftmaxCrossEntropy: return "softmax_cross_entropy";
+    case OpKind::kMseLoss: return "mse_loss";
     case OpKind::kRelu6: return "relu6";
     case OpKind::kClip: return "clip";
     case OpKind::kLeakyRelu: return "leaky_relu";
@@ -188,9 +189,17 @@ std::string KnownOpNames() {
 }
 
 int64_t LabelsPerExample(const Graph& graph) {
+  if (graph.node(graph.loss()).kind == OpKind::kMseLoss) return 0;
   const Dims& logits = graph.node(graph.loss()).input_dims[0];
   return logits.size() == 2 ? logits[0] : 1;
 }
+
+int64_t TargetsPerExample(const Graph& graph) {
+  const Node& loss = graph.node(graph.loss());
+  return loss.kind == OpKind::kMseLoss ? NumElements(loss.input_dims[0]) : 0;
+}
+
+bool IsLoss(OpKind kind) { return kind == OpKind::kSoftmaxCrossEntropy || kind == OpKind::kMseLoss; }
 
 int64_t TokenVocabulary(const Graph& graph) {
   int64_t v = 0;  // the smallest, if several embeddings read the input
@@ -346,11 +355,11 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
                                                                   : "exactly one input",
                                                       layer.inputs_size()));
     }
-    if (kind == OpKind::kSoftmaxCrossEntropy) ++losses;
+    if (IsLoss(kind)) ++losses;
   }
   if (losses != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("model must have exactly one softmax_cross_entropy layer (the loss), has %d", losses));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "model must have exactly one loss layer (softmax_cross_entropy or mse_loss), has %d", losses));
   }
 
   // 3. Edges.
@@ -431,7 +440,7 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
 
   // 6. Every output is read by someone, except the loss's.
   for (const Node& node : g.nodes_) {
-    if (node.kind == OpKind::kSoftmaxCrossEntropy) {
+    if (IsLoss(node.kind)) {
       if (!node.consumers.empty()) {
         return LayerError(node.name, "the loss must not be the input of another layer");
       }

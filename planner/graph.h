@@ -75,6 +75,7 @@ enum class OpKind {
   kFlatten,
   kDropout,
   kSoftmaxCrossEntropy,
+  kMseLoss,
   kRelu6,
   kClip,
   kLeakyRelu,
@@ -223,6 +224,11 @@ class Graph;
 // Labels per example: L for a loss over (L, classes) (a label per
 // position, (N,L) in all), else 1.
 int64_t LabelsPerExample(const Graph& graph);
+// Float targets per example: the loss input's elements for mse_loss, else 0
+// (and then LabelsPerExample is 0).
+int64_t TargetsPerExample(const Graph& graph);
+// softmax_cross_entropy or mse_loss.
+bool IsLoss(OpKind kind);
 // The vocabulary of the embedding that reads the model input (whose values
 // are then token ids, (N,L)); the smallest if several do; 0 when the input
 // is images or features.

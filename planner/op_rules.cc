@@ -73,6 +73,7 @@ OpKind KindOf(const Layer& layer) {
     case Layer::kFlatten: return OpKind::kFlatten;
     case Layer::kDropout: return OpKind::kDropout;
     case Layer::kSoftmaxCrossEntropy: return OpKind::kSoftmaxCrossEntropy;
+    case Layer::kMseLoss: return OpKind::kMseLoss;
     case Layer::kRelu6: return OpKind::kRelu6;
     case Layer::kClip: return OpKind::kClip;
     case Layer::kLeakyRelu: return OpKind::kLeakyRelu;
@@ -926,6 +927,17 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
       }
       n.out = {};
       n.forward_flops = 4 * in_elems;
+      n.backward_flops = 2 * in_elems;
+      break;
+    case OpKind::kMseLoss:
+      // Row-major inputs only, so the targets are in the caller's order.
+      if (in.size() != 1 && in.size() != 2) {
+        return LayerError(n.name, absl::StrFormat("mse_loss needs an (F) or (L,D) input, got %s; flatten an image "
+                                                  "first",
+                                                  DimsString(in)));
+      }
+      n.out = {};
+      n.forward_flops = 3 * in_elems;
       n.backward_flops = 2 * in_elems;
       break;
   }

@@ -167,11 +167,17 @@ class Builder {
     }
     const std::string suffix = recompute ? ".out.recomputed" : ".out";
     act_[v] = NewBuffer(Name(v) + suffix, Buffer::ACTIVATION,
-                        node.kind == OpKind::kSoftmaxCrossEntropy ? s_.element_bytes : ActBytes(v), v,
+                        IsLoss(node.kind) ? s_.element_bytes : ActBytes(v), v,
                         BatchedShape(node.out));
     Write(step, act_[v], Role::kOutput);
     switch (node.kind) {
       case OpKind::kInput:
+        if (TargetsPerExample(g_) > 0) {  // a regression: float targets of the loss input's shape
+          targets_ = NewBuffer("targets", Buffer::ACTIVATION, Batch() * TargetsPerExample(g_) * s_.element_bytes, v,
+                               {Batch(), TargetsPerExample(g_)});
+          Write(step, targets_, Role::kTargets);
+          break;
+        }
         labels_ = LabelsPerExample(g_) == 1
                       ? NewBuffer("labels", Buffer::ACTIVATION, Batch() * 4, v, {Batch()})
                       : NewBuffer("labels", Buffer::ACTIVATION, Batch() * LabelsPerExample(g_) * 4, v,
@@ -212,6 +218,9 @@ class Builder {
                            BatchedShape(node.input_dims[0]));
         Read(step, labels_, Role::kLabels);
         Write(step, probs_, Role::kProbs);
+        break;
+      case OpKind::kMseLoss:
+        Read(step, targets_, Role::kTargets);
         break;
       default:
         break;
@@ -285,6 +294,10 @@ class Builder {
     if (node.kind == OpKind::kSoftmaxCrossEntropy) {
       Need(step, probs_, Role::kProbs, "softmax probabilities, read by the loss backward");
       Need(step, labels_, Role::kLabels, "labels of the batch, read by the loss backward");
+    } else if (node.kind == OpKind::kMseLoss) {
+      Need(step, act_[node.inputs[0]], Role::kInput,
+           absl::StrCat("input of mse_loss '", Name(v), "', read by its backward"));
+      Need(step, targets_, Role::kTargets, "targets of the batch, read by the loss backward");
     } else {
       Read(step, grad_[v], Role::kOutputGrad);
     }
@@ -410,7 +423,7 @@ class Builder {
   // Current buffer of each node's output, statistics, indices, code, restored
   // output and gradient (-1: none yet).
   std::vector<int> act_, stats_, indices_, code_, restored_, grad_;
-  int labels_ = -1, probs_ = -1;
+  int labels_ = -1, probs_ = -1, targets_ = -1;
 };
 
 }  // namespace
@@ -422,6 +435,7 @@ const char* RoleName(Role role) {
     case Role::kStats: return "stats";
     case Role::kIndices: return "indices";
     case Role::kLabels: return "labels";
+    case Role::kTargets: return "targets";
     case Role::kProbs: return "probs";
     case Role::kCode: return "code";
     case Role::kRestored: return "restored";

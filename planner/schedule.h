@@ -80,6 +80,7 @@ enum class Role {
   kStats,       // per-channel mean and inverse std of a batch_norm
   kIndices,     // argmax indices of a max_pool
   kLabels,      // the batch's labels (int32)
+  kTargets,     // the batch's regression targets (the element type)
   kProbs,       // softmax probabilities of the loss
   kCode,        // K-bit codes of a BN→ReLU (its batch_norm's)
   kRestored,    // a relu output restored from its code (input `index` of the

@@ -392,6 +392,32 @@ void FastBackend::SoftmaxCrossEntropyForward(const Node& n, int64_t batch, const
   cpu::SoftmaxCrossEntropyForward(n, batch, F(logits), labels, F(probs), F(loss), threads_);
 }
 
+void FastBackend::MseLossForward(int64_t count, const void* x, const void* targets, void* loss) {
+  // One pass in element order, the reference's sum bit for bit (the loss is
+  // a small part of a step).
+  const float* a = F(x);
+  const float* b = F(targets);
+  double sum = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    sum += d * d;
+  }
+  *F(loss) = static_cast<float>(sum / static_cast<double>(count));
+}
+
+void FastBackend::MseLossBackward(int64_t count, const void* x, const void* targets, void* dx, bool accumulate) {
+  const float* a = F(x);
+  const float* b = F(targets);
+  float* d = F(dx);
+  const double scale = 2.0 / static_cast<double>(count);
+  cpu::ParallelFor(count, cpu::kElementGrain, threads_, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      const double v = scale * (static_cast<double>(a[i]) - static_cast<double>(b[i]));
+      d[i] = static_cast<float>(accumulate ? static_cast<double>(d[i]) + v : v);
+    }
+  });
+}
+
 void FastBackend::SoftmaxCrossEntropyBackward(const Node& n, int64_t batch, const void* probs,
                                               const int32_t* labels, void* dlogits, bool accumulate) {
   cpu::SoftmaxCrossEntropyBackward(n, batch, F(probs), labels, F(dlogits), accumulate, threads_);

@@ -189,6 +189,8 @@ class FastBackend : public Backend {
                                   const int32_t* labels, void* probs, void* loss) override;
   void SoftmaxCrossEntropyBackward(const planner::Node& n, int64_t batch, const void* probs,
                                    const int32_t* labels, void* dlogits, bool accumulate) override;
+  void MseLossForward(int64_t count, const void* x, const void* targets, void* loss) override;
+  void MseLossBackward(int64_t count, const void* x, const void* targets, void* dx, bool accumulate) override;
 
   void SgdUpdate(int64_t count, double lr, double momentum, double weight_decay, bool nesterov, void* param,
                  const void* grad, void* momentum_buffer) override;

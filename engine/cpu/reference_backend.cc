@@ -483,6 +483,34 @@ void ReferenceBackend::SoftmaxCrossEntropyForward(const planner::Node& n, int64_
   });
 }
 
+void ReferenceBackend::MseLossForward(int64_t count, const void* x, const void* targets, void* loss) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    const T* a = As<T>(x);
+    const T* b = As<T>(targets);
+    double sum = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+      sum += d * d;
+    }
+    *As<T>(loss) = static_cast<T>(sum / static_cast<double>(count));
+  });
+}
+
+void ReferenceBackend::MseLossBackward(int64_t count, const void* x, const void* targets, void* dx,
+                                       bool accumulate) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    const T* a = As<T>(x);
+    const T* b = As<T>(targets);
+    T* d = As<T>(dx);
+    for (int64_t i = 0; i < count; ++i) {
+      const double v = 2.0 * (static_cast<double>(a[i]) - static_cast<double>(b[i])) / static_cast<double>(count);
+      d[i] = static_cast<T>(accumulate ? static_cast<double>(d[i]) + v : v);
+    }
+  });
+}
+
 void ReferenceBackend::SoftmaxCrossEntropyBackward(const planner::Node& n, int64_t batch, const void* probs,
                                                    const int32_t* labels, void* dlogits, bool accumulate) {
   ForDType(dtype_, [&](auto t) {

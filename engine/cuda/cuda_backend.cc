@@ -347,6 +347,16 @@ void CudaBackend::BatchNormBackwardFromCode(const Node& bn, int64_t batch, int b
 
 // ---------------------------------------------------------------- loss, optimizers
 
+void CudaBackend::MseLossForward(int64_t count, const void* x, const void* targets, void* loss) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::MseLossForward(count, F(x), F(targets), F(loss), stream_));
+}
+
+void CudaBackend::MseLossBackward(int64_t count, const void* x, const void* targets, void* dx, bool accumulate) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::MseLossBackward(count, F(x), F(targets), F(dx), accumulate, stream_));
+}
+
 void CudaBackend::SoftmaxCrossEntropyForward(const Node& n, int64_t batch, const void* logits,
                                              const int32_t* labels, void* probs, void* loss) {
   Use();

@@ -216,6 +216,8 @@ class CudaBackend final : public Backend {
   void GlobalAvgPoolForward(const Node& n, int64_t batch, const void* x, void* y) override;
   void GlobalAvgPoolBackward(const Node& n, int64_t batch, const void* dy, void* dx, bool accumulate) override;
 
+  void MseLossForward(int64_t count, const void* x, const void* targets, void* loss) override;
+  void MseLossBackward(int64_t count, const void* x, const void* targets, void* dx, bool accumulate) override;
   void SoftmaxCrossEntropyForward(const Node& n, int64_t batch, const void* logits, const int32_t* labels,
                                   void* probs, void* loss) override;
   void SoftmaxCrossEntropyBackward(const Node& n, int64_t batch, const void* probs, const int32_t* labels,

@@ -206,6 +206,12 @@ cudaError_t BatchNormBackwardFromCode(Nhwc shape, int bits, const float* dy, con
                                       const float* beta, const float* stats, float* dx, bool accumulate,
                                       float* dgamma, float* dbeta, cudaStream_t stream);
 
+// --- mse_loss over `count` elements: loss (a device float) = mean (x − t)²,
+// one block summing in double; dx = 2 (x − t) / count.
+cudaError_t MseLossForward(int64_t count, const float* x, const float* targets, float* loss, cudaStream_t stream);
+cudaError_t MseLossBackward(int64_t count, const float* x, const float* targets, float* dx, bool accumulate,
+                            cudaStream_t stream);
+
 // --- loss: logits (N,classes), labels (N) -> probs (N,classes), loss (a
 // device float: the mean cross-entropy, with label smoothing `smoothing`).
 cudaError_t SoftmaxCrossEntropyForward(int64_t n, int64_t classes, double smoothing, const float* logits,

@@ -145,7 +145,46 @@ __global__ void RmspropKernel(int64_t count, double lr, double alpha, double eps
 
 #undef SLIM_GRID_STRIDE
 
+// mse_loss: one block sums (x − t)² in double in a fixed order.
+__global__ void MseLossKernel(int64_t count, const float* x, const float* t, float* loss) {
+  __shared__ double partial[kThreads];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const double d = static_cast<double>(x[i]) - static_cast<double>(t[i]);
+    s += d * d;
+  }
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *loss = static_cast<float>(partial[0] / static_cast<double>(count));
+}
+
+__global__ void MseLossBackwardKernel(int64_t count, const float* x, const float* t, float* dx, bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  const double scale = 2.0 / static_cast<double>(count);
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    Store(&dx[i], scale * (static_cast<double>(x[i]) - static_cast<double>(t[i])), accumulate);
+  }
+}
+
 }  // namespace
+
+cudaError_t MseLossForward(int64_t count, const float* x, const float* targets, float* loss, cudaStream_t stream) {
+  if (count <= 0) return cudaErrorInvalidValue;
+  MseLossKernel<<<1, kThreads, 0, stream>>>(count, x, targets, loss);
+  return cudaGetLastError();
+}
+
+cudaError_t MseLossBackward(int64_t count, const float* x, const float* targets, float* dx, bool accumulate,
+                            cudaStream_t stream) {
+  if (count <= 0) return cudaErrorInvalidValue;
+  MseLossBackwardKernel<<<static_cast<unsigned>(StrideBlocks(count)), kThreads, 0, stream>>>(count, x, targets, dx,
+                                                                                             accumulate);
+  return cudaGetLastError();
+}
 
 cudaError_t SoftmaxCrossEntropyForward(int64_t n, int64_t classes, double smoothing, const float* logits,
                                        const int32_t* labels, float* probs, float* loss, cudaStream_t stream) {

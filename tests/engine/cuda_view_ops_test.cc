@@ -167,6 +167,26 @@ TEST_F(GpuTest, NonSquareAndAsymmetricPoolsMatchReference) {
   }
 }
 
+TEST_F(GpuTest, MseLossMatchesReference) {
+  const int64_t count = 3 * 70001;
+  const std::vector<float> x = Random(count, 181), t = Random(count, 182), dx0 = Random(count, 183);
+  DeviceMemory mem(gpu_);
+  const float* xd = mem.Upload(x);
+  const float* td = mem.Upload(t);
+  float* lossd = mem.Zeros<float>(1);
+  std::vector<float> loss_ref(1);
+  gpu_->MseLossForward(count, xd, td, lossd);
+  ref_.MseLossForward(count, x.data(), t.data(), loss_ref.data());
+  EXPECT_LE(RelError(mem.Download(lossd, 1), loss_ref), 1e-7);
+  for (const bool acc : {false, true}) {
+    float* dxd = mem.Upload(dx0);
+    std::vector<float> dx_ref = dx0;
+    gpu_->MseLossBackward(count, xd, td, dxd, acc);
+    ref_.MseLossBackward(count, x.data(), t.data(), dx_ref.data(), acc);
+    EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), 1e-7) << "accumulate " << acc;
+  }
+}
+
 TEST_F(GpuTest, EmbeddingMatchesReference) {
   const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
                                     embedding { num_embeddings: 50 embedding_dim: 96 } })pb");

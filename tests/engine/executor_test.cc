@@ -198,6 +198,18 @@ constexpr char kSequenceBnOps[] = R"pb(
   layers { name: "loss" inputs: "head" softmax_cross_entropy {} }
 )pb";
 
+// A regression head: an MLP on (L,D) rows and on features, mean squared error
+// against float targets of its output's shape.
+constexpr char kRegressionOps[] = R"pb(
+  name: "regression_ops"
+  input { dims: 3 dims: 4 }
+  num_classes: 1
+  layers { name: "fc1" inputs: "input" linear { out_features: 5 } }
+  layers { name: "act" inputs: "fc1" tanh {} }
+  layers { name: "fc2" inputs: "act" linear { out_features: 2 } }
+  layers { name: "loss" inputs: "fc2" mse_loss {} }
+)pb";
+
 // A decoder in miniature: token ids → embedding → position embedding →
 // pre-norm causal attention block → tokens' logits pooled into a class.
 constexpr char kDecoderOps[] = R"pb(
@@ -255,6 +267,7 @@ Graph TransformerOps() { return Parsed(kTransformerOps); }
 Graph DecoderOps() { return Parsed(kDecoderOps); }
 Graph UpsampleOps() { return Parsed(kUpsampleOps); }
 Graph SequenceBnOps() { return Parsed(kSequenceBnOps); }
+Graph RegressionOps() { return Parsed(kRegressionOps); }
 Graph LanguageOps() { return Parsed(LanguageModelText().c_str()); }
 Graph TiedLanguageOps() { return Parsed(TiedLanguageModelText().c_str()); }
 
@@ -282,7 +295,7 @@ Gradients RunForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend*
   std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug);
   Gradients out;
   if (e == nullptr) return out;
-  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
   EXPECT_TRUE(r.ok()) << r.status();
   out.loss = r->loss;
   for (int64_t i = 0; i < e->params().trainable_count(); ++i) out.grads.push_back(e->params().GetGrad(i));
@@ -388,7 +401,7 @@ TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
                           LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps()}) {
+                          SequenceBnOps(), RegressionOps()}) {
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -410,7 +423,7 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
     for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
                           LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps()}) {
+                          SequenceBnOps(), RegressionOps()}) {
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -428,13 +441,13 @@ TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
   for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
                           LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps()}) {
+                          SequenceBnOps(), RegressionOps()}) {
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
       std::unique_ptr<Executor> e = MakeExecutor(g, s, 3, &backend);
       ASSERT_NE(e, nullptr);
-      ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
+      ASSERT_TRUE(ForwardBackwardOf(*e, data).ok());
       std::vector<double> analytic;
       for (int64_t i = 0; i < e->params().trainable_count(); ++i) analytic.push_back(e->params().GetGrad(i));
       std::mt19937_64 rng(9);
@@ -447,9 +460,9 @@ TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
           const int64_t i = t.offset + static_cast<int64_t>(rng() % count);
           const double h = 1e-6, original = e->params().Get(i);
           e->params().Set(i, original + h);
-          const double up = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+          const double up = ForwardBackwardOf(*e, data)->loss;
           e->params().Set(i, original - h);
-          const double down = e->ForwardBackward(data.images.data(), data.labels.data())->loss;
+          const double down = ForwardBackwardOf(*e, data)->loss;
           e->params().Set(i, original);
           const double numeric = (up - down) / (2 * h);
           EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
@@ -493,7 +506,7 @@ TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 2, &backend);
   ASSERT_NE(e, nullptr);
   Batch data = RandomBatch(g, 2, 3);
-  ASSERT_TRUE(e->ForwardBackward(data.images.data(), data.labels.data()).ok());
+  ASSERT_TRUE(ForwardBackwardOf(*e, data).ok());
   for (const float bad : {11.0f, -1.0f, 2.5f, std::nanf("")}) {
     Batch b = data;
     b.images[7] = bad;
@@ -519,13 +532,13 @@ TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
   ASSERT_NE(e, nullptr);
   Batch data = RandomBatch(g, 3, 4);
   ASSERT_EQ(data.labels.size(), 18u);
-  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
   ASSERT_TRUE(r.ok()) << r.status();
   // A random model guesses about one class in 11: the loss near log(11).
   EXPECT_NEAR(r->loss, std::log(11.0), 0.5);
   EXPECT_LE(r->correct, 18);
   data.labels[13] = 11;
-  r = e->ForwardBackward(data.images.data(), data.labels.data());
+  r = ForwardBackwardOf(*e, data);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "labels[2][1] is 11, outside [0, 11)");
   // A dataset of images with a label each does not fit; the synthetic
@@ -581,13 +594,59 @@ TEST(ExecutorTest, TiedLinearSharesTheEmbeddingTableAndSumsItsGradients) {
   }
 }
 
+// mse_loss: float targets, not labels; the loss is PyTorch's mean over
+// every element; evaluation counts the valid examples only; Predict writes
+// the predictions.
+TEST(ExecutorTest, RegressionTakesFloatTargets) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = RegressionOps();
+  EXPECT_EQ(planner::TargetsPerExample(g), 3 * 2);
+  EXPECT_EQ(planner::LabelsPerExample(g), 0);
+  std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  ASSERT_NE(e, nullptr);
+  Batch data = RandomBatch(g, 4, 3);
+  ASSERT_EQ(data.targets.size(), 24u);
+  std::vector<float> predictions(24);
+  ASSERT_TRUE(e->Predict(data.images.data(), predictions.data()).ok());
+  double sum = 0;
+  for (int i = 0; i < 24; ++i) sum += std::pow(static_cast<double>(predictions[i]) - data.targets[i], 2);
+  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.targets.data());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NEAR(r->loss, sum / 24, 1e-6 * sum);
+  EXPECT_EQ(r->correct, 0);
+  // The first example alone.
+  double first = 0;
+  for (int i = 0; i < 6; ++i) first += std::pow(static_cast<double>(predictions[i]) - data.targets[i], 2);
+  absl::StatusOr<StepResult> one = e->Evaluate(data.images.data(), data.targets.data(), 1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_NEAR(one->loss, first / 6, 1e-6 * first);
+  // Labels for a regression, targets for a classifier, non-finite targets.
+  const std::vector<int32_t> labels(4, 0);
+  absl::StatusOr<StepResult> wrong = e->ForwardBackward(data.images.data(), labels.data());
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(wrong.status().message()).find("ends in mse_loss, which takes float targets"),
+            std::string::npos)
+      << wrong.status();
+  data.targets[7] = std::nanf("");
+  absl::StatusOr<StepResult> nan = e->ForwardBackward(data.images.data(), data.targets.data());
+  EXPECT_EQ(nan.status().message(), "targets[1][1] is nan: targets must be finite");
+  const Graph classifier = AllOps();
+  std::unique_ptr<Executor> c = MakeExecutor(classifier, Strategy::kExact, 2, &backend);
+  const Batch cb = RandomBatch(classifier, 2, 4);
+  const std::vector<float> targets(64, 0.0f);
+  absl::StatusOr<StepResult> misused = c->ForwardBackward(cb.images.data(), targets.data());
+  EXPECT_NE(std::string(misused.status().message()).find("takes integer labels, not float targets"),
+            std::string::npos)
+      << misused.status();
+}
+
 TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {
   ReferenceBackend backend(DType::kF32);
   const Graph g = Zoo("fmnist_resnet");
   Batch data = RandomBatch(g, 4, 9);
   data.labels[2] = 10;
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
-  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
+  absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "labels[2] is 10, outside [0, 10)");
 }

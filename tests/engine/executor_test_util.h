@@ -16,6 +16,7 @@ namespace slimtrain::engine::testing {
 struct Batch {
   std::vector<float> images;  // (N,C,H,W); token ids (N,L) for a model with an embedding
   std::vector<int32_t> labels;
+  std::vector<float> targets;  // a model ending in mse_loss: its targets instead of labels
 };
 
 inline Batch RandomBatch(const planner::Graph& g, int64_t n, uint64_t seed) {
@@ -32,7 +33,16 @@ inline Batch RandomBatch(const planner::Graph& g, int64_t n, uint64_t seed) {
   for (int64_t i = 0; i < n * planner::LabelsPerExample(g); ++i) {
     b.labels.push_back(static_cast<int32_t>(rng() % g.spec().num_classes()));
   }
+  for (int64_t i = 0; i < n * planner::TargetsPerExample(g); ++i) b.targets.push_back(normal(rng));
   return b;
+}
+
+// Executor::ForwardBackward with the batch's labels, or its targets for a
+// regression model.
+template <typename E>
+auto ForwardBackwardOf(E& e, const Batch& b) {
+  return b.targets.empty() ? e.ForwardBackward(b.images.data(), b.labels.data())
+                           : e.ForwardBackward(b.images.data(), b.targets.data());
 }
 
 // ||a − b|| / ||b||; infinity when the sizes differ or b is empty.

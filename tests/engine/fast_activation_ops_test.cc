@@ -537,5 +537,25 @@ TEST(PoolWindowTest, NonSquareAndAsymmetricPoolsMatchReference) {
   }
 }
 
+// mse_loss: the fast loss is the reference's sum bit for bit; the gradient
+// 2(x − t)/count, accumulating too.
+TEST(MseLossTest, FastEqualsReference) {
+  FastBackend fast;
+  ReferenceBackend ref(DType::kF32);
+  const int64_t count = 3 * 70001;  // more than one thread's share
+  const std::vector<float> x = Random(count, 181), t = Random(count, 182), dx0 = Random(count, 183);
+  float loss = 0, loss_ref = 0;
+  fast.MseLossForward(count, x.data(), t.data(), &loss);
+  ref.MseLossForward(count, x.data(), t.data(), &loss_ref);
+  EXPECT_EQ(loss, loss_ref);
+  EXPECT_GT(loss, 0.0f);
+  for (const bool acc : {false, true}) {
+    std::vector<float> dx = dx0, dx_ref = dx0;
+    fast.MseLossBackward(count, x.data(), t.data(), dx.data(), acc);
+    ref.MseLossBackward(count, x.data(), t.data(), dx_ref.data(), acc);
+    EXPECT_EQ(FirstBitDifference(dx, dx_ref), -1) << "accumulate " << acc;
+  }
+}
+
 }  // namespace
 }  // namespace slimtrain::engine

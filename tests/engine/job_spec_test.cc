@@ -151,6 +151,15 @@ const std::vector<Case>& Cases() {
          s.mutable_dataset()->set_normalize(true);
        },
        "dataset.normalize: model 'nanogpt' reads token ids"},
+      {"RegressionOnImages",
+       [](v1::JobSpec& s) {
+         s.mutable_model()->clear_zoo();
+         ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+           name: "reg" input { dims: 4 } num_classes: 1
+           layers { name: "fc" inputs: "input" linear { out_features: 2 } }
+           layers { name: "loss" inputs: "fc" mse_loss {} })pb", s.mutable_model()->mutable_spec()));
+       },
+       "dataset.name: model 'reg' ends in mse_loss (a regression), and fashion-mnist has class labels"},
       {"ModelOverTheSizeLimit",
        [](v1::JobSpec& s) {
          s.mutable_model()->clear_zoo();

@@ -547,6 +547,26 @@ Problem SoftmaxCrossEntropy(ReferenceBackend& be, const planner::Node& n, int64_
   return p;
 }
 
+// mse_loss: fixed targets; the loss is a scalar (its gradient r[0]).
+Problem MseLoss(ReferenceBackend& be, const planner::Node& n, int64_t batch, bool acc) {
+  const int64_t count = batch * planner::NumElements(n.input_dims[0]);
+  const Vec targets = RandomVector(count, 7, -1, 1);
+  Problem p;
+  p.names = {"x"};
+  p.inputs = {RandomVector(count, 1, -2, 2)};
+  p.forward = [&be, count, targets](const std::vector<Vec>& in) {
+    Vec loss(1);
+    be.MseLossForward(count, in[0].data(), targets.data(), loss.data());
+    return loss;
+  };
+  p.backward = [&be, count, acc, targets](const std::vector<Vec>& in, const Vec& r) {
+    Vec g = InputGrad(count, acc, [&](double* dx, bool a) { be.MseLossBackward(count, in[0].data(), targets.data(), dx, a); });
+    for (double& v : g) v *= r[0];
+    return std::vector<Vec>{g};
+  };
+  return p;
+}
+
 struct GradCase {
   const char* name;
   std::vector<int64_t> input_dims;
@@ -755,6 +775,9 @@ const GradCase kGradCases[] = {
     // loss
     {"SoftmaxCrossEntropy", {5}, R"pb(layers { name: "op" inputs: "input" softmax_cross_entropy {} })pb", 5, 4,
      false, SoftmaxCrossEntropy},
+    {"MseLossFeatures", {5}, R"pb(layers { name: "op" inputs: "input" mse_loss {} })pb", 5, 3, false, MseLoss},
+    {"MseLossSequenceAccumulate", {3, 4}, R"pb(layers { name: "op" inputs: "input" mse_loss {} })pb", 4, 2, true,
+     MseLoss},
     {"SoftmaxCrossEntropySmoothedAccumulate", {4}, R"pb(layers { name: "op" inputs: "input"
        softmax_cross_entropy { label_smoothing: 0.2 } })pb", 4, 3, true, SoftmaxCrossEntropy},
 };

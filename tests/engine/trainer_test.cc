@@ -189,6 +189,45 @@ TEST(TrainerTest, LearnsTheSyntheticTokenSequences) {
   EXPECT_LE(accuracy, 1.0);
 }
 
+// A regression (mse_loss) on the synthetic targets, tanh(3·(v[a] − v[b]))
+// of fixed input positions: the test loss falls well below its start, and
+// no accuracy is reported.
+TEST(TrainerTest, LearnsASyntheticRegression) {
+  FastBackend backend;
+  v1::JobSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    model {
+      spec {
+        name: "mlp_regression"
+        input { dims: 1 dims: 8 dims: 8 }
+        num_classes: 1
+        layers { name: "flat" inputs: "input" flatten {} }
+        layers { name: "fc1" inputs: "flat" linear { out_features: 64 } }
+        layers { name: "bn" inputs: "fc1" batch_norm {} }
+        layers { name: "act" inputs: "bn" relu {} }
+        layers { name: "fc2" inputs: "act" linear { out_features: 4 } }
+        layers { name: "loss" inputs: "fc2" mse_loss {} }
+      }
+    }
+    dataset { name: "synthetic" synthetic_examples: 2000 }
+    optimizer { kind: "adam" learning_rate: 0.003 }
+    batch_size: 64
+    steps: 200
+    strategy: "approx4"
+    seed: 3
+  )pb", &spec));
+  std::unique_ptr<Trainer> t = MakeTrainer(spec, &backend);
+  ASSERT_NE(t, nullptr);
+  absl::StatusOr<EvalResult> before = t->Evaluate();
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(t->RunSteps(200, {}).ok());
+  absl::StatusOr<EvalResult> after = t->Evaluate();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_LT(after->loss, before->loss / 3) << before->loss << " -> " << after->loss;
+  EXPECT_EQ(after->accuracy, 0.0);
+  EXPECT_EQ(after->examples, 400);
+}
+
 TEST(TrainerTest, CancelStopsAfterACheckpoint) {
   ReferenceBackend backend(DType::kF32);
   TrainerOptions options;

@@ -382,7 +382,7 @@ const BadCase kBadCases[] = {
     {"LogitsDoNotMatchClasses", [](v1::ModelSpec& s) { s.set_num_classes(12); },
      "layer 'loss': softmax_cross_entropy: logits have shape 10 but num_classes is 12"},
     {"NoLoss", [](v1::ModelSpec& s) { LayerNamed(s, "loss")->mutable_relu(); },
-     "exactly one softmax_cross_entropy layer (the loss), has 0"},
+     "exactly one loss layer (softmax_cross_entropy or mse_loss), has 0"},
     {"TwoLosses",
      [](v1::ModelSpec& s) {
        v1::Layer* extra = s.add_layers();
@@ -390,7 +390,7 @@ const BadCase kBadCases[] = {
        extra->add_inputs("fc");
        extra->mutable_softmax_cross_entropy();
      },
-     "exactly one softmax_cross_entropy layer (the loss), has 2"},
+     "exactly one loss layer (softmax_cross_entropy or mse_loss), has 2"},
     {"DanglingOutput",
      [](v1::ModelSpec& s) {
        v1::Layer* extra = s.add_layers();
