@@ -144,19 +144,23 @@ absl::StatusOr<std::unique_ptr<ConvOp>> ConvOp::Create(cudnnHandle_t handle, con
   op->k_ = node.out[0];
   op->ho_ = node.out[1];
   op->wo_ = node.out[2];
-  // cuDNN pads each axis the same on both sides.
-  if (node.pad_top != node.pad_bottom || node.pad_left != node.pad_right) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "layer '%s': asymmetric padding (top %d, left %d, bottom %d, right %d) is not supported by the CUDA "
-        "backend yet (cuDNN pads both sides alike); the CPU backends run it",
-        node.name, node.pad_top, node.pad_left, node.pad_bottom, node.pad_right));
-  }
+  op->in_h_ = op->h_;
+  op->in_w_ = op->w_;
   op->r_ = node.kernel_h;
   op->s_ = node.kernel_w;
   op->stride_h_ = node.stride_h;
   op->stride_w_ = node.stride_w;
   op->pad_h_ = node.pad_top;
   op->pad_w_ = node.pad_left;
+  // cuDNN pads each axis the same on both sides: asymmetric padding runs on
+  // a zero-padded copy of x without padding.
+  if (node.pad_top != node.pad_bottom || node.pad_left != node.pad_right) {
+    op->h_ = op->in_h_ + node.pad_top + node.pad_bottom;
+    op->w_ = op->in_w_ + node.pad_left + node.pad_right;
+    op->pad_top_ = node.pad_top;
+    op->pad_left_ = node.pad_left;
+    op->pad_h_ = op->pad_w_ = 0;
+  }
   op->dil_h_ = node.dilation_h;
   op->dil_w_ = node.dilation_w;
   op->groups_ = node.groups;
@@ -289,9 +293,11 @@ absl::Status ConvOp::Build(cudnnHandle_t handle, bool krsc, bool tf32) {
     filter_ws = std::max(filter_ws, ch.bwd_filter_sel.bytes);
     chunks_.push_back(std::move(chunk));
   }
-  forward_bytes_ = filter_copy_bytes_ + RoundUp(fwd_ws);
-  backward_data_bytes_ = filter_copy_bytes_ + RoundUp(data_ws);
-  backward_filter_bytes_ = filter_copy_bytes_ + RoundUp(filter_ws);
+  const bool padded = h_ != in_h_ || w_ != in_w_;
+  padded_bytes_ = padded ? RoundUp(batch_ * h_ * w_ * c_ * static_cast<int64_t>(sizeof(float))) : 0;
+  forward_bytes_ = filter_copy_bytes_ + padded_bytes_ + RoundUp(fwd_ws);
+  backward_data_bytes_ = filter_copy_bytes_ + padded_bytes_ + RoundUp(data_ws);
+  backward_filter_bytes_ = filter_copy_bytes_ + padded_bytes_ + RoundUp(filter_ws);
   return absl::OkStatus();
 }
 
@@ -337,15 +343,23 @@ absl::StatusOr<const float*> ConvOp::FilterFor(const float* w, const Workspace& 
 }
 
 void* ConvOp::CudnnWorkspace(const Workspace& ws, size_t* bytes) const {
-  const int64_t left = ws.bytes - filter_copy_bytes_;
+  const int64_t used = filter_copy_bytes_ + padded_bytes_, left = ws.bytes - used;
   *bytes = left > 0 ? static_cast<size_t>(left) : 0;
-  return left > 0 ? static_cast<uint8_t*>(ws.data) + filter_copy_bytes_ : nullptr;
+  return left > 0 ? static_cast<uint8_t*>(ws.data) + used : nullptr;
+}
+
+float* ConvOp::PaddedInput(const Workspace& ws) const {
+  return padded_bytes_ > 0 ? reinterpret_cast<float*>(static_cast<uint8_t*>(ws.data) + filter_copy_bytes_) : nullptr;
 }
 
 absl::Status ConvOp::Forward(cudnnHandle_t handle, cudaStream_t stream, const float* x, const float* w,
                              const float* b, float* y, Workspace ws) const {
   SLIM_RETURN_IF_ERROR(CheckWorkspace("forward", forward_bytes_, ws));
   SLIM_ASSIGN_OR_RETURN(const float* filter, FilterFor(w, ws, stream));
+  if (float* padded = PaddedInput(ws); padded != nullptr) {
+    SLIM_CUDA_RETURN_IF_ERROR(PadNhwc(batch_, in_h_, in_w_, c_, pad_top_, pad_left_, h_, w_, x, padded, stream));
+    x = padded;
+  }
   size_t cudnn_bytes = 0;
   void* cudnn_ws = CudnnWorkspace(ws, &cudnn_bytes);
   const float one = 1.0f, zero = 0.0f;
@@ -369,12 +383,21 @@ absl::Status ConvOp::BackwardData(cudnnHandle_t handle, cudaStream_t stream, con
   void* cudnn_ws = CudnnWorkspace(ws, &cudnn_bytes);
   const float one = 1.0f, zero = 0.0f;
   const int64_t x_per = h_ * w_ * c_, y_per = ho_ * wo_ * k_;
+  // With asymmetric padding the padded gradient is formed in the workspace
+  // and its interior cropped into dx.
+  float* padded = PaddedInput(ws);
+  float* target = padded != nullptr ? padded : dx;
+  const bool add = padded == nullptr && accumulate;
   for (int64_t first = 0; first < batch_;) {
     const Chunk& ch = batch_ - first >= chunk_examples_ ? *chunks_[0] : *chunks_.back();
     SLIM_CUDA_RETURN_IF_ERROR(cuda::Cudnn().cudnnConvolutionBackwardData(
         handle, &one, filter_, filter, ch.y, dy + first * y_per, ch.bwd_data, ch.bwd_data_algo, cudnn_ws, cudnn_bytes,
-        accumulate ? &one : &zero, ch.x, dx + first * x_per));
+        add ? &one : &zero, ch.x, target + first * x_per));
     first += ch.n;
+  }
+  if (padded != nullptr) {
+    SLIM_CUDA_RETURN_IF_ERROR(
+        CropNhwc(batch_, in_h_, in_w_, c_, pad_top_, pad_left_, h_, w_, padded, dx, accumulate, stream));
   }
   return absl::OkStatus();
 }
@@ -383,6 +406,10 @@ absl::Status ConvOp::BackwardFilter(cudnnHandle_t handle, cudaStream_t stream, c
                                     float* dw, float* db, Workspace ws) const {
   SLIM_RETURN_IF_ERROR(CheckWorkspace("backward-filter", backward_filter_bytes_, ws));
   float* target = krsc_ ? FilterCopy(ws) : dw;
+  if (float* padded = PaddedInput(ws); padded != nullptr) {
+    SLIM_CUDA_RETURN_IF_ERROR(PadNhwc(batch_, in_h_, in_w_, c_, pad_top_, pad_left_, h_, w_, x, padded, stream));
+    x = padded;
+  }
   size_t cudnn_bytes = 0;
   void* cudnn_ws = CudnnWorkspace(ws, &cudnn_bytes);
   const float one = 1.0f, zero = 0.0f;

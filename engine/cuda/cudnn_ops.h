@@ -29,7 +29,8 @@
 //      cudnnFind*: the choice, hence the plan, is the same in every process
 //      on the same GPU and cuDNN. Not necessarily the fastest algorithm.
 //   4. The workspace of a pass = the transposed filter (KRSC only, rounded up
-//      to 256 bytes) + cudnnGet*WorkspaceSize of the chosen algorithm.
+//      to 256 bytes) + the zero-padded input (asymmetric padding only) +
+//      cudnnGet*WorkspaceSize of the chosen algorithm.
 // Batches whose x or y exceed cuDNN's 2^31 - 1 elements per tensor run in
 // chunks of examples (each chunk's descriptors and algorithms chosen as
 // above; backward-filter accumulates over chunks with beta = 1).
@@ -99,10 +100,17 @@ class ConvOp {
   // the start of the workspace.
   absl::StatusOr<const float*> FilterFor(const float* w, const Workspace& ws, cudaStream_t stream) const;
   void* CudnnWorkspace(const Workspace& ws, size_t* bytes) const;
+  // The zero-padded copy of x in the workspace (asymmetric padding), or null.
+  float* PaddedInput(const Workspace& ws) const;
 
   std::string layer_;
   int64_t batch_ = 0;
-  int64_t h_ = 0, w_ = 0, c_ = 0;     // input per example (H,W,C)
+  int64_t h_ = 0, w_ = 0, c_ = 0;     // input per example (H,W,C) as cuDNN sees it (padded: see below)
+  // Asymmetric padding (cuDNN pads both sides alike): x is copied, zero
+  // padded to h_ x w_, into the workspace after the filter copy, and cuDNN
+  // runs without padding; the data gradient comes back cropped. in_h_ x
+  // in_w_ is the layer's own input; padded_bytes_ 0 without.
+  int64_t in_h_ = 0, in_w_ = 0, pad_top_ = 0, pad_left_ = 0, padded_bytes_ = 0;
   int64_t ho_ = 0, wo_ = 0, k_ = 0;   // output per example (Ho,Wo,K)
   // Kernel r x s; per-axis stride, padding (both sides alike) and dilation.
   int64_t r_ = 0, s_ = 0, stride_h_ = 1, stride_w_ = 1, pad_h_ = 0, pad_w_ = 0, dil_h_ = 1, dil_w_ = 1, groups_ = 1;

@@ -224,6 +224,13 @@ cudaError_t SoftmaxCrossEntropyBackward(int64_t n, int64_t classes, double smoot
 // y (rows, cols) += b broadcast over rows; db (cols) = column sums of dy.
 cudaError_t AddBias(int64_t rows, int64_t cols, const float* b, float* y, cudaStream_t stream);
 cudaError_t BiasGrad(int64_t rows, int64_t cols, const float* dy, float* db, cudaStream_t stream);
+// Zero padding of NHWC images: `x` (n,h,w,c) into `padded` (n, h+top+bottom,
+// w+left+right, c) at (top, left), zeros around; and back: `padded`'s
+// interior at (top, left) into dx (n,h,w,c), or added to it.
+cudaError_t PadNhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left, int64_t padded_h,
+                    int64_t padded_w, const float* x, float* padded, cudaStream_t stream);
+cudaError_t CropNhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left, int64_t padded_h,
+                     int64_t padded_w, const float* padded, float* dx, bool accumulate, cudaStream_t stream);
 // OIHW (K,C,R,S) <-> KRSC (K,R,S,C) weight layouts.
 cudaError_t OihwToOhwi(int64_t k, int64_t c, int64_t r, int64_t s, const float* src, float* dst,
                        cudaStream_t stream);

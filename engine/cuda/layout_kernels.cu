@@ -135,6 +135,32 @@ cudaError_t Transpose(int64_t batch, int64_t rows, int64_t cols, const float* sr
   return cudaGetLastError();
 }
 
+// ---------------------------------------------------------------- zero padding
+
+// One thread per element of the padded image: the input's value inside,
+// zero in the border.
+__global__ void PadNhwcKernel(int64_t count, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left,
+                              int64_t padded_h, int64_t padded_w, const float* x, float* padded) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
+    const int64_t ch = e % c, pw = (e / c) % padded_w, ph = (e / (c * padded_w)) % padded_h;
+    const int64_t b = e / (c * padded_w * padded_h);
+    const int64_t ih = ph - top, iw = pw - left;
+    padded[e] = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[((b * h + ih) * w + iw) * c + ch] : 0.0f;
+  }
+}
+
+// One thread per element of dx: the padded gradient's interior.
+__global__ void CropNhwcKernel(int64_t count, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left,
+                               int64_t padded_h, int64_t padded_w, const float* padded, float* dx, bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
+    const int64_t ch = e % c, iw = (e / c) % w, ih = (e / (c * w)) % h, b = e / (c * w * h);
+    const float v = padded[((b * padded_h + ih + top) * padded_w + iw + left) * c + ch];
+    dx[e] = accumulate ? dx[e] + v : v;
+  }
+}
+
 // ---------------------------------------------------------------- pooling
 
 // Pooling geometry: input (N,H,W,C), output (N,Ho,Wo,C).
@@ -373,6 +399,24 @@ cudaError_t GlobalAvgPoolBackward(Nhwc x_shape, const float* dy, float* dx, bool
   if (x_shape.n <= 0 || x_shape.c <= 0) return cudaSuccess;
   const Tiling t = MakeTiling(x_shape.n, x_shape.c, 65535, 1);
   GlobalAvgPoolBackwardKernel<<<t.grid(), kThreads, 0, stream>>>(t, x_shape.h * x_shape.w, dy, dx, accumulate);
+  return cudaGetLastError();
+}
+
+cudaError_t PadNhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left, int64_t padded_h,
+                    int64_t padded_w, const float* x, float* padded, cudaStream_t stream) {
+  const int64_t count = n * padded_h * padded_w * c;
+  if (count <= 0) return cudaSuccess;
+  PadNhwcKernel<<<static_cast<unsigned>(StrideBlocks(count)), kThreads, 0, stream>>>(count, h, w, c, top, left,
+                                                                                     padded_h, padded_w, x, padded);
+  return cudaGetLastError();
+}
+
+cudaError_t CropNhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t top, int64_t left, int64_t padded_h,
+                     int64_t padded_w, const float* padded, float* dx, bool accumulate, cudaStream_t stream) {
+  const int64_t count = n * h * w * c;
+  if (count <= 0) return cudaSuccess;
+  CropNhwcKernel<<<static_cast<unsigned>(StrideBlocks(count)), kThreads, 0, stream>>>(
+      count, h, w, c, top, left, padded_h, padded_w, padded, dx, accumulate);
   return cudaGetLastError();
 }
 

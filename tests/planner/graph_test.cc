@@ -683,6 +683,46 @@ TEST(GraphTest, TiedLinearCountsTheTableOnceAndChecksItsEmbedding) {
   }
 }
 
+// The ops issue 13 added last: shapes, parameters and FLOPs per example.
+TEST(GraphTest, UpsampleBatchNorm1dAndMseShapesParametersFlops) {
+  absl::StatusOr<Graph> g = Graph::Build(Parse(R"pb(
+    input { dims: 4 dims: 10 }
+    num_classes: 1
+    layers { name: "bn" inputs: "input" batch_norm {} }
+    layers { name: "img" inputs: "bn" unsqueeze { axes: [2] } }
+    layers { name: "up" inputs: "img" upsample { scale_factor: 2 mode: "bilinear" } }
+    layers { name: "near" inputs: "up" upsample { out_h: 3 out_w: 7 } }
+    layers { name: "flat" inputs: "near" flatten {} }
+    layers { name: "fc" inputs: "flat" linear { out_features: 6 } }
+    layers { name: "loss" inputs: "fc" mse_loss {} })pb"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  const Node& bn = g->node(g->Find("bn"));
+  EXPECT_EQ(bn.out, (Dims{4, 10}));
+  EXPECT_EQ(bn.parameter_count, 8);  // γ, β per channel
+  EXPECT_EQ(bn.buffer_count, 8);     // running mean, variance
+  EXPECT_EQ(bn.forward_flops, 6 * 40);
+  const Node& up = g->node(g->Find("up"));
+  EXPECT_EQ(up.out, (Dims{4, 2, 20}));
+  EXPECT_EQ(up.forward_flops, 7 * 4 * 2 * 20);  // 4 products, 3 sums per output
+  EXPECT_EQ(up.parameter_count, 0);
+  const Node& near = g->node(g->Find("near"));
+  EXPECT_EQ(near.out, (Dims{4, 3, 7}));
+  EXPECT_EQ(near.forward_flops, 4 * 3 * 7);
+  const Node& loss = g->node(g->Find("loss"));
+  EXPECT_EQ(loss.out, Dims{});
+  EXPECT_EQ(loss.forward_flops, 3 * 6);
+  EXPECT_EQ(loss.backward_flops, 2 * 6);
+  EXPECT_EQ(planner::TargetsPerExample(*g), 6);
+  EXPECT_EQ(planner::LabelsPerExample(*g), 0);
+  // An image into the loss: flatten first.
+  absl::StatusOr<Graph> image = Graph::Build(Parse(R"pb(
+    input { dims: 1 dims: 4 dims: 4 } num_classes: 1
+    layers { name: "loss" inputs: "input" mse_loss {} })pb"));
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "layer 'loss': mse_loss needs an (F) or (L,D) input, got 1x4x4; flatten an image first");
+}
+
 TEST(GraphTest, LayerCountIsLimited) {
   v1::ModelSpec spec = Parse(kTiny);
   SizeLimits limits;

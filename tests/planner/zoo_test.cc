@@ -215,6 +215,14 @@ constexpr PublishedCase kPublishedCases[] = {
     // Huang et al. print 0.8M; the architecture has 769,162 (as every
     // reimplementation reports), which rounds to 0.8M.
     {"densenet_bc_100", 0.8e6, 0.04, "DenseNet, Table 2; rounded"},
+    // Devlin et al. 2019, section 3: BERT_BASE (L=12, H=768, A=12) "Total
+    // Parameters=110M"; exactly, Hugging Face's BertModel has 109,482,240 and
+    // this classifier 109,482,242 (its 2x768 token-type table left out, the
+    // pooler's classifier 768x2 + 2 in).
+    {"bert_base", 110e6, 0.01, "BERT, section 3; rounded"},
+    // nanoGPT prints "number of parameters: 10.65M", without the position
+    // table (256x384): 10,646,784.
+    {"nanogpt", 10.65e6 + 256 * 384, 0.001, "nanoGPT's train_shakespeare_char log, plus wpe"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Zoo, PublishedParameterCountTest, testing::ValuesIn(kPublishedCases),
