@@ -13,6 +13,7 @@ namespace slimtrain::client {
 int RunPlanCommand(const std::vector<std::string>& args);
 // slimtrain zoo list | export NAME
 int RunZooCommand(const std::vector<std::string>& args);
+int RunImportCommand(const std::vector<std::string>& args);
 // slimtrain arena --input FILE.csv: plans a raw buffer list.
 int RunArenaCommand(const std::vector<std::string>& args);
 // slimtrain train: trains locally.

@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  plan     memory plans of a model per strategy; budget answers (--max-batch, auto)\n"
     "  zoo      list the zoo's models, or export one as an editable file\n"
+    "  import   an ONNX model: what each node becomes; --output writes it as a model file\n"
     "  arena    plan a raw buffer list (CSV) into one arena\n"
     "  train    train a model on this machine (progress, summary, checkpoints, weights)\n"
     "  eval     score saved weights on a dataset\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "plan") return client::RunPlanCommand(args);
   if (command == "zoo") return client::RunZooCommand(args);
+  if (command == "import") return client::RunImportCommand(args);
   if (command == "arena") return client::RunArenaCommand(args);
   if (command == "train") return client::RunTrainCommand(args);
   if (command == "eval") return client::RunEvalCommand(args);

@@ -17,6 +17,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/file_util.h"
+#include "planner/onnx_import.h"
 #include "planner/graph.h"
 #include "planner/json_text.h"
 #include "planner/status_macros.h"
@@ -234,6 +235,10 @@ absl::string_view Extension(absl::string_view path) {
 
 absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
                                          absl::string_view filename) {
+  if (format == ModelFormat::kOnnx) {
+    SLIM_ASSIGN_OR_RETURN(OnnxImport im, ImportOnnx(contents, std::string(filename), {}));
+    return std::move(im.spec);
+  }
   v1::ModelSpec spec;
   if (format == ModelFormat::kText) {
     TextErrorCollector errors(filename);
@@ -277,6 +282,7 @@ absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat
 
 ModelFormat DetectModelFormat(absl::string_view path, absl::string_view contents) {
   const std::string ext = absl::AsciiStrToLower(Extension(path));
+  if (ext == ".onnx" || LooksLikeOnnx(contents)) return ModelFormat::kOnnx;
   if (ext == ".json") return ModelFormat::kJson;
   if (ext == ".pbtxt" || ext == ".textproto" || ext == ".txt" || ext == ".prototxt") {
     return ModelFormat::kText;

@@ -31,6 +31,7 @@ namespace slimtrain::planner {
 enum class ModelFormat {
   kText,  // protobuf text format (.pbtxt, .textproto, .txt, .prototxt)
   kJson,  // proto3 JSON (.json)
+  kOnnx,  // an ONNX model (.onnx, or a binary ModelProto): planner/onnx_import.h
 };
 
 // Parses `contents` as a ModelSpec. `filename` only labels errors.
@@ -46,9 +47,11 @@ enum class ModelFormat {
 absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
                                          absl::string_view filename);
 
-// The format of a model file: from the extension (".json" -> JSON; ".pbtxt",
-// ".textproto", ".txt", ".prototxt" -> text; case-insensitive), otherwise
-// sniffed from `contents`: JSON when the first non-space character is '{'.
+// The format of a model file: ONNX for ".onnx" or contents that parse as an
+// ONNX ModelProto (by content, whatever the name); else from the extension
+// (".json" -> JSON; ".pbtxt", ".textproto", ".txt", ".prototxt" -> text;
+// case-insensitive), otherwise sniffed from `contents`: JSON when the first
+// non-space character is '{'.
 ModelFormat DetectModelFormat(absl::string_view path, absl::string_view contents);
 
 // Reads and parses the model file at `path` (format from DetectModelFormat).

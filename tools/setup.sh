@@ -31,6 +31,8 @@ PACKAGES=(
   libdnnl-dev              # oneDNN (CPU convolution, linear, pooling)
   libsqlite3-dev           # job store
   zlib1g-dev               # gzip for datasets and compression
+  libonnx-dev              # ONNX protobufs, checker, shape inference (model import)
+  python3-onnx             # building ONNX models in tests and scripts
   # data
   dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist
   # Python client

@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Exports PyTorch models to ONNX for tests/planner/onnx_torch_test.
+
+  /usr/bin/python3 tests/planner/onnx_export.py OUT_DIR
+
+Writes OUT_DIR/<name>.onnx for each model, in training mode (so batch norm
+and dropout stay, as slimtrain trains them), opset 13, the batch axis
+symbolic, and prints one JSON line per model: {"name", "file",
+"parameters"} (PyTorch's count, each shared tensor once). Exits 77 when
+Debian's python3-torch is missing (tools/setup.sh --bench installs it).
+"""
+import json
+import os
+import sys
+
+try:
+    import torch
+    import torch.nn as nn
+    import torchvision
+except ImportError as e:
+    print(f"onnx_export: {e}: install python3-torch (tools/setup.sh --bench)", file=sys.stderr)
+    sys.exit(77)
+
+
+class CustomCnn(nn.Module):
+    """A small CNN with max-pool and dropout, non-square kernels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, (3, 1), stride=(2, 1), padding=(1, 0), bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.drop = nn.Dropout(0.25)
+        self.fc = nn.Linear(16 * 7 * 14, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        return self.fc(self.drop(torch.flatten(x, 1)))
+
+
+def main():
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    models = [("custom_cnn", CustomCnn(), (2, 1, 28, 28)),
+              ("resnet18", torchvision.models.resnet18(), (2, 3, 224, 224)),
+              ("mobilenet_v2", torchvision.models.mobilenet_v2(), (2, 3, 224, 224))]
+    for name, model, shape in models:
+        model.train()
+        path = os.path.join(out, name + ".onnx")
+        torch.onnx.export(model, torch.randn(*shape), path, opset_version=13,
+                          training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        params = sum(p.numel() for p in model.parameters())
+        print(json.dumps({"name": name, "file": path, "parameters": params}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
