@@ -150,6 +150,9 @@ class Importer {
   std::map<std::string, std::vector<int64_t>> shapes_;
   std::map<std::string, std::string> producer_;
   std::set<std::string> names_ = {"input", "loss"};
+  // Initializer `name` as parameter `param` of the model (transposed from
+  // (in, out) when `transpose`).
+  absl::Status Weight(const std::string& param, const std::string& name, bool transpose = false);
   // linear layers without a bias, by the ONNX value they produce (MatMul by
   // an initializer): a following Add of an initializer vector is their bias.
   std::map<std::string, v1::Layer*> biasless_;
@@ -164,6 +167,31 @@ std::string Printable(const std::string& onnx_name) {
     name += c == '/' || c == ':' || c == ' ' ? '.' : u > 0x20 && u < 0x7f ? c : '_';
   }
   return name;
+}
+
+absl::Status Importer::Weight(const std::string& param, const std::string& name, bool transpose) {
+  const onnx::TensorProto* t = Constant(name);
+  if (t == nullptr) return Error(absl::StrFormat("'%s' (for %s) is not an initializer", name, param));
+  SLIM_ASSIGN_OR_RETURN(std::vector<double> v, Values(*t));
+  OnnxWeight w;
+  w.name = param;
+  w.shape.assign(t->dims().begin(), t->dims().end());
+  int64_t count = 1;
+  for (int64_t d : w.shape) count *= d;
+  if (static_cast<int64_t>(v.size()) != count) {
+    return Error(absl::StrFormat("initializer '%s' has %d values for shape [%s]", name, v.size(),
+                                 absl::StrJoin(w.shape, ", ")));
+  }
+  w.values.assign(v.begin(), v.end());
+  if (transpose && w.shape.size() == 2) {
+    const int64_t rows = w.shape[0], cols = w.shape[1];
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) w.values[j * rows + i] = static_cast<float>(v[i * cols + j]);
+    }
+    w.shape = {cols, rows};
+  }
+  out_.weights.push_back(std::move(w));
+  return absl::OkStatus();
 }
 
 std::string Importer::LayerName(const onnx::NodeProto& n) {
@@ -342,6 +370,7 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
       // MatMul + Add: the linear layer's bias (recorded for the weights).
       v1::Layer* linear = biasless_[other];
       linear->mutable_linear()->set_bias(true);
+      SLIM_RETURN_IF_ERROR(Weight(linear->name() + ".bias", n.input(1)));
       biasless_.erase(other);
       producer_[n.output(0)] = linear->name();
       report.note = absl::StrCat("bias of '", linear->name(), "'");
@@ -392,6 +421,8 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
     for (int64_t p : pads) c->add_pads(p);
     if (group != 1) c->set_groups(group);
     c->set_bias(n.input_size() >= 3 && !n.input(2).empty());
+    SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(1)));
+    if (c->bias()) SLIM_RETURN_IF_ERROR(Weight(l->name() + ".bias", n.input(2)));
     return true;
   }
   if (op == "BatchNormalization") {
@@ -399,6 +430,14 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
     v1::Layer* l = Add(n, {x}, report);
     l->mutable_batch_norm()->set_eps(FloatAttr(n, "epsilon", 1e-5));
     l->mutable_batch_norm()->set_momentum(1.0 - FloatAttr(n, "momentum", 0.9));
+    const char* const kParts[] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; ++i) {
+      if (n.input_size() <= i + 1 || Constant(n.input(i + 1)) == nullptr) {
+        report.note = "scale, bias, mean and variance must be initializers";
+        return false;
+      }
+      SLIM_RETURN_IF_ERROR(Weight(absl::StrCat(l->name(), ".", kParts[i]), n.input(i + 1)));
+    }
     return true;
   }
   if (op == "MaxPool" || op == "AveragePool") {
@@ -468,6 +507,8 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
     const bool bias = op == "Gemm" && n.input_size() >= 3 && !n.input(2).empty();
     l->mutable_linear()->set_bias(bias);
     if (op == "MatMul") biasless_[n.output(0)] = l;
+    SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(1), /*transpose=*/!trans_b));
+    if (bias) SLIM_RETURN_IF_ERROR(Weight(l->name() + ".bias", n.input(2)));
     if (!trans_b) report.note = "weight transposed from (in, out)";
     return true;
   }
@@ -541,10 +582,13 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
     if (axis < 0) axis += rank;
     if (rank == 0 || axis <= 0 || axis >= rank) return false;
     SLIM_ASSIGN_OR_RETURN(std::string x, input(0));
-    v1::LayerNorm* l = Add(n, {x}, report)->mutable_layer_norm();
+    v1::Layer* layer = Add(n, {x}, report);
+    v1::LayerNorm* l = layer->mutable_layer_norm();
     l->set_axes(rank - axis);
     l->set_eps(FloatAttr(n, "epsilon", 1e-5));
     l->set_bias(n.input_size() >= 3 && !n.input(2).empty());
+    SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".weight", n.input(1)));
+    if (l->bias()) SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".bias", n.input(2)));
     return true;
   }
   return false;

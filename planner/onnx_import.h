@@ -30,9 +30,10 @@
 // (name, op type, opset) and the supported ops.
 //
 // Layers are named after the ONNX nodes (their names, or "<op>_<index>"
-// when empty or taken), so a layer's parameters are "<layer>.weight" and
-// "<layer>.bias". The ONNX initializers are counted in the report; this
-// slice does not load them as initial weights yet (docs/STATUS.md, issue 14).
+// when empty or taken; a layer with a "<module>.weight" initializer after
+// the module), so a layer's parameters are "<layer>.weight" and
+// "<layer>.bias", PyTorch's state_dict names. The initializers come back
+// as OnnxImport::weights, the model's initial weights.
 #ifndef SLIMTRAIN_PLANNER_ONNX_IMPORT_H_
 #define SLIMTRAIN_PLANNER_ONNX_IMPORT_H_
 
@@ -62,8 +63,20 @@ struct OnnxNodeReport {
   std::string note;     // e.g. "folded", "bias of 'fc'", "identity"
 };
 
+// An initializer as a parameter of the imported model, named and laid out as
+// the engine's parameter region names it ("<layer>.weight", PyTorch's
+// shapes; a MatMul's or Gemm's (in, out) weight transposed to (out, in)).
+struct OnnxWeight {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
 struct OnnxImport {
   v1::ModelSpec spec;
+  // The initial weights: every parameter and batch-norm running statistic
+  // the ONNX graph gives (an inference export may have folded some away).
+  std::vector<OnnxWeight> weights;
   std::vector<OnnxNodeReport> nodes;
   int64_t opset = 0;
   std::string input_name, output_name;  // the ONNX graph's input and output

@@ -5,9 +5,11 @@
 
 Writes OUT_DIR/<name>.onnx for each model, in training mode (so batch norm
 and dropout stay, as slimtrain trains them), opset 13, the batch axis
-symbolic, and prints one JSON line per model: {"name", "file",
-"parameters"} (PyTorch's count, each shared tensor once). Exits 77 when
-Debian's python3-torch is missing (tools/setup.sh --bench installs it).
+symbolic, and OUT_DIR/<name>.json: a fixed input (2 examples, seeded) and
+PyTorch's inference-mode logits for it, flat in row-major order. Prints
+one JSON line per model: {"name", "file", "reference", "parameters"}
+(PyTorch's count, each shared tensor once). Exits 77 when Debian's
+python3-torch is missing (tools/setup.sh --bench installs it).
 """
 import json
 import os
@@ -53,7 +55,14 @@ def main():
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         params = sum(p.numel() for p in model.parameters())
-        print(json.dumps({"name": name, "file": path, "parameters": params}), flush=True)
+        model.eval()
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            logits = model(x)
+        reference = os.path.join(out, name + ".json")
+        with open(reference, "w") as f:
+            json.dump({"input": x.flatten().tolist(), "logits": logits.flatten().tolist()}, f)
+        print(json.dumps({"name": name, "file": path, "reference": reference, "parameters": params}), flush=True)
 
 
 if __name__ == "__main__":
