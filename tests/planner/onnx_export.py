@@ -8,7 +8,13 @@ and dropout stay, as slimtrain trains them), opset 13, the batch axis
 symbolic, and OUT_DIR/<name>.json: a fixed input (2 examples, seeded) and
 PyTorch's inference-mode logits for it, flat in row-major order. Prints
 one JSON line per model: {"name", "file", "reference", "parameters"}
-(PyTorch's count, each shared tensor once). Exits 77 when Debian's
+(PyTorch's count, each shared tensor once). With --gradients, also one
+training step's gradients of the custom CNN (not yet of the torchvision
+models: docs/STATUS.md, issue 14): the mean cross-entropy of the fixed
+input against fixed labels, in training mode with dropout off (so both
+sides see the same function), written as OUT_DIR/<name>.grad (float32,
+the state_dict's trainable tensors in order) indexed by "labels" and
+"gradients": [{"name", "shape"}] in the JSON file. Exits 77 when Debian's
 python3-torch is missing (tools/setup.sh --bench installs it).
 """
 import json
@@ -44,6 +50,7 @@ class CustomCnn(nn.Module):
 
 def main():
     out = sys.argv[1]
+    gradients = "--gradients" in sys.argv[2:]
     torch.manual_seed(0)
     models = [("custom_cnn", CustomCnn(), (2, 1, 28, 28)),
               ("resnet18", torchvision.models.resnet18(), (2, 3, 224, 224)),
@@ -60,8 +67,26 @@ def main():
         with torch.no_grad():
             logits = model(x)
         reference = os.path.join(out, name + ".json")
+        record = {"input": x.flatten().tolist(), "logits": logits.flatten().tolist()}
+        if gradients and name == "custom_cnn":
+            model.train()
+            for m in model.modules():
+                if isinstance(m, nn.Dropout):
+                    m.p = 0.0
+            labels = torch.arange(shape[0]) % logits.shape[1]
+            model.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), labels)
+            loss.backward()
+            record["train_loss"] = loss.item()
+            index = []
+            with open(os.path.join(out, name + ".grad"), "wb") as g:
+                for pname, p in model.named_parameters():
+                    g.write(p.grad.detach().contiguous().numpy().astype("<f4").tobytes())
+                    index.append({"name": pname, "shape": list(p.shape)})
+            record["labels"] = labels.tolist()
+            record["gradients"] = index
         with open(reference, "w") as f:
-            json.dump({"input": x.flatten().tolist(), "logits": logits.flatten().tolist()}, f)
+            json.dump(record, f)
         print(json.dumps({"name": name, "file": path, "reference": reference, "parameters": params}), flush=True)
 
 
