@@ -3,7 +3,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "planner/file_util.h"
 #include "planner/model_io.h"
+#include "planner/onnx_import.h"
 #include "planner/status_macros.h"
 #include "planner/zoo.h"
 
@@ -16,6 +18,14 @@ absl::StatusOr<v1::ModelRef> ModelRefFromFlags(const std::string& model, const s
   }
   v1::ModelRef ref;
   if (!model_file.empty()) {
+    // An ONNX model travels as its bytes (its weights with it); it is
+    // imported (and checked) here too, so errors come before any request.
+    SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
+    if (planner::LooksLikeOnnx(bytes)) {
+      SLIM_RETURN_IF_ERROR(planner::ImportOnnx(bytes, model_file, {}).status());
+      ref.mutable_onnx()->set_model(std::move(bytes));
+      return ref;
+    }
     SLIM_ASSIGN_OR_RETURN(*ref.mutable_spec(), planner::LoadModelFile(model_file));
     return ref;
   }

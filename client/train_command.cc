@@ -14,7 +14,6 @@
 #include "client/flags.h"
 #include "client/job_flags.h"
 #include "engine/checkpoint.h"
-#include "engine/onnx_weights.h"
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/graph.h"
@@ -77,12 +76,8 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(*spec, backend->get(), options);
   if (!trainer.ok()) return Fail(trainer.status());
   engine::Trainer& t = **trainer;
-  if (t.step() == 0) {  // not resumed: an ONNX model starts from its initializers
-    absl::StatusOr<int> loaded = engine::LoadOnnxInitialWeights(job.model_file, t.executor().params());
-    if (!loaded.ok()) return Fail(loaded.status());
-    if (*loaded > 0) {
-      std::cerr << absl::StrFormat("initial weights: %d tensors from %s's initializers\n", *loaded, job.model_file);
-    }
+  if (spec->model().has_onnx() && t.step() == 0) {  // the trainer set them
+    std::cerr << absl::StrFormat("initial weights: %s's initializers\n", job.model_file);
   }
   const v1::MemoryPlan& plan = t.executor().plan();
   std::cerr << absl::StrFormat("%s, %s, batch %d on %s (%s): %d steps, %d per epoch; plan: arena %s, peak %s\n",

@@ -11,11 +11,10 @@
 
 namespace slimtrain::engine {
 
-absl::StatusOr<int> LoadOnnxInitialWeights(const std::string& model_file, ParameterRegion& params) {
-  if (model_file.empty()) return 0;
-  SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
-  if (!planner::LooksLikeOnnx(bytes)) return 0;
-  SLIM_ASSIGN_OR_RETURN(planner::OnnxImport im, planner::ImportOnnx(bytes, model_file, {}));
+namespace {
+
+// `im`'s weights into `params` (every tensor must be there).
+absl::Status SetWeights(const planner::OnnxImport& im, const std::string& source, ParameterRegion& params) {
   SafetensorsFile file;
   for (const planner::OnnxWeight& w : im.weights) {
     SafeTensor t;
@@ -26,8 +25,24 @@ absl::StatusOr<int> LoadOnnxInitialWeights(const std::string& model_file, Parame
     std::memcpy(t.bytes.data(), w.values.data(), t.bytes.size());
     file.tensors.push_back(std::move(t));
   }
-  SLIM_RETURN_IF_ERROR(ImportWeights(file, params, model_file));
-  return static_cast<int>(file.tensors.size());
+  return ImportWeights(file, params, source);
+}
+
+}  // namespace
+
+absl::StatusOr<int> LoadOnnxInitialWeights(const std::string& model_file, ParameterRegion& params) {
+  if (model_file.empty()) return 0;
+  SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
+  if (!planner::LooksLikeOnnx(bytes)) return 0;
+  SLIM_ASSIGN_OR_RETURN(planner::OnnxImport im, planner::ImportOnnx(bytes, model_file, {}));
+  SLIM_RETURN_IF_ERROR(SetWeights(im, model_file, params));
+  return static_cast<int>(im.weights.size());
+}
+
+absl::Status SetOnnxInitialWeights(const std::string& onnx_bytes, const std::string& source,
+                                   ParameterRegion& params) {
+  SLIM_ASSIGN_OR_RETURN(planner::OnnxImport im, planner::ImportOnnx(onnx_bytes, source, {}));
+  return SetWeights(im, source, params);
 }
 
 }  // namespace slimtrain::engine

@@ -17,6 +17,11 @@ namespace slimtrain::engine {
 // folds batch norms away: export in training mode) or has another shape.
 absl::StatusOr<int> LoadOnnxInitialWeights(const std::string& model_file, ParameterRegion& params);
 
+// The same from an ONNX model's bytes (a ModelRef's onnx form); `source`
+// labels errors.
+absl::Status SetOnnxInitialWeights(const std::string& onnx_bytes, const std::string& source,
+                                   ParameterRegion& params);
+
 }  // namespace slimtrain::engine
 
 #endif  // SLIMTRAIN_ENGINE_ONNX_WEIGHTS_H_

@@ -10,6 +10,7 @@
 #include "engine/checkpoint.h"
 #include "engine/job_spec.h"
 #include "engine/lr_schedule.h"
+#include "engine/onnx_weights.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
@@ -130,6 +131,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.optimizer = optimizer;
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
+  // An ONNX model starts from its initializers (a resume below overrides).
+  if (spec.model().has_onnx()) {
+    SLIM_RETURN_IF_ERROR(SetOnnxInitialWeights(spec.model().onnx().model(), "model.onnx", t->executor_->params()));
+  }
   t->images_.resize(spec.batch_size() * t->train_.example_elements());
   t->labels_.resize(spec.batch_size() * t->train_.labels_per_example);
   t->targets_.resize(spec.batch_size() * t->train_.targets_per_example);

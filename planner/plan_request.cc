@@ -1,4 +1,5 @@
 // See plan_request.h.
+#include "planner/onnx_import.h"
 #include "planner/plan_request.h"
 
 #include <algorithm>
@@ -20,10 +21,16 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
       return ZooModel(ref.zoo());
     case v1::ModelRef::kSpec:
       return ref.spec();
+    case v1::ModelRef::kOnnx: {
+      OnnxImportOptions options;
+      if (!ref.onnx().loss().empty()) options.loss = ref.onnx().loss();
+      SLIM_ASSIGN_OR_RETURN(OnnxImport im, ImportOnnx(ref.onnx().model(), "model.onnx", options));
+      return std::move(im.spec);
+    }
     case v1::ModelRef::SOURCE_NOT_SET:
       break;
   }
-  return absl::InvalidArgumentError("model: set a zoo name (zoo) or an inline spec (spec)");
+  return absl::InvalidArgumentError("model: set a zoo name (zoo), an inline spec (spec) or an ONNX model (onnx)");
 }
 
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request, const CostModel& cost,

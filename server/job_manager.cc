@@ -211,14 +211,27 @@ void JobManager::RemoveOrphanFolders() {
   }
 }
 
+namespace {
+
+// An inline spec or an ONNX model within the server's --max-model-bytes.
+absl::Status CheckModelSize(const v1::ModelRef& model, int64_t limit) {
+  if (model.has_spec() && static_cast<int64_t>(model.spec().ByteSizeLong()) > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("model.spec: %d bytes, over this server's limit of %d", model.spec().ByteSizeLong(), limit));
+  }
+  if (model.has_onnx() && static_cast<int64_t>(model.onnx().model().size()) > limit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "model.onnx: %d bytes (the ONNX file with its weights), over this server's limit of %d (--max-model-bytes)",
+        model.onnx().model().size(), limit));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequest& request,
                                                         planner::PlanStop stop) {
-  if (request.model().has_spec() &&
-      static_cast<int64_t>(request.model().spec().ByteSizeLong()) > config_.max_model_bytes) {
-    return absl::InvalidArgumentError(absl::StrFormat("model.spec: %d bytes, over this server's limit of %d",
-                                                      request.model().spec().ByteSizeLong(),
-                                                      config_.max_model_bytes));
-  }
+  SLIM_RETURN_IF_ERROR(CheckModelSize(request.model(), config_.max_model_bytes));
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<PlanSlot> slot, StartPlanning(stop));
   planner::PlanRequestBounds bounds;
   bounds.limits = config_.limits;
@@ -305,10 +318,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   }
   // 1. Every field in its range (the strategy auto is resolved below), the
   // model built and checked at the batch.
-  if (spec.model().has_spec() && static_cast<int64_t>(spec.model().spec().ByteSizeLong()) > config_.max_model_bytes) {
-    return absl::InvalidArgumentError(absl::StrFormat("model.spec: %d bytes, over this server's limit of %d",
-                                                      spec.model().spec().ByteSizeLong(), config_.max_model_bytes));
-  }
+  SLIM_RETURN_IF_ERROR(CheckModelSize(spec.model(), config_.max_model_bytes));
   const bool use_auto = spec.strategy() == "auto";
   v1::JobSpec check = spec;
   if (use_auto) check.set_strategy("exact");

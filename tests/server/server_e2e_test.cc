@@ -25,6 +25,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
 #include "gtest/gtest.h"
+#include "onnx/onnx_pb.h"
 #include "proto/service.grpc.pb.h"
 #include "tests/server/health.grpc.pb.h"
 #include "tests/server/reflection.pb.h"
@@ -155,6 +156,55 @@ v1::Job Finished(Server& server, const std::string& id) {
   v1::Job job;
   EXPECT_TRUE(server.stub()->GetJob(As(kAlice).get(), get, &job).ok());
   return job;
+}
+
+// An ONNX model (PyTorch's training-mode export of a small CNN, 2.4 KB)
+// travels as its bytes, trains to SUCCEEDED from its initializers; one with
+// nodes slimtrain cannot import is refused at submit, listing them all; one
+// over --max-model-bytes is refused naming the limit.
+TEST(ServerE2eTest, OnnxModelsTrainOrAreRefusedAtSubmit) {
+  const std::string dir = MakeDir("e2e-onnx");
+  Server server(dir);
+  ASSERT_TRUE(server.Start());
+  std::ifstream file("tests/fuzz/corpus/model/tiny_cnn.onnx", std::ios::binary);
+  const std::string onnx((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_GT(onnx.size(), 1000u);
+  v1::SubmitJobRequest r = Request(6);
+  r.mutable_spec()->mutable_model()->mutable_onnx()->set_model(onnx);
+  r.mutable_spec()->mutable_dataset()->set_name("synthetic");
+  r.mutable_spec()->mutable_dataset()->set_synthetic_examples(256);
+  v1::SubmitJobResponse submitted;
+  const grpc::Status ok = server.stub()->SubmitJob(As(kAlice).get(), r, &submitted);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  const v1::Job job = Finished(server, submitted.job().id());
+  EXPECT_EQ(job.state(), v1::Job::SUCCEEDED) << job.DebugString();
+  EXPECT_EQ(job.plan().parameter_count(), 279);  // PyTorch's count
+  // Unsupported nodes: all of them, at submit.
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(onnx));
+  int changed = 0;
+  for (onnx::NodeProto& n : *model.mutable_graph()->mutable_node()) {
+    if (n.op_type() != "Clip" && n.op_type() != "MaxPool") continue;
+    n.set_op_type(n.op_type() == "Clip" ? "Erf" : "Floor");  // real ONNX ops slimtrain does not map
+    n.clear_attribute();
+    while (n.input_size() > 1) n.mutable_input()->RemoveLast();
+    ++changed;
+  }
+  ASSERT_EQ(changed, 2);
+  const std::string bad = model.SerializeAsString();
+  v1::SubmitJobRequest refused = r;
+  refused.mutable_spec()->mutable_model()->mutable_onnx()->set_model(bad);
+  const grpc::Status no = server.stub()->SubmitJob(As(kAlice).get(), refused, &submitted);
+  EXPECT_NE(no.error_code(), grpc::StatusCode::OK);
+  EXPECT_NE(no.error_message().find("2 node(s) slimtrain cannot import"), std::string::npos) << no.error_message();
+  EXPECT_NE(no.error_message().find("(Erf, opset 13)"), std::string::npos) << no.error_message();
+  EXPECT_NE(no.error_message().find("(Floor, opset 13)"), std::string::npos) << no.error_message();
+  // Over the size limit.
+  v1::SubmitJobRequest big = r;
+  big.mutable_spec()->mutable_model()->mutable_onnx()->set_model(std::string(3 << 20, '\x08'));
+  const grpc::Status too_big = server.stub()->SubmitJob(As(kAlice).get(), big, &submitted);
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(too_big.error_message().find("model.onnx: 3145728 bytes"), std::string::npos) << too_big.error_message();
 }
 
 TEST(ServerE2eTest, GpuJobsGoToTheServersGpuAndTrainOrFailWithTheReason) {
