@@ -15,7 +15,8 @@ namespace slimtrain::client {
 void JobFlags::Register(FlagSet& f) {
   flags_ = &f;
   f.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet (slimtrain zoo list)");
-  f.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  f.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (its weights are the start)");
+  f.String("loss", &loss, "ONNX model files: the loss on the output, cross_entropy (default) or mse");
   f.String("dataset", &dataset,
            "fashion-mnist, cifar10, cifar100 or synthetic (the default, as token sequences, for a model that reads "
            "token ids)");
@@ -47,6 +48,15 @@ void JobFlags::Register(FlagSet& f) {
 absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
   v1::JobSpec spec;
   SLIM_ASSIGN_OR_RETURN(*spec.mutable_model(), ModelRefFromFlags(model, model_file));
+  if (!loss.empty()) {
+    if (!spec.model().has_onnx()) {
+      return absl::InvalidArgumentError("--loss applies to an ONNX --model-file (other models name their loss)");
+    }
+    if (loss != "cross_entropy" && loss != "mse") {
+      return absl::InvalidArgumentError(absl::StrCat("--loss: '", loss, "' is not cross_entropy or mse"));
+    }
+    spec.mutable_model()->mutable_onnx()->set_loss(loss);
+  }
   // A language model's defaults: synthetic token sequences, nothing to
   // normalise (a model that does not build is the trainer's to report).
   bool tokens = false, regression = false;

@@ -19,7 +19,7 @@
 namespace slimtrain::client {
 
 struct JobFlags {
-  std::string model, model_file;
+  std::string model, model_file, loss;
   std::string dataset = "fashion-mnist", data_dir;
   int64_t synthetic_examples = 0;
   std::string strategy = "approx4";

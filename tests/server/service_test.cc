@@ -230,7 +230,8 @@ TEST_F(ServiceTest, RefusesWhatCannotRunNamingTheProblem) {
 
   v1::JobSpec no_model = TinyJob();
   no_model.clear_model();
-  EXPECT_EQ(Submit(kAlice, no_model, &job).error_message(), "model: set a zoo name (zoo), an inline spec (spec) or an ONNX model (onnx)");
+  EXPECT_EQ(Submit(kAlice, no_model, &job).error_message(),
+            "model: set a zoo name (zoo), an inline spec (spec) or an ONNX model (onnx)");
 }
 
 TEST_F(ServiceTest, DatasetPathsStayInsideTheDataRootWithoutSayingWhatExists) {
