@@ -1,14 +1,16 @@
 // PyTorch's exports (tests/planner/onnx_export.py, run now with Debian's
 // python3-torch; skipped with a message where it is missing), imported with
 // their initializers as weights: slimtrain's inference on PyTorch's fixed
-// input gives PyTorch's logits within 1e-4 (relative, over the batch); for
-// the custom CNN, one training step's gradients (training-mode batch norm,
-// dropout off on both sides) are PyTorch's within 1e-3 (relative, per
-// tensor, against at least a thousandth of the largest tensor's norm: a
-// conv bias before a batch norm has a zero gradient up to rounding). The
-// torchvision models' float32 gradients are not compared yet: in float64
-// they equal PyTorch's to 1e-12, in float32 they are 0.4% off below
-// resnet18's layer3 (docs/STATUS.md, issue 14).
+// input gives PyTorch's logits within 1e-4 (relative, over the batch); one
+// training step's gradients (training-mode batch norm, dropout off on both
+// sides) are PyTorch's: the custom CNN's in float32 within 1e-3 on the fast
+// backend, the torchvision models' in float64 within 1e-7 on the float64
+// reference backend (relative, per tensor, against at least a thousandth of
+// the largest tensor's norm: a conv bias before a batch norm has a zero
+// gradient up to rounding). In float32 a deep ReLU network's gradient turns
+// on which near-zero pre-activations round to which side: one flipped
+// element moved a batch norm's bias gradient of resnet18 by 9e-3 (the
+// finding in docs/STATUS.md), so float64 compares the functions.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,7 @@
 
 #include "absl/strings/str_split.h"
 #include "engine/cpu/fast_backend.h"
+#include "engine/cpu/reference_backend.h"
 #include "engine/executor.h"
 #include "engine/onnx_weights.h"
 #include "google/protobuf/struct.pb.h"
@@ -31,6 +34,18 @@
 
 namespace slimtrain::engine {
 namespace {
+
+// A gradient element of the reference file: float32 or float64.
+double Element(const char* p, bool f64) {
+  if (f64) {
+    double d;
+    std::memcpy(&d, p, 8);
+    return d;
+  }
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
 
 std::vector<float> Floats(const google::protobuf::Value& list) {
   std::vector<float> v;
@@ -93,7 +108,22 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
     for (const auto& v : ref.fields().at("labels").list_value().values()) {
       labels.push_back(static_cast<int32_t>(v.number_value()));
     }
-    absl::StatusOr<StepResult> step = (*e)->ForwardBackward(input.data(), labels.data());
+    // Float32 references on the fast backend; float64 ones on the float64
+    // reference backend (the same function, evaluated exactly enough).
+    const bool f64 = ref.fields().at("dtype").string_value() == "f64";
+    const int64_t elem = f64 ? 8 : 4;
+    const double tolerance = f64 ? 1e-7 : 1e-3;
+    ReferenceBackend reference64(DType::kF64);
+    std::unique_ptr<Executor> e64;
+    if (f64) {
+      absl::StatusOr<std::unique_ptr<Executor>> made =
+          Executor::Create(*g, planner::Strategy::kExact, batch, &reference64, {});
+      ASSERT_TRUE(made.ok()) << name << ": " << made.status();
+      e64 = *std::move(made);
+      ASSERT_TRUE(LoadOnnxInitialWeights(file, e64->params()).ok()) << name;
+    }
+    Executor& trainer = f64 ? *e64 : **e;
+    absl::StatusOr<StepResult> step = trainer.ForwardBackward(input.data(), labels.data());
     ASSERT_TRUE(step.ok()) << name << ": " << step.status();
     EXPECT_NEAR(step->loss, ref.fields().at("train_loss").number_value(),
                 1e-5 * std::fabs(ref.fields().at("train_loss").number_value()))
@@ -101,7 +131,7 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
     absl::StatusOr<std::string> grad_bytes = planner::ReadFile(dir + "/" + name + ".grad");
     ASSERT_TRUE(grad_bytes.ok()) << grad_bytes.status();
     std::map<std::string, const NamedTensor*> ours;
-    for (const NamedTensor& t : (*e)->params().tensors()) ours[t.name] = &t;
+    for (const NamedTensor& t : trainer.params().tensors()) ours[t.name] = &t;
     // The tensors' norms first: the floor of the relative errors.
     double largest = 0;
     {
@@ -112,13 +142,12 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
           count *= static_cast<int64_t>(d.number_value());
         }
         double n2 = 0;
-        for (int64_t i = 0; i < count && at + (i + 1) * 4 <= grad_bytes->size(); ++i) {
-          float v;
-          std::memcpy(&v, grad_bytes->data() + at + i * 4, 4);
-          n2 += static_cast<double>(v) * v;
+        for (int64_t i = 0; i < count && at + (i + 1) * elem <= grad_bytes->size(); ++i) {
+          const double v = Element(grad_bytes->data() + at + i * elem, f64);
+          n2 += v * v;
         }
         largest = std::max(largest, std::sqrt(n2));
-        at += count * 4;
+        at += count * elem;
       }
     }
     size_t offset = 0;
@@ -131,25 +160,24 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
       for (const auto& d : g.struct_value().fields().at("shape").list_value().values()) {
         count *= static_cast<int64_t>(d.number_value());
       }
-      ASSERT_LE(offset + count * 4, grad_bytes->size()) << tensor;
+      ASSERT_LE(offset + count * elem, grad_bytes->size()) << tensor;
       auto it = ours.find(tensor);
       ASSERT_NE(it, ours.end()) << name << ": PyTorch's '" << tensor << "' has no slimtrain tensor";
       double d2 = 0, n2 = 0;
       for (int64_t i = 0; i < count; ++i) {
-        float want_g;
-        std::memcpy(&want_g, grad_bytes->data() + offset + i * 4, 4);
-        const double got = (*e)->params().GetGrad(it->second->offset + i);
+        const double want_g = Element(grad_bytes->data() + offset + i * elem, f64);
+        const double got = trainer.params().GetGrad(it->second->offset + i);
         d2 += (got - want_g) * (got - want_g);
-        n2 += static_cast<double>(want_g) * want_g;
+        n2 += want_g * want_g;
       }
-      offset += count * 4;
+      offset += count * elem;
       const double grad_rel = std::sqrt(d2) / std::max(std::sqrt(n2), 1e-3 * largest);
       if (grad_rel > worst) worst = grad_rel, worst_name = tensor;
-      EXPECT_LT(grad_rel, 1e-3) << name << ": gradient of " << tensor;
+      EXPECT_LT(grad_rel, tolerance) << name << ": gradient of " << tensor;
       ++tensors;
     }
-    std::printf("%s: %d gradient tensors, largest relative difference %.2e (%s)\n", name.c_str(), tensors, worst,
-                worst_name.c_str());
+    std::printf("%s: %d gradient tensors (%s), largest relative difference %.2e (%s)\n", name.c_str(), tensors,
+                f64 ? "float64" : "float32", worst, worst_name.c_str());
     ++models;
   }
   EXPECT_EQ(models, 3);

@@ -9,13 +9,16 @@ symbolic, and OUT_DIR/<name>.json: a fixed input (2 examples, seeded) and
 PyTorch's inference-mode logits for it, flat in row-major order. Prints
 one JSON line per model: {"name", "file", "reference", "parameters"}
 (PyTorch's count, each shared tensor once). With --gradients, also one
-training step's gradients of the custom CNN (not yet of the torchvision
-models: docs/STATUS.md, issue 14): the mean cross-entropy of the fixed
-input against fixed labels, in training mode with dropout off (so both
-sides see the same function), written as OUT_DIR/<name>.grad (float32,
-the state_dict's trainable tensors in order) indexed by "labels" and
-"gradients": [{"name", "shape"}] in the JSON file. Exits 77 when Debian's
-python3-torch is missing (tools/setup.sh --bench installs it).
+training step's gradients: the mean cross-entropy of the fixed input
+against fixed labels, in training mode with dropout off (so both sides see
+the same function), written as OUT_DIR/<name>.grad (the state_dict's
+trainable tensors in order) indexed by "labels", "dtype" and "gradients":
+[{"name", "shape"}] in the JSON file. The custom CNN's in float32; the
+torchvision models' in float64 (a deep ReLU network's float32 gradient
+depends on which near-zero pre-activations round to which side, so two
+float32 implementations may differ by far more than 1e-3 where one
+element flips; float64 compares the functions themselves). Exits 77 when
+Debian's python3-torch is missing (tools/setup.sh --bench installs it).
 """
 import json
 import os
@@ -68,7 +71,10 @@ def main():
             logits = model(x)
         reference = os.path.join(out, name + ".json")
         record = {"input": x.flatten().tolist(), "logits": logits.flatten().tolist()}
-        if gradients and name == "custom_cnn":
+        if gradients:
+            dtype = torch.float32 if name == "custom_cnn" else torch.float64
+            model = model.to(dtype)
+            x = x.to(dtype)
             model.train()
             for m in model.modules():
                 if isinstance(m, nn.Dropout):
@@ -81,9 +87,11 @@ def main():
             index = []
             with open(os.path.join(out, name + ".grad"), "wb") as g:
                 for pname, p in model.named_parameters():
-                    g.write(p.grad.detach().contiguous().numpy().astype("<f4").tobytes())
+                    g.write(p.grad.detach().contiguous().numpy().astype("<f4" if dtype == torch.float32 else "<f8")
+                            .tobytes())
                     index.append({"name": pname, "shape": list(p.shape)})
             record["labels"] = labels.tolist()
+            record["dtype"] = "f32" if dtype == torch.float32 else "f64"
             record["gradients"] = index
         with open(reference, "w") as f:
             json.dump(record, f)
