@@ -25,7 +25,8 @@ constexpr int64_t kMinOpset = 11, kMaxOpset = 17;
 
 const char* const kSupported[] = {
     "Add",         "AveragePool",   "BatchNormalization", "Clip",        "Concat",    "Constant",  "Conv",
-    "Div",         "Dropout",       "Elu",                "Flatten",     "Gemm",      "GlobalAveragePool",
+    "Div",         "Dropout",       "Elu",                "Erf (in the GELU pattern)", "Flatten",   "Gather (embedding)",
+    "Gemm",        "GlobalAveragePool",
     "HardSigmoid", "HardSwish",     "Identity",           "LayerNormalization",      "LeakyRelu", "LogSoftmax",
     "MatMul",      "MaxPool",       "Mul",                "ReduceMean",  "Relu",      "Reshape",   "Sigmoid",
     "Softmax",     "Softplus",      "Squeeze",            "Sub",         "Tanh",      "Transpose", "Unsqueeze"};
@@ -156,6 +157,23 @@ class Importer {
   // linear layers without a bias, by the ONNX value they produce (MatMul by
   // an initializer): a following Add of an initializer vector is their bias.
   std::map<std::string, v1::Layer*> biasless_;
+  // PyTorch's exact GELU, x·0.5·(1 + erf(x/√2)), exported as Div, Erf,
+  // Add, Mul, Mul: each intermediate value, with the stage it reached and
+  // the ONNX value x.
+  struct GeluPart {
+    int stage = 0;  // 1 x/√2, 2 erf, 3 1 + erf, 4 x·(1 + erf)
+    std::string x;
+  };
+  std::map<std::string, GeluPart> gelu_;
+  // A scalar constant's value, if `name` is one.
+  bool Scalar(const std::string& name, double* value) const {
+    const onnx::TensorProto* c = Constant(name);
+    if (c == nullptr) return false;
+    absl::StatusOr<std::vector<double>> v = Values(*c);
+    if (!v.ok() || v->size() != 1) return false;
+    *value = (*v)[0];
+    return true;
+  }
 };
 
 // A layer name from an ONNX name (any bytes, any length): printable ASCII,
@@ -200,9 +218,9 @@ std::string Importer::LayerName(const onnx::NodeProto& n) {
   // as PyTorch's; else the node's name.
   std::string name = Printable(n.name());
   static const std::set<std::string> kWeighted = {"Conv", "Gemm", "MatMul", "BatchNormalization",
-                                                  "LayerNormalization"};
+                                                  "LayerNormalization", "Gather"};
   if (kWeighted.count(n.op_type()) > 0 && n.input_size() >= 2) {
-    const std::string& w = n.input(1);  // W, or scale
+    const std::string& w = n.input(n.op_type() == "Gather" ? 0 : 1);  // W, scale, or the embedding's table
     constexpr absl::string_view kSuffix = ".weight";
     if (Constant(w) != nullptr && w.size() > kSuffix.size() &&
         absl::string_view(w).substr(w.size() - kSuffix.size()) == kSuffix) {
@@ -302,6 +320,58 @@ absl::StatusOr<bool> Importer::Map(const onnx::NodeProto& n, OnnxNodeReport& rep
     return true;
   }
   const std::vector<int64_t>& in_shape = shapes_[n.input(0)];
+  // The exact GELU's five nodes, one stage at a time.
+  double c = 0;
+  if (op == "Div" && n.input_size() == 2 && Scalar(n.input(1), &c) && std::fabs(c - std::sqrt(2.0)) < 1e-5 &&
+      producer_.count(n.input(0)) > 0) {
+    gelu_[n.output(0)] = {1, n.input(0)};
+    report.note = "part of a GELU";
+    return true;
+  }
+  if (op == "Erf" && gelu_.count(n.input(0)) > 0 && gelu_[n.input(0)].stage == 1) {
+    gelu_[n.output(0)] = {2, gelu_[n.input(0)].x};
+    report.note = "part of a GELU";
+    return true;
+  }
+  if (op == "Add" && n.input_size() == 2) {
+    for (int i = 0; i < 2; ++i) {
+      if (gelu_.count(n.input(i)) > 0 && gelu_[n.input(i)].stage == 2 && Scalar(n.input(1 - i), &c) && c == 1.0) {
+        gelu_[n.output(0)] = {3, gelu_[n.input(i)].x};
+        report.note = "part of a GELU";
+        return true;
+      }
+    }
+  }
+  if (op == "Mul" && n.input_size() == 2) {
+    for (int i = 0; i < 2; ++i) {
+      auto part = gelu_.find(n.input(i));
+      if (part == gelu_.end()) continue;
+      if (part->second.stage == 3 && n.input(1 - i) == part->second.x) {
+        gelu_[n.output(0)] = {4, part->second.x};
+        report.note = "part of a GELU";
+        return true;
+      }
+      if (part->second.stage == 4 && Scalar(n.input(1 - i), &c) && c == 0.5) {
+        SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, part->second.x));
+        Add(n, {x}, report)->mutable_gelu();
+        report.note = "GELU (erf): Div, Erf, Add, Mul, Mul";
+        return true;
+      }
+    }
+  }
+  if (op == "Gather") {
+    // nn.Embedding: a table initializer gathered by the model input's ids.
+    const onnx::TensorProto* table = Constant(n.input(0));
+    if (table == nullptr || table->dims_size() != 2 || IntAttr(n, "axis", 0) != 0 || n.input(1) != out_.input_name) {
+      report.note = "only an embedding: an initializer table gathered by the model input";
+      return false;
+    }
+    v1::Layer* l = Add(n, {"input"}, report);
+    l->mutable_embedding()->set_num_embeddings(table->dims(0));
+    l->mutable_embedding()->set_embedding_dim(table->dims(1));
+    SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(0)));
+    return true;
+  }
   if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "HardSwish") {
     SLIM_ASSIGN_OR_RETURN(std::string x, input(0));
     v1::Layer* l = Add(n, {x}, report);

@@ -25,7 +25,9 @@
 //   Concat, Reshape (constant shape, batch first), Transpose, Squeeze,
 //   Unsqueeze (constant axes) -> the view op; LayerNormalization ->
 //   layer_norm; ReduceMean -> reduce_mean; Identity, Dropout (inference
-//   export) -> nothing; Constant -> folded.
+//   export) -> nothing; Constant -> folded; PyTorch's exact GELU (Div by
+//   √2, Erf, Add 1, Mul by x, Mul by 0.5) -> gelu; Gather of an
+//   initializer table by the model input -> embedding.
 // Everything else is unsupported: the error lists every such node at once
 // (name, op type, opset) and the supported ops.
 //

@@ -180,7 +180,7 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
                 f64 ? "float64" : "float32", worst, worst_name.c_str());
     ++models;
   }
-  EXPECT_EQ(models, 3);
+  EXPECT_EQ(models, 5);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 
 Writes OUT_DIR/<name>.onnx for each model, in training mode (so batch norm
 and dropout stay, as slimtrain trains them), opset 13, the batch axis
-symbolic, and OUT_DIR/<name>.json: a fixed input (2 examples, seeded) and
+symbolic, and OUT_DIR/<name>.json: a fixed input (2 examples, seeded; token ids for the embedding model) and
 PyTorch's inference-mode logits for it, flat in row-major order. Prints
 one JSON line per model: {"name", "file", "reference", "parameters"}
 (PyTorch's count, each shared tensor once). With --gradients, also one
@@ -13,7 +13,7 @@ training step's gradients: the mean cross-entropy of the fixed input
 against fixed labels, in training mode with dropout off (so both sides see
 the same function), written as OUT_DIR/<name>.grad (the state_dict's
 trainable tensors in order) indexed by "labels", "dtype" and "gradients":
-[{"name", "shape"}] in the JSON file. The custom CNN's in float32; the
+[{"name", "shape"}] in the JSON file. The small models' in float32; the
 torchvision models' in float64 (a deep ReLU network's float32 gradient
 depends on which near-zero pre-activations round to which side, so two
 float32 implementations may differ by far more than 1e-3 where one
@@ -56,25 +56,32 @@ def main():
     gradients = "--gradients" in sys.argv[2:]
     torch.manual_seed(0)
     models = [("custom_cnn", CustomCnn(), (2, 1, 28, 28)),
+              ("gelu_mlp", nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)), (2, 8)),
+              ("embedding_mlp", nn.Sequential(nn.Embedding(20, 8), nn.Flatten(), nn.Linear(40, 3)), (2, 5)),
               ("resnet18", torchvision.models.resnet18(), (2, 3, 224, 224)),
               ("mobilenet_v2", torchvision.models.mobilenet_v2(), (2, 3, 224, 224))]
+    small = {"custom_cnn", "gelu_mlp", "embedding_mlp"}  # float32 gradients
     for name, model, shape in models:
         model.train()
         path = os.path.join(out, name + ".onnx")
-        torch.onnx.export(model, torch.randn(*shape), path, opset_version=13,
+        ids = isinstance(model[0], nn.Embedding) if isinstance(model, nn.Sequential) else False
+        sample = torch.randint(0, 20, shape) if ids else torch.randn(*shape)
+        torch.onnx.export(model, sample, path, opset_version=13,
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         params = sum(p.numel() for p in model.parameters())
         model.eval()
-        x = torch.randn(*shape, generator=torch.Generator().manual_seed(7))
+        x = (torch.randint(0, 20, shape, generator=torch.Generator().manual_seed(7)) if ids
+             else torch.randn(*shape, generator=torch.Generator().manual_seed(7)))
         with torch.no_grad():
             logits = model(x)
         reference = os.path.join(out, name + ".json")
-        record = {"input": x.flatten().tolist(), "logits": logits.flatten().tolist()}
+        record = {"input": x.flatten().float().tolist(), "logits": logits.flatten().tolist()}
         if gradients:
-            dtype = torch.float32 if name == "custom_cnn" else torch.float64
+            dtype = torch.float32 if name in small else torch.float64
             model = model.to(dtype)
-            x = x.to(dtype)
+            if not ids:
+                x = x.to(dtype)
             model.train()
             for m in model.modules():
                 if isinstance(m, nn.Dropout):

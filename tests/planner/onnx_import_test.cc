@@ -241,6 +241,44 @@ TEST(OnnxImportTest, SameUpperPaddingIsAsymmetric) {
   EXPECT_EQ(c.pad_bottom, 1);
 }
 
+// PyTorch's exact GELU (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5) is one
+// gelu layer; a Gather of an initializer table by the input is an
+// embedding.
+TEST(OnnxImportTest, GeluPatternAndGatherEmbedding) {
+  onnx::ModelProto m = Model({5});  // token ids
+  Init(m, "wte.weight", {20, 8});
+  Init(m, "sqrt2", {}, 1.41421356f);
+  Init(m, "one", {}, 1.0f);
+  Init(m, "half", {}, 0.5f);
+  Init(m, "fc.weight", {3, 40});
+  AddNode(m, "Gather", {"wte.weight", "x"}, "e", "/wte/Gather");
+  AddNode(m, "Div", {"e", "sqrt2"}, "d", "/act/Div");
+  AddNode(m, "Erf", {"d"}, "erf", "/act/Erf");
+  AddNode(m, "Add", {"erf", "one"}, "a", "/act/Add");
+  AddNode(m, "Mul", {"e", "a"}, "m1", "/act/Mul");
+  AddNode(m, "Mul", {"m1", "half"}, "g", "/act/Mul_1");
+  AddNode(m, "Flatten", {"g"}, "f", "/flat");
+  onnx::NodeProto* fc = AddNode(m, "Gemm", {"f", "fc.weight"}, "y", "/fc/Gemm");
+  Int(fc, "transB", 1);
+  Output(m, "y", {3});
+  absl::StatusOr<OnnxImport> im = ImportOnnx(Bytes(m), "gelu.onnx", {});
+  ASSERT_TRUE(im.ok()) << im.status();
+  absl::StatusOr<Graph> g = Graph::Build(im->spec);
+  ASSERT_TRUE(g.ok()) << g.status() << "\n" << ModelToText(im->spec);
+  EXPECT_EQ(g->node(g->Find("wte")).kind, OpKind::kEmbedding);
+  EXPECT_EQ(g->node(g->Find("wte")).out, (Dims{5, 8}));
+  int gelus = 0;
+  for (const Node& n : g->nodes()) gelus += n.kind == OpKind::kGelu && !n.gelu_tanh;
+  EXPECT_EQ(gelus, 1);
+  EXPECT_EQ(g->parameter_count(), 20 * 8 + 3 * 40);
+  EXPECT_EQ(TokenVocabulary(*g), 20);
+  // An Erf outside the pattern is unsupported.
+  onnx::ModelProto lone = Model({4});
+  AddNode(lone, "Erf", {"x"}, "y", "lone");
+  Output(lone, "y", {4});
+  EXPECT_EQ(ImportOnnx(Bytes(lone), "erf.onnx", {}).status().code(), absl::StatusCode::kUnimplemented);
+}
+
 // --model-file takes an ONNX file by content, whatever its name.
 TEST(OnnxImportTest, ModelFilesAreRecognisedByContent) {
   const std::string path = test_util::TempPath("model.bin");
