@@ -100,60 +100,53 @@ void EmbeddingBackward(const planner::Node& n, int64_t batch, const T* ids, cons
   }
 }
 
-template <typename T>
-void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const T* x, T* y) {
-  const pool::Adaptive g = AdaptiveOf(n);
+namespace {
+
+// Calls fn(index, b, i, j, c) for every element of an (N,rows,cols,C)
+// tensor, in memory order: the element-by-element ops of pool_math.h.
+template <typename Fn>
+void EachNhwc(int64_t batch, int64_t rows, int64_t cols, int64_t channels, Fn fn) {
   for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t i = 0; i < g.oh; ++i) {
-      for (int64_t j = 0; j < g.ow; ++j) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<T>(pool::AdaptiveAvg(g, x, b, i, j, c));
-        }
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < cols; ++j) {
+        for (int64_t c = 0; c < channels; ++c) fn(((b * rows + i) * cols + j) * channels + c, b, i, j, c);
       }
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void AdaptiveAvgPoolForward(const planner::Node& n, int64_t batch, const T* x, T* y) {
+  const pool::Adaptive g = AdaptiveOf(n);
+  EachNhwc(batch, g.oh, g.ow, g.c, [&](int64_t at, int64_t b, int64_t i, int64_t j, int64_t c) {
+    y[at] = static_cast<T>(pool::AdaptiveAvg(g, x, b, i, j, c));
+  });
 }
 
 template <typename T>
 void AdaptiveAvgPoolBackward(const planner::Node& n, int64_t batch, const T* dy, T* dx, bool accumulate) {
   const pool::Adaptive g = AdaptiveOf(n);
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t h = 0; h < g.h; ++h) {
-      for (int64_t w = 0; w < g.w; ++w) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::AdaptiveAvgGrad(g, dy, b, h, w, c), accumulate);
-        }
-      }
-    }
-  }
+  EachNhwc(batch, g.h, g.w, g.c, [&](int64_t at, int64_t b, int64_t h, int64_t w, int64_t c) {
+    Store(&dx[at], pool::AdaptiveAvgGrad(g, dy, b, h, w, c), accumulate);
+  });
 }
 
 template <typename T>
 void UpsampleForward(const planner::Node& n, int64_t batch, const T* x, T* y) {
   const pool::Upsample g = UpsampleOf(n);
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t i = 0; i < g.oh; ++i) {
-      for (int64_t j = 0; j < g.ow; ++j) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<T>(pool::UpsampleAt(g, x, b, i, j, c));
-        }
-      }
-    }
-  }
+  EachNhwc(batch, g.oh, g.ow, g.c, [&](int64_t at, int64_t b, int64_t i, int64_t j, int64_t c) {
+    y[at] = static_cast<T>(pool::UpsampleAt(g, x, b, i, j, c));
+  });
 }
 
 template <typename T>
 void UpsampleBackward(const planner::Node& n, int64_t batch, const T* dy, T* dx, bool accumulate) {
   const pool::Upsample g = UpsampleOf(n);
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t h = 0; h < g.h; ++h) {
-      for (int64_t w = 0; w < g.w; ++w) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
-        }
-      }
-    }
-  }
+  EachNhwc(batch, g.h, g.w, g.c, [&](int64_t at, int64_t b, int64_t h, int64_t w, int64_t c) {
+    Store(&dx[at], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
+  });
 }
 
 #define SLIM_REFERENCE_VIEWS(T)                                                                                 \

@@ -116,57 +116,48 @@ void EmbeddingBackward(int64_t tokens, int64_t d, int64_t vocabulary, const floa
   });
 }
 
-void AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y, int threads) {
-  ParallelFor(batch * g.oh, 1, threads, [&](int64_t begin, int64_t end, int) {
+namespace {
+
+// Calls fn(index, b, i, j, c) for every element of an (N,rows,cols,C)
+// tensor, threads taking rows of (N·rows): the element-by-element ops of
+// pool_math.h, each element's arithmetic the reference's.
+template <typename Fn>
+void EachNhwc(int64_t batch, int64_t rows, int64_t cols, int64_t channels, int threads, Fn fn) {
+  ParallelFor(batch * rows, 1, threads, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / g.oh, i = r % g.oh;
-      for (int64_t j = 0; j < g.ow; ++j) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<float>(pool::AdaptiveAvg(g, x, b, i, j, c));
-        }
+      const int64_t b = r / rows, i = r % rows;
+      for (int64_t j = 0; j < cols; ++j) {
+        for (int64_t c = 0; c < channels; ++c) fn((r * cols + j) * channels + c, b, i, j, c);
       }
     }
+  });
+}
+
+}  // namespace
+
+void AdaptiveAvgPoolForward(const pool::Adaptive& g, int64_t batch, const float* x, float* y, int threads) {
+  EachNhwc(batch, g.oh, g.ow, g.c, threads, [&](int64_t at, int64_t b, int64_t i, int64_t j, int64_t c) {
+    y[at] = static_cast<float>(pool::AdaptiveAvg(g, x, b, i, j, c));
   });
 }
 
 void AdaptiveAvgPoolBackward(const pool::Adaptive& g, int64_t batch, const float* dy, float* dx, bool accumulate,
                              int threads) {
-  ParallelFor(batch * g.h, 1, threads, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / g.h, h = r % g.h;
-      for (int64_t w = 0; w < g.w; ++w) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::AdaptiveAvgGrad(g, dy, b, h, w, c), accumulate);
-        }
-      }
-    }
+  EachNhwc(batch, g.h, g.w, g.c, threads, [&](int64_t at, int64_t b, int64_t h, int64_t w, int64_t c) {
+    Store(&dx[at], pool::AdaptiveAvgGrad(g, dy, b, h, w, c), accumulate);
   });
 }
 
 void UpsampleForward(const pool::Upsample& g, int64_t batch, const float* x, float* y, int threads) {
-  ParallelFor(batch * g.oh, 1, threads, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / g.oh, i = r % g.oh;
-      for (int64_t j = 0; j < g.ow; ++j) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          y[((b * g.oh + i) * g.ow + j) * g.c + c] = static_cast<float>(pool::UpsampleAt(g, x, b, i, j, c));
-        }
-      }
-    }
+  EachNhwc(batch, g.oh, g.ow, g.c, threads, [&](int64_t at, int64_t b, int64_t i, int64_t j, int64_t c) {
+    y[at] = static_cast<float>(pool::UpsampleAt(g, x, b, i, j, c));
   });
 }
 
 void UpsampleBackward(const pool::Upsample& g, int64_t batch, const float* dy, float* dx, bool accumulate,
                       int threads) {
-  ParallelFor(batch * g.h, 1, threads, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / g.h, h = r % g.h;
-      for (int64_t w = 0; w < g.w; ++w) {
-        for (int64_t c = 0; c < g.c; ++c) {
-          Store(&dx[((b * g.h + h) * g.w + w) * g.c + c], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
-        }
-      }
-    }
+  EachNhwc(batch, g.h, g.w, g.c, threads, [&](int64_t at, int64_t b, int64_t h, int64_t w, int64_t c) {
+    Store(&dx[at], pool::UpsampleGrad(g, dy, b, h, w, c), accumulate);
   });
 }
 

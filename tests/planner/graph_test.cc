@@ -644,12 +644,12 @@ TEST(GraphTest, AttentionShapesFlopsAndErrors) {
 // Weight tying: the linear owns no weight, only its bias; the embedding
 // must be upstream and its table (out_features, in_features).
 TEST(GraphTest, TiedLinearCountsTheTableOnceAndChecksItsEmbedding) {
-  auto build = [](const std::string& head, const char* second_input = "input") {
+  auto build = [](const std::string& head) {
     return Graph::Build(Parse(absl::StrCat(R"pb(
       input { dims: 6 }
       num_classes: 11
       layers { name: "wte" inputs: "input" embedding { num_embeddings: 11 embedding_dim: 8 } }
-      layers { name: "other" inputs: ")pb", second_input, R"pb(" embedding { num_embeddings: 11 embedding_dim: 8 } }
+      layers { name: "other" inputs: "input" embedding { num_embeddings: 11 embedding_dim: 8 } }
       layers { name: "sum" inputs: "wte" inputs: "other" add {} }
       layers { name: "ln" inputs: "sum" layer_norm { bias: false } }
       layers { name: "head" inputs: "ln" )pb", head, R"pb( }
