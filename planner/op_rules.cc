@@ -339,6 +339,7 @@ absl::Status ResolveAttributes(const Layer& layer, Node& n) {
       break;
     case OpKind::kSoftmax:
       n.axis = layer.softmax().has_axis() ? layer.softmax().axis() : -1;
+      n.causal = layer.softmax().causal();
       break;
     case OpKind::kLogSoftmax:
       n.axis = layer.log_softmax().has_axis() ? layer.log_softmax().axis() : -1;
@@ -563,6 +564,12 @@ absl::Status InferShape(const Layer* layer, Node& n, const std::vector<std::stri
     case OpKind::kLogSoftmax: {
       if (in.empty()) return LayerError(n.name, std::string(OpKindName(n.kind)) + " needs a tensor input, got a scalar");
       SLIM_ASSIGN_OR_RETURN(n.axis, ExampleAxis(n, "axis", n.axis, in));
+      if (n.causal && (n.axis != static_cast<int64_t>(in.size()) - 1 || in.size() < 2 ||
+                       in[in.size() - 1] != in[in.size() - 2])) {
+        return LayerError(n.name, absl::StrFormat("softmax.causal needs axis -1 and the last two axes equal, got "
+                                                  "axis %d of %s",
+                                                  n.axis + 1, DimsString(in)));
+      }
       n.out = in;
       n.forward_flops = 5 * in_elems;
       n.backward_flops = 4 * in_elems;

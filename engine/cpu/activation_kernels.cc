@@ -272,12 +272,16 @@ void SoftmaxForward(const Node& n, int64_t batch, const float* x, float* y, int 
   ParallelFor(s.outer * chunks, grain, threads, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t o = t / chunks, first = (t % chunks) * kChunk;
-      const int64_t at = o * s.size * s.inner + first;
+      const int64_t at = o * s.size * s.inner + first, m = std::min(kChunk, s.inner - first);
+      // Causal: line o is row o mod L of an (L, L) block, keeping j <= row
+      // (the rest is probability 0; backward then gives them 0 as well).
+      const int64_t valid = n.causal ? o % s.size + 1 : s.size;
       if (s.inner == 1) {
-        SoftmaxLine(x + at, y + at, s.size, log);
+        SoftmaxLine(x + at, y + at, valid, log);
       } else {
-        SoftmaxChunk(x + at, y + at, s.size, s.inner, std::min(kChunk, s.inner - first), log);
+        SoftmaxChunk(x + at, y + at, valid, s.inner, m, log);
       }
+      for (int64_t j = valid; j < s.size; ++j) std::fill_n(y + at + j * s.inner, m, 0.0f);
     }
   });
 }

@@ -38,20 +38,23 @@ void SoftmaxForward(const Node& n, int64_t batch, const T* x, T* y) {
   const bool log = n.kind == OpKind::kLogSoftmax;
   std::vector<double> line(s.size);
   for (int64_t o = 0; o < s.outer; ++o) {
+    // A causal softmax's line o is row o mod L of an (L, L) block (the row
+    // axis is outside the softmax axis in either layout): it keeps j <= row.
+    const int64_t valid = n.causal ? o % s.size + 1 : s.size;
     for (int64_t i = 0; i < s.inner; ++i) {
       const int64_t base = o * s.size * s.inner + i;
       double max = -INFINITY;
-      for (int64_t j = 0; j < s.size; ++j) {
+      for (int64_t j = 0; j < valid; ++j) {
         line[j] = static_cast<double>(x[base + j * s.inner]);
         max = std::fmax(max, line[j]);
       }
       // A line of -inf stays NaN-free only if max is finite; PyTorch gives
       // NaN there too.
       double sum = 0;
-      for (int64_t j = 0; j < s.size; ++j) sum += std::exp(line[j] - max);
+      for (int64_t j = 0; j < valid; ++j) sum += std::exp(line[j] - max);
       const double log_sum = max + std::log(sum);
       for (int64_t j = 0; j < s.size; ++j) {
-        y[base + j * s.inner] = static_cast<T>(log ? line[j] - log_sum : std::exp(line[j] - log_sum));
+        y[base + j * s.inner] = j >= valid ? T(0) : static_cast<T>(log ? line[j] - log_sum : std::exp(line[j] - log_sum));
       }
     }
   }

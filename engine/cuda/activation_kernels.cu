@@ -44,19 +44,21 @@ __device__ __forceinline__ int64_t LineStart(int64_t t, int64_t size, int64_t in
   return (t / inner) * size * inner + t % inner;
 }
 
-__global__ void SoftmaxForwardKernel(int64_t lines, int64_t size, int64_t inner, bool log, const float* x,
-                                     float* y) {
+__global__ void SoftmaxForwardKernel(int64_t lines, int64_t size, int64_t inner, bool log, bool causal,
+                                     const float* x, float* y) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < lines; t += stride) {
     const int64_t base = LineStart(t, size, inner);
+    // Causal: row (t / inner) mod size of an (L, L) block keeps j <= row.
+    const int64_t valid = causal ? (t / inner) % size + 1 : size;
     double max = -INFINITY;
-    for (int64_t j = 0; j < size; ++j) max = fmax(max, static_cast<double>(x[base + j * inner]));
+    for (int64_t j = 0; j < valid; ++j) max = fmax(max, static_cast<double>(x[base + j * inner]));
     double sum = 0;
-    for (int64_t j = 0; j < size; ++j) sum += exp(static_cast<double>(x[base + j * inner]) - max);
+    for (int64_t j = 0; j < valid; ++j) sum += exp(static_cast<double>(x[base + j * inner]) - max);
     const double lse = max + ::log(sum);
     for (int64_t j = 0; j < size; ++j) {
       const double v = static_cast<double>(x[base + j * inner]) - lse;
-      y[base + j * inner] = static_cast<float>(log ? v : exp(v));
+      y[base + j * inner] = j >= valid ? 0.0f : static_cast<float>(log ? v : exp(v));
     }
   }
 }
@@ -95,12 +97,12 @@ cudaError_t PointwiseBackward(int64_t count, const PointwiseFn& f, const float* 
   return cudaGetLastError();
 }
 
-cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log, const float* x, float* y,
-                           cudaStream_t stream) {
+cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log, bool causal, const float* x,
+                           float* y, cudaStream_t stream) {
   const int64_t lines = outer * inner;
   if (lines <= 0) return cudaSuccess;
   SoftmaxForwardKernel<<<static_cast<unsigned>(StrideBlocks(lines)), kThreads, 0, stream>>>(lines, size, inner, log,
-                                                                                           x, y);
+                                                                                           causal, x, y);
   return cudaGetLastError();
 }
 

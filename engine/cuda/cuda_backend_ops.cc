@@ -159,8 +159,8 @@ void CudaBackend::BinaryBackward(BinaryOp op, int index, const TensorView& a, co
 void CudaBackend::SoftmaxForward(const Node& n, int64_t batch, const void* x, void* y) {
   Use();
   const AxisSpan s = PhysicalAxis(n.out, n.axis, batch);
-  SLIM_CUDA_RECORD(cuda::SoftmaxForward(s.outer, s.size, s.inner, n.kind == planner::OpKind::kLogSoftmax, F(x), F(y),
-                                        stream_));
+  SLIM_CUDA_RECORD(cuda::SoftmaxForward(s.outer, s.size, s.inner, n.kind == planner::OpKind::kLogSoftmax,
+                                        n.kind == planner::OpKind::kSoftmax && n.causal, F(x), F(y), stream_));
 }
 
 void CudaBackend::SoftmaxBackward(const Node& n, int64_t batch, const void* y, const void* dy, void* dx,

@@ -76,8 +76,10 @@ cudaError_t PointwiseBackward(int64_t count, const PointwiseFn& f, const float* 
                               bool accumulate, cudaStream_t stream);
 // softmax (log: log_softmax) along lines of `size` elements `inner` apart,
 // `outer` blocks of them (engine::AxisSpan); backward from the output y.
-cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log, const float* x, float* y,
-                           cudaStream_t stream);
+// causal: line o (of outer) is row o mod size of an (L, L) block and keeps
+// positions j <= row (planner::Node::causal); backward needs nothing more.
+cudaError_t SoftmaxForward(int64_t outer, int64_t size, int64_t inner, bool log, bool causal, const float* x,
+                           float* y, cudaStream_t stream);
 cudaError_t SoftmaxBackward(int64_t outer, int64_t size, int64_t inner, bool log, const float* y, const float* dy,
                             float* dx, bool accumulate, cudaStream_t stream);
 // Fused attention (Backend::AttentionForward/Backward) on row-major q

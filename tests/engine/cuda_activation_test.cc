@@ -76,6 +76,7 @@ TEST_F(GpuTest, SoftmaxAndLogSoftmaxOnEveryAxisMatchReference) {
   const SoftmaxCase cases[] = {
       {{7, 5, 6}, "softmax { axis: 1 }", 3},     {{4, 9, 5}, "softmax { axis: 2 }", 2},
       {{3, 5, 11}, "softmax {}", 2},             {{1000}, "softmax {}", 40},
+      {{9, 9}, "softmax { causal: true }", 3},   {{4, 7, 7}, "softmax { causal: true }", 2},
       {{10, 4, 4}, "log_softmax { axis: 1 }", 5}, {{300, 6, 2}, "log_softmax { axis: 2 }", 2},
   };
   for (const SoftmaxCase& c : cases) {

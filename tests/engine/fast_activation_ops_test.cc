@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,9 @@ const SoftmaxRow kSoftmaxRows[] = {
     {"ImageWidth", {3, 5, 11}, "softmax { axis: -1 }", 2},
     {"ImageHeightChunked", {3, 20, 300}, "softmax { axis: 2 }", 2},  // lines 900 apart
     {"Features", {1000}, "softmax {}", 40},
+    {"CausalRows", {9, 9}, "softmax { causal: true }", 3},
+    {"CausalHeads", {4, 7, 7}, "softmax { causal: true }", 2},
+    {"CausalHeadsChunked", {300, 5, 5}, "softmax { causal: true }", 2},  // 300 heads side by side
     {"LogImageChannels", {10, 4, 4}, "log_softmax { axis: 1 }", 5},
     {"LogImageHeightChunked", {300, 6, 2}, "log_softmax { axis: 2 }", 2},
     {"LogFeatures", {37}, "log_softmax {}", 9},
@@ -174,6 +178,40 @@ TEST_P(SoftmaxTest, MatchesReferenceAccumulateAndInPlace) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, SoftmaxTest, ::testing::ValuesIn(kSoftmaxRows),
                          [](const ::testing::TestParamInfo<SoftmaxRow>& info) { return std::string(info.param.name); });
+
+// The causal mask by value: row i of each (L, L) block is the softmax of its
+// first i + 1 scores and 0 after them (PyTorch's masked_fill(-inf) then
+// softmax), in the rows layout (L, L) and the heads layout (H, L, L).
+TEST(CausalSoftmax, RowIIsTheSoftmaxOfItsFirstIPlusOneScores) {
+  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{4, 4}, std::vector<int64_t>{3, 4, 4}}) {
+    const Node n = OpNode(dims, R"pb(layers { name: "op" inputs: "input" softmax { causal: true } })pb");
+    ASSERT_FALSE(n.name.empty());
+    const int64_t batch = 2, count = batch * NumElements(n.out), heads = dims.size() == 3 ? dims[0] : 1, L = 4;
+    const std::vector<float> x = Random(count, 5, -4.0f, 4.0f);
+    for (Backend* b : std::initializer_list<Backend*>{new FastBackend, new ReferenceBackend(DType::kF32)}) {
+      std::unique_ptr<Backend> owned(b);
+      std::vector<float> y(count);
+      b->SoftmaxForward(n, batch, x.data(), y.data());
+      // Logical (n, h, i, j) in either physical layout: rank 2 row-major;
+      // rank 3 channels last, (n, i, j, h).
+      auto at = [&](int64_t e, int64_t h, int64_t i, int64_t j) {
+        return dims.size() == 2 ? (e * L + i) * L + j : ((e * L + i) * L + j) * heads + h;
+      };
+      for (int64_t e = 0; e < batch; ++e) {
+        for (int64_t h = 0; h < heads; ++h) {
+          for (int64_t i = 0; i < L; ++i) {
+            double sum = 0;
+            for (int64_t j = 0; j <= i; ++j) sum += std::exp(static_cast<double>(x[at(e, h, i, j)]));
+            for (int64_t j = 0; j < L; ++j) {
+              const double want = j > i ? 0.0 : std::exp(static_cast<double>(x[at(e, h, i, j)])) / sum;
+              EXPECT_NEAR(y[at(e, h, i, j)], want, 1e-6) << "dims " << dims.size() << " row " << i << " col " << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace slimtrain::engine

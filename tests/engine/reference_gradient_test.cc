@@ -715,6 +715,11 @@ const GradCase kGradCases[] = {
     {"SoftmaxWidthAccumulate", {2, 3, 4}, R"pb(layers { name: "op" inputs: "input" softmax {} })pb", 0, 2, true,
      Softmax},
     {"SoftmaxFeatures", {6}, R"pb(layers { name: "op" inputs: "input" softmax {} })pb", 0, 3, false, Softmax},
+    // Causal: heads' scores (H,L,L) in the image layout, and (L,L) rows.
+    {"SoftmaxCausalHeads", {2, 4, 4}, R"pb(layers { name: "op" inputs: "input" softmax { causal: true } })pb", 0, 2,
+     false, Softmax},
+    {"SoftmaxCausalRowsAccumulate", {5, 5}, R"pb(layers { name: "op" inputs: "input" softmax { causal: true } })pb",
+     0, 2, true, Softmax},
     {"LogSoftmaxChannelsAccumulate", {5, 2, 2}, R"pb(layers { name: "op" inputs: "input"
        log_softmax { axis: -3 } })pb", 0, 2, true, Softmax},
     {"LogSoftmaxFeatures", {7}, R"pb(layers { name: "op" inputs: "input" log_softmax { axis: 1 } })pb", 0, 3,

@@ -599,6 +599,31 @@ TEST(GraphTest, LinearOnTokensActsOnTheLastAxis) {
   EXPECT_EQ(KernelShape(g->node(g->Find("fc")), 5).rows, 5);
 }
 
+// A causal softmax needs axis -1 over square (L, L) trailing axes.
+TEST(GraphTest, CausalSoftmaxNeedsTheLastAxisOfSquareScores) {
+  auto build = [](const std::string& dims, const std::string& softmax) {
+    return Graph::Build(Parse(absl::StrCat("input { ", dims, R"pb( }
+      num_classes: 2
+      layers { name: "p" inputs: "input" )pb", softmax, R"pb( }
+      layers { name: "flat" inputs: "p" flatten {} }
+      layers { name: "fc" inputs: "flat" linear { out_features: 2 } }
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb")));
+  };
+  EXPECT_TRUE(build("dims: 2 dims: 5 dims: 5", "softmax { causal: true }").ok());
+  EXPECT_TRUE(build("dims: 5 dims: 5", "softmax { axis: -1 causal: true }").ok());
+  for (const auto& [dims, softmax] : std::vector<std::pair<std::string, std::string>>{
+           {"dims: 5 dims: 6", "softmax { causal: true }"},
+           {"dims: 5 dims: 5", "softmax { axis: 1 causal: true }"},
+           {"dims: 5", "softmax { causal: true }"}}) {
+    absl::StatusOr<Graph> g = build(dims, softmax);
+    ASSERT_FALSE(g.ok()) << dims << " " << softmax;
+    EXPECT_NE(std::string(g.status().message()).find("layer 'p': softmax.causal needs axis -1 and the last two axes "
+                                                     "equal"),
+              std::string::npos)
+        << g.status().message();
+  }
+}
+
 // Attention's checks name the layer: three different inputs of (N,L,D),
 // heads dividing D, causal only for equal lengths; its FLOPs per graph.h.
 TEST(GraphTest, AttentionShapesFlopsAndErrors) {
