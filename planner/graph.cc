@@ -286,6 +286,22 @@ std::string DimsString(const Dims& dims) {
   return absl::StrJoin(dims, "x");
 }
 
+absl::StatusOr<Dims> LayerOutputDims(const Layer& layer, const std::vector<Dims>& input_dims, int64_t num_classes,
+                                     const SizeLimits& limits) {
+  Node node;
+  node.name = layer.name();
+  node.kind = KindOf(layer);
+  SLIM_RETURN_IF_ERROR(ResolveAttributes(layer, node));
+  node.input_dims = input_dims;
+  // Ids as Build gives them: the model input is 0 (an embedding reads it).
+  for (const std::string& in : layer.inputs()) node.inputs.push_back(in == "input" ? 0 : node.inputs.size() + 1);
+  node.inputs.resize(input_dims.size(), -1);
+  std::vector<std::string> input_names(layer.inputs().begin(), layer.inputs().end());
+  input_names.resize(input_dims.size());
+  SLIM_RETURN_IF_ERROR(InferShape(&layer, node, input_names, num_classes, limits));
+  return node.out;
+}
+
 absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& limits) {
   // 1. Sizes of the spec itself, the input and the loss's class count.
   if (spec.layers_size() > limits.max_layers) {

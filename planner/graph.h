@@ -234,6 +234,13 @@ bool IsLoss(OpKind kind);
 // is images or features.
 int64_t TokenVocabulary(const Graph& graph);
 
+// The per-example output dims of `layer` reading tensors of per-example
+// dims `input_dims` (its inputs' names are only for messages), as
+// Graph::Build infers them: what an importer needs to shape the layers it
+// makes one at a time. INVALID_ARGUMENT as Build's for that layer.
+absl::StatusOr<Dims> LayerOutputDims(const v1::Layer& layer, const std::vector<Dims>& input_dims,
+                                     int64_t num_classes = 0, const SizeLimits& limits = SizeLimits());
+
 class Graph {
  public:
   // Validates `spec` and builds the graph. INVALID_ARGUMENT names the layer and

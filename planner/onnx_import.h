@@ -72,6 +72,8 @@ struct OnnxWeight {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> values;
+  std::string source;       // the initializer's name in the ONNX graph
+  bool transposed = false;  // values are the initializer's, transposed
 };
 
 struct OnnxImport {
@@ -97,6 +99,10 @@ bool LooksLikeOnnx(absl::string_view bytes);
 // unsupported node. The spec still has to pass Graph::Build.
 absl::StatusOr<OnnxImport> ImportOnnx(absl::string_view bytes, const std::string& source,
                                       const OnnxImportOptions& options);
+
+// The ONNX ops the importer maps (with the patterns it recognises), for
+// messages and `slimtrain import`.
+std::vector<std::string> SupportedOps();
 
 // The report as a table: one line per ONNX node, what it became.
 std::string OnnxReportText(const OnnxImport& im);

@@ -21,6 +21,7 @@ element flips; float64 compares the functions themselves). Exits 77 when
 Debian's python3-torch is missing (tools/setup.sh --bench installs it).
 """
 import json
+import math
 import os
 import sys
 
@@ -51,6 +52,62 @@ class CustomCnn(nn.Module):
         return self.fc(self.drop(torch.flatten(x, 1)))
 
 
+class VitEncoder(nn.Module):
+    """A small ViT: patches by a strided conv, a class token, learned
+    positions, nn.TransformerEncoderLayer (batch_first, pre-norm, GELU)."""
+
+    def __init__(self, d=32, heads=4, layers=2, classes=10, patch=4, image=16):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, stride=patch)
+        self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, (image // patch) ** 2 + 1, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, 2 * d, dropout=0.1, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.encoder(x)[:, 0]))
+
+
+class GptBlock(nn.Module):
+    """nanoGPT's block (causal self-attention by hand, masked_fill of a
+    tril buffer, GELU MLP) between token and position embeddings."""
+
+    def __init__(self, vocabulary=50, length=16, d=32, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.wte = nn.Embedding(vocabulary, d)
+        self.wpe = nn.Embedding(length, d)
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.attn_drop = nn.Dropout(0.1)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, 4 * d)
+        self.fc2 = nn.Linear(4 * d, d)
+        self.lnf = nn.LayerNorm(d)
+        self.lm = nn.Linear(d, vocabulary, bias=False)
+        self.register_buffer("mask", torch.tril(torch.ones(length, length)).view(1, 1, length, length))
+
+    def forward(self, idx):
+        B, T = idx.shape
+        x = self.wte(idx) + self.wpe(torch.arange(T))
+        C = x.shape[2]
+        q, k, v = self.attn(self.ln1(x)).split(C, dim=2)
+        q = q.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        k = k.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        v = v.view(B, T, self.heads, C // self.heads).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = self.attn_drop(att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf")).softmax(-1))
+        x = x + self.proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+        x = x + self.fc2(nn.functional.gelu(self.fc(self.ln2(x))))
+        return self.lm(self.lnf(x))
+
+
 def main():
     out = sys.argv[1]
     gradients = "--gradients" in sys.argv[2:]
@@ -59,19 +116,26 @@ def main():
               ("gelu_mlp", nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)), (2, 8)),
               ("embedding_mlp", nn.Sequential(nn.Embedding(20, 8), nn.Flatten(), nn.Linear(40, 3)), (2, 5)),
               ("resnet18", torchvision.models.resnet18(), (2, 3, 224, 224)),
-              ("mobilenet_v2", torchvision.models.mobilenet_v2(), (2, 3, 224, 224))]
-    small = {"custom_cnn", "gelu_mlp", "embedding_mlp"}  # float32 gradients
+              ("mobilenet_v2", torchvision.models.mobilenet_v2(), (2, 3, 224, 224)),
+              # torchvision's EfficientNet-B0 without stochastic depth (a
+              # random op in training), at 64x64 to keep the float64 step short.
+              ("efficientnet_b0", torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0), (2, 3, 64, 64)),
+              ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
+              ("gpt_block", GptBlock(), (2, 16))]
+    small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block"}  # float32 gradients
+    token_models = {"embedding_mlp", "gpt_block"}
     for name, model, shape in models:
         model.train()
         path = os.path.join(out, name + ".onnx")
-        ids = isinstance(model[0], nn.Embedding) if isinstance(model, nn.Sequential) else False
-        sample = torch.randint(0, 20, shape) if ids else torch.randn(*shape)
+        ids = name in token_models
+        vocabulary = 20 if name == "embedding_mlp" else 50
+        sample = torch.randint(0, vocabulary, shape) if ids else torch.randn(*shape)
         torch.onnx.export(model, sample, path, opset_version=13,
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         params = sum(p.numel() for p in model.parameters())
         model.eval()
-        x = (torch.randint(0, 20, shape, generator=torch.Generator().manual_seed(7)) if ids
+        x = (torch.randint(0, vocabulary, shape, generator=torch.Generator().manual_seed(7)) if ids
              else torch.randn(*shape, generator=torch.Generator().manual_seed(7)))
         with torch.no_grad():
             logits = model(x)
@@ -86,9 +150,13 @@ def main():
             for m in model.modules():
                 if isinstance(m, nn.Dropout):
                     m.p = 0.0
-            labels = torch.arange(shape[0]) % logits.shape[1]
+                if isinstance(m, nn.MultiheadAttention):
+                    m.dropout = 0.0
             model.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), labels)
+            scores = model(x)
+            # A label per example, or per position for a sequence of logits.
+            labels = torch.arange(scores[..., 0].numel()).reshape(scores.shape[:-1]) % scores.shape[-1]
+            loss = nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), labels.reshape(-1))
             loss.backward()
             record["train_loss"] = loss.item()
             index = []
@@ -97,7 +165,7 @@ def main():
                     g.write(p.grad.detach().contiguous().numpy().astype("<f4" if dtype == torch.float32 else "<f8")
                             .tobytes())
                     index.append({"name": pname, "shape": list(p.shape)})
-            record["labels"] = labels.tolist()
+            record["labels"] = labels.reshape(-1).tolist()
             record["dtype"] = "f32" if dtype == torch.float32 else "f64"
             record["gradients"] = index
         with open(reference, "w") as f:

@@ -36,7 +36,7 @@ TEST(OnnxTorchTest, PyTorchExportsImportWithPyTorchsParameterCounts) {
                 static_cast<long long>(torch_count));
     ++models;
   }
-  EXPECT_EQ(models, 5);
+  EXPECT_EQ(models, 8);
 }
 
 }  // namespace

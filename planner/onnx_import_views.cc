@@ -1,0 +1,387 @@
+// What the spatial ops (Conv, pools, BatchNormalization) and the ops that
+// move or select elements (Reshape, Transpose, Slice, Split, Concat, Gather,
+// Softmax, reductions, LayerNormalization) become.
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "planner/onnx_importer.h"
+#include "planner/status_macros.h"
+
+namespace slimtrain::planner::onnx_internal {
+
+using onnx_values::OnnxDims;
+using onnx_values::SymDimsString;
+using onnx_values::SymInt;
+
+absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeReport& report) {
+  const std::string& op = n.op_type();
+  static const std::set<std::string> kOps = {"Conv", "BatchNormalization", "MaxPool", "AveragePool",
+                                             "GlobalAveragePool", "Flatten"};
+  if (kOps.count(op) == 0 || !IsActivation(n.input(0))) return false;
+  SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
+  const Dims in_shape = dims_.at(x);  // per example
+  if (op == "Conv") {
+    const onnx::TensorProto* w = Constant(n.input(1));
+    if (w == nullptr || w->dims_size() != 4 || in_shape.size() != 3) {
+      report.note = w == nullptr ? "weights must be an initializer" : "2-D convolutions only";
+      return false;
+    }
+    const int64_t group = IntAttr(n, "group", 1);
+    std::vector<int64_t> kernel = IntsAttr(n, "kernel_shape");
+    if (kernel.empty()) kernel = {w->dims(2), w->dims(3)};
+    std::vector<int64_t> strides = IntsAttr(n, "strides"), dil = IntsAttr(n, "dilations"), pads = IntsAttr(n, "pads");
+    if (strides.empty()) strides = {1, 1};
+    if (dil.empty()) dil = {1, 1};
+    const std::string auto_pad = StringAttr(n, "auto_pad", "NOTSET");
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      pads.assign(4, 0);
+      for (int a = 0; a < 2; ++a) {
+        const int64_t in = in_shape[1 + a], out = (in + strides[a] - 1) / strides[a];
+        const int64_t total = std::max<int64_t>((out - 1) * strides[a] + (kernel[a] - 1) * dil[a] + 1 - in, 0);
+        const int64_t small = total / 2, large = total - small;
+        pads[a] = auto_pad == "SAME_UPPER" ? small : large;
+        pads[a + 2] = auto_pad == "SAME_UPPER" ? large : small;
+      }
+    } else if (auto_pad != "NOTSET" && auto_pad != "VALID") {
+      return false;
+    }
+    if (pads.empty()) pads.assign(4, 0);
+    v1::Layer* l = Add(n, {x}, report);
+    v1::Conv2d* c = l->mutable_conv2d();
+    c->set_out_channels(w->dims(0));
+    for (int64_t k : kernel) c->add_kernel_hw(k);
+    for (int64_t s : strides) c->add_stride_hw(s);
+    for (int64_t d : dil) c->add_dilation_hw(d);
+    for (int64_t p : pads) c->add_pads(p);
+    if (group != 1) c->set_groups(group);
+    c->set_bias(n.input_size() >= 3 && !n.input(2).empty());
+    SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(1)));
+    if (c->bias()) SLIM_RETURN_IF_ERROR(Weight(l->name() + ".bias", n.input(2)));
+    return true;
+  }
+  if (op == "BatchNormalization") {
+    for (int i = 1; i <= 4; ++i) {
+      if (n.input_size() <= i || Constant(n.input(i)) == nullptr) {
+        report.note = "scale, bias, mean and variance must be initializers";
+        return false;
+      }
+    }
+    v1::Layer* l = Add(n, {x}, report);
+    l->mutable_batch_norm()->set_eps(FloatAttr(n, "epsilon", 1e-5));
+    l->mutable_batch_norm()->set_momentum(1.0 - FloatAttr(n, "momentum", 0.9));
+    const char* const kParts[] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; ++i) {
+      SLIM_RETURN_IF_ERROR(Weight(absl::StrCat(l->name(), ".", kParts[i]), n.input(i + 1)));
+    }
+    return true;
+  }
+  if (op == "MaxPool" || op == "AveragePool") {
+    if (IntAttr(n, "ceil_mode", 0) != 0 || IntAttr(n, "storage_order", 0) != 0 ||
+        StringAttr(n, "auto_pad", "NOTSET") != "NOTSET") {
+      report.note = "ceil_mode, storage_order and auto_pad are not supported";
+      return false;
+    }
+    for (int64_t d : IntsAttr(n, "dilations")) {
+      if (d != 1) {
+        report.note = "dilated pooling is not supported";
+        return false;
+      }
+    }
+    std::vector<int64_t> kernel = IntsAttr(n, "kernel_shape"), strides = IntsAttr(n, "strides"),
+                         pads = IntsAttr(n, "pads");
+    if (kernel.size() != 2) {
+      report.note = "2-D pooling only";
+      return false;
+    }
+    if (strides.empty()) strides = {1, 1};  // ONNX's default is 1, not the kernel
+    if (pads.empty()) pads.assign(4, 0);
+    v1::Layer* l = Add(n, {x}, report);
+    auto fill = [&](auto* p) {
+      for (int64_t k : kernel) p->add_kernel_hw(k);
+      for (int64_t s : strides) p->add_stride_hw(s);
+      for (int64_t q : pads) p->add_pads(q);
+    };
+    if (op == "MaxPool") {
+      fill(l->mutable_max_pool());
+    } else {
+      fill(l->mutable_avg_pool());
+      l->mutable_avg_pool()->set_count_include_pad(IntAttr(n, "count_include_pad", 0) != 0);
+    }
+    return true;
+  }
+  if (op == "GlobalAveragePool") {
+    v1::Layer* l = Add(n, {x}, report);
+    l->mutable_adaptive_avg_pool()->set_out_h(1);
+    l->mutable_adaptive_avg_pool()->set_out_w(1);
+    report.note = "adaptive_avg_pool to 1x1 (keeps ONNX's (C,1,1))";
+    return true;
+  }
+  // Flatten.
+  if (IntAttr(n, "axis", 1) != 1) {
+    report.note = "Flatten with axis 1 only";
+    return false;
+  }
+  Add(n, {x}, report)->mutable_flatten();
+  return true;
+}
+
+absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport& report) {
+  const std::string& op = n.op_type();
+  if (op == "Gather" && n.input(1) == out_.input_name) {
+    // nn.Embedding: a table initializer gathered by the model input's ids.
+    const onnx::TensorProto* table = Constant(n.input(0));
+    if (table == nullptr || table->dims_size() != 2 || IntAttr(n, "axis", 0) != 0) {
+      report.note = "only an embedding: an initializer table gathered by the model input";
+      return false;
+    }
+    v1::Layer* l = Add(n, {"input"}, report);
+    l->mutable_embedding()->set_num_embeddings(table->dims(0));
+    l->mutable_embedding()->set_embedding_dim(table->dims(1));
+    SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(0)));
+    return true;
+  }
+  if (op == "Concat") {
+    // ViT's class token: [W expanded over the batch, x] along the sequence.
+    if (n.input_size() == 2 && pending_.count(n.input(0)) > 0 && pending_.at(n.input(0)).kind == "broadcast" &&
+        IntAttr(n, "axis", 0) == 1 && IsActivation(n.input(1))) {
+      const std::string& init = pending_.at(n.input(0)).initializer;
+      SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(1)));
+      const onnx::TensorProto* t = Constant(init);
+      const Dims& u = dims_.at(x);
+      if (u.size() != 2 || t->dims_size() != 3 || t->dims(0) != 1 || t->dims(1) != 1 || t->dims(2) != u[1]) {
+        report.note = "a class token must be a (1, 1, D) parameter before (N, L, D) tokens";
+        return false;
+      }
+      v1::Layer* l = Add(n, {x}, report);
+      l->mutable_class_token();
+      if (names_.count(Printable(init)) == 0) {
+        names_.erase(l->name());
+        l->set_name(Printable(init));
+        names_.insert(l->name());
+        report.layers.back() = l->name();
+      }
+      SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", init));
+      report.note = "class token";
+      return true;
+    }
+    std::vector<std::string> ins;
+    for (const std::string& name : n.input()) {
+      if (!IsActivation(name)) {
+        report.note = "every input must be an activation";
+        return false;
+      }
+      SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, name));
+      ins.push_back(x);
+    }
+    Add(n, ins, report)->mutable_concat()->set_axis(IntAttr(n, "axis", 1));
+    return true;
+  }
+  if ((op == "Softmax" || op == "LogSoftmax") && causal_.count(n.input(0)) > 0) {
+    views_[n.input(0)] = causal_.at(n.input(0));  // the scores, masked by the softmax
+  }
+  if (!IsActivation(n.input(0))) {
+    if (causal_.count(n.input(0)) > 0) report.note = "a causal mask must be followed by the softmax";
+    if (pending_.count(n.input(0)) > 0) {
+      report.note = absl::StrCat("reads a parameter used as ", pending_.at(n.input(0)).kind,
+                                 " in a way slimtrain does not map");
+    }
+    return false;
+  }
+  SLIM_ASSIGN_OR_RETURN(View v, ViewOf(n, n.input(0)));
+  const SymDims d = OnnxDims(v);
+  const int64_t rank = static_cast<int64_t>(d.size());
+  auto axis_of = [&](int64_t a) { return a < 0 ? a + rank : a; };
+  if (op == "Transpose") {
+    std::vector<int64_t> perm = IntsAttr(n, "perm");
+    if (perm.empty()) {
+      for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+    }
+    if (static_cast<int64_t>(perm.size()) != rank) return Error(absl::StrFormat("node '%s': perm of %d axes for %s",
+                                                                               n.name(), perm.size(), SymDimsString(d)));
+    View t = v;
+    for (int64_t i = 0; i < rank; ++i) t.groups[i] = v.groups[perm[i]];
+    views_[n.output(0)] = t;
+    report.note = absl::StrFormat("a view %s", SymDimsString(OnnxDims(t)));
+    return true;
+  }
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze") {
+    SymDims target;
+    if (op == "Reshape") {
+      const ConstTensor* s = Folded(n.input(1));
+      if (s == nullptr) {
+        report.note = "the shape must fold to a constant";
+        return false;
+      }
+      for (int64_t i = 0; i < s->size(); ++i) target.push_back(s->at(i));
+    } else if (op == "Flatten") {
+      const int64_t axis = axis_of(IntAttr(n, "axis", 1));
+      target = {onnx_values::Product(SymDims(d.begin(), d.begin() + axis)),
+                onnx_values::Product(SymDims(d.begin() + axis, d.end()))};
+    } else {
+      std::vector<int64_t> axes = IntsAttr(n, "axes");
+      if (axes.empty() && n.input_size() >= 2 && Folded(n.input(1)) != nullptr) {
+        for (double a : Folded(n.input(1))->v) axes.push_back(static_cast<int64_t>(a));
+      }
+      if (op == "Squeeze") {
+        for (int64_t i = 0; i < rank; ++i) {
+          const bool listed = std::any_of(axes.begin(), axes.end(), [&](int64_t a) { return axis_of(a) == i; });
+          if (axes.empty() ? !(d[i] == SymInt{1, 0}) : !listed) target.push_back(d[i]);
+        }
+      } else {
+        const int64_t out_rank = rank + static_cast<int64_t>(axes.size());
+        std::vector<bool> inserted(out_rank, false);
+        for (int64_t a : axes) inserted[a < 0 ? a + out_rank : a] = true;
+        for (int64_t i = 0, j = 0; i < out_rank; ++i) target.push_back(inserted[i] ? SymInt{1, 0} : d[j++]);
+      }
+    }
+    absl::StatusOr<onnx_values::ReshapePlan> plan =
+        onnx_values::PlanReshape(v, target, op == "Reshape" && IntAttr(n, "allowzero", 0) != 0);
+    if (!plan.ok()) {
+      report.note = std::string(plan.status().message());
+      return false;
+    }
+    View r{v.layer, plan->split_u, plan->groups};
+    if (plan->split_u != v.u) {
+      v1::Layer split;
+      split.set_name(absl::StrCat(Printable(n.name()), ".split"));
+      split.add_inputs(v.layer);
+      for (int64_t x : plan->split_u) split.mutable_reshape()->add_dims(x);
+      SLIM_ASSIGN_OR_RETURN(r.layer, AddNow(n, std::move(split), report));
+    }
+    views_[n.output(0)] = r;
+    if (report.note.empty()) report.note = absl::StrFormat("a view %s", SymDimsString(OnnxDims(r)));
+    return true;
+  }
+  if (op == "Slice" || op == "Split" || op == "Gather") {
+    // Ranges of one axis: a slice layer on the layer's axis when the ONNX axis is one.
+    struct Range {
+      int64_t start, end, step;
+      std::string out;
+      bool drop_axis;
+    };
+    std::vector<Range> ranges;
+    int64_t axis = 0;
+    if (op == "Slice") {
+      const ConstTensor *starts = Folded(n.input(1)), *ends = Folded(n.input(2));
+      const ConstTensor* axes = n.input_size() > 3 && !n.input(3).empty() ? Folded(n.input(3)) : nullptr;
+      const ConstTensor* steps = n.input_size() > 4 && !n.input(4).empty() ? Folded(n.input(4)) : nullptr;
+      if (starts == nullptr || ends == nullptr || starts->size() != 1 || ends->size() != 1 ||
+          (n.input_size() > 3 && !n.input(3).empty() && axes == nullptr) || starts->symbolic()) {
+        report.note = "one axis, constant bounds";
+        return false;
+      }
+      axis = axis_of(axes != nullptr ? static_cast<int64_t>(axes->v[0]) : 0);
+      const int64_t step = steps != nullptr ? static_cast<int64_t>(steps->v[0]) : 1;
+      // An end past the axis (INT64_MAX, or the symbolic batch) clamps.
+      int64_t end = ends->at(0).n != 0 ? INT64_MAX : static_cast<int64_t>(ends->v[0]);
+      ranges.push_back({static_cast<int64_t>(starts->v[0]), end, step, n.output(0), false});
+    } else if (op == "Split") {
+      axis = axis_of(IntAttr(n, "axis", 0));
+      std::vector<int64_t> sizes = IntsAttr(n, "split");
+      if (sizes.empty() && n.input_size() >= 2 && Folded(n.input(1)) != nullptr) {
+        for (double s : Folded(n.input(1))->v) sizes.push_back(static_cast<int64_t>(s));
+      }
+      if (axis < 0 || axis >= rank || d[axis].n != 0) {
+        report.note = "a split of the batch axis";
+        return false;
+      }
+      if (sizes.empty()) sizes.assign(n.output_size(), d[axis].k / n.output_size());
+      int64_t at = 0;
+      for (int i = 0; i < n.output_size() && i < static_cast<int>(sizes.size()); ++i) {
+        ranges.push_back({at, at + sizes[i], 1, n.output(i), false});
+        at += sizes[i];
+      }
+    } else {
+      const ConstTensor* index = Folded(n.input(1));
+      axis = axis_of(IntAttr(n, "axis", 0));
+      if (index == nullptr || index->size() != 1 || !index->dims.empty() || index->symbolic()) {
+        report.note = "only one constant index of an axis (x[:, 0]), or an embedding";
+        return false;
+      }
+      const int64_t i = static_cast<int64_t>(index->v[0]);
+      ranges.push_back({i, i == -1 ? INT64_MAX : i + 1, 1, n.output(0), true});
+    }
+    if (axis <= 0 || axis >= rank || v.groups[axis].size() != 1 || v.groups[axis][0] == 0) {
+      SLIM_ASSIGN_OR_RETURN(std::string plain, Producer(n, n.input(0)));
+      v = views_.at(n.input(0));
+      (void)plain;
+      if (axis <= 0 || axis >= rank) {
+        report.note = "a slice of the batch axis";
+        return false;
+      }
+    }
+    const int layer_axis = v.groups[axis][0];
+    for (const Range& r : ranges) {
+      const std::string out = r.out;
+      v1::Layer* l = Add(n, {v.layer}, report, &out);
+      v1::Slice* s = l->mutable_slice();
+      s->set_axis(layer_axis);
+      s->set_start(r.start);
+      if (r.end != INT64_MAX) s->set_end(r.end);
+      if (r.step != 1) s->set_step(r.step);
+      SLIM_RETURN_IF_ERROR(Shape(l));
+      unshaped_.pop_back();
+      View sv{l->name(), dims_.at(l->name()), v.groups};
+      if (r.drop_axis) sv.groups.erase(sv.groups.begin() + axis);  // a size-1 axis in no group
+      views_[out] = sv;
+    }
+    return true;
+  }
+  if (op == "Softmax" || op == "LogSoftmax") {
+    const int64_t axis = axis_of(IntAttr(n, "axis", -1));
+    const bool causal = causal_.count(n.input(0)) > 0;
+    if (causal && (op != "Softmax" || axis != rank - 1)) {
+      report.note = "a causal mask must be followed by a softmax over the last axis";
+      return false;
+    }
+    if (axis != rank - 1) {
+      SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
+      v1::Layer* l = Add(n, {x}, report);
+      if (op == "Softmax") l->mutable_softmax()->set_axis(axis);
+      if (op == "LogSoftmax") l->mutable_log_softmax()->set_axis(axis);
+      return true;
+    }
+    SLIM_ASSIGN_OR_RETURN(View rows, Arrange(n, v, causal ? 2 : 1, false, report));
+    v1::Layer* l = Add(n, {rows.layer}, report);
+    if (op == "Softmax") {
+      l->mutable_softmax()->set_axis(-1);
+      if (causal) l->mutable_softmax()->set_causal(true);
+    } else {
+      l->mutable_log_softmax()->set_axis(-1);
+    }
+    Pointwise(n, rows, l);
+    return true;
+  }
+  if (op == "ReduceMean") {
+    std::vector<int64_t> axes = IntsAttr(n, "axes");
+    if (axes.empty()) {
+      report.note = "axes must be given";
+      return false;
+    }
+    SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
+    v1::Layer* l = Add(n, {x}, report);
+    for (int64_t a : axes) l->mutable_reduce_mean()->add_axes(a);
+    l->mutable_reduce_mean()->set_keepdim(IntAttr(n, "keepdims", 1) != 0);
+    return true;
+  }
+  if (op == "LayerNormalization") {
+    const int64_t axis = axis_of(IntAttr(n, "axis", -1));
+    if (axis <= 0 || axis >= rank) return false;
+    SLIM_ASSIGN_OR_RETURN(View rows, Arrange(n, v, static_cast<int>(rank - axis), false, report));
+    v1::Layer* layer = Add(n, {rows.layer}, report);
+    v1::LayerNorm* l = layer->mutable_layer_norm();
+    l->set_axes(rank - axis);
+    l->set_eps(FloatAttr(n, "epsilon", 1e-5));
+    l->set_bias(n.input_size() >= 3 && !n.input(2).empty());
+    SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".weight", n.input(1)));
+    if (l->bias()) SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".bias", n.input(2)));
+    Pointwise(n, rows, layer);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace slimtrain::planner::onnx_internal
