@@ -5,8 +5,9 @@
   bazel build //client:slimtrain
   /usr/bin/python3 bench/onnx_saved_bytes.py [--batch 8] [--slimtrain bazel-bin/client/slimtrain]
 
-For each model (a custom CNN, torchvision's resnet18 and mobilenet_v2, in
-training mode): exports it to ONNX as tests/planner/onnx_export.py does,
+For each model (a custom CNN; torchvision's resnet18, mobilenet_v2 and
+efficientnet_b0; a ViT built from nn.TransformerEncoderLayer; a nanoGPT
+block; in training mode): exports it to ONNX as tests/planner/onnx_export.py does,
 asks `slimtrain plan --model-file M.onnx --strategies exact --format json`
 for its saved-activation bytes, and measures what PyTorch keeps for
 backward in one training-mode forward pass: every tensor autograd saves
@@ -26,7 +27,7 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "planner"))
-from onnx_export import CustomCnn  # noqa: E402  (the test's model)
+from onnx_export import CustomCnn, GptBlock, VitEncoder  # noqa: E402  (the test's models)
 
 
 def pytorch_saved_bytes(model, x):
@@ -44,7 +45,9 @@ def pytorch_saved_bytes(model, x):
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = nn.functional.cross_entropy(model(x), torch.zeros(x.shape[0], dtype=torch.long))
+        scores = model(x)
+        loss = nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]),
+                                           torch.zeros(scores[..., 0].numel(), dtype=torch.long))
     del loss
     return sum(storages.values())
 
@@ -65,18 +68,23 @@ def main():
     torch.manual_seed(0)
     models = [("custom_cnn", CustomCnn(), (1, 28, 28)),
               ("resnet18", torchvision.models.resnet18(), (3, 224, 224)),
-              ("mobilenet_v2", torchvision.models.mobilenet_v2(), (3, 224, 224))]
+              ("mobilenet_v2", torchvision.models.mobilenet_v2(), (3, 224, 224)),
+              ("efficientnet_b0", torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0), (3, 224, 224)),
+              ("vit_encoder", VitEncoder(), (3, 16, 16)),
+              ("gpt_block", GptBlock(), (16,))]
     print(f"batch {args.batch}, float32, training mode; saved-for-backward activations, parameters excluded\n")
     print(f"{'model':<14} {'PyTorch bytes':>14} {'slimtrain bytes':>16} {'difference':>12} {'ratio':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, shape in models:
             model.train()
             path = os.path.join(tmp, name + ".onnx")
-            torch.onnx.export(model, torch.randn(2, *shape), path, opset_version=13,
+            ids = name == "gpt_block"  # token ids, not pixels
+            sample = (lambda n: torch.randint(0, 50, (n, *shape))) if ids else (lambda n: torch.randn(n, *shape))
+            torch.onnx.export(model, sample(2), path, opset_version=13,
                               training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                               input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
             ours = slimtrain_saved_bytes(args.slimtrain, path, args.batch)
-            theirs = pytorch_saved_bytes(model, torch.randn(args.batch, *shape))
+            theirs = pytorch_saved_bytes(model, sample(args.batch))
             print(f"{name:<14} {theirs:>14,} {ours:>16,} {theirs - ours:>12,} {ours / theirs:>6.3f}x", flush=True)
     return 0
 
