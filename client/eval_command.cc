@@ -3,12 +3,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
 #include "client/flags.h"
 #include "client/model_flags.h"
 #include "engine/checkpoint.h"
 #include "engine/data.h"
+#include "engine/data_metadata.h"
+#include "engine/dataset_spec.h"
 #include "engine/executor.h"
 #include "engine/trainer.h"
 #include "planner/file_util.h"
@@ -25,17 +28,15 @@ int Fail(const absl::Status& status) {
 
 absl::StatusOr<engine::Dataset> Load(const std::string& name, const std::string& dir, engine::Split split,
                                      const planner::Graph& graph, uint64_t seed) {
-  if (name == "fashion-mnist") return engine::LoadFashionMnist(dir.empty() ? engine::kFashionMnistDir : dir, split);
-  if (name == "cifar10" || name == "cifar100") {
-    if (dir.empty()) return absl::InvalidArgumentError("--data-dir: the folder of the CIFAR binary files is needed");
-    return engine::LoadCifar(dir, name == "cifar10" ? 10 : 100, split);
-  }
-  if (name == "synthetic") {
-    return engine::SyntheticDatasetFor(graph, split == engine::Split::kTrain ? 10000 : 2000, seed, split);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--dataset: unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
+  v1::DatasetSpec spec;
+  spec.set_name(name);
+  spec.set_path(dir);
+  engine::DatasetLoadOptions options;
+  options.seed = seed;
+  return engine::LoadDatasetSpec(spec, graph, split, options);
 }
+
+std::string Floats(const std::vector<float>& v) { return absl::StrJoin(v, ", "); }
 
 }  // namespace
 
@@ -51,12 +52,14 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
   flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
   flags.String("weights", &weights, "weights file (.safetensors), required");
-  flags.String("dataset", &dataset, "fashion-mnist, cifar10, cifar100 or synthetic");
-  flags.String("data-dir", &data_dir, "folder of the dataset's files");
+  flags.String("dataset", &dataset, absl::StrCat(engine::DatasetNamesText(), " (as slimtrain train --help)"));
+  flags.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");
   flags.String("split", &split, "test or train");
   flags.Int("seed", &seed, "synthetic: the training run's seed (a token dataset's Markov chain is drawn from it)");
   flags.Int("batch", &batch, "examples per forward pass");
-  flags.Bool("normalize", &normalize, "normalise as training did (the training set's channel mean and std)");
+  flags.Bool("normalize", &normalize,
+             "normalise as training did: with the mean and std stored in --weights when it has them, else the\n"
+             "training split's; weights that record their data without them were trained unnormalised");
   flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
   flags.String("format", &format, "table or json");
@@ -81,19 +84,42 @@ int RunEvalCommand(const std::vector<std::string>& args) {
       Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph, seed);
   if (!data.ok()) return Fail(data.status());
   if (absl::Status fits = engine::CheckDatasetFits(*graph, *data); !fits.ok()) return Fail(fits);
-  engine::ChannelStats stats;
-  if (normalize) {
-    absl::StatusOr<engine::Dataset> train = split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph, seed);
-    if (!train.ok()) return Fail(train.status());
-    stats = engine::ComputeChannelStats(*train);
-  }
-  absl::StatusOr<std::unique_ptr<engine::Executor>> exec = engine::Executor::Create(
-      *graph, planner::Strategy::kExact, std::min<int64_t>(batch, data->size), backend->get(), {});
-  if (!exec.ok()) return Fail(exec.status());
   absl::StatusOr<std::string> bytes = planner::ReadFile(weights);
   if (!bytes.ok()) return Fail(bytes.status());
   absl::StatusOr<engine::SafetensorsFile> file = engine::DecodeSafetensors(*bytes, weights);
   if (!file.ok()) return Fail(file.status());
+  // What the weights say about their data: classes to match, statistics to normalise with.
+  absl::StatusOr<engine::DataMetadata> stored = engine::ParseDataMetadata(file->metadata, weights);
+  if (!stored.ok()) return Fail(stored.status());
+  if (!stored->classes.empty() && !data->class_names.empty() && stored->classes != data->class_names) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "--dataset: %s's classes are [%s] but %s was trained on [%s]", dataset, absl::StrJoin(data->class_names, ", "),
+        weights, absl::StrJoin(stored->classes, ", "))));
+  }
+  engine::ChannelStats stats;
+  if (normalize && stored->normalized()) {
+    if (stored->mean.size() != static_cast<size_t>(data->image[0])) {
+      return Fail(absl::InvalidArgumentError(absl::StrFormat("%s: metadata 'mean' has %d channels, the data %d", weights,
+                                                             stored->mean.size(), data->image[0])));
+    }
+    stats = stored->stats();
+    std::cerr << absl::StrFormat("normalising with the mean [%s] and std [%s] stored in %s\n", Floats(stats.mean),
+                                 Floats(stats.std), weights);
+  } else if (normalize && stored->recorded() && !flags.WasSet("normalize")) {
+    normalize = false;
+    std::cerr << absl::StrFormat("not normalising: %s was trained without normalisation (no mean and std stored)\n",
+                                 weights);
+  } else if (normalize && !data->has_tokens()) {
+    absl::StatusOr<engine::Dataset> train =
+        split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph, seed);
+    if (!train.ok()) return Fail(train.status());
+    stats = engine::ComputeChannelStats(*train);
+    std::cerr << absl::StrFormat("normalising with the training split's mean [%s] and std [%s] (%s stores none)\n",
+                                 Floats(stats.mean), Floats(stats.std), weights);
+  }
+  absl::StatusOr<std::unique_ptr<engine::Executor>> exec = engine::Executor::Create(
+      *graph, planner::Strategy::kExact, std::min<int64_t>(batch, data->size), backend->get(), {});
+  if (!exec.ok()) return Fail(exec.status());
   if (absl::Status s = engine::ImportWeights(*file, (*exec)->params(), weights); !s.ok()) return Fail(s);
   absl::StatusOr<engine::EvalResult> r = engine::EvaluateDataset(**exec, *data, normalize, stats);
   if (!r.ok()) return Fail(r.status());

@@ -9,6 +9,7 @@
 #include "client/flags.h"
 #include "client/model_flags.h"
 #include "engine/data.h"
+#include "engine/dataset_spec.h"
 #include "engine/fidelity.h"
 #include "planner/file_util.h"
 #include "planner/plan_request.h"
@@ -37,7 +38,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
   flags.String("strategy", &strategy, "approx8, approx4, approx2, naive8 or naive4");
   flags.String("weights", &weights, "trained weights (.safetensors); default: the seed's initialisation");
-  flags.String("dataset", &dataset, "fashion-mnist or synthetic (training split)");
+  flags.String("dataset", &dataset, absl::StrCat(engine::DatasetNamesText(), " (the training split)"));
   flags.String("data-dir", &data_dir, "folder of the dataset's files");
   flags.Int("batch", &batch, "examples per batch");
   flags.Int("batches", &batches, "other batches for SGD's noise");
@@ -59,14 +60,14 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   if (!spec.ok()) return Fail(spec.status());
   absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
   if (!graph.ok()) return Fail(graph.status());
-  absl::StatusOr<engine::Dataset> data =
-      dataset == "synthetic"
-          ? absl::StatusOr<engine::Dataset>(
-                engine::SyntheticDatasetFor(*graph, batch * (batches + 1), seed, engine::Split::kTrain))
-      : dataset == "fashion-mnist"
-          ? engine::LoadFashionMnist(data_dir.empty() ? engine::kFashionMnistDir : data_dir, engine::Split::kTrain)
-          : absl::StatusOr<engine::Dataset>(
-                absl::InvalidArgumentError(absl::StrCat("--dataset: '", dataset, "' is not fashion-mnist or synthetic")));
+  v1::DatasetSpec data_spec;
+  data_spec.set_name(dataset);
+  data_spec.set_path(data_dir);
+  // synthetic: exactly the batches measured.
+  data_spec.set_synthetic_examples(batch * (batches + 1));
+  engine::DatasetLoadOptions data_options;
+  data_options.seed = static_cast<uint64_t>(seed);
+  absl::StatusOr<engine::Dataset> data = engine::LoadDatasetSpec(data_spec, *graph, engine::Split::kTrain, data_options);
   if (!data.ok()) return Fail(data.status());
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
   if (!backend.ok()) return Fail(backend.status());

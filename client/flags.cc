@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 
 namespace slimtrain::client {
 
@@ -99,7 +100,8 @@ std::string FlagSet::Usage() const {
   for (const Flag& f : flags_) {
     std::string head = absl::StrCat("  --", f.name);
     if (f.type != Type::kBool) absl::StrAppend(&head, " ", f.type == Type::kString ? "TEXT" : "N");
-    absl::StrAppendFormat(&out, "%-28s %s", head, f.help);
+    // A help text's further lines start under its first.
+    absl::StrAppendFormat(&out, "%-28s %s", head, absl::StrReplaceAll(f.help, {{"\n", "\n" + std::string(29, ' ')}}));
     if (!f.default_text.empty() && f.default_text != "0" && f.default_text != "false") {
       absl::StrAppend(&out, " (default: ", f.default_text, ")");
     }

@@ -18,8 +18,10 @@ void JobFlags::Register(FlagSet& f) {
   f.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (its weights are the start)");
   f.String("loss", &loss, "ONNX model files: the loss on the output, cross_entropy (default) or mse");
   f.String("dataset", &dataset,
-           "fashion-mnist, cifar10, cifar100 or synthetic (the default, as token sequences, for a model that reads "
-           "token ids)");
+           "fashion-mnist, cifar10, cifar100, synthetic (the default, as token sequences, for a model that reads\n"
+           "token ids), or your own in --data-dir: image-folder (train/<class>/*.png|jpg, test/<class>/...),\n"
+           "npy (train_x.npy, train_y.npy, test_x.npy, test_y.npy), npz (train.npz, test.npz holding x and y),\n"
+           "idx (MNIST-named IDX files, plain or .gz)");
   f.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");
   f.Int("synthetic-examples", &synthetic_examples, "synthetic: training examples (default 10000)");
   f.String("strategy", &strategy, "exact, approx8, approx4, approx2, naive8, naive4, checkpoint, checkpoint_optimal");

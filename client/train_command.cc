@@ -14,6 +14,7 @@
 #include "client/flags.h"
 #include "client/job_flags.h"
 #include "engine/checkpoint.h"
+#include "engine/data_metadata.h"
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/graph.h"
@@ -150,7 +151,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   if (!run.ok()) return Fail(run);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!output.empty()) {
-    if (absl::Status s = engine::WriteWeights(output, t.executor().params(), t.executor().steps_run()); !s.ok()) {
+    if (absl::Status s = engine::WriteWeights(output, t.executor().params(), t.executor().steps_run(),
+                                              engine::MetadataEntries(t.data_metadata()));
+        !s.ok()) {
       return Fail(s);
     }
   }

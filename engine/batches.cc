@@ -55,7 +55,9 @@ void BatchIterator::Load(int64_t example, int64_t position, float* out) const {
     for (int64_t t = 0; t < length; ++t) out[t] = static_cast<float>(ids[t]);
     return;
   }
-  const int64_t c = data_.image[0], h = data_.image[1], w = data_.image[2];
+  // (C,H,W) images; a (F) or (C,L) input is walked as C planes of 1xL.
+  const int64_t c = data_.image[0], h = data_.image.size() >= 3 ? data_.image[1] : 1;
+  const int64_t w = data_.example_elements() / (c * h);
   const int64_t pad = options_.crop_padding;
   // This example's augmentation, from (seed, epoch, position) alone.
   const uint64_t r = Mix(seed_ ^ Mix(static_cast<uint64_t>(epoch_) * 1000003 + static_cast<uint64_t>(position)));
@@ -73,7 +75,7 @@ void BatchIterator::Load(int64_t example, int64_t position, float* out) const {
         float v = 0.0f;  // padding: zero in pixel units, then normalised
         if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
           const int64_t idx = base + (ch * h + sy) * w + sx;
-          v = data_.pixels[idx] / 255.0f;
+          v = data_.value(idx);
         }
         out[(ch * h + y) * w + x] = (v - mean) * inv;
       }

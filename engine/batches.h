@@ -6,6 +6,7 @@
 //   std::vector<int32_t> labels(128);
 //   batches.Next(images.data(), labels.data());   // (N,C,H,W) floats
 //
+// Inputs are pixel / 255, or a float dataset's values as they are.
 // A token dataset's batches are its ids as floats, (n,L), and its labels
 // (n, labels_per_example); crop, flip and normalisation do not apply.
 //

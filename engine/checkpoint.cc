@@ -47,8 +47,10 @@ std::vector<std::string> BatchNormNames(const ParameterRegion& params) {
 
 }  // namespace
 
-SafetensorsFile ExportWeights(const ParameterRegion& params, int64_t num_batches_tracked) {
+SafetensorsFile ExportWeights(const ParameterRegion& params, int64_t num_batches_tracked,
+                              const std::map<std::string, std::string>& metadata) {
   SafetensorsFile file;
+  file.metadata = metadata;
   file.metadata["format"] = "pt";
   for (const NamedTensor& t : params.tensors()) {
     file.tensors.push_back({t.name, "F32", t.shape, AsFloat32(params, t.offset, Count(t.shape))});
@@ -91,8 +93,9 @@ absl::Status ImportWeights(const SafetensorsFile& file, ParameterRegion& params,
   return absl::OkStatus();
 }
 
-absl::Status WriteWeights(const std::string& path, const ParameterRegion& params, int64_t num_batches_tracked) {
-  return planner::WriteFileAtomically(path, EncodeSafetensors(ExportWeights(params, num_batches_tracked)));
+absl::Status WriteWeights(const std::string& path, const ParameterRegion& params, int64_t num_batches_tracked,
+                          const std::map<std::string, std::string>& metadata) {
+  return planner::WriteFileAtomically(path, EncodeSafetensors(ExportWeights(params, num_batches_tracked, metadata)));
 }
 
 absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& params, const TrainingState& state) {

@@ -17,6 +17,16 @@
 // ("slimtrain-checkpoint"), its version, and the training position. Data order
 // and dropout are functions of (seed, epoch, position, step), so nothing else
 // is needed to resume. Writes are atomic: a crash leaves the old file.
+//
+// The data the weights were trained on (data_metadata.h) goes into
+// __metadata__ of both, as JSON strings: "input_shape" ([3, 32, 32]),
+// "input_scale" ("1/255": x = pixel / 255), "classes" (label i's name) and,
+// when training normalised, "mean" and "std" per channel. `slimtrain eval`
+// normalises with them; in PyTorch the same input is
+//
+//   meta = safetensors.safe_open(path, "pt").metadata()
+//   mean, std = json.loads(meta["mean"]), json.loads(meta["std"])
+//   x = transforms.Normalize(mean, std)(transforms.ToTensor()(image))
 #ifndef SLIMTRAIN_ENGINE_CHECKPOINT_H_
 #define SLIMTRAIN_ENGINE_CHECKPOINT_H_
 
@@ -42,7 +52,9 @@ struct TrainingState {
   std::map<std::string, std::string> info;  // free-form: model, strategy, ...
 };
 
-SafetensorsFile ExportWeights(const ParameterRegion& params, int64_t num_batches_tracked);
+// `metadata` (e.g. MetadataEntries of data_metadata.h) joins "format": "pt".
+SafetensorsFile ExportWeights(const ParameterRegion& params, int64_t num_batches_tracked,
+                              const std::map<std::string, std::string>& metadata = {});
 
 // Sets every parameter and running statistic from `file`; INVALID_ARGUMENT
 // naming `filename` and the tensor for a missing tensor or a wrong shape.
@@ -50,12 +62,16 @@ SafetensorsFile ExportWeights(const ParameterRegion& params, int64_t num_batches
 absl::Status ImportWeights(const SafetensorsFile& file, ParameterRegion& params, absl::string_view filename);
 
 // Writes ExportWeights to `path`, atomically.
-absl::Status WriteWeights(const std::string& path, const ParameterRegion& params, int64_t num_batches_tracked);
+absl::Status WriteWeights(const std::string& path, const ParameterRegion& params, int64_t num_batches_tracked,
+                          const std::map<std::string, std::string>& metadata = {});
 
+// Writes the parameters, optimizer state and `state` (state.info goes into
+// __metadata__ as it is: the trainer puts the data's metadata there).
 absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& params, const TrainingState& state);
 
 // Restores parameters and optimizer state into `params` (which must be of the
-// same model, element type and optimizer); returns the training state.
+// same model, element type and optimizer); returns the training state, with
+// every other __metadata__ entry in state.info.
 // NOT_FOUND for a missing file; INVALID_ARGUMENT naming the file for a wrong
 // format, version, element type or tensor.
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& path, ParameterRegion& params);

@@ -1,51 +1,17 @@
 // See data.h.
 #include "engine/data.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {
-
-bool Exists(const std::string& path) { return std::ifstream(path).good(); }
-
-// The whole decompressed contents of a gzip file.
-absl::StatusOr<std::string> ReadGzip(const std::string& path) {
-  if (!Exists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    const int n = gzread(f, buf, sizeof(buf));
-    if (n < 0) {
-      int code = 0;
-      const std::string why = gzerror(f, &code);
-      gzclose(f);
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: corrupt gzip data at byte %d of the decompressed stream (%s)", path, out.size(),
-                          why));
-    }
-    if (n == 0) break;
-    out.append(buf, n);
-  }
-  // gzread reports a stream cut short as the end of the data; gzclose_r tells.
-  const int close = gzclose_r(f);
-  if (close != Z_OK) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: truncated gzip data: the stream ends early, after byte %d of the decompressed stream", path,
-        out.size()));
-  }
-  return out;
-}
 
 uint32_t BigEndian32(const std::string& data, size_t offset) {
   return (static_cast<uint32_t>(static_cast<uint8_t>(data[offset])) << 24) |
@@ -61,8 +27,9 @@ struct Idx {
   size_t payload = 0;  // offset of the first value
 };
 
-absl::StatusOr<Idx> ReadIdx(const std::string& path, int rank) {
-  SLIM_ASSIGN_OR_RETURN(std::string data, ReadGzip(path));
+absl::StatusOr<Idx> ReadIdx(const DataFiles& files, const std::string& file, int rank) {
+  SLIM_ASSIGN_OR_RETURN(std::string data, files.ReadMaybeGzip(file));
+  const std::string path = files.Display(file);
   const size_t header = 4 + 4 * static_cast<size_t>(rank);
   if (data.size() < header) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -104,23 +71,20 @@ absl::Status CheckLabels(const std::string& path, const std::vector<int32_t>& la
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split) {
-  const std::string prefix = dir + (split == Split::kTrain ? "/train" : "/t10k");
-  const std::string images_path = prefix + "-images-idx3-ubyte.gz";
-  const std::string labels_path = prefix + "-labels-idx1-ubyte.gz";
-  SLIM_ASSIGN_OR_RETURN(Idx images, ReadIdx(images_path, 3));
-  SLIM_ASSIGN_OR_RETURN(Idx labels, ReadIdx(labels_path, 1));
+// The images and labels of an IDX pair.
+absl::StatusOr<Dataset> ReadIdxPair(const DataFiles& files, const std::string& images_file,
+                                    const std::string& labels_file, int64_t classes) {
+  SLIM_ASSIGN_OR_RETURN(Idx images, ReadIdx(files, images_file, 3));
+  SLIM_ASSIGN_OR_RETURN(Idx labels, ReadIdx(files, labels_file, 1));
+  const std::string images_path = files.Display(images_file), labels_path = files.Display(labels_file);
   if (images.dims[0] != labels.dims[0]) {
     return absl::InvalidArgumentError(absl::StrFormat("%s has %d images but %s has %d labels", images_path,
                                                       images.dims[0], labels_path, labels.dims[0]));
   }
   Dataset d;
-  d.name = "fashion-mnist";
   d.size = images.dims[0];
   d.image = {1, images.dims[1], images.dims[2]};
-  d.classes = 10;
+  d.classes = classes;
   d.pixels.assign(images.data.begin() + images.payload, images.data.end());
   d.labels.reserve(d.size);
   for (size_t i = labels.payload; i < labels.data.size(); ++i) {
@@ -130,19 +94,62 @@ absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split) {
   return d;
 }
 
-absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split split) {
+}  // namespace
+
+bool IsDatasetName(const std::string& name) {
+  for (const char* known : kDatasetNames) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+std::string DatasetNamesText() { return absl::StrJoin(kDatasetNames, ", "); }
+
+std::vector<std::string> NumberedClasses(int64_t classes) {
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < classes; ++i) names.push_back(absl::StrCat(i));
+  return names;
+}
+
+absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split, const DataFiles& files) {
+  const std::string prefix = dir + (split == Split::kTrain ? "/train" : "/t10k");
+  SLIM_ASSIGN_OR_RETURN(Dataset d, ReadIdxPair(files, prefix + "-images-idx3-ubyte.gz",
+                                               prefix + "-labels-idx1-ubyte.gz", 10));
+  d.name = "fashion-mnist";
+  d.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return d;
+}
+
+absl::StatusOr<Dataset> LoadIdx(const std::string& dir, Split split, int64_t classes, const DataFiles& files) {
+  const std::string prefix = dir + (split == Split::kTrain ? "/train" : "/t10k");
+  // The plain file, else the gzip one; NOT_FOUND names both.
+  auto find = [&](const std::string& base) -> absl::StatusOr<std::string> {
+    if (DataFiles::Exists(base)) return base;
+    if (DataFiles::Exists(base + ".gz")) return base + ".gz";
+    return absl::NotFoundError(absl::StrCat(files.Display(base), ": no such file (nor with .gz)"));
+  };
+  SLIM_ASSIGN_OR_RETURN(const std::string images, find(prefix + "-images-idx3-ubyte"));
+  SLIM_ASSIGN_OR_RETURN(const std::string labels, find(prefix + "-labels-idx1-ubyte"));
+  SLIM_ASSIGN_OR_RETURN(Dataset d, ReadIdxPair(files, images, labels, classes));
+  d.name = "idx";
+  d.class_names = NumberedClasses(classes);
+  return d;
+}
+
+absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split split, const DataFiles& files) {
   if (classes != 10 && classes != 100) {
     return absl::InvalidArgumentError(absl::StrCat("CIFAR has 10 or 100 classes, not ", classes));
   }
-  std::vector<std::string> files;
+  std::vector<std::string> names;
   if (classes == 10) {
     if (split == Split::kTrain) {
-      for (int i = 1; i <= 5; ++i) files.push_back(absl::StrCat(dir, "/data_batch_", i, ".bin"));
+      for (int i = 1; i <= 5; ++i) names.push_back(absl::StrCat(dir, "/data_batch_", i, ".bin"));
     } else {
-      files.push_back(dir + "/test_batch.bin");
+      names.push_back(dir + "/test_batch.bin");
     }
   } else {
-    files.push_back(dir + (split == Split::kTrain ? "/train.bin" : "/test.bin"));
+    names.push_back(dir + (split == Split::kTrain ? "/train.bin" : "/test.bin"));
   }
   const int64_t label_bytes = classes == 10 ? 1 : 2;
   constexpr int64_t kPixels = 3 * 32 * 32;
@@ -151,10 +158,9 @@ absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split spl
   d.name = classes == 10 ? "cifar10" : "cifar100";
   d.image = {3, 32, 32};
   d.classes = classes;
-  for (const std::string& path : files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string& file : names) {
+    SLIM_ASSIGN_OR_RETURN(const std::string data, files.Read(file));
+    const std::string path = files.Display(file);
     const int64_t size = static_cast<int64_t>(data.size());
     if (size == 0 || size % record != 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -170,6 +176,9 @@ absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split spl
     d.labels.insert(d.labels.end(), labels.begin(), labels.end());
   }
   d.size = static_cast<int64_t>(d.labels.size());
+  d.class_names = classes == 10 ? std::vector<std::string>{"airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                           "frog", "horse", "ship", "truck"}
+                                : NumberedClasses(classes);
   return d;
 }
 
@@ -186,6 +195,7 @@ Dataset SyntheticDataset(int64_t size, const planner::Dims& image, int64_t class
   for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng() >> 56);
   d.labels.resize(size * labels_per_example);
   for (int32_t& l : d.labels) l = static_cast<int32_t>(rng() % static_cast<uint64_t>(classes));
+  d.class_names = NumberedClasses(classes);
   return d;
 }
 
@@ -238,6 +248,7 @@ void AddRegressionTargets(int64_t per_example, uint64_t seed, Dataset& d) {
                           : d.pixels[i * elements + k] / 255.0;
   };
   d.labels.clear();
+  d.class_names.clear();
   d.labels_per_example = 0;
   d.targets_per_example = per_example;
   d.targets.resize(d.size * per_example);
@@ -283,14 +294,14 @@ Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t 
 }
 
 ChannelStats ComputeChannelStats(const Dataset& data) {
-  if (data.has_tokens()) return {};
+  if (data.has_tokens() || data.image.empty()) return {};
   const int64_t c = data.image[0], plane = data.example_elements() / c;
   std::vector<double> sum(c, 0), sq(c, 0);
   for (int64_t i = 0; i < data.size; ++i) {
     for (int64_t ch = 0; ch < c; ++ch) {
       for (int64_t k = 0; k < plane; ++k) {
         const int64_t idx = (i * c + ch) * plane + k;
-        const double v = data.pixels[idx] / 255.0;
+        const double v = data.pixels.empty() ? data.values[idx] : data.pixels[idx] / 255.0;
         sum[ch] += v;
         sq[ch] += v * v;
       }

@@ -13,9 +13,13 @@
 //                  (CIFAR-10: a label byte, then 3072 pixel bytes (C,H,W)),
 //                  train.bin and test.bin (CIFAR-100: coarse and fine label
 //                  bytes, then the pixels; the fine label is used).
+//   idx            a folder of MNIST-named IDX files, plain or gzip (LoadIdx).
 //   synthetic      random pixels and labels for benchmarks, any shape; for
 //                  a model that reads token ids, sequences drawn from a
 //                  fixed random Markov chain (so a model can learn them).
+//   image-folder   image_folder.h;  npy, npz: numpy_data.h.
+// dataset_spec.h picks the loader a DatasetSpec names. Files are read through
+// data_files.h (size caps, gzip, a server's data root).
 // A corrupt or truncated file gives INVALID_ARGUMENT naming the file and the
 // byte offset (in the decompressed stream for gzip files); a missing one
 // NOT_FOUND naming it. Nothing is half-loaded: an error returns no dataset.
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/data_files.h"
 #include "planner/graph.h"
 
 namespace slimtrain::engine {
@@ -35,13 +40,26 @@ inline constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
 enum class Split { kTrain, kTest };
 
+// The names a DatasetSpec may give, in the order help texts list them.
+inline constexpr const char* kDatasetNames[] = {"fashion-mnist", "cifar10", "cifar100", "image-folder",
+                                                "npy",           "npz",     "idx",      "synthetic"};
+bool IsDatasetName(const std::string& name);
+// "fashion-mnist, cifar10, ..., synthetic", for error messages.
+std::string DatasetNamesText();
+
 struct Dataset {
-  std::string name;        // "fashion-mnist", "cifar10", "cifar100", "synthetic"
+  std::string name;        // one of kDatasetNames
   int64_t size = 0;        // examples
   planner::Dims image;     // one example's input: (C,H,W), (F), or (L) token ids
   int64_t classes = 0;
-  // (N,C,H,W) pixel bytes 0..255; a value is pixel / 255. Empty for tokens.
+  // The classes' names, label order ("T-shirt/top", ..., or image-folder's
+  // folder names, or "0", "1", ...); empty for token datasets and regressions.
+  std::vector<std::string> class_names;
+  // Exactly one of pixels, values and tokens holds the inputs.
+  // (N,C,H,W) pixel bytes 0..255; a value is pixel / 255.
   std::vector<uint8_t> pixels;
+  // (N, example elements) float inputs used as they are (NumPy float arrays).
+  std::vector<float> values;
   // Token datasets: (N,L) ids in [0, vocabulary), given to the model as its
   // input's values. Empty (and vocabulary 0) for images.
   std::vector<int32_t> tokens;
@@ -56,6 +74,9 @@ struct Dataset {
 
   int64_t example_elements() const { return planner::NumElements(image); }
   bool has_tokens() const { return vocabulary > 0; }
+  // Input element `i` (of (N, example elements)) as the model sees it before
+  // normalisation: pixel / 255, or the float value. Not for token datasets.
+  float value(int64_t i) const { return values.empty() ? pixels[i] / 255.0f : values[i]; }
 };
 
 // OK when `data` can feed `graph`: the input's shape, the classes, token
@@ -64,10 +85,19 @@ struct Dataset {
 // INVALID_ARGUMENT naming "dataset", the dataset and the model otherwise.
 absl::Status CheckDatasetFits(const planner::Graph& graph, const Dataset& data);
 
-absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split);
+absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, Split split, const DataFiles& files = {});
+
+// A folder of IDX files named as MNIST's: train-images-idx3-ubyte,
+// train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+// each plain or gzip (".gz" added to the name). Images (N,H,W) bytes are
+// (1,H,W) pixels; labels must lie in [0, classes), named "0", "1", ...
+absl::StatusOr<Dataset> LoadIdx(const std::string& dir, Split split, int64_t classes, const DataFiles& files = {});
 
 // `classes` is 10 or 100.
-absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split split);
+absl::StatusOr<Dataset> LoadCifar(const std::string& dir, int classes, Split split, const DataFiles& files = {});
+
+// "0", "1", ..., classes - 1.
+std::vector<std::string> NumberedClasses(int64_t classes);
 
 // `size` examples of shape `image` with uniformly random pixels and labels
 // (`labels_per_example` each); the same for a seed. The test split uses a
@@ -96,7 +126,10 @@ Dataset SyntheticTokens(int64_t size, int64_t length, int64_t vocabulary, int64_
 Dataset SyntheticDatasetFor(const planner::Graph& graph, int64_t size, uint64_t seed, Split split);
 
 // Per-channel mean and standard deviation of a dataset's values (pixels
-// scaled to [0, 1]), for normalisation; empty for token datasets.
+// scaled to [0, 1], float values as they are), for normalisation (a channel
+// is the first input dimension: a (F) input has F channels of one value); empty for token
+// datasets. Computed in double; population std (divided by N, as
+// torch.std(unbiased=False)), at least 1e-6.
 struct ChannelStats {
   std::vector<float> mean, std;
 };

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/data.h"
 #include "planner/graph.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
@@ -126,6 +127,7 @@ absl::Status ValidateResources(const v1::Resources& r) {
 int64_t TrainingExamples(const v1::DatasetSpec& d) {
   if (d.name() == "fashion-mnist") return 60000;
   if (d.name() == "cifar10" || d.name() == "cifar100") return 50000;
+  if (d.name() != "synthetic") return 0;  // a user's dataset: known once loaded
   return d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
 }
 
@@ -154,20 +156,19 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
 
   // The data.
   const v1::DatasetSpec& d = spec.dataset();
-  if (d.name() != "fashion-mnist" && d.name() != "cifar10" && d.name() != "cifar100" && d.name() != "synthetic") {
-    return FieldError("dataset.name", absl::StrCat("unknown dataset '", d.name(),
-                                                   "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
+  if (!IsDatasetName(d.name())) {
+    return FieldError("dataset.name", absl::StrCat("unknown dataset '", d.name(), "'; known: ", DatasetNamesText()));
   }
   SLIM_RETURN_IF_ERROR(CheckText("dataset.path", d.path(), kMaxPathBytes));
   SLIM_RETURN_IF_ERROR(CheckInt("dataset.random_crop_padding", d.random_crop_padding(), 0, kMaxCropPadding));
   SLIM_RETURN_IF_ERROR(CheckInt("dataset.synthetic_examples", d.synthetic_examples(), 0, kMaxSyntheticExamples));
-  const int64_t examples = TrainingExamples(d);
-  if (spec.batch_size() > examples) {
+  const int64_t examples = TrainingExamples(d);  // 0: a user's dataset, checked by the trainer
+  if (examples > 0 && spec.batch_size() > examples) {
     return FieldError("batch_size", absl::StrFormat("%d is more than the %d training examples of %s",
                                                     spec.batch_size(), examples, d.name()));
   }
   const int64_t per_epoch = examples / spec.batch_size();
-  if (spec.steps() == 0 && spec.epochs() > kMaxSteps / per_epoch) {
+  if (examples > 0 && spec.steps() == 0 && spec.epochs() > kMaxSteps / per_epoch) {
     return FieldError("epochs", absl::StrFormat("%d epochs of %d steps are over the limit of %d steps", spec.epochs(),
                                                 per_epoch, kMaxSteps));
   }
@@ -178,9 +179,10 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   SLIM_RETURN_IF_ERROR(graph.CheckBatch(spec.batch_size(), sizeof(float)));
   const bool tokens = planner::TokenVocabulary(graph) > 0;
   const int64_t per_example = planner::LabelsPerExample(graph);
-  if (planner::TargetsPerExample(graph) > 0 && d.name() != "synthetic") {
+  const bool float_targets = d.name() == "synthetic" || d.name() == "npy" || d.name() == "npz";
+  if (planner::TargetsPerExample(graph) > 0 && !float_targets) {
     return FieldError("dataset.name", absl::StrFormat("model '%s' ends in mse_loss (a regression), and %s has class "
-                                                      "labels; train it on synthetic (float targets)",
+                                                      "labels; train it on npy, npz or synthetic (float targets)",
                                                       model.name(), d.name()));
   }
   if ((tokens || per_example > 1) && d.name() != "synthetic") {

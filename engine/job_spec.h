@@ -35,7 +35,8 @@ inline constexpr double kMaxLearningRate = 100.0;
 
 // Training examples of the dataset `d` names (Fashion-MNIST 60000, CIFAR
 // 50000, synthetic its synthetic_examples or 10000), to count steps before
-// any data is loaded.
+// any data is loaded; 0 for a user's dataset (image-folder, npy, npz, idx),
+// whose size is known only once loaded.
 int64_t TrainingExamples(const v1::DatasetSpec& d);
 
 // Checks every field of `spec` a trainer reads, without loading any data:

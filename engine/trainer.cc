@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/checkpoint.h"
+#include "engine/data_metadata.h"
+#include "engine/dataset_spec.h"
 #include "engine/job_spec.h"
 #include "engine/lr_schedule.h"
 #include "engine/onnx_weights.h"
@@ -21,29 +23,6 @@ namespace {
 
 absl::Status FieldError(const std::string& field, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
-}
-
-std::string Resolve(const std::string& root, const std::string& path) {
-  if (root.empty() || (!path.empty() && path[0] == '/')) return path;
-  return path.empty() ? root : root + "/" + path;
-}
-
-absl::StatusOr<Dataset> LoadDataset(const v1::DatasetSpec& d, const planner::Graph& graph, Split split,
-                                    const std::string& root, uint64_t seed) {
-  const std::string& name = d.name();
-  if (name == "fashion-mnist") {
-    return LoadFashionMnist(d.path().empty() ? std::string(kFashionMnistDir) : Resolve(root, d.path()), split);
-  }
-  if (name == "cifar10" || name == "cifar100") {
-    if (d.path().empty()) return FieldError("dataset.path", "the folder of the CIFAR binary files is needed");
-    return LoadCifar(Resolve(root, d.path()), name == "cifar10" ? 10 : 100, split);
-  }
-  if (name == "synthetic") {
-    const int64_t n = TrainingExamples(d);
-    return SyntheticDatasetFor(graph, split == Split::kTrain ? n : std::max<int64_t>(n / 5, 1), seed, split);
-  }
-  return FieldError("dataset.name",
-                    absl::StrCat("unknown dataset '", name, "'; known: fashion-mnist, cifar10, cifar100, synthetic"));
 }
 
 // The optimizer `o` asks for, defaults applied (ValidateJobSpec checked the
@@ -106,8 +85,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
 
   std::unique_ptr<Trainer> t(new Trainer(spec, std::move(graph), options));
   // 2. Data: shapes and classes must match the model.
-  SLIM_ASSIGN_OR_RETURN(t->train_, LoadDataset(spec.dataset(), t->graph_, Split::kTrain, options.data_root, spec.seed()));
-  SLIM_ASSIGN_OR_RETURN(t->test_, LoadDataset(spec.dataset(), t->graph_, Split::kTest, options.data_root, spec.seed()));
+  DatasetLoadOptions data_options;
+  data_options.data_root = options.data_root;
+  data_options.confine = options.confine_to_data_root;
+  data_options.seed = spec.seed();
+  SLIM_ASSIGN_OR_RETURN(t->train_, LoadDatasetSpec(spec.dataset(), t->graph_, Split::kTrain, data_options));
+  SLIM_ASSIGN_OR_RETURN(t->test_, LoadDatasetSpec(spec.dataset(), t->graph_, Split::kTest, data_options));
   SLIM_RETURN_IF_ERROR(CheckDatasetFits(t->graph_, t->train_));
   if (t->train_.size < spec.batch_size()) {
     return FieldError("batch_size", absl::StrFormat("%d is more than the %d training examples", spec.batch_size(),
@@ -122,6 +105,11 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   if (d.normalize()) t->stats_ = ComputeChannelStats(t->train_);
   t->batches_ = std::make_unique<BatchIterator>(t->train_, spec.batch_size(), batch_options, spec.seed(), t->stats_);
   t->total_steps_ = spec.steps() > 0 ? spec.steps() : spec.epochs() * t->batches_->batches_per_epoch();
+  if (t->total_steps_ > kMaxSteps) {  // a user's dataset: its size is known only now
+    return FieldError("epochs", absl::StrFormat("%d epochs of %d steps are over the limit of %d steps", spec.epochs(),
+                                                t->batches_->batches_per_epoch(), kMaxSteps));
+  }
+  t->data_metadata_ = DescribeData(t->train_, t->stats_);
   t->checkpoint_interval_ =
       spec.checkpoint_interval_steps() > 0 ? spec.checkpoint_interval_steps() : options.default_checkpoint_interval;
 
@@ -145,6 +133,19 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
     if (state.seed != spec.seed()) {
       return absl::FailedPreconditionError(absl::StrFormat("%s was written with seed %d, the job has seed %d",
                                                            options.checkpoint_path, state.seed, spec.seed()));
+    }
+    // The statistics the run normalised with so far, as the checkpoint holds them.
+    SLIM_ASSIGN_OR_RETURN(DataMetadata stored, ParseDataMetadata(state.info, options.checkpoint_path));
+    if (d.normalize() && stored.normalized()) {
+      if (stored.mean.size() != t->stats_.mean.size()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s holds the mean of %d channels, the data has %d", options.checkpoint_path, stored.mean.size(),
+            t->stats_.mean.size()));
+      }
+      t->stats_ = stored.stats();
+      t->data_metadata_ = DescribeData(t->train_, t->stats_);
+      t->batches_ =
+          std::make_unique<BatchIterator>(t->train_, spec.batch_size(), batch_options, spec.seed(), t->stats_);
     }
     t->step_ = state.step;
     t->batches_->Seek(state.epoch, state.position);
@@ -272,6 +273,7 @@ absl::Status Trainer::SaveCheckpoint() {
   state.epoch = batches_->epoch();
   state.position = batches_->position();
   state.seed = spec_.seed();
+  state.info = MetadataEntries(data_metadata_);
   state.info["model"] = graph_.spec().name();
   state.info["strategy"] = executor_->plan().strategy();
   return engine::SaveCheckpoint(options_.checkpoint_path, executor_->params(), state);

@@ -29,6 +29,7 @@
 #include "engine/backend.h"
 #include "engine/batches.h"
 #include "engine/data.h"
+#include "engine/data_metadata.h"
 #include "engine/executor.h"
 #include "planner/graph.h"
 #include "proto/job.pb.h"
@@ -39,6 +40,9 @@ struct TrainerOptions {
   // Dataset folders: the spec's path (or the dataset's default) is read
   // relative to it when not absolute. Empty: paths as given.
   std::string data_root;
+  // Every file of the spec's dataset.path must resolve inside data_root
+  // (the server's workers; dataset_spec.h).
+  bool confine_to_data_root = false;
   // Write a checkpoint here every spec.checkpoint_interval_steps steps (or
   // default_checkpoint_interval) and at the end; empty: no checkpoints.
   std::string checkpoint_path;
@@ -92,6 +96,10 @@ class Trainer {
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return batches_->batches_per_epoch(); }
   int64_t epoch() const { return batches_->epoch(); }
+  // The training data's shape, scale, classes and, when normalised, the
+  // mean and std used: what WriteWeights should record (data_metadata.h).
+  // Checkpoints carry it; a resumed run normalises with the stored values.
+  const DataMetadata& data_metadata() const { return data_metadata_; }
   // The step's losses so far (for tests and the reproduction's curves).
   const std::vector<double>& losses() const { return losses_; }
 
@@ -104,6 +112,7 @@ class Trainer {
   TrainerOptions options_;
   Dataset train_, test_;
   ChannelStats stats_;
+  DataMetadata data_metadata_;
   std::unique_ptr<BatchIterator> batches_;
   std::unique_ptr<Executor> executor_;
   std::vector<float> images_;

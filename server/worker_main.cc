@@ -35,6 +35,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
+#include "engine/data_metadata.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/gpu_info.h"
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   }
   engine::TrainerOptions options;
   options.data_root = Flag(argc, argv, "--data-root");
+  options.confine_to_data_root = true;
   options.checkpoint_path = dir + "/checkpoint.safetensors";
   options.resume = true;
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(spec, backend.get(), options);
@@ -169,8 +171,9 @@ int main(int argc, char** argv) {
     Finish(v1::Job::FAILED, std::string(run.message()));
     return 1;
   }
-  const absl::Status written = engine::WriteWeights(dir + "/weights.safetensors", (*trainer)->executor().params(),
-                                                    (*trainer)->executor().steps_run());
+  const absl::Status written =
+      engine::WriteWeights(dir + "/weights.safetensors", (*trainer)->executor().params(),
+                           (*trainer)->executor().steps_run(), engine::MetadataEntries((*trainer)->data_metadata()));
   if (!written.ok()) {
     Finish(v1::Job::FAILED, std::string(written.message()));
     return 1;

@@ -32,6 +32,8 @@ PACKAGES=(
   libsqlite3-dev           # job store
   zlib1g-dev               # gzip for datasets and compression
   libonnx-dev              # ONNX protobufs, checker, shape inference (model import)
+  libpng-dev               # PNG decoding (image-folder datasets)
+  libjpeg62-turbo-dev      # JPEG decoding (image-folder datasets)
   python3-onnx             # building ONNX models in tests and scripts
   # data
   dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist
