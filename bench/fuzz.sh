@@ -27,7 +27,7 @@ usage() {
   sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-ALL_TARGETS=(model_fuzzer jobspec_fuzzer arena_csv_fuzzer safetensors_fuzzer checkpoint_fuzzer tokens_fuzzer)
+ALL_TARGETS=(model_fuzzer jobspec_fuzzer arena_csv_fuzzer safetensors_fuzzer checkpoint_fuzzer tokens_fuzzer numpy_fuzzer image_fuzzer)
 targets=("${ALL_TARGETS[@]}")
 seconds=60
 keep=0

@@ -426,10 +426,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   plan.clear_buffers();
   plan.clear_steps();
   *job.mutable_plan() = plan;
+  // A user's dataset has no size before the worker loads it (0): its
+  // epochs' steps, or its steps' epochs, are then unknown (0).
   const int64_t per_epoch = engine::TrainingExamples(spec.dataset()) / spec.batch_size();
   job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
-  job.mutable_progress()->set_total_epochs(spec.steps() > 0 ? (spec.steps() + per_epoch - 1) / per_epoch
-                                                            : spec.epochs());
+  job.mutable_progress()->set_total_epochs(spec.steps() == 0 ? spec.epochs()
+                                           : per_epoch > 0   ? (spec.steps() + per_epoch - 1) / per_epoch
+                                                             : 0);
   job.set_device(on_gpu ? "cuda" : "cpu");  // cuda:N once a GPU is assigned
   v1::JobEvent queued;
   queued.mutable_state_change()->set_to(v1::Job::PENDING);

@@ -2,6 +2,7 @@
 // RPC and every error code of proto/service.proto.
 #include "server/service.h"
 
+#include <png.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "server/auth.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
+#include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_models.h"
 
@@ -253,6 +255,38 @@ TEST_F(ServiceTest, DatasetPathsStayInsideTheDataRootWithoutSayingWhatExists) {
   v1::JobSpec link = TinyJob();
   link.mutable_dataset()->set_path("escape");
   EXPECT_EQ(Submit(kAlice, link, &job).error_message(), messages[0]);
+}
+
+// Inside the root, a dataset folder may still hold a link out of it: the
+// worker opens each file, checks where it really is, and fails the job
+// naming the file (relative to the root), before reading a byte of it.
+TEST_F(ServiceTest, ADatasetFileLinkedFromOutsideTheDataRootFailsTheJobNamingIt) {
+  const std::string pets = dir_ + "/root/inside/pets";
+  for (const char* cls : {"train/a", "train/b", "test/a"}) std::filesystem::create_directories(pets + "/" + cls);
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(test_util::WritePng(pets + "/train/" + (i % 2 ? "a/" : "b/") + std::to_string(i) + ".png", 8, 8,
+                                    PNG_COLOR_TYPE_GRAY, 8, std::vector<uint8_t>(64, i)));
+  }
+  ASSERT_TRUE(test_util::WritePng(dir_ + "/outside.png", 8, 8, PNG_COLOR_TYPE_GRAY, 8, std::vector<uint8_t>(64, 1)));
+  std::filesystem::create_symlink(dir_ + "/outside.png", pets + "/test/a/stolen.png");
+  v1::JobSpec spec = TinyJob(2);
+  spec.mutable_model()->mutable_spec()->set_num_classes(2);
+  spec.mutable_model()->mutable_spec()->mutable_layers(4)->mutable_linear()->set_out_features(2);
+  spec.mutable_dataset()->set_name("image-folder");
+  spec.mutable_dataset()->set_path("inside/pets");
+  v1::Job job;
+  ASSERT_TRUE(Submit(kAlice, spec, &job).ok());  // the folder itself is inside the root
+  Watch(kAlice, job.id());
+  const v1::Job done = Get(kAlice, job.id());
+  EXPECT_EQ(done.state(), v1::Job::FAILED);
+  EXPECT_EQ(done.failure_reason(),
+            "inside/pets/test/a/stolen.png: resolves outside the server's data root (a symbolic link?)");
+  // The same folder without the link trains.
+  std::filesystem::remove(pets + "/test/a/stolen.png");
+  ASSERT_TRUE(test_util::WritePng(pets + "/test/a/0.png", 8, 8, PNG_COLOR_TYPE_GRAY, 8, std::vector<uint8_t>(64, 3)));
+  ASSERT_TRUE(Submit(kAlice, spec, &job).ok());
+  Watch(kAlice, job.id());
+  EXPECT_EQ(Get(kAlice, job.id()).state(), v1::Job::SUCCEEDED) << Get(kAlice, job.id()).failure_reason();
 }
 
 TEST_F(ServiceTest, UsersSeeTheirOwnJobsAdminsAll) {
