@@ -63,13 +63,20 @@ class Client:
         return self._stub.PlanMemory(request, metadata=self._metadata, timeout=300)
 
     def submit(self, spec=None, request_id=None, *, model=None, dataset="fashion-mnist", strategy="approx4",
-               batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1):
-        """Submits a JobSpec, or one built from the keywords; returns the Job."""
+               batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1, dataset_path="",
+               normalize=False):
+        """Submits a JobSpec, or one built from the keywords; returns the Job.
+
+        dataset: fashion-mnist, cifar10, cifar100, synthetic, or a user's image-folder, npy, npz or idx,
+        whose folder dataset_path names relative to the server's data root (DatasetSpec in job.proto).
+        normalize: per-channel mean and std, stored in the weights' metadata."""
         if spec is None:
             spec = job_pb2.JobSpec(strategy=strategy, batch_size=batch, epochs=epochs if (epochs or steps) else 1,
                                    steps=steps, seed=seed)
             spec.model.CopyFrom(_model_ref(model))
             spec.dataset.name = dataset
+            spec.dataset.path = dataset_path
+            spec.dataset.normalize = normalize
             spec.optimizer.kind = "sgd"
             spec.optimizer.learning_rate = learning_rate
             spec.optimizer.momentum = momentum
