@@ -15,9 +15,12 @@ using planner::OpKind;
 ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int optimizer_slots)
     : dtype_(dtype), slots_(optimizer_slots) {
   nodes_.resize(graph.size());
+  const auto& export_names = graph.spec().parameter_names();
   auto add = [&](const Node& n, const char* what, std::vector<int64_t> shape, bool trainable, InitRule rule) {
     NamedTensor t;
     t.name = n.name + "." + what;
+    // The source model's name for it (an imported ONNX model's initializer).
+    if (auto it = export_names.find(t.name); it != export_names.end()) t.name = it->second;
     t.offset = total_;
     t.trainable = trainable;
     int64_t count = 1;

@@ -328,6 +328,34 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
   }
   if (spec.layers_size() == 0) return absl::InvalidArgumentError("model has no layers");
 
+  // Export names of parameters: a layer's part, unique printable names.
+  {
+    absl::flat_hash_map<std::string, std::string> taken;
+    absl::flat_hash_map<std::string, bool> layer_names;
+    for (const Layer& layer : spec.layers()) layer_names[layer.name()] = true;
+    for (const auto& [key, value] : spec.parameter_names()) {
+      const size_t dot = key.rfind('.');
+      const std::string part = dot == std::string::npos ? "" : key.substr(dot + 1);
+      if (dot == std::string::npos || layer_names.count(key.substr(0, dot)) == 0 ||
+          (part != "weight" && part != "bias" && part != "running_mean" && part != "running_var")) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "parameter_names: key '%s' is not '<layer>.<weight|bias|running_mean|running_var>' of a layer of the "
+            "model",
+            absl::CHexEscape(key.substr(0, 200))));
+      }
+      if (value.empty() || static_cast<int64_t>(value.size()) > limits.max_name_bytes ||
+          std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "parameter_names['%s']: the name must be 1 to %d bytes without control characters", key,
+            limits.max_name_bytes));
+      }
+      if (!taken.emplace(value, key).second) {
+        return absl::InvalidArgumentError(absl::StrFormat("parameter_names: '%s' names both '%s' and '%s'", value,
+                                                          taken[value], key));
+      }
+    }
+  }
+
   // 2. Names: unique, not "input"; every layer has an op and the right number
   // of inputs. Spec index i becomes provisional id i + 1 (0 is the input).
   const int n = spec.layers_size() + 1;

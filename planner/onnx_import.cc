@@ -359,6 +359,16 @@ absl::StatusOr<OnnxImport> Importer::Run() {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("loss: '", options_.loss, "' is not cross_entropy or mse"));
   }
+  // Parameters keep their initializers' names in exported weights.
+  // (A shared initializer names its first parameter only.)
+  std::set<std::string> exported;
+  for (const OnnxWeight& w : out_.weights) exported.insert(w.name);
+  for (OnnxWeight& w : out_.weights) {
+    if (!w.source.empty() && w.source != w.name && exported.insert(Printable(w.source)).second) {
+      (*spec.mutable_parameter_names())[w.name] = Printable(w.source);
+      w.name = Printable(w.source);
+    }
+  }
   std::string source = source_;  // a path: any bytes; the description is UTF-8
   for (char& c : source) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';

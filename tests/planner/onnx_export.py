@@ -19,6 +19,11 @@ depends on which near-zero pre-activations round to which side, so two
 float32 implementations may differ by far more than 1e-3 where one
 element flips; float64 compares the functions themselves). Exits 77 when
 Debian's python3-torch is missing (tools/setup.sh --bench installs it).
+
+  /usr/bin/python3 tests/planner/onnx_export.py --load NAME W.safetensors
+
+loads weights slimtrain exported for model NAME into a fresh PyTorch module
+with load_state_dict(strict=True) (exit 0 when every name and shape matched).
 """
 import json
 import math
@@ -108,9 +113,8 @@ class GptBlock(nn.Module):
         return self.lm(self.lnf(x))
 
 
-def main():
-    out = sys.argv[1]
-    gradients = "--gradients" in sys.argv[2:]
+def make_models():
+    """(name, model, input shape with the batch) of every model exported."""
     torch.manual_seed(0)
     models = [("custom_cnn", CustomCnn(), (2, 1, 28, 28)),
               ("gelu_mlp", nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)), (2, 8)),
@@ -122,6 +126,43 @@ def main():
               ("efficientnet_b0", torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0), (2, 3, 64, 64)),
               ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
               ("gpt_block", GptBlock(), (2, 16))]
+    return models
+
+
+def read_safetensors(path):
+    """A safetensors file as a state_dict (float32 and int64 tensors)."""
+    import struct
+    import numpy as np
+    raw = open(path, "rb").read()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + size])
+    data = raw[8 + size:]
+    types = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
+    state = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = t["data_offsets"]
+        state[name] = torch.from_numpy(np.frombuffer(data[begin:end], dtype=types[t["dtype"]])
+                                       .reshape(t["shape"]).copy())
+    return state
+
+
+def load_check(name, weights):
+    """Loads slimtrain's exported weights into a fresh PyTorch module of the
+    model strictly; exit 0 when every key and shape matched."""
+    model = dict((n, m) for n, m, _ in make_models())[name]
+    result = model.load_state_dict(read_safetensors(weights), strict=True)
+    print(f"{name}: {result}")
+    return 0
+
+
+def main():
+    if sys.argv[1] == "--load":
+        return load_check(sys.argv[2], sys.argv[3])
+    out = sys.argv[1]
+    gradients = "--gradients" in sys.argv[2:]
+    models = make_models()
     small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block"}  # float32 gradients
     token_models = {"embedding_mlp", "gpt_block"}
     for name, model, shape in models:
@@ -174,4 +215,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
