@@ -97,7 +97,9 @@ const ConstTensor* Importer::Folded(const std::string& name) {
   const onnx::TensorProto* t = Constant(name);
   if (t == nullptr) return nullptr;
   int64_t count = 1;
-  for (int64_t d : t->dims()) count *= std::max<int64_t>(d, 0);
+  for (int64_t d : t->dims()) {
+    if (d < 0 || __builtin_mul_overflow(count, d, &count)) return nullptr;
+  }
   if (count > onnx_values::kMaxFoldedElements) return nullptr;
   absl::StatusOr<ConstTensor> c = onnx_values::FromProto(*t);
   if (!c.ok()) return nullptr;
@@ -266,8 +268,12 @@ absl::StatusOr<OnnxImport> Importer::Run() {
     constants_[t.name()] = &t;
     ++out_.initializers;
     int64_t count = 1;
-    for (int64_t d : t.dims()) count *= d;
-    out_.initializer_elements += count;
+    for (int64_t d : t.dims()) {
+      if (d < 0 || __builtin_mul_overflow(count, d, &count)) count = 0;  // the checker refuses such a tensor
+    }
+    if (__builtin_add_overflow(out_.initializer_elements, count, &out_.initializer_elements)) {
+      out_.initializer_elements = INT64_MAX;
+    }
   }
   // The input: the one graph input that is not an initializer.
   std::vector<const onnx::ValueInfoProto*> inputs;

@@ -224,6 +224,15 @@ absl::StatusOr<bool> Importer::Map(int index, const onnx::NodeProto& n, OnnxNode
     // A training export's Dropout (training_mode true) is a dropout layer
     // with its ratio; an inference export's is the identity.
     double mode = 0, ratio = 0.5;
+    // Opsets before 12 have no training mode: a Dropout there (ratio an
+    // attribute) is one a training export kept (an inference export has none).
+    if (op == "Dropout" && out_.opset < 12) {
+      v1::Layer* l = Add(n, {v.layer}, report);
+      l->mutable_dropout()->set_p(FloatAttr(n, "ratio", 0.5));
+      Pointwise(n, v, l);
+      report.note = "dropout (opset < 12: kept by a training export)";
+      return true;
+    }
     if (op == "Dropout" && n.input_size() >= 3 && Scalar(n.input(2), &mode) && mode != 0) {
       if (n.input_size() >= 2 && !n.input(1).empty() && !Scalar(n.input(1), &ratio)) return false;
       v1::Layer* l = Add(n, {v.layer}, report);
@@ -246,7 +255,7 @@ absl::StatusOr<bool> Importer::Map(int index, const onnx::NodeProto& n, OnnxNode
       Constant(n.input(0))->data_type() == onnx::TensorProto::FLOAT && IntAttr(n, "axis", 0) == 0 &&
       Folded(n.input(1)) != nullptr && !Folded(n.input(1))->symbolic() && Folded(n.input(1))->dims.size() == 1) {
     Pending p{"rows", n.input(0), {}};
-    for (double d : Folded(n.input(1))->v) p.indices.push_back(static_cast<int64_t>(d));
+    for (double d : Folded(n.input(1))->v) p.indices.push_back(onnx_values::SafeInt(d));
     pending_[n.output(0)] = p;
     report.note = "rows of a parameter (position embedding)";
     return true;

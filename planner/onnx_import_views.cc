@@ -199,8 +199,15 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
     if (perm.empty()) {
       for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
     }
-    if (static_cast<int64_t>(perm.size()) != rank) return Error(absl::StrFormat("node '%s': perm of %d axes for %s",
-                                                                               n.name(), perm.size(), SymDimsString(d)));
+    std::vector<int64_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t i = 0; i < static_cast<int64_t>(sorted.size()); ++i) {
+      if (sorted[i] != i || static_cast<int64_t>(perm.size()) != rank) {
+        report.note = absl::StrFormat("perm [%s] is not a permutation of %d axes", absl::StrJoin(perm, ","), rank);
+        return false;
+      }
+    }
+    if (static_cast<int64_t>(perm.size()) != rank) return false;
     View t = v;
     for (int64_t i = 0; i < rank; ++i) t.groups[i] = v.groups[perm[i]];
     views_[n.output(0)] = t;
@@ -218,12 +225,18 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
       for (int64_t i = 0; i < s->size(); ++i) target.push_back(s->at(i));
     } else if (op == "Flatten") {
       const int64_t axis = axis_of(IntAttr(n, "axis", 1));
-      target = {onnx_values::Product(SymDims(d.begin(), d.begin() + axis)),
-                onnx_values::Product(SymDims(d.begin() + axis, d.end()))};
+      if (axis < 0 || axis > rank) {
+        report.note = "axis out of range";
+        return false;
+      }
+      std::optional<SymInt> rows = onnx_values::Product(SymDims(d.begin(), d.begin() + axis));
+      std::optional<SymInt> cols = onnx_values::Product(SymDims(d.begin() + axis, d.end()));
+      if (!rows || !cols) return false;
+      target = {*rows, *cols};
     } else {
       std::vector<int64_t> axes = IntsAttr(n, "axes");
       if (axes.empty() && n.input_size() >= 2 && Folded(n.input(1)) != nullptr) {
-        for (double a : Folded(n.input(1))->v) axes.push_back(static_cast<int64_t>(a));
+        for (double a : Folded(n.input(1))->v) axes.push_back(onnx_values::SafeInt(a));
       }
       if (op == "Squeeze") {
         for (int64_t i = 0; i < rank; ++i) {
@@ -233,7 +246,14 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
       } else {
         const int64_t out_rank = rank + static_cast<int64_t>(axes.size());
         std::vector<bool> inserted(out_rank, false);
-        for (int64_t a : axes) inserted[a < 0 ? a + out_rank : a] = true;
+        for (int64_t a : axes) {
+          const int64_t at = a < 0 ? a + out_rank : a;
+          if (at < 0 || at >= out_rank || inserted[at]) {
+            report.note = absl::StrCat("axis ", a, " out of range or repeated");
+            return false;
+          }
+          inserted[at] = true;
+        }
         for (int64_t i = 0, j = 0; i < out_rank; ++i) target.push_back(inserted[i] ? SymInt{1, 0} : d[j++]);
       }
     }
@@ -273,23 +293,35 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
         report.note = "one axis, constant bounds";
         return false;
       }
-      axis = axis_of(axes != nullptr ? static_cast<int64_t>(axes->v[0]) : 0);
-      const int64_t step = steps != nullptr ? static_cast<int64_t>(steps->v[0]) : 1;
+      if ((axes != nullptr && axes->size() != 1) || (steps != nullptr && steps->size() != 1)) {
+        report.note = "one axis, constant bounds";
+        return false;
+      }
+      axis = axis_of(axes != nullptr ? axes->at(0).k : 0);
+      const int64_t step = steps != nullptr ? steps->at(0).k : 1;
       // An end past the axis (INT64_MAX, or the symbolic batch) clamps.
-      int64_t end = ends->at(0).n != 0 ? INT64_MAX : static_cast<int64_t>(ends->v[0]);
-      ranges.push_back({static_cast<int64_t>(starts->v[0]), end, step, n.output(0), false});
+      const int64_t end = ends->at(0).n != 0 || ends->at(0).k >= (int64_t{1} << 62) ? INT64_MAX : ends->at(0).k;
+      ranges.push_back({starts->at(0).k, end, step, n.output(0), false});
     } else if (op == "Split") {
       axis = axis_of(IntAttr(n, "axis", 0));
       std::vector<int64_t> sizes = IntsAttr(n, "split");
       if (sizes.empty() && n.input_size() >= 2 && Folded(n.input(1)) != nullptr) {
-        for (double s : Folded(n.input(1))->v) sizes.push_back(static_cast<int64_t>(s));
+        for (double s : Folded(n.input(1))->v) sizes.push_back(onnx_values::SafeInt(s));
       }
       if (axis < 0 || axis >= rank || d[axis].n != 0) {
         report.note = "a split of the batch axis";
         return false;
       }
-      if (sizes.empty()) sizes.assign(n.output_size(), d[axis].k / n.output_size());
-      int64_t at = 0;
+      if (sizes.empty() && n.output_size() > 0) sizes.assign(n.output_size(), d[axis].k / n.output_size());
+      int64_t at = 0, total = 0;
+      for (int64_t size : sizes) {
+        if (size < 0 || __builtin_add_overflow(total, size, &total)) total = -1;
+        if (total < 0) break;
+      }
+      if (total != d[axis].k || static_cast<int>(sizes.size()) != n.output_size()) {
+        report.note = absl::StrFormat("split sizes [%s] of an axis of %d", absl::StrJoin(sizes, ","), d[axis].k);
+        return false;
+      }
       for (int i = 0; i < n.output_size() && i < static_cast<int>(sizes.size()); ++i) {
         ranges.push_back({at, at + sizes[i], 1, n.output(i), false});
         at += sizes[i];
@@ -301,7 +333,7 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
         report.note = "only one constant index of an axis (x[:, 0]), or an embedding";
         return false;
       }
-      const int64_t i = static_cast<int64_t>(index->v[0]);
+      const int64_t i = index->at(0).k;
       ranges.push_back({i, i == -1 ? INT64_MAX : i + 1, 1, n.output(0), true});
     }
     if (axis <= 0 || axis >= rank || v.groups[axis].size() != 1 || v.groups[axis][0] == 0) {

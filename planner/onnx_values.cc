@@ -18,9 +18,13 @@ absl::Status NodeError(const onnx::NodeProto& n, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrFormat("node '%s' (%s): %s", n.name(), n.op_type(), message));
 }
 
+// Elements of `dims`; INT64_MAX for a negative dimension or an overflow
+// (so "over kMaxFoldedElements" catches both).
 int64_t Count(const std::vector<int64_t>& dims) {
   int64_t c = 1;
-  for (int64_t d : dims) c *= d;
+  for (int64_t d : dims) {
+    if (d < 0 || __builtin_mul_overflow(c, d, &c)) return INT64_MAX;
+  }
   return c;
 }
 
@@ -41,7 +45,7 @@ int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback) {
 std::optional<std::vector<int64_t>> Ints(const ConstTensor* t) {
   if (t == nullptr || t->symbolic()) return std::nullopt;
   std::vector<int64_t> out;
-  for (double d : t->v) out.push_back(static_cast<int64_t>(d));
+  for (double d : t->v) out.push_back(SafeInt(d));
   return out;
 }
 
@@ -171,7 +175,7 @@ std::optional<ConstTensor> GatherConst(const ConstTensor& data, const ConstTenso
   if (Count(out.dims) > kMaxFoldedElements) return std::nullopt;
   for (int64_t o = 0; o < outer; ++o) {
     for (double di : indices.v) {
-      int64_t idx = static_cast<int64_t>(di);
+      int64_t idx = SafeInt(di);
       if (idx < 0) idx += size;
       if (idx < 0 || idx >= size) return std::nullopt;
       for (int64_t i = 0; i < inner; ++i) {
@@ -197,13 +201,22 @@ std::string SymDimsString(const SymDims& d) {
   return absl::StrCat("(", absl::StrJoin(parts, ","), ")");
 }
 
-SymInt Product(const SymDims& d) {
+std::optional<SymInt> Product(const SymDims& d) {
   SymInt p{1, 0};
   for (const SymInt& s : d) {
-    p.k *= s.k;
+    if (__builtin_mul_overflow(p.k, s.k, &p.k)) return std::nullopt;
     p.n += s.n;
   }
+  if (p.n > 1) return std::nullopt;
   return p;
+}
+
+int64_t SafeInt(double d) {
+  constexpr double kLimit = 4611686018427387904.0;  // 2^62
+  if (std::isnan(d)) return 0;
+  if (d >= kLimit) return int64_t{1} << 62;
+  if (d <= -kLimit) return -(int64_t{1} << 62);
+  return static_cast<int64_t>(d);
 }
 
 std::optional<SymInt> Divide(const SymInt& a, const SymInt& b) {
@@ -438,17 +451,20 @@ absl::StatusOr<std::optional<std::vector<ConstTensor>>> FoldNode(
     return one(Elementwise({input(0), input(1)},
                            [&](const std::vector<SymInt>& a, const std::vector<double>&) -> std::optional<SymInt> {
                              const SymInt x = a[0], y = a[1];
+                             int64_t k = 0;
                              if (op == "Mul") {
-                               if (x.n + y.n > 1) return std::nullopt;
-                               return SymInt{x.k * y.k, x.n + y.n};
+                               if (x.n + y.n > 1 || __builtin_mul_overflow(x.k, y.k, &k)) return std::nullopt;
+                               return SymInt{k, x.n + y.n};
                              }
                              if (op == "Div") {
                                if (y.n == 0 && y.k != 0 && x.n == 0) return SymInt{x.k / y.k, 0};
                                return Divide(x, y);
                              }
                              if (x.n != y.n && x.k != 0 && y.k != 0) return std::nullopt;
-                             const int p = std::max(x.n, y.n);
-                             return SymInt{op == "Add" ? x.k + y.k : x.k - y.k, p};
+                             const bool overflow = op == "Add" ? __builtin_add_overflow(x.k, y.k, &k)
+                                                               : __builtin_sub_overflow(x.k, y.k, &k);
+                             if (overflow) return std::nullopt;
+                             return SymInt{k, std::max(x.n, y.n)};
                            }));
   }
   if (op == "Equal" || op == "Less" || op == "Greater") {
@@ -512,8 +528,9 @@ absl::StatusOr<std::optional<std::vector<ConstTensor>>> FoldNode(
     }
     const double start = input(0)->v[0], limit = input(1)->v[0], delta = input(2)->v[0];
     if (delta == 0) return NodeError(n, "delta is 0");
-    const int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
-    if (count > kMaxFoldedElements) return Result();
+    const double steps = std::ceil((limit - start) / delta);
+    if (!(steps <= static_cast<double>(kMaxFoldedElements))) return Result();
+    const int64_t count = std::max<int64_t>(0, SafeInt(steps));
     ConstTensor t;
     t.dims = {count};
     t.is_float = input(0)->is_float;
@@ -528,10 +545,10 @@ absl::StatusOr<std::optional<std::vector<ConstTensor>>> FoldNode(
     std::vector<int64_t> dims = *shape;
     for (size_t i = 0; i < dims.size(); ++i) {
       if (dims[i] == 0 && IntAttr(n, "allowzero", 0) == 0 && i < t.dims.size()) dims[i] = t.dims[i];
-      if (dims[i] == -1) {
+      if (dims[i] == -1 && infer < 0) {
         infer = static_cast<int64_t>(i);
-      } else {
-        known *= dims[i];
+      } else if (dims[i] < 0 || __builtin_mul_overflow(known, dims[i], &known)) {
+        return NodeError(n, "a negative or overflowing shape");
       }
     }
     if (infer >= 0) dims[infer] = known > 0 ? t.size() / known : 0;
@@ -612,9 +629,13 @@ absl::StatusOr<ReshapePlan> PlanReshape(const View& v, const SymDims& target_in,
       continue;
     }
     if (target[i].k <= 0) return absl::InvalidArgumentError(absl::StrCat("dimension ", SymString(target[i])));
-    known = Product({known, target[i]});
+    std::optional<SymInt> k = Product({known, target[i]});
+    if (!k) return absl::InvalidArgumentError("the shape's element count overflows");
+    known = *k;
   }
-  const SymInt total = Product(src);
+  std::optional<SymInt> src_total = Product(src);
+  if (!src_total) return absl::InvalidArgumentError("the input's element count overflows");
+  const SymInt total = *src_total;
   if (infer >= 0) {
     std::optional<SymInt> rest = Divide(total, known);
     if (!rest) {
@@ -623,7 +644,7 @@ absl::StatusOr<ReshapePlan> PlanReshape(const View& v, const SymDims& target_in,
     }
     target[infer] = *rest;
   }
-  if (Product(target) != total) {
+  if (Product(target) != std::optional<SymInt>(total)) {
     return absl::InvalidArgumentError(absl::StrFormat("%s does not reshape to %s (element counts differ)",
                                                       SymDimsString(src), SymDimsString(target)));
   }
@@ -651,7 +672,7 @@ absl::StatusOr<ReshapePlan> PlanReshape(const View& v, const SymDims& target_in,
       if (Divide(*need, left).has_value()) {  // all that is left of axis a
         group.push_back({a, static_cast<int>(pieces[a].size())});
         if (a != 0) pieces[a].push_back(left.k);
-        have = Product({have, left});
+        have = *Product({have, left});  // divides target[t]: no overflow
         ++pos;
         if (pos < seq.size()) left = size_of(seq[pos]);
       } else if (a != 0 && need->n == 0 && left.k % need->k == 0) {  // a piece of it

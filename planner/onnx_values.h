@@ -51,7 +51,11 @@ struct SymInt {
 using SymDims = std::vector<SymInt>;
 std::string SymString(const SymInt& s);  // "16", "4N"
 std::string SymDimsString(const SymDims& d);
-SymInt Product(const SymDims& d);
+// The product; none when it overflows (or N appears more than once).
+std::optional<SymInt> Product(const SymDims& d);
+// A folded value as an integer: NaN as 0, saturated to ±2^62 (so checked
+// arithmetic on it cannot be undefined).
+int64_t SafeInt(double d);
 // a / b when exact (a multiple of b, the batch factor included), else none.
 std::optional<SymInt> Divide(const SymInt& a, const SymInt& b);
 
@@ -63,7 +67,7 @@ struct ConstTensor {
   std::vector<int> n;  // per element: N's power (0 or 1); empty: all 0
   bool is_float = false;
   int64_t size() const { return static_cast<int64_t>(v.size()); }
-  SymInt at(int64_t i) const { return {static_cast<int64_t>(v[i]), n.empty() ? 0 : n[i]}; }
+  SymInt at(int64_t i) const { return {SafeInt(v[i]), n.empty() ? 0 : n[i]}; }
   bool symbolic() const;
 };
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Exports PyTorch models to ONNX for tests/planner/onnx_torch_test.
 
-  /usr/bin/python3 tests/planner/onnx_export.py OUT_DIR
+  /usr/bin/python3 tests/planner/onnx_export.py OUT_DIR [--gradients] [--opset=13] [--only=a,b]
 
 Writes OUT_DIR/<name>.onnx for each model, in training mode (so batch norm
 and dropout stay, as slimtrain trains them), opset 13, the batch axis
@@ -162,16 +162,21 @@ def main():
         return load_check(sys.argv[2], sys.argv[3])
     out = sys.argv[1]
     gradients = "--gradients" in sys.argv[2:]
+    flags = dict(a.split("=", 1) for a in sys.argv[2:] if "=" in a)
+    opset = int(flags.get("--opset", "13"))
+    only = set(flags["--only"].split(",")) if "--only" in flags else None
     models = make_models()
     small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block"}  # float32 gradients
     token_models = {"embedding_mlp", "gpt_block"}
     for name, model, shape in models:
+        if only is not None and name not in only:
+            continue
         model.train()
         path = os.path.join(out, name + ".onnx")
         ids = name in token_models
         vocabulary = 20 if name == "embedding_mlp" else 50
         sample = torch.randint(0, vocabulary, shape) if ids else torch.randn(*shape)
-        torch.onnx.export(model, sample, path, opset_version=13,
+        torch.onnx.export(model, sample, path, opset_version=opset,
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
         params = sum(p.numel() for p in model.parameters())
