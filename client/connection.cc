@@ -84,6 +84,17 @@ absl::Status Connection::Explain(const grpc::Status& s) const {
       return absl::UnauthenticatedError(absl::StrCat(
           "the server at ", address_, " refused the token: ", m,
           " (give one with --token, --token-file, $SLIMTRAIN_TOKEN or $SLIMTRAIN_TOKEN_FILE)"));
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // gRPC's own refusal of a request over the server's message limit
+      // ("Received message larger than max (N vs. M)"): say which limits.
+      if (m.find("larger than max") != std::string::npos) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the request is larger than the server at ", address_, " accepts: ", m,
+            " bytes. An ONNX model travels whole, weights included: start the server with room for it "
+            "(slimtrain_server --max-request-bytes and --max-model-bytes, e.g. both 134217728 for 128 MiB), "
+            "or plan and train it on this machine (slimtrain plan/train --model-file)"));
+      }
+      return absl::ResourceExhaustedError(m);
     default:
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()), m);
   }

@@ -29,6 +29,16 @@ planner::PlanStop StopFor(grpc::ServerContext* context) {
   return stop;
 }
 
+// A job as answers carry it: an ONNX model's bytes (up to --max-model-bytes,
+// weights included) are left out, its size kept, so a page of jobs stays
+// small (proto/model.proto, OnnxModel.size_bytes).
+void LeaveOutModelBytes(v1::Job& job) {
+  if (!job.spec().model().has_onnx()) return;
+  v1::OnnxModel* onnx = job.mutable_spec()->mutable_model()->mutable_onnx();
+  onnx->set_size_bytes(static_cast<int64_t>(onnx->model().size()));
+  onnx->clear_model();
+}
+
 }  // namespace
 
 class TrainingServiceImpl::StreamSlot {
@@ -82,6 +92,7 @@ grpc::Status TrainingServiceImpl::SubmitJob(grpc::ServerContext* context, const 
   absl::StatusOr<v1::Job> job = jobs_->Submit(who, *request, StopFor(context));
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response->mutable_job() = *std::move(job);
+  LeaveOutModelBytes(*response->mutable_job());
   return grpc::Status::OK;
 }
 
@@ -91,6 +102,7 @@ grpc::Status TrainingServiceImpl::GetJob(grpc::ServerContext* context, const v1:
   absl::StatusOr<v1::Job> job = jobs_->Get(who, request->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = *std::move(job);
+  LeaveOutModelBytes(*response);
   return grpc::Status::OK;
 }
 
@@ -100,6 +112,7 @@ grpc::Status TrainingServiceImpl::ListJobs(grpc::ServerContext* context, const v
   absl::StatusOr<v1::ListJobsResponse> list = jobs_->List(who, *request);
   if (!list.ok()) return ToGrpcStatus(list.status());
   *response = *std::move(list);
+  for (v1::Job& job : *response->mutable_jobs()) LeaveOutModelBytes(job);
   return grpc::Status::OK;
 }
 
@@ -109,6 +122,7 @@ grpc::Status TrainingServiceImpl::CancelJob(grpc::ServerContext* context, const 
   absl::StatusOr<v1::Job> job = jobs_->Cancel(who, request->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = *std::move(job);
+  LeaveOutModelBytes(*response);
   return grpc::Status::OK;
 }
 

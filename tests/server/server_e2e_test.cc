@@ -173,12 +173,29 @@ TEST(ServerE2eTest, OnnxModelsTrainOrAreRefusedAtSubmit) {
   r.mutable_spec()->mutable_model()->mutable_onnx()->set_model(onnx);
   r.mutable_spec()->mutable_dataset()->set_name("synthetic");
   r.mutable_spec()->mutable_dataset()->set_synthetic_examples(256);
+  r.set_client_request_id("onnx-once");
   v1::SubmitJobResponse submitted;
   const grpc::Status ok = server.stub()->SubmitJob(As(kAlice).get(), r, &submitted);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
+  // Answers leave the model's bytes out and give its size.
+  EXPECT_TRUE(submitted.job().spec().model().onnx().model().empty());
+  EXPECT_EQ(submitted.job().spec().model().onnx().size_bytes(), static_cast<int64_t>(onnx.size()));
   const v1::Job job = Finished(server, submitted.job().id());
   EXPECT_EQ(job.state(), v1::Job::SUCCEEDED) << job.DebugString();
   EXPECT_EQ(job.plan().parameter_count(), 279);  // PyTorch's count
+  EXPECT_TRUE(job.spec().model().onnx().model().empty());
+  EXPECT_EQ(job.spec().model().onnx().size_bytes(), static_cast<int64_t>(onnx.size()));
+  v1::ListJobsRequest list_request;
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(server.stub()->ListJobs(As(kAlice).get(), list_request, &listed).ok());
+  ASSERT_EQ(listed.jobs_size(), 1);
+  EXPECT_TRUE(listed.jobs(0).spec().model().onnx().model().empty());
+  EXPECT_EQ(listed.jobs(0).spec().model().onnx().size_bytes(), static_cast<int64_t>(onnx.size()));
+  // The same request again (its client_request_id) is the same job: the
+  // server compares what it kept, bytes included.
+  v1::SubmitJobResponse again;
+  ASSERT_TRUE(server.stub()->SubmitJob(As(kAlice).get(), r, &again).ok());
+  EXPECT_EQ(again.job().id(), submitted.job().id());
   // Unsupported nodes: all of them, at submit.
   onnx::ModelProto model;
   ASSERT_TRUE(model.ParseFromString(onnx));
@@ -193,6 +210,7 @@ TEST(ServerE2eTest, OnnxModelsTrainOrAreRefusedAtSubmit) {
   ASSERT_EQ(changed, 2);
   const std::string bad = model.SerializeAsString();
   v1::SubmitJobRequest refused = r;
+  refused.clear_client_request_id();
   refused.mutable_spec()->mutable_model()->mutable_onnx()->set_model(bad);
   const grpc::Status no = server.stub()->SubmitJob(As(kAlice).get(), refused, &submitted);
   EXPECT_NE(no.error_code(), grpc::StatusCode::OK);
@@ -201,6 +219,7 @@ TEST(ServerE2eTest, OnnxModelsTrainOrAreRefusedAtSubmit) {
   EXPECT_NE(no.error_message().find("(Floor, opset 13)"), std::string::npos) << no.error_message();
   // Over the size limit.
   v1::SubmitJobRequest big = r;
+  big.clear_client_request_id();
   big.mutable_spec()->mutable_model()->mutable_onnx()->set_model(std::string(3 << 20, '\x08'));
   const grpc::Status too_big = server.stub()->SubmitJob(As(kAlice).get(), big, &submitted);
   EXPECT_EQ(too_big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
