@@ -54,18 +54,24 @@ class Client:
             channel = grpc.insecure_channel(address.removeprefix("http://"))
         self._stub = service_pb2_grpc.TrainingServiceStub(channel)
 
-    def plan(self, model, batch, strategies=None, budget_bytes=0, device="", optimizer="sgd", max_batch=False):
-        """Memory plans of a zoo model (a name) or a ModelSpec: a PlanMemoryResponse."""
+    def plan(self, model, batch, strategies=None, budget_bytes=0, device="", optimizer="sgd", max_batch=False,
+             loss=""):
+        """Memory plans of a zoo model (a name), a ModelSpec or an ONNX model (a .onnx path or its
+        bytes): a PlanMemoryResponse."""
         request = service_pb2.PlanMemoryRequest(batch_size=batch, strategies=strategies or [],
                                                 budget_bytes=budget_bytes, device=device, optimizer=optimizer,
                                                 max_batch=max_batch)
-        request.model.CopyFrom(_model_ref(model))
+        request.model.CopyFrom(_model_ref(model, loss))
         return self._stub.PlanMemory(request, metadata=self._metadata, timeout=300)
 
     def submit(self, spec=None, request_id=None, *, model=None, dataset="fashion-mnist", strategy="approx4",
                batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1, dataset_path="",
-               normalize=False):
+               normalize=False, loss=""):
         """Submits a JobSpec, or one built from the keywords; returns the Job.
+
+        model: a zoo name, a ModelSpec, or an ONNX model (a .onnx path or its bytes; it trains from its
+        initializers, with loss "cross_entropy" or "mse" on its output). The server's answers leave an
+        ONNX model's bytes out (OnnxModel.size_bytes).
 
         dataset: fashion-mnist, cifar10, cifar100, synthetic, or a user's image-folder, npy, npz or idx,
         whose folder dataset_path names relative to the server's data root (DatasetSpec in job.proto).
@@ -73,7 +79,7 @@ class Client:
         if spec is None:
             spec = job_pb2.JobSpec(strategy=strategy, batch_size=batch, epochs=epochs if (epochs or steps) else 1,
                                    steps=steps, seed=seed)
-            spec.model.CopyFrom(_model_ref(model))
+            spec.model.CopyFrom(_model_ref(model, loss))
             spec.dataset.name = dataset
             spec.dataset.path = dataset_path
             spec.dataset.normalize = normalize
@@ -127,10 +133,25 @@ class Client:
         return self._stub.CancelJob(service_pb2.CancelJobRequest(job_id=job_id), metadata=self._metadata, timeout=30)
 
 
-def _model_ref(model):
+def _model_ref(model, loss=""):
+    """A ModelRef from a ModelSpec, an ONNX model (its bytes, or the path of
+    a .onnx file: torch.onnx.export's, sent whole, weights included), or a
+    zoo name ("resnet20" or "zoo:resnet20"). loss: an ONNX model's,
+    "cross_entropy" (the default) or "mse"."""
     ref = model_pb2.ModelRef()
     if isinstance(model, model_pb2.ModelSpec):
         ref.spec.CopyFrom(model)
+    elif isinstance(model, (bytes, bytearray)):
+        ref.onnx.model = bytes(model)
+        ref.onnx.loss = loss
+    elif isinstance(model, str) and (model.endswith(".onnx") or os.path.isfile(model)):
+        with open(model, "rb") as f:
+            data = f.read()
+        if not data.startswith(b"\x08"):
+            raise ValueError(f"{model}: not an ONNX model (a ModelSpec file: parse it into model_pb2.ModelSpec "
+                             "with google.protobuf.text_format or json_format and pass that)")
+        ref.onnx.model = data
+        ref.onnx.loss = loss
     else:
         ref.zoo = model.removeprefix("zoo:")
     return ref

@@ -24,6 +24,19 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual([p.strategy for p in plans.plans], ["exact", "approx4"])
         self.assertLess(plans.plans[1].peak_bytes, plans.plans[0].peak_bytes)
 
+    def test_onnx_model_plans_and_trains(self):
+        # PyTorch's training-mode export of a small CNN (tests/fuzz/corpus/model/tiny_cnn.onnx), by path.
+        path = "tests/fuzz/corpus/model/tiny_cnn.onnx"
+        plans = self.client.plan(path, batch=8, strategies=["exact"])
+        self.assertEqual(plans.plans[0].parameter_count, 279)
+        job = self.client.submit(model=path, dataset="synthetic", strategy="exact", batch=8, steps=3)
+        self.assertEqual(job.spec.model.onnx.size_bytes, os.path.getsize(path))
+        self.assertEqual(job.spec.model.onnx.model, b"")
+        events = list(self.client.watch(job.id))
+        self.assertEqual(events[-1].state_change.to, job_pb2.Job.SUCCEEDED)
+        with self.assertRaisesRegex(ValueError, "not an ONNX model"):
+            self.client.plan(__file__, batch=8)
+
     def test_submit_watch_download(self):
         job = self.client.submit(model="fmnist_resnet", dataset="fashion-mnist", strategy="approx4", batch=32,
                                  steps=8)
