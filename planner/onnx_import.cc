@@ -242,16 +242,34 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
                               const std::vector<int64_t>& shape) {
   const onnx::TensorProto* t = Constant(name);
   if (t == nullptr) return Error(absl::StrFormat("'%s' (for %s) is not an initializer", name, param));
-  SLIM_ASSIGN_OR_RETURN(ConstTensor v, onnx_values::FromProto(*t));
   OnnxWeight w;
   w.name = param;
   w.source = name;
-  w.shape = v.dims;
-  w.values.assign(v.v.begin(), v.v.end());
+  if (t->data_type() == onnx::TensorProto::FLOAT && !t->raw_data().empty()) {
+    // The usual case, read straight into floats (a model's weights are most
+    // of an import's memory).
+    w.shape.assign(t->dims().begin(), t->dims().end());
+    int64_t count = 1;
+    for (int64_t d : w.shape) {
+      if (d < 0 || __builtin_mul_overflow(count, d, &count)) count = -1;
+      if (count < 0) break;
+    }
+    if (count < 0 || static_cast<uint64_t>(count) * sizeof(float) != t->raw_data().size()) {
+      return Error(absl::StrFormat("initializer '%s' has %d bytes for shape [%s]", name, t->raw_data().size(),
+                                   absl::StrJoin(w.shape, ", ")));
+    }
+    w.values.resize(count);
+    std::memcpy(w.values.data(), t->raw_data().data(), t->raw_data().size());
+  } else {
+    SLIM_ASSIGN_OR_RETURN(ConstTensor v, onnx_values::FromProto(*t));
+    w.shape = v.dims;
+    w.values.assign(v.v.begin(), v.v.end());
+  }
   if (transpose && w.shape.size() == 2) {
+    const std::vector<float> v = w.values;
     const int64_t rows = w.shape[0], cols = w.shape[1];
     for (int64_t i = 0; i < rows; ++i) {
-      for (int64_t j = 0; j < cols; ++j) w.values[j * rows + i] = static_cast<float>(v.v[i * cols + j]);
+      for (int64_t j = 0; j < cols; ++j) w.values[j * rows + i] = v[i * cols + j];
     }
     w.shape = {cols, rows};
     w.transposed = true;
