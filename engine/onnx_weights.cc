@@ -1,10 +1,11 @@
 // See onnx_weights.h.
 #include "engine/onnx_weights.h"
 
-#include <cstring>
+#include <map>
 
-#include "engine/checkpoint.h"
-#include "engine/safetensors.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "planner/file_util.h"
 #include "planner/onnx_import.h"
 #include "planner/status_macros.h"
@@ -13,19 +14,25 @@ namespace slimtrain::engine {
 
 namespace {
 
-// `im`'s weights into `params` (every tensor must be there).
+// `im`'s weights into `params` (every tensor must be there, shaped as the
+// region's), set in place: no second copy of a large model's weights.
 absl::Status SetWeights(const planner::OnnxImport& im, const std::string& source, ParameterRegion& params) {
-  SafetensorsFile file;
-  for (const planner::OnnxWeight& w : im.weights) {
-    SafeTensor t;
-    t.name = w.name;
-    t.dtype = "F32";
-    t.shape = w.shape;
-    t.bytes.resize(w.values.size() * sizeof(float));
-    std::memcpy(t.bytes.data(), w.values.data(), t.bytes.size());
-    file.tensors.push_back(std::move(t));
+  std::map<std::string, const planner::OnnxWeight*> by_name;
+  for (const planner::OnnxWeight& w : im.weights) by_name[w.name] = &w;
+  for (const NamedTensor& want : params.tensors()) {
+    auto it = by_name.find(want.name);
+    if (it == by_name.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": tensor '", want.name, "' is missing"));
+    }
+    const planner::OnnxWeight& w = *it->second;
+    if (w.shape != want.shape) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' is F32 [%s], expected F32 [%s]", source,
+                                                        want.name, absl::StrJoin(w.shape, ","),
+                                                        absl::StrJoin(want.shape, ",")));
+    }
+    for (size_t i = 0; i < w.values.size(); ++i) params.Set(want.offset + static_cast<int64_t>(i), w.values[i]);
   }
-  return ImportWeights(file, params, source);
+  return absl::OkStatus();
 }
 
 }  // namespace

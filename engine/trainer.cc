@@ -121,7 +121,11 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   // An ONNX model starts from its initializers (a resume below overrides).
   if (spec.model().has_onnx()) {
-    SLIM_RETURN_IF_ERROR(SetOnnxInitialWeights(spec.model().onnx().model(), "model.onnx", t->executor_->params()));
+    // The trainer's copy of the file is not needed past this: freed here.
+    std::string onnx;
+    onnx.swap(*t->spec_.mutable_model()->mutable_onnx()->mutable_model());
+    t->spec_.mutable_model()->mutable_onnx()->set_size_bytes(static_cast<int64_t>(onnx.size()));
+    SLIM_RETURN_IF_ERROR(SetOnnxInitialWeights(onnx, "model.onnx", t->executor_->params()));
   }
   t->images_.resize(spec.batch_size() * t->train_.example_elements());
   t->labels_.resize(spec.batch_size() * t->train_.labels_per_example);
