@@ -50,7 +50,7 @@ int RunEvalCommand(const std::vector<std::string>& args) {
                 "checkpoint) on a dataset in inference mode: loss and accuracy.",
                 "slimtrain eval --model zoo:fmnist_resnet --weights fmnist.safetensors --dataset fashion-mnist");
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
-  flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.String("weights", &weights, "weights file (.safetensors), required");
   flags.String("dataset", &dataset, absl::StrCat(engine::DatasetNamesText(), " (as slimtrain train --help)"));
   flags.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");

@@ -35,7 +35,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
                 "order of magnitude smaller.",
                 "slimtrain fidelity --model zoo:fmnist_resnet --strategy approx4 --svg fidelity.svg");
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
-  flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.String("strategy", &strategy, "approx8, approx4, approx2, naive8 or naive4");
   flags.String("weights", &weights, "trained weights (.safetensors); default: the seed's initialisation");
   flags.String("dataset", &dataset, absl::StrCat(engine::DatasetNamesText(), " (the training split)"));

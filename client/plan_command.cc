@@ -35,7 +35,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
                 "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint\n"
                 "  slimtrain plan --server 127.0.0.1:50051 --token-file TOKENS --model zoo:resnet56 --batch 64");
   flags.String("model", &model, "zoo model, e.g. zoo:resnet164 (slimtrain zoo list)");
-  flags.String("model-file", &model_file, "model file, protobuf text format or JSON");
+  flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.Int("batch", &batch, "examples per step (required)");
   flags.String("strategies", &strategies,
                "comma-separated: exact, approx8, approx4, approx2, naive8, naive4, checkpoint, "
