@@ -23,16 +23,6 @@
 namespace slimtrain::planner {
 namespace onnx_internal {
 
-const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const char* name) {
-  for (const auto& a : n.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
-}
-int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback) {
-  const onnx::AttributeProto* a = Attr(n, name);
-  return a != nullptr ? a->i() : fallback;
-}
 double FloatAttr(const onnx::NodeProto& n, const char* name, double fallback) {
   const onnx::AttributeProto* a = Attr(n, name);
   return a != nullptr ? a->f() : fallback;

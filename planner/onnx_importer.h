@@ -43,8 +43,8 @@ struct Pending {
   std::vector<int64_t> indices;  // rows
 };
 
-const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const char* name);
-int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback);
+using onnx_values::Attr;
+using onnx_values::IntAttr;
 double FloatAttr(const onnx::NodeProto& n, const char* name, double fallback);
 std::vector<int64_t> IntsAttr(const onnx::NodeProto& n, const char* name);
 std::string StringAttr(const onnx::NodeProto& n, const char* name, const std::string& fallback);

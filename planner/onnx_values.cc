@@ -28,18 +28,6 @@ int64_t Count(const std::vector<int64_t>& dims) {
   return c;
 }
 
-const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const char* name) {
-  for (const auto& a : n.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
-}
-
-int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback) {
-  const onnx::AttributeProto* a = Attr(n, name);
-  return a != nullptr ? a->i() : fallback;
-}
-
 // The integer elements of a constant that must not be symbolic (axes,
 // starts, a shape to fill); none if one is.
 std::optional<std::vector<int64_t>> Ints(const ConstTensor* t) {
@@ -94,15 +82,22 @@ int64_t BroadcastIndex(const ConstTensor& t, const std::vector<int64_t>& out, in
   return index;
 }
 
+// The broadcast shape of `in`, when it is small enough to fold.
+std::optional<std::vector<int64_t>> FoldedShape(const std::vector<const ConstTensor*>& in) {
+  std::vector<const std::vector<int64_t>*> shapes;
+  for (const ConstTensor* t : in) shapes.push_back(&t->dims);
+  std::optional<std::vector<int64_t>> dims = BroadcastShape(shapes);
+  if (!dims || Count(*dims) > kMaxFoldedElements) return std::nullopt;
+  return dims;
+}
+
 // Element-wise over broadcast inputs; f returns none when it cannot decide
 // (symbolic operands it does not know how to combine).
 std::optional<ConstTensor> Elementwise(const std::vector<const ConstTensor*>& in,
                                        const std::function<std::optional<SymInt>(const std::vector<SymInt>&,
                                                                                   const std::vector<double>&)>& f) {
-  std::vector<const std::vector<int64_t>*> shapes;
-  for (const ConstTensor* t : in) shapes.push_back(&t->dims);
-  std::optional<std::vector<int64_t>> dims = BroadcastShape(shapes);
-  if (!dims || Count(*dims) > kMaxFoldedElements) return std::nullopt;
+  const std::optional<std::vector<int64_t>> dims = FoldedShape(in);
+  if (!dims) return std::nullopt;
   ConstTensor out;
   out.dims = *dims;
   const int64_t count = Count(*dims);
@@ -132,10 +127,8 @@ std::optional<ConstTensor> FloatElementwise(const std::vector<const ConstTensor*
   for (const ConstTensor* t : in) {
     if (t->symbolic()) return std::nullopt;
   }
-  std::vector<const std::vector<int64_t>*> shapes;
-  for (const ConstTensor* t : in) shapes.push_back(&t->dims);
-  std::optional<std::vector<int64_t>> dims = BroadcastShape(shapes);
-  if (!dims || Count(*dims) > kMaxFoldedElements) return std::nullopt;
+  const std::optional<std::vector<int64_t>> dims = FoldedShape(in);
+  if (!dims) return std::nullopt;
   ConstTensor out;
   out.dims = *dims;
   out.is_float = true;
@@ -189,6 +182,18 @@ std::optional<ConstTensor> GatherConst(const ConstTensor& data, const ConstTenso
 }
 
 }  // namespace
+
+const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const char* name) {
+  for (const auto& a : n.attribute()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
+int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback) {
+  const onnx::AttributeProto* a = Attr(n, name);
+  return a != nullptr ? a->i() : fallback;
+}
 
 std::string SymString(const SymInt& s) {
   if (s.n == 0 || s.k == 0) return absl::StrCat(s.k);

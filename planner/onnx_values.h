@@ -41,6 +41,10 @@
 
 namespace slimtrain::planner::onnx_values {
 
+// A node's attribute by name, or null; an integer one, or `fallback`.
+const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const char* name);
+int64_t IntAttr(const onnx::NodeProto& n, const char* name, int64_t fallback);
+
 // k·N^n: an integer (n = 0) or a multiple of the batch N (n = 1).
 struct SymInt {
   int64_t k = 0;

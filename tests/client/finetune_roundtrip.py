@@ -39,6 +39,9 @@ except ImportError as e:
           "(tools/setup.sh --bench)", file=sys.stderr)
     sys.exit(77)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "planner"))
+from onnx_export import read_safetensors  # noqa: E402
+
 FASHION = "/usr/share/datasets/fashion-mnist"
 NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
 
@@ -86,22 +89,6 @@ def folder_split(root, split):
             images.append(np.asarray(Image.open(os.path.join(root, split, name, file)).convert("L")))
             labels.append(label)
     return images, np.array(labels), classes
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    size = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + size])
-    data = raw[8 + size:]
-    types = {"F32": np.float32, "I64": np.int64}
-    state = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = t["data_offsets"]
-        state[name] = torch.from_numpy(np.frombuffer(data[begin:end], dtype=types[t["dtype"]])
-                                       .reshape(t["shape"]).copy())
-    return state, header.get("__metadata__", {})
 
 
 def accuracy(model, images, labels, mean=None, std=None):

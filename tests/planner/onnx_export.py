@@ -130,7 +130,7 @@ def make_models():
 
 
 def read_safetensors(path):
-    """A safetensors file as a state_dict (float32 and int64 tensors)."""
+    """A safetensors file as (state_dict, __metadata__) (float and int64 tensors)."""
     import struct
     import numpy as np
     raw = open(path, "rb").read()
@@ -145,14 +145,14 @@ def read_safetensors(path):
         begin, end = t["data_offsets"]
         state[name] = torch.from_numpy(np.frombuffer(data[begin:end], dtype=types[t["dtype"]])
                                        .reshape(t["shape"]).copy())
-    return state
+    return state, header.get("__metadata__", {})
 
 
 def load_check(name, weights):
     """Loads slimtrain's exported weights into a fresh PyTorch module of the
     model strictly; exit 0 when every key and shape matched."""
     model = dict((n, m) for n, m, _ in make_models())[name]
-    result = model.load_state_dict(read_safetensors(weights), strict=True)
+    result = model.load_state_dict(read_safetensors(weights)[0], strict=True)
     print(f"{name}: {result}")
     return 0
 
