@@ -60,14 +60,14 @@ int64_t OpsetOf(const onnx::ModelProto& model) {
 // unsupported even behind another unsupported node).
 bool KnownOp(const std::string& op) {
   static const std::set<std::string> kKnown = {
-      "Add",       "AveragePool", "BatchNormalization", "Cast",      "Clip",     "Concat",     "Constant",
-      "ConstantOfShape", "Conv",  "Div",                "Dropout",   "Elu",      "Equal",      "Erf",
-      "Expand",    "Flatten",     "Gather",             "Gemm",      "GlobalAveragePool", "HardSigmoid",
-      "HardSwish", "Identity",    "LayerNormalization", "LeakyRelu", "Less",     "Greater",    "LogSoftmax",
-      "MatMul",    "MaxPool",     "Mul",                "Neg",       "Not",      "Pow",        "Range",
-      "ReduceMean", "Relu",       "Reshape",            "Shape",     "Sigmoid",  "Slice",      "Softmax",
-      "Softplus",  "Split",       "Sqrt",               "Squeeze",   "Sub",      "Tanh",       "Transpose",
-      "Unsqueeze", "Where"};
+      "Add",        "AveragePool", "BatchNormalization", "Cast",     "Clip",       "Concat",      "Constant",
+      "ConstantOfShape", "Conv",   "Div",               "Dropout",  "Elu",        "Equal",       "Erf",
+      "Expand",     "Flatten",     "Gather",            "Gemm",     "GlobalAveragePool",        "Greater",
+      "HardSigmoid", "HardSwish",  "Identity",          "LayerNormalization",       "LeakyRelu",   "Less",
+      "LogSoftmax", "MatMul",      "MaxPool",           "Mul",      "Neg",        "Not",         "Pow",
+      "Range",      "ReduceMean",  "ReduceSum",         "Relu",     "Reshape",    "Resize",      "Shape",
+      "Sigmoid",    "Slice",       "Softmax",           "Softplus", "Split",      "Sqrt",        "Squeeze",
+      "Sub",        "Tanh",        "Transpose",         "Unsqueeze", "Where"};
   return kKnown.count(op) > 0;
 }
 
@@ -412,17 +412,52 @@ absl::Status CheckOpset(const onnx::ModelProto& model, const std::string& source
 }  // namespace
 
 std::vector<std::string> SupportedOps() {
-  return {"Add",       "AveragePool",        "BatchNormalization",  "Cast (constants)", "Clip",
-          "Concat",    "Constant",           "ConstantOfShape",     "Conv",             "Div",
-          "Dropout",   "Elu",                "Equal (constants)",   "Erf (in the GELU pattern)",
-          "Expand (a parameter over the batch: class token)",       "Flatten",          "Gather (embedding, "
-          "positions, constants, one index of an axis)",            "Gemm",             "GlobalAveragePool",
-          "HardSigmoid", "HardSwish",        "Identity",            "LayerNormalization (and ReduceMean, Sub, "
-          "Pow, Sqrt, Div, Mul, Add)",       "LeakyRelu",           "LogSoftmax",       "MatMul",
-          "MaxPool",   "Mul",                "Range (constants)",   "ReduceMean",       "Relu",
-          "Reshape",   "Shape",              "Sigmoid (and Mul: SiLU)",                 "Slice",
-          "Softmax",   "Softplus",           "Split",               "Squeeze",          "Sub",
-          "Tanh",      "Transpose",          "Unsqueeze",           "Where (constants, the causal mask)"};
+  return {"Add",
+          "AveragePool",
+          "BatchNormalization",
+          "Cast (constants)",
+          "Clip",
+          "Concat",
+          "Constant",
+          "ConstantOfShape",
+          "Conv",
+          "Div",
+          "Dropout",
+          "Elu",
+          "Equal (constants)",
+          "Erf (in the GELU pattern)",
+          "Expand (a parameter over the batch: class token)",
+          "Flatten",
+          "Gather (embedding, positions, constants, one index of an axis)",
+          "Gemm",
+          "GlobalAveragePool",
+          "HardSigmoid",
+          "HardSwish",
+          "Identity",
+          "LayerNormalization (and ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add)",
+          "LeakyRelu",
+          "LogSoftmax",
+          "MatMul",
+          "MaxPool",
+          "Mul",
+          "Range (constants)",
+          "ReduceMean",
+          "ReduceSum",
+          "Relu",
+          "Reshape",
+          "Resize (nearest, bilinear)",
+          "Shape",
+          "Sigmoid (and Mul: SiLU)",
+          "Slice",
+          "Softmax",
+          "Softplus",
+          "Split",
+          "Squeeze",
+          "Sub",
+          "Tanh",
+          "Transpose",
+          "Unsqueeze",
+          "Where (constants, the causal mask)"};
 }
 
 bool LooksLikeOnnx(absl::string_view bytes) {

@@ -19,10 +19,11 @@ using onnx_values::SymInt;
 absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeReport& report) {
   const std::string& op = n.op_type();
   static const std::set<std::string> kOps = {"Conv", "BatchNormalization", "MaxPool", "AveragePool",
-                                             "GlobalAveragePool", "Flatten"};
+                                             "GlobalAveragePool", "Flatten", "Resize"};
   if (kOps.count(op) == 0 || !IsActivation(n.input(0))) return false;
   SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
   const Dims in_shape = dims_.at(x);  // per example
+  if (op == "Resize") return MapResize(n, x, in_shape, report);
   if (op == "Conv") {
     const onnx::TensorProto* w = Constant(n.input(1));
     if (w == nullptr || w->dims_size() != 4 || in_shape.size() != 3) {
@@ -125,6 +126,54 @@ absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeRepo
     return false;
   }
   Add(n, {x}, report)->mutable_flatten();
+  return true;
+}
+
+absl::StatusOr<bool> Importer::MapResize(const onnx::NodeProto& n, const std::string& x, const Dims& in_shape,
+                                         OnnxNodeReport& report) {
+  // nn.Upsample / F.interpolate: nearest (asymmetric, floor: PyTorch's) or
+  // bilinear (half_pixel: align_corners=False; align_corners), on (C,H,W),
+  // by whole equal factors or to a size.
+  const std::string mode = StringAttr(n, "mode", "nearest");
+  const std::string coords = StringAttr(n, "coordinate_transformation_mode", "half_pixel");
+  const bool nearest = mode == "nearest" && coords == "asymmetric" && StringAttr(n, "nearest_mode", "round_prefer_floor") == "floor";
+  const bool bilinear = mode == "linear" && (coords == "half_pixel" || coords == "pytorch_half_pixel" ||
+                                             coords == "align_corners");
+  if (in_shape.size() != 3 || (!nearest && !bilinear)) {
+    report.note = absl::StrFormat("only PyTorch's nearest and bilinear upsampling of (C,H,W) (mode %s, "
+                                  "coordinate_transformation_mode %s)",
+                                  mode, coords);
+    return false;
+  }
+  const ConstTensor* scales = n.input_size() >= 3 && !n.input(2).empty() ? Folded(n.input(2)) : nullptr;
+  const ConstTensor* sizes = n.input_size() >= 4 && !n.input(3).empty() ? Folded(n.input(3)) : nullptr;
+  int64_t factor = 0, out_h = 0, out_w = 0;
+  if (scales != nullptr && scales->size() == 4 && !scales->symbolic()) {
+    const double sh = scales->v[2], sw = scales->v[3];
+    if (scales->v[0] != 1 || scales->v[1] != 1 || sh != sw || sh < 1 || sh != std::floor(sh) || sh > 1 << 16) {
+      report.note = absl::StrFormat("scales [%s]: whole factors >= 1, the same on H and W",
+                                    absl::StrJoin(scales->v, ","));
+      return false;
+    }
+    factor = static_cast<int64_t>(sh);
+  } else if (sizes != nullptr && sizes->size() == 4 && sizes->at(1) == SymInt{in_shape[0], 0}) {
+    out_h = sizes->at(2).k;
+    out_w = sizes->at(3).k;
+    if (sizes->at(2).n != 0 || sizes->at(3).n != 0 || out_h <= 0 || out_w <= 0) return false;
+  } else {
+    report.note = "scales or sizes must be constants over (N,C,H,W)";
+    return false;
+  }
+  v1::Layer* l = Add(n, {x}, report);
+  v1::Upsample* u = l->mutable_upsample();
+  if (factor > 0) {
+    u->set_scale_factor(factor);
+  } else {
+    u->set_out_h(out_h);
+    u->set_out_w(out_w);
+  }
+  u->set_mode(nearest ? "nearest" : "bilinear");
+  if (bilinear) u->set_align_corners(coords == "align_corners");
   return true;
 }
 
@@ -387,16 +436,27 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
     Pointwise(n, rows, l);
     return true;
   }
-  if (op == "ReduceMean") {
+  if (op == "ReduceMean" || op == "ReduceSum") {
+    // Axes: an attribute (ReduceMean to opset 17, ReduceSum to 12) or a
+    // constant input (ReduceSum from 13).
     std::vector<int64_t> axes = IntsAttr(n, "axes");
+    if (axes.empty() && n.input_size() >= 2 && Folded(n.input(1)) != nullptr && !Folded(n.input(1))->symbolic()) {
+      for (int64_t i = 0; i < Folded(n.input(1))->size(); ++i) axes.push_back(Folded(n.input(1))->at(i).k);
+    }
     if (axes.empty()) {
-      report.note = "axes must be given";
+      report.note = "axes must be given (constants)";
       return false;
     }
     SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
     v1::Layer* l = Add(n, {x}, report);
-    for (int64_t a : axes) l->mutable_reduce_mean()->add_axes(a);
-    l->mutable_reduce_mean()->set_keepdim(IntAttr(n, "keepdims", 1) != 0);
+    const bool keepdim = IntAttr(n, "keepdims", 1) != 0;
+    if (op == "ReduceMean") {
+      for (int64_t a : axes) l->mutable_reduce_mean()->add_axes(a);
+      l->mutable_reduce_mean()->set_keepdim(keepdim);
+    } else {
+      for (int64_t a : axes) l->mutable_reduce_sum()->add_axes(a);
+      l->mutable_reduce_sum()->set_keepdim(keepdim);
+    }
     return true;
   }
   if (op == "LayerNormalization") {

@@ -104,6 +104,8 @@ class Importer {
   absl::StatusOr<bool> MapMatMul(const onnx::NodeProto& n, OnnxNodeReport& report);
   absl::StatusOr<bool> MapElementwise(const onnx::NodeProto& n, OnnxNodeReport& report);
   absl::StatusOr<bool> MapSpatial(const onnx::NodeProto& n, OnnxNodeReport& report);
+  absl::StatusOr<bool> MapResize(const onnx::NodeProto& n, const std::string& x, const Dims& in_shape,
+                                 OnnxNodeReport& report);
   absl::StatusOr<bool> MapActivation(const onnx::NodeProto& n, OnnxNodeReport& report);
   absl::StatusOr<bool> MapFused(const onnx::NodeProto& n, const Fused& f, OnnxNodeReport& report);
 

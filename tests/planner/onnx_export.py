@@ -57,6 +57,29 @@ class CustomCnn(nn.Module):
         return self.fc(self.drop(torch.flatten(x, 1)))
 
 
+class UpsampleCnn(nn.Module):
+    """A small encoder-decoder: max-pool down, nearest and bilinear
+    upsampling (to a factor, to a size with align_corners), a skip
+    concatenation, and a sum over the image (ReduceSum)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(1, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.mix = nn.Conv2d(12, 6, 3, padding=1)
+        self.resize = nn.Upsample(size=(14, 14), mode="bilinear", align_corners=True)
+        self.smooth = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x):
+        skip = torch.relu(self.bn(self.down(x)))
+        y = torch.cat([self.up(self.pool(skip)), skip], 1)
+        y = self.smooth(self.resize(torch.tanh(self.mix(y))))
+        return self.fc(y.sum(dim=(2, 3)) / 784)
+
+
 class VitEncoder(nn.Module):
     """A small ViT: patches by a strided conv, a class token, learned
     positions, nn.TransformerEncoderLayer (batch_first, pre-norm, GELU)."""
@@ -125,6 +148,7 @@ def make_models():
               # random op in training), at 64x64 to keep the float64 step short.
               ("efficientnet_b0", torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0), (2, 3, 64, 64)),
               ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
+              ("upsample_cnn", UpsampleCnn(), (2, 1, 10, 10)),
               ("gpt_block", GptBlock(), (2, 16))]
     return models
 
@@ -166,7 +190,7 @@ def main():
     opset = int(flags.get("--opset", "13"))
     only = set(flags["--only"].split(",")) if "--only" in flags else None
     models = make_models()
-    small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block"}  # float32 gradients
+    small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block", "upsample_cnn"}  # float32
     token_models = {"embedding_mlp", "gpt_block"}
     for name, model, shape in models:
         if only is not None and name not in only:
