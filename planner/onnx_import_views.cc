@@ -80,9 +80,10 @@ absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeRepo
     return true;
   }
   if (op == "MaxPool" || op == "AveragePool") {
-    if (IntAttr(n, "ceil_mode", 0) != 0 || IntAttr(n, "storage_order", 0) != 0 ||
+    const bool ceil_mode = IntAttr(n, "ceil_mode", 0) != 0;
+    if ((ceil_mode && op == "AveragePool") || IntAttr(n, "storage_order", 0) != 0 ||
         StringAttr(n, "auto_pad", "NOTSET") != "NOTSET") {
-      report.note = "ceil_mode, storage_order and auto_pad are not supported";
+      report.note = "ceil_mode (but max pooling's), storage_order and auto_pad are not supported";
       return false;
     }
     for (int64_t d : IntsAttr(n, "dilations")) {
@@ -99,6 +100,20 @@ absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeRepo
     }
     if (strides.empty()) strides = {1, 1};  // ONNX's default is 1, not the kernel
     if (pads.empty()) pads.assign(4, 0);
+    if (pads.size() != 4 || strides.size() != 2) return false;
+    if (ceil_mode) {
+      // Max pooling with ceil_mode is max pooling over more -inf padding at
+      // the bottom and right: as many outputs as PyTorch gives (the last
+      // window starts inside the input or its top/left padding).
+      for (int a = 0; a < 2; ++a) {
+        const int64_t in = in_shape[1 + a], span = in + pads[a] + pads[a + 2] - kernel[a];
+        if (span < 0 || strides[a] <= 0) return false;
+        int64_t out = (span + strides[a] - 1) / strides[a] + 1;
+        if ((out - 1) * strides[a] >= in + pads[a]) --out;
+        pads[a + 2] = std::max<int64_t>(pads[a + 2], (out - 1) * strides[a] + kernel[a] - in - pads[a]);
+      }
+      report.note = "ceil_mode as more padding at the bottom and right";
+    }
     v1::Layer* l = Add(n, {x}, report);
     auto fill = [&](auto* p) {
       for (int64_t k : kernel) p->add_kernel_hw(k);
@@ -190,6 +205,22 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
     l->mutable_embedding()->set_num_embeddings(table->dims(0));
     l->mutable_embedding()->set_embedding_dim(table->dims(1));
     SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", n.input(0)));
+    return true;
+  }
+  if ((op == "Concat" && n.input_size() == 1) || op == "Pad") {
+    // A concatenation of one tensor, or a padding of zeros on every side
+    // (torchvision's DenseNet exports both): the identity.
+    if (op == "Pad") {
+      const ConstTensor* pads = n.input_size() >= 2 ? Folded(n.input(1)) : nullptr;
+      const bool zero = pads != nullptr && std::all_of(pads->v.begin(), pads->v.end(), [](double p) { return p == 0; });
+      if (!zero) {
+        report.note = "only a padding of 0 on every side (fold others into the next Conv's pads)";
+        return false;
+      }
+    }
+    if (!IsActivation(n.input(0))) return false;
+    SLIM_ASSIGN_OR_RETURN(views_[n.output(0)], ViewOf(n, n.input(0)));
+    report.note = "identity";
     return true;
   }
   if (op == "Concat") {

@@ -205,7 +205,7 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
                 f64 ? "float64" : "float32", worst, worst_name.c_str());
     ++models;
   }
-  EXPECT_EQ(models, 9);
+  EXPECT_EQ(models, 11);
 }
 
 }  // namespace

@@ -147,6 +147,11 @@ def make_models():
               # torchvision's EfficientNet-B0 without stochastic depth (a
               # random op in training), at 64x64 to keep the float64 step short.
               ("efficientnet_b0", torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0), (2, 3, 64, 64)),
+              # max-pool with ceil_mode (squeezenet), zero Pad and one-input
+              # Concat exports (densenet), small for the float64 step (but not so
+              # small that the last batch norms see 2 values a channel).
+              ("squeezenet1_1", torchvision.models.squeezenet1_1(), (2, 3, 64, 64)),
+              ("densenet121", torchvision.models.densenet121(), (2, 3, 64, 64)),
               ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
               ("upsample_cnn", UpsampleCnn(), (2, 1, 10, 10)),
               ("gpt_block", GptBlock(), (2, 16))]
