@@ -26,8 +26,9 @@ int RunImportCommand(const std::vector<std::string>& args) {
   FlagSet flags("import",
                 "Imports an ONNX model (torch.onnx.export(model, x, \"m.onnx\"), opsets 11-17): prints what\n"
                 "each ONNX node becomes, the model's parameters and input, and with --output writes it as a\n"
-                "model file. Any command's --model-file takes the .onnx file directly, too. Unsupported nodes\n"
-                "are listed all at once. The initializers are not yet loaded as initial weights.",
+                "model file (the graph: the weights stay in the .onnx file). Any command's --model-file takes\n"
+                "the .onnx file directly, too, and training starts from its initializers. Unsupported nodes\n"
+                "are listed all at once.",
                 "slimtrain import resnet18.onnx --output resnet18.pbtxt");
   flags.String("output", &output, "write the model to this file (text or JSON, --format)");
   flags.String("format", &format, "text (protobuf text format) or json");
@@ -50,6 +51,7 @@ int RunImportCommand(const std::vector<std::string>& args) {
   planner::OnnxImportOptions options;
   options.loss = loss;
   options.name = name;
+  options.weight_values = false;  // the report and the graph need no values
   absl::StatusOr<planner::OnnxImport> im = planner::ImportOnnx(*bytes, pos[0], options);
   if (!im.ok()) return Fail(im.status());
   absl::StatusOr<planner::Graph> graph = planner::Graph::Build(im->spec);

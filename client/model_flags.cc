@@ -22,7 +22,9 @@ absl::StatusOr<v1::ModelRef> ModelRefFromFlags(const std::string& model, const s
     // imported (and checked) here too, so errors come before any request.
     SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
     if (planner::LooksLikeOnnx(bytes)) {
-      SLIM_RETURN_IF_ERROR(planner::ImportOnnx(bytes, model_file, {}).status());
+      planner::OnnxImportOptions options;
+      options.weight_values = false;  // checked here, read where it trains
+      SLIM_RETURN_IF_ERROR(planner::ImportOnnx(bytes, model_file, options).status());
       ref.mutable_onnx()->set_model(std::move(bytes));
       return ref;
     }

@@ -236,7 +236,9 @@ absl::string_view Extension(absl::string_view path) {
 absl::StatusOr<v1::ModelSpec> ParseModel(absl::string_view contents, ModelFormat format,
                                          absl::string_view filename) {
   if (format == ModelFormat::kOnnx) {
-    SLIM_ASSIGN_OR_RETURN(OnnxImport im, ImportOnnx(contents, std::string(filename), {}));
+    OnnxImportOptions options;
+    options.weight_values = false;  // the graph only
+    SLIM_ASSIGN_OR_RETURN(OnnxImport im, ImportOnnx(contents, std::string(filename), options));
     return std::move(im.spec);
   }
   v1::ModelSpec spec;

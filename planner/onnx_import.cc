@@ -236,6 +236,16 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
   OnnxWeight w;
   w.name = param;
   w.source = name;
+  if (!options_.weight_values) {
+    w.shape.assign(t->dims().begin(), t->dims().end());
+    if (transpose && w.shape.size() == 2) {
+      std::swap(w.shape[0], w.shape[1]);
+      w.transposed = true;
+    }
+    if (!shape.empty()) w.shape = shape;
+    out_.weights.push_back(std::move(w));
+    return absl::OkStatus();
+  }
   if (t->data_type() == onnx::TensorProto::FLOAT && !t->raw_data().empty()) {
     // The usual case, read straight into floats (a model's weights are most
     // of an import's memory).

@@ -55,6 +55,10 @@ struct OnnxImportOptions {
   std::string loss = "cross_entropy";
   // The model's name; empty: the ONNX graph's name (or "onnx_model").
   std::string name;
+  // Read the initializers' values into OnnxImport::weights; false: their
+  // names and shapes only (planning and checking need no more, and a
+  // large model's weights are most of an import's memory).
+  bool weight_values = true;
 };
 
 // What one ONNX node became.

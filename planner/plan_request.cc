@@ -24,6 +24,7 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
     case v1::ModelRef::kOnnx: {
       OnnxImportOptions options;
       if (!ref.onnx().loss().empty()) options.loss = ref.onnx().loss();
+      options.weight_values = false;  // the graph only
       SLIM_ASSIGN_OR_RETURN(OnnxImport im, ImportOnnx(ref.onnx().model(), "model.onnx", options));
       return std::move(im.spec);
     }
