@@ -112,6 +112,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
   SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
   SLIM_ASSIGN_OR_RETURN(DeviceBuffer arena, backend->Allocate(plan.arena_bytes()));
   std::unique_ptr<Executor> exec(new Executor(graph, plan, std::move(schedule), backend, options, std::move(arena)));
+  if (!exec->params_.shape_errors().empty()) {
+    return absl::InvalidArgumentError(exec->params_.shape_errors().front());
+  }
   SLIM_RETURN_IF_ERROR(exec->params_.AttachDevice(backend));
   SLIM_RETURN_IF_ERROR(backend->ConsumeError());
   return exec;

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "planner/status_macros.h"
 
 namespace slimtrain::engine {
@@ -16,15 +18,27 @@ ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int o
     : dtype_(dtype), slots_(optimizer_slots) {
   nodes_.resize(graph.size());
   const auto& export_names = graph.spec().parameter_names();
+  const auto& export_shapes = graph.spec().parameter_shapes();
   auto add = [&](const Node& n, const char* what, std::vector<int64_t> shape, bool trainable, InitRule rule) {
     NamedTensor t;
     t.name = n.name + "." + what;
+    int64_t count = 1;
+    for (int64_t d : shape) count *= d;
+    // The source model's shape for it (the same elements), when it has one.
+    if (auto it = export_shapes.find(t.name); it != export_shapes.end()) {
+      int64_t theirs = 1;
+      for (int64_t d : it->second.dims()) theirs *= d;  // Graph::Build checked the dims
+      if (theirs == count) {
+        shape.assign(it->second.dims().begin(), it->second.dims().end());
+      } else {
+        shape_errors_.push_back(absl::StrFormat("parameter_shapes['%s']: [%s] has %d elements, the parameter %d",
+                                                t.name, absl::StrJoin(it->second.dims(), ","), theirs, count));
+      }
+    }
     // The source model's name for it (an imported ONNX model's initializer).
     if (auto it = export_names.find(t.name); it != export_names.end()) t.name = it->second;
     t.offset = total_;
     t.trainable = trainable;
-    int64_t count = 1;
-    for (int64_t d : shape) count *= d;
     t.shape = std::move(shape);
     tensors_.push_back(t);
     init_.push_back(rule);

@@ -61,6 +61,9 @@ class ParameterRegion {
   int64_t bytes() const { return total_ * SizeOf(dtype_); }
   const NodeParams& node(int id) const { return nodes_[id]; }
   const std::vector<NamedTensor>& tensors() const { return tensors_; }
+  // The model's parameter_shapes that do not fit their parameter (those
+  // keep slimtrain's shape); Executor::Create refuses a model with any.
+  const std::vector<std::string>& shape_errors() const { return shape_errors_; }
 
   // Weights as torchvision initialises ResNets: conv2d kaiming-normal
   // (fan_out, ReLU gain), linear and biases uniform(±1/sqrt(fan_in)) as
@@ -114,6 +117,7 @@ class ParameterRegion {
 
  private:
   DType dtype_;
+  std::vector<std::string> shape_errors_;
   int slots_ = 1;
   int64_t trainable_ = 0, total_ = 0;
   std::vector<NodeParams> nodes_;

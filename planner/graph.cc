@@ -333,16 +333,29 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
     absl::flat_hash_map<std::string, std::string> taken;
     absl::flat_hash_map<std::string, bool> layer_names;
     for (const Layer& layer : spec.layers()) layer_names[layer.name()] = true;
-    for (const auto& [key, value] : spec.parameter_names()) {
+    auto check_key = [&](const char* field, const std::string& key) {
       const size_t dot = key.rfind('.');
       const std::string part = dot == std::string::npos ? "" : key.substr(dot + 1);
       if (dot == std::string::npos || layer_names.count(key.substr(0, dot)) == 0 ||
           (part != "weight" && part != "bias" && part != "running_mean" && part != "running_var")) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "parameter_names: key '%s' is not '<layer>.<weight|bias|running_mean|running_var>' of a layer of the "
-            "model",
+            "%s: key '%s' is not '<layer>.<weight|bias|running_mean|running_var>' of a layer of the model", field,
             absl::CHexEscape(key.substr(0, 200))));
       }
+      return absl::OkStatus();
+    };
+    for (const auto& [key, shape] : spec.parameter_shapes()) {
+      SLIM_RETURN_IF_ERROR(check_key("parameter_shapes", key));
+      int64_t count = 1;
+      bool bad = shape.dims_size() == 0 || shape.dims_size() > 8;
+      for (int64_t d : shape.dims()) bad |= d <= 0 || __builtin_mul_overflow(count, d, &count);
+      if (bad) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "parameter_shapes['%s']: dims [%s] must be 1 to 8 sizes > 0", key, absl::StrJoin(shape.dims(), ",")));
+      }
+    }
+    for (const auto& [key, value] : spec.parameter_names()) {
+      SLIM_RETURN_IF_ERROR(check_key("parameter_names", key));
       if (value.empty() || static_cast<int64_t>(value.size()) > limits.max_name_bytes ||
           std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
         return absl::InvalidArgumentError(absl::StrFormat(

@@ -242,7 +242,11 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
       std::swap(w.shape[0], w.shape[1]);
       w.transposed = true;
     }
-    if (!shape.empty()) w.shape = shape;
+    if (!shape.empty() && !w.transposed && shape != w.shape) {
+      v1::Shape& theirs = (*out_.spec.mutable_parameter_shapes())[param];
+      theirs.clear_dims();
+      for (int64_t d : w.shape) theirs.add_dims(d);
+    }
     out_.weights.push_back(std::move(w));
     return absl::OkStatus();
   }
@@ -265,6 +269,15 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
     SLIM_ASSIGN_OR_RETURN(ConstTensor v, onnx_values::FromProto(*t));
     w.shape = v.dims;
     w.values.assign(v.v.begin(), v.v.end());
+  }
+  // A parameter slimtrain shapes otherwise (a position table (L, D) it
+  // keeps as (1, L, D)) keeps the initializer's shape in exported weights.
+  if (!shape.empty() && !transpose && shape != w.shape) {
+    v1::Shape& theirs = (*out_.spec.mutable_parameter_shapes())[param];
+    theirs.clear_dims();
+    for (int64_t d : w.shape) theirs.add_dims(d);
+    out_.weights.push_back(std::move(w));
+    return absl::OkStatus();
   }
   if (transpose && w.shape.size() == 2) {
     const std::vector<float> v = w.values;

@@ -102,10 +102,9 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
     EXPECT_LT(rel, 1e-4) << name;
 
     // The weights as slimtrain exports them load back into the PyTorch
-    // module strictly: the initializers' names (state_dict keys) and shapes.
-    // (The nanoGPT block's position table is exported (1, L, D), PyTorch's
-    // nn.Embedding is (L, D): not yet.)
-    if (name != "gpt_block") {
+    // module strictly: the initializers' names (state_dict keys) and shapes
+    // (the nanoGPT block's (L, D) position table too: parameter_shapes).
+    {
       const std::string weights = dir + "/" + name + ".safetensors";
       ASSERT_TRUE(WriteWeights(weights, (*e)->params(), 0).ok()) << name;
       const test_util::CommandResult load = test_util::RunCommandSplit(
