@@ -229,6 +229,49 @@ void Importer::Pointwise(const onnx::NodeProto& n, const View& x, v1::Layer* lay
   views_[n.output(0)] = View{layer->name(), x.u, x.groups};
 }
 
+namespace {
+
+// u with its leading (all but the last `trailing`) axes merged into one.
+Dims MergedRows(const Dims& u, int trailing) {
+  const size_t lead = u.size() - static_cast<size_t>(trailing);
+  if (lead <= 1) return u;
+  Dims merged = {NumElements(Dims(u.begin(), u.begin() + lead))};
+  merged.insert(merged.end(), u.begin() + lead, u.end());
+  return merged;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Importer::MergeRows(const onnx::NodeProto& n, const View& rows, int trailing,
+                                                OnnxNodeReport& report) {
+  const Dims merged = MergedRows(rows.u, trailing);
+  if (merged == rows.u) return rows.layer;
+  v1::Layer r;
+  r.set_name(absl::StrCat(Printable(n.name()), ".rows"));
+  r.add_inputs(rows.layer);
+  for (int64_t d : merged) r.mutable_reshape()->add_dims(d);
+  return AddNow(n, std::move(r), report);
+}
+
+absl::Status Importer::FinishRows(const onnx::NodeProto& n, v1::Layer* layer, const View& rows, int trailing,
+                                  const Dims& u, OnnxNodeReport& report) {
+  const Dims merged = MergedRows(u, trailing);
+  dims_[layer->name()] = merged;
+  unshaped_.erase(std::remove_if(unshaped_.begin(), unshaped_.end(),
+                                 [&](const auto& p) { return p.first == layer; }),
+                  unshaped_.end());
+  std::string out = layer->name();
+  if (merged != u) {
+    v1::Layer r;
+    r.set_name(absl::StrCat(Printable(n.name()), ".unrows"));
+    r.add_inputs(out);
+    for (int64_t d : u) r.mutable_reshape()->add_dims(d);
+    SLIM_ASSIGN_OR_RETURN(out, AddNow(n, std::move(r), report));
+  }
+  views_[n.output(0)] = View{out, u, rows.groups};
+  return absl::OkStatus();
+}
+
 absl::Status Importer::Weight(const std::string& param, const std::string& name, bool transpose,
                               const std::vector<int64_t>& shape) {
   const onnx::TensorProto* t = Constant(name);

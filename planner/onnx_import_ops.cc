@@ -164,7 +164,8 @@ absl::StatusOr<bool> Importer::MapFused(const onnx::NodeProto& n, const Fused& f
     }
   }
   SLIM_ASSIGN_OR_RETURN(View rows, Arrange(n, x, static_cast<int>(axes.size()), false, report));
-  v1::Layer* layer = Add(n, {rows.layer}, report);
+  SLIM_ASSIGN_OR_RETURN(std::string in, MergeRows(n, rows, static_cast<int>(axes.size()), report));
+  v1::Layer* layer = Add(n, {in}, report);
   v1::LayerNorm* l = layer->mutable_layer_norm();
   l->set_axes(static_cast<int64_t>(axes.size()));
   l->set_eps(f.eps);
@@ -186,7 +187,7 @@ absl::StatusOr<bool> Importer::MapFused(const onnx::NodeProto& n, const Fused& f
   }
   if (!f.gamma.empty()) SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".weight", f.gamma));
   if (!f.beta.empty()) SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".bias", f.beta));
-  Pointwise(n, rows, layer);
+  SLIM_RETURN_IF_ERROR(FinishRows(n, layer, rows, static_cast<int>(axes.size()), rows.u, report));
   report.note = "LayerNorm: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add";
   return true;
 }
@@ -473,6 +474,35 @@ absl::StatusOr<bool> Importer::MapElementwise(const onnx::NodeProto& n, OnnxNode
       return true;
     }
   }
+  // A learned per-channel scale (ConvNeXt's layer scale): x (N,C,H,W) times a
+  // (C,1,1) parameter is a depthwise 1x1 convolution without bias (its
+  // weight exported in the parameter's shape).
+  if (op == "Mul" && Constant(other) != nullptr && Constant(other)->data_type() == onnx::TensorProto::FLOAT) {
+    const onnx::TensorProto* t = Constant(other);
+    std::vector<int64_t> shape(t->dims().begin(), t->dims().end());
+    if (shape.size() == 4 && shape[0] == 1) shape.erase(shape.begin());
+    SLIM_ASSIGN_OR_RETURN(std::string px, Producer(n, n.input(act)));
+    const Dims& u = dims_.at(px);
+    if (u.size() == 3 && shape == std::vector<int64_t>{u[0], 1, 1}) {
+      v1::Layer* l = Add(n, {px}, report);
+      v1::Conv2d* c = l->mutable_conv2d();
+      c->set_out_channels(u[0]);
+      c->set_kernel_size(1);
+      c->set_groups(u[0]);
+      c->set_bias(false);
+      std::string module = other;
+      if (module.size() > 7 && module.substr(module.size() - 7) == ".weight") module.resize(module.size() - 7);
+      if (names_.count(Printable(module)) == 0) {
+        names_.erase(l->name());
+        l->set_name(Printable(module));
+        names_.insert(l->name());
+        report.layers.back() = l->name();
+      }
+      SLIM_RETURN_IF_ERROR(Weight(l->name() + ".weight", other, false, {u[0], 1, 1, 1}));
+      report.note = "a per-channel scale: depthwise 1x1 conv";
+      return true;
+    }
+  }
   // A learned position embedding: x (N, L, D) + P of x's per-example shape
   // (an initializer (1, L, D) or (L, D), or the rows 0..L-1 of a table).
   if (op == "Add") {
@@ -559,7 +589,8 @@ absl::StatusOr<bool> Importer::MapMatMul(const onnx::NodeProto& n, OnnxNodeRepor
   const int64_t out = out_in ? b->dims(0) : b->dims(1);
   SLIM_ASSIGN_OR_RETURN(View x, ViewOf(n, n.input(0)));
   SLIM_ASSIGN_OR_RETURN(View rows, Arrange(n, x, 1, false, report));
-  v1::Layer* l = Add(n, {rows.layer}, report);
+  SLIM_ASSIGN_OR_RETURN(std::string in_layer, MergeRows(n, rows, 1, report));
+  v1::Layer* l = Add(n, {in_layer}, report);
   l->mutable_linear()->set_out_features(out);
   const bool bias = op == "Gemm" && n.input_size() >= 3 && !n.input(2).empty();
   l->mutable_linear()->set_bias(bias);
@@ -570,9 +601,7 @@ absl::StatusOr<bool> Importer::MapMatMul(const onnx::NodeProto& n, OnnxNodeRepor
   if (!out_in) report.note = "weight transposed from (in, out)";
   Dims u = rows.u;
   u.back() = out;
-  dims_[l->name()] = u;
-  unshaped_.pop_back();
-  views_[n.output(0)] = View{l->name(), u, rows.groups};
+  SLIM_RETURN_IF_ERROR(FinishRows(n, l, rows, 1, u, report));
   return true;
 }
 

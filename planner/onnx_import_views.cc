@@ -494,14 +494,15 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
     const int64_t axis = axis_of(IntAttr(n, "axis", -1));
     if (axis <= 0 || axis >= rank) return false;
     SLIM_ASSIGN_OR_RETURN(View rows, Arrange(n, v, static_cast<int>(rank - axis), false, report));
-    v1::Layer* layer = Add(n, {rows.layer}, report);
+    SLIM_ASSIGN_OR_RETURN(std::string in, MergeRows(n, rows, static_cast<int>(rank - axis), report));
+    v1::Layer* layer = Add(n, {in}, report);
     v1::LayerNorm* l = layer->mutable_layer_norm();
     l->set_axes(rank - axis);
     l->set_eps(FloatAttr(n, "epsilon", 1e-5));
     l->set_bias(n.input_size() >= 3 && !n.input(2).empty());
     SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".weight", n.input(1)));
     if (l->bias()) SLIM_RETURN_IF_ERROR(Weight(layer->name() + ".bias", n.input(2)));
-    Pointwise(n, rows, layer);
+    SLIM_RETURN_IF_ERROR(FinishRows(n, layer, rows, static_cast<int>(rank - axis), rows.u, report));
     return true;
   }
   return false;

@@ -94,6 +94,16 @@ class Importer {
   absl::Status Shape(v1::Layer* layer);
   // A pointwise layer on `x` (same shape): its output is x's view over it.
   void Pointwise(const onnx::NodeProto& n, const View& x, v1::Layer* layer);
+  // A row op (linear, layer_norm) on `rows` (Arrange's, the last `trailing`
+  // axes the rows): its layers take (rows, trailing...) per example, and
+  // images are stored channels last, so rows over several leading axes
+  // ((H, W, C) in ConvNeXt) are merged into one first (MergeRows: the layer
+  // to read) and the op's output split back (FinishRows: its output `u`
+  // as the node's output, over the rows' groups).
+  absl::StatusOr<std::string> MergeRows(const onnx::NodeProto& n, const View& rows, int trailing,
+                                        OnnxNodeReport& report);
+  absl::Status FinishRows(const onnx::NodeProto& n, v1::Layer* layer, const View& rows, int trailing, const Dims& u,
+                          OnnxNodeReport& report);
   // Initializer `name` as parameter `param` (transposed from (in, out) when `transpose`).
   absl::Status Weight(const std::string& param, const std::string& name, bool transpose = false,
                       const std::vector<int64_t>& shape = {});

@@ -152,6 +152,8 @@ def make_models():
               # small that the last batch norms see 2 values a channel).
               ("squeezenet1_1", torchvision.models.squeezenet1_1(), (2, 3, 64, 64)),
               ("densenet121", torchvision.models.densenet121(), (2, 3, 64, 64)),
+              # LayerNorm and linears over (H, W, C), a per-channel layer scale.
+              ("convnext_tiny", torchvision.models.convnext_tiny(stochastic_depth_prob=0.0), (2, 3, 32, 32)),
               ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
               ("upsample_cnn", UpsampleCnn(), (2, 1, 10, 10)),
               ("gpt_block", GptBlock(), (2, 16))]
