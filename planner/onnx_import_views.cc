@@ -478,9 +478,42 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
       report.note = "axes must be given (constants)";
       return false;
     }
+    const bool keepdim = IntAttr(n, "keepdims", 1) != 0;
+    // Over a view, when each reduced axis is one axis of the layer but the
+    // batch ((L, N, E).mean(0)): the layer's axes, kept as size 1; without
+    // keepdims the view drops them.
+    if (!onnx_values::IsPlain(v)) {
+      std::vector<int64_t> layer_axes;
+      std::vector<bool> reduced(rank, false);
+      for (int64_t a : axes) {
+        const int64_t at = axis_of(a);
+        if (at < 0 || at >= rank || reduced[at] || v.groups[at].size() != 1 || v.groups[at][0] == 0) {
+          layer_axes.clear();
+          break;
+        }
+        reduced[at] = true;
+        layer_axes.push_back(v.groups[at][0]);
+      }
+      if (!layer_axes.empty()) {
+        v1::Layer* l = Add(n, {v.layer}, report);
+        for (int64_t a : layer_axes) {
+          if (op == "ReduceMean") l->mutable_reduce_mean()->add_axes(a);
+          if (op == "ReduceSum") l->mutable_reduce_sum()->add_axes(a);
+        }
+        if (op == "ReduceMean") l->mutable_reduce_mean()->set_keepdim(true);
+        if (op == "ReduceSum") l->mutable_reduce_sum()->set_keepdim(true);
+        SLIM_RETURN_IF_ERROR(Shape(l));
+        unshaped_.pop_back();
+        View r{l->name(), dims_.at(l->name()), {}};
+        for (int64_t i = 0; i < rank; ++i) {
+          if (keepdim || !reduced[i]) r.groups.push_back(v.groups[i]);
+        }
+        views_[n.output(0)] = r;
+        return true;
+      }
+    }
     SLIM_ASSIGN_OR_RETURN(std::string x, Producer(n, n.input(0)));
     v1::Layer* l = Add(n, {x}, report);
-    const bool keepdim = IntAttr(n, "keepdims", 1) != 0;
     if (op == "ReduceMean") {
       for (int64_t a : axes) l->mutable_reduce_mean()->add_axes(a);
       l->mutable_reduce_mean()->set_keepdim(keepdim);

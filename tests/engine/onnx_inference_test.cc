@@ -204,7 +204,7 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
                 f64 ? "float64" : "float32", worst, worst_name.c_str());
     ++models;
   }
-  EXPECT_EQ(models, 12);
+  EXPECT_EQ(models, 13);
 }
 
 }  // namespace

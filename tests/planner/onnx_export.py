@@ -80,6 +80,21 @@ class UpsampleCnn(nn.Module):
         return self.fc(y.sum(dim=(2, 3)) / 784)
 
 
+class SequenceFirstEncoder(nn.Module):
+    """nn.TransformerEncoder in its default layout (batch_first=False): the
+    model transposes its (N, L) tokens' embeddings to (L, N, E) and averages
+    over L."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 16)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1), 1)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, ids):
+        return self.fc(self.enc(self.emb(ids).transpose(0, 1)).mean(0))
+
+
 class VitEncoder(nn.Module):
     """A small ViT: patches by a strided conv, a class token, learned
     positions, nn.TransformerEncoderLayer (batch_first, pre-norm, GELU)."""
@@ -156,7 +171,8 @@ def make_models():
               ("convnext_tiny", torchvision.models.convnext_tiny(stochastic_depth_prob=0.0), (2, 3, 32, 32)),
               ("vit_encoder", VitEncoder(), (2, 3, 16, 16)),
               ("upsample_cnn", UpsampleCnn(), (2, 1, 10, 10)),
-              ("gpt_block", GptBlock(), (2, 16))]
+              ("gpt_block", GptBlock(), (2, 16)),
+              ("sequence_first_encoder", SequenceFirstEncoder(), (2, 7))]
     return models
 
 
@@ -206,15 +222,16 @@ def main():
     opset = int(flags.get("--opset", "13"))
     only = set(flags["--only"].split(",")) if "--only" in flags else None
     models = make_models()
-    small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block", "upsample_cnn"}  # float32
-    token_models = {"embedding_mlp", "gpt_block"}
+    small = {"custom_cnn", "gelu_mlp", "embedding_mlp", "vit_encoder", "gpt_block", "upsample_cnn",
+             "sequence_first_encoder"}  # float32 gradients
+    vocabularies = {"embedding_mlp": 20, "gpt_block": 50, "sequence_first_encoder": 30}  # token models
     for name, model, shape in models:
         if only is not None and name not in only:
             continue
         model.train()
         path = os.path.join(out, name + ".onnx")
-        ids = name in token_models
-        vocabulary = 20 if name == "embedding_mlp" else 50
+        ids = name in vocabularies
+        vocabulary = vocabularies.get(name, 0)
         sample = torch.randint(0, vocabulary, shape) if ids else torch.randn(*shape)
         torch.onnx.export(model, sample, path, opset_version=opset,
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,

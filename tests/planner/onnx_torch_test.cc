@@ -39,7 +39,7 @@ TEST(OnnxTorchTest, PyTorchExportsImportWithPyTorchsParameterCounts) {
                 static_cast<long long>(torch_count));
     ++models;
   }
-  EXPECT_EQ(models, 12);
+  EXPECT_EQ(models, 13);
 }
 
 // The transformer models and EfficientNet at the first and last opsets
