@@ -5,9 +5,11 @@
 //   // im.spec: the graph as slimtrain's ops, ending in the loss
 //   // im.nodes: what each ONNX node became, for `slimtrain import`
 //
-// Reading is Debian's ONNX library's (libonnx-dev): its protobuf messages,
-// its checker, its shape inference (which gives every tensor's shape, so
-// the batch may be symbolic). Opsets 11 to 17 of the default domain.
+// Reading is Debian's ONNX library's (libonnx-dev): its protobuf messages
+// and its checker. Shapes are the importer's own (onnx_values.h: the
+// batch symbolic), not libonnx's shape inference, which crashes on some
+// malformed models (a Conv with stride 0). Opsets 11 to 17 of the default
+// domain.
 //
 // Mapping (ONNX op -> layer):
 //   Conv (2-D; kernel_shape, strides, pads, dilations, group, auto_pad)
@@ -99,7 +101,7 @@ bool LooksLikeOnnx(absl::string_view bytes);
 // The ModelSpec of ONNX model `bytes`. INVALID_ARGUMENT naming `source` for
 // bytes that are not a valid ONNX model (the checker's message), a graph
 // without exactly one non-initializer input and one output, an opset outside
-// 11-17, shapes shape inference cannot give; UNIMPLEMENTED listing every
+// 11-17, shapes that do not fit their ops; UNIMPLEMENTED listing every
 // unsupported node. The spec still has to pass Graph::Build.
 absl::StatusOr<OnnxImport> ImportOnnx(absl::string_view bytes, const std::string& source,
                                       const OnnxImportOptions& options);

@@ -36,6 +36,13 @@ absl::StatusOr<bool> Importer::MapSpatial(const onnx::NodeProto& n, OnnxNodeRepo
     std::vector<int64_t> strides = IntsAttr(n, "strides"), dil = IntsAttr(n, "dilations"), pads = IntsAttr(n, "pads");
     if (strides.empty()) strides = {1, 1};
     if (dil.empty()) dil = {1, 1};
+    auto positive_pair = [](const std::vector<int64_t>& v) { return v.size() == 2 && v[0] > 0 && v[1] > 0; };
+    if (!positive_pair(kernel) || !positive_pair(strides) || !positive_pair(dil) ||
+        (!pads.empty() && pads.size() != 4)) {
+      report.note = absl::StrFormat("kernel_shape [%s], strides [%s], dilations [%s] must be two sizes > 0, pads four",
+                                    absl::StrJoin(kernel, ","), absl::StrJoin(strides, ","), absl::StrJoin(dil, ","));
+      return false;
+    }
     const std::string auto_pad = StringAttr(n, "auto_pad", "NOTSET");
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       pads.assign(4, 0);
