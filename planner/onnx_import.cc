@@ -126,14 +126,14 @@ absl::StatusOr<View> Importer::Arrange(const onnx::NodeProto& n, const View& v, 
     t.set_name(absl::StrCat(Printable(n.name()), ".arrange"));
     t.add_inputs(layer);
     for (int64_t p : a->perm) t.mutable_transpose()->add_perm(p);
-    SLIM_ASSIGN_OR_RETURN(layer, AddNow(n, std::move(t), report));
+    SLIM_ASSIGN_OR_RETURN(layer, AddNow(std::move(t), report));
   }
   if (a->merged_u != a->transposed_u) {
     v1::Layer r;
     r.set_name(absl::StrCat(Printable(n.name()), ".merge"));
     r.add_inputs(layer);
     for (int64_t d : a->merged_u) r.mutable_reshape()->add_dims(d);
-    SLIM_ASSIGN_OR_RETURN(layer, AddNow(n, std::move(r), report));
+    SLIM_ASSIGN_OR_RETURN(layer, AddNow(std::move(r), report));
   }
   return View{layer, a->merged_u, a->groups};
 }
@@ -200,11 +200,11 @@ absl::Status Importer::Shape(v1::Layer* layer) {
   }
   absl::StatusOr<Dims> d = LayerOutputDims(*layer, in, /*num_classes=*/0);
   if (!d.ok()) return Error(std::string(d.status().message()));
-  dims_[layer->name()] = *d;
+  Shaped(layer, *d);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Importer::AddNow(const onnx::NodeProto& n, v1::Layer layer, OnnxNodeReport& report) {
+absl::StatusOr<std::string> Importer::AddNow(v1::Layer layer, OnnxNodeReport& report) {
   std::string name = layer.name();
   while (!name.empty() && name[0] == '.') name.erase(0, 1);
   layer.set_name(name);
@@ -215,16 +215,19 @@ absl::StatusOr<std::string> Importer::AddNow(const onnx::NodeProto& n, v1::Layer
   *l = std::move(layer);
   report.layers.push_back(name);
   SLIM_RETURN_IF_ERROR(Shape(l));
-  (void)n;
   return name;
+}
+
+void Importer::Shaped(const v1::Layer* layer, const Dims& dims) {
+  dims_[layer->name()] = dims;
+  unshaped_.erase(std::remove_if(unshaped_.begin(), unshaped_.end(),
+                                 [&](const auto& p) { return p.first == layer; }),
+                  unshaped_.end());
 }
 
 void Importer::Pointwise(const onnx::NodeProto& n, const View& x, v1::Layer* layer) {
   // Same shape as x: known now, and the output is x's view over the layer.
-  dims_[layer->name()] = x.u;
-  unshaped_.erase(std::remove_if(unshaped_.begin(), unshaped_.end(),
-                                 [&](const auto& p) { return p.first == layer; }),
-                  unshaped_.end());
+  Shaped(layer, x.u);
   views_[n.output(0)] = View{layer->name(), x.u, x.groups};
 }
 
@@ -249,23 +252,20 @@ absl::StatusOr<std::string> Importer::MergeRows(const onnx::NodeProto& n, const 
   r.set_name(absl::StrCat(Printable(n.name()), ".rows"));
   r.add_inputs(rows.layer);
   for (int64_t d : merged) r.mutable_reshape()->add_dims(d);
-  return AddNow(n, std::move(r), report);
+  return AddNow(std::move(r), report);
 }
 
 absl::Status Importer::FinishRows(const onnx::NodeProto& n, v1::Layer* layer, const View& rows, int trailing,
                                   const Dims& u, OnnxNodeReport& report) {
   const Dims merged = MergedRows(u, trailing);
-  dims_[layer->name()] = merged;
-  unshaped_.erase(std::remove_if(unshaped_.begin(), unshaped_.end(),
-                                 [&](const auto& p) { return p.first == layer; }),
-                  unshaped_.end());
+  Shaped(layer, merged);
   std::string out = layer->name();
   if (merged != u) {
     v1::Layer r;
     r.set_name(absl::StrCat(Printable(n.name()), ".unrows"));
     r.add_inputs(out);
     for (int64_t d : u) r.mutable_reshape()->add_dims(d);
-    SLIM_ASSIGN_OR_RETURN(out, AddNow(n, std::move(r), report));
+    SLIM_ASSIGN_OR_RETURN(out, AddNow(std::move(r), report));
   }
   views_[n.output(0)] = View{out, u, rows.groups};
   return absl::OkStatus();
@@ -278,24 +278,12 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
   OnnxWeight w;
   w.name = param;
   w.source = name;
+  w.shape.assign(t->dims().begin(), t->dims().end());
   if (!options_.weight_values) {
-    w.shape.assign(t->dims().begin(), t->dims().end());
-    if (transpose && w.shape.size() == 2) {
-      std::swap(w.shape[0], w.shape[1]);
-      w.transposed = true;
-    }
-    if (!shape.empty() && !w.transposed && shape != w.shape) {
-      v1::Shape& theirs = (*out_.spec.mutable_parameter_shapes())[param];
-      theirs.clear_dims();
-      for (int64_t d : w.shape) theirs.add_dims(d);
-    }
-    out_.weights.push_back(std::move(w));
-    return absl::OkStatus();
-  }
-  if (t->data_type() == onnx::TensorProto::FLOAT && !t->raw_data().empty()) {
+    // Names and shapes only.
+  } else if (t->data_type() == onnx::TensorProto::FLOAT && !t->raw_data().empty()) {
     // The usual case, read straight into floats (a model's weights are most
     // of an import's memory).
-    w.shape.assign(t->dims().begin(), t->dims().end());
     int64_t count = 1;
     for (int64_t d : w.shape) {
       if (d < 0 || __builtin_mul_overflow(count, d, &count)) count = -1;
@@ -309,28 +297,27 @@ absl::Status Importer::Weight(const std::string& param, const std::string& name,
     std::memcpy(w.values.data(), t->raw_data().data(), t->raw_data().size());
   } else {
     SLIM_ASSIGN_OR_RETURN(ConstTensor v, onnx_values::FromProto(*t));
-    w.shape = v.dims;
     w.values.assign(v.v.begin(), v.v.end());
   }
-  // A parameter slimtrain shapes otherwise (a position table (L, D) it
-  // keeps as (1, L, D)) keeps the initializer's shape in exported weights.
-  if (!shape.empty() && !transpose && shape != w.shape) {
+  if (transpose && w.shape.size() == 2) {
+    // An (in, out) MatMul weight as the linear's (out, in).
+    if (!w.values.empty()) {
+      const std::vector<float> v = w.values;
+      const int64_t rows = w.shape[0], cols = w.shape[1];
+      for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t j = 0; j < cols; ++j) w.values[j * rows + i] = v[i * cols + j];
+      }
+    }
+    std::swap(w.shape[0], w.shape[1]);
+    w.transposed = true;
+  } else if (!shape.empty() && shape != w.shape) {
+    // A parameter slimtrain shapes otherwise (a position table (L, D) it
+    // keeps as (1, L, D)): the region and exported weights keep the
+    // initializer's shape (same elements, same order).
     v1::Shape& theirs = (*out_.spec.mutable_parameter_shapes())[param];
     theirs.clear_dims();
     for (int64_t d : w.shape) theirs.add_dims(d);
-    out_.weights.push_back(std::move(w));
-    return absl::OkStatus();
   }
-  if (transpose && w.shape.size() == 2) {
-    const std::vector<float> v = w.values;
-    const int64_t rows = w.shape[0], cols = w.shape[1];
-    for (int64_t i = 0; i < rows; ++i) {
-      for (int64_t j = 0; j < cols; ++j) w.values[j * rows + i] = v[i * cols + j];
-    }
-    w.shape = {cols, rows};
-    w.transposed = true;
-  }
-  if (!shape.empty()) w.shape = shape;
   out_.weights.push_back(std::move(w));
   return absl::OkStatus();
 }
@@ -389,7 +376,8 @@ absl::StatusOr<OnnxImport> Importer::Run() {
       SLIM_ASSIGN_OR_RETURN(mapped, Map(i, n, report));
     }
     if (mapped) {
-      for (auto& [layer, value] : unshaped_) {
+      const auto made = unshaped_;  // Shape takes each off the list
+      for (auto& [layer, value] : made) {
         SLIM_RETURN_IF_ERROR(Shape(layer));
         if (!value.empty() && views_.count(value) == 0) {
           views_[value] = onnx_values::Plain(layer->name(), dims_[layer->name()]);

@@ -566,12 +566,12 @@ absl::StatusOr<bool> Importer::MapMatMul(const onnx::NodeProto& n, OnnxNodeRepor
                                     SymDimsString(OnnxDims(bv)));
       return false;
     }
-    Add(n, {ax.layer, bx.layer}, report)->mutable_matmul();
+    v1::Layer* l = Add(n, {ax.layer, bx.layer}, report);
+    l->mutable_matmul();
     Dims u = ax.u;
     u.back() = bx.u.back();
-    dims_[out_.spec.layers(out_.spec.layers_size() - 1).name()] = u;
-    unshaped_.pop_back();
-    views_[n.output(0)] = View{out_.spec.layers(out_.spec.layers_size() - 1).name(), u, ax.groups};
+    Shaped(l, u);
+    views_[n.output(0)] = View{l->name(), u, ax.groups};
     return true;
   }
   const bool transposed = pb != nullptr && pb->kind == "transposed";

@@ -356,7 +356,7 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
       split.set_name(absl::StrCat(Printable(n.name()), ".split"));
       split.add_inputs(v.layer);
       for (int64_t x : plan->split_u) split.mutable_reshape()->add_dims(x);
-      SLIM_ASSIGN_OR_RETURN(r.layer, AddNow(n, std::move(split), report));
+      SLIM_ASSIGN_OR_RETURN(r.layer, AddNow(std::move(split), report));
     }
     views_[n.output(0)] = r;
     if (report.note.empty()) report.note = absl::StrFormat("a view %s", SymDimsString(OnnxDims(r)));
@@ -442,7 +442,6 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
       if (r.end != INT64_MAX) s->set_end(r.end);
       if (r.step != 1) s->set_step(r.step);
       SLIM_RETURN_IF_ERROR(Shape(l));
-      unshaped_.pop_back();
       View sv{l->name(), dims_.at(l->name()), v.groups};
       if (r.drop_axis) sv.groups.erase(sv.groups.begin() + axis);  // a size-1 axis in no group
       views_[out] = sv;
@@ -510,7 +509,6 @@ absl::StatusOr<bool> Importer::MapView(const onnx::NodeProto& n, OnnxNodeReport&
         if (op == "ReduceMean") l->mutable_reduce_mean()->set_keepdim(true);
         if (op == "ReduceSum") l->mutable_reduce_sum()->set_keepdim(true);
         SLIM_RETURN_IF_ERROR(Shape(l));
-        unshaped_.pop_back();
         View r{l->name(), dims_.at(l->name()), {}};
         for (int64_t i = 0; i < rank; ++i) {
           if (keepdim || !reduced[i]) r.groups.push_back(v.groups[i]);

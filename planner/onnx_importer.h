@@ -71,7 +71,6 @@ class Importer {
   // A folded constant (initializers of up to kMaxFoldedElements included).
   const ConstTensor* Folded(const std::string& name);
   bool Scalar(const std::string& name, double* value);
-  bool IsConst(const std::string& name) { return Folded(name) != nullptr || Constant(name) != nullptr; }
 
   // --- activations
   bool IsActivation(const std::string& name) const { return views_.count(name) > 0; }
@@ -90,7 +89,9 @@ class Importer {
                  const std::string* out = nullptr);
   // A layer fully set up now (a transpose or reshape Arrange makes): shaped
   // at once.
-  absl::StatusOr<std::string> AddNow(const onnx::NodeProto& n, v1::Layer layer, OnnxNodeReport& report);
+  absl::StatusOr<std::string> AddNow(v1::Layer layer, OnnxNodeReport& report);
+  // `layer`'s output dims are `dims`, known without asking its op rules.
+  void Shaped(const v1::Layer* layer, const Dims& dims);
   absl::Status Shape(v1::Layer* layer);
   // A pointwise layer on `x` (same shape): its output is x's view over it.
   void Pointwise(const onnx::NodeProto& n, const View& x, v1::Layer* layer);
@@ -104,7 +105,9 @@ class Importer {
                                         OnnxNodeReport& report);
   absl::Status FinishRows(const onnx::NodeProto& n, v1::Layer* layer, const View& rows, int trailing, const Dims& u,
                           OnnxNodeReport& report);
-  // Initializer `name` as parameter `param` (transposed from (in, out) when `transpose`).
+  // Initializer `name` as parameter `param` (transposed from (in, out) when
+  // `transpose`; `shape`: slimtrain's shape of it when not the initializer's,
+  // which parameter_shapes then records).
   absl::Status Weight(const std::string& param, const std::string& name, bool transpose = false,
                       const std::vector<int64_t>& shape = {});
 

@@ -111,9 +111,9 @@ struct ReshapePlan {
 // regroup v's axes: a split of the batch axis, or of an axis across a group.
 absl::StatusOr<ReshapePlan> PlanReshape(const View& v, const SymDims& target, bool allow_zero);
 
-// The layers that lay `v` out as an op needs it; see Arrange in the
-// importer. `order`: the layer axes in their new order (perm of (N, u...));
-// `merged_u`: the per-example dims after merging groups.
+// The layers that lay `v` out as an op needs it (Importer::Arrange emits
+// them): a transpose by `perm` (of (N, u...)), then a reshape to
+// `merged_u` where groups merge.
 struct Arrangement {
   std::vector<int64_t> perm;  // empty: no transpose
   Dims transposed_u;

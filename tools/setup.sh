@@ -31,7 +31,7 @@ PACKAGES=(
   libdnnl-dev              # oneDNN (CPU convolution, linear, pooling)
   libsqlite3-dev           # job store
   zlib1g-dev               # gzip for datasets and compression
-  libonnx-dev              # ONNX protobufs, checker, shape inference (model import)
+  libonnx-dev              # ONNX protobufs and checker (model import)
   libpng-dev               # PNG decoding (image-folder datasets)
   libjpeg62-turbo-dev      # JPEG decoding (image-folder datasets)
   python3-onnx             # building ONNX models in tests and scripts
