@@ -363,8 +363,9 @@ absl::StatusOr<Graph> Graph::Build(const v1::ModelSpec& spec, const SizeLimits& 
             limits.max_name_bytes));
       }
       if (!taken.emplace(value, key).second) {
+        // In name order: a proto map's order is not fixed.
         return absl::InvalidArgumentError(absl::StrFormat("parameter_names: '%s' names both '%s' and '%s'", value,
-                                                          taken[value], key));
+                                                          std::min(taken[value], key), std::max(taken[value], key)));
       }
     }
   }

@@ -3,6 +3,7 @@
 // exported from it use them, weights load back by them, and a shape that does
 // not fit its parameter is refused when the model is set up to run.
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
@@ -68,13 +69,23 @@ TEST(ParameterNamesTest, AShapeOfOtherElementsOrABadKeyIsRefused) {
                                                    "parameter 12"),
             std::string::npos)
       << e.status();
-  for (const char* bad : {R"pb(parameter_shapes { key: "pos.gamma" value { dims: 12 } })pb",
-                          R"pb(parameter_shapes { key: "pos.weight" value { dims: 0 } })pb",
-                          R"pb(parameter_shapes { key: "pos.weight" value {} })pb"}) {
+  // Graph::Build: keys are parts of the model's layers, shapes sizes > 0,
+  // names unique and printable; each message names the field and the value.
+  const std::pair<const char*, const char*> kBad[] = {
+      {R"pb(parameter_shapes { key: "pos.gamma" value { dims: 12 } })pb", "parameter_shapes: key 'pos.gamma' is not"},
+      {R"pb(parameter_shapes { key: "pos.weight" value { dims: 0 } })pb",
+       "parameter_shapes['pos.weight']: dims [0] must be 1 to 8 sizes > 0"},
+      {R"pb(parameter_shapes { key: "pos.weight" value {} })pb",
+       "parameter_shapes['pos.weight']: dims [] must be 1 to 8 sizes > 0"},
+      {R"pb(parameter_names { key: "fc2.weight" value: "w" })pb", "parameter_names: key 'fc2.weight' is not"},
+      {R"pb(parameter_names { key: "fc.weight" value: "" })pb", "parameter_names['fc.weight']: the name must be"},
+      {R"pb(parameter_names { key: "fc.weight" value: "w" } parameter_names { key: "fc.bias" value: "w" })pb",
+       "parameter_names: 'w' names both 'fc.bias' and 'fc.weight'"},
+  };
+  for (const auto& [bad, message] : kBad) {
     absl::StatusOr<planner::Graph> refused = planner::Graph::Build(Model(bad));
     ASSERT_FALSE(refused.ok()) << bad;
-    EXPECT_NE(std::string(refused.status().message()).find("parameter_shapes"), std::string::npos)
-        << refused.status();
+    EXPECT_NE(std::string(refused.status().message()).find(message), std::string::npos) << refused.status();
   }
 }
 

@@ -599,30 +599,6 @@ TEST(GraphTest, LinearOnTokensActsOnTheLastAxis) {
   EXPECT_EQ(KernelShape(g->node(g->Find("fc")), 5).rows, 5);
 }
 
-// parameter_names: keys are parts of the model's layers, values unique.
-TEST(GraphTest, ParameterNamesNamePartsOfLayersUniquely) {
-  auto build = [](const std::string& names) {
-    return Graph::Build(Parse(absl::StrCat(R"pb(
-      input { dims: 4 }
-      num_classes: 2
-      layers { name: "fc" inputs: "input" linear { out_features: 2 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb",
-                                           names)));
-  };
-  EXPECT_TRUE(build(R"pb(parameter_names { key: "fc.weight" value: "head.w" })pb").ok());
-  for (const auto& [names, message] : std::vector<std::pair<std::string, std::string>>{
-           {R"pb(parameter_names { key: "fc2.weight" value: "w" })pb", "key 'fc2.weight' is not"},
-           {R"pb(parameter_names { key: "fc.gamma" value: "w" })pb", "key 'fc.gamma' is not"},
-           {R"pb(parameter_names { key: "fc.weight" value: "" })pb", "parameter_names['fc.weight']: the name"},
-           {R"pb(parameter_names { key: "fc.weight" value: "w" }
-                 parameter_names { key: "fc.bias" value: "w" })pb",
-            "parameter_names: 'w' names both"}}) {
-    absl::StatusOr<Graph> g = build(names);
-    ASSERT_FALSE(g.ok()) << names;
-    EXPECT_NE(std::string(g.status().message()).find(message), std::string::npos) << g.status().message();
-  }
-}
-
 // A causal softmax needs axis -1 over square (L, L) trailing axes.
 TEST(GraphTest, CausalSoftmaxNeedsTheLastAxisOfSquareScores) {
   auto build = [](const std::string& dims, const std::string& softmax) {
