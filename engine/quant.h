@@ -1,8 +1,10 @@
-// quant.h — DESIGN.md's K-bit quantizer for a BN→ReLU, one element at a time.
+// quant.h — DESIGN.md's K-bit quantizer for a BN→ReLU, and the codes of the
+// other saved tensors (planner/coding.h), one element at a time.
 //
-// This is the specification every backend's quantize/restore kernels follow;
-// the reference backend uses it directly, the fast and CUDA kernels are tested
-// against it code for code.
+// This is the specification every backend's quantize/restore and
+// encode/decode kernels follow; the reference backend uses it directly, the
+// fast and CUDA kernels are tested against it code for code. The BN→ReLU
+// quantizer comes first; "saved-tensor codes" below specifies the rest.
 //
 // For one channel of a batch_norm with scale γ and shift β, B = 2^K bins of
 // width Δ = 6/B (six standard deviations in all):
@@ -28,8 +30,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "engine/host_device.h"
+#include "planner/coding.h"
 #include "planner/strategy.h"
 
 // Under nvcc every function here is __host__ __device__, so the CUDA kernels
@@ -144,6 +148,215 @@ SLIM_HD inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
   const int shift = static_cast<int>(bit & 7);
   const uint8_t mask = static_cast<uint8_t>(((1 << bits) - 1) << shift);
   codes[bit >> 3] = static_cast<uint8_t>((codes[bit >> 3] & ~mask) | ((q << shift) & mask));
+}
+
+// ---------------------------------------------------------------- saved-tensor codes
+//
+// The codes of the other tensors kept for backward (planner/coding.h says
+// which tensor gets which coding, and the byte layout). Each backend's
+// EncodeSaved/DecodeSaved (engine/backend.h) takes a CodeSpec and follows the
+// functions below element by element in the element type T (float or
+// double). The fast CPU and CUDA kernels must equal the reference bit for
+// bit, so the order of the float operations written here is part of the
+// specification: every operation rounds to T on its own (no fused
+// multiply-adds: the fast kernels build with -ffp-contract=off, nvcc with
+// --fmad=false), divisions are divisions (never a reciprocal times), and
+// T(q) is the exact conversion of the integer q.
+//
+// Common. B = 2^K codes (K = spec.bits: 8, 4 or 2), packed with PutCode
+// (element i at bit i·K, low bits first). Elements are in the arena's order
+// (NHWC); a group is a contiguous run of planner::kCodeGroupSize = 256
+// elements (the last one may be shorter). A code of n = spec.count elements:
+//   packed codes    ceil(n·K/8) bytes; the unused high bits of the last are 0
+//   kRelu, kGroup   zero bytes up to PackedCodeBytes (a multiple of 16), then
+//                   the per-group values in T: kRelu m_0, m_1, ...; kGroup
+//                   lo_0, hi_0, lo_1, hi_1, ...
+// planner::CodeBytes in all. Every byte of it is written, so a code is a pure
+// function of the input. Conversions to int go through ClampCode, which
+// clamps in floating point first (NaN to the low end), so no cast is
+// undefined; a non-finite input gets some code in range.
+//
+// Pass-through (K = planner::kPassThroughBits, any coding): the code is the
+// n values of T, decoded exactly.
+//
+// kGroup, per group: lo = min, hi = max of its values (GroupRange: NaN
+//   ignored, a zero stored as +0, so any order of folding gives the same);
+//   step = (hi − lo) / T(B − 1).
+//     encode: step > 0: q = ClampCode(floor((x − lo) / step + 0.5), 0, B − 1);
+//             else q = 0 (a constant group).
+//     decode: x' = lo + T(q)·step.            |x' − x| ≤ step/2 (+ rounding)
+// kRelu (a relu's output, >= 0), per group: m = max(+0, its values)
+//   (ReluGroupMax); step = m / T(B − 1).
+//     encode: x > 0: q = step > 0 ? ClampCode(ceil(x / step), 1, B − 1) : 1
+//             (step 0: m/(B − 1) underflowed); else q = 0.
+//     decode: q = 0: 0; else v = (T(q) − 0.5)·step, x' = v > 0 ? v : m.
+//   x' > 0 exactly where x > 0 (the relu's mask is exact); |x' − x| ≤ step/2.
+// kBounded (a known [lo, hi], finite, lo < hi: relu6, clip, hardsigmoid):
+//   w = (hi − lo) / T(B − 2).
+//     encode: x <= lo: 0; x >= hi: B − 1;
+//             else q = ClampCode(floor((x − lo) / w) + 1, 1, B − 2).
+//     decode: 0: lo; B − 1: hi; else x' = lo + (T(q) − 0.5)·w.
+//   lo < x' < hi exactly where lo < x < hi (the backward's mask), for any
+//   range whose w/2 is not lost next to lo and hi.
+// kRange (a known [lo, hi]: sigmoid [0, 1], tanh [−1, 1]): w = (hi − lo) / T(B).
+//     encode: q = ClampCode(floor((x − lo) / w), 0, B − 1).
+//     decode: x' = lo + (T(q) + 0.5)·w.       |x' − x| ≤ w/2 inside [lo, hi]
+// kBnInput (a batch_norm's input x; stats (2, C) in T: mean, then invstd;
+//   element i is channel c = i mod C, C = spec.channels): Δ = T(6) / T(B).
+//     encode: x̂ = (x − mean[c])·invstd[c];
+//             q = ClampCode(floor(x̂ / Δ) + T(B/2), 0, B − 1).
+//     decode: x̂' = (T(q − B/2) + 0.5)·Δ; x' = mean[c] + x̂' / invstd[c].
+//   |x̂' − x̂| ≤ Δ/2 inside ±3σ (the BN→ReLU grid, without its offset).
+// kBounded's and kRange's lo, hi are spec.lo, spec.hi rounded to T.
+
+// What the executor asks a backend to code: one saved tensor.
+struct CodeSpec {
+  planner::Coding coding = planner::Coding::kGroup;
+  int bits = 4;           // 8, 4, 2 or planner::kPassThroughBits
+  int64_t count = 0;      // elements
+  int64_t channels = 1;   // kBnInput: C (element i is channel i mod C)
+  double lo = 0, hi = 0;  // kBounded, kRange: the known range
+};
+
+// Whether a backend can code `s`: bits 8, 4, 2 or pass-through; a coding of
+// this section (any coding for pass-through; kExact and kBnRelu are not
+// coded here); count >= 0; kBnInput: channels >= 1; kBounded, kRange: finite
+// lo < hi. Backends abort (CPU) or record an error (CUDA) otherwise.
+inline bool ValidCodeSpec(const CodeSpec& s) {
+  if (s.count < 0) return false;
+  if (s.bits == planner::kPassThroughBits) return true;
+  if (s.bits != 8 && s.bits != 4 && s.bits != 2) return false;
+  switch (s.coding) {
+    case planner::Coding::kBnInput: return s.channels >= 1;
+    case planner::Coding::kRelu:
+    case planner::Coding::kGroup: return true;
+    case planner::Coding::kBounded:
+    case planner::Coding::kRange: return std::isfinite(s.lo) && std::isfinite(s.hi) && s.lo < s.hi;
+    default: return false;
+  }
+}
+
+// Byte offset of the per-group values in the code of `s` (kRelu, kGroup).
+inline int64_t GroupValuesOffset(const CodeSpec& s, int64_t element_bytes) {
+  return planner::PackedCodeBytes(s.coding, s.bits, s.count, element_bytes);
+}
+
+// f (a whole number, ±inf or NaN) clamped to [lo, hi] in floating point,
+// NaN to lo, then converted: x86's maxps(f, lo) then minps(·, hi).
+template <typename T>
+SLIM_HD int ClampCode(T f, int lo, int hi) {
+  T c = f > T(lo) ? f : T(lo);
+  c = c < T(hi) ? c : T(hi);
+  return static_cast<int>(c);
+}
+
+// The folds of GroupRange and ReluGroupMax: an accumulator that is never
+// NaN ignores NaN values, and min and max of the rest do not depend on the
+// order (but for the sign of a zero minimum or maximum).
+template <typename T>
+SLIM_HD T FoldMin(T acc, T x) {
+  return x < acc ? x : acc;
+}
+template <typename T>
+SLIM_HD T FoldMax(T acc, T x) {
+  return x > acc ? x : acc;
+}
+
+// kGroup's lo and hi of the n >= 1 values at x: the folds from +inf and
+// −inf, then + 0 (a −0 becomes +0).
+template <typename T>
+SLIM_HD void GroupRange(const T* x, int64_t n, T* lo, T* hi) {
+  T a = std::numeric_limits<T>::infinity(), b = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    a = FoldMin(a, x[i]);
+    b = FoldMax(b, x[i]);
+  }
+  *lo = a + T(0);
+  *hi = b + T(0);
+}
+template <typename T>
+SLIM_HD T GroupStep(T lo, T hi, int bits) {
+  return (hi - lo) / T((1 << bits) - 1);
+}
+template <typename T>
+SLIM_HD int EncodeGroup(T x, T lo, T step, int bits) {
+  if (!(step > T(0))) return 0;
+  return ClampCode(std::floor((x - lo) / step + T(0.5)), 0, (1 << bits) - 1);
+}
+template <typename T>
+SLIM_HD T DecodeGroup(int q, T lo, T step) {
+  return lo + T(q) * step;
+}
+
+// kRelu's m of the n values at x: the fold from +0.
+template <typename T>
+SLIM_HD T ReluGroupMax(const T* x, int64_t n) {
+  T m = T(0);
+  for (int64_t i = 0; i < n; ++i) m = FoldMax(m, x[i]);
+  return m;
+}
+template <typename T>
+SLIM_HD T ReluStep(T m, int bits) {
+  return m / T((1 << bits) - 1);
+}
+template <typename T>
+SLIM_HD int EncodeRelu(T x, T step, int bits) {
+  if (!(x > T(0))) return 0;
+  if (!(step > T(0))) return 1;
+  return ClampCode(std::ceil(x / step), 1, (1 << bits) - 1);
+}
+template <typename T>
+SLIM_HD T DecodeRelu(int q, T m, T step) {
+  if (q == 0) return T(0);
+  const T v = (T(q) - T(0.5)) * step;
+  return v > T(0) ? v : m;
+}
+
+template <typename T>
+SLIM_HD T BoundedWidth(T lo, T hi, int bits) {
+  return (hi - lo) / T((1 << bits) - 2);
+}
+template <typename T>
+SLIM_HD int EncodeBounded(T x, T lo, T hi, T w, int bits) {
+  const int top = (1 << bits) - 1;
+  if (x <= lo) return 0;
+  if (x >= hi) return top;
+  return ClampCode(std::floor((x - lo) / w) + T(1), 1, top - 1);
+}
+template <typename T>
+SLIM_HD T DecodeBounded(int q, T lo, T hi, T w, int bits) {
+  if (q == 0) return lo;
+  if (q == (1 << bits) - 1) return hi;
+  return lo + (T(q) - T(0.5)) * w;
+}
+
+template <typename T>
+SLIM_HD T RangeWidth(T lo, T hi, int bits) {
+  return (hi - lo) / T(1 << bits);
+}
+template <typename T>
+SLIM_HD int EncodeRange(T x, T lo, T w, int bits) {
+  return ClampCode(std::floor((x - lo) / w), 0, (1 << bits) - 1);
+}
+template <typename T>
+SLIM_HD T DecodeRange(int q, T lo, T w) {
+  return lo + (T(q) + T(0.5)) * w;
+}
+
+template <typename T>
+SLIM_HD T BnInputDelta(int bits) {
+  return T(6) / T(1 << bits);
+}
+template <typename T>
+SLIM_HD int EncodeBnInput(T x, T mean, T invstd, T delta, int bits) {
+  const int bins = 1 << bits;
+  const T xhat = (x - mean) * invstd;
+  return ClampCode(std::floor(xhat / delta) + T(bins / 2), 0, bins - 1);
+}
+template <typename T>
+SLIM_HD T DecodeBnInput(int q, T mean, T invstd, T delta, int bits) {
+  const T xhat = (T(q - (1 << bits) / 2) + T(0.5)) * delta;
+  return mean + xhat / invstd;
 }
 
 }  // namespace slimtrain::engine::quant

@@ -14,6 +14,7 @@
 #include "engine/cpu/activation_kernels.h"
 #include "engine/cpu/attention_kernels.h"
 #include "engine/cpu/bn_kernels.h"
+#include "engine/cpu/code_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
 #include "engine/cpu/norm_kernels.h"
 #include "planner/schedule.h"
@@ -190,6 +191,14 @@ void FastBackend::BatchNormBackwardFromCode(const Node& bn, int64_t batch, int b
                                             void* dbeta) {
   cpu::BatchNormBackwardFromCode(bn, batch, bits, F(dy), code, F(gamma), F(beta), F(stats), F(dx), accumulate,
                                  F(dgamma), F(dbeta), threads_, &state_->scratch);
+}
+
+void FastBackend::EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) {
+  cpu::EncodeSaved(spec, F(x), F(stats), code, threads_, &state_->scratch);
+}
+
+void FastBackend::DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) {
+  cpu::DecodeSaved(spec, code, F(stats), F(x), threads_, &state_->scratch);
 }
 
 // ---------------------------------------------------------------- elementwise

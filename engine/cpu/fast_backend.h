@@ -14,6 +14,8 @@
 //   batch_norm        bn_kernels.h (3 forward modes, backward).
 //   BN→ReLU codes     quant_kernels.h: AVX-512 quantize/restore, codes
 //                     bit-identical to engine/quant.h.
+//   saved codes       code_kernels.h: the other saved tensors' codes
+//                     (planner/coding.h), bit-identical to the reference.
 //   the rest          vector_kernels.h: relu/sigmoid/tanh, add, copy,
 //                     dropout, concat, flatten, max/avg/global-avg pooling
 //                     (own NHWC kernels: indices are backend.h's h·W + w,
@@ -114,6 +116,8 @@ class FastBackend : public Backend {
   void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dy,
                                  const void* code, const void* gamma, const void* beta, const void* stats,
                                  void* dx, bool accumulate, void* dgamma, void* dbeta) override;
+  void EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) override;
+  void DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) override;
 
   void ReluForward(int64_t count, const void* x, void* y) override;
   void ReluBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;

@@ -146,6 +146,20 @@ void ReferenceBackend::BatchNormBackwardFromCode(const planner::Node& bn, int64_
   });
 }
 
+void ReferenceBackend::EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::EncodeSaved(spec, As<T>(x), As<T>(stats), code);
+  });
+}
+
+void ReferenceBackend::DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) {
+  ForDType(dtype_, [&](auto t) {
+    using T = decltype(t);
+    reference::DecodeSaved(spec, code, As<T>(stats), As<T>(x));
+  });
+}
+
 // ---------------------------------------------------------------- elementwise
 
 void ReferenceBackend::ReluForward(int64_t count, const void* x, void* y) {

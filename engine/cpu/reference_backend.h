@@ -78,6 +78,8 @@ class ReferenceBackend : public Backend {
   void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const void* dy,
                                  const void* code, const void* gamma, const void* beta, const void* stats,
                                  void* dx, bool accumulate, void* dgamma, void* dbeta) override;
+  void EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) override;
+  void DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) override;
 
   void ReluForward(int64_t count, const void* x, void* y) override;
   void ReluBackward(int64_t count, const void* y, const void* dy, void* dx, bool accumulate) override;

@@ -2,7 +2,8 @@
 //
 // One function per Backend method (engine/backend.h), templated on the element
 // type T (float or double; both are instantiated in reference_kernels.cc and,
-// for batch norm and the BN→ReLU codes, reference_bn_kernels.cc).
+// for batch norm and the BN→ReLU codes, reference_bn_kernels.cc; for the
+// other saved tensors' codes, reference_code_kernels.cc).
 // ReferenceBackend (reference_backend.h) only casts its void pointers and
 // calls these. They are the truth every fast kernel is tested against, so they
 // favour the obvious over the fast:
@@ -33,6 +34,7 @@
 
 #include "absl/types/span.h"
 #include "engine/backend.h"
+#include "engine/quant.h"
 #include "planner/graph.h"
 
 namespace slimtrain::engine::reference {
@@ -123,6 +125,16 @@ template <typename T>
 void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits, const T* dy, const void* code,
                                const T* gamma, const T* beta, const T* stats, T* dx, bool accumulate,
                                T* dgamma, T* dbeta);
+
+// --- codes of the other saved tensors (engine/quant.h's CodeSpec), element by
+// element: `code` is planner::CodeBytes(spec.coding, spec.bits, spec.count,
+// sizeof(T)) bytes, every one of them written by EncodeSaved; stats is a
+// kBnInput code's (2, C) mean and invstd (read only there). Aborts unless
+// quant::ValidCodeSpec(spec).
+template <typename T>
+void EncodeSaved(const quant::CodeSpec& spec, const T* x, const T* stats, void* code);
+template <typename T>
+void DecodeSaved(const quant::CodeSpec& spec, const void* code, const T* stats, T* x);
 
 // --- elementwise. ReLU maps NaN to 0 (the mask is y > 0, as the quantizer's).
 template <typename T>

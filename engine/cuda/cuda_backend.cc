@@ -345,6 +345,16 @@ void CudaBackend::BatchNormBackwardFromCode(const Node& bn, int64_t batch, int b
                                                    F(stats), F(dx), accumulate, F(dgamma), F(dbeta), stream_));
 }
 
+void CudaBackend::EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::EncodeSaved(spec, F(x), F(stats), code, stream_));
+}
+
+void CudaBackend::DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) {
+  Use();
+  SLIM_CUDA_RECORD(cuda::DecodeSaved(spec, code, F(stats), F(x), stream_));
+}
+
 // ---------------------------------------------------------------- loss, optimizers
 
 void CudaBackend::MseLossForward(int64_t count, const void* x, const void* targets, void* loss) {

@@ -5,7 +5,8 @@
 // Each function mirrors one engine::Backend method (same semantics, same
 // in-place rules: y == x, dx == dy allowed where backend.h allows them);
 // shapes arrive as plain integers so this header needs no planner types
-// (a pointwise op as engine/pointwise_math.h's plain PointwiseFn).
+// (a pointwise op as engine/pointwise_math.h's plain PointwiseFn, a saved
+// tensor's code as engine/quant.h's CodeSpec).
 // Every function returns the launch's cudaError_t (cudaSuccess, or the
 // error cudaGetLastError reports right after the launch); the caller turns
 // it into an absl::Status with file and line (cuda_status.h).
@@ -25,6 +26,7 @@
 #include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
 #include "engine/pool_math.h"
+#include "engine/quant.h"
 #include "engine/tensor_view.h"
 
 namespace slimtrain::engine::cuda {
@@ -207,6 +209,16 @@ cudaError_t ReluBackwardFromCode(Nhwc shape, int bits, const float* dz, const vo
 cudaError_t BatchNormBackwardFromCode(Nhwc shape, int bits, const float* dy, const void* code, const float* gamma,
                                       const float* beta, const float* stats, float* dx, bool accumulate,
                                       float* dgamma, float* dbeta, cudaStream_t stream);
+
+// --- codes of the other saved tensors (code_kernels.cu; engine/quant.h's
+// "saved-tensor codes", float): `code` holds planner::CodeBytes(spec.coding,
+// spec.bits, spec.count, 4) bytes, every one written by EncodeSaved; stats is
+// kBnInput's (2, C) mean and invstd. cudaErrorInvalidValue unless
+// quant::ValidCodeSpec(spec) (and stats for kBnInput).
+cudaError_t EncodeSaved(const quant::CodeSpec& spec, const float* x, const float* stats, void* code,
+                        cudaStream_t stream);
+cudaError_t DecodeSaved(const quant::CodeSpec& spec, const void* code, const float* stats, float* x,
+                        cudaStream_t stream);
 
 // --- mse_loss over `count` elements: loss (a device float) = mean (x − t)²,
 // one block summing in double; dx = 2 (x − t) / count.

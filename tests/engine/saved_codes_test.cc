@@ -1,0 +1,321 @@
+// The codes of the other saved tensors (engine/quant.h's "saved-tensor
+// codes", planner/coding.h) on the CPU backends, over saved_codes_test_util.h's
+// table of coding × bits × size:
+//   - the reference's code is quant.h element by element: every byte of
+//     planner::CodeBytes equals the code packed from quant.h's Encode* of each
+//     element, with the per-group values at PackedCodeBytes and zero padding
+//     (float and double; also with NaN and ±inf among the values);
+//   - decoded values keep the coding's promise: kGroup within step/2; kRelu
+//     within step/2 with its mask (y > 0) exact; kBounded's mask lo < y < hi
+//     exact and within w/2 of the clamped value; kRange within w/2;
+//     kBnInput |x̂' − x̂| ≤ Δ/2 inside ±3σ;
+//   - nothing is written past CodeBytes (a canary after the code) or past the
+//     decoded tensor, and every byte of the code is written (two different
+//     prefills give the same code);
+//   - the fast backend's codes and decoded floats equal the reference's bit
+//     for bit, with its AVX-512 path and without, on 2 and 3 threads;
+//   - pass-through copies the values and decodes them exactly.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/cpu/quant_kernels.h"
+#include "engine/cpu/reference_backend.h"
+#include "engine/quant.h"
+#include "gtest/gtest-spi.h"
+#include "gtest/gtest.h"
+#include "planner/coding.h"
+#include "planner/strategy.h"
+#include "tests/engine/fast_backend_test_util.h"
+#include "tests/engine/saved_codes_test_util.h"
+
+namespace slimtrain::engine::code_test {
+namespace {
+
+using testing::FirstBitDifference;
+
+constexpr uint8_t kPrefill = 0xA5;
+
+// Encodes x with backend b into a buffer prefilled with `prefill`, then
+// decodes the code into a prefilled tensor; both canaries are checked.
+template <typename T>
+CodeRun<T> RunCode(Backend& b, const quant::CodeSpec& s, const std::vector<T>& x, const std::vector<T>& stats,
+                   uint8_t prefill = kPrefill) {
+  const int64_t bytes = CodeBytesOf<T>(s);
+  std::vector<uint8_t> buffer(static_cast<size_t>(bytes + kCanaryBytes), prefill);
+  b.EncodeSaved(s, x.data(), stats.data(), buffer.data());
+  CodeRun<T> run;
+  run.canary_intact = std::all_of(buffer.begin() + bytes, buffer.end(), [&](uint8_t v) { return v == prefill; });
+  run.code.assign(buffer.begin(), buffer.begin() + bytes);
+  const T sentinel = static_cast<T>(-1234.5);
+  std::vector<T> out(static_cast<size_t>(s.count + 16), sentinel);
+  b.DecodeSaved(s, run.code.data(), stats.data(), out.data());
+  run.canary_intact =
+      run.canary_intact && std::all_of(out.begin() + s.count, out.end(), [&](T v) { return v == sentinel; });
+  out.resize(static_cast<size_t>(s.count));
+  run.decoded = std::move(out);
+  return run;
+}
+
+// The whole code of x straight from quant.h: each element's Encode*, the
+// group's min/max found here by plain comparisons, packed with PutCode into
+// zeroed bytes, the per-group values at PackedCodeBytes.
+template <typename T>
+std::vector<uint8_t> DirectCode(const quant::CodeSpec& s, const std::vector<T>& x, const std::vector<T>& stats) {
+  const int bits = s.bits;
+  const int64_t n = s.count, G = planner::kCodeGroupSize, C = s.channels;
+  std::vector<uint8_t> code(static_cast<size_t>(CodeBytesOf<T>(s)), 0);
+  T* values = reinterpret_cast<T*>(code.data() + planner::PackedCodeBytes(s.coding, bits, n, sizeof(T)));
+  const T lo = static_cast<T>(s.lo), hi = static_cast<T>(s.hi);
+  for (int64_t g0 = 0, g = 0; g0 < n; g0 += G, ++g) {
+    const int64_t g1 = std::min(n, g0 + G);
+    T mn = std::numeric_limits<T>::infinity(), mx = -mn, m = 0;
+    for (int64_t i = g0; i < g1; ++i) {  // NaN never compares true
+      if (x[i] < mn) mn = x[i];
+      if (x[i] > mx) mx = x[i];
+      if (x[i] > m) m = x[i];
+    }
+    mn = mn + static_cast<T>(0);  // a zero is +0
+    mx = mx + static_cast<T>(0);
+    for (int64_t i = g0; i < g1; ++i) {
+      int q = 0;
+      switch (s.coding) {
+        case Coding::kGroup:
+          q = quant::EncodeGroup(x[i], mn, quant::GroupStep(mn, mx, bits), bits);
+          break;
+        case Coding::kRelu:
+          q = quant::EncodeRelu(x[i], quant::ReluStep(m, bits), bits);
+          break;
+        case Coding::kBounded:
+          q = quant::EncodeBounded(x[i], lo, hi, quant::BoundedWidth(lo, hi, bits), bits);
+          break;
+        case Coding::kRange:
+          q = quant::EncodeRange(x[i], lo, quant::RangeWidth(lo, hi, bits), bits);
+          break;
+        case Coding::kBnInput:
+          q = quant::EncodeBnInput(x[i], stats[i % C], stats[C + i % C], quant::BnInputDelta<T>(bits), bits);
+          break;
+        default:
+          ADD_FAILURE() << "no such coding";
+      }
+      EXPECT_TRUE(q >= 0 && q < (1 << bits)) << "element " << i << " code " << q;
+      quant::PutCode(code.data(), bits, i, q);
+    }
+    if (s.coding == Coding::kGroup) {
+      values[2 * g] = mn;
+      values[2 * g + 1] = mx;
+    }
+    if (s.coding == Coding::kRelu) values[g] = m;
+  }
+  return code;
+}
+
+// Index of the first differing byte, or -1.
+int64_t FirstByteDifference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.size() != b.size()) return 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+// Checks the decoded values of finite x against the coding's bound; the
+// per-group values are read from the code. Returns how many elements were
+// checked against an error bound (so a test can see it checked some).
+template <typename T>
+int64_t ExpectWithinBound(const quant::CodeSpec& s, const std::vector<T>& x, const std::vector<T>& stats,
+                          const std::vector<uint8_t>& code, const std::vector<T>& y) {
+  const int bits = s.bits;
+  const int64_t n = s.count, G = planner::kCodeGroupSize, C = s.channels;
+  const double eps = std::numeric_limits<T>::epsilon();
+  const T* values = reinterpret_cast<const T*>(code.data() + planner::PackedCodeBytes(s.coding, bits, n, sizeof(T)));
+  const T lo = static_cast<T>(s.lo), hi = static_cast<T>(s.hi);
+  int64_t checked = 0, failures = 0;
+  auto expect = [&](bool ok, int64_t i, const char* what) {
+    if (!ok && ++failures <= 5) {
+      ADD_FAILURE() << what << " at element " << i << ": x " << x[i] << " decoded " << y[i];
+    }
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const double xi = x[i], yi = y[i];
+    const int64_t g = i / G;
+    switch (s.coding) {
+      case Coding::kGroup: {
+        const double glo = values[2 * g], ghi = values[2 * g + 1];
+        const double step = (ghi - glo) / ((1 << bits) - 1);
+        expect(std::fabs(yi - xi) <= step / 2 * (1 + 1e-6) + 4 * eps * std::max(std::fabs(glo), std::fabs(ghi)), i,
+               "kGroup error above step/2");
+        ++checked;
+        break;
+      }
+      case Coding::kRelu: {
+        expect((yi > 0) == (xi > 0), i, "kRelu mask");
+        const double m = values[g], step = m / ((1 << bits) - 1);
+        if (step >= std::numeric_limits<T>::min()) {  // a normal step: the bound holds
+          expect(std::fabs(yi - xi) <= step / 2 * (1 + 1e-6) + 4 * eps * m, i, "kRelu error above step/2");
+          ++checked;
+        }
+        break;
+      }
+      case Coding::kBounded: {
+        expect((lo < yi && yi < hi) == (lo < xi && xi < hi), i, "kBounded mask lo < y < hi");
+        const double w = (static_cast<double>(hi) - lo) / ((1 << bits) - 2);
+        expect(std::fabs(yi - std::clamp<double>(xi, lo, hi)) <=
+                   w / 2 * (1 + 1e-6) + 4 * eps * std::max(std::fabs(lo), std::fabs(hi)),
+               i, "kBounded error above w/2");
+        ++checked;
+        break;
+      }
+      case Coding::kRange: {
+        const double w = (static_cast<double>(hi) - lo) / (1 << bits);
+        expect(std::fabs(yi - xi) <= w / 2 * (1 + 1e-6) + 4 * eps * std::max(std::fabs(lo), std::fabs(hi)), i,
+               "kRange error above w/2");
+        ++checked;
+        break;
+      }
+      case Coding::kBnInput: {
+        const double mean = stats[i % C], invstd = stats[C + i % C];
+        const double xhat = (xi - mean) * invstd, yhat = (yi - mean) * invstd;
+        if (xhat >= -3 && xhat < 3) {
+          const double delta = 6.0 / (1 << bits);
+          expect(std::fabs(yhat - xhat) <= delta / 2 + 8 * eps * (1 + (std::fabs(xi) + std::fabs(mean)) * invstd), i,
+                 "kBnInput |x̂' − x̂| above Δ/2");
+          ++checked;
+        }
+        break;
+      }
+      default:
+        ADD_FAILURE() << "no such coding";
+    }
+  }
+  return checked;
+}
+
+// ---------------------------------------------------------------- the reference
+
+class ReferenceCodeTest : public ::testing::TestWithParam<CodeCase> {
+ protected:
+  template <typename T>
+  void Check(DType dtype) {
+    const CodeCase& c = GetParam();
+    ReferenceBackend ref(dtype);
+    const std::vector<T> x = CodeData<T>(c), stats = CodeStats<T>(c);
+    const CodeRun<T> run = RunCode(ref, c.spec, x, stats);
+    EXPECT_TRUE(run.canary_intact) << "wrote past CodeBytes or past the decoded tensor";
+    EXPECT_EQ(FirstByteDifference(run.code, DirectCode(c.spec, x, stats)), -1) << "not quant.h's code";
+    EXPECT_EQ(FirstByteDifference(RunCode(ref, c.spec, x, stats, 0x00).code, run.code), -1)
+        << "a byte of the code depends on the buffer's old contents";
+    if (!c.non_finite) {
+      const int64_t checked = ExpectWithinBound(c.spec, x, stats, run.code, run.decoded);
+      EXPECT_GT(checked, c.spec.count / 4) << "too few elements inside the bound's range";
+    }
+  }
+};
+
+TEST_P(ReferenceCodeTest, FloatCodeIsQuantHAndDecodesWithinBound) { Check<float>(DType::kF32); }
+TEST_P(ReferenceCodeTest, DoubleCodeIsQuantHAndDecodesWithinBound) { Check<double>(DType::kF64); }
+
+INSTANTIATE_TEST_SUITE_P(Cases, ReferenceCodeTest, ::testing::ValuesIn(CodeCases()),
+                         [](const ::testing::TestParamInfo<CodeCase>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(NonFinite, ReferenceCodeTest, ::testing::ValuesIn(NonFiniteCases()),
+                         [](const ::testing::TestParamInfo<CodeCase>& info) { return info.param.name; });
+
+// The bound check can fail: one code two bins off is one failure.
+TEST(ReferenceCodeBoundTest, ACodeTwoBinsOffIsCaught) {
+  const CodeCase c{"group", Spec(Coding::kGroup, 4, 1000)};
+  ReferenceBackend ref(DType::kF32);
+  const std::vector<float> x = CodeData<float>(c), stats;
+  CodeRun<float> run = RunCode(ref, c.spec, x, stats);
+  const int64_t i = 5;  // group 0: random values, step about 1
+  const int q = quant::GetCode(run.code.data(), 4, i);
+  quant::PutCode(run.code.data(), 4, i, q >= 8 ? q - 2 : q + 2);
+  std::vector<float> decoded(static_cast<size_t>(c.spec.count));
+  ref.DecodeSaved(c.spec, run.code.data(), nullptr, decoded.data());
+  ::testing::TestPartResultArray failures;
+  {
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+    ExpectWithinBound(c.spec, x, stats, run.code, decoded);
+  }
+  EXPECT_EQ(failures.size(), 1);
+}
+
+// ---------------------------------------------------------------- pass-through
+
+TEST(PassThroughCodeTest, CopiesTheValuesAndDecodesExactly) {
+  for (const Coding coding : {Coding::kBnInput, Coding::kRelu, Coding::kBounded, Coding::kRange, Coding::kGroup}) {
+    const CodeCase c{"pass", Spec(coding, planner::kPassThroughBits, 1000, 3, 0.0, 6.0)};
+    SCOPED_TRACE(planner::CodingName(coding));
+    auto check = [&](Backend& b, auto zero) {
+      using T = decltype(zero);
+      std::vector<T> x = CodeData<T>(c);
+      x[0] = -static_cast<T>(0);
+      x[1] = std::numeric_limits<T>::denorm_min();
+      const std::vector<T> stats = CodeStats<T>(c);
+      const CodeRun<T> run = RunCode(b, c.spec, x, stats);
+      EXPECT_TRUE(run.canary_intact);
+      ASSERT_EQ(run.code.size(), x.size() * sizeof(T));
+      EXPECT_EQ(std::memcmp(run.code.data(), x.data(), run.code.size()), 0);
+      EXPECT_EQ(FirstBitDifference(run.decoded, x), -1);
+    };
+    ReferenceBackend ref32(DType::kF32), ref64(DType::kF64);
+    FastBackend fast;
+    check(ref32, 0.0f);
+    check(ref64, 0.0);
+    check(fast, 0.0f);
+  }
+}
+
+// ---------------------------------------------------------------- the fast backend
+
+struct FastCase {
+  CodeCase code;
+  bool avx512;
+  int threads;
+};
+
+std::vector<FastCase> FastCases() {
+  std::vector<FastCase> cases;
+  std::vector<CodeCase> codes = CodeCases();
+  for (const CodeCase& c : NonFiniteCases()) codes.push_back(c);
+  for (const CodeCase& c : codes) {
+    for (const bool avx : {true, false}) cases.push_back({c, avx, 2});
+    if (c.spec.count > 65536) cases.push_back({c, true, 3});
+  }
+  return cases;
+}
+
+class FastCodeTest : public ::testing::TestWithParam<FastCase> {
+ protected:
+  void SetUp() override { cpu::AllowQuantAvx512ForTesting(GetParam().avx512); }
+  void TearDown() override { cpu::AllowQuantAvx512ForTesting(true); }
+};
+
+TEST_P(FastCodeTest, CodesAndDecodedValuesAreTheReferences) {
+  const FastCase& t = GetParam();
+  const quant::CodeSpec& s = t.code.spec;
+  FastBackend fast(t.threads);
+  ReferenceBackend ref(DType::kF32);
+  const std::vector<float> x = CodeData<float>(t.code), stats = CodeStats<float>(t.code);
+  const CodeRun<float> got = RunCode(fast, s, x, stats), want = RunCode(ref, s, x, stats);
+  EXPECT_TRUE(got.canary_intact) << "wrote past CodeBytes or past the decoded tensor";
+  ASSERT_EQ(FirstByteDifference(got.code, want.code), -1);
+  EXPECT_EQ(FirstBitDifference(got.decoded, want.decoded), -1);
+  EXPECT_EQ(FirstByteDifference(RunCode(fast, s, x, stats, 0x00).code, got.code), -1)
+      << "a byte of the code depends on the buffer's old contents";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FastCodeTest, ::testing::ValuesIn(FastCases()),
+                         [](const ::testing::TestParamInfo<FastCase>& info) {
+                           return info.param.code.name + (info.param.avx512 ? "_avx512" : "_portable") + "_t" +
+                                  std::to_string(info.param.threads);
+                         });
+
+}  // namespace
+}  // namespace slimtrain::engine::code_test
