@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Writes the reproduction's report from bench/reproduce.sh's runs.
 
-  /usr/bin/python3 bench/reproduce_report.py RUNS_DIR DOCS_DIR
+  /usr/bin/python3 bench/reproduce_report.py RUNS_DIR DOCS_DIR [MODEL]
 
 Reads RUNS_DIR/<strategy>.metrics.jsonl (one JSON Metrics per step and per
 evaluation; a resumed run may repeat steps after its last checkpoint: the
 last line for a step wins), <strategy>.summary.json, plans.json and
 fidelity-<strategy>.json. Writes DOCS_DIR/reproduce.md and
-DOCS_DIR/reproduce-curves.svg (training loss and test accuracy per epoch).
+DOCS_DIR/reproduce-curves.svg (training loss and test accuracy per epoch);
+for a MODEL other than fmnist_resnet, reproduce-MODEL.md and
+reproduce-MODEL-curves.svg.
 Standard library only.
 """
 import json
@@ -89,7 +91,8 @@ def curves_svg(runs, steps_per_epoch):
     return "".join(svg)
 
 
-def main(runs_dir, docs_dir):
+def main(runs_dir, docs_dir, model="fmnist_resnet"):
+    prefix = "reproduce" if model == "fmnist_resnet" else f"reproduce-{model}"
     steps_per_epoch = 60000 // 128
     plans = {p["strategy"]: p for p in json.load(open(os.path.join(runs_dir, "plans.json")))["plans"]}
     runs, rows = {}, []
@@ -109,7 +112,7 @@ def main(runs_dir, docs_dir):
     exact = dict((r[0], r) for r in rows).get("exact")
     out = ["# The comparison, reproduced: Fashion-MNIST\n",
            "Measured by `bench/reproduce.sh` on this project's CPU machine (2 cores, fast CPU backend): the zoo's "
-           "`fmnist_resnet` trained with each strategy, same seed and schedule (SGD, Nesterov momentum 0.9, cosine "
+           f"`{model}` trained with each strategy, same seed and schedule (SGD, Nesterov momentum 0.9, cosine "
            "learning rate from 0.1, weight decay 5e-4, batch 128, random crop with 2-pixel padding and flips). "
            "Test accuracy is on the 10,000 test images after the last epoch (and the best epoch); saved activation "
            "memory and peak are the planner's numbers at batch 128; time per epoch is 60,000 images over the "
@@ -120,7 +123,7 @@ def main(runs_dir, docs_dir):
         diff = f"{100 * (final - exact[1]):+.2f} pts" if exact and s != "exact" else "—"
         out.append(f"| {s} | {epochs:.1f} | {100 * final:.2f}% | {100 * best:.2f}% | {diff} | {mib(saved)} | "
                    f"{mib(peak)} | {seconds:.0f} s |")
-    out.append("\n![training loss and test accuracy per epoch](reproduce-curves.svg)\n")
+    out.append(f"\n![training loss and test accuracy per epoch]({prefix}-curves.svg)\n")
     for s in ("approx4", "approx8"):
         path = os.path.join(runs_dir, f"fidelity-{s}.json")
         if not os.path.exists(path):
@@ -132,18 +135,19 @@ def main(runs_dir, docs_dir):
         out.append(f"Median over the approximated layers of SGD noise / approximation error: "
                    f"**{f['median_ratio']:.1f}x**; approximation error {min(errs):.3g} to {max(errs):.3g}, "
                    f"SGD noise {min(noise):.3g} to {max(noise):.3g}.\n")
-        out.append(f"![fidelity of {s}](reproduce-fidelity-{s}.svg)\n")
-        out.append("| layer | approx error | SGD noise | ratio |\n|---|---|---|---|")
+        out.append(f"![fidelity of {s}]({prefix}-fidelity-{s}.svg)\n")
+        out.append("| layer | input kept as | approx error | SGD noise | ratio |\n|---|---|---|---|---|")
         for l in f["layers"]:
             ratio = f"{l['sgd_noise'] / l['approx_error']:.1f}x" if l["approx_error"] > 0 else "exact"
-            out.append(f"| {l['layer']} | {l['approx_error']:.4g} | {l['sgd_noise']:.4g} | {ratio} |")
+            out.append(f"| {l['layer']} | {l.get('input', '')} | {l['approx_error']:.4g} | {l['sgd_noise']:.4g} | "
+                       f"{ratio} |")
         out.append("")
-    with open(os.path.join(docs_dir, "reproduce.md"), "w") as fh:
+    with open(os.path.join(docs_dir, f"{prefix}.md"), "w") as fh:
         fh.write("\n".join(out) + "\n")
-    with open(os.path.join(docs_dir, "reproduce-curves.svg"), "w") as fh:
+    with open(os.path.join(docs_dir, f"{prefix}-curves.svg"), "w") as fh:
         fh.write(curves_svg(runs, steps_per_epoch))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

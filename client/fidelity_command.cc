@@ -93,16 +93,17 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
                                  r->model, r->strategy, r->median_ratio);
     for (size_t i = 0; i < r->layers.size(); ++i) {
       const auto& l = r->layers[i];
-      std::cout << absl::StrFormat("%s\n    {\"layer\": \"%s\", \"approx_error\": %.6g, \"sgd_noise\": %.6g}",
-                                   i == 0 ? "" : ",", l.layer, l.approx_error, l.sgd_noise);
+      std::cout << absl::StrFormat(
+          "%s\n    {\"layer\": \"%s\", \"input\": \"%s\", \"approx_error\": %.6g, \"sgd_noise\": %.6g}",
+          i == 0 ? "" : ",", l.layer, l.input, l.approx_error, l.sgd_noise);
     }
     std::cout << "\n  ]\n}\n";
   } else {
-    std::cout << absl::StrFormat("%s, %s, batch %d, SGD noise over %d batches\n\n%-28s %14s %14s %10s\n", r->model,
-                                 r->strategy, r->batch, r->other_batches, "layer", "approx error", "SGD noise",
-                                 "ratio");
+    std::cout << absl::StrFormat("%s, %s, batch %d, SGD noise over %d batches\n\n%-28s %-16s %14s %14s %10s\n",
+                                 r->model, r->strategy, r->batch, r->other_batches, "layer", "input kept as",
+                                 "approx error", "SGD noise", "ratio");
     for (const auto& l : r->layers) {
-      std::cout << absl::StrFormat("%-28s %14.4g %14.4g %10s\n", l.layer, l.approx_error, l.sgd_noise,
+      std::cout << absl::StrFormat("%-28s %-16s %14.4g %14.4g %10s\n", l.layer, l.input, l.approx_error, l.sgd_noise,
                                    l.approx_error > 0 ? absl::StrFormat("%.1fx", l.sgd_noise / l.approx_error)
                                                       : std::string("exact"));
     }

@@ -52,6 +52,7 @@
 #include "engine/norm_math.h"
 #include "engine/pointwise_math.h"
 #include "engine/pool_math.h"
+#include "engine/quant.h"
 #include "engine/tensor_view.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
@@ -279,6 +280,16 @@ class Backend : public planner::CostModel {
                                          const void* code, const void* gamma, const void* beta,
                                          const void* stats, void* dx, bool accumulate, void* dgamma,
                                          void* dbeta) = 0;
+
+  // --- codes of the other saved tensors (planner/coding.h: kBnInput,
+  // kRelu, kBounded, kRange, kGroup), element by element as engine/quant.h
+  // specifies. x and the decoded tensor hold spec.count elements; stats is
+  // a kBnInput code's (2, C) batch mean and 1/std (null otherwise).
+  // SAVE: the code of x.
+  virtual void EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) = 0;
+  // The tensor decoded from its code, into x (backward reads it in place of
+  // the exact tensor).
+  virtual void DecodeSaved(const quant::CodeSpec& spec, const void* code, const void* stats, void* x) = 0;
 
   // --- elementwise over `count` elements.
   virtual void ReluForward(int64_t count, const void* x, void* y) = 0;

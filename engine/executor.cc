@@ -630,12 +630,41 @@ void Executor::MseForward(const ScheduleStep& step, bool eval, StepResult& resul
   }
 }
 
+quant::CodeSpec Executor::CodeSpecOf(int code) const {
+  const planner::ScheduleBuffer& b = schedule_.buffers[code];
+  quant::CodeSpec spec;
+  spec.coding = b.coding;
+  spec.bits = b.bits;
+  spec.count = schedule_.batch * planner::NumElements(graph_.node(b.node).out);
+  spec.channels = b.channels;
+  spec.lo = b.lo;
+  spec.hi = b.hi;
+  return spec;
+}
+
 void Executor::Save(const ScheduleStep& step) {
+  const planner::Operand* code = step.Find(Role::kCode);
+  const planner::ScheduleBuffer& c = schedule_.buffers[code->buffer];
+  if (c.coding != planner::Coding::kBnRelu) {
+    backend_->EncodeSaved(CodeSpecOf(code->buffer), Ptr(step, Role::kInput), Ptr(step, Role::kStats),
+                          Ptr(step, Role::kCode));
+    return;
+  }
   const Node& n = graph_.node(step.node);
   const NodeParams& p = params_.node(n.id);
-  backend_->QuantizeBnRelu(n, schedule_.batch, planner::CodeBits(schedule_.strategy), Ptr(step, Role::kInput),
-                           Ptr(step, Role::kOutput), params_.At(p.gamma), params_.At(p.beta),
-                           Ptr(step, Role::kStats), Ptr(step, Role::kCode));
+  backend_->QuantizeBnRelu(n, schedule_.batch, c.bits, Ptr(step, Role::kInput), Ptr(step, Role::kOutput),
+                           params_.At(p.gamma), params_.At(p.beta), Ptr(step, Role::kStats),
+                           Ptr(step, Role::kCode));
+}
+
+void Executor::DecodeFirstReads(const ScheduleStep& step) {
+  for (const planner::Operand& o : step.operands) {
+    const int code = schedule_.buffers[o.buffer].decoded_from;
+    if (!o.write || code < 0) continue;
+    const int stats = schedule_.buffers[code].aux;
+    backend_->DecodeSaved(CodeSpecOf(code), arena_.data() + offset_[code],
+                          stats >= 0 ? arena_.data() + offset_[stats] : nullptr, arena_.data() + offset_[o.buffer]);
+  }
 }
 
 void Executor::Backward(const ScheduleStep& step) {
@@ -658,6 +687,7 @@ void Executor::Backward(const ScheduleStep& step) {
                           n.kind == OpKind::kClassToken || n.kind == OpKind::kEmbedding;
   const bool multi_input = n.inputs.size() > 1;
   if (dx == nullptr && !has_params && !multi_input) return;
+  DecodeFirstReads(step);
   if (IsViewOp(n)) {
     const int k = static_cast<int>(n.inputs.size());
     std::vector<const void*> inputs(k);

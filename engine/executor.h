@@ -157,7 +157,13 @@ class Executor {
   absl::Status CheckGradientsFinite();
   void Forward(const planner::ScheduleStep& step, bool recompute, Mode mode, const float* images,
                const int32_t* labels, StepResult& result);
+  // SAVE: the code of a tensor for backward (a BN→ReLU's, or EncodeSaved's).
   void Save(const planner::ScheduleStep& step);
+  // Decodes every tensor a backward step writes from its code (the first
+  // backward reading a coded tensor), before the step's own kernels run.
+  void DecodeFirstReads(const planner::ScheduleStep& step);
+  // What the backend needs to encode or decode the code buffer `code`.
+  quant::CodeSpec CodeSpecOf(int code) const;
   // mse_loss's forward: the loss; in evaluation, the valid examples' loss.
   void MseForward(const planner::ScheduleStep& step, bool eval, StepResult& result);
   void Backward(const planner::ScheduleStep& step);

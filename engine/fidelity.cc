@@ -2,6 +2,7 @@
 #include "engine/fidelity.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <cstring>
 
@@ -105,6 +106,31 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
     for (size_t i = 0; i < mean.size(); ++i) mean[i] += others.back()[i] / options.other_batches;
   }
 
+  // The input each weighted layer's backward read, as approx-K kept it.
+  std::map<std::string, std::string> inputs;
+  const planner::Schedule& schedule = approx->schedule();
+  std::map<int, int> bn_relu_code;  // batch_norm id -> its BN→ReLU code
+  for (int id = 0; id < static_cast<int>(schedule.buffers.size()); ++id) {
+    const planner::ScheduleBuffer& b = schedule.buffers[id];
+    if (b.kind == v1::Buffer::CODE && b.coding == planner::Coding::kBnRelu) bn_relu_code[b.node] = id;
+  }
+  for (const planner::ScheduleStep& step : schedule.steps) {
+    if (step.kind != v1::Step::BACKWARD) continue;
+    const planner::Operand* in = step.Find(planner::Role::kRestored);
+    if (in == nullptr) in = step.Find(planner::Role::kInput);
+    if (in == nullptr) continue;
+    const planner::ScheduleBuffer& b = schedule.buffers[in->buffer];
+    int code = b.decoded_from;
+    // A relu output restored from its BN→ReLU's code.
+    if (in->role == planner::Role::kRestored) code = bn_relu_code.at(graph.node(b.node).inputs[0]);
+    inputs[graph.node(step.node).name] =
+        code < 0 ? "exact"
+                 : absl::StrCat(planner::CodingName(schedule.buffers[code].coding), " ",
+                                schedule.buffers[code].bits == planner::kPassThroughBits
+                                    ? std::string("pass-through")
+                                    : absl::StrCat(schedule.buffers[code].bits, "-bit"));
+  }
+
   FidelityReport report;
   report.model = graph.spec().name();
   report.strategy = planner::StrategyName(strategy);
@@ -115,6 +141,8 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
     LayerFidelity l;
     l.tensor = t->name;
     l.layer = t->name.substr(0, t->name.rfind('.'));
+    auto input = inputs.find(l.layer);
+    l.input = input == inputs.end() ? "exact" : input->second;
     l.approx_error = Norm(gk, g, *t) / std::max(Norm(g, {}, *t), 1e-300);
     double noise = 0;
     for (const std::vector<double>& o : others) noise += Norm(o, mean, *t);

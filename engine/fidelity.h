@@ -37,6 +37,10 @@ struct FidelityOptions {
 struct LayerFidelity {
   std::string layer;          // e.g. "layer2.1.conv1"
   std::string tensor;         // its weight, e.g. "layer2.1.conv1.weight"
+  // How the input its weight gradient reads was kept: "exact", or a coding
+  // and its bits ("bn_relu 4-bit", "relu 4-bit", "group 8-bit", ...;
+  // planner/coding.h).
+  std::string input;
   double approx_error = 0;    // ‖g_K(b) − g(b)‖ / ‖g(b)‖
   double sgd_noise = 0;       // mean ‖g(b′) − ḡ‖ / ‖ḡ‖
 };
@@ -45,8 +49,8 @@ struct FidelityReport {
   std::string model, strategy;
   int64_t batch = 0, other_batches = 0;
   std::vector<LayerFidelity> layers;  // conv2d and linear weights, in graph order
-  // Median of sgd_noise / approx_error over the layers with an error (a layer
-  // whose input is kept exact has approx_error 0).
+  // Median of sgd_noise / approx_error over the layers with an error (one
+  // whose input and upstream gradient are both exact has none).
   double median_ratio = 0;
 };
 

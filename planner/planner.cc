@@ -136,6 +136,9 @@ void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
     out->set_representation(b.representation);
     if (b.saved) out->set_reason(b.reason);
     out->set_in_place_of(b.in_place_of);
+    if (b.kind == v1::Buffer::CODE) out->set_coding(CodingName(b.coding));
+    out->set_code_of(b.code_of);
+    out->set_decoded_from(b.decoded_from);
   }
   for (size_t t = 0; t < s.steps.size(); ++t) {
     const ScheduleStep& step = s.steps[t];

@@ -7,6 +7,7 @@
 #include "planner/schedule.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -32,12 +33,15 @@ class Builder {
 
   Schedule Build() {
     FindPatterns();
+    ChooseCodings();
     AssignSegments();
     act_.assign(n_, -1);
     stats_.assign(n_, -1);
     indices_.assign(n_, -1);
     code_.assign(n_, -1);
     restored_.assign(n_, -1);
+    tensor_code_.assign(n_, -1);
+    decoded_.assign(n_, -1);
     grad_.assign(n_, -1);
 
     for (int v = 0; v < n_; ++v) Forward(v, Step::FORWARD);
@@ -97,6 +101,89 @@ class Builder {
       for (int c : g_.node(r).consumers) {
         if (g_.node(c).kind == OpKind::kBatchNorm) restore_ok_[r] = false;
       }
+    }
+  }
+
+  // approx-K: the coding of every other tensor a backward reads (schedule.h).
+  // Which backwards read what comes from the exact schedule.
+  void ChooseCodings() {
+    coding_.assign(n_, Coding::kExact);
+    if (bits_ == 0 || QuantizesForward(s_.strategy)) return;
+    const Schedule exact = Builder(g_, Strategy::kExact, Batch(), cost_, {}).Build();
+    std::vector<std::vector<int>> readers(n_);
+    for (const ScheduleStep& step : exact.steps) {
+      if (step.kind != Step::BACKWARD) continue;
+      for (const Operand& o : step.operands) {
+        const ScheduleBuffer& b = exact.buffers[o.buffer];
+        if (!o.read || (o.role != Role::kInput && o.role != Role::kOutput) || b.kind != Buffer::ACTIVATION) continue;
+        std::vector<int>& r = readers[b.node];
+        if (std::find(r.begin(), r.end(), step.node) == r.end()) r.push_back(step.node);
+      }
+    }
+    for (int u = 1; u < n_; ++u) {  // the model input stays exact
+      std::vector<int> r;
+      bool keep_exact = false;
+      for (int c : readers[u]) {
+        const OpKind k = g_.node(c).kind;
+        keep_exact = keep_exact || k == OpKind::kEmbedding || k == OpKind::kMseLoss;
+        // Readers the BN→ReLU code serves already.
+        if (pattern_relu_[c] >= 0 && u == g_.node(c).inputs[0]) continue;  // the BN's input
+        if (pattern_bn_[u] >= 0 && (c == u || (restore_ok_[u] && (k == OpKind::kConv2d || k == OpKind::kLinear)))) {
+          continue;  // the relu's own backward, and the consumers restoring its output
+        }
+        r.push_back(c);
+      }
+      if (r.empty() || keep_exact) continue;
+      coding_[u] = CodingOf(u, r);
+    }
+  }
+
+  Coding CodingOf(int u, const std::vector<int>& readers) const {
+    const Node& n = g_.node(u);
+    switch (n.kind) {
+      case OpKind::kRelu: return Coding::kRelu;
+      case OpKind::kRelu6:
+      case OpKind::kHardsigmoid: return Coding::kBounded;
+      case OpKind::kClip:
+        return std::isfinite(n.clip_min) && std::isfinite(n.clip_max) && n.clip_min < n.clip_max ? Coding::kBounded
+                                                                                                : Coding::kGroup;
+      case OpKind::kSigmoid:
+      case OpKind::kTanh: return Coding::kRange;
+      default: break;
+    }
+    if (readers.size() == 1) {
+      const Node& b = g_.node(readers[0]);
+      // Over (C,L) the statistics are not per element channel: kGroup.
+      if (b.kind == OpKind::kBatchNorm && b.out.size() != 2) return Coding::kBnInput;
+      if (b.kind == OpKind::kLayerNorm) return Coding::kLnInput;
+    }
+    return Coding::kGroup;
+  }
+
+  // Codes of a norm's input, written after the norm's forward with its
+  // statistics.
+  static bool CodedWithStats(Coding c) { return c == Coding::kBnInput || c == Coding::kLnInput; }
+
+  // The known range of a kBounded or kRange code of node u's output.
+  void CodeRange(int u, ScheduleBuffer& code) const {
+    const Node& n = g_.node(u);
+    switch (n.kind) {
+      case OpKind::kRelu6:
+      case OpKind::kClip:
+        code.lo = n.clip_min;
+        code.hi = n.clip_max;
+        break;
+      case OpKind::kHardsigmoid:
+      case OpKind::kSigmoid:
+        code.lo = 0;
+        code.hi = 1;
+        break;
+      case OpKind::kTanh:
+        code.lo = -1;
+        code.hi = 1;
+        break;
+      default:
+        break;
     }
   }
 
@@ -227,6 +314,15 @@ class Builder {
     }
     Workspace(step, v, Pass::kForward);
     if (pattern_relu_[v] >= 0) Save(v);
+    if (recompute) return;
+    if (coding_[v] != Coding::kExact && !CodedWithStats(coding_[v])) SaveCode(v, v);
+    if (!node.inputs.empty()) {
+      const Coding c = coding_[node.inputs[0]];
+      if ((c == Coding::kBnInput && node.kind == OpKind::kBatchNorm) ||
+          (c == Coding::kLnInput && node.kind == OpKind::kLayerNorm)) {
+        SaveCode(node.inputs[0], v);
+      }
+    }
   }
 
   // SAVE: the K-bit code of a BN→ReLU's pre-ReLU output. Reads the BN's input
@@ -247,7 +343,61 @@ class Builder {
                                                      : Buffer::CODE2;
     const int64_t bytes = passthrough ? elements * s_.element_bytes : (elements * bits_ + 7) / 8;
     code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, bytes, b, BatchedShape(node.out), repr);
+    s_.buffers[code_[b]].coding = Coding::kBnRelu;
+    s_.buffers[code_[b]].bits = bits_;
+    s_.buffers[code_[b]].code_of = act_[b];
+    s_.buffers[code_[b]].aux = stats_[b];
     Write(step, code_[b], Role::kCode);
+  }
+
+  // SAVE: the code of node u's output, after node `after`'s forward (u, or
+  // for kBnInput the batch_norm whose statistics it is coded with).
+  void SaveCode(int u, int after) {
+    const Node& node = g_.node(u);
+    const int64_t elements = Batch() * NumElements(node.out);
+    const Coding coding = coding_[u];
+    ScheduleStep& step = NewStep(Step::SAVE, after);
+    step.flops = 4 * elements;
+    s_.backward_flops += step.flops;
+    Read(step, act_[u], Role::kInput);
+    if (CodedWithStats(coding)) Read(step, stats_[after], Role::kStats);
+    const Buffer::Representation repr = bits_ == kPassThroughBits ? Buffer::FULL
+                                        : bits_ == 8              ? Buffer::CODE8
+                                        : bits_ == 4              ? Buffer::CODE4
+                                                                  : Buffer::CODE2;
+    const int code = NewBuffer(Name(u) + ".code", Buffer::CODE, CodeBytes(coding, bits_, elements, s_.element_bytes),
+                               u, BatchedShape(node.out), repr);
+    ScheduleBuffer& b = s_.buffers[code];
+    b.coding = coding;
+    b.bits = bits_;
+    b.code_of = act_[u];
+    if (coding == Coding::kBnInput) {
+      b.aux = stats_[after];
+      b.channels = g_.node(after).out[0];
+    } else if (coding == Coding::kLnInput) {
+      b.aux = stats_[after];
+      b.channels = g_.node(after).norm_row_size;
+    }
+    CodeRange(u, b);
+    b.reason = CodeReason(u, after, b);
+    tensor_code_[u] = code;
+    Write(step, code, Role::kCode);
+  }
+
+  std::string CodeReason(int u, int after, const ScheduleBuffer& b) const {
+    const std::string what = CodedWithStats(coding_[u])
+                                 ? absl::StrCat("input of ", Kind(after), " '", Name(after), "'")
+                                 : absl::StrCat("output of ", Kind(u), " '", Name(u), "'");
+    std::string how;
+    switch (coding_[u]) {
+      case Coding::kRelu: how = "exact mask, values on (0, max] per 256"; break;
+      case Coding::kBounded: how = absl::StrFormat("on [%g, %g], exact mask", b.lo, b.hi); break;
+      case Coding::kRange: how = absl::StrFormat("on its range [%g, %g]", b.lo, b.hi); break;
+      case Coding::kBnInput: how = "x̂ on the batch statistics' ±3σ grid"; break;
+      case Coding::kLnInput: how = "x̂ on its row statistics' ±3σ grid"; break;
+      default: how = "min to max per 256 values"; break;
+    }
+    return absl::StrCat(what, ", read by backward: ", CodeName(), ", ", how);
   }
 
   std::string PatternName(int b) const {
@@ -258,11 +408,31 @@ class Builder {
     return bits_ == kPassThroughBits ? "pass-through code (exact value)" : absl::StrCat(bits_, "-bit code");
   }
 
-  // Why an input kept exact is not approximated (approx-K only).
+  // Why a tensor kept exact is not coded (approx-K and naive-K only).
   std::string ExactNote(int u) const {
     if (bits_ == 0) return "";
-    if (pattern_bn_[u] >= 0) return ": a batch_norm reads it, kept exact";
-    return absl::StrCat(": output of ", Kind(u), ", not of a BN→ReLU, kept exact");
+    if (QuantizesForward(s_.strategy)) return ": naive-K codes BN→ReLUs only, kept exact";
+    return absl::StrCat(": ", Kind(u), " '", Name(u), "' feeds an embedding or mse_loss, kept exact");
+  }
+
+  // A backward's read of node u's output as `role`: the exact tensor, or
+  // (coded) its decoded copy, which the first such read writes.
+  void NeedAct(ScheduleStep& step, int u, Role role, const std::string& reason, int index = 0) {
+    if (coding_[u] == Coding::kExact) {
+      Need(step, act_[u], role, reason, index);
+      return;
+    }
+    if (decoded_[u] >= 0) {
+      Read(step, decoded_[u], role, index);
+      return;
+    }
+    // A norm input's code is decoded by the norm's backward, which reads
+    // the statistics it needs.
+    SLIM_CHECK(!CodedWithStats(coding_[u]) || s_.buffers[tensor_code_[u]].aux == stats_[step.node]);
+    decoded_[u] = NewBuffer(Name(u) + ".decoded", Buffer::ACTIVATION, ActBytes(u), u, BatchedShape(g_.node(u).out));
+    s_.buffers[decoded_[u]].decoded_from = tensor_code_[u];
+    Write(step, decoded_[u], role, index);
+    Read(step, tensor_code_[u], Role::kDecode, index);
   }
 
   // The tensor node `c`'s backward reads as its input u. A restored relu
@@ -281,9 +451,9 @@ class Builder {
       }
       return;
     }
-    Need(step, act_[u], Role::kInput,
-         u == 0 ? "input batch, read by the first layer's weight gradient"
-                : absl::StrCat("input of ", Kind(c), " '", Name(c), "' backward", ExactNote(u)));
+    NeedAct(step, u, Role::kInput,
+            u == 0 ? "input batch, read by the first layer's weight gradient"
+                   : absl::StrCat("input of ", Kind(c), " '", Name(c), "' backward", ExactNote(u)));
   }
 
   void Backward(int v) {
@@ -295,8 +465,7 @@ class Builder {
       Need(step, probs_, Role::kProbs, "softmax probabilities, read by the loss backward");
       Need(step, labels_, Role::kLabels, "labels of the batch, read by the loss backward");
     } else if (node.kind == OpKind::kMseLoss) {
-      Need(step, act_[node.inputs[0]], Role::kInput,
-           absl::StrCat("input of mse_loss '", Name(v), "', read by its backward"));
+      NeedAct(step, node.inputs[0], Role::kInput, absl::StrCat("input of mse_loss '", Name(v), "', read by its backward"));
       Need(step, targets_, Role::kTargets, "targets of the batch, read by the loss backward");
     } else {
       Read(step, grad_[v], Role::kOutputGrad);
@@ -312,9 +481,8 @@ class Builder {
           Need(step, code_[v], Role::kCode, absl::StrCat(PatternName(v), ": ", CodeName()));
           Need(step, stats_[v], Role::kStats, absl::StrCat(PatternName(v), ": per-channel mean and std"));
         } else {
-          Need(step, act_[node.inputs[0]], Role::kInput,
-               absl::StrCat("input of batch_norm '", Name(v), "' backward",
-                            bits_ > 0 ? ": not followed by a relu alone, kept exact" : ""));
+          NeedAct(step, node.inputs[0], Role::kInput,
+                  absl::StrCat("input of batch_norm '", Name(v), "' backward", ExactNote(node.inputs[0])));
           Need(step, stats_[v], Role::kStats,
                absl::StrCat("per-channel mean and std of batch_norm '", Name(v), "'"));
         }
@@ -323,9 +491,8 @@ class Builder {
         if (b >= 0) {
           Need(step, code_[b], Role::kCode, absl::StrCat(PatternName(b), ": ", CodeName()));
         } else {
-          Need(step, act_[v], Role::kOutput,
-               absl::StrCat("output of relu '", Name(v), "', read by its backward",
-                            bits_ > 0 ? ": no batch_norm before it, kept exact" : ""));
+          NeedAct(step, v, Role::kOutput,
+                  absl::StrCat("output of relu '", Name(v), "', read by its backward", ExactNote(v)));
         }
         break;
       case OpKind::kSigmoid:
@@ -342,38 +509,37 @@ class Builder {
       case OpKind::kSoftmax:
       case OpKind::kLogSoftmax:
         if (BackwardReadsOutput(node)) {
-          Need(step, act_[v], Role::kOutput,
-               absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward",
-                            bits_ > 0 ? ": not a BN→ReLU, kept exact" : ""));
+          NeedAct(step, v, Role::kOutput,
+                  absl::StrCat("output of ", Kind(v), " '", Name(v), "', read by its backward", ExactNote(v)));
         } else {
           const int u = node.inputs[0];
-          Need(step, act_[u], Role::kInput,
-               absl::StrCat("input of ", Kind(v), " '", Name(v), "', read by its backward", ExactNote(u)));
+          NeedAct(step, u, Role::kInput,
+                  absl::StrCat("input of ", Kind(v), " '", Name(v), "', read by its backward", ExactNote(u)));
         }
         break;
       case OpKind::kMaxPool:
         Need(step, indices_[v], Role::kIndices, absl::StrCat("argmax indices of max_pool '", Name(v), "'"));
         break;
       case OpKind::kEmbedding:
-        Need(step, act_[node.inputs[0]], Role::kInput,
-             absl::StrCat("token ids, read by embedding '", Name(v), "' backward"));
+        NeedAct(step, node.inputs[0], Role::kInput, absl::StrCat("token ids, read by embedding '", Name(v), "' backward"));
         break;
       case OpKind::kAttention:
         for (int i = 0; i < 3; ++i) {
-          Need(step, act_[node.inputs[i]], Role::kInput,
-               absl::StrCat(i == 0 ? "q" : i == 1 ? "k" : "v", " of attention '", Name(v), "', read by its backward",
-                            ExactNote(node.inputs[i])),
-               i);
+          NeedAct(step, node.inputs[i], Role::kInput,
+                  absl::StrCat(i == 0 ? "q" : i == 1 ? "k" : "v", " of attention '", Name(v), "', read by its backward",
+                               ExactNote(node.inputs[i])),
+                  i);
         }
-        Need(step, act_[v], Role::kOutput, absl::StrCat("output of attention '", Name(v), "', read by its backward"));
+        NeedAct(step, v, Role::kOutput,
+                absl::StrCat("output of attention '", Name(v), "', read by its backward", ExactNote(v)));
         Need(step, stats_[v], Role::kStats,
              absl::StrCat("log-sum-exp per head and query of attention '", Name(v),
                           "' (the probabilities are recomputed)"));
         break;
       case OpKind::kLayerNorm:
       case OpKind::kGroupNorm:
-        Need(step, act_[node.inputs[0]], Role::kInput,
-             absl::StrCat("input of ", Kind(v), " '", Name(v), "' backward", ExactNote(node.inputs[0])));
+        NeedAct(step, node.inputs[0], Role::kInput,
+                absl::StrCat("input of ", Kind(v), " '", Name(v), "' backward", ExactNote(node.inputs[0])));
         Need(step, stats_[v], Role::kStats,
              absl::StrCat("per-", node.kind == OpKind::kLayerNorm ? "row" : "group", " mean and 1/std of ", Kind(v),
                           " '", Name(v), "'"));
@@ -390,10 +556,10 @@ class Builder {
         for (int i : {0, 1}) {
           if (!(i == 0 ? keep_a : keep_b)) continue;
           const int u = node.inputs[i];
-          Need(step, act_[u], Role::kInput,
-               absl::StrCat(i == 0 ? "first" : "second", " input of ", Kind(v), " '", Name(v),
-                            "', read by its backward", ExactNote(u)),
-               i);
+          NeedAct(step, u, Role::kInput,
+                  absl::StrCat(i == 0 ? "first" : "second", " input of ", Kind(v), " '", Name(v),
+                               "', read by its backward", ExactNote(u)),
+                  i);
         }
         break;
       }
@@ -423,6 +589,9 @@ class Builder {
   // Current buffer of each node's output, statistics, indices, code, restored
   // output and gradient (-1: none yet).
   std::vector<int> act_, stats_, indices_, code_, restored_, grad_;
+  // approx-K: each node output's coding, code and decoded copy (-1: none).
+  std::vector<Coding> coding_;
+  std::vector<int> tensor_code_, decoded_;
   int labels_ = -1, probs_ = -1, targets_ = -1;
 };
 
@@ -439,6 +608,7 @@ const char* RoleName(Role role) {
     case Role::kProbs: return "probs";
     case Role::kCode: return "code";
     case Role::kRestored: return "restored";
+    case Role::kDecode: return "decode";
     case Role::kOutputGrad: return "output_grad";
     case Role::kInputGrad: return "input_grad";
     case Role::kWorkspace: return "workspace";

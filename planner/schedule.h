@@ -23,6 +23,17 @@
 // is regenerated from its random state). A tensor several backwards need is
 // kept once.
 //
+// approx-K: every other tensor a backward reads is coded too (coding.h),
+// except the model input, token ids and the mse_loss input: a relu's output
+// kRelu (exact mask); relu6, clip and hardsigmoid outputs kBounded; sigmoid
+// and tanh outputs kRange; a tensor only a batch_norm's backward reads
+// kBnInput (coded after that batch_norm's forward, with its statistics);
+// anything else kGroup. A SAVE step after the producing forward (for
+// kBnInput the batch_norm's) reads the tensor and writes its code; the first
+// backward that reads the tensor decodes it (a kDecode read of the code) into
+// a ".decoded" buffer alive until the last such backward, which the
+// backwards read in the tensor's place. naive-K codes BN→ReLUs only.
+//
 // approx-K / naive-K: each batch_norm whose only consumer is a relu (a BN→ReLU)
 // keeps a K-bit code of its output and its statistics instead. The SAVE step
 // right after the batch_norm's forward reads its input and output (the input
@@ -30,8 +41,8 @@
 // backwards read the code, and conv2d/linear consumers of the relu restore its
 // output from the code during backward (a RESTORED activation alive from the
 // first to the last such backward). naive-K's relu forward also reads the code
-// (it outputs the restored values). Everything outside the pattern is kept
-// exact, and each buffer says why. approx_passthrough keeps the coded value v
+// (it outputs the restored values). Each buffer says why it is kept as it
+// is. approx_passthrough keeps the coded value v
 // itself (element_bytes per element): the approx path with no quantization
 // error, for tests.
 //
@@ -48,6 +59,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "planner/coding.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
@@ -63,6 +75,18 @@ struct ScheduleBuffer {
   std::vector<int64_t> shape;   // with the batch dimension; empty for raw bytes
   v1::Buffer::Representation representation = v1::Buffer::FULL;
   std::string reason;           // why it is kept for backward (if it is)
+  // A CODE buffer: how it codes which tensor (coding.h). code_of is the
+  // coded ACTIVATION buffer; aux the statistics a kBnInput code is decoded
+  // with; lo, hi the known range of kBounded and kRange; channels kBnInput's
+  // C. A decoded ACTIVATION buffer (written by the first backward that reads
+  // it, from its code) names its code in decoded_from.
+  Coding coding = Coding::kExact;
+  int bits = 0;
+  int code_of = -1;
+  int aux = -1;
+  double lo = 0, hi = 0;
+  int64_t channels = 1;
+  int decoded_from = -1;
 
   // Set by ComputeLifetimes (lifetimes.h):
   int first_step = -1;  // first step reading or writing it
@@ -85,6 +109,8 @@ enum class Role {
   kCode,        // K-bit codes of a BN→ReLU (its batch_norm's)
   kRestored,    // a relu output restored from its code (input `index` of the
                 // backward's node)
+  kDecode,      // a code read to decode a tensor the step reads: the decoded
+                // buffer, written by this step, names it in decoded_from
   kOutputGrad,  // gradient of the node's output
   kInputGrad,   // gradient of the node's input `index`; accumulated into when
                 // also read

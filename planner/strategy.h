@@ -3,9 +3,11 @@
 //   exact               every tensor backward needs, kept in fp32
 //   approx8/4/2         exact forward; each BN→ReLU keeps a K-bit code and
 //                       per-channel statistics for backward (Chakrabarti &
-//                       Moseley 2019); everything else kept exact
-//   naive8/4            the same codes, also used in the forward pass (errors
-//                       compound); same memory as approx-K
+//                       Moseley 2019), and every other tensor a backward
+//                       reads a K-bit code of its own (coding.h) but the
+//                       model input, token ids and the mse_loss input
+//   naive8/4            the BN→ReLU codes, also used in the forward pass
+//                       (errors compound); everything else kept exact
 //   checkpoint          √n segments over the graph's cut points (Chen 2016);
 //                       segments recomputed in backward
 //   checkpoint_optimal  the segmentation of least recompute whose peak fits a

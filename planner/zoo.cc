@@ -16,6 +16,7 @@ using zoo_internal::CifarResNet;
 using zoo_internal::DenseNetBc100;
 using zoo_internal::EfficientNetB0;
 using zoo_internal::FmnistResNet;
+using zoo_internal::FmnistResNetPost;
 using zoo_internal::MobileNetV2;
 using zoo_internal::NanoGpt;
 using zoo_internal::PreActBottleneckResNet;
@@ -38,6 +39,10 @@ constexpr ZooModelDef kZoo[] = {
      "Fashion-MNIST pre-activation ResNet, 3 stages x 3 basic blocks, widths 16/32/64 "
      "(after He et al. 2016, Identity Mappings); input 1x28x28, 10 classes",
      FmnistResNet},
+    {"fmnist_resnet_post",
+     "Fashion-MNIST post-activation ResNet, 3 stages x 3 basic blocks, widths 16/32/64, "
+     "projection shortcuts (after He et al. 2016, Deep Residual Learning); input 1x28x28, 10 classes",
+     FmnistResNetPost},
     // CIFAR.
     {"resnet20",
      "ResNet-20 for CIFAR-10 (He et al. 2016, Deep Residual Learning, sec. 4.2; option-B "

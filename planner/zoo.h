@@ -12,6 +12,8 @@
 // The models (input per example, (C,H,W)):
 //   fmnist_resnet                  Fashion-MNIST, 1x28x28: pre-activation ResNet,
 //                                  3 stages x 3 basic blocks, widths 16/32/64
+//   fmnist_resnet_post             the same size, post-activation blocks with
+//                                  projection shortcuts (as resnet20 ... below)
 //   resnet20, resnet56, resnet110  CIFAR, 3x32x32: He et al. 2016, basic blocks,
 //                                  post-activation; 1x1 conv + BN projection
 //                                  shortcuts (option B) where the shape changes

@@ -24,6 +24,8 @@ v1::ModelSpec PreActBottleneckResNet(int depth, const std::string& name,
 v1::ModelSpec TorchvisionResNet(int depth, const std::string& name, const std::string& description);
 // The Fashion-MNIST pre-activation ResNet, 1x28x28 -> 10 classes.
 v1::ModelSpec FmnistResNet(const std::string& name, const std::string& description);
+// Post-activation basic blocks at fmnist_resnet's size (zoo_resnet.cc).
+v1::ModelSpec FmnistResNetPost(const std::string& name, const std::string& description);
 
 // zoo_other.cc
 // torchvision's vgg16_bn, 3x224x224 -> 1000 classes.

@@ -141,6 +141,40 @@ v1::ModelSpec FmnistResNet(const std::string& name, const std::string& descripti
   return std::move(b).Finish();
 }
 
+// The post-activation Fashion-MNIST model: CifarResNet's design (He et al.
+// 2016, Deep Residual Learning) at fmnist_resnet's size. A 3x3 conv to 16
+// channels, bn1, relu, 3 stages x 3 blocks at widths 16/32/64 on
+// 28x28/14x14/7x7 maps, global average pool, linear to 10.
+// Block: conv3x3(w, stride)-bn1-relu1-conv3x3(w)-bn2, add the shortcut (x,
+// or on entering stages 2 and 3 a 1x1 conv with stride 2 and a BN), relu2.
+v1::ModelSpec FmnistResNetPost(const std::string& name, const std::string& description) {
+  constexpr int kBlocks = 3;
+  ModelBuilder b(name, description, {1, 28, 28}, 10);
+  std::string x = b.Conv("input", "conv1", 16, 3, 1, 1, false);  // (16,28,28)
+  x = b.Relu(b.BatchNorm(x, "bn1"), "relu");
+  int64_t in_channels = 16;
+  for (int stage = 1; stage <= 3; ++stage) {
+    const int64_t width = int64_t{16} << (stage - 1);  // 16, 32, 64
+    for (int block = 0; block < kBlocks; ++block) {
+      const int64_t stride = (stage > 1 && block == 0) ? 2 : 1;
+      const std::string p = BlockPrefix(stage, block);
+      std::string y = b.Conv(x, p + "conv1", width, 3, stride, 1, false);  // (w,H/s,W/s)
+      y = b.Relu(b.BatchNorm(y, p + "bn1"), p + "relu1");
+      y = b.Conv(y, p + "conv2", width, 3, 1, 1, false);
+      y = b.BatchNorm(y, p + "bn2");
+      std::string shortcut = x;
+      if (stride != 1 || in_channels != width) {
+        shortcut = b.Conv(x, p + "downsample.0", width, 1, stride, 0, false);
+        shortcut = b.BatchNorm(shortcut, p + "downsample.1");
+      }
+      x = b.Relu(b.Add({y, shortcut}, p + "add"), p + "relu2");
+      in_channels = width;
+    }
+  }
+  Head(x, 10, &b);  // x is (64,7,7)
+  return std::move(b).Finish();
+}
+
 // torchvision.models.resnet{18,34,50,101,152} (torchvision's "v1.5": in a
 // bottleneck the stride sits on the 3x3 conv). Stem: conv1 7x7/2 pad 3 to 64,
 // bn1, relu, maxpool 3x3/2 pad 1 (224 -> 112 -> 56). Stages layer1..layer4 at

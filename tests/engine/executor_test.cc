@@ -349,14 +349,16 @@ TEST(ExecutorTest, ArenaIsExactlyThePlannedSize) {
 TEST(ExecutorTest, ApproxForwardIsExactBitForBit) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
-  const Graph g = Zoo("fmnist_resnet");
-  const Batch data = RandomBatch(g, 4, 1);
-  for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, backend, data);
-    for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
-      const Gradients approx = RunForwardBackward(g, s, 4, backend, data);
-      EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
-          << backend->name() << " " << planner::StrategyName(s) << ": " << approx.loss << " vs " << exact.loss;
+  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+    const Batch data = RandomBatch(g, 4, 1);
+    for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
+      const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, backend, data);
+      for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
+        const Gradients approx = RunForwardBackward(g, s, 4, backend, data);
+        EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
+            << g.spec().name() << " " << backend->name() << " " << planner::StrategyName(s) << ": " << approx.loss
+            << " vs " << exact.loss;
+      }
     }
   }
 }
@@ -379,22 +381,51 @@ TEST(ExecutorTest, ReluMaskFromCodesIsExact) {
   }
 }
 
+// The relu after a post-activation block's add has no batch_norm before it:
+// its kRelu code keeps the mask exact, so the last block's bn2 β gradient
+// (Σ of the masked, otherwise exact upstream gradient) equals exact's.
+TEST(ExecutorTest, ReluMaskFromAReluCodeIsExact) {
+  ReferenceBackend backend(DType::kF32);
+  const Graph g = Zoo("fmnist_resnet_post");
+  const Batch data = RandomBatch(g, 4, 2);
+  std::unique_ptr<Executor> probe = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  const int64_t beta = probe->params().node(g.Find("layer3.2.bn2")).beta;
+  const int64_t channels = g.node(g.Find("layer3.2.bn2")).out[0];
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
+    const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
+    for (int64_t c = 0; c < channels; ++c) {
+      EXPECT_EQ(approx.grads[beta + c], exact.grads[beta + c]) << planner::StrategyName(s) << " channel " << c;
+    }
+  }
+}
+
 TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThrough) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = Zoo("fmnist_resnet");
-  const Batch data = RandomBatch(g, 8, 3);
-  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 8, &backend, data);
-  const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
-  const double e4 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox4, 8, &backend, data).grads, exact.grads);
-  const double e8 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox8, 8, &backend, data).grads, exact.grads);
-  const double pass =
-      L2RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 8, &backend, data).grads, exact.grads);
-  EXPECT_GT(e2, e4);
-  EXPECT_GT(e4, e8);
-  EXPECT_GT(e8, 0.0);
-  EXPECT_LT(pass, 1e-10) << "pass-through must reproduce exact gradients";
-  std::printf("relative gradient error: approx2 %.3g, approx4 %.3g, approx8 %.3g, pass-through %.3g\n", e2, e4,
-              e8, pass);
+  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+    const Batch data = RandomBatch(g, 8, 3);
+    const Gradients exact = RunForwardBackward(g, Strategy::kExact, 8, &backend, data);
+    const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
+    const double e4 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox4, 8, &backend, data).grads, exact.grads);
+    const double e8 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox8, 8, &backend, data).grads, exact.grads);
+    EXPECT_GT(e2, e4) << g.spec().name();
+    EXPECT_GT(e4, e8) << g.spec().name();
+    EXPECT_GT(e8, 0.0) << g.spec().name();
+    std::printf("%s relative gradient error: approx2 %.3g, approx4 %.3g, approx8 %.3g\n", g.spec().name().c_str(), e2,
+                e4, e8);
+  }
+  // Pass-through codes keep every value: every coding's data path (encode
+  // after the forward, decode in the first backward reading it) must give
+  // exact's gradients on every op.
+  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), AllOps(), ActivationOps(), ShapeOps(),
+                          TransformerOps(), DecoderOps(), LanguageOps(), TiedLanguageOps(), UpsampleOps(),
+                          SequenceBnOps(), RegressionOps()}) {
+    const Batch data = RandomBatch(g, 4, 3);
+    const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+    const double pass =
+        L2RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 4, &backend, data).grads, exact.grads);
+    EXPECT_LT(pass, 1e-10) << g.spec().name() << ": pass-through must reproduce exact gradients";
+  }
 }
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {

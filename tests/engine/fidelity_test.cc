@@ -40,9 +40,16 @@ TEST_F(FidelityTest, ErrorShrinksWithBitsAndVanishesWithPassThrough) {
     sum8 += r8.layers[i].approx_error;
   }
   EXPECT_LT(sum8, sum2);
-  // The classifier reads the pooled output, kept exact: no error at all.
+  // Each layer says how its input was kept: the first conv reads the model
+  // input (exact), the others a BN→ReLU's restored output, the classifier
+  // the pooled features' group code.
+  EXPECT_EQ(r8.layers.front().input, "exact");
+  EXPECT_EQ(r8.layers[1].input, "bn_relu 8-bit");
   EXPECT_EQ(r8.layers.back().layer, "fc");
-  EXPECT_EQ(r8.layers.back().approx_error, 0.0);
+  EXPECT_EQ(r8.layers.back().input, "group 8-bit");
+  EXPECT_EQ(r2.layers.back().input, "group 2-bit");
+  EXPECT_GT(r8.layers.back().approx_error, 0.0);
+  EXPECT_LT(r8.layers.back().approx_error, r2.layers.back().approx_error);
   EXPECT_GT(r8.median_ratio, 0);
   EXPECT_FALSE(FidelitySvg(r8).empty());
 }

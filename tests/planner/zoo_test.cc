@@ -45,7 +45,7 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   std::vector<std::string> names;
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
-      "fmnist_resnet", "resnet20",     "resnet56",        "resnet110",        "resnet164",
+      "fmnist_resnet", "fmnist_resnet_post", "resnet20", "resnet56", "resnet110", "resnet164",
       "resnet1001",    "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar", "nanogpt",
       "mobilenet_v2",  "efficientnet_b0", "resnet18",   "resnet34",        "resnet50",
       "resnet101",     "resnet152",    "vit_tiny",     "bert_base",        "vgg16_bn"};
@@ -60,7 +60,7 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
-                  "'; known: fmnist_resnet, resnet20, resnet56, resnet110, resnet164, "
+                  "'; known: fmnist_resnet, fmnist_resnet_post, resnet20, resnet56, resnet110, resnet164, "
                   "resnet1001, densenet_bc_100, mobilenet_v2_cifar, vit_tiny_cifar, nanogpt, mobilenet_v2, "
                   "efficientnet_b0, resnet18, resnet34, resnet50, resnet101, resnet152, vit_tiny, bert_base, "
                   "vgg16_bn");
@@ -175,6 +175,7 @@ constexpr ParamCase kParamCases[] = {
     {"resnet1001", 10'327'706},
     {"densenet_bc_100", 769'162},
     {"fmnist_resnet", 271'994},
+    {"fmnist_resnet_post", 272'186},  // resnet20's less the stem's 2 input channels (288)
 };
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ParameterCountTest, testing::ValuesIn(kParamCases),
@@ -400,6 +401,7 @@ constexpr LayerCountCase kLayerCountCases[] = {
     // the stem, and the final one.
     {"densenet_bc_100", 99, 99, 1, 0},
     {"fmnist_resnet", 19 + 2, 19, 1, 0},
+    {"fmnist_resnet_post", 19 + 2, 19 + 2, 1, 0},
 };
 
 INSTANTIATE_TEST_SUITE_P(Zoo, LayerCountTest, testing::ValuesIn(kLayerCountCases),
