@@ -207,6 +207,14 @@ SLIM_HD inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
 //             q = ClampCode(floor(x̂ / Δ) + T(B/2), 0, B − 1).
 //     decode: x̂' = (T(q − B/2) + 0.5)·Δ; x' = mean[c] + x̂' / invstd[c].
 //   |x̂' − x̂| ≤ Δ/2 inside ±3σ (the BN→ReLU grid, without its offset).
+// kLnInput (a layer_norm's input x; rows of D = spec.channels contiguous
+//   elements, count a multiple of D; stats (rows, 2) in T, the layer_norm's
+//   own (Backend::LayerNormForward): row r's mean at stats[2r], its rstd =
+//   1/std at stats[2r + 1]; element i is in row r = i / D): kBnInput's Δ
+//   and arithmetic with the row's mean and rstd in place of the channel's,
+//     encode: q = EncodeBnInput(x, stats[2r], stats[2r + 1], Δ, K).
+//     decode: x' = DecodeBnInput(q, stats[2r], stats[2r + 1], Δ, K).
+//   |x̂' − x̂| ≤ Δ/2 inside ±3σ of the row.
 // kBounded's and kRange's lo, hi are spec.lo, spec.hi rounded to T.
 
 // What the executor asks a backend to code: one saved tensor.
@@ -214,13 +222,15 @@ struct CodeSpec {
   planner::Coding coding = planner::Coding::kGroup;
   int bits = 4;           // 8, 4, 2 or planner::kPassThroughBits
   int64_t count = 0;      // elements
-  int64_t channels = 1;   // kBnInput: C (element i is channel i mod C)
+  int64_t channels = 1;   // kBnInput: C (element i is channel i mod C);
+                          // kLnInput: D, the row length (row i / D)
   double lo = 0, hi = 0;  // kBounded, kRange: the known range
 };
 
 // Whether a backend can code `s`: bits 8, 4, 2 or pass-through; a coding of
 // this section (any coding for pass-through; kExact and kBnRelu are not
-// coded here); count >= 0; kBnInput: channels >= 1; kBounded, kRange: finite
+// coded here); count >= 0; kBnInput: channels >= 1; kLnInput: channels >= 1
+// and count whole rows (a multiple of channels); kBounded, kRange: finite
 // lo < hi. Backends abort (CPU) or record an error (CUDA) otherwise.
 inline bool ValidCodeSpec(const CodeSpec& s) {
   if (s.count < 0) return false;
@@ -228,6 +238,7 @@ inline bool ValidCodeSpec(const CodeSpec& s) {
   if (s.bits != 8 && s.bits != 4 && s.bits != 2) return false;
   switch (s.coding) {
     case planner::Coding::kBnInput: return s.channels >= 1;
+    case planner::Coding::kLnInput: return s.channels >= 1 && s.count % s.channels == 0;
     case planner::Coding::kRelu:
     case planner::Coding::kGroup: return true;
     case planner::Coding::kBounded:
@@ -343,6 +354,7 @@ SLIM_HD T DecodeRange(int q, T lo, T w) {
   return lo + (T(q) + T(0.5)) * w;
 }
 
+// kBnInput, and kLnInput with a row's mean and rstd as mean and invstd.
 template <typename T>
 SLIM_HD T BnInputDelta(int bits) {
   return T(6) / T(1 << bits);

@@ -61,11 +61,25 @@ SLIM_AVX512 float ReluGroupMax256(const float* x) {
   return _mm512_reduce_max_ps(m);
 }
 
+// quant::EncodeBnInput / DecodeBnInput of 16 elements with their own mean
+// and invstd (kBnInput: their channels'; kLnInput: their rows').
+SLIM_AVX512 inline __m512i EncodeBnInput16(__m512 x, __m512 mean, __m512 invstd, float delta, int bits) {
+  const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(x, mean), invstd);
+  const __m512 f = _mm512_add_ps(Floor16(_mm512_div_ps(xhat, _mm512_set1_ps(delta))),
+                                 _mm512_set1_ps(static_cast<float>((1 << bits) / 2)));
+  return ClampCode16(f, 0, (1 << bits) - 1);
+}
+SLIM_AVX512 inline __m512 DecodeBnInput16(__m512i q, __m512 mean, __m512 invstd, float delta, int bits) {
+  const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32((1 << bits) / 2)));
+  const __m512 xhat = _mm512_mul_ps(_mm512_add_ps(c, _mm512_set1_ps(0.5f)), _mm512_set1_ps(delta));
+  return _mm512_add_ps(mean, _mm512_div_ps(xhat, invstd));
+}
+
 // ---------------------------------------------------------------- coders
 // Encode(x, j) / Decode(q, j): one element, quant.h itself. Encode16(x, j) /
 // Decode16(q, j): 16 elements, the same operations as intrinsics. j is the
 // (first) element's position in the walk's period (kBnInput's channel
-// arrays; the other coders ignore it).
+// arrays; the other coders ignore it). LnInputCoder has walks of its own.
 
 struct GroupCoder {
   float lo, step;
@@ -145,17 +159,47 @@ struct BnInputCoder {
   int Encode(float x, int64_t j) const { return quant::EncodeBnInput(x, mean[j], invstd[j], delta, bits); }
   float Decode(int q, int64_t j) const { return quant::DecodeBnInput(q, mean[j], invstd[j], delta, bits); }
   SLIM_AVX512 __m512i Encode16(__m512 x, int64_t j) const {
-    const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(x, _mm512_loadu_ps(mean + j)), _mm512_loadu_ps(invstd + j));
-    const __m512 f = _mm512_add_ps(Floor16(_mm512_div_ps(xhat, _mm512_set1_ps(delta))),
-                                   _mm512_set1_ps(static_cast<float>((1 << bits) / 2)));
-    return ClampCode16(f, 0, (1 << bits) - 1);
+    return EncodeBnInput16(x, _mm512_loadu_ps(mean + j), _mm512_loadu_ps(invstd + j), delta, bits);
   }
   SLIM_AVX512 __m512 Decode16(__m512i q, int64_t j) const {
-    const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32((1 << bits) / 2)));
-    const __m512 xhat = _mm512_mul_ps(_mm512_add_ps(c, _mm512_set1_ps(0.5f)), _mm512_set1_ps(delta));
-    return _mm512_add_ps(_mm512_loadu_ps(mean + j), _mm512_div_ps(xhat, _mm512_loadu_ps(invstd + j)));
+    return DecodeBnInput16(q, _mm512_loadu_ps(mean + j), _mm512_loadu_ps(invstd + j), delta, bits);
   }
 };
+
+// kLnInput: stats (rows, 2) (row r's mean, rstd at 2r, 2r + 1), rows of D
+// elements. Its unit walks below follow the rows instead of a period: each
+// row's mean and rstd broadcast over the row's run.
+struct LnInputCoder {
+  const float* stats;
+  int64_t D;
+  float delta;
+};
+
+// Row r of a walk over rows, and how many of its elements are left from the
+// walk's position (one division where the walk starts).
+struct RowCursor {
+  int64_t r, left;
+  RowCursor(int64_t D, int64_t i) : r(i / D), left((i / D + 1) * D - i) {}
+};
+
+// The means and rstds of the 16 elements at the cursor (all of them in the
+// tensor), which it moves past them: row r's broadcast, then each row that
+// starts inside the vector blended in from its first lane.
+SLIM_AVX512 inline void NextRows16(const LnInputCoder& c, RowCursor* row, __m512* mean, __m512* rstd) {
+  *mean = _mm512_set1_ps(c.stats[2 * row->r]);
+  *rstd = _mm512_set1_ps(c.stats[2 * row->r + 1]);
+  int64_t lane = 0;                 // lanes before it are done
+  while (row->left <= 16 - lane) {  // row r ends inside the vector
+    lane += row->left;
+    ++row->r;
+    row->left = c.D;
+    if (lane == 16) return;  // row r starts the next vector
+    const __mmask16 from = static_cast<__mmask16>(0xFFFFu << lane);
+    *mean = _mm512_mask_mov_ps(*mean, from, _mm512_set1_ps(c.stats[2 * row->r]));
+    *rstd = _mm512_mask_mov_ps(*rstd, from, _mm512_set1_ps(c.stats[2 * row->r + 1]));
+  }
+  row->left -= 16 - lane;
+}
 
 // ---------------------------------------------------------------- one unit
 
@@ -180,38 +224,98 @@ SLIM_AVX512 void DecodeUnitAvx(const Coder& c, const uint8_t* in, float* x, int6
   }
 }
 
-// Portable: plain loops the compiler vectorises (cloned for AVX2 and
-// AVX-512 where the intrinsics are switched off), in runs that do not cross
-// the end of the period. The codes of the unit's n elements into
-// ceil(n·K/8) bytes at out (the unused high bits of the last byte 0).
-template <int K, typename Coder>
-SLIM_VECTOR_CLONES void EncodeUnitPortable(const Coder& c, const float* x, const Unit& u, int64_t period,
-                                           uint8_t* out) {
-  constexpr int kPerByte = 8 / K;
-  uint8_t q[kUnit + kPerByte];
-  for (int64_t k = 0, j = u.j0; k < u.n; j = 0) {
-    const int64_t run = std::min(u.n - k, period - j);
-    for (int64_t t = 0; t < run; ++t) q[k + t] = static_cast<uint8_t>(c.Encode(x[k + t], j + t));
-    k += run;
+// kLnInput's: the cursor from the unit's first element, NextRows16 per vector.
+template <int K>
+SLIM_AVX512 void EncodeUnitAvx(const LnInputCoder& c, const float* x, uint8_t* out, int64_t begin) {
+  RowCursor row(c.D, begin);
+  for (int v = 0; v < kVectors; ++v) {
+    __m512 mean, rstd;
+    NextRows16(c, &row, &mean, &rstd);
+    StoreCodes<K>(out + v * 2 * K, EncodeBnInput16(_mm512_loadu_ps(x + 16 * v), mean, rstd, c.delta, K));
   }
-  std::memset(q + u.n, 0, kPerByte);  // the last byte's unused codes
-  for (int64_t b = 0; b * kPerByte < u.n; ++b) {
+}
+
+template <int K>
+SLIM_AVX512 void DecodeUnitAvx(const LnInputCoder& c, const uint8_t* in, float* x, int64_t begin) {
+  RowCursor row(c.D, begin);
+  for (int v = 0; v < kVectors; ++v) {
+    __m512 mean, rstd;
+    NextRows16(c, &row, &mean, &rstd);
+    _mm512_storeu_ps(x + 16 * v, DecodeBnInput16(LoadCodes<K>(in + v * 2 * K), mean, rstd, c.delta, K));
+  }
+}
+
+// Portable: plain loops the compiler vectorises (cloned for AVX2 and
+// AVX-512 where the intrinsics are switched off). The unit's n codes go
+// through a byte array q of kUnit + 8 entries: PackCodes writes the codes
+// q[0, n) into ceil(n·K/8) bytes at out (the unused high bits of the last
+// byte 0; it zeroes q[n, n + 8/K)), UnpackCodes the reverse.
+template <int K>
+inline void PackCodes(uint8_t* q, int64_t n, uint8_t* out) {
+  constexpr int kPerByte = 8 / K;
+  std::memset(q + n, 0, kPerByte);  // the last byte's unused codes
+  for (int64_t b = 0; b * kPerByte < n; ++b) {
     unsigned byte = 0;
     for (int t = 0; t < kPerByte; ++t) byte |= static_cast<unsigned>(q[b * kPerByte + t]) << (t * K);
     out[b] = static_cast<uint8_t>(byte);
   }
 }
 
-template <int K, typename Coder>
-SLIM_VECTOR_CLONES void DecodeUnitPortable(const Coder& c, const uint8_t* in, const Unit& u, int64_t period, float* x) {
+template <int K>
+inline void UnpackCodes(const uint8_t* in, int64_t n, uint8_t* q) {
   constexpr int kPerByte = 8 / K;
-  uint8_t q[kUnit + kPerByte];
-  for (int64_t b = 0; b * kPerByte < u.n; ++b) {
+  for (int64_t b = 0; b * kPerByte < n; ++b) {
     for (int t = 0; t < kPerByte; ++t) q[b * kPerByte + t] = static_cast<uint8_t>((in[b] >> (t * K)) & ((1 << K) - 1));
   }
+}
+
+// In runs that do not cross the end of the period.
+template <int K, typename Coder>
+SLIM_VECTOR_CLONES void EncodeUnitPortable(const Coder& c, const float* x, const Unit& u, int64_t period,
+                                           uint8_t* out) {
+  uint8_t q[kUnit + 8];
+  for (int64_t k = 0, j = u.j0; k < u.n; j = 0) {
+    const int64_t run = std::min(u.n - k, period - j);
+    for (int64_t t = 0; t < run; ++t) q[k + t] = static_cast<uint8_t>(c.Encode(x[k + t], j + t));
+    k += run;
+  }
+  PackCodes<K>(q, u.n, out);
+}
+
+template <int K, typename Coder>
+SLIM_VECTOR_CLONES void DecodeUnitPortable(const Coder& c, const uint8_t* in, const Unit& u, int64_t period, float* x) {
+  uint8_t q[kUnit + 8];
+  UnpackCodes<K>(in, u.n, q);
   for (int64_t k = 0, j = u.j0; k < u.n; j = 0) {
     const int64_t run = std::min(u.n - k, period - j);
     for (int64_t t = 0; t < run; ++t) x[k + t] = c.Decode(q[k + t], j + t);
+    k += run;
+  }
+}
+
+// kLnInput's: in runs of one row, its mean and rstd held in scalars.
+template <int K>
+SLIM_VECTOR_CLONES void EncodeUnitPortable(const LnInputCoder& c, const float* x, const Unit& u, uint8_t* out) {
+  uint8_t q[kUnit + 8];
+  for (int64_t k = 0, r = u.begin / c.D; k < u.n; ++r) {
+    const int64_t run = std::min(u.n - k, (r + 1) * c.D - (u.begin + k));
+    const float mean = c.stats[2 * r], rstd = c.stats[2 * r + 1];
+    for (int64_t t = 0; t < run; ++t) {
+      q[k + t] = static_cast<uint8_t>(quant::EncodeBnInput(x[k + t], mean, rstd, c.delta, K));
+    }
+    k += run;
+  }
+  PackCodes<K>(q, u.n, out);
+}
+
+template <int K>
+SLIM_VECTOR_CLONES void DecodeUnitPortable(const LnInputCoder& c, const uint8_t* in, const Unit& u, float* x) {
+  uint8_t q[kUnit + 8];
+  UnpackCodes<K>(in, u.n, q);
+  for (int64_t k = 0, r = u.begin / c.D; k < u.n; ++r) {
+    const int64_t run = std::min(u.n - k, (r + 1) * c.D - (u.begin + k));
+    const float mean = c.stats[2 * r], rstd = c.stats[2 * r + 1];
+    for (int64_t t = 0; t < run; ++t) x[k + t] = quant::DecodeBnInput(q[k + t], mean, rstd, c.delta, K);
     k += run;
   }
 }
@@ -225,6 +329,7 @@ struct Walk {
   int64_t period;  // kBnInput: a multiple of lcm(C, 16), >= 256; else one unit
   int threads;
   BnInputCoder bn;  // kBnInput only
+  LnInputCoder ln;  // kLnInput only
 
   // Runs f(unit) over every unit, contiguous runs of units per thread.
   template <typename F>
@@ -256,6 +361,27 @@ void DecodeUnit(const Walk& w, const Coder& c, const uint8_t* packed, float* x, 
     DecodeUnitAvx<K>(c, in, x + u.begin, u.j0, w.period);
   } else {
     DecodeUnitPortable<K>(c, in, u, w.period, x + u.begin);
+  }
+}
+
+// kLnInput's unit: rows, not the period.
+template <int K>
+void EncodeUnit(const Walk& w, const LnInputCoder& c, const float* x, uint8_t* packed, const Unit& u) {
+  uint8_t* out = packed + u.begin * K / 8;
+  if (w.avx && u.n == kUnit) {
+    EncodeUnitAvx<K>(c, x + u.begin, out, u.begin);
+  } else {
+    EncodeUnitPortable<K>(c, x + u.begin, u, out);
+  }
+}
+
+template <int K>
+void DecodeUnit(const Walk& w, const LnInputCoder& c, const uint8_t* packed, float* x, const Unit& u) {
+  const uint8_t* in = packed + u.begin * K / 8;
+  if (w.avx && u.n == kUnit) {
+    DecodeUnitAvx<K>(c, in, x + u.begin, u.begin);
+  } else {
+    DecodeUnitPortable<K>(c, in, u, x + u.begin);
   }
 }
 
@@ -297,6 +423,9 @@ void EncodeAll(const Walk& w, const float* x, uint8_t* packed, float* values) {
     case Coding::kBnInput:
       w.ForUnits([&](const Unit& u) { EncodeUnit<K>(w, w.bn, x, packed, u); });
       break;
+    case Coding::kLnInput:
+      w.ForUnits([&](const Unit& u) { EncodeUnit<K>(w, w.ln, x, packed, u); });
+      break;
     default:
       SLIM_CHECK(false);  // ValidCodeSpec admits no other coding
   }
@@ -332,6 +461,9 @@ void DecodeAll(const Walk& w, const uint8_t* packed, const float* values, float*
     case Coding::kBnInput:
       w.ForUnits([&](const Unit& u) { DecodeUnit<K>(w, w.bn, packed, x, u); });
       break;
+    case Coding::kLnInput:
+      w.ForUnits([&](const Unit& u) { DecodeUnit<K>(w, w.ln, packed, x, u); });
+      break;
     default:
       SLIM_CHECK(false);
   }
@@ -349,10 +481,16 @@ void WithBits(int bits, const F& f) {
   }
 }
 
-// The walk of `spec`: kBnInput's constants replicated over its period.
+// The walk of `spec`: kBnInput's constants replicated over its period,
+// kLnInput's stats.
 Walk MakeWalk(const quant::CodeSpec& spec, const float* stats, int threads, Scratch* scratch) {
   SLIM_CHECK(quant::ValidCodeSpec(spec));
-  Walk w{spec, QuantUsesAvx512(), kUnit, threads, {}};
+  Walk w{spec, QuantUsesAvx512(), kUnit, threads, {}, {}};
+  if (spec.coding == Coding::kLnInput && spec.count > 0) {
+    SLIM_CHECK(stats != nullptr);
+    w.ln = LnInputCoder{stats, spec.channels, quant::BnInputDelta<float>(spec.bits)};
+    return w;
+  }
   if (spec.coding != Coding::kBnInput || spec.count == 0) return w;
   SLIM_CHECK(stats != nullptr);
   const int64_t C = spec.channels;

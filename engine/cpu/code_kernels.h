@@ -1,6 +1,6 @@
 // code_kernels.h — the fast CPU backend's encoders and decoders of the other
-// saved tensors (planner/coding.h: kBnInput, kRelu, kBounded, kRange,
-// kGroup; engine/quant.h specifies each), float32.
+// saved tensors (planner/coding.h: kBnInput, kLnInput, kRelu, kBounded,
+// kRange, kGroup; engine/quant.h specifies each), float32.
 //
 //   cpu::EncodeSaved(spec, x, stats, code, threads, &scratch);   // SAVE
 //   cpu::DecodeSaved(spec, code, stats, x_decoded, threads, &scratch);
@@ -22,11 +22,17 @@
 //     other CPUs, and a last unit shorter than 256).
 // kBnInput reads mean and invstd from arrays replicated over a period of
 // whole multiples of lcm(C, 16) elements (at least 256), in the backend's
-// Scratch (parallel.h; no activation-sized memory). Pass-through codes are copied in parallel. Cost: one read of
-// the input and one write of the code (encode), or the reverse (decode);
-// kGroup and kRelu read each group twice, from L1 the second time.
+// Scratch (parallel.h; no activation-sized memory). kLnInput walks a
+// unit's rows (one division per unit): a row's mean and rstd are broadcast
+// over its run (portable) or over its lanes of each 16-element vector
+// (AVX-512: one broadcast per vector, one masked blend more per row that
+// starts inside it, so rows of D >= 16 cost at most one). Pass-through codes
+// are copied in parallel. Cost: one read of the input and one write of the
+// code (encode), or the reverse (decode); kGroup and kRelu read each group
+// twice, from L1 the second time.
 //
-// Aborts unless quant::ValidCodeSpec(spec) (and stats for kBnInput).
+// Aborts unless quant::ValidCodeSpec(spec) (and stats for kBnInput and
+// kLnInput).
 #ifndef SLIMTRAIN_ENGINE_CPU_CODE_KERNELS_H_
 #define SLIMTRAIN_ENGINE_CPU_CODE_KERNELS_H_
 

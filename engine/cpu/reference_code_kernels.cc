@@ -1,5 +1,5 @@
 // reference_code_kernels.cc — the codes of the other saved tensors
-// (kBnInput, kRelu, kBounded, kRange, kGroup and pass-through): engine/quant.h
+// (kBnInput, kLnInput, kRelu, kBounded, kRange, kGroup and pass-through): engine/quant.h
 // element by element, group by group. See reference_kernels.h.
 #include <algorithm>
 #include <cstdint>
@@ -93,6 +93,16 @@ void EncodeSaved(const quant::CodeSpec& spec, const T* x, const T* stats, void* 
       }
       break;
     }
+    case Coding::kLnInput: {
+      SLIM_CHECK(stats != nullptr || n == 0);
+      const int64_t D = spec.channels;
+      const T delta = quant::BnInputDelta<T>(bits);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = i / D;
+        quant::PutCode(packed, bits, i, quant::EncodeBnInput(x[i], stats[2 * r], stats[2 * r + 1], delta, bits));
+      }
+      break;
+    }
     default:
       SLIM_CHECK(false);  // ValidCodeSpec admits no other coding
   }
@@ -145,6 +155,16 @@ void DecodeSaved(const quant::CodeSpec& spec, const void* code, const T* stats, 
       for (int64_t i = 0; i < n; ++i) {
         const int64_t c = i % C;
         x[i] = quant::DecodeBnInput(quant::GetCode(packed, bits, i), stats[c], stats[C + c], delta, bits);
+      }
+      break;
+    }
+    case Coding::kLnInput: {
+      SLIM_CHECK(stats != nullptr || n == 0);
+      const int64_t D = spec.channels;
+      const T delta = quant::BnInputDelta<T>(bits);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = i / D;
+        x[i] = quant::DecodeBnInput(quant::GetCode(packed, bits, i), stats[2 * r], stats[2 * r + 1], delta, bits);
       }
       break;
     }

@@ -129,8 +129,8 @@ void BatchNormBackwardFromCode(const planner::Node& bn, int64_t batch, int bits,
 // --- codes of the other saved tensors (engine/quant.h's CodeSpec), element by
 // element: `code` is planner::CodeBytes(spec.coding, spec.bits, spec.count,
 // sizeof(T)) bytes, every one of them written by EncodeSaved; stats is a
-// kBnInput code's (2, C) mean and invstd (read only there). Aborts unless
-// quant::ValidCodeSpec(spec).
+// kBnInput code's (2, C) mean and invstd or a kLnInput code's (rows, 2) mean
+// and rstd (read only there). Aborts unless quant::ValidCodeSpec(spec).
 template <typename T>
 void EncodeSaved(const quant::CodeSpec& spec, const T* x, const T* stats, void* code);
 template <typename T>

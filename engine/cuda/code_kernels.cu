@@ -15,6 +15,8 @@
 // values, and writes its 8 codes as one K-byte word. Every lane whose bytes
 // lie inside the packed codes (PackedCodeBytes) writes them, zero bits for
 // elements past the end, which also writes kRelu's and kGroup's padding.
+// kBnInput and kLnInput read each element's mean and 1/std from the stats
+// (its channel, or its row: one division per lane, then a step per element).
 // Pass-through codes are copied with cudaMemcpyAsync.
 #include <cuda_runtime.h>
 
@@ -44,10 +46,10 @@ struct Consts {
   int64_t packed_bytes = 0;  // PackedCodeBytes
   int bits = 0;
   float lo = 0, hi = 0, w = 0;   // kBounded (w), kRange (w)
-  float delta = 0;               // kBnInput
-  const float* stats = nullptr;  // kBnInput (2, C)
-  int64_t channels = 1;
-  bool aligned = false;  // x 16 bytes and the codes 8 bytes aligned
+  float delta = 0;               // kBnInput, kLnInput
+  const float* stats = nullptr;  // kBnInput (2, C); kLnInput (rows, 2)
+  int64_t channels = 1;          // kBnInput: C; kLnInput: the row length D
+  bool aligned = false;          // x 16 bytes and the codes 8 bytes aligned
 };
 
 // The per-unit values a coding needs besides Consts: kGroup (lo, step), kRelu (m, step).
@@ -55,8 +57,34 @@ struct GroupValues {
   float a = 0, step = 0;
 };
 
+// Whether a coding reads the stats (per element, through StatsAt).
+constexpr bool UsesStats(Coding c) { return c == Coding::kBnInput || c == Coding::kLnInput; }
+
+// Where an element lies in the stats: kBnInput's channel c = i mod C,
+// kLnInput's row r = i / D (c its place in the row); one division at the
+// lane's first element, then a step per element. Zero for the other codings.
+struct StatsAt {
+  int64_t c = 0, r = 0;
+
+  template <Coding kC>
+  __device__ __forceinline__ static StatsAt Of(const Consts& k, int64_t i) {
+    StatsAt at;
+    if constexpr (UsesStats(kC)) {
+      at.c = i % k.channels;
+      at.r = i / k.channels;
+    }
+    return at;
+  }
+  __device__ __forceinline__ void Next(const Consts& k) {
+    if (++c == k.channels) {
+      c = 0;
+      ++r;
+    }
+  }
+};
+
 template <Coding kC>
-__device__ __forceinline__ int EncodeOne(const Consts& k, GroupValues g, float x, int64_t c) {
+__device__ __forceinline__ int EncodeOne(const Consts& k, GroupValues g, float x, StatsAt at) {
   if constexpr (kC == Coding::kGroup) {
     return quant::EncodeGroup(x, g.a, g.step, k.bits);
   } else if constexpr (kC == Coding::kRelu) {
@@ -65,13 +93,16 @@ __device__ __forceinline__ int EncodeOne(const Consts& k, GroupValues g, float x
     return quant::EncodeBounded(x, k.lo, k.hi, k.w, k.bits);
   } else if constexpr (kC == Coding::kRange) {
     return quant::EncodeRange(x, k.lo, k.w, k.bits);
+  } else if constexpr (kC == Coding::kBnInput) {
+    return quant::EncodeBnInput(x, k.stats[at.c], k.stats[k.channels + at.c], k.delta, k.bits);
   } else {
-    return quant::EncodeBnInput(x, k.stats[c], k.stats[k.channels + c], k.delta, k.bits);
+    static_assert(kC == Coding::kLnInput);
+    return quant::EncodeBnInput(x, k.stats[2 * at.r], k.stats[2 * at.r + 1], k.delta, k.bits);
   }
 }
 
 template <Coding kC>
-__device__ __forceinline__ float DecodeOne(const Consts& k, GroupValues g, int q, int64_t c) {
+__device__ __forceinline__ float DecodeOne(const Consts& k, GroupValues g, int q, StatsAt at) {
   if constexpr (kC == Coding::kGroup) {
     return quant::DecodeGroup(q, g.a, g.step);
   } else if constexpr (kC == Coding::kRelu) {
@@ -80,8 +111,11 @@ __device__ __forceinline__ float DecodeOne(const Consts& k, GroupValues g, int q
     return quant::DecodeBounded(q, k.lo, k.hi, k.w, k.bits);
   } else if constexpr (kC == Coding::kRange) {
     return quant::DecodeRange(q, k.lo, k.w);
+  } else if constexpr (kC == Coding::kBnInput) {
+    return quant::DecodeBnInput(q, k.stats[at.c], k.stats[k.channels + at.c], k.delta, k.bits);
   } else {
-    return quant::DecodeBnInput(q, k.stats[c], k.stats[k.channels + c], k.delta, k.bits);
+    static_assert(kC == Coding::kLnInput);
+    return quant::DecodeBnInput(q, k.stats[2 * at.r], k.stats[2 * at.r + 1], k.delta, k.bits);
   }
 }
 
@@ -183,11 +217,11 @@ __global__ void EncodeKernel(Consts k, const float* x, uint8_t* packed, float* v
       if (lane == 0) values[u] = m;
     }
     if (s.byte >= k.packed_bytes) continue;  // past the codes (no padding to write)
-    int64_t c = kC == Coding::kBnInput ? s.begin % k.channels : 0;
+    StatsAt at = StatsAt::Of<kC>(k, s.begin);
     uint64_t word = 0;
     for (int j = 0; j < s.n; ++j) {
-      word |= static_cast<uint64_t>(EncodeOne<kC>(k, g, v[j], c)) << (j * k.bits);
-      if (kC == Coding::kBnInput && ++c == k.channels) c = 0;
+      word |= static_cast<uint64_t>(EncodeOne<kC>(k, g, v[j], at)) << (j * k.bits);
+      if constexpr (UsesStats(kC)) at.Next(k);
     }
     StoreWord(k, packed, s, word);
   }
@@ -209,12 +243,12 @@ __global__ void DecodeKernel(Consts k, const uint8_t* packed, const float* value
     }
     const uint64_t word = LoadWord(k, packed, s);
     const unsigned mask = (1u << k.bits) - 1;
-    int64_t c = kC == Coding::kBnInput ? s.begin % k.channels : 0;
-    float v[kPerLane];
+    StatsAt at = StatsAt::Of<kC>(k, s.begin);
+    float v[kPerLane];  // elements past the end are not decoded (no kLnInput row)
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
-      v[j] = DecodeOne<kC>(k, g, static_cast<int>((word >> (j * k.bits)) & mask), c);
-      if (kC == Coding::kBnInput && ++c == k.channels) c = 0;
+      v[j] = j < s.n ? DecodeOne<kC>(k, g, static_cast<int>((word >> (j * k.bits)) & mask), at) : 0.0f;
+      if constexpr (UsesStats(kC)) at.Next(k);
     }
     if (k.aligned && s.n == kPerLane) {
       *reinterpret_cast<float4*>(x + s.begin) = make_float4(v[0], v[1], v[2], v[3]);
@@ -261,6 +295,8 @@ cudaError_t WithCoding(Coding coding, const F& f) {
       return f(std::integral_constant<Coding, Coding::kRange>{});
     case Coding::kBnInput:
       return f(std::integral_constant<Coding, Coding::kBnInput>{});
+    case Coding::kLnInput:
+      return f(std::integral_constant<Coding, Coding::kLnInput>{});
     default:
       return cudaErrorInvalidValue;
   }
@@ -275,7 +311,9 @@ cudaError_t EncodeSaved(const quant::CodeSpec& spec, const float* x, const float
   if (spec.bits == planner::kPassThroughBits) {
     return cudaMemcpyAsync(code, x, static_cast<size_t>(spec.count) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
   }
-  if (spec.coding == Coding::kBnInput && stats == nullptr) return cudaErrorInvalidValue;
+  if ((spec.coding == Coding::kBnInput || spec.coding == Coding::kLnInput) && stats == nullptr) {
+    return cudaErrorInvalidValue;
+  }
   const Consts k = MakeConsts(spec, stats, x, code);
   uint8_t* packed = static_cast<uint8_t*>(code);
   float* values = reinterpret_cast<float*>(packed + k.packed_bytes);
@@ -292,7 +330,9 @@ cudaError_t DecodeSaved(const quant::CodeSpec& spec, const void* code, const flo
   if (spec.bits == planner::kPassThroughBits) {
     return cudaMemcpyAsync(x, code, static_cast<size_t>(spec.count) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
   }
-  if (spec.coding == Coding::kBnInput && stats == nullptr) return cudaErrorInvalidValue;
+  if ((spec.coding == Coding::kBnInput || spec.coding == Coding::kLnInput) && stats == nullptr) {
+    return cudaErrorInvalidValue;
+  }
   const Consts k = MakeConsts(spec, stats, x, code);
   const uint8_t* packed = static_cast<const uint8_t*>(code);
   const float* values = reinterpret_cast<const float*>(packed + k.packed_bytes);

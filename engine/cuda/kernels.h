@@ -213,8 +213,9 @@ cudaError_t BatchNormBackwardFromCode(Nhwc shape, int bits, const float* dy, con
 // --- codes of the other saved tensors (code_kernels.cu; engine/quant.h's
 // "saved-tensor codes", float): `code` holds planner::CodeBytes(spec.coding,
 // spec.bits, spec.count, 4) bytes, every one written by EncodeSaved; stats is
-// kBnInput's (2, C) mean and invstd. cudaErrorInvalidValue unless
-// quant::ValidCodeSpec(spec) (and stats for kBnInput).
+// kBnInput's (2, C) mean and invstd or kLnInput's (rows, 2) mean and rstd.
+// cudaErrorInvalidValue unless quant::ValidCodeSpec(spec) (and stats for
+// kBnInput and kLnInput).
 cudaError_t EncodeSaved(const quant::CodeSpec& spec, const float* x, const float* stats, void* code,
                         cudaStream_t stream);
 cudaError_t DecodeSaved(const quant::CodeSpec& spec, const void* code, const float* stats, float* x,

@@ -9,7 +9,8 @@
 //     (canaries), and every byte of the code is written (two prefills);
 //   - the same with x and the code off their usual alignment (x by one
 //     float, the code by 4 bytes: the kernels' scalar paths);
-//   - pass-through copies the values and decodes them exactly.
+//   - pass-through copies the values and decodes them exactly;
+//   - an invalid spec (kLnInput without whole rows or stats) is an error.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -113,7 +114,8 @@ INSTANTIATE_TEST_SUITE_P(NonFinite, GpuCodeTest, ::testing::ValuesIn(NonFiniteCa
 class GpuPassThroughTest : public OnGpu<::testing::Test> {};
 
 TEST_F(GpuPassThroughTest, CopiesTheValuesAndDecodesExactly) {
-  for (const Coding coding : {Coding::kBnInput, Coding::kRelu, Coding::kBounded, Coding::kRange, Coding::kGroup}) {
+  for (const Coding coding :
+       {Coding::kBnInput, Coding::kLnInput, Coding::kRelu, Coding::kBounded, Coding::kRange, Coding::kGroup}) {
     SCOPED_TRACE(planner::CodingName(coding));
     const CodeCase c{"pass", Spec(coding, planner::kPassThroughBits, 1000, 3, 0.0, 6.0)};
     std::vector<float> x = CodeData<float>(c);
@@ -127,12 +129,21 @@ TEST_F(GpuPassThroughTest, CopiesTheValuesAndDecodesExactly) {
   }
 }
 
-// A spec no coding admits is an error the backend reports, not a crash.
+// A spec no coding admits is an error the backend reports, not a crash; so
+// is kBnInput or kLnInput without stats.
 TEST_F(GpuPassThroughTest, AnInvalidSpecIsAnError) {
   DeviceMemory mem(gpu_);
   float* x = mem.Zeros<float>(256);
+  float* stats = mem.Zeros<float>(256);
   uint8_t* code = static_cast<uint8_t*>(mem.Alloc(1024));
+  gpu_->Fill(code, 0, 1024);
   gpu_->EncodeSaved(Spec(Coding::kBounded, 4, 256, 1, 1.0, 1.0), x, nullptr, code);  // lo == hi
+  EXPECT_FALSE(gpu_->ConsumeError().ok());
+  gpu_->EncodeSaved(Spec(Coding::kLnInput, 4, 256, 3), x, stats, code);  // 256 is not whole rows of 3
+  EXPECT_FALSE(gpu_->ConsumeError().ok());
+  gpu_->DecodeSaved(Spec(Coding::kLnInput, 4, 255, 3), code, stats, x);
+  EXPECT_TRUE(gpu_->ConsumeError().ok()) << "a valid spec";
+  gpu_->EncodeSaved(Spec(Coding::kLnInput, 4, 255, 3), x, nullptr, code);  // no stats
   EXPECT_FALSE(gpu_->ConsumeError().ok());
 }
 

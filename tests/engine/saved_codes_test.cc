@@ -8,13 +8,15 @@
 //   - decoded values keep the coding's promise: kGroup within step/2; kRelu
 //     within step/2 with its mask (y > 0) exact; kBounded's mask lo < y < hi
 //     exact and within w/2 of the clamped value; kRange within w/2;
-//     kBnInput |x̂' − x̂| ≤ Δ/2 inside ±3σ;
+//     kBnInput and kLnInput |x̂' − x̂| ≤ Δ/2 inside ±3σ (of the channel, of
+//     the row);
 //   - nothing is written past CodeBytes (a canary after the code) or past the
 //     decoded tensor, and every byte of the code is written (two different
 //     prefills give the same code);
 //   - the fast backend's codes and decoded floats equal the reference's bit
 //     for bit, with its AVX-512 path and without, on 2 and 3 threads;
-//   - pass-through copies the values and decodes them exactly.
+//   - pass-through copies the values and decodes them exactly;
+//   - quant::ValidCodeSpec admits exactly the specs quant.h describes.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -101,6 +103,10 @@ std::vector<uint8_t> DirectCode(const quant::CodeSpec& s, const std::vector<T>& 
         case Coding::kBnInput:
           q = quant::EncodeBnInput(x[i], stats[i % C], stats[C + i % C], quant::BnInputDelta<T>(bits), bits);
           break;
+        case Coding::kLnInput:  // row i / D, D = C
+          q = quant::EncodeBnInput(x[i], stats[2 * (i / C)], stats[2 * (i / C) + 1], quant::BnInputDelta<T>(bits),
+                                   bits);
+          break;
         default:
           ADD_FAILURE() << "no such coding";
       }
@@ -179,13 +185,16 @@ int64_t ExpectWithinBound(const quant::CodeSpec& s, const std::vector<T>& x, con
         ++checked;
         break;
       }
-      case Coding::kBnInput: {
-        const double mean = stats[i % C], invstd = stats[C + i % C];
+      case Coding::kBnInput:
+      case Coding::kLnInput: {
+        const bool bn = s.coding == Coding::kBnInput;
+        const double mean = bn ? stats[i % C] : stats[2 * (i / C)];
+        const double invstd = bn ? stats[C + i % C] : stats[2 * (i / C) + 1];
         const double xhat = (xi - mean) * invstd, yhat = (yi - mean) * invstd;
         if (xhat >= -3 && xhat < 3) {
           const double delta = 6.0 / (1 << bits);
           expect(std::fabs(yhat - xhat) <= delta / 2 + 8 * eps * (1 + (std::fabs(xi) + std::fabs(mean)) * invstd), i,
-                 "kBnInput |x̂' − x̂| above Δ/2");
+                 bn ? "kBnInput |x̂' − x̂| above Δ/2" : "kLnInput |x̂' − x̂| above Δ/2");
           ++checked;
         }
         break;
@@ -249,7 +258,8 @@ TEST(ReferenceCodeBoundTest, ACodeTwoBinsOffIsCaught) {
 // ---------------------------------------------------------------- pass-through
 
 TEST(PassThroughCodeTest, CopiesTheValuesAndDecodesExactly) {
-  for (const Coding coding : {Coding::kBnInput, Coding::kRelu, Coding::kBounded, Coding::kRange, Coding::kGroup}) {
+  for (const Coding coding :
+       {Coding::kBnInput, Coding::kLnInput, Coding::kRelu, Coding::kBounded, Coding::kRange, Coding::kGroup}) {
     const CodeCase c{"pass", Spec(coding, planner::kPassThroughBits, 1000, 3, 0.0, 6.0)};
     SCOPED_TRACE(planner::CodingName(coding));
     auto check = [&](Backend& b, auto zero) {
@@ -270,6 +280,34 @@ TEST(PassThroughCodeTest, CopiesTheValuesAndDecodesExactly) {
     check(ref64, 0.0);
     check(fast, 0.0f);
   }
+}
+
+// ---------------------------------------------------------------- valid specs
+
+TEST(ValidCodeSpecTest, AdmitsExactlyTheSpecsQuantHDescribes) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const struct {
+    const char* what;
+    quant::CodeSpec spec;
+    bool valid;
+  } rows[] = {
+      {"group", Spec(Coding::kGroup, 4, 1000), true},
+      {"bits 3", Spec(Coding::kGroup, 3, 1000), false},
+      {"negative count", Spec(Coding::kGroup, 4, -1), false},
+      {"exact is not coded here", Spec(Coding::kExact, 4, 1000), false},
+      {"bn_relu is not coded here", Spec(Coding::kBnRelu, 4, 1000), false},
+      {"bn_input", Spec(Coding::kBnInput, 4, 1000, 3), true},
+      {"bn_input without channels", Spec(Coding::kBnInput, 4, 1000, 0), false},
+      {"ln_input whole rows", Spec(Coding::kLnInput, 4, 999, 3), true},
+      {"ln_input no elements", Spec(Coding::kLnInput, 2, 0, 192), true},
+      {"ln_input a partial row", Spec(Coding::kLnInput, 4, 1000, 3), false},
+      {"ln_input without a row length", Spec(Coding::kLnInput, 8, 1000, 0), false},
+      {"ln_input pass-through, partial row", Spec(Coding::kLnInput, planner::kPassThroughBits, 1000, 3), true},
+      {"bounded", Spec(Coding::kBounded, 4, 1000, 1, 0.0, 6.0), true},
+      {"bounded lo == hi", Spec(Coding::kBounded, 4, 1000, 1, 1.0, 1.0), false},
+      {"range infinite", Spec(Coding::kRange, 4, 1000, 1, 0.0, inf), false},
+  };
+  for (const auto& row : rows) EXPECT_EQ(quant::ValidCodeSpec(row.spec), row.valid) << row.what;
 }
 
 // ---------------------------------------------------------------- the fast backend

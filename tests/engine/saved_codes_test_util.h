@@ -51,7 +51,10 @@ inline quant::CodeSpec Spec(Coding coding, int bits, int64_t count, int64_t chan
 // and one element), 1000 (a partial last group), 70001 (several threads'
 // worth); kBounded over relu6's, hardsigmoid's and a clip's range, kRange
 // over sigmoid's and tanh's, kBnInput with C = 3, 16 and 40 (periods 48, 16,
-// 80).
+// 80); kLnInput with rows of D = 3 (15, 258, 999 and 70002 elements:
+// several rows per 16-lane vector, rows across units), 16 and 64 (rows
+// aligned with vectors and units; a partial last unit), 40 (a row starting
+// inside a vector) and 192 (rows across units; 1344 and 70080 elements).
 inline std::vector<CodeCase> CodeCases() {
   std::vector<CodeCase> cases;
   auto add = [&](const std::string& what, const quant::CodeSpec& s) {
@@ -64,6 +67,9 @@ inline std::vector<CodeCase> CodeCases() {
       add("range_sigmoid", Spec(Coding::kRange, bits, n, 1, 0.0, 1.0));
       add("bn_input_c3", Spec(Coding::kBnInput, bits, n, 3));
     }
+    for (int64_t n : {int64_t{15}, int64_t{258}, int64_t{999}, int64_t{70002}}) {
+      add("ln_input_d3", Spec(Coding::kLnInput, bits, n, 3));
+    }
     add("range_tanh", Spec(Coding::kRange, bits, 1000, 1, -1.0, 1.0));
     add("bounded_relu6", Spec(Coding::kBounded, bits, 1000, 1, 0.0, 6.0));
     add("bounded_relu6", Spec(Coding::kBounded, bits, 70001, 1, 0.0, 6.0));
@@ -71,6 +77,11 @@ inline std::vector<CodeCase> CodeCases() {
     add("bounded_clip", Spec(Coding::kBounded, bits, 1000, 1, -2.0, 3.5));
     add("bn_input_c16", Spec(Coding::kBnInput, bits, 4096, 16));
     add("bn_input_c40", Spec(Coding::kBnInput, bits, 70000, 40));
+    add("ln_input_d16", Spec(Coding::kLnInput, bits, 16 * 70, 16));
+    add("ln_input_d40", Spec(Coding::kLnInput, bits, 40 * 30, 40));
+    add("ln_input_d64", Spec(Coding::kLnInput, bits, 64 * 37, 64));
+    add("ln_input_d192", Spec(Coding::kLnInput, bits, 192 * 7, 192));
+    add("ln_input_d192", Spec(Coding::kLnInput, bits, 192 * 365, 192));
   }
   return cases;
 }
@@ -85,21 +96,41 @@ inline std::vector<CodeCase> NonFiniteCases() {
              {"relu", Spec(Coding::kRelu, bits, 1000)},
              {"bounded", Spec(Coding::kBounded, bits, 1000, 1, 0.0, 6.0)},
              {"range", Spec(Coding::kRange, bits, 1000, 1, -1.0, 1.0)},
-             {"bn_input", Spec(Coding::kBnInput, bits, 1000, 3)}}) {
+             {"bn_input", Spec(Coding::kBnInput, bits, 1000, 3)},
+             {"ln_input", Spec(Coding::kLnInput, bits, 1000, 8)}}) {
       cases.push_back({absl::StrCat("nonfinite_", what, "_k", bits), s, true});
     }
   }
   return cases;
 }
 
-// kBnInput's stats (2, C): mean[c] = 0.3c − 0.5, invstd[c] = 0.5 + 0.25c.
+// kBnInput's channel c: mean 0.3c − 0.5, 1/std 0.5 + 0.25c.
+inline double BnMean(int64_t c) { return 0.3 * static_cast<double>(c) - 0.5; }
+inline double BnInvstd(int64_t c) { return 0.5 + 0.25 * static_cast<double>(c); }
+// kLnInput's row r: mean 0.7·((r mod 11) − 5), 1/std 0.25 + 0.15·(r mod 7).
+inline double LnMean(int64_t r) { return 0.7 * static_cast<double>(r % 11 - 5); }
+inline double LnRstd(int64_t r) { return 0.25 + 0.15 * static_cast<double>(r % 7); }
+
+// The stats a coding reads: kBnInput's (2, C) mean, then invstd; kLnInput's
+// (rows, 2) mean and rstd of each row, rows = ceil(count / D) (a pass-through
+// spec need not hold whole rows); empty for the other codings.
 template <typename T>
 std::vector<T> CodeStats(const CodeCase& c) {
   const int64_t C = c.spec.channels;
-  std::vector<T> stats(static_cast<size_t>(2 * C));
-  for (int64_t k = 0; k < C; ++k) {
-    stats[k] = static_cast<T>(0.3 * static_cast<double>(k) - 0.5);
-    stats[C + k] = static_cast<T>(0.5 + 0.25 * static_cast<double>(k));
+  std::vector<T> stats;
+  if (c.spec.coding == Coding::kBnInput) {
+    stats.resize(static_cast<size_t>(2 * C));
+    for (int64_t k = 0; k < C; ++k) {
+      stats[k] = static_cast<T>(BnMean(k));
+      stats[C + k] = static_cast<T>(BnInvstd(k));
+    }
+  } else if (c.spec.coding == Coding::kLnInput) {
+    const int64_t rows = (c.spec.count + C - 1) / C;
+    stats.resize(static_cast<size_t>(2 * rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      stats[2 * r] = static_cast<T>(LnMean(r));
+      stats[2 * r + 1] = static_cast<T>(LnRstd(r));
+    }
   }
   return stats;
 }
@@ -107,7 +138,8 @@ std::vector<T> CodeStats(const CodeCase& c) {
 // The values of case c, reaching the coding's edges: negatives, ±0, a
 // constant group and an all-negative one (kGroup); zeros, an all-zero
 // group, tiny normals and denormals whose step underflows (kRelu); values at
-// and beyond lo and hi (kBounded, kRange); values beyond ±3σ (kBnInput).
+// and beyond lo and hi (kBounded, kRange); values beyond ±3σ of the channel
+// (kBnInput) or the row (kLnInput).
 template <typename T>
 std::vector<T> CodeData(const CodeCase& c) {
   const quant::CodeSpec& s = c.spec;
@@ -150,8 +182,12 @@ std::vector<T> CodeData(const CodeCase& c) {
         break;
       case Coding::kBnInput: {
         const int64_t ch = i % s.channels;
-        const double mean = 0.3 * static_cast<double>(ch) - 0.5, invstd = 0.5 + 0.25 * static_cast<double>(ch);
-        v = static_cast<T>(mean + 1.5 * z / invstd);  // some beyond ±3σ
+        v = static_cast<T>(BnMean(ch) + 1.5 * z / BnInvstd(ch));  // some beyond ±3σ
+        break;
+      }
+      case Coding::kLnInput: {
+        const int64_t r = i / s.channels;
+        v = static_cast<T>(LnMean(r) + 1.5 * z / LnRstd(r));
         break;
       }
       default:
