@@ -22,6 +22,7 @@ int RunTrainCommand(const std::vector<std::string>& args);
 int RunEvalCommand(const std::vector<std::string>& args);
 // slimtrain fidelity: approx-K's gradient error against SGD's noise.
 int RunFidelityCommand(const std::vector<std::string>& args);
+int RunCalibrateCommand(const std::vector<std::string>& args);
 
 // Remote commands (a slimtrain server; client/connection.h).
 int RunSubmitCommand(const std::vector<std::string>& args);

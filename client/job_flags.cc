@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/model_flags.h"
+#include "google/protobuf/util/json_util.h"
+#include "planner/file_util.h"
 #include "planner/graph.h"
 #include "planner/plan_request.h"
 #include "planner/status_macros.h"
@@ -24,7 +26,7 @@ void JobFlags::Register(FlagSet& f) {
            "idx (MNIST-named IDX files, plain or .gz)");
   f.String("data-dir", &data_dir, "folder of the dataset's files (fashion-mnist: Debian's by default)");
   f.Int("synthetic-examples", &synthetic_examples, "synthetic: training examples (default 10000)");
-  f.String("strategy", &strategy, "exact, approx8, approx4, approx2, naive8, naive4, checkpoint, checkpoint_optimal");
+  f.String("strategy", &strategy, "exact, approx8, approx4, approx2, naive8, naive4, checkpoint, checkpoint_optimal, mixed");
   f.Int("batch", &batch, "examples per step");
   f.Int("epochs", &epochs, "epochs to train (default 1 when --steps is not given)");
   f.Int("steps", &steps, "steps to train instead of epochs");
@@ -42,7 +44,9 @@ void JobFlags::Register(FlagSet& f) {
   f.Bool("flip", &flip, "random horizontal flips");
   f.Bool("normalize", &normalize, "normalise with the training set's channel mean and std (images only)");
   f.Int("seed", &seed, "seed for initialisation, data order, augmentation, dropout");
-  f.String("budget", &budget, "checkpoint_optimal: memory to fit, e.g. 4GiB");
+  f.String("budget", &budget, "checkpoint_optimal, mixed: memory to fit, e.g. 4GiB");
+  f.String("sensitivity", &sensitivity,
+           "mixed: a `slimtrain calibrate` table (default: measured on 2 batches when training starts)");
   f.Int("checkpoint-every", &checkpoint_every, "steps between checkpoints (default 500)");
   f.Bool("tf32", &tf32, "GPUs: allow TF32 tensor-core math (faster, not true fp32; default off)");
 }
@@ -101,12 +105,27 @@ absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
     s->add_milestone_epochs(epoch);
   }
   spec.set_seed(static_cast<uint64_t>(seed));
+  if (!sensitivity.empty()) {
+    SLIM_ASSIGN_OR_RETURN(*spec.mutable_sensitivity(), ReadSensitivityFile(sensitivity, "--sensitivity"));
+  }
   if (!budget.empty()) {
     SLIM_ASSIGN_OR_RETURN(int64_t bytes, planner::ParseBytes(budget, "--budget"));
     spec.set_budget_bytes(bytes);
   }
   spec.set_checkpoint_interval_steps(checkpoint_every);
   return spec;
+}
+
+absl::StatusOr<v1::SensitivityTable> ReadSensitivityFile(const std::string& path, const std::string& flag) {
+  absl::StatusOr<std::string> text = planner::ReadFile(path);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", text.status().message()));
+  v1::SensitivityTable table;
+  if (auto s = google::protobuf::util::JsonStringToMessage(*text, &table); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path,
+                                                   " is not a sensitivity table (slimtrain calibrate's JSON): ",
+                                                   std::string(s.message())));
+  }
+  return table;
 }
 
 }  // namespace slimtrain::client

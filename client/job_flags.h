@@ -33,7 +33,7 @@ struct JobFlags {
   int64_t crop_padding = 0;
   bool flip = false, normalize = true;
   int64_t seed = 1;
-  std::string budget;
+  std::string budget, sensitivity;
   int64_t checkpoint_every = 0;
   bool tf32 = false;
 
@@ -49,6 +49,10 @@ struct JobFlags {
  private:
   const FlagSet* flags_ = nullptr;
 };
+
+// A `slimtrain calibrate` table (its JSON) for --sensitivity;
+// INVALID_ARGUMENT naming `flag` when unreadable or not one.
+absl::StatusOr<v1::SensitivityTable> ReadSensitivityFile(const std::string& path, const std::string& flag);
 
 }  // namespace slimtrain::client
 

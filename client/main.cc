@@ -24,6 +24,7 @@ constexpr char kUsage[] =
     "  train    train a model on this machine (progress, summary, checkpoints, weights)\n"
     "  eval     score saved weights on a dataset\n"
     "  fidelity approx-K's weight-gradient error per layer, next to SGD's noise\n"
+    "  calibrate  each saved tensor's gradient sensitivity to its code (for mixed plans)\n"
     "\n"
     "remote commands (a slimtrain server: --server or $SLIMTRAIN_SERVER, --token or $SLIMTRAIN_TOKEN):\n"
     "  submit   submit a training job (--wait follows it)\n"
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   if (command == "train") return client::RunTrainCommand(args);
   if (command == "eval") return client::RunEvalCommand(args);
   if (command == "fidelity") return client::RunFidelityCommand(args);
+  if (command == "calibrate") return client::RunCalibrateCommand(args);
   if (command == "submit") return client::RunSubmitCommand(args);
   if (command == "status") return client::RunStatusCommand(args);
   if (command == "list") return client::RunListCommand(args);

@@ -6,6 +6,7 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/flags.h"
+#include "client/job_flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
 #include "planner/cost_model.h"
@@ -24,7 +25,7 @@ int Fail(const absl::Status& status) {
 
 int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = "sgd", budget, device = "cpu", format = "table",
-                                  svg;
+                                  svg, sensitivity;
   int64_t batch = 0, alignment = 0;
   bool max_batch = false, buffers = false;
   FlagSet flags("plan",
@@ -39,7 +40,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.Int("batch", &batch, "examples per step (required)");
   flags.String("strategies", &strategies,
                "comma-separated: exact, approx8, approx4, approx2, naive8, naive4, checkpoint, "
-               "checkpoint_optimal; 'all'; or 'auto' to choose one for the budget");
+               "checkpoint_optimal, mixed; 'all'; or 'auto' to choose one for the budget");
   flags.String("optimizer", &optimizer, "optimizer whose state is counted: sgd, adam, rmsprop");
   flags.String("budget", &budget, "memory to fit, e.g. 16GiB (default: the device's memory less its reserve)");
   flags.String("device", &device,
@@ -48,6 +49,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.String("format", &format, "table or json");
   flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
   flags.Bool("buffers", &buffers, "json: include every buffer and step");
+  flags.String("sensitivity", &sensitivity,
+               "mixed: a `slimtrain calibrate` table to choose bits from (default: sensitivities assumed)");
   flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
   Connection conn;
   conn.Register(flags);  // with --server: the server plans
@@ -82,6 +85,11 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   request.set_max_batch(max_batch);
   request.set_include_buffers(buffers || !svg.empty());
   request.set_alignment_bytes(alignment);
+  if (!sensitivity.empty()) {
+    absl::StatusOr<v1::SensitivityTable> table = ReadSensitivityFile(sensitivity, "--sensitivity");
+    if (!table.ok()) return Fail(table.status());
+    *request.mutable_sensitivity() = *std::move(table);
+  }
 
   if (max_batch) std::cerr << "slimtrain plan: searching the largest batch per strategy...\n";
   absl::StatusOr<v1::PlanMemoryResponse> response;

@@ -56,6 +56,9 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
     if (budget) absl::StrAppend(&out, Cell(p.fits() ? "yes" : "no", 6));
     absl::StrAppend(&out, "\n");
   }
+  for (const v1::MemoryPlan& p : plans) {
+    if (!p.choice().empty()) absl::StrAppend(&out, "\n", p.strategy(), ": ", p.choice(), "\n");
+  }
   if (!response.choice_reason().empty()) {
     absl::StrAppend(&out, "\nauto: ",
                     response.chosen_strategy().empty() ? "nothing fits" : response.chosen_strategy(), " (",

@@ -282,9 +282,10 @@ class Backend : public planner::CostModel {
                                          void* dbeta) = 0;
 
   // --- codes of the other saved tensors (planner/coding.h: kBnInput,
-  // kRelu, kBounded, kRange, kGroup), element by element as engine/quant.h
-  // specifies. x and the decoded tensor hold spec.count elements; stats is
-  // a kBnInput code's (2, C) batch mean and 1/std (null otherwise).
+  // kLnInput, kRelu, kBounded, kRange, kGroup), element by element as
+  // engine/quant.h specifies. x and the decoded tensor hold spec.count
+  // elements; stats is a kBnInput code's (2, C) batch mean and 1/std, a
+  // kLnInput code's (rows, 2) mean and 1/std of each row (null otherwise).
   // SAVE: the code of x.
   virtual void EncodeSaved(const quant::CodeSpec& spec, const void* x, const void* stats, void* code) = 0;
   // The tensor decoded from its code, into x (backward reads it in place of

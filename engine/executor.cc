@@ -79,6 +79,8 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph&
   plan_options.batch_size = batch;
   plan_options.include_buffers = true;
   plan_options.checkpoint_budget_bytes = options.checkpoint_budget_bytes;
+  plan_options.sensitivity = options.sensitivity;
+  plan_options.tensor_bits = options.tensor_bits;
   plan_options.device = backend->name();
   plan_options.optimizer = options.optimizer.kind;
   SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, planner::PlanMemory(graph, strategy, plan_options, *backend));
@@ -104,8 +106,18 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
     if (id < 0) return absl::FailedPreconditionError(absl::StrCat("plan checkpoint '", name, "' is not a layer"));
     checkpoints.push_back(id);
   }
-  SLIM_ASSIGN_OR_RETURN(planner::Schedule schedule,
-                        planner::BuildSchedule(graph, strategy, plan.batch_size(), *backend, checkpoints));
+  // mixed: each coded tensor's bits, as the plan's codes say.
+  planner::TensorBits tensor_bits;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (strategy != planner::Strategy::kMixed || b.kind() != v1::Buffer::CODE) continue;
+    const v1::Buffer::Representation r = b.representation();
+    tensor_bits[b.layer()] = r == v1::Buffer::CODE8   ? 8
+                             : r == v1::Buffer::CODE4 ? 4
+                             : r == v1::Buffer::CODE2 ? 2
+                                                      : planner::kPassThroughBits;
+  }
+  SLIM_ASSIGN_OR_RETURN(planner::Schedule schedule, planner::BuildSchedule(graph, strategy, plan.batch_size(),
+                                                                           *backend, checkpoints, tensor_bits));
   planner::ComputeLifetimes(graph, schedule);
   SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
   SLIM_RETURN_IF_ERROR(CheckTiedOrder(graph, schedule));
@@ -671,7 +683,6 @@ void Executor::Backward(const ScheduleStep& step) {
   const Node& n = graph_.node(step.node);
   const int64_t batch = schedule_.batch;
   const NodeParams& p = params_.node(n.id);
-  const int bits = planner::CodeBits(schedule_.strategy);
   const void* dy = Ptr(step, Role::kOutputGrad);
   void* dx = Ptr(step, Role::kInputGrad, 0);
   const bool acc = Accumulates(step, 0);
@@ -680,6 +691,7 @@ void Executor::Backward(const ScheduleStep& step) {
   const planner::Operand* code = step.Find(Role::kCode);
   const int code_bn = code != nullptr ? schedule_.buffers[code->buffer].node : -1;
   const void* code_ptr = code != nullptr ? arena_.data() + offset_[code->buffer] : nullptr;
+  const int bits = code != nullptr ? schedule_.buffers[code->buffer].bits : 0;
   // Ops without parameters have nothing to do for the model input.
   const bool has_params = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear || n.kind == OpKind::kBatchNorm ||
                           ((n.kind == OpKind::kLayerNorm || n.kind == OpKind::kGroupNorm) && n.affine) ||

@@ -39,6 +39,7 @@
 #include "engine/params.h"
 #include "planner/graph.h"
 #include "planner/lifetimes.h"
+#include "planner/mixed.h"
 #include "planner/schedule.h"
 #include "planner/strategy.h"
 #include "proto/plan.pb.h"
@@ -61,9 +62,15 @@ struct ExecutorOptions {
   uint64_t seed = 1;        // parameter initialisation and dropout
   bool debug = false;       // NaN-poison blocks outside their lifetimes
   OptimizerConfig optimizer;
-  // Budget checkpoint_optimal segments for (0: least peak); see
-  // planner::PlanOptions::checkpoint_budget_bytes.
+  // Budget checkpoint_optimal segments for (0: least peak) and mixed
+  // chooses bits for; see planner::PlanOptions::checkpoint_budget_bytes.
   int64_t checkpoint_budget_bytes = 0;
+  // mixed: the tensors' measured sensitivity (planner/mixed.h); null:
+  // assumed. Not owned.
+  const planner::Sensitivity* sensitivity = nullptr;
+  // mixed: these bits per tensor instead of a choice; null: chosen. Not
+  // owned.
+  const planner::TensorBits* tensor_bits = nullptr;
   // Time every step by kind and op (Executor::profile()).
   bool profile = false;
 };

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/data.h"
 #include "planner/graph.h"
+#include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
@@ -143,6 +144,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   SLIM_RETURN_IF_ERROR(CheckInt("eval_interval_steps", spec.eval_interval_steps(), 0, kMaxSteps));
   SLIM_RETURN_IF_ERROR(CheckInt("checkpoint_interval_steps", spec.checkpoint_interval_steps(), 0, kMaxSteps));
   if (spec.budget_bytes() < 0) return FieldError("budget_bytes", absl::StrCat("must be >= 0, got ", spec.budget_bytes()));
+  // Errors name the field ("sensitivity.tensors[2].error4: ...").
+  SLIM_RETURN_IF_ERROR(planner::SensitivityFromTable(spec.sensitivity()).status());
   if (spec.strategy() == "auto") {
     return FieldError("strategy", "'auto' is chosen when the job is planned; the trainer needs the strategy");
   }

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/calibrate.h"
 #include "engine/checkpoint.h"
 #include "engine/data_metadata.h"
 #include "engine/dataset_spec.h"
@@ -118,6 +119,28 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.seed = spec.seed();
   exec_options.optimizer = optimizer;
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
+  if (strategy == planner::Strategy::kMixed) {
+    // mixed chooses bits from measured sensitivities: the job's, or measured
+    // now on two batches at the job's initial weights (the same for a
+    // resumed run: the seed fixes both).
+    if (spec.sensitivity().tensors_size() == 0) {
+      CalibrationOptions calibration;
+      calibration.batch = spec.batch_size();
+      calibration.batches = 2;
+      calibration.seed = spec.seed();
+      calibration.normalize = d.normalize();
+      calibration.stats = t->stats_;
+      if (spec.model().has_onnx()) {
+        calibration.weights = [&spec](ParameterRegion& params) {
+          return SetOnnxInitialWeights(spec.model().onnx().model(), "model.onnx", params);
+        };
+      }
+      SLIM_ASSIGN_OR_RETURN(*t->spec_.mutable_sensitivity(),
+                            MeasureSensitivity(t->graph_, t->train_, calibration, backend));
+    }
+    SLIM_ASSIGN_OR_RETURN(t->sensitivity_, planner::SensitivityFromTable(t->spec_.sensitivity()));
+    exec_options.sensitivity = &t->sensitivity_;
+  }
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   // An ONNX model starts from its initializers (a resume below overrides).
   if (spec.model().has_onnx()) {

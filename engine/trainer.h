@@ -112,6 +112,7 @@ class Trainer {
   TrainerOptions options_;
   Dataset train_, test_;
   ChannelStats stats_;
+  planner::Sensitivity sensitivity_;  // mixed: what its plan chose bits from
   DataMetadata data_metadata_;
   std::unique_ptr<BatchIterator> batches_;
   std::unique_ptr<Executor> executor_;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "planner/mixed.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
 #include "planner/strategy.h"
@@ -104,6 +105,11 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   // one it shows its least peak.
   options.checkpoint_budget_bytes = request.budget_bytes();
   options.alignment_bytes = request.alignment_bytes();
+  Sensitivity sensitivity;
+  if (request.has_sensitivity()) {
+    SLIM_ASSIGN_OR_RETURN(sensitivity, SensitivityFromTable(request.sensitivity()));
+    options.sensitivity = &sensitivity;
+  }
   options.include_buffers = request.include_buffers();
   options.device = device_name;
   options.stop = bounds.stop;

@@ -2,6 +2,7 @@
 #include "planner/planner.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,12 +55,95 @@ int64_t PeakBytes(const Packed& p, const ParameterBytes& params) {
   return params.total() + p.arena.arena_bytes;
 }
 
+// mixed: every candidate at 2 bits, then the upgrades (mixed.h) that keep
+// the live bytes of every step a code is alive under the budget (less the
+// arena's packing loss: `margin`), grown by the miss while the packed peak is
+// over; without a budget, upgrades worth approx4's saved bytes.
+absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options, const CostModel& cost,
+                                 int64_t alignment, const ParameterBytes& params, std::string* choice) {
+  const int64_t batch = options.batch_size;
+  SLIM_ASSIGN_OR_RETURN(Schedule approx2, BuildSchedule(graph, Strategy::kApprox2, batch, cost));
+  const std::vector<MixedCandidate> candidates = MixedCandidates(graph, approx2);
+  static const Sensitivity kNone;
+  const Sensitivity& sensitivity = options.sensitivity != nullptr ? *options.sensitivity : kNone;
+  auto pack = [&](const TensorBits& bits) -> absl::StatusOr<Packed> {
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, Strategy::kMixed, batch, cost, {}, bits));
+    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+  };
+  if (options.tensor_bits != nullptr) {
+    *choice = absl::StrCat(DescribeMixedBits(*options.tensor_bits, candidates.size()), "; given, not chosen");
+    return pack(*options.tensor_bits);
+  }
+  const double at2 = UniformMixedError(candidates, sensitivity, 2), at4 = UniformMixedError(candidates, sensitivity, 4);
+  double best_error = at2;
+  SLIM_ASSIGN_OR_RETURN(Packed best, pack(ChooseMixedBits(candidates, sensitivity, 0, nullptr)));
+  const int64_t budget = options.checkpoint_budget_bytes;
+  if (budget <= 0) {
+    auto saved = [](const Schedule& s) {
+      int64_t bytes = 0;
+      for (const ScheduleBuffer& b : s.buffers) bytes += b.saved ? b.size_bytes : 0;
+      return bytes;
+    };
+    SLIM_ASSIGN_OR_RETURN(Schedule approx4, BuildSchedule(graph, Strategy::kApprox4, batch, cost));
+    ComputeLifetimes(graph, approx4);
+    const TensorBits bits =
+        ChooseMixedBits(candidates, sensitivity, saved(approx4) - saved(best.schedule), &best_error);
+    SLIM_ASSIGN_OR_RETURN(best, pack(bits));
+  } else if (PeakBytes(best, params) <= budget) {
+    // Live bytes per step of the all-2-bit plan, and each candidate's code's
+    // steps.
+    const Schedule& s2 = best.schedule;
+    std::vector<int64_t> live(s2.steps.size() + 1, 0);
+    for (const StorageBlock& block : StorageBlocks(s2)) {
+      const int64_t size = (block.size_bytes + alignment - 1) / alignment * alignment;
+      for (int t = block.first_step; t <= block.last_step; ++t) live[t] += size;
+    }
+    std::map<std::string, std::pair<int, int>> steps_of;
+    for (const ScheduleBuffer& b : s2.buffers) {
+      if (b.kind == v1::Buffer::CODE) steps_of[graph.node(b.node).name] = {b.first_step, b.last_step};
+    }
+    int64_t margin = best.arena.arena_bytes - best.arena.lower_bound_bytes + alignment;
+    for (int attempt = 0; attempt < 6; ++attempt) {
+      SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
+      std::vector<int64_t> slack(live.size());
+      for (size_t t = 0; t < live.size(); ++t) slack[t] = budget - params.total() - margin - live[t];
+      auto admit = [&](size_t i, int64_t added) {
+        const auto [first, last] = steps_of.at(candidates[i].name);
+        for (int t = first; t <= last; ++t) {
+          if (slack[t] < added) return false;
+        }
+        for (int t = first; t <= last; ++t) slack[t] -= added;
+        return true;
+      };
+      double error = 0;
+      const TensorBits bits = ChooseMixedBits(candidates, sensitivity, admit, &error);
+      SLIM_ASSIGN_OR_RETURN(Packed p, pack(bits));
+      const int64_t over = PeakBytes(p, params) - budget;
+      if (over <= 0) {
+        best = std::move(p);
+        best_error = error;
+        break;
+      }
+      margin += over + alignment;
+    }
+  }
+  TensorBits chosen;
+  for (const ScheduleBuffer& b : best.schedule.buffers) {
+    if (b.kind == v1::Buffer::CODE) chosen[graph.node(b.node).name] = b.bits;
+  }
+  *choice = absl::StrFormat("%s; predicted gradient error %.4g (all at 4 bits: %.4g, at 2 bits: %.4g)%s",
+                            DescribeMixedBits(chosen, candidates.size()), best_error, at4, at2,
+                            options.sensitivity == nullptr ? "; sensitivities assumed, not measured" : "");
+  return best;
+}
+
 // Builds and packs the schedule of `strategy`, choosing checkpoints for the
 // checkpointing strategies.
 absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const PlanOptions& options,
-                                    const CostModel& cost, int64_t alignment,
-                                    const ParameterBytes& params) {
+                                    const CostModel& cost, int64_t alignment, const ParameterBytes& params,
+                                    std::string* choice) {
   const int64_t batch = options.batch_size;
+  if (strategy == Strategy::kMixed) return PlanMixed(graph, options, cost, alignment, params, choice);
   if (!IsCheckpointing(strategy)) {
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
@@ -190,7 +274,8 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   const int64_t alignment = options.alignment_bytes > 0 ? options.alignment_bytes : cost.alignment_bytes();
   SLIM_ASSIGN_OR_RETURN(ParameterBytes params,
                         ParameterRegionBytes(graph, options.optimizer, cost.element_bytes()));
-  SLIM_ASSIGN_OR_RETURN(Packed p, PlanSchedule(graph, strategy, options, cost, alignment, params));
+  std::string choice;
+  SLIM_ASSIGN_OR_RETURN(Packed p, PlanSchedule(graph, strategy, options, cost, alignment, params, &choice));
 
   v1::MemoryPlan plan;
   plan.set_strategy(StrategyName(strategy));
@@ -218,6 +303,7 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   plan.set_budget_bytes(options.budget_bytes);
   plan.set_fits(options.budget_bytes <= 0 || plan.peak_bytes() <= options.budget_bytes);
   for (int c : p.schedule.checkpoints) plan.add_checkpoints(graph.node(c).name);
+  plan.set_choice(choice);
   if (options.include_buffers) FillDetail(graph, p, plan);
   return plan;
 }

@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
+#include "planner/mixed.h"
 #include "planner/plan_stop.h"
 #include "planner/strategy.h"
 #include "proto/plan.pb.h"
@@ -43,10 +44,17 @@ struct PlanOptions {
   std::string optimizer = "sgd";  // "sgd", "adam" or "rmsprop"
   // Memory the plan is checked against (MemoryPlan.fits); 0: no budget.
   int64_t budget_bytes = 0;
-  // The budget checkpoint_optimal segments for: the least recompute whose
-  // peak fits it; 0: the least peak. Callers set it to a budget the user
-  // gave, not to a device's default.
+  // The budget checkpoint_optimal segments for (the least recompute whose
+  // peak fits it; 0: the least peak) and mixed chooses bits for (the least
+  // predicted error whose peak fits it; 0: approx4's saved bytes). Callers
+  // set it to a budget the user gave, not to a device's default.
   int64_t checkpoint_budget_bytes = 0;
+  // mixed: each tensor's measured sensitivity (mixed.h); null: assumed.
+  // Not owned.
+  const Sensitivity* sensitivity = nullptr;
+  // mixed: these bits per tensor (a tensor not named is exact) instead of a
+  // choice (calibration, tests); null: chosen. Not owned.
+  const TensorBits* tensor_bits = nullptr;
   // Arena alignment in bytes, at most kMaxAlignmentBytes; 0: the cost
   // model's.
   int64_t alignment_bytes = 0;

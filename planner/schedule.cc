@@ -23,8 +23,9 @@ using v1::Step;
 class Builder {
  public:
   Builder(const Graph& g, Strategy strategy, int64_t batch, const CostModel& cost,
-          std::vector<int> checkpoints)
-      : g_(g), cost_(cost), n_(g.size()), bits_(CodeBits(strategy)) {
+          std::vector<int> checkpoints, const TensorBits& tensor_bits)
+      : g_(g), cost_(cost), n_(g.size()), bits_(CodeBits(strategy)), mixed_(strategy == Strategy::kMixed),
+        tensor_bits_(tensor_bits) {
     s_.strategy = strategy;
     s_.batch = batch;
     s_.element_bytes = cost.element_bytes();
@@ -87,10 +88,11 @@ class Builder {
     pattern_relu_.assign(n_, -1);
     pattern_bn_.assign(n_, -1);
     restore_ok_.assign(n_, false);
-    if (bits_ == 0) return;
+    if (bits_ == 0 && !mixed_) return;
     for (const Node& b : g_.nodes()) {
       // Over (C,L) the codes' kernels do not run yet: kept exact.
       if (b.kind != OpKind::kBatchNorm || b.consumers.size() != 1 || b.out.size() == 2) continue;
+      if (BitsOf(b.id) == 0) continue;
       const int r = b.consumers[0];
       if (g_.node(r).kind != OpKind::kRelu) continue;
       pattern_relu_[b.id] = r;
@@ -108,8 +110,8 @@ class Builder {
   // Which backwards read what comes from the exact schedule.
   void ChooseCodings() {
     coding_.assign(n_, Coding::kExact);
-    if (bits_ == 0 || QuantizesForward(s_.strategy)) return;
-    const Schedule exact = Builder(g_, Strategy::kExact, Batch(), cost_, {}).Build();
+    if ((bits_ == 0 && !mixed_) || QuantizesForward(s_.strategy)) return;
+    const Schedule exact = Builder(g_, Strategy::kExact, Batch(), cost_, {}, {}).Build();
     std::vector<std::vector<int>> readers(n_);
     for (const ScheduleStep& step : exact.steps) {
       if (step.kind != Step::BACKWARD) continue;
@@ -133,7 +135,7 @@ class Builder {
         }
         r.push_back(c);
       }
-      if (r.empty() || keep_exact) continue;
+      if (r.empty() || keep_exact || BitsOf(u) == 0) continue;
       coding_[u] = CodingOf(u, r);
     }
   }
@@ -336,15 +338,11 @@ class Builder {
     Read(step, act_[node.inputs[0]], Role::kInput);
     Read(step, act_[b], Role::kOutput);
     Read(step, stats_[b], Role::kStats);
-    const bool passthrough = bits_ == kPassThroughBits;
-    const Buffer::Representation repr = passthrough ? Buffer::FULL
-                                        : bits_ == 8 ? Buffer::CODE8
-                                        : bits_ == 4 ? Buffer::CODE4
-                                                     : Buffer::CODE2;
-    const int64_t bytes = passthrough ? elements * s_.element_bytes : (elements * bits_ + 7) / 8;
-    code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, bytes, b, BatchedShape(node.out), repr);
+    const int bits = BitsOf(b);
+    const int64_t bytes = bits == kPassThroughBits ? elements * s_.element_bytes : (elements * bits + 7) / 8;
+    code_[b] = NewBuffer(Name(b) + ".code", Buffer::CODE, bytes, b, BatchedShape(node.out), Representation(bits));
     s_.buffers[code_[b]].coding = Coding::kBnRelu;
-    s_.buffers[code_[b]].bits = bits_;
+    s_.buffers[code_[b]].bits = bits;
     s_.buffers[code_[b]].code_of = act_[b];
     s_.buffers[code_[b]].aux = stats_[b];
     Write(step, code_[b], Role::kCode);
@@ -361,15 +359,12 @@ class Builder {
     s_.backward_flops += step.flops;
     Read(step, act_[u], Role::kInput);
     if (CodedWithStats(coding)) Read(step, stats_[after], Role::kStats);
-    const Buffer::Representation repr = bits_ == kPassThroughBits ? Buffer::FULL
-                                        : bits_ == 8              ? Buffer::CODE8
-                                        : bits_ == 4              ? Buffer::CODE4
-                                                                  : Buffer::CODE2;
-    const int code = NewBuffer(Name(u) + ".code", Buffer::CODE, CodeBytes(coding, bits_, elements, s_.element_bytes),
-                               u, BatchedShape(node.out), repr);
+    const int bits = BitsOf(u);
+    const int code = NewBuffer(Name(u) + ".code", Buffer::CODE, CodeBytes(coding, bits, elements, s_.element_bytes),
+                               u, BatchedShape(node.out), Representation(bits));
     ScheduleBuffer& b = s_.buffers[code];
     b.coding = coding;
-    b.bits = bits_;
+    b.bits = bits;
     b.code_of = act_[u];
     if (coding == Coding::kBnInput) {
       b.aux = stats_[after];
@@ -397,20 +392,35 @@ class Builder {
       case Coding::kLnInput: how = "x̂ on its row statistics' ±3σ grid"; break;
       default: how = "min to max per 256 values"; break;
     }
-    return absl::StrCat(what, ", read by backward: ", CodeName(), ", ", how);
+    return absl::StrCat(what, ", read by backward: ", CodeName(b.bits), ", ", how);
   }
 
   std::string PatternName(int b) const {
     return absl::StrFormat("BN→ReLU '%s'→'%s'", Name(b), Name(pattern_relu_[b]));
   }
 
-  std::string CodeName() const {
-    return bits_ == kPassThroughBits ? "pass-through code (exact value)" : absl::StrCat(bits_, "-bit code");
+  static std::string CodeName(int bits) {
+    return bits == kPassThroughBits ? "pass-through code (exact value)" : absl::StrCat(bits, "-bit code");
   }
 
-  // Why a tensor kept exact is not coded (approx-K and naive-K only).
+  static Buffer::Representation Representation(int bits) {
+    return bits == kPassThroughBits ? Buffer::FULL
+           : bits == 8              ? Buffer::CODE8
+           : bits == 4              ? Buffer::CODE4
+                                    : Buffer::CODE2;
+  }
+
+  // The bits of node u's code (a BN→ReLU's: its batch_norm's); 0: exact.
+  int BitsOf(int u) const {
+    if (!mixed_) return bits_;
+    auto it = tensor_bits_.find(Name(u));
+    return it == tensor_bits_.end() ? 0 : it->second;
+  }
+
+  // Why a tensor kept exact is not coded (approx-K, naive-K, mixed).
   std::string ExactNote(int u) const {
-    if (bits_ == 0) return "";
+    if (mixed_ && BitsOf(u) == 0) return ": kept exact, the mixed plan's choice for its budget";
+    if (bits_ == 0 && !mixed_) return "";
     if (QuantizesForward(s_.strategy)) return ": naive-K codes BN→ReLUs only, kept exact";
     return absl::StrCat(": ", Kind(u), " '", Name(u), "' feeds an embedding or mse_loss, kept exact");
   }
@@ -478,7 +488,7 @@ class Builder {
         break;
       case OpKind::kBatchNorm:
         if (pattern_relu_[v] >= 0) {
-          Need(step, code_[v], Role::kCode, absl::StrCat(PatternName(v), ": ", CodeName()));
+          Need(step, code_[v], Role::kCode, absl::StrCat(PatternName(v), ": ", CodeName(BitsOf(v))));
           Need(step, stats_[v], Role::kStats, absl::StrCat(PatternName(v), ": per-channel mean and std"));
         } else {
           NeedAct(step, node.inputs[0], Role::kInput,
@@ -489,7 +499,7 @@ class Builder {
         break;
       case OpKind::kRelu:
         if (b >= 0) {
-          Need(step, code_[b], Role::kCode, absl::StrCat(PatternName(b), ": ", CodeName()));
+          Need(step, code_[b], Role::kCode, absl::StrCat(PatternName(b), ": ", CodeName(BitsOf(b))));
         } else {
           NeedAct(step, v, Role::kOutput,
                   absl::StrCat("output of relu '", Name(v), "', read by its backward", ExactNote(v)));
@@ -582,7 +592,9 @@ class Builder {
   const Graph& g_;
   const CostModel& cost_;
   const int n_;
-  const int bits_;
+  const int bits_;     // approx-K, naive-K: every code's
+  const bool mixed_;   // mixed: each tensor's bits from tensor_bits_
+  const TensorBits& tensor_bits_;
   Schedule s_;
   std::vector<int> pattern_relu_, pattern_bn_;
   std::vector<bool> restore_ok_, is_checkpoint_;
@@ -666,7 +678,8 @@ std::vector<int> CutPoints(const Graph& graph) {
 }
 
 absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, int64_t batch,
-                                       const CostModel& cost, const std::vector<int>& checkpoints) {
+                                       const CostModel& cost, const std::vector<int>& checkpoints,
+                                       const TensorBits& tensor_bits) {
   if (batch < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", batch));
   }
@@ -684,7 +697,15 @@ absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, in
       }
     }
   }
-  return Builder(graph, strategy, batch, cost, std::move(ckpts)).Build();
+  if (strategy == Strategy::kMixed) {
+    for (const auto& [name, bits] : tensor_bits) {
+      if (bits != 0 && bits != 2 && bits != 4 && bits != 8 && bits != kPassThroughBits) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("mixed: tensor '%s' has %d bits; bits are 0 (exact), 2, 4 or 8", name, bits));
+      }
+    }
+  }
+  return Builder(graph, strategy, batch, cost, std::move(ckpts), tensor_bits).Build();
 }
 
 }  // namespace slimtrain::planner

@@ -32,7 +32,9 @@
 // kBnInput the batch_norm's) reads the tensor and writes its code; the first
 // backward that reads the tensor decodes it (a kDecode read of the code) into
 // a ".decoded" buffer alive until the last such backward, which the
-// backwards read in the tensor's place. naive-K codes BN→ReLUs only.
+// backwards read in the tensor's place. naive-K codes BN→ReLUs only. mixed
+// codes as approx-K, each tensor with its own bits (TensorBits; a tensor not
+// named, or a BN→ReLU whose batch_norm is not named, is kept exact).
 //
 // approx-K / naive-K: each batch_norm whose only consumer is a relu (a BN→ReLU)
 // keeps a K-bit code of its output and its statistics instead. The SAVE step
@@ -55,6 +57,7 @@
 #define SLIMTRAIN_PLANNER_SCHEDULE_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -153,12 +156,20 @@ struct Schedule {
   int64_t recompute_flops = 0;   // RECOMPUTE steps
 };
 
+// A mixed plan's choice: the bits (2, 4, 8; kPassThroughBits in tests) of
+// each coded tensor, by the name of the layer whose output it codes (a
+// BN→ReLU's code by its batch_norm's name). A tensor not named is kept
+// exact.
+using TensorBits = std::map<std::string, int>;
+
 // Builds the schedule. `checkpoints` is used by the checkpointing strategies
 // only: ids of cut points (CutPoints), each strictly before the loss; empty
-// means one segment (no recompute). INVALID_ARGUMENT for batch < 1 or a
-// checkpoint that is not a cut point.
+// means one segment (no recompute). `tensor_bits` by mixed only. INVALID_ARGUMENT for
+// batch < 1, a checkpoint that is not a cut point, or bits not in TensorBits'
+// set.
 absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, int64_t batch,
-                                       const CostModel& cost, const std::vector<int>& checkpoints = {});
+                                       const CostModel& cost, const std::vector<int>& checkpoints = {},
+                                       const TensorBits& tensor_bits = {});
 
 // Whether node's backward adds into the gradient of its input `index` rather
 // than writing it: backward steps run in reverse topological order, so it

@@ -16,6 +16,7 @@ const char* StrategyName(Strategy s) {
     case Strategy::kNaive4: return "naive4";
     case Strategy::kCheckpoint: return "checkpoint";
     case Strategy::kCheckpointOptimal: return "checkpoint_optimal";
+    case Strategy::kMixed: return "mixed";
     case Strategy::kApproxPassThrough: return "approx_passthrough";
   }
   return "unknown";
@@ -24,7 +25,8 @@ const char* StrategyName(Strategy s) {
 const std::vector<Strategy>& AllStrategies() {
   static const auto* all = new std::vector<Strategy>{
       Strategy::kExact,  Strategy::kApprox8, Strategy::kApprox4,    Strategy::kApprox2,
-      Strategy::kNaive8, Strategy::kNaive4,  Strategy::kCheckpoint, Strategy::kCheckpointOptimal};
+      Strategy::kNaive8, Strategy::kNaive4,  Strategy::kCheckpoint, Strategy::kCheckpointOptimal,
+      Strategy::kMixed};
   return *all;
 }
 

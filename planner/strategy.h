@@ -8,6 +8,9 @@
 //                       model input, token ids and the mse_loss input
 //   naive8/4            the BN→ReLU codes, also used in the forward pass
 //                       (errors compound); everything else kept exact
+//   mixed               exact forward; each saved tensor's code and bits
+//                       (exact, 8, 4 or 2) chosen for the budget, least
+//                       predicted gradient error first (mixed.h)
 //   checkpoint          √n segments over the graph's cut points (Chen 2016);
 //                       segments recomputed in backward
 //   checkpoint_optimal  the segmentation of least recompute whose peak fits a
@@ -33,6 +36,7 @@ enum class Strategy {
   kNaive4,
   kCheckpoint,
   kCheckpointOptimal,
+  kMixed,
   // approx-K with no quantization: the "code" keeps the exact value. Not in
   // AllStrategies(); for tests that check the approximate path reproduces
   // exact gradients.
@@ -53,7 +57,7 @@ absl::StatusOr<Strategy> ParseStrategy(absl::string_view name);
 const std::vector<Strategy>& AllStrategies();
 
 // Bits per code for approx-K and naive-K (8, 4, 2), kPassThroughBits for
-// approx_passthrough; 0 for the others.
+// approx_passthrough; 0 for the others (mixed chooses per tensor).
 int CodeBits(Strategy s);
 
 // Whether the forward pass uses the restored (quantized) values: naive-K.

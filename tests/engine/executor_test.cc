@@ -275,10 +275,11 @@ using testing::Batch;
 using testing::RandomBatch;
 
 std::unique_ptr<Executor> MakeExecutor(const Graph& g, Strategy s, int64_t batch, Backend* backend,
-                                       bool debug = false) {
+                                       bool debug = false, const planner::TensorBits* tensor_bits = nullptr) {
   ExecutorOptions options;
   options.seed = 7;
   options.debug = debug;
+  options.tensor_bits = tensor_bits;
   absl::StatusOr<std::unique_ptr<Executor>> e = Executor::Create(g, s, batch, backend, options);
   EXPECT_TRUE(e.ok()) << e.status();
   return e.ok() ? *std::move(e) : nullptr;
@@ -291,8 +292,8 @@ struct Gradients {
 };
 
 Gradients RunForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend* backend, const Batch& data,
-                             bool debug = false) {
-  std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug);
+                             bool debug = false, const planner::TensorBits* tensor_bits = nullptr) {
+  std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug, tensor_bits);
   Gradients out;
   if (e == nullptr) return out;
   absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
@@ -426,6 +427,44 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
         L2RelativeError(RunForwardBackward(g, Strategy::kApproxPassThrough, 4, &backend, data).grads, exact.grads);
     EXPECT_LT(pass, 1e-10) << g.spec().name() << ": pass-through must reproduce exact gradients";
   }
+}
+
+// mixed: each tensor's own bits. With every tensor at pass-through bits the
+// gradients are exact's; with them at 2, 4, 8 and exact in turn the forward
+// stays exact bit for bit and the gradient error lies between approx2's and
+// exact's; a plan's bits come back from the plan alone (CreateFromPlan).
+TEST(ExecutorTest, MixedRunsEachTensorWithItsOwnBits) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = Zoo("fmnist_resnet_post");
+  const Batch data = RandomBatch(g, 4, 6);
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  std::unique_ptr<Executor> approx = MakeExecutor(g, Strategy::kApprox4, 4, &backend);
+  ASSERT_NE(approx, nullptr);
+  planner::TensorBits pass, mixed;
+  int k = 0;
+  for (const v1::Buffer& b : approx->plan().buffers()) {
+    if (b.kind() != v1::Buffer::CODE) continue;
+    pass[b.layer()] = planner::kPassThroughBits;
+    const int bits[] = {2, 4, 8, 0};
+    if (bits[k % 4] != 0) mixed[b.layer()] = bits[k % 4];
+    ++k;
+  }
+  ASSERT_GT(k, 8);
+  EXPECT_LT(L2RelativeError(RunForwardBackward(g, Strategy::kMixed, 4, &backend, data, false, &pass).grads,
+                            exact.grads),
+            1e-10);
+  const Gradients m = RunForwardBackward(g, Strategy::kMixed, 4, &backend, data, false, &mixed);
+  EXPECT_EQ(m.loss, exact.loss);
+  const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 4, &backend, data).grads, exact.grads);
+  const double em = L2RelativeError(m.grads, exact.grads);
+  EXPECT_GT(em, 0);
+  EXPECT_LT(em, e2);
+  std::unique_ptr<Executor> planned = MakeExecutor(g, Strategy::kMixed, 4, &backend, false, &mixed);
+  ASSERT_NE(planned, nullptr);
+  absl::StatusOr<std::unique_ptr<Executor>> again =
+      Executor::CreateFromPlan(g, planned->plan(), &backend, ExecutorOptions());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->arena_bytes(), planned->arena_bytes());
 }
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
