@@ -17,9 +17,9 @@ import math
 import os
 import sys
 
-STRATEGIES = ["exact", "approx8", "approx4", "approx2", "naive8", "naive4"]
+STRATEGIES = ["exact", "approx8", "approx4", "approx2", "naive8", "naive4", "mixed"]
 COLORS = {"exact": "#000000", "approx8": "#1f77b4", "approx4": "#2ca02c", "approx2": "#9467bd",
-          "naive8": "#ff7f0e", "naive4": "#d62728"}
+          "naive8": "#ff7f0e", "naive4": "#d62728", "mixed": "#8c564b"}
 
 
 def read_metrics(path):
@@ -123,6 +123,8 @@ def main(runs_dir, docs_dir, model="fmnist_resnet"):
         diff = f"{100 * (final - exact[1]):+.2f} pts" if exact and s != "exact" else "—"
         out.append(f"| {s} | {epochs:.1f} | {100 * final:.2f}% | {100 * best:.2f}% | {diff} | {mib(saved)} | "
                    f"{mib(peak)} | {seconds:.0f} s |")
+    if plans.get("mixed", {}).get("choice"):
+        out.append(f"\nmixed, at a budget of {mib(int(plans['mixed']['budget_bytes']))}: {plans['mixed']['choice']}.")
     out.append(f"\n![training loss and test accuracy per epoch]({prefix}-curves.svg)\n")
     for s in ("approx4", "approx8"):
         path = os.path.join(runs_dir, f"fidelity-{s}.json")

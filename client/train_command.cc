@@ -73,7 +73,11 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   engine::TrainerOptions options;
   options.checkpoint_path = checkpoint;
   options.resume = resume;
-  std::cerr << "slimtrain train: loading data and planning memory...\n";
+  std::cerr << "slimtrain train: loading data and planning memory"
+            << (spec->strategy() == "mixed" && spec->sensitivity().tensors_size() == 0
+                    ? " (mixed: first measuring each saved tensor's sensitivity on 2 batches, 3 passes per tensor)"
+                    : "")
+            << "...\n";
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(*spec, backend->get(), options);
   if (!trainer.ok()) return Fail(trainer.status());
   engine::Trainer& t = **trainer;
@@ -86,6 +90,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
                                (*backend)->host_addressable() ? "the CPU" : "the GPU", (*backend)->name(), t.total_steps(),
                                t.steps_per_epoch(), planner::FormatBytes(plan.arena_bytes()),
                                planner::FormatBytes(plan.peak_bytes()));
+  if (!plan.choice().empty()) std::cerr << plan.strategy() << ": " << plan.choice() << "\n";
 
   std::ofstream metrics_file;
   if (!metrics_out.empty()) {
