@@ -26,6 +26,7 @@
 #include "planner/cost_model.h"
 #include "planner/file_util.h"
 #include "planner/graph.h"
+#include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "planner/status_macros.h"
@@ -356,6 +357,14 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   options.batch_size = spec.batch_size();
   options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
   options.checkpoint_budget_bytes = spec.budget_bytes();
+  // mixed with the job's own sensitivity table plans what its worker will
+  // (without one the worker measures it first and may choose otherwise,
+  // within the same budget). ValidateJobSpec checked the table.
+  planner::Sensitivity sensitivity;
+  if (spec.sensitivity().tensors_size() > 0) {
+    SLIM_ASSIGN_OR_RETURN(sensitivity, planner::SensitivityFromTable(spec.sensitivity()));
+    options.sensitivity = &sensitivity;
+  }
   options.stop = &stop;
   auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
     options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;

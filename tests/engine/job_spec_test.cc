@@ -61,6 +61,13 @@ const std::vector<Case>& Cases() {
       {"NegativeEvalInterval", [](v1::JobSpec& s) { s.set_eval_interval_steps(-1); },
        "eval_interval_steps: must be in [0, 1000000000], got -1"},
       {"NegativeBudget", [](v1::JobSpec& s) { s.set_budget_bytes(-1); }, "budget_bytes: must be >= 0, got -1"},
+      {"NegativeSensitivity",
+       [](v1::JobSpec& s) {
+         v1::TensorSensitivity* t = s.mutable_sensitivity()->add_tensors();
+         t->set_tensor("bn1");
+         t->set_error8(-0.5);
+       },
+       "sensitivity.tensors[0].error8: must be finite and >= 0, got -0.5"},
       {"UnknownStrategy", [](v1::JobSpec& s) { s.set_strategy("fast"); }, "strategy: "},
       {"AutoUnresolved", [](v1::JobSpec& s) { s.set_strategy("auto"); }, "strategy: 'auto' is chosen"},
       {"UnknownOptimizer", [](v1::JobSpec& s) { s.mutable_optimizer()->set_kind("lamb"); },
