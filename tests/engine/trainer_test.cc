@@ -70,6 +70,41 @@ TEST(TrainerTest, SameSeedSameLosses) {
   EXPECT_EQ(a->total_steps(), 16);  // 2 epochs of 64/8
 }
 
+// mixed without a table measures one when the job starts (the same for the
+// same seed, so a resumed run plans the same bits), and with a budget plans
+// within it; a table in the spec is used as given.
+TEST(TrainerTest, MixedCalibratesWhenTheJobHasNoTable) {
+  ReferenceBackend backend(DType::kF32);
+  v1::JobSpec spec = Spec();
+  spec.set_strategy("mixed");
+  std::unique_ptr<Trainer> a = MakeTrainer(spec, &backend), b = MakeTrainer(spec, &backend);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::string& choice = a->executor().plan().choice();
+  EXPECT_EQ(choice, b->executor().plan().choice());
+  EXPECT_NE(choice.find("predicted gradient error"), std::string::npos) << choice;
+  EXPECT_EQ(choice.find("assumed"), std::string::npos) << choice;  // measured
+  ASSERT_TRUE(a->RunSteps(3, {}).ok());
+  // A table that makes fc's input (the pooled features) the one tensor worth
+  // keeping exact and the rest cheap: with room for it alone, it is exact.
+  v1::JobSpec given = spec;
+  for (const char* t : {"bn1", "conv2", "gap"}) {
+    v1::TensorSensitivity* s = given.mutable_sensitivity()->add_tensors();
+    s->set_tensor(t);
+    const double w = std::string(t) == "gap" ? 1.0 : 1e-9;
+    s->set_error2(w);
+    s->set_error4(w / 2);
+    s->set_error8(w / 4);
+  }
+  given.set_budget_bytes(a->executor().plan().peak_bytes() + 4096);
+  std::unique_ptr<Trainer> c = MakeTrainer(given, &backend);
+  ASSERT_NE(c, nullptr);
+  EXPECT_LE(c->executor().plan().peak_bytes(), given.budget_bytes());
+  bool gap_coded = false;
+  for (const v1::Buffer& b : c->executor().plan().buffers()) gap_coded |= b.name() == "gap.code";
+  EXPECT_FALSE(gap_coded) << c->executor().plan().choice();
+}
+
 TEST(TrainerTest, ResumingFromACheckpointGivesTheSameNextLosses) {
   ReferenceBackend backend(DType::kF32);
   std::unique_ptr<Trainer> straight = MakeTrainer(Spec(), &backend);
