@@ -71,6 +71,9 @@ for s in ${strategies//,/ }; do
   echo "== ${s}: training ${epochs} epochs (resumes from ${out}/${s}.ckpt)"
   extra=()
   [[ "${s}" == mixed ]] && extra=("${budget_flags[@]}")
+  # A table measured beforehand (slimtrain calibrate --output OUT/sensitivity.json);
+  # without one the mixed run measures its own when it starts.
+  [[ "${s}" == mixed && -f "${out}/sensitivity.json" ]] && extra+=(--sensitivity "${out}/sensitivity.json")
   "${slimtrain}" train "${extra[@]}" --model "zoo:${model}" --dataset fashion-mnist --strategy "${s}" \
     --epochs "${epochs}" --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov \
     --weight-decay 5e-4 --schedule cosine --crop-padding 2 --flip --seed 1 \
@@ -84,7 +87,9 @@ if [[ ",${strategies}," == *",mixed,"* && ${#budget_flags[@]} -eq 0 ]]; then
   budget_flags=(--budget "$(mixed_budget_bytes)")
 fi
 echo "== memory plans at batch 128"
-"${slimtrain}" plan "${budget_flags[@]}" --model "zoo:${model}" --batch 128 --strategies "${strategies}" \
+sensitivity_flags=()
+[[ -f "${out}/sensitivity.json" ]] && sensitivity_flags=(--sensitivity "${out}/sensitivity.json")
+"${slimtrain}" plan "${budget_flags[@]}" "${sensitivity_flags[@]}" --model "zoo:${model}" --batch 128 --strategies "${strategies}" \
   --format json > "${out}/plans.json"
 for s in approx4 approx8; do
   [[ ",${strategies}," == *",${s},"* && -f "${out}/exact.safetensors" ]] || continue
