@@ -15,12 +15,6 @@
 namespace slimtrain::engine {
 namespace {
 
-std::vector<double> Gradients(ParameterRegion& params) {
-  std::vector<double> g(params.trainable_count());
-  for (int64_t i = 0; i < params.trainable_count(); ++i) g[i] = params.GetGrad(i);
-  return g;
-}
-
 double SquaredRelativeError(const std::vector<double>& approx, const std::vector<double>& exact) {
   double diff = 0, norm = 0;
   for (size_t i = 0; i < exact.size(); ++i) {
@@ -72,7 +66,7 @@ absl::StatusOr<v1::SensitivityTable> MeasureSensitivity(const planner::Graph& gr
   for (int64_t b = 0; b < options.batches; ++b) {
     batches.Next(images[b].data(), labels[b].data(), targets[b].data());
     SLIM_RETURN_IF_ERROR(forward_backward(*exact, b).status());
-    exact_grads.push_back(Gradients(exact->params()));
+    exact_grads.push_back(exact->params().Gradients());
   }
 
   v1::SensitivityTable table;
@@ -93,7 +87,7 @@ absl::StatusOr<v1::SensitivityTable> MeasureSensitivity(const planner::Graph& gr
       double error = 0;
       for (int64_t b = 0; b < options.batches; ++b) {
         SLIM_RETURN_IF_ERROR(forward_backward(*one, b).status());
-        error += SquaredRelativeError(Gradients(one->params()), exact_grads[b]) / options.batches;
+        error += SquaredRelativeError(one->params().Gradients(), exact_grads[b]) / options.batches;
       }
       if (bits == 2) s->set_error2(error);
       if (bits == 4) s->set_error4(error);

@@ -35,12 +35,6 @@ int64_t Count(const NamedTensor& t) {
   return n;
 }
 
-std::vector<double> Gradients(ParameterRegion& params) {
-  std::vector<double> g(params.trainable_count());
-  for (int64_t i = 0; i < params.trainable_count(); ++i) g[i] = params.GetGrad(i);
-  return g;
-}
-
 double Norm(const std::vector<double>& a, const std::vector<double>& b, const NamedTensor& t) {
   double s = 0;
   for (int64_t i = 0; i < Count(t); ++i) {
@@ -93,16 +87,16 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   // Batch b: exact and approx-K gradients on the same weights.
   batches.Next(images.data(), labels.data(), targets.data());
   SLIM_RETURN_IF_ERROR(forward_backward(*exact).status());
-  const std::vector<double> g = Gradients(exact->params());
+  const std::vector<double> g = exact->params().Gradients();
   SLIM_RETURN_IF_ERROR(forward_backward(*approx).status());
-  const std::vector<double> gk = Gradients(approx->params());
+  const std::vector<double> gk = approx->params().Gradients();
   // SGD's noise over other batches.
   std::vector<std::vector<double>> others;
   std::vector<double> mean(g.size(), 0.0);
   for (int64_t k = 0; k < options.other_batches; ++k) {
     batches.Next(images.data(), labels.data(), targets.data());
     SLIM_RETURN_IF_ERROR(forward_backward(*exact).status());
-    others.push_back(Gradients(exact->params()));
+    others.push_back(exact->params().Gradients());
     for (size_t i = 0; i < mean.size(); ++i) mean[i] += others.back()[i] / options.other_batches;
   }
 

@@ -143,6 +143,12 @@ double ParameterRegion::GetGrad(int64_t i) const {
   return dtype_ == DType::kF32 ? static_cast<const float*>(p)[i] : static_cast<const double*>(p)[i];
 }
 
+std::vector<double> ParameterRegion::Gradients() const {
+  std::vector<double> g(trainable_count());
+  for (int64_t i = 0; i < trainable_count(); ++i) g[i] = GetGrad(i);
+  return g;
+}
+
 void ParameterRegion::Initialize(uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (size_t k = 0; k < tensors_.size(); ++k) {

@@ -98,6 +98,8 @@ class ParameterRegion {
   double Get(int64_t i) const;
   void Set(int64_t i, double value);
   double GetGrad(int64_t i) const;
+  // Every trainable gradient, as doubles.
+  std::vector<double> Gradients() const;
 
   // --- kernel side: pointers for the backend's kernels.
   void* kernel_data() { return KernelAccess(storage_.data(), device_.data()); }

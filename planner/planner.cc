@@ -51,6 +51,13 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, int64_t align
   return packed;
 }
 
+// Bytes of the buffers kept across the end of the forward pass.
+int64_t SavedBytes(const Schedule& s) {
+  int64_t bytes = 0;
+  for (const ScheduleBuffer& b : s.buffers) bytes += b.saved ? b.size_bytes : 0;
+  return bytes;
+}
+
 int64_t PeakBytes(const Packed& p, const ParameterBytes& params) {
   return params.total() + p.arena.arena_bytes;
 }
@@ -79,15 +86,10 @@ absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options,
   SLIM_ASSIGN_OR_RETURN(Packed best, pack(ChooseMixedBits(candidates, sensitivity, 0, nullptr)));
   const int64_t budget = options.checkpoint_budget_bytes;
   if (budget <= 0) {
-    auto saved = [](const Schedule& s) {
-      int64_t bytes = 0;
-      for (const ScheduleBuffer& b : s.buffers) bytes += b.saved ? b.size_bytes : 0;
-      return bytes;
-    };
     SLIM_ASSIGN_OR_RETURN(Schedule approx4, BuildSchedule(graph, Strategy::kApprox4, batch, cost));
     ComputeLifetimes(graph, approx4);
     const TensorBits bits =
-        ChooseMixedBits(candidates, sensitivity, saved(approx4) - saved(best.schedule), &best_error);
+        ChooseMixedBits(candidates, sensitivity, SavedBytes(approx4) - SavedBytes(best.schedule), &best_error);
     SLIM_ASSIGN_OR_RETURN(best, pack(bits));
   } else if (PeakBytes(best, params) <= budget) {
     // Live bytes per step of the all-2-bit plan, and each candidate's code's
@@ -287,11 +289,7 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   plan.set_parameter_bytes(params.parameters);
   plan.set_gradient_bytes(params.gradients);
   plan.set_optimizer_state_bytes(params.optimizer_state);
-  int64_t saved = 0;
-  for (const ScheduleBuffer& b : p.schedule.buffers) {
-    if (b.saved) saved += b.size_bytes;
-  }
-  plan.set_saved_activation_bytes(saved);
+  plan.set_saved_activation_bytes(SavedBytes(p.schedule));
   plan.set_arena_bytes(p.arena.arena_bytes);
   plan.set_arena_lower_bound_bytes(p.arena.lower_bound_bytes);
   plan.set_peak_bytes(PeakBytes(p, params));

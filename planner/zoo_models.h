@@ -8,6 +8,7 @@
 #define SLIMTRAIN_PLANNER_ZOO_MODELS_H_
 
 #include <string>
+#include <vector>
 
 #include "proto/model.pb.h"
 
@@ -24,6 +25,9 @@ v1::ModelSpec PreActBottleneckResNet(int depth, const std::string& name,
 v1::ModelSpec TorchvisionResNet(int depth, const std::string& name, const std::string& description);
 // The Fashion-MNIST pre-activation ResNet, 1x28x28 -> 10 classes.
 v1::ModelSpec FmnistResNet(const std::string& name, const std::string& description);
+// CifarResNet's post-activation design on another (C,H,W) input.
+v1::ModelSpec PostActivationResNet(int depth, const std::vector<int64_t>& input, const std::string& name,
+                                   const std::string& description);
 // Post-activation basic blocks at fmnist_resnet's size (zoo_resnet.cc).
 v1::ModelSpec FmnistResNetPost(const std::string& name, const std::string& description);
 

@@ -39,10 +39,15 @@ void Head(const std::string& x, int64_t num_classes, ModelBuilder* b) {
 // here, so where the shape changes the shortcut is option B: 1x1 conv with
 // stride 2, then BN (2,752 parameters more in all than option A).
 v1::ModelSpec CifarResNet(int depth, const std::string& name, const std::string& description) {
+  return PostActivationResNet(depth, {3, 32, 32}, name, description);
+}
+
+v1::ModelSpec PostActivationResNet(int depth, const std::vector<int64_t>& input, const std::string& name,
+                                   const std::string& description) {
   SLIM_CHECK(depth >= 8 && (depth - 2) % 6 == 0);
   const int n = (depth - 2) / 6;
-  ModelBuilder b(name, description, {3, 32, 32}, 10);
-  std::string x = b.Conv("input", "conv1", 16, 3, 1, 1, false);  // (16,32,32)
+  ModelBuilder b(name, description, input, 10);
+  std::string x = b.Conv("input", "conv1", 16, 3, 1, 1, false);  // (16,H,W)
   x = b.Relu(b.BatchNorm(x, "bn1"), "relu");
   int64_t in_channels = 16;
   for (int stage = 1; stage <= 3; ++stage) {
@@ -64,7 +69,7 @@ v1::ModelSpec CifarResNet(int depth, const std::string& name, const std::string&
       in_channels = width;
     }
   }
-  Head(x, 10, &b);  // x is (64,8,8)
+  Head(x, 10, &b);  // x is (64, H/4, W/4)
   return std::move(b).Finish();
 }
 
@@ -141,38 +146,10 @@ v1::ModelSpec FmnistResNet(const std::string& name, const std::string& descripti
   return std::move(b).Finish();
 }
 
-// The post-activation Fashion-MNIST model: CifarResNet's design (He et al.
-// 2016, Deep Residual Learning) at fmnist_resnet's size. A 3x3 conv to 16
-// channels, bn1, relu, 3 stages x 3 blocks at widths 16/32/64 on
-// 28x28/14x14/7x7 maps, global average pool, linear to 10.
-// Block: conv3x3(w, stride)-bn1-relu1-conv3x3(w)-bn2, add the shortcut (x,
-// or on entering stages 2 and 3 a 1x1 conv with stride 2 and a BN), relu2.
+// The post-activation Fashion-MNIST model: CifarResNet's design at
+// fmnist_resnet's size (1x28x28 input: maps of 28x28/14x14/7x7).
 v1::ModelSpec FmnistResNetPost(const std::string& name, const std::string& description) {
-  constexpr int kBlocks = 3;
-  ModelBuilder b(name, description, {1, 28, 28}, 10);
-  std::string x = b.Conv("input", "conv1", 16, 3, 1, 1, false);  // (16,28,28)
-  x = b.Relu(b.BatchNorm(x, "bn1"), "relu");
-  int64_t in_channels = 16;
-  for (int stage = 1; stage <= 3; ++stage) {
-    const int64_t width = int64_t{16} << (stage - 1);  // 16, 32, 64
-    for (int block = 0; block < kBlocks; ++block) {
-      const int64_t stride = (stage > 1 && block == 0) ? 2 : 1;
-      const std::string p = BlockPrefix(stage, block);
-      std::string y = b.Conv(x, p + "conv1", width, 3, stride, 1, false);  // (w,H/s,W/s)
-      y = b.Relu(b.BatchNorm(y, p + "bn1"), p + "relu1");
-      y = b.Conv(y, p + "conv2", width, 3, 1, 1, false);
-      y = b.BatchNorm(y, p + "bn2");
-      std::string shortcut = x;
-      if (stride != 1 || in_channels != width) {
-        shortcut = b.Conv(x, p + "downsample.0", width, 1, stride, 0, false);
-        shortcut = b.BatchNorm(shortcut, p + "downsample.1");
-      }
-      x = b.Relu(b.Add({y, shortcut}, p + "add"), p + "relu2");
-      in_channels = width;
-    }
-  }
-  Head(x, 10, &b);  // x is (64,7,7)
-  return std::move(b).Finish();
+  return PostActivationResNet(20, {1, 28, 28}, name, description);
 }
 
 // torchvision.models.resnet{18,34,50,101,152} (torchvision's "v1.5": in a
