@@ -103,37 +103,62 @@ class SegmentDp {
     }
   }
 
-  // Best segmentation for arena limit `limit`; estimated_peak_bytes = kInf
-  // when none fits.
-  // O(m²); asks `stop` every 64 cut points.
-  absl::StatusOr<CheckpointChoice> Solve(int64_t limit, const PlanStop* stop) const {
-    std::vector<int64_t> h(m_, kInf);
-    std::vector<int> parent(m_, -1);
-    h[0] = nb_.ck[0];
-    CheckpointChoice best;
-    best.estimated_peak_bytes = kInf;
+  // h(j) and parent(j) of checkpoint.h's step 1 for every position, and the
+  // work of the last segment (j, end] besides h(j). O(m²); asks `stop` every
+  // 64 cut points.
+  struct Prefixes {
+    std::vector<int64_t> h;       // kInf: no valid segmentation ends at j
+    std::vector<int> parent;
+    std::vector<int64_t> last_work;
+  };
+  absl::StatusOr<Prefixes> SolvePrefixes(int64_t limit, const PlanStop* stop) const {
+    Prefixes p;
+    p.h.assign(m_, kInf);
+    p.parent.assign(m_, -1);
+    p.last_work.assign(m_, kInf);
+    p.h[0] = nb_.ck[0];
     for (int i = 0; i < m_; ++i) {
       if (i % 64 == 0) SLIM_RETURN_IF_ERROR(CheckStop(stop));
-      if (h[i] >= kInf) continue;
+      if (p.h[i] >= kInf) continue;
       Extend(i, [&](int j, int64_t work) {
-        if (j < m_) {
-          if (h[i] + work <= limit && h[i] + nb_.ck[pos_[j]] < h[j]) {
-            h[j] = h[i] + nb_.ck[pos_[j]];
-            parent[j] = i;
-          }
-        } else if (h[i] + work <= limit && best.estimated_peak_bytes >= kInf) {
-          // i ascends, so the first feasible last cut is the earliest: the
-          // least recompute.
-          std::vector<int> cuts;
-          for (int p = i; p >= 0; p = parent[p]) cuts.push_back(p);
-          std::reverse(cuts.begin(), cuts.end());
-          best.estimated_peak_bytes = Estimate(cuts);
-          for (size_t k = 1; k < cuts.size(); ++k) best.checkpoints.push_back(pos_[cuts[k]]);
+        if (j == m_) {
+          p.last_work[i] = work;
+        } else if (p.h[i] + work <= limit && p.h[i] + nb_.ck[pos_[j]] < p.h[j]) {
+          p.h[j] = p.h[i] + nb_.ck[pos_[j]];
+          p.parent[j] = i;
         }
       });
     }
+    return p;
+  }
+
+  // The checkpoint node ids of the segmentation ending at position j.
+  std::vector<int> CheckpointsEndingAt(const Prefixes& p, int j) const {
+    std::vector<int> ids;
+    for (int q = j; q > 0; q = p.parent[q]) ids.push_back(pos_[q]);
+    std::reverse(ids.begin(), ids.end());
+    return ids;
+  }
+
+  // Best segmentation for arena limit `limit`; estimated_peak_bytes = kInf
+  // when none fits. The earliest feasible last cut gives the least
+  // recompute.
+  absl::StatusOr<CheckpointChoice> Solve(int64_t limit, const PlanStop* stop) const {
+    SLIM_ASSIGN_OR_RETURN(const Prefixes p, SolvePrefixes(limit, stop));
+    CheckpointChoice best;
+    best.estimated_peak_bytes = kInf;
+    for (int i = 0; i < m_; ++i) {
+      if (p.h[i] >= kInf || p.h[i] + p.last_work[i] > limit) continue;
+      std::vector<int> cuts = {0};
+      for (int q = i; q > 0; q = p.parent[q]) cuts.insert(cuts.begin() + 1, q);
+      best.estimated_peak_bytes = Estimate(cuts);
+      best.checkpoints = CheckpointsEndingAt(p, i);
+      break;
+    }
     return best;
   }
+
+  const std::vector<int>& positions() const { return pos_; }
 
   // Estimated arena peak for checkpoint positions `cuts` (ascending, starting
   // with 0).
@@ -241,6 +266,24 @@ absl::StatusOr<CheckpointChoice> OptimalCheckpoints(const Graph& graph, const Sc
   SLIM_ASSIGN_OR_RETURN(CheckpointChoice least, dp.Solve(hi, stop));
   least.fits = arena_limit_bytes <= 0 || least.estimated_peak_bytes <= arena_limit_bytes;
   return least;
+}
+
+absl::StatusOr<std::vector<PrefixSegmentation>> PrefixSegmentations(const Graph& graph, const Schedule& exact,
+                                                                    int64_t alignment, int64_t arena_limit_bytes,
+                                                                    const PlanStop* stop) {
+  const NodeBytes nb = MeasureNodes(graph, exact, alignment);
+  SegmentDp dp(graph, nb);
+  SLIM_ASSIGN_OR_RETURN(const SegmentDp::Prefixes p, dp.SolvePrefixes(arena_limit_bytes, stop));
+  std::vector<PrefixSegmentation> out;
+  for (size_t j = 1; j < p.h.size(); ++j) {
+    if (p.h[j] >= kInf) continue;
+    PrefixSegmentation s;
+    s.cut = dp.positions()[j];
+    s.checkpoints = dp.CheckpointsEndingAt(p, static_cast<int>(j));
+    s.checkpoint_bytes = p.h[j];
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace slimtrain::planner

@@ -62,6 +62,21 @@ CheckpointChoice SqrtCheckpoints(const Graph& graph, const Schedule& exact, int6
 absl::StatusOr<CheckpointChoice> OptimalCheckpoints(const Graph& graph, const Schedule& exact, int64_t alignment,
                                                     int64_t arena_limit_bytes, const PlanStop* stop = nullptr);
 
+// A recomputed prefix for a plan that codes the rest (mixed): the
+// segmentation of the nodes up to cut point `cut` with the fewest checkpoint
+// bytes whose recomputed segments fit the limit, by the estimate above.
+struct PrefixSegmentation {
+  int cut = 0;                    // node id of the last checkpoint
+  std::vector<int> checkpoints;   // node ids, ascending, ending with `cut`
+  int64_t checkpoint_bytes = 0;   // the input's and the checkpoints' bytes
+};
+
+// One per cut point that has a valid segmentation, ascending. Fails only
+// with `stop`'s status.
+absl::StatusOr<std::vector<PrefixSegmentation>> PrefixSegmentations(const Graph& graph, const Schedule& exact,
+                                                                    int64_t alignment, int64_t arena_limit_bytes,
+                                                                    const PlanStop* stop = nullptr);
+
 }  // namespace slimtrain::planner
 
 #endif  // SLIMTRAIN_PLANNER_CHECKPOINT_H_

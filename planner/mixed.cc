@@ -65,6 +65,17 @@ TensorBits ChooseMixedBits(const std::vector<MixedCandidate>& candidates, const 
       predicted_error);
 }
 
+Sensitivity CompleteSensitivity(const std::vector<MixedCandidate>& candidates, const Sensitivity& sensitivity) {
+  int64_t total_elements = 0;
+  for (const MixedCandidate& c : candidates) total_elements += c.elements;
+  Sensitivity complete = sensitivity;
+  for (const MixedCandidate& c : candidates) {
+    const std::vector<Option> o = OptionsOf(c, sensitivity, total_elements);
+    for (size_t i = 0; i < kMixedBits.size(); ++i) complete[c.name].error[i] = o[i].error;
+  }
+  return complete;
+}
+
 double UniformMixedError(const std::vector<MixedCandidate>& candidates, const Sensitivity& sensitivity, int bits) {
   int64_t total_elements = 0;
   for (const MixedCandidate& c : candidates) total_elements += c.elements;

@@ -69,6 +69,10 @@ TensorBits ChooseMixedBits(const std::vector<MixedCandidate>& candidates, const 
 // The same with one allowance for all upgrades together.
 TensorBits ChooseMixedBits(const std::vector<MixedCandidate>& candidates, const Sensitivity& sensitivity,
                            int64_t allowance_bytes, double* predicted_error);
+// `sensitivity` with every candidate in it: the measured values, and the
+// assumed ones (above) for the others, so that a choice among a subset of
+// the candidates predicts the same errors.
+Sensitivity CompleteSensitivity(const std::vector<MixedCandidate>& candidates, const Sensitivity& sensitivity);
 // The predicted error of all candidates at `bits`.
 double UniformMixedError(const std::vector<MixedCandidate>& candidates, const Sensitivity& sensitivity, int bits);
 

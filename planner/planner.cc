@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -62,80 +63,177 @@ int64_t PeakBytes(const Packed& p, const ParameterBytes& params) {
   return params.total() + p.arena.arena_bytes;
 }
 
-// mixed: every candidate at 2 bits, then the upgrades (mixed.h) that keep
-// the live bytes of every step a code is alive under the budget (less the
-// arena's packing loss: `margin`), grown by the miss while the packed peak is
-// over; without a budget, upgrades worth approx4's saved bytes.
+// One mixed choice: bits for the tensors the last segment codes, after the
+// segments up to the last of `checkpoints` (none: no recompute) are
+// recomputed exactly.
+struct MixedTry {
+  std::vector<int> checkpoints;
+  TensorBits bits;
+  double error = 0;  // predicted: the coded tensors' sensitivities at their bits
+  int64_t recompute_flops = 0;
+};
+
+// The lifetime-aware choice (mixed.h) for `checkpoints`: every coded tensor at
+// 2 bits, then the upgrades that keep the live bytes of every step its code is
+// alive at most `arena_budget` less `margin` (the arena's packing loss).
+// nullopt when the live bytes of all at 2 bits exceed the arena budget at
+// some step.
+absl::StatusOr<std::optional<MixedTry>> ChooseMixedFor(const Graph& graph, const CostModel& cost, int64_t batch,
+                                                       const std::vector<MixedCandidate>& candidates,
+                                                       const Sensitivity& sensitivity,
+                                                       const std::vector<int>& checkpoints, int64_t arena_budget,
+                                                       int64_t margin, int64_t alignment) {
+  const TensorBits all2 = ChooseMixedBits(candidates, sensitivity, 0, nullptr);
+  SLIM_ASSIGN_OR_RETURN(Schedule s2, BuildSchedule(graph, Strategy::kMixed, batch, cost, checkpoints, all2));
+  ComputeLifetimes(graph, s2);
+  std::vector<int64_t> slack(s2.steps.size() + 1, arena_budget);
+  for (const StorageBlock& block : StorageBlocks(s2)) {
+    const int64_t size = AlignUp(block.size_bytes, alignment);
+    for (int t = block.first_step; t <= block.last_step; ++t) slack[t] -= size;
+  }
+  if (*std::min_element(slack.begin(), slack.end()) < 0) return std::nullopt;
+  for (int64_t& s : slack) s -= margin;
+  // Only the tensors the last segment codes: the others are recomputed.
+  std::map<std::string, std::pair<int, int>> steps_of;
+  for (const ScheduleBuffer& b : s2.buffers) {
+    if (b.kind == v1::Buffer::CODE) steps_of[graph.node(b.node).name] = {b.first_step, b.last_step};
+  }
+  std::vector<MixedCandidate> coded;
+  for (const MixedCandidate& c : candidates) {
+    if (steps_of.count(c.name)) coded.push_back(c);
+  }
+  auto admit = [&](size_t i, int64_t added) {
+    const auto [first, last] = steps_of.at(coded[i].name);
+    for (int t = first; t <= last; ++t) {
+      if (slack[t] < added) return false;
+    }
+    for (int t = first; t <= last; ++t) slack[t] -= added;
+    return true;
+  };
+  MixedTry mixed;
+  mixed.checkpoints = checkpoints;
+  mixed.bits = ChooseMixedBits(coded, sensitivity, admit, &mixed.error);
+  mixed.recompute_flops = s2.recompute_flops;
+  return mixed;
+}
+
+// Recomputed prefixes tried besides none: at most this many, evenly spread
+// over the cut points.
+constexpr int kMixedPrefixes = 24;
+// Among choices whose predicted error is within this factor of the least,
+// the one recomputing the fewest FLOPs.
+constexpr double kMixedErrorTolerance = 1.1;
+
+std::string DescribeMixedTry(const Graph& graph, const Schedule& s, size_t candidates, double error, double at4,
+                             double at2, bool measured) {
+  TensorBits chosen;
+  for (const ScheduleBuffer& b : s.buffers) {
+    if (b.kind == v1::Buffer::CODE) chosen[graph.node(b.node).name] = b.bits;
+  }
+  std::string recompute;
+  if (!s.checkpoints.empty()) {
+    recompute = absl::StrFormat("recomputes %d segments up to '%s' exactly (%s); the rest coded: ",
+                                s.checkpoints.size(), graph.node(s.checkpoints.back()).name,
+                                FormatFlops(s.recompute_flops));
+  }
+  return absl::StrFormat("%s%s; predicted gradient error %.4g (all at 4 bits: %.4g, at 2 bits: %.4g)%s", recompute,
+                         DescribeMixedBits(chosen, candidates), error, at4, at2,
+                         measured ? "" : "; sensitivities assumed, not measured");
+}
+
+// mixed (mixed.h): without a budget, upgrades from all at 2 bits worth
+// approx4's saved bytes; with one, the least predicted error that fits,
+// trying no recompute and up to kMixedPrefixes recomputed prefixes
+// (PrefixSegmentations: the segments up to a cut point recomputed from exact
+// checkpoints, the rest coded), and among choices within
+// kMixedErrorTolerance of the least error the fewest recomputed FLOPs. The
+// screening keeps every step's live bytes under the budget less the packing
+// loss of the all-2-bit plan; the choice is then packed, the margin grown by
+// the miss while its packed peak is over.
 absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options, const CostModel& cost,
                                  int64_t alignment, const ParameterBytes& params, std::string* choice) {
   const int64_t batch = options.batch_size;
   SLIM_ASSIGN_OR_RETURN(Schedule approx2, BuildSchedule(graph, Strategy::kApprox2, batch, cost));
   const std::vector<MixedCandidate> candidates = MixedCandidates(graph, approx2);
   static const Sensitivity kNone;
-  const Sensitivity& sensitivity = options.sensitivity != nullptr ? *options.sensitivity : kNone;
-  auto pack = [&](const TensorBits& bits) -> absl::StatusOr<Packed> {
-    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, Strategy::kMixed, batch, cost, {}, bits));
+  const Sensitivity sensitivity =
+      CompleteSensitivity(candidates, options.sensitivity != nullptr ? *options.sensitivity : kNone);
+  auto pack = [&](const std::vector<int>& checkpoints, const TensorBits& bits) -> absl::StatusOr<Packed> {
+    SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, Strategy::kMixed, batch, cost, checkpoints, bits));
     return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
   };
   if (options.tensor_bits != nullptr) {
     *choice = absl::StrCat(DescribeMixedBits(*options.tensor_bits, candidates.size()), "; given, not chosen");
-    return pack(*options.tensor_bits);
+    return pack(options.mixed_checkpoints != nullptr ? *options.mixed_checkpoints : std::vector<int>{},
+                *options.tensor_bits);
   }
   const double at2 = UniformMixedError(candidates, sensitivity, 2), at4 = UniformMixedError(candidates, sensitivity, 4);
+  const bool measured = options.sensitivity != nullptr;
   double best_error = at2;
-  SLIM_ASSIGN_OR_RETURN(Packed best, pack(ChooseMixedBits(candidates, sensitivity, 0, nullptr)));
+  SLIM_ASSIGN_OR_RETURN(Packed best, pack({}, ChooseMixedBits(candidates, sensitivity, 0, nullptr)));
   const int64_t budget = options.checkpoint_budget_bytes;
   if (budget <= 0) {
     SLIM_ASSIGN_OR_RETURN(Schedule approx4, BuildSchedule(graph, Strategy::kApprox4, batch, cost));
     ComputeLifetimes(graph, approx4);
     const TensorBits bits =
         ChooseMixedBits(candidates, sensitivity, SavedBytes(approx4) - SavedBytes(best.schedule), &best_error);
-    SLIM_ASSIGN_OR_RETURN(best, pack(bits));
-  } else if (PeakBytes(best, params) <= budget) {
-    // Live bytes per step of the all-2-bit plan, and each candidate's code's
-    // steps.
-    const Schedule& s2 = best.schedule;
-    std::vector<int64_t> live(s2.steps.size() + 1, 0);
-    for (const StorageBlock& block : StorageBlocks(s2)) {
-      const int64_t size = (block.size_bytes + alignment - 1) / alignment * alignment;
-      for (int t = block.first_step; t <= block.last_step; ++t) live[t] += size;
-    }
-    std::map<std::string, std::pair<int, int>> steps_of;
-    for (const ScheduleBuffer& b : s2.buffers) {
-      if (b.kind == v1::Buffer::CODE) steps_of[graph.node(b.node).name] = {b.first_step, b.last_step};
-    }
-    int64_t margin = best.arena.arena_bytes - best.arena.lower_bound_bytes + alignment;
-    for (int attempt = 0; attempt < 6; ++attempt) {
+    SLIM_ASSIGN_OR_RETURN(best, pack({}, bits));
+    *choice = DescribeMixedTry(graph, best.schedule, candidates.size(), best_error, at4, at2, measured);
+    return best;
+  }
+  const int64_t arena_budget = budget - params.total();
+  const int64_t margin0 = best.arena.arena_bytes - best.arena.lower_bound_bytes + alignment;
+  std::vector<MixedTry> tries;
+  SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> none, ChooseMixedFor(graph, cost, batch, candidates, sensitivity, {},
+                                                                     arena_budget, margin0, alignment));
+  if (none) tries.push_back(std::move(*none));
+  if (options.mixed_recompute) {
+    SLIM_ASSIGN_OR_RETURN(Schedule exact, BuildSchedule(graph, Strategy::kExact, batch, cost));
+    ComputeLifetimes(graph, exact);
+    SLIM_ASSIGN_OR_RETURN(const std::vector<PrefixSegmentation> prefixes,
+                          PrefixSegmentations(graph, exact, alignment, arena_budget - margin0, options.stop));
+    const size_t n = prefixes.size();
+    const size_t tried = std::min<size_t>(n, kMixedPrefixes);
+    for (size_t k = 1; k <= tried; ++k) {
       SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
-      std::vector<int64_t> slack(live.size());
-      for (size_t t = 0; t < live.size(); ++t) slack[t] = budget - params.total() - margin - live[t];
-      auto admit = [&](size_t i, int64_t added) {
-        const auto [first, last] = steps_of.at(candidates[i].name);
-        for (int t = first; t <= last; ++t) {
-          if (slack[t] < added) return false;
-        }
-        for (int t = first; t <= last; ++t) slack[t] -= added;
-        return true;
-      };
-      double error = 0;
-      const TensorBits bits = ChooseMixedBits(candidates, sensitivity, admit, &error);
-      SLIM_ASSIGN_OR_RETURN(Packed p, pack(bits));
-      const int64_t over = PeakBytes(p, params) - budget;
-      if (over <= 0) {
-        best = std::move(p);
-        best_error = error;
-        break;
-      }
-      margin += over + alignment;
+      const PrefixSegmentation& prefix = prefixes[k * n / tried - 1];
+      SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> t,
+                            ChooseMixedFor(graph, cost, batch, candidates, sensitivity, prefix.checkpoints,
+                                           arena_budget, margin0, alignment));
+      if (t) tries.push_back(std::move(*t));
     }
   }
-  TensorBits chosen;
-  for (const ScheduleBuffer& b : best.schedule.buffers) {
-    if (b.kind == v1::Buffer::CODE) chosen[graph.node(b.node).name] = b.bits;
+  if (tries.empty()) {
+    *choice = DescribeMixedTry(graph, best.schedule, candidates.size(), best_error, at4, at2, measured);
+    return best;  // all at 2 bits, over the budget
   }
-  *choice = absl::StrFormat("%s; predicted gradient error %.4g (all at 4 bits: %.4g, at 2 bits: %.4g)%s",
-                            DescribeMixedBits(chosen, candidates.size()), best_error, at4, at2,
-                            options.sensitivity == nullptr ? "; sensitivities assumed, not measured" : "");
+  double least = tries[0].error;
+  for (const MixedTry& t : tries) least = std::min(least, t.error);
+  const MixedTry* pick = nullptr;
+  for (const MixedTry& t : tries) {
+    if (t.error <= least * kMixedErrorTolerance && (pick == nullptr || t.recompute_flops < pick->recompute_flops)) {
+      pick = &t;
+    }
+  }
+  // Pack the pick; while its packed peak is over the budget, choose its bits
+  // again with the miss taken off the limit.
+  int64_t margin = margin0;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
+    SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> t, ChooseMixedFor(graph, cost, batch, candidates, sensitivity,
+                                                                    pick->checkpoints, arena_budget, margin,
+                                                                    alignment));
+    if (!t) break;
+    SLIM_ASSIGN_OR_RETURN(Packed p, pack(t->checkpoints, t->bits));
+    const int64_t over = PeakBytes(p, params) - budget;
+    if (over <= 0 || PeakBytes(p, params) < PeakBytes(best, params)) {
+      best = std::move(p);
+      best_error = t->error;
+    }
+    if (over <= 0) break;
+    margin += over + alignment;
+  }
+  *choice = DescribeMixedTry(graph, best.schedule, candidates.size(), best_error, at4, at2, measured);
   return best;
 }
 
@@ -346,8 +444,9 @@ absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, cons
 }
 
 const std::vector<Strategy>& AutoOrder() {
-  static const auto* order = new std::vector<Strategy>{Strategy::kExact, Strategy::kApprox8, Strategy::kApprox4,
-                                                       Strategy::kCheckpointOptimal, Strategy::kApprox2};
+  static const auto* order =
+      new std::vector<Strategy>{Strategy::kExact, Strategy::kApprox8, Strategy::kApprox4, Strategy::kMixed,
+                                Strategy::kCheckpointOptimal, Strategy::kApprox2};
   return *order;
 }
 
@@ -367,6 +466,7 @@ absl::StatusOr<StrategyChoice> ChooseStrategy(const Graph& graph, const PlanOpti
       choice.strategy = s;
       misses.push_back(absl::StrFormat("%s fits in %s of %s", StrategyName(s), FormatBytes(plan.peak_bytes()),
                                        budget));
+      if (s == Strategy::kMixed) absl::StrAppend(&misses.back(), " (", plan.choice(), ")");
       choice.reason = absl::StrJoin(misses, "; ");
       return choice;
     }

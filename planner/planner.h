@@ -55,6 +55,12 @@ struct PlanOptions {
   // mixed: these bits per tensor (a tensor not named is exact) instead of a
   // choice (calibration, tests); null: chosen. Not owned.
   const TensorBits* tensor_bits = nullptr;
+  // mixed with tensor_bits: recompute the segments up to the last of these
+  // checkpoints (cut points' node ids) too. Not owned.
+  const std::vector<int>* mixed_checkpoints = nullptr;
+  // mixed with a budget: may recompute segments (exactly) to code fewer
+  // tensors or code them with more bits; false: codes only.
+  bool mixed_recompute = true;
   // Arena alignment in bytes, at most kMaxAlignmentBytes; 0: the cost
   // model's.
   int64_t alignment_bytes = 0;
@@ -98,7 +104,10 @@ absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, cons
                                      const CostModel& cost);
 
 // The strategy `auto` picks for options.budget_bytes (> 0): the first that
-// fits in the order exact, approx8, approx4, checkpoint_optimal, approx2.
+// fits in the order exact, approx8, approx4 (no recompute, the paper's
+// accuracy), mixed (the least predicted error for
+// options.checkpoint_budget_bytes, recomputing segments where that lowers
+// it), checkpoint_optimal, approx2.
 struct StrategyChoice {
   bool fits = false;             // false: nothing fits
   Strategy strategy = Strategy::kExact;  // the choice (when fits)

@@ -413,12 +413,18 @@ class Builder {
   // The bits of node u's code (a BN→ReLU's: its batch_norm's); 0: exact.
   int BitsOf(int u) const {
     if (!mixed_) return bits_;
+    if (Recomputed(u)) return 0;
     auto it = tensor_bits_.find(Name(u));
     return it == tensor_bits_.end() ? 0 : it->second;
   }
 
+  // mixed: whether node u is in a recomputed segment or is a checkpoint
+  // (its tensors are exact: recomputed, or kept as the checkpoint).
+  bool Recomputed(int u) const { return !s_.checkpoints.empty() && u <= s_.checkpoints.back(); }
+
   // Why a tensor kept exact is not coded (approx-K, naive-K, mixed).
   std::string ExactNote(int u) const {
+    if (mixed_ && Recomputed(u)) return ": recomputed in its segment, exact";
     if (mixed_ && BitsOf(u) == 0) return ": kept exact, the mixed plan's choice for its budget";
     if (bits_ == 0 && !mixed_) return "";
     if (QuantizesForward(s_.strategy)) return ": naive-K codes BN→ReLUs only, kept exact";
@@ -684,7 +690,7 @@ absl::StatusOr<Schedule> BuildSchedule(const Graph& graph, Strategy strategy, in
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", batch));
   }
   std::vector<int> ckpts;
-  if (IsCheckpointing(strategy)) {
+  if (IsCheckpointing(strategy) || strategy == Strategy::kMixed) {
     ckpts = checkpoints;
     std::sort(ckpts.begin(), ckpts.end());
     ckpts.erase(std::unique(ckpts.begin(), ckpts.end()), ckpts.end());

@@ -34,7 +34,10 @@
 // a ".decoded" buffer alive until the last such backward, which the
 // backwards read in the tensor's place. naive-K codes BN→ReLUs only. mixed
 // codes as approx-K, each tensor with its own bits (TensorBits; a tensor not
-// named, or a BN→ReLU whose batch_norm is not named, is kept exact).
+// named, or a BN→ReLU whose batch_norm is not named, is kept exact); with
+// checkpoints, the segments up to the last checkpoint are recomputed as
+// under checkpointing (exact, whatever TensorBits says of them) and only the
+// last segment carries codes.
 //
 // approx-K / naive-K: each batch_norm whose only consumer is a relu (a BN→ReLU)
 // keeps a K-bit code of its output and its statistics instead. The SAVE step
@@ -163,7 +166,7 @@ struct Schedule {
 using TensorBits = std::map<std::string, int>;
 
 // Builds the schedule. `checkpoints` is used by the checkpointing strategies
-// only: ids of cut points (CutPoints), each strictly before the loss; empty
+// and mixed only: ids of cut points (CutPoints), each strictly before the loss; empty
 // means one segment (no recompute). `tensor_bits` by mixed only. INVALID_ARGUMENT for
 // batch < 1, a checkpoint that is not a cut point, or bits not in TensorBits'
 // set.

@@ -17,6 +17,8 @@
 #include "engine/data.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "planner/planner.h"
+#include "planner/schedule.h"
 #include "planner/zoo.h"
 #include "tests/engine/executor_test_util.h"
 
@@ -465,6 +467,72 @@ TEST(ExecutorTest, MixedRunsEachTensorWithItsOwnBits) {
       Executor::CreateFromPlan(g, planned->plan(), &backend, ExecutorOptions());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->arena_bytes(), planned->arena_bytes());
+}
+
+// mixed with recomputed segments: the segments up to the last checkpoint are
+// recomputed exactly and only the rest is coded. With every code at
+// pass-through bits the gradients are exact's; with 2, 4, 8 and exact in turn
+// the loss is exact's and the gradient error below approx2's; the plan runs
+// again from itself alone.
+TEST(ExecutorTest, MixedRecomputesSegmentsAndCodesTheRest) {
+  ReferenceBackend backend(DType::kF64);
+  const Graph g = Zoo("fmnist_resnet_post");
+  const Batch data = RandomBatch(g, 4, 8);
+  const std::vector<int> cuts = planner::CutPoints(g);
+  ASSERT_GT(cuts.size(), 6u);
+  const std::vector<int> checkpoints = {cuts[cuts.size() / 3], cuts[cuts.size() / 2]};
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  std::unique_ptr<Executor> approx = MakeExecutor(g, Strategy::kApprox4, 4, &backend);
+  ASSERT_NE(approx, nullptr);
+  planner::TensorBits pass, mixed;
+  int k = 0;
+  for (const v1::Buffer& b : approx->plan().buffers()) {
+    if (b.kind() != v1::Buffer::CODE) continue;
+    pass[b.layer()] = planner::kPassThroughBits;
+    const int bits[] = {2, 4, 8, 0};
+    if (bits[k % 4] != 0) mixed[b.layer()] = bits[k % 4];
+    ++k;
+  }
+  auto run = [&](const planner::TensorBits& bits, v1::MemoryPlan* plan_out) {
+    planner::PlanOptions options;
+    options.batch_size = 4;
+    options.include_buffers = true;
+    options.tensor_bits = &bits;
+    options.mixed_checkpoints = &checkpoints;
+    absl::StatusOr<v1::MemoryPlan> plan = planner::PlanMemory(g, Strategy::kMixed, options, backend);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    Gradients out;
+    if (!plan.ok()) return out;
+    if (plan_out != nullptr) *plan_out = *plan;
+    ExecutorOptions eo;
+    eo.seed = 7;
+    eo.debug = true;  // NaN-poisons every block outside its lifetime
+    absl::StatusOr<std::unique_ptr<Executor>> e = Executor::CreateFromPlan(g, *plan, &backend, eo);
+    EXPECT_TRUE(e.ok()) << e.status();
+    if (!e.ok()) return out;
+    absl::StatusOr<StepResult> r = ForwardBackwardOf(**e, data);
+    EXPECT_TRUE(r.ok()) << r.status();
+    out.loss = r->loss;
+    for (int64_t i = 0; i < (*e)->params().trainable_count(); ++i) out.grads.push_back((*e)->params().GetGrad(i));
+    return out;
+  };
+  v1::MemoryPlan plan;
+  EXPECT_LT(L2RelativeError(run(pass, nullptr).grads, exact.grads), 1e-10);
+  const Gradients m = run(mixed, &plan);
+  EXPECT_EQ(m.loss, exact.loss);
+  const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 4, &backend, data).grads, exact.grads);
+  const double em = L2RelativeError(m.grads, exact.grads);
+  EXPECT_GT(em, 0);
+  EXPECT_LT(em, e2);
+  ASSERT_EQ(plan.checkpoints_size(), 2);
+  EXPECT_GT(plan.recompute_flops(), 0);
+  int coded = 0;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (b.kind() != v1::Buffer::CODE) continue;
+    ++coded;
+    EXPECT_GT(g.Find(b.layer()), checkpoints.back()) << b.name();
+  }
+  EXPECT_GT(coded, 0);
 }
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {

@@ -1,7 +1,9 @@
-// step_runner MODEL STRATEGY BATCH — runs training steps of a zoo model on the
-// fast CPU backend in a process of its own and prints its planned peak and
-// its peak resident memory (VmHWM), for tests/engine/memory_test.cc:
-//   planned_peak_bytes=123 vmhwm_bytes=456
+// step_runner MODEL STRATEGY BATCH [between] — runs training steps of a zoo
+// model on the fast CPU backend in a process of its own and prints its planned
+// peak and its peak resident memory (VmHWM), for tests/engine/memory_test.cc:
+//   planned_peak_bytes=123 vmhwm_bytes=456 recompute_flops=0 codes=0
+// With `between`, the budget (mixed, checkpoint_optimal) is halfway between
+// approx2's and checkpoint_optimal's planned peaks on this backend.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -12,13 +14,14 @@
 #include "engine/data.h"
 #include "engine/executor.h"
 #include "engine/trainer.h"
+#include "planner/planner.h"
 #include "planner/zoo.h"
 
 int main(int argc, char** argv) {
   namespace engine = slimtrain::engine;
   namespace planner = slimtrain::planner;
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: step_runner MODEL STRATEGY BATCH\n");
+  if (argc != 4 && !(argc == 5 && std::string(argv[4]) == "between")) {
+    std::fprintf(stderr, "usage: step_runner MODEL STRATEGY BATCH [between]\n");
     return 2;
   }
   const int64_t batch = std::atoll(argv[3]);
@@ -26,8 +29,19 @@ int main(int argc, char** argv) {
   absl::StatusOr<planner::Strategy> strategy = planner::ParseStrategy(argv[2]);
   if (!graph.ok() || !strategy.ok()) return 2;
   engine::FastBackend backend;
+  engine::ExecutorOptions options;
+  if (argc == 5) {
+    planner::PlanOptions p;
+    p.batch_size = batch;
+    absl::StatusOr<slimtrain::v1::MemoryPlan> approx2 =
+        planner::PlanMemory(*graph, planner::Strategy::kApprox2, p, backend);
+    absl::StatusOr<slimtrain::v1::MemoryPlan> optimal =
+        planner::PlanMemory(*graph, planner::Strategy::kCheckpointOptimal, p, backend);
+    if (!approx2.ok() || !optimal.ok()) return 1;
+    options.checkpoint_budget_bytes = (approx2->peak_bytes() + optimal->peak_bytes()) / 2;
+  }
   absl::StatusOr<std::unique_ptr<engine::Executor>> exec =
-      engine::Executor::Create(*graph, *strategy, batch, &backend, {});
+      engine::Executor::Create(*graph, *strategy, batch, &backend, options);
   if (!exec.ok()) {
     std::fprintf(stderr, "%s\n", std::string(exec.status().message()).c_str());
     return 1;
@@ -42,7 +56,11 @@ int main(int argc, char** argv) {
     absl::StatusOr<engine::StepResult> r = (*exec)->TrainStep(images.data(), labels.data(), 0.1);
     if (!r.ok()) return 1;
   }
-  std::printf("planned_peak_bytes=%lld vmhwm_bytes=%lld\n", static_cast<long long>((*exec)->plan().peak_bytes()),
-              static_cast<long long>(engine::PeakResidentBytes()));
+  int codes = 0;
+  for (const slimtrain::v1::Buffer& b : (*exec)->plan().buffers()) codes += b.kind() == slimtrain::v1::Buffer::CODE;
+  std::printf("planned_peak_bytes=%lld vmhwm_bytes=%lld recompute_flops=%lld codes=%d\n",
+              static_cast<long long>((*exec)->plan().peak_bytes()),
+              static_cast<long long>(engine::PeakResidentBytes()),
+              static_cast<long long>((*exec)->plan().recompute_flops()), codes);
   return 0;
 }

@@ -1,6 +1,7 @@
 // The mixed strategy (planner/mixed.h): the greedy choice of bits per tensor
-// on hand-made candidates, the sensitivity table's validation, and mixed
-// plans on the post-activation Fashion-MNIST ResNet against a budget.
+// on hand-made candidates, the sensitivity table's validation, mixed plans on
+// the post-activation Fashion-MNIST ResNet against a budget, and codes and
+// recomputed segments in one plan (ResNet-1001, the GPT decoder, ViT-Tiny).
 #include "planner/mixed.h"
 
 #include <string>
@@ -8,6 +9,9 @@
 
 #include "gtest/gtest.h"
 #include "planner/cost_model.h"
+#include "planner/graph.h"
+#include "planner/schedule.h"
+#include "planner/strategy.h"
 #include "planner/planner.h"
 #include "planner/zoo.h"
 
@@ -138,6 +142,61 @@ TEST(MixedTest, ABudgetBelowAllAtTwoBitsDoesNotFit) {
   ASSERT_TRUE(mixed.ok()) << mixed.status();
   EXPECT_FALSE(mixed->fits());
   EXPECT_EQ(mixed->peak_bytes(), approx2->peak_bytes());
+}
+
+// The predicted error of a mixed plan's codes, with the sensitivities
+// assumed (mixed.h).
+double PredictedError(const Graph& graph, const v1::MemoryPlan& plan) {
+  const Schedule approx2 = BuildSchedule(graph, Strategy::kApprox2, plan.batch_size(), DefaultCostModel()).value();
+  const std::vector<MixedCandidate> candidates = MixedCandidates(graph, approx2);
+  const Sensitivity s = CompleteSensitivity(candidates, {});
+  double error = 0;
+  for (const v1::Buffer& b : plan.buffers()) {
+    if (b.kind() != v1::Buffer::CODE) continue;
+    const int i = b.representation() == v1::Buffer::CODE2 ? 0 : b.representation() == v1::Buffer::CODE4 ? 1 : 2;
+    error += s.at(b.layer()).error[i];
+  }
+  return error;
+}
+
+// Where recomputing is cheaper in bytes than coding (deep ResNets, the
+// transformers), a budget between approx2's and checkpoint_optimal's peaks
+// gets a plan that recomputes segments exactly and codes the rest: it fits,
+// codes nothing it recomputes, and predicts less error than codes alone.
+TEST(MixedTest, RecomputesSegmentsAndCodesTheRestInOnePlan) {
+  struct Case {
+    const char* model;
+    int64_t batch;
+  };
+  for (const Case& c : {Case{"resnet1001", 128}, Case{"nanogpt", 32}, Case{"vit_tiny", 32}}) {
+    const Graph graph = Graph::Build(ZooModel(c.model).value()).value();
+    PlanOptions options;
+    options.batch_size = c.batch;
+    options.include_buffers = true;
+    const v1::MemoryPlan approx2 = PlanMemory(graph, Strategy::kApprox2, options, DefaultCostModel()).value();
+    const v1::MemoryPlan optimal =
+        PlanMemory(graph, Strategy::kCheckpointOptimal, options, DefaultCostModel()).value();
+    ASSERT_LT(approx2.peak_bytes(), optimal.peak_bytes()) << c.model;
+    options.budget_bytes = options.checkpoint_budget_bytes = (approx2.peak_bytes() + optimal.peak_bytes()) / 2;
+    const v1::MemoryPlan hybrid = PlanMemory(graph, Strategy::kMixed, options, DefaultCostModel()).value();
+    options.mixed_recompute = false;
+    const v1::MemoryPlan codes = PlanMemory(graph, Strategy::kMixed, options, DefaultCostModel()).value();
+    EXPECT_TRUE(hybrid.fits()) << c.model;
+    EXPECT_TRUE(codes.fits()) << c.model;
+    EXPECT_EQ(codes.recompute_flops(), 0) << c.model;
+    EXPECT_GT(hybrid.recompute_flops(), 0) << c.model;
+    ASSERT_GT(hybrid.checkpoints_size(), 0) << c.model;
+    EXPECT_NE(hybrid.choice().find("recomputes"), std::string::npos) << hybrid.choice();
+    const int last_checkpoint = graph.Find(hybrid.checkpoints(hybrid.checkpoints_size() - 1));
+    int coded = 0;
+    for (const v1::Buffer& b : hybrid.buffers()) {
+      if (b.kind() != v1::Buffer::CODE) continue;
+      ++coded;
+      EXPECT_GT(graph.Find(b.layer()), last_checkpoint) << c.model << ": " << b.name() << " is recomputed";
+    }
+    EXPECT_GT(coded, 0) << c.model << ": " << hybrid.choice();
+    EXPECT_LT(PredictedError(graph, hybrid), PredictedError(graph, codes)) << c.model;
+  }
 }
 
 }  // namespace
