@@ -1,5 +1,6 @@
 // slimtrain fidelity: approx-K's weight-gradient error per layer, next to SGD's
 // own noise.
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategy = "approx4", weights, dataset = "fashion-mnist", data_dir, svg,
                                  format = "table", backend_name = "fast";
   int64_t batch = 128, batches = 16, seed = 1, threads = 0;
+  bool per_tensor = true;
   FlagSet flags("fidelity",
                 "The gradient-error report: on the same weights and batch b, per layer, the approximation error\n"
                 "|g_K(b) - g(b)| / |g(b)| of the approx-K weight gradient, next to SGD's own noise: the mean\n"
@@ -45,6 +47,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   flags.Int("seed", &seed, "initialisation and batch order");
   flags.String("svg", &svg, "write the plot to this file");
   flags.String("format", &format, "table or json");
+  flags.Bool("per-tensor", &per_tensor, "approx-K: also each coded tensor coded alone (one pass per tensor)");
   flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
@@ -75,6 +78,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
   options.batch = batch;
   options.other_batches = batches;
   options.seed = static_cast<uint64_t>(seed);
+  options.per_tensor = per_tensor;
   engine::SafetensorsFile file;
   if (!weights.empty()) {
     absl::StatusOr<std::string> bytes = planner::ReadFile(weights);
@@ -84,7 +88,8 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
     file = *std::move(decoded);
     options.weights = &file;
   }
-  std::cerr << "slimtrain fidelity: " << batches + 2 << " forward-backward passes at batch " << batch << "...\n";
+  std::cerr << "slimtrain fidelity: " << batches + 2 << " forward-backward passes at batch " << batch
+            << (per_tensor ? ", then one per coded tensor" : "") << "...\n";
   absl::StatusOr<engine::FidelityReport> r = engine::MeasureFidelity(*graph, *s, *data, options, backend->get());
   if (!r.ok()) return Fail(r.status());
   if (format == "json") {
@@ -96,6 +101,13 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
       std::cout << absl::StrFormat(
           "%s\n    {\"layer\": \"%s\", \"input\": \"%s\", \"approx_error\": %.6g, \"sgd_noise\": %.6g}",
           i == 0 ? "" : ",", l.layer, l.input, l.approx_error, l.sgd_noise);
+    }
+    std::cout << absl::StrFormat("\n  ],\n  \"model_error\": %.6g,\n  \"model_sgd_noise\": %.6g,\n  \"tensors\": [",
+                                 r->model_error, r->model_sgd_noise);
+    for (size_t i = 0; i < r->tensors.size(); ++i) {
+      const auto& t = r->tensors[i];
+      std::cout << absl::StrFormat("%s\n    {\"tensor\": \"%s\", \"coding\": \"%s\", \"approx_error\": %.6g}",
+                                   i == 0 ? "" : ",", t.tensor, t.coding, t.approx_error);
     }
     std::cout << "\n  ]\n}\n";
   } else {
@@ -109,6 +121,25 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
     }
     std::cout << absl::StrFormat("\nmedian SGD noise / approx error over the approximated layers: %.1fx\n",
                                  r->median_ratio);
+    std::cout << absl::StrFormat("every conv2d/linear weight together: approx error %.4g, SGD noise %.4g (%.1fx)\n",
+                                 r->model_error, r->model_sgd_noise,
+                                 r->model_error > 0 ? r->model_sgd_noise / r->model_error : 0.0);
+    if (!r->tensors.empty()) {
+      std::cout << absl::StrFormat("\neach coded tensor alone, error of every conv2d/linear weight together\n\n"
+                                   "%-28s %-16s %14s %14s %10s\n",
+                                   "tensor (output of)", "kept as", "approx error", "SGD noise", "ratio");
+      double worst = 0;
+      for (const auto& t : r->tensors) {
+        std::cout << absl::StrFormat("%-28s %-16s %14.4g %14.4g %10s\n", t.tensor, t.coding, t.approx_error,
+                                     r->model_sgd_noise,
+                                     t.approx_error > 0
+                                         ? absl::StrFormat("%.1fx", r->model_sgd_noise / t.approx_error)
+                                         : std::string("exact"));
+        worst = std::max(worst, t.approx_error);
+      }
+      std::cout << absl::StrFormat("largest tensor error / SGD noise: %.3g\n",
+                                   r->model_sgd_noise > 0 ? worst / r->model_sgd_noise : 0.0);
+    }
   }
   if (!svg.empty()) {
     if (absl::Status w = planner::WriteFileAtomically(svg, engine::FidelitySvg(*r)); !w.ok()) return Fail(w);

@@ -44,6 +44,19 @@ double Norm(const std::vector<double>& a, const std::vector<double>& b, const Na
   return std::sqrt(s);
 }
 
+// ‖a − b‖ over every tensor of `ts` (b empty: ‖a‖).
+double Norm(const std::vector<double>& a, const std::vector<double>& b, const std::vector<const NamedTensor*>& ts) {
+  double s = 0;
+  for (const NamedTensor* t : ts) s += std::pow(Norm(a, b, *t), 2);
+  return std::sqrt(s);
+}
+
+std::string CodeText(const planner::ScheduleBuffer& code) {
+  return absl::StrCat(planner::CodingName(code.coding), " ",
+                      code.bits == planner::kPassThroughBits ? std::string("pass-through")
+                                                             : absl::StrCat(code.bits, "-bit"));
+}
+
 }  // namespace
 
 absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, planner::Strategy strategy,
@@ -117,12 +130,7 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
     int code = b.decoded_from;
     // A relu output restored from its BN→ReLU's code.
     if (in->role == planner::Role::kRestored) code = bn_relu_code.at(graph.node(b.node).inputs[0]);
-    inputs[graph.node(step.node).name] =
-        code < 0 ? "exact"
-                 : absl::StrCat(planner::CodingName(schedule.buffers[code].coding), " ",
-                                schedule.buffers[code].bits == planner::kPassThroughBits
-                                    ? std::string("pass-through")
-                                    : absl::StrCat(schedule.buffers[code].bits, "-bit"));
+    inputs[graph.node(step.node).name] = code < 0 ? "exact" : CodeText(schedule.buffers[code]);
   }
 
   FidelityReport report;
@@ -146,6 +154,31 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   }
   std::sort(ratios.begin(), ratios.end());
   if (!ratios.empty()) report.median_ratio = ratios[ratios.size() / 2];
+
+  const std::vector<const NamedTensor*> weights = WeightTensors(graph, exact->params());
+  report.model_error = Norm(gk, g, weights) / std::max(Norm(g, {}, weights), 1e-300);
+  double noise = 0;
+  for (const std::vector<double>& o : others) noise += Norm(o, mean, weights);
+  report.model_sgd_noise = noise / options.other_batches / std::max(Norm(mean, {}, weights), 1e-300);
+  if (!options.per_tensor || planner::QuantizesForward(strategy)) return report;
+  // Each coded tensor alone, on batch b again.
+  BatchIterator again(data, options.batch, batch_options, options.seed);
+  again.Next(images.data(), labels.data(), targets.data());
+  for (const planner::ScheduleBuffer& code : schedule.buffers) {
+    if (code.kind != v1::Buffer::CODE) continue;
+    TensorFidelity t;
+    t.tensor = graph.node(code.node).name;
+    t.coding = CodeText(code);
+    const planner::TensorBits alone = {{t.tensor, code.bits}};
+    ExecutorOptions one_options = exec_options;
+    one_options.tensor_bits = &alone;
+    SLIM_ASSIGN_OR_RETURN(auto one,
+                          Executor::Create(graph, planner::Strategy::kMixed, options.batch, backend, one_options));
+    std::memcpy(one->params().data(), exact->params().data(), exact->params().bytes());
+    SLIM_RETURN_IF_ERROR(forward_backward(*one).status());
+    t.approx_error = Norm(one->params().Gradients(), g, weights) / std::max(Norm(g, {}, weights), 1e-300);
+    report.tensors.push_back(t);
+  }
   return report;
 }
 

@@ -7,6 +7,11 @@
 // where ḡ is the mean exact gradient over those batches. The paper's claim is
 // that the first is an order of magnitude below the second.
 //
+// Per tensor (approx-K): for every tensor approx-K codes, the error of all
+// conv2d and linear weight gradients together with that tensor alone coded
+// (a mixed plan naming it alone, at K bits), next to SGD's noise of the same
+// weights together: one forward-backward pass per coded tensor.
+//
 //   SLIM_ASSIGN_OR_RETURN(FidelityReport r,
 //       MeasureFidelity(graph, Strategy::kApprox4, data, options, &backend));
 //   for (const LayerFidelity& l : r.layers) ...
@@ -32,6 +37,7 @@ struct FidelityOptions {
   uint64_t seed = 1;                  // initialisation (without weights) and batch order
   const SafetensorsFile* weights = nullptr;  // trained weights; null: the seed's initialisation
   bool normalize = true;
+  bool per_tensor = true;  // approx-K: measure every coded tensor alone too
 };
 
 struct LayerFidelity {
@@ -45,6 +51,13 @@ struct LayerFidelity {
   double sgd_noise = 0;       // mean ‖g(b′) − ḡ‖ / ‖ḡ‖
 };
 
+// One tensor approx-K codes, coded alone.
+struct TensorFidelity {
+  std::string tensor;        // the layer whose output it is (a BN→ReLU's: its batch_norm)
+  std::string coding;        // "bn_relu 4-bit", "relu 4-bit", ...
+  double approx_error = 0;   // ‖g_T(b) − g(b)‖ / ‖g(b)‖ over every conv2d/linear weight
+};
+
 struct FidelityReport {
   std::string model, strategy;
   int64_t batch = 0, other_batches = 0;
@@ -52,6 +65,13 @@ struct FidelityReport {
   // Median of sgd_noise / approx_error over the layers with an error (one
   // whose input and upstream gradient are both exact has none).
   double median_ratio = 0;
+  // Every conv2d and linear weight together: approx-K's error and SGD's
+  // noise, as above.
+  double model_error = 0;
+  double model_sgd_noise = 0;
+  // approx-K with options.per_tensor: every coded tensor alone, in the order
+  // the plan codes them; empty otherwise (naive-K's codes change the forward).
+  std::vector<TensorFidelity> tensors;
 };
 
 // `strategy` must be an approx-K or naive-K strategy (or approx_passthrough).

@@ -1,6 +1,7 @@
 // The fidelity report: per conv/linear layer, approx-K's gradient error
 // shrinks with K, vanishes with pass-through and for layers whose input is
-// kept exact; SGD's noise is measured; bad requests are refused.
+// kept exact; SGD's noise is measured; every coded tensor is measured alone
+// (approx-K); bad requests are refused.
 #include "engine/fidelity.h"
 
 #include "engine/cpu/reference_backend.h"
@@ -16,10 +17,11 @@ class FidelityTest : public testing::Test {
   Dataset data_ = SyntheticDataset(8 * 5, {1, 28, 28}, 10, 3, Split::kTrain);
   ReferenceBackend backend_{DType::kF64};
 
-  FidelityReport Measure(planner::Strategy s) {
+  FidelityReport Measure(planner::Strategy s, bool per_tensor = false) {
     FidelityOptions options;
     options.batch = 8;
     options.other_batches = 4;
+    options.per_tensor = per_tensor;
     absl::StatusOr<FidelityReport> r = MeasureFidelity(graph_, s, data_, options, &backend_);
     EXPECT_TRUE(r.ok()) << r.status();
     return *r;
@@ -52,6 +54,33 @@ TEST_F(FidelityTest, ErrorShrinksWithBitsAndVanishesWithPassThrough) {
   EXPECT_LT(r8.layers.back().approx_error, r2.layers.back().approx_error);
   EXPECT_GT(r8.median_ratio, 0);
   EXPECT_FALSE(FidelitySvg(r8).empty());
+}
+
+// Per tensor: one entry per code the plan keeps, each with an error of its
+// own that shrinks with K, is none with pass-through, and is at most the
+// error of everything coded; naive-K (whose codes change the forward) has
+// none.
+TEST_F(FidelityTest, EveryCodedTensorAlone) {
+  const FidelityReport r2 = Measure(planner::Strategy::kApprox2, true);
+  const FidelityReport r8 = Measure(planner::Strategy::kApprox8, true);
+  const FidelityReport pass = Measure(planner::Strategy::kApproxPassThrough, true);
+  ASSERT_GT(r2.tensors.size(), 10u);
+  ASSERT_EQ(r8.tensors.size(), r2.tensors.size());
+  ASSERT_EQ(pass.tensors.size(), r2.tensors.size());
+  EXPECT_GT(r2.model_sgd_noise, 0);
+  EXPECT_GT(r2.model_error, r8.model_error);
+  double sum2 = 0, sum8 = 0;
+  for (size_t i = 0; i < r2.tensors.size(); ++i) {
+    EXPECT_EQ(r2.tensors[i].tensor, r8.tensors[i].tensor);
+    EXPECT_EQ(r2.tensors[i].coding.substr(r2.tensors[i].coding.size() - 5), "2-bit") << r2.tensors[i].coding;
+    EXPECT_GT(r2.tensors[i].approx_error, 0) << r2.tensors[i].tensor;
+    EXPECT_LE(r2.tensors[i].approx_error, r2.model_error) << r2.tensors[i].tensor;
+    EXPECT_LT(pass.tensors[i].approx_error, 1e-10) << pass.tensors[i].tensor;
+    sum2 += r2.tensors[i].approx_error;
+    sum8 += r8.tensors[i].approx_error;
+  }
+  EXPECT_LT(sum8, sum2 / 4);
+  EXPECT_TRUE(Measure(planner::Strategy::kNaive4, true).tensors.empty());
 }
 
 TEST_F(FidelityTest, RefusesExactStrategyAndTooLittleData) {
