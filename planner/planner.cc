@@ -2,6 +2,7 @@
 #include "planner/planner.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -73,6 +74,52 @@ struct MixedTry {
   int64_t recompute_flops = 0;
 };
 
+// Slack per step with range add and range minimum, O(log n) each (a segment
+// tree with lazy additions): the mixed choice asks it once per upgrade.
+class StepSlack {
+ public:
+  explicit StepSlack(const std::vector<int64_t>& values) : n_(static_cast<int>(values.size())) {
+    min_.assign(4 * n_, 0);
+    add_.assign(4 * n_, 0);
+    Build(1, 0, n_ - 1, values);
+  }
+  int64_t Min(int lo, int hi) const { return Min(1, 0, n_ - 1, lo, hi); }
+  void Add(int lo, int hi, int64_t v) { Add(1, 0, n_ - 1, lo, hi, v); }
+
+ private:
+  void Build(int node, int l, int r, const std::vector<int64_t>& v) {
+    if (l == r) {
+      min_[node] = v[l];
+      return;
+    }
+    const int m = (l + r) / 2;
+    Build(2 * node, l, m, v);
+    Build(2 * node + 1, m + 1, r, v);
+    min_[node] = std::min(min_[2 * node], min_[2 * node + 1]);
+  }
+  int64_t Min(int node, int l, int r, int lo, int hi) const {
+    if (hi < l || r < lo) return std::numeric_limits<int64_t>::max();
+    if (lo <= l && r <= hi) return min_[node];
+    const int m = (l + r) / 2;
+    return add_[node] + std::min(Min(2 * node, l, m, lo, hi), Min(2 * node + 1, m + 1, r, lo, hi));
+  }
+  void Add(int node, int l, int r, int lo, int hi, int64_t v) {
+    if (hi < l || r < lo) return;
+    if (lo <= l && r <= hi) {
+      min_[node] += v;
+      add_[node] += v;
+      return;
+    }
+    const int m = (l + r) / 2;
+    Add(2 * node, l, m, lo, hi, v);
+    Add(2 * node + 1, m + 1, r, lo, hi, v);
+    min_[node] = add_[node] + std::min(min_[2 * node], min_[2 * node + 1]);
+  }
+
+  int n_;
+  std::vector<int64_t> min_, add_;  // add_: pending for the whole subtree, included in min_
+};
+
 // The lifetime-aware choice (mixed.h) for `checkpoints`: every coded tensor at
 // 2 bits, then the upgrades that keep the live bytes of every step its code is
 // alive at most `arena_budget` less `margin` (the arena's packing loss).
@@ -86,13 +133,21 @@ absl::StatusOr<std::optional<MixedTry>> ChooseMixedFor(const Graph& graph, const
   const TensorBits all2 = ChooseMixedBits(candidates, sensitivity, 0, nullptr);
   SLIM_ASSIGN_OR_RETURN(Schedule s2, BuildSchedule(graph, Strategy::kMixed, batch, cost, checkpoints, all2));
   ComputeLifetimes(graph, s2);
-  std::vector<int64_t> slack(s2.steps.size() + 1, arena_budget);
+  // Live bytes per step by a difference array.
+  std::vector<int64_t> slack(s2.steps.size() + 1, 0);
   for (const StorageBlock& block : StorageBlocks(s2)) {
     const int64_t size = AlignUp(block.size_bytes, alignment);
-    for (int t = block.first_step; t <= block.last_step; ++t) slack[t] -= size;
+    slack[block.first_step] += size;
+    slack[block.last_step + 1] -= size;
   }
-  if (*std::min_element(slack.begin(), slack.end()) < 0) return std::nullopt;
-  for (int64_t& s : slack) s -= margin;
+  int64_t live = 0;
+  for (int64_t& s : slack) {
+    live += s;
+    s = arena_budget - live;
+    if (s < 0) return std::nullopt;
+    s -= margin;
+  }
+  StepSlack tree(slack);
   // Only the tensors the last segment codes: the others are recomputed.
   std::map<std::string, std::pair<int, int>> steps_of;
   for (const ScheduleBuffer& b : s2.buffers) {
@@ -104,10 +159,8 @@ absl::StatusOr<std::optional<MixedTry>> ChooseMixedFor(const Graph& graph, const
   }
   auto admit = [&](size_t i, int64_t added) {
     const auto [first, last] = steps_of.at(coded[i].name);
-    for (int t = first; t <= last; ++t) {
-      if (slack[t] < added) return false;
-    }
-    for (int t = first; t <= last; ++t) slack[t] -= added;
+    if (tree.Min(first, last) < added) return false;
+    tree.Add(first, last, -added);
     return true;
   };
   MixedTry mixed;
