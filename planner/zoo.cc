@@ -22,6 +22,7 @@ using zoo_internal::NanoGpt;
 using zoo_internal::PreActBottleneckResNet;
 using zoo_internal::TorchvisionResNet;
 using zoo_internal::Vgg16Bn;
+using zoo_internal::FmnistVit;
 using zoo_internal::VitTiny;
 
 using BuildFn = v1::ModelSpec (*)(const std::string& name, const std::string& description);
@@ -43,6 +44,10 @@ constexpr ZooModelDef kZoo[] = {
      "Fashion-MNIST post-activation ResNet, 3 stages x 3 basic blocks, widths 16/32/64, "
      "projection shortcuts (after He et al. 2016, Deep Residual Learning); input 1x28x28, 10 classes",
      FmnistResNetPost},
+    {"fmnist_vit",
+     "Fashion-MNIST vision transformer in ViT-Tiny's design (Dosovitskiy et al. 2021): patch 4, width 96, "
+     "depth 8, 3 heads, MLP 384; input 1x28x28, 10 classes",
+     FmnistVit},
     // CIFAR.
     {"resnet20",
      "ResNet-20 for CIFAR-10 (He et al. 2016, Deep Residual Learning, sec. 4.2; option-B "

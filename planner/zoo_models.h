@@ -48,6 +48,9 @@ v1::ModelSpec EfficientNetB0(const std::string& name, const std::string& descrip
 // ViT-Tiny (timm's vit_tiny_patch16_224): 3x224x224 -> 1000 classes, or
 // (cifar) patch 4 on 3x32x32 -> 10 classes.
 v1::ModelSpec VitTiny(bool cifar, const std::string& name, const std::string& description);
+// A small ViT in ViT-Tiny's design for Fashion-MNIST: 1x28x28, patch 4,
+// width 96, depth 8, 3 heads, MLP 384 -> 10 classes.
+v1::ModelSpec FmnistVit(const std::string& name, const std::string& description);
 // nanoGPT's character-level GPT (6 layers, d 384, context 256, 65 tokens,
 // tied embedding, no biases).
 v1::ModelSpec NanoGpt(const std::string& name, const std::string& description);

@@ -27,36 +27,54 @@ namespace slimtrain::planner::zoo_internal {
 //   norm, head         the class token's row, LayerNorm, linear to classes.
 // ImageNet: 3x224x224, p = 16, 197 tokens, 1000 classes. CIFAR: 3x32x32,
 // p = 4, 65 tokens, 10 classes (the usual CIFAR patch size).
-v1::ModelSpec VitTiny(bool cifar, const std::string& name, const std::string& description) {
-  constexpr int64_t kWidth = 192, kDepth = 12, kHeads = 3, kMlp = 768;
+namespace {
+
+struct VitShape {
+  int64_t channels, image, patch, width, depth, heads, mlp, classes;
+};
+
+v1::ModelSpec Vit(const VitShape& v, const std::string& name, const std::string& description) {
   constexpr double kEps = 1e-6;
-  const int64_t image = cifar ? 32 : 224, patch = cifar ? 4 : 16, classes = cifar ? 10 : 1000;
-  const int64_t side = image / patch, tokens = side * side;
-  ModelBuilder b(name, description, {3, image, image}, classes);
-  std::string x = b.Conv("input", "patch_embed.proj", kWidth, patch, patch, 0, true);  // (192,side,side)
-  x = b.Reshape(x, "patch_embed.flatten", {kWidth, tokens});                           // (192,L)
-  x = b.Transpose(x, "patch_embed.transpose", {0, 2, 1});                              // (L,192)
-  x = b.ClassToken(x, "cls_token");                                                    // (L+1,192)
+  const int64_t side = v.image / v.patch, tokens = side * side;
+  ModelBuilder b(name, description, {v.channels, v.image, v.image}, v.classes);
+  std::string x = b.Conv("input", "patch_embed.proj", v.width, v.patch, v.patch, 0, true);  // (W,side,side)
+  x = b.Reshape(x, "patch_embed.flatten", {v.width, tokens});                               // (W,L)
+  x = b.Transpose(x, "patch_embed.transpose", {0, 2, 1});                                   // (L,W)
+  x = b.ClassToken(x, "cls_token");                                                         // (L+1,W)
   x = b.PositionalEmbedding(x, "pos_embed");
-  for (int64_t i = 0; i < kDepth; ++i) {
+  for (int64_t i = 0; i < v.depth; ++i) {
     const std::string p = absl::StrCat("blocks.", i, ".");
     const std::string h = b.LayerNorm(x, p + "norm1", kEps);
-    const std::string q = b.Linear(h, p + "attn.q", kWidth);
-    const std::string k = b.Linear(h, p + "attn.k", kWidth);
-    const std::string v = b.Linear(h, p + "attn.v", kWidth);
-    std::string a = b.Attention(q, k, v, p + "attn.attention", kHeads, /*causal=*/false);
-    a = b.Linear(a, p + "attn.proj", kWidth);
+    const std::string q = b.Linear(h, p + "attn.q", v.width);
+    const std::string k = b.Linear(h, p + "attn.k", v.width);
+    const std::string val = b.Linear(h, p + "attn.v", v.width);
+    std::string a = b.Attention(q, k, val, p + "attn.attention", v.heads, /*causal=*/false);
+    a = b.Linear(a, p + "attn.proj", v.width);
     x = b.Add({x, a}, p + "add1");
     std::string m = b.LayerNorm(x, p + "norm2", kEps);
-    m = b.Gelu(b.Linear(m, p + "mlp.fc1", kMlp), p + "mlp.act");  // (L+1,768)
-    m = b.Linear(m, p + "mlp.fc2", kWidth);
+    m = b.Gelu(b.Linear(m, p + "mlp.fc1", v.mlp), p + "mlp.act");  // (L+1,mlp)
+    m = b.Linear(m, p + "mlp.fc2", v.width);
     x = b.Add({x, m}, p + "add2");
   }
-  x = b.Slice(x, "cls_row", 1, 0, 1);   // (1,192)
+  x = b.Slice(x, "cls_row", 1, 0, 1);   // (1,W)
   x = b.LayerNorm(x, "norm", kEps);     // nn.LayerNorm on the class token
-  x = b.Flatten(x, "flatten");          // (192)
-  b.Loss(b.Linear(x, "head", classes));
+  x = b.Flatten(x, "flatten");          // (W)
+  b.Loss(b.Linear(x, "head", v.classes));
   return std::move(b).Finish();
+}
+
+}  // namespace
+
+v1::ModelSpec VitTiny(bool cifar, const std::string& name, const std::string& description) {
+  return Vit(cifar ? VitShape{3, 32, 4, 192, 12, 3, 768, 10} : VitShape{3, 224, 16, 192, 12, 3, 768, 1000}, name,
+             description);
+}
+
+// A small ViT for Fashion-MNIST in ViT-Tiny's design (pre-norm blocks, class
+// token, learned positions, exact GELU): 1x28x28, patch 4 (49 tokens and the
+// class token), width 96, depth 8, 3 heads, MLP 384, 10 classes.
+v1::ModelSpec FmnistVit(const std::string& name, const std::string& description) {
+  return Vit(VitShape{1, 28, 4, 96, 8, 3, 384, 10}, name, description);
 }
 
 // Radford et al. 2019's GPT-2 block in nanoGPT's shape for Shakespeare

@@ -199,5 +199,29 @@ TEST(MixedTest, RecomputesSegmentsAndCodesTheRestInOnePlan) {
   }
 }
 
+// The transformer of the Fashion-MNIST reproduction keeps less with
+// checkpoint_optimal than with approx4. A budget between the two gets
+// neither: segments recomputed and the rest coded, reaching approx4's
+// predicted error with fewer recomputed FLOPs than checkpoint_optimal.
+TEST(MixedTest, BetweenCheckpointOptimalAndApproxFourItMixesToApproxFoursError) {
+  const Graph graph = Graph::Build(ZooModel("fmnist_vit").value()).value();
+  PlanOptions options;
+  options.batch_size = 32;
+  options.include_buffers = true;
+  const v1::MemoryPlan approx4 = PlanMemory(graph, Strategy::kApprox4, options, DefaultCostModel()).value();
+  const v1::MemoryPlan optimal = PlanMemory(graph, Strategy::kCheckpointOptimal, options, DefaultCostModel()).value();
+  ASSERT_LT(optimal.peak_bytes(), approx4.peak_bytes());
+  options.budget_bytes = options.checkpoint_budget_bytes = (approx4.peak_bytes() + optimal.peak_bytes()) / 2;
+  const v1::MemoryPlan mixed = PlanMemory(graph, Strategy::kMixed, options, DefaultCostModel()).value();
+  EXPECT_TRUE(mixed.fits());
+  EXPECT_GT(mixed.recompute_flops(), 0);
+  EXPECT_LT(mixed.recompute_flops(), optimal.recompute_flops());
+  int coded = 0;
+  for (const v1::Buffer& b : mixed.buffers()) coded += b.kind() == v1::Buffer::CODE;
+  EXPECT_GT(coded, 0);
+  EXPECT_LE(PredictedError(graph, mixed), PredictedError(graph, approx4) * (1 + 1e-9));
+  EXPECT_NE(mixed.choice().find("approx4's error reached"), std::string::npos) << mixed.choice();
+}
+
 }  // namespace
 }  // namespace slimtrain::planner

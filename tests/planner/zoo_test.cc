@@ -45,7 +45,7 @@ TEST(ZooTest, ListsEveryModelInAStableOrder) {
   std::vector<std::string> names;
   for (const ZooEntry& e : ZooModels()) names.push_back(e.name);
   const std::vector<std::string> expected = {
-      "fmnist_resnet", "fmnist_resnet_post", "resnet20", "resnet56", "resnet110", "resnet164",
+      "fmnist_resnet", "fmnist_resnet_post", "fmnist_vit", "resnet20", "resnet56", "resnet110", "resnet164",
       "resnet1001",    "densenet_bc_100", "mobilenet_v2_cifar", "vit_tiny_cifar", "nanogpt",
       "mobilenet_v2",  "efficientnet_b0", "resnet18",   "resnet34",        "resnet50",
       "resnet101",     "resnet152",    "vit_tiny",     "bert_base",        "vgg16_bn"};
@@ -60,7 +60,7 @@ TEST(ZooTest, UnknownNameIsNotFoundAndListsTheKnownOnes) {
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(spec.status().message(),
               "unknown zoo model '" + std::string(name) +
-                  "'; known: fmnist_resnet, fmnist_resnet_post, resnet20, resnet56, resnet110, resnet164, "
+                  "'; known: fmnist_resnet, fmnist_resnet_post, fmnist_vit, resnet20, resnet56, resnet110, resnet164, "
                   "resnet1001, densenet_bc_100, mobilenet_v2_cifar, vit_tiny_cifar, nanogpt, mobilenet_v2, "
                   "efficientnet_b0, resnet18, resnet34, resnet50, resnet101, resnet152, vit_tiny, bert_base, "
                   "vgg16_bn");
@@ -176,6 +176,10 @@ constexpr ParamCase kParamCases[] = {
     {"densenet_bc_100", 769'162},
     {"fmnist_resnet", 271'994},
     {"fmnist_resnet_post", 272'186},  // resnet20's less the stem's 2 input channels (288)
+    // patch conv 1*16*96 + 96, class token 96, positions 50*96; per block
+    // two layer norms 2*192, q/k/v/proj 4*(96*96 + 96), fc1 96*384 + 384,
+    // fc2 384*96 + 96 (111,840, eight of them); final norm 192, head 970.
+    {"fmnist_vit", 902'410},
 };
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ParameterCountTest, testing::ValuesIn(kParamCases),
