@@ -144,6 +144,19 @@ def main(runs_dir, docs_dir, model="fmnist_resnet"):
             out.append(f"| {l['layer']} | {l.get('input', '')} | {l['approx_error']:.4g} | {l['sgd_noise']:.4g} | "
                        f"{ratio} |")
         out.append("")
+        tensors = f.get("tensors", [])
+        if tensors:
+            noise = f["model_sgd_noise"]
+            worst = max(t["approx_error"] for t in tensors)
+            out.append(f"Each coded tensor alone ({len(tensors)} tensors), error of every conv/linear weight "
+                       f"gradient together against SGD's noise of the same weights ({noise:.4g}); all coded: "
+                       f"{f['model_error']:.4g}. Largest tensor error / SGD noise: **{worst / noise:.3g}** "
+                       "(target <= 0.1 at 4 bits).\n")
+            out.append("| tensor (output of) | kept as | approx error | / SGD noise |\n|---|---|---|---|")
+            for t in tensors:
+                out.append(f"| {t['tensor']} | {t['coding']} | {t['approx_error']:.4g} | "
+                           f"{t['approx_error'] / noise:.3g} |")
+            out.append("")
     with open(os.path.join(docs_dir, f"{prefix}.md"), "w") as fh:
         fh.write("\n".join(out) + "\n")
     with open(os.path.join(docs_dir, f"{prefix}-curves.svg"), "w") as fh:
