@@ -43,6 +43,28 @@
 
 namespace slimtrain::engine::quant {
 
+// ---------------------------------------------------------------- the Lloyd-Max grid (K = 2)
+
+// The 4-level Lloyd-Max quantizer of N(0, 1) (kBnInput below says how these
+// were found): cuts −τ, 0, τ; levels ±inner, ±outer.
+inline constexpr double kNormal2Cut = 0.98159882156779366;     // τ
+inline constexpr double kNormal2Inner = 0.45278003463649202;
+inline constexpr double kNormal2Outer = 1.5104176084990955;
+
+// The code of x̂ on the fixed grid: how many of −τ, 0, τ lie strictly below
+// it (NaN: 0). Comparisons only, the same on every backend.
+template <typename T>
+SLIM_HD int EncodeNormal2(T xhat) {
+  const T tau = T(kNormal2Cut);
+  return static_cast<int>(-tau < xhat) + static_cast<int>(T(0) < xhat) + static_cast<int>(tau < xhat);
+}
+// Level q of the fixed grid.
+template <typename T>
+SLIM_HD T DecodeNormal2(int q) {
+  const T inner = T(kNormal2Inner), outer = T(kNormal2Outer);
+  return q < 2 ? (q == 0 ? -outer : -inner) : (q == 2 ? inner : outer);
+}
+
 // Per-channel constants of the quantizer.
 template <typename T>
 struct Channel {
@@ -204,9 +226,20 @@ SLIM_HD inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
 // kBnInput (a batch_norm's input x; stats (2, C) in T: mean, then invstd;
 //   element i is channel c = i mod C, C = spec.channels): Δ = T(6) / T(B).
 //     encode: x̂ = (x − mean[c])·invstd[c];
-//             q = ClampCode(floor(x̂ / Δ) + T(B/2), 0, B − 1).
-//     decode: x̂' = (T(q − B/2) + 0.5)·Δ; x' = mean[c] + x̂' / invstd[c].
-//   |x̂' − x̂| ≤ Δ/2 inside ±3σ (the BN→ReLU grid, without its offset).
+//             K = 8, 4: q = ClampCode(floor(x̂ / Δ) + T(B/2), 0, B − 1);
+//             K = 2: q = EncodeNormal2(x̂), the number of the Lloyd-Max
+//             cuts −τ, 0, τ strictly below x̂ (NaN: 0). x̂ is close to
+//             N(0, 1), and the uniform grid at K = 2 (Δ = 1.5) has mean
+//             squared error 0.1898 on it; the Lloyd-Max quantizer of N(0, 1)
+//             (each cut the midpoint of its levels, each level the mean of
+//             its cell; Lloyd's iterations in long double to their fixed
+//             point; Max (1960), Table I) has 0.11748.
+//     decode: K = 8, 4: x̂' = (T(q − B/2) + 0.5)·Δ; K = 2: x̂' =
+//             DecodeNormal2(q), the Lloyd-Max level (constants: no
+//             transcendental function, the same on every backend);
+//             then x' = mean[c] + x̂' / invstd[c].
+//   K = 8, 4: |x̂' − x̂| ≤ Δ/2 inside ±3σ (the BN→ReLU grid, without its
+//   offset). K = 2: x̂' lies in x̂'s cell.
 // kLnInput (a layer_norm's input x; rows of D = spec.channels contiguous
 //   elements, count a multiple of D; stats (rows, 2) in T, the layer_norm's
 //   own (Backend::LayerNormForward): row r's mean at stats[2r], its rstd =
@@ -214,7 +247,7 @@ SLIM_HD inline void PutCode(uint8_t* codes, int bits, int64_t i, int q) {
 //   and arithmetic with the row's mean and rstd in place of the channel's,
 //     encode: q = EncodeBnInput(x, stats[2r], stats[2r + 1], Δ, K).
 //     decode: x' = DecodeBnInput(q, stats[2r], stats[2r + 1], Δ, K).
-//   |x̂' − x̂| ≤ Δ/2 inside ±3σ of the row.
+//   K = 8, 4: |x̂' − x̂| ≤ Δ/2 inside ±3σ of the row; K = 2: x̂' in x̂'s cell.
 // kBounded's and kRange's lo, hi are spec.lo, spec.hi rounded to T.
 
 // What the executor asks a backend to code: one saved tensor.
@@ -354,7 +387,8 @@ SLIM_HD T DecodeRange(int q, T lo, T w) {
   return lo + (T(q) + T(0.5)) * w;
 }
 
-// kBnInput, and kLnInput with a row's mean and rstd as mean and invstd.
+// kBnInput, and kLnInput with a row's mean and rstd as mean and invstd
+// (delta is not read at K = 2).
 template <typename T>
 SLIM_HD T BnInputDelta(int bits) {
   return T(6) / T(1 << bits);
@@ -363,11 +397,12 @@ template <typename T>
 SLIM_HD int EncodeBnInput(T x, T mean, T invstd, T delta, int bits) {
   const int bins = 1 << bits;
   const T xhat = (x - mean) * invstd;
+  if (bits == 2) return EncodeNormal2(xhat);
   return ClampCode(std::floor(xhat / delta) + T(bins / 2), 0, bins - 1);
 }
 template <typename T>
 SLIM_HD T DecodeBnInput(int q, T mean, T invstd, T delta, int bits) {
-  const T xhat = (T(q - (1 << bits) / 2) + T(0.5)) * delta;
+  const T xhat = bits == 2 ? DecodeNormal2<T>(q) : (T(q - (1 << bits) / 2) + T(0.5)) * delta;
   return mean + xhat / invstd;
 }
 
