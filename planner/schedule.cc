@@ -388,8 +388,14 @@ class Builder {
       case Coding::kRelu: how = "exact mask, values on (0, max] per 256"; break;
       case Coding::kBounded: how = absl::StrFormat("on [%g, %g], exact mask", b.lo, b.hi); break;
       case Coding::kRange: how = absl::StrFormat("on its range [%g, %g]", b.lo, b.hi); break;
-      case Coding::kBnInput: how = "x̂ on the batch statistics' ±3σ grid"; break;
-      case Coding::kLnInput: how = "x̂ on its row statistics' ±3σ grid"; break;
+      case Coding::kBnInput:
+        how = b.bits == 2 ? "x̂ of the batch statistics on the Lloyd-Max grid of N(0, 1)"
+                          : "x̂ on the batch statistics' ±3σ grid";
+        break;
+      case Coding::kLnInput:
+        how = b.bits == 2 ? "x̂ of its row statistics on the Lloyd-Max grid of N(0, 1)"
+                          : "x̂ on its row statistics' ±3σ grid";
+        break;
       default: how = "min to max per 256 values"; break;
     }
     return absl::StrCat(what, ", read by backward: ", CodeName(b.bits), ", ", how);

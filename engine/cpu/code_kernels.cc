@@ -61,17 +61,39 @@ SLIM_AVX512 float ReluGroupMax256(const float* x) {
   return _mm512_reduce_max_ps(m);
 }
 
+// quant::EncodeNormal2 of 16 values: one per cut −τ, 0, τ strictly below.
+SLIM_AVX512 inline __m512i EncodeNormal2x16(__m512 xhat) {
+  const float tau = static_cast<float>(quant::kNormal2Cut);
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i n = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(_mm512_set1_ps(-tau), xhat, _CMP_LT_OQ), one);
+  n = _mm512_mask_add_epi32(n, _mm512_cmp_ps_mask(_mm512_setzero_ps(), xhat, _CMP_LT_OQ), n, one);
+  return _mm512_mask_add_epi32(n, _mm512_cmp_ps_mask(_mm512_set1_ps(tau), xhat, _CMP_LT_OQ), n, one);
+}
+
+// quant::DecodeNormal2 of 16 codes in [0, 4): a lookup in a register.
+SLIM_AVX512 inline __m512 DecodeNormal2x16(__m512i q) {
+  const float inner = static_cast<float>(quant::kNormal2Inner), outer = static_cast<float>(quant::kNormal2Outer);
+  const __m512 levels = _mm512_setr_ps(-outer, -inner, inner, outer, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(q, levels);
+}
+
 // quant::EncodeBnInput / DecodeBnInput of 16 elements with their own mean
 // and invstd (kBnInput: their channels'; kLnInput: their rows').
 SLIM_AVX512 inline __m512i EncodeBnInput16(__m512 x, __m512 mean, __m512 invstd, float delta, int bits) {
   const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(x, mean), invstd);
+  if (bits == 2) return EncodeNormal2x16(xhat);
   const __m512 f = _mm512_add_ps(Floor16(_mm512_div_ps(xhat, _mm512_set1_ps(delta))),
                                  _mm512_set1_ps(static_cast<float>((1 << bits) / 2)));
   return ClampCode16(f, 0, (1 << bits) - 1);
 }
 SLIM_AVX512 inline __m512 DecodeBnInput16(__m512i q, __m512 mean, __m512 invstd, float delta, int bits) {
-  const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32((1 << bits) / 2)));
-  const __m512 xhat = _mm512_mul_ps(_mm512_add_ps(c, _mm512_set1_ps(0.5f)), _mm512_set1_ps(delta));
+  __m512 xhat;
+  if (bits == 2) {
+    xhat = DecodeNormal2x16(q);
+  } else {
+    const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32((1 << bits) / 2)));
+    xhat = _mm512_mul_ps(_mm512_add_ps(c, _mm512_set1_ps(0.5f)), _mm512_set1_ps(delta));
+  }
   return _mm512_add_ps(mean, _mm512_div_ps(xhat, invstd));
 }
 

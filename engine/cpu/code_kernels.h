@@ -7,8 +7,10 @@
 //
 // Codes and decoded values are bit-identical to the reference backend's: the
 // per-group values and every code come from quant.h's float operations in
-// quant.h's order (the file builds with -ffp-contract=off), and every byte of
-// planner::CodeBytes is written (padding and unused bits 0).
+// quant.h's order (the file builds with -ffp-contract=off; kBnInput and
+// kLnInput at K = 2 compare x̂ with the Lloyd-Max cuts and look the level up
+// in a register), and every byte of planner::CodeBytes is written (padding
+// and unused bits 0).
 //
 // Work: units of planner::kCodeGroupSize = 256 elements (a kRelu or kGroup
 // group; 256·K/8 whole code bytes for the others), contiguous runs of units

@@ -50,6 +50,8 @@ struct Consts {
   const int32_t* mask_from = nullptr;   // mask = q >= mask_from (0 / B for γ = 0)
   const float* mean = nullptr;          // stats, for γ = 0 x̂ (SAVE only)
   const float* invstd = nullptr;
+  const float* cut[3] = {};             // K = 2: the cuts t_k on w = v − b
+  const float* level[4] = {};           // K = 2: ŵ_q
 };
 
 Consts MakeConsts(const ChannelPeriod& cp, int bits, const float* gamma, const float* beta, const float* stats,
@@ -84,6 +86,10 @@ Consts MakeConsts(const ChannelPeriod& cp, int bits, const float* gamma, const f
   k.b = floats([](const Channel& c) { return c.b; });
   k.sign = floats([](const Channel& c) { return c.sign; });
   k.relu_const = floats([](const Channel& c) { return c.zero_gamma() ? std::max(c.beta, 0.0f) : 0.0f; });
+  if (bits == 2) {
+    for (int t = 0; t < 3; ++t) k.cut[t] = floats([t](const Channel& c) { return c.cut[t]; });
+    for (int q = 0; q < 4; ++q) k.level[q] = floats([q](const Channel& c) { return c.level[q]; });
+  }
   if (stats != nullptr && k.any_zero_gamma) {
     float* mean = scratch->Get<float>(P);
     float* invstd = scratch->Get<float>(P);
@@ -151,7 +157,20 @@ SLIM_AVX512 inline __m512 XhatAvx(const float* x, const float* mean, const float
   return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
+// K = 2's code from w = v − b: n = the cuts strictly below w, then
+// clamp(n, s, 3) where positive, else clamp(n, 0, s − 1).
+SLIM_AVX512 inline __m512i EncodeLloydMax16(const Consts& k, __m512 v, __mmask16 pos, int64_t j) {
+  const __m512 w = _mm512_sub_ps(v, _mm512_loadu_ps(k.b + j));
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i n = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(_mm512_loadu_ps(k.cut[0] + j), w, _CMP_LT_OQ), one);
+  n = _mm512_mask_add_epi32(n, _mm512_cmp_ps_mask(_mm512_loadu_ps(k.cut[1] + j), w, _CMP_LT_OQ), n, one);
+  n = _mm512_mask_add_epi32(n, _mm512_cmp_ps_mask(_mm512_loadu_ps(k.cut[2] + j), w, _CMP_LT_OQ), n, one);
+  const __m512i s = _mm512_loadu_si512(k.s + j);
+  return _mm512_mask_blend_epi32(pos, _mm512_min_epi32(n, _mm512_sub_epi32(s, one)), _mm512_max_epi32(n, s));
+}
+
 // quant::Encode for 16 elements at block position j (element i).
+template <int kBits>
 SLIM_AVX512 inline __m512i Encode16(const Consts& k, const float* x, const float* y, int64_t i, int64_t j) {
   const __m512 yv = _mm512_loadu_ps(y + i);
   __m512 v = _mm512_div_ps(yv, _mm512_loadu_ps(k.g_enc + j));
@@ -165,6 +184,7 @@ SLIM_AVX512 inline __m512i Encode16(const Consts& k, const float* x, const float
     }
   }
   const __mmask16 pos = _mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_GT_OQ);
+  if constexpr (kBits == 2) return EncodeLloydMax16(k, v, pos, j);
   const __m512 t = _mm512_div_ps(v, _mm512_set1_ps(k.delta));
   __m512 f = _mm512_mask_blend_ps(pos, _mm512_roundscale_ps(t, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC),
                                   _mm512_roundscale_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
@@ -180,14 +200,25 @@ SLIM_AVX512 inline __m512i Encode16(const Consts& k, const float* x, const float
   return _mm512_mask_blend_epi32(pos, qn, qp);
 }
 
-// The bin centre (q − s + 0.5)·Δ.
+// K = 8, 4: the bin centre (q − s + 0.5)·Δ.
 SLIM_AVX512 inline __m512 Center16(const Consts& k, __m512i q, __m512i s) {
   const __m512 qf = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, s));
   return _mm512_mul_ps(_mm512_add_ps(qf, _mm512_set1_ps(0.5f)), _mm512_set1_ps(k.delta));
 }
 
+// K = 2: ŵ_q, each lane's channel's level of its code.
+SLIM_AVX512 inline __m512 Level16(const Consts& k, __m512i q, int64_t j) {
+  __m512 w = _mm512_loadu_ps(k.level[0] + j);
+  for (int c = 1; c < 4; ++c) {
+    w = _mm512_mask_mov_ps(w, _mm512_cmpeq_epi32_mask(q, _mm512_set1_epi32(c)), _mm512_loadu_ps(k.level[c] + j));
+  }
+  return w;
+}
+
 // quant::RestoreXhat for 16 elements.
+template <int kBits>
 SLIM_AVX512 inline __m512 Xhat16(const Consts& k, __m512i q, int64_t j) {
+  if constexpr (kBits == 2) return _mm512_mul_ps(_mm512_loadu_ps(k.sign + j), Level16(k, q, j));  // γ = 0: sign 1
   const __m512 v = Center16(k, q, _mm512_loadu_si512(k.s + j));
   const __m512 xh = _mm512_mul_ps(_mm512_loadu_ps(k.sign + j), _mm512_sub_ps(v, _mm512_loadu_ps(k.b + j)));
   const __mmask16 zm = _mm512_test_epi32_mask(_mm512_loadu_si512(k.zg + j), _mm512_set1_epi32(1));
@@ -204,7 +235,7 @@ SLIM_AVX512 void EncodeAvx(const Consts& k, int64_t period, const float* x, cons
                            int64_t begin, int64_t count) {
   for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
     const int64_t i = begin + o;
-    StoreCodes<kBits>(code + i * kBits / 8, Encode16(k, x, y, i, j));
+    StoreCodes<kBits>(code + i * kBits / 8, Encode16<kBits>(k, x, y, i, j));
   }
 }
 
@@ -216,7 +247,13 @@ SLIM_AVX512 void RestoreAvx(const Consts& k, int64_t period, const uint8_t* code
     const __m512i q = LoadCodes<kBits>(code + i * kBits / 8);
     const __m512i s = _mm512_loadu_si512(k.s + j);
     const __mmask16 active = _mm512_cmpge_epi32_mask(q, s);
-    const __m512 r = _mm512_maskz_mov_ps(active, _mm512_mul_ps(_mm512_loadu_ps(k.g + j), Center16(k, q, s)));
+    __m512 v;  // z'/g: v̂, or ŵ + b (K = 2)
+    if constexpr (kBits == 2) {
+      v = _mm512_add_ps(Level16(k, q, j), _mm512_loadu_ps(k.b + j));
+    } else {
+      v = Center16(k, q, s);
+    }
+    const __m512 r = _mm512_maskz_mov_ps(active, _mm512_mul_ps(_mm512_loadu_ps(k.g + j), v));
     const __mmask16 zm = _mm512_test_epi32_mask(_mm512_loadu_si512(k.zg + j), _mm512_set1_epi32(1));
     _mm512_storeu_ps(z + i, _mm512_mask_blend_ps(zm, r, _mm512_loadu_ps(k.relu_const + j)));
   }
@@ -245,7 +282,7 @@ SLIM_AVX512 void BnSumsAvx(const Consts& k, int64_t period, const uint8_t* code,
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, x0 = s0, x1 = s0;
     for (int64_t b = 0; b < periods; ++b) {
       const int64_t i = begin + b * period + j;
-      const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
+      const __m512 xh = Xhat16<kBits>(k, LoadCodes<kBits>(code + i * kBits / 8), j);
       const __m512 g = _mm512_loadu_ps(dy + i);
       const __m512d g0 = LowPd(g), g1 = HighPd(g);
       s0 = _mm512_add_pd(s0, g0);
@@ -260,7 +297,7 @@ SLIM_AVX512 void BnSumsAvx(const Consts& k, int64_t period, const uint8_t* code,
   }
   for (int64_t o = periods * period, j = 0; o < count; o += 16, j += 16) {  // part of one period
     const int64_t i = begin + o;
-    const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
+    const __m512 xh = Xhat16<kBits>(k, LoadCodes<kBits>(code + i * kBits / 8), j);
     const __m512 g = _mm512_loadu_ps(dy + i);
     const __m512d g0 = LowPd(g), g1 = HighPd(g);
     _mm512_storeu_pd(s + j, _mm512_add_pd(_mm512_loadu_pd(s + j), g0));
@@ -277,7 +314,7 @@ SLIM_AVX512 void BnApplyAvx(const Consts& k, int64_t period, const uint8_t* code
                             int64_t begin, int64_t count) {
   for (int64_t o = 0, j = 0; o < count; o += 16, j = j + 16 == period ? 0 : j + 16) {
     const int64_t i = begin + o;
-    const __m512 xh = Xhat16(k, LoadCodes<kBits>(code + i * kBits / 8), j);
+    const __m512 xh = Xhat16<kBits>(k, LoadCodes<kBits>(code + i * kBits / 8), j);
     const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(dy + i), _mm512_loadu_ps(mean_dy + j));
     __m512 r = _mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(scale + j), centred),
                              _mm512_mul_ps(xh, _mm512_loadu_ps(c + j)));

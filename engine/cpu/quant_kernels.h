@@ -4,8 +4,10 @@
 // Codes are bit-identical to quant::Encode and restored values equal
 // quant::RestoreRelu / RestoreXhat: the per-channel constants come from
 // quant::MakeChannel, and the vector code performs the same float operations
-// in the same order (two IEEE divisions v = y/g, t = v/Δ; floor or ceil;
-// clamps; (q − s + 0.5)·Δ); the files build with -ffp-contract=off so no
+// in the same order (K = 8, 4: two IEEE divisions v = y/g, t = v/Δ; floor
+// or ceil; clamps; (q − s + 0.5)·Δ. K = 2: v = y/g, w = v − b, three
+// comparisons with the channel's cuts, clamps; the channel's level ŵ_q,
+// sign·ŵ_q and g·(ŵ_q + b)); the files build with -ffp-contract=off so no
 // multiply-add is fused. For γ = 0 channels x̂ = (x − mean)·invstd is
 // formed in double and rounded once, as the reference does.
 //

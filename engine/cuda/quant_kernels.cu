@@ -14,7 +14,8 @@
 // in registers, reads its V values of y with one vector load and writes its
 // byte; a warp reads 32·V contiguous floats and writes 32 contiguous bytes.
 // That needs rows of whole bytes (C·K a multiple of 8); other channel counts
-// take a slow path, one byte per thread with the channel found per element.
+// take a slow path, one byte per thread with the channel found per element
+// (at K = 2 that includes MakeChannel's erfc and exp per element).
 // The reading kernels walk channel tiles of single channels and read each
 // element's code with quant::GetCode (a warp's codes share sectors).
 // Pass-through (K = planner::kPassThroughBits) codes are float values.

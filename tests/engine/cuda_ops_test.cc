@@ -17,7 +17,8 @@
 //     backward (accumulate, in place, dx = null): below 1e-5;
 //   - the quantizer for K = 8, 4, 2 and pass-through: codes byte-identical,
 //     the ReLU mask of the restored values and ReLU-from-code gradients
-//     exact, BN backward from codes below 1e-5;
+//     exact, BN backward from codes below 1e-5; K = 2's restored values
+//     (the device's erfc and exp in the Lloyd-Max levels) within 8 ulp;
 //   - elementwise, dropout, layout, pooling (max-pool indices exact), loss and
 //     the three optimizers;
 //   - the executor on zoo models: exact training losses and gradients match
@@ -28,6 +29,10 @@
 //
 // This file: the memory methods, conv2d, linear, batch norm and the quantizer;
 // cuda_kernels_test.cc the other ops; cuda_executor_test.cc the executor.
+#include <cmath>
+#include <limits>
+
+#include "engine/quant.h"
 #include "tests/engine/cuda_test_util.h"
 
 namespace slimtrain::engine::gpu_test {
@@ -493,6 +498,8 @@ TEST_P(QuantTest, CodesAndMasksAreIdenticalToReference) {
   if (c > 2) beta[2] = 40.0f;   // b far above 3σ: the clamp of s
   if (c > 3) beta[3] = -40.0f;
   if (c > 4) gamma[4] = 1e-30f;  // huge b, tiny g
+  if (c > 6) beta[5] = 10.0f * std::fabs(gamma[5]);   // b = ±10: K = 2's cut −b far in a tail
+  if (c > 6) beta[6] = -7.5f * std::fabs(gamma[6]);
   std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
   ref_.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
                         rv.data(), y.data(), stats.data());
@@ -503,6 +510,10 @@ TEST_P(QuantTest, CodesAndMasksAreIdenticalToReference) {
     const int64_t k = i / 7;
     if (k % 3 == 0) {
       y[i] = specials[k % 5];
+    } else if (k % 3 == 1 && t.bits == 2) {
+      // On (or by rounding next to) one of the channel's Lloyd-Max cuts: w = t.
+      const quant::Channel<float> ch = quant::MakeChannel<float>(2, gamma[i % c], beta[i % c]);
+      y[i] = ch.g * (ch.cut[(k / 3) % 3] + ch.b);
     } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
       const float delta = 6.0f / static_cast<float>(1 << t.bits);
       y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge
@@ -533,6 +544,22 @@ TEST_P(QuantTest, CodesAndMasksAreIdenticalToReference) {
   const std::vector<float> z = mem.Download(zd, count);
   EXPECT_EQ(FirstZeroPatternDifference(z, z_ref), -1) << "restored ReLU mask";
   EXPECT_LT(RelError(z, z_ref), 1e-6);
+  if (t.bits == 2) {
+    // The Lloyd-Max levels ŵ come from the device's erfc and exp, which may
+    // differ from the CPU's libm by a few ulp (engine/quant.h): each
+    // z' = g·(ŵ + b) within 8 ulp of ŵ and of b.
+    int64_t off = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      const quant::Channel<float> ch = quant::MakeChannel<float>(2, gamma[i % c], beta[i % c]);
+      const int q = quant::GetCode(code_ref.data(), 2, i);
+      const double tol = 8.0 * std::numeric_limits<float>::epsilon() * ch.g *
+                         (std::fabs(ch.Level(q)) + std::fabs(ch.b));
+      if (std::fabs(static_cast<double>(z[i]) - z_ref[i]) > tol && ++off <= 5) {
+        ADD_FAILURE() << "z' at element " << i << ": " << z[i] << " vs " << z_ref[i] << " (tolerance " << tol << ")";
+      }
+    }
+    EXPECT_EQ(off, 0);
+  }
 
   const std::vector<float> dz = Random(count, t.seed * 10 + 4), d0 = Random(count, t.seed * 10 + 5);
   const float* dzd = mem.Upload(dz);

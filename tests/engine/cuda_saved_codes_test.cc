@@ -4,7 +4,9 @@
 // coding × bits × size:
 //   - every byte of the code equals the reference's, and the decoded floats
 //     equal the reference's bit for bit (a NaN, from NaN or ±inf values,
-//     only has to be a NaN: the GPU's NaN payload differs from x86's);
+//     only has to be a NaN: the GPU's NaN payload differs from x86's) — at
+//     K = 2 too: kBnInput's and kLnInput's Lloyd-Max levels are constants,
+//     no erfc or exp (unlike the BN→ReLU code's, cuda_ops_test.cc);
 //   - nothing is written past planner::CodeBytes or past the decoded tensor
 //     (canaries), and every byte of the code is written (two prefills);
 //   - the same with x and the code off their usual alignment (x by one

@@ -12,7 +12,8 @@
 //     in place), relative error below 1e-5;
 //   - the quantizer: codes byte-identical to the reference (engine/quant.h)
 //     for K = 8, 4, 2 and pass-through, on the AVX-512 and portable paths,
-//     including y = ±0, denormals, bin edges, γ = 0 and γ < 0 channels;
+//     including y = ±0, denormals, bin edges (K = 2: the channel's
+//     Lloyd-Max cuts), γ = 0 and γ < 0 channels, b = β/|γ| = ±40, 10, −7.5;
 //     restored values and ReLU-from-code gradients bit-identical; BN backward
 //     from codes within 1e-5.
 // Elementwise, layout, pooling, loss and SGD kernels: fast_backend_ops_test.cc.
@@ -28,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/reference_backend.h"
+#include "engine/quant.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
@@ -425,6 +427,8 @@ TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
   if (c > 2) beta[2] = 40.0f;     // b far above 3σ: the clamp of s
   if (c > 3) beta[3] = -40.0f;
   if (c > 4) gamma[4] = 1e-30f;   // huge b, tiny g
+  if (c > 6) beta[5] = 10.0f * std::fabs(gamma[5]);   // b = ±10: K = 2's cut −b far in a tail
+  if (c > 6) beta[6] = -7.5f * std::fabs(gamma[6]);
   std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
   ref.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
                        rv.data(), y.data(), stats.data());
@@ -435,6 +439,10 @@ TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
     const int64_t k = i / 7;
     if (k % 3 == 0) {
       y[i] = specials[k % 5];
+    } else if (k % 3 == 1 && t.bits == 2) {
+      // On (or by rounding next to) one of the channel's Lloyd-Max cuts: w = t.
+      const quant::Channel<float> ch = quant::MakeChannel<float>(2, gamma[i % c], beta[i % c]);
+      y[i] = ch.g * (ch.cut[(k / 3) % 3] + ch.b);
     } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
       const float delta = 6.0f / static_cast<float>(1 << t.bits);
       y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge

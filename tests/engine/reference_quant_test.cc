@@ -5,15 +5,27 @@
 //   - γ = 0 channels take the mask β > 0 and code x̂;
 //   - each stored code is quant::Encode of its element, packed in NHWC order,
 //     and the buffer's size is exactly ceil(count·K/8) bytes;
-//   - restoring is within half a bin (Δ/2) inside the ±3σ range;
+//   - K = 8, 4: restoring is within half a bin (Δ/2) inside the ±3σ range;
+//   - K = 2 (the Lloyd-Max grid), over many random channels (γ < 0, γ = ±0,
+//     b = β/|γ| out to ±10, b at the ties between cuts) and y = ±0,
+//     denormals and y on the cuts: the mask q >= s is y > 0, z' > 0 exactly
+//     there, the cuts are sorted with −b among them, each code's w = y/g − b
+//     lies in its cell and each restored x̂' (sign·ŵ) strictly inside the
+//     same cell; the levels are the normal's cell means (b = 0: the fixed
+//     grid's levels; tails; an underflowing tail); the mean squared error
+//     of x̂ on N(0, 1) samples is below the old uniform grid's for
+//     b = 0, ±0.5, ±1, ±2, 3 (b = 0: the closed form's 0.1175 against
+//     0.1898);
 //   - BatchNormBackwardFromCode is the BN backward with x̂' from the codes;
 //   - pass-through stores y (γ = 0: x̂) and restores exactly: its BN backward
 //     equals BatchNormBackward (1e-12 in f64) and its ReLU backward equals
 //     ReluBackward (bit for bit).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -132,8 +144,9 @@ class QuantTest : public ::testing::TestWithParam<QuantParam> {
 // Channels (γ, β): ordinary, negative γ, β/γ far outside ±3σ both ways,
 // γ = 0 with β > 0, β = 0, β < 0, and (the last two, set per dtype) a
 // denormal ±γ for which β/γ overflows to ±inf.
-const Vec kMaskGammas = {1.0, -1.0, 0.5, 1e-3, 1e-3, -1e-3, 2.0, 0.0, 0.0, 0.0, 1.0, 1.0};
-const Vec kMaskBetas = {0.0, 0.0, 0.3, 5.0, -5.0, 5.0, -1e30, 0.7, 0.0, -0.2, 1.0, 1.0};
+// (b = ±10 and b between the Lloyd-Max cuts' midpoints for K = 2.)
+const Vec kMaskGammas = {1.0, -1.0, 0.5, 1e-3, 1e-3, -1e-3, 2.0, 0.0, 0.0, 0.0, 1.0, -0.5, 2.0, 1.0, 1.0};
+const Vec kMaskBetas = {0.0, 0.0, 0.3, 5.0, -5.0, 5.0, -1e30, 0.7, 0.0, -0.2, 10.0, 5.0, -0.98, 1.0, 1.0};
 
 TEST_P(QuantTest, MaskEqualsForwardReluExactly) {
   // y values given directly (the quantizer must honour any forward value).
@@ -199,10 +212,10 @@ TEST_P(QuantTest, CodesAreQuantEncodeInNhwcOrder) {
   }
 }
 
-// K = 8, 4, 2 only.
-class KBitQuantTest : public QuantTest {};
+// K = 8, 4 only (the uniform grid).
+class UniformQuantTest : public QuantTest {};
 
-TEST_P(KBitQuantTest, RestoreIsWithinHalfABinInsideThreeSigma) {
+TEST_P(UniformQuantTest, RestoreIsWithinHalfABinInsideThreeSigma) {
   // x̂ in [−3 + Δ, 3 − Δ], |β/γ| <= 1: no code is clamped, so |x̂' − x̂| <= Δ/2
   // and |z' − relu(y)| <= |γ|·Δ/2.
   const int64_t c = 4, batch = 200;
@@ -305,13 +318,241 @@ TEST_P(PassThroughQuantTest, RestoresExactly) {
   }
 }
 
+// ---------------------------------------------------------------- K = 2: the Lloyd-Max grid
+
+// K = 2 only.
+class LloydMaxQuantTest : public QuantTest {
+ protected:
+  // What the checks below need of channel (γ, β) in the backend's dtype.
+  struct Cells {
+    int s;
+    double cut[3], level[4], b, g, sign;
+    double lo(int q) const { return q == 0 ? -std::numeric_limits<double>::infinity() : cut[q - 1]; }
+    double hi(int q) const { return q == 3 ? std::numeric_limits<double>::infinity() : cut[q]; }
+  };
+  template <typename T>
+  static Cells CellsAs(double gamma, double beta) {
+    const quant::Channel<T> c = quant::MakeChannel<T>(2, static_cast<T>(gamma), static_cast<T>(beta));
+    Cells k{c.s, {}, {}, c.b, c.g, c.sign};
+    for (int t = 0; t < 3; ++t) k.cut[t] = c.cut[t];
+    for (int q = 0; q < 4; ++q) k.level[q] = c.level[q];
+    return k;
+  }
+  Cells CellsOf(double gamma, double beta) const {
+    return dtype() == DType::kF64 ? CellsAs<double>(gamma, beta) : CellsAs<float>(gamma, beta);
+  }
+  // w = y/g − b as the encoder forms it (γ = 0: x̂ − 0), in the dtype.
+  template <typename T>
+  static double WAs(const Cells& k, bool zero_gamma, double y, double xhat) {
+    const T v = zero_gamma ? static_cast<T>(xhat) : static_cast<T>(y) / static_cast<T>(k.g);
+    return v - static_cast<T>(k.b);
+  }
+  double W(const Cells& k, bool zero_gamma, double y, double xhat) const {
+    return dtype() == DType::kF64 ? WAs<double>(k, zero_gamma, y, xhat) : WAs<float>(k, zero_gamma, y, xhat);
+  }
+  double eps() const {
+    return dtype() == DType::kF64 ? std::numeric_limits<double>::epsilon()
+                                  : static_cast<double>(std::numeric_limits<float>::epsilon());
+  }
+};
+
+TEST_P(LloydMaxQuantTest, NearestCutIsReplacedByMinusB) {
+  // One row per b: the cut nearest to −b (ties: the lower) becomes −b.
+  const double tau = static_cast<double>(dtype() == DType::kF64 ? quant::kNormal2Cut
+                                                                 : static_cast<float>(quant::kNormal2Cut));
+  const struct {
+    double b;
+    int s;
+  } rows[] = {
+      {0.0, 2},      {-0.0, 2},      {0.3, 2},  {-0.3, 2},  {tau / 2, 1}, {-tau / 2, 2}, {0.6, 1},
+      {-0.6, 3},     {tau, 1},       {-tau, 3}, {10.0, 1},  {-10.0, 3},   {1e30, 1},     {-1e30, 3},
+  };
+  for (const auto& row : rows) {
+    const Cells k = CellsOf(1.0, row.b);
+    EXPECT_EQ(k.s, row.s) << "b " << row.b;
+    EXPECT_EQ(k.cut[k.s - 1], -k.b) << "b " << row.b;  // k.b: b in the dtype
+    const double fixed[] = {-tau, 0.0, tau};
+    for (int t = 0; t < 3; ++t) {
+      if (t != k.s - 1) EXPECT_EQ(k.cut[t], fixed[t]) << "b " << row.b << " cut " << t;
+    }
+    EXPECT_LT(k.cut[0], k.cut[1]) << "b " << row.b;
+    EXPECT_LT(k.cut[1], k.cut[2]) << "b " << row.b;
+  }
+  // γ = 0: b = 0, the cuts unchanged.
+  const Cells zero = CellsOf(0.0, 0.7);
+  EXPECT_EQ(zero.s, 2);
+  EXPECT_EQ(zero.cut[1], 0.0);
+}
+
+TEST_P(LloydMaxQuantTest, LevelsAreTheNormalsCellMeans) {
+  // b = 0: the fixed grid's levels (kBnInput's), to a few ulp.
+  const Cells k = CellsOf(-1.5, 0.0);
+  const double inner = quant::kNormal2Inner, outer = quant::kNormal2Outer;
+  const double want[] = {-outer, -inner, inner, outer};
+  for (int q = 0; q < 4; ++q) EXPECT_NEAR(k.level[q], want[q], 4 * eps() * outer) << "code " << q;
+  // Cell means computed in long double (φ(lo) − φ(hi))/(Φ(hi) − Φ(lo)):
+  // (10, ∞) 10.098093233962512, (−∞, 0) −0.79788456080286536, (0, 0.5)
+  // 0.24483626359552986.
+  // erfc(x/√2) carries the rounding of x/√2 amplified by x² (about 1e−14
+  // relative at x = 10 in double).
+  const double rel = std::max(4 * eps(), 1e-13);
+  const Cells tail = CellsOf(1.0, -10.0);  // cuts −τ, 0, 10
+  EXPECT_NEAR(tail.level[3], 10.098093233962512, rel * 10);
+  EXPECT_NEAR(tail.level[2], 0.79788456080286536, 0.02);  // (0, 10): almost the half-normal's mean
+  const Cells low = CellsOf(1.0, 10.0);  // cuts −10, 0, τ
+  EXPECT_NEAR(low.level[1], -0.79788456080286536, 0.02);
+  const Cells half = CellsOf(2.0, -1.0);  // b = −0.5: cuts −τ, 0, 0.5
+  EXPECT_NEAR(half.level[2], 0.24483626359552986, rel);
+  // (40, ∞): P ≈ 4e−350 underflows even in double; the edge moved inward by
+  // 1/40 (the true mean is 40.02497).
+  const Cells far = CellsOf(1.0, -40.0);
+  EXPECT_GT(far.level[3], 40.0);
+  EXPECT_NEAR(far.level[3], 40.025, 1e-4);
+  // b = 1e30: the finite edge far out, the level still strictly inside.
+  const Cells huge = CellsOf(1.0, -1e30);
+  EXPECT_GT(huge.level[3], huge.cut[2]);
+  EXPECT_GT(huge.level[3] + huge.b, 0.0);
+}
+
+TEST_P(LloydMaxQuantTest, MaskIsExactAndEveryCodeRestoresInsideItsCell) {
+  // Random channels: γ = ±0 (one in 8), else ±|γ| with |γ| in [0.01, 10];
+  // b uniform in [−10, 10], one in 8 at a tie −b = ±τ/2 or b = 0. Per
+  // channel, y = γ·x̂ + β for x̂ of the forward (x uniform), and one element
+  // in four replaced by ±0, ±denorm, or y on one of the channel's cuts.
+  const int64_t c = 400, batch = 48;
+  const planner::Node n = OpNode({c}, R"pb(layers { name: "op" inputs: "input" batch_norm {} })pb");
+  const Vec u = RandomVector(4 * c, 77, 0.0, 1.0);
+  const double tau = quant::kNormal2Cut;
+  Vec gammas(c), betas(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double kind = u[4 * ch], sign = u[4 * ch + 1] < 0.5 ? -1.0 : 1.0;
+    const double g = std::pow(10.0, -2.0 + 3.0 * u[4 * ch + 2]);
+    double b = -10.0 + 20.0 * u[4 * ch + 3];
+    if (kind < 0.04) b = tau / 2;
+    else if (kind < 0.08) b = -tau / 2;
+    else if (kind < 0.12) b = 0.0;
+    gammas[ch] = kind > 0.875 ? (kind > 0.94 ? 0.0 : -0.0) : sign * g;
+    betas[ch] = kind > 0.875 ? b : b * g;
+  }
+  BnRelu t(dtype(), bits(), n, batch, gammas, betas);
+  t.Forward(be_);
+  const double denorm = dtype() == DType::kF64 ? std::numeric_limits<double>::denorm_min()
+                                               : static_cast<double>(std::numeric_limits<float>::denorm_min());
+  const double specials[] = {0.0, -0.0, denorm, -denorm};
+  for (int64_t i = 0; i < t.count; ++i) {
+    const int64_t ch = t.channel(i);
+    if (gammas[ch] == 0.0 || i % 4 != 1) continue;
+    const int64_t k = (i / c) % 7;
+    if (k < 4) {
+      t.y.set(i, specials[k]);
+    } else {
+      const Cells cells = CellsOf(gammas[ch], betas[ch]);
+      t.y.set(i, cells.g * (cells.cut[k - 4] + cells.b));  // w on (or by rounding next to) a cut
+    }
+  }
+  t.Quantize(be_);
+  TypedBuffer ones = Filled(t.count, 1.0), mask = Filled(t.count, -1.0), z = Filled(t.count, -1.0);
+  be_.ReluBackwardFromCode(n, batch, bits(), ones.data(), t.code.data(), t.gamma.data(), t.beta.data(), mask.data(),
+                           /*accumulate=*/false);
+  be_.RestoreRelu(n, batch, bits(), t.code.data(), t.gamma.data(), t.beta.data(), z.data());
+  int64_t active = 0, inactive = 0, failures = 0;
+  auto expect = [&](bool ok, int64_t i, const char* what) {
+    if (!ok && ++failures <= 10) {
+      ADD_FAILURE() << what << " at element " << i << ": γ " << t.gamma.at(t.channel(i)) << " β "
+                    << t.beta.at(t.channel(i)) << " y " << t.y.at(i) << " code " << t.q(i);
+    }
+  };
+  for (int64_t i = 0; i < t.count; ++i) {
+    const int64_t ch = t.channel(i);
+    const bool zero_gamma = t.gamma.at(ch) == 0.0;
+    const Cells k = CellsOf(t.gamma.at(ch), t.beta.at(ch));
+    const int q = t.q(i);
+    expect(q >= 0 && q < 4, i, "code out of range");
+    const bool positive = zero_gamma ? t.xhat(i) > 0 : t.y.at(i) > 0;
+    if (zero_gamma) {
+      expect(mask.at(i) == (t.beta.at(ch) > 0 ? 1.0 : 0.0), i, "γ = 0 mask is not β > 0");
+      expect(z.at(i) == std::max(t.beta.at(ch), 0.0), i, "γ = 0 z' is not max(β, 0)");
+    } else {
+      expect((q >= k.s) == positive, i, "q >= s is not y > 0");
+      expect(mask.at(i) == (positive ? 1.0 : 0.0), i, "mask is not y > 0");
+      expect((z.at(i) > 0) == positive, i, "z' > 0 is not y > 0");
+      expect(positive || z.at(i) == 0.0, i, "inactive z' is not 0");
+      (positive ? active : inactive) += 1;
+    }
+    // The encoder's w in its cell (lo, hi]; on the active side w may round
+    // onto the ReLU's edge −b (then q = s).
+    const double w = W(k, zero_gamma, t.y.at(i), zero_gamma ? t.xhat(i) : 0.0);
+    const bool in_cell = (k.lo(q) < w && w <= k.hi(q)) || (positive && q == k.s && w == k.lo(q));
+    expect(in_cell, i, "w is not in its code's cell");
+    // The restored x̂' = sign·ŵ, ŵ strictly inside the same cell.
+    const double what = k.sign * t.restored_xhat(i);
+    expect(k.lo(q) < what && what < k.hi(q), i, "ŵ is not strictly inside its cell");
+    expect(what == k.level[q], i, "x̂' is not sign·ŵ_q");
+    if (!zero_gamma && positive) {
+      // z' = g·(ŵ + b), in the dtype.
+      const double want = dtype() == DType::kF64 ? k.g * (k.level[q] + k.b)
+                                                 : static_cast<float>(k.g) * (static_cast<float>(k.level[q]) +
+                                                                              static_cast<float>(k.b));
+      expect(z.at(i) == want, i, "z' is not g·(ŵ + b)");
+    }
+  }
+  EXPECT_GT(active, t.count / 8);
+  EXPECT_GT(inactive, t.count / 8);
+}
+
+// The uniform 2-bit grid this replaced (quant.h before K = 2 used Lloyd-Max),
+// in double: x̂' of channel (γ, β) for y = γ·x̂ + β.
+double UniformTwoBitXhat(double gamma, double beta, double xhat) {
+  const double delta = 1.5, g = std::fabs(gamma), b = beta / g, sign = gamma > 0 ? 1.0 : -1.0;
+  const int s = std::clamp(2 - static_cast<int>(std::clamp(std::floor(b / delta), -4.0, 4.0)), 1, 3);
+  const double y = gamma * xhat + beta, v = y / g;
+  const int q = y > 0 ? std::clamp(static_cast<int>(std::clamp(std::floor(v / delta), -4.0, 4.0)) + s, s, 3)
+                      : std::clamp(static_cast<int>(std::clamp(std::ceil(v / delta), -4.0, 4.0)) - 1 + s, 0, s - 1);
+  return sign * ((q - s + 0.5) * delta - b);
+}
+
+TEST_P(LloydMaxQuantTest, MeanSquaredErrorOnANormalIsBelowTheUniformGrids) {
+  // x̂ ~ N(0, 1), y = γ·x̂ + β with b = β/|γ|: the mean squared error of x̂'
+  // (quant.h, the dtype) against the old uniform grid's (UniformTwoBitXhat).
+  // b = 0: the closed forms 0.11748 and 0.18983 (quant.h).
+  const int64_t n = 100000;
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Vec xhat(n);
+  for (double& x : xhat) x = normal(gen);
+  for (const double b : {0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0}) {
+    const double gamma = b == 2.0 ? -0.7 : 1.3, beta = b * std::fabs(gamma);
+    double lloyd = 0, uniform = 0;
+    for (const double x : xhat) {
+      const double y = dtype() == DType::kF64 ? gamma * x + beta
+                                              : static_cast<float>(gamma) * static_cast<float>(x) +
+                                                    static_cast<float>(beta);
+      const double restored = RestoreXhat(dtype(), bits(), gamma, beta, Encode(dtype(), bits(), gamma, beta, y, x));
+      lloyd += (restored - x) * (restored - x);
+      const double old = UniformTwoBitXhat(gamma, beta, x);
+      uniform += (old - x) * (old - x);
+    }
+    lloyd /= static_cast<double>(n);
+    uniform /= static_cast<double>(n);
+    RecordProperty("mse_b" + std::to_string(b), std::to_string(lloyd) + " (uniform " + std::to_string(uniform) + ")");
+    EXPECT_LT(lloyd, uniform) << "b " << b;
+    if (b == 0.0) {
+      EXPECT_NEAR(lloyd, 0.11748, 0.003);  // the standard error of 100000 samples is about 0.0006
+      EXPECT_NEAR(uniform, 0.18983, 0.004);
+    }
+  }
+}
+
 const QuantParam kKBit[] = {{DType::kF32, 8}, {DType::kF32, 4}, {DType::kF32, 2},
                             {DType::kF64, 8}, {DType::kF64, 4}, {DType::kF64, 2}};
+const QuantParam kUniform[] = {{DType::kF32, 8}, {DType::kF32, 4}, {DType::kF64, 8}, {DType::kF64, 4}};
+const QuantParam kLloydMax[] = {{DType::kF32, 2}, {DType::kF64, 2}};
 const QuantParam kPassThrough[] = {{DType::kF32, kPassThroughBits}, {DType::kF64, kPassThroughBits}};
 
 INSTANTIATE_TEST_SUITE_P(KBit, QuantTest, ::testing::ValuesIn(kKBit), ParamName);
 INSTANTIATE_TEST_SUITE_P(PassThrough, QuantTest, ::testing::ValuesIn(kPassThrough), ParamName);
-INSTANTIATE_TEST_SUITE_P(KBit, KBitQuantTest, ::testing::ValuesIn(kKBit), ParamName);
+INSTANTIATE_TEST_SUITE_P(Uniform, UniformQuantTest, ::testing::ValuesIn(kUniform), ParamName);
+INSTANTIATE_TEST_SUITE_P(LloydMax, LloydMaxQuantTest, ::testing::ValuesIn(kLloydMax), ParamName);
 INSTANTIATE_TEST_SUITE_P(PassThrough, PassThroughQuantTest, ::testing::ValuesIn(kPassThrough), ParamName);
 
 // ---------------------------------------------------------------- packing
