@@ -431,6 +431,26 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
   }
 }
 
+// Bits for every tensor approx4 codes: pass-through for all (`pass`), and
+// 2, 4, 8 and exact in turn (`mixed`); `count` tensors.
+struct TestBits {
+  planner::TensorBits pass, mixed;
+  int count = 0;
+};
+TestBits PassAndMixedBits(const Graph& g, Backend* backend) {
+  TestBits t;
+  std::unique_ptr<Executor> approx = MakeExecutor(g, Strategy::kApprox4, 4, backend);
+  if (approx == nullptr) return t;
+  for (const v1::Buffer& b : approx->plan().buffers()) {
+    if (b.kind() != v1::Buffer::CODE) continue;
+    t.pass[b.layer()] = planner::kPassThroughBits;
+    const int bits[] = {2, 4, 8, 0};
+    if (bits[t.count % 4] != 0) t.mixed[b.layer()] = bits[t.count % 4];
+    ++t.count;
+  }
+  return t;
+}
+
 // mixed: each tensor's own bits. With every tensor at pass-through bits the
 // gradients are exact's; with them at 2, 4, 8 and exact in turn the forward
 // stays exact bit for bit and the gradient error lies between approx2's and
@@ -440,18 +460,10 @@ TEST(ExecutorTest, MixedRunsEachTensorWithItsOwnBits) {
   const Graph g = Zoo("fmnist_resnet_post");
   const Batch data = RandomBatch(g, 4, 6);
   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
-  std::unique_ptr<Executor> approx = MakeExecutor(g, Strategy::kApprox4, 4, &backend);
-  ASSERT_NE(approx, nullptr);
-  planner::TensorBits pass, mixed;
-  int k = 0;
-  for (const v1::Buffer& b : approx->plan().buffers()) {
-    if (b.kind() != v1::Buffer::CODE) continue;
-    pass[b.layer()] = planner::kPassThroughBits;
-    const int bits[] = {2, 4, 8, 0};
-    if (bits[k % 4] != 0) mixed[b.layer()] = bits[k % 4];
-    ++k;
-  }
-  ASSERT_GT(k, 8);
+  const TestBits bits = PassAndMixedBits(g, &backend);
+  const planner::TensorBits& pass = bits.pass;
+  const planner::TensorBits& mixed = bits.mixed;
+  ASSERT_GT(bits.count, 8);
   EXPECT_LT(L2RelativeError(RunForwardBackward(g, Strategy::kMixed, 4, &backend, data, false, &pass).grads,
                             exact.grads),
             1e-10);
@@ -482,22 +494,14 @@ TEST(ExecutorTest, MixedRecomputesSegmentsAndCodesTheRest) {
   ASSERT_GT(cuts.size(), 6u);
   const std::vector<int> checkpoints = {cuts[cuts.size() / 3], cuts[cuts.size() / 2]};
   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
-  std::unique_ptr<Executor> approx = MakeExecutor(g, Strategy::kApprox4, 4, &backend);
-  ASSERT_NE(approx, nullptr);
-  planner::TensorBits pass, mixed;
-  int k = 0;
-  for (const v1::Buffer& b : approx->plan().buffers()) {
-    if (b.kind() != v1::Buffer::CODE) continue;
-    pass[b.layer()] = planner::kPassThroughBits;
-    const int bits[] = {2, 4, 8, 0};
-    if (bits[k % 4] != 0) mixed[b.layer()] = bits[k % 4];
-    ++k;
-  }
-  auto run = [&](const planner::TensorBits& bits, v1::MemoryPlan* plan_out) {
+  const TestBits bits = PassAndMixedBits(g, &backend);
+  const planner::TensorBits& pass = bits.pass;
+  const planner::TensorBits& mixed = bits.mixed;
+  auto run = [&](const planner::TensorBits& tensor_bits, v1::MemoryPlan* plan_out) {
     planner::PlanOptions options;
     options.batch_size = 4;
     options.include_buffers = true;
-    options.tensor_bits = &bits;
+    options.tensor_bits = &tensor_bits;
     options.mixed_checkpoints = &checkpoints;
     absl::StatusOr<v1::MemoryPlan> plan = planner::PlanMemory(g, Strategy::kMixed, options, backend);
     EXPECT_TRUE(plan.ok()) << plan.status();
