@@ -16,7 +16,6 @@
 #include "engine/safetensors.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/file_util.h"
-#include "planner/plan_request.h"
 
 namespace slimtrain::client {
 namespace {
@@ -55,17 +54,11 @@ int RunCalibrateCommand(const std::vector<std::string>& args) {
   }
   absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
   if (!ref.ok()) return Fail(ref.status());
-  absl::StatusOr<v1::ModelSpec> spec = planner::ResolveModel(*ref);
-  if (!spec.ok()) return Fail(spec.status());
-  absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
+  absl::StatusOr<planner::Graph> graph = ModelGraph(*ref);
   if (!graph.ok()) return Fail(graph.status());
-  v1::DatasetSpec data_spec;
-  data_spec.set_name(dataset);
-  data_spec.set_path(data_dir);
-  data_spec.set_synthetic_examples(batch * batches);  // synthetic: exactly the batches measured
-  engine::DatasetLoadOptions data_options;
-  data_options.seed = static_cast<uint64_t>(seed);
-  absl::StatusOr<engine::Dataset> data = engine::LoadDatasetSpec(data_spec, *graph, engine::Split::kTrain, data_options);
+  // synthetic: exactly the batches measured.
+  absl::StatusOr<engine::Dataset> data = engine::LoadNamedDataset(dataset, data_dir, *graph, engine::Split::kTrain,
+                                                                  static_cast<uint64_t>(seed), batch * batches);
   if (!data.ok()) return Fail(data.status());
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
   if (!backend.ok()) return Fail(backend.status());
@@ -76,9 +69,7 @@ int RunCalibrateCommand(const std::vector<std::string>& args) {
   options.stats = engine::ComputeChannelStats(*data);
   engine::SafetensorsFile file;
   if (!weights.empty()) {
-    absl::StatusOr<std::string> bytes = planner::ReadFile(weights);
-    if (!bytes.ok()) return Fail(bytes.status());
-    absl::StatusOr<engine::SafetensorsFile> decoded = engine::DecodeSafetensors(*bytes, weights);
+    absl::StatusOr<engine::SafetensorsFile> decoded = engine::ReadSafetensors(weights);
     if (!decoded.ok()) return Fail(decoded.status());
     file = *std::move(decoded);
     options.weights = [&file](engine::ParameterRegion& params) {

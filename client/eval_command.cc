@@ -14,9 +14,7 @@
 #include "engine/dataset_spec.h"
 #include "engine/executor.h"
 #include "engine/trainer.h"
-#include "planner/file_util.h"
 #include "planner/graph.h"
-#include "planner/plan_request.h"
 
 namespace slimtrain::client {
 namespace {
@@ -24,16 +22,6 @@ namespace {
 int Fail(const absl::Status& status) {
   std::cerr << "slimtrain eval: " << status.message() << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-absl::StatusOr<engine::Dataset> Load(const std::string& name, const std::string& dir, engine::Split split,
-                                     const planner::Graph& graph, uint64_t seed) {
-  v1::DatasetSpec spec;
-  spec.set_name(name);
-  spec.set_path(dir);
-  engine::DatasetLoadOptions options;
-  options.seed = seed;
-  return engine::LoadDatasetSpec(spec, graph, split, options);
 }
 
 std::string Floats(const std::vector<float>& v) { return absl::StrJoin(v, ", "); }
@@ -74,19 +62,16 @@ int RunEvalCommand(const std::vector<std::string>& args) {
   }
   absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
   if (!ref.ok()) return Fail(ref.status());
-  absl::StatusOr<v1::ModelSpec> spec = planner::ResolveModel(*ref);
-  if (!spec.ok()) return Fail(spec.status());
-  absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
+  absl::StatusOr<planner::Graph> graph = ModelGraph(*ref);
   if (!graph.ok()) return Fail(graph.status());
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads);
   if (!backend.ok()) return Fail(backend.status());
   absl::StatusOr<engine::Dataset> data =
-      Load(dataset, data_dir, split == "test" ? engine::Split::kTest : engine::Split::kTrain, *graph, seed);
+      engine::LoadNamedDataset(dataset, data_dir, *graph, split == "test" ? engine::Split::kTest : engine::Split::kTrain,
+                               static_cast<uint64_t>(seed));
   if (!data.ok()) return Fail(data.status());
   if (absl::Status fits = engine::CheckDatasetFits(*graph, *data); !fits.ok()) return Fail(fits);
-  absl::StatusOr<std::string> bytes = planner::ReadFile(weights);
-  if (!bytes.ok()) return Fail(bytes.status());
-  absl::StatusOr<engine::SafetensorsFile> file = engine::DecodeSafetensors(*bytes, weights);
+  absl::StatusOr<engine::SafetensorsFile> file = engine::ReadSafetensors(weights);
   if (!file.ok()) return Fail(file.status());
   // What the weights say about their data: classes to match, statistics to normalise with.
   absl::StatusOr<engine::DataMetadata> stored = engine::ParseDataMetadata(file->metadata, weights);
@@ -111,7 +96,8 @@ int RunEvalCommand(const std::vector<std::string>& args) {
                                  weights);
   } else if (normalize && !data->has_tokens()) {
     absl::StatusOr<engine::Dataset> train =
-        split == "train" ? data : Load(dataset, data_dir, engine::Split::kTrain, *graph, seed);
+        split == "train" ? data : engine::LoadNamedDataset(dataset, data_dir, *graph, engine::Split::kTrain,
+                                                               static_cast<uint64_t>(seed));
     if (!train.ok()) return Fail(train.status());
     stats = engine::ComputeChannelStats(*train);
     std::cerr << absl::StrFormat("normalising with the training split's mean [%s] and std [%s] (%s stores none)\n",

@@ -6,6 +6,7 @@
 #include "planner/file_util.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
+#include "planner/plan_request.h"
 #include "planner/status_macros.h"
 #include "planner/zoo.h"
 
@@ -36,6 +37,11 @@ absl::StatusOr<v1::ModelRef> ModelRefFromFlags(const std::string& model, const s
   if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat("--model: ", spec.status().message()));
   ref.set_zoo(name);
   return ref;
+}
+
+absl::StatusOr<planner::Graph> ModelGraph(const v1::ModelRef& ref) {
+  SLIM_ASSIGN_OR_RETURN(const v1::ModelSpec spec, planner::ResolveModel(ref));
+  return planner::Graph::Build(spec);
 }
 
 }  // namespace slimtrain::client

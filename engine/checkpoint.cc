@@ -121,8 +121,7 @@ absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& para
 }
 
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& path, ParameterRegion& params) {
-  SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(path));
-  SLIM_ASSIGN_OR_RETURN(SafetensorsFile file, DecodeSafetensors(bytes, path));
+  SLIM_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(path));
   auto bad = [&](const std::string& why) { return absl::InvalidArgumentError(absl::StrCat(path, ": ", why)); };
   if (file.metadata["format"] != kCheckpointFormat) {
     return bad(absl::StrCat("not a slimtrain checkpoint (format '", file.metadata["format"], "')"));

@@ -42,4 +42,16 @@ absl::StatusOr<Dataset> LoadDatasetSpec(const v1::DatasetSpec& d, const planner:
   return LoadNumpy(dir, name == "npy" ? NumpyLayout::kNpy : NumpyLayout::kNpz, split, target, files);
 }
 
+absl::StatusOr<Dataset> LoadNamedDataset(const std::string& name, const std::string& path,
+                                         const planner::Graph& graph, Split split, uint64_t seed,
+                                         int64_t synthetic_examples) {
+  v1::DatasetSpec spec;
+  spec.set_name(name);
+  spec.set_path(path);
+  spec.set_synthetic_examples(synthetic_examples);
+  DatasetLoadOptions options;
+  options.seed = seed;
+  return LoadDatasetSpec(spec, graph, split, options);
+}
+
 }  // namespace slimtrain::engine

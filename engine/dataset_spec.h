@@ -41,6 +41,13 @@ struct DatasetLoadOptions {
 absl::StatusOr<Dataset> LoadDatasetSpec(const v1::DatasetSpec& d, const planner::Graph& graph, Split split,
                                         const DatasetLoadOptions& options);
 
+// The dataset a local command names (--dataset, --data-dir): a DatasetSpec
+// of `name`, `path` and (synthetic: 0 for the default) `synthetic_examples`,
+// loaded with `seed`.
+absl::StatusOr<Dataset> LoadNamedDataset(const std::string& name, const std::string& path,
+                                         const planner::Graph& graph, Split split, uint64_t seed,
+                                         int64_t synthetic_examples = 0);
+
 }  // namespace slimtrain::engine
 
 #endif  // SLIMTRAIN_ENGINE_DATASET_SPEC_H_

@@ -103,6 +103,25 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   const std::vector<double> g = exact->params().Gradients();
   SLIM_RETURN_IF_ERROR(forward_backward(*approx).status());
   const std::vector<double> gk = approx->params().Gradients();
+  // Each coded tensor alone (approx-K), on batch b too.
+  const std::vector<const NamedTensor*> weights = WeightTensors(graph, exact->params());
+  std::vector<TensorFidelity> tensors;
+  const bool per_tensor = options.per_tensor && !planner::QuantizesForward(strategy);
+  for (const planner::ScheduleBuffer& code : approx->schedule().buffers) {
+    if (!per_tensor || code.kind != v1::Buffer::CODE) continue;
+    TensorFidelity t;
+    t.tensor = graph.node(code.node).name;
+    t.coding = CodeText(code);
+    const planner::TensorBits alone = {{t.tensor, code.bits}};
+    ExecutorOptions one_options = exec_options;
+    one_options.tensor_bits = &alone;
+    SLIM_ASSIGN_OR_RETURN(auto one,
+                          Executor::Create(graph, planner::Strategy::kMixed, options.batch, backend, one_options));
+    std::memcpy(one->params().data(), exact->params().data(), exact->params().bytes());
+    SLIM_RETURN_IF_ERROR(forward_backward(*one).status());
+    t.approx_error = Norm(one->params().Gradients(), g, weights) / std::max(Norm(g, {}, weights), 1e-300);
+    tensors.push_back(t);
+  }
   // SGD's noise over other batches.
   std::vector<std::vector<double>> others;
   std::vector<double> mean(g.size(), 0.0);
@@ -139,7 +158,7 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   report.batch = options.batch;
   report.other_batches = options.other_batches;
   std::vector<double> ratios;
-  for (const NamedTensor* t : WeightTensors(graph, exact->params())) {
+  for (const NamedTensor* t : weights) {
     LayerFidelity l;
     l.tensor = t->name;
     l.layer = t->name.substr(0, t->name.rfind('.'));
@@ -155,30 +174,11 @@ absl::StatusOr<FidelityReport> MeasureFidelity(const planner::Graph& graph, plan
   std::sort(ratios.begin(), ratios.end());
   if (!ratios.empty()) report.median_ratio = ratios[ratios.size() / 2];
 
-  const std::vector<const NamedTensor*> weights = WeightTensors(graph, exact->params());
+  report.tensors = std::move(tensors);
   report.model_error = Norm(gk, g, weights) / std::max(Norm(g, {}, weights), 1e-300);
   double noise = 0;
   for (const std::vector<double>& o : others) noise += Norm(o, mean, weights);
   report.model_sgd_noise = noise / options.other_batches / std::max(Norm(mean, {}, weights), 1e-300);
-  if (!options.per_tensor || planner::QuantizesForward(strategy)) return report;
-  // Each coded tensor alone, on batch b again.
-  BatchIterator again(data, options.batch, batch_options, options.seed);
-  again.Next(images.data(), labels.data(), targets.data());
-  for (const planner::ScheduleBuffer& code : schedule.buffers) {
-    if (code.kind != v1::Buffer::CODE) continue;
-    TensorFidelity t;
-    t.tensor = graph.node(code.node).name;
-    t.coding = CodeText(code);
-    const planner::TensorBits alone = {{t.tensor, code.bits}};
-    ExecutorOptions one_options = exec_options;
-    one_options.tensor_bits = &alone;
-    SLIM_ASSIGN_OR_RETURN(auto one,
-                          Executor::Create(graph, planner::Strategy::kMixed, options.batch, backend, one_options));
-    std::memcpy(one->params().data(), exact->params().data(), exact->params().bytes());
-    SLIM_RETURN_IF_ERROR(forward_backward(*one).status());
-    t.approx_error = Norm(one->params().Gradients(), g, weights) / std::max(Norm(g, {}, weights), 1e-300);
-    report.tensors.push_back(t);
-  }
   return report;
 }
 

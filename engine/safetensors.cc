@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "planner/file_util.h"
 #include "planner/json_text.h"
 
 namespace slimtrain::engine {
@@ -179,6 +180,12 @@ absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl:
   }
   file.tensors = std::move(ordered);
   return file;
+}
+
+absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
+  absl::StatusOr<std::string> bytes = planner::ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeSafetensors(*bytes, path);
 }
 
 }  // namespace slimtrain::engine

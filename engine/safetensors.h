@@ -51,6 +51,9 @@ std::string EncodeSafetensors(const SafetensorsFile& file);
 // the tensor that starts where they sit, ties by name).
 absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl::string_view filename);
 
+// Reads the file at `path` and decodes it (errors name `path`).
+absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path);
+
 }  // namespace slimtrain::engine
 
 #endif  // SLIMTRAIN_ENGINE_SAFETENSORS_H_
