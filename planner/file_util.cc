@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -130,6 +131,14 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
           errno, absl::StrCat("wrote '", path, "' but could not sync its directory '", dir, "'"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status MakeOwnerOnlyDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   return absl::OkStatus();
 }
 

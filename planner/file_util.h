@@ -41,6 +41,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // another process writing the same path at the same time: the last rename wins.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// Creates `dir` and its missing parents, then makes `dir` readable by this
+// user alone (mode 0700); an error naming `dir` when it cannot.
+absl::Status MakeOwnerOnlyDir(const std::string& dir);
+
 }  // namespace slimtrain::planner
 
 #endif  // SLIMTRAIN_PLANNER_FILE_UTIL_H_

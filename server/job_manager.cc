@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -39,15 +38,6 @@ using google::protobuf::util::TimeUtil;
 
 bool Finished(v1::Job::State s) {
   return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
-}
-
-// Creates `dir` (and its parents) readable by this user alone.
-absl::Status MakeOwnerOnlyDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -156,7 +146,7 @@ const JobManager::Gpu* JobManager::FindGpu(int index) const {
 }
 
 absl::Status JobManager::Start() {
-  SLIM_RETURN_IF_ERROR(MakeOwnerOnlyDir(config_.data_dir + "/jobs"));
+  SLIM_RETURN_IF_ERROR(planner::MakeOwnerOnlyDir(config_.data_dir + "/jobs"));
   RemoveOrphanFolders();
   SLIM_RETURN_IF_ERROR(ProbeGpus());
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> running, store_->List("", {v1::Job::RUNNING}, "", 1 << 20));
@@ -579,245 +569,6 @@ absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const s
   const std::string path = dir + "/latest.safetensors";
   SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(path, engine::EncodeSafetensors(weights)));
   return path;
-}
-
-absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
-  const std::string dir = JobDir(job.id());
-  SLIM_RETURN_IF_ERROR(MakeOwnerOnlyDir(dir));
-  // The worker trains the resolved strategy.
-  v1::JobSpec spec = job.spec();
-  spec.set_strategy(job.plan().strategy());
-  if (spec.checkpoint_interval_steps() == 0) spec.set_checkpoint_interval_steps(config_.default_checkpoint_interval);
-  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
-  const int threads = spec.resources().cpu_threads() > 0 ? spec.resources().cpu_threads() : config_.cpu_threads;
-  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads, gpu));
-  auto running = std::make_unique<Running>();
-  running->peak_bytes = job.plan().peak_bytes();
-  running->gpu = gpu;
-  const std::string device = gpu >= 0 ? absl::StrCat("cuda:", gpu) : "cpu";
-  running->replay_until = replay_until;
-  running->started = absl::Now();
-  const pid_t pid = worker->pid();
-  running->worker = std::move(worker);
-  const bool resumed = job.state() == v1::Job::RUNNING;
-  if (resumed) job.set_restarts(job.restarts() + 1);
-  if (!job.has_start_time()) *job.mutable_start_time() = TimeUtil::GetCurrentTime();
-  job.set_device(device);
-  SLIM_RETURN_IF_ERROR(SetState(
-      job, v1::Job::RUNNING,
-      resumed ? absl::StrFormat("resumed on %s after a server restart, from its last checkpoint (step %d); steps up "
-                                "to %d run again, marked replayed (worker pid %d)",
-                                device, job.checkpoint_step(), replay_until, pid)
-              : absl::StrFormat("started on %s (worker pid %d)", device, pid)));
-  Running* r = running.get();
-  running_[job.id()] = std::move(running);
-  r->reader = std::thread(&JobManager::ReadWorker, this, job.id());
-  return absl::OkStatus();
-}
-
-void JobManager::ReadWorker(const std::string& id) {
-  Running* r;
-  {
-    absl::MutexLock lock(&mu_);
-    r = running_.at(id).get();
-  }
-  v1::JobEvent event, verdict;
-  bool has_verdict = false;
-  const int64_t interval = [&] {
-    absl::StatusOr<v1::Job> j = store_->Get(id);
-    const int64_t every = j.ok() ? j->spec().checkpoint_interval_steps() : 0;
-    return every > 0 ? every : config_.default_checkpoint_interval;
-  }();
-  bool first_metrics = true;
-  while (r->worker->Next(&event)) {
-    if (event.has_state_change()) {  // the worker's verdict, applied when it exits
-      verdict = event;
-      has_verdict = true;
-      continue;
-    }
-    if (event.has_metrics() && !event.metrics().has_eval() && first_metrics) {
-      first_metrics = false;
-      // A server killed outright loses the events still in the worker's
-      // pipe: its checkpoint may be past the last step stored. Say so.
-      const int64_t first = event.metrics().step();
-      if (first > r->replay_until + 1) {
-        v1::JobEvent gap;
-        gap.mutable_log()->set_level(v1::LogLine::WARNING);
-        gap.mutable_log()->set_text(absl::StrFormat(
-            "steps %d to %d were trained before the server stopped, but their metrics were lost with it; "
-            "training continues after the checkpoint of step %d",
-            r->replay_until + 1, first - 1, first - 1));
-        absl::MutexLock lock(&mu_);
-        absl::StatusOr<v1::Job> job = store_->Get(id);
-        if (job.ok() && job->state() == v1::Job::RUNNING) (void)AppendEvent(id, gap);
-      }
-    }
-    if (event.has_metrics() && event.metrics().step() <= r->replay_until) event.set_replayed(true);
-    absl::MutexLock lock(&mu_);
-    // Reports of a job no longer RUNNING (cancelled, or failed for its time)
-    // are dropped: its terminal state change stays its last event.
-    absl::StatusOr<v1::Job> job = store_->Get(id);
-    if (!job.ok() || job->state() != v1::Job::RUNNING) continue;
-    // Progress and the event in one transaction: a restart resumes with
-    // replay_until at least every step a watcher could have seen.
-    if (event.has_metrics()) {
-      const v1::Metrics& m = event.metrics();
-      // Progress never goes back while replayed steps arrive: a restart
-      // during a replay must still mark every step a watcher saw.
-      if (m.step() >= job->progress().step()) {
-        job->mutable_progress()->set_step(m.step());
-        job->mutable_progress()->set_epoch(m.epoch());
-      }
-      v1::Metrics latest = m.has_eval() ? job->latest_metrics() : m;
-      // Keep the latest evaluation next to the latest training numbers.
-      latest.set_has_eval(m.has_eval() || job->latest_metrics().has_eval());
-      latest.set_eval_loss(m.has_eval() ? m.eval_loss() : job->latest_metrics().eval_loss());
-      latest.set_eval_accuracy(m.has_eval() ? m.eval_accuracy() : job->latest_metrics().eval_accuracy());
-      latest.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - r->started));
-      *job->mutable_latest_metrics() = latest;
-      // The trainer checkpoints after step s when s % interval == 0, before
-      // running step s + 1: metrics of s + 1 prove the checkpoint of s.
-      if (!m.has_eval() && m.step() > 1 && (m.step() - 1) % interval == 0) job->set_checkpoint_step(m.step() - 1);
-      (void)store_->UpdateWithEvent(*job, event);
-      changed_.SignalAll();
-    } else {
-      (void)AppendEvent(id, event);
-    }
-  }
-  const WorkerExit exit = r->worker->Wait();
-  absl::MutexLock lock(&mu_);
-  if (!shutting_down_) {
-    absl::StatusOr<v1::Job> job = store_->Get(id);
-    if (job.ok() && job->state() == v1::Job::RUNNING) {
-      if (r->timed_out) {
-        (void)SetState(*job, v1::Job::FAILED,
-                       absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
-      } else if (has_verdict && verdict.state_change().to() != v1::Job::CANCELLED) {
-        const int64_t last = job->progress().step(), total = job->progress().total_steps();
-        if (verdict.state_change().to() == v1::Job::SUCCEEDED && last < total) {
-          // The previous run trained to the end, and its checkpoint says so,
-          // but the server stopped before it stored the last metrics: this
-          // run had nothing left to train. Say which steps' metrics are lost.
-          v1::JobEvent gap;
-          gap.mutable_log()->set_level(v1::LogLine::WARNING);
-          gap.mutable_log()->set_text(absl::StrFormat(
-              "steps %d to %d were trained before the server stopped, but their metrics were lost with it; "
-              "the job had finished them",
-              last + 1, total));
-          (void)AppendEvent(id, gap);
-        }
-        if (verdict.state_change().to() == v1::Job::SUCCEEDED) job->mutable_progress()->set_step(total);
-        (void)SetState(*job, verdict.state_change().to(), verdict.state_change().reason());
-      } else {
-        (void)SetState(*job, v1::Job::FAILED,
-                       absl::StrFormat("the worker stopped before finishing: %s; its log is %s/worker.log",
-                                       exit.Describe(), JobDir(id)));
-      }
-    }
-  }
-  r->done = true;  // the scheduler joins this thread and removes the entry
-  changed_.SignalAll();
-}
-
-void JobManager::SchedulerLoop() {
-  absl::Time last_retention = absl::InfinitePast();
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutting_down_) return;
-      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
-      if (shutting_down_) return;
-    }
-    ScheduleOnce();
-    if (absl::Now() - last_retention > absl::Minutes(1)) {
-      last_retention = absl::Now();
-      absl::StatusOr<std::vector<v1::Job>> done =
-          store_->List("", {v1::Job::SUCCEEDED, v1::Job::FAILED, v1::Job::CANCELLED}, "", 1 << 20);
-      if (!done.ok()) continue;
-      const int64_t cutoff = TimeUtil::GetCurrentTime().seconds() - config_.retention_seconds;
-      for (const v1::Job& job : *done) {
-        if (job.has_end_time() && job.end_time().seconds() < cutoff && store_->Delete(job.id()).ok()) {
-          std::error_code ignored;
-          std::filesystem::remove_all(JobDir(job.id()), ignored);
-        }
-      }
-    }
-  }
-}
-
-void JobManager::ScheduleOnce() {
-  absl::MutexLock lock(&mu_);
-  if (shutting_down_) return;
-  // Reap finished workers; stop those over their time.
-  int64_t used = 0;  // CPU bytes
-  int cpu_running = 0;
-  std::map<int, int64_t> gpu_used;  // per GPU: plans' peaks plus each worker's overhead
-  for (auto it = running_.begin(); it != running_.end();) {
-    Running& r = *it->second;
-    if (r.done) {
-      r.reader.join();  // finished: it released the lock before we took it
-      it = running_.erase(it);
-      continue;
-    }
-    absl::StatusOr<v1::Job> job = store_->Get(it->first);
-    const int64_t limit = job.ok() && job->spec().resources().max_run_seconds() > 0
-                              ? job->spec().resources().max_run_seconds()
-                              : config_.max_run_seconds;
-    if (!r.timed_out && absl::Now() - r.started > absl::Seconds(limit)) {
-      r.timed_out = true;
-      r.worker->Stop();
-    }
-    if (r.gpu >= 0) {
-      gpu_used[r.gpu] += r.peak_bytes + FindGpu(r.gpu)->overhead_bytes;
-    } else {
-      used += r.peak_bytes;
-      ++cpu_running;
-    }
-    ++it;
-  }
-  // Start pending jobs, oldest first, each on its kind of device while it
-  // has room: the CPU (up to cpu_jobs at once) or a GPU whose memory covers
-  // the plan's peak plus a worker's overhead (several jobs may share one).
-  // A job that must wait holds back the later ones of its kind (first in,
-  // first out per kind).
-  absl::StatusOr<std::vector<v1::Job>> pending = store_->List("", {v1::Job::PENDING}, "", config_.max_queue);
-  if (!pending.ok()) return;
-  std::reverse(pending->begin(), pending->end());
-  const int64_t capacity = CpuCapacityBytes();
-  bool cpu_blocked = false, gpu_blocked = false;
-  for (v1::Job& job : *pending) {
-    const int64_t peak = job.plan().peak_bytes();
-    int gpu = -1;
-    if (absl::StartsWith(job.device(), "cuda")) {
-      if (gpu_blocked) continue;
-      for (const Gpu& g : gpus_) {
-        if (gpu_used[g.index] + peak + g.overhead_bytes <= g.total_bytes) {
-          gpu = g.index;
-          break;
-        }
-      }
-      if (gpu < 0) {
-        gpu_blocked = true;
-        continue;
-      }
-    } else {
-      if (cpu_blocked) continue;
-      if (cpu_running >= config_.cpu_jobs || used + peak > capacity) {
-        cpu_blocked = true;
-        continue;
-      }
-    }
-    if (absl::Status s = Launch(job, 0, gpu); !s.ok()) {
-      (void)SetState(job, v1::Job::FAILED, absl::StrCat("could not start: ", s.message()));
-      continue;
-    }
-    if (gpu >= 0) {
-      gpu_used[gpu] += peak + FindGpu(gpu)->overhead_bytes;
-    } else {
-      used += peak;
-      ++cpu_running;
-    }
-  }
 }
 
 }  // namespace slimtrain::server

@@ -6,7 +6,8 @@
 // events and job status, and answers queries. Everything it knows lives in
 // the JobStore, so a restarted server picks up where it stopped: RUNNING jobs
 // resume from their last checkpoint (their replayed steps' events marked
-// replayed), PENDING ones stay queued.
+// replayed), PENDING ones stay queued. job_manager.cc has the requests,
+// job_scheduler.cc the workers and the scheduler.
 //
 //   JobManager jobs(store.get(), config);
 //   SLIM_RETURN_IF_ERROR(jobs.Start());
