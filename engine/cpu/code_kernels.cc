@@ -121,15 +121,27 @@ struct GroupCoder {
 struct ReluCoder {
   float m, step;
   int bits;
-  int Encode(float x, int64_t) const { return quant::EncodeRelu(x, step, bits); }
-  float Decode(int q, int64_t) const { return quant::DecodeRelu(q, m, step); }
+  int Encode(float x, int64_t) const { return quant::EncodeRelu(x, m, step, bits); }
+  float Decode(int q, int64_t) const { return quant::DecodeRelu(q, m, step, bits); }
   SLIM_AVX512 __m512i Encode16(__m512 x, int64_t) const {
     const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    if (bits == 2) {  // 1 + (x > m·κ_1) + (x > m·κ_2)
+      const __m512i one = _mm512_set1_epi32(1);
+      const float c1 = m * static_cast<float>(quant::kReluCut1), c2 = m * static_cast<float>(quant::kReluCut2);
+      __m512i q = _mm512_maskz_mov_epi32(positive, one);
+      q = _mm512_mask_add_epi32(q, positive & _mm512_cmp_ps_mask(x, _mm512_set1_ps(c1), _CMP_GT_OQ), q, one);
+      return _mm512_mask_add_epi32(q, positive & _mm512_cmp_ps_mask(x, _mm512_set1_ps(c2), _CMP_GT_OQ), q, one);
+    }
     if (!(step > 0.0f)) return _mm512_maskz_mov_epi32(positive, _mm512_set1_epi32(1));
     const __m512i q = ClampCode16(Ceil16(_mm512_div_ps(x, _mm512_set1_ps(step))), 1, (1 << bits) - 1);
     return _mm512_maskz_mov_epi32(positive, q);
   }
   SLIM_AVX512 __m512 Decode16(__m512i q, int64_t) const {
+    if (bits == 2) {  // a lookup of 0 and quant::DecodeRelu's three levels
+      const __m512 levels = _mm512_setr_ps(0.0f, Decode(1, 0), Decode(2, 0), Decode(3, 0), 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           0, 0, 0);
+      return _mm512_permutexvar_ps(q, levels);
+    }
     const __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(0.5f)), _mm512_set1_ps(step));
     const __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
     const __m512 r = _mm512_mask_blend_ps(positive, _mm512_set1_ps(m), v);

@@ -69,7 +69,7 @@ void EncodeSaved(const quant::CodeSpec& spec, const T* x, const T* stats, void* 
         const T m = quant::ReluGroupMax(x + s.begin, s.end - s.begin);
         values[g] = m;
         const T step = quant::ReluStep(m, bits);
-        for (int64_t i = s.begin; i < s.end; ++i) quant::PutCode(packed, bits, i, quant::EncodeRelu(x[i], step, bits));
+        for (int64_t i = s.begin; i < s.end; ++i) quant::PutCode(packed, bits, i, quant::EncodeRelu(x[i], m, step, bits));
       }
       break;
     }
@@ -134,7 +134,7 @@ void DecodeSaved(const quant::CodeSpec& spec, const void* code, const T* stats, 
       for (int64_t g = 0; g * kGroupSize < n; ++g) {
         const GroupSpan s = GroupOf(g, n);
         const T m = values[g], step = quant::ReluStep(m, bits);
-        for (int64_t i = s.begin; i < s.end; ++i) x[i] = quant::DecodeRelu(quant::GetCode(packed, bits, i), m, step);
+        for (int64_t i = s.begin; i < s.end; ++i) x[i] = quant::DecodeRelu(quant::GetCode(packed, bits, i), m, step, bits);
       }
       break;
     }

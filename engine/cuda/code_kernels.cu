@@ -88,7 +88,7 @@ __device__ __forceinline__ int EncodeOne(const Consts& k, GroupValues g, float x
   if constexpr (kC == Coding::kGroup) {
     return quant::EncodeGroup(x, g.a, g.step, k.bits);
   } else if constexpr (kC == Coding::kRelu) {
-    return quant::EncodeRelu(x, g.step, k.bits);
+    return quant::EncodeRelu(x, g.a, g.step, k.bits);
   } else if constexpr (kC == Coding::kBounded) {
     return quant::EncodeBounded(x, k.lo, k.hi, k.w, k.bits);
   } else if constexpr (kC == Coding::kRange) {
@@ -106,7 +106,7 @@ __device__ __forceinline__ float DecodeOne(const Consts& k, GroupValues g, int q
   if constexpr (kC == Coding::kGroup) {
     return quant::DecodeGroup(q, g.a, g.step);
   } else if constexpr (kC == Coding::kRelu) {
-    return quant::DecodeRelu(q, g.a, g.step);
+    return quant::DecodeRelu(q, g.a, g.step, k.bits);
   } else if constexpr (kC == Coding::kBounded) {
     return quant::DecodeBounded(q, k.lo, k.hi, k.w, k.bits);
   } else if constexpr (kC == Coding::kRange) {
