@@ -262,7 +262,7 @@ class Backend : public planner::CostModel {
                                  const void* out, const void* lse, const void* dout, void* dq, void* dk, void* dv,
                                  const bool* accumulate, Workspace ws) = 0;
 
-  // --- approximate activations (DESIGN.md's quantizer) for the BN→ReLU whose
+  // --- approximate activations (docs/DESIGN.md, "The BN→ReLU code") for the BN→ReLU whose
   // batch_norm is `bn`; `bits` is 8, 4, 2 or planner::kPassThroughBits.
   // SAVE: codes of y = BN(x) per channel from gamma, beta; x and stats are
   // read only for channels with gamma == 0.

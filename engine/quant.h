@@ -1,4 +1,4 @@
-// quant.h — DESIGN.md's K-bit quantizer for a BN→ReLU, and the codes of the
+// quant.h — docs/DESIGN.md's K-bit quantizer for a BN→ReLU, and the codes of the
 // other saved tensors (planner/coding.h), one element at a time.
 //
 // This is the specification every backend's quantize/restore and

@@ -4,7 +4,7 @@
 // encoder and decoder element by element, and every backend follows it.
 //
 //   kBnRelu    a BN→ReLU's pre-ReLU value on the statistics grid, exact mask
-//              (DESIGN.md; quant.h's Channel/Encode). ceil(n·K/8) bytes.
+//              (docs/DESIGN.md "The BN→ReLU code"; quant.h's Channel/Encode). ceil(n·K/8) bytes.
 //   kBnInput   a batch_norm's input x as x̂ = (x − mean)·invstd on the same
 //              ±3σ grid, decoded with the batch_norm's statistics to
 //              mean + x̂'/invstd. ceil(n·K/8) bytes.

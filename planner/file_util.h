@@ -2,7 +2,7 @@
 //
 // Anything slimtrain writes for later (exported models, plans, checkpoints,
 // job records) goes through WriteFileAtomically, so a reader sees either the
-// old file or the complete new one, never a torn write (DESIGN.md invariant 7).
+// old file or the complete new one, never a torn write (docs/DESIGN.md, invariant 7).
 //
 //   SLIM_RETURN_IF_ERROR(WriteFileAtomically("out/resnet56.pbtxt", text));
 //   SLIM_ASSIGN_OR_RETURN(std::string text, ReadFile("out/resnet56.pbtxt"));

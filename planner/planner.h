@@ -1,6 +1,6 @@
 // planner.h — the planner's entry point: memory plans, and budget answers.
 //
-// Start reading here. A plan is made in five stages (DESIGN.md's data flow):
+// Start reading here. A plan is made in five stages (docs/DESIGN.md, "How a plan is made"):
 //   Graph::Build (graph.h)        validate the ModelSpec, infer shapes
 //   BuildSchedule (schedule.h)    steps and buffers for a strategy
 //   ComputeLifetimes (lifetimes.h) first/last step, saved, in-place chains

@@ -1,4 +1,4 @@
-// quant_kernels.h — the fast CPU backend's BN→ReLU quantizer (DESIGN.md,
+// quant_kernels.h — the fast CPU backend's BN→ReLU quantizer (docs/DESIGN.md,
 // engine/quant.h): SAVE, restore, and the two backwards that read codes.
 //
 // Codes are bit-identical to quant::Encode and restored values equal

@@ -1,4 +1,4 @@
-// DESIGN.md's invariants with the executor on the CUDA backend: exact
+// docs/DESIGN.md's invariants with the executor on the CUDA backend: exact
 // training matches the reference backend, approx-K's forward is exact bit
 // for bit, checkpointing trains as exact does, approx4 trains, debug
 // poisoning changes nothing, and the device memory taken is the plan's.

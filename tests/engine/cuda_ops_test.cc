@@ -1,5 +1,5 @@
 // The CUDA backend (engine/cuda/cuda_backend.h) against the reference backend
-// (float32), and DESIGN.md's invariants on the GPU. Every test skips, with
+// (float32), and docs/DESIGN.md's invariants on the GPU. Every test skips, with
 // NewCudaBackend's UNAVAILABLE message, where there is no GPU (or the build
 // has no CUDA toolkit), so the binary passes on CPU-only machines; it is
 // tagged "gpu" and run for real by tools/device/check.sh.

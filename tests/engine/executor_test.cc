@@ -1,4 +1,4 @@
-// The Executor keeps DESIGN.md's invariants on real models: the plan is what
+// The Executor keeps docs/DESIGN.md's invariants on real models: the plan is what
 // runs, approx-K's forward is exact and its gradient error shrinks with K,
 // pass-through reproduces exact gradients, checkpointing is exact (with
 // dropout too), no step touches a buffer outside its lifetime, and the whole

@@ -1,5 +1,5 @@
 // Every backward of the reference backend matches central finite differences
-// in float64 (DESIGN.md invariant 6).
+// in float64 (docs/DESIGN.md, invariant 6).
 //
 // For each row: inputs are random, L = Σ r ⊙ forward(inputs) for a fixed
 // random r, and every analytic gradient element g (input, weight, bias, γ, β)

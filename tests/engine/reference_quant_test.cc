@@ -1,4 +1,4 @@
-// The reference backend's BN→ReLU quantizer (engine/quant.h, DESIGN.md):
+// The reference backend's BN→ReLU quantizer (engine/quant.h, docs/DESIGN.md):
 //   - the ReLU mask from the codes is exactly the forward's y > 0, for every
 //     bit width and dtype, at y = ±0, denormals, ±inf, and channels whose
 //     β/γ lies far outside ±3σ (where the clamp of s matters);

@@ -1,4 +1,4 @@
-// PlanMemory: the invariants of DESIGN.md on every zoo model × strategy, byte
+// PlanMemory: the invariants of docs/DESIGN.md on every zoo model × strategy, byte
 // counts computed by hand on a small model, checkpoint choice, and the budget
 // answers.
 #include "planner/planner.h"
@@ -35,7 +35,7 @@ v1::MemoryPlan PlanOrDie(const Graph& g, Strategy s, PlanOptions options) {
   return plan.ok() ? *plan : v1::MemoryPlan();
 }
 
-// Checks DESIGN.md's invariants 1-2 on a plan with buffers: storage blocks
+// Checks docs/DESIGN.md's invariants 1-2 on a plan with buffers: storage blocks
 // (in-place chains) never overlap while alive, offsets are aligned, the arena
 // covers every buffer and is at least the lower bound, every step reads only
 // live buffers, and the summary adds up.

@@ -14,7 +14,7 @@
 # so device memory measured after a warm-up step does not grow later), and
 # runs, each under a time limit:
 #   cuda_{ops,kernels,activation,view_ops,executor}_test  the CUDA backend against the reference, and
-#                                DESIGN.md's invariants on the GPU;
+#                                docs/DESIGN.md's invariants on the GPU;
 #   gpu_quant_bench              quantize/restore bandwidth against a copy;
 #   gpu_train_bench              slimtrain ResNet-56/164, exact, approx4,
 #                                checkpoint, TF32 off and on;
