@@ -23,6 +23,28 @@ std::string Eta(double seconds) {
   return absl::StrFormat("%ds", s);
 }
 
+// Training's own measured memory: the peak less what the process held
+// before training allocated anything (Metrics.other_bytes).
+int64_t TrainingBytes(const v1::Metrics& m) {
+  return std::max<int64_t>(0, m.measured_peak_bytes() - m.other_bytes());
+}
+
+// The progress line's: "mem 31.0 MiB / plan 31.1 MiB (+83.2 MiB code, data)".
+std::string MemoryText(const v1::Metrics& m) {
+  std::string text = absl::StrFormat("mem %s / plan %s", planner::FormatBytes(TrainingBytes(m)),
+                                     planner::FormatBytes(m.planned_peak_bytes()));
+  if (m.other_bytes() > 0) absl::StrAppend(&text, " (+", planner::FormatBytes(m.other_bytes()), " code, data)");
+  return text;
+}
+
+// status's measured memory (metrics without other_bytes: the peak alone).
+std::string MeasuredText(const v1::Metrics& m) {
+  if (m.other_bytes() <= 0) return absl::StrCat("measured peak resident ", planner::FormatBytes(m.measured_peak_bytes()));
+  return absl::StrFormat("measured %s for training, %s more before it (code, libraries, data; peak %s)",
+                         planner::FormatBytes(TrainingBytes(m)), planner::FormatBytes(m.other_bytes()),
+                         planner::FormatBytes(m.measured_peak_bytes()));
+}
+
 }  // namespace
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -68,9 +90,7 @@ std::string JobDetails(const v1::Job& j) {
   }
   absl::StrAppendFormat(&out, "  memory       planned peak %s (arena %s)%s\n", planner::FormatBytes(j.plan().peak_bytes()),
                         planner::FormatBytes(j.plan().arena_bytes()),
-                        m.measured_peak_bytes() > 0
-                            ? absl::StrCat(", measured peak resident ", planner::FormatBytes(m.measured_peak_bytes()))
-                            : "");
+                        m.measured_peak_bytes() > 0 ? absl::StrCat(", ", MeasuredText(m)) : "");
   absl::StrAppendFormat(&out, "  created      %s\n  started      %s\n  ended        %s\n", Time(j.create_time()),
                         Time(j.start_time()), Time(j.end_time()));
   if (j.restarts() > 0) absl::StrAppendFormat(&out, "  restarts     %d (resumed from checkpoints)\n", j.restarts());
@@ -123,11 +143,10 @@ void ProgressPrinter::Show(const v1::JobEvent& e) {
                          ? (total - m.step()) * static_cast<double>(job_.plan().batch_size()) / m.images_per_second()
                          : 0;
   const std::string line = absl::StrFormat(
-      "step %d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %.0f img/s | mem %s / plan %s | ETA %s%s",
-      m.step(), total, std::string(filled, '#'), std::string(width - filled, '-'),
-      static_cast<int>(100 * m.step() / total), m.epoch() + 1, std::max<int64_t>(1, job_.progress().total_epochs()),
-      m.loss(), 100 * m.accuracy(), m.images_per_second(), planner::FormatBytes(m.measured_peak_bytes()),
-      planner::FormatBytes(m.planned_peak_bytes()), Eta(eta), e.replayed() ? " (replayed)" : "");
+      "step %d/%d [%s%s] %3d%% | epoch %d/%d | loss %.4f | acc %5.1f%% | %.0f img/s | %s | ETA %s%s", m.step(),
+      total, std::string(filled, '#'), std::string(width - filled, '-'), static_cast<int>(100 * m.step() / total),
+      m.epoch() + 1, std::max<int64_t>(1, job_.progress().total_epochs()), m.loss(), 100 * m.accuracy(),
+      m.images_per_second(), MemoryText(m), Eta(eta), e.replayed() ? " (replayed)" : "");
   if (tty_) {
     out_ << "\r\033[K" << line << std::flush;
     bar_shown_ = true;

@@ -168,9 +168,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
         "{\n  \"model\": \"%s\",\n  \"strategy\": \"%s\",\n  \"steps\": %d,\n  \"seconds\": %.3f,\n"
         "  \"images_per_second\": %.1f,\n  \"train_loss\": %.6f,\n  \"train_accuracy\": %.6f,\n"
         "  \"test_loss\": %.6f,\n  \"test_accuracy\": %.6f,\n  \"planned_peak_bytes\": %d,\n"
-        "  \"arena_bytes\": %d,\n  \"measured_peak_bytes\": %d,\n  \"weights\": \"%s\"\n}\n",
-        t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate,
-        last_loss, last_accuracy, eval_loss, eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, output);
+        "  \"arena_bytes\": %d,\n  \"measured_peak_bytes\": %d,\n  \"other_bytes\": %d,\n  \"weights\": \"%s\"\n}\n",
+        t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate, last_loss, last_accuracy, eval_loss,
+        eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, t.other_bytes(), output);
   } else {
     std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %s\n", t.graph().spec().name(),
                                  plan.strategy(), steps_done, Duration(seconds), rate_text(rate, false));
@@ -179,9 +179,12 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     if (eval_accuracy >= 0) {
       std::cout << absl::StrFormat("test set: loss %.4f%s\n", eval_loss, accuracy_text(eval_accuracy, ", accuracy %.2f%%"));
     }
-    std::cout << absl::StrFormat("memory: planned peak %s (arena %s), measured peak resident %s\n",
-                                 planner::FormatBytes(plan.peak_bytes()), planner::FormatBytes(plan.arena_bytes()),
-                                 planner::FormatBytes(measured));
+    std::cout << absl::StrFormat(
+        "memory: planned peak %s (arena %s), measured %s for training, %s more before it (code, libraries, data; "
+        "peak resident %s)\n",
+        planner::FormatBytes(plan.peak_bytes()), planner::FormatBytes(plan.arena_bytes()),
+        planner::FormatBytes(std::max<int64_t>(0, measured - t.other_bytes())), planner::FormatBytes(t.other_bytes()),
+        planner::FormatBytes(measured));
     if (!output.empty()) std::cout << "weights: " << output << "\n";
     if (!checkpoint.empty()) std::cout << "checkpoint: " << checkpoint << "\n";
   }

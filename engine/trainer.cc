@@ -41,23 +41,18 @@ OptimizerConfig OptimizerFrom(const v1::OptimizerSpec& o) {
   return c;
 }
 
-}  // namespace
-
-namespace {
-
 // The device's memory in use for GPU backends, else the process's peak.
 int64_t MeasuredPeakBytes(const Backend& backend) {
   const int64_t device = backend.DeviceBytesInUse();
   return device >= 0 ? device : PeakResidentBytes();
 }
 
-}  // namespace
-
-int64_t PeakResidentBytes() {
+// A "Vm...:" line of /proc/self/status, bytes (0 when missing).
+int64_t ProcStatusBytes(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string key;
   while (status >> key) {
-    if (key == "VmHWM:") {
+    if (key == field) {
       int64_t kib = 0;
       status >> kib;
       return kib * 1024;
@@ -65,6 +60,11 @@ int64_t PeakResidentBytes() {
   }
   return 0;
 }
+
+}  // namespace
+
+int64_t PeakResidentBytes() { return ProcStatusBytes("VmHWM:"); }
+int64_t ResidentBytes() { return ProcStatusBytes("VmRSS:"); }
 
 double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps, int64_t steps_per_epoch) {
   return LearningRate(spec.learning_rate_schedule(), spec.optimizer().learning_rate(), step, total_steps,
@@ -141,6 +141,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
     SLIM_ASSIGN_OR_RETURN(t->sensitivity_, planner::SensitivityFromTable(t->spec_.sensitivity()));
     exec_options.sensitivity = &t->sensitivity_;
   }
+  // Everything resident before the executor allocates is the process's own.
+  const int64_t device_bytes = backend->DeviceBytesInUse();
+  t->other_bytes_ = device_bytes >= 0 ? device_bytes : ResidentBytes();
   SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
   // An ONNX model starts from its initializers (a resume below overrides).
   if (spec.model().has_onnx()) {
@@ -203,11 +206,16 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
                        : 0.0);
     m.set_learning_rate(lr);
     m.set_images_per_second(images_per_second_);
-    m.set_planned_peak_bytes(executor_->plan().peak_bytes());
-    m.set_measured_peak_bytes(MeasuredPeakBytes(*executor_->backend()));
+    SetMemory(&m);
     callbacks.on_metrics(m);
   }
   return absl::OkStatus();
+}
+
+void Trainer::SetMemory(v1::Metrics* m) const {
+  m->set_planned_peak_bytes(executor_->plan().peak_bytes());
+  m->set_measured_peak_bytes(MeasuredPeakBytes(*executor_->backend()));
+  m->set_other_bytes(other_bytes_);
 }
 
 absl::Status Trainer::RunSteps(int64_t steps, const TrainerCallbacks& callbacks) {
@@ -246,8 +254,7 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
         m.set_eval_accuracy(e.accuracy);
         m.set_loss(losses_.empty() ? 0 : losses_.back());
         m.set_images_per_second(images_per_second_);
-        m.set_planned_peak_bytes(executor_->plan().peak_bytes());
-        m.set_measured_peak_bytes(MeasuredPeakBytes(*executor_->backend()));
+        SetMemory(&m);
         callbacks.on_metrics(m);
       }
     }

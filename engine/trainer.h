@@ -102,10 +102,16 @@ class Trainer {
   const DataMetadata& data_metadata() const { return data_metadata_; }
   // The step's losses so far (for tests and the reproduction's curves).
   const std::vector<double>& losses() const { return losses_; }
+  // What the process held before training allocated anything (code,
+  // libraries, the datasets; on a GPU the device memory in use, its CUDA
+  // context): Metrics.other_bytes.
+  int64_t other_bytes() const { return other_bytes_; }
 
  private:
   Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options);
   absl::Status TrainOne(const TrainerCallbacks& callbacks);
+  // m's planned, measured and other bytes.
+  void SetMemory(v1::Metrics* m) const;
 
   v1::JobSpec spec_;
   planner::Graph graph_;
@@ -122,6 +128,7 @@ class Trainer {
   int64_t step_ = 0, total_steps_ = 0, checkpoint_interval_ = 0;
   std::vector<double> losses_;
   double images_per_second_ = 0;
+  int64_t other_bytes_ = 0;
 };
 
 // Scores `data` in inference mode in batches of the executor's batch size
@@ -135,6 +142,8 @@ double LearningRateAt(const v1::JobSpec& spec, int64_t step, int64_t total_steps
 
 // Peak resident memory of this process (VmHWM), bytes.
 int64_t PeakResidentBytes();
+// Resident memory of this process now (VmRSS), bytes.
+int64_t ResidentBytes();
 
 }  // namespace slimtrain::engine
 

@@ -72,6 +72,10 @@ TEST(TrainCommandTest, TrainsExportsAndEvalAgrees) {
   EXPECT_EQ(f.at("steps").number_value(), 12);
   EXPECT_GT(f.at("images_per_second").number_value(), 0);
   EXPECT_GT(f.at("measured_peak_bytes").number_value(), 0);
+  // What the process held before training: at least the training images as
+  // bytes (60000 × 28 × 28), and less than the peak.
+  EXPECT_GE(f.at("other_bytes").number_value(), 60000.0 * 28 * 28);
+  EXPECT_LT(f.at("other_bytes").number_value(), f.at("measured_peak_bytes").number_value());
   const double accuracy = f.at("test_accuracy").number_value();
   EXPECT_GT(accuracy, 0.1);  // better than chance after 12 steps
   // One JSON line per step, and the final evaluation.

@@ -158,6 +158,11 @@ TEST(TrainerTest, RunEvaluatesAndReportsMetrics) {
       EXPECT_GT(m.images_per_second(), 0);
       EXPECT_GT(m.planned_peak_bytes(), 0);
       EXPECT_GT(m.measured_peak_bytes(), 0);
+      EXPECT_GT(m.other_bytes(), 0);  // the process's code and data, before training
+      // A tiny model in a process that held more before: training may fit in
+      // memory already resident.
+      EXPECT_LE(m.other_bytes(), m.measured_peak_bytes());
+      EXPECT_EQ(m.other_bytes(), t->other_bytes());
     }
   };
   ASSERT_TRUE(t->Run(callbacks).ok());
