@@ -34,6 +34,8 @@
 
 #include "engine/quant.h"
 #include "tests/engine/cuda_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -174,7 +176,7 @@ std::string ConvSpec(const ConvCase& t) {
 // Runs every conv2d pass of `t` on `gpu` and checks it against the reference.
 void CheckConv(Backend* gpu, const ConvCase& t, double tolerance) {
   ReferenceBackend ref(DType::kF32);
-  const Graph g = BuildGraph(ConvSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(ConvSpec(t)));
   const Node& a = g.node(g.Find("conv_a"));
   const Node& b = g.node(g.Find("conv_b"));
   const Node& first = g.node(g.Find("first"));
@@ -305,7 +307,7 @@ class LinearTest : public OnGpu<::testing::TestWithParam<LinearCase>> {};
 
 TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const LinearCase& t = GetParam();
-  const Graph g = BuildGraph(LinearSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(LinearSpec(t)));
   const Node& a = g.node(g.Find("fc_a"));
   const Node& b = g.node(g.Find("fc_b"));
   ASSERT_LT(a.id, b.id);

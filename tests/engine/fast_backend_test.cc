@@ -30,11 +30,12 @@
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/quant.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
 #include "tests/engine/fast_backend_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -44,6 +45,7 @@ using planner::Graph;
 using planner::Node;
 using planner::OpKind;
 using planner::Pass;
+using test_util::GraphFromText;
 using testing::FirstBitDifference;
 using testing::GuardedWorkspace;
 using testing::MakeNode;
@@ -51,14 +53,6 @@ using testing::Random;
 using testing::RelError;
 
 constexpr double kMatmulTolerance = 2e-5;
-
-Graph BuildGraph(const std::string& text) {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status() << "\n" << text;
-  return *std::move(g);
-}
 
 // ---------------------------------------------------------------- conv2d
 
@@ -116,7 +110,7 @@ class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const ConvCase& t = GetParam();
-  const Graph g = BuildGraph(ConvSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(t)));
   const Node& a = g.node(g.Find("conv_a"));
   const Node& b = g.node(g.Find("conv_b"));
   const Node& first = g.node(g.Find("first"));
@@ -189,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(kConvCases),
 
 TEST(FastBackendWorkspaceTest, TooSmallWorkspaceAbortsNamingTheLayer) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(kConvCases[0])));
   const Node& a = g.node(g.Find("conv_a"));
   FastBackend fast;
   const int64_t bytes = fast.WorkspaceBytes(g, a, 2, Pass::kForward);
@@ -201,7 +195,7 @@ TEST(FastBackendWorkspaceTest, TooSmallWorkspaceAbortsNamingTheLayer) {
 }
 
 TEST(FastBackendWorkspaceTest, OnlyConvAndLinearHaveWorkspaces) {
-  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(kConvCases[0])));
   FastBackend fast;
   for (const Node& n : g.nodes()) {
     const bool weighted = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear;
@@ -253,7 +247,7 @@ class LinearTest : public ::testing::TestWithParam<LinearCase> {};
 
 TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const LinearCase& t = GetParam();
-  const Graph g = BuildGraph(LinearSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(LinearSpec(t)));
   const Node& a = g.node(g.Find("fc_a"));
   const Node& b = g.node(g.Find("fc_b"));
   ASSERT_LT(a.id, b.id);

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/status/status.h"
 #include "google/protobuf/text_format.h"
+#include "planner/zoo.h"
 
 namespace slimtrain::test_util {
 
@@ -60,6 +62,20 @@ v1::JobSpec TinySyntheticJob(int64_t steps) {
   google::protobuf::TextFormat::ParseFromString(kTinyJob, &spec);
   spec.set_steps(steps);
   return spec;
+}
+
+absl::StatusOr<planner::Graph> GraphFromText(const std::string& text) {
+  v1::ModelSpec spec;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &spec)) {
+    return absl::InvalidArgumentError("not a ModelSpec in protobuf text format:\n" + text);
+  }
+  return planner::Graph::Build(spec);
+}
+
+absl::StatusOr<planner::Graph> ZooGraph(const std::string& name) {
+  absl::StatusOr<v1::ModelSpec> spec = planner::ZooModel(name);
+  if (!spec.ok()) return spec.status();
+  return planner::Graph::Build(*spec);
 }
 
 }  // namespace slimtrain::test_util

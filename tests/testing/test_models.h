@@ -1,12 +1,17 @@
-// test_models.h — small models and jobs the tests share.
+// test_models.h — small models and jobs the tests share, and graphs built
+// from model text or the zoo without aborting the test binary.
 //
 //   v1::ModelSpec deep = ReluChainModel(9997);        // 9999 layers
 //   v1::JobSpec job = TinySyntheticJob(/*steps=*/12);  // trains in moments
+//   ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(kModel));  // status_assertions.h
 #ifndef SLIMTRAIN_TESTS_TESTING_TEST_MODELS_H_
 #define SLIMTRAIN_TESTS_TESTING_TEST_MODELS_H_
 
 #include <cstdint>
+#include <string>
 
+#include "absl/status/statusor.h"
+#include "planner/graph.h"
 #include "proto/job.pb.h"
 #include "proto/model.pb.h"
 
@@ -21,6 +26,13 @@ v1::ModelSpec ReluChainModel(int relus, int name_bytes = 0);
 // batch 16, approx4, a checkpoint every 4 steps, seed 3: a step takes
 // milliseconds.
 v1::JobSpec TinySyntheticJob(int64_t steps = 12);
+
+// The graph of a ModelSpec in protobuf text format: INVALID_ARGUMENT with the
+// text when it does not parse, Graph::Build's error when it does not build.
+absl::StatusOr<planner::Graph> GraphFromText(const std::string& text);
+
+// The graph of the zoo model `name`: ZooModel's or Graph::Build's error.
+absl::StatusOr<planner::Graph> ZooGraph(const std::string& name);
 
 }  // namespace slimtrain::test_util
 
