@@ -21,7 +21,6 @@
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_backend.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/text_format.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/proto_buffer_reader.h"
@@ -32,6 +31,7 @@
 #include "tests/server/health.grpc.pb.h"
 #include "tests/server/reflection.pb.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 #include "tests/testing/test_server.h"
 
 namespace slimtrain {
@@ -41,40 +41,18 @@ using test_util::kAlice;
 using test_util::kBob;
 using Server = test_util::TestServer;
 
-// A small Fashion-MNIST model: one conv block, pooled, a classifier.
-constexpr char kJob[] = R"pb(
-  model {
-    spec {
-      name: "fmnist_small"
-      input { dims: 1 dims: 28 dims: 28 }
-      num_classes: 10
-      layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
-      layers { name: "bn1" inputs: "conv1" batch_norm {} }
-      layers { name: "relu1" inputs: "bn1" relu {} }
-      layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-      layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-    }
-  }
-  dataset { name: "fashion-mnist" }
-  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-  batch_size: 32
-  steps: 30
-  strategy: "approx4"
-  checkpoint_interval_steps: 10
-  seed: 5
-)pb";
-
 std::unique_ptr<grpc::ClientContext> As(const char* token, int seconds = 120) {
   return test_util::AsUser(token, seconds);
 }
 
 std::string MakeDir(const std::string& name) { return test_util::MakeServerDir(name); }
 
+// test_models.h's small Fashion-MNIST job (one conv block, pooled, a
+// classifier), seed 5.
 v1::SubmitJobRequest Request(int64_t steps) {
   v1::SubmitJobRequest r;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kJob, r.mutable_spec()));
-  r.mutable_spec()->set_steps(steps);
+  *r.mutable_spec() = test_util::FashionMnistJob(steps);
+  r.mutable_spec()->set_seed(5);
   return r;
 }
 
