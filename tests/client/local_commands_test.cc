@@ -230,7 +230,8 @@ TEST(HelpTest, EveryListedCommandHasHelpWithFlagsAndAnExample) {
     const std::string& page = r.stdout_only;
     EXPECT_EQ(page.rfind("usage: slimtrain " + command + " [flags]\n", 0), 0u) << page;
     const size_t flags = page.find("\nflags:\n");
-    ASSERT_NE(flags, std::string::npos) << page;
+    EXPECT_NE(flags, std::string::npos) << page;
+    if (flags == std::string::npos) continue;  // the other commands are still checked
     int listed_flags = 0;
     std::istringstream lines(page.substr(flags + 8));
     for (std::string line; std::getline(lines, line) && !line.empty();) {
