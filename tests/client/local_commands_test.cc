@@ -1,9 +1,11 @@
 // The real `slimtrain` binary's local commands, as users run them: plan (table,
 // JSON, SVG, max batch, auto), zoo (list, export, and planning the exported
 // file), arena (CSV), and their errors and exit codes.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -184,13 +186,61 @@ INSTANTIATE_TEST_SUITE_P(
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });
 
-TEST(HelpTest, EveryCommandHasHelpWithAnExample) {
-  for (const char* command : {"plan", "zoo", "arena"}) {
-    const CommandResult r = Slimtrain(std::string(command) + " --help");
-    EXPECT_EQ(r.exit_code, 0) << command;
-    EXPECT_NE(r.output.find("example:\n  slimtrain " + std::string(command)), std::string::npos) << r.output;
+// The commands `slimtrain --help` lists: the first word of each indented line
+// under its "commands:" and "remote commands ...:" headings, each once.
+std::vector<std::string> ListedCommands(const std::string& help) {
+  std::vector<std::string> commands;
+  std::istringstream lines(help);
+  bool in_list = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("commands:", 0) == 0 || line.rfind("remote commands", 0) == 0) {
+      in_list = true;
+    } else if (line.rfind("  ", 0) != 0) {
+      in_list = false;
+    } else if (in_list) {
+      std::istringstream words(line);
+      std::string command;
+      words >> command;
+      if (std::find(commands.begin(), commands.end(), command) == commands.end()) commands.push_back(command);
+    }
   }
-  EXPECT_EQ(Slimtrain("--help").exit_code, 0);
+  return commands;
+}
+
+TEST(HelpTest, ListedCommandsAreParsedFromTheHelpPage) {
+  EXPECT_EQ(ListedCommands("usage: x\n\ncommands:\n  plan     p\n  zoo  z\n\nremote commands (a server):\n"
+                           "  submit   s\n  plan --server ...  p\n\nexample:\n  slimtrain plan\n"),
+            (std::vector<std::string>{"plan", "zoo", "submit"}));
+}
+
+// Every command `slimtrain --help` lists has a page of its own: exit 0, its
+// usage line, flags beyond --help, and an example of that command.
+TEST(HelpTest, EveryListedCommandHasHelpWithFlagsAndAnExample) {
+  const CommandResult top = RunCommandSplit(std::string(kBinary) + " --help");
+  ASSERT_EQ(top.exit_code, 0) << top.output;
+  EXPECT_EQ(top.stdout_only.rfind("usage: slimtrain COMMAND", 0), 0u) << top.stdout_only;
+  const std::vector<std::string> commands = ListedCommands(top.stdout_only);
+  // Local and remote commands both: the parse found the two lists.
+  ASSERT_NE(std::find(commands.begin(), commands.end(), "plan"), commands.end()) << top.stdout_only;
+  ASSERT_NE(std::find(commands.begin(), commands.end(), "submit"), commands.end()) << top.stdout_only;
+  for (const std::string& command : commands) {
+    SCOPED_TRACE("slimtrain " + command + " --help");
+    const CommandResult r = RunCommandSplit(std::string(kBinary) + " " + command + " --help");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string& page = r.stdout_only;
+    EXPECT_EQ(page.rfind("usage: slimtrain " + command + " [flags]\n", 0), 0u) << page;
+    const size_t flags = page.find("\nflags:\n");
+    EXPECT_NE(flags, std::string::npos) << page;
+    if (flags == std::string::npos) continue;  // the other commands are still checked
+    int listed_flags = 0;
+    std::istringstream lines(page.substr(flags + 8));
+    for (std::string line; std::getline(lines, line) && !line.empty();) {
+      if (line.rfind("  --", 0) == 0 && line.rfind("  --help ", 0) != 0) ++listed_flags;
+    }
+    EXPECT_GT(listed_flags, 0) << page;
+    EXPECT_NE(page.find("  --help "), std::string::npos) << page;
+    EXPECT_NE(page.find("example:\n  slimtrain " + command), std::string::npos) << page;
+  }
 }
 
 }  // namespace

@@ -16,9 +16,11 @@
 #include <thread>
 
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain {
 namespace {
@@ -28,22 +30,6 @@ using test_util::RunCommand;
 using test_util::RunCommandSplit;
 
 constexpr char kAlice[] = "alice-token-0123456789";
-
-constexpr char kJobFile[] = R"(model { spec {
-  name: "small" input { dims: 1 dims: 28 dims: 28 } num_classes: 10
-  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
-  layers { name: "bn1" inputs: "conv1" batch_norm {} }
-  layers { name: "relu1" inputs: "bn1" relu {} }
-  layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-  layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
-  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} } } }
-dataset { name: "fashion-mnist" }
-optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-batch_size: 32
-steps: STEPS
-strategy: "approx4"
-checkpoint_interval_steps: 10
-)";
 
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -102,12 +88,18 @@ class RemoteCommandsTest : public testing::Test {
            " client/slimtrain " + args;
   }
 
-  std::string JobFile(int steps) const {
-    std::string text = kJobFile;
-    text.replace(text.find("STEPS"), 5, std::to_string(steps));
-    const std::string path = dir_ + "/job" + std::to_string(steps) + ".pbtxt";
+  // `job` in protobuf text format in this test's folder, as NAME.pbtxt.
+  std::string WriteJobFile(const v1::JobSpec& job, const std::string& name) const {
+    std::string text;
+    EXPECT_TRUE(google::protobuf::TextFormat::PrintToString(job, &text));
+    const std::string path = dir_ + "/" + name + ".pbtxt";
     std::ofstream(path) << text;
     return path;
+  }
+
+  // A Fashion-MNIST job of `steps` steps (test_models.h).
+  std::string JobFile(int steps) const {
+    return WriteJobFile(test_util::FashionMnistJob(steps), "job" + std::to_string(steps));
   }
 
   std::string Submit(int steps) {
@@ -175,13 +167,12 @@ TEST_F(RemoteCommandsTest, ExitCodesFollowHowTheJobEnded) {
   EXPECT_EQ(RunCommand(Cli("cancel " + long_id)).exit_code, 0);
   EXPECT_EQ(RunCommand(Cli("watch " + long_id)).exit_code, 4);
   // Failed (diverges): 3, with the reason.
-  std::string text = kJobFile;
-  text.replace(text.find("STEPS"), 5, "50");
+  v1::JobSpec diverging = test_util::FashionMnistJob(50);
   // The largest rate and decay accepted: each step scales the weights by
   // about -99, so they overflow within 25 steps.
-  text.replace(text.find("learning_rate: 0.05"), 19, "learning_rate: 100 weight_decay: 1");
-  const std::string path = dir_ + "/diverge.pbtxt";
-  std::ofstream(path) << text;
+  diverging.mutable_optimizer()->set_learning_rate(100);
+  diverging.mutable_optimizer()->set_weight_decay(1);
+  const std::string path = WriteJobFile(diverging, "diverge");
   const CommandResult submit = RunCommandSplit(Cli("submit --job-file " + path + " --wait"));
   EXPECT_EQ(submit.exit_code, 3) << submit.output;
   EXPECT_NE(submit.stdout_only.find("FAILED"), std::string::npos) << submit.stdout_only;

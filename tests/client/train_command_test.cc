@@ -5,11 +5,13 @@
 #include <sstream>
 #include <string>
 
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "engine/cuda/cuda_backend.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain {
 namespace {
@@ -19,20 +21,12 @@ using test_util::RunCommand;
 using test_util::RunCommandSplit;
 using test_util::TempPath;
 
-constexpr char kTiny[] = R"(name: "tiny"
-input { dims: 1 dims: 28 dims: 28 }
-num_classes: 10
-layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
-layers { name: "bn1" inputs: "conv1" batch_norm {} }
-layers { name: "relu1" inputs: "bn1" relu {} }
-layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
-layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-)";
-
+// test_models.h's small Fashion-MNIST model as a model file.
 std::string ModelFile() {
+  std::string text;
+  EXPECT_TRUE(google::protobuf::TextFormat::PrintToString(test_util::SmallImageModel(), &text));
   const std::string path = TempPath("tiny.pbtxt");
-  std::ofstream(path) << kTiny;
+  std::ofstream(path) << text;
   return path;
 }
 

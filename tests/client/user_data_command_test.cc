@@ -11,9 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/data.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain {
 namespace {
@@ -21,18 +23,6 @@ namespace {
 using test_util::CommandResult;
 using test_util::RunCommand;
 using test_util::TempPath;
-
-constexpr char kModel[] = R"pb(
-  name: "small_rgb32"
-  input { dims: 3 dims: 32 dims: 32 }
-  num_classes: 10
-  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
-  layers { name: "bn1" inputs: "conv1" batch_norm {} }
-  layers { name: "relu1" inputs: "bn1" relu {} }
-  layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-  layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
-  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-)pb";
 
 // The first `n` images of a Fashion-MNIST split as PNGs under dir/<split>/<class>/.
 void WriteSplit(const std::string& dir, const char* split, engine::Split which, int n) {
@@ -57,7 +47,9 @@ TEST(UserDataCommandTest, TrainOnAnImageFolderThenEvalWithTheStoredStatistics) {
   WriteSplit(dir, "train", engine::Split::kTrain, 300);
   WriteSplit(dir, "test", engine::Split::kTest, 100);
   const std::string model = TempPath("small_rgb32.pbtxt"), weights = TempPath("folder.safetensors");
-  std::ofstream(model) << kModel;
+  std::string model_text;  // test_models.h's small model on 3x32x32 images
+  ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(test_util::SmallImageModel(3, 32, 32), &model_text));
+  std::ofstream(model) << model_text;
   const std::string data = " --dataset image-folder --data-dir " + dir;
   const CommandResult train = RunCommand("client/slimtrain train --model-file " + model + data +
                                          " --normalize --batch 32 --steps 20 --lr 0.1 --threads 1 --output " + weights);

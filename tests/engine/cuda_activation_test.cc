@@ -9,6 +9,7 @@
 
 #include "tests/engine/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -199,23 +200,8 @@ TEST_F(GpuTest, GroupNormMatchesReference) {
 // Fused attention: the reference's double arithmetic per query (and per
 // key for dk, dv): within 1e-6 of the scale; causal, cross-attention.
 TEST_F(GpuTest, AttentionMatchesReference) {
-  const SoftmaxCase cases[] = {
-      {{65, 192}, R"pb(layers { name: "q" inputs: "input" tanh {} }
-                       layers { name: "k" inputs: "input" sigmoid {} }
-                       layers { name: "v" inputs: "input" relu {} }
-                       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 3 } })pb", 3},
-      {{32, 48}, R"pb(layers { name: "q" inputs: "input" tanh {} }
-                      layers { name: "k" inputs: "input" sigmoid {} }
-                      layers { name: "v" inputs: "input" relu {} }
-                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v"
-                               attention { heads: 6 causal: true } })pb", 2},
-      {{20, 16}, R"pb(layers { name: "q" inputs: "input" slice { axis: 1 end: 7 } }
-                      layers { name: "k" inputs: "input" sigmoid {} }
-                      layers { name: "v" inputs: "input" relu {} }
-                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 } })pb", 2},
-  };
-  for (const SoftmaxCase& c : cases) {
-    const Node n = OpNode(c.dims, c.op);
+  for (const test_util::AttentionCase& c : test_util::AttentionCases()) {
+    const Node n = OpNode(c.dims, c.layers);
     ASSERT_FALSE(n.name.empty());
     const int64_t b = c.batch, count = b * planner::NumElements(n.out), lse_size = b * n.heads * n.out[0];
     DeviceMemory mem(gpu_);

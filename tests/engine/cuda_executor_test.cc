@@ -5,6 +5,8 @@
 // Skipped without a GPU (see cuda_test_util.h).
 #include "tests/engine/cuda_test_util.h"
 #include "tests/engine/executor_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -13,14 +15,6 @@ namespace {
 
 using testing::Batch;
 using testing::RandomBatch;
-
-Graph Zoo(const std::string& name) {
-  absl::StatusOr<v1::ModelSpec> spec = planner::ZooModel(name);
-  EXPECT_TRUE(spec.ok()) << spec.status();
-  absl::StatusOr<Graph> g = Graph::Build(*spec);
-  EXPECT_TRUE(g.ok()) << g.status();
-  return *std::move(g);
-}
 
 std::unique_ptr<Executor> MakeExecutor(const Graph& g, Strategy s, int64_t batch, Backend* backend,
                                        bool debug = false) {
@@ -68,7 +62,7 @@ Gradients ForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend* ba
 using testing::L2RelativeError;
 
 TEST_F(GpuTest, ExactTrainingMatchesTheReferenceBackend) {
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 8, 1);
   const Gradients gpu = ForwardBackward(g, Strategy::kExact, 8, gpu_, data);
   const Gradients ref = ForwardBackward(g, Strategy::kExact, 8, &ref_, data);
@@ -85,7 +79,7 @@ TEST_F(GpuTest, ExactTrainingMatchesTheReferenceBackend) {
 
 // Invariant 3 on the GPU: the same forward kernels, so the same loss.
 TEST_F(GpuTest, ApproxForwardIsExactBitForBit) {
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 16, 2);
   const Gradients exact = ForwardBackward(g, Strategy::kExact, 16, gpu_, data);
   double previous_error = INFINITY;
@@ -101,7 +95,7 @@ TEST_F(GpuTest, ApproxForwardIsExactBitForBit) {
 
 // Invariant 4 on the GPU: checkpointing trains as exact does.
 TEST_F(GpuTest, CheckpointTrainsAsExact) {
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 16, 3);
   const std::vector<double> exact = TrainLosses(g, Strategy::kExact, 16, gpu_, data, 3, 0.05);
   const std::vector<double> checkpoint = TrainLosses(g, Strategy::kCheckpoint, 16, gpu_, data, 3, 0.05);
@@ -112,7 +106,7 @@ TEST_F(GpuTest, CheckpointTrainsAsExact) {
 
 // approx4 learns: on one fixed batch its loss falls well below the start.
 TEST_F(GpuTest, Approx4Trains) {
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 32, 4);
   const std::vector<double> losses = TrainLosses(g, Strategy::kApprox4, 32, gpu_, data, 30, 0.05);
   ASSERT_EQ(losses.size(), 30u);
@@ -123,7 +117,7 @@ TEST_F(GpuTest, Approx4Trains) {
 // No step reads a buffer outside its lifetime: with every block NaN-poisoned
 // outside it, the loss and the gradients are the same.
 TEST_F(GpuTest, DebugPoisoningChangesNothing) {
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 8, 5);
   for (Strategy s : {Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpoint}) {
     const Gradients plain = ForwardBackward(g, s, 8, gpu_, data);
@@ -151,7 +145,7 @@ TEST_F(GpuTest, MemoryMatchesThePlan) {
   absl::StatusOr<std::unique_ptr<Backend>> fresh = NewCudaBackend({});
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   Backend* gpu = fresh->get();
-  const Graph g = Zoo("resnet56");  // parameters of 3.4 MB: each region its own pages
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("resnet56"));  // parameters of 3.4 MB: each region its own pages
   constexpr int64_t kBatch = 64;
   const Batch data = RandomBatch(g, kBatch, 6);
   auto round_up = [](int64_t bytes) { return (bytes + 2 * kMiB - 1) / (2 * kMiB) * (2 * kMiB); };

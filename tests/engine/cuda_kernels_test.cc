@@ -2,6 +2,7 @@
 // optimizer kernels against the reference backend (float32), on the GPU;
 // skipped without one (see cuda_test_util.h and cuda_ops_test.cc).
 #include "tests/engine/cuda_test_util.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -10,7 +11,12 @@ namespace {
 
 const int64_t kCounts[] = {1, 37, 100003, (int64_t{1} << 20) + 3};
 
-enum class Unary { kRelu, kSigmoid, kTanh };
+// The activations' inputs and kernels of tests/testing/op_cases.h, as the
+// fast backend's test.
+using test_util::Unary;
+using test_util::UnaryBackward;
+using test_util::UnaryForward;
+using test_util::UnaryInput;
 
 TEST_F(GpuTest, ActivationsForwardBackwardAccumulateAndInPlace) {
   for (Unary op : {Unary::kRelu, Unary::kSigmoid, Unary::kTanh}) {
@@ -18,21 +24,10 @@ TEST_F(GpuTest, ActivationsForwardBackwardAccumulateAndInPlace) {
     // relative error is all cancellation.
     for (int64_t n : {int64_t{37}, int64_t{100003}, (int64_t{1} << 20) + 3}) {
       SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " count " << n);
-      std::vector<float> x = Random(n, 41, -12.0f, 12.0f);
-      if (n > 2) {
-        x[0] = 0.0f;
-        x[1] = -0.0f;
-        x[2] = op == Unary::kRelu ? std::numeric_limits<float>::quiet_NaN() : 1e-4f;  // relu maps NaN to 0
-      }
-      auto forward = [&](Backend& b, const float* in, float* out) {
-        if (op == Unary::kRelu) b.ReluForward(n, in, out);
-        if (op == Unary::kSigmoid) b.SigmoidForward(n, in, out);
-        if (op == Unary::kTanh) b.TanhForward(n, in, out);
-      };
+      const std::vector<float> x = UnaryInput(op, n);
+      auto forward = [&](Backend& b, const float* in, float* out) { UnaryForward(b, op, n, in, out); };
       auto backward = [&](Backend& b, const float* out, const float* dy, float* dx, bool acc) {
-        if (op == Unary::kRelu) b.ReluBackward(n, out, dy, dx, acc);
-        if (op == Unary::kSigmoid) b.SigmoidBackward(n, out, dy, dx, acc);
-        if (op == Unary::kTanh) b.TanhBackward(n, out, dy, dx, acc);
+        UnaryBackward(b, op, n, out, dy, dx, acc);
       };
       const double tol = op == Unary::kRelu ? 0.0 : 1e-6;
       DeviceMemory mem(gpu_);
@@ -200,36 +195,19 @@ TEST_F(GpuTest, FlattenInTorchOrderAndBack) {
 
 // ------------------------------------------------------------ pooling
 
-struct PoolCase {
-  int64_t batch, c, h, w, k, stride, pad;
-};
-
-const PoolCase kPoolCases[] = {
-    {4, 16, 8, 8, 2, 2, 0},     // ResNet-style 2x2
-    {3, 5, 7, 9, 3, 2, 1},      // overlapping windows, padding, odd sizes
-    {2, 70, 6, 6, 3, 1, 1},     // many channels
-    {64, 16, 16, 16, 3, 2, 1},  // torchvision's stem pool
-    {2, 3, 5, 5, 5, 1, 2},      // window as large as the input
-};
-
-Node PoolNode(OpKind kind, const PoolCase& t) {
-  const int64_t ho = (t.h + 2 * t.pad - t.k) / t.stride + 1, wo = (t.w + 2 * t.pad - t.k) / t.stride + 1;
-  Node n = MakeNode(kind, {{t.c, t.h, t.w}}, {t.c, ho, wo});
-  n.kernel_h = n.kernel_w = t.k;
-  n.stride_h = n.stride_w = t.stride;
-  n.pad_top = n.pad_left = n.pad_bottom = n.pad_right = t.pad;
-  return n;
-}
+// The rows, nodes and inputs of tests/testing/op_cases.h, as the fast
+// backend's pooling tests.
+using test_util::MaxPoolInput;
+using test_util::PoolCase;
+using test_util::PoolCases;
+using test_util::PoolNode;
 
 TEST_F(GpuTest, MaxPoolTiesNanAndIndicesMatchReference) {
-  for (const PoolCase& t : kPoolCases) {
+  for (const PoolCase& t : PoolCases()) {
     SCOPED_TRACE(::testing::Message() << "pool " << t.c << "x" << t.h << "x" << t.w << " k" << t.k);
     const Node n = PoolNode(OpKind::kMaxPool, t);
     const int64_t in = t.batch * t.c * t.h * t.w, out = t.batch * planner::NumElements(n.out);
-    std::vector<float> x = Random(in, 91, -2.0f, 2.0f);
-    for (float& v : x) v = std::round(v * 2) / 2;  // many ties
-    x[5] = std::numeric_limits<float>::quiet_NaN();
-    x[in - 1] = -std::numeric_limits<float>::infinity();
+    const std::vector<float> x = MaxPoolInput(in);
     DeviceMemory mem(gpu_);
     const float* xd = mem.Upload(x);
     float* yd = mem.Zeros<float>(out);
@@ -255,7 +233,7 @@ TEST_F(GpuTest, MaxPoolTiesNanAndIndicesMatchReference) {
 }
 
 TEST_F(GpuTest, AvgPoolBothDivisorsMatchReference) {
-  for (const PoolCase& t : kPoolCases) {
+  for (const PoolCase& t : PoolCases()) {
     for (const bool include_pad : {true, false}) {
       SCOPED_TRACE(::testing::Message() << "pool " << t.c << "x" << t.h << "x" << t.w << " k" << t.k
                                         << " include_pad " << include_pad);
@@ -311,12 +289,8 @@ TEST_F(GpuTest, SoftmaxCrossEntropyWithLabelSmoothing) {
   for (const double smoothing : {0.0, 0.1}) {
     for (const int64_t classes : {2, 10, 1000}) {
       SCOPED_TRACE(::testing::Message() << "smoothing " << smoothing << " classes " << classes);
-      Node n = MakeNode(OpKind::kSoftmaxCrossEntropy, {{classes}}, {});
-      n.label_smoothing = smoothing;
       const int64_t batch = 37;
-      const std::vector<float> logits = Random(batch * classes, 121, -8.0f, 8.0f);
-      std::vector<int32_t> labels(batch);
-      for (int64_t i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>((i * 7) % classes);
+      const auto& [n, logits, labels] = test_util::CrossEntropyInputs(batch, classes, smoothing);
       DeviceMemory mem(gpu_);
       const float* ld = mem.Upload(logits);
       const int32_t* labd = mem.Upload(labels);

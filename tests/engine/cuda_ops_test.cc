@@ -28,12 +28,16 @@
 //     is the plan's (MemoryMatchesThePlan says how it is measured).
 //
 // This file: the memory methods, conv2d, linear, batch norm and the quantizer;
-// cuda_kernels_test.cc the other ops; cuda_executor_test.cc the executor.
+// cuda_kernels_test.cc the other ops; cuda_executor_test.cc the executor. The
+// rows and inputs the fast backend's tests share are tests/testing/op_cases.h's.
 #include <cmath>
 #include <limits>
 
 #include "engine/quant.h"
 #include "tests/engine/cuda_test_util.h"
+#include "tests/testing/op_cases.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -92,28 +96,19 @@ TEST_F(GpuTest, MemoryMethodsAllocateCopyFillAndCheckFiniteness) {
 
 // ------------------------------------------------------------ conv2d
 
-struct ConvCase {
-  std::string name;
-  int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
-  bool bias;
-  // A non-square window instead of r, stride, pad, dil (conv2d's fields).
-  std::string window;
-};
+using test_util::ConvCase;
+using test_util::ConvSpec;
 
+// The rows both backends run (tests/testing/op_cases.h) after a ResNet stage
+// at batch 8 (ConvCases()[0] and [2], odd_bias_stride2, run with TF32 too),
+// then the CUDA backend's own and seeded random shapes.
 std::vector<ConvCase> ConvCases() {
-  std::vector<ConvCase> cases = {
-      {"resnet_16x32x32", 8, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},
-      {"resnet_64x8x8", 3, 64, 8, 8, 64, 3, 1, 1, 1, 1, false},
-      {"odd_bias_stride2", 3, 3, 17, 15, 8, 3, 2, 1, 1, 1, true},
-      {"projection_1x1_s2", 5, 16, 8, 8, 32, 1, 2, 0, 1, 1, false},
+  std::vector<ConvCase> cases = {{"resnet_16x32x32", 8, 16, 32, 32, 16, 3, 1, 1, 1, 1, false}};
+  for (const ConvCase& t : test_util::CommonConvCases()) cases.push_back(t);
+  const std::vector<ConvCase> own = {
       {"odd_channels_5_to_7", 4, 5, 9, 11, 7, 3, 1, 1, 1, 1, true},
-      {"dilated", 2, 8, 9, 9, 8, 3, 1, 2, 2, 1, true},
-      {"grouped", 2, 8, 10, 10, 12, 3, 1, 1, 1, 4, true},
       {"depthwise_s2", 3, 6, 7, 7, 6, 3, 2, 1, 1, 6, false},
-      {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
       {"one_channel_input", 4, 1, 28, 28, 16, 3, 1, 1, 1, 1, false},  // fmnist_resnet's conv1
-      {"nonsquare_1x3_s2x1", 3, 6, 9, 8, 5, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 3] stride_hw: [2, 1] pads: [0, 1]"},
-      {"conv1d_as_1xL", 4, 8, 1, 20, 8, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 5] stride_hw: [1, 2] pads: [0, 2]"},
       {"depthwise_5x3_dilated", 2, 6, 8, 9, 6, 0, 0, 0, 0, 6, false,
        "kernel_hw: [5, 3] pads: [2, 2] dilation_hw: [1, 2]"},
       // cuDNN pads both sides alike: these run on a zero-padded copy in the
@@ -123,6 +118,7 @@ std::vector<ConvCase> ConvCases() {
       {"same_padding_even_kernel_s2", 3, 5, 8, 8, 7, 0, 0, 0, 0, 1, false,
        "kernel_size: 4 stride: 2 pads: [1, 1, 2, 2]"},
   };
+  cases.insert(cases.end(), own.begin(), own.end());
   // Seeded random shapes.
   for (uint32_t seed = 1; seed <= 6; ++seed) {
     std::mt19937 rng(seed);
@@ -146,47 +142,18 @@ std::vector<ConvCase> ConvCases() {
   return cases;
 }
 
-// pre = relu(input) is read by conv_a and conv_b (conv_b's backward runs
-// first, so conv_a's accumulates into pre's gradient); `first` reads the
-// model input (no input gradient). The same graph as the fast backend's test.
-std::string ConvSpec(const ConvCase& t) {
-  const std::string window =
-      !t.window.empty() ? t.window
-                        : absl::StrFormat("kernel_size: %d stride: %d padding: %d dilation: %d", t.r, t.stride,
-                                          t.pad, t.dil);
-  const std::string conv = absl::StrFormat("conv2d { out_channels: %d %s groups: %d bias: %s }", t.k, window,
-                                           t.groups, t.bias ? "true" : "false");
-  return absl::StrFormat(R"pb(
-    name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
-    layers { name: "pre" inputs: "input" relu {} }
-    layers { name: "conv_a" inputs: "pre" %s }
-    layers { name: "conv_b" inputs: "pre" %s }
-    layers { name: "first" inputs: "input" %s }
-    layers { name: "gap_a" inputs: "conv_a" global_avg_pool {} }
-    layers { name: "gap_b" inputs: "conv_b" global_avg_pool {} }
-    layers { name: "gap_f" inputs: "first" global_avg_pool {} }
-    layers { name: "sum" inputs: "gap_a" inputs: "gap_b" inputs: "gap_f" add {} }
-    layers { name: "fc" inputs: "sum" linear { out_features: 10 } }
-    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb",
-                         t.c, t.h, t.w, conv, conv, conv);
-}
-
 // Runs every conv2d pass of `t` on `gpu` and checks it against the reference.
 void CheckConv(Backend* gpu, const ConvCase& t, double tolerance) {
   ReferenceBackend ref(DType::kF32);
-  const Graph g = BuildGraph(ConvSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(ConvSpec(t)));
   const Node& a = g.node(g.Find("conv_a"));
   const Node& b = g.node(g.Find("conv_b"));
   const Node& first = g.node(g.Find("first"));
   ASSERT_LT(a.id, b.id);
   const absl::Status prepared = gpu->Prepare(g, t.batch);
   ASSERT_TRUE(prepared.ok()) << prepared;
-  const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
-  const int64_t n_out = t.batch * planner::NumElements(a.out);
-  const int64_t n_w = t.k * (t.c / t.groups) * a.kernel_h * a.kernel_w;
-  const std::vector<float> x = Random(n_in, 1);
-  const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
-  const std::vector<float> bias = Random(t.k, 3);
+  const auto& [x, w, bias, dy, dx0] = test_util::ConvInputs(t, a);
+  const int64_t n_in = x.size(), n_out = dy.size(), n_w = w.size();
   DeviceMemory mem(gpu);
   const float* xd = mem.Upload(x);
   const float* wd = mem.Upload(w);
@@ -207,8 +174,6 @@ void CheckConv(Backend* gpu, const ConvCase& t, double tolerance) {
   }
 
   // Backward-data: conv_a accumulates, conv_b overwrites.
-  const std::vector<float> dy = Random(n_out, 4);
-  const std::vector<float> dx0 = Random(n_in, 5);
   const float* dyd = mem.Upload(dy);
   for (const bool accumulate : {true, false}) {
     const Node& n = accumulate ? a : b;
@@ -258,20 +223,13 @@ TEST_F(GpuTest, Tf32ConvolutionIsCloseToReference) {
 
 // ------------------------------------------------------------ linear
 
-struct LinearCase {
-  std::string name;
-  int64_t batch;
-  Dims in;
-  int64_t out;
-  bool bias;
-};
+using test_util::LinearCase;
+using test_util::LinearSpec;
 
+// The rows both backends run, a batch of one, and seeded random shapes.
 std::vector<LinearCase> LinearCases() {
-  std::vector<LinearCase> cases = {
-      {"resnet_fc", 16, {64}, 10, true},          {"features_no_bias", 7, {33}, 5, false},
-      {"image_input", 5, {4, 3, 5}, 7, true},     {"image_1x1", 9, {16, 1, 1}, 10, true},
-      {"wide", 4, {300}, 200, true},              {"batch_one", 1, {17}, 3, false},
-  };
+  std::vector<LinearCase> cases = test_util::CommonLinearCases();
+  cases.push_back({"batch_one", 1, {17}, 3, false});
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     std::mt19937 rng(100 + seed);
     auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
@@ -286,35 +244,18 @@ std::vector<LinearCase> LinearCases() {
   return cases;
 }
 
-std::string LinearSpec(const LinearCase& t) {
-  std::string dims;
-  for (int64_t d : t.in) dims += absl::StrFormat("dims: %d ", d);
-  const std::string fc = absl::StrFormat("linear { out_features: %d bias: %s }", t.out, t.bias ? "true" : "false");
-  return absl::StrFormat(R"pb(
-    name: "linear_test" input { %s } num_classes: %d
-    layers { name: "pre" inputs: "input" relu {} }
-    layers { name: "fc_a" inputs: "pre" %s }
-    layers { name: "fc_b" inputs: "pre" %s }
-    layers { name: "first" inputs: "input" %s }
-    layers { name: "sum" inputs: "fc_a" inputs: "fc_b" inputs: "first" add {} }
-    layers { name: "loss" inputs: "sum" softmax_cross_entropy {} })pb",
-                         dims, t.out, fc, fc, fc);
-}
-
 class LinearTest : public OnGpu<::testing::TestWithParam<LinearCase>> {};
 
 TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const LinearCase& t = GetParam();
-  const Graph g = BuildGraph(LinearSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(LinearSpec(t)));
   const Node& a = g.node(g.Find("fc_a"));
   const Node& b = g.node(g.Find("fc_b"));
   ASSERT_LT(a.id, b.id);
   const absl::Status prepared = gpu_->Prepare(g, t.batch);
   ASSERT_TRUE(prepared.ok()) << prepared;
   const int64_t f = planner::NumElements(t.in);
-  const std::vector<float> x = Random(t.batch * f, 11);
-  const std::vector<float> w = Random(t.out * f, 12, -0.3f, 0.3f);
-  const std::vector<float> bias = Random(t.out, 13);
+  const auto& [x, w, bias, dy, dx0] = test_util::LinearInputs(t);
   DeviceMemory mem(gpu_);
   const float* xd = mem.Upload(x);
   const float* wd = mem.Upload(w);
@@ -328,8 +269,6 @@ TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   EXPECT_LT(RelError(mem.Download(yd, t.batch * t.out), y_ref), kMatmulTolerance) << "forward";
   EXPECT_TRUE(fws.GuardIntact()) << "forward";
 
-  const std::vector<float> dy = Random(t.batch * t.out, 14);
-  const std::vector<float> dx0 = Random(t.batch * f, 15);
   const float* dyd = mem.Upload(dy);
   for (const bool accumulate : {true, false}) {
     const Node& n = accumulate ? a : b;
@@ -358,18 +297,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(LinearCases()),
 
 // ------------------------------------------------------------ batch_norm
 
-struct BnCase {
-  std::string name;
-  int64_t batch;
-  Dims dims;  // (C,H,W), (C,L) or (F)
-};
+using test_util::BnCase;
 
+// The rows both backends run, the CUDA backend's own, and seeded random
+// shapes.
 std::vector<BnCase> BnCases() {
-  std::vector<BnCase> cases = {
-      {"resnet_16x8x8", 4, {16, 8, 8}},  {"c3_odd", 3, {3, 5, 7}},  {"c10", 2, {10, 3, 3}},
-      {"features", 8, {33}},             {"one_value", 1, {5}},     {"large_64x32x32", 32, {64, 32, 32}},
-      {"sequence_6x50", 4, {6, 50}},     {"sequence_300x7", 5, {300, 7}},
-  };
+  std::vector<BnCase> cases = test_util::CommonBnCases();
+  cases.push_back({"large_64x32x32", 32, {64, 32, 32}});
+  cases.push_back({"sequence_300x7", 5, {300, 7}});
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     std::mt19937 rng(200 + seed);
     auto pick = [&rng](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
@@ -382,13 +317,8 @@ class BatchNormTest : public OnGpu<::testing::TestWithParam<BnCase>> {};
 
 TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
   const BnCase& t = GetParam();
-  Node n = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
-  n.eps = 1e-3;
-  n.momentum = 0.2;
   const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
-  const std::vector<float> x = Random(count, 21, 2.0f, 5.0f);  // mean far from 0
-  const std::vector<float> gamma = Random(c, 22, -2.0f, 2.0f), beta = Random(c, 23);
-  const std::vector<float> rm0 = Random(c, 24), rv0 = Random(c, 25, 0.5f, 2.0f);
+  const auto& [n, x, gamma, beta, rm0, rv0, dy, dx0] = test_util::BatchNormInputs(t);
   DeviceMemory mem(gpu_);
   const float* xd = mem.Upload(x);
   const float* gd = mem.Upload(gamma);
@@ -422,7 +352,6 @@ TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
   ref_.BatchNormForward(n, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
                         rv.data(), y.data(), stats.data());
   const float* sd = mem.Upload(stats);
-  const std::vector<float> dy = Random(count, 26), dx0 = Random(count, 27);
   const float* dyd = mem.Upload(dy);
   for (const bool accumulate : {false, true}) {
     SCOPED_TRACE(::testing::Message() << "accumulate " << accumulate);
@@ -456,19 +385,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(BnCases()),
 
 // ------------------------------------------------------------ quantizer
 
-struct QuantCase {
-  int bits;
-  int64_t batch;
-  Dims dims;
-  uint32_t seed;
-};
+using test_util::QuantCase;
 
 std::string QuantName(const ::testing::TestParamInfo<QuantCase>& info) {
-  const QuantCase& q = info.param;
-  std::string dims;
-  for (int64_t d : q.dims) dims += absl::StrFormat("x%d", d);
-  return absl::StrFormat("%s_n%d%s_seed%d", q.bits == planner::kPassThroughBits ? "pass" : absl::StrCat("k", q.bits),
-                         q.batch, dims, q.seed);
+  return absl::StrCat(test_util::QuantCaseName(info.param), "_seed", info.param.seed);
 }
 
 std::vector<QuantCase> QuantCases() {
@@ -490,35 +410,8 @@ TEST_P(QuantTest, CodesAndMasksAreIdenticalToReference) {
   const QuantCase& t = GetParam();
   const Node bn = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
   const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
-  std::vector<float> x = Random(count, t.seed * 10 + 1, -1.0f, 3.0f);
-  std::vector<float> gamma = Random(c, t.seed * 10 + 2, -2.0f, 2.0f);
-  std::vector<float> beta = Random(c, t.seed * 10 + 3, -1.0f, 1.0f);
-  if (c > 1) gamma[0] = 0.0f;   // γ = 0: x̂ coded, mask β > 0
-  if (c > 1) gamma[1] = -0.0f;  // γ = −0 is zero too
-  if (c > 2) beta[2] = 40.0f;   // b far above 3σ: the clamp of s
-  if (c > 3) beta[3] = -40.0f;
-  if (c > 4) gamma[4] = 1e-30f;  // huge b, tiny g
-  if (c > 6) beta[5] = 10.0f * std::fabs(gamma[5]);   // b = ±10: K = 2's cut −b far in a tail
-  if (c > 6) beta[6] = -7.5f * std::fabs(gamma[6]);
-  std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
-  ref_.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
-                        rv.data(), y.data(), stats.data());
-  // Values at the edges of the encoding, in channels with γ ≠ 0.
-  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, std::numeric_limits<float>::min()};
-  for (int64_t i = 0; i < count; i += 7) {
-    if (gamma[i % c] == 0.0f) continue;
-    const int64_t k = i / 7;
-    if (k % 3 == 0) {
-      y[i] = specials[k % 5];
-    } else if (k % 3 == 1 && t.bits == 2) {
-      // On (or by rounding next to) one of the channel's Lloyd-Max cuts: w = t.
-      const quant::Channel<float> ch = quant::MakeChannel<float>(2, gamma[i % c], beta[i % c]);
-      y[i] = ch.g * (ch.cut[(k / 3) % 3] + ch.b);
-    } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
-      const float delta = 6.0f / static_cast<float>(1 << t.bits);
-      y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge
-    }
-  }
+  // γ, β and y at the code's edges (seeds 10·seed + 1, 2, 3).
+  const auto& [x, gamma, beta, y, stats] = test_util::QuantizerEdgeInputs(bn, t.batch, t.bits, t.seed);
   const bool pass = t.bits == planner::kPassThroughBits;
   const int64_t code_bytes = pass ? count * 4 : (count * t.bits + 7) / 8;
   DeviceMemory mem(gpu_);

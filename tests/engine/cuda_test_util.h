@@ -27,7 +27,6 @@
 #include "engine/backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/executor.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
@@ -164,14 +163,6 @@ inline int64_t FirstZeroPatternDifference(const std::vector<float>& a, const std
     if ((a[i] == 0.0f) != (b[i] == 0.0f)) return static_cast<int64_t>(i);
   }
   return -1;
-}
-
-inline Graph BuildGraph(const std::string& text) {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status() << "\n" << text;
-  return *std::move(g);
 }
 
 

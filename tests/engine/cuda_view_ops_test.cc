@@ -11,6 +11,7 @@
 #include "engine/shape_views.h"
 #include "tests/engine/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
@@ -132,11 +133,7 @@ TEST_F(GpuTest, UpsampleMatchesReference) {
 
 // Non-square and asymmetric pooling windows (ONNX's pads).
 TEST_F(GpuTest, NonSquareAndAsymmetricPoolsMatchReference) {
-  for (const char* op : {"max_pool { kernel_hw: [2, 3] stride_hw: [2, 1] pads: [1, 1] }",
-                         "max_pool { kernel_size: 3 stride: 2 pads: [0, 0, 1, 1] }",
-                         "avg_pool { kernel_hw: [3, 2] pads: [1, 0, 0, 1] }",
-                         "avg_pool { kernel_hw: [3, 2] stride_hw: [1, 2] pads: [1, 0, 0, 1] count_include_pad: "
-                         "false }"}) {
+  for (const std::string& op : test_util::AsymmetricPoolOps()) {
     SCOPED_TRACE(op);
     const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
     ASSERT_FALSE(n.name.empty());
@@ -188,31 +185,27 @@ TEST_F(GpuTest, MseLossMatchesReference) {
 }
 
 TEST_F(GpuTest, EmbeddingMatchesReference) {
-  const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
-                                    embedding { num_embeddings: 50 embedding_dim: 96 } })pb");
+  const auto& [dims, layers, batch, tokens, rows, d, ids, table, dy] = test_util::EmbeddingInputs();
+  const Node n = OpNode(dims, layers);
   ASSERT_FALSE(n.name.empty());
-  const int64_t batch = 8, tokens = batch * 64, d = 96;
-  std::vector<float> ids(tokens);
-  for (int64_t t = 0; t < tokens; ++t) ids[t] = static_cast<float>((t * 37 + 11) % 50 % 23);
-  const std::vector<float> table = Random(50 * d, 131), dy = Random(tokens * d, 132);
   DeviceMemory mem(gpu_);
   const float* idsd = mem.Upload(ids);
   float* yd = mem.Zeros<float>(tokens * d);
-  float* gd = mem.Upload(std::vector<float>(50 * d, 7.0f));
-  std::vector<float> y_ref(tokens * d), g_ref(50 * d);
+  float* gd = mem.Upload(std::vector<float>(rows * d, 7.0f));
+  std::vector<float> y_ref(tokens * d), g_ref(rows * d);
   gpu_->EmbeddingForward(n, batch, idsd, mem.Upload(table), yd);
   ref_.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
   EXPECT_EQ(FirstBitDifference(mem.Download(yd, tokens * d), y_ref), -1);
   gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), gd, /*accumulate=*/false);
   ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), g_ref.data(), /*accumulate=*/false);
-  EXPECT_LE(RelError(mem.Download(gd, 50 * d), g_ref), 1e-6);
+  EXPECT_LE(RelError(mem.Download(gd, rows * d), g_ref), 1e-6);
   // Accumulating into a tied linear's gradient.
-  std::vector<float> acc_ref(50 * d);
-  for (int64_t i = 0; i < 50 * d; ++i) acc_ref[i] = 0.25f * static_cast<float>(i % 9);
+  std::vector<float> acc_ref(rows * d);
+  for (int64_t i = 0; i < rows * d; ++i) acc_ref[i] = 0.25f * static_cast<float>(i % 9);
   float* accd = mem.Upload(acc_ref);
   gpu_->EmbeddingBackward(n, batch, idsd, mem.Upload(dy), accd, /*accumulate=*/true);
   ref_.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc_ref.data(), /*accumulate=*/true);
-  EXPECT_LE(RelError(mem.Download(accd, 50 * d), acc_ref), 1e-6);
+  EXPECT_LE(RelError(mem.Download(accd, rows * d), acc_ref), 1e-6);
 }
 
 }  // namespace

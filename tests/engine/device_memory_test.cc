@@ -17,9 +17,10 @@
 #include "engine/checkpoint.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/executor.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/engine/executor_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -68,14 +69,6 @@ constexpr char kModel[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
-Graph Model() {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kModel, &spec));
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status();
-  return *std::move(g);
-}
-
 constexpr int64_t kBatch = 6;
 
 using engine::testing::Batch;
@@ -99,7 +92,7 @@ std::vector<double> AllParams(const ParameterRegion& p) {
 class DeviceMemoryTest : public ::testing::TestWithParam<Strategy> {};
 
 TEST_P(DeviceMemoryTest, TrainsBitForBitAsTheHostBackend) {
-  const Graph g = Model();
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(kModel));
   ReferenceBackend host(DType::kF32);
   DeviceLikeBackend device;
   std::unique_ptr<Executor> a = Make(g, GetParam(), &host), b = Make(g, GetParam(), &device);
@@ -139,7 +132,7 @@ TEST_P(DeviceMemoryTest, TrainsBitForBitAsTheHostBackend) {
 }
 
 TEST_P(DeviceMemoryTest, CheckpointResumesOnTheDevice) {
-  const Graph g = Model();
+  ASSERT_OK_AND_ASSIGN(const Graph g, test_util::GraphFromText(kModel));
   DeviceLikeBackend device;
   std::unique_ptr<Executor> whole = Make(g, GetParam(), &device);
   ASSERT_NE(whole, nullptr);

@@ -5,6 +5,7 @@
 // model's gradients match finite differences in float64.
 #include "engine/executor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -19,8 +20,9 @@
 #include "gtest/gtest.h"
 #include "planner/planner.h"
 #include "planner/schedule.h"
-#include "planner/zoo.h"
 #include "tests/engine/executor_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -28,13 +30,10 @@ namespace {
 using planner::Graph;
 using planner::Strategy;
 
-Graph BuildOrDie(const v1::ModelSpec& spec) {
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status();
-  return *std::move(g);
-}
-
-Graph Zoo(const std::string& name) { return BuildOrDie(planner::ZooModel(name).value()); }
+// The graphs below come back as StatusOr: a test takes them with
+// ASSERT_OK_AND_ASSIGN, so a model that does not build fails that test alone.
+using test_util::GraphFromText;
+using test_util::ZooGraph;
 
 // Every op the graph allows, small: conv (groups, dilation, stride), BN→ReLU,
 // max/avg pool, concat, add, sigmoid, tanh, dropout, flatten, linear.
@@ -256,22 +255,16 @@ std::string TiedLanguageModelText() {
   return text;
 }
 
-Graph Parsed(const char* text) {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec));
-  return BuildOrDie(spec);
-}
-
-Graph AllOps() { return Parsed(kAllOps); }
-Graph ActivationOps() { return Parsed(kActivationOps); }
-Graph ShapeOps() { return Parsed(kShapeOps); }
-Graph TransformerOps() { return Parsed(kTransformerOps); }
-Graph DecoderOps() { return Parsed(kDecoderOps); }
-Graph UpsampleOps() { return Parsed(kUpsampleOps); }
-Graph SequenceBnOps() { return Parsed(kSequenceBnOps); }
-Graph RegressionOps() { return Parsed(kRegressionOps); }
-Graph LanguageOps() { return Parsed(LanguageModelText().c_str()); }
-Graph TiedLanguageOps() { return Parsed(TiedLanguageModelText().c_str()); }
+absl::StatusOr<Graph> AllOps() { return GraphFromText(kAllOps); }
+absl::StatusOr<Graph> ActivationOps() { return GraphFromText(kActivationOps); }
+absl::StatusOr<Graph> ShapeOps() { return GraphFromText(kShapeOps); }
+absl::StatusOr<Graph> TransformerOps() { return GraphFromText(kTransformerOps); }
+absl::StatusOr<Graph> DecoderOps() { return GraphFromText(kDecoderOps); }
+absl::StatusOr<Graph> UpsampleOps() { return GraphFromText(kUpsampleOps); }
+absl::StatusOr<Graph> SequenceBnOps() { return GraphFromText(kSequenceBnOps); }
+absl::StatusOr<Graph> RegressionOps() { return GraphFromText(kRegressionOps); }
+absl::StatusOr<Graph> LanguageOps() { return GraphFromText(LanguageModelText()); }
+absl::StatusOr<Graph> TiedLanguageOps() { return GraphFromText(TiedLanguageModelText()); }
 
 using testing::Batch;
 using testing::RandomBatch;
@@ -300,6 +293,7 @@ Gradients RunForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend*
   if (e == nullptr) return out;
   absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
   EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return out;
   out.loss = r->loss;
   for (int64_t i = 0; i < e->params().trainable_count(); ++i) out.grads.push_back(e->params().GetGrad(i));
   for (int64_t i = 0; i < e->params().total_count(); ++i) out.state.push_back(e->params().Get(i));
@@ -324,7 +318,7 @@ TEST(ExecutorTest, BatchNormOnTheModelInput) {
     layers { name: "fc" inputs: "gap" linear { out_features: 4 } }
     layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
   )pb", &spec));
-  const Graph g = BuildOrDie(spec);
+  ASSERT_OK_AND_ASSIGN(const Graph g, Graph::Build(spec));
   const Batch data = RandomBatch(g, 5, 11);
   ReferenceBackend reference(DType::kF32);
   FastBackend fast(1);
@@ -338,21 +332,51 @@ TEST(ExecutorTest, BatchNormOnTheModelInput) {
   }
 }
 
+// The reference backend, recording the size of every allocation made through it.
+class RecordingBackend : public ReferenceBackend {
+ public:
+  RecordingBackend() : ReferenceBackend(DType::kF32) {}
+  absl::StatusOr<DeviceBuffer> Allocate(int64_t bytes) override {
+    allocations.push_back(bytes);
+    return ReferenceBackend::Allocate(bytes);
+  }
+  std::vector<int64_t> allocations;
+};
+
+// The executor's one activation allocation is the arena the planner sizes
+// for the same graph, strategy and batch (planned here on its own), and it
+// covers every buffer at its offset; on host memory it is the only
+// allocation the executor makes through the backend.
 TEST(ExecutorTest, ArenaIsExactlyThePlannedSize) {
-  ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
   for (Strategy s : planner::AllStrategies()) {
+    SCOPED_TRACE(planner::StrategyName(s));
+    RecordingBackend backend;
+    planner::PlanOptions options;
+    options.batch_size = 4;
+    options.include_buffers = true;
+    options.device = backend.name();
+    absl::StatusOr<v1::MemoryPlan> plan = planner::PlanMemory(g, s, options, backend);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    ASSERT_GT(plan->arena_bytes(), 0);
+    int64_t end = 0;
+    for (const v1::Buffer& b : plan->buffers()) end = std::max(end, b.offset_bytes() + b.size_bytes());
+    EXPECT_LE(end, plan->arena_bytes());
+
     std::unique_ptr<Executor> e = MakeExecutor(g, s, 4, &backend);
     ASSERT_NE(e, nullptr);
-    EXPECT_EQ(e->arena_bytes(), e->plan().arena_bytes()) << planner::StrategyName(s);
-    EXPECT_GT(e->arena_bytes(), 0);
+    EXPECT_EQ(backend.allocations, std::vector<int64_t>{plan->arena_bytes()});
+    EXPECT_EQ(e->arena_bytes(), plan->arena_bytes());
   }
 }
 
 TEST(ExecutorTest, ApproxForwardIsExactBitForBit) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
-  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+  for (const absl::StatusOr<Graph>& built :
+       {ZooGraph("fmnist_resnet"), ZooGraph("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+    ASSERT_TRUE(built.ok()) << built.status();
+    const Graph& g = *built;
     const Batch data = RandomBatch(g, 4, 1);
     for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
       const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, backend, data);
@@ -366,46 +390,48 @@ TEST(ExecutorTest, ApproxForwardIsExactBitForBit) {
   }
 }
 
-// The last BN→ReLU's β gradient is Σ g·mask with an exact upstream gradient:
-// equal bit for bit only if the mask from the codes is the forward's own.
-TEST(ExecutorTest, ReluMaskFromCodesIsExact) {
+// Batch norm `bn`'s β gradient under approx-8, -4 and -2 equals exact's bit
+// for bit: it is Σ g·mask with an exact upstream gradient, so equal only if
+// the mask the approximate backward applies is the forward's own. Call it
+// through ASSERT_NO_FATAL_FAILURE.
+void ExpectBetaGradientExactUnderApprox(const Graph& g, const std::string& bn) {
   ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet");
   const Batch data = RandomBatch(g, 4, 2);
   std::unique_ptr<Executor> probe = MakeExecutor(g, Strategy::kExact, 4, &backend);
-  const int64_t beta = probe->params().node(g.Find("bn")).beta;
-  const int64_t channels = g.node(g.Find("bn")).out[0];
+  ASSERT_NE(probe, nullptr);
+  const int64_t beta = probe->params().node(g.Find(bn)).beta;
+  const int64_t channels = g.node(g.Find(bn)).out[0];
   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+  ASSERT_EQ(exact.grads.size(), static_cast<size_t>(probe->params().trainable_count()));
   for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
     const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
+    ASSERT_EQ(approx.grads.size(), exact.grads.size()) << planner::StrategyName(s);
     for (int64_t c = 0; c < channels; ++c) {
       EXPECT_EQ(approx.grads[beta + c], exact.grads[beta + c]) << planner::StrategyName(s) << " channel " << c;
     }
   }
+}
+
+// The last BN→ReLU's mask comes from its codes.
+TEST(ExecutorTest, ReluMaskFromCodesIsExact) {
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
+  ASSERT_NO_FATAL_FAILURE(ExpectBetaGradientExactUnderApprox(g, "bn"));
 }
 
 // The relu after a post-activation block's add has no batch_norm before it:
 // its kRelu code keeps the mask exact, so the last block's bn2 β gradient
 // (Σ of the masked, otherwise exact upstream gradient) equals exact's.
 TEST(ExecutorTest, ReluMaskFromAReluCodeIsExact) {
-  ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet_post");
-  const Batch data = RandomBatch(g, 4, 2);
-  std::unique_ptr<Executor> probe = MakeExecutor(g, Strategy::kExact, 4, &backend);
-  const int64_t beta = probe->params().node(g.Find("layer3.2.bn2")).beta;
-  const int64_t channels = g.node(g.Find("layer3.2.bn2")).out[0];
-  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
-  for (Strategy s : {Strategy::kApprox8, Strategy::kApprox4, Strategy::kApprox2}) {
-    const Gradients approx = RunForwardBackward(g, s, 4, &backend, data);
-    for (int64_t c = 0; c < channels; ++c) {
-      EXPECT_EQ(approx.grads[beta + c], exact.grads[beta + c]) << planner::StrategyName(s) << " channel " << c;
-    }
-  }
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet_post"));
+  ASSERT_NO_FATAL_FAILURE(ExpectBetaGradientExactUnderApprox(g, "layer3.2.bn2"));
 }
 
 TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThrough) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+  for (const absl::StatusOr<Graph>& built :
+       {ZooGraph("fmnist_resnet"), ZooGraph("fmnist_resnet_post"), ActivationOps(), TransformerOps()}) {
+    ASSERT_TRUE(built.ok()) << built.status();
+    const Graph& g = *built;
     const Batch data = RandomBatch(g, 8, 3);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 8, &backend, data);
     const double e2 = L2RelativeError(RunForwardBackward(g, Strategy::kApprox2, 8, &backend, data).grads, exact.grads);
@@ -420,9 +446,12 @@ TEST(ExecutorTest, ApproxGradientErrorShrinksWithMoreBitsAndVanishesWithPassThro
   // Pass-through codes keep every value: every coding's data path (encode
   // after the forward, decode in the first backward reading it) must give
   // exact's gradients on every op.
-  for (const Graph& g : {Zoo("fmnist_resnet"), Zoo("fmnist_resnet_post"), AllOps(), ActivationOps(), ShapeOps(),
-                          TransformerOps(), DecoderOps(), LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps(), RegressionOps()}) {
+  for (const absl::StatusOr<Graph>& built :
+       {ZooGraph("fmnist_resnet"), ZooGraph("fmnist_resnet_post"), AllOps(), ActivationOps(), ShapeOps(),
+        TransformerOps(), DecoderOps(), LanguageOps(), TiedLanguageOps(), UpsampleOps(), SequenceBnOps(),
+        RegressionOps()}) {
+    ASSERT_TRUE(built.ok()) << built.status();
+    const Graph& g = *built;
     const Batch data = RandomBatch(g, 4, 3);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     const double pass =
@@ -457,7 +486,7 @@ TestBits PassAndMixedBits(const Graph& g, Backend* backend) {
 // exact's; a plan's bits come back from the plan alone (CreateFromPlan).
 TEST(ExecutorTest, MixedRunsEachTensorWithItsOwnBits) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = Zoo("fmnist_resnet_post");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet_post"));
   const Batch data = RandomBatch(g, 4, 6);
   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
   const TestBits bits = PassAndMixedBits(g, &backend);
@@ -488,7 +517,7 @@ TEST(ExecutorTest, MixedRunsEachTensorWithItsOwnBits) {
 // again from itself alone.
 TEST(ExecutorTest, MixedRecomputesSegmentsAndCodesTheRest) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = Zoo("fmnist_resnet_post");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet_post"));
   const Batch data = RandomBatch(g, 4, 8);
   const std::vector<int> cuts = planner::CutPoints(g);
   ASSERT_GT(cuts.size(), 6u);
@@ -516,6 +545,7 @@ TEST(ExecutorTest, MixedRecomputesSegmentsAndCodesTheRest) {
     if (!e.ok()) return out;
     absl::StatusOr<StepResult> r = ForwardBackwardOf(**e, data);
     EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return out;
     out.loss = r->loss;
     for (int64_t i = 0; i < (*e)->params().trainable_count(); ++i) out.grads.push_back((*e)->params().GetGrad(i));
     return out;
@@ -541,9 +571,11 @@ TEST(ExecutorTest, MixedRecomputesSegmentsAndCodesTheRest) {
 
 TEST(ExecutorTest, CheckpointGradientsEqualExactIncludingDropout) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps(), RegressionOps()}) {
+  for (const absl::StatusOr<Graph>& built :
+       {ZooGraph("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(), LanguageOps(),
+        TiedLanguageOps(), UpsampleOps(), SequenceBnOps(), RegressionOps()}) {
+    ASSERT_TRUE(built.ok()) << built.status();
+    const Graph& g = *built;
     const Batch data = RandomBatch(g, 4, 4);
     const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
     for (Strategy s : {Strategy::kCheckpoint, Strategy::kCheckpointOptimal}) {
@@ -563,9 +595,11 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
   ReferenceBackend reference(DType::kF32);
   FastBackend fast;
   for (Backend* backend : std::vector<Backend*>{&reference, &fast}) {
-    for (const Graph& g : {Zoo("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps(), RegressionOps()}) {
+    for (const absl::StatusOr<Graph>& built :
+         {ZooGraph("fmnist_resnet"), AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
+          LanguageOps(), TiedLanguageOps(), UpsampleOps(), SequenceBnOps(), RegressionOps()}) {
+      ASSERT_TRUE(built.ok()) << built.status();
+      const Graph& g = *built;
       const Batch data = RandomBatch(g, 4, 5);
       for (Strategy s : planner::AllStrategies()) {
         const Gradients normal = RunForwardBackward(g, s, 4, backend, data);
@@ -581,9 +615,11 @@ TEST(ExecutorTest, NoStepTouchesABufferOutsideItsLifetime) {
 
 TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
   ReferenceBackend backend(DType::kF64);
-  for (const Graph& g : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
-                          LanguageOps(), TiedLanguageOps(), UpsampleOps(),
-                          SequenceBnOps(), RegressionOps()}) {
+  for (const absl::StatusOr<Graph>& built : {AllOps(), ActivationOps(), ShapeOps(), TransformerOps(), DecoderOps(),
+                                             LanguageOps(), TiedLanguageOps(), UpsampleOps(), SequenceBnOps(),
+                                             RegressionOps()}) {
+    ASSERT_TRUE(built.ok()) << built.status();
+    const Graph& g = *built;
     SCOPED_TRACE(g.spec().name());
     const Batch data = RandomBatch(g, 3, 6);
     for (Strategy s : {Strategy::kExact, Strategy::kCheckpoint}) {
@@ -602,11 +638,11 @@ TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
           const int64_t i = t.offset + static_cast<int64_t>(rng() % count);
           const double h = 1e-6, original = e->params().Get(i);
           e->params().Set(i, original + h);
-          const double up = ForwardBackwardOf(*e, data)->loss;
+          ASSERT_OK_AND_ASSIGN(const StepResult up, ForwardBackwardOf(*e, data));
           e->params().Set(i, original - h);
-          const double down = ForwardBackwardOf(*e, data)->loss;
+          ASSERT_OK_AND_ASSIGN(const StepResult down, ForwardBackwardOf(*e, data));
           e->params().Set(i, original);
-          const double numeric = (up - down) / (2 * h);
+          const double numeric = (up.loss - down.loss) / (2 * h);
           EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric))
               << t.name << " element " << i - t.offset << " " << planner::StrategyName(s);
         }
@@ -617,21 +653,24 @@ TEST(ExecutorTest, WholeModelGradientsMatchFiniteDifferencesInFloat64) {
 
 TEST(ExecutorTest, TrainingStepsLowerTheLossOnAFixedBatch) {
   ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 8, 8);
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kApprox4, 8, &backend);
   ASSERT_NE(e, nullptr);
-  const double first = e->TrainStep(data.images.data(), data.labels.data(), 0.05)->loss;
-  double last = first;
-  for (int i = 0; i < 10; ++i) last = e->TrainStep(data.images.data(), data.labels.data(), 0.05)->loss;
-  EXPECT_LT(last, first * 0.7) << first << " -> " << last;
+  ASSERT_OK_AND_ASSIGN(const StepResult first, e->TrainStep(data.images.data(), data.labels.data(), 0.05));
+  StepResult last = first;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK_AND_ASSIGN(last, e->TrainStep(data.images.data(), data.labels.data(), 0.05));
+  }
+  EXPECT_LT(last.loss, first.loss * 0.7) << first.loss << " -> " << last.loss;
   EXPECT_EQ(e->steps_run(), 11);
 }
 
 TEST(ExecutorTest, RejectsAPlanThatDoesNotMatchItsSchedule) {
   ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  ASSERT_NE(e, nullptr);
   v1::MemoryPlan plan = e->plan();
   plan.mutable_buffers(3)->set_size_bytes(plan.buffers(3).size_bytes() / 2);
   absl::StatusOr<std::unique_ptr<Executor>> bad = Executor::CreateFromPlan(g, plan, &backend, {});
@@ -644,7 +683,7 @@ TEST(ExecutorTest, RejectsAPlanThatDoesNotMatchItsSchedule) {
 
 TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
   ReferenceBackend backend(DType::kF32);
-  const Graph g = DecoderOps();
+  ASSERT_OK_AND_ASSIGN(const Graph g, DecoderOps());
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 2, &backend);
   ASSERT_NE(e, nullptr);
   Batch data = RandomBatch(g, 2, 3);
@@ -668,7 +707,7 @@ TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
 // model (engine::CheckImageClassifier) rather than misread its labels.
 TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = LanguageOps();
+  ASSERT_OK_AND_ASSIGN(const Graph g, LanguageOps());
   EXPECT_EQ(planner::LabelsPerExample(g), 6);
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 3, &backend);
   ASSERT_NE(e, nullptr);
@@ -690,7 +729,8 @@ TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
   EXPECT_NE(std::string(refused.message()).find("model 'language_ops' reads token ids"), std::string::npos)
       << refused;
   EXPECT_TRUE(CheckDatasetFits(g, SyntheticDatasetFor(g, 8, 1, Split::kTrain)).ok());
-  EXPECT_TRUE(CheckDatasetFits(AllOps(), SyntheticDatasetFor(AllOps(), 8, 1, Split::kTrain)).ok());
+  ASSERT_OK_AND_ASSIGN(const Graph all_ops, AllOps());
+  EXPECT_TRUE(CheckDatasetFits(all_ops, SyntheticDatasetFor(all_ops, 8, 1, Split::kTrain)).ok());
 }
 
 // Weight tying: lm_head owns no weight (the parameter count drops by the
@@ -699,7 +739,8 @@ TEST(ExecutorTest, SequenceLossTakesALabelPerPosition) {
 // the sum of the untied model's two gradients, with the same weights).
 TEST(ExecutorTest, TiedLinearSharesTheEmbeddingTableAndSumsItsGradients) {
   ReferenceBackend backend(DType::kF64);
-  const Graph tied = TiedLanguageOps(), untied = LanguageOps();
+  ASSERT_OK_AND_ASSIGN(const Graph tied, TiedLanguageOps());
+  ASSERT_OK_AND_ASSIGN(const Graph untied, LanguageOps());
   // ln_f has no β in the tied model: 8 fewer, and the table once.
   EXPECT_EQ(untied.parameter_count() - tied.parameter_count(), 11 * 8 + 8);
   std::unique_ptr<Executor> t = MakeExecutor(tied, Strategy::kExact, 3, &backend);
@@ -723,13 +764,15 @@ TEST(ExecutorTest, TiedLinearSharesTheEmbeddingTableAndSumsItsGradients) {
     for (int64_t i = 0; i < count; ++i) u->params().Set(x.offset + i, src != nullptr ? t->params().Get(src->offset + i) : 0.0);
   }
   const Batch data = RandomBatch(tied, 3, 8);
-  const double lt = t->ForwardBackward(data.images.data(), data.labels.data())->loss;
-  const double lu = u->ForwardBackward(data.images.data(), data.labels.data())->loss;
-  EXPECT_NEAR(lt, lu, 1e-12);
+  ASSERT_OK_AND_ASSIGN(const StepResult rt, t->ForwardBackward(data.images.data(), data.labels.data()));
+  ASSERT_OK_AND_ASSIGN(const StepResult ru, u->ForwardBackward(data.images.data(), data.labels.data()));
+  EXPECT_NEAR(rt.loss, ru.loss, 1e-12);
   const NamedTensor* table_t = find(t->params(), "wte.weight");
   const NamedTensor* table_u = find(u->params(), "wte.weight");
   const NamedTensor* head_u = find(u->params(), "lm_head.weight");
   ASSERT_NE(table_t, nullptr);
+  ASSERT_NE(table_u, nullptr);
+  ASSERT_NE(head_u, nullptr);
   for (int64_t i = 0; i < 11 * 8; ++i) {
     const double sum = u->params().GetGrad(table_u->offset + i) + u->params().GetGrad(head_u->offset + i);
     EXPECT_NEAR(t->params().GetGrad(table_t->offset + i), sum, 1e-12 + 1e-10 * std::fabs(sum)) << i;
@@ -741,7 +784,7 @@ TEST(ExecutorTest, TiedLinearSharesTheEmbeddingTableAndSumsItsGradients) {
 // the predictions.
 TEST(ExecutorTest, RegressionTakesFloatTargets) {
   ReferenceBackend backend(DType::kF64);
-  const Graph g = RegressionOps();
+  ASSERT_OK_AND_ASSIGN(const Graph g, RegressionOps());
   EXPECT_EQ(planner::TargetsPerExample(g), 3 * 2);
   EXPECT_EQ(planner::LabelsPerExample(g), 0);
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
@@ -772,8 +815,9 @@ TEST(ExecutorTest, RegressionTakesFloatTargets) {
   data.targets[7] = std::nanf("");
   absl::StatusOr<StepResult> nan = e->ForwardBackward(data.images.data(), data.targets.data());
   EXPECT_EQ(nan.status().message(), "targets[1][1] is nan: targets must be finite");
-  const Graph classifier = AllOps();
+  ASSERT_OK_AND_ASSIGN(const Graph classifier, AllOps());
   std::unique_ptr<Executor> c = MakeExecutor(classifier, Strategy::kExact, 2, &backend);
+  ASSERT_NE(c, nullptr);
   const Batch cb = RandomBatch(classifier, 2, 4);
   const std::vector<float> targets(64, 0.0f);
   absl::StatusOr<StepResult> misused = c->ForwardBackward(cb.images.data(), targets.data());
@@ -784,10 +828,11 @@ TEST(ExecutorTest, RegressionTakesFloatTargets) {
 
 TEST(ExecutorTest, RejectsLabelsOutsideTheClasses) {
   ReferenceBackend backend(DType::kF32);
-  const Graph g = Zoo("fmnist_resnet");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
   Batch data = RandomBatch(g, 4, 9);
   data.labels[2] = 10;
   std::unique_ptr<Executor> e = MakeExecutor(g, Strategy::kExact, 4, &backend);
+  ASSERT_NE(e, nullptr);
   absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "labels[2] is 10, outside [0, 10)");

@@ -23,6 +23,7 @@
 #include "planner/graph.h"
 #include "tests/engine/fast_backend_test_util.h"
 #include "tests/engine/reference_test_util.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -286,29 +287,9 @@ namespace {
 // (Lq != Lk), accumulating gradients, a planned workspace of exactly the
 // size the cost model reports (a smaller one aborts).
 TEST(AttentionTest, FastMatchesReference) {
-  struct Row {
-    std::vector<int64_t> dims;
-    const char* layers;
-    int64_t batch;
-  };
-  const Row rows[] = {
-      {{65, 192}, R"pb(layers { name: "q" inputs: "input" tanh {} }
-                       layers { name: "k" inputs: "input" sigmoid {} }
-                       layers { name: "v" inputs: "input" relu {} }
-                       layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 3 } })pb", 3},
-      {{32, 48}, R"pb(layers { name: "q" inputs: "input" tanh {} }
-                      layers { name: "k" inputs: "input" sigmoid {} }
-                      layers { name: "v" inputs: "input" relu {} }
-                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v"
-                               attention { heads: 6 causal: true } })pb", 2},
-      {{20, 16}, R"pb(layers { name: "q" inputs: "input" slice { axis: 1 end: 7 } }
-                      layers { name: "k" inputs: "input" sigmoid {} }
-                      layers { name: "v" inputs: "input" relu {} }
-                      layers { name: "op" inputs: "q" inputs: "k" inputs: "v" attention { heads: 2 } })pb", 2},
-  };
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  for (const Row& row : rows) {
+  for (const test_util::AttentionCase& row : test_util::AttentionCases()) {
     absl::StatusOr<planner::Graph> g = test_util::OpGraph(row.dims, row.layers);
     ASSERT_TRUE(g.ok()) << g.status();
     const Node n = g->node(g->Find("op"));
@@ -351,16 +332,12 @@ namespace {
 // in position order against the reference's double (ids repeat often, so
 // rows sum many positions): within 1e-6 of the scale.
 TEST(EmbeddingTest, FastMatchesReference) {
-  const Node n = OpNode({64}, R"pb(layers { name: "op" inputs: "input"
-                                    embedding { num_embeddings: 50 embedding_dim: 96 } })pb");
+  const auto& [dims, layers, batch, tokens, rows, d, ids, table, dy] = test_util::EmbeddingInputs();
+  const Node n = OpNode(dims, layers);
   ASSERT_FALSE(n.name.empty());
-  const int64_t batch = 8, tokens = batch * 64, d = 96;
-  std::vector<float> ids(tokens);
-  for (int64_t t = 0; t < tokens; ++t) ids[t] = static_cast<float>((t * 37 + 11) % 50 % 23);  // ids >= 23 unused
-  const std::vector<float> table = Random(50 * d, 131), dy = Random(tokens * d, 132);
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  std::vector<float> y(tokens * d), y_ref(tokens * d), g(50 * d, 7.0f), g_ref(50 * d, 7.0f);
+  std::vector<float> y(tokens * d), y_ref(tokens * d), g(rows * d, 7.0f), g_ref(rows * d, 7.0f);
   fast.EmbeddingForward(n, batch, ids.data(), table.data(), y.data());
   ref.EmbeddingForward(n, batch, ids.data(), table.data(), y_ref.data());
   EXPECT_EQ(FirstBitDifference(y, y_ref), -1);
@@ -369,8 +346,8 @@ TEST(EmbeddingTest, FastMatchesReference) {
   EXPECT_LE(RelError(g, g_ref), 1e-6);
   for (int64_t c = 0; c < d; ++c) EXPECT_EQ(g[40 * d + c], 0.0f) << "an id that does not occur";
   // Accumulating (a tied linear wrote the gradient first): added to it.
-  std::vector<float> acc(50 * d), acc_ref(50 * d);
-  for (int64_t i = 0; i < 50 * d; ++i) acc[i] = acc_ref[i] = 0.25f * static_cast<float>(i % 9);
+  std::vector<float> acc(rows * d), acc_ref(rows * d);
+  for (int64_t i = 0; i < rows * d; ++i) acc[i] = acc_ref[i] = 0.25f * static_cast<float>(i % 9);
   fast.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc.data(), /*accumulate=*/true);
   ref.EmbeddingBackward(n, batch, ids.data(), dy.data(), acc_ref.data(), /*accumulate=*/true);
   EXPECT_LE(RelError(acc, acc_ref), 1e-6);
@@ -529,11 +506,7 @@ TEST(UpsampleTest, FastEqualsReferenceAndValuesArePyTorchs) {
 TEST(PoolWindowTest, NonSquareAndAsymmetricPoolsMatchReference) {
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  for (const char* op : {"max_pool { kernel_hw: [2, 3] stride_hw: [2, 1] pads: [1, 1] }",
-                         "max_pool { kernel_size: 3 stride: 2 pads: [0, 0, 1, 1] }",
-                         "avg_pool { kernel_hw: [3, 2] pads: [1, 0, 0, 1] }",
-                         "avg_pool { kernel_hw: [3, 2] stride_hw: [1, 2] pads: [1, 0, 0, 1] count_include_pad: "
-                         "false }"}) {
+  for (const std::string& op : test_util::AsymmetricPoolOps()) {
     SCOPED_TRACE(op);
     const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
     ASSERT_FALSE(n.name.empty());

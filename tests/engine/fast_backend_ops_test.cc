@@ -5,9 +5,8 @@
 // bit-identical; sigmoid and tanh (a polynomial exp) stay within 1e-6 of the
 // scale. Sizes straddle the threading grain (37 and 100003 elements), and
 // accumulate and in-place variants run where backend.h allows them.
-#include <cmath>
 #include <cstdint>
-#include <limits>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -16,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "tests/engine/fast_backend_test_util.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -38,27 +38,22 @@ class OpsTest : public ::testing::Test {
 
 // ---------------------------------------------------------------- elementwise
 
-enum class Unary { kRelu, kSigmoid, kTanh };
+// The activations' inputs and kernels of tests/testing/op_cases.h, as the
+// CUDA backend's test.
+using test_util::Unary;
+using test_util::UnaryBackward;
+using test_util::UnaryForward;
+using test_util::UnaryInput;
 
 TEST_F(OpsTest, ActivationsForwardBackwardAccumulateAndInPlace) {
   for (Unary op : {Unary::kRelu, Unary::kSigmoid, Unary::kTanh}) {
     for (int64_t n : kCounts) {
       SCOPED_TRACE(::testing::Message() << "op " << static_cast<int>(op) << " count " << n);
-      std::vector<float> x = Random(n, 41, -12.0f, 12.0f);
-      x[0] = 0.0f;
-      x[1] = -0.0f;
-      x[2] = std::numeric_limits<float>::quiet_NaN();  // relu maps it to 0
-      if (op != Unary::kRelu) x[2] = 1e-4f;
+      const std::vector<float> x = UnaryInput(op, n);
       std::vector<float> y(n), y_ref(n);
-      auto forward = [&](Backend& b, const float* in, float* out) {
-        if (op == Unary::kRelu) b.ReluForward(n, in, out);
-        if (op == Unary::kSigmoid) b.SigmoidForward(n, in, out);
-        if (op == Unary::kTanh) b.TanhForward(n, in, out);
-      };
+      auto forward = [&](Backend& b, const float* in, float* out) { UnaryForward(b, op, n, in, out); };
       auto backward = [&](Backend& b, const float* out, const float* dy, float* dx, bool acc) {
-        if (op == Unary::kRelu) b.ReluBackward(n, out, dy, dx, acc);
-        if (op == Unary::kSigmoid) b.SigmoidBackward(n, out, dy, dx, acc);
-        if (op == Unary::kTanh) b.TanhBackward(n, out, dy, dx, acc);
+        UnaryBackward(b, op, n, out, dy, dx, acc);
       };
       forward(fast_, x.data(), y.data());
       forward(ref_, x.data(), y_ref.data());
@@ -182,34 +177,18 @@ TEST_F(OpsTest, FlattenInTorchOrderAndBack) {
 
 // ---------------------------------------------------------------- pooling
 
-struct PoolCase {
-  int64_t batch, c, h, w, k, stride, pad;
-};
-
-const PoolCase kPoolCases[] = {
-    {4, 16, 8, 8, 2, 2, 0},    // ResNet-style 2x2
-    {3, 5, 7, 9, 3, 2, 1},     // overlapping windows, padding, odd sizes
-    {2, 70, 6, 6, 3, 1, 1},    // more channels than one accumulator chunk
-    {64, 16, 16, 16, 3, 2, 1},  // several threads
-};
-
-Node PoolNode(OpKind kind, const PoolCase& t) {
-  const int64_t ho = (t.h + 2 * t.pad - t.k) / t.stride + 1, wo = (t.w + 2 * t.pad - t.k) / t.stride + 1;
-  Node n = MakeNode(kind, {{t.c, t.h, t.w}}, {t.c, ho, wo});
-  n.kernel_h = n.kernel_w = t.k;
-  n.stride_h = n.stride_w = t.stride;
-  n.pad_top = n.pad_left = n.pad_bottom = n.pad_right = t.pad;
-  return n;
-}
+// The rows, nodes and inputs of tests/testing/op_cases.h, as the CUDA
+// backend's pooling tests.
+using test_util::MaxPoolInput;
+using test_util::PoolCase;
+using test_util::PoolCases;
+using test_util::PoolNode;
 
 TEST_F(OpsTest, MaxPoolTiesNanAndIndicesMatchReference) {
-  for (const PoolCase& t : kPoolCases) {
+  for (const PoolCase& t : PoolCases()) {
     const Node n = PoolNode(OpKind::kMaxPool, t);
     const int64_t in = t.batch * t.c * t.h * t.w, out = t.batch * planner::NumElements(n.out);
-    std::vector<float> x = Random(in, 91, -2.0f, 2.0f);
-    for (float& v : x) v = std::round(v * 2) / 2;  // many ties
-    x[5] = std::numeric_limits<float>::quiet_NaN();
-    x[in - 1] = -std::numeric_limits<float>::infinity();
+    const std::vector<float> x = MaxPoolInput(in);
     std::vector<float> y(out), y_ref(out);
     std::vector<int32_t> idx(out, -1), idx_ref(out, -2);
     fast_.MaxPoolForward(n, t.batch, x.data(), y.data(), idx.data(), Workspace{});
@@ -227,7 +206,7 @@ TEST_F(OpsTest, MaxPoolTiesNanAndIndicesMatchReference) {
 }
 
 TEST_F(OpsTest, AvgPoolBothDivisorsMatchReference) {
-  for (const PoolCase& t : kPoolCases) {
+  for (const PoolCase& t : PoolCases()) {
     for (const bool include_pad : {true, false}) {
       Node n = PoolNode(OpKind::kAvgPool, t);
       n.count_include_pad = include_pad;
@@ -271,12 +250,8 @@ TEST_F(OpsTest, GlobalAvgPoolMatchesReference) {
 TEST_F(OpsTest, SoftmaxCrossEntropyWithLabelSmoothing) {
   for (const double smoothing : {0.0, 0.1}) {
     for (const int64_t classes : {10, 1000}) {
-      Node n = MakeNode(OpKind::kSoftmaxCrossEntropy, {{classes}}, {});
-      n.label_smoothing = smoothing;
       const int64_t batch = 37;
-      const std::vector<float> logits = Random(batch * classes, 121, -8.0f, 8.0f);
-      std::vector<int32_t> labels(batch);
-      for (int64_t i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>((i * 7) % classes);
+      const auto& [n, logits, labels] = test_util::CrossEntropyInputs(batch, classes, smoothing);
       std::vector<float> probs(batch * classes), probs_ref(probs.size()), loss(1), loss_ref(1);
       fast_.SoftmaxCrossEntropyForward(n, batch, logits.data(), labels.data(), probs.data(), loss.data());
       ref_.SoftmaxCrossEntropyForward(n, batch, logits.data(), labels.data(), probs_ref.data(), loss_ref.data());

@@ -17,24 +17,23 @@
 //     restored values and ReLU-from-code gradients bit-identical; BN backward
 //     from codes within 1e-5.
 // Elementwise, layout, pooling, loss and SGD kernels: fast_backend_ops_test.cc.
+// The rows and inputs the CUDA backend's tests share are tests/testing/op_cases.h's.
 #include "engine/cpu/fast_backend.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_format.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/reference_backend.h"
-#include "engine/quant.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
 #include "tests/engine/fast_backend_test_util.h"
+#include "tests/testing/op_cases.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -44,6 +43,11 @@ using planner::Graph;
 using planner::Node;
 using planner::OpKind;
 using planner::Pass;
+using test_util::ConvCase;
+using test_util::ConvSpec;
+using test_util::GraphFromText;
+using test_util::LinearCase;
+using test_util::LinearSpec;
 using testing::FirstBitDifference;
 using testing::GuardedWorkspace;
 using testing::MakeNode;
@@ -52,71 +56,29 @@ using testing::RelError;
 
 constexpr double kMatmulTolerance = 2e-5;
 
-Graph BuildGraph(const std::string& text) {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status() << "\n" << text;
-  return *std::move(g);
-}
-
 // ---------------------------------------------------------------- conv2d
 
-struct ConvCase {
-  const char* name;
-  int64_t batch, c, h, w, k, r, stride, pad, dil, groups;
-  bool bias;
-  // A non-square window instead of r, stride, pad, dil (conv2d's fields).
-  const char* window = nullptr;
-};
-
-const ConvCase kConvCases[] = {
-    {"resnet_16x32x32", 19, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},  // accumulates in chunks of 16 and 3
-    {"chunks_of_one", 2, 8, 130, 260, 8, 3, 1, 1, 1, 1, false},      // 1 MiB per example
-    {"resnet_64x8x8", 3, 64, 8, 8, 64, 3, 1, 1, 1, 1, false},
-    {"odd_bias_stride2", 3, 3, 17, 15, 8, 3, 2, 1, 1, 1, true},
-    {"projection_1x1_s2", 5, 16, 8, 8, 32, 1, 2, 0, 1, 1, false},
-    {"dilated", 2, 8, 9, 9, 8, 3, 1, 2, 2, 1, true},
-    {"grouped", 2, 8, 10, 10, 12, 3, 1, 1, 1, 4, true},
-    {"depthwise", 3, 6, 7, 7, 6, 3, 1, 1, 1, 6, false},
-    {"kernel5_no_pad", 2, 5, 9, 8, 7, 5, 1, 0, 1, 1, true},
-    {"nonsquare_1x3_s2x1", 3, 6, 9, 8, 5, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 3] stride_hw: [2, 1] pads: [0, 1]"},
-    {"asymmetric_pads_dilated", 2, 4, 9, 7, 6, 0, 0, 0, 0, 1, false,
-     "kernel_hw: [3, 2] pads: [1, 0, 2, 1] dilation_hw: [2, 1]"},
-    {"conv1d_as_1xL", 4, 8, 1, 20, 8, 0, 0, 0, 0, 1, true, "kernel_hw: [1, 5] stride_hw: [1, 2] pads: [0, 2]"},
-    {"depthwise_5x3", 2, 6, 8, 9, 6, 0, 0, 0, 0, 6, false, "kernel_hw: [5, 3] pads: [2, 1]"},
-};
-
-// pre = relu(input) is read by conv_a and conv_b (conv_b's backward runs
-// first, so conv_a's accumulates into pre's gradient); `first` reads the
-// model input (no input gradient).
-std::string ConvSpec(const ConvCase& t) {
-  const std::string window =
-      t.window != nullptr ? std::string(t.window)
-                          : absl::StrFormat("kernel_size: %d stride: %d padding: %d dilation: %d", t.r, t.stride,
-                                            t.pad, t.dil);
-  const std::string conv = absl::StrFormat("conv2d { out_channels: %d %s groups: %d bias: %s }", t.k, window,
-                                           t.groups, t.bias ? "true" : "false");
-  return absl::StrFormat(R"pb(
-    name: "conv_test" input { dims: %d dims: %d dims: %d } num_classes: 10
-    layers { name: "pre" inputs: "input" relu {} }
-    layers { name: "conv_a" inputs: "pre" %s }
-    layers { name: "conv_b" inputs: "pre" %s }
-    layers { name: "first" inputs: "input" %s }
-    layers { name: "gap_a" inputs: "conv_a" global_avg_pool {} }
-    layers { name: "gap_b" inputs: "conv_b" global_avg_pool {} }
-    layers { name: "gap_f" inputs: "first" global_avg_pool {} }
-    layers { name: "sum" inputs: "gap_a" inputs: "gap_b" inputs: "gap_f" add {} }
-    layers { name: "fc" inputs: "sum" linear { out_features: 10 } }
-    layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb",
-                         t.c, t.h, t.w, conv, conv, conv);
+// The rows both backends run (tests/testing/op_cases.h), after the fast
+// backend's own: its accumulation in chunks of 16 examples, chunks of one
+// (1 MiB per example), depthwise and asymmetric windows.
+std::vector<ConvCase> ConvCases() {
+  std::vector<ConvCase> cases = {
+      {"resnet_16x32x32", 19, 16, 32, 32, 16, 3, 1, 1, 1, 1, false},  // accumulates in chunks of 16 and 3
+      {"chunks_of_one", 2, 8, 130, 260, 8, 3, 1, 1, 1, 1, false},      // 1 MiB per example
+      {"depthwise", 3, 6, 7, 7, 6, 3, 1, 1, 1, 6, false},
+      {"asymmetric_pads_dilated", 2, 4, 9, 7, 6, 0, 0, 0, 0, 1, false,
+       "kernel_hw: [3, 2] pads: [1, 0, 2, 1] dilation_hw: [2, 1]"},
+      {"depthwise_5x3", 2, 6, 8, 9, 6, 0, 0, 0, 0, 6, false, "kernel_hw: [5, 3] pads: [2, 1]"},
+  };
+  for (const ConvCase& t : test_util::CommonConvCases()) cases.push_back(t);
+  return cases;
 }
 
 class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const ConvCase& t = GetParam();
-  const Graph g = BuildGraph(ConvSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(t)));
   const Node& a = g.node(g.Find("conv_a"));
   const Node& b = g.node(g.Find("conv_b"));
   const Node& first = g.node(g.Find("first"));
@@ -125,12 +87,8 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
   ASSERT_TRUE(fast.Prepare(g, t.batch).ok());
-  const int64_t n_in = t.batch * planner::NumElements(a.input_dims[0]);
-  const int64_t n_out = t.batch * planner::NumElements(a.out);
-  const int64_t n_w = t.k * (t.c / t.groups) * a.kernel_h * a.kernel_w;
-  const std::vector<float> x = Random(n_in, 1);
-  const std::vector<float> w = Random(n_w, 2, -0.3f, 0.3f);
-  const std::vector<float> bias = Random(t.k, 3);
+  const auto& [x, w, bias, dy, dx0] = test_util::ConvInputs(t, a);
+  const int64_t n_in = x.size(), n_out = dy.size(), n_w = w.size();
   const float* bp = t.bias ? bias.data() : nullptr;
   SCOPED_TRACE(fast.DescribeOp(a, t.batch));
 
@@ -148,8 +106,6 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   }
 
   // Backward-data: conv_a accumulates, conv_b overwrites.
-  const std::vector<float> dy = Random(n_out, 4);
-  const std::vector<float> dx0 = Random(n_in, 5);
   GuardedWorkspace bws_a(fast.WorkspaceBytes(g, a, t.batch, Pass::kBackward));
   GuardedWorkspace bws_b(fast.WorkspaceBytes(g, b, t.batch, Pass::kBackward));
   // Room for a chunk of dx: 1 MiB of examples, at least one (dnnl_ops.h).
@@ -184,12 +140,12 @@ TEST_P(ConvTest, MatchesReferenceInsideItsPlannedWorkspace) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(kConvCases),
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 TEST(FastBackendWorkspaceTest, TooSmallWorkspaceAbortsNamingTheLayer) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(ConvCases()[0])));
   const Node& a = g.node(g.Find("conv_a"));
   FastBackend fast;
   const int64_t bytes = fast.WorkspaceBytes(g, a, 2, Pass::kForward);
@@ -201,7 +157,7 @@ TEST(FastBackendWorkspaceTest, TooSmallWorkspaceAbortsNamingTheLayer) {
 }
 
 TEST(FastBackendWorkspaceTest, OnlyConvAndLinearHaveWorkspaces) {
-  const Graph g = BuildGraph(ConvSpec(kConvCases[0]));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(ConvSpec(ConvCases()[0])));
   FastBackend fast;
   for (const Node& n : g.nodes()) {
     const bool weighted = n.kind == OpKind::kConv2d || n.kind == OpKind::kLinear;
@@ -217,43 +173,18 @@ TEST(FastBackendWorkspaceTest, OnlyConvAndLinearHaveWorkspaces) {
 
 // ---------------------------------------------------------------- linear
 
-struct LinearCase {
-  const char* name;
-  int64_t batch;
-  Dims in;
-  int64_t out;
-  bool bias;
-};
-
-const LinearCase kLinearCases[] = {
-    {"resnet_fc", 16, {64}, 10, true},
-    {"features_no_bias", 7, {33}, 5, false},
-    {"image_input", 5, {4, 3, 5}, 7, true},
-    {"image_1x1", 9, {16, 1, 1}, 10, true},
-    {"wide", 4, {300}, 200, true},
-    {"huge_features", 3, {300000}, 2, true},  // accumulates one example at a time
-};
-
-std::string LinearSpec(const LinearCase& t) {
-  std::string dims;
-  for (int64_t d : t.in) dims += absl::StrFormat("dims: %d ", d);
-  const std::string fc = absl::StrFormat("linear { out_features: %d bias: %s }", t.out, t.bias ? "true" : "false");
-  return absl::StrFormat(R"pb(
-    name: "linear_test" input { %s } num_classes: %d
-    layers { name: "pre" inputs: "input" relu {} }
-    layers { name: "fc_a" inputs: "pre" %s }
-    layers { name: "fc_b" inputs: "pre" %s }
-    layers { name: "first" inputs: "input" %s }
-    layers { name: "sum" inputs: "fc_a" inputs: "fc_b" inputs: "first" add {} }
-    layers { name: "loss" inputs: "sum" softmax_cross_entropy {} })pb",
-                         dims, t.out, fc, fc, fc);
+// The rows both backends run, and the fast backend's own.
+std::vector<LinearCase> LinearCases() {
+  std::vector<LinearCase> cases = test_util::CommonLinearCases();
+  cases.push_back({"huge_features", 3, {300000}, 2, true});  // accumulates one example at a time
+  return cases;
 }
 
 class LinearTest : public ::testing::TestWithParam<LinearCase> {};
 
 TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   const LinearCase& t = GetParam();
-  const Graph g = BuildGraph(LinearSpec(t));
+  ASSERT_OK_AND_ASSIGN(const Graph g, GraphFromText(LinearSpec(t)));
   const Node& a = g.node(g.Find("fc_a"));
   const Node& b = g.node(g.Find("fc_b"));
   ASSERT_LT(a.id, b.id);
@@ -261,9 +192,7 @@ TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   ReferenceBackend ref(DType::kF32);
   ASSERT_TRUE(fast.Prepare(g, t.batch).ok());
   const int64_t f = planner::NumElements(t.in);
-  const std::vector<float> x = Random(t.batch * f, 11);
-  const std::vector<float> w = Random(t.out * f, 12, -0.3f, 0.3f);
-  const std::vector<float> bias = Random(t.out, 13);
+  const auto& [x, w, bias, dy, dx0] = test_util::LinearInputs(t);
   const float* bp = t.bias ? bias.data() : nullptr;
   SCOPED_TRACE(fast.DescribeOp(a, t.batch));
 
@@ -274,8 +203,6 @@ TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   EXPECT_LT(RelError(y, y_ref), kMatmulTolerance);
   EXPECT_TRUE(fws.GuardIntact());
 
-  const std::vector<float> dy = Random(t.batch * t.out, 14);
-  const std::vector<float> dx0 = Random(t.batch * f, 15);
   for (const bool accumulate : {true, false}) {
     const Node& n = accumulate ? a : b;
     GuardedWorkspace ws(fast.WorkspaceBytes(g, n, t.batch, Pass::kBackward));
@@ -295,36 +222,33 @@ TEST_P(LinearTest, MatchesReferenceInsideItsPlannedWorkspace) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(kLinearCases),
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest, ::testing::ValuesIn(LinearCases()),
                          [](const ::testing::TestParamInfo<LinearCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------- batch_norm
 
-struct BnCase {
-  const char* name;
-  int64_t batch;
-  Dims dims;  // (C,H,W), (C,L) or (F)
-};
+using test_util::BnCase;
 
-const BnCase kBnCases[] = {
-    {"resnet_16x8x8", 4, {16, 8, 8}},    {"c3_odd", 3, {3, 5, 7}},       {"c10", 2, {10, 3, 3}},
-    {"c24", 5, {24, 4, 4}},              {"features", 8, {33}},           {"one_value", 1, {5}},
-    {"large_64x32x32", 8, {64, 32, 32}}, {"sequence_6x50", 4, {6, 50}},   {"sequence_one_step", 3, {9, 1}},
-};
+// The rows both backends run, and the fast backend's own.
+std::vector<BnCase> BnCases() {
+  std::vector<BnCase> cases = test_util::CommonBnCases();
+  const std::vector<BnCase> own = {
+      {"c24", 5, {24, 4, 4}},
+      {"large_64x32x32", 8, {64, 32, 32}},
+      {"sequence_one_step", 3, {9, 1}},
+  };
+  cases.insert(cases.end(), own.begin(), own.end());
+  return cases;
+}
 
 class BatchNormTest : public ::testing::TestWithParam<BnCase> {};
 
 TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
   const BnCase& t = GetParam();
-  Node n = MakeNode(OpKind::kBatchNorm, {t.dims}, t.dims);
-  n.eps = 1e-3;
-  n.momentum = 0.2;
   const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  const std::vector<float> x = Random(count, 21, 2.0f, 5.0f);  // mean far from 0
-  const std::vector<float> gamma = Random(c, 22, -2.0f, 2.0f), beta = Random(c, 23);
-  const std::vector<float> rm0 = Random(c, 24), rv0 = Random(c, 25, 0.5f, 2.0f);
+  const auto& [n, x, gamma, beta, rm0, rv0, dy, dx0] = test_util::BatchNormInputs(t);
   for (BatchNormMode mode : {BatchNormMode::kTrain, BatchNormMode::kTrainNoUpdate, BatchNormMode::kInference}) {
     SCOPED_TRACE(static_cast<int>(mode));
     std::vector<float> y(count), y_ref(count), stats(2 * c, -1.0f), stats_ref(2 * c, -1.0f);
@@ -347,7 +271,6 @@ TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
   std::vector<float> stats(2 * c), y(count), rm = rm0, rv = rv0;
   ref.BatchNormForward(n, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
                        rv.data(), y.data(), stats.data());
-  const std::vector<float> dy = Random(count, 26), dx0 = Random(count, 27);
   for (const bool accumulate : {false, true}) {
     std::vector<float> dx = dx0, dx_ref = dx0, dg(c), db(c), dg_ref(c), db_ref(c);
     fast.BatchNormBackward(n, t.batch, dy.data(), x.data(), gamma.data(), stats.data(), dx.data(), accumulate,
@@ -374,35 +297,27 @@ TEST_P(BatchNormTest, ForwardModesAndBackwardMatchReference) {
   EXPECT_LT(RelError(db, db_ref), 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(kBnCases),
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormTest, ::testing::ValuesIn(BnCases()),
                          [](const ::testing::TestParamInfo<BnCase>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------- quantizer
 
-struct QuantCase {
-  int bits;
-  int64_t batch;
-  Dims dims;
-  bool avx512;  // false: the portable path
-};
+using test_util::QuantCase;
 
 std::string QuantName(const ::testing::TestParamInfo<QuantCase>& info) {
-  const QuantCase& q = info.param;
-  std::string dims;
-  for (int64_t d : q.dims) dims += absl::StrFormat("x%d", d);
-  return absl::StrFormat("%s_n%d%s_%s", q.bits == planner::kPassThroughBits ? "pass" : absl::StrCat("k", q.bits),
-                         q.batch, dims, q.avx512 ? "avx512" : "portable");
+  return test_util::QuantCaseName(info.param) + (info.param.avx512 ? "_avx512" : "_portable");
 }
 
 std::vector<QuantCase> QuantCases() {
   std::vector<QuantCase> cases;
   for (bool avx : {true, false}) {
     for (int bits : {8, 4, 2, planner::kPassThroughBits}) {
-      cases.push_back({bits, 4, {16, 8, 8}, avx});  // C a multiple of 16
-      cases.push_back({bits, 3, {5, 3, 3}, avx});   // 135 elements: P = 80, a short tail
-      cases.push_back({bits, 2, {24, 5, 3}, avx});  // P = 48
-      cases.push_back({bits, 9, {7}, avx});         // (N,F)
-      cases.push_back({bits, 16, {64, 16, 16}, avx});  // several threads
+      // Inputs from seed 3 (QuantizerEdgeInputs: seeds 31, 32, 33).
+      cases.push_back({bits, 4, {16, 8, 8}, 3, avx});    // C a multiple of 16
+      cases.push_back({bits, 3, {5, 3, 3}, 3, avx});     // 135 elements: P = 80, a short tail
+      cases.push_back({bits, 2, {24, 5, 3}, 3, avx});    // P = 48
+      cases.push_back({bits, 9, {7}, 3, avx});           // (N,F)
+      cases.push_back({bits, 16, {64, 16, 16}, 3, avx});  // several threads
     }
   }
   return cases;
@@ -420,34 +335,8 @@ TEST_P(QuantTest, CodesAndRestoresAreIdenticalToReference) {
   const int64_t c = t.dims[0], count = t.batch * planner::NumElements(t.dims);
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  std::vector<float> x = Random(count, 31, -1.0f, 3.0f);
-  std::vector<float> gamma = Random(c, 32, -2.0f, 2.0f), beta = Random(c, 33, -1.0f, 1.0f);
-  gamma[0] = 0.0f;                // γ = 0: x̂ coded, mask β > 0
-  if (c > 1) gamma[1] = -0.0f;    // γ = −0 is zero too
-  if (c > 2) beta[2] = 40.0f;     // b far above 3σ: the clamp of s
-  if (c > 3) beta[3] = -40.0f;
-  if (c > 4) gamma[4] = 1e-30f;   // huge b, tiny g
-  if (c > 6) beta[5] = 10.0f * std::fabs(gamma[5]);   // b = ±10: K = 2's cut −b far in a tail
-  if (c > 6) beta[6] = -7.5f * std::fabs(gamma[6]);
-  std::vector<float> y(count), stats(2 * c), rm(c), rv(c, 1.0f);
-  ref.BatchNormForward(bn, t.batch, BatchNormMode::kTrainNoUpdate, x.data(), gamma.data(), beta.data(), rm.data(),
-                       rv.data(), y.data(), stats.data());
-  // Values at the edges of the encoding, in channels with γ ≠ 0.
-  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, std::numeric_limits<float>::min()};
-  for (int64_t i = 0; i < count; i += 7) {
-    if (gamma[i % c] == 0.0f) continue;
-    const int64_t k = i / 7;
-    if (k % 3 == 0) {
-      y[i] = specials[k % 5];
-    } else if (k % 3 == 1 && t.bits == 2) {
-      // On (or by rounding next to) one of the channel's Lloyd-Max cuts: w = t.
-      const quant::Channel<float> ch = quant::MakeChannel<float>(2, gamma[i % c], beta[i % c]);
-      y[i] = ch.g * (ch.cut[(k / 3) % 3] + ch.b);
-    } else if (k % 3 == 1 && t.bits != planner::kPassThroughBits) {
-      const float delta = 6.0f / static_cast<float>(1 << t.bits);
-      y[i] = std::fabs(gamma[i % c]) * delta * static_cast<float>(k % 9 - 4);  // a bin edge
-    }
-  }
+  // γ, β and y at the code's edges.
+  const auto& [x, gamma, beta, y, stats] = test_util::QuantizerEdgeInputs(bn, t.batch, t.bits, t.seed);
   const bool pass = t.bits == planner::kPassThroughBits;
   const size_t code_bytes = pass ? count * 4 : (count * t.bits + 7) / 8;
   std::vector<uint8_t> code(code_bytes, 0xcd), code_ref(code_bytes, 0x5a);

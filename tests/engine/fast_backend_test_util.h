@@ -1,5 +1,6 @@
-// fast_backend_test_util.h — helpers shared by the fast backend's tests:
-// seeded random tensors, error measures, guarded workspaces, node builders.
+// fast_backend_test_util.h — helpers shared by the fast backend's tests (and
+// the CUDA backend's): error measures, guarded workspaces, and the seeded
+// random tensors and node builders of tests/testing/op_cases.h.
 #ifndef SLIMTRAIN_TESTS_ENGINE_FAST_BACKEND_TEST_UTIL_H_
 #define SLIMTRAIN_TESTS_ENGINE_FAST_BACKEND_TEST_UTIL_H_
 
@@ -7,23 +8,19 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "engine/backend.h"
 #include "planner/graph.h"
+#include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::testing {
 
-// n values uniform in [lo, hi), from a fixed seed.
-inline std::vector<float> Random(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+// Seeded random tensors and shape-only nodes, shared with every backend's
+// op cases (tests/testing/op_cases.h).
+using ::slimtrain::test_util::MakeNode;
+using ::slimtrain::test_util::Random;
 
 // max |got − want| / max |want|: the error relative to the tensor's scale
 // (0 when both are all zero; infinity on a size mismatch or a NaN).
@@ -74,18 +71,6 @@ class GuardedWorkspace {
   std::vector<char> storage_;
   char* data_;
 };
-
-// A node outside any graph, for ops whose kernels read only its shapes.
-inline planner::Node MakeNode(planner::OpKind kind, std::vector<planner::Dims> inputs, planner::Dims out,
-                              int id = 7) {
-  planner::Node n;
-  n.id = id;
-  n.name = "node";
-  n.kind = kind;
-  n.input_dims = std::move(inputs);
-  n.out = std::move(out);
-  return n;
-}
 
 }  // namespace slimtrain::engine::testing
 

@@ -4,35 +4,49 @@
 // (approx-K); bad requests are refused.
 #include "engine/fidelity.h"
 
+#include <optional>
+#include <utility>
+
 #include "engine/cpu/reference_backend.h"
 #include "gtest/gtest.h"
 #include "planner/zoo.h"
+#include "tests/testing/status_assertions.h"
 
 namespace slimtrain::engine {
 namespace {
 
 class FidelityTest : public testing::Test {
  protected:
-  planner::Graph graph_ = planner::Graph::Build(planner::ZooModel("fmnist_resnet").value()).value();
-  Dataset data_ = SyntheticDataset(8 * 5, {1, 28, 28}, 10, 3, Split::kTrain);
-  ReferenceBackend backend_{DType::kF64};
+  void SetUp() override {
+    absl::StatusOr<v1::ModelSpec> spec = planner::ZooModel("fmnist_resnet");
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    absl::StatusOr<planner::Graph> graph = planner::Graph::Build(*spec);
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    graph_.emplace(*std::move(graph));
+  }
 
-  FidelityReport Measure(planner::Strategy s, bool per_tensor = false) {
+  // The report on 8 examples against 4 other batches; tests take it with
+  // ASSERT_OK_AND_ASSIGN, so a refused measurement fails that test alone.
+  absl::StatusOr<FidelityReport> Measure(planner::Strategy s, bool per_tensor = false) {
     FidelityOptions options;
     options.batch = 8;
     options.other_batches = 4;
     options.per_tensor = per_tensor;
-    absl::StatusOr<FidelityReport> r = MeasureFidelity(graph_, s, data_, options, &backend_);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return *r;
+    return MeasureFidelity(*graph_, s, data_, options, &backend_);
   }
+
+  std::optional<planner::Graph> graph_;  // set by SetUp
+  Dataset data_ = SyntheticDataset(8 * 5, {1, 28, 28}, 10, 3, Split::kTrain);
+  ReferenceBackend backend_{DType::kF64};
 };
 
 TEST_F(FidelityTest, ErrorShrinksWithBitsAndVanishesWithPassThrough) {
-  const FidelityReport r2 = Measure(planner::Strategy::kApprox2);
-  const FidelityReport r8 = Measure(planner::Strategy::kApprox8);
-  const FidelityReport pass = Measure(planner::Strategy::kApproxPassThrough);
+  ASSERT_OK_AND_ASSIGN(const FidelityReport r2, Measure(planner::Strategy::kApprox2));
+  ASSERT_OK_AND_ASSIGN(const FidelityReport r8, Measure(planner::Strategy::kApprox8));
+  ASSERT_OK_AND_ASSIGN(const FidelityReport pass, Measure(planner::Strategy::kApproxPassThrough));
   ASSERT_EQ(r2.layers.size(), 22u);  // 21 convolutions and the classifier
+  ASSERT_EQ(r8.layers.size(), r2.layers.size());
+  ASSERT_EQ(pass.layers.size(), r2.layers.size());
   double sum2 = 0, sum8 = 0;
   for (size_t i = 0; i < r2.layers.size(); ++i) {
     EXPECT_EQ(r2.layers[i].layer, r8.layers[i].layer);
@@ -61,9 +75,9 @@ TEST_F(FidelityTest, ErrorShrinksWithBitsAndVanishesWithPassThrough) {
 // error of everything coded; naive-K (whose codes change the forward) has
 // none.
 TEST_F(FidelityTest, EveryCodedTensorAlone) {
-  const FidelityReport r2 = Measure(planner::Strategy::kApprox2, true);
-  const FidelityReport r8 = Measure(planner::Strategy::kApprox8, true);
-  const FidelityReport pass = Measure(planner::Strategy::kApproxPassThrough, true);
+  ASSERT_OK_AND_ASSIGN(const FidelityReport r2, Measure(planner::Strategy::kApprox2, true));
+  ASSERT_OK_AND_ASSIGN(const FidelityReport r8, Measure(planner::Strategy::kApprox8, true));
+  ASSERT_OK_AND_ASSIGN(const FidelityReport pass, Measure(planner::Strategy::kApproxPassThrough, true));
   ASSERT_GT(r2.tensors.size(), 10u);
   ASSERT_EQ(r8.tensors.size(), r2.tensors.size());
   ASSERT_EQ(pass.tensors.size(), r2.tensors.size());
@@ -80,17 +94,18 @@ TEST_F(FidelityTest, EveryCodedTensorAlone) {
     sum8 += r8.tensors[i].approx_error;
   }
   EXPECT_LT(sum8, sum2 / 4);
-  EXPECT_TRUE(Measure(planner::Strategy::kNaive4, true).tensors.empty());
+  ASSERT_OK_AND_ASSIGN(const FidelityReport naive, Measure(planner::Strategy::kNaive4, true));
+  EXPECT_TRUE(naive.tensors.empty());
 }
 
 TEST_F(FidelityTest, RefusesExactStrategyAndTooLittleData) {
   FidelityOptions options;
   options.batch = 8;
   options.other_batches = 4;
-  EXPECT_EQ(MeasureFidelity(graph_, planner::Strategy::kExact, data_, options, &backend_).status().code(),
+  EXPECT_EQ(MeasureFidelity(*graph_, planner::Strategy::kExact, data_, options, &backend_).status().code(),
             absl::StatusCode::kInvalidArgument);
   options.other_batches = 16;
-  EXPECT_EQ(MeasureFidelity(graph_, planner::Strategy::kApprox4, data_, options, &backend_).status().message(),
+  EXPECT_EQ(MeasureFidelity(*graph_, planner::Strategy::kApprox4, data_, options, &backend_).status().message(),
             "the dataset's 40 examples are fewer than 17 batches of 8");
 }
 

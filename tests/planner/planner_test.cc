@@ -16,18 +16,16 @@
 #include "planner/coding.h"
 #include "planner/plan_request.h"
 #include "planner/zoo.h"
+#include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"
 
 namespace slimtrain::planner {
 namespace {
 
-Graph BuildOrDie(const v1::ModelSpec& spec) {
-  absl::StatusOr<Graph> g = Graph::Build(spec);
-  EXPECT_TRUE(g.ok()) << g.status();
-  return *std::move(g);
-}
-
-Graph Zoo(const std::string& name) { return BuildOrDie(ZooModel(name).value()); }
+// Graphs come back as StatusOr: a test takes them with ASSERT_OK_AND_ASSIGN,
+// so a model that does not build fails that test alone.
+using test_util::GraphFromText;
+using test_util::ZooGraph;
 
 v1::MemoryPlan PlanOrDie(const Graph& g, Strategy s, PlanOptions options) {
   absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(g, s, options, DefaultCostModel());
@@ -107,7 +105,7 @@ void ExpectPlanInvariants(const v1::MemoryPlan& plan) {
 class ZooPlanTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(ZooPlanTest, EveryStrategyKeepsTheArenaInvariants) {
-  const Graph g = Zoo(GetParam());
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph(GetParam()));
   PlanOptions options;
   options.batch_size = g.node(0).out[1] >= 224 ? 2 : 8;
   options.include_buffers = true;
@@ -153,11 +151,7 @@ constexpr char kSmall[] = R"pb(
   layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
 )pb";
 
-Graph Small() {
-  v1::ModelSpec spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kSmall, &spec));
-  return BuildOrDie(spec);
-}
+absl::StatusOr<Graph> Small() { return GraphFromText(kSmall); }
 
 std::map<std::string, int64_t> SavedBuffers(const v1::MemoryPlan& plan) {
   std::map<std::string, int64_t> saved;
@@ -171,7 +165,8 @@ TEST(PlannerTest, ExactKeepsWhatEachBackwardReadsInFp32) {
   PlanOptions options;
   options.batch_size = 2;
   options.include_buffers = true;
-  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kExact, options);
+  ASSERT_OK_AND_ASSIGN(const Graph small, Small());
+  const v1::MemoryPlan plan = PlanOrDie(small, Strategy::kExact, options);
   const int64_t map = 2 * 4 * 8 * 8 * 4;  // one (2,4,8,8) fp32 tensor
   const std::map<std::string, int64_t> expected = {
       {"input.out", 2 * 3 * 64 * 4},  // conv1's weight gradient
@@ -196,7 +191,8 @@ TEST(PlannerTest, Approx4KeepsCodesForEachBnReluAndEveryOtherTensorAndRestoresCo
   PlanOptions options;
   options.batch_size = 2;
   options.include_buffers = true;
-  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kApprox4, options);
+  ASSERT_OK_AND_ASSIGN(const Graph small, Small());
+  const v1::MemoryPlan plan = PlanOrDie(small, Strategy::kApprox4, options);
   const int64_t code = 2 * 4 * 8 * 8 / 2;  // 4 bits per element
   const std::map<std::string, int64_t> expected = {
       {"input.out", 2 * 3 * 64 * 4}, {"labels", 2 * 4},      {"bn1.code", code},
@@ -230,10 +226,11 @@ TEST(PlannerTest, NaiveCodesBnReluPairsOnly) {
   PlanOptions options;
   options.batch_size = 16;
   const int64_t features = 16 * 64;  // the fc's input, (N, 64)
-  EXPECT_EQ(PlanOrDie(Zoo("fmnist_resnet"), Strategy::kNaive8, options).saved_activation_bytes() -
-                PlanOrDie(Zoo("fmnist_resnet"), Strategy::kApprox8, options).saved_activation_bytes(),
+  ASSERT_OK_AND_ASSIGN(const Graph pre, ZooGraph("fmnist_resnet"));
+  EXPECT_EQ(PlanOrDie(pre, Strategy::kNaive8, options).saved_activation_bytes() -
+                PlanOrDie(pre, Strategy::kApprox8, options).saved_activation_bytes(),
             features * 4 - CodeBytes(Coding::kGroup, 8, features, 4));
-  const Graph post = Zoo("resnet20");
+  ASSERT_OK_AND_ASSIGN(const Graph post, ZooGraph("resnet20"));
   EXPECT_LT(2 * PlanOrDie(post, Strategy::kApprox8, options).saved_activation_bytes(),
             PlanOrDie(post, Strategy::kNaive8, options).saved_activation_bytes());
 }
@@ -242,7 +239,8 @@ TEST(PlannerTest, ReluRunsInPlaceOnItsBatchNormOutput) {
   PlanOptions options;
   options.batch_size = 2;
   options.include_buffers = true;
-  const v1::MemoryPlan plan = PlanOrDie(Small(), Strategy::kExact, options);
+  ASSERT_OK_AND_ASSIGN(const Graph small, Small());
+  const v1::MemoryPlan plan = PlanOrDie(small, Strategy::kExact, options);
   std::map<std::string, const v1::Buffer*> by_name;
   for (const v1::Buffer& b : plan.buffers()) by_name[b.name()] = &b;
   ASSERT_TRUE(by_name.count("relu1.out"));
@@ -271,7 +269,8 @@ TEST(PlannerTest, ActivationsKeepTheirOutputOrInputAndRunInPlaceWhereTheInputDie
   PlanOptions options;
   options.batch_size = 2;
   options.include_buffers = true;
-  const v1::MemoryPlan plan = PlanOrDie(BuildOrDie(spec), Strategy::kExact, options);
+  ASSERT_OK_AND_ASSIGN(const Graph g, Graph::Build(spec));
+  const v1::MemoryPlan plan = PlanOrDie(g, Strategy::kExact, options);
   const int64_t map = 2 * 4 * 8 * 8 * 4;
   const std::map<std::string, int64_t> expected = {
       {"input.out", 2 * 3 * 64 * 4}, {"labels", 2 * 4},
@@ -329,14 +328,14 @@ TEST(PlannerTest, FusedAttentionSavesTheProbabilitiesTheUnfusedPathKeeps) {
       layers { name: "pool" inputs: "attn" reduce_mean { axes: [1] } }
       layers { name: "fc" inputs: "pool" linear { out_features: 2 } }
       layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb");
-    v1::ModelSpec spec;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
-    return BuildOrDie(spec);
+    return GraphFromText(text);
   };
   PlanOptions options;
   options.batch_size = kBatch;
-  const v1::MemoryPlan fused = PlanOrDie(block(true), Strategy::kExact, options);
-  const v1::MemoryPlan unfused = PlanOrDie(block(false), Strategy::kExact, options);
+  ASSERT_OK_AND_ASSIGN(const Graph fused_block, block(true));
+  ASSERT_OK_AND_ASSIGN(const Graph unfused_block, block(false));
+  const v1::MemoryPlan fused = PlanOrDie(fused_block, Strategy::kExact, options);
+  const v1::MemoryPlan unfused = PlanOrDie(unfused_block, Strategy::kExact, options);
   const int64_t probabilities = kBatch * kHeads * kL * kL * 4;
   std::printf("attention block, L %d, D %d, %d heads, batch %d: saved %.1f MiB fused, %.1f MiB unfused (the "
               "probabilities: %.1f MiB)\n",
@@ -363,19 +362,18 @@ TEST(PlannerTest, UpsampleKeepsNothingForBackward) {
       layers { name: "gap" inputs: "up" global_avg_pool {} }
       layers { name: "fc" inputs: "gap" linear { out_features: 2 } }
       layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb");
-    v1::ModelSpec spec;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &spec)) << text;
-    return BuildOrDie(spec);
+    return GraphFromText(text);
   };
   PlanOptions options;
   options.batch_size = 4;
-  const v1::MemoryPlan none =
-      PlanOrDie(model(R"pb(layers { name: "up" inputs: "conv" scale { value: 1 } })pb"), Strategy::kExact, options);
+  ASSERT_OK_AND_ASSIGN(const Graph plain, model(R"pb(layers { name: "up" inputs: "conv" scale { value: 1 } })pb"));
+  const v1::MemoryPlan none = PlanOrDie(plain, Strategy::kExact, options);
   for (const char* mode : {"nearest", "bilinear"}) {
-    const v1::MemoryPlan up = PlanOrDie(
+    ASSERT_OK_AND_ASSIGN(
+        const Graph upsampled,
         model(absl::StrCat(R"pb(layers { name: "up" inputs: "conv" upsample { scale_factor: 2 mode: ")pb", mode,
-                           R"pb(" } })pb").c_str()),
-        Strategy::kExact, options);
+                           R"pb(" } })pb").c_str()));
+    const v1::MemoryPlan up = PlanOrDie(upsampled, Strategy::kExact, options);
     EXPECT_EQ(up.saved_activation_bytes(), none.saved_activation_bytes()) << mode;
   }
 }
@@ -385,21 +383,19 @@ TEST(PlannerTest, UpsampleKeepsNothingForBackward) {
 // (kGroup) instead, and keeps the model input exact.
 TEST(PlannerTest, BatchNormOverSequencesIsNotCodedAsABnRelu) {
   auto model = [](const char* dims) {
-    v1::ModelSpec spec;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(absl::StrCat(R"pb(
+    return GraphFromText(absl::StrCat(R"pb(
       name: "bn1d" num_classes: 2 input { )pb", dims, R"pb( }
       layers { name: "bn" inputs: "input" batch_norm {} }
       layers { name: "relu" inputs: "bn" relu {} }
       layers { name: "flat" inputs: "relu" flatten {} }
       layers { name: "fc" inputs: "flat" linear { out_features: 2 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb"),
-                                                                  &spec));
-    return BuildOrDie(spec);
+      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} })pb"));
   };
   PlanOptions options;
   options.batch_size = 16;
   const int64_t count = 16 * 32 * 64, bytes = count * 4;
-  const Graph sequence = model("dims: 32 dims: 64"), image = model("dims: 32 dims: 8 dims: 8");
+  ASSERT_OK_AND_ASSIGN(const Graph sequence, model("dims: 32 dims: 64"));
+  ASSERT_OK_AND_ASSIGN(const Graph image, model("dims: 32 dims: 8 dims: 8"));
   EXPECT_EQ(PlanOrDie(sequence, Strategy::kExact, options).saved_activation_bytes() -
                 PlanOrDie(sequence, Strategy::kApprox4, options).saved_activation_bytes(),
             (bytes - CodeBytes(Coding::kRelu, 4, count, 4)) + (bytes - CodeBytes(Coding::kGroup, 4, count, 4)));
@@ -424,7 +420,8 @@ TEST(PlannerTest, BackendWorkspacesArePlannedForOneStepEach) {
   PlanOptions options;
   options.batch_size = 2;
   options.include_buffers = true;
-  absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(Small(), Strategy::kApprox4, options, WorkspaceCostModel());
+  ASSERT_OK_AND_ASSIGN(const Graph small, Small());
+  absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(small, Strategy::kApprox4, options, WorkspaceCostModel());
   ASSERT_TRUE(plan.ok()) << plan.status();
   ExpectPlanInvariants(*plan);
   int workspaces = 0;
@@ -436,14 +433,14 @@ TEST(PlannerTest, BackendWorkspacesArePlannedForOneStepEach) {
     EXPECT_FALSE(b.saved());
   }
   EXPECT_EQ(workspaces, 4);  // two convs, forward and backward
-  const v1::MemoryPlan without = PlanOrDie(Small(), Strategy::kApprox4, options);
+  const v1::MemoryPlan without = PlanOrDie(small, Strategy::kApprox4, options);
   EXPECT_GT(plan->arena_bytes(), without.arena_bytes());
 }
 
 // The paper's model at the paper's batch: approx4 keeps at most 1/12 of
 // exact's saved bytes.
 TEST(PlannerTest, ResNet164Approx4SavesAtMostATwelfthOfExact) {
-  const Graph g = Zoo("resnet164");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet164"));
   PlanOptions options;
   options.batch_size = 128;
   const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);
@@ -452,7 +449,7 @@ TEST(PlannerTest, ResNet164Approx4SavesAtMostATwelfthOfExact) {
 }
 
 TEST(PlannerTest, CheckpointOptimalFitsABudgetWithLessRecomputeWhenGivenMore) {
-  const Graph g = Zoo("resnet56");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet56"));
   PlanOptions options;
   options.batch_size = 32;
   const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);
@@ -473,7 +470,7 @@ TEST(PlannerTest, CheckpointOptimalFitsABudgetWithLessRecomputeWhenGivenMore) {
 }
 
 TEST(PlannerTest, MaxBatchFitsAndOneMoreDoesNot) {
-  const Graph g = Zoo("resnet20");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet20"));
   PlanOptions options;
   options.budget_bytes = int64_t{256} << 20;
   for (Strategy s : {Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpointOptimal}) {
@@ -492,12 +489,9 @@ TEST(PlannerTest, MaxBatchStopsAtTheSizeLimits) {
   // graph's limits accept, not past it.
   SizeLimits limits;
   limits.max_batch_size = 1000;
-  const Graph g = BuildOrDie(ZooModel("resnet20").value());
-  const Graph limited = [&] {
-    absl::StatusOr<Graph> built = Graph::Build(ZooModel("resnet20").value(), limits);
-    EXPECT_TRUE(built.ok());
-    return *std::move(built);
-  }();
+  ASSERT_OK_AND_ASSIGN(const v1::ModelSpec spec, ZooModel("resnet20"));
+  ASSERT_OK_AND_ASSIGN(const Graph g, Graph::Build(spec));
+  ASSERT_OK_AND_ASSIGN(const Graph limited, Graph::Build(spec, limits));
   PlanOptions options;
   options.budget_bytes = int64_t{1} << 60;
   absl::StatusOr<int64_t> max = MaxBatchSize(limited, Strategy::kApprox4, options, DefaultCostModel());
@@ -516,7 +510,7 @@ TEST(PlannerTest, MaxBatchStopsAtTheSizeLimits) {
 using test_util::ReluChainModel;
 
 TEST(PlannerTest, PlanningStopsOnDeadlineCancellationAndTimeLimit) {
-  const Graph g = BuildOrDie(ReluChainModel(3000));
+  ASSERT_OK_AND_ASSIGN(const Graph g, Graph::Build(ReluChainModel(3000)));
   PlanOptions options;
   options.batch_size = 4;
   PlanStop stop;
@@ -564,7 +558,7 @@ TEST(PlanRequestTest, WorkOverTheBoundIsRefusedBeforePlanning) {
 }
 
 TEST(PlannerTest, AutoPicksTheFirstStrategyThatFitsAndSaysWhy) {
-  const Graph g = Zoo("resnet56");
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet56"));
   PlanOptions options;
   options.batch_size = 64;
   const v1::MemoryPlan exact = PlanOrDie(g, Strategy::kExact, options);

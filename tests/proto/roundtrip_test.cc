@@ -176,19 +176,6 @@ INSTANTIATE_TEST_SUITE_P(EveryContractMessage, RoundTripTest, testing::ValuesIn(
                            return name;
                          });
 
-// The contract really has the RPCs the service promises.
-TEST(ServiceContractTest, TrainingServiceHasEveryRpc) {
-  const auto* service =
-      v1::PlanMemoryRequest::descriptor()->file()->FindServiceByName("TrainingService");
-  ASSERT_NE(service, nullptr);
-  for (const char* rpc : {"PlanMemory", "SubmitJob", "GetJob", "ListJobs", "CancelJob",
-                          "WatchJob", "DownloadWeights", "DeleteJob"}) {
-    EXPECT_NE(service->FindMethodByName(rpc), nullptr) << rpc;
-  }
-  EXPECT_TRUE(service->FindMethodByName("WatchJob")->server_streaming());
-  EXPECT_TRUE(service->FindMethodByName("DownloadWeights")->server_streaming());
-}
-
 // A text-format model, as users write it, parses into the IR.
 TEST(ModelSpecTest, ParsesTheDocumentedExample) {
   const char* text = R"pb(

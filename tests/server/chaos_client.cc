@@ -7,58 +7,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/testing/test_models.h"
 #include "tests/testing/test_server.h"
 
 namespace slimtrain::chaos {
 namespace {
-
-// A tiny model on synthetic 8x8 images: a step takes well under a
-// millisecond, so a job of a thousand steps trains in about a second.
-constexpr char kTinyJob[] = R"pb(
-  model {
-    spec {
-      name: "chaos_tiny"
-      input { dims: 1 dims: 8 dims: 8 }
-      num_classes: 4
-      layers {
-        name: "conv1"
-        inputs: "input"
-        conv2d { out_channels: 4 kernel_size: 3 stride: 1 padding: 1 bias: false }
-      }
-      layers {
-        name: "bn1"
-        inputs: "conv1"
-        batch_norm {}
-      }
-      layers {
-        name: "relu1"
-        inputs: "bn1"
-        relu {}
-      }
-      layers {
-        name: "gap"
-        inputs: "relu1"
-        global_avg_pool {}
-      }
-      layers {
-        name: "fc"
-        inputs: "gap"
-        linear { out_features: 4 }
-      }
-      layers {
-        name: "loss"
-        inputs: "fc"
-        softmax_cross_entropy {}
-      }
-    }
-  }
-  dataset { name: "synthetic" synthetic_examples: 256 }
-  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-  batch_size: 8
-  strategy: "approx4"
-)pb";
 
 constexpr int kRpcSeconds = 10;
 
@@ -202,10 +156,12 @@ void Client::SubmitNew() {
   const std::string name = absl::StrFormat("c%d-%s-%d", cycle_, user_.name, ++submitted_);
   Submission s;
   s.owner = user_.name;
-  if (!google::protobuf::TextFormat::ParseFromString(kTinyJob, &s.spec)) {
-    ledger_->Problem("the test's job spec does not parse");
-    return;
-  }
+  // test_models.h's tiny model on 256 synthetic 8x8 images at batch 8: a
+  // step takes well under a millisecond, so a job of a thousand steps trains
+  // in about a second.
+  s.spec = test_util::TinySyntheticJob();
+  s.spec.mutable_dataset()->set_synthetic_examples(256);
+  s.spec.set_batch_size(8);
   s.spec.set_display_name(name);
   s.spec.set_steps(std::uniform_int_distribution<int64_t>(200, 2500)(rng_));
   const int64_t intervals[] = {0, 10, 25, 100};  // 0: the server's default

@@ -2,7 +2,8 @@
 // a Fashion-MNIST job watched to SUCCEEDED with its weights downloaded; a
 // server killed with SIGKILL mid-training whose job resumes from its last
 // checkpoint after a restart and finishes once; auth refusals; a dataset path
-// outside the data root; graceful shutdown on SIGTERM.
+// outside the data root; graceful shutdown on SIGTERM; every RPC the
+// contract declares answered (none UNIMPLEMENTED).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,7 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_backend.h"
-#include "google/protobuf/text_format.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/proto_buffer_reader.h"
@@ -30,6 +31,7 @@
 #include "tests/server/health.grpc.pb.h"
 #include "tests/server/reflection.pb.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_models.h"
 #include "tests/testing/test_server.h"
 
 namespace slimtrain {
@@ -39,38 +41,18 @@ using test_util::kAlice;
 using test_util::kBob;
 using Server = test_util::TestServer;
 
-// A small Fashion-MNIST model: one conv block, pooled, a classifier.
-constexpr char kJob[] = R"pb(
-  model {
-    spec {
-      name: "fmnist_small"
-      input { dims: 1 dims: 28 dims: 28 }
-      num_classes: 10
-      layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 stride: 2 padding: 1 bias: false } }
-      layers { name: "bn1" inputs: "conv1" batch_norm {} }
-      layers { name: "relu1" inputs: "bn1" relu {} }
-      layers { name: "gap" inputs: "relu1" global_avg_pool {} }
-      layers { name: "fc" inputs: "gap" linear { out_features: 10 } }
-      layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-    }
-  }
-  dataset { name: "fashion-mnist" }
-  optimizer { kind: "sgd" learning_rate: 0.05 momentum: 0.9 }
-  batch_size: 32
-  steps: 30
-  strategy: "approx4"
-  checkpoint_interval_steps: 10
-  seed: 5
-)pb";
-
-std::unique_ptr<grpc::ClientContext> As(const char* token) { return test_util::AsUser(token); }
+std::unique_ptr<grpc::ClientContext> As(const char* token, int seconds = 120) {
+  return test_util::AsUser(token, seconds);
+}
 
 std::string MakeDir(const std::string& name) { return test_util::MakeServerDir(name); }
 
+// test_models.h's small Fashion-MNIST job (one conv block, pooled, a
+// classifier), seed 5.
 v1::SubmitJobRequest Request(int64_t steps) {
   v1::SubmitJobRequest r;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kJob, r.mutable_spec()));
-  r.mutable_spec()->set_steps(steps);
+  *r.mutable_spec() = test_util::FashionMnistJob(steps);
+  r.mutable_spec()->set_seed(5);
   return r;
 }
 
@@ -446,6 +428,68 @@ TEST(ServerE2eTest, OffersHealthCheckingAndReflection) {
   for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
   EXPECT_NE(std::find(names.begin(), names.end(), "slimtrain.v1.TrainingService"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
+  server.Kill(SIGTERM);
+}
+
+// Sends `request` (a serialized message) as the one message of a generic call
+// to `method` ("/package.Service/Method"), reads every response and returns
+// the call's status: the same exchange for a unary and a server-streaming RPC.
+grpc::Status CallAnyRpc(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                        const std::string& request, grpc::ClientContext* context) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue queue;
+  auto call = stub.PrepareCall(context, method, &queue);
+  void* tag = nullptr;
+  bool ok = false;
+  // One operation at a time: each waits for its own completion.
+  auto done = [&] { return queue.Next(&tag, &ok) && ok; };
+  call->StartCall(nullptr);
+  if (done()) {
+    grpc::Slice slice(request);
+    grpc::ByteBuffer out(&slice, 1);
+    call->Write(out, nullptr);
+    if (done()) {
+      call->WritesDone(nullptr);
+      done();
+    }
+    grpc::ByteBuffer in;
+    do {
+      call->Read(&in, nullptr);
+    } while (done());
+  }
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  queue.Next(&tag, &ok);
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// Every RPC service.proto declares for TrainingService (the methods of the
+// descriptor pool, not a list kept here) is served by the real server: an
+// empty request gets an answer, OK or a refusal of the request, never
+// UNIMPLEMENTED, gRPC's answer for a method the server has no handler for
+// (as a name the contract does not declare shows).
+TEST(ServerE2eTest, ServesEveryRpcTheContractDeclares) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName("slimtrain.v1.TrainingService");
+  ASSERT_NE(service, nullptr);
+  ASSERT_GE(service->method_count(), 8);
+  const std::string dir = MakeDir("e2e-every-rpc");
+  Server server(dir);
+  ASSERT_TRUE(server.Start());
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* method = service->method(i);
+    const std::string path = "/" + service->full_name() + "/" + method->name();
+    const grpc::Status status = CallAnyRpc(server.channel(), path, "", As(kAlice, 30).get());
+    EXPECT_NE(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << path << ": " << status.error_message();
+    EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << path << ": no answer";
+  }
+  const std::string undeclared = "/" + service->full_name() + "/NoSuchRpc";
+  ASSERT_EQ(service->FindMethodByName("NoSuchRpc"), nullptr);
+  EXPECT_EQ(CallAnyRpc(server.channel(), undeclared, "", As(kAlice, 30).get()).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
   server.Kill(SIGTERM);
 }
 
