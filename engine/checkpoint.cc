@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -162,6 +163,27 @@ absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& path, ParameterR
     }
   }
   return state;
+}
+
+absl::StatusOr<SafetensorsFile> WeightsOfCheckpoint(const std::string& bytes, absl::string_view filename,
+                                                    int64_t* step) {
+  SLIM_ASSIGN_OR_RETURN(SafetensorsFile file, DecodeSafetensors(bytes, filename));
+  auto bad = [&](const std::string& why) { return absl::InvalidArgumentError(absl::StrCat(filename, ": ", why)); };
+  if (file.metadata["format"] != kCheckpointFormat) {
+    return bad(absl::StrCat("not a slimtrain checkpoint (format '", file.metadata["format"], "')"));
+  }
+  if (!absl::SimpleAtoi(file.metadata["step"], step)) return bad("metadata step missing or not a number");
+  SafetensorsFile weights;
+  weights.metadata["format"] = "pt";
+  // The data's entries (data_metadata.h), so the weights say how to feed them.
+  for (const char* key : {"input_shape", "input_scale", "classes", "mean", "std"}) {
+    auto it = file.metadata.find(key);
+    if (it != file.metadata.end()) weights.metadata[key] = it->second;
+  }
+  for (SafeTensor& t : file.tensors) {
+    if (t.name != "exact.parameters" && !absl::StartsWith(t.name, "optimizer.")) weights.tensors.push_back(std::move(t));
+  }
+  return weights;
 }
 
 }  // namespace slimtrain::engine

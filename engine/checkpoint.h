@@ -76,6 +76,14 @@ absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& para
 // format, version, element type or tensor.
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& path, ParameterRegion& params);
 
+// The weights a checkpoint holds, as ExportWeights would write them: the
+// checkpoint's tensors less its exact parameter copy and optimizer state,
+// __metadata__ "format": "pt" and the data's entries (data_metadata.h);
+// *step: the step it was taken at. INVALID_ARGUMENT naming `filename` for
+// bytes that are not a checkpoint.
+absl::StatusOr<SafetensorsFile> WeightsOfCheckpoint(const std::string& bytes, absl::string_view filename,
+                                                    int64_t* step);
+
 }  // namespace slimtrain::engine
 
 #endif  // SLIMTRAIN_ENGINE_CHECKPOINT_H_

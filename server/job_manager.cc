@@ -1,8 +1,6 @@
 // See job_manager.h.
 #include "server/job_manager.h"
 
-#include <limits.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,18 +14,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/checkpoint.h"
-#include "engine/cpu/fast_backend.h"
 #include "engine/data.h"
 #include "engine/job_spec.h"
 #include "engine/safetensors.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
-#include "planner/cost_model.h"
 #include "planner/file_util.h"
-#include "planner/graph.h"
-#include "planner/mixed.h"
-#include "planner/plan_request.h"
-#include "planner/planner.h"
 #include "planner/status_macros.h"
 #include "planner/units.h"
 
@@ -41,23 +33,6 @@ bool Finished(v1::Job::State s) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path) {
-  const absl::Status outside =
-      absl::InvalidArgumentError("dataset.path: must be a folder inside the server's data root");
-  if (root.empty() || path.empty() || path[0] == '/') return outside;
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    if (part == "..") return outside;
-  }
-  const std::string joined = root + "/" + path;
-  char real_root[PATH_MAX], real_path[PATH_MAX];
-  if (realpath(root.c_str(), real_root) == nullptr) return outside;
-  if (realpath(joined.c_str(), real_path) != nullptr &&
-      !absl::StartsWith(std::string(real_path) + "/", std::string(real_root) + "/")) {
-    return outside;  // a symbolic link out of the root
-  }
-  return joined;
-}
 
 JobManager::JobManager(JobStore* store, ServerConfig config) : store_(store), config_(std::move(config)) {
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -132,12 +107,6 @@ absl::Status JobManager::ProbeGpus() {
   return absl::OkStatus();
 }
 
-const JobManager::Gpu& JobManager::LargestGpu() const {
-  return *std::max_element(gpus_.begin(), gpus_.end(), [](const Gpu& a, const Gpu& b) {
-    return a.total_bytes - a.overhead_bytes < b.total_bytes - b.overhead_bytes;
-  });
-}
-
 const JobManager::Gpu* JobManager::FindGpu(int index) const {
   for (const Gpu& g : gpus_) {
     if (g.index == index) return &g;
@@ -202,55 +171,14 @@ void JobManager::RemoveOrphanFolders() {
   }
 }
 
-namespace {
-
-// An inline spec or an ONNX model within the server's --max-model-bytes.
-absl::Status CheckModelSize(const v1::ModelRef& model, int64_t limit) {
-  if (model.has_spec() && static_cast<int64_t>(model.spec().ByteSizeLong()) > limit) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("model.spec: %d bytes, over this server's limit of %d", model.spec().ByteSizeLong(), limit));
-  }
-  if (model.has_onnx() && static_cast<int64_t>(model.onnx().model().size()) > limit) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "model.onnx: %d bytes (the ONNX file with its weights), over this server's limit of %d (--max-model-bytes)",
-        model.onnx().model().size(), limit));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<v1::PlanMemoryResponse> JobManager::Plan(const v1::PlanMemoryRequest& request,
                                                         planner::PlanStop stop) {
   SLIM_RETURN_IF_ERROR(CheckModelSize(request.model(), config_.max_model_bytes));
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<PlanSlot> slot, StartPlanning(stop));
-  planner::PlanRequestBounds bounds;
-  bounds.limits = config_.limits;
-  bounds.max_work = config_.max_plan_work;
-  bounds.max_work_name = "this server's limit (--max-plan-work)";
-  bounds.stop = &stop;
-  // This server's GPUs as targets ("cuda:0": their memory less a worker's
-  // overhead) besides the profiles. GPU targets plan without workspaces
-  // (the server holds no cuDNN), the CPU as its workers run.
-  std::vector<planner::DeviceProfile> devices;
-  for (const Gpu& g : gpus_) {
-    planner::DeviceProfile d;
-    d.name = absl::StrCat("cuda:", g.index);
-    d.gpu = true;
-    d.memory_bytes = g.total_bytes;
-    d.reserve_bytes = g.overhead_bytes;
-    d.description = absl::StrCat(g.name, ", this server's GPU ", g.index);
-    devices.push_back(d);
-  }
-  const std::string name = request.device().empty() ? "cpu" : request.device();
-  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);
-  const bool gpu = absl::StartsWith(name, "cuda:") || (profile.ok() && profile->gpu);
-  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices, bounds);
-  // The CPU as its workers run (workspaces depend on the thread count); a
-  // cost model of its own, so no request grows another's primitive cache.
-  const engine::FastBackend cost_model(config_.cpu_threads);
-  return planner::AnswerPlanRequest(request, cost_model, devices, bounds);
+  return AnswerPlanMemory(request, config_, Pool(), stop);
 }
+
+DevicePool JobManager::Pool() const { return DevicePool{gpus_, no_gpu_reason_, CpuCapacityBytes()}; }
 
 absl::StatusOr<v1::Job> JobManager::Authorized(const Identity& who, const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("job_id: missing");
@@ -307,119 +235,20 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
       return *existing;
     }
   }
-  // 1. Every field in its range (the strategy auto is resolved below), the
-  // model built and checked at the batch.
-  SLIM_RETURN_IF_ERROR(CheckModelSize(spec.model(), config_.max_model_bytes));
-  const bool use_auto = spec.strategy() == "auto";
-  v1::JobSpec check = spec;
-  if (use_auto) check.set_strategy("exact");
-  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config_.limits));
-  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
-  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config_.limits));
+  // 1. Every field in its range, the model built at the batch, this
+  // server's policy (admission.h).
+  const DevicePool pool = Pool();
+  SLIM_ASSIGN_OR_RETURN(ResolvedJob resolved, ResolveJob(spec, config_, pool));
 
-  // 2. This server's policy: one process on one device, its time limit, its
-  // data root.
-  const v1::Resources& res = spec.resources();
-  if (res.gpu_count() > 1 || res.node_count() > 1) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "resources: %d GPUs on %d nodes asks for data-parallel training, which this server does not run yet; "
-        "ask for one GPU or the CPU",
-        std::max(res.gpu_count(), 1), std::max(res.node_count(), 1)));
-  }
-  if (res.device() == "cuda" && gpus_.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
-                                                      no_gpu_reason_, "); ask for cpu or any"));
-  }
-  if (res.max_run_seconds() > config_.max_run_seconds) {
-    return absl::InvalidArgumentError(absl::StrFormat("resources.max_run_seconds: %d, must be in [0, %d]",
-                                                      res.max_run_seconds(), config_.max_run_seconds));
-  }
-  if (!spec.dataset().path().empty()) {
-    SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config_.data_root, spec.dataset().path()).status());
-  }
-
-  // 3. The plan: on a GPU when the job asks for one, or for any device and
-  // the server has GPUs (unless it fits none of them); else on the CPU.
-  // Planned without the job lock, within this server's planning bounds.
+  // 2. The plan, without the job lock, within this server's planning bounds.
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<PlanSlot> slot, StartPlanning(stop));
-  const int64_t capacity = CpuCapacityBytes();
-  planner::PlanOptions options;
-  options.batch_size = spec.batch_size();
-  options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
-  options.checkpoint_budget_bytes = spec.budget_bytes();
-  // mixed with the job's own sensitivity table plans what its worker will
-  // (without one the worker measures it first and may choose otherwise,
-  // within the same budget). ValidateJobSpec checked the table.
-  planner::Sensitivity sensitivity;
-  if (spec.sensitivity().tensors_size() > 0) {
-    SLIM_ASSIGN_OR_RETURN(sensitivity, planner::SensitivityFromTable(spec.sensitivity()));
-    options.sensitivity = &sensitivity;
-  }
-  options.stop = &stop;
-  auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
-    options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
-    if (use_auto) {
-      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, cost_model));
-      if (!choice.fits) {
-        return absl::FailedPreconditionError(
-            spec.budget_bytes() > 0
-                ? absl::StrFormat("budget_bytes: no strategy fits %d bytes: %s", spec.budget_bytes(), choice.reason)
-                : absl::StrCat("strategy auto: ", choice.reason));
-      }
-      return choice.plans.back();
-    }
-    SLIM_ASSIGN_OR_RETURN(planner::Strategy s,
-                          planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
-    return planner::PlanMemory(graph, s, options, cost_model);
-  };
-  v1::MemoryPlan plan;
-  bool on_gpu = res.device() == "cuda" || (res.device() != "cpu" && !gpus_.empty());
-  if (on_gpu) {
-    // Admission plans GPU jobs without cuDNN's workspaces (the server holds
-    // no CUDA context); the worker plans again with them.
-    const Gpu& largest = LargestGpu();
-    const int64_t room = largest.total_bytes - largest.overhead_bytes;
-    options.device = "cuda";
-    absl::StatusOr<v1::MemoryPlan> gpu_plan = plan_on(planner::DefaultCostModel(), room);
-    const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
-    if (fits) {
-      plan = *std::move(gpu_plan);
-    } else if (res.device() == "cuda" || (!gpu_plan.ok() && !absl::IsFailedPrecondition(gpu_plan.status()))) {
-      if (!gpu_plan.ok()) return gpu_plan.status();
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "
-          "has %s for it (%d bytes, after %s for the worker's CUDA context and libraries): choose a smaller batch "
-          "or a strategy that fits (slimtrain plan --max-batch)",
-          planner::FormatBytes(gpu_plan->peak_bytes()), gpu_plan->strategy(), gpu_plan->batch_size(),
-          gpu_plan->peak_bytes(), largest.index, largest.name, planner::FormatBytes(room), room,
-          planner::FormatBytes(largest.overhead_bytes)));
-    } else {
-      on_gpu = false;  // any device: the CPU may still fit it
-    }
-  }
-  if (!on_gpu) {
-    options.device = "cpu";
-    // The CPU as its workers run; a cost model of this request's own.
-    const engine::FastBackend cpu_cost(config_.cpu_threads);
-    SLIM_ASSIGN_OR_RETURN(plan, plan_on(cpu_cost, capacity));
-  }
+  SLIM_ASSIGN_OR_RETURN(PlacedPlan placed, PlanOnPool(resolved, config_, pool, stop));
   slot.reset();
-  if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "budget_bytes: the plan needs %s (peak of %s at batch %d; %d bytes) but budget_bytes is %d bytes: raise "
-        "it, or choose a smaller batch or a strategy that fits (slimtrain plan --budget %d --strategies auto)",
-        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
-        spec.budget_bytes(), spec.budget_bytes()));
-  }
-  if (!on_gpu && plan.peak_bytes() > capacity) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest device of this server, cpu, has %s "
-        "available (%d bytes): choose a smaller batch or a strategy that fits (slimtrain plan --max-batch)",
-        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
-        planner::FormatBytes(capacity), capacity));
-  }
+  v1::MemoryPlan& plan = placed.plan;
+  const bool on_gpu = placed.on_gpu;
+  const v1::ModelSpec& model = resolved.model;
 
-  // 4. Admission, then the record and its first event, at once.
+  // 3. Admission, then the record and its first event, at once.
   v1::Job job;
   *job.mutable_spec() = spec;
   plan.clear_buffers();
@@ -559,13 +388,7 @@ absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const s
   if (!bytes.ok()) {
     return absl::FailedPreconditionError(absl::StrFormat("job '%s' has no checkpoint yet", id));
   }
-  SLIM_ASSIGN_OR_RETURN(engine::SafetensorsFile file, engine::DecodeSafetensors(*bytes, "checkpoint"));
-  engine::SafetensorsFile weights;
-  weights.metadata["format"] = "pt";
-  for (engine::SafeTensor& t : file.tensors) {
-    if (t.name != "exact.parameters" && !absl::StartsWith(t.name, "optimizer.")) weights.tensors.push_back(std::move(t));
-  }
-  *step = std::atoll(file.metadata["step"].c_str());
+  SLIM_ASSIGN_OR_RETURN(engine::SafetensorsFile weights, engine::WeightsOfCheckpoint(*bytes, "checkpoint", step));
   const std::string path = dir + "/latest.safetensors";
   SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(path, engine::EncodeSafetensors(weights)));
   return path;

@@ -7,7 +7,8 @@
 // the JobStore, so a restarted server picks up where it stopped: RUNNING jobs
 // resume from their last checkpoint (their replayed steps' events marked
 // replayed), PENDING ones stay queued. job_manager.cc has the requests,
-// job_scheduler.cc the workers and the scheduler.
+// job_scheduler.cc the workers and the scheduler; admission.h checks and
+// plans a submission.
 //
 //   JobManager jobs(store.get(), config);
 //   SLIM_RETURN_IF_ERROR(jobs.Start());
@@ -35,44 +36,20 @@
 #include "planner/plan_stop.h"
 #include "proto/job.pb.h"
 #include "proto/service.pb.h"
+#include "server/admission.h"
 #include "server/auth.h"
 #include "server/job_store.h"
+#include "server/server_config.h"
 #include "server/worker_process.h"
 
 namespace slimtrain::server {
-
-struct ServerConfig {
-  std::string data_dir;      // jobs/<id>/ (spec, checkpoints, weights, logs)
-  std::string data_root;     // dataset paths are resolved inside it
-  std::string worker_path;   // the slimtrain_worker binary
-  int cpu_jobs = 1;          // jobs training on the CPU at once
-  int cpu_threads = 0;       // threads per CPU job; 0: cores / cpu_jobs
-  int max_queue = 100;       // PENDING + RUNNING jobs, all users
-  int max_active_per_user = 4;
-  int64_t max_run_seconds = 24 * 3600;
-  int64_t retention_seconds = 7 * 24 * 3600;  // finished jobs removed after this
-  planner::SizeLimits limits;  // model and batch sizes (planner/limits.h)
-  int64_t max_model_bytes = 2 << 20;  // an inline model spec, serialized
-  double max_plan_seconds = 30;       // planning time of one request
-  int64_t max_plan_work = 2000000;    // layer-plans of one PlanMemory (plan_request.h)
-  int max_concurrent_plans = 0;       // requests planning at once; 0: twice the cores
-  int64_t default_checkpoint_interval = 200;
-};
 
 class JobManager {
  public:
   JobManager(JobStore* store, ServerConfig config);
   ~JobManager();
 
-  // A GPU of the device pool, as the worker's --probe-gpus measured it.
-  struct Gpu {
-    int index = 0;
-    std::string name;
-    int64_t total_bytes = 0;
-    // Device memory each worker process takes before its plan (CUDA
-    // context, library handles, workspaces), measured at start-up.
-    int64_t overhead_bytes = 0;
-  };
+  using Gpu = server::Gpu;
 
   // Finds the GPUs (asking the worker binary, so the server itself holds no
   // CUDA context), resumes RUNNING jobs of a previous run and starts the
@@ -150,11 +127,12 @@ class JobManager {
   // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`.
   absl::Status Launch(v1::Job job, int64_t replay_until, int gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ProbeGpus();
-  const Gpu& LargestGpu() const;  // gpus_ not empty
   const Gpu* FindGpu(int index) const;
   void ReadWorker(const std::string& id);
   std::string JobDir(const std::string& id) const;
   int64_t CpuCapacityBytes() const;
+  // The GPUs Start found and the CPU's capacity, for admission.
+  DevicePool Pool() const;
 
   JobStore* store_;
   ServerConfig config_;
@@ -167,11 +145,6 @@ class JobManager {
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread scheduler_;
 };
-
-// `path` (a JobSpec's dataset.path) resolved inside `root`: relative, no way
-// out through ".." or symbolic links. INVALID_ARGUMENT saying only that it
-// must be inside the data root, never whether it exists.
-absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path);
 
 }  // namespace slimtrain::server
 

@@ -11,6 +11,8 @@
 #include "engine/checkpoint.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
+#include "engine/data_metadata.h"
+#include "engine/safetensors.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/file_util.h"
@@ -123,6 +125,38 @@ TEST(TrainerTest, ResumingFromACheckpointGivesTheSameNextLosses) {
   EXPECT_EQ(resumed->step(), 7);
   ASSERT_TRUE(resumed->RunSteps(5, {}).ok());  // across the epoch boundary
   for (int i = 0; i < 5; ++i) EXPECT_EQ(resumed->losses()[i], straight->losses()[7 + i]) << "step " << 8 + i;
+}
+
+TEST(TrainerTest, WeightsOfACheckpointAreTheExportedWeights) {
+  // What the server hands out for a running job: the checkpoint's tensors
+  // less the exact copy and optimizer state equal ExportWeights' tensors,
+  // with the data's metadata and the checkpoint's step.
+  ReferenceBackend backend(DType::kF32);
+  TrainerOptions options;
+  options.checkpoint_path = test_util::TempPath("weights_of.safetensors");
+  std::remove(options.checkpoint_path.c_str());
+  std::unique_ptr<Trainer> t = MakeTrainer(Spec(), &backend, options);
+  ASSERT_TRUE(t->RunSteps(3, {}).ok());
+  ASSERT_TRUE(t->SaveCheckpoint().ok());
+  absl::StatusOr<std::string> bytes = planner::ReadFile(options.checkpoint_path);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  int64_t step = -1;
+  absl::StatusOr<SafetensorsFile> weights = WeightsOfCheckpoint(*bytes, "weights_of.safetensors", &step);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ(step, 3);
+  const SafetensorsFile want = ExportWeights(t->executor().params(), t->executor().steps_run(),
+                                             MetadataEntries(t->data_metadata()));
+  ASSERT_EQ(weights->tensors.size(), want.tensors.size());
+  for (size_t i = 0; i < want.tensors.size(); ++i) {
+    EXPECT_EQ(weights->tensors[i].name, want.tensors[i].name);
+    EXPECT_EQ(weights->tensors[i].bytes, want.tensors[i].bytes) << want.tensors[i].name;
+  }
+  EXPECT_EQ(weights->metadata, want.metadata);
+  // Weights are not a checkpoint.
+  const absl::StatusOr<SafetensorsFile> not_one =
+      WeightsOfCheckpoint(EncodeSafetensors(want), "plain.safetensors", &step);
+  EXPECT_EQ(not_one.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(not_one.status().message().find("plain.safetensors"), std::string::npos) << not_one.status();
 }
 
 TEST(TrainerTest, NanStopsTheRunNamingTheStepAndTheLayer) {

@@ -55,14 +55,6 @@ void Init(onnx::ModelProto& m, const std::string& name, const std::vector<int64_
   for (int64_t i = 0; i < count; ++i) t->add_float_data(value);
 }
 
-void InitInts(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& values) {
-  onnx::TensorProto* t = m.mutable_graph()->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
-  t->add_dims(static_cast<int64_t>(values.size()));
-  for (int64_t v : values) t->add_int64_data(v);
-}
-
 onnx::NodeProto* AddNode(onnx::ModelProto& m, const std::string& op, const std::vector<std::string>& inputs,
                       const std::string& output, const std::string& name = "") {
   onnx::NodeProto* n = m.mutable_graph()->add_node();

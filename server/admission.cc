@@ -1,0 +1,217 @@
+// See admission.h.
+#include "server/admission.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/job_spec.h"
+#include "planner/cost_model.h"
+#include "planner/mixed.h"
+#include "planner/plan_request.h"
+#include "planner/planner.h"
+#include "planner/status_macros.h"
+#include "planner/units.h"
+
+namespace slimtrain::server {
+namespace {
+
+// The GPU with the most room for a plan (gpus not empty).
+const Gpu& LargestGpu(const std::vector<Gpu>& gpus) {
+  return *std::max_element(gpus.begin(), gpus.end(), [](const Gpu& a, const Gpu& b) {
+    return a.total_bytes - a.overhead_bytes < b.total_bytes - b.overhead_bytes;
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path) {
+  const absl::Status outside =
+      absl::InvalidArgumentError("dataset.path: must be a folder inside the server's data root");
+  if (root.empty() || path.empty() || path[0] == '/') return outside;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return outside;
+  }
+  const std::string joined = root + "/" + path;
+  char real_root[PATH_MAX], real_path[PATH_MAX];
+  if (realpath(root.c_str(), real_root) == nullptr) return outside;
+  if (realpath(joined.c_str(), real_path) != nullptr &&
+      !absl::StartsWith(std::string(real_path) + "/", std::string(real_root) + "/")) {
+    return outside;  // a symbolic link out of the root
+  }
+  return joined;
+}
+
+// An inline spec or an ONNX model within the server's --max-model-bytes.
+absl::Status CheckModelSize(const v1::ModelRef& model, int64_t limit) {
+  if (model.has_spec() && static_cast<int64_t>(model.spec().ByteSizeLong()) > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("model.spec: %d bytes, over this server's limit of %d", model.spec().ByteSizeLong(), limit));
+  }
+  if (model.has_onnx() && static_cast<int64_t>(model.onnx().model().size()) > limit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "model.onnx: %d bytes (the ONNX file with its weights), over this server's limit of %d (--max-model-bytes)",
+        model.onnx().model().size(), limit));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConfig& config, const DevicePool& pool) {
+  // Every field in its range (the strategy auto is resolved by PlanOnPool),
+  // the model built and checked at the batch.
+  SLIM_RETURN_IF_ERROR(CheckModelSize(spec.model(), config.max_model_bytes));
+  const bool use_auto = spec.strategy() == "auto";
+  v1::JobSpec check = spec;
+  if (use_auto) check.set_strategy("exact");
+  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config.limits));
+  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
+  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config.limits));
+
+  // This server's policy: one process on one device, its time limit, its
+  // data root.
+  const v1::Resources& res = spec.resources();
+  if (res.gpu_count() > 1 || res.node_count() > 1) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "resources: %d GPUs on %d nodes asks for data-parallel training, which this server does not run yet; "
+        "ask for one GPU or the CPU",
+        std::max(res.gpu_count(), 1), std::max(res.node_count(), 1)));
+  }
+  if (res.device() == "cuda" && pool.gpus.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
+                                                      pool.no_gpu_reason, "); ask for cpu or any"));
+  }
+  if (res.max_run_seconds() > config.max_run_seconds) {
+    return absl::InvalidArgumentError(absl::StrFormat("resources.max_run_seconds: %d, must be in [0, %d]",
+                                                      res.max_run_seconds(), config.max_run_seconds));
+  }
+  if (!spec.dataset().path().empty()) {
+    SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config.data_root, spec.dataset().path()).status());
+  }
+  return ResolvedJob{spec, std::move(model), std::move(graph)};
+}
+
+absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig& config, const DevicePool& pool,
+                                      planner::PlanStop& stop) {
+  const v1::JobSpec& spec = job.spec;
+  const planner::Graph& graph = job.graph;
+  const v1::Resources& res = spec.resources();
+  const bool use_auto = spec.strategy() == "auto";
+  const int64_t capacity = pool.cpu_capacity_bytes;
+  planner::PlanOptions options;
+  options.batch_size = spec.batch_size();
+  options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
+  options.checkpoint_budget_bytes = spec.budget_bytes();
+  // mixed with the job's own sensitivity table plans what its worker will
+  // (without one the worker measures it first and may choose otherwise,
+  // within the same budget). ValidateJobSpec checked the table.
+  planner::Sensitivity sensitivity;
+  if (spec.sensitivity().tensors_size() > 0) {
+    SLIM_ASSIGN_OR_RETURN(sensitivity, planner::SensitivityFromTable(spec.sensitivity()));
+    options.sensitivity = &sensitivity;
+  }
+  options.stop = &stop;
+  auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
+    options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
+    if (use_auto) {
+      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, cost_model));
+      if (!choice.fits) {
+        return absl::FailedPreconditionError(
+            spec.budget_bytes() > 0
+                ? absl::StrFormat("budget_bytes: no strategy fits %d bytes: %s", spec.budget_bytes(), choice.reason)
+                : absl::StrCat("strategy auto: ", choice.reason));
+      }
+      return choice.plans.back();
+    }
+    SLIM_ASSIGN_OR_RETURN(planner::Strategy s,
+                          planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+    return planner::PlanMemory(graph, s, options, cost_model);
+  };
+  v1::MemoryPlan plan;
+  bool on_gpu = res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty());
+  if (on_gpu) {
+    // Admission plans GPU jobs without cuDNN's workspaces (the server holds
+    // no CUDA context); the worker plans again with them.
+    const Gpu& largest = LargestGpu(pool.gpus);
+    const int64_t room = largest.total_bytes - largest.overhead_bytes;
+    options.device = "cuda";
+    absl::StatusOr<v1::MemoryPlan> gpu_plan = plan_on(planner::DefaultCostModel(), room);
+    const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
+    if (fits) {
+      plan = *std::move(gpu_plan);
+    } else if (res.device() == "cuda" || (!gpu_plan.ok() && !absl::IsFailedPrecondition(gpu_plan.status()))) {
+      if (!gpu_plan.ok()) return gpu_plan.status();
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "
+          "has %s for it (%d bytes, after %s for the worker's CUDA context and libraries): choose a smaller batch "
+          "or a strategy that fits (slimtrain plan --max-batch)",
+          planner::FormatBytes(gpu_plan->peak_bytes()), gpu_plan->strategy(), gpu_plan->batch_size(),
+          gpu_plan->peak_bytes(), largest.index, largest.name, planner::FormatBytes(room), room,
+          planner::FormatBytes(largest.overhead_bytes)));
+    } else {
+      on_gpu = false;  // any device: the CPU may still fit it
+    }
+  }
+  if (!on_gpu) {
+    options.device = "cpu";
+    // The CPU as its workers run; a cost model of this request's own.
+    const engine::FastBackend cpu_cost(config.cpu_threads);
+    SLIM_ASSIGN_OR_RETURN(plan, plan_on(cpu_cost, capacity));
+  }
+  if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "budget_bytes: the plan needs %s (peak of %s at batch %d; %d bytes) but budget_bytes is %d bytes: raise "
+        "it, or choose a smaller batch or a strategy that fits (slimtrain plan --budget %d --strategies auto)",
+        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        spec.budget_bytes(), spec.budget_bytes()));
+  }
+  if (!on_gpu && plan.peak_bytes() > capacity) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest device of this server, cpu, has %s "
+        "available (%d bytes): choose a smaller batch or a strategy that fits (slimtrain plan --max-batch)",
+        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        planner::FormatBytes(capacity), capacity));
+  }
+  return PlacedPlan{std::move(plan), on_gpu};
+}
+
+absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanMemory(const v1::PlanMemoryRequest& request,
+                                                        const ServerConfig& config, const DevicePool& pool,
+                                                        planner::PlanStop& stop) {
+  planner::PlanRequestBounds bounds;
+  bounds.limits = config.limits;
+  bounds.max_work = config.max_plan_work;
+  bounds.max_work_name = "this server's limit (--max-plan-work)";
+  bounds.stop = &stop;
+  // This server's GPUs as targets ("cuda:0": their memory less a worker's
+  // overhead) besides the profiles. GPU targets plan without workspaces
+  // (the server holds no cuDNN), the CPU as its workers run.
+  std::vector<planner::DeviceProfile> devices;
+  for (const Gpu& g : pool.gpus) {
+    planner::DeviceProfile d;
+    d.name = absl::StrCat("cuda:", g.index);
+    d.gpu = true;
+    d.memory_bytes = g.total_bytes;
+    d.reserve_bytes = g.overhead_bytes;
+    d.description = absl::StrCat(g.name, ", this server's GPU ", g.index);
+    devices.push_back(d);
+  }
+  const std::string name = request.device().empty() ? "cpu" : request.device();
+  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);
+  const bool gpu = absl::StartsWith(name, "cuda:") || (profile.ok() && profile->gpu);
+  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices, bounds);
+  // The CPU as its workers run (workspaces depend on the thread count); a
+  // cost model of its own, so no request grows another's primitive cache.
+  const engine::FastBackend cost_model(config.cpu_threads);
+  return planner::AnswerPlanRequest(request, cost_model, devices, bounds);
+}
+
+
+}  // namespace slimtrain::server
