@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "planner/arena.h"
-#include "planner/checkpoint.h"
+#include "planner/recompute.h"
 #include "planner/lifetimes.h"
 #include "planner/schedule.h"
 #include "planner/status_macros.h"

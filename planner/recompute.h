@@ -1,4 +1,4 @@
-// checkpoint.h — where to cut the graph into recomputed segments.
+// recompute.h — where to cut the graph into recomputed segments.
 //
 // Both choosers pick checkpoints among the graph's cut points (CutPoints in
 // schedule.h) using per-node byte counts taken from the exact schedule (with
@@ -32,8 +32,8 @@
 //   3. Without a budget, binary search for the least feasible L (least peak).
 // Optimal for the estimate; the estimate bounds the real peak from the exact
 // schedule's transients, which recomputation can change slightly.
-#ifndef SLIMTRAIN_PLANNER_CHECKPOINT_H_
-#define SLIMTRAIN_PLANNER_CHECKPOINT_H_
+#ifndef SLIMTRAIN_PLANNER_RECOMPUTE_H_
+#define SLIMTRAIN_PLANNER_RECOMPUTE_H_
 
 #include <cstdint>
 #include <vector>
@@ -79,4 +79,4 @@ absl::StatusOr<std::vector<PrefixSegmentation>> PrefixSegmentations(const Graph&
 
 }  // namespace slimtrain::planner
 
-#endif  // SLIMTRAIN_PLANNER_CHECKPOINT_H_
+#endif  // SLIMTRAIN_PLANNER_RECOMPUTE_H_

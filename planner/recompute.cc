@@ -1,5 +1,5 @@
-// See checkpoint.h.
-#include "planner/checkpoint.h"
+// See recompute.h.
+#include "planner/recompute.h"
 
 #include <algorithm>
 #include <cmath>
@@ -71,7 +71,7 @@ NodeBytes MeasureNodes(const Graph& g, const Schedule& exact, int64_t alignment)
   return nb;
 }
 
-// The DP of checkpoint.h over "cut positions" 0 (the input) and the cut
+// The DP of recompute.h over "cut positions" 0 (the input) and the cut
 // points. Node ranges between consecutive positions are chunks whose maxima
 // are precomputed, so a segment's cost is a running max over chunks.
 //
@@ -103,7 +103,7 @@ class SegmentDp {
     }
   }
 
-  // h(j) and parent(j) of checkpoint.h's step 1 for every position, and the
+  // h(j) and parent(j) of recompute.h's step 1 for every position, and the
   // work of the last segment (j, end] besides h(j). O(m²); asks `stop` every
   // 64 cut points.
   struct Prefixes {
