@@ -119,7 +119,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.seed = spec.seed();
   exec_options.optimizer = optimizer;
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
-  if (strategy == planner::Strategy::kMixed) {
+  if (strategy == planner::Strategy::kMixed && options.plan == nullptr) {
     // mixed chooses bits from measured sensitivities: the job's, or measured
     // now on two batches at the job's initial weights (the same for a
     // resumed run: the seed fixes both).
@@ -144,7 +144,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   // Everything resident before the executor allocates is the process's own.
   const int64_t device_bytes = backend->DeviceBytesInUse();
   t->other_bytes_ = device_bytes >= 0 ? device_bytes : ResidentBytes();
-  SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
+  if (options.plan != nullptr) {
+    // The plan it was given runs as it is: nothing is planned here.
+    SLIM_ASSIGN_OR_RETURN(t->executor_, Executor::CreateFromPlan(t->graph_, *options.plan, backend, exec_options));
+  } else {
+    SLIM_ASSIGN_OR_RETURN(t->executor_,
+                          Executor::Create(t->graph_, strategy, spec.batch_size(), backend, exec_options));
+  }
   // An ONNX model starts from its initializers (a resume below overrides).
   if (spec.model().has_onnx()) {
     // The trainer's copy of the file is not needed past this: freed here.

@@ -49,6 +49,10 @@ struct TrainerOptions {
   int64_t default_checkpoint_interval = 500;
   // Continue from checkpoint_path when it exists.
   bool resume = false;
+  // The plan to run (with its buffers and steps, for this backend): the
+  // executor takes it as it is (Executor::CreateFromPlan) and nothing is
+  // planned, nor calibrated for mixed. Null: the trainer plans.
+  const v1::MemoryPlan* plan = nullptr;
   // Test-set evaluation batch (inference needs no backward memory, but runs
   // in the training plan's arena, so at most the training batch).
   bool evaluate_at_end = true;

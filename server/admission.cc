@@ -118,6 +118,7 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
     options.sensitivity = &sensitivity;
   }
   options.stop = &stop;
+  options.include_buffers = true;  // the worker runs this plan (Submit stores it whole)
   auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
     options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
     if (use_auto) {
@@ -162,7 +163,9 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
   if (!on_gpu) {
     options.device = "cpu";
     // The CPU as its workers run; a cost model of this request's own.
-    const engine::FastBackend cpu_cost(config.cpu_threads);
+    // The CPU as this job's worker will run: its thread count sets the
+    // workspaces, so the worker's executor takes this plan as it is.
+    const engine::FastBackend cpu_cost(res.cpu_threads() > 0 ? res.cpu_threads() : config.cpu_threads);
     SLIM_ASSIGN_OR_RETURN(plan, plan_on(cpu_cost, capacity));
   }
   if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {

@@ -251,6 +251,9 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   // 3. Admission, then the record and its first event, at once.
   v1::Job job;
   *job.mutable_spec() = spec;
+  // The worker runs this very plan (a GPU's re-plans with cuDNN's
+  // workspaces and must fit its peak); the record keeps the summary.
+  const std::string admitted_plan = plan.SerializeAsString();
   plan.clear_buffers();
   plan.clear_steps();
   *job.mutable_plan() = plan;
@@ -283,7 +286,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   }
   bool existed = false;
   SLIM_ASSIGN_OR_RETURN(job, store_->Create(who.user, std::move(job), std::move(queued), request.client_request_id(),
-                                            &existed));
+                                            &existed, admitted_plan));
   changed_.SignalAll();
   return job;
 }

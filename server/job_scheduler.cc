@@ -27,6 +27,14 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   spec.set_strategy(job.plan().strategy());
   if (spec.checkpoint_interval_steps() == 0) spec.set_checkpoint_interval_steps(config_.default_checkpoint_interval);
   SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
+  // The admitted plan beside it (jobs admitted by an older server have none:
+  // their worker plans).
+  absl::StatusOr<std::string> admitted = store_->AdmittedPlan(job.id());
+  if (admitted.ok()) {
+    SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/plan.pb", *admitted));
+  } else if (!absl::IsNotFound(admitted.status())) {
+    return admitted.status();
+  }
   const int threads = spec.resources().cpu_threads() > 0 ? spec.resources().cpu_threads() : config_.cpu_threads;
   SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads, gpu));
   auto running = std::make_unique<Running>();

@@ -80,6 +80,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
       "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);"
       "CREATE TABLE IF NOT EXISTS events (job_id TEXT NOT NULL, sequence INTEGER NOT NULL, event BLOB NOT NULL,"
       "  PRIMARY KEY (job_id, sequence));"
+      "CREATE TABLE IF NOT EXISTS plans (job_id TEXT PRIMARY KEY, plan BLOB NOT NULL);"
       "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "');"));
   Statement version(db, "SELECT value FROM meta WHERE key = 'schema_version'");
   SLIM_RETURN_IF_ERROR(version.status());
@@ -112,7 +113,8 @@ absl::Status JobStore::InTransaction(const std::function<absl::Status()>& body) 
 }
 
 absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, v1::Job job, v1::JobEvent first,
-                                         const std::string& request_id, bool* existed) {
+                                         const std::string& request_id, bool* existed,
+                                         const std::string& admitted_plan) {
   absl::MutexLock lock(&mu_);
   *existed = false;
   if (!request_id.empty()) {
@@ -158,6 +160,12 @@ absl::StatusOr<v1::Job> JobStore::Create(const std::string& owner, v1::Job job, 
     insert.Bind(5, static_cast<int64_t>(job.state()));
     insert.BindBlob(6, job.SerializeAsString());
     SLIM_RETURN_IF_ERROR(insert.Run());
+    if (!admitted_plan.empty()) {
+      Statement plan(db_, "INSERT INTO plans (job_id, plan) VALUES (?1, ?2)");
+      plan.Bind(1, job.id());
+      plan.BindBlob(2, admitted_plan);
+      SLIM_RETURN_IF_ERROR(plan.Run());
+    }
     first.set_job_id(job.id());
     return AppendEventLocked(std::move(first)).status();
   }));
@@ -287,8 +295,29 @@ absl::Status JobStore::Delete(const std::string& id) {
     SLIM_RETURN_IF_ERROR(jobs.Run());
     Statement events(db_, "DELETE FROM events WHERE job_id = ?1");
     events.Bind(1, id);
-    return events.Run();
+    SLIM_RETURN_IF_ERROR(events.Run());
+    Statement plans(db_, "DELETE FROM plans WHERE job_id = ?1");
+    plans.Bind(1, id);
+    return plans.Run();
   });
+}
+
+absl::StatusOr<std::string> JobStore::AdmittedPlan(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  Statement find(db_, "SELECT plan FROM plans WHERE job_id = ?1");
+  SLIM_RETURN_IF_ERROR(find.status());
+  find.Bind(1, id);
+  if (find.Step() != SQLITE_ROW) return absl::NotFoundError(absl::StrFormat("job '%s' has no admitted plan", id));
+  return std::string(find.Blob(0));
+}
+
+absl::Status JobStore::SetAdmittedPlan(const std::string& id, const std::string& admitted_plan) {
+  absl::MutexLock lock(&mu_);
+  Statement replace(db_, "INSERT OR REPLACE INTO plans (job_id, plan) VALUES (?1, ?2)");
+  SLIM_RETURN_IF_ERROR(replace.status());
+  replace.Bind(1, id);
+  replace.BindBlob(2, admitted_plan);
+  return replace.Run();
 }
 
 }  // namespace slimtrain::server

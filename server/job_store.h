@@ -42,11 +42,19 @@ class JobStore {
 
   // A new PENDING job of `owner` from `job` (its spec, plan, progress and
   // device; the id ("job-000001", ...), owner, state, request id and create
-  // time are set here) and its event 1, `first`, in one transaction. With a
-  // non-empty `request_id` that `owner` used before: the existing job when the
-  // spec is the same (*existed = true), ALREADY_EXISTS when it differs.
+  // time are set here), its event 1, `first`, and the admitted plan (a
+  // serialized MemoryPlan with buffers and steps; empty: none) in one
+  // transaction. With a non-empty `request_id` that `owner` used before: the
+  // existing job when the spec is the same (*existed = true), ALREADY_EXISTS
+  // when it differs.
   absl::StatusOr<v1::Job> Create(const std::string& owner, v1::Job job, v1::JobEvent first,
-                                 const std::string& request_id, bool* existed);
+                                 const std::string& request_id, bool* existed, const std::string& admitted_plan = "");
+
+  // The plan the job was admitted with (serialized, buffers and steps), or
+  // NOT_FOUND (a job admitted by an older server).
+  absl::StatusOr<std::string> AdmittedPlan(const std::string& id);
+  // Replaces it (tests: a plan the planner would not make).
+  absl::Status SetAdmittedPlan(const std::string& id, const std::string& admitted_plan);
 
   // The job `owner` submitted with `request_id`, or NOT_FOUND.
   absl::StatusOr<v1::Job> FindByRequest(const std::string& owner, const std::string& request_id);
@@ -71,7 +79,7 @@ class JobStore {
   // The job's events with sequence > after, in order, at most `limit`.
   absl::StatusOr<std::vector<v1::JobEvent>> Events(const std::string& job_id, int64_t after, int limit);
 
-  // Removes a job and its events.
+  // Removes a job, its events and its admitted plan.
   absl::Status Delete(const std::string& id);
 
  private:

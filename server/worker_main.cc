@@ -4,7 +4,9 @@
 //   slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]
 //   slimtrain_worker --probe-gpus
 //
-// Reads the JobSpec (binary protobuf, strategy resolved) from DIR/spec.pb,
+// Reads the JobSpec (binary protobuf, strategy resolved) from DIR/spec.pb
+// and, on the CPU, the admitted plan it runs from DIR/plan.pb when the
+// server stored one,
 // trains with checkpoints in DIR/checkpoint.safetensors (resuming from it when
 // it exists), writes the final weights to DIR/weights.safetensors, and
 // reports to the server on stdout as length-delimited v1::JobEvent messages:
@@ -140,6 +142,17 @@ int main(int argc, char** argv) {
     backend = std::make_unique<engine::FastBackend>(threads.empty() ? 0 : std::atoi(threads.c_str()));
   }
   engine::TrainerOptions options;
+  // The plan the server admitted (DIR/plan.pb): a CPU job runs it as it is.
+  // A GPU job plans again: admission knew no cuDNN workspaces (the server
+  // holds no CUDA context), so its plan is not this device's.
+  v1::MemoryPlan admitted;
+  if (absl::StatusOr<std::string> plan = slimtrain::planner::ReadFile(dir + "/plan.pb"); plan.ok() && gpu.empty()) {
+    if (!admitted.ParseFromString(*plan)) {
+      Finish(v1::Job::FAILED, "the worker could not read the job's admitted plan");
+      return 1;
+    }
+    options.plan = &admitted;
+  }
   options.data_root = Flag(argc, argv, "--data-root");
   options.confine_to_data_root = true;
   options.checkpoint_path = dir + "/checkpoint.safetensors";

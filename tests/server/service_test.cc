@@ -310,6 +310,46 @@ TEST_F(ServiceTest, UsersSeeTheirOwnJobsAdminsAll) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ServiceTest, TheWorkerRunsThePlanTheJobWasAdmittedWith) {
+  // One CPU job at a time: the second job waits while its admitted plan is
+  // replaced by one the planner would never make (1 MiB more arena and
+  // peak); its worker must run that plan, so its metrics report it.
+  v1::Job blocker, job;
+  ASSERT_TRUE(Submit(kAlice, TinyJob(1000000), &blocker).ok());
+  ASSERT_TRUE(Submit(kAlice, TinyJob(4), &job).ok());
+  absl::StatusOr<std::string> stored = store_->AdmittedPlan(job.id());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  v1::MemoryPlan plan;
+  ASSERT_TRUE(plan.ParseFromString(*stored));
+  ASSERT_GT(plan.buffers_size(), 0);  // the whole plan, not the record's summary
+  EXPECT_EQ(plan.peak_bytes(), job.plan().peak_bytes());
+  constexpr int64_t kMiB = 1 << 20;
+  plan.set_arena_bytes(plan.arena_bytes() + kMiB);
+  plan.set_peak_bytes(plan.peak_bytes() + kMiB);
+  ASSERT_EQ(Get(kAlice, job.id()).state(), v1::Job::PENDING);
+  ASSERT_TRUE(store_->SetAdmittedPlan(job.id(), plan.SerializeAsString()).ok());
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(blocker.id());
+  v1::Job cancelled;
+  ASSERT_TRUE(stub_->CancelJob(As(kAlice).get(), cancel, &cancelled).ok());
+  const std::vector<v1::JobEvent> events = Watch(kAlice, job.id());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state_change().to(), v1::Job::SUCCEEDED) << events.back().DebugString();
+  int metrics = 0;
+  for (const v1::JobEvent& e : events) {
+    if (!e.has_metrics()) continue;
+    ++metrics;
+    EXPECT_EQ(e.metrics().planned_peak_bytes(), plan.peak_bytes());
+  }
+  EXPECT_GT(metrics, 0);
+  // Deleting the job removes its plan with it.
+  v1::DeleteJobRequest del;
+  del.set_job_id(job.id());
+  v1::DeleteJobResponse deleted;
+  ASSERT_TRUE(stub_->DeleteJob(As(kAlice).get(), del, &deleted).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->AdmittedPlan(job.id()).status()));
+}
+
 TEST_F(ServiceTest, CancelDeleteAndListInPages) {
   v1::Job long_job, other;
   ASSERT_TRUE(Submit(kAlice, TinyJob(1000000), &long_job).ok());
