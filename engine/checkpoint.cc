@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/data_metadata.h"
 #include "planner/file_util.h"
 #include "planner/status_macros.h"
 
@@ -173,13 +174,11 @@ absl::StatusOr<SafetensorsFile> WeightsOfCheckpoint(const std::string& bytes, ab
     return bad(absl::StrCat("not a slimtrain checkpoint (format '", file.metadata["format"], "')"));
   }
   if (!absl::SimpleAtoi(file.metadata["step"], step)) return bad("metadata step missing or not a number");
-  SafetensorsFile weights;
-  weights.metadata["format"] = "pt";
   // The data's entries (data_metadata.h), so the weights say how to feed them.
-  for (const char* key : {"input_shape", "input_scale", "classes", "mean", "std"}) {
-    auto it = file.metadata.find(key);
-    if (it != file.metadata.end()) weights.metadata[key] = it->second;
-  }
+  SLIM_ASSIGN_OR_RETURN(DataMetadata data, ParseDataMetadata(file.metadata, std::string(filename)));
+  SafetensorsFile weights;
+  if (data.recorded()) weights.metadata = MetadataEntries(data);  // older checkpoints have none
+  weights.metadata["format"] = "pt";
   for (SafeTensor& t : file.tensors) {
     if (t.name != "exact.parameters" && !absl::StartsWith(t.name, "optimizer.")) weights.tensors.push_back(std::move(t));
   }

@@ -42,7 +42,7 @@
 //          the edge and three above it, with s = 1 in every channel:
 //            t_0 = e, t_1 = e + d_1(e), t_2 = e + d_2(e),
 //          where d_1, d_2 are the cuts of the 3-level Lloyd-Max quantizer of
-//          N(0, 1) truncated to (e, ∞), measured from e (ActiveCutOffsets:
+//          N(0, 1) truncated to (e, ∞), measured from e (ActiveCuts, ActiveCutKnot:
 //          a table at e = −4, −3.5, ..., 4, linear in between; e <= −4:
 //          t_1, t_2 = the table's first cuts, −0.611387 and 0.612338, which
 //          is where the cuts of the whole normal's 3 levels, ∓0.6120, lie;
