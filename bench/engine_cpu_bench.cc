@@ -33,7 +33,7 @@
 #include "engine/executor.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/units.h"
+#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain {
@@ -197,7 +197,7 @@ int Main(int argc, char** argv) {
   if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws != nullptr && script[0] != '/') {
     script = std::string(ws) + "/" + script;
   }
-  using planner::FormatBytes;
+  using base::FormatBytes;
   std::printf("batch %lld (language models %lld), %d threads, %d timed steps after %d warm-up steps, synthetic "
               "3x32x32 data (token sequences for language models)\n\n",
               static_cast<long long>(batch_images), static_cast<long long>(sequence_batch), threads, steps, warmup);

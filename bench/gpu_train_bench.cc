@@ -41,13 +41,13 @@
 #include "engine/executor.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
-#include "planner/units.h"
+#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain {
 namespace {
 
-using planner::FormatBytes;
+using base::FormatBytes;
 using planner::Strategy;
 
 struct Options {

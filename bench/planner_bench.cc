@@ -23,11 +23,13 @@
 #include "planner/graph.h"
 #include "planner/planner.h"
 #include "planner/strategy.h"
-#include "planner/units.h"
+#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain::planner {
 namespace {
+using base::FormatBytes;
+using base::FormatFlops;
 
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

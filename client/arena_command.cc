@@ -6,7 +6,7 @@
 #include "client/flags.h"
 #include "planner/arena.h"
 #include "planner/arena_csv.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 
 namespace slimtrain::client {
 namespace {
@@ -40,7 +40,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   if (format != "table" && format != "json") {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("--format: '%s' is not table or json", format)));
   }
-  absl::StatusOr<std::string> text = planner::ReadFile(input);
+  absl::StatusOr<std::string> text = base::ReadFile(input);
   if (!text.ok()) return Fail(text.status());
   absl::StatusOr<planner::ArenaCsv> csv = planner::ParseArenaCsv(*text, input);
   if (!csv.ok()) return Fail(csv.status());

@@ -15,7 +15,7 @@
 #include "engine/onnx_weights.h"
 #include "engine/safetensors.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 
 namespace slimtrain::client {
 namespace {
@@ -96,7 +96,7 @@ int RunCalibrateCommand(const std::vector<std::string>& args) {
   if (output.empty()) {
     std::cout << json;
   } else {
-    if (absl::Status w = planner::WriteFileAtomically(output, json); !w.ok()) return Fail(w);
+    if (absl::Status w = base::WriteFileAtomically(output, json); !w.ok()) return Fail(w);
     std::cerr << absl::StrFormat("wrote %s: %d tensors of %s at batch %d\n", output, table->tensors_size(),
                                  table->model(), batch);
   }

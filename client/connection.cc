@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 
 namespace slimtrain::client {
 namespace {
@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> Connection::Connect()
   resolved_token_ = !token_.empty() ? token_ : Env("SLIMTRAIN_TOKEN");
   const std::string file = !token_file_.empty() ? token_file_ : Env("SLIMTRAIN_TOKEN_FILE");
   if (resolved_token_.empty() && !file.empty()) {
-    absl::StatusOr<std::string> text = planner::ReadFile(file);
+    absl::StatusOr<std::string> text = base::ReadFile(file);
     if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--token-file: cannot read ", file));
     for (absl::string_view line : absl::StrSplit(*text, '\n')) {
       line = absl::StripAsciiWhitespace(line);
@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> Connection::Connect()
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!tls_ca_.empty()) {
-      absl::StatusOr<std::string> roots = planner::ReadFile(tls_ca_);
+      absl::StatusOr<std::string> roots = base::ReadFile(tls_ca_);
       if (!roots.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-ca: cannot read ", tls_ca_));
       ssl.pem_root_certs = *roots;
     }

@@ -12,7 +12,7 @@
 #include "engine/data.h"
 #include "engine/dataset_spec.h"
 #include "engine/fidelity.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::client {
@@ -133,7 +133,7 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
     }
   }
   if (!svg.empty()) {
-    if (absl::Status w = planner::WriteFileAtomically(svg, engine::FidelitySvg(*r)); !w.ok()) return Fail(w);
+    if (absl::Status w = base::WriteFileAtomically(svg, engine::FidelitySvg(*r)); !w.ok()) return Fail(w);
     std::cerr << "wrote " << svg << "\n";
   }
   return 0;

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "client/flags.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
@@ -46,7 +46,7 @@ int RunImportCommand(const std::vector<std::string>& args) {
   if (loss != "cross_entropy" && loss != "mse") {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--loss: '", loss, "' is not cross_entropy or mse")));
   }
-  absl::StatusOr<std::string> bytes = planner::ReadFile(pos[0]);
+  absl::StatusOr<std::string> bytes = base::ReadFile(pos[0]);
   if (!bytes.ok()) return Fail(bytes.status());
   planner::OnnxImportOptions options;
   options.loss = loss;
@@ -64,7 +64,7 @@ int RunImportCommand(const std::vector<std::string>& args) {
                                planner::DimsString(graph->node(graph->loss()).input_dims[0]));
   if (output.empty()) return 0;
   const std::string contents = format == "json" ? planner::ModelToJson(im->spec) : planner::ModelToText(im->spec);
-  if (absl::Status s = planner::WriteFileAtomically(output, contents); !s.ok()) return Fail(s);
+  if (absl::Status s = base::WriteFileAtomically(output, contents); !s.ok()) return Fail(s);
   std::cerr << "wrote " << output << "\n";
   return 0;
 }

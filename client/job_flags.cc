@@ -6,11 +6,11 @@
 #include "absl/strings/str_split.h"
 #include "client/model_flags.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/plan_request.h"
-#include "planner/status_macros.h"
-#include "planner/units.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 
@@ -109,7 +109,7 @@ absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
     SLIM_ASSIGN_OR_RETURN(*spec.mutable_sensitivity(), ReadSensitivityFile(sensitivity, "--sensitivity"));
   }
   if (!budget.empty()) {
-    SLIM_ASSIGN_OR_RETURN(int64_t bytes, planner::ParseBytes(budget, "--budget"));
+    SLIM_ASSIGN_OR_RETURN(int64_t bytes, base::ParseBytes(budget, "--budget"));
     spec.set_budget_bytes(bytes);
   }
   spec.set_checkpoint_interval_steps(checkpoint_every);
@@ -117,7 +117,7 @@ absl::StatusOr<v1::JobSpec> JobFlags::ToSpec() const {
 }
 
 absl::StatusOr<v1::SensitivityTable> ReadSensitivityFile(const std::string& path, const std::string& flag) {
-  absl::StatusOr<std::string> text = planner::ReadFile(path);
+  absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", text.status().message()));
   v1::SensitivityTable table;
   if (auto s = google::protobuf::util::JsonStringToMessage(*text, &table); !s.ok()) {

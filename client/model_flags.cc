@@ -3,11 +3,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
 #include "planner/plan_request.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/zoo.h"
 
 namespace slimtrain::client {
@@ -21,7 +21,7 @@ absl::StatusOr<v1::ModelRef> ModelRefFromFlags(const std::string& model, const s
   if (!model_file.empty()) {
     // An ONNX model travels as its bytes (its weights with it); it is
     // imported (and checked) here too, so errors come before any request.
-    SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
+    SLIM_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile(model_file));
     if (planner::LooksLikeOnnx(bytes)) {
       planner::OnnxImportOptions options;
       options.weight_values = false;  // checked here, read where it trains

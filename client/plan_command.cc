@@ -11,7 +11,7 @@
 #include "client/plan_render.h"
 #include "planner/cost_model.h"
 #include "planner/plan_request.h"
-#include "planner/units.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -76,7 +76,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   }
   request.set_optimizer(optimizer);
   if (!budget.empty()) {
-    absl::StatusOr<int64_t> bytes = planner::ParseBytes(budget, "--budget");
+    absl::StatusOr<int64_t> bytes = base::ParseBytes(budget, "--budget");
     if (!bytes.ok()) return Fail(bytes.status());
     if (*bytes <= 0) return Fail(absl::InvalidArgumentError("--budget must be more than 0 bytes"));
     request.set_budget_bytes(*bytes);

@@ -10,15 +10,15 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
-#include "planner/file_util.h"
-#include "planner/json_text.h"
-#include "planner/units.h"
+#include "base/file_util.h"
+#include "base/json_text.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
 
-using planner::FormatBytes;
-using planner::FormatFlops;
+using base::FormatBytes;
+using base::FormatFlops;
 
 std::string Cell(const std::string& text, int width) { return absl::StrFormat("%*s", width, text); }
 
@@ -107,7 +107,7 @@ void AppendValue(const google::protobuf::Message& m, const google::protobuf::Fie
       absl::StrAppend(&out, "\"", (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name(), "\"");
       break;
     case FD::CPPTYPE_STRING:
-      planner::AppendJsonQuoted(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f), &out);
+      base::AppendJsonQuoted(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f), &out);
       break;
     case FD::CPPTYPE_MESSAGE:
       AppendJson(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f), {}, indent, out);
@@ -154,8 +154,8 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
   }
   absl::StrAppend(&out, "\n  ],\n  \"budget_bytes\": \"", response.budget_bytes(), "\"");
   if (!response.choice_reason().empty()) {
-    absl::StrAppend(&out, ",\n  \"chosen_strategy\": ", planner::JsonQuote(response.chosen_strategy()),
-                    ",\n  \"choice_reason\": ", planner::JsonQuote(response.choice_reason()));
+    absl::StrAppend(&out, ",\n  \"chosen_strategy\": ", base::JsonQuote(response.chosen_strategy()),
+                    ",\n  \"choice_reason\": ", base::JsonQuote(response.choice_reason()));
   }
   out += "\n}";
   return out;
@@ -275,7 +275,7 @@ absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOpti
       path = has_ext ? absl::StrCat(path.substr(0, dot), ".", plan.strategy(), path.substr(dot))
                      : absl::StrCat(path, ".", plan.strategy());
     }
-    if (absl::Status s = planner::WriteFileAtomically(path, ArenaSvg(plan)); !s.ok()) return s;
+    if (absl::Status s = base::WriteFileAtomically(path, ArenaSvg(plan)); !s.ok()) return s;
     err << "wrote " << path << " (" << plan.buffers_size() << " buffers)\n";
   }
   return absl::OkStatus();

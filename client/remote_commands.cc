@@ -20,8 +20,8 @@
 #include "client/remote_render.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/file_util.h"
-#include "planner/units.h"
+#include "base/file_util.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -154,7 +154,7 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   if (int rc = ParseFlags(flags, conn, args, "submit", &format); rc >= 0) return rc;
   v1::SubmitJobRequest request;
   if (!job_file.empty()) {
-    absl::StatusOr<std::string> text = planner::ReadFile(job_file);
+    absl::StatusOr<std::string> text = base::ReadFile(job_file);
     if (!text.ok()) return Fail("submit", text.status());
     const bool json = text->find_first_not_of(" \t\r\n") != std::string::npos &&
                       (*text)[text->find_first_not_of(" \t\r\n")] == '{';
@@ -184,7 +184,7 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   } else {
     std::cout << absl::StrFormat("submitted %s: %s with %s, planned peak %s\n", response.job().id(),
                                  response.job().plan().model(), response.job().plan().strategy(),
-                                 planner::FormatBytes(response.job().plan().peak_bytes()));
+                                 base::FormatBytes(response.job().plan().peak_bytes()));
   }
   if (!wait) return 0;
   return Follow(conn, stub->get(), response.job().id(), format, reconnect);
@@ -351,12 +351,12 @@ int RunDownloadCommand(const std::vector<std::string>& args) {
   if (static_cast<int64_t>(file.size()) != total) {
     return Fail("download", absl::DataLossError(absl::StrFormat("received %d of %d bytes", file.size(), total)));
   }
-  if (absl::Status w = planner::WriteFileAtomically(output, file); !w.ok()) return Fail("download", w);
+  if (absl::Status w = base::WriteFileAtomically(output, file); !w.ok()) return Fail("download", w);
   if (format == "json") {
     std::cout << absl::StrFormat("{\n  \"job_id\": \"%s\",\n  \"file\": \"%s\",\n  \"bytes\": %d,\n  \"step\": %d\n}\n",
                                  id, output, file.size(), step);
   } else {
-    std::cout << absl::StrFormat("wrote %s: %s, weights of step %d\n", output, planner::FormatBytes(file.size()), step);
+    std::cout << absl::StrFormat("wrote %s: %s, weights of step %d\n", output, base::FormatBytes(file.size()), step);
   }
   return 0;
 }

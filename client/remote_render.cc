@@ -6,7 +6,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "planner/units.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -31,18 +31,18 @@ int64_t TrainingBytes(const v1::Metrics& m) {
 
 // The progress line's: "mem 31.0 MiB / plan 31.1 MiB (+83.2 MiB code, data)".
 std::string MemoryText(const v1::Metrics& m) {
-  std::string text = absl::StrFormat("mem %s / plan %s", planner::FormatBytes(TrainingBytes(m)),
-                                     planner::FormatBytes(m.planned_peak_bytes()));
-  if (m.other_bytes() > 0) absl::StrAppend(&text, " (+", planner::FormatBytes(m.other_bytes()), " code, data)");
+  std::string text = absl::StrFormat("mem %s / plan %s", base::FormatBytes(TrainingBytes(m)),
+                                     base::FormatBytes(m.planned_peak_bytes()));
+  if (m.other_bytes() > 0) absl::StrAppend(&text, " (+", base::FormatBytes(m.other_bytes()), " code, data)");
   return text;
 }
 
 // status's measured memory (metrics without other_bytes: the peak alone).
 std::string MeasuredText(const v1::Metrics& m) {
-  if (m.other_bytes() <= 0) return absl::StrCat("measured peak resident ", planner::FormatBytes(m.measured_peak_bytes()));
+  if (m.other_bytes() <= 0) return absl::StrCat("measured peak resident ", base::FormatBytes(m.measured_peak_bytes()));
   return absl::StrFormat("measured %s for training, %s more before it (code, libraries, data; peak %s)",
-                         planner::FormatBytes(TrainingBytes(m)), planner::FormatBytes(m.other_bytes()),
-                         planner::FormatBytes(m.measured_peak_bytes()));
+                         base::FormatBytes(TrainingBytes(m)), base::FormatBytes(m.other_bytes()),
+                         base::FormatBytes(m.measured_peak_bytes()));
 }
 
 }  // namespace
@@ -88,8 +88,8 @@ std::string JobDetails(const v1::Job& j) {
   if (m.has_eval()) {
     absl::StrAppendFormat(&out, "  test set     loss %.4f, accuracy %.2f%%\n", m.eval_loss(), 100 * m.eval_accuracy());
   }
-  absl::StrAppendFormat(&out, "  memory       planned peak %s (arena %s)%s\n", planner::FormatBytes(j.plan().peak_bytes()),
-                        planner::FormatBytes(j.plan().arena_bytes()),
+  absl::StrAppendFormat(&out, "  memory       planned peak %s (arena %s)%s\n", base::FormatBytes(j.plan().peak_bytes()),
+                        base::FormatBytes(j.plan().arena_bytes()),
                         m.measured_peak_bytes() > 0 ? absl::StrCat(", ", MeasuredText(m)) : "");
   absl::StrAppendFormat(&out, "  created      %s\n  started      %s\n  ended        %s\n", Time(j.create_time()),
                         Time(j.start_time()), Time(j.end_time()));

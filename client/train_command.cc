@@ -18,7 +18,7 @@
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/graph.h"
-#include "planner/units.h"
+#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -88,8 +88,8 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   std::cerr << absl::StrFormat("%s, %s, batch %d on %s (%s): %d steps, %d per epoch; plan: arena %s, peak %s\n",
                                t.graph().spec().name(), plan.strategy(), spec->batch_size(),
                                (*backend)->host_addressable() ? "the CPU" : "the GPU", (*backend)->name(), t.total_steps(),
-                               t.steps_per_epoch(), planner::FormatBytes(plan.arena_bytes()),
-                               planner::FormatBytes(plan.peak_bytes()));
+                               t.steps_per_epoch(), base::FormatBytes(plan.arena_bytes()),
+                               base::FormatBytes(plan.peak_bytes()));
   if (!plan.choice().empty()) std::cerr << plan.strategy() << ": " << plan.choice() << "\n";
 
   std::ofstream metrics_file;
@@ -182,9 +182,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     std::cout << absl::StrFormat(
         "memory: planned peak %s (arena %s), measured %s for training, %s more before it (code, libraries, data; "
         "peak resident %s)\n",
-        planner::FormatBytes(plan.peak_bytes()), planner::FormatBytes(plan.arena_bytes()),
-        planner::FormatBytes(std::max<int64_t>(0, measured - t.other_bytes())), planner::FormatBytes(t.other_bytes()),
-        planner::FormatBytes(measured));
+        base::FormatBytes(plan.peak_bytes()), base::FormatBytes(plan.arena_bytes()),
+        base::FormatBytes(std::max<int64_t>(0, measured - t.other_bytes())), base::FormatBytes(t.other_bytes()),
+        base::FormatBytes(measured));
     if (!output.empty()) std::cout << "weights: " << output << "\n";
     if (!checkpoint.empty()) std::cout << "checkpoint: " << checkpoint << "\n";
   }

@@ -5,7 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "client/flags.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/zoo.h"
@@ -60,7 +60,7 @@ int RunZooCommand(const std::vector<std::string>& args) {
       std::cout << contents;
       return 0;
     }
-    if (absl::Status s = planner::WriteFileAtomically(output, contents); !s.ok()) return Fail(s);
+    if (absl::Status s = base::WriteFileAtomically(output, contents); !s.ok()) return Fail(s);
     std::cerr << "wrote " << output << " (" << spec->layers_size() << " layers)\n";
     return 0;
   }

@@ -6,7 +6,7 @@
 
 #include "engine/memory.h"
 #include "engine/dropout_hash.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

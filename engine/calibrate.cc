@@ -10,7 +10,7 @@
 #include "engine/executor.h"
 #include "planner/mixed.h"
 #include "planner/schedule.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -9,8 +9,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/data_metadata.h"
-#include "planner/file_util.h"
-#include "planner/status_macros.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -97,7 +97,7 @@ absl::Status ImportWeights(const SafetensorsFile& file, ParameterRegion& params,
 
 absl::Status WriteWeights(const std::string& path, const ParameterRegion& params, int64_t num_batches_tracked,
                           const std::map<std::string, std::string>& metadata) {
-  return planner::WriteFileAtomically(path, EncodeSafetensors(ExportWeights(params, num_batches_tracked, metadata)));
+  return base::WriteFileAtomically(path, EncodeSafetensors(ExportWeights(params, num_batches_tracked, metadata)));
 }
 
 absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& params, const TrainingState& state) {
@@ -119,7 +119,7 @@ absl::Status SaveCheckpoint(const std::string& path, const ParameterRegion& para
   file.metadata["epoch"] = absl::StrCat(state.epoch);
   file.metadata["position"] = absl::StrCat(state.position);
   file.metadata["seed"] = absl::StrCat(state.seed);
-  return planner::WriteFileAtomically(path, EncodeSafetensors(file));
+  return base::WriteFileAtomically(path, EncodeSafetensors(file));
 }
 
 absl::StatusOr<TrainingState> LoadCheckpoint(const std::string& path, ParameterRegion& params) {

@@ -12,7 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/shape_views.h"
 #include "planner/planner.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

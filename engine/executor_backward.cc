@@ -6,7 +6,7 @@
 
 #include "engine/executor.h"
 #include "engine/shape_views.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

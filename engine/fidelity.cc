@@ -11,7 +11,7 @@
 #include "engine/batches.h"
 #include "engine/checkpoint.h"
 #include "engine/executor.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

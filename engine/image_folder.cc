@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/image_codec.h"
 #include "engine/image_transform.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -12,7 +12,7 @@
 #include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/npy.h"
 #include "engine/zip_reader.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

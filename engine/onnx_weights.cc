@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/onnx_import.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 
@@ -39,7 +39,7 @@ absl::Status SetWeights(const planner::OnnxImport& im, const std::string& source
 
 absl::StatusOr<int> LoadOnnxInitialWeights(const std::string& model_file, ParameterRegion& params) {
   if (model_file.empty()) return 0;
-  SLIM_ASSIGN_OR_RETURN(std::string bytes, planner::ReadFile(model_file));
+  SLIM_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile(model_file));
   if (!planner::LooksLikeOnnx(bytes)) return 0;
   SLIM_ASSIGN_OR_RETURN(planner::OnnxImport im, planner::ImportOnnx(bytes, model_file, {}));
   SLIM_RETURN_IF_ERROR(SetWeights(im, model_file, params));

@@ -12,8 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/file_util.h"
-#include "planner/json_text.h"
+#include "base/file_util.h"
+#include "base/json_text.h"
 
 namespace slimtrain::engine {
 
@@ -31,13 +31,13 @@ std::string EncodeSafetensors(const SafetensorsFile& file) {
   bool first = true;
   if (!file.metadata.empty()) {
     std::vector<std::string> kv;
-    for (const auto& [k, v] : file.metadata) kv.push_back(planner::JsonQuote(k) + ":" + planner::JsonQuote(v));
+    for (const auto& [k, v] : file.metadata) kv.push_back(base::JsonQuote(k) + ":" + base::JsonQuote(v));
     absl::StrAppend(&header, "\"__metadata__\":{", absl::StrJoin(kv, ","), "}");
     first = false;
   }
   for (const SafeTensor& t : file.tensors) {
     const int64_t end = offset + static_cast<int64_t>(t.bytes.size());
-    absl::StrAppend(&header, first ? "" : ",", planner::JsonQuote(t.name), ":{\"dtype\":", planner::JsonQuote(t.dtype),
+    absl::StrAppend(&header, first ? "" : ",", base::JsonQuote(t.name), ":{\"dtype\":", base::JsonQuote(t.dtype),
                     ",\"shape\":[", absl::StrJoin(t.shape, ","), "],\"data_offsets\":[", offset, ",", end, "]}");
     first = false;
     offset = end;
@@ -183,7 +183,7 @@ absl::StatusOr<SafetensorsFile> DecodeSafetensors(absl::string_view bytes, absl:
 }
 
 absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
-  absl::StatusOr<std::string> bytes = planner::ReadFile(path);
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
   if (!bytes.ok()) return bytes.status();
   return DecodeSafetensors(*bytes, path);
 }

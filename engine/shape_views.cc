@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

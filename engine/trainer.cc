@@ -16,8 +16,8 @@
 #include "engine/onnx_weights.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
-#include "planner/status_macros.h"
-#include "planner/units.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 
 namespace slimtrain::engine {
 namespace {
@@ -235,7 +235,7 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
   };
   log(absl::StrFormat("training %s with %s, batch %d, %d steps (%d per epoch), planned peak %s",
                       graph_.spec().name(), executor_->plan().strategy(), spec_.batch_size(), total_steps_,
-                      batches_->batches_per_epoch(), planner::FormatBytes(executor_->plan().peak_bytes())));
+                      batches_->batches_per_epoch(), base::FormatBytes(executor_->plan().peak_bytes())));
   if (step_ > 0) log(absl::StrFormat("resumed at step %d (epoch %d)", step_, batches_->epoch()));
   while (step_ < total_steps_) {
     if (callbacks.should_stop && callbacks.should_stop()) {

@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "planner/arena_placers.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain {
 namespace planner {

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "planner/json_text.h"
-#include "planner/status_macros.h"
+#include "base/json_text.h"
+#include "base/status_macros.h"
 
 namespace slimtrain {
 namespace planner {
@@ -134,7 +134,7 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
     const absl::string_view id = fields[columns[kId].index];
     if (id.empty()) return where.FieldError(columns[kId], id, "is empty");
     // The plan is JSON keyed by id, and JSON is UTF-8.
-    if (!IsValidUtf8(id)) {
+    if (!base::IsValidUtf8(id)) {
       return where.FieldError(columns[kId], absl::CHexEscape(id), "is not valid UTF-8");
     }
     const auto [seen, inserted] = line_of_id.emplace(std::string(id), line_number);
@@ -172,7 +172,7 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
                                  ",\n  \"offsets\": {");
   for (size_t i = 0; i < csv.ids.size(); ++i) {
     out.append(i == 0 ? "\n    " : ",\n    ");
-    AppendJsonQuoted(csv.ids[i], &out);
+    base::AppendJsonQuoted(csv.ids[i], &out);
     absl::StrAppend(&out, ": ", plan.offsets[i]);
   }
   out.append(csv.ids.empty() ? "}\n}\n" : "\n  }\n}\n");

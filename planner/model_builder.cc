@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 

@@ -16,11 +16,11 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/onnx_import.h"
 #include "planner/graph.h"
-#include "planner/json_text.h"
-#include "planner/status_macros.h"
+#include "base/json_text.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace {
@@ -134,7 +134,7 @@ std::optional<std::string> FirstUnkeepable(const google::protobuf::Message& mess
       if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
         const std::string value = field->is_repeated() ? reflection->GetRepeatedString(message, field, i)
                                                        : reflection->GetString(message, field);
-        if (!IsValidUtf8(value)) return absl::StrCat(inner, " '", absl::CHexEscape(value), "' is not valid UTF-8");
+        if (!base::IsValidUtf8(value)) return absl::StrCat(inner, " '", absl::CHexEscape(value), "' is not valid UTF-8");
       } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
         std::optional<std::string> problem =
             FirstUnkeepable(field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
@@ -294,7 +294,7 @@ ModelFormat DetectModelFormat(absl::string_view path, absl::string_view contents
 }
 
 absl::StatusOr<v1::ModelSpec> LoadModelFile(const std::string& path) {
-  SLIM_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  SLIM_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(path));
   return ParseModel(contents, DetectModelFormat(path, contents), path);
 }
 

@@ -17,7 +17,7 @@
 #include "onnx/onnx_pb.h"
 #include "planner/graph.h"
 #include "planner/onnx_importer.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace onnx_internal {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "planner/mixed.h"
 #include "planner/planner.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/strategy.h"
 #include "planner/zoo.h"
 

@@ -14,8 +14,8 @@
 #include "planner/recompute.h"
 #include "planner/lifetimes.h"
 #include "planner/schedule.h"
-#include "planner/status_macros.h"
-#include "planner/units.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 
 namespace slimtrain::planner {
 namespace {
@@ -187,7 +187,7 @@ std::string DescribeMixedTry(const Graph& graph, const Schedule& s, size_t candi
   if (!s.checkpoints.empty()) {
     recompute = absl::StrFormat("recomputes %d segments up to '%s' exactly (%s); the rest coded: ",
                                 s.checkpoints.size(), graph.node(s.checkpoints.back()).name,
-                                FormatFlops(s.recompute_flops));
+                                base::FormatFlops(s.recompute_flops));
   }
   return absl::StrFormat("%s%s; predicted gradient error %.4g (all at 4 bits: %.4g, at 2 bits: %.4g)%s", recompute,
                          DescribeMixedBits(chosen, candidates), error, at4, at2,
@@ -526,21 +526,21 @@ absl::StatusOr<StrategyChoice> ChooseStrategy(const Graph& graph, const PlanOpti
   }
   StrategyChoice choice;
   std::vector<std::string> misses;
-  const std::string budget = FormatBytes(options.budget_bytes);
+  const std::string budget = base::FormatBytes(options.budget_bytes);
   for (Strategy s : AutoOrder()) {
     SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, s, options, cost));
     choice.plans.push_back(plan);
     if (plan.fits()) {
       choice.fits = true;
       choice.strategy = s;
-      misses.push_back(absl::StrFormat("%s fits in %s of %s", StrategyName(s), FormatBytes(plan.peak_bytes()),
+      misses.push_back(absl::StrFormat("%s fits in %s of %s", StrategyName(s), base::FormatBytes(plan.peak_bytes()),
                                        budget));
       if (s == Strategy::kMixed) absl::StrAppend(&misses.back(), " (", plan.choice(), ")");
       choice.reason = absl::StrJoin(misses, "; ");
       return choice;
     }
     misses.push_back(absl::StrFormat("%s needs %s > budget %s", StrategyName(s),
-                                     FormatBytes(plan.peak_bytes()), budget));
+                                     base::FormatBytes(plan.peak_bytes()), budget));
   }
   choice.reason = absl::StrCat(absl::StrJoin(misses, "; "), "; nothing fits at batch ", options.batch_size,
                                ": try a smaller batch (--max-batch finds the largest)");

@@ -7,7 +7,7 @@
 
 #include "planner/arena.h"
 #include "planner/lifetimes.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "planner/model_builder.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/zoo_models.h"
 
 namespace slimtrain::planner::zoo_internal {

@@ -18,8 +18,8 @@
 #include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
-#include "planner/status_macros.h"
-#include "planner/units.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 
 namespace slimtrain::server {
 namespace {
@@ -153,9 +153,9 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
           "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "
           "has %s for it (%d bytes, after %s for the worker's CUDA context and libraries): choose a smaller batch "
           "or a strategy that fits (slimtrain plan --max-batch)",
-          planner::FormatBytes(gpu_plan->peak_bytes()), gpu_plan->strategy(), gpu_plan->batch_size(),
-          gpu_plan->peak_bytes(), largest.index, largest.name, planner::FormatBytes(room), room,
-          planner::FormatBytes(largest.overhead_bytes)));
+          base::FormatBytes(gpu_plan->peak_bytes()), gpu_plan->strategy(), gpu_plan->batch_size(),
+          gpu_plan->peak_bytes(), largest.index, largest.name, base::FormatBytes(room), room,
+          base::FormatBytes(largest.overhead_bytes)));
     } else {
       on_gpu = false;  // any device: the CPU may still fit it
     }
@@ -172,15 +172,15 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
     return absl::FailedPreconditionError(absl::StrFormat(
         "budget_bytes: the plan needs %s (peak of %s at batch %d; %d bytes) but budget_bytes is %d bytes: raise "
         "it, or choose a smaller batch or a strategy that fits (slimtrain plan --budget %d --strategies auto)",
-        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        base::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
         spec.budget_bytes(), spec.budget_bytes()));
   }
   if (!on_gpu && plan.peak_bytes() > capacity) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest device of this server, cpu, has %s "
         "available (%d bytes): choose a smaller batch or a strategy that fits (slimtrain plan --max-batch)",
-        planner::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
-        planner::FormatBytes(capacity), capacity));
+        base::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        base::FormatBytes(capacity), capacity));
   }
   return PlacedPlan{std::move(plan), on_gpu};
 }

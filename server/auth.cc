@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "planner/file_util.h"
-#include "planner/json_text.h"
-#include "planner/status_macros.h"
+#include "base/file_util.h"
+#include "base/json_text.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::server {
 namespace {
@@ -56,7 +56,7 @@ absl::StatusOr<absl::flat_hash_map<std::string, Identity>> TokenStore::Parse(con
     const bool control = std::any_of(user.begin(), user.end(), [](char c) {
       return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
     });
-    if (control || !planner::IsValidUtf8(user)) {
+    if (control || !base::IsValidUtf8(user)) {
       return absl::InvalidArgumentError(absl::StrFormat("%s:%d: user '%s' is not UTF-8 text without control characters",
                                                         path, n, absl::CHexEscape(user)));
     }
@@ -81,7 +81,7 @@ absl::StatusOr<std::string> TokenStore::CreateWithAdmin(const std::string& path)
   }
   std::string token;
   for (unsigned char b : bytes) absl::StrAppendFormat(&token, "%02x", b);
-  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(
+  SLIM_RETURN_IF_ERROR(base::WriteFileAtomically(
       path, absl::StrCat("# slimtrain tokens: TOKEN USER ROLE (admin or user). Re-read on SIGHUP.\n", token,
                          " admin admin\n")));
   if (chmod(path.c_str(), 0600) != 0) return absl::InternalError(absl::StrCat(path, ": cannot set mode 0600"));

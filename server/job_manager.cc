@@ -19,9 +19,9 @@
 #include "engine/safetensors.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
-#include "planner/file_util.h"
-#include "planner/status_macros.h"
-#include "planner/units.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 
 namespace slimtrain::server {
 namespace {
@@ -115,7 +115,7 @@ const JobManager::Gpu* JobManager::FindGpu(int index) const {
 }
 
 absl::Status JobManager::Start() {
-  SLIM_RETURN_IF_ERROR(planner::MakeOwnerOnlyDir(config_.data_dir + "/jobs"));
+  SLIM_RETURN_IF_ERROR(base::MakeOwnerOnlyDir(config_.data_dir + "/jobs"));
   RemoveOrphanFolders();
   SLIM_RETURN_IF_ERROR(ProbeGpus());
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> running, store_->List("", {v1::Job::RUNNING}, "", 1 << 20));
@@ -268,7 +268,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   v1::JobEvent queued;
   queued.mutable_state_change()->set_to(v1::Job::PENDING);
   queued.mutable_state_change()->set_reason(absl::StrFormat(
-      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), planner::FormatBytes(plan.peak_bytes())));
+      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), base::FormatBytes(plan.peak_bytes())));
   absl::MutexLock lock(&mu_);
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> active,
                         store_->List("", {v1::Job::PENDING, v1::Job::RUNNING}, "", config_.max_queue + 1));
@@ -387,13 +387,13 @@ absl::StatusOr<std::string> JobManager::WeightsFile(const Identity& who, const s
     return absl::FailedPreconditionError(absl::StrFormat("job '%s' is %s: weights come from succeeded or running jobs",
                                                          id, v1::Job::State_Name(job.state())));
   }
-  absl::StatusOr<std::string> bytes = planner::ReadFile(dir + "/checkpoint.safetensors");
+  absl::StatusOr<std::string> bytes = base::ReadFile(dir + "/checkpoint.safetensors");
   if (!bytes.ok()) {
     return absl::FailedPreconditionError(absl::StrFormat("job '%s' has no checkpoint yet", id));
   }
   SLIM_ASSIGN_OR_RETURN(engine::SafetensorsFile weights, engine::WeightsOfCheckpoint(*bytes, "checkpoint", step));
   const std::string path = dir + "/latest.safetensors";
-  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(path, engine::EncodeSafetensors(weights)));
+  SLIM_RETURN_IF_ERROR(base::WriteFileAtomically(path, engine::EncodeSafetensors(weights)));
   return path;
 }
 

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/time_util.h"
-#include "planner/file_util.h"
-#include "planner/status_macros.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 #include "server/job_manager.h"
 
 namespace slimtrain::server {
@@ -21,17 +21,17 @@ using google::protobuf::util::TimeUtil;
 
 absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   const std::string dir = JobDir(job.id());
-  SLIM_RETURN_IF_ERROR(planner::MakeOwnerOnlyDir(dir));
+  SLIM_RETURN_IF_ERROR(base::MakeOwnerOnlyDir(dir));
   // The worker trains the resolved strategy.
   v1::JobSpec spec = job.spec();
   spec.set_strategy(job.plan().strategy());
   if (spec.checkpoint_interval_steps() == 0) spec.set_checkpoint_interval_steps(config_.default_checkpoint_interval);
-  SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
+  SLIM_RETURN_IF_ERROR(base::WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()));
   // The admitted plan beside it (jobs admitted by an older server have none:
   // their worker plans).
   absl::StatusOr<std::string> admitted = store_->AdmittedPlan(job.id());
   if (admitted.ok()) {
-    SLIM_RETURN_IF_ERROR(planner::WriteFileAtomically(dir + "/plan.pb", *admitted));
+    SLIM_RETURN_IF_ERROR(base::WriteFileAtomically(dir + "/plan.pb", *admitted));
   } else if (!absl::IsNotFound(admitted.status())) {
     return admitted.status();
   }

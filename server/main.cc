@@ -38,8 +38,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/service.grpc.pb.h"
-#include "planner/file_util.h"
-#include "planner/units.h"
+#include "base/file_util.h"
+#include "base/units.h"
 #include "server/auth.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
@@ -217,8 +217,8 @@ int main(int argc, char** argv) {
     Log(absl::StrCat("GPUs: none (", jobs.no_gpu_reason(), "); jobs train on the CPU"));
   }
   for (const JobManager::Gpu& g : jobs.gpus()) {
-    Log(absl::StrCat("GPU cuda:", g.index, ": ", g.name, ", ", slimtrain::planner::FormatBytes(g.total_bytes), ", ",
-                     slimtrain::planner::FormatBytes(g.overhead_bytes), " per worker before its plan"));
+    Log(absl::StrCat("GPU cuda:", g.index, ": ", g.name, ", ", slimtrain::base::FormatBytes(g.total_bytes), ", ",
+                     slimtrain::base::FormatBytes(g.overhead_bytes), " per worker before its plan"));
   }
 
   if (absl::GetFlag(FLAGS_max_streams_per_user) < 1 || absl::GetFlag(FLAGS_max_rpc_threads) < 4) {
@@ -246,7 +246,7 @@ int main(int argc, char** argv) {
   health->SetServingStatus(true);
   health->SetServingStatus(slimtrain::v1::TrainingService::service_full_name(), true);
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
-    if (!slimtrain::planner::WriteFileAtomically(absl::GetFlag(FLAGS_port_file), std::to_string(port)).ok()) {
+    if (!slimtrain::base::WriteFileAtomically(absl::GetFlag(FLAGS_port_file), std::to_string(port)).ok()) {
       return Die(absl::StrCat("cannot write --port-file ", absl::GetFlag(FLAGS_port_file)));
     }
   }

@@ -19,8 +19,8 @@
 #include "absl/strings/strip.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "planner/file_util.h"
-#include "planner/status_macros.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::server {
 namespace {
@@ -58,7 +58,7 @@ int CountPemBlocks(absl::string_view text, absl::string_view label_suffix) {
 }
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path, absl::string_view kind) {
-  absl::StatusOr<std::string> text = planner::ReadFile(path);
+  absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(flag, " ", path, ": cannot read it: ", text.status().message()));
   }

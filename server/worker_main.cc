@@ -44,7 +44,7 @@
 #include "engine/trainer.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 
 namespace {
 
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
                  "       slimtrain_worker --probe-gpus\n");
     return 2;
   }
-  absl::StatusOr<std::string> bytes = slimtrain::planner::ReadFile(dir + "/spec.pb");
+  absl::StatusOr<std::string> bytes = slimtrain::base::ReadFile(dir + "/spec.pb");
   v1::JobSpec spec;
   if (!bytes.ok() || !spec.ParseFromString(*bytes)) {
     Finish(v1::Job::FAILED, "the worker could not read the job's spec");
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   // A GPU job plans again: admission knew no cuDNN workspaces (the server
   // holds no CUDA context), so its plan is not this device's.
   v1::MemoryPlan admitted;
-  if (absl::StatusOr<std::string> plan = slimtrain::planner::ReadFile(dir + "/plan.pb"); plan.ok() && gpu.empty()) {
+  if (absl::StatusOr<std::string> plan = slimtrain::base::ReadFile(dir + "/plan.pb"); plan.ok() && gpu.empty()) {
     if (!admitted.ParseFromString(*plan)) {
       Finish(v1::Job::FAILED, "the worker could not read the job's admitted plan");
       return 1;

@@ -16,7 +16,7 @@
 #include "engine/cpu/quant_kernels.h"
 #include "engine/quant.h"
 #include "planner/coding.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::cpu {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/vector_kernels.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::cpu {
 

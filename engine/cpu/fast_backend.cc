@@ -22,7 +22,7 @@
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/vector_kernels.h"
 #include "engine/cpu/view_kernels.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

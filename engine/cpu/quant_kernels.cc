@@ -13,7 +13,7 @@
 #include "engine/cpu/avx512_codes.h"
 #include "engine/cpu/parallel.h"
 #include "engine/quant.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::cpu {

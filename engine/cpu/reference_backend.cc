@@ -3,7 +3,7 @@
 #include "engine/cpu/reference_backend.h"
 
 #include "engine/cpu/reference_kernels.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

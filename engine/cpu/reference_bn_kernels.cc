@@ -7,7 +7,7 @@
 #include "engine/cpu/reference_kernels.h"
 #include "engine/cpu/reference_store.h"
 #include "engine/quant.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::reference {

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "engine/cpu/reference_store.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::reference {
 namespace {

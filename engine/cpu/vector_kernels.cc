@@ -9,7 +9,7 @@
 
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/vector_math.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::cpu {
 namespace {

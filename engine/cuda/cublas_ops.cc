@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/library_status.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda {
 namespace {

@@ -26,7 +26,7 @@
 #include "engine/cuda/cudnn_ops.h"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/library_status.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda_impl {
 

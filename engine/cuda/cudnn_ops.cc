@@ -11,7 +11,7 @@
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/library_status.h"
-#include "planner/status_macros.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda {
 namespace {

@@ -17,7 +17,7 @@
 #include "engine/image_folder.h"
 #include "engine/image_transform.h"
 #include "gtest/gtest.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
 
@@ -28,7 +28,7 @@ using test_util::TempPath;
 using test_util::WriteJpeg;
 using test_util::WritePng;
 
-std::string Read(const std::string& path) { return planner::ReadFile(path).value(); }
+std::string Read(const std::string& path) { return base::ReadFile(path).value(); }
 
 struct PngCase {
   const char* name;

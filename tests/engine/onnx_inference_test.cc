@@ -28,7 +28,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
@@ -67,7 +67,7 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
     google::protobuf::Struct s;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &s).ok()) << line;
     const std::string name = s.fields().at("name").string_value(), file = s.fields().at("file").string_value();
-    absl::StatusOr<std::string> json = planner::ReadFile(s.fields().at("reference").string_value());
+    absl::StatusOr<std::string> json = base::ReadFile(s.fields().at("reference").string_value());
     ASSERT_TRUE(json.ok()) << json.status();
     google::protobuf::Struct ref;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &ref).ok()) << name;
@@ -141,14 +141,14 @@ TEST(OnnxInferenceTest, ImportedWeightsGivePyTorchsLogits) {
     EXPECT_NEAR(step->loss, ref.fields().at("train_loss").number_value(),
                 1e-5 * std::fabs(ref.fields().at("train_loss").number_value()))
         << name << ": the training-mode loss";
-    absl::StatusOr<std::string> grad_bytes = planner::ReadFile(dir + "/" + name + ".grad");
+    absl::StatusOr<std::string> grad_bytes = base::ReadFile(dir + "/" + name + ".grad");
     ASSERT_TRUE(grad_bytes.ok()) << grad_bytes.status();
     std::map<std::string, const NamedTensor*> ours;
     for (const NamedTensor& t : trainer.params().tensors()) ours[t.name] = &t;
     // PyTorch's names are the initializers' (the importer names most
     // parameters so; MultiheadAttention's in_proj_weight is a linear's weight).
     {
-      absl::StatusOr<std::string> bytes = planner::ReadFile(file);
+      absl::StatusOr<std::string> bytes = base::ReadFile(file);
       ASSERT_TRUE(bytes.ok()) << bytes.status();
       absl::StatusOr<planner::OnnxImport> im = planner::ImportOnnx(*bytes, file, {});
       ASSERT_TRUE(im.ok()) << im.status();

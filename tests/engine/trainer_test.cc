@@ -15,7 +15,7 @@
 #include "engine/safetensors.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "tests/testing/subprocess.h"
 
 namespace slimtrain::engine {
@@ -138,7 +138,7 @@ TEST(TrainerTest, WeightsOfACheckpointAreTheExportedWeights) {
   std::unique_ptr<Trainer> t = MakeTrainer(Spec(), &backend, options);
   ASSERT_TRUE(t->RunSteps(3, {}).ok());
   ASSERT_TRUE(t->SaveCheckpoint().ok());
-  absl::StatusOr<std::string> bytes = planner::ReadFile(options.checkpoint_path);
+  absl::StatusOr<std::string> bytes = base::ReadFile(options.checkpoint_path);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   int64_t step = -1;
   absl::StatusOr<SafetensorsFile> weights = WeightsOfCheckpoint(*bytes, "weights_of.safetensors", &step);
@@ -338,11 +338,11 @@ TEST(CheckpointTest, WeightsRoundTripAndCheckpointErrorsNameTheFile) {
             "w.safetensors: tensor 'conv1.weight' is missing");
 
   const std::string path = test_util::TempPath("bad.safetensors");
-  ASSERT_TRUE(planner::WriteFileAtomically(path, bytes).ok());  // weights, not a checkpoint
+  ASSERT_TRUE(base::WriteFileAtomically(path, bytes).ok());  // weights, not a checkpoint
   absl::StatusOr<TrainingState> loaded = LoadCheckpoint(path, params);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().message(), path + ": not a slimtrain checkpoint (format 'pt')");
-  ASSERT_TRUE(planner::WriteFileAtomically(path, bytes.substr(0, bytes.size() / 2)).ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, bytes.substr(0, bytes.size() / 2)).ok());
   EXPECT_NE(std::string(LoadCheckpoint(path, params).status().message()).find(path + ": not a valid safetensors"),
             std::string::npos);
   EXPECT_EQ(LoadCheckpoint("/nonexistent/ckpt", params).status().code(), absl::StatusCode::kNotFound);

@@ -17,7 +17,7 @@
 #include "engine/safetensors.h"
 #include "engine/trainer.h"
 #include "gtest/gtest.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_models.h"
@@ -147,7 +147,7 @@ TEST(UserDataTrainingTest, ImageFolderRecordsItsNormalisationAndAResumeUsesTheSt
   // Exported weights carry it, as JSON strings in __metadata__.
   const std::string weights = root + "/w.safetensors";
   ASSERT_TRUE(WriteWeights(weights, (*t)->executor().params(), 2, MetadataEntries(m)).ok());
-  SafetensorsFile file = DecodeSafetensors(planner::ReadFile(weights).value(), weights).value();
+  SafetensorsFile file = DecodeSafetensors(base::ReadFile(weights).value(), weights).value();
   EXPECT_EQ(file.metadata.at("format"), "pt");
   EXPECT_EQ(file.metadata.at("classes"), R"(["class0", "class1", "class2", "class3"])");
   absl::StatusOr<DataMetadata> exported = ParseDataMetadata(file.metadata, weights);
@@ -158,10 +158,10 @@ TEST(UserDataTrainingTest, ImageFolderRecordsItsNormalisationAndAResumeUsesTheSt
   // So does the checkpoint; a resumed run normalises with what it holds,
   // not with statistics recomputed (here made different on purpose).
   SafetensorsFile checkpoint =
-      DecodeSafetensors(planner::ReadFile(options.checkpoint_path).value(), "checkpoint").value();
+      DecodeSafetensors(base::ReadFile(options.checkpoint_path).value(), "checkpoint").value();
   EXPECT_EQ(checkpoint.metadata.at("mean"), file.metadata.at("mean"));
   checkpoint.metadata["mean"] = "[0.25, 0.5, 0.75]";
-  ASSERT_TRUE(planner::WriteFileAtomically(options.checkpoint_path, EncodeSafetensors(checkpoint)).ok());
+  ASSERT_TRUE(base::WriteFileAtomically(options.checkpoint_path, EncodeSafetensors(checkpoint)).ok());
   options.resume = true;
   absl::StatusOr<std::unique_ptr<Trainer>> resumed = Trainer::Create(spec, &backend, options);
   ASSERT_TRUE(resumed.ok()) << resumed.status();

@@ -20,7 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "planner/arena.h"
 #include "planner/cost_model.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/planner.h"
@@ -36,7 +36,7 @@ std::string dir;
 
 void Write(const std::string& target, const std::string& name, const std::string& bytes) {
   const std::string path = absl::StrCat(dir, "/", target, "/gen_", name);
-  const absl::Status written = planner::WriteFileAtomically(path, bytes);
+  const absl::Status written = base::WriteFileAtomically(path, bytes);
   FUZZ_CHECK(written.ok(), written);
   std::printf("%s (%zu bytes)\n", path.c_str(), bytes.size());
 }

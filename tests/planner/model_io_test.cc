@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/zoo.h"
 #include "proto/model.pb.h"
@@ -78,7 +78,7 @@ TEST_P(ModelRoundTripTest, WriteThenLoadGivesTheSameSpec) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   const std::string path = TestDir() + "/" + c.file;
   const std::string contents = c.json ? ModelToJson(*spec) : ModelToText(*spec);
-  ASSERT_TRUE(WriteFileAtomically(path, contents).ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, contents).ok());
 
   absl::StatusOr<v1::ModelSpec> loaded = LoadModelFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -290,7 +290,7 @@ TEST(LoadModelFileTest, DirectoryIsAnErrorNamingIt) {
 
 TEST(LoadModelFileTest, ParseErrorsNameThePath) {
   const std::string path = TestDir() + "/broken.json";
-  ASSERT_TRUE(WriteFileAtomically(path, "{\"name\": }").ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, "{\"name\": }").ok());
   absl::StatusOr<v1::ModelSpec> spec = LoadModelFile(path);
   ASSERT_FALSE(spec.ok());
   EXPECT_TRUE(absl::StartsWith(spec.status().message(), path + ":1:")) << spec.status().message();
@@ -305,8 +305,8 @@ TEST(FileUtilTest, WriteThenReadIsExactIncludingBinary) {
   const std::string binary("\0\x01\xff\n\r slimtrain\0", 16);
   const std::string big(3 << 20, 'x');  // more than one read() buffer
   for (const std::string& contents : {binary, big, std::string(), std::string("short")}) {
-    ASSERT_TRUE(WriteFileAtomically(path, contents).ok());
-    absl::StatusOr<std::string> read = ReadFile(path);
+    ASSERT_TRUE(base::WriteFileAtomically(path, contents).ok());
+    absl::StatusOr<std::string> read = base::ReadFile(path);
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_EQ(*read, contents);  // a shorter write leaves no tail of a longer one
   }
@@ -318,19 +318,19 @@ TEST(FileUtilTest, RelativePathWritesIntoTheWorkingDirectory) {
   char cwd[4096];
   ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
   ASSERT_EQ(chdir(dir.c_str()), 0);
-  const absl::Status status = WriteFileAtomically("relative.txt", "here");
+  const absl::Status status = base::WriteFileAtomically("relative.txt", "here");
   ASSERT_EQ(chdir(cwd), 0);
   ASSERT_TRUE(status.ok()) << status;
-  absl::StatusOr<std::string> read = ReadFile(dir + "/relative.txt");
+  absl::StatusOr<std::string> read = base::ReadFile(dir + "/relative.txt");
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(*read, "here");
 }
 
 TEST(FileUtilTest, KeepsTheModeOfTheFileItReplaces) {
   const std::string path = TestDir() + "/private.txt";
-  ASSERT_TRUE(WriteFileAtomically(path, "old").ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, "old").ok());
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
-  ASSERT_TRUE(WriteFileAtomically(path, "new").ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, "new").ok());
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
@@ -339,7 +339,7 @@ TEST(FileUtilTest, KeepsTheModeOfTheFileItReplaces) {
 TEST(FileUtilTest, MissingDirectoryFailsNamingThePathAndCreatesNothing) {
   const std::string dir = TestDir();
   const std::string path = dir + "/no_such_dir/model.pbtxt";
-  const absl::Status status = WriteFileAtomically(path, "name: \"x\"");
+  const absl::Status status = base::WriteFileAtomically(path, "name: \"x\"");
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(absl::StrContains(status.message(), "'" + path + "'")) << status.message();
@@ -353,19 +353,19 @@ TEST(FileUtilTest, FailedRenameKeepsTheTargetAndRemovesTheTemporaryFile) {
   const std::string dir = TestDir();
   const std::string target = dir + "/occupied";
   ASSERT_EQ(mkdir(target.c_str(), 0755), 0);
-  ASSERT_TRUE(WriteFileAtomically(target + "/inside.txt", "old").ok());
-  const absl::Status status = WriteFileAtomically(target, "new");
+  ASSERT_TRUE(base::WriteFileAtomically(target + "/inside.txt", "old").ok());
+  const absl::Status status = base::WriteFileAtomically(target, "new");
   ASSERT_FALSE(status.ok());
   EXPECT_TRUE(absl::StrContains(status.message(), "'" + target + "'")) << status.message();
   EXPECT_EQ(ListDir(dir), std::set<std::string>{"occupied"});
-  absl::StatusOr<std::string> inside = ReadFile(target + "/inside.txt");
+  absl::StatusOr<std::string> inside = base::ReadFile(target + "/inside.txt");
   ASSERT_TRUE(inside.ok());
   EXPECT_EQ(*inside, "old");
 }
 
 TEST(FileUtilTest, PathEndingInASlashIsRejected) {
   const std::string dir = TestDir() + "/";
-  const absl::Status status = WriteFileAtomically(dir, "x");
+  const absl::Status status = base::WriteFileAtomically(dir, "x");
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(status.message(), "'" + dir + "'")) << status.message();
@@ -373,7 +373,7 @@ TEST(FileUtilTest, PathEndingInASlashIsRejected) {
 
 TEST(FileUtilTest, ReadOfMissingFileIsNotFound) {
   const std::string path = TestDir() + "/absent";
-  absl::StatusOr<std::string> read = ReadFile(path);
+  absl::StatusOr<std::string> read = base::ReadFile(path);
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(read.status().message(), "cannot read '" + path + "': No such file or directory");
@@ -385,12 +385,12 @@ TEST(FileUtilTest, ConcurrentReaderNeverSeesAPartialFile) {
   const std::string path = TestDir() + "/shared.bin";
   const std::string a(256 << 10, 'a');
   const std::string b(256 << 10, 'b');
-  ASSERT_TRUE(WriteFileAtomically(path, a).ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, a).ok());
   std::atomic<bool> done{false};
   std::atomic<int> reads{0}, torn{0}, failed{0};
   std::thread reader([&] {
     while (!done.load()) {
-      absl::StatusOr<std::string> read = ReadFile(path);
+      absl::StatusOr<std::string> read = base::ReadFile(path);
       if (!read.ok()) {
         ++failed;
       } else if (*read != a && *read != b) {
@@ -401,7 +401,7 @@ TEST(FileUtilTest, ConcurrentReaderNeverSeesAPartialFile) {
   });
   while (reads.load() == 0) std::this_thread::yield();  // the reader is running
   int write_errors = 0;
-  for (int i = 0; i < 40; ++i) write_errors += !WriteFileAtomically(path, i % 2 ? a : b).ok();
+  for (int i = 0; i < 40; ++i) write_errors += !base::WriteFileAtomically(path, i % 2 ? a : b).ok();
   done = true;
   reader.join();
   EXPECT_EQ(write_errors, 0);

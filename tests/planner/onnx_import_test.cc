@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "onnx/onnx_pb.h"
-#include "planner/file_util.h"
+#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "tests/testing/subprocess.h"
@@ -274,7 +274,7 @@ TEST(OnnxImportTest, GeluPatternAndGatherEmbedding) {
 // --model-file takes an ONNX file by content, whatever its name.
 TEST(OnnxImportTest, ModelFilesAreRecognisedByContent) {
   const std::string path = test_util::TempPath("model.bin");
-  ASSERT_TRUE(WriteFileAtomically(path, Bytes(SmallCnn())).ok());
+  ASSERT_TRUE(base::WriteFileAtomically(path, Bytes(SmallCnn())).ok());
   EXPECT_EQ(DetectModelFormat(path, Bytes(SmallCnn())), ModelFormat::kOnnx);
   EXPECT_EQ(DetectModelFormat("m.pbtxt", "name: \"x\""), ModelFormat::kText);
   absl::StatusOr<v1::ModelSpec> spec = LoadModelFile(path);

@@ -9,8 +9,8 @@
 //     SLIM_ASSIGN_OR_RETURN(std::vector<int> order, TopologicalOrder(spec));
 //     ...
 //   }
-#ifndef SLIMTRAIN_PLANNER_STATUS_MACROS_H_
-#define SLIMTRAIN_PLANNER_STATUS_MACROS_H_
+#ifndef SLIMTRAIN_BASE_STATUS_MACROS_H_
+#define SLIMTRAIN_BASE_STATUS_MACROS_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -52,4 +52,4 @@
     }                                                                        \
   } while (0)
 
-#endif  // SLIMTRAIN_PLANNER_STATUS_MACROS_H_
+#endif  // SLIMTRAIN_BASE_STATUS_MACROS_H_

@@ -1,10 +1,10 @@
-#include "planner/json_text.h"
+#include "base/json_text.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 namespace {
 
 TEST(JsonTextTest, QuotesAndEscapes) {
@@ -52,4 +52,4 @@ TEST(JsonTextTest, IsValidUtf8) {
 }
 
 }  // namespace
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base

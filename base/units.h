@@ -2,8 +2,8 @@
 //
 //   ParseBytes("16GiB") == 17179869184;  ParseBytes("1.5 GB") == 1500000000
 //   FormatBytes(17179869184) == "16.0 GiB"
-#ifndef SLIMTRAIN_PLANNER_UNITS_H_
-#define SLIMTRAIN_PLANNER_UNITS_H_
+#ifndef SLIMTRAIN_BASE_UNITS_H_
+#define SLIMTRAIN_BASE_UNITS_H_
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 
 // A size: a number (integer or decimal) with an optional unit, case-insensitive:
 // B, KiB, MiB, GiB, TiB (powers of 1024), KB, MB, GB, TB (powers of 1000), and
@@ -25,6 +25,6 @@ std::string FormatBytes(int64_t bytes);
 // FLOPs with SI prefixes: "1.2 GFLOP", "350.0 TFLOP".
 std::string FormatFlops(int64_t flops);
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base
 
-#endif  // SLIMTRAIN_PLANNER_UNITS_H_
+#endif  // SLIMTRAIN_BASE_UNITS_H_

@@ -5,14 +5,14 @@
 //
 //   JsonQuote("a\"b\n") == "\"a\\\"b\\n\""
 //   IsValidUtf8("caf\xC3\xA9") == true;  IsValidUtf8("\xFF") == false
-#ifndef SLIMTRAIN_PLANNER_JSON_TEXT_H_
-#define SLIMTRAIN_PLANNER_JSON_TEXT_H_
+#ifndef SLIMTRAIN_BASE_JSON_TEXT_H_
+#define SLIMTRAIN_BASE_JSON_TEXT_H_
 
 #include <string>
 
 #include "absl/strings/string_view.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 
 // Appends `text` as a quoted JSON string: quote and backslash escaped, \n \t \r
 // by name, other control characters as \u00XX; UTF-8 passes through as is.
@@ -27,6 +27,6 @@ std::string JsonQuote(absl::string_view text);
 // code point above U+10FFFF. NUL and other control characters are valid.
 bool IsValidUtf8(absl::string_view text);
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base
 
-#endif  // SLIMTRAIN_PLANNER_JSON_TEXT_H_
+#endif  // SLIMTRAIN_BASE_JSON_TEXT_H_

@@ -1,8 +1,8 @@
-#include "planner/json_text.h"
+#include "base/json_text.h"
 
 #include "absl/strings/str_format.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 
 void AppendJsonQuoted(absl::string_view text, std::string* out) {
   out->push_back('"');
@@ -76,4 +76,4 @@ bool IsValidUtf8(absl::string_view text) {
   return true;
 }
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base

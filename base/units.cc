@@ -1,5 +1,5 @@
 // See units.h.
-#include "planner/units.h"
+#include "base/units.h"
 
 #include <cctype>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 
 absl::StatusOr<int64_t> ParseBytes(absl::string_view text, absl::string_view field) {
   const std::string s(absl::StripAsciiWhitespace(text));
@@ -64,4 +64,4 @@ std::string FormatFlops(int64_t flops) {
   return u == 0 ? absl::StrCat(flops, " FLOP") : absl::StrFormat("%.1f %s", v, kUnits[u]);
 }
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base

@@ -1,4 +1,4 @@
-#include "planner/file_util.h"
+#include "base/file_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 namespace {
 
 // Closes `fd` when it goes out of scope, unless released.
@@ -142,4 +142,4 @@ absl::Status MakeOwnerOnlyDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base

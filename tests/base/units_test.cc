@@ -1,9 +1,9 @@
 // Sizes as users type them, and as the planner prints them.
-#include "planner/units.h"
+#include "base/units.h"
 
 #include "gtest/gtest.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 namespace {
 
 struct SizeCase {
@@ -43,4 +43,4 @@ TEST(FormatTest, BinaryUnitsWithOneDecimal) {
 }
 
 }  // namespace
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base

@@ -10,8 +10,8 @@
 // POSIX only. Error messages name the path and the system's reason; the
 // status code follows errno (NOT_FOUND for ENOENT, PERMISSION_DENIED for
 // EACCES, ...).
-#ifndef SLIMTRAIN_PLANNER_FILE_UTIL_H_
-#define SLIMTRAIN_PLANNER_FILE_UTIL_H_
+#ifndef SLIMTRAIN_BASE_FILE_UTIL_H_
+#define SLIMTRAIN_BASE_FILE_UTIL_H_
 
 #include <string>
 
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace slimtrain::planner {
+namespace slimtrain::base {
 
 // The whole content of the regular file at `path`, bytes as they are.
 // NOT_FOUND when it does not exist; an error naming `path` when it cannot be
@@ -45,6 +45,6 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
 // user alone (mode 0700); an error naming `dir` when it cannot.
 absl::Status MakeOwnerOnlyDir(const std::string& dir);
 
-}  // namespace slimtrain::planner
+}  // namespace slimtrain::base
 
-#endif  // SLIMTRAIN_PLANNER_FILE_UTIL_H_
+#endif  // SLIMTRAIN_BASE_FILE_UTIL_H_
