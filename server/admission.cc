@@ -12,14 +12,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "engine/cpu/fast_backend.h"
+#include "engine/cuda/workspace_bounds.h"
 #include "engine/job_spec.h"
 #include "planner/cost_model.h"
-#include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
 #include "base/status_macros.h"
 #include "base/units.h"
+#include "server/cpu_planner.h"
+#include "server/plan_job.h"
 
 namespace slimtrain::server {
 namespace {
@@ -101,49 +102,18 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
 absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig& config, const DevicePool& pool,
                                       planner::PlanStop& stop) {
   const v1::JobSpec& spec = job.spec;
-  const planner::Graph& graph = job.graph;
   const v1::Resources& res = spec.resources();
-  const bool use_auto = spec.strategy() == "auto";
   const int64_t capacity = pool.cpu_capacity_bytes;
-  planner::PlanOptions options;
-  options.batch_size = spec.batch_size();
-  options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
-  options.checkpoint_budget_bytes = spec.budget_bytes();
-  // mixed with the job's own sensitivity table plans what its worker will
-  // (without one the worker measures it first and may choose otherwise,
-  // within the same budget). ValidateJobSpec checked the table.
-  planner::Sensitivity sensitivity;
-  if (spec.sensitivity().tensors_size() > 0) {
-    SLIM_ASSIGN_OR_RETURN(sensitivity, planner::SensitivityFromTable(spec.sensitivity()));
-    options.sensitivity = &sensitivity;
-  }
-  options.stop = &stop;
-  options.include_buffers = true;  // the worker runs this plan (Submit stores it whole)
-  auto plan_on = [&](const planner::CostModel& cost_model, int64_t room) -> absl::StatusOr<v1::MemoryPlan> {
-    options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
-    if (use_auto) {
-      SLIM_ASSIGN_OR_RETURN(planner::StrategyChoice choice, planner::ChooseStrategy(graph, options, cost_model));
-      if (!choice.fits) {
-        return absl::FailedPreconditionError(
-            spec.budget_bytes() > 0
-                ? absl::StrFormat("budget_bytes: no strategy fits %d bytes: %s", spec.budget_bytes(), choice.reason)
-                : absl::StrCat("strategy auto: ", choice.reason));
-      }
-      return choice.plans.back();
-    }
-    SLIM_ASSIGN_OR_RETURN(planner::Strategy s,
-                          planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
-    return planner::PlanMemory(graph, s, options, cost_model);
-  };
   v1::MemoryPlan plan;
   bool on_gpu = res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty());
   if (on_gpu) {
-    // Admission plans GPU jobs without cuDNN's workspaces (the server holds
-    // no CUDA context); the worker plans again with them.
+    // The server holds no CUDA context: GPU jobs are admitted with every
+    // cuDNN workspace at its bound (workspace_bounds.h), and the worker's own
+    // plan, with the workspaces its GPU's cuDNN chose, must fit this peak.
     const Gpu& largest = LargestGpu(pool.gpus);
     const int64_t room = largest.total_bytes - largest.overhead_bytes;
-    options.device = "cuda";
-    absl::StatusOr<v1::MemoryPlan> gpu_plan = plan_on(planner::DefaultCostModel(), room);
+    absl::StatusOr<v1::MemoryPlan> gpu_plan =
+        PlanJob(job.graph, spec, room, "cuda", engine::cuda::CudaWorkspaceBound(), &stop);
     const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
     if (fits) {
       plan = *std::move(gpu_plan);
@@ -161,12 +131,16 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
     }
   }
   if (!on_gpu) {
-    options.device = "cpu";
-    // The CPU as its workers run; a cost model of this request's own.
     // The CPU as this job's worker will run: its thread count sets the
-    // workspaces, so the worker's executor takes this plan as it is.
-    const engine::FastBackend cpu_cost(res.cpu_threads() > 0 ? res.cpu_threads() : config.cpu_threads);
-    SLIM_ASSIGN_OR_RETURN(plan, plan_on(cpu_cost, capacity));
+    // workspaces (oneDNN's, planned in a worker process: cpu_planner.h), so
+    // the worker's executor takes this plan as it is.
+    v1::JobSpec resolved = spec;
+    *resolved.mutable_model()->mutable_spec() = job.model;
+    planner::PlanRequestBounds bounds;
+    bounds.limits = config.limits;
+    bounds.stop = &stop;
+    SLIM_ASSIGN_OR_RETURN(plan, PlanJobOnCpu(config.worker_path, resolved, capacity,
+                                             res.cpu_threads() > 0 ? res.cpu_threads() : config.cpu_threads, bounds));
   }
   if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -194,8 +168,8 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanMemory(const v1::PlanMemoryRequ
   bounds.max_work_name = "this server's limit (--max-plan-work)";
   bounds.stop = &stop;
   // This server's GPUs as targets ("cuda:0": their memory less a worker's
-  // overhead) besides the profiles. GPU targets plan without workspaces
-  // (the server holds no cuDNN), the CPU as its workers run.
+  // overhead) besides the profiles. GPU targets plan with cuDNN's workspaces
+  // at their bounds, as GPU jobs are admitted; the CPU as its workers run.
   std::vector<planner::DeviceProfile> devices;
   for (const Gpu& g : pool.gpus) {
     planner::DeviceProfile d;
@@ -209,11 +183,10 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanMemory(const v1::PlanMemoryRequ
   const std::string name = request.device().empty() ? "cpu" : request.device();
   absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);
   const bool gpu = absl::StartsWith(name, "cuda:") || (profile.ok() && profile->gpu);
-  if (gpu) return planner::AnswerPlanRequest(request, planner::DefaultCostModel(), devices, bounds);
-  // The CPU as its workers run (workspaces depend on the thread count); a
-  // cost model of its own, so no request grows another's primitive cache.
-  const engine::FastBackend cost_model(config.cpu_threads);
-  return planner::AnswerPlanRequest(request, cost_model, devices, bounds);
+  if (gpu) return planner::AnswerPlanRequest(request, engine::cuda::CudaWorkspaceBound(), devices, bounds);
+  // The CPU as its workers run (workspaces depend on the thread count), in
+  // a worker process of its own (cpu_planner.h).
+  return AnswerOnCpu(config.worker_path, request, config.cpu_threads, devices, bounds);
 }
 
 

@@ -1,8 +1,9 @@
 // admission.h — what a submission or a plan request is on this server before
 // anything is queued: its fields checked against the server's limits, its
 // model resolved and built, and its plan on a device of the server's pool
-// (the CPU with its workers' cost model; a GPU without cuDNN's workspaces,
-// which the worker adds). No store, no queue, no lock: JobManager::Submit
+// (the CPU with its workers' cost model, oneDNN's, in a worker process:
+// cpu_planner.h; a GPU with every cuDNN workspace at its bound, which the
+// worker's own plan must fit). No store, no queue, no lock: JobManager::Submit
 // admits what these return, and bounds the planning (PlanStop, slots).
 //
 //   SLIM_ASSIGN_OR_RETURN(ResolvedJob job, ResolveJob(spec, config, pool));

@@ -3,6 +3,7 @@
 //
 //   slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]
 //   slimtrain_worker --probe-gpus
+//   slimtrain_worker --plan < PLAN_TASK > PLAN_TASK_RESULT
 //
 // Reads the JobSpec (binary protobuf, strategy resolved) from DIR/spec.pb
 // and, on the CPU, the admitted plan it runs from DIR/plan.pb when the
@@ -25,6 +26,10 @@
 // exactly what each worker takes before its plan; whatever else was on the
 // GPU counts too, so a pool that charges it to every job errs on the safe
 // side. Without a usable GPU one line "none REASON".
+//
+// --plan: the server's planning for its CPU (cpu_planner.h): one v1::PlanTask
+// on stdin, answered with this CPU's cost model (oneDNN's workspaces, which
+// the server does not link), one v1::PlanTaskResult on stdout.
 #include <signal.h>
 #include <unistd.h>
 
@@ -44,6 +49,7 @@
 #include "engine/trainer.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
+#include "server/plan_job.h"
 #include "base/file_util.h"
 
 namespace {
@@ -114,11 +120,16 @@ int main(int argc, char** argv) {
   signal(SIGTERM, OnTerm);
   signal(SIGPIPE, SIG_IGN);
   if (HasFlag(argc, argv, "--probe-gpus")) return ProbeGpus();
+  if (HasFlag(argc, argv, "--plan")) {
+    return slimtrain::server::ServePlanTask(
+        [](int threads) { return std::make_unique<engine::FastBackend>(threads); });
+  }
   const std::string dir = Flag(argc, argv, "--job-dir");
   if (dir.empty()) {
     std::fprintf(stderr,
                  "usage: slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]\n"
-                 "       slimtrain_worker --probe-gpus\n");
+                 "       slimtrain_worker --probe-gpus\n"
+                 "       slimtrain_worker --plan < PLAN_TASK > PLAN_TASK_RESULT\n");
     return 2;
   }
   absl::StatusOr<std::string> bytes = slimtrain::base::ReadFile(dir + "/spec.pb");

@@ -6,12 +6,12 @@
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/library_status.h"
+#include "engine/cuda/workspace_bounds.h"
 #include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda {
 namespace {
 
-constexpr int64_t kAlignment = 256;
 
 absl::Status CheckWorkspace(const LinearPlan& p, const Workspace& ws) {
   if (ws.bytes >= p.workspace_bytes && (p.workspace_bytes == 0 || ws.data != nullptr)) return absl::OkStatus();
@@ -47,8 +47,7 @@ LinearPlan PlanLinear(const planner::Node& node, int64_t batch) {
   }
   if (in.size() == 3 && p.image.c > 1 && p.image.h * p.image.w > 1) {
     p.path = batch <= p.o ? LinearPath::kFlattenInput : LinearPath::kPermuteWeight;
-    const int64_t bytes = std::min(batch, p.o) * p.f * static_cast<int64_t>(sizeof(float));
-    p.workspace_bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    p.workspace_bytes = LinearWorkspaceBytes(node, batch);  // workspace_bounds.h: the server plans with it
   }
   return p;
 }

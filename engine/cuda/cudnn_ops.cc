@@ -11,13 +11,13 @@
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/library_status.h"
+#include "engine/cuda/workspace_bounds.h"
 #include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda {
 namespace {
 
 constexpr int64_t kAlignment = 256;
-constexpr int64_t kMinWorkspaceCap = int64_t{64} << 20;  // 64 MiB
 constexpr int64_t kMaxTensorElements = INT_MAX;          // cuDNN's 32-bit descriptors
 
 int64_t RoundUp(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
@@ -181,7 +181,7 @@ absl::StatusOr<std::unique_ptr<ConvOp>> ConvOp::Create(cudnnHandle_t handle, con
   // Chunks start 256-byte aligned (a multiple of 64 examples) when split.
   if (n < batch && n >= 64) n -= n % 64;
   op->chunk_examples_ = n;
-  op->workspace_cap_ = std::max(kMinWorkspaceCap, 4 * batch * per);
+  op->workspace_cap_ = ConvWorkspaceCap(node, batch);  // workspace_bounds.h: the server admits with it
 
   absl::Status krsc = op->Build(handle, /*krsc=*/true, tf32);
   if (absl::IsUnimplemented(krsc)) {
