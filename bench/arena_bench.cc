@@ -7,7 +7,7 @@
 // time per instance, then times the heuristics on six 15,000-buffer
 // training-like sets (one model's plans).
 //
-//   bazel run -c opt //bench:arena_bench -- --instances=50 --search_seconds=1
+//   bazel run -c opt //bench:arena_bench -- --instances=50 --search-seconds=1
 //
 // Families:
 //   rectangle  a time x memory rectangle cut (guillotine) into pieces: the
@@ -26,16 +26,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
+#include "base/flags.h"
 #include "planner/arena.h"
 #include "tests/testing/arena_instances.h"
-
-ABSL_FLAG(int, instances, 50, "instances per family");
-ABSL_FLAG(double, search_seconds, 1.0, "search budget per instance, seconds");
-ABSL_FLAG(uint64_t, seed, 1, "seed of the instance generators");
-ABSL_FLAG(int, training_layers, 3000, "layers of the large training-like set (5 buffers each)");
 
 namespace slimtrain {
 namespace planner {
@@ -155,10 +149,30 @@ void BenchLargeTraining(std::mt19937_64& rng, int32_t layers) {
 
 int main(int argc, char** argv) {
   using namespace slimtrain::planner;
-  absl::ParseCommandLine(argc, argv);
-  const int instances = absl::GetFlag(FLAGS_instances);
-  const double search_seconds = absl::GetFlag(FLAGS_search_seconds);
-  std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
+  int instances = 50, training_layers = 3000;
+  double search_seconds = 1.0;
+  int64_t seed = 1;
+  slimtrain::base::FlagSet flags("arena_bench",
+                                 "How close PlanArena gets to the lower bound, and how fast, on generated instances\n"
+                                 "(bench/arena_bench.cc).",
+                                 "bazel run -c opt //bench:arena_bench -- --instances=50 --search-seconds=1");
+  flags.Int("instances", &instances, "instances per family");
+  flags.Double("search-seconds", &search_seconds, "search budget per instance, seconds");
+  flags.Int("seed", &seed, "seed of the instance generators");
+  flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
+  if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
+    std::fprintf(stderr, "arena_bench: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    std::fprintf(stderr, "arena_bench: unexpected argument '%s'\n", flags.positional()[0].c_str());
+    return 2;
+  }
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
 
   if (instances < 1) {
     std::fprintf(stderr, "--instances must be >= 1\n");
@@ -181,6 +195,6 @@ int main(int argc, char** argv) {
   BenchFamily("training", instances, search_seconds, rng, [](std::mt19937_64& r) {
     return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 400)));
   });
-  BenchLargeTraining(rng, absl::GetFlag(FLAGS_training_layers));
+  BenchLargeTraining(rng, training_layers);
   return 0;
 }

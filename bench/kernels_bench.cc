@@ -3,12 +3,12 @@
 // at batch 128, printed side by side.
 //
 //   bazel run //bench:kernels_bench -- [--batch=128] [--threads=0]
-//       [--reference=true] [--min_seconds=0.3]
+//       [--reference=true] [--min-seconds=0.3]
 //
 // Rates: GFLOP/s for conv2d and linear (2 per multiply-add); GB/s for the
 // memory-bound ops, counting each tensor read or written once (e.g. BN
 // forward 8 bytes per element, the 4-bit quantizer 4.5). Each time is the
-// best of as many runs as fit in --min_seconds after one untimed warm-up
+// best of as many runs as fit in --min-seconds after one untimed warm-up
 // (the reference's convolutions, about a second each, run once). Workspaces
 // are exactly FastBackend::WorkspaceBytes for the layer in the ResNet-56
 // graph.
@@ -21,20 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
+#include "base/flags.h"
 #include "engine/backend.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/reference_backend.h"
 #include "planner/graph.h"
 #include "planner/zoo.h"
-
-ABSL_FLAG(int64_t, batch, 128, "batch size");
-ABSL_FLAG(int, threads, 0, "fast backend threads (0: the machine's cores)");
-ABSL_FLAG(bool, reference, true, "also time the reference backend (slow: ~1 s per convolution)");
-ABSL_FLAG(double, min_seconds, 0.3, "time budget per measurement");
 
 namespace slimtrain {
 namespace {
@@ -50,9 +44,16 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Best time of fn over --min_seconds (warm-up first when `warm`).
-double Time(const std::function<void()>& fn, bool warm) {
-  const double budget = absl::GetFlag(FLAGS_min_seconds);
+// The flags.
+struct Options {
+  int64_t batch = 128;
+  int threads = 0;
+  bool reference = true;
+  double min_seconds = 0.3;
+};
+
+// Best time of fn over `budget` seconds (warm-up first when `warm`).
+double Time(const std::function<void()>& fn, bool warm, double budget) {
   if (warm) fn();
   double best = 1e30, total = 0;
   int runs = 0;
@@ -84,8 +85,13 @@ struct Row {
 
 class Bench {
  public:
-  Bench(const Graph& g, int64_t batch, int threads)
-      : g_(g), batch_(batch), fast_(threads), ref_(engine::DType::kF32), with_ref_(absl::GetFlag(FLAGS_reference)) {}
+  Bench(const Graph& g, const Options& options)
+      : g_(g),
+        batch_(options.batch),
+        fast_(options.threads),
+        ref_(engine::DType::kF32),
+        with_ref_(options.reference),
+        min_seconds_(options.min_seconds) {}
 
   void Add(const std::string& op, const Node& n, double work, bool flops, const std::function<void(Backend&)>& fn) {
     Row r;
@@ -95,8 +101,8 @@ class Bench {
                               planner::DimsString(n.out));
     r.work = work;
     r.flops = flops;
-    r.fast = Time([&] { fn(fast_); }, true);
-    if (with_ref_) r.ref = Time([&] { fn(ref_); }, false);
+    r.fast = Time([&] { fn(fast_); }, true, min_seconds_);
+    if (with_ref_) r.ref = Time([&] { fn(ref_); }, false, min_seconds_);
     std::fprintf(stderr, "  %-22s %-24s done\n", op.c_str(), n.name.c_str());
     rows_.push_back(r);
   }
@@ -140,6 +146,7 @@ class Bench {
   engine::FastBackend fast_;
   engine::ReferenceBackend ref_;
   bool with_ref_;
+  double min_seconds_;
   std::vector<Row> rows_;
   std::vector<std::vector<float>> workspaces_;
 };
@@ -258,15 +265,15 @@ void Memory(Bench& b) {
   });
 }
 
-int Main() {
-  const int64_t batch = absl::GetFlag(FLAGS_batch);
+int Main(const Options& options) {
+  const int64_t batch = options.batch;
   absl::StatusOr<v1::ModelSpec> spec = planner::ZooModel("resnet56");
   absl::StatusOr<Graph> g = spec.ok() ? Graph::Build(*spec) : absl::StatusOr<Graph>(spec.status());
   if (!g.ok()) {
     std::fprintf(stderr, "%s\n", g.status().ToString().c_str());
     return 1;
   }
-  Bench b(*g, batch, absl::GetFlag(FLAGS_threads));
+  Bench b(*g, options);
   if (absl::Status s = b.fast().Prepare(*g, batch); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -293,6 +300,26 @@ int Main() {
 }  // namespace slimtrain
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  return slimtrain::Main();
+  slimtrain::Options options;
+  slimtrain::base::FlagSet flags("kernels_bench",
+                                 "Per-op time of the fast CPU backend against the reference backend on ResNet-56's\n"
+                                 "layers, side by side (bench/kernels_bench.cc).",
+                                 "bazel run //bench:kernels_bench -- --batch=128 --reference=false");
+  flags.Int("batch", &options.batch, "batch size");
+  flags.Int("threads", &options.threads, "fast backend threads (0: the machine's cores)");
+  flags.Bool("reference", &options.reference, "also time the reference backend (slow: ~1 s per convolution)");
+  flags.Double("min-seconds", &options.min_seconds, "time budget per measurement");
+  if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
+    std::fprintf(stderr, "kernels_bench: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    std::fprintf(stderr, "kernels_bench: unexpected argument '%s'\n", flags.positional()[0].c_str());
+    return 2;
+  }
+  return slimtrain::Main(options);
 }

@@ -2,11 +2,11 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/flags.h"
 #include "client/commands.h"
-#include "client/flags.h"
 #include "planner/arena.h"
 #include "planner/arena_csv.h"
-#include "base/file_util.h"
 
 namespace slimtrain::client {
 namespace {
@@ -22,11 +22,11 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   std::string input, format = "table";
   int64_t alignment = 1;
   double search = 0.0;
-  FlagSet flags("arena",
-                "Plans a raw buffer list into one arena: no two buffers alive at the same step overlap.\n"
-                "The CSV has a header id,lower,upper,size (or buffer,start,end,size); each buffer is\n"
-                "alive over the half-open step interval [lower, upper) and takes size bytes.",
-                "slimtrain arena --input buffers.csv --format json");
+  base::FlagSet flags("slimtrain arena",
+                      "Plans a raw buffer list into one arena: no two buffers alive at the same step overlap.\n"
+                      "The CSV has a header id,lower,upper,size (or buffer,start,end,size); each buffer is\n"
+                      "alive over the half-open step interval [lower, upper) and takes size bytes.",
+                      "slimtrain arena --input buffers.csv --format json");
   flags.String("input", &input, "CSV file of buffers (required)");
   flags.Int("alignment", &alignment, "offsets and sizes rounded up to this many bytes");
   flags.Double("search-seconds", &search, "extra time to search for a smaller arena on hard inputs");

@@ -5,9 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/flags.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
-#include "client/flags.h"
 #include "client/model_flags.h"
 #include "engine/calibrate.h"
 #include "engine/checkpoint.h"
@@ -15,7 +16,6 @@
 #include "engine/onnx_weights.h"
 #include "engine/safetensors.h"
 #include "google/protobuf/util/json_util.h"
-#include "base/file_util.h"
 
 namespace slimtrain::client {
 namespace {
@@ -30,12 +30,12 @@ int Fail(const absl::Status& status) {
 int RunCalibrateCommand(const std::vector<std::string>& args) {
   std::string model, model_file, weights, dataset = "fashion-mnist", data_dir, output, backend_name = "fast";
   int64_t batch = 128, batches = 2, seed = 1, threads = 0;
-  FlagSet flags("calibrate",
-                "Measures, for every tensor approx-K would code, how much coding it alone at 2, 4 and 8 bits\n"
-                "moves the weight gradient: |g_K - g|^2 / |g|^2 on the same weights and batches. A `mixed`\n"
-                "plan (slimtrain plan/train/submit --sensitivity FILE) spends its budget where this is\n"
-                "largest. 3 forward-backward passes per tensor and batch.",
-                "slimtrain calibrate --model zoo:fmnist_resnet_post --output sensitivity.json");
+  base::FlagSet flags("slimtrain calibrate",
+                      "Measures, for every tensor approx-K would code, how much coding it alone at 2, 4 and 8 bits\n"
+                      "moves the weight gradient: |g_K - g|^2 / |g|^2 on the same weights and batches. A `mixed`\n"
+                      "plan (slimtrain plan/train/submit --sensitivity FILE) spends its budget where this is\n"
+                      "largest. 3 forward-backward passes per tensor and batch.",
+                      "slimtrain calibrate --model zoo:fmnist_resnet_post --output sensitivity.json");
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet_post");
   flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.String("weights", &weights, "weights to measure on (.safetensors); default: the seed's initialisation");

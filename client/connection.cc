@@ -20,7 +20,7 @@ std::string Env(const char* name) {
 
 }  // namespace
 
-void Connection::Register(FlagSet& flags) {
+void Connection::Register(base::FlagSet& flags) {
   flags.String("server", &server_, "server address (or $SLIMTRAIN_SERVER; default 127.0.0.1:50051; https:// for TLS)");
   flags.String("token", &token_, "bearer token (or $SLIMTRAIN_TOKEN)");
   flags.String("token-file", &token_file_, "file holding the token (or $SLIMTRAIN_TOKEN_FILE)");

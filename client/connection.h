@@ -23,7 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/flags.h"
+#include "base/flags.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
 
@@ -31,7 +31,7 @@ namespace slimtrain::client {
 
 class Connection {
  public:
-  void Register(FlagSet& flags);
+  void Register(base::FlagSet& flags);
   // The stub; INVALID_ARGUMENT for an unreadable token file or TLS roots.
   absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> Connect();
   // A context carrying the token, with a deadline `timeout` from now

@@ -4,9 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/flags.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
-#include "client/flags.h"
 #include "client/model_flags.h"
 #include "engine/checkpoint.h"
 #include "engine/data.h"
@@ -33,10 +33,10 @@ int RunEvalCommand(const std::vector<std::string>& args) {
                                           format = "table";
   int64_t batch = 256, threads = 0, seed = 13;
   bool normalize = true;
-  FlagSet flags("eval",
-                "Scores saved weights (a .safetensors file from slimtrain train --output, a download, or a\n"
-                "checkpoint) on a dataset in inference mode: loss and accuracy.",
-                "slimtrain eval --model zoo:fmnist_resnet --weights fmnist.safetensors --dataset fashion-mnist");
+  base::FlagSet flags("slimtrain eval",
+                      "Scores saved weights (a .safetensors file from slimtrain train --output, a download, or a\n"
+                      "checkpoint) on a dataset in inference mode: loss and accuracy.",
+                      "slimtrain eval --model zoo:fmnist_resnet --weights fmnist.safetensors --dataset fashion-mnist");
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
   flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.String("weights", &weights, "weights file (.safetensors), required");

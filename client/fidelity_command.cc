@@ -5,14 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/flags.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
-#include "client/flags.h"
 #include "client/model_flags.h"
 #include "engine/data.h"
 #include "engine/dataset_spec.h"
 #include "engine/fidelity.h"
-#include "base/file_util.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::client {
@@ -30,12 +30,12 @@ int RunFidelityCommand(const std::vector<std::string>& args) {
                                  format = "table", backend_name = "fast";
   int64_t batch = 128, batches = 16, seed = 1, threads = 0;
   bool per_tensor = true;
-  FlagSet flags("fidelity",
-                "The gradient-error report: on the same weights and batch b, per layer, the approximation error\n"
-                "|g_K(b) - g(b)| / |g(b)| of the approx-K weight gradient, next to SGD's own noise: the mean\n"
-                "over other batches b' of |g(b') - mean g| / |mean g|. The paper's claim: the first is an\n"
-                "order of magnitude smaller.",
-                "slimtrain fidelity --model zoo:fmnist_resnet --strategy approx4 --svg fidelity.svg");
+  base::FlagSet flags("slimtrain fidelity",
+                      "The gradient-error report: on the same weights and batch b, per layer, the approximation error\n"
+                      "|g_K(b) - g(b)| / |g(b)| of the approx-K weight gradient, next to SGD's own noise: the mean\n"
+                      "over other batches b' of |g(b') - mean g| / |mean g|. The paper's claim: the first is an\n"
+                      "order of magnitude smaller.",
+                      "slimtrain fidelity --model zoo:fmnist_resnet --strategy approx4 --svg fidelity.svg");
   flags.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet");
   flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.String("strategy", &strategy, "approx8, approx4, approx2, naive8 or naive4");

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/commands.h"
-#include "client/flags.h"
 #include "base/file_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
@@ -23,13 +23,13 @@ int Fail(const absl::Status& status) {
 
 int RunImportCommand(const std::vector<std::string>& args) {
   std::string output, format = "text", loss = "cross_entropy", name;
-  FlagSet flags("import",
-                "Imports an ONNX model (torch.onnx.export(model, x, \"m.onnx\"), opsets 11-17): prints what\n"
-                "each ONNX node becomes, the model's parameters and input, and with --output writes it as a\n"
-                "model file (the graph: the weights stay in the .onnx file). Any command's --model-file takes\n"
-                "the .onnx file directly, too, and training starts from its initializers. Unsupported nodes\n"
-                "are listed all at once.",
-                "slimtrain import resnet18.onnx --output resnet18.pbtxt");
+  base::FlagSet flags("slimtrain import",
+                      "Imports an ONNX model (torch.onnx.export(model, x, \"m.onnx\"), opsets 11-17): prints what\n"
+                      "each ONNX node becomes, the model's parameters and input, and with --output writes it as a\n"
+                      "model file (the graph: the weights stay in the .onnx file). Any command's --model-file takes\n"
+                      "the .onnx file directly, too, and training starts from its initializers. Unsupported nodes\n"
+                      "are listed all at once.",
+                      "slimtrain import resnet18.onnx --output resnet18.pbtxt");
   flags.String("output", &output, "write the model to this file (text or JSON, --format)");
   flags.String("format", &format, "text (protobuf text format) or json");
   flags.String("loss", &loss, "the loss on the graph's output: cross_entropy or mse");

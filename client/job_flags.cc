@@ -14,7 +14,7 @@
 
 namespace slimtrain::client {
 
-void JobFlags::Register(FlagSet& f) {
+void JobFlags::Register(base::FlagSet& f) {
   flags_ = &f;
   f.String("model", &model, "zoo model, e.g. zoo:fmnist_resnet (slimtrain zoo list)");
   f.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (its weights are the start)");

@@ -2,7 +2,7 @@
 // `slimtrain train` (local) and `slimtrain submit` (remote) share.
 //
 //   JobFlags job;
-//   FlagSet flags("train", ...);
+//   base::FlagSet flags("slimtrain train", ...);
 //   job.Register(flags);
 //   SLIM_RETURN_IF_ERROR(flags.Parse(args));
 //   SLIM_ASSIGN_OR_RETURN(v1::JobSpec spec, job.ToSpec());
@@ -13,7 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "client/flags.h"
+#include "base/flags.h"
 #include "proto/job.pb.h"
 
 namespace slimtrain::client {
@@ -39,7 +39,7 @@ struct JobFlags {
 
   // Adds the flags, with these defaults, to `flags` (which must outlive
   // ToSpec).
-  void Register(FlagSet& flags);
+  void Register(base::FlagSet& flags);
   // The JobSpec the flags describe; INVALID_ARGUMENT naming the flag for a
   // bad value. Without --epochs and --steps: 1 epoch. For a model that reads
   // token ids, --dataset defaults to synthetic and --normalize to false; for
@@ -47,7 +47,7 @@ struct JobFlags {
   absl::StatusOr<v1::JobSpec> ToSpec() const;
 
  private:
-  const FlagSet* flags_ = nullptr;
+  const base::FlagSet* flags_ = nullptr;
 };
 
 // A `slimtrain calibrate` table (its JSON) for --sensitivity;

@@ -3,15 +3,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/flags.h"
+#include "base/units.h"
 #include "client/commands.h"
 #include "client/connection.h"
-#include "client/flags.h"
 #include "client/job_flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
 #include "planner/cost_model.h"
 #include "planner/plan_request.h"
-#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -28,13 +28,13 @@ int RunPlanCommand(const std::vector<std::string>& args) {
                                   svg, sensitivity;
   int64_t batch = 0, alignment = 0;
   bool max_batch = false, buffers = false;
-  FlagSet flags("plan",
-                "Computes, before any training, the memory one training step of a model takes at a batch\n"
-                "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
-                "and optimizer state. The budget is the device's memory less its reserve unless --budget\n"
-                "is given.",
-                "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint\n"
-                "  slimtrain plan --server 127.0.0.1:50051 --token-file TOKENS --model zoo:resnet56 --batch 64");
+  base::FlagSet flags("slimtrain plan",
+                      "Computes, before any training, the memory one training step of a model takes at a batch\n"
+                      "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
+                      "and optimizer state. The budget is the device's memory less its reserve unless --budget\n"
+                      "is given.",
+                      "slimtrain plan --model zoo:resnet164 --batch 128 --strategies exact,approx8,approx4,checkpoint\n"
+                      "  slimtrain plan --server 127.0.0.1:50051 --token-file TOKENS --model zoo:resnet56 --batch 64");
   flags.String("model", &model, "zoo model, e.g. zoo:resnet164 (slimtrain zoo list)");
   flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
   flags.Int("batch", &batch, "examples per step (required)");

@@ -13,15 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/file_util.h"
+#include "base/flags.h"
+#include "base/units.h"
 #include "client/commands.h"
 #include "client/connection.h"
-#include "client/flags.h"
 #include "client/job_flags.h"
 #include "client/remote_render.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "base/file_util.h"
-#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -36,8 +36,8 @@ int Fail(const std::string& command, const absl::Status& status) {
 }
 
 // Parses flags with the connection's; returns -1 to continue, else an exit code.
-int ParseFlags(FlagSet& flags, Connection& conn, const std::vector<std::string>& args, const std::string& command,
-               std::string* format) {
+int ParseFlags(base::FlagSet& flags, Connection& conn, const std::vector<std::string>& args,
+               const std::string& command, std::string* format) {
   conn.Register(flags);
   flags.String("format", format, "table or json");
   if (absl::Status s = flags.Parse(args); !s.ok()) {
@@ -55,7 +55,9 @@ int ParseFlags(FlagSet& flags, Connection& conn, const std::vector<std::string>&
   return -1;
 }
 
-std::string JobIdArg(const FlagSet& flags) { return flags.positional().empty() ? "" : flags.positional()[0]; }
+std::string JobIdArg(const base::FlagSet& flags) {
+  return flags.positional().empty() ? "" : flags.positional()[0];
+}
 
 int NeedJob(const std::string& command) {
   std::cerr << "slimtrain " << command << ": give the job id, e.g. slimtrain " << command << " job-000001\n";
@@ -137,12 +139,12 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   std::string format = "table", job_file, request_id, device;
   bool wait = false;
   int64_t reconnect = 300;
-  FlagSet flags("submit",
-                "Submits a training job to a slimtrain server and prints its id at once; --wait follows it to\n"
-                "the end like `slimtrain watch`. The job comes from the training flags (as slimtrain train)\n"
-                "or from --job-file (a JobSpec in protobuf text format or JSON).",
-                "slimtrain submit --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 --epochs 1 "
-                "--wait");
+  base::FlagSet flags("slimtrain submit",
+                      "Submits a training job to a slimtrain server and prints its id at once; --wait follows it to\n"
+                      "the end like `slimtrain watch`. The job comes from the training flags (as slimtrain train)\n"
+                      "or from --job-file (a JobSpec in protobuf text format or JSON).",
+                      "slimtrain submit --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 "
+                      "--epochs 1 --wait");
   job.Register(flags);
   flags.String("job-file", &job_file, "a JobSpec file (text format or JSON) instead of the training flags");
   flags.String("device", &device,
@@ -194,11 +196,11 @@ int RunWatchCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table";
   int64_t reconnect = 300;
-  FlagSet flags("watch",
-                "Follows a job to its end with a live progress bar (step, epoch, loss, accuracy, images/s,\n"
-                "memory, ETA). A dropped connection is retried, resuming after the last event seen. Exit\n"
-                "code: 0 SUCCEEDED, 3 FAILED, 4 CANCELLED, 1 other errors.",
-                "slimtrain watch job-000001");
+  base::FlagSet flags("slimtrain watch",
+                      "Follows a job to its end with a live progress bar (step, epoch, loss, accuracy, images/s,\n"
+                      "memory, ETA). A dropped connection is retried, resuming after the last event seen. Exit\n"
+                      "code: 0 SUCCEEDED, 3 FAILED, 4 CANCELLED, 1 other errors.",
+                      "slimtrain watch job-000001");
   flags.Int("reconnect-seconds", &reconnect, "keep retrying a lost connection this long");
   if (int rc = ParseFlags(flags, conn, args, "watch", &format); rc >= 0) return rc;
   const std::string id = JobIdArg(flags);
@@ -211,7 +213,8 @@ int RunWatchCommand(const std::vector<std::string>& args) {
 int RunStatusCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table";
-  FlagSet flags("status", "A job's state, progress, latest metrics and plan.", "slimtrain status job-000001");
+  base::FlagSet flags("slimtrain status", "A job's state, progress, latest metrics and plan.",
+                      "slimtrain status job-000001");
   if (int rc = ParseFlags(flags, conn, args, "status", &format); rc >= 0) return rc;
   const std::string id = JobIdArg(flags);
   if (id.empty()) return NeedJob("status");
@@ -230,7 +233,8 @@ int RunListCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table", state;
   int64_t limit = 100;
-  FlagSet flags("list", "Jobs, newest first: yours, or everyone's for an admin.", "slimtrain list --state RUNNING");
+  base::FlagSet flags("slimtrain list", "Jobs, newest first: yours, or everyone's for an admin.",
+                      "slimtrain list --state RUNNING");
   flags.String("state", &state, "only jobs in this state: PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED");
   flags.Int("limit", &limit, "at most this many jobs");
   if (int rc = ParseFlags(flags, conn, args, "list", &format); rc >= 0) return rc;
@@ -267,8 +271,8 @@ int RunListCommand(const std::vector<std::string>& args) {
 int RunCancelCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table";
-  FlagSet flags("cancel", "Cancels a pending or running job (it stops after a checkpoint).",
-                "slimtrain cancel job-000001");
+  base::FlagSet flags("slimtrain cancel", "Cancels a pending or running job (it stops after a checkpoint).",
+                      "slimtrain cancel job-000001");
   if (int rc = ParseFlags(flags, conn, args, "cancel", &format); rc >= 0) return rc;
   const std::string id = JobIdArg(flags);
   if (id.empty()) return NeedJob("cancel");
@@ -287,8 +291,8 @@ int RunLogsCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table";
   bool follow = false;
-  FlagSet flags("logs", "A job's log: its state changes and log lines (not per-step metrics).",
-                "slimtrain logs job-000001 --follow");
+  base::FlagSet flags("slimtrain logs", "A job's log: its state changes and log lines (not per-step metrics).",
+                      "slimtrain logs job-000001 --follow");
   flags.Bool("follow", &follow, "keep printing until the job ends");
   if (int rc = ParseFlags(flags, conn, args, "logs", &format); rc >= 0) return rc;
   const std::string id = JobIdArg(flags);
@@ -320,10 +324,10 @@ int RunLogsCommand(const std::vector<std::string>& args) {
 int RunDownloadCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table", output;
-  FlagSet flags("download",
-                "Downloads a job's weights as a .safetensors file (PyTorch state_dict names): the final\n"
-                "weights of a succeeded job, the latest checkpoint's of a running one.",
-                "slimtrain download job-000001 --output fmnist.safetensors");
+  base::FlagSet flags("slimtrain download",
+                      "Downloads a job's weights as a .safetensors file (PyTorch state_dict names): the final\n"
+                      "weights of a succeeded job, the latest checkpoint's of a running one.",
+                      "slimtrain download job-000001 --output fmnist.safetensors");
   flags.String("output", &output, "file to write (default: JOB.safetensors)");
   if (int rc = ParseFlags(flags, conn, args, "download", &format); rc >= 0) return rc;
   const std::string id = JobIdArg(flags);

@@ -9,16 +9,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/flags.h"
+#include "base/units.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
-#include "client/flags.h"
 #include "client/job_flags.h"
 #include "engine/checkpoint.h"
 #include "engine/data_metadata.h"
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/graph.h"
-#include "base/units.h"
 
 namespace slimtrain::client {
 namespace {
@@ -42,12 +42,13 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
   int64_t threads = 0;
   bool resume = false;
-  FlagSet flags("train",
-                "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
-                "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
-                "--resume continues an interrupted run exactly; --output exports the weights as\n"
-                "safetensors with PyTorch's state_dict names.",
-                "slimtrain train --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 --epochs 3");
+  base::FlagSet flags("slimtrain train",
+                      "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
+                      "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
+                      "--resume continues an interrupted run exactly; --output exports the weights as\n"
+                      "safetensors with PyTorch's state_dict names.",
+                      "slimtrain train --model zoo:fmnist_resnet --dataset fashion-mnist --strategy approx4 "
+                      "--epochs 3");
   job.Register(flags);
   flags.String("backend", &backend_name, kBackendHelp);
   flags.Int("threads", &threads, "CPU threads (default: the machine's cores)");

@@ -3,9 +3,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/commands.h"
-#include "client/flags.h"
 #include "base/file_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/zoo.h"
@@ -22,12 +22,12 @@ int Fail(const absl::Status& status) {
 
 int RunZooCommand(const std::vector<std::string>& args) {
   std::string format = "text", output;
-  FlagSet flags("zoo",
-                "The model zoo.\n"
-                "  slimtrain zoo list                  the models, with parameters and input shape\n"
-                "  slimtrain zoo export NAME [--format text|json] [--output FILE]\n"
-                "                                      the model as a file to edit and pass to --model-file",
-                "slimtrain zoo export resnet56 --output resnet56.pbtxt");
+  base::FlagSet flags("slimtrain zoo",
+                      "The model zoo.\n"
+                      "  slimtrain zoo list                  the models, with parameters and input shape\n"
+                      "  slimtrain zoo export NAME [--format text|json] [--output FILE]\n"
+                      "                                      the model as a file to edit and pass to --model-file",
+                      "slimtrain zoo export resnet56 --output resnet56.pbtxt");
   flags.String("format", &format, "export: text (protobuf text format) or json");
   flags.String("output", &output, "export: write to this file instead of stdout");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);

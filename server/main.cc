@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -27,19 +28,17 @@
 #include <thread>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/file_util.h"
+#include "base/flags.h"
+#include "base/units.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/service.grpc.pb.h"
-#include "base/file_util.h"
-#include "base/units.h"
 #include "server/auth.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
@@ -47,41 +46,12 @@
 #include "server/service.h"
 #include "server/startup.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "address to listen on, HOST:PORT (PORT 0: any free port)");
-ABSL_FLAG(std::string, data_dir, "", "database, tokens and job files (default: $XDG_STATE_HOME/slimtrain)");
-ABSL_FLAG(std::string, data_root, "/usr/share/datasets", "dataset paths in requests are resolved inside this folder");
-ABSL_FLAG(std::string, tokens, "", "tokens file, lines 'TOKEN USER ROLE', mode 0600 (default: DATA_DIR/tokens, created)");
-ABSL_FLAG(bool, no_auth, false, "accept every request as admin 'anonymous' (loopback addresses only)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (needs --tls-key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
-ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it (mutual TLS; needs --tls-cert)");
-ABSL_FLAG(int, cpu_jobs, 1, "jobs training on the CPU at once");
-ABSL_FLAG(int, cpu_threads, 0, "threads per CPU job (0: cores / cpu-jobs)");
-ABSL_FLAG(int, max_queue, 100, "jobs pending or running, all users; more are refused (RESOURCE_EXHAUSTED)");
-ABSL_FLAG(int, max_active_per_user, 4, "jobs pending or running per user");
-ABSL_FLAG(int64_t, max_run_seconds, 24 * 3600, "a job running longer fails, in seconds");
-ABSL_FLAG(int64_t, retention_hours, 24 * 7, "finished jobs and their files are removed after this, in hours");
-ABSL_FLAG(int64_t, max_layers, 10000, "largest model accepted, in layers");
-ABSL_FLAG(int64_t, max_batch, int64_t{1} << 24, "largest batch_size accepted, in examples");
-ABSL_FLAG(int64_t, max_tensor_bytes, int64_t{1} << 40, "largest tensor a model may have at its batch, in bytes");
-ABSL_FLAG(int64_t, max_model_bytes, 2 << 20, "largest inline model spec, serialized, in bytes");
-ABSL_FLAG(int, max_request_bytes, 16 << 20, "largest request accepted, in bytes");
-ABSL_FLAG(double, max_plan_seconds, 30, "planning time of one PlanMemory or SubmitJob, in seconds");
-ABSL_FLAG(int64_t, max_plan_work, 2000000,
-          "planning work of one PlanMemory, in layer-plans (layers x strategies x max-batch probes)");
-ABSL_FLAG(int, max_concurrent_plans, 0, "requests planning at once; more are refused (0: twice the cores)");
-ABSL_FLAG(int, max_streams_per_user, 16, "WatchJob and DownloadWeights streams a user may hold open at once");
-ABSL_FLAG(int, max_rpc_threads, 256, "threads serving calls at once; calls past them get RESOURCE_EXHAUSTED");
-ABSL_FLAG(int64_t, checkpoint_interval, 200, "default steps between a job's checkpoints");
-ABSL_FLAG(std::string, worker, "", "the slimtrain_worker binary (default: next to this one)");
-ABSL_FLAG(std::string, port_file, "", "write the port listened on to this file once serving (with --listen HOST:0)");
-
 constexpr char kSummary[] =
-    "slimtrain_server: runs slimtrain training jobs for remote clients (gRPC, proto/service.proto).\n"
-    "Clients plan memory, submit jobs, watch and download them with `slimtrain` (see `slimtrain --help`).";
+    "Runs slimtrain training jobs for remote clients (gRPC, proto/service.proto). Clients plan\n"
+    "memory, submit jobs, watch and download them with `slimtrain` (see `slimtrain --help`).\n"
+    "Flags take dashes or underscores (--data-dir, --data_dir).";
 constexpr char kExample[] =
-    "Examples:\n"
-    "  slimtrain_server                                  # 127.0.0.1:50051, data in ~/.local/state/slimtrain\n"
+    "slimtrain_server                                  # 127.0.0.1:50051, data in ~/.local/state/slimtrain\n"
     "  slimtrain_server --listen 0.0.0.0:50051 --tls-cert server.pem --tls-key server.key\n"
     "  slimtrain_server --data-dir /srv/slimtrain --cpu-jobs 2 --max-plan-seconds 60";
 
@@ -116,6 +86,63 @@ std::string DefaultDataDir() {
   return std::string(home != nullptr ? home : "/tmp") + "/.local/state/slimtrain";
 }
 
+// What the flags set beyond the ServerConfig.
+struct ServerFlags {
+  std::string listen = "127.0.0.1:50051";
+  std::string tokens;  // empty: DATA_DIR/tokens
+  bool no_auth = false;
+  std::string tls_cert, tls_key, tls_client_ca;
+  int64_t retention_hours = 24 * 7;
+  int max_request_bytes = 16 << 20;
+  int max_streams_per_user = 16;
+  int max_rpc_threads = 256;
+  std::string port_file;
+};
+
+// Registers every flag of the server on `flags`: into `config` where it has
+// the field (its default is the flag's), else into `out`.
+void RegisterFlags(slimtrain::base::FlagSet& flags, ServerConfig* config, ServerFlags* out) {
+  config->data_root = "/usr/share/datasets";
+  flags.String("listen", &out->listen, "address to listen on, HOST:PORT (PORT 0: any free port)");
+  flags.String("data-dir", &config->data_dir, "database, tokens and job files (default: $XDG_STATE_HOME/slimtrain)");
+  flags.String("data-root", &config->data_root, "dataset paths in requests are resolved inside this folder");
+  flags.String("tokens", &out->tokens,
+               "tokens file, lines 'TOKEN USER ROLE', mode 0600 (default: DATA_DIR/tokens, created)");
+  flags.Bool("no-auth", &out->no_auth, "accept every request as admin 'anonymous' (loopback addresses only)");
+  flags.String("tls-cert", &out->tls_cert, "PEM certificate chain: serve TLS (needs --tls-key)");
+  flags.String("tls-key", &out->tls_key, "PEM private key of --tls-cert");
+  flags.String("tls-client-ca", &out->tls_client_ca,
+               "PEM CA: require client certificates signed by it (mutual TLS; needs --tls-cert)");
+  flags.Int("cpu-jobs", &config->cpu_jobs, "jobs training on the CPU at once");
+  flags.Int("cpu-threads", &config->cpu_threads, "threads per CPU job (0: cores / cpu-jobs)");
+  flags.Int("max-queue", &config->max_queue,
+            "jobs pending or running, all users; more are refused (RESOURCE_EXHAUSTED)");
+  flags.Int("max-active-per-user", &config->max_active_per_user, "jobs pending or running per user");
+  flags.Int("max-run-seconds", &config->max_run_seconds, "a job running longer fails, in seconds");
+  flags.Int("retention-hours", &out->retention_hours, "finished jobs and their files are removed after this, in hours");
+  flags.Int("max-layers", &config->limits.max_layers, "largest model accepted, in layers");
+  flags.Int("max-batch", &config->limits.max_batch_size, "largest batch_size accepted, in examples");
+  flags.Int("max-tensor-bytes", &config->limits.max_tensor_bytes,
+            "largest tensor a model may have at its batch, in bytes");
+  flags.Int("max-model-bytes", &config->max_model_bytes, "largest inline model spec, serialized, in bytes");
+  flags.Int("max-request-bytes", &out->max_request_bytes, "largest request accepted, in bytes");
+  flags.Double("max-plan-seconds", &config->max_plan_seconds,
+               "planning time of one PlanMemory or SubmitJob, in seconds");
+  flags.Int("max-plan-work", &config->max_plan_work,
+            "planning work of one PlanMemory, in layer-plans (layers x strategies x max-batch probes)");
+  flags.Int("max-concurrent-plans", &config->max_concurrent_plans,
+            "requests planning at once; more are refused (0: twice the cores)");
+  flags.Int("max-streams-per-user", &out->max_streams_per_user,
+            "WatchJob and DownloadWeights streams a user may hold open at once");
+  flags.Int("max-rpc-threads", &out->max_rpc_threads,
+            "threads serving calls at once; calls past them get RESOURCE_EXHAUSTED");
+  flags.Int("checkpoint-interval", &config->default_checkpoint_interval,
+            "default steps between a job's checkpoints");
+  flags.String("worker", &config->worker_path, "the slimtrain_worker binary (default: next to this one)");
+  flags.String("port-file", &out->port_file,
+               "write the port listened on to this file once serving (with --listen HOST:0)");
+}
+
 std::string DefaultWorker() {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -129,15 +156,21 @@ std::string DefaultWorker() {
 int main(int argc, char** argv) {
   // Everything this server and its workers create is the owner's alone.
   umask(077);
-  std::vector<std::string> args = slimtrain::server::NormalizeFlagSpellings(argc, argv);
-  if (slimtrain::server::AsksForHelp(args)) {
-    std::printf("%s", slimtrain::server::FlagHelp(kSummary, "server/main.cc", kExample).c_str());
+  ServerConfig config;
+  ServerFlags f;
+  slimtrain::base::FlagSet flags("slimtrain_server", kSummary, kExample);
+  RegisterFlags(flags, &config, &f);
+  if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
+    return Die(std::string(s.message()));
+  }
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
     return 0;
   }
-  std::vector<char*> arg_pointers;
-  for (std::string& a : args) arg_pointers.push_back(a.data());
-  absl::SetProgramUsageMessage("runs slimtrain training jobs for remote clients; see --help");
-  absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
+  if (!flags.positional().empty()) {
+    return Die(absl::StrCat("unexpected argument '", flags.positional()[0],
+                            "': slimtrain_server takes only flags (see slimtrain_server --help)"));
+  }
   // Signals are taken by one thread (sigwait); block them before any other
   // thread starts.
   sigset_t signals;
@@ -148,25 +181,24 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  const std::string listen = absl::GetFlag(FLAGS_listen);
-  const bool no_auth = absl::GetFlag(FLAGS_no_auth);
-  if (no_auth && !IsLoopback(listen)) {
+  const std::string& listen = f.listen;
+  if (f.no_auth && !IsLoopback(listen)) {
     return Die(absl::StrCat("--no-auth is allowed only on a loopback address, not ", listen));
   }
   // TLS first: a half-given TLS setup must never fall back to plaintext.
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      slimtrain::server::ServerCredentialsFromFlags(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-                                                    absl::GetFlag(FLAGS_tls_client_ca));
+      slimtrain::server::ServerCredentialsFromFlags(f.tls_cert, f.tls_key, f.tls_client_ca);
   if (!credentials.ok()) return Die(std::string(credentials.status().message()));
-  const std::string data_dir = absl::GetFlag(FLAGS_data_dir).empty() ? DefaultDataDir() : absl::GetFlag(FLAGS_data_dir);
+  if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
+  const std::string& data_dir = config.data_dir;
   std::string note;
   if (absl::Status s = slimtrain::server::PrepareDataDir(data_dir, &note); !s.ok()) return Die(std::string(s.message()));
   if (!note.empty()) Log(note);
 
   // Tokens.
   std::unique_ptr<TokenStore> tokens;
-  if (!no_auth) {
-    std::string path = absl::GetFlag(FLAGS_tokens);
+  if (!f.no_auth) {
+    std::string path = f.tokens;
     if (path.empty()) {
       path = data_dir + "/tokens";
       if (!std::filesystem::exists(path)) {
@@ -184,30 +216,15 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(data_dir + "/slimtrain.db");
   if (!store.ok()) return Die(std::string(store.status().message()));
-  ServerConfig config;
-  config.data_dir = data_dir;
-  config.data_root = absl::GetFlag(FLAGS_data_root);
-  config.worker_path = absl::GetFlag(FLAGS_worker).empty() ? DefaultWorker() : absl::GetFlag(FLAGS_worker);
-  config.cpu_jobs = std::max(1, absl::GetFlag(FLAGS_cpu_jobs));
-  config.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
-  config.max_queue = absl::GetFlag(FLAGS_max_queue);
-  config.max_active_per_user = absl::GetFlag(FLAGS_max_active_per_user);
-  config.max_run_seconds = absl::GetFlag(FLAGS_max_run_seconds);
-  config.retention_seconds = absl::GetFlag(FLAGS_retention_hours) * 3600;
-  config.limits.max_layers = absl::GetFlag(FLAGS_max_layers);
-  config.limits.max_batch_size = absl::GetFlag(FLAGS_max_batch);
-  config.limits.max_tensor_bytes = absl::GetFlag(FLAGS_max_tensor_bytes);
-  config.max_model_bytes = absl::GetFlag(FLAGS_max_model_bytes);
-  config.max_plan_seconds = absl::GetFlag(FLAGS_max_plan_seconds);
-  config.max_plan_work = absl::GetFlag(FLAGS_max_plan_work);
-  config.max_concurrent_plans = absl::GetFlag(FLAGS_max_concurrent_plans);
+  if (config.worker_path.empty()) config.worker_path = DefaultWorker();
+  config.cpu_jobs = std::max(1, config.cpu_jobs);
+  config.retention_seconds = f.retention_hours * 3600;
   if (config.limits.max_layers < 1 || config.limits.max_batch_size < 1 || config.limits.max_tensor_bytes < 1 ||
       config.max_model_bytes < 1 || !(config.max_plan_seconds > 0) || config.max_plan_work < 0 ||
       config.max_concurrent_plans < 0) {
     return Die("--max-layers, --max-batch, --max-tensor-bytes, --max-model-bytes and --max-plan-seconds must be "
                "> 0; --max-plan-work and --max-concurrent-plans >= 0");
   }
-  config.default_checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   if (access(config.worker_path.c_str(), X_OK) != 0) {
     return Die(absl::StrCat("the worker binary ", config.worker_path, " is missing (--worker)"));
   }
@@ -221,18 +238,18 @@ int main(int argc, char** argv) {
                      slimtrain::base::FormatBytes(g.overhead_bytes), " per worker before its plan"));
   }
 
-  if (absl::GetFlag(FLAGS_max_streams_per_user) < 1 || absl::GetFlag(FLAGS_max_rpc_threads) < 4) {
+  if (f.max_streams_per_user < 1 || f.max_rpc_threads < 4) {
     return Die("--max-streams-per-user must be >= 1 and --max-rpc-threads >= 4");
   }
-  slimtrain::server::TrainingServiceImpl service(&jobs, tokens.get(), absl::GetFlag(FLAGS_max_streams_per_user));
+  slimtrain::server::TrainingServiceImpl service(&jobs, tokens.get(), f.max_streams_per_user);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *credentials, &port);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
+  builder.SetMaxReceiveMessageSize(f.max_request_bytes);
   grpc::ResourceQuota quota("slimtrain_server");
-  quota.SetMaxThreads(absl::GetFlag(FLAGS_max_rpc_threads));
+  quota.SetMaxThreads(f.max_rpc_threads);
   builder.SetResourceQuota(quota);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -245,13 +262,13 @@ int main(int argc, char** argv) {
   // grpc_health_probe ask for either.
   health->SetServingStatus(true);
   health->SetServingStatus(slimtrain::v1::TrainingService::service_full_name(), true);
-  if (!absl::GetFlag(FLAGS_port_file).empty()) {
-    if (!slimtrain::base::WriteFileAtomically(absl::GetFlag(FLAGS_port_file), std::to_string(port)).ok()) {
-      return Die(absl::StrCat("cannot write --port-file ", absl::GetFlag(FLAGS_port_file)));
+  if (!f.port_file.empty()) {
+    if (!slimtrain::base::WriteFileAtomically(f.port_file, std::to_string(port)).ok()) {
+      return Die(absl::StrCat("cannot write --port-file ", f.port_file));
     }
   }
-  Log(absl::StrCat("listening on ", listen, " (port ", port, ", ", absl::GetFlag(FLAGS_tls_cert).empty() ? "plaintext" : "TLS",
-                   no_auth ? ", no auth" : ", auth on", "); data in ", data_dir, "; datasets inside ",
+  Log(absl::StrCat("listening on ", listen, " (port ", port, ", ", f.tls_cert.empty() ? "plaintext" : "TLS",
+                   f.no_auth ? ", no auth" : ", auth on", "); data in ", data_dir, "; datasets inside ",
                    config.data_root));
 
   // Signals: SIGHUP re-reads tokens; SIGTERM/SIGINT shut down.

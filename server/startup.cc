@@ -4,28 +4,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 
-#include "absl/flags/commandlineflag.h"
-#include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 
 namespace slimtrain::server {
 namespace {
-
-std::string Dashed(absl::string_view name) { return absl::StrReplaceAll(name, {{"_", "-"}}); }
 
 std::string ModeString(mode_t mode) { return absl::StrFormat("0%03o", mode & 0777); }
 
@@ -70,48 +62,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
 }
 
 }  // namespace
-
-std::vector<std::string> NormalizeFlagSpellings(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;  // the rest is not flags
-    if (!absl::StartsWith(a, "--") || a.find('-', 2) == std::string::npos) continue;
-    const size_t eq = a.find('=');
-    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    const std::string underscored = absl::StrReplaceAll(name, {{"-", "_"}});
-    // "--no-auth" and "--nono-auth" spell a boolean flag and its negation.
-    const bool known = absl::FindCommandLineFlag(underscored) != nullptr ||
-                       (absl::StartsWith(underscored, "no") &&
-                        absl::FindCommandLineFlag(underscored.substr(2)) != nullptr);
-    if (known) a = absl::StrCat("--", underscored, eq == std::string::npos ? "" : a.substr(eq));
-  }
-  return args;
-}
-
-bool AsksForHelp(const std::vector<std::string>& args) {
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h" || args[i] == "--helpshort" || args[i] == "-help") return true;
-  }
-  return false;
-}
-
-std::string FlagHelp(absl::string_view summary, absl::string_view flags_file, absl::string_view example) {
-  std::vector<absl::CommandLineFlag*> flags;
-  for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::EndsWith(flag->Filename(), flags_file)) flags.push_back(flag);
-  }
-  std::sort(flags.begin(), flags.end(),
-            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) { return a->Name() < b->Name(); });
-  std::string out = absl::StrCat(summary, "\n\nFlags (each also spelled with underscores, e.g. --data_dir):\n");
-  for (const absl::CommandLineFlag* f : flags) {
-    const std::string def = f->DefaultValue();
-    absl::StrAppend(&out, "  --", Dashed(f->Name()), "\n      ", f->Help(),
-                    def.empty() ? "" : absl::StrCat(" (default: ", def, ")"), "\n");
-  }
-  absl::StrAppend(&out, "\n", example, "\n");
-  return out;
-}
 
 absl::Status PrepareDataDir(const std::string& dir, std::string* note) {
   note->clear();

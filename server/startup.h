@@ -1,8 +1,8 @@
-// startup.h — what slimtrain_server checks and prepares before it serves:
-// its command line, an owner-only data directory, a tokens file others cannot
-// read, and TLS files that are whole and belong together.
+// startup.h — what slimtrain_server checks and prepares before it serves
+// (once base::FlagSet has parsed its command line): an owner-only data
+// directory, a tokens file others cannot read, and TLS files that are whole
+// and belong together.
 //
-//   std::vector<std::string> args = NormalizeFlagSpellings(argc, argv);
 //   SLIM_RETURN_IF_ERROR(PrepareDataDir(dir, &note));
 //   SLIM_ASSIGN_OR_RETURN(auto credentials, ServerCredentialsFromFlags(cert, key, ca));
 //
@@ -12,26 +12,11 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "grpcpp/security/server_credentials.h"
 
 namespace slimtrain::server {
-
-// argv with "--some-flag[=v]" spelled "--some_flag[=v]" when an Abseil flag
-// "some_flag" exists (both spellings work; unknown flags are left as typed,
-// so Abseil's error names them as the user wrote them).
-std::vector<std::string> NormalizeFlagSpellings(int argc, char** argv);
-
-// Whether the command line asks for help (--help, -h, --helpshort).
-bool AsksForHelp(const std::vector<std::string>& args);
-
-// Help text: `summary`, then every flag defined in a file whose path ends with
-// `flags_file` in its dashed spelling with its default and help, then
-// `example`.
-std::string FlagHelp(absl::string_view summary, absl::string_view flags_file, absl::string_view example);
 
 // The data directory, created (with its parents) owner-only when missing.
 // FAILED_PRECONDITION naming it when it is not a directory, or when others

@@ -41,6 +41,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "base/flags.h"
 #include "engine/checkpoint.h"
 #include "engine/data_metadata.h"
 #include "engine/cpu/fast_backend.h"
@@ -50,7 +52,6 @@
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
 #include "server/plan_job.h"
-#include "base/file_util.h"
 
 namespace {
 
@@ -71,20 +72,6 @@ void Finish(slimtrain::v1::Job::State state, const std::string& reason) {
   e.mutable_state_change()->set_to(state);
   e.mutable_state_change()->set_reason(reason);
   Emit(e);
-}
-
-std::string Flag(int argc, char** argv, const std::string& name) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (name == argv[i]) return argv[i + 1];
-  }
-  return "";
-}
-
-bool HasFlag(int argc, char** argv, const std::string& name) {
-  for (int i = 1; i < argc; ++i) {
-    if (name == argv[i]) return true;
-  }
-  return false;
 }
 
 int ProbeGpus() {
@@ -119,52 +106,70 @@ int main(int argc, char** argv) {
   namespace v1 = slimtrain::v1;
   signal(SIGTERM, OnTerm);
   signal(SIGPIPE, SIG_IGN);
-  if (HasFlag(argc, argv, "--probe-gpus")) return ProbeGpus();
-  if (HasFlag(argc, argv, "--plan")) {
+  std::string dir, data_root;
+  int threads = 0, gpu = -1;
+  bool probe_gpus = false, plan = false;
+  slimtrain::base::FlagSet flags(
+      "slimtrain_worker",
+      "Runs one training job for slimtrain_server, in a process of its own, and reports on stdout\n"
+      "as length-delimited JobEvent messages (server/worker_main.cc). The server starts it.",
+      "slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]\n"
+      "  slimtrain_worker --probe-gpus\n"
+      "  slimtrain_worker --plan < PLAN_TASK > PLAN_TASK_RESULT");
+  flags.String("job-dir", &dir, "the job's folder: spec.pb, plan.pb, checkpoints and weights (required)");
+  flags.String("data-root", &data_root, "dataset paths in the spec are resolved inside this folder");
+  flags.Int("threads", &threads, "CPU threads (0: the machine's cores)");
+  flags.Int("gpu", &gpu, "train on this CUDA device (-1: on the CPU)");
+  flags.Bool("probe-gpus", &probe_gpus, "print each usable GPU's memory and a worker's overhead on it, and exit");
+  flags.Bool("plan", &plan, "answer the server's planning task on stdin with this CPU's cost model, and exit");
+  auto usage_error = [&](const std::string& why) {
+    std::fprintf(stderr, "slimtrain_worker: %s\n\n%s", why.c_str(), flags.Usage().c_str());
+    return 2;
+  };
+  if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
+    return usage_error(std::string(s.message()));
+  }
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!flags.positional().empty()) return usage_error("unexpected argument '" + flags.positional()[0] + "'");
+  if (probe_gpus) return ProbeGpus();
+  if (plan) {
     return slimtrain::server::ServePlanTask(
         [](int threads) { return std::make_unique<engine::FastBackend>(threads); });
   }
-  const std::string dir = Flag(argc, argv, "--job-dir");
-  if (dir.empty()) {
-    std::fprintf(stderr,
-                 "usage: slimtrain_worker --job-dir DIR --data-root ROOT [--threads N] [--gpu N]\n"
-                 "       slimtrain_worker --probe-gpus\n"
-                 "       slimtrain_worker --plan < PLAN_TASK > PLAN_TASK_RESULT\n");
-    return 2;
-  }
+  if (dir.empty()) return usage_error("--job-dir is required (or --probe-gpus, --plan)");
   absl::StatusOr<std::string> bytes = slimtrain::base::ReadFile(dir + "/spec.pb");
   v1::JobSpec spec;
   if (!bytes.ok() || !spec.ParseFromString(*bytes)) {
     Finish(v1::Job::FAILED, "the worker could not read the job's spec");
     return 1;
   }
-  const std::string threads = Flag(argc, argv, "--threads");
-  const std::string gpu = Flag(argc, argv, "--gpu");
   std::unique_ptr<engine::Backend> backend;
-  if (!gpu.empty()) {
-    absl::StatusOr<std::unique_ptr<engine::Backend>> cuda =
-        engine::NewCudaBackend({std::atoi(gpu.c_str()), spec.allow_tf32()});
+  if (gpu >= 0) {
+    absl::StatusOr<std::unique_ptr<engine::Backend>> cuda = engine::NewCudaBackend({gpu, spec.allow_tf32()});
     if (!cuda.ok()) {
       Finish(v1::Job::FAILED, absl::StrCat("cuda:", gpu, ": ", cuda.status().message()));
       return 1;
     }
     backend = *std::move(cuda);
   } else {
-    backend = std::make_unique<engine::FastBackend>(threads.empty() ? 0 : std::atoi(threads.c_str()));
+    backend = std::make_unique<engine::FastBackend>(threads);
   }
   engine::TrainerOptions options;
   // The plan the server admitted (DIR/plan.pb): a CPU job runs it as it is.
   // A GPU job plans again: admission knew no cuDNN workspaces (the server
   // holds no CUDA context), so its plan is not this device's.
   v1::MemoryPlan admitted;
-  if (absl::StatusOr<std::string> plan = slimtrain::base::ReadFile(dir + "/plan.pb"); plan.ok() && gpu.empty()) {
+  if (absl::StatusOr<std::string> plan = slimtrain::base::ReadFile(dir + "/plan.pb"); plan.ok() && gpu < 0) {
     if (!admitted.ParseFromString(*plan)) {
       Finish(v1::Job::FAILED, "the worker could not read the job's admitted plan");
       return 1;
     }
     options.plan = &admitted;
   }
-  options.data_root = Flag(argc, argv, "--data-root");
+  options.data_root = data_root;
   options.confine_to_data_root = true;
   options.checkpoint_path = dir + "/checkpoint.safetensors";
   options.resume = true;

@@ -1,6 +1,6 @@
-// What slimtrain_server checks before it serves (server/startup.h): flag
-// spellings, help text, the data directory's and tokens file's modes, TLS
-// files.
+// What slimtrain_server checks before it serves (server/startup.h): the data
+// directory's and tokens file's modes, TLS files. Its flags' spellings are
+// base::FlagSet's (tests/base/flags_test.cc).
 #include "server/startup.h"
 
 #include <sys/stat.h>
@@ -10,13 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/testing/subprocess.h"
-
-ABSL_FLAG(int, startup_test_threads, 3, "a flag of this test, for the help text");
-ABSL_FLAG(bool, startup_test_verbose, false, "a boolean flag of this test");
 
 namespace slimtrain::server {
 namespace {
@@ -24,33 +20,6 @@ namespace {
 int Mode(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
-}
-
-std::vector<std::string> Normalize(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  return NormalizeFlagSpellings(static_cast<int>(argv.size()), argv.data());
-}
-
-TEST(StartupTest, DashedSpellingsOfKnownFlagsBecomeUnderscored) {
-  EXPECT_EQ(Normalize({"server", "--startup-test-threads=4", "--startup-test-threads", "5", "--startup_test_threads=6",
-                       "--no-such-flag", "--nostartup-test-verbose", "--startup-test-verbose", "--", "--startup-test-threads"}),
-            (std::vector<std::string>{"server", "--startup_test_threads=4", "--startup_test_threads", "5",
-                                      "--startup_test_threads=6", "--no-such-flag", "--nostartup_test_verbose",
-                                      "--startup_test_verbose", "--", "--startup-test-threads"}));
-  EXPECT_TRUE(AsksForHelp({"server", "--listen", "x", "--help"}));
-  EXPECT_TRUE(AsksForHelp({"server", "-h"}));
-  EXPECT_FALSE(AsksForHelp({"server", "--helpfull-not"}));
-}
-
-TEST(StartupTest, HelpListsTheFlagsOfOneFileDashedWithDefaults) {
-  const std::string help = FlagHelp("summary line", "tests/server/startup_test.cc", "Example: run it");
-  EXPECT_TRUE(absl::StartsWith(help, "summary line\n")) << help;
-  EXPECT_TRUE(absl::StrContains(help, "  --startup-test-threads\n      a flag of this test, for the help text (default: 3)"))
-      << help;
-  EXPECT_TRUE(absl::StrContains(help, "--startup-test-verbose")) << help;
-  EXPECT_TRUE(absl::StrContains(help, "Example: run it")) << help;
-  EXPECT_FALSE(absl::StrContains(help, "--log_")) << "flags of other files: " << help;
 }
 
 TEST(StartupTest, DataDirIsCreatedOwnerOnlyAndRefusedWhenOthersCanWrite) {

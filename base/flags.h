@@ -1,19 +1,23 @@
-// flags.h — command-line flags for one `slimtrain` subcommand.
+// flags.h — command-line flags of one program: every `slimtrain` subcommand,
+// slimtrain_server, slimtrain_worker and the benchmarks.
 //
-// Each subcommand declares its flags with their help text and defaults, then
-// parses its own arguments; --help prints a usage page with an example.
+// A program declares its flags with their help text and defaults, then parses
+// its arguments; --help prints a usage page with an example.
 //
-//   FlagSet flags("plan", "Memory plans of a model at a batch size.",
+//   FlagSet flags("slimtrain plan", "Memory plans of a model at a batch size.",
 //                 "slimtrain plan --model zoo:resnet164 --batch 128");
 //   int64_t batch = 0;
 //   flags.Int("batch", &batch, "examples per step (required)");
 //   absl::Status parsed = flags.Parse(args);
 //   if (flags.help_requested()) { std::cout << flags.Usage(); return 0; }
 //
-// Accepted: --name=value, --name value, and for booleans --name,
-// --name=true|false. Errors name the flag and the value.
-#ifndef SLIMTRAIN_CLIENT_FLAGS_H_
-#define SLIMTRAIN_CLIENT_FLAGS_H_
+// Names are registered with dashes ("data-dir"); underscores spell the same
+// flag (--data_dir). Accepted: --name=value, --name value; for booleans
+// --name, --name=true|false (also 1|0, yes|no), and --noname or --no-name
+// for false. Help: --help or -h (and -help, --helpshort, which slimtrain_server
+// took from Abseil). Errors name the flag and the value.
+#ifndef SLIMTRAIN_BASE_FLAGS_H_
+#define SLIMTRAIN_BASE_FLAGS_H_
 
 #include <cstdint>
 #include <string>
@@ -21,15 +25,20 @@
 
 #include "absl/status/status.h"
 
-namespace slimtrain::client {
+namespace slimtrain::base {
 
 class FlagSet {
  public:
-  FlagSet(std::string command, std::string summary, std::string example);
+  // `program` is the command as the user types it ("slimtrain plan",
+  // "slimtrain_server"); usage and errors name it.
+  FlagSet(std::string program, std::string summary, std::string example);
 
   // Registers a flag; its current value is the default shown in --help.
+  // `value` must outlive the FlagSet; Parse writes it.
   void String(const std::string& name, std::string* value, const std::string& help);
   void Int(const std::string& name, int64_t* value, const std::string& help);
+  // An int: a value outside int's range is an error, as for a non-integer.
+  void Int(const std::string& name, int* value, const std::string& help);
   void Double(const std::string& name, double* value, const std::string& help);
   void Bool(const std::string& name, bool* value, const std::string& help);
 
@@ -39,13 +48,13 @@ class FlagSet {
   absl::Status Parse(const std::vector<std::string>& args);
 
   bool help_requested() const { return help_; }
-  // Whether --name was given on the command line.
+  // Whether --name (in any spelling) was given on the command line.
   bool WasSet(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
   std::string Usage() const;
 
  private:
-  enum class Type { kString, kInt, kDouble, kBool };
+  enum class Type { kString, kInt64, kInt, kDouble, kBool };
   struct Flag {
     std::string name;
     Type type;
@@ -54,15 +63,17 @@ class FlagSet {
     std::string default_text;
     bool set = false;
   };
+  // The flag `name` spells (underscores for dashes), or null.
+  const Flag* Find(const std::string& name) const;
   Flag* Find(const std::string& name);
   absl::Status Assign(Flag& flag, const std::string& text);
 
-  std::string command_, summary_, example_;
+  std::string program_, summary_, example_;
   std::vector<Flag> flags_;
   std::vector<std::string> positional_;
   bool help_ = false;
 };
 
-}  // namespace slimtrain::client
+}  // namespace slimtrain::base
 
-#endif  // SLIMTRAIN_CLIENT_FLAGS_H_
+#endif  // SLIMTRAIN_BASE_FLAGS_H_
