@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/flags.h"
+#include "planner/strategy.h"
 #include "proto/job.pb.h"
 
 namespace slimtrain::client {
@@ -24,7 +25,7 @@ struct JobFlags {
   int64_t synthetic_examples = 0;
   std::string strategy = "approx4";
   int64_t batch = 128, epochs = 0, steps = 0, eval_every = 0;
-  std::string optimizer = "sgd";
+  std::string optimizer = planner::kDefaultOptimizer;
   double lr = 0.1, momentum = 0.9, weight_decay = 5e-4;
   bool nesterov = false;
   std::string schedule = "cosine", milestones;

@@ -12,6 +12,7 @@
 #include "client/plan_render.h"
 #include "planner/cost_model.h"
 #include "planner/plan_request.h"
+#include "planner/strategy.h"
 
 namespace slimtrain::client {
 namespace {
@@ -24,7 +25,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int RunPlanCommand(const std::vector<std::string>& args) {
-  std::string model, model_file, strategies = "all", optimizer = "sgd", budget, device = "cpu", format = "table",
+  std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
                                   svg, sensitivity;
   int64_t batch = 0, alignment = 0;
   bool max_batch = false, buffers = false;

@@ -66,7 +66,7 @@ absl::Status CheckText(const std::string& field, const std::string& value, int64
 }
 
 absl::Status ValidateOptimizer(const v1::OptimizerSpec& o) {
-  const std::string kind = o.kind().empty() ? "sgd" : o.kind();
+  const std::string kind = planner::OptimizerOrDefault(o.kind());
   if (absl::Status s = planner::OptimizerStateSlots(kind).status(); !s.ok()) {
     return FieldError("optimizer.kind", absl::StrCat("unknown optimizer '", kind, "'; known: sgd, adam, rmsprop"));
   }
@@ -149,7 +149,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
   if (spec.strategy() == "auto") {
     return FieldError("strategy", "'auto' is chosen when the job is planned; the trainer needs the strategy");
   }
-  if (absl::StatusOr<planner::Strategy> s = planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy());
+  if (absl::StatusOr<planner::Strategy> s = planner::ParseStrategyOrDefault(spec.strategy());
       !s.ok()) {
     return FieldError("strategy", std::string(s.status().message()));
   }

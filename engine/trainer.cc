@@ -30,7 +30,7 @@ absl::Status FieldError(const std::string& field, const std::string& message) {
 // ranges).
 OptimizerConfig OptimizerFrom(const v1::OptimizerSpec& o) {
   OptimizerConfig c;
-  c.kind = o.kind().empty() ? "sgd" : o.kind();
+  c.kind = planner::OptimizerOrDefault(o.kind());
   c.momentum = o.momentum();
   c.nesterov = o.nesterov();
   c.weight_decay = o.weight_decay();
@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   // 1. The spec, field by field.
   SLIM_RETURN_IF_ERROR(ValidateJobSpec(spec));
   SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy,
-                        planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+                        planner::ParseStrategyOrDefault(spec.strategy()));
   const OptimizerConfig optimizer = OptimizerFrom(spec.optimizer());
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));

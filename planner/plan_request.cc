@@ -99,7 +99,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
 
   PlanOptions options;
   options.batch_size = request.batch_size();
-  options.optimizer = request.optimizer().empty() ? "sgd" : request.optimizer();
+  options.optimizer = OptimizerOrDefault(request.optimizer());
   options.budget_bytes = request.budget_bytes() > 0 ? request.budget_bytes() : device->budget_bytes();
   // checkpoint_optimal trades recompute for a budget the user gave; without
   // one it shows its least peak.

@@ -41,7 +41,7 @@ inline constexpr int64_t kMaxAlignmentBytes = int64_t{1} << 30;
 
 struct PlanOptions {
   int64_t batch_size = 0;         // examples per step, >= 1
-  std::string optimizer = "sgd";  // "sgd", "adam" or "rmsprop"
+  std::string optimizer = kDefaultOptimizer;  // "sgd", "adam" or "rmsprop"
   // Memory the plan is checked against (MemoryPlan.fits); 0: no budget.
   int64_t budget_bytes = 0;
   // The budget checkpoint_optimal segments for (the least recompute whose

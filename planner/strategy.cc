@@ -41,6 +41,10 @@ absl::StatusOr<Strategy> ParseStrategy(absl::string_view name) {
                                                  "'; known: ", absl::StrJoin(known, ", ")));
 }
 
+absl::StatusOr<Strategy> ParseStrategyOrDefault(absl::string_view name) {
+  return ParseStrategy(name.empty() ? kDefaultStrategy : name);
+}
+
 int CodeBits(Strategy s) {
   switch (s) {
     case Strategy::kApprox8:

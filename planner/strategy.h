@@ -53,6 +53,17 @@ const char* StrategyName(Strategy s);
 // known names otherwise.
 absl::StatusOr<Strategy> ParseStrategy(absl::string_view name);
 
+// What a job or a plan request that names no strategy or optimizer gets: the
+// one place these defaults live.
+inline constexpr char kDefaultStrategy[] = "exact";
+inline constexpr char kDefaultOptimizer[] = "sgd";
+// ParseStrategy, with kDefaultStrategy for "".
+absl::StatusOr<Strategy> ParseStrategyOrDefault(absl::string_view name);
+// `optimizer`, or kDefaultOptimizer for "".
+inline std::string OptimizerOrDefault(absl::string_view optimizer) {
+  return std::string(optimizer.empty() ? kDefaultOptimizer : optimizer);
+}
+
 // Every strategy, in the order above.
 const std::vector<Strategy>& AllStrategies();
 

@@ -71,7 +71,7 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   SLIM_RETURN_IF_ERROR(CheckModelSize(spec.model(), config.max_model_bytes));
   const bool use_auto = spec.strategy() == "auto";
   v1::JobSpec check = spec;
-  if (use_auto) check.set_strategy("exact");
+  if (use_auto) check.set_strategy(planner::kDefaultStrategy);
   SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config.limits));
   SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
   SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config.limits));

@@ -25,7 +25,7 @@ absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::Jo
                                        const planner::PlanStop* stop) {
   planner::PlanOptions options;
   options.batch_size = spec.batch_size();
-  options.optimizer = spec.optimizer().kind().empty() ? "sgd" : spec.optimizer().kind();
+  options.optimizer = planner::OptimizerOrDefault(spec.optimizer().kind());
   options.checkpoint_budget_bytes = spec.budget_bytes();
   options.budget_bytes = spec.budget_bytes() > 0 ? spec.budget_bytes() : room;
   options.device = device;
@@ -48,7 +48,7 @@ absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::Jo
     }
     return choice.plans.back();
   }
-  SLIM_ASSIGN_OR_RETURN(planner::Strategy s, planner::ParseStrategy(spec.strategy().empty() ? "exact" : spec.strategy()));
+  SLIM_ASSIGN_OR_RETURN(planner::Strategy s, planner::ParseStrategyOrDefault(spec.strategy()));
   return planner::PlanMemory(graph, s, options, cost);
 }
 
