@@ -27,7 +27,8 @@ double ReadScalar(DType t, const void* p) {
   return t == DType::kF32 ? *static_cast<const float*>(p) : *static_cast<const double*>(p);
 }
 
-// Compares the plan's buffers and steps with the schedule the planner builds.
+// Compares a stored plan's buffers and steps with the schedule derived from
+// it (CreateFromPlan), index by index.
 absl::Status CheckPlanMatches(const v1::MemoryPlan& plan, const planner::Schedule& s) {
   if (plan.buffers_size() != static_cast<int>(s.buffers.size())) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -77,14 +78,15 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph&
                                                            const ExecutorOptions& options) {
   planner::PlanOptions plan_options;
   plan_options.batch_size = batch;
-  plan_options.include_buffers = true;
   plan_options.checkpoint_budget_bytes = options.checkpoint_budget_bytes;
   plan_options.sensitivity = options.sensitivity;
   plan_options.tensor_bits = options.tensor_bits;
   plan_options.device = backend->name();
   plan_options.optimizer = options.optimizer.kind;
-  SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, planner::PlanMemory(graph, strategy, plan_options, *backend));
-  return CreateFromPlan(graph, plan, backend, options);
+  // The plan and the schedule it was packed from: run as they are.
+  SLIM_ASSIGN_OR_RETURN(planner::RunnablePlan planned,
+                        planner::PlanToRun(graph, strategy, plan_options, *backend));
+  return Assemble(graph, std::move(planned.plan), std::move(planned.schedule), backend, options);
 }
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner::Graph& graph,
@@ -93,12 +95,14 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
   if (plan.buffers_size() == 0) {
     return absl::FailedPreconditionError("the plan has no buffers; plan with include_buffers to run it");
   }
-  SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(options.optimizer.kind).status());
   if (plan.element_bytes() != backend->element_bytes()) {
     return absl::FailedPreconditionError(absl::StrFormat("the plan is for %d-byte elements, backend '%s' uses %d",
                                                          plan.element_bytes(), backend->name(),
                                                          backend->element_bytes()));
   }
+  // The proto carries no operands: derive the schedule from the plan's own
+  // decisions (strategy, checkpoints, each code's bits), nothing re-chosen,
+  // and check that it is the one the plan was packed from.
   SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy, planner::ParseStrategy(plan.strategy()));
   std::vector<int> checkpoints;
   for (const std::string& name : plan.checkpoints()) {
@@ -120,10 +124,18 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
                                                                            *backend, checkpoints, tensor_bits));
   planner::ComputeLifetimes(graph, schedule);
   SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
+  return Assemble(graph, plan, std::move(schedule), backend, options);
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Assemble(const planner::Graph& graph, v1::MemoryPlan plan,
+                                                             planner::Schedule schedule, Backend* backend,
+                                                             const ExecutorOptions& options) {
+  SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(options.optimizer.kind).status());
   SLIM_RETURN_IF_ERROR(CheckTiedOrder(graph, schedule));
   SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
   SLIM_ASSIGN_OR_RETURN(DeviceBuffer arena, backend->Allocate(plan.arena_bytes()));
-  std::unique_ptr<Executor> exec(new Executor(graph, plan, std::move(schedule), backend, options, std::move(arena)));
+  std::unique_ptr<Executor> exec(
+      new Executor(graph, std::move(plan), std::move(schedule), backend, options, std::move(arena)));
   if (!exec->params_.shape_errors().empty()) {
     return absl::InvalidArgumentError(exec->params_.shape_errors().front());
   }

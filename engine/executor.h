@@ -18,8 +18,9 @@
 // quantizes a BN→ReLU; BACKWARD runs the node's backward (restoring a relu
 // output from its codes first where the plan says); OPTIMIZER updates every
 // parameter. Which buffer plays which part comes from the planner's schedule
-// (planner/schedule.h's operand roles), rebuilt from the plan and checked
-// against it.
+// (planner/schedule.h's operand roles): the one the plan was packed from
+// (Create), or, for a stored plan, derived from it and checked against it
+// (CreateFromPlan).
 //
 // Debug mode (ExecutorOptions.debug) fills every storage block with NaNs
 // before its first step and after its last, so a kernel that reads a buffer
@@ -90,16 +91,25 @@ struct StepResult {
 
 class Executor {
  public:
-  // Plans `strategy` at `batch` with `backend` as the cost model, then as
-  // CreateFromPlan. `backend` must outlive the executor.
+  // Plans `strategy` at `batch` with `backend` as the cost model
+  // (planner::PlanToRun) and runs that plan with the schedule it was packed
+  // from: nothing is rebuilt or compared. `backend` must outlive the
+  // executor. Fails as PlanToRun (INVALID_ARGUMENT for a bad batch or
+  // optimizer, naming it), or as the backend's Prepare and Allocate.
   static absl::StatusOr<std::unique_ptr<Executor>> Create(const planner::Graph& graph, planner::Strategy strategy,
                                                           int64_t batch, Backend* backend,
                                                           const ExecutorOptions& options);
 
-  // Runs `plan` (with its buffers and steps). FAILED_PRECONDITION when the
-  // plan lacks buffers, or when it does not match the schedule the planner
-  // builds for its model, strategy, batch and checkpoints on this backend
-  // (sizes, lifetimes, element size), naming the first difference.
+  // Runs a stored `plan` (with its buffers and steps), e.g. the plan.pb a
+  // server admitted. The proto carries no operands, so the schedule is
+  // derived from the plan's own decisions (its strategy, checkpoints and
+  // each code's bits) with planner::BuildSchedule: it derives, it does not
+  // re-plan (no checkpoint search, no choice of bits). The derived schedule
+  // is then checked against the plan, buffer by buffer. FAILED_PRECONDITION
+  // when the plan lacks buffers, is for another element size than the
+  // backend's, names a checkpoint that is not a layer, or does not match
+  // the derived schedule (sizes, lifetimes, in-place reuse), naming the
+  // first difference; INVALID_ARGUMENT for an unknown strategy or optimizer.
   static absl::StatusOr<std::unique_ptr<Executor>> CreateFromPlan(const planner::Graph& graph,
                                                                   const v1::MemoryPlan& plan, Backend* backend,
                                                                   const ExecutorOptions& options);
@@ -150,6 +160,13 @@ class Executor {
  private:
   enum class Mode { kTrain, kForwardBackward, kEvaluate };
 
+  // Create's and CreateFromPlan's common end: `schedule` is `plan`'s,
+  // index-aligned (planner::RunnablePlan). Checks the optimizer and the tied
+  // layers' backward order, prepares the backend, allocates the arena (the
+  // one activation allocation) and the parameters.
+  static absl::StatusOr<std::unique_ptr<Executor>> Assemble(const planner::Graph& graph, v1::MemoryPlan plan,
+                                                            planner::Schedule schedule, Backend* backend,
+                                                            const ExecutorOptions& options);
   Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Schedule schedule, Backend* backend,
            const ExecutorOptions& options, DeviceBuffer arena);
   absl::StatusOr<StepResult> Run(const float* images, const int32_t* labels, Mode mode, double learning_rate);

@@ -371,6 +371,8 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   return best;
 }
 
+// Buffer i of the plan is p.schedule.buffers[i] and step t its steps[t]
+// (RunnablePlan's index alignment, which the engine relies on).
 void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
   const Schedule& s = p.schedule;
   for (size_t i = 0; i < s.buffers.size(); ++i) {
@@ -405,27 +407,10 @@ void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
   }
 }
 
-}  // namespace
-
-absl::StatusOr<int> OptimizerStateSlots(absl::string_view optimizer) {
-  if (optimizer == "sgd") return 1;
-  if (optimizer == "adam" || optimizer == "rmsprop") return 2;
-  return absl::InvalidArgumentError(
-      absl::StrCat("optimizer: unknown optimizer '", optimizer, "'; known: sgd, adam, rmsprop"));
-}
-
-absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
-                                                    int64_t element_bytes) {
-  SLIM_ASSIGN_OR_RETURN(int slots, OptimizerStateSlots(optimizer));
-  ParameterBytes b;
-  b.parameters = (graph.parameter_count() + graph.buffer_count()) * element_bytes;
-  b.gradients = graph.parameter_count() * element_bytes;
-  b.optimizer_state = slots * graph.parameter_count() * element_bytes;
-  return b;
-}
-
-absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy, const PlanOptions& options,
-                                          const CostModel& cost) {
+// PlanMemory and PlanToRun: the plan (with buffers and steps when
+// `include_buffers`) and the schedule it was packed from.
+absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                      const CostModel& cost, bool include_buffers) {
   if (options.batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", options.batch_size));
   }
@@ -446,7 +431,8 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   std::string choice;
   SLIM_ASSIGN_OR_RETURN(Packed p, PlanSchedule(graph, strategy, options, cost, alignment, params, &choice));
 
-  v1::MemoryPlan plan;
+  RunnablePlan out;
+  v1::MemoryPlan& plan = out.plan;
   plan.set_strategy(StrategyName(strategy));
   plan.set_batch_size(options.batch_size);
   plan.set_model(graph.spec().name());
@@ -469,8 +455,39 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
   plan.set_fits(options.budget_bytes <= 0 || plan.peak_bytes() <= options.budget_bytes);
   for (int c : p.schedule.checkpoints) plan.add_checkpoints(graph.node(c).name);
   plan.set_choice(choice);
-  if (options.include_buffers) FillDetail(graph, p, plan);
-  return plan;
+  if (include_buffers) FillDetail(graph, p, plan);
+  out.schedule = std::move(p.schedule);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<int> OptimizerStateSlots(absl::string_view optimizer) {
+  if (optimizer == "sgd") return 1;
+  if (optimizer == "adam" || optimizer == "rmsprop") return 2;
+  return absl::InvalidArgumentError(
+      absl::StrCat("optimizer: unknown optimizer '", optimizer, "'; known: sgd, adam, rmsprop"));
+}
+
+absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::string_view optimizer,
+                                                    int64_t element_bytes) {
+  SLIM_ASSIGN_OR_RETURN(int slots, OptimizerStateSlots(optimizer));
+  ParameterBytes b;
+  b.parameters = (graph.parameter_count() + graph.buffer_count()) * element_bytes;
+  b.gradients = graph.parameter_count() * element_bytes;
+  b.optimizer_state = slots * graph.parameter_count() * element_bytes;
+  return b;
+}
+
+absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                          const CostModel& cost) {
+  SLIM_ASSIGN_OR_RETURN(RunnablePlan r, MakePlan(graph, strategy, options, cost, options.include_buffers));
+  return std::move(r.plan);
+}
+
+absl::StatusOr<RunnablePlan> PlanToRun(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                       const CostModel& cost) {
+  return MakePlan(graph, strategy, options, cost, /*include_buffers=*/true);
 }
 
 absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,

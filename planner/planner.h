@@ -5,7 +5,8 @@
 //   BuildSchedule (schedule.h)    steps and buffers for a strategy
 //   ComputeLifetimes (lifetimes.h) first/last step, saved, in-place chains
 //   PlanArena (arena.h)           offsets in one arena
-//   → v1::MemoryPlan (proto/plan.proto)
+//   → v1::MemoryPlan (proto/plan.proto); PlanToRun also hands back the
+//     Schedule it packed, for the engine to run
 //
 //   absl::StatusOr<Graph> graph = Graph::Build(ZooModel("resnet164").value());
 //   PlanOptions options;
@@ -31,6 +32,7 @@
 #include "planner/graph.h"
 #include "planner/mixed.h"
 #include "planner/plan_stop.h"
+#include "planner/schedule.h"
 #include "planner/strategy.h"
 #include "proto/plan.pb.h"
 
@@ -81,6 +83,28 @@ struct PlanOptions {
 // model is asked anything); options.stop's status when it stops the work.
 absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
                                           const PlanOptions& options, const CostModel& cost);
+
+// A plan together with the schedule it was packed from: what an executor
+// runs (engine/executor.h's Executor::Create), so that nothing has to be
+// rebuilt from the plan and compared with it.
+//
+// Index-aligned: schedule.buffers[i] is plan.buffers(i) (same name, kind,
+// size, first/last step, in_place_of; its offset is
+// plan.buffers(i).offset_bytes()) and schedule.steps[t] is plan.steps(t);
+// the schedule's lifetimes are computed (ComputeLifetimes). For every
+// strategy, mixed's and the checkpointing strategies' searches included, the
+// schedule is the very one whose packing the plan reports (its checkpoints
+// are plan.checkpoints(), its codes' bits the plan's CODE buffers').
+struct RunnablePlan {
+  v1::MemoryPlan plan;  // always with buffers and steps
+  Schedule schedule;    // with operands: which buffer each step reads and writes, and how
+};
+
+// PlanMemory with options.include_buffers taken as true, and the schedule
+// kept: plan is the PlanMemory answer byte for byte (same code path). Fails
+// as PlanMemory.
+absl::StatusOr<RunnablePlan> PlanToRun(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                       const CostModel& cost);
 
 // Bytes of the parameter region: {parameters (+BN running stats), gradients,
 // optimizer state}.
