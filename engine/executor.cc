@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/units.h"
 #include "engine/shape_views.h"
 #include "planner/planner.h"
 #include "base/status_macros.h"
@@ -86,6 +87,13 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph&
   // The plan and the schedule it was packed from: run as they are.
   SLIM_ASSIGN_OR_RETURN(planner::RunnablePlan planned,
                         planner::PlanToRun(graph, strategy, plan_options, *backend));
+  const v1::MemoryPlan& plan = planned.plan;
+  if (options.peak_limit_bytes > 0 && plan.peak_bytes() > options.peak_limit_bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan on %s needs %s (peak of %s at batch %d; %d bytes), more than %s: %s (%d bytes)", backend->name(),
+        base::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        options.peak_limit_name, base::FormatBytes(options.peak_limit_bytes), options.peak_limit_bytes));
+  }
   return Assemble(graph, std::move(planned.plan), std::move(planned.schedule), backend, options);
 }
 

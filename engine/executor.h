@@ -74,6 +74,13 @@ struct ExecutorOptions {
   const planner::TensorBits* tensor_bits = nullptr;
   // Time every step by kind and op (Executor::profile()).
   bool profile = false;
+  // Create: the most the plan may need, in bytes (0: no limit). A plan whose
+  // peak is over it fails with FAILED_PRECONDITION giving both numbers,
+  // before anything is allocated: a server's GPU worker re-plans with the
+  // workspaces its cuDNN chose and must fit the peak its job was admitted
+  // with (peak_limit_name says so).
+  int64_t peak_limit_bytes = 0;
+  std::string peak_limit_name = "the limit";
 };
 
 // Seconds spent per (step kind, op), e.g. "BACKWARD conv2d", summed over

@@ -119,6 +119,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.seed = spec.seed();
   exec_options.optimizer = optimizer;
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
+  exec_options.peak_limit_bytes = options.admitted_peak_bytes;
+  exec_options.peak_limit_name = "the peak this job was admitted with";
   if (strategy == planner::Strategy::kMixed && options.plan == nullptr) {
     // mixed chooses bits from measured sensitivities: the job's, or measured
     // now on two batches at the job's initial weights (the same for a

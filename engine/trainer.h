@@ -53,6 +53,10 @@ struct TrainerOptions {
   // executor takes it as it is (Executor::CreateFromPlan) and nothing is
   // planned, nor calibrated for mixed. Null: the trainer plans.
   const v1::MemoryPlan* plan = nullptr;
+  // Without a plan: the peak the trainer's own plan must fit (0: any), e.g.
+  // the peak a server admitted a GPU job with (ExecutorOptions::
+  // peak_limit_bytes).
+  int64_t admitted_peak_bytes = 0;
   // Test-set evaluation batch (inference needs no backward memory, but runs
   // in the training plan's arena, so at most the training batch).
   bool evaluate_at_end = true;

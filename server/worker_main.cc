@@ -6,8 +6,8 @@
 //   slimtrain_worker --plan < PLAN_TASK > PLAN_TASK_RESULT
 //
 // Reads the JobSpec (binary protobuf, strategy resolved) from DIR/spec.pb
-// and, on the CPU, the admitted plan it runs from DIR/plan.pb when the
-// server stored one,
+// and the admitted plan from DIR/plan.pb when the server stored one (on the
+// CPU it runs that plan; on a GPU its own plan must fit that plan's peak),
 // trains with checkpoints in DIR/checkpoint.safetensors (resuming from it when
 // it exists), writes the final weights to DIR/weights.safetensors, and
 // reports to the server on stdout as length-delimited v1::JobEvent messages:
@@ -159,15 +159,21 @@ int main(int argc, char** argv) {
   }
   engine::TrainerOptions options;
   // The plan the server admitted (DIR/plan.pb): a CPU job runs it as it is.
-  // A GPU job plans again: admission knew no cuDNN workspaces (the server
-  // holds no CUDA context), so its plan is not this device's.
+  // A GPU job plans again with the workspaces this GPU's cuDNN chose (the
+  // server holds no CUDA context and admitted every workspace at its bound,
+  // engine/cuda/workspace_bounds.h), and that plan must fit the admitted
+  // peak or the job fails with both numbers.
   v1::MemoryPlan admitted;
-  if (absl::StatusOr<std::string> plan = slimtrain::base::ReadFile(dir + "/plan.pb"); plan.ok() && gpu < 0) {
+  if (absl::StatusOr<std::string> plan = slimtrain::base::ReadFile(dir + "/plan.pb"); plan.ok()) {
     if (!admitted.ParseFromString(*plan)) {
       Finish(v1::Job::FAILED, "the worker could not read the job's admitted plan");
       return 1;
     }
-    options.plan = &admitted;
+    if (gpu < 0) {
+      options.plan = &admitted;
+    } else {
+      options.admitted_peak_bytes = admitted.peak_bytes();
+    }
   }
   options.data_root = data_root;
   options.confine_to_data_root = true;

@@ -170,5 +170,28 @@ TEST(ExecutorCreateTest, BothRefuseAnUnknownOptimizer) {
   }
 }
 
+// A peak limit (a server's GPU worker: the peak its job was admitted with)
+// is checked when the plan is made: a plan one byte over it fails with both
+// numbers and the limit's name; one that fits it exactly runs.
+TEST(ExecutorCreateTest, APlanOverThePeakLimitFailsWithBothNumbers) {
+  ReferenceBackend backend(DType::kF32);
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
+  ExecutorOptions options;
+  ASSERT_OK_AND_ASSIGN(const v1::MemoryPlan plan,
+                       planner::PlanMemory(g, Strategy::kExact, CreatesPlanOptions(4, backend, options), backend));
+  options.peak_limit_bytes = plan.peak_bytes() - 1;
+  options.peak_limit_name = "the peak this job was admitted with";
+  const absl::Status over = Executor::Create(g, Strategy::kExact, 4, &backend, options).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition) << over;
+  const std::string message(over.message());
+  EXPECT_NE(message.find(std::to_string(plan.peak_bytes()) + " bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(plan.peak_bytes() - 1) + " bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find("the peak this job was admitted with"), std::string::npos) << message;
+
+  options.peak_limit_bytes = plan.peak_bytes();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> fits, Executor::Create(g, Strategy::kExact, 4, &backend, options));
+  EXPECT_EQ(fits->plan().peak_bytes(), plan.peak_bytes());
+}
+
 }  // namespace
 }  // namespace slimtrain::engine
