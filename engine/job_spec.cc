@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -132,7 +133,7 @@ int64_t TrainingExamples(const v1::DatasetSpec& d) {
   return d.synthetic_examples() > 0 ? d.synthetic_examples() : 10000;
 }
 
-absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits& limits) {
+absl::StatusOr<CheckedJob> CheckJobSpec(const v1::JobSpec& spec, const planner::SizeLimits& limits) {
   SLIM_RETURN_IF_ERROR(CheckText("display_name", spec.display_name(), kMaxDisplayNameBytes));
   // The run's length.
   SLIM_RETURN_IF_ERROR(CheckInt("batch_size", spec.batch_size(), 1, limits.max_batch_size));
@@ -214,7 +215,11 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits&
                                         examples, planner::DimsString(graph.node(0).out), kMaxSyntheticBytes));
     }
   }
-  return absl::OkStatus();
+  return CheckedJob{std::move(model), std::move(graph)};
+}
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits& limits) {
+  return CheckJobSpec(spec, limits).status();
 }
 
 }  // namespace slimtrain::engine

@@ -16,7 +16,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "planner/graph.h"
 #include "planner/limits.h"
+#include "proto/model.pb.h"
 #include "proto/job.pb.h"
 
 namespace slimtrain::engine {
@@ -45,6 +48,17 @@ int64_t TrainingExamples(const v1::DatasetSpec& d);
 // and checked at the batch with `limits`). The strategy must be a concrete
 // one: 'auto' is resolved by whoever plans the job.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, const planner::SizeLimits& limits = planner::SizeLimits());
+
+// A spec ValidateJobSpec accepts, with what checking it made: the model
+// resolved (an ONNX file imported once) and built at the batch. Whoever
+// checks a job and then plans or trains it uses these instead of resolving
+// and building the model again.
+struct CheckedJob {
+  v1::ModelSpec model;
+  planner::Graph graph;
+};
+absl::StatusOr<CheckedJob> CheckJobSpec(const v1::JobSpec& spec,
+                                        const planner::SizeLimits& limits = planner::SizeLimits());
 
 }  // namespace slimtrain::engine
 

@@ -77,14 +77,12 @@ Trainer::Trainer(v1::JobSpec spec, planner::Graph graph, TrainerOptions options)
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec, Backend* backend,
                                                          const TrainerOptions& options) {
   // 1. The spec, field by field.
-  SLIM_RETURN_IF_ERROR(ValidateJobSpec(spec));
-  SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy,
-                        planner::ParseStrategyOrDefault(spec.strategy()));
+  // The model is resolved and built once, by the check.
+  SLIM_ASSIGN_OR_RETURN(CheckedJob checked, CheckJobSpec(spec));
+  SLIM_ASSIGN_OR_RETURN(planner::Strategy strategy, planner::ParseStrategyOrDefault(spec.strategy()));
   const OptimizerConfig optimizer = OptimizerFrom(spec.optimizer());
-  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
-  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model));
 
-  std::unique_ptr<Trainer> t(new Trainer(spec, std::move(graph), options));
+  std::unique_ptr<Trainer> t(new Trainer(spec, std::move(checked.graph), options));
   // 2. Data: shapes and classes must match the model.
   DatasetLoadOptions data_options;
   data_options.data_root = options.data_root;

@@ -72,9 +72,7 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   const bool use_auto = spec.strategy() == "auto";
   v1::JobSpec check = spec;
   if (use_auto) check.set_strategy(planner::kDefaultStrategy);
-  SLIM_RETURN_IF_ERROR(engine::ValidateJobSpec(check, config.limits));
-  SLIM_ASSIGN_OR_RETURN(v1::ModelSpec model, planner::ResolveModel(spec.model()));
-  SLIM_ASSIGN_OR_RETURN(planner::Graph graph, planner::Graph::Build(model, config.limits));
+  SLIM_ASSIGN_OR_RETURN(engine::CheckedJob checked, engine::CheckJobSpec(check, config.limits));
 
   // This server's policy: one process on one device, its time limit, its
   // data root.
@@ -96,7 +94,7 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   if (!spec.dataset().path().empty()) {
     SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config.data_root, spec.dataset().path()).status());
   }
-  return ResolvedJob{spec, std::move(model), std::move(graph)};
+  return ResolvedJob{spec, std::move(checked.model), std::move(checked.graph)};
 }
 
 absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig& config, const DevicePool& pool,
