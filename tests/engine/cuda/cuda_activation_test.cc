@@ -7,7 +7,7 @@
 // bit for bit.
 #include <string>
 
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
 #include "tests/testing/op_cases.h"
 

@@ -3,7 +3,7 @@
 // for bit, checkpointing trains as exact does, approx4 trains, debug
 // poisoning changes nothing, and the device memory taken is the plan's.
 // Skipped without a GPU (see cuda_test_util.h).
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/executor_test_util.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"

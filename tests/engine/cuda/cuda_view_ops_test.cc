@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/shape_views.h"
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
 #include "tests/testing/op_cases.h"
 
