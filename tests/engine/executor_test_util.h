@@ -1,15 +1,30 @@
 // executor_test_util.h — for the executor's tests on every backend: a batch
 // of normal random images and uniform labels for a graph (deterministic for a
-// seed), and the relative error of two gradient vectors.
+// seed), an executor made or the test failed, one forward and backward's
+// loss, gradients and parameters, and the relative error of two gradient
+// vectors.
+//
+//   const Batch data = RandomBatch(g, 4, /*seed=*/1);
+//   const Gradients exact = RunForwardBackward(g, Strategy::kExact, 4, &backend, data);
+//   const Gradients approx = RunForwardBackward(g, Strategy::kApprox4, 4, &backend, data);
+//   EXPECT_LT(L2RelativeError(approx.grads, exact.grads), 0.1);
 #ifndef SLIMTRAIN_TESTS_ENGINE_EXECUTOR_TEST_UTIL_H_
 #define SLIMTRAIN_TESTS_ENGINE_EXECUTOR_TEST_UTIL_H_
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/executor.h"
+#include "gtest/gtest.h"
 #include "planner/graph.h"
+#include "planner/schedule.h"
+#include "planner/strategy.h"
 
 namespace slimtrain::engine::testing {
 
@@ -43,6 +58,47 @@ template <typename E>
 auto ForwardBackwardOf(E& e, const Batch& b) {
   return b.targets.empty() ? e.ForwardBackward(b.images.data(), b.labels.data())
                            : e.ForwardBackward(b.images.data(), b.targets.data());
+}
+
+// An executor of `g` under `s` for batches of `batch` on `backend`, seed 7;
+// `debug` NaN-poisons every block outside its lifetime, `tensor_bits` are
+// mixed's bits per tensor (not owned; nullptr: none). nullptr when Create
+// fails, after failing the calling test with the error.
+inline std::unique_ptr<Executor> MakeExecutor(const planner::Graph& g, planner::Strategy s, int64_t batch,
+                                              Backend* backend, bool debug = false,
+                                              const planner::TensorBits* tensor_bits = nullptr) {
+  ExecutorOptions options;
+  options.seed = 7;
+  options.debug = debug;
+  options.tensor_bits = tensor_bits;
+  absl::StatusOr<std::unique_ptr<Executor>> e = Executor::Create(g, s, batch, backend, options);
+  EXPECT_TRUE(e.ok()) << planner::StrategyName(s) << " on " << backend->name() << ": " << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+// What one forward and backward pass leaves, read on the host.
+struct Gradients {
+  double loss = 0;
+  std::vector<double> grads;  // every trainable gradient
+  std::vector<double> state;  // every parameter incl. running statistics, after the step
+};
+
+// One ForwardBackward of a new MakeExecutor(g, s, batch, backend, debug,
+// tensor_bits) on `data`; empty after failing the calling test when the
+// executor cannot be made or the step fails.
+inline Gradients RunForwardBackward(const planner::Graph& g, planner::Strategy s, int64_t batch, Backend* backend,
+                                    const Batch& data, bool debug = false,
+                                    const planner::TensorBits* tensor_bits = nullptr) {
+  std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug, tensor_bits);
+  Gradients out;
+  if (e == nullptr) return out;
+  absl::StatusOr<StepResult> r = ForwardBackwardOf(*e, data);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return out;
+  out.loss = r->loss;
+  for (int64_t i = 0; i < e->params().trainable_count(); ++i) out.grads.push_back(e->params().GetGrad(i));
+  for (int64_t i = 0; i < e->params().total_count(); ++i) out.state.push_back(e->params().Get(i));
+  return out;
 }
 
 // ||a − b|| / ||b||; infinity when the sizes differ or b is empty.

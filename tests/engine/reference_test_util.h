@@ -1,5 +1,6 @@
 // reference_test_util.h — planner Nodes and random tensors for the backend
-// op tests (tests/engine/reference_*_test.cc).
+// op tests (cpu/reference_*_test.cc, cpu/fast_*_test.cc, cpu/view_ops_test.cc,
+// cuda/cuda_activation_test.cc, cuda/cuda_view_ops_test.cc).
 //
 //   planner::Node conv = OpNode({3, 5, 6},
 //       R"pb(layers { name: "op" inputs: "input" conv2d { out_channels: 4 kernel_size: 3 } })pb");

@@ -1,7 +1,7 @@
 // saved_codes_test_util.h — the cases and data of the saved-tensor code tests
-// (saved_codes_test.cc on the CPU backends, cuda_saved_codes_test.cc on the
-// GPU): one row per coding × bits × size, each with data that reaches the
-// coding's edges, and what a run of a backend gives back.
+// (cpu/saved_codes_test.cc on the CPU backends, cuda/cuda_saved_codes_test.cc
+// on the GPU): one row per coding × bits × size, each with data that reaches
+// the coding's edges, and what a run of a backend gives back.
 //
 //   for (const CodeCase& c : CodeCases()) {
 //     const std::vector<float> x = CodeData<float>(c), stats = CodeStats<float>(c);

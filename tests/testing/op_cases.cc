@@ -207,6 +207,65 @@ std::vector<AttentionCase> AttentionCases() {
   };
 }
 
+std::string OpLayer(const std::string& op) {
+  return absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }");
+}
+
+std::vector<PointwiseCase> PointwiseCases() {
+  return {
+      {"Relu6", "relu6 {}"},
+      {"Clip", "clip { min: -1.5 max: 2.5 }"},
+      {"ClipMinOnly", "clip { min: -0.5 }"},
+      {"LeakyRelu", "leaky_relu { negative_slope: 0.1 }"},
+      {"LeakyReluDefaultSlope", "leaky_relu {}"},
+      {"LeakyReluNegativeSlope", "leaky_relu { negative_slope: -0.2 }"},
+      {"Elu", "elu {}"},
+      {"EluNegativeAlpha", "elu { alpha: -0.7 }"},
+      {"GeluErf", "gelu {}"},
+      {"GeluTanh", "gelu { approximate: \"tanh\" }"},
+      {"Silu", "silu {}"},
+      {"Hardswish", "hardswish {}"},
+      {"Hardsigmoid", "hardsigmoid {}"},
+      {"Softplus", "softplus {}"},
+      {"SoftplusBeta3Threshold5", "softplus { beta: 3 threshold: 5 }"},
+  };
+}
+
+std::vector<ShapedOpCase> SoftmaxCases() {
+  return {
+      {"ImageChannels", {7, 5, 6}, "softmax { axis: 1 }", 3},
+      {"ImageHeight", {4, 9, 5}, "softmax { axis: 2 }", 2},
+      {"ImageWidth", {3, 5, 11}, "softmax { axis: -1 }", 2},
+      {"ImageHeightChunked", {3, 20, 300}, "softmax { axis: 2 }", 2},  // lines 900 apart
+      {"Features", {1000}, "softmax {}", 40},
+      {"CausalRows", {9, 9}, "softmax { causal: true }", 3},
+      {"CausalHeads", {4, 7, 7}, "softmax { causal: true }", 2},
+      {"CausalHeadsChunked", {300, 5, 5}, "softmax { causal: true }", 2},  // 300 heads side by side
+      {"LogImageChannels", {10, 4, 4}, "log_softmax { axis: 1 }", 5},
+      {"LogImageHeightChunked", {300, 6, 2}, "log_softmax { axis: 2 }", 2},
+      {"LogFeatures", {37}, "log_softmax {}", 9},
+  };
+}
+
+std::vector<ShapedOpCase> LayerNormCases() {
+  return {
+      {"Tokens", {50, 384}, "layer_norm {}", 4},
+      {"TwoAxes", {7, 9}, "layer_norm { axes: 2 }", 3},
+      {"Image", {8, 5, 6}, "layer_norm { axes: 3 }", 2},
+      {"FeaturesNoAffine", {33}, "layer_norm { elementwise_affine: false }", 5},
+      {"TokensNoBias", {20, 48}, "layer_norm { bias: false }", 3},
+  };
+}
+
+std::vector<ShapedOpCase> GroupNormCases() {
+  return {
+      {"Image", {32, 8, 8}, "group_norm { groups: 8 }", 4},
+      {"Sequence", {12, 50}, "group_norm { groups: 3 }", 3},
+      {"SequenceNoAffine", {12, 50}, "group_norm { groups: 3 affine: false }", 3},
+      {"FeaturesNoAffine", {16}, "group_norm { groups: 4 affine: false }", 5},
+  };
+}
+
 CrossEntropyCase CrossEntropyInputs(int64_t batch, int64_t classes, double smoothing) {
   CrossEntropyCase c;
   c.node = MakeNode(planner::OpKind::kSoftmaxCrossEntropy, {{classes}}, {});

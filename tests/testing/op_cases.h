@@ -156,6 +156,42 @@ struct AttentionCase {
 // shorter than the keys (cross-attention).
 std::vector<AttentionCase> AttentionCases();
 
+// ------------------------------------------------------------ activations, softmax, norms
+
+// The layers text of an op that reads the model input and is named "op"
+// (`op` is the layer's op, "softmax { axis: 2 }"), for test_util::OpNode.
+std::string OpLayer(const std::string& op);
+
+struct PointwiseCase {
+  std::string name;  // the test's name: "GeluTanh"
+  std::string op;    // the layer's op: "gelu { approximate: \"tanh\" }"
+};
+
+// The pointwise activations (engine/pointwise_math.h), one row per op and
+// attribute set: both sides of each rule (negative slopes and alphas, a
+// default slope, softplus's threshold). Each test picks its sizes.
+std::vector<PointwiseCase> PointwiseCases();
+
+struct ShapedOpCase {
+  std::string name;           // the test's name: "ImageHeightChunked"
+  std::vector<int64_t> dims;  // per example: (C,H,W), (L,D), (H,L,L) or (F)
+  std::string op;             // the layer's op, as PointwiseCase's
+  int64_t batch;
+};
+
+// softmax and log_softmax on every axis of an image (channels are innermost
+// in memory) and of features; causal rows (L,L) and heads (H,L,L); lines
+// 900 apart and 300 heads side by side (the fast backend's chunked paths).
+std::vector<ShapedOpCase> SoftmaxCases();
+
+// layer_norm over GPT-sized tokens (the fast backend's column blocks of
+// 256), over two axes, over a whole image (γ in (C,H,W) order), without γ
+// and β, and with γ only (nanoGPT's).
+std::vector<ShapedOpCase> LayerNormCases();
+
+// group_norm on an image, on (C,L) with and without γ and β, on features.
+std::vector<ShapedOpCase> GroupNormCases();
+
 // ------------------------------------------------------------ losses, embedding
 
 // softmax_cross_entropy over `classes` with `smoothing`, on a batch of logits

@@ -6,7 +6,8 @@
 #                               #   carry: ["tools/device/pack"]
 #                               #   command: "tools/device/check.sh"
 #
-# 1. `bazel build -c opt` the check's binaries: //tests/engine:cuda_{ops,kernels,executor}_test,
+# 1. `bazel build -c opt` the check's binaries:
+#    //tests/engine/cuda:cuda_{ops,kernels,activation,view_ops,executor}_test,
 #    //bench:gpu_quant_bench, //bench:gpu_train_bench (a CUDA build: it fails
 #    when @local_cuda found no toolkit, since the pack would test nothing).
 # 2. Copies them (debug sections stripped) to a staging folder, and every
@@ -28,9 +29,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PACK=tools/device/pack
 LIMIT=$((64 * 1024 * 1024))
-TARGETS=(//tests/engine:cuda_ops_test //tests/engine:cuda_kernels_test //tests/engine:cuda_activation_test //tests/engine:cuda_view_ops_test //tests/engine:cuda_executor_test
+TARGETS=(//tests/engine/cuda:cuda_ops_test //tests/engine/cuda:cuda_kernels_test //tests/engine/cuda:cuda_activation_test //tests/engine/cuda:cuda_view_ops_test //tests/engine/cuda:cuda_executor_test
   //bench:gpu_quant_bench //bench:gpu_train_bench)
-BINARIES=(tests/engine/cuda_ops_test tests/engine/cuda_kernels_test tests/engine/cuda_activation_test tests/engine/cuda_view_ops_test tests/engine/cuda_executor_test
+BINARIES=(tests/engine/cuda/cuda_ops_test tests/engine/cuda/cuda_kernels_test tests/engine/cuda/cuda_activation_test tests/engine/cuda/cuda_view_ops_test tests/engine/cuda/cuda_executor_test
   bench/gpu_quant_bench bench/gpu_train_bench)
 
 fail() {

@@ -1,7 +1,7 @@
 // The CUDA backend's elementwise, dropout, layout, pooling, loss and
 // optimizer kernels against the reference backend (float32), on the GPU;
 // skipped without one (see cuda_test_util.h and cuda_ops_test.cc).
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {

@@ -1,5 +1,6 @@
-// The CUDA backend's pointwise activations, softmaxes, layer_norm and fused
-// attention against the reference backend (float32), on the GPU; skipped without one (see
+// The CUDA backend's pointwise activations, softmaxes, layer_norm,
+// group_norm and fused attention against the reference backend (float32),
+// on the GPU, on tests/testing/op_cases.h's rows; skipped without one (see
 // cuda_test_util.h). Both evaluate engine/pointwise_math.h (softmax: each
 // line max-shifted and summed) in double and round once, so they agree to
 // 1e-6 of the scale (the GPU's exp and erf differ from glibc's in the last
@@ -7,28 +8,23 @@
 // bit for bit.
 #include <string>
 
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
 #include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
 
+using test_util::OpLayer;
 using test_util::OpNode;
 
 constexpr double kTolerance = 1e-6;
 
-const char* const kPointwiseOps[] = {
-    "relu6 {}", "clip { min: -1.5 max: 2.5 }", "leaky_relu {}", "leaky_relu { negative_slope: -0.2 }",
-    "elu {}", "elu { alpha: -0.7 }", "gelu {}", "gelu { approximate: \"tanh\" }", "silu {}", "hardswish {}",
-    "hardsigmoid {}", "softplus {}", "softplus { beta: 3 threshold: 5 }",
-};
-
 TEST_F(GpuTest, PointwiseActivationsMatchReference) {
-  for (const char* op : kPointwiseOps) {
+  for (const test_util::PointwiseCase& c : test_util::PointwiseCases()) {
     for (const int64_t count : {int64_t{37}, (int64_t{1} << 20) + 3}) {
-      SCOPED_TRACE(::testing::Message() << op << " count " << count);
-      const Node n = OpNode({count}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+      SCOPED_TRACE(::testing::Message() << c.name << " count " << count);
+      const Node n = OpNode({count}, OpLayer(c.op));
       ASSERT_FALSE(n.name.empty());
       std::vector<float> x = Random(count, 51, -12.0f, 12.0f);
       x[0] = 0.0f;
@@ -67,22 +63,10 @@ TEST_F(GpuTest, PointwiseActivationsMatchReference) {
   }
 }
 
-struct SoftmaxCase {
-  std::vector<int64_t> dims;
-  const char* op;
-  int64_t batch;
-};
-
 TEST_F(GpuTest, SoftmaxAndLogSoftmaxOnEveryAxisMatchReference) {
-  const SoftmaxCase cases[] = {
-      {{7, 5, 6}, "softmax { axis: 1 }", 3},     {{4, 9, 5}, "softmax { axis: 2 }", 2},
-      {{3, 5, 11}, "softmax {}", 2},             {{1000}, "softmax {}", 40},
-      {{9, 9}, "softmax { causal: true }", 3},   {{4, 7, 7}, "softmax { causal: true }", 2},
-      {{10, 4, 4}, "log_softmax { axis: 1 }", 5}, {{300, 6, 2}, "log_softmax { axis: 2 }", 2},
-  };
-  for (const SoftmaxCase& c : cases) {
-    SCOPED_TRACE(c.op);
-    const Node n = OpNode(c.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", c.op, " }"));
+  for (const test_util::ShapedOpCase& c : test_util::SoftmaxCases()) {
+    SCOPED_TRACE(c.name);
+    const Node n = OpNode(c.dims, OpLayer(c.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t count = c.batch * planner::NumElements(n.out);
     const std::vector<float> x = Random(count, 61, -8.0f, 8.0f);
@@ -113,15 +97,9 @@ TEST_F(GpuTest, SoftmaxAndLogSoftmaxOnEveryAxisMatchReference) {
 // layer_norm: the same double arithmetic in the same order (per row, per
 // column for dγ and dβ): equal to the reference to 1e-7 of the scale.
 TEST_F(GpuTest, LayerNormMatchesReference) {
-  const SoftmaxCase cases[] = {
-      {{50, 384}, "layer_norm {}", 4},
-      {{8, 5, 6}, "layer_norm { axes: 3 }", 2},
-      {{33}, "layer_norm { elementwise_affine: false }", 5},
-      {{20, 48}, "layer_norm { bias: false }", 3},
-  };
-  for (const SoftmaxCase& c : cases) {
-    SCOPED_TRACE(c.op);
-    const Node n = OpNode(c.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", c.op, " }"));
+  for (const test_util::ShapedOpCase& c : test_util::LayerNormCases()) {
+    SCOPED_TRACE(c.name);
+    const Node n = OpNode(c.dims, OpLayer(c.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t count = c.batch * planner::NumElements(n.out), size = n.norm_row_size;
     const int64_t stats_size = 2 * c.batch * n.norm_rows;
@@ -152,8 +130,12 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
                              dx_ref.data(), acc, n.affine ? dg_ref.data() : nullptr,
                              n.bias ? db_ref.data() : nullptr);
       EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), 1e-7) << "accumulate " << acc;
-      if (n.affine) EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
-      if (n.bias) EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
+      if (n.affine) {
+        EXPECT_LE(RelError(mem.Download(dgd, size), dg_ref), 1e-7);
+      }
+      if (n.bias) {
+        EXPECT_LE(RelError(mem.Download(dbd, size), db_ref), 1e-7);
+      }
     }
   }
 }
@@ -161,13 +143,9 @@ TEST_F(GpuTest, LayerNormMatchesReference) {
 // group_norm: engine/norm_math.h's functions on the device: equal to the
 // reference to 1e-7 of the scale.
 TEST_F(GpuTest, GroupNormMatchesReference) {
-  const SoftmaxCase cases[] = {
-      {{32, 8, 8}, "group_norm { groups: 8 }", 4},
-      {{12, 50}, "group_norm { groups: 3 affine: false }", 3},
-  };
-  for (const SoftmaxCase& c : cases) {
-    SCOPED_TRACE(c.op);
-    const Node n = OpNode(c.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", c.op, " }"));
+  for (const test_util::ShapedOpCase& c : test_util::GroupNormCases()) {
+    SCOPED_TRACE(c.name);
+    const Node n = OpNode(c.dims, OpLayer(c.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t count = c.batch * planner::NumElements(n.out), ch = n.out[0], stats_size = 2 * c.batch * n.groups_norm;
     const std::vector<float> x = Random(count, 141, -3.0f, 4.0f), gamma = Random(ch, 142, 0.5f, 1.5f),
@@ -175,7 +153,7 @@ TEST_F(GpuTest, GroupNormMatchesReference) {
     DeviceMemory mem(gpu_);
     const float* xd = mem.Upload(x);
     const float* gd = n.affine ? mem.Upload(gamma) : nullptr;
-    const float* bd = n.bias ? mem.Upload(beta) : nullptr;
+    const float* bd = n.affine ? mem.Upload(beta) : nullptr;  // group_norm has β whenever it has γ
     float* yd = mem.Zeros<float>(count);
     float* sd = mem.Zeros<float>(stats_size);
     std::vector<float> y_ref(count), s_ref(stats_size);
@@ -193,7 +171,10 @@ TEST_F(GpuTest, GroupNormMatchesReference) {
                            dx_ref.data(), false, n.affine ? dg_ref.data() : nullptr,
                            n.affine ? db_ref.data() : nullptr);
     EXPECT_LE(RelError(mem.Download(dxd, count), dx_ref), 1e-7);
-    if (n.affine) EXPECT_LE(RelError(mem.Download(dgd, ch), dg_ref), 1e-7);
+    if (n.affine) {
+      EXPECT_LE(RelError(mem.Download(dgd, ch), dg_ref), 1e-7);
+      EXPECT_LE(RelError(mem.Download(dbd, ch), db_ref), 1e-7);
+    }
   }
 }
 

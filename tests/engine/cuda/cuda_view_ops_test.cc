@@ -7,15 +7,15 @@
 #include <cmath>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "engine/shape_views.h"
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/reference_test_util.h"
 #include "tests/testing/op_cases.h"
 
 namespace slimtrain::engine::gpu_test {
 namespace {
 
+using test_util::OpLayer;
 using test_util::OpNode;
 
 struct Case {
@@ -110,7 +110,7 @@ TEST_F(GpuTest, UpsampleMatchesReference) {
                          "upsample { out_h: 9 out_w: 13 mode: \"bilinear\" }",
                          "upsample { scale_factor: 3 mode: \"bilinear\" align_corners: true }"}) {
     SCOPED_TRACE(op);
-    const Node n = OpNode({3, 4, 5}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    const Node n = OpNode({3, 4, 5}, OpLayer(op));
     ASSERT_FALSE(n.name.empty());
     const int64_t batch = 2, in = batch * planner::NumElements(n.input_dims[0]),
                   out = batch * planner::NumElements(n.out);
@@ -135,7 +135,7 @@ TEST_F(GpuTest, UpsampleMatchesReference) {
 TEST_F(GpuTest, NonSquareAndAsymmetricPoolsMatchReference) {
   for (const std::string& op : test_util::AsymmetricPoolOps()) {
     SCOPED_TRACE(op);
-    const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    const Node n = OpNode({5, 7, 8}, OpLayer(op));
     ASSERT_FALSE(n.name.empty());
     const bool max = n.kind == planner::OpKind::kMaxPool;
     const int64_t batch = 3, in = batch * planner::NumElements(n.input_dims[0]),

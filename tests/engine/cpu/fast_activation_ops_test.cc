@@ -6,7 +6,9 @@
 // polynomial exp/erf/tanh (engine/cpu/vector_math.h), so they must stay
 // within 2e-6 of the tensor's scale of the reference's double evaluation.
 // Softmax rows cover every axis of an image (channels are innermost in
-// memory) and lines more than 256 apart (the chunked path).
+// memory) and lines more than 256 apart (the chunked path). The pointwise,
+// softmax, layer_norm and group_norm rows are tests/testing/op_cases.h's,
+// which the CUDA backend's tests run too.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,6 +36,7 @@ using planner::OpKind;
 using testing::FirstBitDifference;
 using testing::Random;
 using testing::RelError;
+using test_util::OpLayer;
 using test_util::OpNode;
 
 constexpr double kTolerance = 2e-6;
@@ -58,29 +61,7 @@ TEST(VectorMathTest, MatchesTheLibraryFunctionsInDouble) {
   EXPECT_LT(log1p_rel, 4e-7);
 }
 
-struct PointwiseRow {
-  const char* name;
-  const char* op;  // the layer's op, e.g. "gelu { approximate: \"tanh\" }"
-};
-
-const PointwiseRow kPointwiseRows[] = {
-    {"Relu6", "relu6 {}"},
-    {"Clip", "clip { min: -1.5 max: 2.5 }"},
-    {"ClipMinOnly", "clip { min: -0.5 }"},
-    {"LeakyRelu", "leaky_relu { negative_slope: 0.1 }"},
-    {"LeakyReluNegativeSlope", "leaky_relu { negative_slope: -0.2 }"},
-    {"Elu", "elu {}"},
-    {"EluNegativeAlpha", "elu { alpha: -0.7 }"},
-    {"GeluErf", "gelu {}"},
-    {"GeluTanh", "gelu { approximate: \"tanh\" }"},
-    {"Silu", "silu {}"},
-    {"Hardswish", "hardswish {}"},
-    {"Hardsigmoid", "hardsigmoid {}"},
-    {"Softplus", "softplus {}"},
-    {"SoftplusBeta3Threshold5", "softplus { beta: 3 threshold: 5 }"},
-};
-
-class PointwiseTest : public ::testing::TestWithParam<PointwiseRow> {
+class PointwiseTest : public ::testing::TestWithParam<test_util::PointwiseCase> {
  protected:
   FastBackend fast_;
   ReferenceBackend ref_{DType::kF32};
@@ -89,7 +70,7 @@ class PointwiseTest : public ::testing::TestWithParam<PointwiseRow> {
 TEST_P(PointwiseTest, MatchesReferenceAccumulateAndInPlace) {
   for (const int64_t count : {int64_t{37}, int64_t{100003}}) {
     SCOPED_TRACE(::testing::Message() << "count " << count);
-    const Node n = OpNode({count}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", GetParam().op, " }"));
+    const Node n = OpNode({count}, OpLayer(GetParam().op));
     ASSERT_FALSE(n.name.empty());
     std::vector<float> x = Random(count, 51, -12.0f, 12.0f);
     x[0] = 0.0f;
@@ -120,39 +101,18 @@ TEST_P(PointwiseTest, MatchesReferenceAccumulateAndInPlace) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, PointwiseTest, ::testing::ValuesIn(kPointwiseRows),
-                         [](const ::testing::TestParamInfo<PointwiseRow>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Ops, PointwiseTest, ::testing::ValuesIn(test_util::PointwiseCases()),
+                         [](const ::testing::TestParamInfo<test_util::PointwiseCase>& info) { return info.param.name; });
 
-struct SoftmaxRow {
-  const char* name;
-  std::vector<int64_t> dims;  // per example
-  const char* op;
-  int64_t batch;
-};
-
-const SoftmaxRow kSoftmaxRows[] = {
-    {"ImageChannels", {7, 5, 6}, "softmax { axis: 1 }", 3},
-    {"ImageHeight", {4, 9, 5}, "softmax { axis: 2 }", 2},
-    {"ImageWidth", {3, 5, 11}, "softmax { axis: -1 }", 2},
-    {"ImageHeightChunked", {3, 20, 300}, "softmax { axis: 2 }", 2},  // lines 900 apart
-    {"Features", {1000}, "softmax {}", 40},
-    {"CausalRows", {9, 9}, "softmax { causal: true }", 3},
-    {"CausalHeads", {4, 7, 7}, "softmax { causal: true }", 2},
-    {"CausalHeadsChunked", {300, 5, 5}, "softmax { causal: true }", 2},  // 300 heads side by side
-    {"LogImageChannels", {10, 4, 4}, "log_softmax { axis: 1 }", 5},
-    {"LogImageHeightChunked", {300, 6, 2}, "log_softmax { axis: 2 }", 2},
-    {"LogFeatures", {37}, "log_softmax {}", 9},
-};
-
-class SoftmaxTest : public ::testing::TestWithParam<SoftmaxRow> {
+class SoftmaxTest : public ::testing::TestWithParam<test_util::ShapedOpCase> {
  protected:
   FastBackend fast_;
   ReferenceBackend ref_{DType::kF32};
 };
 
 TEST_P(SoftmaxTest, MatchesReferenceAccumulateAndInPlace) {
-  const SoftmaxRow& row = GetParam();
-  const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+  const test_util::ShapedOpCase& row = GetParam();
+  const Node n = OpNode(row.dims, OpLayer(row.op));
   ASSERT_FALSE(n.name.empty());
   const int64_t count = row.batch * NumElements(n.out);
   const std::vector<float> x = Random(count, 61, -8.0f, 8.0f);
@@ -177,8 +137,8 @@ TEST_P(SoftmaxTest, MatchesReferenceAccumulateAndInPlace) {
   EXPECT_EQ(FirstBitDifference(dinplace, dx), -1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, SoftmaxTest, ::testing::ValuesIn(kSoftmaxRows),
-                         [](const ::testing::TestParamInfo<SoftmaxRow>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Ops, SoftmaxTest, ::testing::ValuesIn(test_util::SoftmaxCases()),
+                         [](const ::testing::TestParamInfo<test_util::ShapedOpCase>& info) { return info.param.name; });
 
 // The causal mask by value: row i of each (L, L) block is the softmax of its
 // first i + 1 scores and 0 after them (PyTorch's masked_fill(-inf) then
@@ -224,23 +184,11 @@ namespace {
 // its order, so forward, statistics and every gradient are bit for bit the
 // reference's; in place too.
 TEST(LayerNormTest, FastEqualsReferenceBitForBit) {
-  struct Row {
-    std::vector<int64_t> dims;
-    const char* op;
-    int64_t batch;
-  };
-  const Row rows[] = {
-      {{50, 384}, "layer_norm {}", 4},                 // GPT-sized tokens, column blocks of 256
-      {{7, 9}, "layer_norm { axes: 2 }", 3},
-      {{8, 5, 6}, "layer_norm { axes: 3 }", 2},        // an image: γ in (C,H,W) order
-      {{33}, "layer_norm { elementwise_affine: false }", 5},
-      {{20, 48}, "layer_norm { bias: false }", 3},  // nanoGPT's: γ only
-  };
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  for (const Row& row : rows) {
-    SCOPED_TRACE(row.op);
-    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+  for (const test_util::ShapedOpCase& row : test_util::LayerNormCases()) {
+    SCOPED_TRACE(row.name);
+    const Node n = OpNode(row.dims, OpLayer(row.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t count = row.batch * NumElements(n.out), size = n.norm_row_size;
     const int64_t stats_size = 2 * row.batch * n.norm_rows;
@@ -363,21 +311,11 @@ namespace {
 // group_norm: every backend runs engine/norm_math.h's functions in the same
 // order, so the fast kernels equal the reference bit for bit (in place too).
 TEST(GroupNormTest, FastEqualsReferenceBitForBit) {
-  struct Row {
-    std::vector<int64_t> dims;
-    const char* op;
-    int64_t batch;
-  };
-  const Row rows[] = {
-      {{32, 8, 8}, "group_norm { groups: 8 }", 4},
-      {{12, 50}, "group_norm { groups: 3 }", 3},
-      {{16}, "group_norm { groups: 4 affine: false }", 5},
-  };
   FastBackend fast;
   ReferenceBackend ref(DType::kF32);
-  for (const Row& row : rows) {
-    SCOPED_TRACE(row.op);
-    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+  for (const test_util::ShapedOpCase& row : test_util::GroupNormCases()) {
+    SCOPED_TRACE(row.name);
+    const Node n = OpNode(row.dims, OpLayer(row.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t count = row.batch * NumElements(n.out), c = n.out[0], stats_size = 2 * row.batch * n.groups_norm;
     const std::vector<float> x = Random(count, 141, -3.0f, 4.0f), gamma = Random(c, 142, 0.5f, 1.5f),
@@ -463,7 +401,7 @@ TEST(UpsampleTest, FastEqualsReferenceAndValuesArePyTorchs) {
   ReferenceBackend ref(DType::kF32);
   for (const Row& row : rows) {
     SCOPED_TRACE(row.op);
-    const Node n = OpNode(row.dims, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", row.op, " }"));
+    const Node n = OpNode(row.dims, OpLayer(row.op));
     ASSERT_FALSE(n.name.empty());
     const int64_t batch = 2, in = batch * NumElements(n.input_dims[0]), out = batch * NumElements(n.out);
     const std::vector<float> x = Random(in, 161), dy = Random(out, 162), dx0 = Random(in, 163);
@@ -480,7 +418,7 @@ TEST(UpsampleTest, FastEqualsReferenceAndValuesArePyTorchs) {
   }
   // The hand-counted values: one channel, one column.
   auto column = [&](const char* op, int64_t h, const std::vector<float>& x) {
-    const Node n = OpNode({1, h, 1}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    const Node n = OpNode({1, h, 1}, OpLayer(op));
     std::vector<float> y(NumElements(n.out));
     ref.UpsampleForward(n, 1, x.data(), y.data());
     return y;
@@ -508,7 +446,7 @@ TEST(PoolWindowTest, NonSquareAndAsymmetricPoolsMatchReference) {
   ReferenceBackend ref(DType::kF32);
   for (const std::string& op : test_util::AsymmetricPoolOps()) {
     SCOPED_TRACE(op);
-    const Node n = OpNode({5, 7, 8}, absl::StrCat(R"pb(layers { name: "op" inputs: "input" )pb", op, " }"));
+    const Node n = OpNode({5, 7, 8}, OpLayer(op));
     ASSERT_FALSE(n.name.empty());
     const bool max = n.kind == OpKind::kMaxPool;
     const int64_t batch = 3, in = batch * NumElements(n.input_dims[0]), out = batch * NumElements(n.out);

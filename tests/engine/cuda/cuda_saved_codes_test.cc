@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/saved_codes_test_util.h"
 
 namespace slimtrain::engine::code_test {

@@ -1,11 +1,11 @@
-// cuda_test_util.h — shared by the CUDA backend's tests (cuda_ops_test,
-// cuda_kernels_test, cuda_executor_test; tagged "gpu", run for real by
-// tools/device/check.sh): one CUDA backend per TF32 setting for the binary
-// (tests skip, naming NewCudaBackend's UNAVAILABLE reason, without a GPU or
-// a CUDA build), device copies of host data made only through the Backend's
-// memory methods, and a workspace with guard bytes after it.
-#ifndef SLIMTRAIN_TESTS_ENGINE_CUDA_TEST_UTIL_H_
-#define SLIMTRAIN_TESTS_ENGINE_CUDA_TEST_UTIL_H_
+// cuda_test_util.h — shared by the CUDA backend's tests in this folder (all
+// tagged "gpu"; run for real by tools/device/check.sh): one CUDA backend per
+// TF32 setting for the binary (tests skip, naming NewCudaBackend's
+// UNAVAILABLE reason, without a GPU or a CUDA build), device copies of host
+// data made only through the Backend's memory methods, and a workspace with
+// guard bytes after it.
+#ifndef SLIMTRAIN_TESTS_ENGINE_CUDA_CUDA_TEST_UTIL_H_
+#define SLIMTRAIN_TESTS_ENGINE_CUDA_CUDA_TEST_UTIL_H_
 
 #include "engine/cuda/cuda_backend.h"
 
@@ -168,4 +168,4 @@ inline int64_t FirstZeroPatternDifference(const std::vector<float>& a, const std
 
 }  // namespace slimtrain::engine::gpu_test
 
-#endif  // SLIMTRAIN_TESTS_ENGINE_CUDA_TEST_UTIL_H_
+#endif  // SLIMTRAIN_TESTS_ENGINE_CUDA_CUDA_TEST_UTIL_H_

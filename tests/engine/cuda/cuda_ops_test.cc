@@ -34,7 +34,7 @@
 #include <limits>
 
 #include "engine/quant.h"
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/testing/op_cases.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"

@@ -3,7 +3,7 @@
 // for bit, checkpointing trains as exact does, approx4 trains, debug
 // poisoning changes nothing, and the device memory taken is the plan's.
 // Skipped without a GPU (see cuda_test_util.h).
-#include "tests/engine/cuda_test_util.h"
+#include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/executor_test_util.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"
@@ -14,17 +14,11 @@ namespace {
 // ------------------------------------------------------------ the executor
 
 using testing::Batch;
+using testing::Gradients;
+using testing::L2RelativeError;
+using testing::MakeExecutor;
 using testing::RandomBatch;
-
-std::unique_ptr<Executor> MakeExecutor(const Graph& g, Strategy s, int64_t batch, Backend* backend,
-                                       bool debug = false) {
-  ExecutorOptions options;
-  options.seed = 7;
-  options.debug = debug;
-  absl::StatusOr<std::unique_ptr<Executor>> e = Executor::Create(g, s, batch, backend, options);
-  EXPECT_TRUE(e.ok()) << planner::StrategyName(s) << " on " << backend->name() << ": " << e.status();
-  return e.ok() ? *std::move(e) : nullptr;
-}
+using testing::RunForwardBackward;
 
 // The losses of `steps` training steps on one batch at learning rate `lr`.
 std::vector<double> TrainLosses(const Graph& g, Strategy s, int64_t batch, Backend* backend, const Batch& data,
@@ -41,31 +35,11 @@ std::vector<double> TrainLosses(const Graph& g, Strategy s, int64_t batch, Backe
   return losses;
 }
 
-struct Gradients {
-  double loss = 0;
-  std::vector<double> grads;  // every trainable gradient, on the host
-};
-
-Gradients ForwardBackward(const Graph& g, Strategy s, int64_t batch, Backend* backend, const Batch& data,
-                          bool debug = false) {
-  Gradients out;
-  std::unique_ptr<Executor> e = MakeExecutor(g, s, batch, backend, debug);
-  if (e == nullptr) return out;
-  absl::StatusOr<StepResult> r = e->ForwardBackward(data.images.data(), data.labels.data());
-  EXPECT_TRUE(r.ok()) << r.status();
-  if (!r.ok()) return out;
-  out.loss = r->loss;
-  for (int64_t i = 0; i < e->params().trainable_count(); ++i) out.grads.push_back(e->params().GetGrad(i));
-  return out;
-}
-
-using testing::L2RelativeError;
-
 TEST_F(GpuTest, ExactTrainingMatchesTheReferenceBackend) {
   ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 8, 1);
-  const Gradients gpu = ForwardBackward(g, Strategy::kExact, 8, gpu_, data);
-  const Gradients ref = ForwardBackward(g, Strategy::kExact, 8, &ref_, data);
+  const Gradients gpu = RunForwardBackward(g, Strategy::kExact, 8, gpu_, data);
+  const Gradients ref = RunForwardBackward(g, Strategy::kExact, 8, &ref_, data);
   EXPECT_NEAR(gpu.loss, ref.loss, 1e-4 * std::fabs(ref.loss));
   EXPECT_LT(L2RelativeError(gpu.grads, ref.grads), 1e-4);
   const std::vector<double> gpu_losses = TrainLosses(g, Strategy::kExact, 8, gpu_, data, 3, 0.05);
@@ -81,10 +55,10 @@ TEST_F(GpuTest, ExactTrainingMatchesTheReferenceBackend) {
 TEST_F(GpuTest, ApproxForwardIsExactBitForBit) {
   ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 16, 2);
-  const Gradients exact = ForwardBackward(g, Strategy::kExact, 16, gpu_, data);
+  const Gradients exact = RunForwardBackward(g, Strategy::kExact, 16, gpu_, data);
   double previous_error = INFINITY;
   for (Strategy s : {Strategy::kApprox2, Strategy::kApprox4, Strategy::kApprox8}) {
-    const Gradients approx = ForwardBackward(g, s, 16, gpu_, data);
+    const Gradients approx = RunForwardBackward(g, s, 16, gpu_, data);
     EXPECT_EQ(std::memcmp(&approx.loss, &exact.loss, sizeof(double)), 0)
         << planner::StrategyName(s) << ": " << approx.loss << " vs " << exact.loss;
     const double error = L2RelativeError(approx.grads, exact.grads);
@@ -120,8 +94,8 @@ TEST_F(GpuTest, DebugPoisoningChangesNothing) {
   ASSERT_OK_AND_ASSIGN(const Graph g, test_util::ZooGraph("fmnist_resnet"));
   const Batch data = RandomBatch(g, 8, 5);
   for (Strategy s : {Strategy::kExact, Strategy::kApprox4, Strategy::kCheckpoint}) {
-    const Gradients plain = ForwardBackward(g, s, 8, gpu_, data);
-    const Gradients poisoned = ForwardBackward(g, s, 8, gpu_, data, /*debug=*/true);
+    const Gradients plain = RunForwardBackward(g, s, 8, gpu_, data);
+    const Gradients poisoned = RunForwardBackward(g, s, 8, gpu_, data, /*debug=*/true);
     EXPECT_EQ(std::memcmp(&plain.loss, &poisoned.loss, sizeof(double)), 0) << planner::StrategyName(s);
     EXPECT_LT(L2RelativeError(poisoned.grads, plain.grads), 1e-5) << planner::StrategyName(s);
   }
