@@ -27,13 +27,13 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/units.h"
 #include "engine/batches.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/data.h"
 #include "engine/executor.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain {

@@ -36,12 +36,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "base/units.h"
 #include "engine/backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/executor.h"
 #include "planner/graph.h"
 #include "planner/strategy.h"
-#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain {

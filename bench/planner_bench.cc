@@ -19,11 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "base/units.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
 #include "planner/planner.h"
 #include "planner/strategy.h"
-#include "base/units.h"
 #include "planner/zoo.h"
 
 namespace slimtrain::planner {

@@ -4,13 +4,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/model_flags.h"
-#include "google/protobuf/util/json_util.h"
 #include "base/file_util.h"
-#include "planner/graph.h"
-#include "planner/plan_request.h"
 #include "base/status_macros.h"
 #include "base/units.h"
+#include "client/model_flags.h"
+#include "google/protobuf/util/json_util.h"
+#include "planner/graph.h"
+#include "planner/plan_request.h"
 
 namespace slimtrain::client {
 

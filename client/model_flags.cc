@@ -4,10 +4,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
+#include "base/status_macros.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"
 #include "planner/plan_request.h"
-#include "base/status_macros.h"
 #include "planner/zoo.h"
 
 namespace slimtrain::client {

@@ -8,11 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/message.h"
 #include "base/file_util.h"
 #include "base/json_text.h"
 #include "base/units.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace slimtrain::client {
 namespace {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/memory.h"
-#include "engine/dropout_hash.h"
 #include "base/status_macros.h"
+#include "engine/dropout_hash.h"
+#include "engine/memory.h"
 
 namespace slimtrain::engine {
 

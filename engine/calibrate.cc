@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "engine/batches.h"
 #include "engine/executor.h"
 #include "planner/mixed.h"
 #include "planner/schedule.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

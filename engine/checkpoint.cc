@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "engine/data_metadata.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "engine/data_metadata.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "base/units.h"
 #include "engine/shape_views.h"
 #include "planner/planner.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

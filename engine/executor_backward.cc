@@ -4,9 +4,9 @@
 #include <memory>
 #include <vector>
 
+#include "base/status_macros.h"
 #include "engine/executor.h"
 #include "engine/shape_views.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 

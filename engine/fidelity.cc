@@ -8,10 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "engine/batches.h"
 #include "engine/checkpoint.h"
 #include "engine/executor.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "engine/image_codec.h"
 #include "engine/image_transform.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

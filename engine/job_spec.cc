@@ -8,12 +8,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "engine/data.h"
 #include "planner/graph.h"
 #include "planner/mixed.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine {

@@ -19,8 +19,8 @@
 #include "absl/status/statusor.h"
 #include "planner/graph.h"
 #include "planner/limits.h"
-#include "proto/model.pb.h"
 #include "proto/job.pb.h"
+#include "proto/model.pb.h"
 
 namespace slimtrain::engine {
 

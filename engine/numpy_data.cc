@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "engine/npy.h"
 #include "engine/zip_reader.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -7,8 +7,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/file_util.h"
-#include "planner/onnx_import.h"
 #include "base/status_macros.h"
+#include "planner/onnx_import.h"
 
 namespace slimtrain::engine {
 

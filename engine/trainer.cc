@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 #include "engine/calibrate.h"
 #include "engine/checkpoint.h"
 #include "engine/data_metadata.h"
@@ -16,8 +18,6 @@
 #include "engine/onnx_weights.h"
 #include "planner/plan_request.h"
 #include "planner/planner.h"
-#include "base/status_macros.h"
-#include "base/units.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -19,8 +19,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "planner/arena_placers.h"
 #include "base/status_macros.h"
+#include "planner/arena_placers.h"
 
 namespace slimtrain {
 namespace planner {

@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "planner/op_rules.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace {

@@ -10,17 +10,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/file_util.h"
+#include "base/json_text.h"
+#include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/json_util.h"
-#include "base/file_util.h"
-#include "planner/onnx_import.h"
 #include "planner/graph.h"
-#include "base/json_text.h"
-#include "base/status_macros.h"
+#include "planner/onnx_import.h"
 
 namespace slimtrain::planner {
 namespace {

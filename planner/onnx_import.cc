@@ -13,11 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 #include "planner/graph.h"
 #include "planner/onnx_importer.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace onnx_internal {

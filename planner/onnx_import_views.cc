@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "planner/onnx_importer.h"
 #include "base/status_macros.h"
+#include "planner/onnx_importer.h"
 
 namespace slimtrain::planner::onnx_internal {
 

@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "planner/mixed.h"
 #include "planner/planner.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 #include "planner/zoo.h"
 

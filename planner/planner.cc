@@ -10,12 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "planner/arena.h"
-#include "planner/recompute.h"
-#include "planner/lifetimes.h"
-#include "planner/schedule.h"
 #include "base/status_macros.h"
 #include "base/units.h"
+#include "planner/arena.h"
+#include "planner/lifetimes.h"
+#include "planner/recompute.h"
+#include "planner/schedule.h"
 
 namespace slimtrain::planner {
 namespace {

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "base/status_macros.h"
 #include "planner/arena.h"
 #include "planner/lifetimes.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 namespace {

@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "planner/model_builder.h"
 #include "base/status_macros.h"
+#include "planner/model_builder.h"
 #include "planner/zoo_models.h"
 
 namespace slimtrain::planner::zoo_internal {

@@ -13,15 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
+#include "base/status_macros.h"
+#include "base/units.h"
 #include "engine/checkpoint.h"
 #include "engine/data.h"
 #include "engine/job_spec.h"
 #include "engine/safetensors.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
-#include "base/file_util.h"
-#include "base/status_macros.h"
-#include "base/units.h"
 
 namespace slimtrain::server {
 namespace {

@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/util/time_util.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
+#include "google/protobuf/util/time_util.h"
 #include "server/job_manager.h"
 
 namespace slimtrain::server {

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/status_macros.h"
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/vector_math.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine::cpu {
 namespace {

@@ -11,12 +11,12 @@
 #include <numeric>
 #include <type_traits>
 
+#include "base/status_macros.h"
 #include "engine/cpu/avx512_codes.h"
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/quant.h"
 #include "planner/coding.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::cpu {

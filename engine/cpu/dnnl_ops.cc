@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/cpu/vector_kernels.h"
 #include "base/status_macros.h"
+#include "engine/cpu/vector_kernels.h"
 
 namespace slimtrain::engine::cpu {
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "dnnl.hpp"
 #include "engine/cpu/activation_kernels.h"
 #include "engine/cpu/attention_kernels.h"
@@ -17,12 +18,11 @@
 #include "engine/cpu/code_kernels.h"
 #include "engine/cpu/dnnl_ops.h"
 #include "engine/cpu/norm_kernels.h"
-#include "planner/schedule.h"
 #include "engine/cpu/parallel.h"
 #include "engine/cpu/quant_kernels.h"
 #include "engine/cpu/vector_kernels.h"
 #include "engine/cpu/view_kernels.h"
-#include "base/status_macros.h"
+#include "planner/schedule.h"
 
 namespace slimtrain::engine {
 namespace {

@@ -10,10 +10,10 @@
 #include <new>
 #include <type_traits>
 
+#include "base/status_macros.h"
 #include "engine/cpu/avx512_codes.h"
 #include "engine/cpu/parallel.h"
 #include "engine/quant.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::cpu {

@@ -2,8 +2,8 @@
 // calls the matching kernel of reference_kernels.h.
 #include "engine/cpu/reference_backend.h"
 
-#include "engine/cpu/reference_kernels.h"
 #include "base/status_macros.h"
+#include "engine/cpu/reference_kernels.h"
 
 namespace slimtrain::engine {
 namespace {

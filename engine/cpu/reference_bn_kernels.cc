@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdint>
 
+#include "base/status_macros.h"
 #include "engine/cpu/reference_kernels.h"
 #include "engine/cpu/reference_store.h"
 #include "engine/quant.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::reference {

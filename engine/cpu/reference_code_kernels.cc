@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/status_macros.h"
 #include "engine/cpu/reference_kernels.h"
 #include "engine/quant.h"
 #include "planner/coding.h"
-#include "base/status_macros.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::engine::reference {

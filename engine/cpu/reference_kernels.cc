@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "engine/cpu/reference_store.h"
 #include "base/status_macros.h"
+#include "engine/cpu/reference_store.h"
 
 namespace slimtrain::engine::reference {
 namespace {

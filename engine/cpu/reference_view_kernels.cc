@@ -3,8 +3,8 @@
 // engine/tensor_view.h, every sum in double and rounded to T once.
 #include <cstdint>
 
-#include "engine/cpu/reference_kernels.h"
 #include "engine/backend.h"
+#include "engine/cpu/reference_kernels.h"
 #include "engine/cpu/reference_store.h"
 #include "engine/tensor_view.h"
 

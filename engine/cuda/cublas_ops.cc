@@ -4,10 +4,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/library_status.h"
 #include "engine/cuda/workspace_bounds.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda {
 namespace {

@@ -20,13 +20,13 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "engine/cuda/cublas_include.h"
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/cudnn_ops.h"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/library_status.h"
-#include "base/status_macros.h"
 
 namespace slimtrain::engine::cuda_impl {
 

@@ -13,11 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "engine/image_codec.h"
 #include "engine/image_folder.h"
 #include "engine/image_transform.h"
 #include "gtest/gtest.h"
-#include "base/file_util.h"
 #include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
@@ -28,7 +29,6 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/onnx_import.h"

@@ -17,8 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/text_format.h"
 #include "engine/backend.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "proto/model.pb.h"

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "base/file_util.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
@@ -15,7 +16,6 @@
 #include "engine/safetensors.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "base/file_util.h"
 #include "tests/testing/subprocess.h"
 
 namespace slimtrain::engine {

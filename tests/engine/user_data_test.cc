@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/data_files.h"
@@ -17,7 +18,6 @@
 #include "engine/safetensors.h"
 #include "engine/trainer.h"
 #include "gtest/gtest.h"
-#include "base/file_util.h"
 #include "tests/testing/data_files.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_models.h"

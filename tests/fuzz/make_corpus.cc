@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "engine/checkpoint.h"
 #include "engine/params.h"
 #include "engine/safetensors.h"
@@ -20,7 +21,6 @@
 #include "google/protobuf/util/json_util.h"
 #include "planner/arena.h"
 #include "planner/cost_model.h"
-#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "planner/planner.h"

@@ -10,9 +10,9 @@
 #include "gtest/gtest.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
+#include "planner/planner.h"
 #include "planner/schedule.h"
 #include "planner/strategy.h"
-#include "planner/planner.h"
 #include "planner/zoo.h"
 
 namespace slimtrain::planner {

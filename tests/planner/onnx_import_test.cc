@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "gtest/gtest.h"
 #include "onnx/onnx_pb.h"
-#include "base/file_util.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
 #include "tests/testing/subprocess.h"
