@@ -107,6 +107,28 @@ TEST(TrainerTest, MixedCalibratesWhenTheJobHasNoTable) {
   EXPECT_FALSE(gap_coded) << c->executor().plan().choice();
 }
 
+// A worker that plans for itself (a server's GPU worker) must fit the peak
+// its job was admitted with: one byte less than its plan's peak fails the
+// job, naming both numbers; exactly the peak trains.
+TEST(TrainerTest, AnAdmittedPeakTheTrainersPlanExceedsFailsTheJob) {
+  ReferenceBackend backend(DType::kF32);
+  std::unique_ptr<Trainer> free = MakeTrainer(Spec(), &backend);
+  ASSERT_NE(free, nullptr);
+  const int64_t peak = free->executor().plan().peak_bytes();
+  TrainerOptions options;
+  options.admitted_peak_bytes = peak - 1;
+  const absl::Status over = Trainer::Create(Spec(), &backend, options).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition) << over;
+  const std::string message(over.message());
+  EXPECT_NE(message.find(std::to_string(peak) + " bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(peak - 1) + " bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find("admitted"), std::string::npos) << message;
+  options.admitted_peak_bytes = peak;
+  std::unique_ptr<Trainer> fits = MakeTrainer(Spec(), &backend, options);
+  ASSERT_NE(fits, nullptr);
+  EXPECT_TRUE(fits->RunSteps(2, {}).ok());
+}
+
 TEST(TrainerTest, ResumingFromACheckpointGivesTheSameNextLosses) {
   ReferenceBackend backend(DType::kF32);
   std::unique_ptr<Trainer> straight = MakeTrainer(Spec(), &backend);
