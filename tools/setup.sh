@@ -34,6 +34,8 @@ PACKAGES=(
   libonnx-dev              # ONNX protobufs and checker (model import)
   libpng-dev               # PNG decoding (image-folder datasets)
   libjpeg62-turbo-dev      # JPEG decoding (image-folder datasets)
+  libopenmpi-dev           # OpenMPI 4.1 C API (engine/comm: data-parallel all-reduce, NCCL's bootstrap)
+  openmpi-bin              # mpirun (tests/engine/comm's multi-process test; launching data-parallel jobs)
   python3-onnx             # building ONNX models in tests and scripts
   # data
   dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist

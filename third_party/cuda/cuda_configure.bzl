@@ -81,7 +81,9 @@ CUDA_VERSION = "{version}"
 exports_files(["defs.bzl"])
 cc_library(
     name = "cuda_headers",
-    hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.inl"]),
+    # nv/ holds extension-less headers (<nv/target>) that cuda_fp16.h, and
+    # so nccl.h, include.
+    hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.inl", "include/nv/**"]),
     includes = ["include"],
 )
 cc_library(
