@@ -1,20 +1,32 @@
 // slimtrain train: trains a model locally, without a server.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/flags.h"
 #include "base/units.h"
 #include "client/backend_choice.h"
 #include "client/commands.h"
 #include "client/job_flags.h"
 #include "engine/checkpoint.h"
+#include "engine/comm/communicator.h"
+#include "engine/comm/launch_environment.h"
+#include "engine/comm/mpi_communicator.h"
 #include "engine/data_metadata.h"
 #include "engine/trainer.h"
 #include "google/protobuf/util/json_util.h"
@@ -23,8 +35,13 @@
 namespace slimtrain::client {
 namespace {
 
+// "rank 1: " on a data-parallel job's ranks but the first, whose output is
+// otherwise quiet.
+std::string g_rank_prefix;
+
 int Fail(const absl::Status& status) {
-  std::cerr << "\nslimtrain train: " << status.message() << "\n";
+  std::cerr.clear();  // a quiet rank still reports its failure
+  std::cerr << "\nslimtrain train: " << g_rank_prefix << status.message() << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
@@ -35,13 +52,42 @@ std::string Duration(double seconds) {
   return absl::StrFormat("%ds", s);
 }
 
+// `slimtrain train --ranks N` outside a launcher: this command again as N
+// ranks under mpirun on this host (--ranks left out: the ranks find their
+// number in mpirun's environment). Returns only when mpirun cannot start.
+int RunUnderMpirun(int64_t ranks, const std::vector<std::string>& args) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return Fail(absl::InternalError("--ranks: cannot find this program (/proc/self/exe)"));
+  self[n] = '\0';
+  std::vector<std::string> argv = {"mpirun", "-np", std::to_string(ranks), "--oversubscribe", "--bind-to", "none"};
+  // OpenMPI refuses to start as root unless told.
+  if (geteuid() == 0) argv.push_back("--allow-run-as-root");
+  argv.push_back(self);
+  argv.push_back("train");
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--ranks") {
+      ++i;  // and its value
+    } else if (!absl::StartsWith(args[i], "--ranks=")) {
+      argv.push_back(args[i]);
+    }
+  }
+  std::vector<char*> pointers;
+  for (std::string& a : argv) pointers.push_back(a.data());
+  pointers.push_back(nullptr);
+  std::cerr << "slimtrain train: " << absl::StrJoin(argv, " ") << "\n";
+  execvp("mpirun", pointers.data());
+  return Fail(absl::FailedPreconditionError(absl::StrCat(
+      "--ranks ", ranks, ": cannot run mpirun (", strerror(errno), "); install openmpi-bin (tools/setup.sh)")));
+}
+
 }  // namespace
 
 int RunTrainCommand(const std::vector<std::string>& args) {
   JobFlags job;
   std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
-  int64_t threads = 0;
-  bool resume = false;
+  int64_t threads = 0, ranks = 0, bucket_mib = 25;
+  bool resume = false, overlap = true;
   base::FlagSet flags("slimtrain train",
                       "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
                       "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
@@ -57,6 +103,13 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   flags.String("output", &output, "export the trained weights to this .safetensors file");
   flags.String("format", &format, "summary as table or json");
   flags.String("metrics-out", &metrics_out, "append every step's and evaluation's metrics to this file, JSON lines");
+  flags.Int("ranks", &ranks,
+            "data-parallel processes on this host, run with mpirun; each takes --batch examples a step "
+            "(default: one, or as many as mpirun -np or srun started)");
+  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradients are summed across ranks in buckets of this many MiB");
+  flags.Bool("overlap", &overlap,
+             "data-parallel: start summing a bucket as soon as backward has written it (--no-overlap: after "
+             "backward)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -66,6 +119,35 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not table or json")));
   }
   if (resume && checkpoint.empty()) return Fail(absl::InvalidArgumentError("--resume needs --checkpoint FILE"));
+  if (ranks < 0 || ranks > 4096) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--ranks: ", ranks, ", must be in [1, 4096]")));
+  }
+  if (bucket_mib < 1 || bucket_mib > 4096) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));
+  }
+  // This process's place in a data-parallel job: mpirun's or srun's, or
+  // alone. `--ranks N` outside a launcher starts mpirun with N of us.
+  absl::StatusOr<engine::comm::LaunchInfo> launch =
+      engine::comm::ParseLaunchEnvironment(engine::comm::ProcessEnvironment());
+  if (!launch.ok()) return Fail(launch.status());
+  if (ranks > 1 && !launch->launched()) return RunUnderMpirun(ranks, args);
+  if (ranks > 0 && launch->launched() && ranks != launch->size) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("--ranks: %d, but %s started %d ranks", ranks,
+                                                           launch->launcher, launch->size)));
+  }
+  absl::StatusOr<std::unique_ptr<engine::comm::Communicator>> comm =
+      engine::comm::CommunicatorFromEnvironment(engine::comm::CommunicatorOptions());
+  if (!comm.ok()) return Fail(comm.status());
+  const bool lead = (*comm)->rank() == 0;  // prints, writes the weights and the metrics
+  if (!lead) {  // the other ranks report only failures
+    g_rank_prefix = absl::StrCat("rank ", (*comm)->rank(), ": ");
+    std::cerr.setstate(std::ios::failbit);
+  }
+  if (threads == 0 && (*comm)->size() > 1) {  // the cores shared among this host's ranks
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const int64_t here = local != nullptr ? std::max(1, std::atoi(local)) : (*comm)->size();
+    threads = std::max<int64_t>(1, std::thread::hardware_concurrency() / here);
+  }
   absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
   if (!spec.ok()) return Fail(spec.status());
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads, spec->allow_tf32());
@@ -74,6 +156,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   engine::TrainerOptions options;
   options.checkpoint_path = checkpoint;
   options.resume = resume;
+  options.communicator = comm->get();
+  options.bucket_bytes = bucket_mib << 20;
+  options.overlap_communication = overlap;
   std::cerr << "slimtrain train: loading data and planning memory"
             << (spec->strategy() == "mixed" && spec->sensitivity().tensors_size() == 0
                     ? " (mixed: first measuring each saved tensor's sensitivity on 2 batches, 3 passes per tensor)"
@@ -93,8 +178,13 @@ int RunTrainCommand(const std::vector<std::string>& args) {
                                base::FormatBytes(plan.peak_bytes()));
   if (!plan.choice().empty()) std::cerr << plan.strategy() << ": " << plan.choice() << "\n";
 
+  if ((*comm)->size() > 1) {
+    std::cerr << absl::StrFormat("data-parallel: %d ranks (%s), %d examples a step in all; gradients in %d buckets\n",
+                                 (*comm)->size(), launch->launcher, spec->batch_size() * (*comm)->size(),
+                                 t.executor().gradient_buckets().size());
+  }
   std::ofstream metrics_file;
-  if (!metrics_out.empty()) {
+  if (!metrics_out.empty() && lead) {
     metrics_file.open(metrics_out, std::ios::app);
     if (!metrics_file) return Fail(absl::NotFoundError(absl::StrCat("--metrics-out: cannot open ", metrics_out)));
   }
@@ -155,6 +245,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   const absl::Status run = t.Run(callbacks);
   if (tty) std::cerr << "\n";
   if (!run.ok()) return Fail(run);
+  if (!lead) return 0;  // rank 0 writes the weights and the summary
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!output.empty()) {
     if (absl::Status s = engine::WriteWeights(output, t.executor().params(), t.executor().steps_run(),

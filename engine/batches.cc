@@ -24,8 +24,11 @@ BatchIterator::BatchIterator(const Dataset& data, int64_t batch, const BatchOpti
   Shuffle();
 }
 
+int64_t BatchIterator::epoch_size() const { return options_.ranks > 1 ? data_.size / options_.ranks : data_.size; }
+
 int64_t BatchIterator::batches_per_epoch() const {
-  return options_.drop_last ? data_.size / batch_ : (data_.size + batch_ - 1) / batch_;
+  const int64_t size = epoch_size();
+  return options_.drop_last ? size / batch_ : (size + batch_ - 1) / batch_;
 }
 
 void BatchIterator::Shuffle() {
@@ -84,17 +87,21 @@ void BatchIterator::Load(int64_t example, int64_t position, float* out) const {
 }
 
 int64_t BatchIterator::Next(float* images, int32_t* labels, float* targets) {
-  const int64_t remaining = data_.size - position_;
+  const int64_t size = epoch_size();
+  const int64_t remaining = size - position_;
   if (remaining <= 0 || (options_.drop_last && remaining < batch_)) {
     ++epoch_;
     position_ = 0;
     Shuffle();
   }
-  const int64_t n = std::min(batch_, data_.size - position_);
+  const int64_t n = std::min(batch_, size - position_);
   const int64_t elements = data_.example_elements(), per_example = data_.labels_per_example;
+  const int64_t ranks = std::max<int64_t>(options_.ranks, 1);
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t example = order_[position_ + i];
-    Load(example, position_ + i, images + i * elements);
+    // The position in the whole epoch's order (this rank's shard is strided).
+    const int64_t at = (position_ + i) * ranks + options_.rank;
+    const int64_t example = order_[at];
+    Load(example, at, images + i * elements);
     std::copy_n(data_.labels.begin() + example * per_example, per_example, labels + i * per_example);
     if (targets != nullptr) {
       const int64_t t = data_.targets_per_example;

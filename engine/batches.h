@@ -32,6 +32,14 @@ struct BatchOptions {
   bool normalize = false;    // subtract the channel mean, divide by its std
   bool shuffle = false;      // a new permutation every epoch
   bool drop_last = true;     // skip the last incomplete batch of an epoch
+  // Data-parallel: this rank's shard of every epoch, as PyTorch's
+  // DistributedSampler (drop_last): the examples at positions rank, rank +
+  // ranks, rank + 2·ranks, ... of the epoch's order, floor(size / ranks) of
+  // them, each augmented as the example at that position of a single
+  // process's epoch. So the ranks' batches of step s are, together, the
+  // batch of step s of one process with `ranks` times the batch.
+  int64_t rank = 0;
+  int64_t ranks = 1;
 };
 
 class BatchIterator {
@@ -49,8 +57,11 @@ class BatchIterator {
 
   int64_t batch() const { return batch_; }
   int64_t epoch() const { return epoch_; }
-  // Examples of the current epoch already served.
+  // Examples of the current epoch already served (of this rank's shard).
   int64_t position() const { return position_; }
+  // Examples of an epoch this iterator serves from: the dataset's, or a
+  // rank's shard of it.
+  int64_t epoch_size() const;
   // Batches per epoch.
   int64_t batches_per_epoch() const;
   // Continue from (epoch, position), as if that many had been served.

@@ -148,6 +148,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Assemble(const planner::Grap
     return absl::InvalidArgumentError(exec->params_.shape_errors().front());
   }
   SLIM_RETURN_IF_ERROR(exec->params_.AttachDevice(backend));
+  SLIM_RETURN_IF_ERROR(exec->PlanGradientBuckets());
   SLIM_RETURN_IF_ERROR(backend->ConsumeError());
   return exec;
 }
@@ -305,6 +306,11 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
   const int end = mode == Mode::kEvaluate ? schedule_.backward_begin : static_cast<int>(schedule_.steps.size());
   for (int t = 0; t < end; ++t) {
     const ScheduleStep& step = schedule_.steps[t];
+    // Data-parallel: every rank's gradients summed before the optimizer.
+    if (step.kind == v1::Step::OPTIMIZER && mode != Mode::kEvaluate && data_parallel()) {
+      SLIM_RETURN_IF_ERROR(backend_->ConsumeError());
+      SLIM_RETURN_IF_ERROR(FinishGradients());
+    }
     if (step.kind == v1::Step::OPTIMIZER && mode == Mode::kTrain) SLIM_RETURN_IF_ERROR(CheckGradientsFinite());
     if (options_.debug) {
       for (int b : blocks_starting_[t]) Poison(b);
@@ -320,6 +326,7 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
     if (options_.debug) {
       for (int b : blocks_ending_[t]) Poison(b);
     }
+    if (mode != Mode::kEvaluate && data_parallel()) StartReadyBuckets(t);
     if (step.kind == v1::Step::FORWARD && step.node == graph_.loss()) SLIM_RETURN_IF_ERROR(backend_->ConsumeError());
     if (step.kind == v1::Step::FORWARD && step.node == graph_.loss() && !std::isfinite(result.loss)) {
       return absl::FailedPreconditionError(

@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/comm/communicator.h"
 #include "engine/memory.h"
 #include "engine/params.h"
 #include "planner/graph.h"
@@ -81,6 +82,18 @@ struct ExecutorOptions {
   // with (peak_limit_name says so).
   int64_t peak_limit_bytes = 0;
   std::string peak_limit_name = "the limit";
+  // Data-parallel training: this process is one rank of `communicator`'s
+  // (not owned; null or of size 1: training alone). After backward the
+  // gradients are the mean of every rank's: summed in buckets of about
+  // bucket_bytes (trainable tensors in the order backward finishes them),
+  // each started as soon as the last backward step writing it has run when
+  // overlap_communication (so it overlaps the rest of backward), otherwise
+  // all after backward; the optimizer step waits for them. Each rank runs
+  // its own batch (its shard), so the mean is the gradient of the global
+  // batch's mean loss. Host-addressable backends only for now.
+  comm::Communicator* communicator = nullptr;
+  int64_t bucket_bytes = int64_t{25} << 20;
+  bool overlap_communication = true;
 };
 
 // Seconds spent per (step kind, op), e.g. "BACKWARD conv2d", summed over
@@ -163,6 +176,19 @@ class Executor {
   // After restoring a checkpoint: the optimizer's step count (Adam) and
   // dropout's random state continue from `steps`.
   void set_steps_run(int64_t steps) { steps_run_ = steps; }
+  // Data-parallel: every rank's parameters (weights, statistics and the
+  // optimizer's state) become rank `root`'s. OK alone.
+  absl::Status BroadcastParameters(int root = 0);
+  // Data-parallel: the gradient buckets, each [begin, end) element ranges
+  // of the trainable region and the schedule step after which it is
+  // started; and the seconds the last step spent waiting for them.
+  struct GradientBucket {
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    int64_t elements = 0;
+    int ready_step = 0;
+  };
+  const std::vector<GradientBucket>& gradient_buckets() const { return buckets_; }
+  double communication_wait_seconds() const { return wait_seconds_; }
 
  private:
   enum class Mode { kTrain, kForwardBackward, kEvaluate };
@@ -183,6 +209,13 @@ class Executor {
   void RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
                StepResult& result);
   void Update(double learning_rate);
+  // Data-parallel (executor_comm.cc): the buckets, from the schedule's
+  // backward steps; starting those ready after step `t`; waiting for all
+  // and averaging, before the optimizer.
+  absl::Status PlanGradientBuckets();
+  void StartReadyBuckets(int t);
+  absl::Status FinishGradients();
+  bool data_parallel() const { return options_.communicator != nullptr && options_.communicator->size() > 1; }
   // FAILED_PRECONDITION naming the step, layer and tensor of the first
   // non-finite gradient.
   absl::Status CheckGradientsFinite();
@@ -224,6 +257,12 @@ class Executor {
   // Host copies: the input in the arena's layout (device arenas) and the
   // loss's probabilities.
   std::vector<uint8_t> staging_, host_probs_;
+  // Data-parallel: the buckets, those started after each step, and the
+  // collectives in flight.
+  std::vector<GradientBucket> buckets_;
+  std::vector<std::vector<int>> buckets_after_step_;
+  std::vector<std::unique_ptr<comm::PendingCollective>> pending_;
+  double wait_seconds_ = 0;
 };
 
 }  // namespace slimtrain::engine

@@ -2,6 +2,7 @@
 #include "engine/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <utility>
 
@@ -101,6 +102,17 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   batch_options.flip = d.horizontal_flip();
   batch_options.normalize = d.normalize();
   batch_options.shuffle = true;
+  comm::Communicator* const comm = options.communicator;
+  const int ranks = comm != nullptr ? comm->size() : 1;
+  if (ranks > 1) {
+    batch_options.rank = comm->rank();
+    batch_options.ranks = ranks;
+    if (t->train_.size / ranks < spec.batch_size()) {
+      return FieldError("batch_size", absl::StrFormat("%d is more than the %d training examples of each of %d ranks' "
+                                                      "shards",
+                                                      spec.batch_size(), t->train_.size / ranks, ranks));
+    }
+  }
   if (d.normalize()) t->stats_ = ComputeChannelStats(t->train_);
   t->batches_ = std::make_unique<BatchIterator>(t->train_, spec.batch_size(), batch_options, spec.seed(), t->stats_);
   t->total_steps_ = spec.steps() > 0 ? spec.steps() : spec.epochs() * t->batches_->batches_per_epoch();
@@ -119,6 +131,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.checkpoint_budget_bytes = spec.budget_bytes();
   exec_options.peak_limit_bytes = options.admitted_peak_bytes;
   exec_options.peak_limit_name = "the peak this job was admitted with";
+  exec_options.communicator = comm;
+  exec_options.bucket_bytes = options.bucket_bytes;
+  exec_options.overlap_communication = options.overlap_communication;
   if (strategy == planner::Strategy::kMixed && options.plan == nullptr) {
     // mixed chooses bits from measured sensitivities: the job's, or measured
     // now on two batches at the job's initial weights (the same for a
@@ -187,6 +202,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
     t->batches_->Seek(state.epoch, state.position);
     t->executor_->set_steps_run(state.step);
   }
+  // Every rank from rank 0's weights (the same seed gives the same ones;
+  // this makes it so whatever each rank read).
+  SLIM_RETURN_IF_ERROR(t->executor_->BroadcastParameters(0));
   return t;
 }
 
@@ -198,6 +216,14 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
                                                        : executor_->TrainStep(images_.data(), targets_.data(), lr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++step_;
+  comm::Communicator* const comm = options_.communicator;
+  const int ranks = comm != nullptr ? comm->size() : 1;
+  if (ranks > 1) {  // the global batch's loss and correct count
+    double both[2] = {r.loss, static_cast<double>(r.correct)};
+    SLIM_RETURN_IF_ERROR(comm->AllReduceSum(both, 2));
+    r.loss = both[0] / ranks;
+    r.correct = static_cast<int64_t>(std::llround(both[1]));
+  }
   losses_.push_back(r.loss);
   const double rate = spec_.batch_size() / std::max(seconds, 1e-9);
   images_per_second_ = images_per_second_ == 0 ? rate : 0.9 * images_per_second_ + 0.1 * rate;
@@ -208,7 +234,7 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
     m.set_loss(r.loss);
     // A regression has no accuracy: 0.
     m.set_accuracy(train_.labels_per_example > 0
-                       ? static_cast<double>(r.correct) / (spec_.batch_size() * train_.labels_per_example)
+                       ? static_cast<double>(r.correct) / (spec_.batch_size() * ranks * train_.labels_per_example)
                        : 0.0);
     m.set_learning_rate(lr);
     m.set_images_per_second(images_per_second_);
@@ -237,15 +263,24 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
                       graph_.spec().name(), executor_->plan().strategy(), spec_.batch_size(), total_steps_,
                       batches_->batches_per_epoch(), base::FormatBytes(executor_->plan().peak_bytes())));
   if (step_ > 0) log(absl::StrFormat("resumed at step %d (epoch %d)", step_, batches_->epoch()));
+  comm::Communicator* const comm = options_.communicator;
+  const bool lead = comm == nullptr || comm->rank() == 0;  // checkpoints, evaluation
+  const bool checkpoints = lead && !options_.checkpoint_path.empty();
   while (step_ < total_steps_) {
-    if (callbacks.should_stop && callbacks.should_stop()) {
-      if (!options_.checkpoint_path.empty()) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+    bool stop = callbacks.should_stop && callbacks.should_stop();
+    if (comm != nullptr && comm->size() > 1) {  // any rank's stop stops all, at this step
+      double any = stop ? 1 : 0;
+      SLIM_RETURN_IF_ERROR(comm->AllReduceSum(&any, 1));
+      stop = any > 0;
+    }
+    if (stop) {
+      if (checkpoints) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
       return absl::CancelledError(absl::StrCat("stopped at step ", step_));
     }
     SLIM_RETURN_IF_ERROR(TrainOne(callbacks));
-    if (!options_.checkpoint_path.empty() && step_ % checkpoint_interval_ == 0) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+    if (checkpoints && step_ % checkpoint_interval_ == 0) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
     const bool eval_now = spec_.eval_interval_steps() > 0 && step_ % spec_.eval_interval_steps() == 0;
-    if (eval_now || (step_ == total_steps_ && options_.evaluate_at_end)) {
+    if (lead && (eval_now || (step_ == total_steps_ && options_.evaluate_at_end))) {
       SLIM_ASSIGN_OR_RETURN(EvalResult e, Evaluate());
       log(train_.targets_per_example > 0  // a regression: no accuracy
               ? absl::StrFormat("step %d: test loss %.4f (%d examples)", step_, e.loss, e.examples)
@@ -265,7 +300,7 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
       }
     }
   }
-  if (!options_.checkpoint_path.empty()) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
+  if (checkpoints) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
   return absl::OkStatus();
 }
 

@@ -57,6 +57,18 @@ struct TrainerOptions {
   // the peak a server admitted a GPU job with (ExecutorOptions::
   // peak_limit_bytes).
   int64_t admitted_peak_bytes = 0;
+  // Data-parallel training: this process is one rank of `communicator`'s
+  // (not owned; null or of size 1: alone). The spec's batch_size is each
+  // rank's; every rank starts from rank 0's weights, takes its shard of
+  // each epoch (BatchOptions::rank), and steps with the mean of the ranks'
+  // gradients (ExecutorOptions::communicator). Each step's loss and
+  // accuracy are the ranks' together; rank 0 alone writes checkpoints and
+  // evaluates; a stop asked of any rank stops them all at the same step.
+  comm::Communicator* communicator = nullptr;
+  // Data-parallel: the gradient buckets' size, and whether they start while
+  // backward still runs.
+  int64_t bucket_bytes = int64_t{25} << 20;
+  bool overlap_communication = true;
   // Test-set evaluation batch (inference needs no backward memory, but runs
   // in the training plan's arena, so at most the training batch).
   bool evaluate_at_end = true;
