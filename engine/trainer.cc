@@ -225,7 +225,7 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
     r.correct = static_cast<int64_t>(std::llround(both[1]));
   }
   losses_.push_back(r.loss);
-  const double rate = spec_.batch_size() / std::max(seconds, 1e-9);
+  const double rate = spec_.batch_size() * ranks / std::max(seconds, 1e-9);  // every rank's examples
   images_per_second_ = images_per_second_ == 0 ? rate : 0.9 * images_per_second_ + 0.1 * rate;
   if (callbacks.on_metrics) {
     v1::Metrics m;
