@@ -216,6 +216,7 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
                                                        : executor_->TrainStep(images_.data(), targets_.data(), lr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++step_;
+  communication_wait_seconds_ += executor_->communication_wait_seconds();
   comm::Communicator* const comm = options_.communicator;
   const int ranks = comm != nullptr ? comm->size() : 1;
   if (ranks > 1) {  // the global batch's loss and correct count

@@ -113,6 +113,9 @@ class Trainer {
   Executor& executor() { return *executor_; }
   const planner::Graph& graph() const { return graph_; }
   int64_t step() const { return step_; }
+  // Data-parallel: the seconds the steps run so far spent waiting for the
+  // gradients' sums after backward (Executor::communication_wait_seconds).
+  double communication_wait_seconds() const { return communication_wait_seconds_; }
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return batches_->batches_per_epoch(); }
   int64_t epoch() const { return batches_->epoch(); }
@@ -148,6 +151,7 @@ class Trainer {
   int64_t step_ = 0, total_steps_ = 0, checkpoint_interval_ = 0;
   std::vector<double> losses_;
   double images_per_second_ = 0;
+  double communication_wait_seconds_ = 0;
   int64_t other_bytes_ = 0;
 };
 
