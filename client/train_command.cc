@@ -87,7 +87,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   JobFlags job;
   std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
   int64_t threads = 0, ranks = 0, bucket_mib = 25;
-  bool resume = false, overlap = true;
+  bool resume = false, overlap = true, sync_bn = false;
   base::FlagSet flags("slimtrain train",
                       "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
                       "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
@@ -110,6 +110,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   flags.Bool("overlap", &overlap,
              "data-parallel: start summing a bucket as soon as backward has written it (--no-overlap: after "
              "backward)");
+  flags.Bool("sync-bn", &sync_bn,
+             "data-parallel: batch norm with the statistics of every rank's batch together (PyTorch's "
+             "SyncBatchNorm; exact and checkpointing strategies); default: each rank's own");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -159,6 +162,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   options.communicator = comm->get();
   options.bucket_bytes = bucket_mib << 20;
   options.overlap_communication = overlap;
+  options.sync_batch_norm = sync_bn;
   std::cerr << "slimtrain train: loading data and planning memory"
             << (spec->strategy() == "mixed" && spec->sensitivity().tensors_size() == 0
                     ? " (mixed: first measuring each saved tensor's sensitivity on 2 batches, 3 passes per tensor)"

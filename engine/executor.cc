@@ -326,6 +326,7 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
     if (options_.debug) {
       for (int b : blocks_ending_[t]) Poison(b);
     }
+    if (!comm_error_.ok()) return std::exchange(comm_error_, absl::OkStatus());
     if (mode != Mode::kEvaluate && data_parallel()) StartReadyBuckets(t);
     if (step.kind == v1::Step::FORWARD && step.node == graph_.loss()) SLIM_RETURN_IF_ERROR(backend_->ConsumeError());
     if (step.kind == v1::Step::FORWARD && step.node == graph_.loss() && !std::isfinite(result.loss)) {
@@ -484,6 +485,11 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
       const BatchNormMode bn_mode = eval        ? BatchNormMode::kInference
                                     : recompute ? BatchNormMode::kTrainNoUpdate
                                                 : BatchNormMode::kTrain;
+      if (sync_batch_norm() && bn_mode != BatchNormMode::kInference) {
+        SyncBatchNormForward(n, batch, bn_mode, x, params_.At(p.gamma), params_.At(p.beta),
+                             params_.At(p.running_mean), params_.At(p.running_var), y, Ptr(step, Role::kStats));
+        break;
+      }
       backend_->BatchNormForward(n, batch, bn_mode, x, params_.At(p.gamma), params_.At(p.beta),
                                  params_.At(p.running_mean), params_.At(p.running_var), y,
                                  Ptr(step, Role::kStats));

@@ -94,6 +94,12 @@ struct ExecutorOptions {
   comm::Communicator* communicator = nullptr;
   int64_t bucket_bytes = int64_t{25} << 20;
   bool overlap_communication = true;
+  // Data-parallel: batch norm with the statistics of every rank's batch
+  // together (PyTorch's SyncBatchNorm): forward all-reduces each channel's
+  // sum and sum of squares, backward the sums of dy and dy·x̂, so 2 ranks x
+  // 32 compute what 1 x 64 does. Host-addressable backends; exact and the
+  // checkpointing strategies (BN codes keep per-rank statistics: refused).
+  bool sync_batch_norm = false;
 };
 
 // Seconds spent per (step kind, op), e.g. "BACKWARD conv2d", summed over
@@ -216,6 +222,20 @@ class Executor {
   void StartReadyBuckets(int t);
   absl::Status FinishGradients();
   bool data_parallel() const { return options_.communicator != nullptr && options_.communicator->size() > 1; }
+  bool sync_batch_norm() const { return options_.sync_batch_norm && data_parallel(); }
+  // Sync batch norm on host memory (executor_comm.cc): forward with the
+  // global batch's statistics; backward's dx corrected from the backend's
+  // (made with this rank's sums) to the global sums. Failures are kept in
+  // comm_error_ (RunStep returns nothing), which Run checks after each step.
+  void SyncBatchNormForward(const planner::Node& n, int64_t batch, BatchNormMode mode, const void* x,
+                            const void* gamma, const void* beta, void* running_mean, void* running_var, void* y,
+                            void* stats);
+  // Before the backend's backward (which may write dx over dy): this
+  // rank's and every rank's sums of dy and dy·x̂; after it, dx moved from
+  // this rank's sums to every rank's.
+  void SyncBatchNormSums(const planner::Node& n, int64_t batch, const void* dy, const void* x, const void* stats);
+  void SyncBatchNormCorrect(const planner::Node& n, int64_t batch, const void* x, const void* gamma,
+                            const void* stats, void* dx);
   // FAILED_PRECONDITION naming the step, layer and tensor of the first
   // non-finite gradient.
   absl::Status CheckGradientsFinite();
@@ -263,6 +283,8 @@ class Executor {
   std::vector<std::vector<int>> buckets_after_step_;
   std::vector<std::unique_ptr<comm::PendingCollective>> pending_;
   double wait_seconds_ = 0;
+  absl::Status comm_error_;
+  std::vector<double> bn_local_, bn_global_;  // sync batch norm's sums, (2, C)
 };
 
 }  // namespace slimtrain::engine

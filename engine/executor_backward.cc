@@ -119,9 +119,13 @@ void Executor::Backward(const ScheduleStep& step) {
                                             Ptr(step, Role::kStats), dx, acc, params_.GradAt(p.gamma),
                                             params_.GradAt(p.beta));
       } else {
+        if (sync_batch_norm()) SyncBatchNormSums(n, batch, dy, Ptr(step, Role::kInput), Ptr(step, Role::kStats));
         backend_->BatchNormBackward(n, batch, dy, Ptr(step, Role::kInput), params_.At(p.gamma),
                                     Ptr(step, Role::kStats), dx, acc, params_.GradAt(p.gamma),
                                     params_.GradAt(p.beta));
+        if (sync_batch_norm()) {
+          SyncBatchNormCorrect(n, batch, Ptr(step, Role::kInput), params_.At(p.gamma), Ptr(step, Role::kStats), dx);
+        }
       }
       break;
     case OpKind::kRelu: {

@@ -3,8 +3,11 @@
 // ExecutorOptions::communicator).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <type_traits>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
@@ -24,6 +27,14 @@ absl::Status Executor::PlanGradientBuckets() {
         "data-parallel training on %s: its gradients are in device memory, which the MPI communicator cannot "
         "reach; train on the CPU, or one process per GPU once NCCL is wired in",
         backend_->name()));
+  }
+  if (options_.sync_batch_norm && schedule_.strategy != planner::Strategy::kExact &&
+      schedule_.strategy != planner::Strategy::kCheckpoint &&
+      schedule_.strategy != planner::Strategy::kCheckpointOptimal) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "sync batch norm with %s: its batch-norm codes keep each rank's statistics; use exact, checkpoint or "
+        "checkpoint_optimal, or train without sync batch norm",
+        planner::StrategyName(schedule_.strategy)));
   }
   // Each trainable tensor is ready after the last backward step that writes
   // it: its node's (a tied table's embedding runs after the tied linear).
@@ -138,6 +149,136 @@ absl::Status Executor::BroadcastParameters(int root) {
         c.Broadcast(params_.optimizer_state(slot), params_.trainable_count() * SizeOf(params_.dtype()), root));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Batch norm's layout in the arena: x (N,H,W,C) with channels innermost,
+// (N,C), or (N,C,L) row-major (L innermost).
+struct BnLayout {
+  int64_t channels = 1, inner = 1, elements = 0;  // inner: L for (N,C,L), else 1
+  int64_t Channel(int64_t e) const { return (e / inner) % channels; }
+};
+
+BnLayout LayoutOf(const Node& n, int64_t batch) {
+  BnLayout l;
+  l.channels = n.out.empty() ? 1 : n.out[0];
+  if (n.out.size() == 2) l.inner = n.out[1];
+  l.elements = batch * planner::NumElements(n.out);
+  return l;
+}
+
+template <typename T>
+void NormalizeWith(const BnLayout& l, const std::vector<double>& mean, const std::vector<double>& inv, const T* x,
+             const T* gamma, const T* beta, T* y) {
+  for (int64_t e = 0; e < l.elements; ++e) {
+    const int64_t c = l.Channel(e);
+    const double g = gamma != nullptr ? gamma[c] : 1.0, b = beta != nullptr ? beta[c] : 0.0;
+    y[e] = static_cast<T>((x[e] - mean[c]) * inv[c] * g + b);
+  }
+}
+
+}  // namespace
+
+void Executor::SyncBatchNormForward(const Node& n, int64_t batch, BatchNormMode mode, const void* x_in,
+                                    const void* gamma, const void* beta, void* running_mean, void* running_var,
+                                    void* y, void* stats) {
+  const BnLayout l = LayoutOf(n, batch);
+  const int64_t c_count = l.channels;
+  // This rank's sums, then every rank's.
+  std::vector<double> sums(2 * c_count, 0.0);
+  const bool f64 = backend_->dtype() == DType::kF64;
+  for (int64_t e = 0; e < l.elements; ++e) {
+    const double v = f64 ? static_cast<const double*>(x_in)[e] : static_cast<const float*>(x_in)[e];
+    const int64_t c = l.Channel(e);
+    sums[c] += v;
+    sums[c_count + c] += v * v;
+  }
+  if (absl::Status s = options_.communicator->AllReduceSum(sums.data(), 2 * c_count); !s.ok()) {
+    comm_error_ = s;
+    return;
+  }
+  const double count = static_cast<double>(l.elements / c_count) * options_.communicator->size();
+  std::vector<double> mean(c_count), var(c_count), inv(c_count);
+  for (int64_t c = 0; c < c_count; ++c) {
+    mean[c] = sums[c] / count;
+    var[c] = std::max(0.0, sums[c_count + c] / count - mean[c] * mean[c]);
+    inv[c] = 1.0 / std::sqrt(var[c] + n.eps);
+  }
+  auto finish = [&](auto* xs, auto* ys, auto* st, auto* rm, auto* rv, const auto* g, const auto* b) {
+    NormalizeWith(l, mean, inv, xs, g, b, ys);
+    using T = std::remove_pointer_t<decltype(ys)>;
+    for (int64_t c = 0; c < c_count; ++c) {  // stats (2, C): mean, then 1/sqrt(var + eps)
+      st[c] = static_cast<T>(mean[c]);
+      st[c_count + c] = static_cast<T>(inv[c]);
+    }
+    if (mode == BatchNormMode::kTrain && rm != nullptr && rv != nullptr) {
+      const double m = n.momentum, unbiased = count > 1 ? count / (count - 1) : 1.0;
+      for (int64_t c = 0; c < c_count; ++c) {
+        rm[c] = static_cast<T>((1 - m) * rm[c] + m * mean[c]);
+        rv[c] = static_cast<T>((1 - m) * rv[c] + m * var[c] * unbiased);
+      }
+    }
+  };
+  if (f64) {
+    finish(static_cast<const double*>(x_in), static_cast<double*>(y), static_cast<double*>(stats),
+           static_cast<double*>(running_mean), static_cast<double*>(running_var),
+           static_cast<const double*>(gamma), static_cast<const double*>(beta));
+  } else {
+    finish(static_cast<const float*>(x_in), static_cast<float*>(y), static_cast<float*>(stats),
+           static_cast<float*>(running_mean), static_cast<float*>(running_var), static_cast<const float*>(gamma),
+           static_cast<const float*>(beta));
+  }
+}
+
+void Executor::SyncBatchNormSums(const Node& n, int64_t batch, const void* dy_in, const void* x_in,
+                                 const void* stats_in) {
+  const BnLayout l = LayoutOf(n, batch);
+  const int64_t c_count = l.channels;
+  const bool f64 = backend_->dtype() == DType::kF64;
+  auto at = [f64](const void* p, int64_t i) -> double {
+    return f64 ? static_cast<const double*>(p)[i] : static_cast<const float*>(p)[i];
+  };
+  bn_local_.assign(2 * c_count, 0.0);
+  for (int64_t e = 0; e < l.elements; ++e) {
+    const int64_t c = l.Channel(e);
+    const double xhat = (at(x_in, e) - at(stats_in, c)) * at(stats_in, c_count + c);
+    bn_local_[c] += at(dy_in, e);
+    bn_local_[c_count + c] += at(dy_in, e) * xhat;
+  }
+  bn_global_ = bn_local_;
+  if (absl::Status s = options_.communicator->AllReduceSum(bn_global_.data(), 2 * c_count); !s.ok()) {
+    comm_error_ = s;
+  }
+}
+
+void Executor::SyncBatchNormCorrect(const Node& n, int64_t batch, const void* x_in, const void* gamma_in,
+                                    const void* stats_in, void* dx_out) {
+  if (dx_out == nullptr || !comm_error_.ok()) return;  // batch norm on the model input: no dx
+  const BnLayout l = LayoutOf(n, batch);
+  const int64_t c_count = l.channels;
+  const bool f64 = backend_->dtype() == DType::kF64;
+  auto at = [f64](const void* p, int64_t i) -> double {
+    return f64 ? static_cast<const double*>(p)[i] : static_cast<const float*>(p)[i];
+  };
+  // dx = g·inv·(dy - S1/N - x̂·S2/N): the backend's used this rank's sums and
+  // count; add the difference to every rank's.
+  const double n_local = static_cast<double>(l.elements / c_count);
+  const double n_global = n_local * options_.communicator->size();
+  for (int64_t e = 0; e < l.elements; ++e) {
+    const int64_t c = l.Channel(e);
+    const double inv = at(stats_in, c_count + c);
+    const double xhat = (at(x_in, e) - at(stats_in, c)) * inv;
+    const double g = gamma_in != nullptr ? at(gamma_in, c) : 1.0;
+    const double delta = g * inv *
+                         ((bn_local_[c] / n_local - bn_global_[c] / n_global) +
+                          xhat * (bn_local_[c_count + c] / n_local - bn_global_[c_count + c] / n_global));
+    if (f64) {
+      static_cast<double*>(dx_out)[e] += delta;
+    } else {
+      static_cast<float*>(dx_out)[e] += static_cast<float>(delta);
+    }
+  }
 }
 
 }  // namespace slimtrain::engine

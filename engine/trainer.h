@@ -69,6 +69,9 @@ struct TrainerOptions {
   // backward still runs.
   int64_t bucket_bytes = int64_t{25} << 20;
   bool overlap_communication = true;
+  // Data-parallel: batch norm over every rank's batch together
+  // (ExecutorOptions::sync_batch_norm).
+  bool sync_batch_norm = false;
   // Test-set evaluation batch (inference needs no backward memory, but runs
   // in the training plan's arena, so at most the training batch).
   bool evaluate_at_end = true;
