@@ -24,6 +24,10 @@
 #include "google/protobuf/util/time_util.h"
 
 namespace slimtrain::server {
+
+// How long DeleteJob waits for a cancelled job's worker to exit.
+constexpr absl::Duration kDeleteWait = absl::Seconds(60);
+
 namespace {
 
 using google::protobuf::util::TimeUtil;
@@ -350,6 +354,23 @@ absl::Status JobManager::Delete(const Identity& who, const std::string& id) {
   if (!Finished(job.state())) {
     return absl::FailedPreconditionError(absl::StrFormat("job '%s' is %s: cancel it before deleting it", id,
                                                          v1::Job::State_Name(job.state())));
+  }
+  {
+    // A cancelled job's worker may still be writing its last checkpoint into
+    // the folder: it goes once the worker has exited (a race the service
+    // test hit: the folder came back after the delete).
+    absl::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + kDeleteWait;
+    while (true) {
+      const auto it = running_.find(id);
+      if (it == running_.end() || it->second->done) break;
+      if (absl::Now() >= deadline) {
+        return absl::UnavailableError(absl::StrFormat(
+            "job '%s' is still stopping (its worker has not exited after %d s): try again", id,
+            absl::ToInt64Seconds(kDeleteWait)));
+      }
+      changed_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Seconds(1)));
+    }
   }
   // The record first: a server stopped in between leaves a folder without a
   // job, which the next start removes, never a job without its files.
