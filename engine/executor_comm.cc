@@ -160,6 +160,11 @@ struct BnLayout {
   int64_t Channel(int64_t e) const { return (e / inner) % channels; }
 };
 
+// Element i of a float32 or float64 (f64) array, as a double.
+double ElementAt(bool f64, const void* p, int64_t i) {
+  return f64 ? static_cast<const double*>(p)[i] : static_cast<const float*>(p)[i];
+}
+
 BnLayout LayoutOf(const Node& n, int64_t batch) {
   BnLayout l;
   l.channels = n.out.empty() ? 1 : n.out[0];
@@ -189,7 +194,7 @@ void Executor::SyncBatchNormForward(const Node& n, int64_t batch, BatchNormMode 
   std::vector<double> sums(2 * c_count, 0.0);
   const bool f64 = backend_->dtype() == DType::kF64;
   for (int64_t e = 0; e < l.elements; ++e) {
-    const double v = f64 ? static_cast<const double*>(x_in)[e] : static_cast<const float*>(x_in)[e];
+    const double v = ElementAt(f64, x_in, e);
     const int64_t c = l.Channel(e);
     sums[c] += v;
     sums[c_count + c] += v * v;
@@ -236,9 +241,7 @@ void Executor::SyncBatchNormSums(const Node& n, int64_t batch, const void* dy_in
   const BnLayout l = LayoutOf(n, batch);
   const int64_t c_count = l.channels;
   const bool f64 = backend_->dtype() == DType::kF64;
-  auto at = [f64](const void* p, int64_t i) -> double {
-    return f64 ? static_cast<const double*>(p)[i] : static_cast<const float*>(p)[i];
-  };
+  auto at = [f64](const void* p, int64_t i) { return ElementAt(f64, p, i); };
   bn_local_.assign(2 * c_count, 0.0);
   for (int64_t e = 0; e < l.elements; ++e) {
     const int64_t c = l.Channel(e);
@@ -258,9 +261,7 @@ void Executor::SyncBatchNormCorrect(const Node& n, int64_t batch, const void* x_
   const BnLayout l = LayoutOf(n, batch);
   const int64_t c_count = l.channels;
   const bool f64 = backend_->dtype() == DType::kF64;
-  auto at = [f64](const void* p, int64_t i) -> double {
-    return f64 ? static_cast<const double*>(p)[i] : static_cast<const float*>(p)[i];
-  };
+  auto at = [f64](const void* p, int64_t i) { return ElementAt(f64, p, i); };
   // dx = g·inv·(dy - S1/N - x̂·S2/N): the backend's used this rank's sums and
   // count; add the difference to every rank's.
   const double n_local = static_cast<double>(l.elements / c_count);
