@@ -64,7 +64,7 @@ else
   say "no GPU: nvidia-smi found none; dry run (the binaries skip their GPU parts)"
 fi
 
-# cuDNN and cuBLAS from PyTorch's pip packages (nvidia/cudnn/lib,
+# cuDNN, cuBLAS and NCCL from PyTorch's pip packages (nvidia/cudnn/lib, nvidia/nccl/lib,
 # nvidia/cublas/lib, or nvidia/cu13/lib in CUDA 13's wheels).
 NVIDIA_LIBS=$(python3 - 2>>"$LOG" <<'PY'
 import glob, os, site, sys
@@ -79,7 +79,7 @@ for sp in site.getsitepackages() + [site.getusersitepackages()] + sys.path:
         roots.append(os.path.join(sp, "nvidia"))
 dirs = []
 for root in roots:
-    for lib in ("libcudnn.so*", "libcublas.so*", "libcublasLt.so*"):
+    for lib in ("libcudnn.so*", "libcublas.so*", "libcublasLt.so*", "libnccl.so*"):
         for f in sorted(glob.glob(os.path.join(root, "*", "lib", lib))):
             d = os.path.dirname(os.path.realpath(f))
             if d not in dirs:
@@ -130,7 +130,7 @@ run() {
 }
 
 say "== running ($(elapsed) so far)"
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test nccl_communicator_test; do
   run "$t" 60 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/$t" || status=1
 done
 run gpu_quant_bench 30 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/gpu_quant_bench" || status=1
@@ -141,7 +141,7 @@ run torch_gpu_bench 75 env PYTHONUNBUFFERED=1 python3 bench/torch_gpu_bench.py \
 say "== done in $(elapsed)"
 
 # The failures of the test binary, in the check's own log.
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test nccl_communicator_test; do
   grep -E "^\[  FAILED  \]|Failure$" "$OUT/$t.log" | head -40 >>"$LOG"
 done
 # On a GPU machine a skip is a failure: the backend could not start there.
