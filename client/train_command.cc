@@ -123,7 +123,8 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   }
   if (resume && checkpoint.empty()) return Fail(absl::InvalidArgumentError("--resume needs --checkpoint FILE"));
   if (ranks < 0 || ranks > 4096) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--ranks: ", ranks, ", must be in [1, 4096]")));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--ranks: ", ranks, ", must be in [1, 4096] (or 0: as many as the launcher started)")));
   }
   if (bucket_mib < 1 || bucket_mib > 4096) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));

@@ -173,16 +173,6 @@ BnLayout LayoutOf(const Node& n, int64_t batch) {
   return l;
 }
 
-template <typename T>
-void NormalizeWith(const BnLayout& l, const std::vector<double>& mean, const std::vector<double>& inv, const T* x,
-             const T* gamma, const T* beta, T* y) {
-  for (int64_t e = 0; e < l.elements; ++e) {
-    const int64_t c = l.Channel(e);
-    const double g = gamma != nullptr ? gamma[c] : 1.0, b = beta != nullptr ? beta[c] : 0.0;
-    y[e] = static_cast<T>((x[e] - mean[c]) * inv[c] * g + b);
-  }
-}
-
 }  // namespace
 
 void Executor::SyncBatchNormForward(const Node& n, int64_t batch, BatchNormMode mode, const void* x_in,
@@ -204,18 +194,26 @@ void Executor::SyncBatchNormForward(const Node& n, int64_t batch, BatchNormMode 
     return;
   }
   const double count = static_cast<double>(l.elements / c_count) * options_.communicator->size();
-  std::vector<double> mean(c_count), var(c_count), inv(c_count);
+  std::vector<double> mean(c_count), var(c_count);
   for (int64_t c = 0; c < c_count; ++c) {
     mean[c] = sums[c] / count;
     var[c] = std::max(0.0, sums[c_count + c] / count - mean[c] * mean[c]);
-    inv[c] = 1.0 / std::sqrt(var[c] + n.eps);
   }
-  auto finish = [&](auto* xs, auto* ys, auto* st, auto* rm, auto* rv, const auto* g, const auto* b) {
-    NormalizeWith(l, mean, inv, xs, g, b, ys);
-    using T = std::remove_pointer_t<decltype(ys)>;
-    for (int64_t c = 0; c < c_count; ++c) {  // stats (2, C): mean, then 1/sqrt(var + eps)
-      st[c] = static_cast<T>(mean[c]);
-      st[c_count + c] = static_cast<T>(inv[c]);
+  // The backend normalises with them (its inference path, given them as
+  // the statistics); the stats backward reads and the running statistics
+  // are set here, as its training path would.
+  auto finish = [&](auto* st, auto* rm, auto* rv) {
+    using T = std::remove_pointer_t<decltype(st)>;
+    std::vector<T> mean_t(c_count), var_t(c_count);
+    for (int64_t c = 0; c < c_count; ++c) {
+      mean_t[c] = static_cast<T>(mean[c]);
+      var_t[c] = static_cast<T>(var[c]);
+    }
+    backend_->BatchNormForward(n, batch, BatchNormMode::kInference, x_in, gamma, beta, mean_t.data(), var_t.data(),
+                               y, stats);
+    for (int64_t c = 0; c < c_count; ++c) {  // stats (2, C): mean, then 1/sqrt(var + eps), as normalised
+      st[c] = mean_t[c];
+      st[c_count + c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var_t[c]) + n.eps));
     }
     if (mode == BatchNormMode::kTrain && rm != nullptr && rv != nullptr) {
       const double m = n.momentum, unbiased = count > 1 ? count / (count - 1) : 1.0;
@@ -226,13 +224,9 @@ void Executor::SyncBatchNormForward(const Node& n, int64_t batch, BatchNormMode 
     }
   };
   if (f64) {
-    finish(static_cast<const double*>(x_in), static_cast<double*>(y), static_cast<double*>(stats),
-           static_cast<double*>(running_mean), static_cast<double*>(running_var),
-           static_cast<const double*>(gamma), static_cast<const double*>(beta));
+    finish(static_cast<double*>(stats), static_cast<double*>(running_mean), static_cast<double*>(running_var));
   } else {
-    finish(static_cast<const float*>(x_in), static_cast<float*>(y), static_cast<float*>(stats),
-           static_cast<float*>(running_mean), static_cast<float*>(running_var), static_cast<const float*>(gamma),
-           static_cast<const float*>(beta));
+    finish(static_cast<float*>(stats), static_cast<float*>(running_mean), static_cast<float*>(running_var));
   }
 }
 

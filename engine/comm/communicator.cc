@@ -66,22 +66,21 @@ std::unique_ptr<PendingCollective> Communicator::StartChecked(const Collective& 
   return Start(op);
 }
 
-std::unique_ptr<PendingCollective> Communicator::StartAllReduceSum(float* data, int64_t count) {
+Communicator::Collective Communicator::SumOf(void* data, int64_t count, ElementType type) {
   Collective op;
   op.kind = Collective::Kind::kAllReduceSum;
   op.data = data;
   op.count = count;
-  op.type = ElementType::kFloat32;
-  return StartChecked(op);
+  op.type = type;
+  return op;
+}
+
+std::unique_ptr<PendingCollective> Communicator::StartAllReduceSum(float* data, int64_t count) {
+  return StartChecked(SumOf(data, count, ElementType::kFloat32));
 }
 
 std::unique_ptr<PendingCollective> Communicator::StartAllReduceSum(double* data, int64_t count) {
-  Collective op;
-  op.kind = Collective::Kind::kAllReduceSum;
-  op.data = data;
-  op.count = count;
-  op.type = ElementType::kFloat64;
-  return StartChecked(op);
+  return StartChecked(SumOf(data, count, ElementType::kFloat64));
 }
 
 absl::Status Communicator::AllReduceSum(float* data, int64_t count) {

@@ -127,6 +127,8 @@ class Communicator {
 
  private:
   std::unique_ptr<PendingCollective> StartChecked(const Collective& op);
+  // An all-reduce (sum) of `count` elements of `type` at `data`.
+  static Collective SumOf(void* data, int64_t count, ElementType type);
 };
 
 // A collective that has already finished with `status`: for implementations

@@ -145,11 +145,7 @@ std::unique_ptr<PendingCollective> MpiCommunicator::Start(const Collective& coll
   op->deadline = absl::Now() + options_.timeout;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!failed_.ok()) {
-      return FinishedCollective(absl::FailedPreconditionError(
-          absl::StrFormat("MPI %s on rank %d: the communicator is unusable after an earlier failure: %s",
-                          collective.Describe(), rank_, failed_.message())));
-    }
+    if (!failed_.ok()) return FinishedCollective(Unusable(collective, failed_));
     op->sequence = ++started_;
     queued_.push_back(op);
   }
@@ -193,9 +189,15 @@ void MpiCommunicator::Fail(const absl::Status& error, std::vector<std::shared_pt
     others.insert(others.end(), queued_.begin(), queued_.end());
     queued_.clear();
   }
-  const absl::Status abandoned = absl::FailedPreconditionError(
-      absl::StrFormat("abandoned on rank %d after an earlier collective failed: %s", rank_, error.message()));
-  for (auto& op : others) op->completion->Finish(abandoned);
+  // Started before the failure was known, or waiting behind it: the same
+  // answer as one started after it.
+  for (auto& op : others) op->completion->Finish(Unusable(op->collective, error));
+}
+
+absl::Status MpiCommunicator::Unusable(const Collective& collective, const absl::Status& failure) const {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("MPI %s on rank %d: the communicator is unusable after an earlier failure: %s",
+                      collective.Describe(), rank_, failure.message()));
 }
 
 void MpiCommunicator::ProgressLoop() {

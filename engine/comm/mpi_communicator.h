@@ -89,6 +89,9 @@ class MpiCommunicator final : public Communicator {
   // Records `error` as the first failure (if it is) and fails `others` and
   // every queued collective as abandoned because of it.
   void Fail(const absl::Status& error, std::vector<std::shared_ptr<Op>> others);
+  // FAILED_PRECONDITION for `collective` once `failure` made this
+  // communicator unusable.
+  absl::Status Unusable(const Collective& collective, const absl::Status& failure) const;
 
   const int rank_;
   const int size_;
