@@ -138,7 +138,7 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   Connection conn;
   std::string format = "table", job_file, request_id, device;
   bool wait = false;
-  int64_t reconnect = 300;
+  int64_t reconnect = 300, ranks = 0, nodes = 0;
   base::FlagSet flags("slimtrain submit",
                       "Submits a training job to a slimtrain server and prints its id at once; --wait follows it to\n"
                       "the end like `slimtrain watch`. The job comes from the training flags (as slimtrain train)\n"
@@ -150,6 +150,10 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   flags.String("device", &device,
                "where the server trains it: cpu, cuda (one of its GPUs) or any (a GPU when it has one that fits; "
                "default)");
+  flags.Int("ranks", &ranks,
+            "data-parallel CPU processes per node, each taking --batch examples a step (default 1; the server "
+            "starts them with mpirun over its --hosts)");
+  flags.Int("nodes", &nodes, "data-parallel: hosts of the server's --hosts list the job spans (default 1)");
   flags.String("request-id", &request_id, "idempotency key: resubmitting it returns the same job (default: random)");
   flags.Bool("wait", &wait, "follow the job to its end (exit 0 on SUCCEEDED)");
   flags.Int("reconnect-seconds", &reconnect, "--wait: keep retrying a lost connection this long");
@@ -175,6 +179,14 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
     }
     request.mutable_spec()->mutable_resources()->set_device(device);
   }
+  // The ranges are the server's to check (resources.cpu_ranks, node_count);
+  // these only keep them in an int32.
+  if (ranks < 0 || ranks > 4096 || nodes < 0 || nodes > 4096) {
+    return Fail("submit", absl::InvalidArgumentError(absl::StrFormat(
+                              "--ranks %d, --nodes %d: each must be in [1, 4096] (0: 1)", ranks, nodes)));
+  }
+  if (ranks != 0) request.mutable_spec()->mutable_resources()->set_cpu_ranks(static_cast<int32_t>(ranks));
+  if (nodes != 0) request.mutable_spec()->mutable_resources()->set_node_count(static_cast<int32_t>(nodes));
   request.set_client_request_id(request_id.empty() ? NewRequestId() : request_id);
   absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> stub = conn.Connect();
   if (!stub.ok()) return Fail("submit", stub.status());

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "base/units.h"
 #include "google/protobuf/util/json_util.h"
@@ -78,6 +79,10 @@ std::string JobDetails(const v1::Job& j) {
   std::string out = absl::StrFormat("%s  %s\n", j.id(), v1::Job::State_Name(j.state()));
   absl::StrAppendFormat(&out, "  owner        %s\n  model        %s, %s, batch %d, on %s\n", j.owner(), j.plan().model(),
                         j.plan().strategy(), j.plan().batch_size(), j.device().empty() ? "-" : j.device());
+  if (j.ranks() > 1) {
+    absl::StrAppendFormat(&out, "  processes    %d (data-parallel, batch %d per process)%s%s\n", j.ranks(),
+                          j.plan().batch_size(), j.hosts().empty() ? "" : " on ", absl::StrJoin(j.hosts(), ", "));
+  }
   absl::StrAppendFormat(&out, "  progress     step %d of %d, epoch %d of %d\n", j.progress().step(),
                         j.progress().total_steps(), j.progress().epoch() + (j.progress().step() > 0 ? 1 : 0),
                         j.progress().total_epochs());

@@ -114,6 +114,17 @@ absl::Status ValidateResources(const v1::Resources& r) {
   }
   SLIM_RETURN_IF_ERROR(CheckInt("resources.gpu_count", r.gpu_count(), 0, 1024));
   SLIM_RETURN_IF_ERROR(CheckInt("resources.node_count", r.node_count(), 0, 1024));
+  SLIM_RETURN_IF_ERROR(CheckInt("resources.cpu_ranks", r.cpu_ranks(), 0, 1024));
+  if (r.cpu_ranks() > 1 && d == "cuda") {
+    return FieldError("resources.cpu_ranks",
+                      absl::StrFormat("%d asks for CPU processes, but resources.device is 'cuda'; a GPU job's "
+                                      "processes per node are resources.gpu_count",
+                                      r.cpu_ranks()));
+  }
+  if (r.cpu_ranks() > 1 && r.gpu_count() > 1) {
+    return FieldError("resources.cpu_ranks", absl::StrFormat("%d CPU processes and resources.gpu_count %d: ask for one",
+                                                             r.cpu_ranks(), r.gpu_count()));
+  }
   const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   if (r.cpu_threads() < 0 || r.cpu_threads() > cores) {
     return FieldError("resources.cpu_threads",

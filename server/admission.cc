@@ -34,6 +34,19 @@ const Gpu& LargestGpu(const std::vector<Gpu>& gpus) {
 
 }  // namespace
 
+int RankThreads(const v1::Resources& res, const RankLayout& layout, const ServerConfig& config) {
+  if (res.cpu_threads() > 0) return res.cpu_threads();
+  return std::max(1, config.cpu_threads / layout.per_node);
+}
+
+RankLayout RanksOf(const v1::Resources& res) {
+  RankLayout l;
+  l.nodes = std::max(1, res.node_count());
+  const bool gpu = res.device() == "cuda" || res.gpu_count() > 1;
+  l.per_node = std::max(1, gpu ? res.gpu_count() : res.cpu_ranks());
+  return l;
+}
+
 absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path) {
   const absl::Status outside =
       absl::InvalidArgumentError("dataset.path: must be a folder inside the server's data root");
@@ -50,6 +63,38 @@ absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std
   }
   return joined;
 }
+
+namespace {
+
+// A data-parallel job this server can run: on the CPU (NCCL training is not
+// built), its layout within its hosts, a shard of at least a batch per rank.
+absl::Status CheckDataParallel(const v1::JobSpec& spec, const RankLayout& layout, const ServerConfig& config) {
+  const v1::Resources& res = spec.resources();
+  if (res.device() == "cuda" || res.gpu_count() > 1) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "resources: %d GPUs on each of %d nodes asks for data-parallel training on GPUs, which this server does not "
+        "run yet (its workers sum gradients with MPI on the CPU; NCCL on GPUs is not wired into training); ask for "
+        "one GPU, or CPU processes (resources.cpu_ranks, node_count)",
+        std::max(res.gpu_count(), 1), layout.nodes));
+  }
+  int hosts_with_room = 0;
+  for (const Host& h : config.hosts) hosts_with_room += h.slots >= layout.per_node ? 1 : 0;
+  if (hosts_with_room < layout.nodes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "resources: %d processes on each of %d nodes, but this server's hosts (%s) have %d with %d slots or more: "
+        "ask for fewer, or start the server with more --hosts",
+        layout.per_node, layout.nodes, HostListString(config.hosts), hosts_with_room, layout.per_node));
+  }
+  const int64_t examples = engine::TrainingExamples(spec.dataset());
+  if (examples > 0 && examples / layout.ranks() < spec.batch_size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "batch_size: %d per process is more than the %d training examples each of the %d processes gets",
+        spec.batch_size(), examples / layout.ranks(), layout.ranks()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 // An inline spec or an ONNX model within the server's --max-model-bytes.
 absl::Status CheckModelSize(const v1::ModelRef& model, int64_t limit) {
@@ -74,15 +119,11 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   if (use_auto) check.set_strategy(planner::kDefaultStrategy);
   SLIM_ASSIGN_OR_RETURN(engine::CheckedJob checked, engine::CheckJobSpec(check, config.limits));
 
-  // This server's policy: one process on one device, its time limit, its
-  // data root.
+  // This server's policy: data-parallel jobs on the CPU over its hosts, its
+  // time limit, its data root.
   const v1::Resources& res = spec.resources();
-  if (res.gpu_count() > 1 || res.node_count() > 1) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "resources: %d GPUs on %d nodes asks for data-parallel training, which this server does not run yet; "
-        "ask for one GPU or the CPU",
-        std::max(res.gpu_count(), 1), std::max(res.node_count(), 1)));
-  }
+  const RankLayout layout = RanksOf(res);
+  if (layout.ranks() > 1) SLIM_RETURN_IF_ERROR(CheckDataParallel(spec, layout, config));
   if (res.device() == "cuda" && pool.gpus.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
                                                       pool.no_gpu_reason, "); ask for cpu or any"));
@@ -94,7 +135,7 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   if (!spec.dataset().path().empty()) {
     SLIM_RETURN_IF_ERROR(ResolveInsideRoot(config.data_root, spec.dataset().path()).status());
   }
-  return ResolvedJob{spec, std::move(checked.model), std::move(checked.graph)};
+  return ResolvedJob{spec, std::move(checked.model), std::move(checked.graph), layout};
 }
 
 absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig& config, const DevicePool& pool,
@@ -103,7 +144,8 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
   const v1::Resources& res = spec.resources();
   const int64_t capacity = pool.cpu_capacity_bytes;
   v1::MemoryPlan plan;
-  bool on_gpu = res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty());
+  // Data-parallel jobs train on the CPU (CheckDataParallel).
+  bool on_gpu = job.layout.ranks() == 1 && (res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty()));
   if (on_gpu) {
     // The server holds no CUDA context: GPU jobs are admitted with every
     // cuDNN workspace at its bound (workspace_bounds.h), and the worker's own
@@ -138,7 +180,7 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
     bounds.limits = config.limits;
     bounds.stop = &stop;
     SLIM_ASSIGN_OR_RETURN(plan, PlanJobOnCpu(config.worker_path, resolved, capacity,
-                                             res.cpu_threads() > 0 ? res.cpu_threads() : config.cpu_threads, bounds));
+                                             RankThreads(res, job.layout, config), bounds));
   }
   if (spec.budget_bytes() > 0 && plan.peak_bytes() > spec.budget_bytes()) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -146,6 +188,15 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
         "it, or choose a smaller batch or a strategy that fits (slimtrain plan --budget %d --strategies auto)",
         base::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
         spec.budget_bytes(), spec.budget_bytes()));
+  }
+  if (!on_gpu && job.layout.per_node > 1 && plan.peak_bytes() * job.layout.per_node > capacity) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan needs %s per process (peak of %s at batch %d; %d bytes), %s for the %d processes on each host, "
+        "but a host of this server has %s available (%d bytes): ask for fewer processes per node, a smaller batch "
+        "or a strategy that fits (slimtrain plan --max-batch)",
+        base::FormatBytes(plan.peak_bytes()), plan.strategy(), plan.batch_size(), plan.peak_bytes(),
+        base::FormatBytes(plan.peak_bytes() * job.layout.per_node), job.layout.per_node, base::FormatBytes(capacity),
+        capacity));
   }
   if (!on_gpu && plan.peak_bytes() > capacity) {
     return absl::FailedPreconditionError(absl::StrFormat(

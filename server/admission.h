@@ -32,12 +32,29 @@ struct DevicePool {
   int64_t cpu_capacity_bytes = 0;  // the CPU's memory for jobs (RAM less a reserve)
 };
 
+// A job's processes: `per_node` on each of `nodes` hosts (hosts.h); more
+// than one in all trains data-parallel, each process (rank) with the spec's
+// batch.
+struct RankLayout {
+  int nodes = 1;
+  int per_node = 1;
+  int ranks() const { return nodes * per_node; }
+};
+// From resources: node_count, and cpu_ranks (or gpu_count for a cuda job)
+// per node; 0 counts as 1.
+RankLayout RanksOf(const v1::Resources& resources);
+
+// CPU threads of each of a job's processes: resources.cpu_threads, else the
+// server's threads per job shared by the processes on a host (at least 1).
+int RankThreads(const v1::Resources& resources, const RankLayout& layout, const ServerConfig& config);
+
 // A submission whose every field is in range, with its model built at its
 // batch.
 struct ResolvedJob {
   v1::JobSpec spec;
   v1::ModelSpec model;
   planner::Graph graph;
+  RankLayout layout;
 };
 
 // A plan and where it runs.
@@ -48,13 +65,16 @@ struct PlacedPlan {
 
 // Every field of `spec` in its range (INVALID_ARGUMENT naming it; strategy
 // "auto" is resolved by PlanOnPool), the model built and checked at the
-// batch, and this server's policy: one process on one device (UNIMPLEMENTED
-// for more GPUs or nodes), a GPU only where the pool has one, its time
-// limit, datasets inside its data root.
+// batch, and this server's policy: data-parallel jobs on the CPU, over its
+// hosts (UNIMPLEMENTED for more than one GPU: NCCL training is not built;
+// FAILED_PRECONDITION when its hosts cannot hold the layout), a GPU only
+// where the pool has one, its time limit, datasets inside its data root.
 absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConfig& config, const DevicePool& pool);
 
 // The job's plan on a GPU when it asks for one, or for any device and the
-// pool has GPUs (unless it fits none of them), else on the CPU. FAILED_
+// pool has GPUs (unless it fits none of them), else on the CPU; a
+// data-parallel job's, per rank, on the CPU, and every host must hold its
+// ranks there. FAILED_
 // PRECONDITION with the needed and available bytes when it fits no device or
 // exceeds the spec's budget_bytes.
 absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig& config, const DevicePool& pool,

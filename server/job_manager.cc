@@ -137,7 +137,22 @@ absl::Status JobManager::Start() {
         s = absl::FailedPreconditionError(absl::StrCat("it ran on ", job.device(), ", which this server no longer has"));
       }
     }
-    if (s.ok()) s = Launch(job, seen, gpu);
+    // A data-parallel job: every rank again, placed afresh on the hosts.
+    std::vector<int> hosts;
+    const RankLayout layout = RanksOf(job.spec().resources());
+    if (s.ok() && layout.ranks() > 1) {
+      std::vector<HostUse> use;
+      int64_t this_machine = 0;
+      HostsInUse(&use, &this_machine);
+      hosts = PlaceRanks(config_.hosts, use, layout.nodes, layout.per_node, job.plan().peak_bytes(),
+                         CpuCapacityBytes(), this_machine);
+      if (hosts.empty()) {
+        s = absl::FailedPreconditionError(absl::StrFormat(
+            "its %d processes on each of %d hosts do not fit this server's hosts (%s)", layout.per_node, layout.nodes,
+            HostListString(config_.hosts)));
+      }
+    }
+    if (s.ok()) s = Launch(job, seen, gpu, hosts);
     if (!s.ok()) {
       v1::Job failed = job;
       SLIM_RETURN_IF_ERROR(SetState(failed, v1::Job::FAILED, absl::StrCat("could not resume: ", s.message())));
@@ -263,16 +278,22 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   *job.mutable_plan() = plan;
   // A user's dataset has no size before the worker loads it (0): its
   // epochs' steps, or its steps' epochs, are then unknown (0).
-  const int64_t per_epoch = engine::TrainingExamples(spec.dataset()) / spec.batch_size();
+  // A data-parallel job's ranks each take a shard of every epoch.
+  const int ranks = resolved.layout.ranks();
+  const int64_t per_epoch = engine::TrainingExamples(spec.dataset()) / ranks / spec.batch_size();
   job.mutable_progress()->set_total_steps(spec.steps() > 0 ? spec.steps() : spec.epochs() * per_epoch);
   job.mutable_progress()->set_total_epochs(spec.steps() == 0 ? spec.epochs()
                                            : per_epoch > 0   ? (spec.steps() + per_epoch - 1) / per_epoch
                                                              : 0);
   job.set_device(on_gpu ? "cuda" : "cpu");  // cuda:N once a GPU is assigned
+  job.set_ranks(ranks);
   v1::JobEvent queued;
   queued.mutable_state_change()->set_to(v1::Job::PENDING);
   queued.mutable_state_change()->set_reason(absl::StrFormat(
-      "queued: %s with %s, planned peak %s", model.name(), plan.strategy(), base::FormatBytes(plan.peak_bytes())));
+      "queued: %s with %s, planned peak %s%s", model.name(), plan.strategy(), base::FormatBytes(plan.peak_bytes()),
+      ranks > 1 ? absl::StrFormat(" per process, %d processes (%d on each of %d hosts)", ranks,
+                                  resolved.layout.per_node, resolved.layout.nodes)
+                : ""));
   absl::MutexLock lock(&mu_);
   SLIM_ASSIGN_OR_RETURN(std::vector<v1::Job> active,
                         store_->List("", {v1::Job::PENDING, v1::Job::RUNNING}, "", config_.max_queue + 1));

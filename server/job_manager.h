@@ -38,6 +38,7 @@
 #include "proto/service.pb.h"
 #include "server/admission.h"
 #include "server/auth.h"
+#include "server/hosts.h"
 #include "server/job_store.h"
 #include "server/server_config.h"
 #include "server/worker_process.h"
@@ -103,6 +104,11 @@ class JobManager {
     std::thread reader;
     int64_t peak_bytes = 0;
     int gpu = -1;  // the CUDA device it trains on, or -1 for the CPU
+    // A data-parallel job: the hosts (indices into config_.hosts) with
+    // per_node ranks on each; empty for one process on this machine.
+    std::vector<int> hosts;
+    int per_node = 1;
+    int64_t log_offset = 0;  // worker.log's size when this run started
     int64_t replay_until = 0;  // steps up to this repeat a previous run's
     bool cancel_requested = false;
     bool timed_out = false;
@@ -124,8 +130,13 @@ class JobManager {
   void RemoveOrphanFolders();
   void SchedulerLoop();
   void ScheduleOnce();
-  // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`.
-  absl::Status Launch(v1::Job job, int64_t replay_until, int gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`; a
+  // data-parallel job's ranks, with mpirun, on `hosts` (PlaceRanks).
+  absl::Status Launch(v1::Job job, int64_t replay_until, int gpu, const std::vector<int>& hosts = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What each host has in use, and this machine's bytes (the jobs of one
+  // process and the ranks on its host entries).
+  void HostsInUse(std::vector<HostUse>* use, int64_t* this_machine_bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ProbeGpus();
   const Gpu* FindGpu(int index) const;
   void ReadWorker(const std::string& id);

@@ -10,16 +10,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/hosts.h"
 #include "server/job_manager.h"
 
 namespace slimtrain::server {
 
 using google::protobuf::util::TimeUtil;
 
-absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
+absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu, const std::vector<int>& hosts) {
   const std::string dir = JobDir(job.id());
   SLIM_RETURN_IF_ERROR(base::MakeOwnerOnlyDir(dir));
   // The worker trains the resolved strategy.
@@ -35,12 +37,47 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   } else if (!absl::IsNotFound(admitted.status())) {
     return admitted.status();
   }
-  const int threads = spec.resources().cpu_threads() > 0 ? spec.resources().cpu_threads() : config_.cpu_threads;
-  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(config_.worker_path, dir, config_.data_root, threads, gpu));
+  const RankLayout layout = RanksOf(spec.resources());
+  WorkerLaunch launch;
+  launch.worker_path = config_.worker_path;
+  launch.job_dir = dir;
+  launch.data_root = config_.data_root;
+  launch.threads = RankThreads(spec.resources(), layout, config_);
+  launch.gpu = gpu;
+  std::vector<std::string> names;
+  if (layout.ranks() > 1) {
+    launch.ranks = layout.ranks();
+    // Entries that are this machine share its cores.
+    const int here = layout.per_node * static_cast<int>(std::count_if(hosts.begin(), hosts.end(), [&](int h) {
+                       return IsThisHost(config_.hosts[h].name);
+                     }));
+    if (spec.resources().cpu_threads() == 0 && here > layout.per_node) {
+      launch.threads = std::max(1, config_.cpu_threads / here);
+    }
+    for (int h : hosts) {
+      launch.hosts.push_back(absl::StrCat(config_.hosts[h].name, ":", layout.per_node));
+      names.push_back(config_.hosts[h].name);
+    }
+    launch.mpirun = config_.mpirun;
+    launch.mpirun_args = config_.mpirun_args;
+    launch.collective_timeout_seconds = config_.collective_timeout_seconds;
+  }
+  std::error_code no_log;
+  const auto log_offset = std::filesystem::file_size(dir + "/worker.log", no_log);
+  SLIM_ASSIGN_OR_RETURN(auto worker, WorkerProcess::Start(launch));
   auto running = std::make_unique<Running>();
+  running->log_offset = no_log ? 0 : static_cast<int64_t>(log_offset);
   running->peak_bytes = job.plan().peak_bytes();
   running->gpu = gpu;
-  const std::string device = gpu >= 0 ? absl::StrCat("cuda:", gpu) : "cpu";
+  running->hosts = hosts;
+  running->per_node = layout.per_node;
+  job.set_ranks(layout.ranks());
+  job.clear_hosts();
+  for (const std::string& n : names) job.add_hosts(n);
+  const std::string device =
+      gpu >= 0 ? absl::StrCat("cuda:", gpu)
+               : layout.ranks() > 1 ? absl::StrFormat("cpu, %d processes on %s", layout.ranks(), absl::StrJoin(launch.hosts, ","))
+                                    : "cpu";
   running->replay_until = replay_until;
   running->started = absl::Now();
   const pid_t pid = worker->pid();
@@ -48,13 +85,13 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu) {
   const bool resumed = job.state() == v1::Job::RUNNING;
   if (resumed) job.set_restarts(job.restarts() + 1);
   if (!job.has_start_time()) *job.mutable_start_time() = TimeUtil::GetCurrentTime();
-  job.set_device(device);
+  job.set_device(gpu >= 0 ? device : "cpu");
   SLIM_RETURN_IF_ERROR(SetState(
       job, v1::Job::RUNNING,
       resumed ? absl::StrFormat("resumed on %s after a server restart, from its last checkpoint (step %d); steps up "
                                 "to %d run again, marked replayed (worker pid %d)",
                                 device, job.checkpoint_step(), replay_until, pid)
-              : absl::StrFormat("started on %s (worker pid %d)", device, pid)));
+              : absl::StrFormat("started on %s (%s pid %d)", device, layout.ranks() > 1 ? "mpirun" : "worker", pid)));
   Running* r = running.get();
   running_[job.id()] = std::move(running);
   r->reader = std::thread(&JobManager::ReadWorker, this, job.id());
@@ -138,6 +175,15 @@ void JobManager::ReadWorker(const std::string& id) {
       if (r->timed_out) {
         (void)SetState(*job, v1::Job::FAILED,
                        absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
+      } else if (!r->hosts.empty() && !(exit.code == 0 && !exit.signaled && has_verdict)) {
+        // A data-parallel job that did not end cleanly: the first rank to
+        // fail, as mpirun names it, with that rank's reason.
+        absl::StatusOr<std::string> log = base::ReadFile(JobDir(id) + "/worker.log");
+        std::string why =
+            log.ok() ? DescribeRankFailure(absl::string_view(*log).substr(std::min<size_t>(r->log_offset, log->size())))
+                     : "";
+        if (why.empty()) why = absl::StrCat("mpirun ended with ", exit.Describe());
+        (void)SetState(*job, v1::Job::FAILED, absl::StrFormat("%s; the ranks' log is %s/worker.log", why, JobDir(id)));
       } else if (has_verdict && verdict.state_change().to() != v1::Job::CANCELLED) {
         const int64_t last = job->progress().step(), total = job->progress().total_steps();
         if (verdict.state_change().to() == v1::Job::SUCCEEDED && last < total) {
@@ -163,6 +209,23 @@ void JobManager::ReadWorker(const std::string& id) {
   }
   r->done = true;  // the scheduler joins this thread and removes the entry
   changed_.SignalAll();
+}
+
+void JobManager::HostsInUse(std::vector<HostUse>* use, int64_t* this_machine_bytes) const {
+  use->assign(config_.hosts.size(), HostUse());
+  *this_machine_bytes = 0;
+  for (const auto& [id, r] : running_) {
+    if (r->done) continue;
+    for (int h : r->hosts) {
+      (*use)[h].slots += r->per_node;
+      const int64_t bytes = r->peak_bytes * r->per_node;
+      if (IsThisHost(config_.hosts[h].name)) {
+        *this_machine_bytes += bytes;
+      } else {
+        (*use)[h].bytes += bytes;
+      }
+    }
+  }
 }
 
 void JobManager::SchedulerLoop() {
@@ -195,8 +258,9 @@ void JobManager::ScheduleOnce() {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return;
   // Reap finished workers; stop those over their time.
-  int64_t used = 0;  // CPU bytes
+  int64_t used = 0;  // this machine's bytes
   int cpu_running = 0;
+  std::vector<HostUse> host_use(config_.hosts.size());
   std::map<int, int64_t> gpu_used;  // per GPU: plans' peaks plus each worker's overhead
   for (auto it = running_.begin(); it != running_.end();) {
     Running& r = *it->second;
@@ -216,13 +280,17 @@ void JobManager::ScheduleOnce() {
     if (r.gpu >= 0) {
       gpu_used[r.gpu] += r.peak_bytes + FindGpu(r.gpu)->overhead_bytes;
     } else {
-      used += r.peak_bytes;
+      used += r.hosts.empty() ? r.peak_bytes : 0;
       ++cpu_running;
     }
     ++it;
   }
+  int64_t this_machine = 0;
+  HostsInUse(&host_use, &this_machine);
+  used += this_machine;
   // Start pending jobs, oldest first, each on its kind of device while it
-  // has room: the CPU (up to cpu_jobs at once) or a GPU whose memory covers
+  // has room: the CPU (up to cpu_jobs at once; a data-parallel job on all
+  // its hosts at once, hosts.h's PlaceRanks) or a GPU whose memory covers
   // the plan's peak plus a worker's overhead (several jobs may share one).
   // A job that must wait holds back the later ones of its kind (first in,
   // first out per kind).
@@ -234,6 +302,7 @@ void JobManager::ScheduleOnce() {
   for (v1::Job& job : *pending) {
     const int64_t peak = job.plan().peak_bytes();
     int gpu = -1;
+    std::vector<int> hosts;
     if (absl::StartsWith(job.device(), "cuda")) {
       if (gpu_blocked) continue;
       for (const Gpu& g : gpus_) {
@@ -248,20 +317,37 @@ void JobManager::ScheduleOnce() {
       }
     } else {
       if (cpu_blocked) continue;
-      if (cpu_running >= config_.cpu_jobs || used + peak > capacity) {
+      const RankLayout layout = RanksOf(job.spec().resources());
+      if (cpu_running >= config_.cpu_jobs) {
+        cpu_blocked = true;
+        continue;
+      }
+      if (layout.ranks() > 1) {
+        // All its ranks at once, or it waits.
+        hosts = PlaceRanks(config_.hosts, host_use, layout.nodes, layout.per_node, peak, capacity, used);
+        if (hosts.empty()) {
+          cpu_blocked = true;
+          continue;
+        }
+      } else if (used + peak > capacity) {
         cpu_blocked = true;
         continue;
       }
     }
-    if (absl::Status s = Launch(job, 0, gpu); !s.ok()) {
+    if (absl::Status s = Launch(job, 0, gpu, hosts); !s.ok()) {
       (void)SetState(job, v1::Job::FAILED, absl::StrCat("could not start: ", s.message()));
       continue;
     }
     if (gpu >= 0) {
       gpu_used[gpu] += peak + FindGpu(gpu)->overhead_bytes;
-    } else {
+    } else if (hosts.empty()) {
       used += peak;
       ++cpu_running;
+    } else {
+      ++cpu_running;
+      const int64_t before = this_machine;
+      HostsInUse(&host_use, &this_machine);  // now with this job's ranks
+      used += this_machine - before;
     }
   }
 }

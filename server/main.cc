@@ -30,16 +30,19 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/file_util.h"
 #include "base/flags.h"
+#include "base/status_macros.h"
 #include "base/units.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/service.grpc.pb.h"
 #include "server/auth.h"
+#include "server/hosts.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
 #include "server/request_errors.h"
@@ -97,6 +100,7 @@ struct ServerFlags {
   int max_streams_per_user = 16;
   int max_rpc_threads = 256;
   std::string port_file;
+  std::string hosts, hostfile, mpirun_args;
 };
 
 // Registers every flag of the server on `flags`: into `config` where it has
@@ -138,9 +142,42 @@ void RegisterFlags(slimtrain::base::FlagSet& flags, ServerConfig* config, Server
             "threads serving calls at once; calls past them get RESOURCE_EXHAUSTED");
   flags.Int("checkpoint-interval", &config->default_checkpoint_interval,
             "default steps between a job's checkpoints");
+  flags.String("hosts", &out->hosts,
+               "hosts data-parallel jobs run on, 'name[:slots],...', the same binaries and --data-dir on each "
+               "(default: localhost with a slot per core)");
+  flags.String("hostfile", &out->hostfile, "the --hosts list as an OpenMPI hostfile: lines 'name slots=N'");
+  flags.String("mpirun", &config->mpirun, "OpenMPI's mpirun, which starts data-parallel jobs' ranks");
+  flags.String("mpirun-args", &out->mpirun_args,
+               "more arguments for mpirun, space-separated (e.g. '--mca btl self,vader,tcp')");
+  flags.Double("collective-timeout-seconds", &config->collective_timeout_seconds,
+               "a data-parallel job fails when one all-reduce waits longer than this for its other ranks");
   flags.String("worker", &config->worker_path, "the slimtrain_worker binary (default: next to this one)");
   flags.String("port-file", &out->port_file,
                "write the port listened on to this file once serving (with --listen HOST:0)");
+}
+
+// --hosts or --hostfile (not both), default this host; --mpirun-args;
+// --collective-timeout-seconds.
+absl::Status SetHosts(const ServerFlags& f, ServerConfig* config) {
+  if (!f.hosts.empty() && !f.hostfile.empty()) {
+    return absl::InvalidArgumentError("--hosts and --hostfile: give one of them");
+  }
+  if (!f.hosts.empty()) {
+    SLIM_ASSIGN_OR_RETURN(config->hosts, slimtrain::server::ParseHostList(f.hosts));
+  } else if (!f.hostfile.empty()) {
+    SLIM_ASSIGN_OR_RETURN(std::string text, slimtrain::base::ReadFile(f.hostfile));
+    absl::StatusOr<std::vector<slimtrain::server::Host>> hosts = slimtrain::server::ParseHostFile(text);
+    if (!hosts.ok()) return absl::InvalidArgumentError(absl::StrCat(f.hostfile, ": ", hosts.status().message()));
+    config->hosts = *std::move(hosts);
+  } else {
+    config->hosts = {{"localhost", static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))}};
+  }
+  config->mpirun_args = absl::StrSplit(f.mpirun_args, ' ', absl::SkipEmpty());
+  if (!(config->collective_timeout_seconds > 0) || config->collective_timeout_seconds > 86400) {
+    return absl::InvalidArgumentError(absl::StrCat("--collective-timeout-seconds: ",
+                                                   config->collective_timeout_seconds, ", must be in (0, 86400]"));
+  }
+  return absl::OkStatus();
 }
 
 std::string DefaultWorker() {
@@ -225,6 +262,7 @@ int main(int argc, char** argv) {
     return Die("--max-layers, --max-batch, --max-tensor-bytes, --max-model-bytes and --max-plan-seconds must be "
                "> 0; --max-plan-work and --max-concurrent-plans >= 0");
   }
+  if (absl::Status s = SetHosts(f, &config); !s.ok()) return Die(std::string(s.message()));
   if (access(config.worker_path.c_str(), X_OK) != 0) {
     return Die(absl::StrCat("the worker binary ", config.worker_path, " is missing (--worker)"));
   }
@@ -267,6 +305,8 @@ int main(int argc, char** argv) {
       return Die(absl::StrCat("cannot write --port-file ", f.port_file));
     }
   }
+  Log(absl::StrCat("data-parallel jobs run on ", slimtrain::server::HostListString(config.hosts), " (", config.mpirun,
+                   ")"));
   Log(absl::StrCat("listening on ", listen, " (port ", port, ", ", f.tls_cert.empty() ? "plaintext" : "TLS",
                    f.no_auth ? ", no auth" : ", auth on", "); data in ", data_dir, "; datasets inside ",
                    config.data_root));

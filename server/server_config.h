@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "planner/limits.h"
+#include "server/hosts.h"
 
 namespace slimtrain::server {
 
@@ -26,6 +28,14 @@ struct ServerConfig {
   int64_t max_plan_work = 2000000;    // layer-plans of one PlanMemory (plan_request.h)
   int max_concurrent_plans = 0;       // requests planning at once; 0: twice the cores
   int64_t default_checkpoint_interval = 200;
+  // Data-parallel jobs (hosts.h): the hosts mpirun starts their ranks on
+  // (empty: this host alone, a slot per core), mpirun itself, arguments
+  // added to its command line (e.g. --mca settings for the network), and how
+  // long one collective may wait for the other ranks before the job fails.
+  std::vector<Host> hosts;
+  std::string mpirun = "mpirun";
+  std::vector<std::string> mpirun_args;
+  double collective_timeout_seconds = 300;
 };
 
 // A GPU of the device pool, as the worker's --probe-gpus measured it.

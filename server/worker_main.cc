@@ -14,7 +14,16 @@
 // metrics, log lines, and last a state change to SUCCEEDED, FAILED (with the
 // reason) or CANCELLED. SIGTERM stops it after a checkpoint (the server uses it
 // to cancel and to shut down). The server sets a parent-death signal, so a
-// worker never outlives it. With --gpu N it trains on that GPU (the CUDA
+// worker never outlives it.
+//
+// A data-parallel job runs one worker per rank, started by mpirun (the
+// server's hosts.h): rank and size come from mpirun's environment, rank 0
+// reports the events (mpirun forwards its stdout) and writes the checkpoints
+// and weights, the other ranks report nothing but a failure, as a line on
+// stderr (hosts.h, RankFailureLine) that the server reads back from mpirun's
+// log. SIGUSR1 stops it as SIGTERM does (mpirun forwards SIGUSR1 to every
+// rank; its SIGTERM means the job is being killed). Every rank dies with the
+// process that started it (mpirun, or OpenMPI's daemon on another host). With --gpu N it trains on that GPU (the CUDA
 // backend, TF32 as the spec says); a GPU that cannot be used fails the job
 // with the reason.
 //
@@ -31,6 +40,7 @@
 // on stdin, answered with this CPU's cost model (oneDNN's workspaces, which
 // the server does not link), one v1::PlanTaskResult on stdout.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,6 +54,8 @@
 #include "base/file_util.h"
 #include "base/flags.h"
 #include "engine/checkpoint.h"
+#include "engine/comm/launch_environment.h"
+#include "engine/comm/mpi_communicator.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/gpu_info.h"
@@ -51,22 +63,29 @@
 #include "engine/trainer.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
+#include "server/hosts.h"
 #include "server/plan_job.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+// This process's rank in a data-parallel job (0 alone): only rank 0 reports.
+int g_rank = 0;
 
 void OnTerm(int) { g_stop = true; }
 
-// Writes one event to stdout, length-delimited, and flushes.
+// Writes one event to stdout, length-delimited, and flushes (rank 0).
 void Emit(const slimtrain::v1::JobEvent& event) {
+  if (g_rank != 0) return;
   static google::protobuf::io::FileOutputStream out(STDOUT_FILENO);
   google::protobuf::util::SerializeDelimitedToZeroCopyStream(event, &out);
   out.Flush();
 }
 
 void Finish(slimtrain::v1::Job::State state, const std::string& reason) {
+  if (state == slimtrain::v1::Job::FAILED) {
+    std::fprintf(stderr, "%s\n", slimtrain::server::RankFailureLine(g_rank, reason).c_str());
+  }
   slimtrain::v1::JobEvent e;
   e.mutable_state_change()->set_from(slimtrain::v1::Job::RUNNING);
   e.mutable_state_change()->set_to(state);
@@ -105,9 +124,11 @@ int main(int argc, char** argv) {
   namespace engine = slimtrain::engine;
   namespace v1 = slimtrain::v1;
   signal(SIGTERM, OnTerm);
+  signal(SIGUSR1, OnTerm);
   signal(SIGPIPE, SIG_IGN);
   std::string dir, data_root;
   int threads = 0, gpu = -1;
+  double collective_timeout = 300;
   bool probe_gpus = false, plan = false;
   slimtrain::base::FlagSet flags(
       "slimtrain_worker",
@@ -120,6 +141,8 @@ int main(int argc, char** argv) {
   flags.String("data-root", &data_root, "dataset paths in the spec are resolved inside this folder");
   flags.Int("threads", &threads, "CPU threads (0: the machine's cores)");
   flags.Int("gpu", &gpu, "train on this CUDA device (-1: on the CPU)");
+  flags.Double("collective-timeout-seconds", &collective_timeout,
+               "data-parallel (under mpirun): a collective waiting longer than this for the other ranks fails the job");
   flags.Bool("probe-gpus", &probe_gpus, "print each usable GPU's memory and a worker's overhead on it, and exit");
   flags.Bool("plan", &plan, "answer the server's planning task on stdin with this CPU's cost model, and exit");
   auto usage_error = [&](const std::string& why) {
@@ -140,6 +163,35 @@ int main(int argc, char** argv) {
         [](int threads) { return std::make_unique<engine::FastBackend>(threads); });
   }
   if (dir.empty()) return usage_error("--job-dir is required (or --probe-gpus, --plan)");
+  // A rank of a data-parallel job: die with mpirun (or its daemon), and
+  // join the others.
+  const pid_t launcher = getppid();
+  absl::StatusOr<engine::comm::LaunchInfo> launch =
+      engine::comm::ParseLaunchEnvironment(engine::comm::ProcessEnvironment());
+  if (launch.ok() && launch->launched()) {
+    g_rank = launch->rank;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != launcher) return 1;
+  }
+  if (!launch.ok()) {
+    Finish(v1::Job::FAILED, std::string(launch.status().message()));
+    return 1;
+  }
+  if (!(collective_timeout > 0)) return usage_error("--collective-timeout-seconds must be above 0");
+  engine::comm::CommunicatorOptions comm_options;
+  comm_options.timeout = absl::Seconds(collective_timeout);
+  absl::StatusOr<std::unique_ptr<engine::comm::Communicator>> comm =
+      engine::comm::CommunicatorFromEnvironment(comm_options);
+  if (!comm.ok()) {
+    Finish(v1::Job::FAILED, absl::StrCat("data-parallel: ", comm.status().message()));
+    return 1;
+  }
+  if ((*comm)->size() > 1) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    std::fprintf(stderr, "slimtrain_worker: rank %d of %d started on %s (pid %d, %d threads)\n", (*comm)->rank(),
+                 (*comm)->size(), host, static_cast<int>(getpid()), threads);
+  }
   absl::StatusOr<std::string> bytes = slimtrain::base::ReadFile(dir + "/spec.pb");
   v1::JobSpec spec;
   if (!bytes.ok() || !spec.ParseFromString(*bytes)) {
@@ -179,6 +231,7 @@ int main(int argc, char** argv) {
   options.confine_to_data_root = true;
   options.checkpoint_path = dir + "/checkpoint.safetensors";
   options.resume = true;
+  options.communicator = comm->get();
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(spec, backend.get(), options);
   if (!trainer.ok()) {
     Finish(v1::Job::FAILED, std::string(trainer.status().message()));
@@ -198,6 +251,13 @@ int main(int argc, char** argv) {
   };
   callbacks.should_stop = [] { return g_stop.load(); };
   const absl::Status run = (*trainer)->Run(callbacks);
+  if (g_rank != 0) {  // rank 0 reports and writes the weights
+    if (!run.ok() && run.code() != absl::StatusCode::kCancelled) {
+      Finish(v1::Job::FAILED, std::string(run.message()));
+      return 1;
+    }
+    return 0;
+  }
   if (run.code() == absl::StatusCode::kCancelled) {
     Finish(v1::Job::CANCELLED, absl::StrCat("stopped at step ", (*trainer)->step(), " after a checkpoint"));
     return 0;

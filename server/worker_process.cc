@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
 
@@ -23,18 +24,36 @@ std::string WorkerExit::Describe() const {
   return absl::StrCat("killed by signal ", code, " (", name, ")");
 }
 
-WorkerProcess::WorkerProcess(pid_t pid, int fd)
-    : pid_(pid), fd_(fd), in_(std::make_unique<google::protobuf::io::FileInputStream>(fd)) {}
+WorkerProcess::WorkerProcess(pid_t pid, int fd, bool mpirun)
+    : pid_(pid), mpirun_(mpirun), fd_(fd), in_(std::make_unique<google::protobuf::io::FileInputStream>(fd)) {}
 
 WorkerProcess::~WorkerProcess() {
   in_.reset();
   close(fd_);
 }
 
-absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::string& worker_path,
-                                                                    const std::string& job_dir,
-                                                                    const std::string& data_root, int threads,
-                                                                    int gpu) {
+std::vector<std::string> WorkerCommand(const WorkerLaunch& l) {
+  std::vector<std::string> argv;
+  if (l.ranks > 1) {
+    argv = {l.mpirun, "-np", std::to_string(l.ranks), "--host", absl::StrJoin(l.hosts, ","), "--bind-to", "none"};
+    // OpenMPI refuses to start as root unless told.
+    if (geteuid() == 0) argv.push_back("--allow-run-as-root");
+    argv.insert(argv.end(), l.mpirun_args.begin(), l.mpirun_args.end());
+  }
+  argv.insert(argv.end(), {l.worker_path, "--job-dir", l.job_dir, "--data-root", l.data_root, "--threads",
+                           std::to_string(l.threads)});
+  if (l.gpu >= 0) argv.insert(argv.end(), {"--gpu", std::to_string(l.gpu)});
+  if (l.ranks > 1) {
+    argv.insert(argv.end(), {"--collective-timeout-seconds", absl::StrCat(l.collective_timeout_seconds)});
+  }
+  return argv;
+}
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const WorkerLaunch& launch) {
+  std::vector<std::string> argv = WorkerCommand(launch);
+  std::vector<char*> pointers;
+  for (std::string& a : argv) pointers.push_back(a.data());
+  pointers.push_back(nullptr);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   const pid_t parent = getpid();
@@ -54,20 +73,15 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const std::s
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
-    const int log = open((job_dir + "/worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    const int log = open((launch.job_dir + "/worker.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (log >= 0) dup2(log, STDERR_FILENO);
-    const std::string t = std::to_string(threads), g = std::to_string(gpu);
-    if (gpu >= 0) {
-      execl(worker_path.c_str(), worker_path.c_str(), "--job-dir", job_dir.c_str(), "--data-root", data_root.c_str(),
-            "--threads", t.c_str(), "--gpu", g.c_str(), static_cast<char*>(nullptr));
-    } else {
-      execl(worker_path.c_str(), worker_path.c_str(), "--job-dir", job_dir.c_str(), "--data-root", data_root.c_str(),
-            "--threads", t.c_str(), static_cast<char*>(nullptr));
-    }
+    execvp(pointers[0], pointers.data());
+    const std::string why = absl::StrCat("cannot run ", argv[0], ": ", strerror(errno), "\n");
+    (void)!write(STDERR_FILENO, why.data(), why.size());
     _exit(127);
   }
   close(fds[1]);
-  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, fds[0]));
+  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, fds[0], launch.ranks > 1));
 }
 
 bool WorkerProcess::Next(v1::JobEvent* event) {
@@ -86,6 +100,6 @@ WorkerExit WorkerProcess::Wait() {
   return e;
 }
 
-void WorkerProcess::Stop() { kill(pid_, SIGTERM); }
+void WorkerProcess::Stop() { kill(pid_, mpirun_ ? SIGUSR1 : SIGTERM); }
 
 }  // namespace slimtrain::server
