@@ -42,7 +42,7 @@ absl::Status CheckPlanMatches(const v1::MemoryPlan& plan, const planner::Schedul
   for (int i = 0; i < plan.buffers_size(); ++i) {
     const v1::Buffer& b = plan.buffers(i);
     const planner::ScheduleBuffer& want = s.buffers[i];
-    if (b.size_bytes() != want.size_bytes || b.first_step() != want.first_step ||
+    if (b.kind() != want.kind || b.size_bytes() != want.size_bytes || b.first_step() != want.first_step ||
         b.last_step() != want.last_step || b.in_place_of() != want.in_place_of) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "plan buffer %d ('%s': %d bytes, steps %d-%d) does not match the schedule ('%s': %d bytes, "
@@ -84,6 +84,10 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const planner::Graph&
   plan_options.tensor_bits = options.tensor_bits;
   plan_options.device = backend->name();
   plan_options.optimizer = options.optimizer.kind;
+  plan_options.data_parallel.ranks = options.communicator != nullptr ? options.communicator->size() : 1;
+  plan_options.data_parallel.bucket_bytes = options.bucket_bytes;
+  plan_options.data_parallel.overlap_communication = options.overlap_communication;
+  plan_options.data_parallel.sync_batch_norm = options.sync_batch_norm;
   // The plan and the schedule it was packed from: run as they are.
   SLIM_ASSIGN_OR_RETURN(planner::RunnablePlan planned,
                         planner::PlanToRun(graph, strategy, plan_options, *backend));
@@ -130,9 +134,24 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::CreateFromPlan(const planner
   }
   SLIM_ASSIGN_OR_RETURN(planner::Schedule schedule, planner::BuildSchedule(graph, strategy, plan.batch_size(),
                                                                            *backend, checkpoints, tensor_bits));
+  // Data-parallel: the buckets as the plan's fields say (one process's plan
+  // leaves them unset).
+  planner::DataParallelOptions data_parallel;
+  ExecutorOptions run_options = options;
+  if (plan.ranks() > 1) {
+    data_parallel.ranks = plan.ranks();
+    data_parallel.bucket_bytes = plan.bucket_bytes();
+    data_parallel.overlap_communication = plan.overlap_communication();
+    data_parallel.sync_batch_norm = plan.sync_batch_norm();
+    SLIM_RETURN_IF_ERROR(planner::CheckDataParallelOptions(data_parallel, backend->element_bytes()));
+    run_options.bucket_bytes = plan.bucket_bytes();
+    run_options.overlap_communication = plan.overlap_communication();
+    run_options.sync_batch_norm = plan.sync_batch_norm();
+  }
+  planner::AddGradientBuckets(graph, data_parallel, schedule);
   planner::ComputeLifetimes(graph, schedule);
   SLIM_RETURN_IF_ERROR(CheckPlanMatches(plan, schedule));
-  return Assemble(graph, plan, std::move(schedule), backend, options);
+  return Assemble(graph, plan, std::move(schedule), backend, run_options);
 }
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Assemble(const planner::Graph& graph, v1::MemoryPlan plan,
@@ -140,6 +159,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Assemble(const planner::Grap
                                                              const ExecutorOptions& options) {
   SLIM_RETURN_IF_ERROR(planner::OptimizerStateSlots(options.optimizer.kind).status());
   SLIM_RETURN_IF_ERROR(CheckTiedOrder(graph, schedule));
+  SLIM_RETURN_IF_ERROR(CheckDataParallel(schedule, *backend, options));
   SLIM_RETURN_IF_ERROR(backend->Prepare(graph, plan.batch_size()));
   SLIM_ASSIGN_OR_RETURN(DeviceBuffer arena, backend->Allocate(plan.arena_bytes()));
   std::unique_ptr<Executor> exec(
@@ -148,7 +168,6 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Assemble(const planner::Grap
     return absl::InvalidArgumentError(exec->params_.shape_errors().front());
   }
   SLIM_RETURN_IF_ERROR(exec->params_.AttachDevice(backend));
-  SLIM_RETURN_IF_ERROR(exec->PlanGradientBuckets());
   SLIM_RETURN_IF_ERROR(backend->ConsumeError());
   return exec;
 }
@@ -175,6 +194,10 @@ Executor::Executor(const planner::Graph& graph, v1::MemoryPlan plan, planner::Sc
   table_tied_.assign(graph_.size(), false);
   for (const Node& n : graph_.nodes()) {
     if (n.tied_to >= 0) table_tied_[n.tied_to] = true;
+  }
+  buckets_after_step_.resize(schedule_.steps.size());
+  for (int k = 0; k < static_cast<int>(schedule_.buckets.size()); ++k) {
+    buckets_after_step_[schedule_.buckets[k].ready_step].push_back(k);
   }
 }
 
