@@ -60,8 +60,9 @@ struct CommunicatorOptions {
   // operation in flight, so these two bound that memory, which no plan
   // counts: 1 MiB and 1 cost 1.4 MiB of VmHWM per rank summing 32 MiB, where
   // one 32 MiB operation cost 32.2 MiB and four 8 MiB ones 33.2 MiB (OpenMPI
-  // 4.1.4, 2 ranks on one host, vader); 1 MiB pieces one at a time also took
-  // no longer there (15 ms for 32 MiB against 44 ms whole).
+  // 4.1.4, 2 ranks on one host, vader); 1 MiB pieces one at a time were no
+  // slower there (32 MiB in 15-48 ms against 44-82 ms whole; noisy on 2
+  // cores).
   int64_t max_message_bytes = int64_t{1} << 20;
   int max_operations_in_flight = 1;
 };
