@@ -23,7 +23,7 @@ absl::Status Executor::CheckDataParallel(const planner::Schedule& schedule, cons
   const int ranks = options.communicator != nullptr ? options.communicator->size() : 1;
   if (ranks != schedule.ranks) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "the plan is for %d ranks (data-parallel processes) but the communicator has %d: plan with the job's "
+        "the plan's ranks (data-parallel processes), %d, are not the communicator's size, %d: plan for the job's "
         "ranks",
         schedule.ranks, ranks));
   }
