@@ -3,6 +3,8 @@
 // Start reading here. A plan is made in five stages (docs/DESIGN.md, "How a plan is made"):
 //   Graph::Build (graph.h)        validate the ModelSpec, infer shapes
 //   BuildSchedule (schedule.h)    steps and buffers for a strategy
+//   (AddGradientBuckets (data_parallel.h): a data-parallel plan's ALLREDUCE
+//    buffers)
 //   ComputeLifetimes (lifetimes.h) first/last step, saved, in-place chains
 //   PlanArena (arena.h)           offsets in one arena
 //   → v1::MemoryPlan (proto/plan.proto); PlanToRun also hands back the
