@@ -11,6 +11,7 @@
 #include "client/model_flags.h"
 #include "client/plan_render.h"
 #include "planner/cost_model.h"
+#include "planner/data_parallel.h"
 #include "planner/plan_request.h"
 #include "planner/strategy.h"
 
@@ -27,8 +28,8 @@ int Fail(const absl::Status& status) {
 int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
                                   svg, sensitivity;
-  int64_t batch = 0, alignment = 0;
-  bool max_batch = false, buffers = false;
+  int64_t batch = 0, alignment = 0, ranks = 1, bucket_mib = planner::kDefaultBucketBytes >> 20;
+  bool max_batch = false, buffers = false, overlap = true, sync_bn = false;
   base::FlagSet flags("slimtrain plan",
                       "Computes, before any training, the memory one training step of a model takes at a batch\n"
                       "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
@@ -38,7 +39,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
                       "  slimtrain plan --server 127.0.0.1:50051 --token-file TOKENS --model zoo:resnet56 --batch 64");
   flags.String("model", &model, "zoo model, e.g. zoo:resnet164 (slimtrain zoo list)");
   flags.String("model-file", &model_file, "model file: protobuf text format, JSON or ONNX (detected by content)");
-  flags.Int("batch", &batch, "examples per step (required)");
+  flags.Int("batch", &batch, "examples per step (required; each rank's with --ranks)");
   flags.String("strategies", &strategies,
                "comma-separated: exact, approx8, approx4, approx2, naive8, naive4, checkpoint, "
                "checkpoint_optimal, mixed; 'all'; or 'auto' to choose one for the budget");
@@ -53,6 +54,14 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.String("sensitivity", &sensitivity,
                "mixed: a `slimtrain calibrate` table to choose bits from (default: sensitivities assumed)");
   flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
+  flags.Int("ranks", &ranks,
+            "data-parallel: plan each of this many ranks (as `slimtrain train --ranks`): its gradient buckets in "
+            "the arena and the bytes it communicates per step");
+  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradient buckets of this many MiB");
+  flags.Bool("overlap", &overlap,
+             "data-parallel: sum a bucket as soon as backward has completed it (--no-overlap: every bucket after "
+             "backward)");
+  flags.Bool("sync-bn", &sync_bn, "data-parallel: count sync batch norm's per-channel sums in the communication");
   Connection conn;
   conn.Register(flags);  // with --server: the server plans
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
@@ -64,6 +73,23 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not table or json")));
   }
   if (!flags.WasSet("batch")) return Fail(absl::InvalidArgumentError("--batch is required, e.g. --batch 128"));
+  if (ranks < 1 || ranks > planner::kMaxRanks) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--ranks: ", ranks, ", must be in [1, ", planner::kMaxRanks, "]")));
+  }
+  if (bucket_mib < 1 || bucket_mib > 4096) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));
+  }
+  if (ranks > 1 && flags.WasSet("server")) {
+    return Fail(absl::InvalidArgumentError(
+        "--ranks: the server plans one process (its PlanMemory request has no ranks); plan data-parallel jobs "
+        "locally, without --server"));
+  }
+  planner::DataParallelOptions data_parallel;
+  data_parallel.ranks = static_cast<int>(ranks);
+  data_parallel.bucket_bytes = bucket_mib << 20;
+  data_parallel.overlap_communication = overlap;
+  data_parallel.sync_batch_norm = sync_bn;
 
   v1::PlanMemoryRequest request;
   absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
@@ -102,7 +128,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     if (!s.ok()) return Fail(conn.Explain(s));
     response = std::move(remote);
   } else {
-    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel());
+    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel(), {}, planner::PlanRequestBounds(),
+                                          data_parallel);
   }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;

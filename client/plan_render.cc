@@ -40,8 +40,22 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
       first.model(), first.batch_size(), first.device(), first.optimizer(), first.parameter_count(),
       FormatBytes(first.parameter_bytes() + first.gradient_bytes() + first.optimizer_state_bytes()));
   if (budget) absl::StrAppend(&out, "budget ", FormatBytes(first.budget_bytes()), "\n");
+  // Data-parallel: every plan is one rank's, with the same ranks and buckets.
+  const bool data_parallel = first.ranks() > 1;
+  if (data_parallel) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("data-parallel: %d ranks, batch %d each; gradients (%s per step per rank) summed in %d "
+                        "%s of about %s %s, ALLREDUCE buffers in the arena%s\n",
+                        first.ranks(), first.batch_size(), FormatBytes(first.allreduce_gradient_bytes_per_step()),
+                        first.allreduce_buckets(), first.allreduce_buckets() == 1 ? "bucket" : "buckets",
+                        FormatBytes(first.bucket_bytes()),
+                        first.overlap_communication() ? "while backward runs" : "after backward",
+                        first.sync_batch_norm() ? "; sync batch norm's sums too" : ""));
+  }
   absl::StrAppend(&out, "\n", absl::StrFormat("%-19s", "strategy"), Cell("saved act.", 12), Cell("arena", 12),
                   Cell("lower bound", 12), Cell("peak", 12), Cell("vs exact", 9), Cell("recompute", 14));
+  if (data_parallel) absl::StrAppend(&out, Cell("sent/step", 12));
   if (options.max_batch) absl::StrAppend(&out, Cell("max batch", 10));
   if (budget) absl::StrAppend(&out, Cell("fits", 6));
   absl::StrAppend(&out, "\n");
@@ -52,9 +66,15 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
                     Cell(FormatBytes(p.arena_bytes()), 12), Cell(FormatBytes(p.arena_lower_bound_bytes()), 12),
                     Cell(FormatBytes(p.peak_bytes()), 12), Cell(ratio, 9),
                     Cell(p.recompute_flops() > 0 ? FormatFlops(p.recompute_flops()) : "0", 14));
+    if (data_parallel) absl::StrAppend(&out, Cell(FormatBytes(p.sent_bytes_per_step()), 12));
     if (options.max_batch) absl::StrAppend(&out, Cell(absl::StrCat(p.max_batch_size()), 10));
     if (budget) absl::StrAppend(&out, Cell(p.fits() ? "yes" : "no", 6));
     absl::StrAppend(&out, "\n");
+  }
+  if (data_parallel) {
+    absl::StrAppend(&out, "\nsent/step: what each rank sends per step in a ring all-reduce of its gradients",
+                    first.sync_batch_norm() ? " and sync batch norm's sums (those of recomputed batch norms too)" : "",
+                    ", 2(ranks-1)/ranks of them\n");
   }
   for (const v1::MemoryPlan& p : plans) {
     if (!p.choice().empty()) absl::StrAppend(&out, "\n", p.strategy(), ": ", p.choice(), "\n");

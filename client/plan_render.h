@@ -27,7 +27,9 @@ struct RenderOptions {
 };
 
 // One row per plan, human units, each plan's peak as a ratio to the exact
-// plan's (when one is among them), the budget verdict, and auto's choice.
+// plan's (when one is among them), the budget verdict, and auto's choice;
+// for a data-parallel job's plans (ranks > 1), its ranks and buckets and
+// each plan's bytes sent per step.
 std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptions& options);
 
 // {"plans": [...], "budget_bytes": ..., and for auto "chosen_strategy",

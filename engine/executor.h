@@ -39,6 +39,7 @@
 #include "engine/comm/communicator.h"
 #include "engine/memory.h"
 #include "engine/params.h"
+#include "planner/data_parallel.h"
 #include "planner/graph.h"
 #include "planner/lifetimes.h"
 #include "planner/mixed.h"
@@ -83,16 +84,22 @@ struct ExecutorOptions {
   int64_t peak_limit_bytes = 0;
   std::string peak_limit_name = "the limit";
   // Data-parallel training: this process is one rank of `communicator`'s
-  // (not owned; null or of size 1: training alone). After backward the
-  // gradients are the mean of every rank's: summed in buckets of about
-  // bucket_bytes (trainable tensors in the order backward finishes them),
-  // each started as soon as the last backward step writing it has run when
-  // overlap_communication (so it overlaps the rest of backward), otherwise
-  // all after backward; the optimizer step waits for them. Each rank runs
-  // its own batch (its shard), so the mean is the gradient of the global
-  // batch's mean loss. Host-addressable backends only for now.
+  // (not owned; null or of size 1: training alone), and the plan is each
+  // rank's (planner/data_parallel.h: Create plans for communicator->size()
+  // ranks with the three fields below; CreateFromPlan takes them from the
+  // stored plan, whose ranks must be the communicator's size). After
+  // backward the gradients are the mean of every rank's: summed in the
+  // plan's buckets of about bucket_bytes (trainable tensors in the order
+  // backward completes them), each copied into its ALLREDUCE buffer of the
+  // arena and its sum started as soon as the backward step completing it
+  // has run when overlap_communication (so it overlaps the rest of
+  // backward), otherwise all after backward; before the optimizer step the
+  // executor waits for them and copies each bucket's sum over the ranks
+  // back to the gradients. Each rank runs its own batch (its shard), so the
+  // mean is the gradient of the global batch's mean loss. Host-addressable
+  // backends only for now.
   comm::Communicator* communicator = nullptr;
-  int64_t bucket_bytes = int64_t{25} << 20;
+  int64_t bucket_bytes = planner::kDefaultBucketBytes;
   bool overlap_communication = true;
   // Data-parallel: batch norm with the statistics of every rank's batch
   // together (PyTorch's SyncBatchNorm): forward all-reduces each channel's
@@ -118,24 +125,32 @@ struct StepResult {
 class Executor {
  public:
   // Plans `strategy` at `batch` with `backend` as the cost model
-  // (planner::PlanToRun) and runs that plan with the schedule it was packed
-  // from: nothing is rebuilt or compared. `backend` must outlive the
-  // executor. Fails as PlanToRun (INVALID_ARGUMENT for a bad batch or
-  // optimizer, naming it), or as the backend's Prepare and Allocate.
+  // (planner::PlanToRun; data-parallel: for options.communicator's ranks)
+  // and runs that plan with the schedule it was packed from: nothing is
+  // rebuilt or compared. `backend` must outlive the executor. Fails as
+  // PlanToRun (INVALID_ARGUMENT for a bad batch, optimizer or bucket size,
+  // naming it), or as the backend's Prepare and Allocate; data-parallel,
+  // UNIMPLEMENTED on a backend that is not host-addressable or for sync
+  // batch norm under a strategy that codes batch norms.
   static absl::StatusOr<std::unique_ptr<Executor>> Create(const planner::Graph& graph, planner::Strategy strategy,
                                                           int64_t batch, Backend* backend,
                                                           const ExecutorOptions& options);
 
   // Runs a stored `plan` (with its buffers and steps), e.g. the plan.pb a
   // server admitted. The proto carries no operands, so the schedule is
-  // derived from the plan's own decisions (its strategy, checkpoints and
-  // each code's bits) with planner::BuildSchedule: it derives, it does not
-  // re-plan (no checkpoint search, no choice of bits). The derived schedule
-  // is then checked against the plan, buffer by buffer. FAILED_PRECONDITION
-  // when the plan lacks buffers, is for another element size than the
-  // backend's, names a checkpoint that is not a layer, or does not match
-  // the derived schedule (sizes, lifetimes, in-place reuse), naming the
-  // first difference; INVALID_ARGUMENT for an unknown strategy or optimizer.
+  // derived from the plan's own decisions (its strategy, checkpoints, each
+  // code's bits, and its ranks, bucket_bytes and overlap_communication for
+  // the gradient buckets) with planner::BuildSchedule and
+  // planner::AddGradientBuckets: it derives, it does not re-plan (no
+  // checkpoint search, no choice of bits). The derived schedule is then
+  // checked against the plan, buffer by buffer. The plan's data-parallel
+  // fields replace options' bucket_bytes, overlap_communication and
+  // sync_batch_norm. FAILED_PRECONDITION when the plan lacks buffers, is for
+  // another element size than the backend's or for other ranks than the
+  // communicator's size (naming both), names a checkpoint that is not a
+  // layer, or does not match the derived schedule (sizes, lifetimes,
+  // in-place reuse), naming the first difference; INVALID_ARGUMENT for an
+  // unknown strategy or optimizer.
   static absl::StatusOr<std::unique_ptr<Executor>> CreateFromPlan(const planner::Graph& graph,
                                                                   const v1::MemoryPlan& plan, Backend* backend,
                                                                   const ExecutorOptions& options);
@@ -185,24 +200,19 @@ class Executor {
   // Data-parallel: every rank's parameters (weights, statistics and the
   // optimizer's state) become rank `root`'s. OK alone.
   absl::Status BroadcastParameters(int root = 0);
-  // Data-parallel: the gradient buckets, each [begin, end) element ranges
-  // of the trainable region and the schedule step after which it is
-  // started; and the seconds the last step spent waiting for them.
-  struct GradientBucket {
-    std::vector<std::pair<int64_t, int64_t>> ranges;
-    int64_t elements = 0;
-    int ready_step = 0;
-  };
-  const std::vector<GradientBucket>& gradient_buckets() const { return buckets_; }
+  // Data-parallel: the plan's gradient buckets (schedule().buckets), and the
+  // seconds the last step spent waiting for their sums.
+  const std::vector<planner::GradientBucket>& gradient_buckets() const { return schedule_.buckets; }
   double communication_wait_seconds() const { return wait_seconds_; }
 
  private:
   enum class Mode { kTrain, kForwardBackward, kEvaluate };
 
   // Create's and CreateFromPlan's common end: `schedule` is `plan`'s,
-  // index-aligned (planner::RunnablePlan). Checks the optimizer and the tied
-  // layers' backward order, prepares the backend, allocates the arena (the
-  // one activation allocation) and the parameters.
+  // index-aligned (planner::RunnablePlan). Checks the optimizer, the tied
+  // layers' backward order and the data-parallel setting
+  // (CheckDataParallel), prepares the backend, allocates the arena (the one
+  // activation allocation) and the parameters.
   static absl::StatusOr<std::unique_ptr<Executor>> Assemble(const planner::Graph& graph, v1::MemoryPlan plan,
                                                             planner::Schedule schedule, Backend* backend,
                                                             const ExecutorOptions& options);
@@ -215,10 +225,14 @@ class Executor {
   void RunStep(int t, Mode mode, const float* images, const int32_t* labels, double learning_rate,
                StepResult& result);
   void Update(double learning_rate);
-  // Data-parallel (executor_comm.cc): the buckets, from the schedule's
-  // backward steps; starting those ready after step `t`; waiting for all
-  // and averaging, before the optimizer.
-  absl::Status PlanGradientBuckets();
+  // Data-parallel (executor_comm.cc): whether `schedule` can run on
+  // `backend` with `options` (its ranks the communicator's size, a
+  // host-addressable backend, sync batch norm under a strategy without
+  // batch-norm codes); copying the buckets ready after step `t` into their
+  // buffers and starting their sums; waiting for all and copying their
+  // means back to the gradients, before the optimizer.
+  static absl::Status CheckDataParallel(const planner::Schedule& schedule, const Backend& backend,
+                                        const ExecutorOptions& options);
   void StartReadyBuckets(int t);
   absl::Status FinishGradients();
   bool data_parallel() const { return options_.communicator != nullptr && options_.communicator->size() > 1; }
@@ -277,9 +291,8 @@ class Executor {
   // Host copies: the input in the arena's layout (device arenas) and the
   // loss's probabilities.
   std::vector<uint8_t> staging_, host_probs_;
-  // Data-parallel: the buckets, those started after each step, and the
-  // collectives in flight.
-  std::vector<GradientBucket> buckets_;
+  // Data-parallel: the buckets started after each step (indices into
+  // schedule_.buckets), and their collectives in flight.
   std::vector<std::vector<int>> buckets_after_step_;
   std::vector<std::unique_ptr<comm::PendingCollective>> pending_;
   double wait_seconds_ = 0;

@@ -1,11 +1,11 @@
-// Data-parallel training in the executor: the gradient buckets, started as
-// backward finishes them and averaged before the optimizer (executor.h,
-// ExecutorOptions::communicator).
+// Data-parallel training in the executor: the plan's gradient buckets,
+// copied into their ALLREDUCE buffers and summed as backward completes them,
+// their means copied back before the optimizer (executor.h,
+// ExecutorOptions::communicator; planner/data_parallel.h); sync batch norm.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <type_traits>
-#include <map>
 #include <utility>
 #include <vector>
 
@@ -18,100 +18,66 @@ namespace slimtrain::engine {
 using planner::Node;
 using planner::ScheduleStep;
 
-absl::Status Executor::PlanGradientBuckets() {
-  buckets_.clear();
-  buckets_after_step_.assign(schedule_.steps.size(), {});
-  if (!data_parallel()) return absl::OkStatus();
-  if (!backend_->host_addressable()) {
+absl::Status Executor::CheckDataParallel(const planner::Schedule& schedule, const Backend& backend,
+                                         const ExecutorOptions& options) {
+  const int ranks = options.communicator != nullptr ? options.communicator->size() : 1;
+  if (ranks != schedule.ranks) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan's ranks (data-parallel processes), %d, are not the communicator's size, %d: plan for the job's "
+        "ranks",
+        schedule.ranks, ranks));
+  }
+  if (ranks == 1) return absl::OkStatus();
+  if (!backend.host_addressable()) {
     return absl::UnimplementedError(absl::StrFormat(
         "data-parallel training on %s: its gradients are in device memory, which the MPI communicator cannot "
         "reach; train on the CPU, or one process per GPU once NCCL is wired in",
-        backend_->name()));
+        backend.name()));
   }
-  if (options_.sync_batch_norm && schedule_.strategy != planner::Strategy::kExact &&
-      schedule_.strategy != planner::Strategy::kCheckpoint &&
-      schedule_.strategy != planner::Strategy::kCheckpointOptimal) {
+  if (options.sync_batch_norm && schedule.strategy != planner::Strategy::kExact &&
+      schedule.strategy != planner::Strategy::kCheckpoint &&
+      schedule.strategy != planner::Strategy::kCheckpointOptimal) {
     return absl::UnimplementedError(absl::StrFormat(
         "sync batch norm with %s: its batch-norm codes keep each rank's statistics; use exact, checkpoint or "
         "checkpoint_optimal, or train without sync batch norm",
-        planner::StrategyName(schedule_.strategy)));
+        planner::StrategyName(schedule.strategy)));
   }
-  // Each trainable tensor is ready after the last backward step that writes
-  // it: its node's (a tied table's embedding runs after the tied linear).
-  std::vector<int> backward_step(graph_.size(), -1);
-  int last_backward = 0;
-  for (int t = 0; t < static_cast<int>(schedule_.steps.size()); ++t) {
-    const ScheduleStep& s = schedule_.steps[t];
-    if (s.kind != v1::Step::BACKWARD) continue;
-    backward_step[s.node] = t;
-    last_backward = t;
-  }
-  std::map<int64_t, int> ready_of_offset;  // element offset -> step
-  for (const Node& n : graph_.nodes()) {
-    const NodeParams& p = params_.node(n.id);
-    for (int64_t offset : {p.weight, p.bias, p.gamma, p.beta}) {
-      if (offset >= 0 && offset < params_.trainable_count()) {
-        ready_of_offset[offset] = backward_step[n.id] >= 0 ? backward_step[n.id] : last_backward;
-      }
-    }
-  }
-  struct Piece {
-    int64_t begin, end;
-    int ready;
-  };
-  std::vector<Piece> pieces;
-  for (const NamedTensor& t : params_.tensors()) {
-    if (!t.trainable) continue;
-    int64_t count = 1;
-    for (int64_t d : t.shape) count *= d;
-    const auto it = ready_of_offset.find(t.offset);
-    // A tensor no node claims: ready when backward ends.
-    pieces.push_back({t.offset, t.offset + count, it == ready_of_offset.end() ? last_backward : it->second});
-  }
-  // The order backward finishes them; the later tensors first among equals
-  // (backward runs from the output).
-  std::stable_sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) {
-    return a.ready != b.ready ? a.ready < b.ready : a.begin > b.begin;
-  });
-  const int64_t per_bucket = std::max<int64_t>(1, options_.bucket_bytes / SizeOf(params_.dtype()));
-  GradientBucket bucket;
-  auto close = [&] {
-    if (bucket.elements == 0) return;
-    // One collective per contiguous run of the region.
-    std::sort(bucket.ranges.begin(), bucket.ranges.end());
-    std::vector<std::pair<int64_t, int64_t>> merged;
-    for (const auto& r : bucket.ranges) {
-      if (!merged.empty() && merged.back().second == r.first) {
-        merged.back().second = r.second;
-      } else {
-        merged.push_back(r);
-      }
-    }
-    bucket.ranges = std::move(merged);
-    if (!options_.overlap_communication) bucket.ready_step = last_backward;
-    buckets_after_step_[bucket.ready_step].push_back(static_cast<int>(buckets_.size()));
-    buckets_.push_back(std::move(bucket));
-    bucket = GradientBucket();
-  };
-  for (const Piece& p : pieces) {
-    bucket.ranges.push_back({p.begin, p.end});
-    bucket.elements += p.end - p.begin;
-    bucket.ready_step = std::max(bucket.ready_step, p.ready);
-    if (bucket.elements >= per_bucket) close();
-  }
-  close();
   return absl::OkStatus();
 }
 
+namespace {
+
+// Copies the bucket's ranges of `grads` one after another into `buffer`.
+template <typename T>
+void PackBucket(const planner::GradientBucket& b, const T* grads, T* buffer) {
+  for (const auto& [begin, end] : b.ranges) {
+    std::copy(grads + begin, grads + end, buffer);
+    buffer += end - begin;
+  }
+}
+
+// The other way, times `scale`: the sum over the ranks becomes the mean.
+template <typename T>
+void UnpackBucket(const planner::GradientBucket& b, const T* buffer, T scale, T* grads) {
+  for (const auto& [begin, end] : b.ranges) {
+    for (int64_t i = begin; i < end; ++i) grads[i] = *buffer++ * scale;
+  }
+}
+
+}  // namespace
+
 void Executor::StartReadyBuckets(int t) {
-  for (int b : buckets_after_step_[t]) {
-    for (const auto& [begin, end] : buckets_[b].ranges) {
-      if (params_.dtype() == DType::kF64) {
-        pending_.push_back(
-            options_.communicator->StartAllReduceSum(params_.Grads<double>() + begin, end - begin));
-      } else {
-        pending_.push_back(options_.communicator->StartAllReduceSum(params_.Grads<float>() + begin, end - begin));
-      }
+  for (int k : buckets_after_step_[t]) {
+    const planner::GradientBucket& b = schedule_.buckets[k];
+    uint8_t* buffer = arena_.data() + offset_[b.buffer];  // host memory: CheckDataParallel
+    if (params_.dtype() == DType::kF64) {
+      double* sum = reinterpret_cast<double*>(buffer);
+      PackBucket(b, params_.Grads<double>(), sum);
+      pending_.push_back(options_.communicator->StartAllReduceSum(sum, b.elements));
+    } else {
+      float* sum = reinterpret_cast<float*>(buffer);
+      PackBucket(b, params_.Grads<float>(), sum);
+      pending_.push_back(options_.communicator->StartAllReduceSum(sum, b.elements));
     }
   }
 }
@@ -126,16 +92,16 @@ absl::Status Executor::FinishGradients() {
   pending_.clear();
   wait_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   SLIM_RETURN_IF_ERROR(status);
-  // The sum of every rank's gradients, over the ranks: the mean.
-  const int64_t n = params_.trainable_count();
+  // Each bucket holds the sum of every rank's gradients; over the ranks,
+  // their mean. The buckets cover every trainable element once.
   const double scale = 1.0 / options_.communicator->size();
-  if (params_.dtype() == DType::kF64) {
-    double* g = params_.Grads<double>();
-    for (int64_t i = 0; i < n; ++i) g[i] *= scale;
-  } else {
-    float* g = params_.Grads<float>();
-    const float s = static_cast<float>(scale);
-    for (int64_t i = 0; i < n; ++i) g[i] *= s;
+  for (const planner::GradientBucket& b : schedule_.buckets) {
+    const uint8_t* buffer = arena_.data() + offset_[b.buffer];
+    if (params_.dtype() == DType::kF64) {
+      UnpackBucket(b, reinterpret_cast<const double*>(buffer), scale, params_.Grads<double>());
+    } else {
+      UnpackBucket(b, reinterpret_cast<const float*>(buffer), static_cast<float>(scale), params_.Grads<float>());
+    }
   }
   return absl::OkStatus();
 }

@@ -4,9 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 
 namespace slimtrain::engine {
@@ -16,85 +15,53 @@ using planner::OpKind;
 
 ParameterRegion::ParameterRegion(const planner::Graph& graph, DType dtype, int optimizer_slots)
     : dtype_(dtype), slots_(optimizer_slots) {
-  nodes_.resize(graph.size());
-  const auto& export_names = graph.spec().parameter_names();
-  const auto& export_shapes = graph.spec().parameter_shapes();
-  auto add = [&](const Node& n, const char* what, std::vector<int64_t> shape, bool trainable, InitRule rule) {
-    NamedTensor t;
-    t.name = n.name + "." + what;
-    int64_t count = 1;
-    for (int64_t d : shape) count *= d;
-    // The source model's shape for it (the same elements), when it has one.
-    if (auto it = export_shapes.find(t.name); it != export_shapes.end()) {
-      int64_t theirs = 1;
-      for (int64_t d : it->second.dims()) theirs *= d;  // Graph::Build checked the dims
-      if (theirs == count) {
-        shape.assign(it->second.dims().begin(), it->second.dims().end());
-      } else {
-        shape_errors_.push_back(absl::StrFormat("parameter_shapes['%s']: [%s] has %d elements, the parameter %d",
-                                                t.name, absl::StrJoin(it->second.dims(), ","), theirs, count));
-      }
-    }
-    // The source model's name for it (an imported ONNX model's initializer).
-    if (auto it = export_names.find(t.name); it != export_names.end()) t.name = it->second;
-    t.offset = total_;
-    t.trainable = trainable;
-    t.shape = std::move(shape);
-    tensors_.push_back(t);
-    init_.push_back(rule);
-    total_ += count;
-    return t.offset;
-  };
-  // Trainable tensors first, in node order; then the running statistics.
-  for (const Node& n : graph.nodes()) {
-    NodeParams& p = nodes_[n.id];
-    if (n.kind == OpKind::kConv2d) {
-      const int64_t cin = n.input_dims[0][0] / n.groups, k2 = n.kernel_h * n.kernel_w;
-      p.weight = add(n, "weight", {n.out_channels, cin, n.kernel_h, n.kernel_w}, true,
-                     {Init::kKaimingNormal, n.out_channels * k2});
-      if (n.bias) p.bias = add(n, "bias", {n.out_channels}, true, {Init::kUniform, cin * k2});
-    } else if (n.kind == OpKind::kLinear) {
-      const int64_t in = planner::NumElements(planner::KernelShape(n, 1).node.input_dims[0]);  // D of (L,D)
-      // A tied linear's weight is the embedding's table (upstream, so
-      // already added), as nn.Linear.weight = nn.Embedding.weight shares it.
-      p.weight = n.tied_to >= 0 ? nodes_[n.tied_to].weight
-                                : add(n, "weight", {n.out_features, in}, true, {Init::kUniform, in});
-      if (n.bias) p.bias = add(n, "bias", {n.out_features}, true, {Init::kUniform, in});
-    } else if (n.kind == OpKind::kLayerNorm) {
-      if (n.affine) {
-        // nn.LayerNorm's weight and bias have the normalised shape.
-        const planner::Dims shape(n.out.end() - n.norm_axes, n.out.end());
-        p.gamma = add(n, "weight", shape, true, {Init::kOnes, 0});
-        if (n.bias) p.beta = add(n, "bias", shape, true, {Init::kZeros, 0});
-      }
-    } else if (n.kind == OpKind::kPositionalEmbedding) {
-      planner::Dims shape = {1};
-      shape.insert(shape.end(), n.out.begin(), n.out.end());
-      p.weight = add(n, "weight", shape, true, {Init::kNormal002, 0});
-    } else if (n.kind == OpKind::kGroupNorm) {
-      if (n.affine) {
-        p.gamma = add(n, "weight", {n.out[0]}, true, {Init::kOnes, 0});
-        p.beta = add(n, "bias", {n.out[0]}, true, {Init::kZeros, 0});
-      }
-    } else if (n.kind == OpKind::kEmbedding) {
-      p.weight = add(n, "weight", {n.vocabulary, n.out_features}, true, {Init::kNormal002, 0});
-    } else if (n.kind == OpKind::kClassToken) {
-      p.weight = add(n, "weight", {1, 1, n.out[1]}, true, {Init::kZeros, 0});
-    } else if (n.kind == OpKind::kBatchNorm) {
-      p.gamma = add(n, "weight", {n.out[0]}, true, {Init::kOnes, 0});
-      p.beta = add(n, "bias", {n.out[0]}, true, {Init::kZeros, 0});
-    }
-  }
-  trainable_ = total_;
-  for (const Node& n : graph.nodes()) {
-    if (n.kind != OpKind::kBatchNorm) continue;
-    nodes_[n.id].running_mean = add(n, "running_mean", {n.out[0]}, false, {Init::kZeros, 0});
-    nodes_[n.id].running_var = add(n, "running_var", {n.out[0]}, false, {Init::kOnes, 0});
+  planner::ParameterLayout layout = planner::LayoutParameters(graph);
+  nodes_ = std::move(layout.nodes);
+  shape_errors_ = std::move(layout.shape_errors);
+  trainable_ = layout.trainable_count;
+  total_ = layout.total_count;
+  for (planner::ParameterTensor& t : layout.tensors) {
+    init_.push_back(InitRuleOf(graph.node(t.node), t.role));
+    NamedTensor named;
+    named.name = std::move(t.name);
+    named.offset = t.offset;
+    named.shape = std::move(t.shape);
+    named.trainable = t.trainable;
+    tensors_.push_back(std::move(named));
   }
   const int64_t elem = SizeOf(dtype_);
   storage_ = HostBuffer(total_ * elem, 64);
   grad_storage_ = HostBuffer(trainable_ * elem, 64);
   state_storage_ = HostBuffer(slots_ * trainable_ * elem, 64);
+}
+
+ParameterRegion::InitRule ParameterRegion::InitRuleOf(const Node& n, planner::ParameterRole role) {
+  using planner::ParameterRole;
+  switch (role) {
+    case ParameterRole::kGamma:
+    case ParameterRole::kRunningVar:
+      return {Init::kOnes, 0};
+    case ParameterRole::kBeta:
+    case ParameterRole::kRunningMean:
+      return {Init::kZeros, 0};
+    case ParameterRole::kWeight:
+    case ParameterRole::kBias:
+      break;
+  }
+  switch (n.kind) {
+    case OpKind::kConv2d: {
+      const int64_t cin = n.input_dims[0][0] / n.groups, k2 = n.kernel_h * n.kernel_w;
+      return role == ParameterRole::kWeight ? InitRule{Init::kKaimingNormal, n.out_channels * k2}
+                                            : InitRule{Init::kUniform, cin * k2};
+    }
+    case OpKind::kLinear:
+      return {Init::kUniform, planner::NumElements(planner::KernelShape(n, 1).node.input_dims[0])};  // D of (L,D)
+    case OpKind::kPositionalEmbedding:
+    case OpKind::kEmbedding:
+      return {Init::kNormal002, 0};
+    default:  // the class token
+      return {Init::kZeros, 0};
+  }
 }
 
 absl::Status ParameterRegion::AttachDevice(Backend* backend) {

@@ -6,13 +6,15 @@
 //   const NodeParams& p = params.node(conv_id);   // element offsets
 //   float* w = params.Data<float>() + p.weight;
 //
-// Layout: one block of element type `dtype` holding, in node order, every
-// trainable tensor (conv/linear weight and bias, batch_norm gamma and beta),
-// then the non-trainable running_mean and running_var of every batch_norm.
-// Gradients and each optimizer state buffer (planner::OptimizerStateSlots:
-// sgd's momentum; adam's two moments; rmsprop's square average and momentum)
-// mirror the trainable part, so one optimizer call covers every parameter.
-// Sizes match planner::ParameterRegionBytes.
+// Layout: one block of element type `dtype` laid out as
+// planner::LayoutParameters says (planner/parameter_layout.h: in node order,
+// every trainable tensor, then the non-trainable running_mean and
+// running_var of every batch_norm); the planner's gradient buckets use the
+// same offsets. Gradients and each optimizer state buffer
+// (planner::OptimizerStateSlots: sgd's momentum; adam's two moments;
+// rmsprop's square average and momentum) mirror the trainable part, so one
+// optimizer call covers every parameter. Sizes match
+// planner::ParameterRegionBytes.
 //
 // On a backend whose kernels do not address host memory (CUDA), the region
 // has a device copy too (AttachDevice): the kernel accessors (At, GradAt,
@@ -32,15 +34,12 @@
 #include "engine/backend.h"
 #include "engine/memory.h"
 #include "planner/graph.h"
+#include "planner/parameter_layout.h"
 
 namespace slimtrain::engine {
 
 // Element offsets of one node's tensors in the region (-1: none).
-struct NodeParams {
-  int64_t weight = -1, bias = -1;          // conv2d, linear
-  int64_t gamma = -1, beta = -1;           // batch_norm
-  int64_t running_mean = -1, running_var = -1;  // batch_norm, non-trainable
-};
+using planner::NodeParams;
 
 // One named tensor, as PyTorch's state_dict names it ("layer1.0.conv1.weight").
 struct NamedTensor {
@@ -131,6 +130,7 @@ class ParameterRegion {
     Init init;
     int64_t fan;  // fan_out for kKaimingNormal, fan_in for kUniform
   };
+  static InitRule InitRuleOf(const planner::Node& n, planner::ParameterRole role);
   std::vector<InitRule> init_;  // one per tensor
   HostBuffer storage_, grad_storage_, state_storage_;
 

@@ -31,6 +31,7 @@
 #include "engine/data.h"
 #include "engine/data_metadata.h"
 #include "engine/executor.h"
+#include "planner/data_parallel.h"
 #include "planner/graph.h"
 #include "proto/job.pb.h"
 
@@ -66,8 +67,10 @@ struct TrainerOptions {
   // evaluates; a stop asked of any rank stops them all at the same step.
   comm::Communicator* communicator = nullptr;
   // Data-parallel: the gradient buckets' size, and whether they start while
-  // backward still runs.
-  int64_t bucket_bytes = int64_t{25} << 20;
+  // backward still runs. The trainer's plan is each rank's, for
+  // communicator->size() ranks with these (planner/data_parallel.h); a
+  // given `plan` must be for that many ranks, and its own buckets hold.
+  int64_t bucket_bytes = planner::kDefaultBucketBytes;
   bool overlap_communication = true;
   // Data-parallel: batch norm over every rank's batch together
   // (ExecutorOptions::sync_batch_norm).

@@ -37,7 +37,8 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
 
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request, const CostModel& cost,
                                                          const std::vector<DeviceProfile>& devices,
-                                                         const PlanRequestBounds& bounds) {
+                                                         const PlanRequestBounds& bounds,
+                                                         const DataParallelOptions& data_parallel) {
   if (request.batch_size() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", request.batch_size()));
   }
@@ -113,6 +114,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   options.include_buffers = request.include_buffers();
   options.device = device_name;
   options.stop = bounds.stop;
+  options.data_parallel = data_parallel;
 
   v1::PlanMemoryResponse response;
   response.set_budget_bytes(options.budget_bytes);

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
+#include "planner/data_parallel.h"
 #include "planner/graph.h"
 #include "planner/limits.h"
 #include "planner/plan_stop.h"
@@ -51,11 +52,15 @@ struct PlanRequestBounds {
 // "strategies[1]: unknown strategy 'fast'", "device: unknown device 'x'; known:
 // ..."), builds the graph, and plans.
 // `devices`: targets besides the known profiles (a server's own GPUs, e.g.
-// "cuda:0"), found first by name.
+// "cuda:0"), found first by name. `data_parallel`: plan each rank of a
+// data-parallel job (data_parallel.h; the request's batch_size is each
+// rank's); the default plans one process. PlanMemoryRequest has no such
+// fields: the local `slimtrain plan --ranks` passes them.
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
                                                          const CostModel& cost,
                                                          const std::vector<DeviceProfile>& devices = {},
-                                                         const PlanRequestBounds& bounds = PlanRequestBounds());
+                                                         const PlanRequestBounds& bounds = PlanRequestBounds(),
+                                                         const DataParallelOptions& data_parallel = {});
 
 }  // namespace slimtrain::planner
 

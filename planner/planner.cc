@@ -13,6 +13,7 @@
 #include "base/status_macros.h"
 #include "base/units.h"
 #include "planner/arena.h"
+#include "planner/data_parallel.h"
 #include "planner/lifetimes.h"
 #include "planner/recompute.h"
 #include "planner/schedule.h"
@@ -27,7 +28,9 @@ struct Packed {
   std::vector<int64_t> buffer_offset;
 };
 
-absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, int64_t alignment, double search_seconds) {
+// Adds the data-parallel gradient buckets (none for one rank), then packs.
+absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOptions& options, int64_t alignment) {
+  AddGradientBuckets(graph, options.data_parallel, schedule);
   ComputeLifetimes(graph, schedule);
   const std::vector<StorageBlock> blocks = StorageBlocks(schedule);
   std::vector<ArenaRequest> requests;
@@ -41,7 +44,7 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, int64_t align
   }
   ArenaOptions arena_options;
   arena_options.alignment = alignment;
-  arena_options.search_seconds = search_seconds;
+  arena_options.search_seconds = options.arena_search_seconds;
   SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(requests, arena_options));
   Packed packed;
   packed.buffer_offset.assign(schedule.buffers.size(), 0);
@@ -129,9 +132,11 @@ absl::StatusOr<std::optional<MixedTry>> ChooseMixedFor(const Graph& graph, const
                                                        const std::vector<MixedCandidate>& candidates,
                                                        const Sensitivity& sensitivity,
                                                        const std::vector<int>& checkpoints, int64_t arena_budget,
-                                                       int64_t margin, int64_t alignment) {
+                                                       int64_t margin, int64_t alignment,
+                                                       const DataParallelOptions& data_parallel) {
   const TensorBits all2 = ChooseMixedBits(candidates, sensitivity, 0, nullptr);
   SLIM_ASSIGN_OR_RETURN(Schedule s2, BuildSchedule(graph, Strategy::kMixed, batch, cost, checkpoints, all2));
+  AddGradientBuckets(graph, data_parallel, s2);  // the buckets take their share of every step they live at
   ComputeLifetimes(graph, s2);
   // Live bytes per step by a difference array.
   std::vector<int64_t> slack(s2.steps.size() + 1, 0);
@@ -213,7 +218,7 @@ absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options,
       CompleteSensitivity(candidates, options.sensitivity != nullptr ? *options.sensitivity : kNone);
   auto pack = [&](const std::vector<int>& checkpoints, const TensorBits& bits) -> absl::StatusOr<Packed> {
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, Strategy::kMixed, batch, cost, checkpoints, bits));
-    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+    return Pack(graph, std::move(s), options, alignment);
   };
   if (options.tensor_bits != nullptr) {
     *choice = absl::StrCat(DescribeMixedBits(*options.tensor_bits, candidates.size()), "; given, not chosen");
@@ -238,7 +243,8 @@ absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options,
   const int64_t margin0 = best.arena.arena_bytes - best.arena.lower_bound_bytes + alignment;
   std::vector<MixedTry> tries;
   SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> none, ChooseMixedFor(graph, cost, batch, candidates, sensitivity, {},
-                                                                     arena_budget, margin0, alignment));
+                                                                     arena_budget, margin0, alignment,
+                                                                     options.data_parallel));
   if (none) tries.push_back(std::move(*none));
   if (options.mixed_recompute) {
     SLIM_ASSIGN_OR_RETURN(Schedule exact, BuildSchedule(graph, Strategy::kExact, batch, cost));
@@ -252,7 +258,7 @@ absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options,
       const PrefixSegmentation& prefix = prefixes[k * n / tried - 1];
       SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> t,
                             ChooseMixedFor(graph, cost, batch, candidates, sensitivity, prefix.checkpoints,
-                                           arena_budget, margin0, alignment));
+                                           arena_budget, margin0, alignment, options.data_parallel));
       if (t) tries.push_back(std::move(*t));
     }
   }
@@ -289,7 +295,7 @@ absl::StatusOr<Packed> PlanMixed(const Graph& graph, const PlanOptions& options,
     SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
     SLIM_ASSIGN_OR_RETURN(std::optional<MixedTry> t, ChooseMixedFor(graph, cost, batch, candidates, sensitivity,
                                                                     pick->checkpoints, arena_budget, margin,
-                                                                    alignment));
+                                                                    alignment, options.data_parallel));
     if (!t) break;
     SLIM_ASSIGN_OR_RETURN(Packed p, pack(t->checkpoints, t->bits));
     const int64_t over = PeakBytes(p, params) - budget;
@@ -315,14 +321,14 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   if (strategy == Strategy::kMixed) return PlanMixed(graph, options, cost, alignment, params, choice);
   if (!IsCheckpointing(strategy)) {
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost));
-    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+    return Pack(graph, std::move(s), options, alignment);
   }
   SLIM_ASSIGN_OR_RETURN(Schedule exact, BuildSchedule(graph, Strategy::kExact, batch, cost));
   ComputeLifetimes(graph, exact);
   if (strategy == Strategy::kCheckpoint) {
     const CheckpointChoice choice = SqrtCheckpoints(graph, exact, alignment);
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
-    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+    return Pack(graph, std::move(s), options, alignment);
   }
   // checkpoint_optimal: the DP works on an estimate that is a little above
   // the packed arena. Pack its choice; if the packed peak misses the budget,
@@ -333,13 +339,13 @@ absl::StatusOr<Packed> PlanSchedule(const Graph& graph, Strategy strategy, const
   if (budget <= 0) {
     SLIM_ASSIGN_OR_RETURN(const CheckpointChoice least, OptimalCheckpoints(graph, exact, alignment, 0, options.stop));
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, least.checkpoints));
-    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+    return Pack(graph, std::move(s), options, alignment);
   }
   auto pack_for_limit = [&](int64_t limit) -> absl::StatusOr<Packed> {
     SLIM_ASSIGN_OR_RETURN(const CheckpointChoice choice,
                           OptimalCheckpoints(graph, exact, alignment, limit, options.stop));
     SLIM_ASSIGN_OR_RETURN(Schedule s, BuildSchedule(graph, strategy, batch, cost, choice.checkpoints));
-    return Pack(graph, std::move(s), alignment, options.arena_search_seconds);
+    return Pack(graph, std::move(s), options, alignment);
   };
   auto fits = [&](const Packed& p) { return PeakBytes(p, params) <= budget; };
   int64_t limit = budget - params.total();
@@ -389,7 +395,7 @@ void FillDetail(const Graph& graph, const Packed& p, v1::MemoryPlan& plan) {
     for (int64_t d : b.shape) out->add_shape(d);
     out->set_saved(b.saved);
     out->set_representation(b.representation);
-    if (b.saved) out->set_reason(b.reason);
+    if (b.saved || b.kind == v1::Buffer::ALLREDUCE) out->set_reason(b.reason);
     out->set_in_place_of(b.in_place_of);
     if (b.kind == v1::Buffer::CODE) out->set_coding(CodingName(b.coding));
     out->set_code_of(b.code_of);
@@ -422,6 +428,7 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
     return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ",
                                                    std::min(options.budget_bytes, options.checkpoint_budget_bytes)));
   }
+  SLIM_RETURN_IF_ERROR(CheckDataParallelOptions(options.data_parallel, cost.element_bytes()));
   SLIM_RETURN_IF_ERROR(CheckStop(options.stop));
   // Sizes first: no cost model (a backend library) sees an unchecked shape.
   SLIM_RETURN_IF_ERROR(graph.CheckBatch(options.batch_size, cost.element_bytes()));
@@ -455,6 +462,19 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
   plan.set_fits(options.budget_bytes <= 0 || plan.peak_bytes() <= options.budget_bytes);
   for (int c : p.schedule.checkpoints) plan.add_checkpoints(graph.node(c).name);
   plan.set_choice(choice);
+  if (const DataParallelOptions& dp = options.data_parallel; dp.ranks > 1) {
+    // One process's plan leaves these unset: it stays what it was before
+    // data parallelism, byte for byte.
+    const CommunicationVolume volume = CommunicationPerStep(graph, p.schedule, dp);
+    plan.set_ranks(dp.ranks);
+    plan.set_bucket_bytes(dp.bucket_bytes);
+    plan.set_overlap_communication(dp.overlap_communication);
+    plan.set_sync_batch_norm(dp.sync_batch_norm);
+    plan.set_allreduce_gradient_bytes_per_step(volume.gradient_bytes);
+    plan.set_sync_batch_norm_bytes_per_step(volume.sync_batch_norm_bytes);
+    plan.set_sent_bytes_per_step(volume.sent_bytes);
+    plan.set_allreduce_buckets(static_cast<int32_t>(p.schedule.buckets.size()));
+  }
   if (include_buffers) FillDetail(graph, p, plan);
   out.schedule = std::move(p.schedule);
   return out;

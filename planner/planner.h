@@ -3,6 +3,8 @@
 // Start reading here. A plan is made in five stages (docs/DESIGN.md, "How a plan is made"):
 //   Graph::Build (graph.h)        validate the ModelSpec, infer shapes
 //   BuildSchedule (schedule.h)    steps and buffers for a strategy
+//   (AddGradientBuckets (data_parallel.h): a data-parallel plan's ALLREDUCE
+//    buffers)
 //   ComputeLifetimes (lifetimes.h) first/last step, saved, in-place chains
 //   PlanArena (arena.h)           offsets in one arena
 //   → v1::MemoryPlan (proto/plan.proto); PlanToRun also hands back the
@@ -29,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "planner/cost_model.h"
+#include "planner/data_parallel.h"
 #include "planner/graph.h"
 #include "planner/mixed.h"
 #include "planner/plan_stop.h"
@@ -75,12 +78,17 @@ struct PlanOptions {
   // Ends planning early (a deadline, a cancellation, a time limit); nullptr:
   // never. Not owned.
   const PlanStop* stop = nullptr;
+  // Data-parallel training: each rank's plan, with its gradient buckets as
+  // ALLREDUCE buffers of the arena and MemoryPlan's communication fields
+  // (data_parallel.h). The default, one rank, plans one process.
+  DataParallelOptions data_parallel;
 };
 
 // The plan of one training step. INVALID_ARGUMENT for a bad batch size,
-// optimizer or alignment (naming the field and value), or sizes over the
-// graph's limits at this batch (Graph::CheckBatch: checked before the cost
-// model is asked anything); options.stop's status when it stops the work.
+// optimizer, alignment or data_parallel field (naming the field and value),
+// or sizes over the graph's limits at this batch (Graph::CheckBatch: checked
+// before the cost model is asked anything); options.stop's status when it
+// stops the work.
 absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
                                           const PlanOptions& options, const CostModel& cost);
 
@@ -91,6 +99,7 @@ absl::StatusOr<v1::MemoryPlan> PlanMemory(const Graph& graph, Strategy strategy,
 // Index-aligned: schedule.buffers[i] is plan.buffers(i) (same name, kind,
 // size, first/last step, in_place_of; its offset is
 // plan.buffers(i).offset_bytes()) and schedule.steps[t] is plan.steps(t);
+// data-parallel, schedule.buckets are the plan's ALLREDUCE buffers, in order;
 // the schedule's lifetimes are computed (ComputeLifetimes). For every
 // strategy, mixed's and the checkpointing strategies' searches included, the
 // schedule is the very one whose packing the plan reports (its checkpoints

@@ -636,6 +636,7 @@ const char* RoleName(Role role) {
     case Role::kOutputGrad: return "output_grad";
     case Role::kInputGrad: return "input_grad";
     case Role::kWorkspace: return "workspace";
+    case Role::kAllReduce: return "allreduce";
   }
   return "unknown";
 }

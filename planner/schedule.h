@@ -62,6 +62,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -121,6 +122,10 @@ enum class Role {
   kInputGrad,   // gradient of the node's input `index`; accumulated into when
                 // also read
   kWorkspace,   // the op's scratch memory
+  kAllReduce,   // a data-parallel gradient bucket (data_parallel.h), `index`
+                // its place in Schedule::buckets: written by the BACKWARD
+                // step that completes it (packed after the step's kernels),
+                // read by OPTIMIZER (its sum waited for and unpacked first)
 };
 
 // "input", "output", ... for messages.
@@ -146,6 +151,18 @@ struct ScheduleStep {
   const Operand* Find(Role role, int index = 0) const;
 };
 
+// A data-parallel job's gradient bucket (data_parallel.h): gradients of
+// several trainable tensors, summed across the ranks together from an
+// ALLREDUCE buffer of the arena.
+struct GradientBucket {
+  int buffer = -1;     // its ALLREDUCE buffer in Schedule::buffers
+  int ready_step = 0;  // the BACKWARD step after which it is packed and its sum started
+  // [begin, end) element ranges of the gradient region (parameter_layout.h),
+  // ascending and merged; the buffer holds them one after another.
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  int64_t elements = 0;  // the ranges' lengths together
+};
+
 struct Schedule {
   Strategy strategy = Strategy::kExact;
   int64_t batch = 0;
@@ -157,6 +174,11 @@ struct Schedule {
   int64_t forward_flops = 0;     // FORWARD steps
   int64_t backward_flops = 0;    // BACKWARD and SAVE steps
   int64_t recompute_flops = 0;   // RECOMPUTE steps
+  // Data-parallel (data_parallel.h's AddGradientBuckets): the processes the
+  // gradients are summed over, and the buckets they are summed in (none
+  // for 1).
+  int ranks = 1;
+  std::vector<GradientBucket> buckets;
 };
 
 // A mixed plan's choice: the bits (2, 4, 8; kPassThroughBits in tests) of

@@ -34,6 +34,10 @@ absl::Status CheckCommunicatorOptions(const CommunicatorOptions& options) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "CommunicatorOptions.max_message_bytes %d is below 8 (one float64)", options.max_message_bytes));
   }
+  if (options.max_operations_in_flight < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("CommunicatorOptions.max_operations_in_flight %d is below 1",
+                                                      options.max_operations_in_flight));
+  }
   return absl::OkStatus();
 }
 

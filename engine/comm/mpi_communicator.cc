@@ -74,7 +74,12 @@ struct MpiCommunicator::Op {
   Collective collective;
   int64_t sequence = 0;  // 1 for the communicator's first collective
   absl::Time deadline;
-  std::vector<MPI_Request> requests;  // the progress thread's only
+  // The progress thread's only: the first element (byte, for a broadcast)
+  // not yet in an MPI operation, whether every piece is, and the
+  // operations in flight.
+  int64_t next = 0;
+  bool issued = false;
+  std::vector<MPI_Request> requests;
   std::shared_ptr<Completion> completion = std::make_shared<Completion>();
 };
 
@@ -153,32 +158,34 @@ std::unique_ptr<PendingCollective> MpiCommunicator::Start(const Collective& coll
   return std::make_unique<MpiPending>(op->completion);
 }
 
-absl::Status MpiCommunicator::Issue(Op& op) {
+absl::Status MpiCommunicator::IssueNext(Op& op) {
   const Collective& c = op.collective;
   if (c.kind == Collective::Kind::kBarrier) {
-    op.requests.resize(1);
-    const int rc = MPI_Ibarrier(MPI_COMM_WORLD, &op.requests[0]);
+    op.requests.emplace_back();
+    op.issued = true;
+    const int rc = MPI_Ibarrier(MPI_COMM_WORLD, &op.requests.back());
     if (rc != MPI_SUCCESS) return MpiError(rc, absl::StrFormat("MPI_Ibarrier on rank %d", rank_));
     return absl::OkStatus();
   }
-  // Pieces of at most max_message_bytes, and of an int's count.
+  // A piece of at most max_message_bytes, and of an int's count.
   const bool reduce = c.kind == Collective::Kind::kAllReduceSum;
   const MPI_Datatype type = !reduce ? MPI_BYTE : (c.type == ElementType::kFloat64 ? MPI_DOUBLE : MPI_FLOAT);
   const int64_t element_bytes = !reduce ? 1 : (c.type == ElementType::kFloat64 ? 8 : 4);
   const int64_t piece = std::min<int64_t>(INT_MAX, options_.max_message_bytes / element_bytes);
-  char* data = static_cast<char*>(c.data);
-  for (int64_t first = 0; first < c.count; first += piece) {
-    const int n = static_cast<int>(std::min(piece, c.count - first));
-    void* at = data + first * element_bytes;
-    MPI_Request request;
-    const int rc = reduce ? MPI_Iallreduce(MPI_IN_PLACE, at, n, type, MPI_SUM, MPI_COMM_WORLD, &request)
-                          : MPI_Ibcast(at, n, type, c.root, MPI_COMM_WORLD, &request);
-    if (rc != MPI_SUCCESS) {
-      return MpiError(rc, absl::StrFormat("MPI %s on rank %d (elements %d to %d)", c.Describe(), rank_, first,
-                                          first + n));
-    }
-    op.requests.push_back(request);
+  const int64_t first = op.next;
+  const int n = static_cast<int>(std::min(piece, c.count - first));
+  op.next += n;
+  op.issued = op.next >= c.count;
+  if (n == 0) return absl::OkStatus();  // nothing to send
+  void* at = static_cast<char*>(c.data) + first * element_bytes;
+  MPI_Request request;
+  const int rc = reduce ? MPI_Iallreduce(MPI_IN_PLACE, at, n, type, MPI_SUM, MPI_COMM_WORLD, &request)
+                        : MPI_Ibcast(at, n, type, c.root, MPI_COMM_WORLD, &request);
+  if (rc != MPI_SUCCESS) {
+    return MpiError(rc, absl::StrFormat("MPI %s on rank %d (elements %d to %d)", c.Describe(), rank_, first,
+                                        first + n));
   }
+  op.requests.push_back(request);
   return absl::OkStatus();
 }
 
@@ -201,10 +208,17 @@ absl::Status MpiCommunicator::Unusable(const Collective& collective, const absl:
 }
 
 void MpiCommunicator::ProgressLoop() {
-  std::vector<std::shared_ptr<Op>> in_flight;  // issued, in start order
+  std::vector<std::shared_ptr<Op>> in_flight;  // started, in start order; only the first may be part issued
   bool failed = false;                         // after which MPI is called no more
+  // Fails `op` with `error`, and with it every collective in flight or
+  // queued (communicator.h, rule 4).
+  auto fail = [&](Op& op, const absl::Status& error) {
+    op.completion->Finish(error);
+    Fail(error, std::move(in_flight));
+    in_flight.clear();
+    failed = true;
+  };
   while (true) {
-    std::deque<std::shared_ptr<Op>> starting;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (in_flight.empty() || failed) {
@@ -214,51 +228,55 @@ void MpiCommunicator::ProgressLoop() {
       }
       if (stopping_ && (failed || (queued_.empty() && in_flight.empty()))) return;
       if (failed) continue;  // Start refuses new collectives: the queue stays empty
-      starting.swap(queued_);
+      in_flight.insert(in_flight.end(), queued_.begin(), queued_.end());
+      queued_.clear();
     }
-    while (!starting.empty() && !failed) {
-      std::shared_ptr<Op> op = std::move(starting.front());
-      starting.pop_front();
-      if (absl::Status issued = Issue(*op); !issued.ok()) {
-        op->completion->Finish(issued);
-        in_flight.insert(in_flight.end(), starting.begin(), starting.end());
-        Fail(issued, std::move(in_flight));
-        in_flight.clear();
-        failed = true;
-      } else {
-        in_flight.push_back(std::move(op));
-      }
-    }
-    if (failed) continue;
+    // Test the operations in flight; a collective whose pieces are all
+    // issued and done is complete.
     const absl::Time now = absl::Now();
+    int operations = 0;
     for (size_t i = 0; i < in_flight.size();) {
       Op& op = *in_flight[i];
-      int complete = 0;
-      const int rc = MPI_Testall(static_cast<int>(op.requests.size()), op.requests.data(), &complete,
-                                 MPI_STATUSES_IGNORE);
-      absl::Status error;
+      int complete = 1;
+      const int rc = op.requests.empty() ? MPI_SUCCESS
+                                         : MPI_Testall(static_cast<int>(op.requests.size()), op.requests.data(),
+                                                       &complete, MPI_STATUSES_IGNORE);
       if (rc != MPI_SUCCESS) {
-        error = MpiError(rc, absl::StrFormat("MPI %s (collective #%d) on rank %d", op.collective.Describe(),
-                                             op.sequence, rank_));
-      } else if (complete) {
+        fail(op, MpiError(rc, absl::StrFormat("MPI %s (collective #%d) on rank %d", op.collective.Describe(),
+                                              op.sequence, rank_)));
+        break;
+      }
+      if (complete) op.requests.clear();
+      if (complete && op.issued) {
         op.completion->Finish(absl::OkStatus());
         in_flight.erase(in_flight.begin() + i);
         continue;
-      } else if (now >= op.deadline) {
-        error = absl::DeadlineExceededError(absl::StrFormat(
-            "MPI %s (collective #%d) on rank %d of %d did not complete within %s: another rank died, "
-            "hangs, or started a different collective; this communicator is unusable and the process "
-            "should exit",
-            op.collective.Describe(), op.sequence, rank_, size_, absl::FormatDuration(options_.timeout)));
-      } else {
-        ++i;
-        continue;
       }
-      op.completion->Finish(error);
-      Fail(error, std::move(in_flight));
-      in_flight.clear();
-      failed = true;
-      break;
+      if (now >= op.deadline) {
+        fail(op, absl::DeadlineExceededError(absl::StrFormat(
+                     "MPI %s (collective #%d) on rank %d of %d did not complete within %s: another rank died, "
+                     "hangs, or started a different collective; this communicator is unusable and the process "
+                     "should exit",
+                     op.collective.Describe(), op.sequence, rank_, size_, absl::FormatDuration(options_.timeout))));
+        break;
+      }
+      operations += static_cast<int>(op.requests.size());
+      ++i;
+    }
+    if (failed) continue;
+    // Start the next pieces, in start order, while there is room: every
+    // rank starts the same operations in the same order.
+    for (size_t i = 0; i < in_flight.size() && !failed; ++i) {
+      Op& op = *in_flight[i];
+      while (!op.issued && operations < options_.max_operations_in_flight) {
+        const size_t before = op.requests.size();
+        if (absl::Status issued = IssueNext(op); !issued.ok()) {
+          fail(op, issued);
+          break;
+        }
+        operations += static_cast<int>(op.requests.size() - before);
+      }
+      if (failed || !op.issued) break;  // its later pieces go before any later collective's
     }
   }
 }

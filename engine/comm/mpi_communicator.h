@@ -13,13 +13,15 @@
 //    (MPI_ERRORS_RETURN on MPI_COMM_WORLD), and checks that MPI's rank and size
 //    are the launcher's (launch_environment.h).
 // 2. It then starts a progress thread, the only thread that calls MPI until
-//    destruction. Start queues a collective for it; it starts each as a
-//    non-blocking MPI operation, in the order they were started
-//    (MPI_Iallreduce with MPI_IN_PLACE, MPI_Ibcast, MPI_Ibarrier; split into
-//    operations of at most options.max_message_bytes), and tests all in
-//    flight with MPI_Testall. OpenMPI advances non-blocking collectives only
-//    inside MPI calls: this polling is what moves a bucket's all-reduce along
-//    while the caller computes the next bucket.
+//    destruction. Start queues a collective for it; it splits each into
+//    non-blocking MPI operations of at most options.max_message_bytes
+//    (MPI_Iallreduce with MPI_IN_PLACE, MPI_Ibcast; MPI_Ibarrier), starts
+//    them in the order the collectives were started, at most
+//    options.max_operations_in_flight at a time (the bound on OpenMPI's
+//    scratch memory, communicator.h), and tests those in flight with
+//    MPI_Testall. OpenMPI advances non-blocking collectives only inside MPI
+//    calls: this polling is what moves a bucket's all-reduce along while
+//    the caller computes the next bucket.
 // 3. While a collective is in flight the thread polls every 50 µs (at once
 //    when another is started); with none, it sleeps until one is. Polling
 //    costs part of a core while collectives are in flight.
@@ -61,7 +63,8 @@ class MpiCommunicator final : public Communicator {
   // launch.size > 1 (steps 1 and 2 above). Once per process: MPI cannot be
   // initialised twice, so a second call is FAILED_PRECONDITION.
   // INVALID_ARGUMENT for options out of range (a timeout not above zero,
-  // max_message_bytes below 8); UNAVAILABLE when MPI does not start;
+  // max_message_bytes below 8, max_operations_in_flight below 1);
+  // UNAVAILABLE when MPI does not start;
   // FAILED_PRECONDITION when MPI's rank or size is not the launcher's (srun
   // without --mpi=pmix, another MPI's launcher) or MPI lacks
   // MPI_THREAD_SERIALIZED.
@@ -84,8 +87,9 @@ class MpiCommunicator final : public Communicator {
 
   MpiCommunicator(const LaunchInfo& launch, const CommunicatorOptions& options);
   void ProgressLoop();
-  // Starts `op`'s MPI operations; on the progress thread only.
-  absl::Status Issue(Op& op);
+  // Starts `op`'s next MPI operation (its next piece); on the progress
+  // thread only.
+  absl::Status IssueNext(Op& op);
   // Records `error` as the first failure (if it is) and fails `others` and
   // every queued collective as abandoned because of it.
   void Fail(const absl::Status& error, std::vector<std::shared_ptr<Op>> others);

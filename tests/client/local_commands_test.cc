@@ -93,6 +93,40 @@ TEST(PlanCommandTest, TableShowsEveryStrategyWithItsRatioToExact) {
   }
 }
 
+// --ranks plans each rank of a data-parallel job: its gradient buckets are
+// ALLREDUCE buffers in its arena, and it shows the bytes sent per step.
+TEST(PlanCommandTest, RanksPlanTheBucketsAndShowTheCommunicationPerStep) {
+  const CommandResult table =
+      Slimtrain("plan --model zoo:resnet20 --batch 8 --strategies exact,checkpoint --ranks 4 --bucket-mib 1");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  for (const char* s : {"data-parallel: 4 ranks, batch 8 each; gradients (1.0 MiB per step per rank) summed in 2 "
+                        "buckets of about 1.0 MiB while backward runs",
+                        "sent/step", "1.6 MiB", "ring all-reduce"}) {
+    EXPECT_NE(table.output.find(s), std::string::npos) << s << "\n" << table.output;
+  }
+  const CommandResult r = RunCommandSplit(std::string(kBinary) +
+                                          " plan --model zoo:resnet20 --batch 8 --strategies exact --ranks 2 "
+                                          "--bucket-mib 1 --no-overlap --sync-bn --buffers --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const google::protobuf::Struct root = ParseJson(r.stdout_only);
+  const auto& plan = Plan(root, 0).fields();
+  EXPECT_EQ(plan.at("ranks").number_value(), 2);
+  EXPECT_EQ(plan.at("bucket_bytes").string_value(), "1048576");
+  EXPECT_FALSE(plan.at("overlap_communication").bool_value());
+  EXPECT_TRUE(plan.at("sync_batch_norm").bool_value());
+  const int64_t gradients = std::stoll(plan.at("gradient_bytes").string_value());
+  EXPECT_EQ(std::stoll(plan.at("allreduce_gradient_bytes_per_step").string_value()), gradients);
+  const int64_t sync = std::stoll(plan.at("sync_batch_norm_bytes_per_step").string_value());
+  EXPECT_GT(sync, 0);
+  EXPECT_EQ(std::stoll(plan.at("sent_bytes_per_step").string_value()), gradients + sync);  // 2 ranks: all once
+  int allreduce = 0;
+  for (const auto& b : plan.at("buffers").list_value().values()) {
+    allreduce += b.struct_value().fields().at("kind").string_value() == "ALLREDUCE";
+  }
+  EXPECT_EQ(allreduce, plan.at("allreduce_buckets").number_value());
+  EXPECT_GT(allreduce, 0);
+}
+
 TEST(PlanCommandTest, AutoChoosesForTheBudgetAndSaysWhy) {
   const CommandResult r = Slimtrain("plan --model zoo:resnet164 --batch 128 --strategies auto --budget 1GiB");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -182,6 +216,12 @@ INSTANTIATE_TEST_SUITE_P(
                    "/nonexistent/model.pbtxt"},
         UsageError{"UnknownDevice", "plan --model zoo:resnet20 --batch 8 --device tpu", 2,
                    "device: unknown device 'tpu'"},
+        UsageError{"NoRanks", "plan --model zoo:resnet20 --batch 8 --ranks 0", 2,
+                   "--ranks: 0, must be in [1, 65536]"},
+        UsageError{"HugeBuckets", "plan --model zoo:resnet20 --batch 8 --ranks 2 --bucket-mib 5000", 2,
+                   "--bucket-mib: 5000, must be in [1, 4096]"},
+        UsageError{"RanksOnTheServer", "plan --server 127.0.0.1:1 --model zoo:resnet20 --batch 8 --ranks 2", 2,
+                   "--ranks: the server plans one process"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });

@@ -3,6 +3,7 @@
 // schedule is the one that plan was packed from: buffer i is plan buffer i,
 // step t plan step t, with the same sizes, lifetimes, in-place reuse, codes,
 // operands' reads and writes, checkpoints and FLOPs.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,17 @@ void ExpectScheduleIsPlans(const Graph& g, const v1::MemoryPlan& plan, const Sch
     saved += want.saved ? want.size_bytes : 0;
   }
   EXPECT_EQ(saved, plan.saved_activation_bytes());
+  // Data-parallel: the buckets are the plan's ALLREDUCE buffers, in order.
+  EXPECT_EQ(s.ranks, std::max(1, plan.ranks()));
+  size_t allreduce = 0;
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    if (plan.buffers(i).kind() != v1::Buffer::ALLREDUCE) continue;
+    ASSERT_LT(allreduce, s.buckets.size());
+    EXPECT_EQ(s.buckets[allreduce].buffer, i);
+    ++allreduce;
+  }
+  EXPECT_EQ(allreduce, s.buckets.size());
+  EXPECT_EQ(plan.allreduce_buckets(), static_cast<int>(s.buckets.size()));
 
   ASSERT_EQ(static_cast<int>(s.steps.size()), plan.steps_size());
   for (int t = 0; t < plan.steps_size(); ++t) {
@@ -83,7 +95,8 @@ struct Case {
 // its least peak and exact's (its search loosens the segmentation while the
 // packed plan fits); mixed, recomputing and codes only, with a budget
 // between approx2's and checkpoint_optimal's peaks; mixed with given bits
-// and checkpoints.
+// and checkpoints; data-parallel plans (2 ranks, small buckets) of exact,
+// and of the searches with a budget.
 std::vector<Case> CasesFor(const Graph& g, int64_t batch, const TensorBits* bits, const std::vector<int>* cuts) {
   PlanOptions base;
   base.batch_size = batch;
@@ -108,6 +121,17 @@ std::vector<Case> CasesFor(const Graph& g, int64_t batch, const TensorBits* bits
   given.tensor_bits = bits;
   given.mixed_checkpoints = cuts;
   cases.push_back({"mixed with given bits and checkpoints", Strategy::kMixed, given});
+  PlanOptions ranked = base;
+  ranked.data_parallel.ranks = 2;
+  ranked.data_parallel.bucket_bytes = 16 << 10;
+  cases.push_back({"exact on 2 ranks", Strategy::kExact, ranked});
+  ranked.data_parallel.overlap_communication = false;
+  ranked.budget_bytes = ranked.checkpoint_budget_bytes = (optimal + exact) / 2;
+  cases.push_back({"checkpoint_optimal with a budget on 2 ranks, summed after backward",
+                   Strategy::kCheckpointOptimal, ranked});
+  ranked.data_parallel.overlap_communication = true;
+  ranked.budget_bytes = ranked.checkpoint_budget_bytes = (approx2 + optimal) / 2;
+  cases.push_back({"mixed with a budget on 2 ranks", Strategy::kMixed, ranked});
   return cases;
 }
 

@@ -77,6 +77,10 @@ TEST(CommunicatorOptionsTest, OutOfRangeFieldsAreNamed) {
   tiny.max_message_bytes = 4;
   EXPECT_THAT(CheckCommunicatorOptions(tiny).message(),
               HasSubstr("CommunicatorOptions.max_message_bytes 4 is below 8"));
+  CommunicatorOptions none_in_flight;
+  none_in_flight.max_operations_in_flight = 0;
+  EXPECT_THAT(CheckCommunicatorOptions(none_in_flight).message(),
+              HasSubstr("CommunicatorOptions.max_operations_in_flight 0 is below 1"));
 
   // MpiCommunicator::Create checks them before it touches MPI.
   LaunchInfo launch;

@@ -1,0 +1,185 @@
+// The executor's gradient buckets, in one process: a communicator of two
+// ranks that hold the same gradients (MirrorCommunicator: the sum is twice
+// this rank's, exactly) must train exactly as one process does, so the
+// gradients copied into the plan's ALLREDUCE buffers come back as they
+// left, every element once; NaN-poisoning every block outside its lifetime
+// changes nothing, so a bucket's buffer lives from its packing to its
+// unpacking. A stored data-parallel plan runs as the plan it is
+// (CreateFromPlan derives the same buckets), and one for other ranks than
+// the communicator's is refused naming both.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/comm/communicator.h"
+#include "engine/cpu/reference_backend.h"
+#include "engine/executor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "planner/graph.h"
+#include "tests/engine/executor_test_util.h"
+#include "tests/testing/status_assertions.h"
+#include "tests/testing/test_models.h"
+
+namespace slimtrain::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+// `size` ranks that all hold this rank's values: an all-reduce multiplies
+// them by `size` (exact for 2). Counts what it sums.
+class MirrorCommunicator final : public comm::Communicator {
+ public:
+  explicit MirrorCommunicator(int size) : size_(size) {}
+  int rank() const override { return 0; }
+  int size() const override { return size_; }
+  int local_rank() const override { return 0; }
+  comm::BufferMemory buffer_memory() const override { return comm::BufferMemory::kHost; }
+
+  int64_t all_reduces = 0, elements = 0;
+
+ protected:
+  std::unique_ptr<comm::PendingCollective> Start(const Collective& op) override {
+    if (op.kind == Collective::Kind::kAllReduceSum) {
+      ++all_reduces;
+      elements += op.count;
+      for (int64_t i = 0; i < op.count; ++i) {
+        if (op.type == ElementType::kFloat64) {
+          static_cast<double*>(op.data)[i] *= size_;
+        } else {
+          static_cast<float*>(op.data)[i] *= static_cast<float>(size_);
+        }
+      }
+    }
+    return comm::FinishedCollective(absl::OkStatus());
+  }
+
+ private:
+  int size_;
+};
+
+// Two convolutions with batch norm (a BN→ReLU approx4 codes), a residual
+// add, a classifier.
+constexpr char kModel[] = R"pb(
+  name: "convnet_bn"
+  input { dims: 2 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 padding: 1 } }
+  layers { name: "bn1" inputs: "conv1" batch_norm {} }
+  layers { name: "relu1" inputs: "bn1" relu {} }
+  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 8 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn2" inputs: "conv2" batch_norm {} }
+  layers { name: "relu2" inputs: "bn2" relu {} }
+  layers { name: "add" inputs: "relu2" inputs: "relu1" add {} }
+  layers { name: "gap" inputs: "add" global_avg_pool {} }
+  layers { name: "fc" inputs: "gap" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
+constexpr int64_t kBatch = 4;
+constexpr int kSteps = 3;
+
+// Every value of the parameter region after kSteps steps on one batch.
+std::vector<double> Train(Executor& e, const testing::Batch& data) {
+  for (int step = 0; step < kSteps; ++step) {
+    absl::StatusOr<StepResult> r = e.TrainStep(data.images.data(), data.labels.data(), 0.05);
+    EXPECT_TRUE(r.ok()) << r.status();
+  }
+  std::vector<double> values;
+  for (int64_t i = 0; i < e.params().total_count(); ++i) values.push_back(e.params().Get(i));
+  return values;
+}
+
+struct Setting {
+  planner::Strategy strategy;
+  DType dtype;
+  int64_t bucket_bytes;
+  bool overlap;
+};
+
+TEST(ExecutorBucketsTest, TwoMirroredRanksTrainExactlyAsOneProcess) {
+  ASSERT_OK_AND_ASSIGN(const planner::Graph g, test_util::GraphFromText(kModel));
+  const testing::Batch data = testing::RandomBatch(g, kBatch, /*seed=*/3);
+  for (const Setting& s : {Setting{planner::Strategy::kExact, DType::kF32, 64, true},
+                           Setting{planner::Strategy::kExact, DType::kF64, 64, false},
+                           Setting{planner::Strategy::kCheckpoint, DType::kF32, 1024, true},
+                           Setting{planner::Strategy::kApprox4, DType::kF32, planner::kDefaultBucketBytes, true},
+                           Setting{planner::Strategy::kApprox4, DType::kF64, 512, false}}) {
+    SCOPED_TRACE(absl::StrCat(planner::StrategyName(s.strategy), s.dtype == DType::kF64 ? ", float64" : "",
+                              ", ", s.bucket_bytes, "-byte buckets", s.overlap ? "" : ", after backward"));
+    ReferenceBackend backend(s.dtype);
+    ExecutorOptions alone;
+    alone.seed = 7;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> one, Executor::Create(g, s.strategy, kBatch, &backend, alone));
+    MirrorCommunicator mirror(2);
+    ExecutorOptions ranked = alone;
+    ranked.communicator = &mirror;
+    ranked.bucket_bytes = s.bucket_bytes;
+    ranked.overlap_communication = s.overlap;
+    ranked.debug = true;  // every block NaN outside its lifetime
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> two, Executor::Create(g, s.strategy, kBatch, &backend, ranked));
+    const v1::MemoryPlan& plan = two->plan();
+    EXPECT_EQ(plan.ranks(), 2);
+    const auto& buckets = two->gradient_buckets();
+    ASSERT_FALSE(buckets.empty());
+    EXPECT_EQ(plan.allreduce_buckets(), static_cast<int>(buckets.size()));
+    for (const planner::GradientBucket& b : buckets) {
+      EXPECT_EQ(plan.buffers(b.buffer).kind(), v1::Buffer::ALLREDUCE);
+    }
+    EXPECT_EQ(two->arena_bytes(), plan.arena_bytes());
+    EXPECT_EQ(Train(*two, data), Train(*one, data)) << "the mean of two equal gradients is each";
+    // Every bucket summed once a step, every trainable element in one.
+    EXPECT_EQ(mirror.all_reduces, kSteps * static_cast<int64_t>(buckets.size()));
+    EXPECT_EQ(mirror.elements, kSteps * g.parameter_count());
+  }
+}
+
+TEST(ExecutorBucketsTest, AStoredPlanRunsItsOwnBucketsForItsRanks) {
+  ASSERT_OK_AND_ASSIGN(const planner::Graph g, test_util::GraphFromText(kModel));
+  const testing::Batch data = testing::RandomBatch(g, kBatch, /*seed=*/4);
+  ReferenceBackend backend(DType::kF32);
+  MirrorCommunicator mirror(2);
+  ExecutorOptions options;
+  options.communicator = &mirror;
+  options.bucket_bytes = 256;
+  options.overlap_communication = false;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> planned,
+                       Executor::Create(g, planner::Strategy::kExact, kBatch, &backend, options));
+  // Run from the stored plan with other bucket options: the plan's hold.
+  ExecutorOptions other = options;
+  other.bucket_bytes = planner::kDefaultBucketBytes;
+  other.overlap_communication = true;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> stored, Executor::CreateFromPlan(g, planned->plan(), &backend, other));
+  EXPECT_EQ(stored->plan().SerializeAsString(), planned->plan().SerializeAsString());
+  ASSERT_EQ(stored->gradient_buckets().size(), planned->gradient_buckets().size());
+  ASSERT_GT(planned->gradient_buckets().size(), 1u);
+  for (size_t k = 0; k < planned->gradient_buckets().size(); ++k) {
+    const planner::GradientBucket& a = planned->gradient_buckets()[k];
+    const planner::GradientBucket& b = stored->gradient_buckets()[k];
+    EXPECT_EQ(a.buffer, b.buffer);
+    EXPECT_EQ(a.ready_step, b.ready_step);
+    EXPECT_EQ(a.ranges, b.ranges);
+  }
+  EXPECT_EQ(Train(*stored, data), Train(*planned, data));
+
+  // Ranks the communicator does not have: refused before anything runs.
+  ExecutorOptions alone;
+  absl::StatusOr<std::unique_ptr<Executor>> without = Executor::CreateFromPlan(g, planned->plan(), &backend, alone);
+  EXPECT_EQ(without.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(without.status().message(),
+              HasSubstr("the plan's ranks (data-parallel processes), 2, are not the communicator's size, 1"));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> single,
+                       Executor::Create(g, planner::Strategy::kExact, kBatch, &backend, alone));
+  MirrorCommunicator four(4);
+  ExecutorOptions with_four = alone;
+  with_four.communicator = &four;
+  absl::StatusOr<std::unique_ptr<Executor>> refused = Executor::CreateFromPlan(g, single->plan(), &backend, with_four);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the plan's ranks (data-parallel processes), 1, are not the communicator's size, 4"));
+}
+
+}  // namespace
+}  // namespace slimtrain::engine
