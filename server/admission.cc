@@ -39,13 +39,6 @@ int RankThreads(const v1::Resources& res, const RankLayout& layout, const Server
   return std::max(1, config.cpu_threads / layout.per_node);
 }
 
-RankLayout RanksOf(const v1::Resources& res) {
-  RankLayout l;
-  l.nodes = std::max(1, res.node_count());
-  const bool gpu = res.device() == "cuda" || res.gpu_count() > 1;
-  l.per_node = std::max(1, gpu ? res.gpu_count() : res.cpu_ranks());
-  return l;
-}
 
 absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std::string& path) {
   const absl::Status outside =

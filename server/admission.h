@@ -21,6 +21,7 @@
 #include "proto/job.pb.h"
 #include "proto/plan.pb.h"
 #include "proto/service.pb.h"
+#include "server/plan_job.h"
 #include "server/server_config.h"
 
 namespace slimtrain::server {
@@ -31,18 +32,6 @@ struct DevicePool {
   std::string no_gpu_reason;  // why gpus is empty
   int64_t cpu_capacity_bytes = 0;  // the CPU's memory for jobs (RAM less a reserve)
 };
-
-// A job's processes: `per_node` on each of `nodes` hosts (hosts.h); more
-// than one in all trains data-parallel, each process (rank) with the spec's
-// batch.
-struct RankLayout {
-  int nodes = 1;
-  int per_node = 1;
-  int ranks() const { return nodes * per_node; }
-};
-// From resources: node_count, and cpu_ranks (or gpu_count for a cuda job)
-// per node; 0 counts as 1.
-RankLayout RanksOf(const v1::Resources& resources);
 
 // CPU threads of each of a job's processes: resources.cpu_threads, else the
 // server's threads per job shared by the processes on a host (at least 1).

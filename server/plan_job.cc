@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -20,6 +21,14 @@
 
 namespace slimtrain::server {
 
+RankLayout RanksOf(const v1::Resources& res) {
+  RankLayout l;
+  l.nodes = std::max(1, res.node_count());
+  const bool gpu = res.device() == "cuda" || res.gpu_count() > 1;
+  l.per_node = std::max(1, gpu ? res.gpu_count() : res.cpu_ranks());
+  return l;
+}
+
 absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::JobSpec& spec, int64_t room,
                                        const std::string& device, const planner::CostModel& cost,
                                        const planner::PlanStop* stop) {
@@ -31,6 +40,7 @@ absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::Jo
   options.device = device;
   options.stop = stop;
   options.include_buffers = true;  // the worker runs this plan (Submit stores it whole)
+  options.data_parallel.ranks = RanksOf(spec.resources()).ranks();
   // mixed with the job's own sensitivity table plans what its worker will;
   // without one it assumes sensitivities, and the worker runs these bits.
   planner::Sensitivity sensitivity;

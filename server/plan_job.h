@@ -32,11 +32,24 @@
 
 namespace slimtrain::server {
 
+// A job's processes: `per_node` on each of `nodes` hosts (hosts.h); more
+// than one in all trains data-parallel, each process (rank) with the spec's
+// batch.
+struct RankLayout {
+  int nodes = 1;
+  int per_node = 1;
+  int ranks() const { return nodes * per_node; }
+};
+// From resources: node_count, and cpu_ranks (or gpu_count for a cuda job)
+// per node; 0 counts as 1.
+RankLayout RanksOf(const v1::Resources& resources);
+
 // The plan `spec`'s worker runs on `device` ("cpu", "cuda"), buffers
 // included: its strategy ("auto": the first that fits, else
 // FAILED_PRECONDITION saying why), batch, optimizer, checkpoint budget and
 // sensitivity table from `spec`, and as budget spec.budget_bytes or else
-// `room`. `graph` is the spec's model built at its batch; the spec's fields
+// `room`; a data-parallel job's (RanksOf) is one rank's, with its gradient
+// buckets (planner/data_parallel.h's defaults). `graph` is the spec's model built at its batch; the spec's fields
 // were checked (engine::ValidateJobSpec).
 absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::JobSpec& spec, int64_t room,
                                        const std::string& device, const planner::CostModel& cost,

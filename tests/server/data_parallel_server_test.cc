@@ -4,7 +4,8 @@
 // killed outright fails the job with that rank's reason, and a rank that
 // hangs fails it within the collective timeout, with no process left behind;
 // a server killed with SIGKILL during a 2-rank job takes both ranks with it
-// and resumes the job on both from its checkpoint; what the server cannot
+// and resumes the job on both from its checkpoint; the admitted plan is a
+// rank's, with its gradient buckets; what the server cannot
 // run is refused at submission, naming the field.
 #include <signal.h>
 #include <stdlib.h>
@@ -136,6 +137,11 @@ TEST(DataParallelServerTest, TwoRankJobRunsToSucceededOnBothHosts) {
   const grpc::Status s = server->stub()->SubmitJob(AsUser(kAlice).get(), TwoRankJob(20), &submitted);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(submitted.job().ranks(), 2);
+  // The admitted plan is one rank's, with its gradient buckets.
+  EXPECT_EQ(submitted.job().plan().ranks(), 2);
+  EXPECT_GE(submitted.job().plan().allreduce_buckets(), 1);
+  EXPECT_GT(submitted.job().plan().allreduce_gradient_bytes_per_step(), 0);
+  EXPECT_EQ(submitted.job().plan().sent_bytes_per_step(), submitted.job().plan().allreduce_gradient_bytes_per_step());
   const std::string id = submitted.job().id();
   const v1::Job job = WaitFor(*server, id, 300, Finished);
   ASSERT_EQ(job.state(), v1::Job::SUCCEEDED) << job.failure_reason();
