@@ -266,16 +266,19 @@ int RunTrainCommand(const std::vector<std::string>& args) {
         "  \"images_per_second\": %.1f,\n  \"train_loss\": %.6f,\n  \"train_accuracy\": %.6f,\n"
         "  \"test_loss\": %.6f,\n  \"test_accuracy\": %.6f,\n  \"planned_peak_bytes\": %d,\n"
         "  \"arena_bytes\": %d,\n  \"measured_peak_bytes\": %d,\n  \"other_bytes\": %d,\n  \"weights\": \"%s\",\n"
-        "  \"ranks\": %d,\n  \"communication_wait_seconds\": %.3f\n}\n",
+        "  \"ranks\": %d,\n  \"communication_wait_seconds\": %.3f,\n  \"communication_exposed_seconds\": %.3f\n}\n",
         t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate, last_loss, last_accuracy, eval_loss,
         eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, t.other_bytes(), output, (*comm)->size(),
-        t.communication_wait_seconds());
+        t.communication_wait_seconds(), t.communication_exposed_seconds());
   } else {
     std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %s\n", t.graph().spec().name(),
                                  plan.strategy(), steps_done, Duration(seconds), rate_text(rate, false));
     if ((*comm)->size() > 1) {
-      std::cout << absl::StrFormat("data-parallel: %d ranks; %.1f%% of the time waiting for gradient sums after backward\n",
-                                   (*comm)->size(), 100 * t.communication_wait_seconds() / std::max(seconds, 1e-9));
+      std::cout << absl::StrFormat(
+          "data-parallel: %d ranks; %.1f%% of the time waiting for gradient sums after backward, %.1f%% not hidden "
+          "by backward on any rank\n",
+          (*comm)->size(), 100 * t.communication_wait_seconds() / std::max(seconds, 1e-9),
+          100 * t.communication_exposed_seconds() / std::max(seconds, 1e-9));
     }
     std::cout << absl::StrFormat("last batch: loss %.4f%s\n", last_loss,
                                  accuracy_text(last_accuracy, ", accuracy %.2f%%"));

@@ -220,11 +220,15 @@ absl::Status Trainer::TrainOne(const TrainerCallbacks& callbacks) {
   communication_wait_seconds_ += executor_->communication_wait_seconds();
   comm::Communicator* const comm = options_.communicator;
   const int ranks = comm != nullptr ? comm->size() : 1;
-  if (ranks > 1) {  // the global batch's loss and correct count
-    double both[2] = {r.loss, static_cast<double>(r.correct)};
-    SLIM_RETURN_IF_ERROR(comm->AllReduceSum(both, 2));
-    r.loss = both[0] / ranks;
-    r.correct = static_cast<int64_t>(std::llround(both[1]));
+  if (ranks > 1) {  // the global batch's loss and correct count, and every rank's wait
+    std::vector<double> sums(2 + ranks, 0.0);
+    sums[0] = r.loss;
+    sums[1] = static_cast<double>(r.correct);
+    sums[2 + comm->rank()] = executor_->communication_wait_seconds();
+    SLIM_RETURN_IF_ERROR(comm->AllReduceSum(sums.data(), static_cast<int64_t>(sums.size())));
+    r.loss = sums[0] / ranks;
+    r.correct = static_cast<int64_t>(std::llround(sums[1]));
+    communication_exposed_seconds_ += *std::min_element(sums.begin() + 2, sums.end());
   }
   losses_.push_back(r.loss);
   const double rate = spec_.batch_size() * ranks / std::max(seconds, 1e-9);  // every rank's examples

@@ -122,6 +122,12 @@ class Trainer {
   // Data-parallel: the seconds the steps run so far spent waiting for the
   // gradients' sums after backward (Executor::communication_wait_seconds).
   double communication_wait_seconds() const { return communication_wait_seconds_; }
+  // Data-parallel: of that wait, what no rank could avoid: each step's
+  // least wait over the ranks. The rank that reaches the wait last waits
+  // only for the communication backward did not hide, while the others also
+  // wait for it (their lag): so this is the all-reduce time left exposed,
+  // the same on every rank.
+  double communication_exposed_seconds() const { return communication_exposed_seconds_; }
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return batches_->batches_per_epoch(); }
   int64_t epoch() const { return batches_->epoch(); }
@@ -158,6 +164,7 @@ class Trainer {
   std::vector<double> losses_;
   double images_per_second_ = 0;
   double communication_wait_seconds_ = 0;
+  double communication_exposed_seconds_ = 0;
   int64_t other_bytes_ = 0;
 };
 

@@ -80,6 +80,7 @@ constexpr double kTolerance = 1e-4;
 struct Run {
   std::vector<double> losses;
   std::vector<double> weights;
+  double wait = 0, exposed = 0;  // Trainer's communication seconds
 };
 
 absl::StatusOr<Run> Train(v1::JobSpec spec, comm::Communicator* communicator, int64_t bucket_bytes, bool overlap,
@@ -98,6 +99,14 @@ absl::StatusOr<Run> Train(v1::JobSpec spec, comm::Communicator* communicator, in
   run.losses = (*trainer)->losses();
   const ParameterRegion& params = (*trainer)->executor().params();
   for (int64_t i = 0; i < params.total_count(); ++i) run.weights.push_back(params.Get(i));
+  run.wait = (*trainer)->communication_wait_seconds();
+  run.exposed = (*trainer)->communication_exposed_seconds();
+  // The exposed part is the least wait of any rank, so never more than this
+  // rank's.
+  if (!(run.exposed >= 0 && run.exposed <= run.wait)) {
+    return absl::InternalError(absl::StrFormat("exposed communication %.6f s is not in [0, this rank's wait %.6f s]",
+                                               run.exposed, run.wait));
+  }
   return run;
 }
 
