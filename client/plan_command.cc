@@ -80,18 +80,14 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   if (bucket_mib < 1 || bucket_mib > 4096) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));
   }
-  if (ranks > 1 && flags.WasSet("server")) {
-    return Fail(absl::InvalidArgumentError(
-        "--ranks: the server plans one process (its PlanMemory request has no ranks); plan data-parallel jobs "
-        "locally, without --server"));
-  }
-  planner::DataParallelOptions data_parallel;
-  data_parallel.ranks = static_cast<int>(ranks);
-  data_parallel.bucket_bytes = bucket_mib << 20;
-  data_parallel.overlap_communication = overlap;
-  data_parallel.sync_batch_norm = sync_bn;
-
   v1::PlanMemoryRequest request;
+  if (ranks > 1) {
+    v1::DataParallelPlanning* d = request.mutable_data_parallel();
+    d->set_ranks(static_cast<int32_t>(ranks));
+    d->set_bucket_bytes(bucket_mib << 20);
+    d->set_no_overlap(!overlap);
+    d->set_sync_batch_norm(sync_bn);
+  }
   absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
   if (!ref.ok()) return Fail(ref.status());
   *request.mutable_model() = *ref;
@@ -128,8 +124,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     if (!s.ok()) return Fail(conn.Explain(s));
     response = std::move(remote);
   } else {
-    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel(), {}, planner::PlanRequestBounds(),
-                                          data_parallel);
+    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel());
   }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;

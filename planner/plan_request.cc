@@ -35,10 +35,19 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
   return absl::InvalidArgumentError("model: set a zoo name (zoo), an inline spec (spec) or an ONNX model (onnx)");
 }
 
+DataParallelOptions DataParallelOf(const v1::PlanMemoryRequest& request) {
+  const v1::DataParallelPlanning& d = request.data_parallel();
+  DataParallelOptions o;
+  o.ranks = d.ranks() == 0 ? 1 : d.ranks();
+  if (d.bucket_bytes() != 0) o.bucket_bytes = d.bucket_bytes();
+  o.overlap_communication = !d.no_overlap();
+  o.sync_batch_norm = d.sync_batch_norm();
+  return o;
+}
+
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request, const CostModel& cost,
                                                          const std::vector<DeviceProfile>& devices,
-                                                         const PlanRequestBounds& bounds,
-                                                         const DataParallelOptions& data_parallel) {
+                                                         const PlanRequestBounds& bounds) {
   if (request.batch_size() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", request.batch_size()));
   }
@@ -114,7 +123,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   options.include_buffers = request.include_buffers();
   options.device = device_name;
   options.stop = bounds.stop;
-  options.data_parallel = data_parallel;
+  options.data_parallel = DataParallelOf(request);
 
   v1::PlanMemoryResponse response;
   response.set_budget_bytes(options.budget_bytes);

@@ -52,15 +52,17 @@ struct PlanRequestBounds {
 // "strategies[1]: unknown strategy 'fast'", "device: unknown device 'x'; known:
 // ..."), builds the graph, and plans.
 // `devices`: targets besides the known profiles (a server's own GPUs, e.g.
-// "cuda:0"), found first by name. `data_parallel`: plan each rank of a
-// data-parallel job (data_parallel.h; the request's batch_size is each
-// rank's); the default plans one process. PlanMemoryRequest has no such
-// fields: the local `slimtrain plan --ranks` passes them.
+// "cuda:0"), found first by name. request.data_parallel: plan each rank of
+// a data-parallel job (data_parallel.h; the request's batch_size is each
+// rank's; its ranks and bucket size checked, naming data_parallel.*); unset,
+// one process.
 absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryRequest& request,
                                                          const CostModel& cost,
                                                          const std::vector<DeviceProfile>& devices = {},
-                                                         const PlanRequestBounds& bounds = PlanRequestBounds(),
-                                                         const DataParallelOptions& data_parallel = {});
+                                                         const PlanRequestBounds& bounds = PlanRequestBounds());
+
+// The request's data-parallel planning as options (0s are the defaults).
+DataParallelOptions DataParallelOf(const v1::PlanMemoryRequest& request);
 
 }  // namespace slimtrain::planner
 

@@ -220,8 +220,6 @@ INSTANTIATE_TEST_SUITE_P(
                    "--ranks: 0, must be in [1, 65536]"},
         UsageError{"HugeBuckets", "plan --model zoo:resnet20 --batch 8 --ranks 2 --bucket-mib 5000", 2,
                    "--bucket-mib: 5000, must be in [1, 4096]"},
-        UsageError{"RanksOnTheServer", "plan --server 127.0.0.1:1 --model zoo:resnet20 --batch 8 --ranks 2", 2,
-                   "--ranks: the server plans one process"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });

@@ -155,6 +155,15 @@ TEST_F(RemoteCommandsTest, EveryCommandWithItsJson) {
       "exact,approx4 --format json"));
   ASSERT_EQ(plan.exit_code, 0) << plan.output;
   EXPECT_EQ(Json(plan.stdout_only).fields().at("plans").list_value().values_size(), 2);
+  // Data-parallel: each plan a rank's, with its buckets.
+  const CommandResult ranked = RunCommandSplit(Cli(
+      "plan --server 127.0.0.1:" + std::to_string(port_) + " --model zoo:resnet20 --batch 16 --strategies "
+      "exact --ranks 4 --bucket-mib 1 --format json"));
+  ASSERT_EQ(ranked.exit_code, 0) << ranked.output;
+  const auto ranked_json = Json(ranked.stdout_only);
+  const auto& ranked_plan = ranked_json.fields().at("plans").list_value().values(0).struct_value();
+  EXPECT_EQ(ranked_plan.fields().at("ranks").number_value(), 4) << ranked.stdout_only;
+  EXPECT_GE(ranked_plan.fields().at("allreduce_buckets").number_value(), 1) << ranked.stdout_only;
   // Finished: cancel is refused; delete... via cancel's message.
   const CommandResult cancel = RunCommand(Cli("cancel " + id));
   EXPECT_EQ(cancel.exit_code, 1);

@@ -68,6 +68,24 @@ TEST(CpuPlannerTest, APlanRequestsAnswerIsTheOneThisProcessGives) {
   ASSERT_OK_AND_ASSIGN(v1::PlanMemoryResponse there, AnswerOnCpu(kWorker, request, kThreads, devices, {}));
   EXPECT_GT(there.plans_size(), 1);
   EXPECT_EQ(there.SerializeAsString(), here.SerializeAsString());
+
+  // A data-parallel request: each plan a rank's, with its buckets, the same
+  // on both sides.
+  request.mutable_data_parallel()->set_ranks(4);
+  request.mutable_data_parallel()->set_bucket_bytes(64 << 10);
+  ASSERT_OK_AND_ASSIGN(here, planner::AnswerPlanRequest(request, cost, devices));
+  ASSERT_OK_AND_ASSIGN(there, AnswerOnCpu(kWorker, request, kThreads, devices, {}));
+  EXPECT_EQ(there.SerializeAsString(), here.SerializeAsString());
+  ASSERT_GT(there.plans_size(), 1);
+  for (const v1::MemoryPlan& p : there.plans()) {
+    EXPECT_EQ(p.ranks(), 4) << p.strategy();
+    EXPECT_GT(p.allreduce_buckets(), 1) << p.strategy();
+    EXPECT_EQ(p.sent_bytes_per_step(), p.allreduce_gradient_bytes_per_step() * 3 / 2) << p.strategy();
+  }
+  request.mutable_data_parallel()->set_ranks(-2);
+  const absl::Status bad = AnswerOnCpu(kWorker, request, kThreads, devices, {}).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("data_parallel.ranks"), std::string::npos) << bad;
 }
 
 TEST(CpuPlannerTest, ThePlannersErrorsKeepTheirCodeAndMessage) {
