@@ -135,6 +135,28 @@ absl::Status ValidateResources(const v1::Resources& r) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateDataParallel(const v1::JobSpec& spec) {
+  const v1::DataParallelPlanning& d = spec.data_parallel();
+  if (d.ranks() != 0) {
+    return FieldError("data_parallel.ranks",
+                      absl::StrFormat("%d; leave it 0: a job's processes are resources.cpu_ranks x node_count",
+                                      d.ranks()));
+  }
+  SLIM_RETURN_IF_ERROR(CheckInt("data_parallel.bucket_bytes", d.bucket_bytes(), 0, int64_t{1} << 32));
+  if (d.bucket_bytes() > 0 && d.bucket_bytes() < 8) {
+    return FieldError("data_parallel.bucket_bytes",
+                      absl::StrFormat("%d is less than one element; at least 8, or 0 for 25 MiB", d.bucket_bytes()));
+  }
+  const std::string& s = spec.strategy();
+  if (d.sync_batch_norm() && s != "exact" && s != "checkpoint" && s != "checkpoint_optimal") {
+    return FieldError("data_parallel.sync_batch_norm",
+                      absl::StrFormat("with strategy '%s': approximate strategies code batch norms with each "
+                                      "rank's statistics; use exact, checkpoint or checkpoint_optimal",
+                                      s.empty() ? "(default)" : s));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int64_t TrainingExamples(const v1::DatasetSpec& d) {
@@ -168,6 +190,7 @@ absl::StatusOr<CheckedJob> CheckJobSpec(const v1::JobSpec& spec, const planner::
   SLIM_RETURN_IF_ERROR(ValidateOptimizer(spec.optimizer()));
   SLIM_RETURN_IF_ERROR(ValidateSchedule(spec.learning_rate_schedule(), spec.optimizer().learning_rate()));
   SLIM_RETURN_IF_ERROR(ValidateResources(spec.resources()));
+  SLIM_RETURN_IF_ERROR(ValidateDataParallel(spec));
 
   // The data.
   const v1::DatasetSpec& d = spec.dataset();

@@ -35,8 +35,7 @@ absl::StatusOr<v1::ModelSpec> ResolveModel(const v1::ModelRef& ref) {
   return absl::InvalidArgumentError("model: set a zoo name (zoo), an inline spec (spec) or an ONNX model (onnx)");
 }
 
-DataParallelOptions DataParallelOf(const v1::PlanMemoryRequest& request) {
-  const v1::DataParallelPlanning& d = request.data_parallel();
+DataParallelOptions DataParallelOf(const v1::DataParallelPlanning& d) {
   DataParallelOptions o;
   o.ranks = d.ranks() == 0 ? 1 : d.ranks();
   if (d.bucket_bytes() != 0) o.bucket_bytes = d.bucket_bytes();
@@ -123,7 +122,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   options.include_buffers = request.include_buffers();
   options.device = device_name;
   options.stop = bounds.stop;
-  options.data_parallel = DataParallelOf(request);
+  options.data_parallel = DataParallelOf(request.data_parallel());
 
   v1::PlanMemoryResponse response;
   response.set_budget_bytes(options.budget_bytes);

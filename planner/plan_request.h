@@ -61,8 +61,9 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
                                                          const std::vector<DeviceProfile>& devices = {},
                                                          const PlanRequestBounds& bounds = PlanRequestBounds());
 
-// The request's data-parallel planning as options (0s are the defaults).
-DataParallelOptions DataParallelOf(const v1::PlanMemoryRequest& request);
+// A request's or a job's data-parallel planning as options (0s are the
+// defaults; ranks 0 is 1).
+DataParallelOptions DataParallelOf(const v1::DataParallelPlanning& planning);
 
 }  // namespace slimtrain::planner
 

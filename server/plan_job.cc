@@ -40,6 +40,7 @@ absl::StatusOr<v1::MemoryPlan> PlanJob(const planner::Graph& graph, const v1::Jo
   options.device = device;
   options.stop = stop;
   options.include_buffers = true;  // the worker runs this plan (Submit stores it whole)
+  options.data_parallel = planner::DataParallelOf(spec.data_parallel());
   options.data_parallel.ranks = RanksOf(spec.resources()).ranks();
   // mixed with the job's own sensitivity table plans what its worker will;
   // without one it assumes sensitivities, and the worker runs these bits.

@@ -158,6 +158,21 @@ TEST(DataParallelServerTest, TwoRankJobRunsToSucceededOnBothHosts) {
   // A global batch of 64 over a shard each: 60000 / 2 / 32 steps an epoch.
   EXPECT_EQ(job.progress().total_epochs(), 1);
 
+  // Sync batch norm and small buckets after backward, as the spec asks.
+  v1::SubmitJobRequest synced = TwoRankJob(10);
+  synced.mutable_spec()->set_strategy("exact");
+  synced.mutable_spec()->mutable_data_parallel()->set_sync_batch_norm(true);
+  synced.mutable_spec()->mutable_data_parallel()->set_no_overlap(true);
+  synced.mutable_spec()->mutable_data_parallel()->set_bucket_bytes(256);
+  ASSERT_TRUE(server->stub()->SubmitJob(AsUser(kAlice).get(), synced, &submitted).ok());
+  EXPECT_TRUE(submitted.job().plan().sync_batch_norm());
+  EXPECT_FALSE(submitted.job().plan().overlap_communication());
+  EXPECT_EQ(submitted.job().plan().bucket_bytes(), 256);
+  EXPECT_GT(submitted.job().plan().allreduce_buckets(), 1);
+  EXPECT_GT(submitted.job().plan().sync_batch_norm_bytes_per_step(), 0);
+  const v1::Job synced_job = WaitFor(*server, submitted.job().id(), 300, Finished);
+  EXPECT_EQ(synced_job.state(), v1::Job::SUCCEEDED) << synced_job.failure_reason();
+
   // Cancelled: every rank stops at the same step (mpirun forwards the
   // server's SIGUSR1), rank 0 checkpoints, nothing is left running.
   ASSERT_TRUE(server->stub()->SubmitJob(AsUser(kAlice).get(), TwoRankJob(5000), &submitted).ok());
@@ -284,6 +299,11 @@ TEST(DataParallelServerTest, RefusesWhatItCannotRunNamingTheField) {
                 grpc::StatusCode::INVALID_ARGUMENT, "resources.cpu_ranks: 2 asks for CPU processes"},
            Case{"negative", [](v1::JobSpec& s) { s.mutable_resources()->set_cpu_ranks(-1); },
                 grpc::StatusCode::INVALID_ARGUMENT, "resources.cpu_ranks"},
+           Case{"sync BN with codes",
+                [](v1::JobSpec& s) { s.mutable_data_parallel()->set_sync_batch_norm(true); },
+                grpc::StatusCode::INVALID_ARGUMENT, "data_parallel.sync_batch_norm: with strategy 'approx4'"},
+           Case{"ranks in the spec", [](v1::JobSpec& s) { s.mutable_data_parallel()->set_ranks(2); },
+                grpc::StatusCode::INVALID_ARGUMENT, "data_parallel.ranks: 2; leave it 0"},
            Case{"a batch over the shard", [](v1::JobSpec& s) { s.set_batch_size(40000); },
                 grpc::StatusCode::INVALID_ARGUMENT, "batch_size: 40000 per process is more than the 30000"},
        }) {
