@@ -136,6 +136,32 @@ const std::vector<Case>& Cases() {
       {"UnknownDevice", [](v1::JobSpec& s) { s.mutable_resources()->set_device("tpu"); },
        "resources.device: unknown device 'tpu'"},
       {"NegativeGpus", [](v1::JobSpec& s) { s.mutable_resources()->set_gpu_count(-1); }, "resources.gpu_count: "},
+      {"TooManyCpuRanks", [](v1::JobSpec& s) { s.mutable_resources()->set_cpu_ranks(5000); },
+       "resources.cpu_ranks: must be in [0, 1024], got 5000"},
+      {"CpuRanksOnCuda",
+       [](v1::JobSpec& s) {
+         s.mutable_resources()->set_device("cuda");
+         s.mutable_resources()->set_cpu_ranks(2);
+       },
+       "resources.cpu_ranks: 2 asks for CPU processes, but resources.device is 'cuda'"},
+      {"CpuRanksAndGpus",
+       [](v1::JobSpec& s) {
+         s.mutable_resources()->set_gpu_count(2);
+         s.mutable_resources()->set_cpu_ranks(2);
+       },
+       "resources.cpu_ranks: 2 CPU processes and resources.gpu_count 2"},
+      {"RanksInDataParallel", [](v1::JobSpec& s) { s.mutable_data_parallel()->set_ranks(4); },
+       "data_parallel.ranks: 4; leave it 0"},
+      {"TinyBuckets", [](v1::JobSpec& s) { s.mutable_data_parallel()->set_bucket_bytes(3); },
+       "data_parallel.bucket_bytes: 3 is less than one element"},
+      {"HugeBuckets", [](v1::JobSpec& s) { s.mutable_data_parallel()->set_bucket_bytes(int64_t{1} << 40); },
+       "data_parallel.bucket_bytes: must be in [0, 4294967296]"},
+      {"SyncBnWithCodes",
+       [](v1::JobSpec& s) {
+         s.set_strategy("approx4");
+         s.mutable_data_parallel()->set_sync_batch_norm(true);
+       },
+       "data_parallel.sync_batch_norm: with strategy 'approx4'"},
       {"TooManyThreads", [](v1::JobSpec& s) { s.mutable_resources()->set_cpu_threads(100000); },
        "resources.cpu_threads: must be in [0, "},
       {"NegativeRunSeconds", [](v1::JobSpec& s) { s.mutable_resources()->set_max_run_seconds(-1); },
