@@ -1,7 +1,8 @@
 // Data-parallel training in the executor: the plan's gradient buckets,
 // copied into their ALLREDUCE buffers and summed as backward completes them,
-// their means copied back before the optimizer (executor.h,
-// ExecutorOptions::communicator; planner/data_parallel.h); sync batch norm.
+// their means copied back before the optimizer, every copy a backend kernel
+// on the backend's memory (executor.h, ExecutorOptions::communicator;
+// planner/data_parallel.h); sync batch norm (host-addressable backends).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
