@@ -10,7 +10,8 @@
 
 namespace slimtrain::client {
 
-absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads, bool tf32) {
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads, bool tf32,
+                                                             int device) {
   if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 0, got ", threads));
   auto fast = [&] { return std::unique_ptr<engine::Backend>(new engine::FastBackend(static_cast<int>(threads))); };
   if (name == "fast") return fast();
@@ -18,6 +19,7 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& 
   if (name == "cuda" || name == "auto") {
     engine::CudaBackendOptions options;
     options.tf32 = tf32;
+    options.device = device;
     absl::StatusOr<std::unique_ptr<engine::Backend>> gpu = engine::NewCudaBackend(options);
     if (gpu.ok()) return gpu;
     if (gpu.status().code() != absl::StatusCode::kUnavailable) return gpu.status();

@@ -14,16 +14,16 @@ namespace slimtrain::client {
 
 // The names --backend accepts, for help text.
 inline constexpr char kBackendHelp[] =
-    "fast (CPU: oneDNN and vectorised kernels), reference (CPU, slow, for checking), cuda (GPU 0; falls back "
+    "fast (CPU: oneDNN and vectorised kernels), reference (CPU, slow, for checking), cuda (GPU 0, or a data-parallel rank's local rank; falls back "
     "to fast, saying why, when no GPU is usable) or auto (cuda when a GPU is usable, else fast)";
 
 // "fast" (`threads` 0: the machine's cores), "reference" (readable loops,
-// float32), "cuda" (the CUDA backend on GPU 0, TF32 math when `tf32`; when no
+// float32), "cuda" (the CUDA backend on GPU `device`, TF32 math when `tf32`; when no
 // GPU or cuDNN is usable, the fast CPU backend, with one line on stderr
 // saying why) or "auto" (cuda when usable, else fast, silently).
 // INVALID_ARGUMENT naming --backend for anything else.
 absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads,
-                                                             bool tf32 = false);
+                                                             bool tf32 = false, int device = 0);
 
 }  // namespace slimtrain::client
 

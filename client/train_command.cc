@@ -154,13 +154,22 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   }
   absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
   if (!spec.ok()) return Fail(spec.status());
-  absl::StatusOr<std::unique_ptr<engine::Backend>> backend = MakeBackend(backend_name, threads, spec->allow_tf32());
+  // A data-parallel rank on a GPU takes its local rank's: one GPU per rank.
+  const int device = (*comm)->size() > 1 ? (*comm)->local_rank() : 0;
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
+      MakeBackend(backend_name, threads, spec->allow_tf32(), device);
   if (!backend.ok()) return Fail(backend.status());
+  // Its gradients and parameters then go over NCCL, its step's scalars over
+  // MPI (declared before the trainer, which it outlives).
+  absl::StatusOr<std::unique_ptr<engine::comm::Communicator>> gradients =
+      engine::MakeGradientCommunicator(**backend, **comm, device, engine::comm::CommunicatorOptions());
+  if (!gradients.ok()) return Fail(gradients.status());
 
   engine::TrainerOptions options;
   options.checkpoint_path = checkpoint;
   options.resume = resume;
   options.communicator = comm->get();
+  options.gradient_communicator = gradients->get();
   options.bucket_bytes = bucket_mib << 20;
   options.overlap_communication = overlap;
   options.sync_batch_norm = sync_bn;

@@ -169,6 +169,11 @@ class Backend : public planner::CostModel {
   virtual bool AllFinite(int64_t count, const void* x);
   // Waits for every kernel issued so far (for timing).
   virtual void Synchronize() {}
+  // The queue the kernels run in, for a communicator that must order its
+  // collectives after them (NcclCommunicator::Create's `stream`): the CUDA
+  // backend's cudaStream_t; null on the CPU backends, whose kernels have
+  // returned when their calls do.
+  virtual void* stream() const { return nullptr; }
   // Bytes the device reports in use (CUDA: cudaMemGetInfo's total - free,
   // the context included); -1 for host memory, whose measure is the
   // process's peak resident set.

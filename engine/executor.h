@@ -96,8 +96,11 @@ struct ExecutorOptions {
   // backward), otherwise all after backward; before the optimizer step the
   // executor waits for them and copies each bucket's sum over the ranks
   // back to the gradients. Each rank runs its own batch (its shard), so the
-  // mean is the gradient of the global batch's mean loss. Host-addressable
-  // backends only for now.
+  // mean is the gradient of the global batch's mean loss. The copies are
+  // the backend's kernels (Copy in, StridedCopy times 1/ranks back) on its
+  // own memory, and the communicator is handed that memory: a host one (MPI)
+  // on the CPU backends, a device one (NcclCommunicator) on a GPU; any other
+  // pairing is FAILED_PRECONDITION.
   comm::Communicator* communicator = nullptr;
   int64_t bucket_bytes = planner::kDefaultBucketBytes;
   bool overlap_communication = true;
@@ -106,6 +109,8 @@ struct ExecutorOptions {
   // sum and sum of squares, backward the sums of dy and dy·x̂, so 2 ranks x
   // 32 compute what 1 x 64 does. Host-addressable backends; exact and the
   // checkpointing strategies (BN codes keep per-rank statistics: refused).
+  // Its sums are computed on the host: refused (UNIMPLEMENTED) on a backend
+  // that is not host-addressable.
   bool sync_batch_norm = false;
 };
 
@@ -226,11 +231,12 @@ class Executor {
                StepResult& result);
   void Update(double learning_rate);
   // Data-parallel (executor_comm.cc): whether `schedule` can run on
-  // `backend` with `options` (its ranks the communicator's size, a
-  // host-addressable backend, sync batch norm under a strategy without
-  // batch-norm codes); copying the buckets ready after step `t` into their
-  // buffers and starting their sums; waiting for all and copying their
-  // means back to the gradients, before the optimizer.
+  // `backend` with `options` (its ranks the communicator's size; refused: a
+  // communicator that cannot reach the backend's memory, sync batch norm on
+  // a device or under a strategy without batch-norm codes); copying the
+  // buckets ready after step `t` into their buffers and starting their
+  // sums; waiting for all and copying their means back to the gradients,
+  // before the optimizer (all copies backend kernels).
   static absl::Status CheckDataParallel(const planner::Schedule& schedule, const Backend& backend,
                                         const ExecutorOptions& options);
   void StartReadyBuckets(int t);

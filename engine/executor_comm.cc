@@ -1,9 +1,11 @@
 // Data-parallel training in the executor: the plan's gradient buckets,
 // copied into their ALLREDUCE buffers and summed as backward completes them,
-// their means copied back before the optimizer (executor.h,
-// ExecutorOptions::communicator; planner/data_parallel.h); sync batch norm.
+// their means copied back before the optimizer, every copy a backend kernel
+// on the backend's memory (executor.h, ExecutorOptions::communicator;
+// planner/data_parallel.h); sync batch norm (host-addressable backends).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <type_traits>
 #include <utility>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "engine/executor.h"
+#include "engine/tensor_view.h"
 
 namespace slimtrain::engine {
 
@@ -28,10 +31,26 @@ absl::Status Executor::CheckDataParallel(const planner::Schedule& schedule, cons
         schedule.ranks, ranks));
   }
   if (ranks == 1) return absl::OkStatus();
-  if (!backend.host_addressable()) {
+  // The buckets and the broadcast hand the communicator the backend's own
+  // memory: it must be able to reach it.
+  const comm::BufferMemory memory = options.communicator->buffer_memory();
+  if (!backend.host_addressable() && memory == comm::BufferMemory::kHost) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data-parallel training on %s: its gradients and parameters are in device memory, which this "
+        "communicator (host buffers, MPI) cannot reach; give ExecutorOptions.communicator a device one "
+        "(NcclCommunicator over the host communicator)",
+        backend.name()));
+  }
+  if (backend.host_addressable() && memory == comm::BufferMemory::kDevice) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data-parallel training on %s: its gradients are in host memory, but the communicator takes device "
+        "buffers (NCCL); use the host communicator (MPI) on a CPU backend",
+        backend.name()));
+  }
+  if (options.sync_batch_norm && !backend.host_addressable()) {
     return absl::UnimplementedError(absl::StrFormat(
-        "data-parallel training on %s: its gradients are in device memory, which the MPI communicator cannot "
-        "reach; train on the CPU, or one process per GPU once NCCL is wired in",
+        "sync batch norm on %s: its per-channel sums are computed on the host from the activations, which are "
+        "in device memory there; train without sync batch norm (each rank's own statistics), or on the CPU",
         backend.name()));
   }
   if (options.sync_batch_norm && schedule.strategy != planner::Strategy::kExact &&
@@ -47,37 +66,36 @@ absl::Status Executor::CheckDataParallel(const planner::Schedule& schedule, cons
 
 namespace {
 
-// Copies the bucket's ranges of `grads` one after another into `buffer`.
-template <typename T>
-void PackBucket(const planner::GradientBucket& b, const T* grads, T* buffer) {
-  for (const auto& [begin, end] : b.ranges) {
-    std::copy(grads + begin, grads + end, buffer);
-    buffer += end - begin;
-  }
-}
-
-// The other way, times `scale`: the sum over the ranks becomes the mean.
-template <typename T>
-void UnpackBucket(const planner::GradientBucket& b, const T* buffer, T scale, T* grads) {
-  for (const auto& [begin, end] : b.ranges) {
-    for (int64_t i = begin; i < end; ++i) grads[i] = *buffer++ * scale;
-  }
+// A contiguous run of `count` elements, as a view.
+TensorView Contiguous(int64_t count) {
+  TensorView v;
+  v.rank = 1;
+  v.dims[0] = count;
+  v.strides[0] = 1;
+  return v;
 }
 
 }  // namespace
 
+// Every copy goes through the backend, on its own memory (host or device),
+// in the order of its other kernels: the same code on every backend.
 void Executor::StartReadyBuckets(int t) {
+  const int64_t element = SizeOf(params_.dtype());
   for (int k : buckets_after_step_[t]) {
     const planner::GradientBucket& b = schedule_.buckets[k];
-    uint8_t* buffer = arena_.data() + offset_[b.buffer];  // host memory: CheckDataParallel
+    uint8_t* buffer = arena_.data() + offset_[b.buffer];  // the backend's memory, as the gradients
+    const uint8_t* grads = static_cast<const uint8_t*>(params_.kernel_grads());
+    uint8_t* to = buffer;
+    for (const auto& [begin, end] : b.ranges) {  // the bucket's ranges one after another
+      backend_->Copy(end - begin, grads + begin * element, to, /*accumulate=*/false);
+      to += (end - begin) * element;
+    }
+    // The communicator orders its sum after the copies (NCCL: after the
+    // backend's stream; MPI: the CPU backends' kernels have returned).
     if (params_.dtype() == DType::kF64) {
-      double* sum = reinterpret_cast<double*>(buffer);
-      PackBucket(b, params_.Grads<double>(), sum);
-      pending_.push_back(options_.communicator->StartAllReduceSum(sum, b.elements));
+      pending_.push_back(options_.communicator->StartAllReduceSum(reinterpret_cast<double*>(buffer), b.elements));
     } else {
-      float* sum = reinterpret_cast<float*>(buffer);
-      PackBucket(b, params_.Grads<float>(), sum);
-      pending_.push_back(options_.communicator->StartAllReduceSum(sum, b.elements));
+      pending_.push_back(options_.communicator->StartAllReduceSum(reinterpret_cast<float*>(buffer), b.elements));
     }
   }
 }
@@ -93,14 +111,19 @@ absl::Status Executor::FinishGradients() {
   wait_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   SLIM_RETURN_IF_ERROR(status);
   // Each bucket holds the sum of every rank's gradients; over the ranks,
-  // their mean. The buckets cover every trainable element once.
-  const double scale = 1.0 / options_.communicator->size();
+  // their mean. The buckets cover every trainable element once. float32:
+  // the scale is float(1/ranks), and the backend's double product of two
+  // floats rounds once to float, as float(sum) * float(1/ranks) would.
+  double scale = 1.0 / options_.communicator->size();
+  if (params_.dtype() == DType::kF32) scale = static_cast<float>(scale);
+  const int64_t element = SizeOf(params_.dtype());
+  uint8_t* grads = static_cast<uint8_t*>(params_.kernel_grads());
   for (const planner::GradientBucket& b : schedule_.buckets) {
-    const uint8_t* buffer = arena_.data() + offset_[b.buffer];
-    if (params_.dtype() == DType::kF64) {
-      UnpackBucket(b, reinterpret_cast<const double*>(buffer), scale, params_.Grads<double>());
-    } else {
-      UnpackBucket(b, reinterpret_cast<const float*>(buffer), static_cast<float>(scale), params_.Grads<float>());
+    const uint8_t* from = arena_.data() + offset_[b.buffer];
+    for (const auto& [begin, end] : b.ranges) {
+      const TensorView run = Contiguous(end - begin);
+      backend_->StridedCopy(run, from, run, grads + begin * element, scale, /*accumulate=*/false);
+      from += (end - begin) * element;
     }
   }
   return absl::OkStatus();
@@ -109,10 +132,15 @@ absl::Status Executor::FinishGradients() {
 absl::Status Executor::BroadcastParameters(int root) {
   if (!data_parallel()) return absl::OkStatus();
   comm::Communicator& c = *options_.communicator;
-  SLIM_RETURN_IF_ERROR(c.Broadcast(params_.data(), params_.bytes(), root));
+  // The kernel side: device memory for a device communicator
+  // (CheckDataParallel), the host's on the CPU backends. Whatever the backend
+  // queued before is done first.
+  void* data = params_.kernel_data();
+  backend_->Synchronize();
+  SLIM_RETURN_IF_ERROR(c.Broadcast(data, params_.bytes(), root));
   for (int slot = 0; slot < params_.optimizer_slots(); ++slot) {
     SLIM_RETURN_IF_ERROR(
-        c.Broadcast(params_.optimizer_state(slot), params_.trainable_count() * SizeOf(params_.dtype()), root));
+        c.Broadcast(params_.kernel_state(slot), params_.trainable_count() * SizeOf(params_.dtype()), root));
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 #include "base/units.h"
 #include "engine/calibrate.h"
 #include "engine/checkpoint.h"
+#include "engine/comm/nccl_communicator.h"
 #include "engine/data_metadata.h"
 #include "engine/dataset_spec.h"
 #include "engine/job_spec.h"
@@ -132,6 +133,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.peak_limit_bytes = options.admitted_peak_bytes;
   exec_options.peak_limit_name = "the peak this job was admitted with";
   exec_options.communicator = comm;
+  if (comm::Communicator* g = options.gradient_communicator; g != nullptr && g != comm) {
+    if (comm == nullptr || g->size() != comm->size() || g->rank() != comm->rank()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "gradient_communicator: rank %d of %d, but the communicator's is rank %d of %d: both must be over the "
+          "same ranks",
+          g->rank(), g->size(), comm != nullptr ? comm->rank() : 0, comm != nullptr ? comm->size() : 1));
+    }
+    exec_options.communicator = g;
+  }
   exec_options.bucket_bytes = options.bucket_bytes;
   exec_options.overlap_communication = options.overlap_communication;
   exec_options.sync_batch_norm = options.sync_batch_norm;
@@ -308,6 +318,25 @@ absl::Status Trainer::Run(const TrainerCallbacks& callbacks) {
   }
   if (checkpoints) SLIM_RETURN_IF_ERROR(SaveCheckpoint());
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeGradientCommunicator(
+    const Backend& backend, comm::Communicator& host, int device, const comm::CommunicatorOptions& options) {
+  if (host.size() == 1) return nullptr;
+  // Every rank must take the same branch: NcclCommunicator::Create is a
+  // collective, so the ranks first agree on how many train on a device.
+  double on_device = backend.host_addressable() ? 0 : 1;
+  SLIM_RETURN_IF_ERROR(host.AllReduceSum(&on_device, 1));
+  if (on_device == 0) return nullptr;
+  if (on_device != host.size()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data-parallel: %d of %d ranks train on a GPU and the others on the CPU (this rank on %s): all or none "
+        "must (a rank without a usable GPU falls back to the CPU)",
+        static_cast<int>(on_device), host.size(), backend.name()));
+  }
+  SLIM_ASSIGN_OR_RETURN(std::unique_ptr<comm::NcclCommunicator> nccl,
+                        comm::NcclCommunicator::Create(host, device, backend.stream(), options));
+  return std::unique_ptr<comm::Communicator>(std::move(nccl));
 }
 
 absl::StatusOr<EvalResult> EvaluateDataset(Executor& executor, const Dataset& data, bool normalize,

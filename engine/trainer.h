@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/batches.h"
+#include "engine/comm/communicator.h"
 #include "engine/data.h"
 #include "engine/data_metadata.h"
 #include "engine/executor.h"
@@ -66,6 +67,14 @@ struct TrainerOptions {
   // accuracy are the ranks' together; rank 0 alone writes checkpoints and
   // evaluates; a stop asked of any rank stops them all at the same step.
   comm::Communicator* communicator = nullptr;
+  // Data-parallel: what sums the gradients and broadcasts the parameters
+  // (ExecutorOptions::communicator), which must reach the backend's memory:
+  // on a GPU an NcclCommunicator over `communicator`'s ranks
+  // (MakeGradientCommunicator), the same ranks in the same order (else
+  // INVALID_ARGUMENT). Null: `communicator` (a CPU backend). The host
+  // scalars of each step (loss, correct count, waits, the stop flag) always
+  // go over `communicator`. Not owned.
+  comm::Communicator* gradient_communicator = nullptr;
   // Data-parallel: the gradient buckets' size, and whether they start while
   // backward still runs. The trainer's plan is each rank's, for
   // communicator->size() ranks with these (planner/data_parallel.h); a
@@ -167,6 +176,18 @@ class Trainer {
   double communication_exposed_seconds_ = 0;
   int64_t other_bytes_ = 0;
 };
+
+// The gradient communicator a data-parallel rank on `backend` needs
+// (TrainerOptions::gradient_communicator): null when `host` reaches the
+// backend's memory (a host-addressable backend) or runs alone; else an
+// NcclCommunicator over `host`'s ranks on CUDA device `device` (the one
+// `backend` runs on: the rank's local rank under mpirun), its collectives
+// ordered after the backend's stream. A collective over `host`: every rank
+// calls it. FAILED_PRECONDITION when some ranks' backends are GPUs and
+// others' not; NcclCommunicator::Create's errors (UNAVAILABLE without
+// libnccl, DEADLINE_EXCEEDED).
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeGradientCommunicator(
+    const Backend& backend, comm::Communicator& host, int device, const comm::CommunicatorOptions& options);
 
 // Scores `data` in inference mode in batches of the executor's batch size
 // (a last partial batch is padded; only its real examples count), normalised

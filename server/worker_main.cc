@@ -25,7 +25,10 @@
 // rank; its SIGTERM means the job is being killed). Every rank dies with the
 // process that started it (mpirun, or OpenMPI's daemon on another host). With --gpu N it trains on that GPU (the CUDA
 // backend, TF32 as the spec says); a GPU that cannot be used fails the job
-// with the reason.
+// with the reason. A data-parallel rank with --gpu N trains on GPU N +
+// its local rank (one GPU per rank of a host), summing gradients and
+// broadcasting parameters over NCCL (engine::MakeGradientCommunicator) and
+// the step's host scalars over MPI.
 //
 // --probe-gpus: what the server's device pool needs, measured in a process
 // like a worker, one line per usable GPU, then exit 0:
@@ -43,6 +46,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -199,6 +203,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<engine::Backend> backend;
+  if (gpu >= 0 && (*comm)->size() > 1) gpu += (*comm)->local_rank();  // one GPU per rank of this host
   if (gpu >= 0) {
     absl::StatusOr<std::unique_ptr<engine::Backend>> cuda = engine::NewCudaBackend({gpu, spec.allow_tf32()});
     if (!cuda.ok()) {
@@ -232,6 +237,15 @@ int main(int argc, char** argv) {
   options.checkpoint_path = dir + "/checkpoint.safetensors";
   options.resume = true;
   options.communicator = comm->get();
+  // A GPU rank's gradients and parameters go over NCCL (declared before the
+  // trainer: it outlives the trainer's collectives).
+  absl::StatusOr<std::unique_ptr<engine::comm::Communicator>> gradients =
+      engine::MakeGradientCommunicator(*backend, **comm, std::max(gpu, 0), comm_options);
+  if (!gradients.ok()) {
+    Finish(v1::Job::FAILED, absl::StrCat("data-parallel: ", gradients.status().message()));
+    return 1;
+  }
+  options.gradient_communicator = gradients->get();
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = engine::Trainer::Create(spec, backend.get(), options);
   if (!trainer.ok()) {
     Finish(v1::Job::FAILED, std::string(trainer.status().message()));

@@ -119,6 +119,7 @@ class CudaBackend final : public Backend {
   void Fill(void* dst, uint8_t byte, int64_t bytes) override;
   bool AllFinite(int64_t count, const void* x) override;
   void Synchronize() override;
+  void* stream() const override { return stream_; }
   absl::Status ConsumeError() override;
   int64_t DeviceBytesInUse() const override { return CudaDeviceBytesInUse(device_); }
 

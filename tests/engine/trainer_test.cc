@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "base/file_util.h"
 #include "engine/checkpoint.h"
+#include "engine/comm/communicator.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/data_metadata.h"
@@ -411,6 +413,63 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"BatchOverData", [](v1::JobSpec& s) { s.set_batch_size(100); },
                 "batch_size: 100 is more than the 64 training examples"}),
     [](const testing::TestParamInfo<BadSpec>& info) { return info.param.name; });
+
+// `size` ranks holding this rank's values, on host buffers: a sum is this
+// rank's value times `size`.
+class MirrorCommunicator final : public comm::Communicator {
+ public:
+  explicit MirrorCommunicator(int size) : size_(size) {}
+  int rank() const override { return 0; }
+  int size() const override { return size_; }
+  int local_rank() const override { return 0; }
+  comm::BufferMemory buffer_memory() const override { return comm::BufferMemory::kHost; }
+
+ protected:
+  std::unique_ptr<comm::PendingCollective> Start(const Collective& op) override {
+    if (op.kind == Collective::Kind::kAllReduceSum) {
+      for (int64_t i = 0; i < op.count; ++i) {
+        if (op.type == ElementType::kFloat64) {
+          static_cast<double*>(op.data)[i] *= size_;
+        } else {
+          static_cast<float*>(op.data)[i] *= static_cast<float>(size_);
+        }
+      }
+    }
+    return comm::FinishedCollective(absl::OkStatus());
+  }
+
+ private:
+  int size_;
+};
+
+// CPU ranks need no other communicator than their host one; a gradient
+// communicator over other ranks than the host one's is refused naming both.
+TEST(TrainerTest, GradientCommunicatorIsTheHostsOnTheCpuAndMustShareItsRanks) {
+  ReferenceBackend backend(DType::kF32);
+  comm::LocalCommunicator alone;
+  absl::StatusOr<std::unique_ptr<comm::Communicator>> none = MakeGradientCommunicator(backend, alone, 0, {});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, nullptr);
+  MirrorCommunicator two(2);
+  none = MakeGradientCommunicator(backend, two, 0, {});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, nullptr) << "no rank is on a GPU: MPI sums the gradients";
+
+  MirrorCommunicator three(3);
+  TrainerOptions options;
+  options.communicator = &two;
+  options.gradient_communicator = &three;
+  const absl::Status refused = Trainer::Create(Spec(), &backend, options).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_NE(refused.message().find("rank 0 of 3, but the communicator's is rank 0 of 2"), std::string::npos)
+      << refused;
+  // The same ranks: the gradients go over it.
+  MirrorCommunicator gradients(2);
+  options.gradient_communicator = &gradients;
+  std::unique_ptr<Trainer> t = MakeTrainer(Spec(), &backend, options);
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->RunSteps(1, {}).ok());
+}
 
 }  // namespace
 }  // namespace slimtrain::engine

@@ -3,7 +3,7 @@
 
   python3 tools/device/summary.py OUT_DIR
 
-Reads OUT_DIR/{cuda_ops_test,cuda_kernels_test,cuda_activation_test,cuda_view_ops_test,cuda_executor_test,cuda_saved_codes_test,workspace_bounds_gpu_test,nccl_communicator_test,gpu_quant_bench,gpu_train_bench,
+Reads OUT_DIR/{cuda_ops_test,cuda_kernels_test,cuda_activation_test,cuda_view_ops_test,cuda_executor_test,cuda_saved_codes_test,workspace_bounds_gpu_test,nccl_communicator_test,cuda_data_parallel_test,gpu_quant_bench,gpu_train_bench,
 torch_gpu_bench}.log (the RESULT lines the benchmarks print, gtest's summary
 lines) and prints:
   - the test binary's passed / failed / skipped counts (and why it skipped);
@@ -87,7 +87,8 @@ def tests_line(name, text):
 def main(out):
     print("== GPU check summary")
     for name in ("cuda_ops_test", "cuda_kernels_test", "cuda_activation_test", "cuda_view_ops_test", "cuda_executor_test",
-                 "cuda_saved_codes_test", "workspace_bounds_gpu_test", "nccl_communicator_test"):
+                 "cuda_saved_codes_test", "workspace_bounds_gpu_test", "nccl_communicator_test",
+                 "cuda_data_parallel_test"):
         print(tests_line(name, read(out, name)))
     print()
     targets = []

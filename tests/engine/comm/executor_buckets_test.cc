@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/comm/communicator.h"
+#include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/executor.h"
 #include "gmock/gmock.h"
@@ -32,11 +33,12 @@ using ::testing::HasSubstr;
 // them by `size` (exact for 2). Counts what it sums.
 class MirrorCommunicator final : public comm::Communicator {
  public:
-  explicit MirrorCommunicator(int size) : size_(size) {}
+  explicit MirrorCommunicator(int size, comm::BufferMemory memory = comm::BufferMemory::kHost)
+      : size_(size), memory_(memory) {}
   int rank() const override { return 0; }
   int size() const override { return size_; }
   int local_rank() const override { return 0; }
-  comm::BufferMemory buffer_memory() const override { return comm::BufferMemory::kHost; }
+  comm::BufferMemory buffer_memory() const override { return memory_; }
 
   int64_t all_reduces = 0, elements = 0;
 
@@ -58,6 +60,7 @@ class MirrorCommunicator final : public comm::Communicator {
 
  private:
   int size_;
+  comm::BufferMemory memory_;
 };
 
 // Two convolutions with batch norm (a BN→ReLU approx4 codes), a residual
@@ -97,7 +100,13 @@ struct Setting {
   DType dtype;
   int64_t bucket_bytes;
   bool overlap;
+  bool fast = false;  // the fast CPU backend (float32), else the reference one
 };
+
+std::unique_ptr<Backend> BackendFor(const Setting& s) {
+  if (s.fast) return std::make_unique<FastBackend>(1);
+  return std::make_unique<ReferenceBackend>(s.dtype);
+}
 
 TEST(ExecutorBucketsTest, TwoMirroredRanksTrainExactlyAsOneProcess) {
   ASSERT_OK_AND_ASSIGN(const planner::Graph g, test_util::GraphFromText(kModel));
@@ -106,10 +115,14 @@ TEST(ExecutorBucketsTest, TwoMirroredRanksTrainExactlyAsOneProcess) {
                            Setting{planner::Strategy::kExact, DType::kF64, 64, false},
                            Setting{planner::Strategy::kCheckpoint, DType::kF32, 1024, true},
                            Setting{planner::Strategy::kApprox4, DType::kF32, planner::kDefaultBucketBytes, true},
-                           Setting{planner::Strategy::kApprox4, DType::kF64, 512, false}}) {
+                           Setting{planner::Strategy::kApprox4, DType::kF64, 512, false},
+                           Setting{planner::Strategy::kExact, DType::kF32, 64, true, /*fast=*/true},
+                           Setting{planner::Strategy::kApprox4, DType::kF32, 1024, false, /*fast=*/true}}) {
     SCOPED_TRACE(absl::StrCat(planner::StrategyName(s.strategy), s.dtype == DType::kF64 ? ", float64" : "",
-                              ", ", s.bucket_bytes, "-byte buckets", s.overlap ? "" : ", after backward"));
-    ReferenceBackend backend(s.dtype);
+                              ", ", s.bucket_bytes, "-byte buckets", s.overlap ? "" : ", after backward",
+                              s.fast ? ", fast backend" : ""));
+    const std::unique_ptr<Backend> owned = BackendFor(s);
+    Backend& backend = *owned;
     ExecutorOptions alone;
     alone.seed = 7;
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> one, Executor::Create(g, s.strategy, kBatch, &backend, alone));
@@ -179,6 +192,70 @@ TEST(ExecutorBucketsTest, AStoredPlanRunsItsOwnBucketsForItsRanks) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(),
               HasSubstr("the plan's ranks (data-parallel processes), 1, are not the communicator's size, 4"));
+}
+
+// Three ranks: the backend's scaled copy back gives each gradient as the
+// host loop it replaced did, float(sum) * float(1/3) in float32 and
+// sum * (1/3) in float64, bit for bit, on both CPU backends.
+TEST(ExecutorBucketsTest, ThreeRanksMeanIsTheSumTimesOneThirdExactly) {
+  ASSERT_OK_AND_ASSIGN(const planner::Graph g, test_util::GraphFromText(kModel));
+  const testing::Batch data = testing::RandomBatch(g, kBatch, /*seed=*/5);
+  for (const Setting& s : {Setting{planner::Strategy::kExact, DType::kF32, 256, true},
+                           Setting{planner::Strategy::kExact, DType::kF64, 256, false},
+                           Setting{planner::Strategy::kExact, DType::kF32, 256, true, /*fast=*/true}}) {
+    SCOPED_TRACE(absl::StrCat(s.dtype == DType::kF64 ? "float64" : "float32", s.fast ? ", fast backend" : ""));
+    const std::unique_ptr<Backend> owned = BackendFor(s);
+    ExecutorOptions alone;
+    alone.seed = 9;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> one,
+                         Executor::Create(g, s.strategy, kBatch, owned.get(), alone));
+    MirrorCommunicator mirror(3);
+    ExecutorOptions ranked = alone;
+    ranked.communicator = &mirror;
+    ranked.bucket_bytes = s.bucket_bytes;
+    ranked.overlap_communication = s.overlap;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> three,
+                         Executor::Create(g, s.strategy, kBatch, owned.get(), ranked));
+    ASSERT_GT(three->gradient_buckets().size(), 1u);
+    ASSERT_TRUE(one->TrainStep(data.images.data(), data.labels.data(), 0.05).ok());
+    ASSERT_TRUE(three->TrainStep(data.images.data(), data.labels.data(), 0.05).ok());
+    const std::vector<double> grads = one->params().Gradients();
+    const std::vector<double> means = three->params().Gradients();
+    ASSERT_EQ(means.size(), grads.size());
+    int64_t exact = 0;
+    for (size_t i = 0; i < grads.size(); ++i) {
+      double expected;
+      if (s.dtype == DType::kF64) {
+        expected = (grads[i] * 3) * (1.0 / 3);
+      } else {
+        const float sum = static_cast<float>(grads[i]) * 3.0f;
+        expected = sum * static_cast<float>(1.0 / 3);
+      }
+      if (means[i] == expected) ++exact;
+    }
+    EXPECT_EQ(exact, static_cast<int64_t>(grads.size())) << "gradients not the sum times 1/3 bit for bit";
+    EXPECT_EQ(mirror.elements, g.parameter_count());
+  }
+}
+
+// A communicator must reach the backend's memory: a device one (NCCL) on a
+// CPU backend is refused naming why, before anything runs; as is sync
+// batch norm's host path anywhere but a host-addressable backend (here
+// only the refusal on the CPU's side can be checked; the CUDA test covers
+// the other).
+TEST(ExecutorBucketsTest, ACommunicatorThatCannotReachTheBackendsMemoryIsRefused) {
+  ASSERT_OK_AND_ASSIGN(const planner::Graph g, test_util::GraphFromText(kModel));
+  ReferenceBackend backend(DType::kF32);
+  MirrorCommunicator device(2, comm::BufferMemory::kDevice);
+  ExecutorOptions options;
+  options.communicator = &device;
+  absl::StatusOr<std::unique_ptr<Executor>> refused =
+      Executor::Create(g, planner::Strategy::kExact, kBatch, &backend, options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("the communicator takes device buffers (NCCL)"));
+  MirrorCommunicator either(2, comm::BufferMemory::kEither);
+  options.communicator = &either;
+  EXPECT_TRUE(Executor::Create(g, planner::Strategy::kExact, kBatch, &backend, options).ok());
 }
 
 }  // namespace
