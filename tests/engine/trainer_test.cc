@@ -18,6 +18,7 @@
 #include "engine/safetensors.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/engine/comm/mirror_communicator.h"
 #include "tests/testing/subprocess.h"
 
 namespace slimtrain::engine {
@@ -414,33 +415,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "batch_size: 100 is more than the 64 training examples"}),
     [](const testing::TestParamInfo<BadSpec>& info) { return info.param.name; });
 
-// `size` ranks holding this rank's values, on host buffers: a sum is this
-// rank's value times `size`.
-class MirrorCommunicator final : public comm::Communicator {
- public:
-  explicit MirrorCommunicator(int size) : size_(size) {}
-  int rank() const override { return 0; }
-  int size() const override { return size_; }
-  int local_rank() const override { return 0; }
-  comm::BufferMemory buffer_memory() const override { return comm::BufferMemory::kHost; }
-
- protected:
-  std::unique_ptr<comm::PendingCollective> Start(const Collective& op) override {
-    if (op.kind == Collective::Kind::kAllReduceSum) {
-      for (int64_t i = 0; i < op.count; ++i) {
-        if (op.type == ElementType::kFloat64) {
-          static_cast<double*>(op.data)[i] *= size_;
-        } else {
-          static_cast<float*>(op.data)[i] *= static_cast<float>(size_);
-        }
-      }
-    }
-    return comm::FinishedCollective(absl::OkStatus());
-  }
-
- private:
-  int size_;
-};
+using test_util::MirrorCommunicator;
 
 // CPU ranks need no other communicator than their host one; a gradient
 // communicator over other ranks than the host one's is refused naming both.

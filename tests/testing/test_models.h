@@ -33,6 +33,24 @@ v1::JobSpec TinySyntheticJob(int64_t steps = 12);
 // batch norm -> relu -> global average pool -> linear (10) -> the loss. The
 // end-to-end model of the client and server tests: a Fashion-MNIST step
 // (1x28x28) takes milliseconds on a CPU.
+// Two convolutions with batch norm (approx4 codes a BN→ReLU), a residual
+// add, a classifier; input 2x8x8, 5 classes (protobuf text).
+inline constexpr char kConvNetBnModel[] = R"pb(
+  name: "convnet_bn"
+  input { dims: 2 dims: 8 dims: 8 }
+  num_classes: 5
+  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 padding: 1 } }
+  layers { name: "bn1" inputs: "conv1" batch_norm {} }
+  layers { name: "relu1" inputs: "bn1" relu {} }
+  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 8 kernel_size: 3 padding: 1 bias: false } }
+  layers { name: "bn2" inputs: "conv2" batch_norm {} }
+  layers { name: "relu2" inputs: "bn2" relu {} }
+  layers { name: "add" inputs: "relu2" inputs: "relu1" add {} }
+  layers { name: "gap" inputs: "add" global_avg_pool {} }
+  layers { name: "fc" inputs: "gap" linear { out_features: 5 } }
+  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
+)pb";
+
 v1::ModelSpec SmallImageModel(int64_t channels = 1, int64_t height = 28, int64_t width = 28);
 
 // SmallImageModel on Fashion-MNIST: SGD (learning rate 0.05, momentum 0.9),

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "planner/graph.h"
 #include "tests/engine/executor_test_util.h"
+#include "tests/engine/comm/mirror_communicator.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"
 
@@ -29,57 +30,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// `size` ranks that all hold this rank's values: an all-reduce multiplies
-// them by `size` (exact for 2). Counts what it sums.
-class MirrorCommunicator final : public comm::Communicator {
- public:
-  explicit MirrorCommunicator(int size, comm::BufferMemory memory = comm::BufferMemory::kHost)
-      : size_(size), memory_(memory) {}
-  int rank() const override { return 0; }
-  int size() const override { return size_; }
-  int local_rank() const override { return 0; }
-  comm::BufferMemory buffer_memory() const override { return memory_; }
+using test_util::MirrorCommunicator;
 
-  int64_t all_reduces = 0, elements = 0;
-
- protected:
-  std::unique_ptr<comm::PendingCollective> Start(const Collective& op) override {
-    if (op.kind == Collective::Kind::kAllReduceSum) {
-      ++all_reduces;
-      elements += op.count;
-      for (int64_t i = 0; i < op.count; ++i) {
-        if (op.type == ElementType::kFloat64) {
-          static_cast<double*>(op.data)[i] *= size_;
-        } else {
-          static_cast<float*>(op.data)[i] *= static_cast<float>(size_);
-        }
-      }
-    }
-    return comm::FinishedCollective(absl::OkStatus());
-  }
-
- private:
-  int size_;
-  comm::BufferMemory memory_;
-};
-
-// Two convolutions with batch norm (a BN→ReLU approx4 codes), a residual
-// add, a classifier.
-constexpr char kModel[] = R"pb(
-  name: "convnet_bn"
-  input { dims: 2 dims: 8 dims: 8 }
-  num_classes: 5
-  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 padding: 1 } }
-  layers { name: "bn1" inputs: "conv1" batch_norm {} }
-  layers { name: "relu1" inputs: "bn1" relu {} }
-  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 8 kernel_size: 3 padding: 1 bias: false } }
-  layers { name: "bn2" inputs: "conv2" batch_norm {} }
-  layers { name: "relu2" inputs: "bn2" relu {} }
-  layers { name: "add" inputs: "relu2" inputs: "relu1" add {} }
-  layers { name: "gap" inputs: "add" global_avg_pool {} }
-  layers { name: "fc" inputs: "gap" linear { out_features: 5 } }
-  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-)pb";
+constexpr const char* kModel = test_util::kConvNetBnModel;
 
 constexpr int64_t kBatch = 4;
 constexpr int kSteps = 3;

@@ -23,22 +23,7 @@ using testing::Batch;
 using testing::L2RelativeError;
 using testing::RandomBatch;
 
-// Two convolutions with batch norm, a residual add, a classifier.
-constexpr char kModel[] = R"pb(
-  name: "convnet_bn"
-  input { dims: 2 dims: 8 dims: 8 }
-  num_classes: 5
-  layers { name: "conv1" inputs: "input" conv2d { out_channels: 8 kernel_size: 3 padding: 1 } }
-  layers { name: "bn1" inputs: "conv1" batch_norm {} }
-  layers { name: "relu1" inputs: "bn1" relu {} }
-  layers { name: "conv2" inputs: "relu1" conv2d { out_channels: 8 kernel_size: 3 padding: 1 bias: false } }
-  layers { name: "bn2" inputs: "conv2" batch_norm {} }
-  layers { name: "relu2" inputs: "bn2" relu {} }
-  layers { name: "add" inputs: "relu2" inputs: "relu1" add {} }
-  layers { name: "gap" inputs: "add" global_avg_pool {} }
-  layers { name: "fc" inputs: "gap" linear { out_features: 5 } }
-  layers { name: "loss" inputs: "fc" softmax_cross_entropy {} }
-)pb";
+constexpr const char* kModel = test_util::kConvNetBnModel;
 
 constexpr int64_t kBatch = 4;
 constexpr int kSteps = 3;
