@@ -128,4 +128,29 @@ absl::StatusOr<v1::SensitivityTable> ReadSensitivityFile(const std::string& path
   return table;
 }
 
+void DataParallelFlags::Register(base::FlagSet& flags) {
+  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradients are summed across ranks in buckets of this many MiB");
+  flags.Bool("overlap", &overlap,
+             "data-parallel: start summing a bucket as soon as backward has completed it (--no-overlap: every "
+             "bucket after backward)");
+  flags.Bool("sync-bn", &sync_bn,
+             "data-parallel: batch norm with the statistics of every rank's batch together (PyTorch's "
+             "SyncBatchNorm; exact and checkpointing strategies); default: each rank's own");
+}
+
+absl::Status DataParallelFlags::Check() const {
+  if (bucket_mib < 1 || bucket_mib > 4096) {
+    return absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]"));
+  }
+  return absl::OkStatus();
+}
+
+v1::DataParallelPlanning DataParallelFlags::ToPlanning() const {
+  v1::DataParallelPlanning d;
+  d.set_bucket_bytes(bucket_mib << 20);
+  d.set_no_overlap(!overlap);
+  d.set_sync_batch_norm(sync_bn);
+  return d;
+}
+
 }  // namespace slimtrain::client

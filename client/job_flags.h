@@ -51,6 +51,21 @@ struct JobFlags {
   const base::FlagSet* flags_ = nullptr;
 };
 
+// How a data-parallel job's ranks sum their gradients: --bucket-mib,
+// --overlap/--no-overlap and --sync-bn, which `slimtrain train`, `plan` and
+// `submit` share (each has its own --ranks).
+struct DataParallelFlags {
+  int64_t bucket_mib = 25;
+  bool overlap = true;
+  bool sync_bn = false;
+
+  void Register(base::FlagSet& flags);
+  // INVALID_ARGUMENT naming --bucket-mib outside [1, 4096].
+  absl::Status Check() const;
+  // As a JobSpec or PlanMemoryRequest carries it (ranks left 0).
+  v1::DataParallelPlanning ToPlanning() const;
+};
+
 // A `slimtrain calibrate` table (its JSON) for --sensitivity;
 // INVALID_ARGUMENT naming `flag` when unreadable or not one.
 absl::StatusOr<v1::SensitivityTable> ReadSensitivityFile(const std::string& path, const std::string& flag);

@@ -28,8 +28,9 @@ int Fail(const absl::Status& status) {
 int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
                                   svg, sensitivity;
-  int64_t batch = 0, alignment = 0, ranks = 1, bucket_mib = planner::kDefaultBucketBytes >> 20;
-  bool max_batch = false, buffers = false, overlap = true, sync_bn = false;
+  int64_t batch = 0, alignment = 0, ranks = 1;
+  DataParallelFlags data_parallel;
+  bool max_batch = false, buffers = false;
   base::FlagSet flags("slimtrain plan",
                       "Computes, before any training, the memory one training step of a model takes at a batch\n"
                       "size under each strategy: every buffer packed into one arena, plus parameters, gradients\n"
@@ -57,11 +58,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.Int("ranks", &ranks,
             "data-parallel: plan each of this many ranks (as `slimtrain train --ranks`): its gradient buckets in "
             "the arena and the bytes it communicates per step");
-  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradient buckets of this many MiB");
-  flags.Bool("overlap", &overlap,
-             "data-parallel: sum a bucket as soon as backward has completed it (--no-overlap: every bucket after "
-             "backward)");
-  flags.Bool("sync-bn", &sync_bn, "data-parallel: count sync batch norm's per-channel sums in the communication");
+  data_parallel.Register(flags);
   Connection conn;
   conn.Register(flags);  // with --server: the server plans
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
@@ -77,16 +74,11 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--ranks: ", ranks, ", must be in [1, ", planner::kMaxRanks, "]")));
   }
-  if (bucket_mib < 1 || bucket_mib > 4096) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));
-  }
+  if (absl::Status s = data_parallel.Check(); !s.ok()) return Fail(s);
   v1::PlanMemoryRequest request;
   if (ranks > 1) {
-    v1::DataParallelPlanning* d = request.mutable_data_parallel();
-    d->set_ranks(static_cast<int32_t>(ranks));
-    d->set_bucket_bytes(bucket_mib << 20);
-    d->set_no_overlap(!overlap);
-    d->set_sync_batch_norm(sync_bn);
+    *request.mutable_data_parallel() = data_parallel.ToPlanning();
+    request.mutable_data_parallel()->set_ranks(static_cast<int32_t>(ranks));
   }
   absl::StatusOr<v1::ModelRef> ref = ModelRefFromFlags(model, model_file);
   if (!ref.ok()) return Fail(ref.status());

@@ -137,8 +137,9 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
   JobFlags job;
   Connection conn;
   std::string format = "table", job_file, request_id, device;
-  bool wait = false, no_overlap = false, sync_bn = false;
-  int64_t reconnect = 300, ranks = 0, nodes = 0, bucket_mib = 0;
+  bool wait = false;
+  DataParallelFlags data_parallel;
+  int64_t reconnect = 300, ranks = 0, nodes = 0;
   base::FlagSet flags("slimtrain submit",
                       "Submits a training job to a slimtrain server and prints its id at once; --wait follows it to\n"
                       "the end like `slimtrain watch`. The job comes from the training flags (as slimtrain train)\n"
@@ -154,10 +155,7 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
             "data-parallel CPU processes per node, each taking --batch examples a step (default 1; the server "
             "starts them with mpirun over its --hosts)");
   flags.Int("nodes", &nodes, "data-parallel: hosts of the server's --hosts list the job spans (default 1)");
-  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradients are summed in buckets of this many MiB (default 25)");
-  flags.Bool("no-overlap", &no_overlap, "data-parallel: sum the gradients after backward, not while it runs");
-  flags.Bool("sync-bn", &sync_bn,
-             "data-parallel: batch norm with every rank's statistics (exact and checkpointing strategies)");
+  data_parallel.Register(flags);
   flags.String("request-id", &request_id, "idempotency key: resubmitting it returns the same job (default: random)");
   flags.Bool("wait", &wait, "follow the job to its end (exit 0 on SUCCEEDED)");
   flags.Int("reconnect-seconds", &reconnect, "--wait: keep retrying a lost connection this long");
@@ -189,15 +187,14 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
     return Fail("submit", absl::InvalidArgumentError(absl::StrFormat(
                               "--ranks %d, --nodes %d: each must be in [1, 4096] (0: 1)", ranks, nodes)));
   }
-  if (bucket_mib < 0 || bucket_mib > 4096) {
-    return Fail("submit", absl::InvalidArgumentError(
-                              absl::StrFormat("--bucket-mib: %d, must be in [1, 4096] (0: 25)", bucket_mib)));
-  }
+  if (absl::Status s = data_parallel.Check(); !s.ok()) return Fail("submit", s);
   if (ranks != 0) request.mutable_spec()->mutable_resources()->set_cpu_ranks(static_cast<int32_t>(ranks));
+  // The flags given win over a --job-file's.
   v1::DataParallelPlanning* dp = request.mutable_spec()->mutable_data_parallel();
-  if (bucket_mib != 0) dp->set_bucket_bytes(bucket_mib << 20);
-  if (no_overlap) dp->set_no_overlap(true);
-  if (sync_bn) dp->set_sync_batch_norm(true);
+  const v1::DataParallelPlanning given = data_parallel.ToPlanning();
+  if (flags.WasSet("bucket-mib")) dp->set_bucket_bytes(given.bucket_bytes());
+  if (flags.WasSet("overlap")) dp->set_no_overlap(given.no_overlap());
+  if (flags.WasSet("sync-bn")) dp->set_sync_batch_norm(given.sync_batch_norm());
   if (nodes != 0) request.mutable_spec()->mutable_resources()->set_node_count(static_cast<int32_t>(nodes));
   request.set_client_request_id(request_id.empty() ? NewRequestId() : request_id);
   absl::StatusOr<std::unique_ptr<v1::TrainingService::Stub>> stub = conn.Connect();

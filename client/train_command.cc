@@ -86,8 +86,9 @@ int RunUnderMpirun(int64_t ranks, const std::vector<std::string>& args) {
 int RunTrainCommand(const std::vector<std::string>& args) {
   JobFlags job;
   std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
-  int64_t threads = 0, ranks = 0, bucket_mib = 25;
-  bool resume = false, overlap = true, sync_bn = false;
+  int64_t threads = 0, ranks = 0;
+  DataParallelFlags data_parallel;
+  bool resume = false;
   base::FlagSet flags("slimtrain train",
                       "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
                       "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
@@ -106,13 +107,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   flags.Int("ranks", &ranks,
             "data-parallel processes on this host, run with mpirun; each takes --batch examples a step "
             "(default: one, or as many as mpirun -np or srun started)");
-  flags.Int("bucket-mib", &bucket_mib, "data-parallel: gradients are summed across ranks in buckets of this many MiB");
-  flags.Bool("overlap", &overlap,
-             "data-parallel: start summing a bucket as soon as backward has written it (--no-overlap: after "
-             "backward)");
-  flags.Bool("sync-bn", &sync_bn,
-             "data-parallel: batch norm with the statistics of every rank's batch together (PyTorch's "
-             "SyncBatchNorm; exact and checkpointing strategies); default: each rank's own");
+  data_parallel.Register(flags);
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -126,9 +121,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--ranks: ", ranks, ", must be in [1, 4096] (or 0: as many as the launcher started)")));
   }
-  if (bucket_mib < 1 || bucket_mib > 4096) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--bucket-mib: ", bucket_mib, ", must be in [1, 4096]")));
-  }
+  if (absl::Status s = data_parallel.Check(); !s.ok()) return Fail(s);
   // This process's place in a data-parallel job: mpirun's or srun's, or
   // alone. `--ranks N` outside a launcher starts mpirun with N of us.
   absl::StatusOr<engine::comm::LaunchInfo> launch =
@@ -170,9 +163,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   options.resume = resume;
   options.communicator = comm->get();
   options.gradient_communicator = gradients->get();
-  options.bucket_bytes = bucket_mib << 20;
-  options.overlap_communication = overlap;
-  options.sync_batch_norm = sync_bn;
+  options.bucket_bytes = data_parallel.bucket_mib << 20;
+  options.overlap_communication = data_parallel.overlap;
+  options.sync_batch_norm = data_parallel.sync_bn;
   std::cerr << "slimtrain train: loading data and planning memory"
             << (spec->strategy() == "mixed" && spec->sensitivity().tensors_size() == 0
                     ? " (mixed: first measuring each saved tensor's sensitivity on 2 batches, 3 passes per tensor)"
