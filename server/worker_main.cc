@@ -23,12 +23,14 @@
 // stderr (hosts.h, RankFailureLine) that the server reads back from mpirun's
 // log. SIGUSR1 stops it as SIGTERM does (mpirun forwards SIGUSR1 to every
 // rank; its SIGTERM means the job is being killed). Every rank dies with the
-// process that started it (mpirun, or OpenMPI's daemon on another host). With --gpu N it trains on that GPU (the CUDA
-// backend, TF32 as the spec says); a GPU that cannot be used fails the job
-// with the reason. A data-parallel rank with --gpu N trains on GPU N +
-// its local rank (one GPU per rank of a host), summing gradients and
-// broadcasting parameters over NCCL (engine::MakeGradientCommunicator) and
-// the step's host scalars over MPI.
+// process that started it (mpirun, or OpenMPI's daemon on another host).
+//
+// With --gpu N it trains on that GPU (the CUDA backend, TF32 as the spec
+// says); a GPU that cannot be used fails the job with the reason. A
+// data-parallel rank with --gpu N trains on GPU N + its local rank (one GPU
+// per rank of a host), summing gradients and broadcasting parameters over
+// NCCL (engine::MakeGradientCommunicator) and the step's host scalars over
+// MPI.
 //
 // --probe-gpus: what the server's device pool needs, measured in a process
 // like a worker, one line per usable GPU, then exit 0:
