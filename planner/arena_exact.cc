@@ -1,0 +1,246 @@
+// arena_exact.cc — the exact arena search; the algorithm is in arena_exact.h,
+// whose step numbers the comments below use.
+#include "planner/arena_exact.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <tuple>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace slimtrain::planner::arena_internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A node's identity (step 3): 128 bits of hash of the placed set and the skyline.
+struct Key {
+  uint64_t a, b;
+  bool operator==(const Key& o) const { return a == o.a && b == o.b; }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const { return static_cast<size_t>(k.a); }
+};
+
+// Failed nodes kept at most; the memo is cleared when it grows past this.
+constexpr size_t kMaxMemo = size_t{1} << 22;
+
+// One decision problem: does everything fit in `capacity`?
+class Decision {
+ public:
+  Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline)
+      : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
+        height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
+        offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
+        rank_(items.size()) {
+    for (const Item& it : items_) {
+      for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
+    }
+    // Try order among candidates: longer lifetime, then larger, then index.
+    std::vector<int32_t> by_pref(n_);
+    for (size_t k = 0; k < n_; ++k) by_pref[k] = static_cast<int32_t>(k);
+    auto length = [&](int32_t k) { return items_[k].hi - items_[k].lo; };
+    std::sort(by_pref.begin(), by_pref.end(), [&](int32_t x, int32_t y) {
+      return std::make_tuple(-length(x), -items_[x].size, x) < std::make_tuple(-length(y), -items_[y].size, y);
+    });
+    for (size_t r = 0; r < n_; ++r) rank_[by_pref[r]] = static_cast<int32_t>(r);
+    for (int32_t k : by_pref) starting_[items_[k].lo].push_back(k);
+    // Identical buffers (same size and points) go in index order (step 1).
+    std::vector<int32_t> by_shape(n_);
+    for (size_t k = 0; k < n_; ++k) by_shape[k] = static_cast<int32_t>(k);
+    auto shape = [&](int32_t k) { return std::make_tuple(items_[k].lo, items_[k].hi, items_[k].size, k); };
+    std::sort(by_shape.begin(), by_shape.end(), [&](int32_t x, int32_t y) { return shape(x) < shape(y); });
+    for (size_t r = 1; r < n_; ++r) {
+      const Item &x = items_[by_shape[r - 1]], &y = items_[by_shape[r]];
+      if (x.lo == y.lo && x.hi == y.hi && x.size == y.size) twin_before_[by_shape[r]] = by_shape[r - 1];
+    }
+    for (int32_t t = 0; t < t_; ++t) {
+      sky_a_ ^= PointHash(t, 0, 1);
+      sky_b_ ^= PointHash(t, 0, 2);
+    }
+  }
+
+  Fit Run(std::vector<int64_t>& offsets, int64_t& nodes) {
+    bool fits = true;
+    for (int32_t t = 0; t < t_; ++t) fits = fits && remaining_[t] <= capacity_;
+    if (fits && Search()) {
+      offsets = offsets_;
+      nodes = nodes_;
+      return Fit::kYes;
+    }
+    nodes = nodes_;
+    return aborted_ ? Fit::kUnknown : Fit::kNo;
+  }
+
+ private:
+  static uint64_t PointHash(int32_t t, int64_t height, uint64_t seed) {
+    return Mix(Mix(seed * 0x1000193ULL + static_cast<uint64_t>(t)) ^ static_cast<uint64_t>(height));
+  }
+  static uint64_t ItemHash(int32_t k, uint64_t seed) { return Mix(Mix(seed + 0x51ed27ULL) + static_cast<uint64_t>(k)); }
+
+  // Raises (or sets) point t's skyline, logging the old height for Undo.
+  void SetHeight(int32_t t, int64_t height) {
+    log_.push_back({t, height_[t]});
+    sky_a_ ^= PointHash(t, height_[t], 1) ^ PointHash(t, height, 1);
+    sky_b_ ^= PointHash(t, height_[t], 2) ^ PointHash(t, height, 2);
+    height_[t] = height;
+  }
+  void UndoTo(size_t mark) {
+    while (log_.size() > mark) {
+      const auto [t, old] = log_.back();
+      log_.pop_back();
+      sky_a_ ^= PointHash(t, height_[t], 1) ^ PointHash(t, old, 1);
+      sky_b_ ^= PointHash(t, height_[t], 2) ^ PointHash(t, old, 2);
+      height_[t] = old;
+    }
+  }
+  void SetPlaced(int32_t k, bool placed) {
+    placed_[k] = placed;
+    placed_a_ ^= ItemHash(k, 1);
+    placed_b_ ^= ItemHash(k, 2);
+    const int64_t delta = placed ? -items_[k].size : items_[k].size;
+    for (int32_t t = items_[k].lo; t <= items_[k].hi; ++t) remaining_[t] += delta;
+    num_placed_ += placed ? 1 : -1;
+  }
+
+  // Raises points [from, to] to `height`; false when a point's unplaced
+  // buffers then no longer fit below the capacity (step 2).
+  bool Raise(int32_t from, int32_t to, int64_t height) {
+    bool fits = true;
+    for (int32_t t = from; t <= to; ++t) {
+      SetHeight(t, height);
+      fits = fits && height + remaining_[t] <= capacity_;
+    }
+    return fits;
+  }
+
+  bool Search() {
+    if (num_placed_ == n_) return true;
+    if ((++nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
+    if (aborted_) return false;
+    const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
+    if (failed_.count(key) != 0) return false;
+
+    // The lowest section [a, b] at height h, leftmost among equals (step 1).
+    int32_t a = 0;
+    for (int32_t t = 1; t < t_; ++t) {
+      if (height_[t] < height_[a]) a = t;
+    }
+    const int64_t h = height_[a];
+    int32_t b = a;
+    while (b + 1 < t_ && height_[b + 1] == h) ++b;
+    const int64_t left = a > 0 ? height_[a - 1] : capacity_;
+    const int64_t right = b + 1 < t_ ? height_[b + 1] : capacity_;
+
+    // Candidates: unplaced buffers inside [a, b]; those starting at a first.
+    std::vector<int32_t> candidates;
+    for (int32_t p = a; p <= b; ++p) {
+      for (int32_t k : starting_[p]) {
+        if (placed_[k] || items_[k].hi > b) continue;
+        if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
+        candidates.push_back(k);
+      }
+    }
+    std::sort(candidates.begin(), candidates.end(), [&](int32_t x, int32_t y) {
+      return std::make_pair(items_[x].lo != a, rank_[x]) < std::make_pair(items_[y].lo != a, rank_[y]);
+    });
+    for (int32_t k : candidates) {
+      const Item& it = items_[k];
+      const size_t mark = log_.size();
+      const int64_t top = h + it.size;
+      // Over the buffer, skyline + unplaced stays the same: no check needed.
+      for (int32_t t = it.lo; t <= it.hi; ++t) SetHeight(t, top);
+      SetPlaced(k, true);
+      offsets_[k] = h;
+      const bool fits = it.lo == a || Raise(a, it.lo - 1, std::min(left, top));
+      if (fits && Search()) return true;
+      SetPlaced(k, false);
+      UndoTo(mark);
+      if (aborted_) return false;
+    }
+    // No buffer at h over [a, b]: raise the section to its lower neighbour.
+    const size_t mark = log_.size();
+    if (Raise(a, b, std::min(left, right)) && Search()) return true;
+    UndoTo(mark);
+    if (aborted_) return false;
+    if (failed_.size() >= kMaxMemo) failed_.clear();
+    failed_.insert(key);
+    return false;
+  }
+
+  const std::vector<Item>& items_;
+  const size_t n_;
+  const int32_t t_;
+  const int64_t capacity_;
+  const Clock::time_point deadline_;
+  std::vector<int64_t> height_;     // (points) the skyline, units
+  std::vector<int64_t> remaining_;  // (points) units of unplaced buffers alive
+  std::vector<bool> placed_;
+  std::vector<int64_t> offsets_;    // units, valid for placed items
+  std::vector<std::vector<int32_t>> starting_;  // (points) items with lo there, by rank
+  std::vector<int32_t> twin_before_;  // an identical item of lower index, or -1
+  std::vector<int32_t> rank_;         // try order
+  std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
+  size_t num_placed_ = 0;
+  uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
+  std::unordered_set<Key, KeyHash> failed_;
+  int64_t nodes_ = 0;
+  bool aborted_ = false;
+};
+
+int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offsets) {
+  int64_t arena = 0;
+  for (size_t k = 0; k < items.size(); ++k) arena = std::max(arena, offsets[k] + items[k].size);
+  return arena;
+}
+
+}  // namespace
+
+Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
+                   Clock::time_point deadline, std::vector<int64_t>& offsets, ExactStats* stats) {
+  Decision decision(items, num_points, capacity, deadline);
+  int64_t nodes = 0;
+  const Fit fit = decision.Run(offsets, nodes);
+  if (stats != nullptr) {
+    stats->nodes += nodes;
+    ++stats->decisions;
+  }
+  return fit;
+}
+
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
+                               const std::vector<int64_t>& offsets, int64_t arena, double seconds) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  ExactResult result;
+  result.offsets = offsets;
+  result.arena = arena;
+  int64_t low = lower_bound;  // every C < low is proven infeasible
+  int64_t capacity = low;
+  std::vector<int64_t> trial;
+  while (low < result.arena) {
+    const Fit fit = FitsInCapacity(items, num_points, capacity, deadline, trial, &result.stats);
+    if (fit == Fit::kUnknown) break;
+    if (fit == Fit::kYes) {
+      result.offsets = trial;
+      result.arena = ArenaOf(items, trial);
+      result.improved = true;
+    } else {
+      low = capacity + 1;
+    }
+    capacity = low + (result.arena - 1 - low) / 2;
+  }
+  result.proven_optimal = low >= result.arena;
+  return result;
+}
+
+}  // namespace slimtrain::planner::arena_internal

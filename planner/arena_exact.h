@@ -1,0 +1,95 @@
+// arena_exact.h — an exact, time-limited search for the smallest arena
+// (issue 19), used by PlanArena (arena.h) when its heuristics end more than a
+// set gap above the lower bound. Internal to planner/arena.cc's library; it
+// works in the units PlanArena counts in (sizes rounded up to the alignment,
+// steps compressed to arena_internal::Item's lo/hi points).
+//
+//   // items: the buffers that take space; heuristic_offsets/arena: a valid
+//   // placement of them (units) that the search starts from.
+//   ExactResult r = MinimizeArenaExact(items, num_points, lower_bound,
+//                                      heuristic_offsets, heuristic_arena,
+//                                      /*seconds=*/1.0);
+//   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
+//
+// The decision problem "does everything fit in capacity C" (FitsInCapacity)
+// follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
+// from the paper's description:
+//   1. Canonical solutions only. Every feasible placement can be lowered until
+//      each buffer rests on the highest buffer below it that is alive with it
+//      (or on 0); taking the buffers by increasing offset, ties by time, each
+//      then sits on the "skyline" (per step, the top of the buffers placed so
+//      far) at the max over its lifetime. So the search keeps the skyline and,
+//      at each node, takes its lowest section [a, b] at height h (leftmost
+//      among equals): the next buffer either lies inside [a, b] and goes at h,
+//      or no buffer ever sits at h over [a, b], and the section is raised to
+//      its lower neighbour (any later buffer there crosses a neighbour).
+//      Placing a buffer at [lo, hi] also raises [a, lo-1] to the lower of its
+//      left neighbour and the buffer's top: a buffer at h there would have
+//      come first (ties by time). Identical buffers are placed in index order.
+//   2. Spatial inference. At every step, the skyline plus the unplaced
+//      buffers alive there must fit below C (each unplaced buffer lies above
+//      the skyline over its whole lifetime); a branch that breaks it at any
+//      step is cut at once, so a buffer that can no longer fit anywhere below
+//      C ends its branch. A section with no candidate is raised at once (its
+//      only move).
+//   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
+//      remembered by a 128-bit hash, and reaching it again by another order
+//      is cut.
+// Optimisation (MinimizeArenaExact): the decision problem for C = lower
+// bound first (the optimum of the hard families), then a binary search
+// between the largest C proven infeasible + 1 and the best arena found;
+// every found placement has arena <= C and becomes the new best.
+//
+// Optimality and cost. The decision search is complete: when it answers
+// kNo, no placement fits in C (the hash could in principle collide, at odds
+// near 2^-100 per pair of nodes). The problem is NP-complete; the search is
+// exponential in the worst case and ends at the time limit with the best
+// placement found (never worse than the one it was given) and
+// proven_optimal = false. A node costs O(steps + candidates).
+#ifndef SLIMTRAIN_PLANNER_ARENA_EXACT_H_
+#define SLIMTRAIN_PLANNER_ARENA_EXACT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "planner/arena_placers.h"
+
+namespace slimtrain::planner::arena_internal {
+
+enum class Fit {
+  kYes,      // a placement within the capacity was found
+  kNo,       // proven: none exists
+  kUnknown,  // the deadline came first
+};
+
+struct ExactStats {
+  int64_t nodes = 0;      // search nodes visited, all decision calls together
+  int decisions = 0;      // decision problems solved or abandoned
+};
+
+// Decides whether `items` (sizes in units, over points 0..num_points-1) fit in
+// `capacity` units. kYes fills `offsets` (units, per item) with a placement
+// whose max offset + size is <= capacity. Stops at `deadline` with kUnknown.
+Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
+                   std::chrono::steady_clock::time_point deadline, std::vector<int64_t>& offsets,
+                   ExactStats* stats = nullptr);
+
+struct ExactResult {
+  std::vector<int64_t> offsets;  // units, per item
+  int64_t arena = 0;             // units, max of offset + size
+  bool proven_optimal = false;   // no placement has a smaller arena
+  bool improved = false;         // arena < the given arena
+  ExactStats stats;
+};
+
+// The smallest arena the search finds within `seconds`, starting from a valid
+// placement (`offsets`, `arena`, units) and the lower bound (units, the most
+// alive at a point). Never returns more than `arena`.
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
+                               int64_t lower_bound, const std::vector<int64_t>& offsets,
+                               int64_t arena, double seconds);
+
+}  // namespace slimtrain::planner::arena_internal
+
+#endif  // SLIMTRAIN_PLANNER_ARENA_EXACT_H_
