@@ -31,8 +31,14 @@ struct KeyHash {
   size_t operator()(const Key& k) const { return static_cast<size_t>(k.a); }
 };
 
+// A section of the skyline: points [a, b] at height h between walls left, right.
+struct Pit {
+  int32_t a = 0, b = 0;
+  int64_t h = 0, left = 0, right = 0;
+};
+
 // Failed nodes kept at most; the memo is cleared when it grows past this.
-constexpr size_t kMaxMemo = size_t{1} << 22;
+constexpr size_t kMaxMemo = size_t{1} << 20;
 
 // One decision problem: does everything fit in `capacity`?
 class Decision {
@@ -41,9 +47,11 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
         height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
-        rank_(items.size()) {
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
+      start_sum_[it.lo] += it.size;
+      end_sum_[it.hi] += it.size;
     }
     // Try order among candidates: longer lifetime, then larger, then index.
     std::vector<int32_t> by_pref(n_);
@@ -109,7 +117,29 @@ class Decision {
     placed_b_ ^= ItemHash(k, 2);
     const int64_t delta = placed ? -items_[k].size : items_[k].size;
     for (int32_t t = items_[k].lo; t <= items_[k].hi; ++t) remaining_[t] += delta;
+    start_sum_[items_[k].lo] += delta;
+    end_sum_[items_[k].hi] += delta;
     num_placed_ += placed ? 1 : -1;
+  }
+
+  // Step 2 at the skyline's steps around points [from, to]: where point p is
+  // lower than p-1, the band between them at p can only hold buffers that
+  // start at p (any other is alive at p-1 too, so above its top); where p is
+  // lower than p+1, only buffers that end at p. Unplaced such buffers must
+  // fill the band but for p's spare room (capacity - skyline - unplaced).
+  bool StepsFillable(int32_t from, int32_t to) const {
+    for (int32_t p = std::max(from, 0); p <= std::min(to, t_ - 1); ++p) {
+      const int64_t spare = capacity_ - height_[p] - remaining_[p];
+      if (p > 0 && height_[p - 1] > height_[p] &&
+          start_sum_[p] < std::min(height_[p - 1], capacity_) - height_[p] - spare) {
+        return false;
+      }
+      if (p + 1 < t_ && height_[p + 1] > height_[p] &&
+          end_sum_[p] < std::min(height_[p + 1], capacity_) - height_[p] - spare) {
+        return false;
+      }
+    }
+    return true;
   }
 
   // Raises points [from, to] to `height`; false when a point's unplaced
@@ -130,26 +160,47 @@ class Decision {
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.count(key) != 0) return false;
 
-    // The lowest section [a, b] at height h, leftmost among equals (step 1).
-    int32_t a = 0;
-    for (int32_t t = 1; t < t_; ++t) {
-      if (height_[t] < height_[a]) a = t;
-    }
-    const int64_t h = height_[a];
-    int32_t b = a;
-    while (b + 1 < t_ && height_[b + 1] == h) ++b;
-    const int64_t left = a > 0 ? height_[a - 1] : capacity_;
-    const int64_t right = b + 1 < t_ ? height_[b + 1] : capacity_;
-
-    // Candidates: unplaced buffers inside [a, b]; those starting at a first.
+    // The pit (a section lower than both neighbours) with the fewest viable
+    // moves (step 1; the lowest section is one, and the argument there holds
+    // for any pit); a pit with none fails the node, one with one is forced.
+    Pit pit;
     std::vector<int32_t> candidates;
-    for (int32_t p = a; p <= b; ++p) {
-      for (int32_t k : starting_[p]) {
-        if (placed_[k] || items_[k].hi > b) continue;
-        if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
-        candidates.push_back(k);
+    bool raise_ok = false;
+    size_t best_moves = SIZE_MAX;
+    for (int32_t a = 0; a < t_ && best_moves > 1;) {
+      int32_t b = a;
+      while (b + 1 < t_ && height_[b + 1] == height_[a]) ++b;
+      const Pit here{a, b, height_[a], a > 0 ? height_[a - 1] : capacity_,
+                     b + 1 < t_ ? height_[b + 1] : capacity_};
+      a = b + 1;
+      if (here.left <= here.h || here.right <= here.h) continue;
+      bool here_raise_ok = true;
+      const int64_t raised = std::min(here.left, here.right);
+      for (int32_t p = here.a; p <= here.b; ++p) here_raise_ok = here_raise_ok && raised + remaining_[p] <= capacity_;
+      scratch_.clear();
+      int64_t most_remaining = 0;  // over [here.a, p - 1]
+      for (int32_t p = here.a; p <= here.b; ++p) {
+        for (int32_t k : starting_[p]) {
+          if (placed_[k] || items_[k].hi > here.b) continue;
+          if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
+          if (p > here.a && std::min(here.left, here.h + items_[k].size) + most_remaining > capacity_) continue;
+          scratch_.push_back(k);
+        }
+        most_remaining = std::max(most_remaining, remaining_[p]);
+      }
+      const size_t moves = scratch_.size() + (here_raise_ok ? 1 : 0);
+      if (moves < best_moves) {
+        best_moves = moves;
+        pit = here;
+        candidates.swap(scratch_);
+        raise_ok = here_raise_ok;
       }
     }
+    if (best_moves == SIZE_MAX) return false;  // no pit: cannot happen below capacity
+    const int32_t a = pit.a, b = pit.b;
+    const int64_t h = pit.h, left = pit.left, right = pit.right;
+    // Try order: buffers starting at a (they leave no hole), then longer,
+    // then larger.
     std::sort(candidates.begin(), candidates.end(), [&](int32_t x, int32_t y) {
       return std::make_pair(items_[x].lo != a, rank_[x]) < std::make_pair(items_[y].lo != a, rank_[y]);
     });
@@ -161,7 +212,8 @@ class Decision {
       for (int32_t t = it.lo; t <= it.hi; ++t) SetHeight(t, top);
       SetPlaced(k, true);
       offsets_[k] = h;
-      const bool fits = it.lo == a || Raise(a, it.lo - 1, std::min(left, top));
+      const bool fits = (it.lo == a || Raise(a, it.lo - 1, std::min(left, top))) &&
+                        StepsFillable(a - 1, it.hi + 1);
       if (fits && Search()) return true;
       SetPlaced(k, false);
       UndoTo(mark);
@@ -169,7 +221,7 @@ class Decision {
     }
     // No buffer at h over [a, b]: raise the section to its lower neighbour.
     const size_t mark = log_.size();
-    if (Raise(a, b, std::min(left, right)) && Search()) return true;
+    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) && Search()) return true;
     UndoTo(mark);
     if (aborted_) return false;
     if (failed_.size() >= kMaxMemo) failed_.clear();
@@ -189,7 +241,10 @@ class Decision {
   std::vector<std::vector<int32_t>> starting_;  // (points) items with lo there, by rank
   std::vector<int32_t> twin_before_;  // an identical item of lower index, or -1
   std::vector<int32_t> rank_;         // try order
+  std::vector<int64_t> start_sum_;    // (points) units of unplaced buffers starting there
+  std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
+  std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
   size_t num_placed_ = 0;
   uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
   std::unordered_set<Key, KeyHash> failed_;
@@ -225,19 +280,29 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   result.offsets = offsets;
   result.arena = arena;
   int64_t low = lower_bound;  // every C < low is proven infeasible
-  int64_t capacity = low;
   std::vector<int64_t> trial;
-  while (low < result.arena) {
-    const Fit fit = FitsInCapacity(items, num_points, capacity, deadline, trial, &result.stats);
-    if (fit == Fit::kUnknown) break;
+  auto decide = [&](int64_t capacity, Clock::time_point until) {
+    const Fit fit = FitsInCapacity(items, num_points, capacity, until, trial, &result.stats);
     if (fit == Fit::kYes) {
       result.offsets = trial;
       result.arena = ArenaOf(items, trial);
       result.improved = true;
-    } else {
+    } else if (fit == Fit::kNo) {
       low = capacity + 1;
     }
-    capacity = low + (result.arena - 1 - low) / 2;
+    return fit;
+  };
+  // The lower bound first, with half the time.
+  const Clock::time_point half = Clock::now() + (deadline - Clock::now()) / 2;
+  const Fit first = low < result.arena ? decide(low, half) : Fit::kYes;
+  if (first == Fit::kUnknown) {
+    // Descend from the best arena: each success lowers it by at least one.
+    while (low < result.arena && decide(result.arena - 1, deadline) == Fit::kYes) {
+    }
+  } else {
+    // Binary search between low and the best arena.
+    while (low < result.arena && decide(low + (result.arena - 1 - low) / 2, deadline) != Fit::kUnknown) {
+    }
   }
   result.proven_optimal = low >= result.arena;
   return result;

@@ -19,10 +19,12 @@
 //      (or on 0); taking the buffers by increasing offset, ties by time, each
 //      then sits on the "skyline" (per step, the top of the buffers placed so
 //      far) at the max over its lifetime. So the search keeps the skyline and,
-//      at each node, takes its lowest section [a, b] at height h (leftmost
-//      among equals): the next buffer either lies inside [a, b] and goes at h,
-//      or no buffer ever sits at h over [a, b], and the section is raised to
-//      its lower neighbour (any later buffer there crosses a neighbour).
+//      at each node, takes a pit: a section [a, b] at height h lower than both
+//      neighbours (the lowest section is one). Either some buffer inside
+//      [a, b] goes at h, or no buffer ever sits at h over [a, b], and the
+//      section is raised to its lower neighbour (any later buffer there
+//      crosses a neighbour). Of all pits, the one with the fewest viable moves
+//      is branched on, so a pit with a single move is filled at once.
 //      Placing a buffer at [lo, hi] also raises [a, lo-1] to the lower of its
 //      left neighbour and the buffer's top: a buffer at h there would have
 //      come first (ties by time). Identical buffers are placed in index order.
@@ -30,15 +32,19 @@
 //      buffers alive there must fit below C (each unplaced buffer lies above
 //      the skyline over its whole lifetime); a branch that breaks it at any
 //      step is cut at once, so a buffer that can no longer fit anywhere below
-//      C ends its branch. A section with no candidate is raised at once (its
-//      only move).
+//      C ends its branch. Where the skyline steps up from p to p+1 (or p-1),
+//      the band between them at p can only be filled by buffers that end (or
+//      start) at p: too few of them cuts the branch. A pit without a move
+//      fails the node.
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
 // Optimisation (MinimizeArenaExact): the decision problem for C = lower
-// bound first (the optimum of the hard families), then a binary search
-// between the largest C proven infeasible + 1 and the best arena found;
-// every found placement has arena <= C and becomes the new best.
+// bound first, with half the time (the optimum of the hard families); if it
+// is proven infeasible, a binary search between the largest C proven
+// infeasible + 1 and the best arena; if it ran out of time, a descent from
+// the best arena (C = best - 1, again) until the time runs out. Every found
+// placement has arena <= C and becomes the new best.
 //
 // Optimality and cost. The decision search is complete: when it answers
 // kNo, no placement fits in C (the hash could in principle collide, at odds
