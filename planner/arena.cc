@@ -461,6 +461,9 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     return absl::InvalidArgumentError(
         absl::StrCat("exact_seconds ", options.exact_seconds, " is not a finite number >= 0"));
   }
+  if (options.exact_max_nodes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("exact_max_nodes ", options.exact_max_nodes, " < 0"));
+  }
   if (!(options.exact_min_gap >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("exact_min_gap ", options.exact_min_gap, " < 0"));
   }
@@ -519,7 +522,8 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   if (options.exact_seconds > 0 && !proven && p.items.size() <= kExactMaxItems &&
       gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
-        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds);
+        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
+        options.exact_max_nodes);
     if (exact.improved) {
       best.offsets = std::move(exact.offsets);
       best.arena = exact.arena;

@@ -43,8 +43,10 @@ constexpr size_t kMaxMemo = size_t{1} << 20;
 // One decision problem: does everything fit in `capacity`?
 class Decision {
  public:
-  Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline)
+  Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline,
+           int64_t max_nodes)
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
+        max_nodes_(max_nodes),
         height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
         rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0) {
@@ -156,6 +158,7 @@ class Decision {
   bool Search() {
     if (num_placed_ == n_) return true;
     if ((++nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
+    if (max_nodes_ > 0 && nodes_ > max_nodes_) aborted_ = true;
     if (aborted_) return false;
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.count(key) != 0) return false;
@@ -234,6 +237,7 @@ class Decision {
   const int32_t t_;
   const int64_t capacity_;
   const Clock::time_point deadline_;
+  const int64_t max_nodes_;  // 0: no cap
   std::vector<int64_t> height_;     // (points) the skyline, units
   std::vector<int64_t> remaining_;  // (points) units of unplaced buffers alive
   std::vector<bool> placed_;
@@ -261,8 +265,9 @@ int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offs
 }  // namespace
 
 Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
-                   Clock::time_point deadline, std::vector<int64_t>& offsets, ExactStats* stats) {
-  Decision decision(items, num_points, capacity, deadline);
+                   Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets,
+                   ExactStats* stats) {
+  Decision decision(items, num_points, capacity, deadline, max_nodes);
   int64_t nodes = 0;
   const Fit fit = decision.Run(offsets, nodes);
   if (stats != nullptr) {
@@ -273,7 +278,8 @@ Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t c
 }
 
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
-                               const std::vector<int64_t>& offsets, int64_t arena, double seconds) {
+                               const std::vector<int64_t>& offsets, int64_t arena, double seconds,
+                               int64_t max_nodes) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   ExactResult result;
@@ -281,8 +287,10 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   result.arena = arena;
   int64_t low = lower_bound;  // every C < low is proven infeasible
   std::vector<int64_t> trial;
-  auto decide = [&](int64_t capacity, Clock::time_point until) {
-    const Fit fit = FitsInCapacity(items, num_points, capacity, until, trial, &result.stats);
+  // Nodes left to the calls after this one (0 with no cap: never reached).
+  auto nodes_left = [&] { return max_nodes > 0 ? std::max<int64_t>(max_nodes - result.stats.nodes, 1) : 0; };
+  auto decide = [&](int64_t capacity, Clock::time_point until, int64_t nodes) {
+    const Fit fit = FitsInCapacity(items, num_points, capacity, until, nodes, trial, &result.stats);
     if (fit == Fit::kYes) {
       result.offsets = trial;
       result.arena = ArenaOf(items, trial);
@@ -294,14 +302,14 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   };
   // The lower bound first, with half the time.
   const Clock::time_point half = Clock::now() + (deadline - Clock::now()) / 2;
-  const Fit first = low < result.arena ? decide(low, half) : Fit::kYes;
+  const Fit first = low < result.arena ? decide(low, half, max_nodes > 0 ? (max_nodes + 1) / 2 : 0) : Fit::kYes;
   if (first == Fit::kUnknown) {
     // Descend from the best arena: each success lowers it by at least one.
-    while (low < result.arena && decide(result.arena - 1, deadline) == Fit::kYes) {
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(result.arena - 1, deadline, nodes_left()) == Fit::kYes) {
     }
   } else {
     // Binary search between low and the best arena.
-    while (low < result.arena && decide(low + (result.arena - 1 - low) / 2, deadline) != Fit::kUnknown) {
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(low + (result.arena - 1 - low) / 2, deadline, nodes_left()) != Fit::kUnknown) {
     }
   }
   result.proven_optimal = low >= result.arena;

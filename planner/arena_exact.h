@@ -8,7 +8,7 @@
 //   // placement of them (units) that the search starts from.
 //   ExactResult r = MinimizeArenaExact(items, num_points, lower_bound,
 //                                      heuristic_offsets, heuristic_arena,
-//                                      /*seconds=*/1.0);
+//                                      /*seconds=*/1.0, /*max_nodes=*/0);
 //   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
 //
 // The decision problem "does everything fit in capacity C" (FitsInCapacity)
@@ -76,10 +76,12 @@ struct ExactStats {
 
 // Decides whether `items` (sizes in units, over points 0..num_points-1) fit in
 // `capacity` units. kYes fills `offsets` (units, per item) with a placement
-// whose max offset + size is <= capacity. Stops at `deadline` with kUnknown.
+// whose max offset + size is <= capacity. Stops with kUnknown at `deadline`
+// or after max_nodes search nodes (0: no cap; a search the cap ends is
+// deterministic).
 Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
-                   std::chrono::steady_clock::time_point deadline, std::vector<int64_t>& offsets,
-                   ExactStats* stats = nullptr);
+                   std::chrono::steady_clock::time_point deadline, int64_t max_nodes,
+                   std::vector<int64_t>& offsets, ExactStats* stats = nullptr);
 
 struct ExactResult {
   std::vector<int64_t> offsets;  // units, per item
@@ -89,12 +91,14 @@ struct ExactResult {
   ExactStats stats;
 };
 
-// The smallest arena the search finds within `seconds`, starting from a valid
+// The smallest arena the search finds within `seconds` and `max_nodes` search
+// nodes over all its decision calls (0: no cap), starting from a valid
 // placement (`offsets`, `arena`, units) and the lower bound (units, the most
-// alive at a point). Never returns more than `arena`.
+// alive at a point). Never returns more than `arena`. Deterministic when the
+// node cap, not the clock, ends it.
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
                                int64_t lower_bound, const std::vector<int64_t>& offsets,
-                               int64_t arena, double seconds);
+                               int64_t arena, double seconds, int64_t max_nodes);
 
 }  // namespace slimtrain::planner::arena_internal
 

@@ -58,6 +58,7 @@ ArenaOptions Exact(double seconds, int64_t alignment) {
   o.alignment = alignment;
   o.exact_seconds = seconds;
   o.exact_min_gap = 0;  // whenever the heuristics miss the lower bound
+  o.exact_max_nodes = 0;  // the time alone
   return o;
 }
 
@@ -166,7 +167,9 @@ TEST(ArenaExactTest, HonoursTheTimeLimit) {
 TEST(ArenaExactTest, SkipsPlansWithinTheGap) {
   std::mt19937_64 rng(11);
   const Requests r = test_util::TrainingLike(rng, 60);
-  absl::StatusOr<ArenaPlan> plan = PlanArena(r);
+  ArenaOptions o;
+  o.exact_seconds = 1.0;
+  absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
   ASSERT_TRUE(plan.ok());
   ASSERT_LE(plan->arena_bytes, plan->lower_bound_bytes * 1.005) << "pick an instance the heuristics pack";
   EXPECT_NE(plan->method, "exact");
@@ -182,6 +185,23 @@ TEST(ArenaExactTest, RejectsBadOptions) {
   o.exact_seconds = 1;
   o.exact_min_gap = -1;
   EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_min_gap -1 < 0"));
+  o.exact_min_gap = 0;
+  o.exact_max_nodes = -1;
+  EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_max_nodes -1 < 0"));
+}
+
+// With the default node cap, the same input gives the same plan.
+TEST(ArenaExactTest, NodeCapMakesPlansDeterministic) {
+  std::mt19937_64 rng(23);
+  const Requests r = RectangleSlices(rng, 400, 120, 600);
+  ArenaOptions o;
+  o.exact_seconds = 1000;  // the node cap ends it
+  o.exact_min_gap = 0;
+  o.exact_max_nodes = 20000;
+  absl::StatusOr<ArenaPlan> a = PlanArena(r, o), b = PlanArena(r, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->offsets, b->offsets);
+  EXPECT_EQ(CheckPlan(r, *a, 256), "");
 }
 
 }  // namespace
