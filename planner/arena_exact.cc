@@ -37,6 +37,12 @@ struct Pit {
   int64_t h = 0, left = 0, right = 0;
 };
 
+// Search nodes of the first run before a restart, and the growth of that
+// budget from run to run (step 4; tried on rectangle cuts: small and slow
+// growing did best).
+constexpr double kFirstRestartNodes = 200;
+constexpr double kRestartGrowth = 1.2;
+
 // Failed nodes kept at most; the memo is cleared when it grows past this.
 constexpr size_t kMaxMemo = size_t{1} << 20;
 
@@ -79,16 +85,31 @@ class Decision {
     }
   }
 
+  // Restarts (step 4): the search runs with a node budget that grows by a
+  // fifth each time, the try order reshuffled (seeded) between runs; failed nodes
+  // stay remembered, so every run starts from what the others proved.
   Fit Run(std::vector<int64_t>& offsets, int64_t& nodes) {
     bool fits = true;
     for (int32_t t = 0; t < t_; ++t) fits = fits && remaining_[t] <= capacity_;
-    if (fits && Search()) {
-      offsets = offsets_;
-      nodes = nodes_;
-      return Fit::kYes;
+    Fit fit = Fit::kNo;
+    uint64_t seed = 1;
+    for (double budget = kFirstRestartNodes; fits; budget *= kRestartGrowth) {
+      restart_at_ = nodes_ + static_cast<int64_t>(budget);
+      if (Search()) {
+        offsets = offsets_;
+        fit = Fit::kYes;
+        break;
+      }
+      if (!aborted_) break;  // proven: no placement
+      if (!restarting_) {
+        fit = Fit::kUnknown;
+        break;
+      }
+      aborted_ = restarting_ = false;
+      Reshuffle(seed++);
     }
     nodes = nodes_;
-    return aborted_ ? Fit::kUnknown : Fit::kNo;
+    return fit;
   }
 
  private:
@@ -96,6 +117,20 @@ class Decision {
     return Mix(Mix(seed * 0x1000193ULL + static_cast<uint64_t>(t)) ^ static_cast<uint64_t>(height));
   }
   static uint64_t ItemHash(int32_t k, uint64_t seed) { return Mix(Mix(seed + 0x51ed27ULL) + static_cast<uint64_t>(k)); }
+
+  // A new try order: by lifetime and size, each scaled by a random factor in
+  // [0.5, 1.5) drawn from `seed` (deterministic).
+  void Reshuffle(uint64_t seed) {
+    std::vector<std::pair<double, int32_t>> keyed(n_);
+    for (size_t k = 0; k < n_; ++k) {
+      const double noise = 0.5 + static_cast<double>(Mix(seed * 0x9e3779b9ULL + k) >> 11) * 0x1.0p-53;
+      const double weight = static_cast<double>(items_[k].hi - items_[k].lo + 1) * 1e6 +
+                            static_cast<double>(items_[k].size);
+      keyed[k] = {-weight * noise, static_cast<int32_t>(k)};
+    }
+    std::sort(keyed.begin(), keyed.end());
+    for (size_t r = 0; r < n_; ++r) rank_[keyed[r].second] = static_cast<int32_t>(r);
+  }
 
   // Raises (or sets) point t's skyline, logging the old height for Undo.
   void SetHeight(int32_t t, int64_t height) {
@@ -159,6 +194,7 @@ class Decision {
     if (num_placed_ == n_) return true;
     if ((++nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
     if (max_nodes_ > 0 && nodes_ > max_nodes_) aborted_ = true;
+    if (!aborted_ && nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.count(key) != 0) return false;
@@ -238,6 +274,8 @@ class Decision {
   const int64_t capacity_;
   const Clock::time_point deadline_;
   const int64_t max_nodes_;  // 0: no cap
+  int64_t restart_at_ = 0;   // nodes_ at which this run restarts
+  bool restarting_ = false;  // aborted_ is a restart, not the limits
   std::vector<int64_t> height_;     // (points) the skyline, units
   std::vector<int64_t> remaining_;  // (points) units of unplaced buffers alive
   std::vector<bool> placed_;

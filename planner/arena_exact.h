@@ -39,6 +39,12 @@
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
+//   4. Restarts. Each decision search runs with a node budget (200, growing
+//      by 1.2x per run) and restarts with a reshuffled try order (seeded, so
+//      deterministic) when it runs out; the failed-node memo is kept across
+//      runs, so the search stays complete. Runtimes on hard inputs are
+//      heavy-tailed: restarts solved several rectangle cuts that one long run
+//      did not.
 // Optimisation (MinimizeArenaExact): the decision problem for C = lower
 // bound first, with half the time (the optimum of the hard families); if it
 // is proven infeasible, a binary search between the largest C proven
