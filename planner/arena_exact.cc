@@ -49,10 +49,11 @@ constexpr size_t kMaxMemo = size_t{1} << 20;
 // One decision problem: does everything fit in `capacity`?
 class Decision {
  public:
+  // `nodes` counts the search nodes of every Decision sharing it.
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline,
-           int64_t max_nodes)
+           int64_t max_nodes, int64_t* nodes)
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
-        max_nodes_(max_nodes),
+        max_nodes_(max_nodes), nodes_(nodes),
         height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
         rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0) {
@@ -85,32 +86,23 @@ class Decision {
     }
   }
 
-  // Restarts (step 4): the search runs with a node budget that grows by a
-  // fifth each time, the try order reshuffled (seeded) between runs; failed nodes
-  // stay remembered, so every run starts from what the others proved.
-  Fit Run(std::vector<int64_t>& offsets, int64_t& nodes) {
-    bool fits = true;
-    for (int32_t t = 0; t < t_; ++t) fits = fits && remaining_[t] <= capacity_;
-    Fit fit = Fit::kNo;
-    uint64_t seed = 1;
-    for (double budget = kFirstRestartNodes; fits; budget *= kRestartGrowth) {
-      restart_at_ = nodes_ + static_cast<int64_t>(budget);
-      if (Search()) {
-        offsets = offsets_;
-        fit = Fit::kYes;
-        break;
-      }
-      if (!aborted_) break;  // proven: no placement
-      if (!restarting_) {
-        fit = Fit::kUnknown;
-        break;
-      }
-      aborted_ = restarting_ = false;
-      Reshuffle(seed++);
+  // One run of the search with at most `budget` more nodes (step 4), the
+  // try order reshuffled by `seed` first (0: kept). kUnknown when a limit
+  // ended it: restarting() tells the budget from the deadline or max_nodes.
+  Fit RunFor(double budget, uint64_t seed, std::vector<int64_t>& offsets) {
+    for (int32_t t = 0; t < t_; ++t) {
+      if (remaining_[t] > capacity_) return Fit::kNo;
     }
-    nodes = nodes_;
-    return fit;
+    if (seed != 0) Reshuffle(seed);
+    restart_at_ = *nodes_ + static_cast<int64_t>(budget);
+    aborted_ = restarting_ = false;
+    if (Search()) {
+      offsets = offsets_;
+      return Fit::kYes;
+    }
+    return aborted_ ? Fit::kUnknown : Fit::kNo;
   }
+  bool restarting() const { return restarting_; }
 
  private:
   static uint64_t PointHash(int32_t t, int64_t height, uint64_t seed) {
@@ -192,9 +184,9 @@ class Decision {
 
   bool Search() {
     if (num_placed_ == n_) return true;
-    if ((++nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
-    if (max_nodes_ > 0 && nodes_ > max_nodes_) aborted_ = true;
-    if (!aborted_ && nodes_ > restart_at_) aborted_ = restarting_ = true;
+    if ((++*nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
+    if (max_nodes_ > 0 && *nodes_ > max_nodes_) aborted_ = true;
+    if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.count(key) != 0) return false;
@@ -290,7 +282,7 @@ class Decision {
   size_t num_placed_ = 0;
   uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
   std::unordered_set<Key, KeyHash> failed_;
-  int64_t nodes_ = 0;
+  int64_t* nodes_;
   bool aborted_ = false;
 };
 
@@ -305,9 +297,25 @@ int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offs
 Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
                    Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets,
                    ExactStats* stats) {
-  Decision decision(items, num_points, capacity, deadline, max_nodes);
+  // Runs alternate between the instance and its mirror in time (the search
+  // fills from the left, so the two explore differently; offsets are the
+  // same for both), each with its own memo (step 4).
+  std::vector<Item> mirrored = items;
+  for (Item& it : mirrored) {
+    const int32_t lo = it.lo;
+    it.lo = num_points - 1 - it.hi;
+    it.hi = num_points - 1 - lo;
+  }
   int64_t nodes = 0;
-  const Fit fit = decision.Run(offsets, nodes);
+  Decision forward(items, num_points, capacity, deadline, max_nodes, &nodes);
+  Decision backward(mirrored, num_points, capacity, deadline, max_nodes, &nodes);
+  Fit fit = Fit::kUnknown;
+  uint64_t seed = 0;
+  for (double budget = kFirstRestartNodes;; budget *= kRestartGrowth, ++seed) {
+    Decision& decision = seed % 2 == 0 ? forward : backward;
+    fit = decision.RunFor(budget, seed < 2 ? 0 : seed, offsets);
+    if (fit != Fit::kUnknown || !decision.restarting()) break;
+  }
   if (stats != nullptr) {
     stats->nodes += nodes;
     ++stats->decisions;

