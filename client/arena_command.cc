@@ -1,5 +1,8 @@
-// slimtrain arena --input FILE.csv: plans a raw buffer list into one arena.
+// slimtrain arena --input FILE.csv [--search-seconds S]: plans a raw buffer
+// list into one arena; S seconds of exact search (planner/arena_exact.h) may
+// lower it and prove it optimal.
 #include <chrono>
+#include <cmath>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -42,6 +45,10 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   if (input.empty()) return Fail(absl::InvalidArgumentError("--input FILE.csv is required"));
   if (format != "table" && format != "json") {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("--format: '%s' is not table or json", format)));
+  }
+  if (!(search >= 0) || std::isinf(search)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrFormat("--search-seconds: %g is not a finite number >= 0", search)));
   }
   absl::StatusOr<std::string> text = base::ReadFile(input);
   if (!text.ok()) return Fail(text.status());
