@@ -50,11 +50,17 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 struct Run {
   double ratio;    // arena / lower bound
   double seconds;  // wall time of PlanArena
+  bool proven = false;  // plan.proven_optimal
 };
 
-Run PlanOnce(const Requests& requests, double search_seconds) {
+// search_seconds: step 5's annealing; exact_seconds: step 6 whenever the
+// arena is above the lower bound (0: neither gap rule nor search).
+Run PlanOnce(const Requests& requests, double search_seconds, double exact_seconds = 0) {
   ArenaOptions options;
   options.search_seconds = search_seconds;
+  options.exact_seconds = exact_seconds;
+  options.exact_min_gap = 0;
+  options.exact_max_nodes = 0;  // the time alone
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<ArenaPlan> plan = PlanArena(requests, options);
   const double seconds = Seconds(start);
@@ -68,7 +74,7 @@ Run PlanOnce(const Requests& requests, double search_seconds) {
     std::exit(1);
   }
   return {static_cast<double>(plan->arena_bytes) / static_cast<double>(plan->lower_bound_bytes),
-          seconds};
+          seconds, plan->proven_optimal};
 }
 
 // "min / median / p90 / max" of the ratios.
@@ -76,6 +82,23 @@ std::string Distribution(std::vector<Run> runs) {
   std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.ratio < b.ratio; });
   auto at = [&](double q) { return runs[static_cast<size_t>(q * (runs.size() - 1) + 0.5)].ratio; };
   return absl::StrFormat("%.3f %.3f %.3f %.3f", at(0), at(0.5), at(0.9), at(1));
+}
+
+double MedianSeconds(std::vector<Run> runs) {
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.seconds < b.seconds; });
+  return runs[runs.size() / 2].seconds;
+}
+
+double MaxSeconds(const std::vector<Run>& runs) {
+  double max = 0;
+  for (const Run& r : runs) max = std::max(max, r.seconds);
+  return max;
+}
+
+int Proven(const std::vector<Run>& runs) {
+  int proven = 0;
+  for (const Run& r : runs) proven += r.proven;
+  return proven;
 }
 
 double MeanSeconds(const std::vector<Run>& runs) {
@@ -105,20 +128,45 @@ Run ClassicGreedy(const Requests& requests) {
           seconds};
 }
 
-void BenchFamily(const std::string& name, int instances, double search_seconds,
-                 std::mt19937_64& rng, Requests (*make)(std::mt19937_64&)) {
-  std::vector<Run> classic, heuristics, searched;
-  size_t buffers = 0;
+struct FamilyRuns {
+  std::string name;
+  size_t buffers = 0;  // mean per instance
+  std::vector<Run> classic, heuristics, searched, exact;
+};
+
+FamilyRuns BenchFamily(const std::string& name, int instances, double search_seconds,
+                       double exact_seconds, std::mt19937_64& rng, Requests (*make)(std::mt19937_64&)) {
+  FamilyRuns f;
+  f.name = name;
   for (int i = 0; i < instances; ++i) {
     const Requests requests = make(rng);
-    buffers += requests.size();
-    classic.push_back(ClassicGreedy(requests));
-    heuristics.push_back(PlanOnce(requests, 0));
-    searched.push_back(PlanOnce(requests, search_seconds));
+    f.buffers += requests.size();
+    f.classic.push_back(ClassicGreedy(requests));
+    f.heuristics.push_back(PlanOnce(requests, 0));
+    if (search_seconds > 0) f.searched.push_back(PlanOnce(requests, search_seconds));
+    f.exact.push_back(PlanOnce(requests, 0, exact_seconds));
   }
-  std::printf("%-9s %5zu  %-23s  %-23s %7.2f  %-23s %7.3f\n", name.c_str(), buffers / instances,
-              Distribution(classic).c_str(), Distribution(heuristics).c_str(),
-              1e3 * MeanSeconds(heuristics), Distribution(searched).c_str(), MeanSeconds(searched));
+  f.buffers /= instances;
+  std::printf("%-9s %5zu  %-23s  %-23s %7.2f", name.c_str(), f.buffers, Distribution(f.classic).c_str(),
+              Distribution(f.heuristics).c_str(), 1e3 * MeanSeconds(f.heuristics));
+  if (search_seconds > 0) {
+    std::printf("  %-23s %7.3f", Distribution(f.searched).c_str(), MeanSeconds(f.searched));
+  }
+  std::printf("\n");
+  return f;
+}
+
+// The exact search's table: ratio, how many proven optimal, time per instance.
+void PrintExact(const std::vector<FamilyRuns>& families, double exact_seconds) {
+  std::printf("\nexact search (step 6, at most %.1f s per instance, from the heuristics' plan):\n",
+              exact_seconds);
+  std::printf("%-9s %5s  %-23s  %-23s %9s %9s %9s\n", "family", "n", "classic greedy (size)",
+              "exact: arena / lower b.", "proven", "median s", "max s");
+  for (const FamilyRuns& f : families) {
+    std::printf("%-9s %5zu  %-23s  %-23s %5d/%-3zu %9.3f %9.3f\n", f.name.c_str(), f.buffers,
+                Distribution(f.classic).c_str(), Distribution(f.exact).c_str(), Proven(f.exact),
+                f.exact.size(), MedianSeconds(f.exact), MaxSeconds(f.exact));
+  }
 }
 
 void BenchLargeTraining(std::mt19937_64& rng, int32_t layers) {
@@ -150,14 +198,15 @@ void BenchLargeTraining(std::mt19937_64& rng, int32_t layers) {
 int main(int argc, char** argv) {
   using namespace slimtrain::planner;
   int instances = 50, training_layers = 3000;
-  double search_seconds = 1.0;
+  double search_seconds = 0.0, exact_seconds = 10.0;
   int64_t seed = 1;
   slimtrain::base::FlagSet flags("arena_bench",
                                  "How close PlanArena gets to the lower bound, and how fast, on generated instances\n"
                                  "(bench/arena_bench.cc).",
                                  "bazel run -c opt //bench:arena_bench -- --instances=50 --search-seconds=1");
   flags.Int("instances", &instances, "instances per family");
-  flags.Double("search-seconds", &search_seconds, "search budget per instance, seconds");
+  flags.Double("search-seconds", &search_seconds, "annealing budget per instance (step 5), seconds; 0: skip");
+  flags.Double("exact-seconds", &exact_seconds, "exact search budget per instance (step 6), seconds");
   flags.Int("seed", &seed, "seed of the instance generators");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
@@ -183,18 +232,20 @@ int main(int argc, char** argv) {
               "early at the lower bound, else runs search_seconds=%.2f)\n\n",
               instances, search_seconds);
   std::printf("%-9s %5s  %-23s  %-23s %7s  %-23s %7s\n", "family", "n", "classic greedy (size)",
-              "heuristics", "ms", "heuristics + search", "s");
-  BenchFamily("rectangle", instances, search_seconds, rng, [](std::mt19937_64& r) {
-    return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 400)),
+              "heuristics", "ms", search_seconds > 0 ? "heuristics + search" : "", search_seconds > 0 ? "s" : "");
+  std::vector<FamilyRuns> families;
+  families.push_back(BenchFamily("rectangle", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
+    return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)),
                            static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
-  });
-  BenchFamily("random", instances, search_seconds, rng, [](std::mt19937_64& r) {
+  }));
+  families.push_back(BenchFamily("random", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
     return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
                            static_cast<int32_t>(Uniform(r, 50, 400)));
-  });
-  BenchFamily("training", instances, search_seconds, rng, [](std::mt19937_64& r) {
-    return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 400)));
-  });
+  }));
+  families.push_back(BenchFamily("training", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
+    return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 100)));
+  }));
+  PrintExact(families, exact_seconds);
   BenchLargeTraining(rng, training_layers);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "planner/arena_exact.h"
 #include "planner/arena_placers.h"
 
 namespace slimtrain {
@@ -34,6 +35,10 @@ using arena_internal::TreePlacer;
 // Inputs with at most this many buffers that take space are placed by the scan
 // (faster than the tree below a few thousand buffers).
 constexpr size_t kScanMaxItems = 1500;
+
+// Step 6 runs on at most this many buffers that take space (its recursion is
+// a few frames per buffer deep).
+constexpr size_t kExactMaxItems = 5000;
 
 struct Problem {
   std::vector<Item> items;          // the requests with size > 0
@@ -452,9 +457,23 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     return absl::InvalidArgumentError(
         absl::StrCat("max_search_evaluations ", options.max_search_evaluations, " < 0"));
   }
+  if (!(options.exact_seconds >= 0) || std::isinf(options.exact_seconds)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exact_seconds ", options.exact_seconds, " is not a finite number >= 0"));
+  }
+  if (options.exact_max_nodes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("exact_max_nodes ", options.exact_max_nodes, " < 0"));
+  }
+  if (!(options.exact_min_gap >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("exact_min_gap ", options.exact_min_gap, " < 0"));
+  }
   const Problem p = MakeProblem(requests, options.alignment);
   Solution best;
-  if (p.items.empty()) return ToPlan(requests.size(), p, best, options.alignment, "empty");
+  if (p.items.empty()) {
+    ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, "empty");
+    plan.proven_optimal = true;
+    return plan;
+  }
 
   // Step 4.
   AnyPlacer placer(p, p.items.size() <= kScanMaxItems ? Placer::kScan : Placer::kTree);
@@ -496,7 +515,25 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       method = "search";
     }
   }
-  return ToPlan(requests.size(), p, best, options.alignment, method);
+
+  // Step 6.
+  bool proven = best.arena == p.lower_bound;
+  const double gap = static_cast<double>(best.arena - p.lower_bound);
+  if (options.exact_seconds > 0 && !proven && p.items.size() <= kExactMaxItems &&
+      gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
+    arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
+        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
+        options.exact_max_nodes);
+    if (exact.improved) {
+      best.offsets = std::move(exact.offsets);
+      best.arena = exact.arena;
+      method = "exact";
+    }
+    proven = exact.proven_optimal;
+  }
+  ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
+  plan.proven_optimal = proven;
+  return plan;
 }
 
 absl::Status VerifyArena(absl::Span<const ArenaRequest> requests, const ArenaPlan& plan,

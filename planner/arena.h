@@ -63,6 +63,14 @@
 //      the lower bound over the budget; placement restarts at the first moved
 //      position and stops once the candidate cannot be accepted. The best plan
 //      seen is kept: the search never returns a larger arena than step 4.
+//   6. Only when options.exact_seconds > 0 (off by default), at most 5000
+//      buffers take space,
+//      and the arena is still more than options.exact_min_gap (0.5%) above
+//      the lower bound: the exact search of planner/arena_exact.h (MiniMalloc's
+//      canonical skyline search with spatial inference and dominance), from
+//      the lower bound up, starting from the best plan so far ("exact" when it
+//      helps). It sets proven_optimal when it proves that no smaller arena
+//      exists, and never returns a larger arena than step 5.
 //
 // Optimality and cost. Minimizing the arena is dynamic storage allocation,
 // which is NP-hard; steps 3-4 are heuristics without a guarantee. Two facts
@@ -85,7 +93,8 @@
 // buffers on one core, and PlanArena 20-40 ms in all there; when no strategy
 // gets within 1/10,000, step 4 runs all nine (~0.2 s for such a set).
 //
-// Determinism. Steps 1-4b are deterministic. The search is deterministic for a
+// Determinism. Steps 1-4b are deterministic; step 6 is when its node cap
+// (exact_max_nodes), not exact_seconds, ends it. The search is deterministic for a
 // given seed and max_search_evaluations when that cap, not the clock, ends it;
 // a search ended by search_seconds depends on machine speed.
 #ifndef SLIMTRAIN_PLANNER_ARENA_H_
@@ -121,6 +130,21 @@ struct ArenaOptions {
   int64_t max_search_evaluations = 0;
   // Seed of the search's random moves.
   uint64_t seed = 1;
+  // Time for the exact search (step 6, planner/arena_exact.h) on inputs the
+  // steps before leave more than exact_min_gap above the lower bound; 0: off.
+  // Finite, >= 0. Off by default for now: PlanMemory (planner.cc) does not
+  // set it yet (1 s is the intended planner default; see docs/STATUS.md,
+  // issue 19, for what turning it on changes); `slimtrain arena
+  // --search-seconds` and bench/arena_bench set it.
+  double exact_seconds = 0.0;
+  // Also stop step 6 after this many search nodes (0: no cap). The default,
+  // about 0.2-0.5 s of search on one core, usually ends it before a 1 s
+  // clock: then plans are deterministic (the same input gives the same
+  // offsets).
+  int64_t exact_max_nodes = 200000;
+  // Step 6 runs only when arena > lower bound * (1 + exact_min_gap): plans
+  // the heuristics already pack tightly stay as fast as without it. >= 0.
+  double exact_min_gap = 0.005;
 };
 
 struct ArenaPlan {
@@ -132,13 +156,18 @@ struct ArenaPlan {
   // 4b's re-placement helped), "polish" or "search" when the annealing of step
   // 4b or 5 improved on it, "empty" when no buffer takes space.
   std::string method;
+  // No placement has a smaller arena: arena_bytes == lower_bound_bytes, or
+  // the exact search of step 6 proved it ("exact" in method when it also
+  // lowered the arena).
+  bool proven_optimal = false;
 };
 
 // Plans offsets for `requests` (nothing is retained).
 // Errors: INVALID_ARGUMENT naming the request index, the field and its value
 // ("buffer 7: last 3 < first 5", "buffer 2: size -1 < 0", "buffer 4: first -2
 // < 0"), or the option ("alignment 0 < 1", "search_seconds -1 is not a finite
-// number >= 0", "max_search_evaluations -1 < 0"); also when the aligned sizes
+// number >= 0", "max_search_evaluations -1 < 0", "exact_seconds -1 is not a
+// finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0"); also when the aligned sizes
 // add up past int64.
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});

@@ -219,20 +219,32 @@ TEST(ArenaTest, SearchNeverEndsAboveTheHeuristics) {
 // A rectangle of 80 steps x 200 units cut into 130 pieces: the optimum is
 // the lower bound, the heuristics end 26% above it (seed 433 is one of the
 // hardest of 2000 such instances for them), and two seconds of search get
-// within 10% (in 0.05 s on a 2024 laptop core).
+// within 10% (in 0.05 s on a 2024 laptop core). The exact search (step 6)
+// proves the optimum within a second.
 TEST(ArenaTest, SearchBringsAHardRectangleWithinTenPercent) {
   std::mt19937_64 rng(433);
   const Requests requests = RectangleSlices(rng, 130, 80, 200);
-  absl::StatusOr<ArenaPlan> heuristics = PlanArena(requests);
+  ArenaOptions no_exact;
+  no_exact.exact_seconds = 0;
+  absl::StatusOr<ArenaPlan> heuristics = PlanArena(requests, no_exact);
   ASSERT_TRUE(heuristics.ok()) << heuristics.status();
   EXPECT_EQ(heuristics->lower_bound_bytes, 200 * 256);
   EXPECT_GT(Ratio(*heuristics), 1.2) << "the instance is no longer hard for the heuristics";
-  ArenaOptions options;
+  EXPECT_FALSE(heuristics->proven_optimal);
+  ArenaOptions options = no_exact;
   options.search_seconds = 2.0;
   absl::StatusOr<ArenaPlan> searched = PlanArena(requests, options);
   ASSERT_TRUE(searched.ok()) << searched.status();
   EXPECT_LE(Ratio(*searched), 1.10);
   EXPECT_TRUE(VerifyArena(requests, *searched, 256).ok());
+  ArenaOptions exact_options;
+  exact_options.exact_seconds = 1.0;
+  absl::StatusOr<ArenaPlan> exact = PlanArena(requests, exact_options);
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(exact->arena_bytes, 200 * 256);
+  EXPECT_TRUE(exact->proven_optimal);
+  EXPECT_EQ(exact->method, "exact");
+  EXPECT_TRUE(VerifyArena(requests, *exact, 256).ok());
 }
 
 // ------------------------------------------------------ training structure

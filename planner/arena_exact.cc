@@ -1,0 +1,365 @@
+// arena_exact.cc — the exact arena search; the algorithm is in arena_exact.h,
+// whose step numbers the comments below use.
+#include "planner/arena_exact.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <tuple>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace slimtrain::planner::arena_internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A node's identity (step 3): 128 bits of hash of the placed set and the skyline.
+struct Key {
+  uint64_t a, b;
+  bool operator==(const Key& o) const { return a == o.a && b == o.b; }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const { return static_cast<size_t>(k.a); }
+};
+
+// A section of the skyline: points [a, b] at height h between walls left, right.
+struct Pit {
+  int32_t a = 0, b = 0;
+  int64_t h = 0, left = 0, right = 0;
+};
+
+// Search nodes of the first run before a restart, and the growth of that
+// budget from run to run (step 4; tried on rectangle cuts: small and slow
+// growing did best).
+constexpr double kFirstRestartNodes = 200;
+constexpr double kRestartGrowth = 1.2;
+
+// Failed nodes kept at most; the memo is cleared when it grows past this.
+constexpr size_t kMaxMemo = size_t{1} << 20;
+
+// One decision problem: does everything fit in `capacity`?
+class Decision {
+ public:
+  // `nodes` counts the search nodes of every Decision sharing it.
+  Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline,
+           int64_t max_nodes, int64_t* nodes)
+      : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
+        max_nodes_(max_nodes), nodes_(nodes),
+        height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
+        offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0) {
+    for (const Item& it : items_) {
+      for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
+      start_sum_[it.lo] += it.size;
+      end_sum_[it.hi] += it.size;
+    }
+    // Try order among candidates: longer lifetime, then larger, then index.
+    std::vector<int32_t> by_pref(n_);
+    for (size_t k = 0; k < n_; ++k) by_pref[k] = static_cast<int32_t>(k);
+    auto length = [&](int32_t k) { return items_[k].hi - items_[k].lo; };
+    std::sort(by_pref.begin(), by_pref.end(), [&](int32_t x, int32_t y) {
+      return std::make_tuple(-length(x), -items_[x].size, x) < std::make_tuple(-length(y), -items_[y].size, y);
+    });
+    for (size_t r = 0; r < n_; ++r) rank_[by_pref[r]] = static_cast<int32_t>(r);
+    for (int32_t k : by_pref) starting_[items_[k].lo].push_back(k);
+    // Identical buffers (same size and points) go in index order (step 1).
+    std::vector<int32_t> by_shape(n_);
+    for (size_t k = 0; k < n_; ++k) by_shape[k] = static_cast<int32_t>(k);
+    auto shape = [&](int32_t k) { return std::make_tuple(items_[k].lo, items_[k].hi, items_[k].size, k); };
+    std::sort(by_shape.begin(), by_shape.end(), [&](int32_t x, int32_t y) { return shape(x) < shape(y); });
+    for (size_t r = 1; r < n_; ++r) {
+      const Item &x = items_[by_shape[r - 1]], &y = items_[by_shape[r]];
+      if (x.lo == y.lo && x.hi == y.hi && x.size == y.size) twin_before_[by_shape[r]] = by_shape[r - 1];
+    }
+    for (int32_t t = 0; t < t_; ++t) {
+      sky_a_ ^= PointHash(t, 0, 1);
+      sky_b_ ^= PointHash(t, 0, 2);
+    }
+  }
+
+  // One run of the search with at most `budget` more nodes (step 4), the
+  // try order reshuffled by `seed` first (0: kept). kUnknown when a limit
+  // ended it: restarting() tells the budget from the deadline or max_nodes.
+  Fit RunFor(double budget, uint64_t seed, std::vector<int64_t>& offsets) {
+    for (int32_t t = 0; t < t_; ++t) {
+      if (remaining_[t] > capacity_) return Fit::kNo;
+    }
+    if (seed != 0) Reshuffle(seed);
+    restart_at_ = *nodes_ + static_cast<int64_t>(budget);
+    aborted_ = restarting_ = false;
+    if (Search()) {
+      offsets = offsets_;
+      return Fit::kYes;
+    }
+    return aborted_ ? Fit::kUnknown : Fit::kNo;
+  }
+  bool restarting() const { return restarting_; }
+
+ private:
+  static uint64_t PointHash(int32_t t, int64_t height, uint64_t seed) {
+    return Mix(Mix(seed * 0x1000193ULL + static_cast<uint64_t>(t)) ^ static_cast<uint64_t>(height));
+  }
+  static uint64_t ItemHash(int32_t k, uint64_t seed) { return Mix(Mix(seed + 0x51ed27ULL) + static_cast<uint64_t>(k)); }
+
+  // A new try order: by lifetime and size, each scaled by a random factor in
+  // [0.5, 1.5) drawn from `seed` (deterministic).
+  void Reshuffle(uint64_t seed) {
+    std::vector<std::pair<double, int32_t>> keyed(n_);
+    for (size_t k = 0; k < n_; ++k) {
+      const double noise = 0.5 + static_cast<double>(Mix(seed * 0x9e3779b9ULL + k) >> 11) * 0x1.0p-53;
+      const double weight = static_cast<double>(items_[k].hi - items_[k].lo + 1) * 1e6 +
+                            static_cast<double>(items_[k].size);
+      keyed[k] = {-weight * noise, static_cast<int32_t>(k)};
+    }
+    std::sort(keyed.begin(), keyed.end());
+    for (size_t r = 0; r < n_; ++r) rank_[keyed[r].second] = static_cast<int32_t>(r);
+  }
+
+  // Raises (or sets) point t's skyline, logging the old height for Undo.
+  void SetHeight(int32_t t, int64_t height) {
+    log_.push_back({t, height_[t]});
+    sky_a_ ^= PointHash(t, height_[t], 1) ^ PointHash(t, height, 1);
+    sky_b_ ^= PointHash(t, height_[t], 2) ^ PointHash(t, height, 2);
+    height_[t] = height;
+  }
+  void UndoTo(size_t mark) {
+    while (log_.size() > mark) {
+      const auto [t, old] = log_.back();
+      log_.pop_back();
+      sky_a_ ^= PointHash(t, height_[t], 1) ^ PointHash(t, old, 1);
+      sky_b_ ^= PointHash(t, height_[t], 2) ^ PointHash(t, old, 2);
+      height_[t] = old;
+    }
+  }
+  void SetPlaced(int32_t k, bool placed) {
+    placed_[k] = placed;
+    placed_a_ ^= ItemHash(k, 1);
+    placed_b_ ^= ItemHash(k, 2);
+    const int64_t delta = placed ? -items_[k].size : items_[k].size;
+    for (int32_t t = items_[k].lo; t <= items_[k].hi; ++t) remaining_[t] += delta;
+    start_sum_[items_[k].lo] += delta;
+    end_sum_[items_[k].hi] += delta;
+    num_placed_ += placed ? 1 : -1;
+  }
+
+  // Step 2 at the skyline's steps around points [from, to]: where point p is
+  // lower than p-1, the band between them at p can only hold buffers that
+  // start at p (any other is alive at p-1 too, so above its top); where p is
+  // lower than p+1, only buffers that end at p. Unplaced such buffers must
+  // fill the band but for p's spare room (capacity - skyline - unplaced).
+  bool StepsFillable(int32_t from, int32_t to) const {
+    for (int32_t p = std::max(from, 0); p <= std::min(to, t_ - 1); ++p) {
+      const int64_t spare = capacity_ - height_[p] - remaining_[p];
+      if (p > 0 && height_[p - 1] > height_[p] &&
+          start_sum_[p] < std::min(height_[p - 1], capacity_) - height_[p] - spare) {
+        return false;
+      }
+      if (p + 1 < t_ && height_[p + 1] > height_[p] &&
+          end_sum_[p] < std::min(height_[p + 1], capacity_) - height_[p] - spare) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Raises points [from, to] to `height`; false when a point's unplaced
+  // buffers then no longer fit below the capacity (step 2).
+  bool Raise(int32_t from, int32_t to, int64_t height) {
+    bool fits = true;
+    for (int32_t t = from; t <= to; ++t) {
+      SetHeight(t, height);
+      fits = fits && height + remaining_[t] <= capacity_;
+    }
+    return fits;
+  }
+
+  bool Search() {
+    if (num_placed_ == n_) return true;
+    if ((++*nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
+    if (max_nodes_ > 0 && *nodes_ > max_nodes_) aborted_ = true;
+    if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
+    if (aborted_) return false;
+    const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
+    if (failed_.count(key) != 0) return false;
+
+    // The pit (a section lower than both neighbours) with the fewest viable
+    // moves (step 1; the lowest section is one, and the argument there holds
+    // for any pit); a pit with none fails the node, one with one is forced.
+    Pit pit;
+    std::vector<int32_t> candidates;
+    bool raise_ok = false;
+    size_t best_moves = SIZE_MAX;
+    for (int32_t a = 0; a < t_ && best_moves > 1;) {
+      int32_t b = a;
+      while (b + 1 < t_ && height_[b + 1] == height_[a]) ++b;
+      const Pit here{a, b, height_[a], a > 0 ? height_[a - 1] : capacity_,
+                     b + 1 < t_ ? height_[b + 1] : capacity_};
+      a = b + 1;
+      if (here.left <= here.h || here.right <= here.h) continue;
+      bool here_raise_ok = true;
+      const int64_t raised = std::min(here.left, here.right);
+      for (int32_t p = here.a; p <= here.b; ++p) here_raise_ok = here_raise_ok && raised + remaining_[p] <= capacity_;
+      scratch_.clear();
+      int64_t most_remaining = 0;  // over [here.a, p - 1]
+      for (int32_t p = here.a; p <= here.b; ++p) {
+        for (int32_t k : starting_[p]) {
+          if (placed_[k] || items_[k].hi > here.b) continue;
+          if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
+          if (p > here.a && std::min(here.left, here.h + items_[k].size) + most_remaining > capacity_) continue;
+          scratch_.push_back(k);
+        }
+        most_remaining = std::max(most_remaining, remaining_[p]);
+      }
+      const size_t moves = scratch_.size() + (here_raise_ok ? 1 : 0);
+      if (moves < best_moves) {
+        best_moves = moves;
+        pit = here;
+        candidates.swap(scratch_);
+        raise_ok = here_raise_ok;
+      }
+    }
+    if (best_moves == SIZE_MAX) return false;  // no pit: cannot happen below capacity
+    const int32_t a = pit.a, b = pit.b;
+    const int64_t h = pit.h, left = pit.left, right = pit.right;
+    // Try order: buffers starting at a (they leave no hole), then longer,
+    // then larger.
+    std::sort(candidates.begin(), candidates.end(), [&](int32_t x, int32_t y) {
+      return std::make_pair(items_[x].lo != a, rank_[x]) < std::make_pair(items_[y].lo != a, rank_[y]);
+    });
+    for (int32_t k : candidates) {
+      const Item& it = items_[k];
+      const size_t mark = log_.size();
+      const int64_t top = h + it.size;
+      // Over the buffer, skyline + unplaced stays the same: no check needed.
+      for (int32_t t = it.lo; t <= it.hi; ++t) SetHeight(t, top);
+      SetPlaced(k, true);
+      offsets_[k] = h;
+      const bool fits = (it.lo == a || Raise(a, it.lo - 1, std::min(left, top))) &&
+                        StepsFillable(a - 1, it.hi + 1);
+      if (fits && Search()) return true;
+      SetPlaced(k, false);
+      UndoTo(mark);
+      if (aborted_) return false;
+    }
+    // No buffer at h over [a, b]: raise the section to its lower neighbour.
+    const size_t mark = log_.size();
+    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) && Search()) return true;
+    UndoTo(mark);
+    if (aborted_) return false;
+    if (failed_.size() >= kMaxMemo) failed_.clear();
+    failed_.insert(key);
+    return false;
+  }
+
+  const std::vector<Item>& items_;
+  const size_t n_;
+  const int32_t t_;
+  const int64_t capacity_;
+  const Clock::time_point deadline_;
+  const int64_t max_nodes_;  // 0: no cap
+  int64_t restart_at_ = 0;   // nodes_ at which this run restarts
+  bool restarting_ = false;  // aborted_ is a restart, not the limits
+  std::vector<int64_t> height_;     // (points) the skyline, units
+  std::vector<int64_t> remaining_;  // (points) units of unplaced buffers alive
+  std::vector<bool> placed_;
+  std::vector<int64_t> offsets_;    // units, valid for placed items
+  std::vector<std::vector<int32_t>> starting_;  // (points) items with lo there, by rank
+  std::vector<int32_t> twin_before_;  // an identical item of lower index, or -1
+  std::vector<int32_t> rank_;         // try order
+  std::vector<int64_t> start_sum_;    // (points) units of unplaced buffers starting there
+  std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
+  std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
+  std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
+  size_t num_placed_ = 0;
+  uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
+  std::unordered_set<Key, KeyHash> failed_;
+  int64_t* nodes_;
+  bool aborted_ = false;
+};
+
+int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offsets) {
+  int64_t arena = 0;
+  for (size_t k = 0; k < items.size(); ++k) arena = std::max(arena, offsets[k] + items[k].size);
+  return arena;
+}
+
+}  // namespace
+
+Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
+                   Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets,
+                   ExactStats* stats) {
+  // Runs alternate between the instance and its mirror in time (the search
+  // fills from the left, so the two explore differently; offsets are the
+  // same for both), each with its own memo (step 4).
+  std::vector<Item> mirrored = items;
+  for (Item& it : mirrored) {
+    const int32_t lo = it.lo;
+    it.lo = num_points - 1 - it.hi;
+    it.hi = num_points - 1 - lo;
+  }
+  int64_t nodes = 0;
+  Decision forward(items, num_points, capacity, deadline, max_nodes, &nodes);
+  Decision backward(mirrored, num_points, capacity, deadline, max_nodes, &nodes);
+  Fit fit = Fit::kUnknown;
+  uint64_t seed = 0;
+  for (double budget = kFirstRestartNodes;; budget *= kRestartGrowth, ++seed) {
+    Decision& decision = seed % 2 == 0 ? forward : backward;
+    fit = decision.RunFor(budget, seed < 2 ? 0 : seed, offsets);
+    if (fit != Fit::kUnknown || !decision.restarting()) break;
+  }
+  if (stats != nullptr) {
+    stats->nodes += nodes;
+    ++stats->decisions;
+  }
+  return fit;
+}
+
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
+                               const std::vector<int64_t>& offsets, int64_t arena, double seconds,
+                               int64_t max_nodes) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  ExactResult result;
+  result.offsets = offsets;
+  result.arena = arena;
+  int64_t low = lower_bound;  // every C < low is proven infeasible
+  std::vector<int64_t> trial;
+  // Nodes left to the calls after this one (0 with no cap: never reached).
+  auto nodes_left = [&] { return max_nodes > 0 ? std::max<int64_t>(max_nodes - result.stats.nodes, 1) : 0; };
+  auto decide = [&](int64_t capacity, Clock::time_point until, int64_t nodes) {
+    const Fit fit = FitsInCapacity(items, num_points, capacity, until, nodes, trial, &result.stats);
+    if (fit == Fit::kYes) {
+      result.offsets = trial;
+      result.arena = ArenaOf(items, trial);
+      result.improved = true;
+    } else if (fit == Fit::kNo) {
+      low = capacity + 1;
+    }
+    return fit;
+  };
+  // The lower bound first, with half the time.
+  const Clock::time_point half = Clock::now() + (deadline - Clock::now()) / 2;
+  const Fit first = low < result.arena ? decide(low, half, max_nodes > 0 ? (max_nodes + 1) / 2 : 0) : Fit::kYes;
+  if (first == Fit::kUnknown) {
+    // Descend from the best arena: each success lowers it by at least one.
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(result.arena - 1, deadline, nodes_left()) == Fit::kYes) {
+    }
+  } else {
+    // Binary search between low and the best arena.
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(low + (result.arena - 1 - low) / 2, deadline, nodes_left()) != Fit::kUnknown) {
+    }
+  }
+  result.proven_optimal = low >= result.arena;
+  return result;
+}
+
+}  // namespace slimtrain::planner::arena_internal

@@ -1,0 +1,113 @@
+// arena_exact.h — an exact, time-limited search for the smallest arena
+// (issue 19), used by PlanArena (arena.h) when its heuristics end more than a
+// set gap above the lower bound. Internal to planner/arena.cc's library; it
+// works in the units PlanArena counts in (sizes rounded up to the alignment,
+// steps compressed to arena_internal::Item's lo/hi points).
+//
+//   // items: the buffers that take space; heuristic_offsets/arena: a valid
+//   // placement of them (units) that the search starts from.
+//   ExactResult r = MinimizeArenaExact(items, num_points, lower_bound,
+//                                      heuristic_offsets, heuristic_arena,
+//                                      /*seconds=*/1.0, /*max_nodes=*/0);
+//   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
+//
+// The decision problem "does everything fit in capacity C" (FitsInCapacity)
+// follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
+// from the paper's description:
+//   1. Canonical solutions only. Every feasible placement can be lowered until
+//      each buffer rests on the highest buffer below it that is alive with it
+//      (or on 0); taking the buffers by increasing offset, ties by time, each
+//      then sits on the "skyline" (per step, the top of the buffers placed so
+//      far) at the max over its lifetime. So the search keeps the skyline and,
+//      at each node, takes a pit: a section [a, b] at height h lower than both
+//      neighbours (the lowest section is one). Either some buffer inside
+//      [a, b] goes at h, or no buffer ever sits at h over [a, b], and the
+//      section is raised to its lower neighbour (any later buffer there
+//      crosses a neighbour). Of all pits, the one with the fewest viable moves
+//      is branched on, so a pit with a single move is filled at once.
+//      Placing a buffer at [lo, hi] also raises [a, lo-1] to the lower of its
+//      left neighbour and the buffer's top: a buffer at h there would have
+//      come first (ties by time). Identical buffers are placed in index order.
+//   2. Spatial inference. At every step, the skyline plus the unplaced
+//      buffers alive there must fit below C (each unplaced buffer lies above
+//      the skyline over its whole lifetime); a branch that breaks it at any
+//      step is cut at once, so a buffer that can no longer fit anywhere below
+//      C ends its branch. Where the skyline steps up from p to p+1 (or p-1),
+//      the band between them at p can only be filled by buffers that end (or
+//      start) at p: too few of them cuts the branch. A pit without a move
+//      fails the node.
+//   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
+//      remembered by a 128-bit hash, and reaching it again by another order
+//      is cut.
+//   4. Restarts. Each decision search runs with a node budget (200, growing
+//      by 1.2x per run) and restarts with a reshuffled try order (seeded, so
+//      deterministic) when it runs out; runs alternate with the instance
+//      mirrored in time (same offsets, a different search), each direction
+//      keeping its failed-node memo across its runs, so the search stays
+//      complete. Runtimes on hard inputs are heavy-tailed: restarts solved
+//      several rectangle cuts that one long run did not (bench: 8/20 -> 13/20
+//      proven in 10 s).
+// Optimisation (MinimizeArenaExact): the decision problem for C = lower
+// bound first, with half the time (the optimum of the hard families); if it
+// is proven infeasible, a binary search between the largest C proven
+// infeasible + 1 and the best arena; if it ran out of time, a descent from
+// the best arena (C = best - 1, again) until the time runs out. Every found
+// placement has arena <= C and becomes the new best.
+//
+// Optimality and cost. The decision search is complete: when it answers
+// kNo, no placement fits in C (the hash could in principle collide, at odds
+// near 2^-100 per pair of nodes). The problem is NP-complete; the search is
+// exponential in the worst case and ends at the time limit with the best
+// placement found (never worse than the one it was given) and
+// proven_optimal = false. A node costs O(steps + candidates).
+#ifndef SLIMTRAIN_PLANNER_ARENA_EXACT_H_
+#define SLIMTRAIN_PLANNER_ARENA_EXACT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "planner/arena_placers.h"
+
+namespace slimtrain::planner::arena_internal {
+
+enum class Fit {
+  kYes,      // a placement within the capacity was found
+  kNo,       // proven: none exists
+  kUnknown,  // the deadline came first
+};
+
+struct ExactStats {
+  int64_t nodes = 0;      // search nodes visited, all decision calls together
+  int decisions = 0;      // decision problems solved or abandoned
+};
+
+// Decides whether `items` (sizes in units, over points 0..num_points-1) fit in
+// `capacity` units. kYes fills `offsets` (units, per item) with a placement
+// whose max offset + size is <= capacity. Stops with kUnknown at `deadline`
+// or after max_nodes search nodes (0: no cap; a search the cap ends is
+// deterministic).
+Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
+                   std::chrono::steady_clock::time_point deadline, int64_t max_nodes,
+                   std::vector<int64_t>& offsets, ExactStats* stats = nullptr);
+
+struct ExactResult {
+  std::vector<int64_t> offsets;  // units, per item
+  int64_t arena = 0;             // units, max of offset + size
+  bool proven_optimal = false;   // no placement has a smaller arena
+  bool improved = false;         // arena < the given arena
+  ExactStats stats;
+};
+
+// The smallest arena the search finds within `seconds` and `max_nodes` search
+// nodes over all its decision calls (0: no cap), starting from a valid
+// placement (`offsets`, `arena`, units) and the lower bound (units, the most
+// alive at a point). Never returns more than `arena`. Deterministic when the
+// node cap, not the clock, ends it.
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
+                               int64_t lower_bound, const std::vector<int64_t>& offsets,
+                               int64_t arena, double seconds, int64_t max_nodes);
+
+}  // namespace slimtrain::planner::arena_internal
+
+#endif  // SLIMTRAIN_PLANNER_ARENA_EXACT_H_
