@@ -32,6 +32,16 @@ const Gpu& LargestGpu(const std::vector<Gpu>& gpus) {
   });
 }
 
+// The GPU with the k-th most room (1 <= k <= gpus.size()).
+const Gpu& KthLargestGpu(const std::vector<Gpu>& gpus, int k) {
+  std::vector<const Gpu*> sorted;
+  for (const Gpu& g : gpus) sorted.push_back(&g);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Gpu* a, const Gpu* b) {
+    return a->total_bytes - a->overhead_bytes > b->total_bytes - b->overhead_bytes;
+  });
+  return *sorted[k - 1];
+}
+
 }  // namespace
 
 int RankThreads(const v1::Resources& res, const RankLayout& layout, const ServerConfig& config) {
@@ -59,17 +69,49 @@ absl::StatusOr<std::string> ResolveInsideRoot(const std::string& root, const std
 
 namespace {
 
-// A data-parallel job this server can run: on the CPU (NCCL training is not
-// built), its layout within its hosts, a shard of at least a batch per rank.
-absl::Status CheckDataParallel(const v1::JobSpec& spec, const RankLayout& layout, const ServerConfig& config) {
-  const v1::Resources& res = spec.resources();
-  if (res.device() == "cuda" || res.gpu_count() > 1) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "resources: %d GPUs on each of %d nodes asks for data-parallel training on GPUs, which this server does not "
-        "run yet (its workers sum gradients with MPI on the CPU; NCCL on GPUs is not wired into training); ask for "
-        "one GPU, or CPU processes (resources.cpu_ranks, node_count)",
-        std::max(res.gpu_count(), 1), layout.nodes));
+// Each rank's shard of a known dataset holds a batch.
+absl::Status CheckShard(const v1::JobSpec& spec, const RankLayout& layout) {
+  const int64_t examples = engine::TrainingExamples(spec.dataset());
+  if (examples > 0 && examples / layout.ranks() < spec.batch_size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "batch_size: %d per process is more than the %d training examples each of the %d processes gets",
+        spec.batch_size(), examples / layout.ranks(), layout.ranks()));
   }
+  return absl::OkStatus();
+}
+
+// A data-parallel job this server can run: CPU processes within its hosts,
+// or GPUs of this host (one process each, over NCCL); a shard of at least a
+// batch per rank.
+absl::Status CheckDataParallel(const v1::JobSpec& spec, const RankLayout& layout, const ServerConfig& config,
+                               const DevicePool& pool) {
+  const v1::Resources& res = spec.resources();
+  if (res.gpu_count() > 1) {
+    // One process per GPU of this host (the server knows only its own).
+    if (res.device() == "cpu") {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "resources.gpu_count: %d GPUs for a job whose resources.device is 'cpu'; ask for cuda or any",
+          res.gpu_count()));
+    }
+    if (layout.nodes > 1) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "resources: %d GPUs on each of %d nodes: this server runs GPU jobs on its own GPUs only (one node); ask "
+          "for node_count 1, or CPU processes across its hosts",
+          res.gpu_count(), layout.nodes));
+    }
+    if (static_cast<int>(pool.gpus.size()) < res.gpu_count()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "resources.gpu_count: %d, but this server has %d usable GPU%s%s; ask for fewer", res.gpu_count(),
+          pool.gpus.size(), pool.gpus.size() == 1 ? "" : "s",
+          pool.gpus.empty() ? absl::StrCat(" (", pool.no_gpu_reason, ")") : ""));
+    }
+  } else if (res.device() == "cuda") {
+    return absl::UnimplementedError(absl::StrFormat(
+        "resources: a cuda job on %d nodes: this server runs GPU jobs on its own GPUs only (one node); ask for "
+        "node_count 1 with gpu_count GPUs, or CPU processes across its hosts",
+        layout.nodes));
+  }
+  if (res.gpu_count() > 1) return CheckShard(spec, layout);
   int hosts_with_room = 0;
   for (const Host& h : config.hosts) hosts_with_room += h.slots >= layout.per_node ? 1 : 0;
   if (hosts_with_room < layout.nodes) {
@@ -78,13 +120,7 @@ absl::Status CheckDataParallel(const v1::JobSpec& spec, const RankLayout& layout
         "ask for fewer, or start the server with more --hosts",
         layout.per_node, layout.nodes, HostListString(config.hosts), hosts_with_room, layout.per_node));
   }
-  const int64_t examples = engine::TrainingExamples(spec.dataset());
-  if (examples > 0 && examples / layout.ranks() < spec.batch_size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "batch_size: %d per process is more than the %d training examples each of the %d processes gets",
-        spec.batch_size(), examples / layout.ranks(), layout.ranks()));
-  }
-  return absl::OkStatus();
+  return CheckShard(spec, layout);
 }
 
 }  // namespace
@@ -116,7 +152,7 @@ absl::StatusOr<ResolvedJob> ResolveJob(const v1::JobSpec& spec, const ServerConf
   // time limit, its data root.
   const v1::Resources& res = spec.resources();
   const RankLayout layout = RanksOf(res);
-  if (layout.ranks() > 1) SLIM_RETURN_IF_ERROR(CheckDataParallel(spec, layout, config));
+  if (layout.ranks() > 1) SLIM_RETURN_IF_ERROR(CheckDataParallel(spec, layout, config, pool));
   if (res.device() == "cuda" && pool.gpus.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("resources.device: 'cuda', but this server has no usable GPU (",
                                                       pool.no_gpu_reason, "); ask for cpu or any"));
@@ -137,20 +173,25 @@ absl::StatusOr<PlacedPlan> PlanOnPool(const ResolvedJob& job, const ServerConfig
   const v1::Resources& res = spec.resources();
   const int64_t capacity = pool.cpu_capacity_bytes;
   v1::MemoryPlan plan;
-  // Data-parallel jobs train on the CPU (CheckDataParallel).
-  bool on_gpu = job.layout.ranks() == 1 && (res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty()));
+  // Data-parallel jobs train on GPUs when they ask for several, else on the
+  // CPU (CheckDataParallel).
+  const bool gpu_ranks = res.gpu_count() > 1;
+  bool on_gpu = gpu_ranks ||
+                (job.layout.ranks() == 1 && (res.device() == "cuda" || (res.device() != "cpu" && !pool.gpus.empty())));
   if (on_gpu) {
     // The server holds no CUDA context: GPU jobs are admitted with every
     // cuDNN workspace at its bound (workspace_bounds.h), and the worker's own
     // plan, with the workspaces its GPU's cuDNN chose, must fit this peak.
-    const Gpu& largest = LargestGpu(pool.gpus);
+    // A job of k GPUs must fit the k-th largest.
+    const Gpu& largest = gpu_ranks ? KthLargestGpu(pool.gpus, res.gpu_count()) : LargestGpu(pool.gpus);
     const int64_t room = largest.total_bytes - largest.overhead_bytes;
     absl::StatusOr<v1::MemoryPlan> gpu_plan =
         PlanJob(job.graph, spec, room, "cuda", engine::cuda::CudaWorkspaceBound(), &stop);
     const bool fits = gpu_plan.ok() && gpu_plan->peak_bytes() <= room;
     if (fits) {
       plan = *std::move(gpu_plan);
-    } else if (res.device() == "cuda" || (!gpu_plan.ok() && !absl::IsFailedPrecondition(gpu_plan.status()))) {
+    } else if (res.device() == "cuda" || gpu_ranks ||
+               (!gpu_plan.ok() && !absl::IsFailedPrecondition(gpu_plan.status()))) {
       if (!gpu_plan.ok()) return gpu_plan.status();
       return absl::FailedPreconditionError(absl::StrFormat(
           "the plan needs %s (peak of %s at batch %d; %d bytes) but the largest GPU of this server, cuda:%d (%s), "

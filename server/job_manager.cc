@@ -129,18 +129,23 @@ absl::Status JobManager::Start() {
     // had; the steps after the checkpoint run again and their events are
     // marked replayed.
     const int64_t seen = job.progress().step();
-    int gpu = -1;
+    // "cuda:N", or "cuda:N,M,..." for a data-parallel job's GPUs.
+    std::vector<int> gpus;
     absl::Status s = absl::OkStatus();
     if (absl::StartsWith(job.device(), "cuda")) {
-      if (!absl::SimpleAtoi(job.device().substr(std::min<size_t>(5, job.device().size())), &gpu) ||
-          FindGpu(gpu) == nullptr) {
-        s = absl::FailedPreconditionError(absl::StrCat("it ran on ", job.device(), ", which this server no longer has"));
+      for (absl::string_view part : absl::StrSplit(job.device().substr(std::min<size_t>(5, job.device().size())), ',')) {
+        int gpu = -1;
+        if (!absl::SimpleAtoi(part, &gpu) || FindGpu(gpu) == nullptr) {
+          s = absl::FailedPreconditionError(
+              absl::StrCat("it ran on ", job.device(), ", which this server no longer has"));
+        }
+        gpus.push_back(gpu);
       }
     }
     // A data-parallel job: every rank again, placed afresh on the hosts.
     std::vector<int> hosts;
     const RankLayout layout = RanksOf(job.spec().resources());
-    if (s.ok() && layout.ranks() > 1) {
+    if (s.ok() && layout.ranks() > 1 && gpus.empty()) {
       std::vector<HostUse> use;
       int64_t this_machine = 0;
       HostsInUse(&use, &this_machine);
@@ -152,7 +157,7 @@ absl::Status JobManager::Start() {
             HostListString(config_.hosts)));
       }
     }
-    if (s.ok()) s = Launch(job, seen, gpu, hosts);
+    if (s.ok()) s = Launch(job, seen, gpus, hosts);
     if (!s.ok()) {
       v1::Job failed = job;
       SLIM_RETURN_IF_ERROR(SetState(failed, v1::Job::FAILED, absl::StrCat("could not resume: ", s.message())));

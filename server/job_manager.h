@@ -103,11 +103,12 @@ class JobManager {
     std::unique_ptr<WorkerProcess> worker;
     std::thread reader;
     int64_t peak_bytes = 0;
-    int gpu = -1;  // the CUDA device it trains on, or -1 for the CPU
+    std::vector<int> gpus;  // the CUDA devices it trains on (a rank on each), none on the CPU
     // A data-parallel job: the hosts (indices into config_.hosts) with
     // per_node ranks on each; empty for one process on this machine.
     std::vector<int> hosts;
     int per_node = 1;
+    int ranks = 1;  // processes; more than 1: started by mpirun
     int64_t log_offset = 0;  // worker.log's size when this run started
     int64_t replay_until = 0;  // steps up to this repeat a previous run's
     bool cancel_requested = false;
@@ -130,10 +131,11 @@ class JobManager {
   void RemoveOrphanFolders();
   void SchedulerLoop();
   void ScheduleOnce();
-  // Starts the job's worker on the CPU (gpu -1) or on GPU `gpu`; a
-  // data-parallel job's ranks, with mpirun, on `hosts` (PlaceRanks).
-  absl::Status Launch(v1::Job job, int64_t replay_until, int gpu, const std::vector<int>& hosts = {})
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the job's worker on the CPU (no `gpus`) or on GPU gpus[0]; a
+  // data-parallel job's ranks with mpirun, one on each of `gpus` (this
+  // host), or on `hosts` (PlaceRanks).
+  absl::Status Launch(v1::Job job, int64_t replay_until, const std::vector<int>& gpus,
+                      const std::vector<int>& hosts = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What each host has in use, and this machine's bytes (the jobs of one
   // process and the ranks on its host entries).
   void HostsInUse(std::vector<HostUse>* use, int64_t* this_machine_bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -21,7 +21,8 @@ namespace slimtrain::server {
 
 using google::protobuf::util::TimeUtil;
 
-absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu, const std::vector<int>& hosts) {
+absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, const std::vector<int>& gpus,
+                                const std::vector<int>& hosts) {
   const std::string dir = JobDir(job.id());
   SLIM_RETURN_IF_ERROR(base::MakeOwnerOnlyDir(dir));
   // The worker trains the resolved strategy.
@@ -43,9 +44,20 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu, cons
   launch.job_dir = dir;
   launch.data_root = config_.data_root;
   launch.threads = RankThreads(spec.resources(), layout, config_);
-  launch.gpu = gpu;
+  launch.gpu = gpus.empty() ? -1 : gpus[0];
   std::vector<std::string> names;
-  if (layout.ranks() > 1) {
+  if (gpus.size() > 1) {
+    // One rank per GPU on this host: each sees only the job's GPUs, and
+    // takes the one of its local rank (slimtrain_worker --gpu 0).
+    launch.ranks = static_cast<int>(gpus.size());
+    launch.hosts = {absl::StrCat("localhost:", gpus.size())};
+    launch.gpu = 0;
+    launch.mpirun = config_.mpirun;
+    launch.mpirun_args = config_.mpirun_args;
+    launch.mpirun_args.insert(launch.mpirun_args.end(),
+                              {"-x", absl::StrCat("CUDA_VISIBLE_DEVICES=", absl::StrJoin(gpus, ","))});
+    launch.collective_timeout_seconds = config_.collective_timeout_seconds;
+  } else if (layout.ranks() > 1) {
     launch.ranks = layout.ranks();
     // Entries that are this machine share its cores.
     const int here = layout.per_node * static_cast<int>(std::count_if(hosts.begin(), hosts.end(), [&](int h) {
@@ -68,16 +80,17 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu, cons
   auto running = std::make_unique<Running>();
   running->log_offset = no_log ? 0 : static_cast<int64_t>(log_offset);
   running->peak_bytes = job.plan().peak_bytes();
-  running->gpu = gpu;
+  running->gpus = gpus;
   running->hosts = hosts;
   running->per_node = layout.per_node;
+  running->ranks = launch.ranks;
   job.set_ranks(layout.ranks());
   job.clear_hosts();
   for (const std::string& n : names) job.add_hosts(n);
-  const std::string device =
-      gpu >= 0 ? absl::StrCat("cuda:", gpu)
-               : layout.ranks() > 1 ? absl::StrFormat("cpu, %d processes on %s", layout.ranks(), absl::StrJoin(launch.hosts, ","))
-                                    : "cpu";
+  const std::string device = !gpus.empty()       ? absl::StrCat("cuda:", absl::StrJoin(gpus, ","))
+                             : layout.ranks() > 1 ? absl::StrFormat("cpu, %d processes on %s", layout.ranks(),
+                                                                    absl::StrJoin(launch.hosts, ","))
+                                                  : "cpu";
   running->replay_until = replay_until;
   running->started = absl::Now();
   const pid_t pid = worker->pid();
@@ -85,7 +98,7 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, int gpu, cons
   const bool resumed = job.state() == v1::Job::RUNNING;
   if (resumed) job.set_restarts(job.restarts() + 1);
   if (!job.has_start_time()) *job.mutable_start_time() = TimeUtil::GetCurrentTime();
-  job.set_device(gpu >= 0 ? device : "cpu");
+  job.set_device(!gpus.empty() ? device : "cpu");
   SLIM_RETURN_IF_ERROR(SetState(
       job, v1::Job::RUNNING,
       resumed ? absl::StrFormat("resumed on %s after a server restart, from its last checkpoint (step %d); steps up "
@@ -175,7 +188,7 @@ void JobManager::ReadWorker(const std::string& id) {
       if (r->timed_out) {
         (void)SetState(*job, v1::Job::FAILED,
                        absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
-      } else if (!r->hosts.empty() && !(exit.code == 0 && !exit.signaled && has_verdict)) {
+      } else if (r->ranks > 1 && !(exit.code == 0 && !exit.signaled && has_verdict)) {
         // A data-parallel job that did not end cleanly: the first rank to
         // fail, as mpirun names it, with that rank's reason.
         absl::StatusOr<std::string> log = base::ReadFile(JobDir(id) + "/worker.log");
@@ -277,8 +290,8 @@ void JobManager::ScheduleOnce() {
       r.timed_out = true;
       r.worker->Stop();
     }
-    if (r.gpu >= 0) {
-      gpu_used[r.gpu] += r.peak_bytes + FindGpu(r.gpu)->overhead_bytes;
+    if (!r.gpus.empty()) {
+      for (int g : r.gpus) gpu_used[g] += r.peak_bytes + FindGpu(g)->overhead_bytes;
     } else {
       used += r.hosts.empty() ? r.peak_bytes : 0;
       ++cpu_running;
@@ -301,17 +314,17 @@ void JobManager::ScheduleOnce() {
   bool cpu_blocked = false, gpu_blocked = false;
   for (v1::Job& job : *pending) {
     const int64_t peak = job.plan().peak_bytes();
-    int gpu = -1;
-    std::vector<int> hosts;
+    std::vector<int> gpus, hosts;
     if (absl::StartsWith(job.device(), "cuda")) {
       if (gpu_blocked) continue;
+      // One GPU, or a data-parallel job's all at once (one rank each).
+      const size_t want = job.spec().resources().gpu_count() > 1 ? job.spec().resources().gpu_count() : 1;
       for (const Gpu& g : gpus_) {
-        if (gpu_used[g.index] + peak + g.overhead_bytes <= g.total_bytes) {
-          gpu = g.index;
-          break;
+        if (gpus.size() < want && gpu_used[g.index] + peak + g.overhead_bytes <= g.total_bytes) {
+          gpus.push_back(g.index);
         }
       }
-      if (gpu < 0) {
+      if (gpus.size() < want) {
         gpu_blocked = true;
         continue;
       }
@@ -334,12 +347,12 @@ void JobManager::ScheduleOnce() {
         continue;
       }
     }
-    if (absl::Status s = Launch(job, 0, gpu, hosts); !s.ok()) {
+    if (absl::Status s = Launch(job, 0, gpus, hosts); !s.ok()) {
       (void)SetState(job, v1::Job::FAILED, absl::StrCat("could not start: ", s.message()));
       continue;
     }
-    if (gpu >= 0) {
-      gpu_used[gpu] += peak + FindGpu(gpu)->overhead_bytes;
+    if (!gpus.empty()) {
+      for (int g : gpus) gpu_used[g] += peak + FindGpu(g)->overhead_bytes;
     } else if (hosts.empty()) {
       used += peak;
       ++cpu_running;

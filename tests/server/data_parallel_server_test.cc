@@ -51,11 +51,11 @@ v1::SubmitJobRequest TwoRankJob(int64_t steps) {
   return r;
 }
 
-std::unique_ptr<Server> StartServer(const std::string& dir) {
+std::unique_ptr<Server> StartServer(const std::string& dir, const std::string& extra = "") {
   // OpenMPI's session directory in the test's own temp folder.
   if (const char* tmp = std::getenv("TEST_TMPDIR")) setenv("TMPDIR", tmp, 1);
   auto server = std::make_unique<Server>(dir);
-  EXPECT_TRUE(server->Start(kFlags));
+  EXPECT_TRUE(server->Start(std::string(kFlags) + " " + extra));
   return server;
 }
 
@@ -273,6 +273,47 @@ TEST(DataParallelServerTest, AKilledServerResumesTheJobOnBothRanks) {
   EXPECT_GE(first_after, 11);
 }
 
+// GPUs of the server's own host, a rank on each: a worker that reports
+// three GPUs to the probe (test_util::FakeGpuWorker) shows the pool's
+// decisions here; the ranks then fail to use a GPU, as they must without
+// one, and the job fails with the first rank's reason.
+TEST(DataParallelServerTest, AJobOfSeveralGpusGetsThemAllAtOnce) {
+  const std::string dir = test_util::MakeServerDir("dp-gpus");
+  std::unique_ptr<Server> server =
+      StartServer(dir, "--worker " + test_util::FakeGpuWorker(dir, int64_t{80} << 30, int64_t{1} << 30, 3));
+  v1::SubmitJobRequest r = TwoRankJob(10);
+  r.mutable_spec()->mutable_resources()->set_node_count(1);
+  r.mutable_spec()->mutable_resources()->set_gpu_count(2);
+  v1::SubmitJobResponse submitted;
+  grpc::Status s = server->stub()->SubmitJob(AsUser(kAlice).get(), r, &submitted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(submitted.job().device(), "cuda");
+  EXPECT_EQ(submitted.job().ranks(), 2);
+  EXPECT_EQ(submitted.job().plan().ranks(), 2);
+  const std::string id = submitted.job().id();
+  const v1::Job job = WaitFor(*server, id, 120, Finished);
+  EXPECT_EQ(job.device(), "cuda:0,1");
+  ASSERT_EQ(job.state(), v1::Job::FAILED);
+  // This machine has no usable GPU: the first rank to fail says so.
+  EXPECT_TRUE(absl::StartsWith(job.failure_reason(), "rank ")) << job.failure_reason();
+  EXPECT_TRUE(absl::StrContains(job.failure_reason(), "cuda:")) << job.failure_reason();
+  const std::string log = ReadText(JobDir(dir, id) + "/worker.log");
+  EXPECT_TRUE(absl::StrContains(log, "rank 0 of 2 started")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "rank 1 of 2 started")) << log;
+
+  // More GPUs than the pool has, or GPUs on several nodes: refused.
+  r.mutable_spec()->mutable_resources()->set_gpu_count(4);
+  s = server->stub()->SubmitJob(AsUser(kAlice).get(), r, &submitted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "resources.gpu_count: 4, but this server has 3 usable GPUs"))
+      << s.error_message();
+  r.mutable_spec()->mutable_resources()->set_gpu_count(2);
+  r.mutable_spec()->mutable_resources()->set_node_count(2);
+  s = server->stub()->SubmitJob(AsUser(kAlice).get(), r, &submitted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "its own GPUs only")) << s.error_message();
+}
+
 TEST(DataParallelServerTest, RefusesWhatItCannotRunNamingTheField) {
   const std::string dir = test_util::MakeServerDir("dp-refusals");
   std::unique_ptr<Server> server = StartServer(dir);
@@ -289,8 +330,11 @@ TEST(DataParallelServerTest, RefusesWhatItCannotRunNamingTheField) {
                 "have 2"},
            Case{"two per node", [](v1::JobSpec& s) { s.mutable_resources()->set_cpu_ranks(2); },
                 grpc::StatusCode::FAILED_PRECONDITION, "2 processes on each of 2 nodes"},
-           Case{"GPUs", [](v1::JobSpec& s) { s.mutable_resources()->set_gpu_count(2); },
-                grpc::StatusCode::UNIMPLEMENTED, "data-parallel training on GPUs"},
+           Case{"GPUs where there are none", [](v1::JobSpec& s) {
+                  s.mutable_resources()->set_node_count(1);
+                  s.mutable_resources()->set_gpu_count(2);
+                },
+                grpc::StatusCode::FAILED_PRECONDITION, "resources.gpu_count: 2, but this server has 0 usable GPUs ("},
            Case{"cuda ranks",
                 [](v1::JobSpec& s) {
                   s.mutable_resources()->set_device("cuda");

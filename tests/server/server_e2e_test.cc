@@ -117,17 +117,7 @@ TEST(ServerE2eTest, FashionMnistJobToSucceededWithWeightsAndAuthRefusals) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
-// A worker binary that reports one GPU to the server's probe and otherwise
-// runs the real worker: the device pool's decisions, seen on any machine.
-std::string FakeGpuWorker(const std::string& dir, int64_t total_bytes, int64_t overhead_bytes) {
-  const std::string path = dir + "/worker-with-gpu.sh";
-  std::ofstream(path) << "#!/bin/sh\n"
-                      << "if [ \"$1\" = --probe-gpus ]; then echo 'gpu 0 " << total_bytes << " " << overhead_bytes
-                      << " Test GPU'; exit 0; fi\n"
-                      << "exec " << std::filesystem::absolute("server/slimtrain_worker").string() << " \"$@\"\n";
-  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
-  return path;
-}
+using test_util::FakeGpuWorker;
 
 v1::Job Finished(Server& server, const std::string& id) {
   grpc::Status watched;

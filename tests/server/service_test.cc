@@ -220,9 +220,13 @@ TEST_F(ServiceTest, RefusesWhatCannotRunNamingTheProblem) {
   EXPECT_NE(s.error_message().find("the plan needs"), std::string::npos) << s.error_message();
   EXPECT_NE(s.error_message().find("available"), std::string::npos) << s.error_message();
 
+  // Two GPUs on a server without one.
   v1::JobSpec gpus = TinyJob();
   gpus.mutable_resources()->set_gpu_count(2);
-  EXPECT_EQ(Submit(kAlice, gpus, &job).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  s = Submit(kAlice, gpus, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("resources.gpu_count: 2, but this server has 0 usable GPUs"), std::string::npos)
+      << s.error_message();
 
   v1::JobSpec bad = TinyJob();
   bad.set_batch_size(0);

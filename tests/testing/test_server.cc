@@ -16,6 +16,17 @@
 
 namespace slimtrain::test_util {
 
+std::string FakeGpuWorker(const std::string& dir, int64_t total_bytes, int64_t overhead_bytes, int gpus) {
+  const std::string path = dir + "/worker-with-gpu.sh";
+  std::ofstream script(path);
+  script << "#!/bin/sh\nif [ \"$1\" = --probe-gpus ]; then\n";
+  for (int g = 0; g < gpus; ++g) script << "  echo 'gpu " << g << " " << total_bytes << " " << overhead_bytes << " Test GPU'\n";
+  script << "  exit 0\nfi\nexec " << std::filesystem::absolute("server/slimtrain_worker").string() << " \"$@\"\n";
+  script.close();
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  return path;
+}
+
 std::string MakeServerDir(const std::string& name) {
   const std::string dir = TempPath(name);
   std::filesystem::remove_all(dir);

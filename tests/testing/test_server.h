@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,12 @@ inline constexpr char kBob[] = "bob-token-0123456789abc";
 // A fresh, empty directory $TEST_TMPDIR/NAME (mode 0700) with a tokens file
 // naming users alice and bob.
 std::string MakeServerDir(const std::string& name);
+
+// A worker binary (a script in `dir`) that reports `gpus` GPUs of
+// `total_bytes` each, `overhead_bytes` a worker, to the server's probe and
+// otherwise runs the real worker (server/slimtrain_worker): the device
+// pool's decisions, seen on any machine. Pass it as --worker.
+std::string FakeGpuWorker(const std::string& dir, int64_t total_bytes, int64_t overhead_bytes, int gpus = 1);
 
 // A client context with `token` as bearer token (none for nullptr) and a
 // deadline `seconds` from now.
