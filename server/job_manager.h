@@ -21,6 +21,7 @@
 #ifndef SLIMTRAIN_SERVER_JOB_MANAGER_H_
 #define SLIMTRAIN_SERVER_JOB_MANAGER_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -108,8 +109,11 @@ class JobManager {
     // per_node ranks on each; empty for one process on this machine.
     std::vector<int> hosts;
     int per_node = 1;
-    int ranks = 1;  // processes; more than 1: started by mpirun
     int64_t log_offset = 0;  // worker.log's size when this run started
+    // Processes: more than one were started by mpirun.
+    int ranks() const {
+      return gpus.size() > 1 ? static_cast<int>(gpus.size()) : per_node * std::max<int>(1, hosts.size());
+    }
     int64_t replay_until = 0;  // steps up to this repeat a previous run's
     bool cancel_requested = false;
     bool timed_out = false;

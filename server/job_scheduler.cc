@@ -83,7 +83,6 @@ absl::Status JobManager::Launch(v1::Job job, int64_t replay_until, const std::ve
   running->gpus = gpus;
   running->hosts = hosts;
   running->per_node = layout.per_node;
-  running->ranks = launch.ranks;
   job.set_ranks(layout.ranks());
   job.clear_hosts();
   for (const std::string& n : names) job.add_hosts(n);
@@ -188,7 +187,7 @@ void JobManager::ReadWorker(const std::string& id) {
       if (r->timed_out) {
         (void)SetState(*job, v1::Job::FAILED,
                        absl::StrFormat("ran longer than its maximum run time (%d s)", config_.max_run_seconds));
-      } else if (r->ranks > 1 && !(exit.code == 0 && !exit.signaled && has_verdict)) {
+      } else if (r->ranks() > 1 && !(exit.code == 0 && !exit.signaled && has_verdict)) {
         // A data-parallel job that did not end cleanly: the first rank to
         // fail, as mpirun names it, with that rank's reason.
         absl::StatusOr<std::string> log = base::ReadFile(JobDir(id) + "/worker.log");

@@ -183,7 +183,9 @@ int main(int argc, char** argv) {
     Finish(v1::Job::FAILED, std::string(launch.status().message()));
     return 1;
   }
-  if (!(collective_timeout > 0)) return usage_error("--collective-timeout-seconds must be above 0");
+  if (!(collective_timeout > 0)) {
+    return usage_error(absl::StrCat("--collective-timeout-seconds: ", collective_timeout, ", must be above 0"));
+  }
   engine::comm::CommunicatorOptions comm_options;
   comm_options.timeout = absl::Seconds(collective_timeout);
   absl::StatusOr<std::unique_ptr<engine::comm::Communicator>> comm =

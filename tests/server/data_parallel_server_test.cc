@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "gtest/gtest.h"
 #include "proto/service.grpc.pb.h"
 #include "tests/testing/subprocess.h"
@@ -86,6 +86,9 @@ bool Finished(const v1::Job& j) {
 
 std::string JobDir(const std::string& dir, const std::string& id) { return dir + "/jobs/" + id; }
 
+// The file's text, or empty when it cannot be read.
+std::string ReadText(const std::string& path) { return base::ReadFile(path).value_or(""); }
+
 // The pids of the job's worker ranks (mpirun, whose command line names the
 // worker too, has no rank in its environment), by rank.
 std::vector<std::pair<int, pid_t>> RankPids(const std::string& job_dir) {
@@ -95,10 +98,8 @@ std::vector<std::pair<int, pid_t>> RankPids(const std::string& job_dir) {
   for (absl::string_view line : absl::StrSplit(r.output, '\n', absl::SkipEmpty())) {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(line, &pid)) continue;
-    std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
-    std::stringstream text;
-    text << environ.rdbuf();
-    for (absl::string_view var : absl::StrSplit(text.str(), '\0')) {
+    const std::string environ = ReadText("/proc/" + std::to_string(pid) + "/environ");
+    for (absl::string_view var : absl::StrSplit(environ, '\0')) {
       int rank = -1;
       if (absl::ConsumePrefix(&var, "OMPI_COMM_WORLD_RANK=") && absl::SimpleAtoi(var, &rank)) {
         ranks.push_back({rank, pid});
@@ -123,12 +124,6 @@ int Count(const std::string& text, const std::string& what) {
   return n;
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(DataParallelServerTest, TwoRankJobRunsToSucceededOnBothHosts) {
   const std::string dir = test_util::MakeServerDir("dp-succeeds");
