@@ -30,6 +30,7 @@ PACKAGES=(
   # engine and server
   libdnnl-dev              # oneDNN (CPU convolution, linear, pooling)
   libsqlite3-dev           # job store
+  libcpp-httplib-dev       # the server's HTTP dashboard and /metrics (cpp-httplib 0.11, with OpenSSL)
   zlib1g-dev               # gzip for datasets and compression
   libonnx-dev              # ONNX protobufs and checker (model import)
   libpng-dev               # PNG decoding (image-folder datasets)
@@ -37,6 +38,8 @@ PACKAGES=(
   libopenmpi-dev           # OpenMPI 4.1 C API (engine/comm: data-parallel all-reduce, NCCL's bootstrap)
   openmpi-bin              # mpirun (tests/engine/comm's multi-process test; launching data-parallel jobs)
   python3-onnx             # building ONNX models in tests and scripts
+  python3-prometheus-client  # tests parse /metrics with Prometheus' own text-format parser
+  chromium                 # headless browser: the dashboard's end-to-end tests, tools/demo.sh's screenshot
   # data
   dataset-fashion-mnist    # /usr/share/datasets/fashion-mnist
   # Python client
