@@ -373,9 +373,15 @@ class Browser:
             raise ChromiumError(f"type: no element matches {selector!r} on {self.url}")
         self.send("Input.insertText", {"text": text})
 
-    def screenshot(self, path):
-        """Writes a PNG of the viewport to `path`; returns path."""
-        data = base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
+    def screenshot(self, path, full_page=False):
+        """Writes a PNG of the viewport (full_page: of the whole page, as tall
+        as its content) to `path`; returns path."""
+        params = {"format": "png"}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        data = base64.b64decode(self.send("Page.captureScreenshot", params)["data"])
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "wb") as f:
             f.write(data)

@@ -168,6 +168,8 @@ class ChromiumTest(unittest.TestCase):
         width, height, colours = check_not_blank(b.screenshot(os.path.join(self.dir, "text.png")))
         self.assertEqual((width, height), (640, 400))
         self.assertGreater(colours, 2)
+        b.navigate("data:text/html,<body style='margin:0'><div style='height:1000px'>tall</div></body>")
+        self.assertEqual(decode(b.screenshot(os.path.join(self.dir, "tall.png"), full_page=True))[:2], (640, 1000))
         b.navigate("data:text/html,<body style='background:%2300f'></body>")
         with self.assertRaisesRegex(ValueError, "blank: 640x400 with 1 distinct colour"):
             check_not_blank(b.screenshot(os.path.join(self.dir, "blue.png")))
