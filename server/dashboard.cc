@@ -536,7 +536,9 @@ void Dashboard::PlanRoute(const httplib::Request& req, httplib::Response& res) {
   planner::PlanStop stop;
   absl::StatusOr<v1::PlanMemoryResponse> plans = jobs_->Plan(request, stop);
   if (!plans.ok()) {
-    res.status = HttpStatus(plans.status());
+    // A model the server does not know is a bad field of this form, not a
+    // missing page.
+    res.status = absl::IsNotFound(plans.status()) ? 400 : HttpStatus(plans.status());
     res.set_content(PlanPage(pc, form, devices, nullptr, plans.status().message(), "", ""), kHtml);
     return;
   }
