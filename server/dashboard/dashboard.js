@@ -1,7 +1,7 @@
 // dashboard.js — keeps a job's page live: polls the job's events
 // (/api/jobs/ID/events?after=N, the events WatchJob streams) and adds each
-// step's loss, accuracy and learning rate to the curves, state changes, log
-// lines and evaluations to the events table, and the state and progress to
+// step's loss, accuracy and learning rate and each evaluation to the curves,
+// state changes and log lines to the events table, and the state and progress to
 // the header. Every text goes in through textContent, never as markup.
 (function () {
   'use strict';
@@ -70,16 +70,16 @@
     } else if (e.log) {
       addRow(e, (e.log.level && e.log.level !== 'INFO' ? '[' + e.log.level + '] ' : '') + e.log.text);
     } else if (e.metrics && !e.replayed) {
+      // A step's metrics, or an evaluation's (which the worker also logs).
       const m = e.metrics;
       const step = number(m.step);
-      train.loss.push([step, number(m.loss)]);
-      train.accuracy.push([step, number(m.accuracy)]);
-      train.lr.push([step, number(m.learning_rate)]);
       if (m.has_eval) {
         test.loss.push([step, number(m.eval_loss)]);
         test.accuracy.push([step, number(m.eval_accuracy)]);
-        addRow(e, 'step ' + step + ': test accuracy ' + (100 * number(m.eval_accuracy)).toFixed(2) +
-          '%, test loss ' + format(number(m.eval_loss)));
+      } else {
+        train.loss.push([step, number(m.loss)]);
+        train.accuracy.push([step, number(m.accuracy)]);
+        train.lr.push([step, number(m.learning_rate)]);
       }
     }
   }

@@ -546,5 +546,37 @@ TEST_F(DashboardTest, LoggingOutOrRevokingTheTokenEndsTheSession) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 }
 
+// With --tls-cert the dashboard serves HTTPS only, and its cookie is Secure.
+TEST(DashboardTlsTest, ServesHttpsWithSecureCookies) {
+  const std::string dir = test_util::MakeServerDir("dashboard_tls");
+  const std::string data = "tests/server/testdata/";
+  TestServer server(dir);
+  ASSERT_TRUE(server.Start(absl::StrCat("--tls_cert ", data, "tls_a.crt --tls_key ", data,
+                                        "tls_a.key --http-listen 127.0.0.1:0 --http-port-file ", dir, "/http_port")))
+      << ReadText(dir + "/server.log");
+  int port = 0;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    absl::SimpleAtoi(ReadText(dir + "/http_port"), &port);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << ReadText(dir + "/server.log");
+  EXPECT_TRUE(absl::StrContains(ReadText(dir + "/server.log"), absl::StrCat("dashboard at https://127.0.0.1:", port)));
+  httplib::SSLClient tls("127.0.0.1", port);
+  tls.set_ca_cert_path((data + "tls_a.crt").c_str());
+  tls.enable_server_certificate_verification(true);
+  httplib::Result r = tls.Post("/login", httplib::Params{{"token", kAlice}});
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 303);
+  EXPECT_TRUE(absl::StrContains(r->get_header_value("Set-Cookie"), "; Secure")) << r->get_header_value("Set-Cookie");
+  // A certificate it does not trust fails, and plain HTTP gets no page.
+  httplib::SSLClient untrusting("127.0.0.1", port);
+  untrusting.set_ca_cert_path((data + "tls_b.crt").c_str());
+  untrusting.enable_server_certificate_verification(true);
+  EXPECT_FALSE(untrusting.Get("/healthz"));
+  httplib::Client plain("127.0.0.1", port);
+  httplib::Result p = plain.Get("/healthz");
+  EXPECT_TRUE(!p || p->status != 200);
+}
+
 }  // namespace
 }  // namespace slimtrain
