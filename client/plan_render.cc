@@ -2,17 +2,16 @@
 #include "client/plan_render.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
 #include "base/file_util.h"
 #include "base/json_text.h"
 #include "base/units.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "render/arena_svg.h"
 
 namespace slimtrain::client {
 namespace {
@@ -181,100 +180,6 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
   return out;
 }
 
-std::string ArenaSvg(const v1::MemoryPlan& plan) {
-  constexpr double kLeft = 90, kTop = 50, kWidth = 1000, kHeight = 560, kLegend = 190;
-  int steps = 1;
-  int backward_begin = -1;
-  for (const v1::Step& s : plan.steps()) {
-    steps = std::max(steps, s.index() + 1);
-    if (backward_begin < 0 && (s.kind() == v1::Step::BACKWARD || s.kind() == v1::Step::RECOMPUTE)) {
-      backward_begin = s.index();
-    }
-  }
-  const double arena = std::max<double>(1, static_cast<double>(plan.arena_bytes()));
-  const double xs = kWidth / steps, ys = kHeight / arena;
-  static const std::map<int, std::pair<const char*, const char*>> kKinds = {
-      {v1::Buffer::ACTIVATION, {"#4e79a7", "activation"}}, {v1::Buffer::CODE, {"#59a14f", "K-bit code"}},
-      {v1::Buffer::STATISTICS, {"#edc948", "statistics"}}, {v1::Buffer::INDICES, {"#b07aa1", "argmax indices"}},
-      {v1::Buffer::GRADIENT, {"#e15759", "gradient"}},     {v1::Buffer::WORKSPACE, {"#9c755f", "workspace"}},
-      {v1::Buffer::ALLREDUCE, {"#bab0ac", "all-reduce"}}};
-  std::string svg = absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
-      "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-      kLeft + kWidth + kLegend, kTop + kHeight + 60);
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"%.0f\" y=\"24\" font-size=\"15\">%s, %s, batch %d: arena %s "
-                        "(lower bound %s), peak %s</text>\n",
-                        kLeft, plan.model(), plan.strategy(), plan.batch_size(), FormatBytes(plan.arena_bytes()),
-                        FormatBytes(plan.arena_lower_bound_bytes()), FormatBytes(plan.peak_bytes()));
-  for (const v1::Buffer& b : plan.buffers()) {
-    const auto it = kKinds.find(b.kind());
-    const char* color = it == kKinds.end() ? "#999999" : it->second.first;
-    const double x = kLeft + b.first_step() * xs;
-    const double w = std::max(0.5, (b.last_step() - b.first_step() + 1) * xs);
-    const double h = std::max(0.5, b.size_bytes() * ys);
-    const double y = kTop + kHeight - (b.offset_bytes() * ys) - h;
-    absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" "
-                          "fill-opacity=\"%s\" stroke=\"white\" stroke-width=\"0.2\"><title>%s, %s, steps "
-                          "%d-%d, offset %d</title></rect>\n",
-                          x, y, w, h, color, b.saved() ? "1.0" : "0.55",
-                          absl::StrReplaceAll(b.name(), {{"&", "&amp;"}, {"<", "&lt;"}, {"\"", "&quot;"}}),
-                          FormatBytes(b.size_bytes()), b.first_step(), b.last_step(), b.offset_bytes());
-  }
-  // Axes, the forward/backward boundary, and the lower bound.
-  absl::StrAppendFormat(&svg,
-                        "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-                        "stroke=\"black\"/>\n",
-                        kLeft, kTop, kWidth, kHeight);
-  if (backward_begin >= 0) {
-    const double x = kLeft + backward_begin * xs;
-    absl::StrAppendFormat(&svg,
-                          "<line x1=\"%.2f\" y1=\"%.0f\" x2=\"%.2f\" y2=\"%.0f\" stroke=\"black\" "
-                          "stroke-dasharray=\"4 3\"/>\n<text x=\"%.2f\" y=\"%.0f\" text-anchor=\"middle\">"
-                          "forward | backward</text>\n",
-                          x, kTop, x, kTop + kHeight, x, kTop - 6);
-  }
-  const double lb_y = kTop + kHeight - plan.arena_lower_bound_bytes() * ys;
-  absl::StrAppendFormat(&svg,
-                        "<line x1=\"%.0f\" y1=\"%.2f\" x2=\"%.0f\" y2=\"%.2f\" stroke=\"#d62728\" "
-                        "stroke-dasharray=\"2 2\"/>\n",
-                        kLeft, lb_y, kLeft + kWidth, lb_y);
-  for (int i = 0; i <= 4; ++i) {
-    const double y = kTop + kHeight - i * kHeight / 4;
-    absl::StrAppendFormat(&svg, "<text x=\"%.0f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", kLeft - 6, y + 4,
-                          FormatBytes(static_cast<int64_t>(arena * i / 4)));
-    const double x = kLeft + i * kWidth / 4;
-    absl::StrAppendFormat(&svg, "<text x=\"%.2f\" y=\"%.0f\" text-anchor=\"middle\">%d</text>\n", x,
-                          kTop + kHeight + 18, steps * i / 4);
-  }
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">step</text>\n"
-                        "<text transform=\"translate(18,%.0f) rotate(-90)\" text-anchor=\"middle\">arena "
-                        "offset</text>\n",
-                        kLeft + kWidth / 2, kTop + kHeight + 40, kTop + kHeight / 2);
-  double ly = kTop + 10;
-  for (const auto& [kind, style] : kKinds) {
-    (void)kind;
-    absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>"
-                          "<text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
-                          kLeft + kWidth + 16, ly, style.first, kLeft + kWidth + 36, ly + 12, style.second);
-    ly += 22;
-  }
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"%.0f\" y=\"%.0f\">solid: kept for backward</text>\n"
-                        "<text x=\"%.0f\" y=\"%.0f\">faded: transient</text>\n"
-                        "<text x=\"%.0f\" y=\"%.0f\" fill=\"#d62728\">dashed red: lower bound</text>\n",
-                        kLeft + kWidth + 16, ly + 12, kLeft + kWidth + 16, ly + 30, kLeft + kWidth + 16, ly + 48);
-  svg += "</svg>\n";
-  return svg;
-}
-
-}  // namespace slimtrain::client
-
-namespace slimtrain::client {
-
 absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOptions& options, std::ostream& out,
                         std::ostream& err) {
   if (options.format == "json") {
@@ -295,7 +200,7 @@ absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOpti
       path = has_ext ? absl::StrCat(path.substr(0, dot), ".", plan.strategy(), path.substr(dot))
                      : absl::StrCat(path, ".", plan.strategy());
     }
-    if (absl::Status s = base::WriteFileAtomically(path, ArenaSvg(plan)); !s.ok()) return s;
+    if (absl::Status s = base::WriteFileAtomically(path, render::ArenaSvg(plan)); !s.ok()) return s;
     err << "wrote " << path << " (" << plan.buffers_size() << " buffers)\n";
   }
   return absl::OkStatus();

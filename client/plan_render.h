@@ -39,15 +39,10 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
 absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, const RenderOptions& options);
 
 // Writes the table or JSON to `out`; with options.svg, writes each plan's
-// ArenaSvg to that path ("out.svg"; "out.<strategy>.svg" for several plans)
+// render::ArenaSvg to that path ("out.svg"; "out.<strategy>.svg" for several plans)
 // and says so on `err`. Errors name the file that could not be written.
 absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOptions& options, std::ostream& out,
                         std::ostream& err);
-
-// The arena over the steps (x: step, y: offset), one rectangle per buffer
-// coloured by kind, with a legend and axis labels. The plan must carry its
-// buffers (include_buffers).
-std::string ArenaSvg(const v1::MemoryPlan& plan);
 
 }  // namespace slimtrain::client
 

@@ -73,14 +73,17 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
   return store;
 }
 
-absl::StatusOr<std::string> TokenStore::CreateWithAdmin(const std::string& path) {
+absl::StatusOr<std::string> RandomHex(int bytes) {
   std::ifstream urandom("/dev/urandom", std::ios::binary);
-  unsigned char bytes[24];
-  if (!urandom.read(reinterpret_cast<char*>(bytes), sizeof(bytes))) {
-    return absl::InternalError("cannot read /dev/urandom for a token");
-  }
-  std::string token;
-  for (unsigned char b : bytes) absl::StrAppendFormat(&token, "%02x", b);
+  std::string raw(bytes, '\0');
+  if (!urandom.read(raw.data(), bytes)) return absl::InternalError("cannot read /dev/urandom");
+  std::string hex;
+  for (unsigned char b : raw) absl::StrAppendFormat(&hex, "%02x", b);
+  return hex;
+}
+
+absl::StatusOr<std::string> TokenStore::CreateWithAdmin(const std::string& path) {
+  SLIM_ASSIGN_OR_RETURN(const std::string token, RandomHex(24));
   SLIM_RETURN_IF_ERROR(base::WriteFileAtomically(
       path, absl::StrCat("# slimtrain tokens: TOKEN USER ROLE (admin or user). Re-read on SIGHUP.\n", token,
                          " admin admin\n")));

@@ -61,6 +61,9 @@ class TokenStore {
   absl::flat_hash_map<std::string, Identity> tokens_ ABSL_GUARDED_BY(mu_);
 };
 
+// `bytes` bytes from /dev/urandom as lowercase hex (tokens, session ids).
+absl::StatusOr<std::string> RandomHex(int bytes);
+
 }  // namespace slimtrain::server
 
 #endif  // SLIMTRAIN_SERVER_AUTH_H_

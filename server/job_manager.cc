@@ -226,10 +226,15 @@ absl::Status JobManager::SetState(v1::Job& job, v1::Job::State to, const std::st
   e.mutable_state_change()->set_from(job.state());
   e.mutable_state_change()->set_to(to);
   e.mutable_state_change()->set_reason(reason);
+  const v1::Job::State from = job.state();
   job.set_state(to);
   if (to == v1::Job::FAILED) job.set_failure_reason(reason);
   if (Finished(to)) *job.mutable_end_time() = TimeUtil::GetCurrentTime();
   SLIM_RETURN_IF_ERROR(store_->UpdateWithEvent(job, std::move(e)).status());
+  if (to == v1::Job::RUNNING) ++(from == v1::Job::RUNNING ? resumed_ : started_);
+  if (to == v1::Job::SUCCEEDED) ++succeeded_;
+  if (to == v1::Job::FAILED) ++failed_;
+  if (to == v1::Job::CANCELLED) ++cancelled_;
   changed_.SignalAll();
   return absl::OkStatus();
 }
@@ -317,11 +322,75 @@ absl::StatusOr<v1::Job> JobManager::Submit(const Identity& who, const v1::Submit
   bool existed = false;
   SLIM_ASSIGN_OR_RETURN(job, store_->Create(who.user, std::move(job), std::move(queued), request.client_request_id(),
                                             &existed, admitted_plan));
+  if (!existed) ++submitted_;
   changed_.SignalAll();
   return job;
 }
 
 absl::StatusOr<v1::Job> JobManager::Get(const Identity& who, const std::string& id) { return Authorized(who, id); }
+
+absl::StatusOr<v1::MemoryPlan> JobManager::AdmittedPlan(const Identity& who, const std::string& id) {
+  SLIM_RETURN_IF_ERROR(Authorized(who, id).status());
+  SLIM_ASSIGN_OR_RETURN(const std::string bytes, store_->AdmittedPlan(id));
+  v1::MemoryPlan plan;
+  if (!plan.ParseFromString(bytes)) return absl::InternalError(absl::StrFormat("job '%s': its stored plan is corrupt", id));
+  return plan;
+}
+
+JobManager::Counts JobManager::counts() const {
+  return Counts{submitted_.load(), started_.load(), resumed_.load(), succeeded_.load(), failed_.load(),
+                cancelled_.load()};
+}
+
+std::vector<JobManager::DeviceUse> JobManager::Devices() const {
+  std::vector<DeviceUse> devices;
+  DeviceUse cpu;
+  cpu.device = "cpu";
+  cpu.description = absl::StrFormat("this machine's memory for training, %s", base::FormatBytes(CpuCapacityBytes()));
+  cpu.capacity_bytes = CpuCapacityBytes();
+  devices.push_back(cpu);
+  std::map<int, int> slot;  // GPU index -> its entry
+  for (const Gpu& g : gpus_) {
+    DeviceUse d;
+    d.device = absl::StrCat("cuda:", g.index);
+    d.description = absl::StrFormat("%s, %s", g.name, base::FormatBytes(g.total_bytes));
+    d.capacity_bytes = g.total_bytes;
+    d.overhead_bytes = g.overhead_bytes;
+    slot[g.index] = static_cast<int>(devices.size());
+    devices.push_back(d);
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, r] : running_) {
+    if (r->done) continue;
+    absl::StatusOr<v1::Job> job = store_->Get(id);
+    if (!job.ok()) continue;
+    JobOnDevice on;
+    on.id = id;
+    on.owner = job->owner();
+    on.name = job->spec().display_name();
+    const v1::Metrics& m = job->latest_metrics();
+    on.measured_bytes = std::max<int64_t>(0, m.measured_peak_bytes() - m.other_bytes());
+    on.images_per_second = m.images_per_second();
+    on.step = job->progress().step();
+    if (!r->gpus.empty()) {
+      for (int g : r->gpus) {
+        auto it = slot.find(g);
+        if (it == slot.end()) continue;
+        on.planned_bytes = r->peak_bytes;
+        devices[it->second].jobs.push_back(on);
+      }
+      continue;
+    }
+    // One process here, or the ranks of a data-parallel job on this machine.
+    int here = r->hosts.empty() ? 1 : 0;
+    for (int h : r->hosts) here += IsThisHost(config_.hosts[h].name) ? r->per_node : 0;
+    if (here == 0) continue;
+    on.planned_bytes = r->peak_bytes * here;
+    on.measured_bytes *= here;
+    devices[0].jobs.push_back(on);
+  }
+  return devices;
+}
 
 absl::StatusOr<v1::ListJobsResponse> JobManager::List(const Identity& who, const v1::ListJobsRequest& request) {
   if (request.page_size() < 0 || request.page_size() > 1000) {

@@ -96,8 +96,39 @@ class JobManager {
   // one (FAILED_PRECONDITION when it has none yet or is in another state).
   absl::StatusOr<std::string> WeightsFile(const Identity& who, const std::string& id, int64_t* step);
 
+  // The plan the job was admitted with, buffers and steps included (what
+  // its worker runs); NOT_FOUND for a job admitted by an older server.
+  absl::StatusOr<v1::MemoryPlan> AdmittedPlan(const Identity& who, const std::string& id);
+
   // Whether Shutdown has begun.
   bool shutting_down() const;
+
+  // What the dashboard's devices page and /metrics show: each device of the
+  // pool (the CPU first, then the GPUs) with its capacity and the jobs
+  // running on it, every user's (callers decide what a user may see).
+  struct JobOnDevice {
+    std::string id, owner, name;
+    int64_t planned_bytes = 0;   // its plan's peak (times its ranks on this device)
+    int64_t measured_bytes = 0;  // training's own peak so far (Metrics: measured − other), 0 before any
+    double images_per_second = 0;
+    int64_t step = 0;
+  };
+  struct DeviceUse {
+    std::string device;       // "cpu", "cuda:0"
+    std::string description;  // e.g. "NVIDIA H200, 139.8 GiB"
+    int64_t capacity_bytes = 0;
+    int64_t overhead_bytes = 0;  // a GPU's per-worker memory before its plan; 0 on the CPU
+    std::vector<JobOnDevice> jobs;
+  };
+  std::vector<DeviceUse> Devices() const;
+  // Jobs per state, all users'.
+  absl::StatusOr<std::map<int, int64_t>> JobsByState() const { return store_->CountByState(); }
+  // Since this server started: jobs submitted, started (first run),
+  // resumed (after a restart), and ended in each final state.
+  struct Counts {
+    int64_t submitted = 0, started = 0, resumed = 0, succeeded = 0, failed = 0, cancelled = 0;
+  };
+  Counts counts() const;
 
  private:
   struct Running {
@@ -161,6 +192,8 @@ class JobManager {
   std::map<std::string, std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread scheduler_;
+  // counts(), kept by Submit and SetState.
+  std::atomic<int64_t> submitted_{0}, started_{0}, resumed_{0}, succeeded_{0}, failed_{0}, cancelled_{0};
 };
 
 }  // namespace slimtrain::server

@@ -302,6 +302,17 @@ absl::Status JobStore::Delete(const std::string& id) {
   });
 }
 
+absl::StatusOr<std::map<int, int64_t>> JobStore::CountByState() {
+  absl::MutexLock lock(&mu_);
+  Statement count(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  SLIM_RETURN_IF_ERROR(count.status());
+  std::map<int, int64_t> out;
+  int rc;
+  while ((rc = count.Step()) == SQLITE_ROW) out[static_cast<int>(count.Int(0))] = count.Int(1);
+  if (rc != SQLITE_DONE) return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
+  return out;
+}
+
 absl::StatusOr<std::string> JobStore::AdmittedPlan(const std::string& id) {
   absl::MutexLock lock(&mu_);
   Statement find(db_, "SELECT plan FROM plans WHERE job_id = ?1");

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -72,6 +73,9 @@ class JobStore {
   // Starts after the job `after_id` (a page token) when given.
   absl::StatusOr<std::vector<v1::Job>> List(const std::string& owner, const std::set<int>& states,
                                             const std::string& after_id, int limit);
+
+  // How many jobs are in each state (states without jobs are absent).
+  absl::StatusOr<std::map<int, int64_t>> CountByState();
 
   // Appends an event with the job's next sequence number (1, 2, ...); returns it.
   absl::StatusOr<int64_t> AppendEvent(v1::JobEvent event);

@@ -2,6 +2,7 @@
 //
 //   slimtrain_server                                   # 127.0.0.1:50051, auth on
 //   slimtrain_server --listen 0.0.0.0:50051 --tls-cert c.pem --tls-key k.pem
+//   slimtrain_server --http-listen 127.0.0.1:8080           # and the web dashboard
 //   slimtrain_server --help                            # every flag
 //
 // Defaults that work out of the box: listens on loopback; keeps its database,
@@ -41,10 +42,13 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/service.grpc.pb.h"
+#include "planner/cost_model.h"
 #include "server/auth.h"
+#include "server/dashboard.h"
 #include "server/hosts.h"
 #include "server/job_manager.h"
 #include "server/job_store.h"
+#include "server/metrics.h"
 #include "server/request_errors.h"
 #include "server/service.h"
 #include "server/startup.h"
@@ -56,7 +60,8 @@ constexpr char kSummary[] =
 constexpr char kExample[] =
     "slimtrain_server                                  # 127.0.0.1:50051, data in ~/.local/state/slimtrain\n"
     "  slimtrain_server --listen 0.0.0.0:50051 --tls-cert server.pem --tls-key server.key\n"
-    "  slimtrain_server --data-dir /srv/slimtrain --cpu-jobs 2 --max-plan-seconds 60";
+    "  slimtrain_server --data-dir /srv/slimtrain --cpu-jobs 2 --max-plan-seconds 60\n"
+    "  slimtrain_server --http-listen 127.0.0.1:8080       # the web dashboard, /metrics, /healthz";
 
 namespace {
 
@@ -101,6 +106,8 @@ struct ServerFlags {
   int max_rpc_threads = 256;
   std::string port_file;
   std::string hosts, hostfile, mpirun_args;
+  std::string http_listen, http_port_file;
+  bool metrics_public = false;
 };
 
 // Registers every flag of the server on `flags`: into `config` where it has
@@ -154,6 +161,12 @@ void RegisterFlags(slimtrain::base::FlagSet& flags, ServerConfig* config, Server
   flags.String("worker", &config->worker_path, "the slimtrain_worker binary (default: next to this one)");
   flags.String("port-file", &out->port_file,
                "write the port listened on to this file once serving (with --listen HOST:0)");
+  flags.String("http-listen", &out->http_listen,
+               "serve the web dashboard, /metrics and /healthz over HTTP at HOST:PORT (off unless given; "
+               "HTTPS with --tls-cert)");
+  flags.String("http-port-file", &out->http_port_file,
+               "write the dashboard's port to this file once serving (with --http-listen HOST:0)");
+  flags.Bool("metrics-public", &out->metrics_public, "serve /metrics without a token");
 }
 
 // --hosts or --hostfile (not both), default this host; --mpirun-args;
@@ -291,7 +304,9 @@ int main(int argc, char** argv) {
   builder.SetResourceQuota(quota);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  slimtrain::server::RpcMetrics rpc_metrics;
   interceptors.push_back(std::make_unique<slimtrain::server::RequestErrorInterceptorFactory>());
+  interceptors.push_back(std::make_unique<slimtrain::server::MetricsInterceptorFactory>(&rpc_metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Die(absl::StrCat("cannot listen on ", listen));
@@ -305,11 +320,44 @@ int main(int argc, char** argv) {
       return Die(absl::StrCat("cannot write --port-file ", f.port_file));
     }
   }
+  std::unique_ptr<slimtrain::server::Dashboard> dashboard;
+  if (!f.http_listen.empty()) {
+    slimtrain::server::DashboardOptions options;
+    options.listen = f.http_listen;
+    options.tls_cert = f.tls_cert;
+    options.tls_key = f.tls_key;
+    options.tls_client_ca = f.tls_client_ca;
+    options.metrics_public = f.metrics_public;
+    options.max_upload_bytes = config.max_model_bytes;
+    options.devices.push_back("cpu");
+    for (const JobManager::Gpu& g : jobs.gpus()) options.devices.push_back(absl::StrCat("cuda:", g.index));
+    for (const slimtrain::planner::DeviceProfile& p : slimtrain::planner::DeviceProfiles()) {
+      if (p.gpu) options.devices.push_back(p.name);
+    }
+    absl::StatusOr<std::unique_ptr<slimtrain::server::Dashboard>> started =
+        slimtrain::server::Dashboard::Start(&jobs, tokens.get(), &rpc_metrics, options);
+    if (!started.ok()) {
+      server->Shutdown();
+      jobs.Shutdown();
+      return Die(std::string(started.status().message()));
+    }
+    dashboard = *std::move(started);
+    if (!f.http_port_file.empty() &&
+        !slimtrain::base::WriteFileAtomically(f.http_port_file, std::to_string(dashboard->port())).ok()) {
+      return Die(absl::StrCat("cannot write --http-port-file ", f.http_port_file));
+    }
+  } else if (f.metrics_public) {
+    return Die("--metrics-public needs --http-listen (where /metrics is served)");
+  }
   Log(absl::StrCat("data-parallel jobs run on ", slimtrain::server::HostListString(config.hosts), " (", config.mpirun,
                    ")"));
   Log(absl::StrCat("listening on ", listen, " (port ", port, ", ", f.tls_cert.empty() ? "plaintext" : "TLS",
                    f.no_auth ? ", no auth" : ", auth on", "); data in ", data_dir, "; datasets inside ",
                    config.data_root));
+  if (dashboard != nullptr) {
+    Log(absl::StrCat("dashboard at ", dashboard->url(), f.no_auth ? "" : " (log in with a token)",
+                     "; metrics at ", dashboard->url(), "metrics"));
+  }
 
   // Signals: SIGHUP re-reads tokens; SIGTERM/SIGINT shut down.
   while (true) {
@@ -326,6 +374,7 @@ int main(int argc, char** argv) {
     break;
   }
   health->SetServingStatus(false);
+  if (dashboard != nullptr) dashboard->Stop();
   jobs.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   store->reset();
