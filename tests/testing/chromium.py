@@ -49,6 +49,11 @@ class ChromiumError(Exception):
     """Chromium failed, answered a command with an error, or a wait timed out."""
 
 
+class ProtocolError(ChromiumError):
+    """Chromium answered a command with an error (e.g. "Execution context was
+    destroyed." while the page navigates)."""
+
+
 class JavaScriptError(ChromiumError):
     """An evaluated expression threw."""
 
@@ -230,7 +235,7 @@ class Browser:
                 self._cond.wait(left)
             reply = self._replies.pop(command_id)
         if "error" in reply:
-            raise ChromiumError(f"{method}({json.dumps(params)[:200]}): {reply['error'].get('message')} "
+            raise ProtocolError(f"{method}({json.dumps(params)[:200]}): {reply['error'].get('message')} "
                                 f"{reply['error'].get('data', '')}".rstrip())
         return reply.get("result", {})
 
@@ -317,14 +322,14 @@ class Browser:
         while True:
             try:
                 value = self.evaluate(condition)
-            except JavaScriptError as e:  # e.g. the page is being replaced
+            except (JavaScriptError, ProtocolError) as e:  # e.g. the page is being replaced
                 value = f"<threw: {e}>"
             else:
                 if value:
                     return value
             if time.monotonic() >= deadline:
                 raise ChromiumError(f"timed out after {timeout:g} s waiting for {what or condition} "
-                                    f"(last value: {value!r}; page {self.evaluate('location.href')!r})")
+                                    f"(last value: {value!r})")
             time.sleep(interval)
 
     def exists(self, selector):
