@@ -313,19 +313,20 @@ class Browser:
         return result["result"].get("value")
 
     def wait_for(self, condition, timeout=None, what=None, interval=0.1):
-        """Polls the JavaScript expression `condition` until it is truthy;
-        returns its value. On timeout raises ChromiumError naming `what` (or
-        the expression) and its last value."""
+        """Polls the JavaScript expression `condition` until it is truthy (in
+        JavaScript's sense); returns its value (True for a DOM node). On
+        timeout raises ChromiumError naming `what` (or the expression) and
+        its last value."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         value = None
         while True:
             try:
-                value = self.evaluate(condition)
+                truthy, value = self.evaluate(f"(v => [!!v, v instanceof Node ? true : v])(({condition}))")
             except (JavaScriptError, ProtocolError) as e:  # e.g. the page is being replaced
                 value = f"<threw: {e}>"
             else:
-                if value:
+                if truthy:
                     return value
             if time.monotonic() >= deadline:
                 raise ChromiumError(f"timed out after {timeout:g} s waiting for {what or condition} "

@@ -137,6 +137,8 @@ class ChromiumTest(unittest.TestCase):
             b.click("#missing")
         with self.assertRaisesRegex(JavaScriptError, "ReferenceError"):
             b.evaluate("undefinedVariable + 1")
+        self.assertIs(b.wait_for("document.querySelector('p')"), True)  # a node, truthy in JavaScript
+        self.assertEqual(b.wait_for("[]"), [])
         with self.assertRaisesRegex(ChromiumError, r"timed out after 0.3 s waiting for the impossible"):
             b.wait_for("false", timeout=0.3, what="the impossible")
         with socket.socket() as s:  # a port nobody listens on
