@@ -437,6 +437,9 @@ void Executor::Forward(const ScheduleStep& step, bool recompute, Mode mode, cons
     case OpKind::kUnsqueeze:
     case OpKind::kTranspose:
     case OpKind::kSlice:
+    case OpKind::kMatMul:
+    case OpKind::kClassToken:
+    case OpKind::kPositionalEmbedding:
       SLIM_CHECK(false && "handled above");
       break;
     case OpKind::kAdd: {

@@ -196,6 +196,9 @@ void Executor::Backward(const ScheduleStep& step) {
     case OpKind::kUnsqueeze:
     case OpKind::kTranspose:
     case OpKind::kSlice:
+    case OpKind::kMatMul:
+    case OpKind::kClassToken:
+    case OpKind::kPositionalEmbedding:
       SLIM_CHECK(false && "handled above");
       break;
     case OpKind::kAdd:

@@ -25,11 +25,17 @@
   function draw(id, lines) {
     const svg = document.getElementById(id);
     if (!svg) return;
-    const all = lines.flatMap(l => l.points);
-    if (all.length === 0) return;
-    let xmax = Math.max(...all.map(p => p[0]), 1);
-    let ymin = Math.min(...all.map(p => p[1]));
-    let ymax = Math.max(...all.map(p => p[1]));
+    // Loops, not Math.max(...points): a long job has more points than a
+    // call takes arguments.
+    let xmax = 1, ymin = Infinity, ymax = -Infinity;
+    for (const line of lines) {
+      for (const p of line.points) {
+        xmax = Math.max(xmax, p[0]);
+        ymin = Math.min(ymin, p[1]);
+        ymax = Math.max(ymax, p[1]);
+      }
+    }
+    if (ymin === Infinity) return;
     if (ymax === ymin) { ymax += Math.abs(ymax) * 0.05 + 1e-9; ymin -= Math.abs(ymin) * 0.05 + 1e-9; }
     for (const line of lines) {
       const el = svg.querySelector('polyline.' + line.cls);
