@@ -279,13 +279,14 @@ void Dashboard::SetSessionCookie(httplib::Response& res, const Session& s) const
                               options_.tls_cert.empty() ? "" : "; Secure"));
 }
 
+PageContext Dashboard::Context(const Caller& caller) const {
+  return PageContext{caller.who.user, caller.who.admin(), caller.session ? caller.session->csrf : "",
+                     tokens_ != nullptr, absl::Now()};
+}
+
 void Dashboard::Error(const Caller* caller, httplib::Response& res, const absl::Status& status) const {
   res.status = HttpStatus(status);
-  PageContext c;
-  if (caller != nullptr) {
-    c = PageContext{caller->who.user, caller->who.admin(), caller->session ? caller->session->csrf : "",
-                    tokens_ != nullptr, absl::Now()};
-  }
+  const PageContext c = caller != nullptr ? Context(*caller) : PageContext();
   res.set_content(ErrorPage(caller != nullptr ? &c : nullptr, res.status, status.message()), kHtml);
 }
 
@@ -381,7 +382,7 @@ void Dashboard::JobsRoute(const httplib::Request& req, httplib::Response& res) {
   list.set_page_token(req.get_param_value("page"));
   absl::StatusOr<v1::ListJobsResponse> jobs = jobs_->List(c.who, list);
   if (!jobs.ok()) return Error(&c, res, jobs.status());
-  const PageContext pc{c.who.user, c.who.admin(), c.session ? c.session->csrf : "", tokens_ != nullptr, absl::Now()};
+  const PageContext pc = Context(c);
   res.set_content(JobsPage(pc, {jobs->jobs().begin(), jobs->jobs().end()}, state, jobs->next_page_token()), kHtml);
 }
 
@@ -399,7 +400,7 @@ void Dashboard::JobRoute(const httplib::Request& req, httplib::Response& res) {
     note = absl::IsNotFound(plan.status()) ? "This job was admitted by an older server, which kept no plan."
                                            : std::string(plan.status().message());
   }
-  const PageContext pc{c.who.user, c.who.admin(), c.session ? c.session->csrf : "", tokens_ != nullptr, absl::Now()};
+  const PageContext pc = Context(c);
   res.set_content(JobPage(pc, *job, svg, note), kHtml);
 }
 
@@ -479,7 +480,7 @@ void Dashboard::PlanRoute(const httplib::Request& req, httplib::Response& res) {
   } else if (!PageCaller(req, res, &c)) {
     return;
   }
-  const PageContext pc{c.who.user, c.who.admin(), c.session ? c.session->csrf : "", tokens_ != nullptr, absl::Now()};
+  const PageContext pc = Context(c);
   const bool post = req.method == "POST";
   PlanForm form;
   auto field = [&](const char* name) { return post ? Field(req, name) : req.get_param_value(name); };
@@ -575,7 +576,7 @@ void Dashboard::PlanRoute(const httplib::Request& req, httplib::Response& res) {
 void Dashboard::DevicesRoute(const httplib::Request& req, httplib::Response& res) {
   Caller c;
   if (!PageCaller(req, res, &c)) return;
-  const PageContext pc{c.who.user, c.who.admin(), c.session ? c.session->csrf : "", tokens_ != nullptr, absl::Now()};
+  const PageContext pc = Context(c);
   res.set_content(DevicesPage(pc, jobs_->Devices()), kHtml);
 }
 

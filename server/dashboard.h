@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/auth.h"
+#include "server/dashboard_pages.h"
 #include "server/job_manager.h"
 #include "server/metrics.h"
 #include "server/web_sessions.h"
@@ -81,6 +82,8 @@ class Dashboard {
   bool PostCaller(const httplib::Request& req, httplib::Response& res, Caller* caller);
   void SetSessionCookie(httplib::Response& res, const Session& s) const;
   void Error(const Caller* caller, httplib::Response& res, const absl::Status& status) const;
+  // What a page shows of its caller.
+  PageContext Context(const Caller& caller) const;
 
   void JobsRoute(const httplib::Request& req, httplib::Response& res);
   void JobRoute(const httplib::Request& req, httplib::Response& res);

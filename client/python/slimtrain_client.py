@@ -55,18 +55,23 @@ class Client:
         self._stub = service_pb2_grpc.TrainingServiceStub(channel)
 
     def plan(self, model, batch, strategies=None, budget_bytes=0, device="", optimizer="sgd", max_batch=False,
-             loss=""):
+             loss="", include_buffers=False, ranks=0, bucket_bytes=0, sync_batch_norm=False):
         """Memory plans of a zoo model (a name), a ModelSpec or an ONNX model (a .onnx path or its
-        bytes): a PlanMemoryResponse."""
+        bytes): a PlanMemoryResponse. include_buffers: every buffer and step too. ranks > 1: each
+        plan is one rank's of a data-parallel job, with its gradient buckets (bucket_bytes, 0: 25 MiB)."""
         request = service_pb2.PlanMemoryRequest(batch_size=batch, strategies=strategies or [],
                                                 budget_bytes=budget_bytes, device=device, optimizer=optimizer,
-                                                max_batch=max_batch)
+                                                max_batch=max_batch, include_buffers=include_buffers)
         request.model.CopyFrom(_model_ref(model, loss))
+        if ranks > 1:
+            request.data_parallel.ranks = ranks
+            request.data_parallel.bucket_bytes = bucket_bytes
+            request.data_parallel.sync_batch_norm = sync_batch_norm
         return self._stub.PlanMemory(request, metadata=self._metadata, timeout=300)
 
     def submit(self, spec=None, request_id=None, *, model=None, dataset="fashion-mnist", strategy="approx4",
                batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1, dataset_path="",
-               normalize=False, loss=""):
+               normalize=False, loss="", name="", ranks=1, nodes=1, sync_batch_norm=False):
         """Submits a JobSpec, or one built from the keywords; returns the Job.
 
         model: a zoo name, a ModelSpec, or an ONNX model (a .onnx path or its bytes; it trains from its
@@ -75,7 +80,10 @@ class Client:
 
         dataset: fashion-mnist, cifar10, cifar100, synthetic, or a user's image-folder, npy, npz or idx,
         whose folder dataset_path names relative to the server's data root (DatasetSpec in job.proto).
-        normalize: per-channel mean and std, stored in the weights' metadata."""
+        normalize: per-channel mean and std, stored in the weights' metadata.
+        name: the job's display name. ranks, nodes: data-parallel CPU processes per node and nodes
+        (hosts of the server's --hosts), each rank taking `batch` examples a step; sync_batch_norm:
+        batch norm over every rank's batch (exact and checkpointing strategies)."""
         if spec is None:
             spec = job_pb2.JobSpec(strategy=strategy, batch_size=batch, epochs=epochs if (epochs or steps) else 1,
                                    steps=steps, seed=seed)
@@ -86,6 +94,11 @@ class Client:
             spec.optimizer.kind = "sgd"
             spec.optimizer.learning_rate = learning_rate
             spec.optimizer.momentum = momentum
+            spec.display_name = name
+            if ranks > 1 or nodes > 1:
+                spec.resources.cpu_ranks = ranks
+                spec.resources.node_count = nodes
+                spec.data_parallel.sync_batch_norm = sync_batch_norm
         request = service_pb2.SubmitJobRequest(spec=spec, client_request_id=request_id or uuid.uuid4().hex)
         return self._stub.SubmitJob(request, metadata=self._metadata, timeout=120).job
 
@@ -131,6 +144,22 @@ class Client:
 
     def cancel(self, job_id):
         return self._stub.CancelJob(service_pb2.CancelJobRequest(job_id=job_id), metadata=self._metadata, timeout=30)
+
+    def list(self, states=None):
+        """Yields the caller's jobs (every user's for an admin), newest first, in the given
+        Job.State values (all when None), fetching page after page."""
+        token = ""
+        while True:
+            page = self._stub.ListJobs(service_pb2.ListJobsRequest(states=states or [], page_token=token),
+                                       metadata=self._metadata, timeout=60)
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def delete(self, job_id):
+        """Removes a finished job's records and files."""
+        self._stub.DeleteJob(service_pb2.DeleteJobRequest(job_id=job_id), metadata=self._metadata, timeout=120)
 
 
 def _model_ref(model, loss=""):

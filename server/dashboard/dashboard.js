@@ -1,8 +1,36 @@
-// dashboard.js — keeps a job's page live: polls the job's events
-// (/api/jobs/ID/events?after=N, the events WatchJob streams) and adds each
-// step's loss, accuracy and learning rate and each evaluation to the curves,
-// state changes and log lines to the events table, and the state and progress to
-// the header. Every text goes in through textContent, never as markup.
+// dashboard.js — keeps the jobs page and a job's page live.
+//
+// The jobs page: while a listed job is pending or running, the table is
+// fetched again every 5 s (the same page, rendered by the server) and its
+// rows replaced.
+//
+// A job's page: polls the job's events (/api/jobs/ID/events?after=N, the
+// events WatchJob streams) and adds each step's loss, accuracy and learning
+// rate and each evaluation to the curves, state changes and log lines to the
+// events table, and the state and progress to the header. Every text goes in
+// through textContent, never as markup.
+(function () {
+  'use strict';
+  const table = document.getElementById('jobs');
+  if (!table) return;
+  const active = () => table.querySelector('td.state-pending, td.state-running') !== null;
+  async function refresh() {
+    if (!active()) return;
+    try {
+      const r = await fetch(window.location.pathname + window.location.search, { credentials: 'same-origin' });
+      if (r.ok) {
+        const page = new DOMParser().parseFromString(await r.text(), 'text/html');
+        const fresh = page.querySelector('#jobs tbody');
+        if (fresh) table.querySelector('tbody').replaceWith(document.adoptNode(fresh));
+      }
+    } catch (err) {
+      // The server is restarting: try again at the next tick.
+    }
+    window.setTimeout(refresh, 5000);
+  }
+  window.setTimeout(refresh, 5000);
+})();
+
 (function () {
   'use strict';
   const jobId = document.body.dataset.jobId;

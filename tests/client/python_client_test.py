@@ -55,6 +55,25 @@ class PythonClientTest(unittest.TestCase):
             self.assertIn("conv1.weight", header)
             self.assertIn("fc.bias", header)
 
+    def test_data_parallel_plan_and_buffers(self):
+        one = self.client.plan("resnet20", batch=16, strategies=["approx4"], include_buffers=True).plans[0]
+        self.assertGreater(len(one.buffers), 0)
+        two = self.client.plan("resnet20", batch=16, strategies=["approx4"], ranks=2, bucket_bytes=1 << 20).plans[0]
+        self.assertEqual(len(two.buffers), 0)
+        self.assertEqual(two.ranks, 2)
+        self.assertGreater(two.peak_bytes, one.peak_bytes)  # its gradient buckets
+
+    def test_named_job_listed_then_deleted(self):
+        job = self.client.submit(model="fmnist_resnet", dataset="fashion-mnist", batch=32, steps=2,
+                                 name="<named> job")
+        self.assertEqual(job.spec.display_name, "<named> job")
+        self.assertIn(job.id, [j.id for j in self.client.list()])
+        self.assertNotIn(job.id, [j.id for j in self.client.list([job_pb2.Job.FAILED])])
+        events = list(self.client.watch(job.id))
+        self.assertEqual(events[-1].state_change.to, job_pb2.Job.SUCCEEDED)
+        self.client.delete(job.id)
+        self.assertNotIn(job.id, [j.id for j in self.client.list()])
+
     def test_errors_carry_the_servers_code_and_message(self):
         with self.assertRaises(grpc.RpcError) as e:
             self.client.get("job-999999")
