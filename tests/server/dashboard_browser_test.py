@@ -38,8 +38,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from chromium import Browser, ChromiumError
 from png_check import check_not_blank
 from proto import job_pb2
-from proto import model_pb2
-from proto import service_pb2
 from slimtrain_client import Client
 
 BASE = os.environ["DASHBOARD_URL"].rstrip("/")
@@ -293,6 +291,13 @@ class DashboardBrowserTest(unittest.TestCase):
         self.assertEqual(self.b.text(f"{row} td.name").strip(), XSS_NAME, f"the job name in {row} td.name")
         self.assertEqual(self.b.evaluate(f"document.querySelectorAll('{row} script').length"), 0,
                          "the job name became a <script> element on /jobs")
+        # The page's script replaces the rows every 5 s while a job is active: the new rows too.
+        self.b.evaluate("document.querySelector('#jobs tbody').dataset.old = 'yes'")
+        self.b.wait_for("document.querySelector('#jobs tbody').dataset.old !== 'yes'", timeout=15,
+                        what="the jobs page's script to refresh the rows (every 5 s while a job is active)")
+        self.assertEqual(self.b.text(f"{row} td.name").strip(), XSS_NAME, f"{row} td.name after the refresh")
+        self.assertEqual(self.b.evaluate(f"document.querySelectorAll('{row} script').length"), 0,
+                         "the job name became a <script> element when the jobs page refreshed its rows")
         self.b.navigate(f"{BASE}/jobs/{self.xss}")
         self.assertEqual(self.b.text("#job-name").strip(), XSS_NAME, "#job-name")
         self.assertEqual(self.b.evaluate("[...document.scripts].filter(s => s.textContent.includes('alert(1)'))"
@@ -330,10 +335,8 @@ class DashboardBrowserTest(unittest.TestCase):
 
     def test_plan_svg_draws_every_buffer_at_its_offset(self):
         job = self.alice.get(self.resnet164)
-        request = service_pb2.PlanMemoryRequest(batch_size=128, strategies=["approx4"], include_buffers=True,
-                                                device=job.device or "cpu", optimizer="sgd",
-                                                model=model_pb2.ModelRef(zoo="resnet164"))
-        plan = self.alice._stub.PlanMemory(request, metadata=self.alice._metadata, timeout=120).plans[0]
+        plan = self.alice.plan("resnet164", batch=128, strategies=["approx4"], device=job.device or "cpu",
+                               include_buffers=True).plans[0]
         self.assertEqual(plan.arena_bytes, job.plan.arena_bytes,
                          "PlanMemory's resnet164 approx4 plan is not the job's (arena_bytes differ)")
         self.log_in(os.environ["ALICE_TOKEN"])
