@@ -19,8 +19,9 @@ waited for (with the tail of Chromium's log when Chromium died). JavaScript
 dialogs (alert, confirm, prompt, beforeunload) are recorded in
 `browser.dialogs` and answered as they open: dismissed, or accepted while
 `browser.accept_dialogs` is True (a confirm() before a form is sent).
-close() (or leaving the `with`) ends Chromium and every process it started
-(its process group) and removes its profile.
+close() (or leaving the `with`, or this process's exit) ends Chromium and
+every process it started (its process group) and removes its profile; when
+this process is killed, Chromium gets SIGKILL too (PR_SET_PDEATHSIG).
 
 Also a command line, for scripts (tools/demo.sh, bench/dashboard_screenshots.sh):
 
@@ -30,7 +31,9 @@ logs in through the dashboard's /login form first when given a token file
 (the first token in it), then writes the page's screenshot.
 """
 import argparse
+import atexit
 import base64
+import ctypes
 import json
 import os
 import shutil
@@ -43,6 +46,9 @@ import time
 import urllib.parse
 
 CHROMIUM = "/usr/bin/chromium"
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child between fork and exec only calls it
+_open_browsers = set()
 
 
 class ChromiumError(Exception):
@@ -86,6 +92,9 @@ class Browser:
         from_chromium_r, from_chromium_w = os.pipe()
 
         def child_fds():  # in the child, before exec: its fd 3 reads commands, fd 4 writes replies
+            # Chromium dies with this process even when it is killed (a test's timeout):
+            # its own children follow when it goes.
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             high_r = os.dup(to_chromium_r)
             high_w = os.dup(from_chromium_w)
             os.dup2(high_r, 3)
@@ -99,6 +108,7 @@ class Browser:
         with open(self._log_path, "wb") as log:
             self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                              pass_fds=(3, 4), preexec_fn=child_fds, start_new_session=True)
+        _open_browsers.add(self)
         os.close(to_chromium_r)
         os.close(from_chromium_w)
         self._out = to_chromium_w
@@ -129,6 +139,7 @@ class Browser:
         """Ends Chromium and its children, removes the profile. Safe to call twice."""
         if self._process is None:
             return
+        _open_browsers.discard(self)
         try:
             if self._dead is None:
                 self._post("Browser.close", {}, session=False)
@@ -399,6 +410,12 @@ class Browser:
 
     def clear_cookies(self):
         self.send("Network.clearBrowserCookies")
+
+
+@atexit.register
+def _close_open_browsers():
+    for browser in list(_open_browsers):
+        browser.close()
 
 
 def login(browser, base_url, token, next_path=None):
