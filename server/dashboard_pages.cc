@@ -110,9 +110,15 @@ std::string Chart(absl::string_view id, absl::string_view title, bool with_eval)
       "<polyline class=\"train\" data-count=\"0\" points=\"\" fill=\"none\" stroke=\"#4e79a7\" "
       "stroke-width=\"1.5\"/>\n");
   if (with_eval) {
-    absl::StrAppend(&svg,
-                    "<polyline class=\"eval\" data-count=\"0\" points=\"\" fill=\"none\" stroke=\"#e15759\" "
-                    "stroke-width=\"2\"/>\n<text x=\"60\" y=\"28\" font-size=\"11\" fill=\"#4e79a7\">train</text>"
+    // Evaluations are few: each is a dot too, so one alone shows.
+    const std::string dot = absl::StrCat("url(#", id, "-dot)");
+    absl::StrAppend(&svg, "<defs><marker id=\"", id,
+                    "-dot\" viewBox=\"0 0 6 6\" refX=\"3\" refY=\"3\" markerWidth=\"6\" markerHeight=\"6\" "
+                    "markerUnits=\"userSpaceOnUse\"><circle cx=\"3\" cy=\"3\" r=\"2.5\" fill=\"#e15759\"/>"
+                    "</marker></defs>\n<polyline class=\"eval\" data-count=\"0\" points=\"\" fill=\"none\" "
+                    "stroke=\"#e15759\" stroke-width=\"2\" marker-start=\"",
+                    dot, "\" marker-mid=\"", dot, "\" marker-end=\"", dot,
+                    "\"/>\n<text x=\"60\" y=\"28\" font-size=\"11\" fill=\"#4e79a7\">train</text>"
                     "<text x=\"100\" y=\"28\" font-size=\"11\" fill=\"#e15759\">test</text>\n");
   }
   svg += "</svg></figure>\n";
@@ -342,7 +348,9 @@ std::string DevicesPage(const PageContext& c, const std::vector<JobManager::Devi
       const auto& j = d.jobs[i];
       const bool visible = c.admin || j.owner == c.user;
       const std::string label = visible ? absl::StrCat(j.id, " ", j.name) : "another user's job";
-      const double w = (j.planned_bytes + d.overhead_bytes) * scale;
+      // At least 4 px, so a small job on a large device can still be seen
+      // (and hovered); the table below has its numbers.
+      const double w = std::max(4.0, (j.planned_bytes + d.overhead_bytes) * scale);
       absl::StrAppend(&body, "<rect data-job-id=\"", visible ? E(j.id) : "", "\" x=\"", absl::StrFormat("%.1f", x),
                       "\" y=\"8\" width=\"", absl::StrFormat("%.1f", std::max(0.5, w)), "\" height=\"30\" fill=\"",
                       kColors[i % 10], "\" stroke=\"white\"><title>", E(label), ": planned ",
@@ -355,8 +363,12 @@ std::string DevicesPage(const PageContext& c, const std::vector<JobManager::Devi
                       absl::StrFormat("%.1f", j.images_per_second), "</td><td>", j.step, "</td></tr>\n");
     }
     absl::StrAppend(&body, "<rect class=\"measured\" x=\"10\" y=\"44\" width=\"",
-                    absl::StrFormat("%.1f", measured * scale), "\" height=\"10\" fill=\"#333\"><title>measured ",
-                    FormatBytes(measured), "</title></rect>\n</svg>\n");
+                    absl::StrFormat("%.1f", measured > 0 ? std::max(4.0, measured * scale) : 0.0),
+                    "\" height=\"10\" fill=\"#333\"><title>measured ", FormatBytes(measured),
+                    "</title></rect>\n<text x=\"", absl::StrFormat("%.1f", std::min(700.0, x + 8)),
+                    "\" y=\"28\" font-size=\"12\">",
+                    absl::StrFormat("%.2f%%", d.capacity_bytes > 0 ? 100.0 * planned / d.capacity_bytes : 0.0),
+                    " planned</text>\n</svg>\n");
     if (!d.jobs.empty()) {
       absl::StrAppend(&body,
                       "<table class=\"device-jobs\"><thead><tr><th>Job</th><th>Name</th><th>Planned</th>"
