@@ -8,6 +8,7 @@
 // training-like sets (one model's plans).
 //
 //   bazel run -c opt //bench:arena_bench -- --instances=50 --search-seconds=1
+//   bazel run -c opt //bench:arena_bench -- --instances=20 --family=rectangle --verbose
 //
 // Families:
 //   rectangle  a time x memory rectangle cut (guillotine) into pieces: the
@@ -22,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -134,8 +136,10 @@ struct FamilyRuns {
   std::vector<Run> classic, heuristics, searched, exact;
 };
 
+// verbose: one line per instance with the exact search's result.
 FamilyRuns BenchFamily(const std::string& name, int instances, double search_seconds,
-                       double exact_seconds, std::mt19937_64& rng, Requests (*make)(std::mt19937_64&)) {
+                       double exact_seconds, bool verbose, std::mt19937_64& rng,
+                       Requests (*make)(std::mt19937_64&)) {
   FamilyRuns f;
   f.name = name;
   for (int i = 0; i < instances; ++i) {
@@ -145,6 +149,11 @@ FamilyRuns BenchFamily(const std::string& name, int instances, double search_sec
     f.heuristics.push_back(PlanOnce(requests, 0));
     if (search_seconds > 0) f.searched.push_back(PlanOnce(requests, search_seconds));
     f.exact.push_back(PlanOnce(requests, 0, exact_seconds));
+    if (verbose) {
+      std::printf("  %s %2d: %4zu buffers  heuristics %.4f  exact %.4f %-10s %7.3f s\n", name.c_str(), i,
+                  requests.size(), f.heuristics.back().ratio, f.exact.back().ratio,
+                  f.exact.back().proven ? "proven" : "not proven", f.exact.back().seconds);
+    }
   }
   f.buffers /= instances;
   std::printf("%-9s %5zu  %-23s  %-23s %7.2f", name.c_str(), f.buffers, Distribution(f.classic).c_str(),
@@ -200,6 +209,8 @@ int main(int argc, char** argv) {
   int instances = 50, training_layers = 3000;
   double search_seconds = 0.0, exact_seconds = 10.0;
   int64_t seed = 1;
+  std::string only;
+  bool verbose = false;
   slimtrain::base::FlagSet flags("arena_bench",
                                  "How close PlanArena gets to the lower bound, and how fast, on generated instances\n"
                                  "(bench/arena_bench.cc).",
@@ -208,6 +219,8 @@ int main(int argc, char** argv) {
   flags.Double("search-seconds", &search_seconds, "annealing budget per instance (step 5), seconds; 0: skip");
   flags.Double("exact-seconds", &exact_seconds, "exact search budget per instance (step 6), seconds");
   flags.Int("seed", &seed, "seed of the instance generators");
+  flags.String("family", &only, "rectangle, random or training: that family alone (empty: all)");
+  flags.Bool("verbose", &verbose, "one line per instance with the exact search's result");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
     std::fprintf(stderr, "arena_bench: %s\n", std::string(s.message()).c_str());
@@ -233,19 +246,37 @@ int main(int argc, char** argv) {
               instances, search_seconds);
   std::printf("%-9s %5s  %-23s  %-23s %7s  %-23s %7s\n", "family", "n", "classic greedy (size)",
               "heuristics", "ms", search_seconds > 0 ? "heuristics + search" : "", search_seconds > 0 ? "s" : "");
+  // Each family draws from its own generator (seed, family), so one family run
+  // alone gets the same instances as in a run of all.
+  struct Family {
+    const char* name;
+    Requests (*make)(std::mt19937_64&);
+  };
+  const Family all[] = {
+      {"rectangle",
+       [](std::mt19937_64& r) {
+         return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)),
+                                static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
+       }},
+      {"random",
+       [](std::mt19937_64& r) {
+         return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
+                                static_cast<int32_t>(Uniform(r, 50, 400)));
+       }},
+      {"training", [](std::mt19937_64& r) { return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 100))); }},
+  };
   std::vector<FamilyRuns> families;
-  families.push_back(BenchFamily("rectangle", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
-    return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)),
-                           static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
-  }));
-  families.push_back(BenchFamily("random", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
-    return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
-                           static_cast<int32_t>(Uniform(r, 50, 400)));
-  }));
-  families.push_back(BenchFamily("training", instances, search_seconds, exact_seconds, rng, [](std::mt19937_64& r) {
-    return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 100)));
-  }));
+  for (size_t k = 0; k < std::size(all); ++k) {
+    if (!only.empty() && only != all[k].name) continue;
+    std::mt19937_64 family_rng(static_cast<uint64_t>(seed) * 1000 + k);
+    families.push_back(BenchFamily(all[k].name, instances, search_seconds, exact_seconds, verbose, family_rng,
+                                   all[k].make));
+  }
+  if (families.empty()) {
+    std::fprintf(stderr, "arena_bench: --family '%s' is not rectangle, random or training\n", only.c_str());
+    return 2;
+  }
   PrintExact(families, exact_seconds);
-  BenchLargeTraining(rng, training_layers);
+  if (only.empty()) BenchLargeTraining(rng, training_layers);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "planner/cost_model.h"
 #include "planner/data_parallel.h"
 #include "planner/plan_request.h"
+#include "planner/planner.h"
 #include "planner/strategy.h"
 
 namespace slimtrain::client {
@@ -29,6 +30,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
                                   svg, sensitivity;
   int64_t batch = 0, alignment = 0, ranks = 1;
+  double arena_exact_seconds = planner::PlanOptions().arena_exact_seconds;
   DataParallelFlags data_parallel;
   bool max_batch = false, buffers = false;
   base::FlagSet flags("slimtrain plan",
@@ -55,6 +57,9 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.String("sensitivity", &sensitivity,
                "mixed: a `slimtrain calibrate` table to choose bits from (default: sensitivities assumed)");
   flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
+  flags.Double("arena-exact-seconds", &arena_exact_seconds,
+               "the arena's exact search per plan, on plans more than 0.5% above the lower bound, in [0, 60] "
+               "(as a node budget: the same plan on any machine this fast or faster); 0: off");
   flags.Int("ranks", &ranks,
             "data-parallel: plan each of this many ranks (as `slimtrain train --ranks`): its gradient buckets in "
             "the arena and the bytes it communicates per step");
@@ -75,6 +80,10 @@ int RunPlanCommand(const std::vector<std::string>& args) {
         absl::StrCat("--ranks: ", ranks, ", must be in [1, ", planner::kMaxRanks, "]")));
   }
   if (absl::Status s = data_parallel.Check(); !s.ok()) return Fail(s);
+  if (!(arena_exact_seconds >= 0 && arena_exact_seconds <= planner::kMaxArenaExactSeconds)) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--arena-exact-seconds: ", arena_exact_seconds,
+                                                        ", must be in [0, ", planner::kMaxArenaExactSeconds, "]")));
+  }
   v1::PlanMemoryRequest request;
   if (ranks > 1) {
     *request.mutable_data_parallel() = data_parallel.ToPlanning();
@@ -100,6 +109,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   request.set_max_batch(max_batch);
   request.set_include_buffers(buffers || !svg.empty());
   request.set_alignment_bytes(alignment);
+  if (flags.WasSet("arena-exact-seconds")) request.set_arena_exact_seconds(arena_exact_seconds);
   if (!sensitivity.empty()) {
     absl::StatusOr<v1::SensitivityTable> table = ReadSensitivityFile(sensitivity, "--sensitivity");
     if (!table.ok()) return Fail(table.status());

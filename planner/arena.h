@@ -63,8 +63,8 @@
 //      the lower bound over the budget; placement restarts at the first moved
 //      position and stops once the candidate cannot be accepted. The best plan
 //      seen is kept: the search never returns a larger arena than step 4.
-//   6. Only when options.exact_seconds > 0 (off by default), at most 5000
-//      buffers take space,
+//   6. Only when options.exact_seconds > 0 (off by default here; PlanMemory
+//      gives it 1 s), at most 5000 buffers take space,
 //      and the arena is still more than options.exact_min_gap (0.5%) above
 //      the lower bound: the exact search of planner/arena_exact.h (MiniMalloc's
 //      canonical skyline search with spatial inference and dominance), from
@@ -132,15 +132,15 @@ struct ArenaOptions {
   uint64_t seed = 1;
   // Time for the exact search (step 6, planner/arena_exact.h) on inputs the
   // steps before leave more than exact_min_gap above the lower bound; 0: off.
-  // Finite, >= 0. Off by default for now: PlanMemory (planner.cc) does not
-  // set it yet (1 s is the intended planner default; see docs/STATUS.md,
-  // issue 19, for what turning it on changes); `slimtrain arena
-  // --search-seconds` and bench/arena_bench set it.
+  // Finite, >= 0. Off by default here; PlanMemory (planner.h) sets it from
+  // PlanOptions.arena_exact_seconds (1 s by default) with a node cap
+  // derived from it; `slimtrain arena --search-seconds` and
+  // bench/arena_bench set it.
   double exact_seconds = 0.0;
-  // Also stop step 6 after this many search nodes (0: no cap). The default,
-  // about 0.2-0.5 s of search on one core, usually ends it before a 1 s
-  // clock: then plans are deterministic (the same input gives the same
-  // offsets).
+  // Also stop step 6 after this many search nodes (0: no cap). A node costs
+  // about 5-25 us on one core (more with more buffers), so the default is
+  // about 1-5 s of search; a search the cap ends, not the clock, is
+  // deterministic (the same input gives the same offsets).
   int64_t exact_max_nodes = 200000;
   // Step 6 runs only when arena > lower bound * (1 + exact_min_gap): plans
   // the heuristics already pack tightly stay as fast as without it. >= 0.

@@ -56,11 +56,14 @@ class Decision {
         max_nodes_(max_nodes), nodes_(nodes),
         height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
-        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0) {
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
+        unplaced_starting_(num_points, 0), crossing_(num_points, 0) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
+      for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
       start_sum_[it.lo] += it.size;
       end_sum_[it.hi] += it.size;
+      ++unplaced_starting_[it.lo];
     }
     // Try order among candidates: longer lifetime, then larger, then index.
     std::vector<int32_t> by_pref(n_);
@@ -96,7 +99,7 @@ class Decision {
     if (seed != 0) Reshuffle(seed);
     restart_at_ = *nodes_ + static_cast<int64_t>(budget);
     aborted_ = restarting_ = false;
-    if (Search()) {
+    if (Search(0, t_ - 1)) {
       offsets = offsets_;
       return Fit::kYes;
     }
@@ -145,10 +148,58 @@ class Decision {
     placed_a_ ^= ItemHash(k, 1);
     placed_b_ ^= ItemHash(k, 2);
     const int64_t delta = placed ? -items_[k].size : items_[k].size;
+    const int32_t count = placed ? -1 : 1;
     for (int32_t t = items_[k].lo; t <= items_[k].hi; ++t) remaining_[t] += delta;
+    for (int32_t t = items_[k].lo; t < items_[k].hi; ++t) crossing_[t] += count;
     start_sum_[items_[k].lo] += delta;
     end_sum_[items_[k].hi] += delta;
-    num_placed_ += placed ? 1 : -1;
+    unplaced_starting_[items_[k].lo] += count;
+    if (placed) {
+      placed_stack_.push_back(k);
+    } else {
+      placed_stack_.pop_back();
+    }
+  }
+
+  // Takes back every placement made since placed_stack_ had `items` entries
+  // and the log `mark` entries.
+  void UnplaceTo(size_t items, size_t mark) {
+    while (placed_stack_.size() > items) SetPlaced(placed_stack_.back(), false);
+    UndoTo(mark);
+  }
+
+  // The key of the subproblem in window [wa, wb] alone (step 5): the window,
+  // its skyline and which of the items starting in it are placed.
+  Key WindowKey(int32_t wa, int32_t wb) const {
+    Key key{Mix(static_cast<uint64_t>(wa) << 32 | static_cast<uint32_t>(wb)), Mix(~static_cast<uint64_t>(wa) ^ wb)};
+    for (int32_t p = wa; p <= wb; ++p) {
+      key.a ^= PointHash(p, height_[p], 3);
+      key.b ^= PointHash(p, height_[p], 4);
+      for (int32_t k : starting_[p]) {
+        if (placed_[k]) {
+          key.a ^= ItemHash(k, 3);
+          key.b ^= ItemHash(k, 4);
+        }
+      }
+    }
+    return key;
+  }
+
+  // Step 5: where no unplaced item is alive at both p and p+1 inside
+  // [wa, wb], the items on either side share no point, and each side's
+  // window is solved alone. Fills `windows` with the parts that still hold
+  // unplaced items.
+  void SplitWindow(int32_t wa, int32_t wb, std::vector<std::pair<int32_t, int32_t>>& windows) const {
+    windows.clear();
+    int32_t start = wa, unplaced = 0;
+    for (int32_t p = wa; p <= wb; ++p) {
+      unplaced += unplaced_starting_[p];
+      if (p == wb || crossing_[p] == 0) {
+        if (unplaced > 0) windows.push_back({start, p});
+        start = p + 1;
+        unplaced = 0;
+      }
+    }
   }
 
   // Step 2 at the skyline's steps around points [from, to]: where point p is
@@ -171,6 +222,55 @@ class Decision {
     return true;
   }
 
+  // Step 2 with floors: every unplaced item sits at least on the highest
+  // skyline over its lifetime (its floor), so it must fit below the capacity
+  // from there, and at every point p the lowest floor of the unplaced items
+  // alive at p plus their units must too. O(T log T + items) by a sparse
+  // table of skyline maxima and one of floor minima pushed down to points.
+  bool FloorsFit(int32_t wa, int32_t wb) {
+    const int32_t width = wb - wa + 1;
+    int levels = 1;
+    while ((1 << levels) <= width) ++levels;
+    if (high_.size() < static_cast<size_t>(levels)) {
+      high_.resize(levels, std::vector<int64_t>(t_));
+      low_.resize(levels, std::vector<int64_t>(t_));
+    }
+    for (int32_t p = wa; p <= wb; ++p) {
+      high_[0][p] = height_[p];
+      low_[0][p] = capacity_;
+    }
+    for (int j = 1; j < levels; ++j) {
+      for (int32_t p = wa; p + (1 << j) - 1 <= wb; ++p) {
+        high_[j][p] = std::max(high_[j - 1][p], high_[j - 1][p + (1 << (j - 1))]);
+        low_[j][p] = capacity_;
+      }
+    }
+    for (int32_t p = wa; p <= wb; ++p) {
+      for (int32_t k : starting_[p]) {
+        if (placed_[k]) continue;
+        const Item& it = items_[k];
+        int j = 0;
+        while ((2 << j) <= it.hi - it.lo + 1) ++j;
+        const int32_t q = it.hi - (1 << j) + 1;
+        const int64_t floor = std::max(high_[j][it.lo], high_[j][q]);
+        if (floor + it.size > capacity_) return false;
+        low_[j][it.lo] = std::min(low_[j][it.lo], floor);
+        low_[j][q] = std::min(low_[j][q], floor);
+      }
+    }
+    for (int j = levels - 1; j > 0; --j) {
+      const int32_t half = 1 << (j - 1);
+      for (int32_t p = wa; p + (1 << j) - 1 <= wb; ++p) {
+        low_[j - 1][p] = std::min(low_[j - 1][p], low_[j][p]);
+        low_[j - 1][p + half] = std::min(low_[j - 1][p + half], low_[j][p]);
+      }
+    }
+    for (int32_t p = wa; p <= wb; ++p) {
+      if (remaining_[p] > 0 && low_[0][p] + remaining_[p] > capacity_) return false;
+    }
+    return true;
+  }
+
   // Raises points [from, to] to `height`; false when a point's unplaced
   // buffers then no longer fit below the capacity (step 2).
   bool Raise(int32_t from, int32_t to, int64_t height) {
@@ -182,15 +282,42 @@ class Decision {
     return fits;
   }
 
-  bool Search() {
-    if (num_placed_ == n_) return true;
+  // Places every unplaced item that starts in [wa, wb] (none crosses its
+  // edges), or returns false with the state as it was.
+  bool Search(int32_t wa, int32_t wb) {
+    std::vector<std::pair<int32_t, int32_t>> windows;
+    SplitWindow(wa, wb, windows);
+    if (windows.empty()) return true;
     if ((++*nodes_ & 1023) == 0 && Clock::now() > deadline_) aborted_ = true;
     if (max_nodes_ > 0 && *nodes_ > max_nodes_) aborted_ = true;
     if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.count(key) != 0) return false;
+    if (windows.size() > 1) return SearchApart(windows, key);
+    return SearchPit(windows[0].first, windows[0].second, key);
+  }
 
+  // Step 5: each window alone, in turn; one that fails fails the node.
+  bool SearchApart(const std::vector<std::pair<int32_t, int32_t>>& windows, const Key& key) {
+    const size_t items = placed_stack_.size(), mark = log_.size();
+    for (const auto& [wa, wb] : windows) {
+      const Key window_key = WindowKey(wa, wb);
+      if (window_failed_.count(window_key) == 0 && Search(wa, wb)) continue;
+      UnplaceTo(items, mark);
+      if (aborted_) return false;
+      if (window_failed_.size() >= kMaxMemo) window_failed_.clear();
+      window_failed_.insert(window_key);
+      if (failed_.size() >= kMaxMemo) failed_.clear();
+      failed_.insert(key);
+      return false;
+    }
+    return true;
+  }
+
+  // Steps 1-3 in window [wa, wb], whose unplaced items cannot be split
+  // apart; outside it the walls count as the capacity.
+  bool SearchPit(int32_t wa, int32_t wb, const Key& key) {
     // The pit (a section lower than both neighbours) with the fewest viable
     // moves (step 1; the lowest section is one, and the argument there holds
     // for any pit); a pit with none fails the node, one with one is forced.
@@ -198,11 +325,11 @@ class Decision {
     std::vector<int32_t> candidates;
     bool raise_ok = false;
     size_t best_moves = SIZE_MAX;
-    for (int32_t a = 0; a < t_ && best_moves > 1;) {
+    for (int32_t a = wa; a <= wb && best_moves > 1;) {
       int32_t b = a;
-      while (b + 1 < t_ && height_[b + 1] == height_[a]) ++b;
-      const Pit here{a, b, height_[a], a > 0 ? height_[a - 1] : capacity_,
-                     b + 1 < t_ ? height_[b + 1] : capacity_};
+      while (b + 1 <= wb && height_[b + 1] == height_[a]) ++b;
+      const Pit here{a, b, height_[a], a > wa ? height_[a - 1] : capacity_,
+                     b + 1 <= wb ? height_[b + 1] : capacity_};
       a = b + 1;
       if (here.left <= here.h || here.right <= here.h) continue;
       bool here_raise_ok = true;
@@ -230,10 +357,16 @@ class Decision {
     if (best_moves == SIZE_MAX) return false;  // no pit: cannot happen below capacity
     const int32_t a = pit.a, b = pit.b;
     const int64_t h = pit.h, left = pit.left, right = pit.right;
-    // Try order: buffers starting at a (they leave no hole), then longer,
-    // then larger.
+    // Try order: buffers starting at a (they leave no hole), then those that
+    // end at b or top out level with a wall (they make no new step; bench:
+    // the rectangle cuts' worst ratio 1.039 -> 1.024), then by rank.
+    auto flush = [&](int32_t k) {  // 0: ends at b or tops level with a wall
+      const int64_t top = h + items_[k].size;
+      return items_[k].hi == b || top == left || top == right ? 0 : 1;
+    };
     std::sort(candidates.begin(), candidates.end(), [&](int32_t x, int32_t y) {
-      return std::make_pair(items_[x].lo != a, rank_[x]) < std::make_pair(items_[y].lo != a, rank_[y]);
+      return std::make_tuple(items_[x].lo != a, flush(x), rank_[x]) <
+             std::make_tuple(items_[y].lo != a, flush(y), rank_[y]);
     });
     for (int32_t k : candidates) {
       const Item& it = items_[k];
@@ -244,15 +377,18 @@ class Decision {
       SetPlaced(k, true);
       offsets_[k] = h;
       const bool fits = (it.lo == a || Raise(a, it.lo - 1, std::min(left, top))) &&
-                        StepsFillable(a - 1, it.hi + 1);
-      if (fits && Search()) return true;
+                        StepsFillable(a - 1, it.hi + 1) && FloorsFit(wa, wb);
+      if (fits && Search(wa, wb)) return true;
       SetPlaced(k, false);
       UndoTo(mark);
       if (aborted_) return false;
     }
     // No buffer at h over [a, b]: raise the section to its lower neighbour.
     const size_t mark = log_.size();
-    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) && Search()) return true;
+    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) && FloorsFit(wa, wb) &&
+        Search(wa, wb)) {
+      return true;
+    }
     UndoTo(mark);
     if (aborted_) return false;
     if (failed_.size() >= kMaxMemo) failed_.clear();
@@ -279,9 +415,14 @@ class Decision {
   std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
   std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
-  size_t num_placed_ = 0;
+  std::vector<int32_t> unplaced_starting_;  // (points) unplaced items with lo there
+  std::vector<int32_t> crossing_;           // (points) unplaced items alive at p and p+1
+  std::vector<int32_t> placed_stack_;       // placed items, in the order placed
+  std::vector<std::vector<int64_t>> high_;  // (levels, points) FloorsFit's skyline maxima
+  std::vector<std::vector<int64_t>> low_;   // (levels, points) FloorsFit's floor minima
   uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
   std::unordered_set<Key, KeyHash> failed_;
+  std::unordered_set<Key, KeyHash> window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
   bool aborted_ = false;
 };

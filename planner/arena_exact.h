@@ -28,14 +28,20 @@
 //      Placing a buffer at [lo, hi] also raises [a, lo-1] to the lower of its
 //      left neighbour and the buffer's top: a buffer at h there would have
 //      come first (ties by time). Identical buffers are placed in index order.
+//      Try order in a pit: buffers starting at a, then those that end at b or
+//      top out level with a wall, then longer, then larger.
 //   2. Spatial inference. At every step, the skyline plus the unplaced
 //      buffers alive there must fit below C (each unplaced buffer lies above
 //      the skyline over its whole lifetime); a branch that breaks it at any
 //      step is cut at once, so a buffer that can no longer fit anywhere below
 //      C ends its branch. Where the skyline steps up from p to p+1 (or p-1),
 //      the band between them at p can only be filled by buffers that end (or
-//      start) at p: too few of them cuts the branch. A pit without a move
-//      fails the node.
+//      start) at p: too few of them cuts the branch. Floors: an unplaced
+//      buffer sits at least on the highest skyline over its lifetime (its
+//      floor), so floor + size <= C, and at each step the lowest floor of the
+//      unplaced buffers alive there plus their sizes <= C (a step where no
+//      unplaced buffer can reach down to the skyline loses that room). A pit
+//      without a move fails the node.
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
@@ -47,6 +53,13 @@
 //      complete. Runtimes on hard inputs are heavy-tailed: restarts solved
 //      several rectangle cuts that one long run did not (bench: 8/20 -> 13/20
 //      proven in 10 s).
+//   5. Decomposition in time. Where no unplaced buffer is alive at both p
+//      and p+1, the unplaced buffers on either side share no step: each side
+//      (a window of steps, walls outside it counted as C) is searched alone,
+//      one after another, and the first that fails fails the node, without
+//      trying the other sides' alternatives. A failed window is remembered
+//      by (window, its skyline, its placed buffers), so the same window
+//      reached from another node is cut.
 // Optimisation (MinimizeArenaExact): the decision problem for C = lower
 // bound first, with half the time (the optimum of the hard families); if it
 // is proven infeasible, a binary search between the largest C proven
@@ -59,7 +72,8 @@
 // near 2^-100 per pair of nodes). The problem is NP-complete; the search is
 // exponential in the worst case and ends at the time limit with the best
 // placement found (never worse than the one it was given) and
-// proven_optimal = false. A node costs O(steps + candidates).
+// proven_optimal = false. A node costs O(steps log steps + candidates +
+// buffers in its window).
 #ifndef SLIMTRAIN_PLANNER_ARENA_EXACT_H_
 #define SLIMTRAIN_PLANNER_ARENA_EXACT_H_
 

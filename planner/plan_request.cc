@@ -57,6 +57,11 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
     return absl::InvalidArgumentError(absl::StrCat("alignment_bytes must be in [0, ", kMaxAlignmentBytes, "], got ",
                                                    request.alignment_bytes()));
   }
+  if (request.has_arena_exact_seconds() &&
+      !(request.arena_exact_seconds() >= 0 && request.arena_exact_seconds() <= kMaxArenaExactSeconds)) {
+    return absl::InvalidArgumentError(absl::StrCat("arena_exact_seconds must be in [0, ", kMaxArenaExactSeconds,
+                                                   "], got ", request.arena_exact_seconds()));
+  }
   if (request.strategies_size() > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("strategies: ", request.strategies_size(), " given, at most 64 (each known one once is enough)"));
@@ -114,6 +119,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanRequest(const v1::PlanMemoryReq
   // one it shows its least peak.
   options.checkpoint_budget_bytes = request.budget_bytes();
   options.alignment_bytes = request.alignment_bytes();
+  if (request.has_arena_exact_seconds()) options.arena_exact_seconds = request.arena_exact_seconds();
   Sensitivity sensitivity;
   if (request.has_sensitivity()) {
     SLIM_ASSIGN_OR_RETURN(sensitivity, SensitivityFromTable(request.sensitivity()));

@@ -2,6 +2,7 @@
 #include "planner/planner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <optional>
@@ -28,6 +29,14 @@ struct Packed {
   std::vector<int64_t> buffer_offset;
 };
 
+}  // namespace
+
+int64_t ArenaExactNodes(double seconds) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds * kArenaExactNodesPerSecond)));
+}
+
+namespace {
+
 // Adds the data-parallel gradient buckets (none for one rank), then packs.
 absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOptions& options, int64_t alignment) {
   AddGradientBuckets(graph, options.data_parallel, schedule);
@@ -45,6 +54,8 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOpt
   ArenaOptions arena_options;
   arena_options.alignment = alignment;
   arena_options.search_seconds = options.arena_search_seconds;
+  arena_options.exact_seconds = options.arena_exact_seconds;
+  arena_options.exact_max_nodes = ArenaExactNodes(options.arena_exact_seconds);
   SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(requests, arena_options));
   Packed packed;
   packed.buffer_offset.assign(schedule.buffers.size(), 0);
@@ -423,6 +434,10 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
   if (options.alignment_bytes < 0 || options.alignment_bytes > kMaxAlignmentBytes) {
     return absl::InvalidArgumentError(absl::StrCat("alignment_bytes must be in [0, ", kMaxAlignmentBytes, "], got ",
                                                    options.alignment_bytes));
+  }
+  if (!(options.arena_exact_seconds >= 0 && options.arena_exact_seconds <= kMaxArenaExactSeconds)) {
+    return absl::InvalidArgumentError(absl::StrCat("arena_exact_seconds must be in [0, ", kMaxArenaExactSeconds,
+                                                   "], got ", options.arena_exact_seconds));
   }
   if (options.budget_bytes < 0 || options.checkpoint_budget_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat("budget must be >= 0 bytes, got ",

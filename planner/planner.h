@@ -44,6 +44,9 @@ namespace slimtrain::planner {
 // The largest arena alignment a plan may ask for (1 GiB).
 inline constexpr int64_t kMaxAlignmentBytes = int64_t{1} << 30;
 
+// The most time PlanOptions.arena_exact_seconds may give the exact search.
+inline constexpr double kMaxArenaExactSeconds = 60.0;
+
 struct PlanOptions {
   int64_t batch_size = 0;         // examples per step, >= 1
   std::string optimizer = kDefaultOptimizer;  // "sgd", "adam" or "rmsprop"
@@ -75,6 +78,14 @@ struct PlanOptions {
   std::string device = "cpu";
   // Extra time the arena planner may search on hard inputs (arena.h).
   double arena_search_seconds = 0.0;
+  // The arena's exact search (arena.h step 6) on plans the heuristics leave
+  // more than 0.5% above the lower bound, in seconds, in [0,
+  // kMaxArenaExactSeconds]; 0: off. It runs as a node budget
+  // (ArenaExactNodes: kArenaExactNodesPerSecond per second) that ends it
+  // before the clock on machines like the one it was measured on, so the
+  // same input gives the same plan; the clock at these seconds is a
+  // backstop on much slower machines (there, plans may differ run to run).
+  double arena_exact_seconds = 1.0;
   // Ends planning early (a deadline, a cancellation, a time limit); nullptr:
   // never. Not owned.
   const PlanStop* stop = nullptr;
@@ -84,8 +95,13 @@ struct PlanOptions {
   DataParallelOptions data_parallel;
 };
 
+// The exact search's node budget for `seconds` of PlanOptions.arena_exact_seconds.
+inline constexpr double kArenaExactNodesPerSecond = 20000;
+int64_t ArenaExactNodes(double seconds);
+
 // The plan of one training step. INVALID_ARGUMENT for a bad batch size,
-// optimizer, alignment or data_parallel field (naming the field and value),
+// optimizer, alignment, arena_exact_seconds or data_parallel field (naming
+// the field and value),
 // or sizes over the graph's limits at this batch (Graph::CheckBatch: checked
 // before the cost model is asked anything); options.stop's status when it
 // stops the work.

@@ -93,6 +93,16 @@ TEST(PlanCommandTest, TableShowsEveryStrategyWithItsRatioToExact) {
   }
 }
 
+// --arena-exact-seconds: 0 turns the arena's exact search off; outside [0, 60]
+// is refused, naming the flag.
+TEST(PlanCommandTest, ArenaExactSecondsIsCheckedAndZeroPlans) {
+  const CommandResult off = Slimtrain("plan --model zoo:resnet20 --batch 8 --strategies exact --arena-exact-seconds 0");
+  EXPECT_EQ(off.exit_code, 0) << off.output;
+  const CommandResult bad = Slimtrain("plan --model zoo:resnet20 --batch 8 --arena-exact-seconds 61");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--arena-exact-seconds: 61, must be in [0, 60]"), std::string::npos) << bad.output;
+}
+
 // --ranks plans each rank of a data-parallel job: its gradient buckets are
 // ALLREDUCE buffers in its arena, and it shows the bytes sent per step.
 TEST(PlanCommandTest, RanksPlanTheBucketsAndShowTheCommunicationPerStep) {

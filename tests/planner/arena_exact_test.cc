@@ -83,6 +83,38 @@ TEST(ArenaExactTest, ProvesRectangleCutOptimum) {
   EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
 }
 
+// Three rectangle cuts one after another in time (no buffer crosses from one
+// to the next): the search splits them apart (arena_exact.h step 5) and
+// proves the tallest one's height, the lower bound.
+TEST(ArenaExactTest, SplitsAtTimeCuts) {
+  std::mt19937_64 rng(31);
+  int heuristics_missed = 0;
+  for (int i = 0; i < 10; ++i) {
+    Requests r;
+    int64_t tallest = 0;
+    int32_t start = 0;
+    for (int part = 0; part < 3; ++part) {
+      const int64_t height = Uniform(rng, 50, 200);
+      const int32_t steps = static_cast<int32_t>(Uniform(rng, 10, 40));
+      for (ArenaRequest q : RectangleSlices(rng, static_cast<int>(Uniform(rng, 30, 80)), steps, height, 1)) {
+        q.first += start;
+        q.last += start;
+        r.push_back(q);
+      }
+      tallest = std::max(tallest, height);
+      start += steps;
+    }
+    absl::StatusOr<ArenaPlan> heuristic = PlanArena(r, Exact(0, 1));
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, Exact(10, 1));
+    ASSERT_TRUE(heuristic.ok() && plan.ok());
+    heuristics_missed += heuristic->arena_bytes > tallest;
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, tallest) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
+  }
+  EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
+}
+
 // The least arena by trying every offset below `bound` for every buffer
 // (alignment 1): the reference for tiny instances.
 int64_t BruteForceOptimum(const Requests& r, int64_t bound) {

@@ -196,6 +196,11 @@ TEST_F(ServiceTest, PlanMemoryAnswersAndNamesBadFields) {
   const grpc::Status bad = stub_->PlanMemory(As(kBob).get(), request, &response);
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(bad.error_message(), "batch_size must be >= 1, got 0");
+  request.set_batch_size(32);
+  request.set_arena_exact_seconds(-2);
+  const grpc::Status bad_seconds = stub_->PlanMemory(As(kBob).get(), request, &response);
+  EXPECT_EQ(bad_seconds.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad_seconds.error_message(), "arena_exact_seconds must be in [0, 60], got -2");
 }
 
 TEST_F(ServiceTest, SameRequestIdSameJobDifferentSpecAlreadyExists) {
