@@ -2,6 +2,7 @@
 #include "planner/planner.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -525,18 +526,12 @@ absl::StatusOr<RunnablePlan> PlanToRun(const Graph& graph, Strategy strategy, co
   return MakePlan(graph, strategy, options, cost, /*include_buffers=*/true);
 }
 
-absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
-                                     const CostModel& cost) {
-  if (options.budget_bytes <= 0) {
-    return absl::InvalidArgumentError("max batch: a budget is needed (--budget, or a device's memory)");
-  }
-  PlanOptions probe = options;
-  probe.include_buffers = false;
-  auto fits = [&](int64_t batch) -> absl::StatusOr<bool> {
-    probe.batch_size = batch;
-    SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, strategy, probe, cost));
-    return plan.peak_bytes() <= options.budget_bytes;
-  };
+namespace {
+
+// The largest batch `fits` accepts, by doubling and then bisection, up to the
+// graph's checked limit; 0 when batch 1 does not fit.
+absl::StatusOr<int64_t> MaxBatchByProbes(const Graph& graph, const CostModel& cost,
+                                         const std::function<absl::StatusOr<bool>(int64_t)>& fits) {
   // Batches past the graph's size limits are not probed.
   const int64_t max_batch = graph.MaxCheckedBatch(cost.element_bytes());
   if (max_batch < 1) return 0;
@@ -555,6 +550,49 @@ absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, cons
     SLIM_ASSIGN_OR_RETURN(bool top, fits(max_batch));
     if (top) return max_batch;
     hi = max_batch;
+  }
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));
+    (ok ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
+                                     const CostModel& cost) {
+  if (options.budget_bytes <= 0) {
+    return absl::InvalidArgumentError("max batch: a budget is needed (--budget, or a device's memory)");
+  }
+  // The probes pack with the heuristics alone (the exact search would cost
+  // up to its budget at each of about 2·log2(batch) probes); the exact
+  // search only lowers an arena, so the batch they find fits with it too,
+  // and the batches just above it are then probed with it (below).
+  PlanOptions probe = options;
+  probe.include_buffers = false;
+  probe.arena_exact_seconds = 0;
+  auto fits = [&](int64_t batch) -> absl::StatusOr<bool> {
+    probe.batch_size = batch;
+    SLIM_ASSIGN_OR_RETURN(v1::MemoryPlan plan, PlanMemory(graph, strategy, probe, cost));
+    return plan.peak_bytes() <= options.budget_bytes;
+  };
+  SLIM_ASSIGN_OR_RETURN(int64_t lo, MaxBatchByProbes(graph, cost, fits));
+  if (lo == 0 || options.arena_exact_seconds <= 0) return lo;
+  // With the exact search a few more may fit: gallop up from the last batch
+  // that fits, then bisect.
+  probe.arena_exact_seconds = options.arena_exact_seconds;
+  const int64_t max_batch = graph.MaxCheckedBatch(cost.element_bytes());
+  int64_t step = 1;
+  int64_t hi = lo;
+  while (true) {
+    hi = std::min(max_batch + 1, lo + step);
+    if (hi > max_batch) break;
+    SLIM_ASSIGN_OR_RETURN(bool ok, fits(hi));
+    if (!ok) break;
+    lo = hi;
+    step *= 2;
   }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;

@@ -148,7 +148,10 @@ absl::StatusOr<ParameterBytes> ParameterRegionBytes(const Graph& graph, absl::st
 
 // The largest batch whose peak_bytes fits options.budget_bytes (which must be
 // > 0), at most Graph::MaxCheckedBatch; 0 when not even batch 1 fits.
-// Searches by doubling, then bisection, planning each probe in full.
+// Searches by doubling, then bisection, planning each probe in full with the
+// heuristics alone; then, with the exact arena search on, gallops up from that
+// batch with it (the search only lowers arenas), so the answer is the plan's
+// own: it fits as PlanMemory plans it, and one more does not.
 absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, const PlanOptions& options,
                                      const CostModel& cost);
 
