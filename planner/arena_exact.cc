@@ -492,7 +492,13 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   const Fit first = low < result.arena ? decide(low, half, max_nodes > 0 ? (max_nodes + 1) / 2 : 0) : Fit::kYes;
   if (first == Fit::kUnknown) {
     // Descend from the best arena: each success lowers it by at least one.
-    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(result.arena - 1, deadline, nodes_left()) == Fit::kYes) {
+    // Under a node cap (the planner's), the first step down gets an eighth
+    // of the cap: a plan it cannot improve does not spend the rest.
+    bool probe = max_nodes > 0;
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes)) {
+      const int64_t nodes = probe ? std::min(nodes_left(), std::max<int64_t>(max_nodes / 8, 1)) : nodes_left();
+      if (decide(result.arena - 1, deadline, nodes) != Fit::kYes) break;
+      probe = false;
     }
   } else {
     // Binary search between low and the best arena.

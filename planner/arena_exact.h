@@ -64,7 +64,10 @@
 // bound first, with half the time (the optimum of the hard families); if it
 // is proven infeasible, a binary search between the largest C proven
 // infeasible + 1 and the best arena; if it ran out of time, a descent from
-// the best arena (C = best - 1, again) until the time runs out. Every found
+// the best arena (C = best - 1, again) until the time runs out. Under a node
+// cap (the planner's) the descent's first step gets an eighth of the cap and
+// the descent stops when it finds nothing there: a plan the search cannot
+// improve quickly does not spend the whole budget (ResNet-101's). Every found
 // placement has arena <= C and becomes the new best.
 //
 // Optimality and cost. The decision search is complete: when it answers
