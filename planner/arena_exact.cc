@@ -53,11 +53,10 @@ class Decision {
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Clock::time_point deadline,
            int64_t max_nodes, int64_t* nodes)
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
-        max_nodes_(max_nodes), nodes_(nodes),
-        height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
+        max_nodes_(max_nodes), height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
-        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
-        unplaced_starting_(num_points, 0), crossing_(num_points, 0) {
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0), finish_(num_points + 1, 0),
+        unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
@@ -335,11 +334,27 @@ class Decision {
       bool here_raise_ok = true;
       const int64_t raised = std::min(here.left, here.right);
       for (int32_t p = here.a; p <= here.b; ++p) here_raise_ok = here_raise_ok && raised + remaining_[p] <= capacity_;
+      // The pit's floor (step 2): a point p with no spare room (capacity =
+      // skyline + unplaced) must be covered at h, by an unplaced item that
+      // rests there, so lies inside [a, b]; such items cannot overlap. So
+      // [p, b] is coverable from p (finish_[p]) when p has spare room and
+      // [p+1, b] is, or an item from p to some q fits and [q+1, b] is.
+      finish_[here.b + 1] = 1;
+      for (int32_t p = here.b; p >= here.a; --p) {
+        bool can = capacity_ - height_[p] - remaining_[p] > 0 && finish_[p + 1];
+        for (int32_t k : starting_[p]) {
+          if (can) break;
+          can = !placed_[k] && items_[k].hi <= here.b && here.h + items_[k].size <= capacity_ &&
+                finish_[items_[k].hi + 1];
+        }
+        finish_[p] = can;
+      }
+      if (!finish_[here.a]) return FailNode(key);
       scratch_.clear();
       int64_t most_remaining = 0;  // over [here.a, p - 1]
       for (int32_t p = here.a; p <= here.b; ++p) {
         for (int32_t k : starting_[p]) {
-          if (placed_[k] || items_[k].hi > here.b) continue;
+          if (placed_[k] || items_[k].hi > here.b || !finish_[items_[k].hi + 1]) continue;
           if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
           if (p > here.a && std::min(here.left, here.h + items_[k].size) + most_remaining > capacity_) continue;
           scratch_.push_back(k);
@@ -391,6 +406,11 @@ class Decision {
     }
     UndoTo(mark);
     if (aborted_) return false;
+    return FailNode(key);
+  }
+
+  // Remembers a node whose subtree fails (step 3).
+  bool FailNode(const Key& key) {
     if (failed_.size() >= kMaxMemo) failed_.clear();
     failed_.insert(key);
     return false;
@@ -415,6 +435,7 @@ class Decision {
   std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
   std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
+  std::vector<char> finish_;                       // (points + 1) a pit's floor coverable from there
   std::vector<int32_t> unplaced_starting_;  // (points) unplaced items with lo there
   std::vector<int32_t> crossing_;           // (points) unplaced items alive at p and p+1
   std::vector<int32_t> placed_stack_;       // placed items, in the order placed
@@ -452,7 +473,11 @@ Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t c
   Decision backward(mirrored, num_points, capacity, deadline, max_nodes, &nodes);
   Fit fit = Fit::kUnknown;
   uint64_t seed = 0;
-  for (double budget = kFirstRestartNodes;; budget *= kRestartGrowth, ++seed) {
+  // A run places one item a node (and raises sections in others), so a run
+  // with fewer nodes than twice the items rarely gets to the end: the first
+  // budget is at least that (DenseNet's plans: 7,700 nodes -> 1,250).
+  const double first = std::max(kFirstRestartNodes, 2.0 * static_cast<double>(items.size()));
+  for (double budget = first;; budget *= kRestartGrowth, ++seed) {
     Decision& decision = seed % 2 == 0 ? forward : backward;
     fit = decision.RunFor(budget, seed < 2 ? 0 : seed, offsets);
     if (fit != Fit::kUnknown || !decision.restarting()) break;
