@@ -40,13 +40,18 @@
 //      buffer sits at least on the highest skyline over its lifetime (its
 //      floor), so floor + size <= C, and at each step the lowest floor of the
 //      unplaced buffers alive there plus their sizes <= C (a step where no
-//      unplaced buffer can reach down to the skyline loses that room). A pit
-//      without a move fails the node.
+//      unplaced buffer can reach down to the skyline loses that room). A pit's
+//      floor: a point without spare room (C = skyline + unplaced there) must
+//      be covered at the pit's height by an unplaced buffer inside the pit,
+//      and such buffers do not overlap in time, so a DP over the pit checks
+//      that its points can be covered that way, and drops candidates that
+//      would leave the rest uncoverable. A pit without a move fails the node.
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
-//   4. Restarts. Each decision search runs with a node budget (200, growing
-//      by 1.2x per run) and restarts with a reshuffled try order (seeded, so
+//   4. Restarts. Each decision search runs with a node budget (200 or twice
+//      the buffers, whichever is more: a run places one a node; growing by
+//      1.2x per run) and restarts with a reshuffled try order (seeded, so
 //      deterministic) when it runs out; runs alternate with the instance
 //      mirrored in time (same offsets, a different search), each direction
 //      keeping its failed-node memo across its runs, so the search stays
