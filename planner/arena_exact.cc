@@ -55,7 +55,7 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
         max_nodes_(max_nodes), height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
-        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0), finish_(num_points + 1, 0),
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0), finish_(num_points + 1, 0), inner_(num_points + 1, 0),
         unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
@@ -339,6 +339,24 @@ class Decision {
       // rests there, so lies inside [a, b]; such items cannot overlap. So
       // [p, b] is coverable from p (finish_[p]) when p has spare room and
       // [p+1, b] is, or an item from p to some q fits and [q+1, b] is.
+      // Below the lower wall, the pit can only be filled by items inside
+      // [a, b] (any other is alive at a wall's point, below its top): at
+      // every point their units must reach the lower wall but for its spare
+      // room.
+      const int64_t wall = std::min(raised, capacity_);
+      for (int32_t p = here.a; p <= here.b + 1; ++p) inner_[p] = 0;
+      for (int32_t p = here.a; p <= here.b; ++p) {
+        for (int32_t k : starting_[p]) {
+          if (placed_[k] || items_[k].hi > here.b) continue;
+          inner_[p] += items_[k].size;
+          inner_[items_[k].hi + 1] -= items_[k].size;
+        }
+      }
+      int64_t inside = 0;
+      for (int32_t p = here.a; p <= here.b; ++p) {
+        inside += inner_[p];
+        if (inside < wall - here.h - (capacity_ - height_[p] - remaining_[p])) return FailNode(key);
+      }
       finish_[here.b + 1] = 1;
       for (int32_t p = here.b; p >= here.a; --p) {
         bool can = capacity_ - height_[p] - remaining_[p] > 0 && finish_[p + 1];
@@ -436,6 +454,7 @@ class Decision {
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
   std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
   std::vector<char> finish_;                       // (points + 1) a pit's floor coverable from there
+  std::vector<int64_t> inner_;                     // (points + 1) a pit's inside items' units, as differences
   std::vector<int32_t> unplaced_starting_;  // (points) unplaced items with lo there
   std::vector<int32_t> crossing_;           // (points) unplaced items alive at p and p+1
   std::vector<int32_t> placed_stack_;       // placed items, in the order placed

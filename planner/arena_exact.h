@@ -45,7 +45,10 @@
 //      be covered at the pit's height by an unplaced buffer inside the pit,
 //      and such buffers do not overlap in time, so a DP over the pit checks
 //      that its points can be covered that way, and drops candidates that
-//      would leave the rest uncoverable. A pit without a move fails the node.
+//      would leave the rest uncoverable. Below a pit's lower wall only items
+//      inside the pit can go (any other is alive at a wall's point), so at
+//      each of its points their units must reach the wall but for the
+//      point's spare room. A pit without a move fails the node.
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
