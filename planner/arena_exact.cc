@@ -39,9 +39,10 @@ struct Pit {
 
 // Search nodes of the first run before a restart, and the growth of that
 // budget from run to run (step 4; tried on rectangle cuts: small and slow
-// growing did best).
+// growing did best; growth 1.05 against 1.2, three seeds of 20 cuts each:
+// 51/60 proven in 10 s against 47/60; 1.02 and 1.03 no better).
 constexpr double kFirstRestartNodes = 200;
-constexpr double kRestartGrowth = 1.2;
+constexpr double kRestartGrowth = 1.05;
 
 // Failed nodes kept at most; the memo is cleared when it grows past this.
 constexpr size_t kMaxMemo = size_t{1} << 20;

@@ -54,7 +54,7 @@
 //      is cut.
 //   4. Restarts. Each decision search runs with a node budget (200 or twice
 //      the buffers, whichever is more: a run places one a node; growing by
-//      1.2x per run) and restarts with a reshuffled try order (seeded, so
+//      1.05x per run) and restarts with a reshuffled try order (seeded, so
 //      deterministic) when it runs out; runs alternate with the instance
 //      mirrored in time (same offsets, a different search), each direction
 //      keeping its failed-node memo across its runs, so the search stays
