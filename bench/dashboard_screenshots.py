@@ -12,33 +12,27 @@ import time
 
 from chromium import Browser, login, read_token
 from png_check import check_not_blank
-from proto import job_pb2
 from slimtrain_client import Client
 
 BASE = os.environ["DASHBOARD_URL"].rstrip("/")
 OUT = os.environ["OUT"]
 
 
-def spec(name, model, steps, strategy="approx4", dataset="fashion-mnist", batch=64):
-    s = job_pb2.JobSpec(display_name=name, strategy=strategy, batch_size=batch, steps=steps, seed=1,
-                        eval_interval_steps=100)
-    s.model.zoo = model
-    s.dataset.name = dataset
-    s.optimizer.kind = "sgd"
-    s.optimizer.learning_rate = 0.05
-    s.optimizer.momentum = 0.9
-    return s
+def submit(client, name, model, steps, strategy="approx4", dataset="fashion-mnist", batch=64):
+    """Submits a job with a display name, evaluating every 100 steps; returns its id."""
+    return client.submit(model=model, dataset=dataset, strategy=strategy, batch=batch, steps=steps,
+                         learning_rate=0.05, name=name, eval_every=100).id
 
 
 def main():
     client = Client()
-    done = client.submit(spec("fmnist resnet, approx4, 40 steps", "fmnist_resnet", 40)).id
+    done = submit(client, "fmnist resnet, approx4, 40 steps", "fmnist_resnet", 40)
     for _ in client.watch(done):
         pass
-    running = client.submit(spec("fmnist resnet, approx4", "fmnist_resnet", 3000)).id
-    client.submit(spec("fmnist resnet, exact (queued)", "fmnist_resnet", 200, strategy="exact"))
-    client.submit(spec("resnet164, approx2 (queued)", "resnet164", 100, strategy="approx2", dataset="synthetic",
-                       batch=128))
+    running = submit(client, "fmnist resnet, approx4", "fmnist_resnet", 3000)
+    submit(client, "fmnist resnet, exact (queued)", "fmnist_resnet", 200, strategy="exact")
+    submit(client, "resnet164, approx2 (queued)", "resnet164", 100, strategy="approx2", dataset="synthetic",
+           batch=128)
     shots = []
     with Browser(width=1280, height=900, timeout=60) as b:
         b.navigate(BASE + "/login")

@@ -71,7 +71,7 @@ class Client:
 
     def submit(self, spec=None, request_id=None, *, model=None, dataset="fashion-mnist", strategy="approx4",
                batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1, dataset_path="",
-               normalize=False, loss="", name="", ranks=1, nodes=1, sync_batch_norm=False):
+               normalize=False, loss="", name="", ranks=1, nodes=1, sync_batch_norm=False, eval_every=0):
         """Submits a JobSpec, or one built from the keywords; returns the Job.
 
         model: a zoo name, a ModelSpec, or an ONNX model (a .onnx path or its bytes; it trains from its
@@ -81,6 +81,7 @@ class Client:
         dataset: fashion-mnist, cifar10, cifar100, synthetic, or a user's image-folder, npy, npz or idx,
         whose folder dataset_path names relative to the server's data root (DatasetSpec in job.proto).
         normalize: per-channel mean and std, stored in the weights' metadata.
+        eval_every: evaluate on the test set every this many steps (and at the end; 0: only at the end).
         name: the job's display name. ranks, nodes: data-parallel CPU processes per node and nodes
         (hosts of the server's --hosts), each rank taking `batch` examples a step; sync_batch_norm:
         batch norm over every rank's batch (exact and checkpointing strategies)."""
@@ -95,6 +96,7 @@ class Client:
             spec.optimizer.learning_rate = learning_rate
             spec.optimizer.momentum = momentum
             spec.display_name = name
+            spec.eval_interval_steps = eval_every
             if ranks > 1 or nodes > 1:
                 spec.resources.cpu_ranks = ranks
                 spec.resources.node_count = nodes

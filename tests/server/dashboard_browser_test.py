@@ -47,15 +47,10 @@ BOB_JOB_NAME = "bob-private-job-name"
 ACTIVE = (job_pb2.Job.PENDING, job_pb2.Job.RUNNING)
 
 
-def spec(name, model="fmnist_resnet", dataset="fashion-mnist", strategy="approx4", batch=32, steps=2):
-    """A JobSpec as Client.submit builds one, with a display name."""
-    s = job_pb2.JobSpec(display_name=name, strategy=strategy, batch_size=batch, steps=steps, seed=1)
-    s.model.zoo = model
-    s.dataset.name = dataset
-    s.optimizer.kind = "sgd"
-    s.optimizer.learning_rate = 0.05
-    s.optimizer.momentum = 0.9
-    return s
+def submit(client, name, model="fmnist_resnet", dataset="fashion-mnist", strategy="approx4", batch=32, steps=2):
+    """Submits a small job with a display name; returns its id."""
+    return client.submit(model=model, dataset=dataset, strategy=strategy, batch=batch, steps=steps,
+                         learning_rate=0.05, name=name).id
 
 
 def http_get(path, token=None):
@@ -99,12 +94,12 @@ class DashboardBrowserTest(unittest.TestCase):
         # The server trains one CPU job at a time: alice's long job runs
         # (about 30 steps/s on one thread; it is cancelled long before its end),
         # the others wait behind it.
-        cls.train = cls.alice.submit(spec("fmnist watched", steps=20000)).id
-        cls.bob_job = cls.bob.submit(spec(BOB_JOB_NAME)).id
-        cls.xss = cls.alice.submit(spec(XSS_NAME)).id
-        cls.csrf_target = cls.alice.submit(spec("csrf target")).id
-        cls.resnet164 = cls.alice.submit(spec("resnet164 approx4", model="resnet164", dataset="synthetic",
-                                              batch=128, steps=1)).id
+        cls.train = submit(cls.alice, "fmnist watched", steps=20000)
+        cls.bob_job = submit(cls.bob, BOB_JOB_NAME)
+        cls.xss = submit(cls.alice, XSS_NAME)
+        cls.csrf_target = submit(cls.alice, "csrf target")
+        cls.resnet164 = submit(cls.alice, "resnet164 approx4", model="resnet164", dataset="synthetic", batch=128,
+                               steps=1)
         cls.browser = Browser(timeout=30)
 
     @classmethod
@@ -371,7 +366,7 @@ class DashboardBrowserTest(unittest.TestCase):
         # setUpClass submitted five jobs after `before` was read.
         self.assertGreaterEqual(submits - metric(before, "slimtrain_rpc_requests_total", method="SubmitJob"), 5,
                                 "slimtrain_rpc_requests_total{method=SubmitJob} did not count setUpClass's jobs")
-        job = self.admin.submit(spec("metrics probe")).id
+        job = submit(self.admin, "metrics probe")
         self.admin.cancel(job)
         second = metric_samples(token)
         self.assertEqual(metric(second, "slimtrain_rpc_requests_total", method="SubmitJob", code="OK"),
