@@ -235,6 +235,14 @@ int main(int argc, char** argv) {
   if (f.no_auth && !IsLoopback(listen)) {
     return Die(absl::StrCat("--no-auth is allowed only on a loopback address, not ", listen));
   }
+  // The dashboard can cancel and delete jobs: without auth it too stays on
+  // loopback.
+  if (f.no_auth && !f.http_listen.empty() && !IsLoopback(f.http_listen)) {
+    return Die(absl::StrCat("--no-auth is allowed only on a loopback address, not --http-listen ", f.http_listen));
+  }
+  if (f.metrics_public && f.http_listen.empty()) {
+    return Die("--metrics-public needs --http-listen (where /metrics is served)");
+  }
   // TLS first: a half-given TLS setup must never fall back to plaintext.
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       slimtrain::server::ServerCredentialsFromFlags(f.tls_cert, f.tls_key, f.tls_client_ca);
@@ -315,11 +323,6 @@ int main(int argc, char** argv) {
   // grpc_health_probe ask for either.
   health->SetServingStatus(true);
   health->SetServingStatus(slimtrain::v1::TrainingService::service_full_name(), true);
-  if (!f.port_file.empty()) {
-    if (!slimtrain::base::WriteFileAtomically(f.port_file, std::to_string(port)).ok()) {
-      return Die(absl::StrCat("cannot write --port-file ", f.port_file));
-    }
-  }
   std::unique_ptr<slimtrain::server::Dashboard> dashboard;
   if (!f.http_listen.empty()) {
     slimtrain::server::DashboardOptions options;
@@ -346,8 +349,12 @@ int main(int argc, char** argv) {
         !slimtrain::base::WriteFileAtomically(f.http_port_file, std::to_string(dashboard->port())).ok()) {
       return Die(absl::StrCat("cannot write --http-port-file ", f.http_port_file));
     }
-  } else if (f.metrics_public) {
-    return Die("--metrics-public needs --http-listen (where /metrics is served)");
+  }
+  // The port file says the server is up: written once everything serves.
+  if (!f.port_file.empty()) {
+    if (!slimtrain::base::WriteFileAtomically(f.port_file, std::to_string(port)).ok()) {
+      return Die(absl::StrCat("cannot write --port-file ", f.port_file));
+    }
   }
   Log(absl::StrCat("data-parallel jobs run on ", slimtrain::server::HostListString(config.hosts), " (", config.mpirun,
                    ")"));

@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -26,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -44,10 +46,8 @@ using test_util::TestServer;
 
 constexpr char kAdmin[] = "admin-token-0123456789";
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+// The file's text, "" while it does not exist yet.
+std::string ReadText(const std::string& path) { return base::ReadFile(path).value_or(""); }
 
 // A browser's session: its cookie and the CSRF token its pages carry.
 struct Login {
@@ -317,7 +317,9 @@ void ExpectPictureOfPlan(const std::string& svg, const v1::MemoryPlan& plan) {
     EXPECT_NEAR(r.at("x"), G::kLeft + b.first_step() * xs, 0.01) << b.name();
     // The rectangle's bottom edge is the buffer's offset.
     EXPECT_NEAR(r.at("y") + r.at("height"), G::kTop + G::kHeight - b.offset_bytes() * ys, 0.02) << b.name();
-    if (b.size_bytes() * ys >= 0.5) EXPECT_NEAR(r.at("height"), b.size_bytes() * ys, 0.01) << b.name();
+    if (b.size_bytes() * ys >= 0.5) {
+      EXPECT_NEAR(r.at("height"), b.size_bytes() * ys, 0.01) << b.name();
+    }
     ++checked;
   }
   EXPECT_GT(checked, 1000) << "resnet164 has thousands of buffers";
@@ -544,6 +546,23 @@ TEST_F(DashboardTest, LoggingOutOrRevokingTheTokenEndsTheSession) {
   std::ofstream(tokens, std::ios::trunc) << before;
   kill(server_->pid(), SIGHUP);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
+}
+
+// Flags that would expose the dashboard without a token, or that mean
+// nothing, refuse to start, naming the flag and value.
+TEST(DashboardFlagsTest, NoAuthOffLoopbackAndPublicMetricsWithoutHttpRefuseToStart) {
+  const std::string dir = test_util::MakeServerDir("dashboard_flags");
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--no-auth --http-listen 0.0.0.0:0",
+            "--no-auth is allowed only on a loopback address, not --http-listen 0.0.0.0:0"},
+           {"--metrics-public", "--metrics-public needs --http-listen"},
+           {"--http-listen 127.0.0.1:99999", "--http-listen: '127.0.0.1:99999' is not HOST:PORT"}}) {
+    std::filesystem::remove(dir + "/server.log");
+    TestServer server(dir);
+    EXPECT_FALSE(server.Start(flags)) << flags;
+    const std::string log = ReadText(dir + "/server.log");
+    EXPECT_TRUE(absl::StrContains(log, message)) << flags << ": " << log;
+  }
 }
 
 // With --tls-cert the dashboard serves HTTPS only, and its cookie is Secure.
