@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "httplib.h"
@@ -48,7 +49,7 @@ int HttpStatus(const absl::Status& s) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange: return 400;
     case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kPermissionDenied:  // another user's job: as if there were none
+    case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition: return 409;
@@ -60,10 +61,11 @@ int HttpStatus(const absl::Status& s) {
   }
 }
 
-// What a user is told: another user's job is reported as not found.
-std::string Message(const absl::Status& s, absl::string_view id = "") {
-  if (absl::IsPermissionDenied(s)) return absl::StrFormat("job '%s' not found", id);
-  return std::string(s.message());
+// What a user is told of job `id`: another user's job is reported as not
+// found, as if it did not exist.
+absl::Status ForCaller(const absl::Status& s, absl::string_view id) {
+  if (absl::IsPermissionDenied(s)) return absl::NotFoundError(absl::StrFormat("job '%s' not found", id));
+  return s;
 }
 
 std::string CookieValue(const httplib::Request& req, absl::string_view name) {
@@ -275,8 +277,8 @@ bool Dashboard::PostCaller(const httplib::Request& req, httplib::Response& res, 
 
 void Dashboard::SetSessionCookie(httplib::Response& res, const Session& s) const {
   res.set_header("Set-Cookie",
-                 absl::StrCat(kCookie, "=", s.id, "; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict",
-                              options_.tls_cert.empty() ? "" : "; Secure"));
+                 absl::StrCat(kCookie, "=", s.id, "; Path=/; Max-Age=", absl::ToInt64Seconds(sessions_.lifetime()),
+                              "; HttpOnly; SameSite=Strict", options_.tls_cert.empty() ? "" : "; Secure"));
 }
 
 PageContext Dashboard::Context(const Caller& caller) const {
@@ -391,7 +393,7 @@ void Dashboard::JobRoute(const httplib::Request& req, httplib::Response& res) {
   if (!PageCaller(req, res, &c)) return;
   const std::string id = req.matches[1];
   absl::StatusOr<v1::Job> job = jobs_->Get(c.who, id);
-  if (!job.ok()) return Error(&c, res, absl::Status(job.status().code(), Message(job.status(), id)));
+  if (!job.ok()) return Error(&c, res, ForCaller(job.status(), id));
   std::string svg, note;
   absl::StatusOr<v1::MemoryPlan> plan = jobs_->AdmittedPlan(c.who, id);
   if (plan.ok()) {
@@ -409,7 +411,7 @@ void Dashboard::PlanSvgRoute(const httplib::Request& req, httplib::Response& res
   if (!PageCaller(req, res, &c)) return;
   const std::string id = req.matches[1];
   absl::StatusOr<v1::MemoryPlan> plan = jobs_->AdmittedPlan(c.who, id);
-  if (!plan.ok()) return Error(&c, res, absl::Status(plan.status().code(), Message(plan.status(), id)));
+  if (!plan.ok()) return Error(&c, res, ForCaller(plan.status(), id));
   res.set_content(render::ArenaSvg(*plan), "image/svg+xml; charset=utf-8");
 }
 
@@ -419,7 +421,7 @@ void Dashboard::WeightsRoute(const httplib::Request& req, httplib::Response& res
   const std::string id = req.matches[1];
   int64_t step = 0;
   absl::StatusOr<std::string> path = jobs_->WeightsFile(c.who, id, &step);
-  if (!path.ok()) return Error(&c, res, absl::Status(path.status().code(), Message(path.status(), id)));
+  if (!path.ok()) return Error(&c, res, ForCaller(path.status(), id));
   struct stat st;
   if (stat(path->c_str(), &st) != 0) return Error(&c, res, absl::InternalError("the job's weights file is missing"));
   res.set_header("Content-Disposition",
@@ -448,12 +450,14 @@ void Dashboard::EventsRoute(const httplib::Request& req, httplib::Response& res)
   absl::StatusOr<std::vector<v1::JobEvent>> events = jobs_->Events(c.who, id, after, absl::ZeroDuration(), &done);
   absl::StatusOr<v1::Job> job = events.ok() ? jobs_->Get(c.who, id) : events.status();
   if (!job.ok()) {
-    res.status = HttpStatus(job.status());
-    res.set_content(absl::StrCat(Message(job.status(), id), "\n"), "text/plain; charset=utf-8");
+    const absl::Status s = ForCaller(job.status(), id);
+    res.status = HttpStatus(s);
+    res.set_content(absl::StrCat(s.message(), "\n"), "text/plain; charset=utf-8");
     return;
   }
   std::string json = absl::StrCat("{\"state\": \"", v1::Job::State_Name(job->state()), "\", \"done\": ",
-                                  done ? "true" : "false", ", \"more\": ", events->size() >= 500 ? "true" : "false",
+                                  done ? "true" : "false", ", \"more\": ",
+                                  static_cast<int>(events->size()) >= JobManager::kEventBatch ? "true" : "false",
                                   ", \"progress\": ", JsonOf(job->progress()), ", \"events\": [");
   for (size_t i = 0; i < events->size(); ++i) absl::StrAppend(&json, i ? ",\n" : "\n", JsonOf((*events)[i]));
   json += "]}\n";
@@ -465,7 +469,7 @@ void Dashboard::ActionRoute(const httplib::Request& req, httplib::Response& res,
   if (!PostCaller(req, res, &c)) return;
   const std::string id = req.matches[1];
   const absl::Status s = cancel ? jobs_->Cancel(c.who, id).status() : jobs_->Delete(c.who, id);
-  if (!s.ok()) return Error(&c, res, absl::Status(s.code(), Message(s, id)));
+  if (!s.ok()) return Error(&c, res, ForCaller(s, id));
   if (c.bearer) {
     res.set_content(absl::StrCat(cancel ? "cancelled " : "deleted ", id, "\n"), "text/plain; charset=utf-8");
     return;

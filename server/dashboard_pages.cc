@@ -166,7 +166,8 @@ std::string JobsPage(const PageContext& c, const std::vector<v1::Job>& jobs, abs
   if (jobs.empty()) {
     absl::StrAppend(&body, "<p id=\"no-jobs\">No jobs", state.empty() ? "" : " in this state",
                     c.admin ? "" : " of yours",
-                    ". Submit one with <code>slimtrain submit</code> (see <code>slimtrain submit --help</code>).</p>\n");
+                    ". Submit one with <code>slimtrain submit</code> (see <code>slimtrain submit "
+                    "--help</code>).</p>\n");
   }
   absl::StrAppend(&body,
                   "<table id=\"jobs\">\n<thead><tr><th>Job</th><th>Name</th><th>Owner</th><th>Model</th>"
@@ -185,8 +186,9 @@ std::string JobsPage(const PageContext& c, const std::vector<v1::Job>& jobs, abs
   }
   absl::StrAppend(&body, "</tbody>\n</table>\n");
   if (!next_page.empty()) {
-    absl::StrAppend(&body, "<p><a id=\"next-page\" href=\"/jobs?", state.empty() ? "" : absl::StrCat("state=", state, "&"),
-                    "page=", E(next_page), "\">Older jobs</a></p>\n");
+    const std::string filter = state.empty() ? "" : absl::StrCat("state=", state, "&amp;");
+    absl::StrAppend(&body, "<p><a id=\"next-page\" href=\"/jobs?", filter, "page=", E(next_page),
+                    "\">Older jobs</a></p>\n");
   }
   return Layout(&c, "Jobs", "/jobs", body);
 }

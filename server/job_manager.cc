@@ -333,7 +333,9 @@ absl::StatusOr<v1::MemoryPlan> JobManager::AdmittedPlan(const Identity& who, con
   SLIM_RETURN_IF_ERROR(Authorized(who, id).status());
   SLIM_ASSIGN_OR_RETURN(const std::string bytes, store_->AdmittedPlan(id));
   v1::MemoryPlan plan;
-  if (!plan.ParseFromString(bytes)) return absl::InternalError(absl::StrFormat("job '%s': its stored plan is corrupt", id));
+  if (!plan.ParseFromString(bytes)) {
+    return absl::InternalError(absl::StrFormat("job '%s': its stored plan is corrupt", id));
+  }
   return plan;
 }
 
@@ -482,9 +484,8 @@ absl::StatusOr<std::vector<v1::JobEvent>> JobManager::Events(const Identity& who
   const absl::Time deadline = absl::Now() + wait;
   while (true) {
     SLIM_ASSIGN_OR_RETURN(v1::Job job, store_->Get(id));  // state first: then its events are all stored
-    constexpr int kBatch = 500;
-    SLIM_ASSIGN_OR_RETURN(std::vector<v1::JobEvent> events, store_->Events(id, after, kBatch));
-    *done = Finished(job.state()) && static_cast<int>(events.size()) < kBatch;
+    SLIM_ASSIGN_OR_RETURN(std::vector<v1::JobEvent> events, store_->Events(id, after, kEventBatch));
+    *done = Finished(job.state()) && static_cast<int>(events.size()) < kEventBatch;
     if (!events.empty() || *done || absl::Now() >= deadline) return events;
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return events;

@@ -86,8 +86,10 @@ class JobManager {
   // FAILED_PRECONDITION unless finished; removes records and files.
   absl::Status Delete(const Identity& who, const std::string& id);
 
-  // The job's events after `after`, waiting up to `wait` for one when there
-  // is none yet. *done: the job has finished and these are its last events.
+  // The job's events after `after`, at most kEventBatch, waiting up to
+  // `wait` for one when there is none yet. *done: the job has finished and
+  // these are its last events.
+  static constexpr int kEventBatch = 500;
   absl::StatusOr<std::vector<v1::JobEvent>> Events(const Identity& who, const std::string& id, int64_t after,
                                                    absl::Duration wait, bool* done);
 

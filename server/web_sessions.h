@@ -41,6 +41,8 @@ class SessionStore {
       : lifetime_(lifetime), max_sessions_(max_sessions) {}
 
   absl::StatusOr<Session> Create(const std::string& token);
+  // How long a session lives (its cookie's Max-Age).
+  absl::Duration lifetime() const { return lifetime_; }
   // The session with this id, if it exists and has not expired.
   std::optional<Session> Find(absl::string_view id);
   void Remove(absl::string_view id);
