@@ -56,8 +56,8 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), deadline_(deadline),
         max_nodes_(max_nodes), height_(num_points, 0), remaining_(num_points, 0), placed_(items.size(), false),
         offsets_(items.size(), 0), starting_(num_points), twin_before_(items.size(), -1),
-        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0), finish_(num_points + 1, 0), inner_(num_points + 1, 0),
-        unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
+        rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0), finish_(num_points + 1, 0),
+        inner_(num_points + 1, 0), unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
@@ -308,9 +308,7 @@ class Decision {
       if (aborted_) return false;
       if (window_failed_.size() >= kMaxMemo) window_failed_.clear();
       window_failed_.insert(window_key);
-      if (failed_.size() >= kMaxMemo) failed_.clear();
-      failed_.insert(key);
-      return false;
+      return FailNode(key);
     }
     return true;
   }
@@ -340,11 +338,10 @@ class Decision {
       // rests there, so lies inside [a, b]; such items cannot overlap. So
       // [p, b] is coverable from p (finish_[p]) when p has spare room and
       // [p+1, b] is, or an item from p to some q fits and [q+1, b] is.
-      // Below the lower wall, the pit can only be filled by items inside
-      // [a, b] (any other is alive at a wall's point, below its top): at
-      // every point their units must reach the lower wall but for its spare
-      // room.
-      const int64_t wall = std::min(raised, capacity_);
+      // Below the lower wall (`raised`), the pit can only be filled by items
+      // inside [a, b] (any other is alive at a wall's point too, so it sits
+      // above that wall): at every point their units must reach the lower
+      // wall but for the point's spare room.
       for (int32_t p = here.a; p <= here.b + 1; ++p) inner_[p] = 0;
       for (int32_t p = here.a; p <= here.b; ++p) {
         for (int32_t k : starting_[p]) {
@@ -356,7 +353,7 @@ class Decision {
       int64_t inside = 0;
       for (int32_t p = here.a; p <= here.b; ++p) {
         inside += inner_[p];
-        if (inside < wall - here.h - (capacity_ - height_[p] - remaining_[p])) return FailNode(key);
+        if (inside < raised - here.h - (capacity_ - height_[p] - remaining_[p])) return FailNode(key);
       }
       finish_[here.b + 1] = 1;
       for (int32_t p = here.b; p >= here.a; --p) {
@@ -547,7 +544,8 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     }
   } else {
     // Binary search between low and the best arena.
-    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) && decide(low + (result.arena - 1 - low) / 2, deadline, nodes_left()) != Fit::kUnknown) {
+    while (low < result.arena && (max_nodes == 0 || result.stats.nodes < max_nodes) &&
+           decide(low + (result.arena - 1 - low) / 2, deadline, nodes_left()) != Fit::kUnknown) {
     }
   }
   result.proven_optimal = low >= result.arena;

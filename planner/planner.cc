@@ -2,8 +2,8 @@
 #include "planner/planner.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -528,10 +528,22 @@ absl::StatusOr<RunnablePlan> PlanToRun(const Graph& graph, Strategy strategy, co
 
 namespace {
 
+using FitsProbe = std::function<absl::StatusOr<bool>(int64_t)>;
+
+// The largest batch in [lo, hi) `fits` accepts, given that lo does and hi
+// does not.
+absl::StatusOr<int64_t> Bisect(int64_t lo, int64_t hi, const FitsProbe& fits) {
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));
+    (ok ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 // The largest batch `fits` accepts, by doubling and then bisection, up to the
 // graph's checked limit; 0 when batch 1 does not fit.
-absl::StatusOr<int64_t> MaxBatchByProbes(const Graph& graph, const CostModel& cost,
-                                         const std::function<absl::StatusOr<bool>(int64_t)>& fits) {
+absl::StatusOr<int64_t> MaxBatchByProbes(const Graph& graph, const CostModel& cost, const FitsProbe& fits) {
   // Batches past the graph's size limits are not probed.
   const int64_t max_batch = graph.MaxCheckedBatch(cost.element_bytes());
   if (max_batch < 1) return 0;
@@ -551,12 +563,7 @@ absl::StatusOr<int64_t> MaxBatchByProbes(const Graph& graph, const CostModel& co
     if (top) return max_batch;
     hi = max_batch;
   }
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));
-    (ok ? lo : hi) = mid;
-  }
-  return lo;
+  return Bisect(lo, hi, fits);
 }
 
 }  // namespace
@@ -594,12 +601,7 @@ absl::StatusOr<int64_t> MaxBatchSize(const Graph& graph, Strategy strategy, cons
     lo = hi;
     step *= 2;
   }
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    SLIM_ASSIGN_OR_RETURN(bool ok, fits(mid));
-    (ok ? lo : hi) = mid;
-  }
-  return lo;
+  return Bisect(lo, hi, fits);
 }
 
 const std::vector<Strategy>& AutoOrder() {
