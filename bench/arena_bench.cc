@@ -9,6 +9,8 @@
 //
 //   bazel run -c opt //bench:arena_bench -- --instances=50 --search-seconds=1
 //   bazel run -c opt //bench:arena_bench -- --instances=20 --family=rectangle --verbose
+//   bazel run -c opt //bench:arena_bench -- --family=rectangle --dump=/tmp/cuts
+//   bazel run -c opt //bench:arena_bench -- --exact-seconds=10 /tmp/cuts/*.csv
 //
 // Families:
 //   rectangle  a time x memory rectangle cut (guillotine) into pieces: the
@@ -17,6 +19,11 @@
 //              three decades: the lower bound is not always reachable;
 //   training   a training step: per layer a LIFO saved buffer (forward to
 //              backward), an activation, a gradient and two workspaces.
+// --dump DIR writes each generated instance as DIR/<family>-<seed>-<i>.csv
+// (`slimtrain arena --input`'s format), so a hard one can be rerun alone.
+// CSV files given as arguments are benched instead of the families, one line
+// each (e.g. MiniMalloc's benchmarks, whose capacity is not read: the
+// ratio is to the lower bound).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -29,8 +36,10 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/file_util.h"
 #include "base/flags.h"
 #include "planner/arena.h"
+#include "planner/arena_csv.h"
 #include "tests/testing/arena_instances.h"
 
 namespace slimtrain {
@@ -137,13 +146,31 @@ struct FamilyRuns {
 };
 
 // verbose: one line per instance with the exact search's result.
+// The instance in `slimtrain arena --input`'s CSV format (ids b0, b1, ...).
+std::string InstanceCsv(const Requests& requests) {
+  std::string csv = "id,lower,upper,size\n";
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StrAppendFormat(&csv, "b%zu,%d,%d,%d\n", i, requests[i].first, requests[i].last + 1,
+                          requests[i].size);
+  }
+  return csv;
+}
+
+// dump: a folder to write each instance to as CSV (empty: none).
 FamilyRuns BenchFamily(const std::string& name, int instances, double search_seconds,
-                       double exact_seconds, bool verbose, std::mt19937_64& rng,
-                       Requests (*make)(std::mt19937_64&)) {
+                       double exact_seconds, bool verbose, const std::string& dump, int64_t seed,
+                       std::mt19937_64& rng, Requests (*make)(std::mt19937_64&)) {
   FamilyRuns f;
   f.name = name;
   for (int i = 0; i < instances; ++i) {
     const Requests requests = make(rng);
+    if (!dump.empty()) {
+      const std::string path = absl::StrFormat("%s/%s-%d-%d.csv", dump, name, seed, i);
+      if (absl::Status s = base::WriteFileAtomically(path, InstanceCsv(requests)); !s.ok()) {
+        std::fprintf(stderr, "arena_bench: --dump: %s\n", std::string(s.message()).c_str());
+        std::exit(1);
+      }
+    }
     f.buffers += requests.size();
     f.classic.push_back(ClassicGreedy(requests));
     f.heuristics.push_back(PlanOnce(requests, 0));
@@ -178,6 +205,29 @@ void PrintExact(const std::vector<FamilyRuns>& families, double exact_seconds) {
   }
 }
 
+// One line per CSV file: buffers, the classic greedy's, the heuristics' and
+// the exact search's arena / lower bound, proven or not, and the time.
+int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
+  std::printf("%-40s %6s %9s %10s %9s %-10s %9s\n", "file", "n", "classic", "heuristics", "exact", "", "s");
+  int proven = 0;
+  for (const std::string& path : paths) {
+    absl::StatusOr<std::string> text = base::ReadFile(path);
+    absl::StatusOr<ArenaCsv> csv = text.ok() ? ParseArenaCsv(*text, path) : text.status();
+    if (!csv.ok()) {
+      std::fprintf(stderr, "arena_bench: %s\n", std::string(csv.status().message()).c_str());
+      return 2;
+    }
+    const Run classic = ClassicGreedy(csv->requests), heuristics = PlanOnce(csv->requests, 0),
+              exact = PlanOnce(csv->requests, 0, exact_seconds);
+    proven += exact.proven;
+    std::printf("%-40s %6zu %9.4f %10.4f %9.4f %-10s %9.3f\n", path.substr(path.find_last_of('/') + 1).c_str(),
+                csv->requests.size(), classic.ratio, heuristics.ratio, exact.ratio,
+                exact.proven ? "proven" : "not proven", exact.seconds);
+  }
+  std::printf("proven optimal: %d/%zu (at most %.1f s each)\n", proven, paths.size(), exact_seconds);
+  return 0;
+}
+
 void BenchLargeTraining(std::mt19937_64& rng, int32_t layers) {
   std::vector<Requests> sets;
   for (int i = 0; i < 6; ++i) sets.push_back(TrainingLike(rng, layers));
@@ -209,7 +259,7 @@ int main(int argc, char** argv) {
   int instances = 50, training_layers = 3000;
   double search_seconds = 0.0, exact_seconds = 10.0;
   int64_t seed = 1;
-  std::string only;
+  std::string only, dump;
   bool verbose = false;
   slimtrain::base::FlagSet flags("arena_bench",
                                  "How close PlanArena gets to the lower bound, and how fast, on generated instances\n"
@@ -221,6 +271,7 @@ int main(int argc, char** argv) {
   flags.Int("seed", &seed, "seed of the instance generators");
   flags.String("family", &only, "rectangle, random or training: that family alone (empty: all)");
   flags.Bool("verbose", &verbose, "one line per instance with the exact search's result");
+  flags.String("dump", &dump, "write each generated instance to this folder as CSV");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
     std::fprintf(stderr, "arena_bench: %s\n", std::string(s.message()).c_str());
@@ -230,10 +281,7 @@ int main(int argc, char** argv) {
     std::printf("%s", flags.Usage().c_str());
     return 0;
   }
-  if (!flags.positional().empty()) {
-    std::fprintf(stderr, "arena_bench: unexpected argument '%s'\n", flags.positional()[0].c_str());
-    return 2;
-  }
+  if (!flags.positional().empty()) return BenchFiles(flags.positional(), exact_seconds);
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
 
   if (instances < 1) {
@@ -258,6 +306,10 @@ int main(int argc, char** argv) {
          return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)),
                                 static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
        }},
+      {"fine",
+       [](std::mt19937_64& r) {
+         return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)), 1024, 1024);
+       }},
       {"random",
        [](std::mt19937_64& r) {
          return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
@@ -269,8 +321,8 @@ int main(int argc, char** argv) {
   for (size_t k = 0; k < std::size(all); ++k) {
     if (!only.empty() && only != all[k].name) continue;
     std::mt19937_64 family_rng(static_cast<uint64_t>(seed) * 1000 + k);
-    families.push_back(BenchFamily(all[k].name, instances, search_seconds, exact_seconds, verbose, family_rng,
-                                   all[k].make));
+    families.push_back(BenchFamily(all[k].name, instances, search_seconds, exact_seconds, verbose, dump, seed,
+                                   family_rng, all[k].make));
   }
   if (families.empty()) {
     std::fprintf(stderr, "arena_bench: --family '%s' is not rectangle, random or training\n", only.c_str());

@@ -60,7 +60,9 @@
 //      keeping its failed-node memo across its runs, so the search stays
 //      complete. Runtimes on hard inputs are heavy-tailed: restarts solved
 //      several rectangle cuts that one long run did not (bench: 8/20 -> 13/20
-//      proven in 10 s).
+//      proven in 10 s). The first two runs are guided by the best placement
+//      known: a pit's candidates in the order of its offsets. A decision
+//      the limits stop can be resumed later, memos kept.
 //   5. Decomposition in time. Where no unplaced buffer is alive at both p
 //      and p+1, the unplaced buffers on either side share no step: each side
 //      (a window of steps, walls outside it counted as C) is searched alone,
@@ -68,15 +70,20 @@
 //      trying the other sides' alternatives. A failed window is remembered
 //      by (window, its skyline, its placed buffers), so the same window
 //      reached from another node is cut.
-// Optimisation (MinimizeArenaExact): the decision problem for C = lower
-// bound first, with half the time (the optimum of the hard families); if it
-// is proven infeasible, a binary search between the largest C proven
-// infeasible + 1 and the best arena; if it ran out of time, a descent from
-// the best arena (C = best - 1, again) until the time runs out. Under a node
-// cap (the planner's) the descent's first step gets an eighth of the cap and
-// the descent stops when it finds nothing there: a plan the search cannot
-// improve quickly does not spend the whole budget (ResNet-101's). Every found
-// placement has arena <= C and becomes the new best.
+// Optimisation (MinimizeArenaExact): capacities are tried only at multiples
+// of the greatest common divisor of the sizes (every canonical placement puts
+// items at sums of sizes). Rounds of bisection between the largest capacity
+// proven infeasible + 1 (`low`, from the lower bound) and the best arena: each
+// round tries `low` first, then the middle of what is left, each decision
+// within the round's node budget (1,000 or four per item, doubling each
+// round); a capacity the budget leaves undecided is stepped over, so the
+// bisection goes on above it, and tried again next round. The decision at
+// `low` is resumed round after round; the others start afresh. Easy
+// capacities fall at once (MiniMalloc's benchmark J: the heuristics' 1.28x
+// the lower bound fell to 1.06x in the first round, where a descent one
+// quantum at a time took 10 s to get there), and the time is spread over
+// the gap instead of all spent at its bottom. Every found placement has
+// arena <= C and becomes the new best.
 //
 // Optimality and cost. The decision search is complete: when it answers
 // kNo, no placement fits in C (the hash could in principle collide, at odds
@@ -111,10 +118,12 @@ struct ExactStats {
 // `capacity` units. kYes fills `offsets` (units, per item) with a placement
 // whose max offset + size is <= capacity. Stops with kUnknown at `deadline`
 // or after max_nodes search nodes (0: no cap; a search the cap ends is
-// deterministic).
+// deterministic). `hint` (may be null): a placement (offsets, per item) whose
+// order the first runs follow.
 Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
                    std::chrono::steady_clock::time_point deadline, int64_t max_nodes,
-                   std::vector<int64_t>& offsets, ExactStats* stats = nullptr);
+                   std::vector<int64_t>& offsets, ExactStats* stats = nullptr,
+                   const std::vector<int64_t>* hint = nullptr);
 
 struct ExactResult {
   std::vector<int64_t> offsets;  // units, per item

@@ -162,6 +162,29 @@ TEST(ArenaExactTest, MatchesBruteForceOnTinyInstances) {
   }
 }
 
+// Sizes that share a divisor (MiniMalloc's benchmarks count bytes in KiB;
+// the search then steps its capacities by the divisor): rectangle cuts in
+// units of 1000 bytes at alignment 1 are still packed at their height, proven,
+// every offset a multiple of 1000.
+TEST(ArenaExactTest, StepsCapacitiesByTheSizesDivisor) {
+  std::mt19937_64 rng(29);
+  int heuristics_missed = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int64_t height = Uniform(rng, 50, 200);
+    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 40, 100)),
+                                       static_cast<int32_t>(Uniform(rng, 10, 40)), height, 1000);
+    absl::StatusOr<ArenaPlan> heuristic = PlanArena(r, Exact(0, 1));
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, Exact(10, 1));
+    ASSERT_TRUE(heuristic.ok() && plan.ok());
+    heuristics_missed += heuristic->arena_bytes > 1000 * height;
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, 1000 * height) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
+    for (int64_t offset : plan->offsets) EXPECT_EQ(offset % 1000, 0) << "instance " << i;
+  }
+  EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
+}
+
 // Random lifetimes with odd sizes and zero-size buffers, alignment 256: plans
 // stay valid and never grow with the exact search.
 TEST(ArenaExactTest, RandomInstancesStayValid) {
