@@ -63,7 +63,8 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), false), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
-        finish_(num_points + 1, 0), inner_(num_points + 1, 0), unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
+        finish_(num_points + 1, 0), inner_(num_points + 1, 0), unplaced_starting_(num_points, 0),
+        crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
@@ -616,24 +617,26 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     }
     return fit;
   };
-  // Rounds of bisection between the proven floor `low` and the best arena,
-  // each decision within `budget` nodes; a capacity the budget leaves
-  // undecided is stepped over (bisection goes on above it) and tried again
-  // in the next round with twice the budget. Easy capacities are taken at
-  // once (MiniMalloc's J: the heuristics' 1.28x falls to 1.06x in one
-  // round, where a descent one quantum at a time took 10 s to get there),
-  // and the time is spread over the gap instead of spent at its bottom.
+  // Rounds of bisection between the proven floor `low` and the best arena
+  // (arena_exact.h, "Optimisation"): `low` first, then the middle of what
+  // is left, each decision within `budget` nodes; a capacity left undecided
+  // is stepped over and tried again next round with twice the budget.
   int64_t budget = std::max<int64_t>(kFirstRoundNodes, 4 * static_cast<int64_t>(items.size()));
   auto out_of_limits = [&] {
     return Clock::now() > deadline || (max_nodes > 0 && result.stats.nodes >= max_nodes);
   };
+  int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
   while (low < result.arena && !out_of_limits()) {
     int64_t lo = low;
     bool undecided = false;
+    const int64_t round_start = result.stats.nodes;
+    int64_t at_floor = 0;
     for (bool first = true; lo < result.arena && !out_of_limits(); first = false) {
       const int64_t capacity = first ? lo : lo + (result.arena - quantum - lo) / (2 * quantum) * quantum;
-      const int64_t nodes = max_nodes > 0 ? std::min(budget, nodes_left()) : budget;
+      const int64_t want = first ? std::max(budget, above_floor) : budget;
+      const int64_t nodes = max_nodes > 0 ? std::min(want, nodes_left()) : want;
       const Fit fit = decide(capacity, nodes);
+      if (first) at_floor = result.stats.nodes - round_start;
       if (fit == Fit::kNo) lo = low;
       if (fit == Fit::kUnknown) {
         lo = capacity + quantum;
@@ -641,6 +644,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
       }
     }
     if (!undecided) break;
+    above_floor = result.stats.nodes - round_start - at_floor;
     budget *= 2;
   }
   result.proven_optimal = low >= result.arena;

@@ -78,7 +78,9 @@
 // within the round's node budget (1,000 or four per item, doubling each
 // round); a capacity the budget leaves undecided is stepped over, so the
 // bisection goes on above it, and tried again next round. The decision at
-// `low` is resumed round after round; the others start afresh. Easy
+// `low` is resumed round after round, each time with at least as many nodes
+// as the last round spent above it (the optimum is often the bound: MiniMalloc's
+// E proven in 1.9 s against 3.3 s with equal shares); the others start afresh. Easy
 // capacities fall at once (MiniMalloc's benchmark J: the heuristics' 1.28x
 // the lower bound fell to 1.06x in the first round, where a descent one
 // quantum at a time took 10 s to get there), and the time is spread over
