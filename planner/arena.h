@@ -67,9 +67,9 @@
 //      gives it 1 s), at most 5000 buffers take space,
 //      and the arena is still more than options.exact_min_gap (0.5%) above
 //      the lower bound: the exact search of planner/arena_exact.h (MiniMalloc's
-//      canonical skyline search with spatial inference and dominance), from
-//      the lower bound up, starting from the best plan so far ("exact" when it
-//      helps). It sets proven_optimal when it proves that no smaller arena
+//      canonical skyline search with spatial inference and dominance), by
+//      rounds of bisection between the lower bound and the best plan so far
+//      ("exact" when it helps). It sets proven_optimal when it proves that no smaller arena
 //      exists, and never returns a larger arena than step 5.
 //
 // Optimality and cost. Minimizing the arena is dynamic storage allocation,
