@@ -25,7 +25,7 @@ int Fail(const absl::Status& status) {
 int RunArenaCommand(const std::vector<std::string>& args) {
   std::string input, format = "table";
   int64_t alignment = 1;
-  double search = 0.0;
+  double search = 1.0;  // as the planner's arena_exact_seconds
   base::FlagSet flags("slimtrain arena",
                       "Plans a raw buffer list into one arena: no two buffers alive at the same step overlap.\n"
                       "The CSV has a header id,lower,upper,size (or buffer,start,end,size); each buffer is\n"
@@ -34,8 +34,8 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   flags.String("input", &input, "CSV file of buffers (required)");
   flags.Int("alignment", &alignment, "offsets and sizes rounded up to this many bytes");
   flags.Double("search-seconds", &search,
-               "time for the exact search (planner/arena_exact.h) when the heuristics miss the lower bound;\n"
-               "0: the heuristics alone");
+               "seconds for the exact search (planner/arena_exact.h) when the heuristics miss the lower\n"
+               "bound; 0: the heuristics alone");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {

@@ -3,6 +3,7 @@
 // file), arena (CSV), and their errors and exit codes.
 #include <algorithm>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/testing/arena_instances.h"
 #include "tests/testing/subprocess.h"
 
 namespace slimtrain {
@@ -189,6 +191,32 @@ TEST(ArenaCommandTest, PlansACsvAndPrintsEveryOffsetAsJson) {
   // a and c never overlap in time ([0,2) and [2,4)), so they can share bytes.
   const auto& offsets = root.at("offsets").struct_value().fields();
   EXPECT_EQ(offsets.at("a").number_value(), offsets.at("c").number_value());
+}
+
+// A rectangle cut the heuristics do not pack at its height: by default the
+// exact search packs it there and says the arena is proven optimal;
+// --search-seconds 0 leaves the heuristics' arena, not proven.
+TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
+  std::mt19937_64 rng(5);
+  const int64_t height = 300;
+  const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 120, 40, height, 1024);
+  const std::string csv = TempPath("cut.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const CommandResult heuristics = Slimtrain("arena --input " + csv + " --search-seconds 0");
+  ASSERT_EQ(heuristics.exit_code, 0) << heuristics.output;
+  ASSERT_NE(heuristics.output.find("not proven"), std::string::npos) << "pick a cut the heuristics miss";
+  const CommandResult exact = Slimtrain("arena --input " + csv);
+  ASSERT_EQ(exact.exit_code, 0) << exact.output;
+  EXPECT_NE(exact.output.find("arena        " + std::to_string(height * 1024) + " bytes"), std::string::npos)
+      << exact.output;
+  EXPECT_NE(exact.output.find("optimal      proven"), std::string::npos) << exact.output;
+  EXPECT_NE(exact.output.find("method       exact"), std::string::npos) << exact.output;
 }
 
 struct UsageError {
