@@ -50,6 +50,9 @@ constexpr double kRestartGrowth = 1.05;
 // four per item), doubled each round.
 constexpr int64_t kFirstRoundNodes = 1000;
 
+// How much of the space below the lowest hole the local search keeps.
+constexpr double kLocalShares[] = {1.0, 0.85, 0.7};
+
 // Failed nodes kept at most; the memo is cleared when it grows past this.
 constexpr size_t kMaxMemo = size_t{1} << 20;
 
@@ -109,6 +112,23 @@ class Decision {
     }
   }
 
+  // Places the items with fixed[k] at offsets[k] for good, before any run,
+  // and raises the skyline over each to its top (holes below are lost):
+  // the search then places the others above (a neighbourhood of a known
+  // placement, MinimizeArenaExact's local search). Not complete: "does not
+  // fit" then holds for this skyline only.
+  void Fix(const std::vector<int64_t>& offsets, const std::vector<char>& fixed) {
+    for (size_t k = 0; k < n_; ++k) {
+      if (!fixed[k]) continue;
+      SetPlaced(static_cast<int32_t>(k), true);
+      offsets_[k] = offsets[k];
+      const int64_t top = offsets[k] + items_[k].size;
+      for (int32_t t = items_[k].lo; t <= items_[k].hi; ++t) {
+        if (height_[t] < top) SetHeight(t, top);
+      }
+    }
+  }
+
   // The limits of the runs from now on: the time, and the value of the
   // shared node count at which to stop (0: none).
   void SetLimits(Clock::time_point deadline, int64_t max_nodes) {
@@ -121,7 +141,7 @@ class Decision {
   // ended it: restarting() tells the budget from the deadline or max_nodes.
   Fit RunFor(double budget, uint64_t seed, std::vector<int64_t>& offsets) {
     for (int32_t t = 0; t < t_; ++t) {
-      if (remaining_[t] > capacity_) return Fit::kNo;
+      if (height_[t] + remaining_[t] > capacity_) return Fit::kNo;
     }
     if (seed != 0) {
       Reshuffle(seed);
@@ -504,8 +524,9 @@ class Decision {
 // so the optimisation can come back to a hard capacity with more nodes.
 class DecisionRuns {
  public:
+  // `fixed` (may be null): items kept at their `hint` offsets (Decision::Fix).
   DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
-               const std::vector<int64_t>* hint)
+               const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr)
       : mirrored_(Mirrored(items, num_points)),
         forward_(items, num_points, capacity, &nodes_, hint),
         backward_(mirrored_, num_points, capacity, &nodes_, hint),
@@ -514,7 +535,12 @@ class DecisionRuns {
         // a run with fewer nodes than twice the items rarely gets to the
         // end: the first budget is at least that (DenseNet's plans: 7,700
         // nodes -> 1,250).
-        budget_(std::max(kFirstRestartNodes, 2.0 * static_cast<double>(items.size()))) {}
+        budget_(std::max(kFirstRestartNodes, 2.0 * static_cast<double>(items.size()))) {
+    if (fixed != nullptr) {
+      forward_.Fix(*hint, *fixed);
+      backward_.Fix(*hint, *fixed);
+    }
+  }
   DecisionRuns(const DecisionRuns&) = delete;
   DecisionRuns& operator=(const DecisionRuns&) = delete;
 
@@ -625,6 +651,67 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   auto out_of_limits = [&] {
     return Clock::now() > deadline || (max_nodes > 0 && result.stats.nodes >= max_nodes);
   };
+  // One try of the local search for best arena - quantum: the items whose
+  // top is at most `keep` stay where the best placement has them; the others
+  // are searched again above them. (They fit there at their old offsets: an
+  // item that stays is never above one that moves.) `keep` comes from the
+  // points whose column is above the target: below the lowest hole of any
+  // of them, scaled by `share`, so every such hole is free to close.
+  std::vector<char> fixed(items.size()), over(num_points, 0), holed(num_points, 0);
+  std::vector<int64_t> filled(num_points, 0);  // at a point above the target: its column is full up to here
+  std::vector<int32_t> over_points, by_offset(items.size());
+  auto local_search = [&](double share, int64_t nodes) {
+    const int64_t target = result.arena - quantum;
+    // The points above the target: those of the items that end above it.
+    for (int32_t t : over_points) over[t] = 0;
+    over_points.clear();
+    for (size_t k = 0; k < items.size(); ++k) {
+      if (result.offsets[k] + items[k].size <= target) continue;
+      for (int32_t t = items[k].lo; t <= items[k].hi; ++t) {
+        if (over[t]) continue;
+        over[t] = 1;
+        holed[t] = 0;
+        filled[t] = 0;
+        over_points.push_back(t);
+      }
+    }
+    // Their lowest holes: items by offset, each extending the full part of
+    // the columns it crosses until one starts above it.
+    for (size_t k = 0; k < items.size(); ++k) by_offset[k] = static_cast<int32_t>(k);
+    std::sort(by_offset.begin(), by_offset.end(),
+              [&](int32_t x, int32_t y) { return result.offsets[x] < result.offsets[y]; });
+    for (int32_t k : by_offset) {
+      const int64_t offset = result.offsets[k], top = offset + items[k].size;
+      auto extend = [&](int32_t t) {
+        if (!over[t] || holed[t]) return;
+        if (offset > filled[t]) {
+          holed[t] = 1;
+        } else {
+          filled[t] = std::max(filled[t], top);
+        }
+      };
+      if (static_cast<size_t>(items[k].hi - items[k].lo + 1) <= over_points.size()) {
+        for (int32_t t = items[k].lo; t <= items[k].hi; ++t) extend(t);
+      } else {
+        for (int32_t t : over_points) {
+          if (t >= items[k].lo && t <= items[k].hi) extend(t);
+        }
+      }
+    }
+    int64_t lowest_hole = target;
+    for (int32_t t : over_points) lowest_hole = std::min(lowest_hole, filled[t]);
+    const int64_t keep = static_cast<int64_t>(share * static_cast<double>(lowest_hole));
+    for (size_t k = 0; k < items.size(); ++k) fixed[k] = result.offsets[k] + items[k].size <= keep;
+    DecisionRuns runs(items, num_points, target, &result.offsets, &fixed);
+    const Fit fit = runs.Continue(deadline, max_nodes > 0 ? std::min(nodes, nodes_left()) : nodes, trial);
+    result.stats.nodes += runs.nodes();
+    ++result.stats.decisions;
+    if (fit != Fit::kYes) return false;
+    result.offsets = trial;
+    result.arena = ArenaOf(items, trial);
+    result.improved = true;
+    return true;
+  };
   int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
   while (low < result.arena && !out_of_limits()) {
     int64_t lo = low;
@@ -644,6 +731,13 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
       }
     }
     if (!undecided) break;
+    // Local search: keep the best placement's lower items where they are
+    // and search the top ones again for one quantum less, with the round's
+    // budget per try; fractions of the items freed in turn.
+    for (const double share : kLocalShares) {
+      while (low < result.arena && !out_of_limits() && local_search(share, budget)) {
+      }
+    }
     above_floor = result.stats.nodes - round_start - at_floor;
     budget *= 2;
   }
