@@ -89,7 +89,7 @@
 // items whose top is below the lowest hole of the columns above that (then
 // 85% and 70% of it) stay put, and the others are searched again above them,
 // with the round's budget, as long as it succeeds (coarse cuts, seed 3: worst
-// 1.071 -> 1.062; MiniMalloc's J 1.065 -> 1.055 and D 1.031 -> 1.052, both
+// 1.071 -> 1.054; MiniMalloc's J 1.065 -> 1.054 and D 1.031 -> 1.052, both
 // now below MiniMalloc's 1 MiB). Every found placement has arena <= C and
 // becomes the new best.
 //
