@@ -235,16 +235,9 @@ class Browser:
             command_id = self._post(method, params or {}, session)
         except OSError as e:
             raise ChromiumError(f"{method}: cannot write to Chromium ({e}); its log:\n{self.log_tail()}")
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while command_id not in self._replies:
-                left = deadline - time.monotonic()
-                if self._dead is not None:
-                    raise ChromiumError(f"{method}: {self._dead}; Chromium's log:\n{self.log_tail()}")
-                if left <= 0:
-                    raise ChromiumError(f"{method}: no reply from Chromium in {timeout:g} s")
-                self._cond.wait(left)
-            reply = self._replies.pop(command_id)
+            reply = self._wait_locked(lambda: self._replies.pop(command_id, None), method, timeout,
+                                      f"{method}: no reply from Chromium in {timeout:g} s")
         if "error" in reply:
             raise ProtocolError(f"{method}({json.dumps(params)[:200]}): {reply['error'].get('message')} "
                                 f"{reply['error'].get('data', '')}".rstrip())
@@ -254,21 +247,36 @@ class Browser:
         with self._cond:
             return len(self._events)
 
+    def _wait_locked(self, ready, what, timeout, timeout_message):
+        """With self._cond held: ready()'s first value that is not None, waiting
+        on the condition between tries. ChromiumError (`what` and the log) when
+        Chromium dies, `timeout_message` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = ready()
+            if value is not None:
+                return value
+            if self._dead is not None:
+                raise ChromiumError(f"{what}: {self._dead}; Chromium's log:\n{self.log_tail()}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChromiumError(timeout_message)
+            self._cond.wait(left)
+
     def _wait_event(self, method, since, timeout, what, match=lambda params: True):
         """The params of the first `method` event after index `since` that `match`es."""
-        deadline = time.monotonic() + timeout
+        seen = [since]
+
+        def first_match():
+            for name, params in self._events[seen[0]:]:
+                if name == method and match(params):
+                    return params
+            seen[0] = len(self._events)
+            return None
+
         with self._cond:
-            while True:
-                for name, params in self._events[since:]:
-                    if name == method and match(params):
-                        return params
-                since = len(self._events)
-                left = deadline - time.monotonic()
-                if self._dead is not None:
-                    raise ChromiumError(f"waiting for {what}: {self._dead}; Chromium's log:\n{self.log_tail()}")
-                if left <= 0:
-                    raise ChromiumError(f"timed out after {timeout:g} s waiting for {what}")
-                self._cond.wait(left)
+            return self._wait_locked(first_match, f"waiting for {what}", timeout,
+                                     f"timed out after {timeout:g} s waiting for {what}")
 
     def events(self, method):
         """Params of every `method` event received so far (e.g. "Network.responseReceived")."""
