@@ -17,6 +17,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+enum class Fit {
+  kYes,      // a placement within the capacity was found
+  kNo,       // proven: none exists
+  kUnknown,  // the deadline came first
+};
+
 uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -584,18 +590,6 @@ int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offs
 
 }  // namespace
 
-Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
-                   Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets,
-                   ExactStats* stats, const std::vector<int64_t>* hint) {
-  DecisionRuns runs(items, num_points, capacity, hint);
-  const Fit fit = runs.Continue(deadline, max_nodes, offsets);
-  if (stats != nullptr) {
-    stats->nodes += runs.nodes();
-    ++stats->decisions;
-  }
-  return fit;
-}
-
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
                                const std::vector<int64_t>& offsets, int64_t arena, double seconds,
                                int64_t max_nodes) {
@@ -615,32 +609,32 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   std::vector<int64_t> trial;
   // Nodes left to the calls after this one (0 with no cap: never reached).
   auto nodes_left = [&] { return max_nodes > 0 ? std::max<int64_t>(max_nodes - result.stats.nodes, 1) : 0; };
-  // The decision at `low` comes back every round: it resumes where it
-  // stopped, memos kept. Others start afresh, guided by the best placement.
-  std::unique_ptr<DecisionRuns> at_low;
-  auto decide = [&](int64_t capacity, int64_t nodes) {
-    std::unique_ptr<DecisionRuns> fresh;
-    DecisionRuns* runs = nullptr;
-    if (capacity == low) {
-      if (at_low == nullptr || at_low->capacity() != low) {
-        at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
-      }
-      runs = at_low.get();
-    } else {
-      fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
-      runs = fresh.get();
-    }
-    const int64_t before = runs->nodes();
-    const Fit fit = runs->Continue(deadline, nodes, trial);
-    result.stats.nodes += runs->nodes() - before;
+  // Runs `runs` on for at most `nodes` more (capped by what is left), counts
+  // its nodes, and takes a placement it finds as the new best.
+  auto run = [&](DecisionRuns& runs, int64_t nodes) {
+    const int64_t before = runs.nodes();
+    const Fit fit = runs.Continue(deadline, max_nodes > 0 ? std::min(nodes, nodes_left()) : nodes, trial);
+    result.stats.nodes += runs.nodes() - before;
     ++result.stats.decisions;
     if (fit == Fit::kYes) {
       result.offsets = trial;
       result.arena = ArenaOf(items, trial);
       result.improved = true;
-    } else if (fit == Fit::kNo) {
-      low = capacity + quantum;
     }
+    return fit;
+  };
+  // The decision at `low` comes back every round: it resumes where it
+  // stopped, memos kept. Others start afresh, guided by the best placement.
+  std::unique_ptr<DecisionRuns> at_low;
+  auto decide = [&](int64_t capacity, int64_t nodes) {
+    std::unique_ptr<DecisionRuns> fresh;
+    if (capacity == low && (at_low == nullptr || at_low->capacity() != low)) {
+      at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
+    } else if (capacity != low) {
+      fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
+    }
+    const Fit fit = run(capacity == low ? *at_low : *fresh, nodes);
+    if (fit == Fit::kNo) low = capacity + quantum;
     return fit;
   };
   // Rounds of bisection between the proven floor `low` and the best arena
@@ -703,14 +697,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     const int64_t keep = static_cast<int64_t>(share * static_cast<double>(lowest_hole));
     for (size_t k = 0; k < items.size(); ++k) fixed[k] = result.offsets[k] + items[k].size <= keep;
     DecisionRuns runs(items, num_points, target, &result.offsets, &fixed);
-    const Fit fit = runs.Continue(deadline, max_nodes > 0 ? std::min(nodes, nodes_left()) : nodes, trial);
-    result.stats.nodes += runs.nodes();
-    ++result.stats.decisions;
-    if (fit != Fit::kYes) return false;
-    result.offsets = trial;
-    result.arena = ArenaOf(items, trial);
-    result.improved = true;
-    return true;
+    return run(runs, nodes) == Fit::kYes;  // "does not fit" holds for this neighbourhood only
   };
   int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
   while (low < result.arena && !out_of_limits()) {
@@ -720,9 +707,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     int64_t at_floor = 0;
     for (bool first = true; lo < result.arena && !out_of_limits(); first = false) {
       const int64_t capacity = first ? lo : lo + (result.arena - quantum - lo) / (2 * quantum) * quantum;
-      const int64_t want = first ? std::max(budget, above_floor) : budget;
-      const int64_t nodes = max_nodes > 0 ? std::min(want, nodes_left()) : want;
-      const Fit fit = decide(capacity, nodes);
+      const Fit fit = decide(capacity, first ? std::max(budget, above_floor) : budget);
       if (first) at_floor = result.stats.nodes - round_start;
       if (fit == Fit::kNo) lo = low;
       if (fit == Fit::kUnknown) {

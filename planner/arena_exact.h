@@ -11,7 +11,8 @@
 //                                      /*seconds=*/1.0, /*max_nodes=*/0);
 //   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
 //
-// The decision problem "does everything fit in capacity C" (FitsInCapacity)
+// The decision problem "does everything fit in capacity C" (arena_exact.cc's
+// Decision, run by DecisionRuns)
 // follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
 // from the paper's description:
 //   1. Canonical solutions only. Every feasible placement can be lowered until
@@ -103,7 +104,6 @@
 #ifndef SLIMTRAIN_PLANNER_ARENA_EXACT_H_
 #define SLIMTRAIN_PLANNER_ARENA_EXACT_H_
 
-#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -111,27 +111,10 @@
 
 namespace slimtrain::planner::arena_internal {
 
-enum class Fit {
-  kYes,      // a placement within the capacity was found
-  kNo,       // proven: none exists
-  kUnknown,  // the deadline came first
-};
-
 struct ExactStats {
   int64_t nodes = 0;      // search nodes visited, all decision calls together
   int decisions = 0;      // decision problems solved or abandoned
 };
-
-// Decides whether `items` (sizes in units, over points 0..num_points-1) fit in
-// `capacity` units. kYes fills `offsets` (units, per item) with a placement
-// whose max offset + size is <= capacity. Stops with kUnknown at `deadline`
-// or after max_nodes search nodes (0: no cap; a search the cap ends is
-// deterministic). `hint` (may be null): a placement (offsets, per item) whose
-// order the first runs follow.
-Fit FitsInCapacity(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
-                   std::chrono::steady_clock::time_point deadline, int64_t max_nodes,
-                   std::vector<int64_t>& offsets, ExactStats* stats = nullptr,
-                   const std::vector<int64_t>* hint = nullptr);
 
 struct ExactResult {
   std::vector<int64_t> offsets;  // units, per item
