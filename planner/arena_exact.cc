@@ -72,8 +72,8 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), false), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
-        finish_(num_points + 1, 0), inner_(num_points + 1, 0), unplaced_starting_(num_points, 0),
-        crossing_(num_points, 0), nodes_(nodes) {
+        ending_(num_points), finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0),
+        inner_(num_points + 1, 0), unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
@@ -90,6 +90,7 @@ class Decision {
     });
     for (size_t r = 0; r < n_; ++r) rank_[by_pref[r]] = static_cast<int32_t>(r);
     for (int32_t k : by_pref) starting_[items_[k].lo].push_back(k);
+    for (int32_t k : by_pref) ending_[items_[k].hi].push_back(k);
     if (hint != nullptr) {
       // Guided: until the first reshuffle, a pit's candidates are tried in
       // the order of a known placement's offsets, so the first run goes
@@ -143,9 +144,11 @@ class Decision {
   }
 
   // One run of the search with at most `budget` more nodes (step 4), the
-  // try order reshuffled by `seed` first (0: kept). kUnknown when a limit
-  // ended it: restarting() tells the budget from the deadline or max_nodes.
-  Fit RunFor(double budget, uint64_t seed, std::vector<int64_t>& offsets) {
+  // try order reshuffled by `seed` first (0: kept), branching on tight cells
+  // too when `cells` (step 1). kUnknown when a limit ended it: restarting()
+  // tells the budget from the deadline or max_nodes.
+  Fit RunFor(double budget, uint64_t seed, bool cells, std::vector<int64_t>& offsets) {
+    cells_ = cells;
     for (int32_t t = 0; t < t_; ++t) {
       if (height_[t] + remaining_[t] > capacity_) return Fit::kNo;
     }
@@ -378,6 +381,7 @@ class Decision {
     Pit pit;
     std::vector<int32_t> candidates;
     bool raise_ok = false;
+    bool at_cell = false;  // the candidates cover a tight cell: nothing is raised beside them
     size_t best_moves = SIZE_MAX;
     for (int32_t a = wa; a <= wb && best_moves > 1;) {
       int32_t b = a;
@@ -439,6 +443,25 @@ class Decision {
         pit = here;
         candidates.swap(scratch_);
         raise_ok = here_raise_ok;
+        at_cell = false;
+      }
+      // A tight cell of the pit (step 1) with fewer candidates than the
+      // best pit's moves is branched on instead.
+      if (!cells_ || best_moves <= 1) continue;
+      int32_t cell = -1;
+      size_t cell_moves = SIZE_MAX;
+      if (!TightestCell(here, cell, cell_moves)) return FailNode(key);
+      if (cell >= 0 && cell_moves < best_moves) {
+        best_moves = cell_moves;
+        pit = here;
+        candidates.clear();
+        for (int32_t q = here.a; q <= cell; ++q) {
+          for (int32_t k : starting_[q]) {
+            if (items_[k].hi >= cell && CellCandidate(here, k)) candidates.push_back(k);
+          }
+        }
+        raise_ok = false;
+        at_cell = true;
       }
     }
     if (best_moves == SIZE_MAX) return false;  // no pit: cannot happen below capacity
@@ -464,7 +487,7 @@ class Decision {
       for (int32_t t = it.lo; t <= it.hi; ++t) SetHeight(t, top);
       SetPlaced(k, true);
       offsets_[k] = h;
-      const bool fits = (it.lo == a || Raise(a, it.lo - 1, std::min(left, top))) &&
+      const bool fits = (it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) &&
                         StepsFillable(a - 1, it.hi + 1) && FloorsFit(wa, wb);
       if (fits && Search(wa, wb)) return true;
       SetPlaced(k, false);
@@ -480,6 +503,58 @@ class Decision {
     UndoTo(mark);
     if (aborted_) return false;
     return FailNode(key);
+  }
+
+  // Whether unplaced item k could cover a cell of `pit` at its height: it
+  // lies inside the pit, fits below the capacity, is the first of its twins,
+  // and the rest of the pit's floor stays coverable on both sides of it
+  // (begin_ and finish_, filled for this pit).
+  bool CellCandidate(const Pit& pit, int32_t k) const {
+    const Item& it = items_[k];
+    return !placed_[k] && it.lo >= pit.a && it.hi <= pit.b && pit.h + it.size <= capacity_ && begin_[it.lo] &&
+           finish_[it.hi + 1] && (twin_before_[k] < 0 || placed_[twin_before_[k]]);
+  }
+
+  // Step 1's tight cells: the pit's point without spare room whose cell at
+  // the pit's height has the fewest candidates (`cell`, or -1 when every
+  // point has spare room, and their number, `moves`). False when some tight
+  // cell has none: the node fails. Needs finish_ filled for the pit.
+  bool TightestCell(const Pit& pit, int32_t& cell, size_t& moves) {
+    bool tight = false;
+    for (int32_t p = pit.a; p <= pit.b && !tight; ++p) tight = capacity_ - height_[p] - remaining_[p] == 0;
+    if (!tight) return true;
+    // begin_[p]: [a, p-1] coverable at the pit's height by items inside it
+    // (finish_ from the other side): each point has spare room or is covered
+    // by an item that ends there.
+    begin_[pit.a] = 1;
+    for (int32_t p = pit.a; p <= pit.b; ++p) {
+      bool can = capacity_ - height_[p] - remaining_[p] > 0 && begin_[p];
+      for (int32_t k : ending_[p]) {
+        if (can) break;
+        can = !placed_[k] && items_[k].lo >= pit.a && pit.h + items_[k].size <= capacity_ && begin_[items_[k].lo];
+      }
+      begin_[p + 1] = can;
+    }
+    // Candidates per point, as differences over their lifetimes.
+    for (int32_t p = pit.a; p <= pit.b + 1; ++p) cover_[p] = 0;
+    for (int32_t p = pit.a; p <= pit.b; ++p) {
+      for (int32_t k : starting_[p]) {
+        if (!CellCandidate(pit, k)) continue;
+        ++cover_[p];
+        --cover_[items_[k].hi + 1];
+      }
+    }
+    int32_t count = 0;
+    for (int32_t p = pit.a; p <= pit.b; ++p) {
+      count += cover_[p];
+      if (capacity_ - height_[p] - remaining_[p] != 0) continue;
+      if (count == 0) return false;
+      if (static_cast<size_t>(count) < moves) {
+        moves = static_cast<size_t>(count);
+        cell = p;
+      }
+    }
+    return true;
   }
 
   // Remembers a node whose subtree fails (step 3).
@@ -506,9 +581,12 @@ class Decision {
   std::vector<int32_t> rank_;         // try order
   std::vector<int64_t> start_sum_;    // (points) units of unplaced buffers starting there
   std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
+  std::vector<std::vector<int32_t>> ending_;  // (points) items with hi there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
   std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
   std::vector<char> finish_;                       // (points + 1) a pit's floor coverable from there
+  std::vector<char> begin_;                        // (points + 1) a pit's floor coverable up to there
+  std::vector<int32_t> cover_;                     // (points + 1) a pit's cell candidates, as differences
   std::vector<int64_t> inner_;                     // (points + 1) a pit's inside items' units, as differences
   std::vector<int32_t> unplaced_starting_;  // (points) unplaced items with lo there
   std::vector<int32_t> crossing_;           // (points) unplaced items alive at p and p+1
@@ -520,6 +598,7 @@ class Decision {
   std::unordered_set<Key, KeyHash> window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
   bool aborted_ = false;
+  bool cells_ = false;   // this run branches on tight cells too
   bool guided_ = false;  // try order: rank_ alone (a known placement's)
 };
 
@@ -557,7 +636,9 @@ class DecisionRuns {
     backward_.SetLimits(deadline, stop);
     for (;; budget_ *= kRestartGrowth, ++seed_) {
       Decision& decision = seed_ % 2 == 0 ? forward_ : backward_;
-      const Fit fit = decision.RunFor(budget_, seed_ < 2 ? 0 : seed_, offsets);
+      // Two runs (one each way) with tight cells, two without, and so on;
+      // the guided first two with them.
+      const Fit fit = decision.RunFor(budget_, seed_ < 2 ? 0 : seed_, seed_ / 2 % 2 == 0, offsets);
       if (fit != Fit::kUnknown || !decision.restarting()) return fit;
     }
   }
