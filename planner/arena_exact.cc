@@ -610,9 +610,10 @@ class Decision {
 class DecisionRuns {
  public:
   // `fixed` (may be null): items kept at their `hint` offsets (Decision::Fix).
-  DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
+  DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Branching branching,
                const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr)
-      : mirrored_(Mirrored(items, num_points)),
+      : branching_(branching),
+        mirrored_(Mirrored(items, num_points)),
         forward_(items, num_points, capacity, &nodes_, hint),
         backward_(mirrored_, num_points, capacity, &nodes_, hint),
         capacity_(capacity),
@@ -636,9 +637,11 @@ class DecisionRuns {
     backward_.SetLimits(deadline, stop);
     for (;; budget_ *= kRestartGrowth, ++seed_) {
       Decision& decision = seed_ % 2 == 0 ? forward_ : backward_;
-      // Two runs (one each way) with tight cells, two without, and so on;
-      // the guided first two with them.
-      const Fit fit = decision.RunFor(budget_, seed_ < 2 ? 0 : seed_, seed_ / 2 % 2 == 0, offsets);
+      // kAlternate: two runs (one each way) with tight cells, two without,
+      // and so on; the guided first two with them.
+      const bool cells = branching_ == Branching::kTightCells ||
+                         (branching_ == Branching::kAlternate && seed_ / 2 % 2 == 0);
+      const Fit fit = decision.RunFor(budget_, seed_ < 2 ? 0 : seed_, cells, offsets);
       if (fit != Fit::kUnknown || !decision.restarting()) return fit;
     }
   }
@@ -655,6 +658,7 @@ class DecisionRuns {
     return items;
   }
 
+  const Branching branching_;
   const std::vector<Item> mirrored_;
   int64_t nodes_ = 0;  // both directions' search nodes
   Decision forward_, backward_;
@@ -673,7 +677,7 @@ int64_t ArenaOf(const std::vector<Item>& items, const std::vector<int64_t>& offs
 
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
                                const std::vector<int64_t>& offsets, int64_t arena, double seconds,
-                               int64_t max_nodes) {
+                               int64_t max_nodes, Branching branching) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   ExactResult result;
@@ -710,9 +714,9 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   auto decide = [&](int64_t capacity, int64_t nodes) {
     std::unique_ptr<DecisionRuns> fresh;
     if (capacity == low && (at_low == nullptr || at_low->capacity() != low)) {
-      at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
+      at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets);
     } else if (capacity != low) {
-      fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, &result.offsets);
+      fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets);
     }
     const Fit fit = run(capacity == low ? *at_low : *fresh, nodes);
     if (fit == Fit::kNo) low = capacity + quantum;
@@ -777,7 +781,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     for (int32_t t : over_points) lowest_hole = std::min(lowest_hole, filled[t]);
     const int64_t keep = static_cast<int64_t>(share * static_cast<double>(lowest_hole));
     for (size_t k = 0; k < items.size(); ++k) fixed[k] = result.offsets[k] + items[k].size <= keep;
-    DecisionRuns runs(items, num_points, target, &result.offsets, &fixed);
+    DecisionRuns runs(items, num_points, target, branching, &result.offsets, &fixed);
     return run(runs, nodes) == Fit::kYes;  // "does not fit" holds for this neighbourhood only
   };
   int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share

@@ -142,6 +142,11 @@ struct ExactResult {
   ExactStats stats;
 };
 
+// Which runs branch on tight cells (step 1): alternate pairs (the default,
+// the fastest measured), none or all. The last two are complete on their
+// own, so tests check each against a reference.
+enum class Branching { kAlternate, kPitsOnly, kTightCells };
+
 // The smallest arena the search finds within `seconds` and `max_nodes` search
 // nodes over all its decision calls (0: no cap), starting from a valid
 // placement (`offsets`, `arena`, units) and the lower bound (units, the most
@@ -149,7 +154,8 @@ struct ExactResult {
 // node cap, not the clock, ends it.
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
                                int64_t lower_bound, const std::vector<int64_t>& offsets,
-                               int64_t arena, double seconds, int64_t max_nodes);
+                               int64_t arena, double seconds, int64_t max_nodes,
+                               Branching branching = Branching::kAlternate);
 
 }  // namespace slimtrain::planner::arena_internal
 

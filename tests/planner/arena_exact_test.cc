@@ -204,7 +204,7 @@ TEST(ArenaExactTest, ProvesOptimaAboveTheLowerBound) {
 // previous one), at alignment 1: the search, not the heuristics, must find
 // the optimum and prove it, so a branch it wrongly cuts shows as an arena
 // above the brute-force one. Returns the plan in bytes.
-ArenaPlan ExactFromStacked(const Requests& r, double seconds) {
+ArenaPlan ExactFromStacked(const Requests& r, double seconds, arena_internal::Branching branching) {
   std::vector<int32_t> firsts;
   for (const ArenaRequest& q : r) firsts.push_back(q.first);
   std::sort(firsts.begin(), firsts.end());
@@ -225,7 +225,7 @@ ArenaPlan ExactFromStacked(const Requests& r, double seconds) {
     lower_bound = std::max(lower_bound, load);
   }
   const arena_internal::ExactResult result = arena_internal::MinimizeArenaExact(
-      items, static_cast<int32_t>(firsts.size()), lower_bound, offsets, stacked, seconds, 0);
+      items, static_cast<int32_t>(firsts.size()), lower_bound, offsets, stacked, seconds, 0, branching);
   ArenaPlan plan;
   plan.offsets = result.offsets;
   plan.arena_bytes = result.arena;
@@ -234,9 +234,17 @@ ArenaPlan ExactFromStacked(const Requests& r, double seconds) {
   return plan;
 }
 
+// Every branching: runs with tight cells only, without, and alternating.
+class BranchingTest : public ::testing::TestWithParam<arena_internal::Branching> {};
+
+INSTANTIATE_TEST_SUITE_P(AllBranchings, BranchingTest,
+                         ::testing::Values(arena_internal::Branching::kAlternate,
+                                           arena_internal::Branching::kPitsOnly,
+                                           arena_internal::Branching::kTightCells));
+
 // From the stacked start: tiny random instances (optimum = lower bound) and
 // the gap instances above reach the brute-force optimum, proven.
-TEST(ArenaExactTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
+TEST_P(BranchingTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
   std::vector<Requests> instances = GapInstances();
   std::mt19937_64 rng(11);
   for (int i = 0; i < 200; ++i) {
@@ -250,7 +258,7 @@ TEST(ArenaExactTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
   }
   for (size_t i = 0; i < instances.size(); ++i) {
     const Requests& r = instances[i];
-    const ArenaPlan plan = ExactFromStacked(r, 5);
+    const ArenaPlan plan = ExactFromStacked(r, 5, GetParam());
     EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
     EXPECT_EQ(plan.arena_bytes, BruteForceOptimum(r, plan.arena_bytes + 1)) << "instance " << i;
     EXPECT_TRUE(plan.proven_optimal) << "instance " << i;
@@ -259,13 +267,13 @@ TEST(ArenaExactTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
 
 // From the stacked start, rectangle cuts: the search must find the one
 // packing at the rectangle's height (few others exist), so a wrong cut shows.
-TEST(ArenaExactTest, SearchFromAStackedStartPacksRectangleCuts) {
+TEST_P(BranchingTest, SearchFromAStackedStartPacksRectangleCuts) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 40; ++i) {
-    const int64_t height = Uniform(rng, 8, 30);
-    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 10, 40)),
-                                       static_cast<int32_t>(Uniform(rng, 4, 12)), height, 1);
-    const ArenaPlan plan = ExactFromStacked(r, 5);
+    const int64_t height = Uniform(rng, 20, 60);
+    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 40, 120)),
+                                       static_cast<int32_t>(Uniform(rng, 8, 24)), height, 1);
+    const ArenaPlan plan = ExactFromStacked(r, 5, GetParam());
     EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
     EXPECT_EQ(plan.arena_bytes, height) << "instance " << i;
     EXPECT_TRUE(plan.proven_optimal) << "instance " << i;
