@@ -1,9 +1,10 @@
 // Tests of the exact search (step 6 of planner/arena.h, planner/arena_exact.h)
-// through PlanArena: it proves the optimum of rectangle cuts (optimum = lower
-// bound), matches a brute-force optimum on tiny instances whose optimum is
-// above the lower bound (so its "no placement fits" answers are right), keeps
-// to its time limit, and every plan passes an overlap check written here,
-// independent of the planner's VerifyArena.
+// through PlanArena and, from the worst start, through MinimizeArenaExact
+// with each branching: it proves the optimum of rectangle cuts (optimum =
+// lower bound), matches a brute-force optimum on tiny instances, some with an
+// optimum above the lower bound (so its "no placement fits" answers are
+// right), keeps to its time limit, and every plan passes an overlap check
+// written here, independent of the planner's VerifyArena.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -142,19 +143,24 @@ int64_t BruteForceOptimum(const Requests& r, int64_t bound) {
   return best;
 }
 
+// 4-8 buffers of 1-4 bytes, each alive 1-3 of 7 steps.
+Requests TinyInstance(std::mt19937_64& rng) {
+  Requests r;
+  const int n = static_cast<int>(Uniform(rng, 4, 8));
+  for (int k = 0; k < n; ++k) {
+    const int32_t first = static_cast<int32_t>(Uniform(rng, 0, 4));
+    r.push_back({Uniform(rng, 1, 4), first, first + static_cast<int32_t>(Uniform(rng, 0, 2))});
+  }
+  return r;
+}
+
 // Tiny random instances (alignment 1): the proven optimum equals the
 // brute-force one. (Random tiny instances almost never have an optimum above
-// the lower bound: 20,000 tried found none, so the "does not fit" answers are
-// exercised by the bench's random family, not here.)
+// the lower bound: 20,000 tried found none; GapInstances below have one.)
 TEST(ArenaExactTest, MatchesBruteForceOnTinyInstances) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 300; ++i) {
-    Requests r;
-    const int n = static_cast<int>(Uniform(rng, 4, 8));
-    for (int k = 0; k < n; ++k) {
-      const int32_t first = static_cast<int32_t>(Uniform(rng, 0, 4));
-      r.push_back({Uniform(rng, 1, 4), first, first + static_cast<int32_t>(Uniform(rng, 0, 2))});
-    }
+    const Requests r = TinyInstance(rng);
     absl::StatusOr<ArenaPlan> plan = PlanArena(r, Exact(5, 1));
     ASSERT_TRUE(plan.ok());
     EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
@@ -247,15 +253,7 @@ INSTANTIATE_TEST_SUITE_P(AllBranchings, BranchingTest,
 TEST_P(BranchingTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
   std::vector<Requests> instances = GapInstances();
   std::mt19937_64 rng(11);
-  for (int i = 0; i < 200; ++i) {
-    Requests r;
-    const int n = static_cast<int>(Uniform(rng, 4, 8));
-    for (int k = 0; k < n; ++k) {
-      const int32_t first = static_cast<int32_t>(Uniform(rng, 0, 4));
-      r.push_back({Uniform(rng, 1, 4), first, first + static_cast<int32_t>(Uniform(rng, 0, 2))});
-    }
-    instances.push_back(r);
-  }
+  for (int i = 0; i < 200; ++i) instances.push_back(TinyInstance(rng));
   for (size_t i = 0; i < instances.size(); ++i) {
     const Requests& r = instances[i];
     const ArenaPlan plan = ExactFromStacked(r, 5, GetParam());
