@@ -631,6 +631,28 @@ absl::StatusOr<ArenaPlan> PlaceInOrder(absl::Span<const ArenaRequest> requests,
   return ToPlan(requests.size(), p, s, alignment, "order");
 }
 
+absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> requests, int64_t alignment,
+                                           double seconds, Branching branching) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
+  const Problem p = MakeProblem(requests, alignment);
+  Solution s;
+  for (const Item& it : p.items) {
+    s.offsets.push_back(s.arena);
+    s.arena += it.size;
+  }
+  bool proven = s.arena == p.lower_bound;
+  if (!proven) {
+    ExactResult exact = MinimizeArenaExact(p.items, p.num_points, p.lower_bound, s.offsets, s.arena, seconds,
+                                           /*max_nodes=*/0, branching);
+    s.offsets = std::move(exact.offsets);
+    s.arena = exact.arena;
+    proven = exact.proven_optimal;
+  }
+  ArenaPlan plan = ToPlan(requests.size(), p, s, alignment, "exact");
+  plan.proven_optimal = proven;
+  return plan;
+}
+
 }  // namespace arena_internal
 }  // namespace planner
 }  // namespace slimtrain

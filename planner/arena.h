@@ -204,6 +204,18 @@ absl::StatusOr<ArenaPlan> PlaceInOrder(absl::Span<const ArenaRequest> requests,
                                        absl::Span<const int32_t> order, int64_t alignment,
                                        Placer placer);
 
+// Which runs of step 6's search branch on tight cells (arena_exact.h, step
+// 1): alternate pairs (PlanArena's, the fastest measured), none or all. Each
+// of the last two is complete on its own, so tests check each alone.
+enum class Branching { kAlternate, kPitsOnly, kTightCells };
+
+// Step 6 alone from the worst start, every buffer stacked on the one before,
+// for `seconds` with the given branching: the search, not the heuristics,
+// has to find the optimum and prove it (tests). method is "exact". Errors:
+// as PlanArena.
+absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> requests, int64_t alignment,
+                                           double seconds, Branching branching);
+
 }  // namespace arena_internal
 }  // namespace planner
 }  // namespace slimtrain

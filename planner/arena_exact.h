@@ -11,9 +11,8 @@
 //                                      /*seconds=*/1.0, /*max_nodes=*/0);
 //   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
 //
-// The decision problem "does everything fit in capacity C" (arena_exact.cc's
-// Decision, run by DecisionRuns)
-// follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
+// The decision problem "does everything fit in capacity C" (arena_decision.h's
+// DecisionRuns) follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
 // from the paper's description:
 //   1. Canonical solutions only. Every feasible placement can be lowered until
 //      each buffer rests on the highest buffer below it that is alive with it
@@ -125,6 +124,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "planner/arena.h"
 #include "planner/arena_placers.h"
 
 namespace slimtrain::planner::arena_internal {
@@ -141,11 +141,6 @@ struct ExactResult {
   bool improved = false;         // arena < the given arena
   ExactStats stats;
 };
-
-// Which runs branch on tight cells (step 1): alternate pairs (the default,
-// the fastest measured), none or all. The last two are complete on their
-// own, so tests check each against a reference.
-enum class Branching { kAlternate, kPitsOnly, kTightCells };
 
 // The smallest arena the search finds within `seconds` and `max_nodes` search
 // nodes over all its decision calls (0: no cap), starting from a valid

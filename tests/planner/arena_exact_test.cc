@@ -17,7 +17,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "planner/arena.h"
-#include "planner/arena_exact.h"
 #include "tests/testing/arena_instances.h"
 
 namespace slimtrain {
@@ -206,40 +205,6 @@ TEST(ArenaExactTest, ProvesOptimaAboveTheLowerBound) {
   }
 }
 
-// MinimizeArenaExact itself, from the worst start (every buffer stacked on the
-// previous one), at alignment 1: the search, not the heuristics, must find
-// the optimum and prove it, so a branch it wrongly cuts shows as an arena
-// above the brute-force one. Returns the plan in bytes.
-ArenaPlan ExactFromStacked(const Requests& r, double seconds, arena_internal::Branching branching) {
-  std::vector<int32_t> firsts;
-  for (const ArenaRequest& q : r) firsts.push_back(q.first);
-  std::sort(firsts.begin(), firsts.end());
-  firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
-  std::vector<arena_internal::Item> items;
-  std::vector<int64_t> offsets;
-  int64_t stacked = 0, lower_bound = 0;
-  for (const ArenaRequest& q : r) {
-    const auto lo = std::lower_bound(firsts.begin(), firsts.end(), q.first) - firsts.begin();
-    const auto hi = std::upper_bound(firsts.begin(), firsts.end(), q.last) - firsts.begin() - 1;
-    items.push_back({q.size, q.first, q.last, static_cast<int32_t>(lo), static_cast<int32_t>(hi)});
-    offsets.push_back(stacked);
-    stacked += q.size;
-  }
-  for (int32_t t : firsts) {
-    int64_t load = 0;
-    for (const ArenaRequest& q : r) load += q.first <= t && t <= q.last ? q.size : 0;
-    lower_bound = std::max(lower_bound, load);
-  }
-  const arena_internal::ExactResult result = arena_internal::MinimizeArenaExact(
-      items, static_cast<int32_t>(firsts.size()), lower_bound, offsets, stacked, seconds, 0, branching);
-  ArenaPlan plan;
-  plan.offsets = result.offsets;
-  plan.arena_bytes = result.arena;
-  plan.lower_bound_bytes = lower_bound;
-  plan.proven_optimal = result.proven_optimal;
-  return plan;
-}
-
 // Every branching: runs with tight cells only, without, and alternating.
 class BranchingTest : public ::testing::TestWithParam<arena_internal::Branching> {};
 
@@ -248,33 +213,37 @@ INSTANTIATE_TEST_SUITE_P(AllBranchings, BranchingTest,
                                            arena_internal::Branching::kPitsOnly,
                                            arena_internal::Branching::kTightCells));
 
-// From the stacked start: tiny random instances (optimum = lower bound) and
-// the gap instances above reach the brute-force optimum, proven.
+// From the stacked start (arena_internal::ExactFromStacked): tiny random
+// instances (optimum = lower bound) and the gap instances above reach the
+// brute-force optimum, proven.
 TEST_P(BranchingTest, SearchFromAStackedStartFindsAndProvesTheOptimum) {
   std::vector<Requests> instances = GapInstances();
   std::mt19937_64 rng(11);
   for (int i = 0; i < 200; ++i) instances.push_back(TinyInstance(rng));
   for (size_t i = 0; i < instances.size(); ++i) {
     const Requests& r = instances[i];
-    const ArenaPlan plan = ExactFromStacked(r, 5, GetParam());
-    EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
-    EXPECT_EQ(plan.arena_bytes, BruteForceOptimum(r, plan.arena_bytes + 1)) << "instance " << i;
-    EXPECT_TRUE(plan.proven_optimal) << "instance " << i;
+    absl::StatusOr<ArenaPlan> plan = arena_internal::ExactFromStacked(r, 1, 5, GetParam());
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, BruteForceOptimum(r, plan->arena_bytes + 1)) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
   }
 }
 
-// From the stacked start, rectangle cuts: the search must find the one
-// packing at the rectangle's height (few others exist), so a wrong cut shows.
+// From the stacked start (arena_internal::ExactFromStacked: the search, not
+// the heuristics, must find the optimum and prove it), rectangle cuts are
+// packed at the rectangle's height.
 TEST_P(BranchingTest, SearchFromAStackedStartPacksRectangleCuts) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 40; ++i) {
     const int64_t height = Uniform(rng, 20, 60);
     const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 40, 120)),
                                        static_cast<int32_t>(Uniform(rng, 8, 24)), height, 1);
-    const ArenaPlan plan = ExactFromStacked(r, 5, GetParam());
-    EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
-    EXPECT_EQ(plan.arena_bytes, height) << "instance " << i;
-    EXPECT_TRUE(plan.proven_optimal) << "instance " << i;
+    absl::StatusOr<ArenaPlan> plan = arena_internal::ExactFromStacked(r, 1, 5, GetParam());
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, height) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
   }
 }
 
