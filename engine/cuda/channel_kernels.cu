@@ -6,9 +6,12 @@
 // two-level and in double, as the reference's (engine/cpu/reference_kernels.cc):
 //   1. a sums kernel: each block adds its tile of rows per channel and
 //      writes one partial per chunk of rows to the stream's scratch;
-//   2. a finishing kernel, one thread per channel, adds the chunks in order
-//      and writes the outputs (stats, running statistics, dγ, dβ, db) and,
-//      for backward, the double totals the elementwise pass reads;
+//   2. a finishing kernel, one block per tile of channels, adds each
+//      channel's chunks in a fixed order (kernel_util.cuh, SumTilePartials;
+//      one thread per channel took 60% of a ResNet-56 step on an H200, with
+//      two thousand chunks) and writes the outputs (stats, running
+//      statistics, dγ, dβ, db) and, for backward, the double totals the
+//      elementwise pass reads;
 //   3. an elementwise pass (normalise, dx) in double, rounded once.
 // Deterministic on a given device (the partition depends only on the SM
 // count). Batch-norm statistics use sums shifted by each channel's first
@@ -36,8 +39,6 @@ namespace {
 // issued before any store (in place forbids the compiler from reordering).
 constexpr int kRowsPerTurn = 4;
 
-int FinishBlocks(int64_t units) { return static_cast<int>((units + kThreads - 1) / kThreads); }
-
 // ---------------------------------------------------------------- forward
 
 // Σ (x − x₀) and Σ (x − x₀)² per channel and chunk, x₀ = the channel's
@@ -62,10 +63,9 @@ __global__ void BnStatsSumsKernel(Tiling t, const float* x, double* partials) {
 // (kTrain) with the unbiased variance (biased when M = 1), as PyTorch.
 __global__ void BnStatsFinishKernel(Tiling t, const float* x, double eps, double momentum, bool update,
                                     float* running_mean, float* running_var, float* stats, const double* partials) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= t.units) return;
   double s, ss;
-  SumPartials(t, partials, c, &s, &ss);
+  const int64_t c = SumTilePartials(t, partials, &s, &ss);
+  if (c < 0) return;
   const double m = static_cast<double>(t.rows);
   const double mean = static_cast<double>(x[c]) + s / m;
   const double squares = fmax(ss - s * s / m, 0.0);  // Σ (x − mean)²
@@ -176,10 +176,9 @@ __global__ void BnGradSumsKernel(Tiling t, const float* dy, Source source, doubl
 
 // dγ = Σ dy·x̂, dβ = Σ dy; the double totals stay in the scratch for dx.
 __global__ void BnGradFinishKernel(Tiling t, double* scratch, float* dgamma, float* dbeta) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= t.units) return;
   double s, sx;
-  SumPartials(t, Partials(t, scratch), c, &s, &sx);
+  const int64_t c = SumTilePartials(t, Partials(t, scratch), &s, &sx);
+  if (c < 0) return;
   scratch[c] = s;
   scratch[t.units + c] = sx;
   dgamma[c] = static_cast<float>(sx);
@@ -228,7 +227,7 @@ cudaError_t BnBackward(const Nhwc& shape, const float* dy, Source source, const 
   if (err != cudaSuccess) return err;
   BnGradSumsKernel<<<t.grid(), kThreads, 0, stream>>>(t, dy, source, Partials(t, scratch));
   if ((err = cudaGetLastError()) != cudaSuccess) return err;
-  BnGradFinishKernel<<<FinishBlocks(channels), kThreads, 0, stream>>>(t, scratch, dgamma, dbeta);
+  BnGradFinishKernel<<<t.tiles, kThreads, 0, stream>>>(t, scratch, dgamma, dbeta);
   if ((err = cudaGetLastError()) != cudaSuccess || dx == nullptr) return err;
   const Tiling te = MakeTiling(rows, channels, 65535);
   BnGradDxKernel<<<te.grid(), kThreads, 0, stream>>>(te, dy, source, gamma, stats, scratch, dx, accumulate);
@@ -270,10 +269,9 @@ __global__ void ColumnSumsKernel(Tiling t, const float* dy, double* partials) {
 }
 
 __global__ void ColumnSumsFinishKernel(Tiling t, const double* partials, float* db) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= t.units) return;
   double s, unused;
-  SumPartials(t, partials, c, &s, &unused);
+  const int64_t c = SumTilePartials(t, partials, &s, &unused);
+  if (c < 0) return;
   db[c] = static_cast<float>(s);
 }
 
@@ -437,8 +435,8 @@ cudaError_t BatchNormForward(Nhwc shape, int mode, double eps, double momentum, 
     double* partials = Partials(t, scratch);
     BnStatsSumsKernel<<<t.grid(), kThreads, 0, stream>>>(t, x, partials);
     if ((err = cudaGetLastError()) != cudaSuccess) return err;
-    BnStatsFinishKernel<<<FinishBlocks(channels), kThreads, 0, stream>>>(t, x, eps, momentum, mode == 0,
-                                                                          running_mean, running_var, stats, partials);
+    BnStatsFinishKernel<<<t.tiles, kThreads, 0, stream>>>(t, x, eps, momentum, mode == 0, running_mean,
+                                                           running_var, stats, partials);
     if ((err = cudaGetLastError()) != cudaSuccess) return err;
   }
   const Tiling t = MakeTiling(rows, channels, 65535);
@@ -476,7 +474,7 @@ cudaError_t BiasGrad(int64_t rows, int64_t cols, const float* dy, float* db, cud
   if (err != cudaSuccess) return err;
   ColumnSumsKernel<<<t.grid(), kThreads, 0, stream>>>(t, dy, Partials(t, scratch));
   if ((err = cudaGetLastError()) != cudaSuccess) return err;
-  ColumnSumsFinishKernel<<<FinishBlocks(cols), kThreads, 0, stream>>>(t, Partials(t, scratch), db);
+  ColumnSumsFinishKernel<<<t.tiles, kThreads, 0, stream>>>(t, Partials(t, scratch), db);
   return cudaGetLastError();
 }
 

@@ -121,16 +121,36 @@ __device__ __forceinline__ void WriteTilePartials(const Tiling& t, const TileLan
   }
 }
 
-// Adds a unit's partials over the chunks, in chunk order: (a, b).
-__device__ __forceinline__ void SumPartials(const Tiling& t, const double* partials, int64_t unit, double* a,
-                                            double* b) {
+// Finishes a tiled reduction in a launch of t.tiles blocks of kThreads:
+// block x sums the partials of tile x's units over the chunks, lane ty of
+// each unit taking chunks ty, ty + r, ... in order, then the lanes in order
+// (ty = 0, 1, ...), so the result is fixed for a given tiling. Every thread
+// of the block must call it. Returns the unit whose totals (a, b) this
+// thread holds, or -1 (one thread per unit holds them).
+__device__ __forceinline__ int64_t SumTilePartials(const Tiling& t, const double* partials, double* a, double* b) {
+  const int tx = static_cast<int>(threadIdx.x) % t.tw, ty = static_cast<int>(threadIdx.x) / t.tw;
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * t.tw + tx;
   double ta = 0, tb = 0;
-  for (int64_t k = 0; k < t.chunks; ++k) {
-    ta += partials[k * t.units + unit];
-    tb += partials[(t.chunks + k) * t.units + unit];
+  if (ty < t.r && unit < t.units) {
+    for (int64_t k = ty; k < t.chunks; k += t.r) {
+      ta += partials[k * t.units + unit];
+      tb += partials[(t.chunks + k) * t.units + unit];
+    }
+  }
+  __shared__ double sa[kThreads], sb[kThreads];
+  sa[threadIdx.x] = ta;
+  sb[threadIdx.x] = tb;
+  __syncthreads();
+  if (ty != 0 || unit >= t.units) return -1;
+  ta = 0;
+  tb = 0;
+  for (int k = 0; k < t.r; ++k) {
+    ta += sa[k * t.tw + tx];
+    tb += sb[k * t.tw + tx];
   }
   *a = ta;
   *b = tb;
+  return unit;
 }
 
 }  // namespace slimtrain::engine::cuda
