@@ -20,8 +20,9 @@
 #                                checkpoint, TF32 off and on;
 #   bench/torch_gpu_bench.py     the same models in PyTorch (from the tree).
 # Full logs go to $OUT (a temporary folder when OUT is unset): check.log,
-# cuda_{ops,kernels,activation,view_ops,executor}_test.log, gpu_quant_bench.log, gpu_train_bench.log,
-# torch_gpu_bench.log, summary.txt. The side-by-side table with the targets
+# summary.txt, and logs.tar.gz with one log per binary (cuda_*_test.log,
+# gpu_quant_bench.log, gpu_train_bench.log, torch_gpu_bench.log...): the
+# device tool brings back at most 8 files. The side-by-side table with the targets
 # (tools/device/summary.py) is printed last.
 #
 # Without a GPU every part still runs: the test binary skips every test, the
@@ -32,6 +33,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
+# shellcheck source=tools/device/libs.sh
+source tools/device/libs.sh
 ARCHIVE=tools/device/pack/slimtrain-gpu.tar.xz
 OUT=${OUT:-$(mktemp -d /tmp/slimtrain-gpu-check.XXXXXX)}
 mkdir -p "$OUT"
@@ -64,36 +67,7 @@ else
   say "no GPU: nvidia-smi found none; dry run (the binaries skip their GPU parts)"
 fi
 
-# cuDNN, cuBLAS and NCCL from PyTorch's pip packages (nvidia/cudnn/lib, nvidia/nccl/lib,
-# nvidia/cublas/lib, or nvidia/cu13/lib in CUDA 13's wheels).
-NVIDIA_LIBS=$(python3 - 2>>"$LOG" <<'PY'
-import glob, os, site, sys
-roots = []
-try:
-    import nvidia
-    roots += list(nvidia.__path__)
-except Exception:
-    pass
-for sp in site.getsitepackages() + [site.getusersitepackages()] + sys.path:
-    if sp and os.path.isdir(os.path.join(sp, "nvidia")):
-        roots.append(os.path.join(sp, "nvidia"))
-dirs = []
-for root in roots:
-    for lib in ("libcudnn.so*", "libcublas.so*", "libcublasLt.so*", "libnccl.so*"):
-        for f in sorted(glob.glob(os.path.join(root, "*", "lib", lib))):
-            d = os.path.dirname(os.path.realpath(f))
-            if d not in dirs:
-                dirs.append(d)
-print(":".join(dirs))
-PY
-)
-# Last resort (the build machine's dry run): the toolkit's own libraries.
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  if [[ -e "$d/libcublas.so.13" || -e "$d/libcudnn.so.9" ]]; then
-    NVIDIA_LIBS="${NVIDIA_LIBS:+$NVIDIA_LIBS:}$d"
-    break
-  fi
-done
+NVIDIA_LIBS=$(nvidia_libs 2>>"$LOG")
 say "cuDNN/cuBLAS from: ${NVIDIA_LIBS:-(none found: no nvidia packages in python3, no /usr/local/cuda)}"
 SLIM_LD="$WORK/lib${NVIDIA_LIBS:+:$NVIDIA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # The CUDA backend dlopens these (engine/cuda/dynamic_libs.h): ldd cannot see them.
@@ -152,4 +126,7 @@ fi
 
 echo
 python3 tools/device/summary.py "$OUT" | tee "$OUT/summary.txt"
+# The device tool brings back 8 files at most: the per-binary logs travel as
+# one archive beside check.log and summary.txt.
+(cd "$OUT" && ls -- *.log | grep -vx check.log | tar -czf logs.tar.gz -T - && ls -- *.log | grep -vx check.log | xargs rm -f)
 exit $status
