@@ -585,11 +585,20 @@ void Dashboard::DevicesRoute(const httplib::Request& req, httplib::Response& res
 }
 
 void Dashboard::MetricsRoute(const httplib::Request& req, httplib::Response& res) {
-  if (!options_.metrics_public) {
+  // Job ids only to those who may see the jobs: a caller its own, an admin
+  // every one; under --metrics-public a request without credentials the
+  // totals alone (a token sent is still checked).
+  std::optional<Identity> viewer;
+  const bool credentials = req.has_header("Authorization") || !CookieValue(req, kCookie).empty();
+  if (!options_.metrics_public || credentials || tokens_ == nullptr) {
     Caller c;
     if (!ApiCaller(req, res, &c)) return;
+    viewer = c.who;
   }
-  res.set_content(PrometheusText(*metrics_, *jobs_), "text/plain; version=0.0.4; charset=utf-8");
+  auto may_see = [&viewer](const std::string& owner) {
+    return viewer.has_value() && (viewer->admin() || owner == viewer->user);
+  };
+  res.set_content(PrometheusText(*metrics_, *jobs_, may_see), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 }  // namespace slimtrain::server

@@ -120,7 +120,8 @@ grpc::experimental::Interceptor* MetricsInterceptorFactory::CreateServerIntercep
   return new MetricsInterceptor(metrics_, info->method());
 }
 
-std::string PrometheusText(const RpcMetrics& rpcs, const JobManager& jobs) {
+std::string PrometheusText(const RpcMetrics& rpcs, const JobManager& jobs,
+                           const std::function<bool(const std::string& owner)>& may_see) {
   std::string out;
   Family(out, "slimtrain_jobs", "gauge", "Jobs in the database, by state (all users).");
   absl::StatusOr<std::map<int, int64_t>> by_state = jobs.JobsByState();
@@ -163,16 +164,19 @@ std::string PrometheusText(const RpcMetrics& rpcs, const JobManager& jobs) {
     for (const auto& j : d.jobs) measured += j.measured_bytes;
     absl::StrAppend(&out, "slimtrain_device_measured_bytes{device=\"", d.device, "\"} ", measured, "\n");
   }
-  Family(out, "slimtrain_job_images_per_second", "gauge", "Training throughput of each running job, examples/s.");
+  Family(out, "slimtrain_job_images_per_second", "gauge",
+         "Training throughput of each running job the caller may see, examples/s.");
   for (const auto& d : devices) {
     for (const auto& j : d.jobs) {
+      if (!may_see(j.owner)) continue;
       absl::StrAppend(&out, "slimtrain_job_images_per_second{job=\"", EscapeLabelValue(j.id), "\",device=\"",
                       d.device, "\"} ", Number(j.images_per_second), "\n");
     }
   }
-  Family(out, "slimtrain_job_step", "gauge", "Steps completed by each running job.");
+  Family(out, "slimtrain_job_step", "gauge", "Steps completed by each running job the caller may see.");
   for (const auto& d : devices) {
     for (const auto& j : d.jobs) {
+      if (!may_see(j.owner)) continue;
       absl::StrAppend(&out, "slimtrain_job_step{job=\"", EscapeLabelValue(j.id), "\",device=\"", d.device, "\"} ",
                       j.step, "\n");
     }

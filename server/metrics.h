@@ -5,17 +5,20 @@
 // counts its HTTP requests by status. PrometheusText renders those with the
 // jobs' numbers (JobManager: jobs by state, the queue, each device's planned
 // and measured bytes, jobs started, failed and resumed, each running job's
-// throughput) in the text exposition format 0.0.4.
+// throughput) in the text exposition format 0.0.4. Series labelled with a
+// job id are given only for the jobs the caller may see (its own; an
+// admin's: all); the others count in the totals alone, as on /devices.
 //
 //   auto rpcs = std::make_shared<RpcMetrics>();
 //   interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(rpcs.get()));
 //   ...
-//   std::string body = PrometheusText(*rpcs, jobs);
+//   std::string body = PrometheusText(*rpcs, jobs, [&](const std::string& owner) { return owner == user; });
 #ifndef SLIMTRAIN_SERVER_METRICS_H_
 #define SLIMTRAIN_SERVER_METRICS_H_
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -63,8 +66,10 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
   RpcMetrics* metrics_;
 };
 
-// Everything /metrics answers.
-std::string PrometheusText(const RpcMetrics& rpcs, const JobManager& jobs);
+// Everything /metrics answers; series of a running job only where
+// `may_see(owner)` (the caller's own jobs, every job for an admin).
+std::string PrometheusText(const RpcMetrics& rpcs, const JobManager& jobs,
+                           const std::function<bool(const std::string& owner)>& may_see);
 
 // A label value with \, " and newline escaped, as the format requires.
 std::string EscapeLabelValue(absl::string_view value);

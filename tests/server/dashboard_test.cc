@@ -8,7 +8,9 @@
 //     Content-Security-Policy
 //   - the arena picture of resnet164 approx4 (the plan explorer's and a
 //     job's) has a rectangle per buffer at its planned offset and steps
-//   - /metrics counts the jobs and RPCs; /healthz answers without a token
+//   - /metrics counts the jobs and RPCs, and gives job ids only to those who
+//     may see the jobs (under --metrics-public: none without a token);
+//     /healthz answers without a token
 //   - the plan explorer plans an uploaded ONNX file and names bad fields
 //   - weights download as the RPC's bytes; revoked tokens end sessions
 // The browser's view (Chromium driving the pages) is dashboard_browser_test.
@@ -476,7 +478,7 @@ TEST_F(DashboardTest, ThePlanExplorerPlansAnUploadedOnnxFileAndNamesBadFields) {
   EXPECT_EQ(r->status, 403);
 }
 
-TEST_F(DashboardTest, TheDevicesPageStacksRunningJobsAndHidesOtherUsersIds) {
+TEST_F(DashboardTest, TheDevicesPageAndMetricsShowRunningJobsAndHideOtherUsersIds) {
   const v1::Job job = Submit(kAlice, test_util::TinySyntheticJob(1000000));
   ASSERT_EQ(WaitFor(job.id(), Running).state(), v1::Job::RUNNING);
   httplib::Client c = Http();
@@ -488,6 +490,22 @@ TEST_F(DashboardTest, TheDevicesPageStacksRunningJobsAndHidesOtherUsersIds) {
   ASSERT_TRUE(r);
   EXPECT_FALSE(absl::StrContains(r->body, job.id()));
   EXPECT_TRUE(absl::StrContains(r->body, "another user&#39;s job"));
+  // /metrics: the job's own series for its owner and an admin; for another
+  // user only the device's totals, which count it all the same.
+  const std::string step = absl::StrCat("slimtrain_job_step{job=\"", job.id(), "\",device=\"cpu\"}");
+  const std::string planned = "slimtrain_device_planned_bytes{device=\"cpu\"}";
+  for (const char* token : {kAlice, kAdmin}) {
+    r = c.Get("/metrics", Bearer(token));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_GE(Sample(r->body, step), 0) << token << ":\n" << r->body;
+    EXPECT_GT(Sample(r->body, planned), 0) << r->body;
+  }
+  r = c.Get("/metrics", Bearer(kBob));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_FALSE(absl::StrContains(r->body, job.id())) << r->body;
+  EXPECT_GT(Sample(r->body, planned), 0) << r->body;
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
   v1::Job ignored;
@@ -563,6 +581,53 @@ TEST(DashboardFlagsTest, NoAuthOffLoopbackAndPublicMetricsWithoutHttpRefuseToSta
     const std::string log = ReadText(dir + "/server.log");
     EXPECT_TRUE(absl::StrContains(log, message)) << flags << ": " << log;
   }
+}
+
+// Under --metrics-public a scrape without credentials gets the totals but no
+// job's id; a token sent is still checked, and its owner sees its jobs.
+TEST(DashboardPublicMetricsTest, WithoutATokenNoJobIdsAndABadTokenIsRefused) {
+  const std::string dir = test_util::MakeServerDir("dashboard_public_metrics");
+  TestServer server(dir);
+  ASSERT_TRUE(server.Start("--cpu_jobs 1 --metrics-public --http-listen 127.0.0.1:0 --http-port-file " + dir +
+                           "/http_port"))
+      << ReadText(dir + "/server.log");
+  int port = 0;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    absl::SimpleAtoi(ReadText(dir + "/http_port"), &port);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << ReadText(dir + "/server.log");
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = test_util::TinySyntheticJob(1000000);
+  v1::SubmitJobResponse submitted;
+  ASSERT_TRUE(server.stub()->SubmitJob(test_util::AsUser(kAlice).get(), submit, &submitted).ok());
+  const std::string id = submitted.job().id();
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  v1::Job job;
+  for (int i = 0; i < 1200 && job.state() != v1::Job::RUNNING; ++i) {
+    ASSERT_TRUE(server.stub()->GetJob(test_util::AsUser(kAlice).get(), get, &job).ok());
+    if (job.state() != v1::Job::RUNNING) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(job.state(), v1::Job::RUNNING);
+  httplib::Client c("127.0.0.1", port);
+  httplib::Result r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_FALSE(absl::StrContains(r->body, id)) << r->body;
+  EXPECT_EQ(Sample(r->body, "slimtrain_jobs{state=\"RUNNING\"}"), 1) << r->body;
+  EXPECT_GT(Sample(r->body, "slimtrain_device_planned_bytes{device=\"cpu\"}"), 0) << r->body;
+  r = c.Get("/metrics", {{"Authorization", "Bearer not-a-token-of-this-server"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = c.Get("/metrics", {{"Authorization", absl::StrCat("Bearer ", kAlice)}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_GE(Sample(r->body, absl::StrCat("slimtrain_job_step{job=\"", id, "\",device=\"cpu\"}")), 0) << r->body;
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(id);
+  v1::Job ignored;
+  EXPECT_TRUE(server.stub()->CancelJob(test_util::AsUser(kAlice).get(), cancel, &ignored).ok());
 }
 
 // With --tls-cert the dashboard serves HTTPS only, and its cookie is Secure.
