@@ -1,7 +1,7 @@
 // op_rules.h — each op's rules, private to Graph::Build (graph.cc): its
-// attributes with their defaults and ranges, and its shape, parameter and
-// FLOP counts. One switch per step over every OpKind; a new op adds a case
-// to each (and to graph.h's OpKind). Every count is overflow-checked; every
+// attributes with their defaults and ranges (op_rules.cc), and its shape,
+// parameter and FLOP counts (op_shapes.cc). One switch per step over every
+// OpKind; a new op adds a case to each (and to graph.h's OpKind). Every count is overflow-checked; every
 // error is INVALID_ARGUMENT naming the layer, the field and the value.
 #ifndef SLIMTRAIN_PLANNER_OP_RULES_H_
 #define SLIMTRAIN_PLANNER_OP_RULES_H_
@@ -23,6 +23,9 @@ namespace slimtrain::planner::op_rules {
 absl::Status LayerError(const std::string& layer, const std::string& message);
 // "layer 'name'", for messages.
 std::string LayerWho(const std::string& layer);
+// The product of `factors`; INVALID_ARGUMENT naming the layer and `what`
+// when it overflows int64.
+absl::StatusOr<int64_t> Product(const std::string& layer, const char* what, std::initializer_list<int64_t> factors);
 // The sum of `terms`; INVALID_ARGUMENT naming the layer and `what` when it
 // overflows int64.
 absl::StatusOr<int64_t> Sum(const std::string& layer, const char* what, std::initializer_list<int64_t> terms);
