@@ -93,6 +93,22 @@ std::string SafeNext(const std::string& next) {
   return next;
 }
 
+// Whether a POST may come from another site's page: a browser names the
+// page's origin ("https://host:port"); it must be this server as the
+// request addressed it (Host, or X-Forwarded-Host behind a proxy). No
+// Origin (a script, curl) passes; "null" (a sandboxed or opaque page) does not.
+bool CrossSite(const httplib::Request& req) {
+  if (!req.has_header("Origin")) return false;
+  const std::string origin = req.get_header_value("Origin");
+  const size_t scheme = origin.find("://");
+  if (scheme == std::string::npos) return true;
+  const absl::string_view host = absl::string_view(origin).substr(scheme + 3);
+  for (const char* header : {"Host", "X-Forwarded-Host"}) {
+    if (req.has_header(header) && absl::EqualsIgnoreCase(host, req.get_header_value(header))) return false;
+  }
+  return true;
+}
+
 std::string UrlEncode(absl::string_view s) {
   std::string out;
   for (const unsigned char c : s) {
@@ -344,6 +360,16 @@ void Dashboard::Routes() {
 
 void Dashboard::LoginRoute(const httplib::Request& req, httplib::Response& res) {
   const std::string next = SafeNext(req.get_param_value("next"));
+  // Login CSRF: another site's form would sign this browser in as whoever
+  // owns the token it posts, and the user's work would land in that account.
+  if (CrossSite(req)) {
+    res.status = 403;
+    res.set_content(LoginPage(absl::StrCat("this login was posted from another site's page (Origin: ",
+                                           req.get_header_value("Origin"), "): log in from this page"),
+                              next),
+                    kHtml);
+    return;
+  }
   if (tokens_ == nullptr) return Redirect(res, next);
   const std::string token(absl::StripAsciiWhitespace(req.get_param_value("token")));
   absl::StatusOr<Identity> who = tokens_->Authenticate(absl::StrCat("Bearer ", token));

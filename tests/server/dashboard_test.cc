@@ -1,6 +1,7 @@
 // The dashboard of a real slimtrain_server on 127.0.0.1 (--http-listen),
 // spoken to over HTTP with cpp-httplib's client, beside its gRPC port:
-//   - pages ask for a login; /login sets an HttpOnly, SameSite=Strict cookie
+//   - pages ask for a login; /login sets an HttpOnly, SameSite=Strict cookie,
+//     and refuses a login posted from another site's page (login CSRF)
 //   - a POST with the cookie but without the session's CSRF token is refused,
 //     and the job is untouched; with it, the job is cancelled
 //   - another user's job is neither listed nor reachable (404 everywhere)
@@ -166,7 +167,17 @@ TEST_F(DashboardTest, PagesAskForALoginAndTheLoginSetsAStrictHttpOnlyCookie) {
   EXPECT_TRUE(absl::StrContains(r->body, "id=\"login-error\"")) << r->body;
   EXPECT_FALSE(r->has_header("Set-Cookie"));
 
-  r = c.Post("/login", httplib::Params{{"token", kAlice}, {"next", "//evil.example/"}});
+  // Login CSRF: a login form posted from another site's page is refused
+  // (it would sign this browser in as the token's owner); this site's passes.
+  for (const char* origin : {"http://evil.example", "null", "http://127.0.0.1.evil.example"}) {
+    r = c.Post("/login", {{"Origin", origin}}, httplib::Params{{"token", kAlice}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << origin;
+    EXPECT_FALSE(r->has_header("Set-Cookie")) << origin;
+    EXPECT_TRUE(absl::StrContains(r->body, "posted from another site")) << r->body;
+  }
+  r = c.Post("/login", {{"Origin", absl::StrCat("http://127.0.0.1:", http_port_)}},
+             httplib::Params{{"token", kAlice}, {"next", "//evil.example/"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 303);
   EXPECT_EQ(r->get_header_value("Location"), "/jobs") << "an open redirect";
