@@ -6,6 +6,7 @@
 //
 //   gpu_train_bench [--models resnet56,resnet164] [--batch 128] [--steps 10]
 //                   [--warmup 3] [--tf32 off,on] [--strategies exact,approx4,checkpoint]
+//                   [--profile on]
 //
 // Per TF32 setting one backend; per model and strategy one executor:
 //   images/s   batch × steps / seconds of `steps` training steps after
@@ -20,6 +21,9 @@
 //              step and was destroyed, so the CUDA context, the cuDNN and
 //              cuBLAS handles and what they allocate on first use are not
 //              counted. The device allocates whole 2 MiB pages.
+// --profile on: each run also prints the executor's time per step of the
+// schedule by kind and op (engine::FormatProfile; every step then waits for
+// the device, so images/s is lower).
 // Prints a table and, for tools/device/summary.py, one line per run:
 //   RESULT {"bench": "slimtrain", "model": ..., "strategy": ..., "tf32": ..., ...}
 // Without a GPU (or without CUDA in the build) prints "no GPU: <reason>" and
@@ -56,6 +60,7 @@ struct Options {
   std::vector<bool> tf32 = {false, true};
   int64_t batch = 128;
   int steps = 10, warmup = 3;
+  bool profile = false;
 };
 
 struct Run {
@@ -83,8 +88,9 @@ Data Synthetic(const planner::Graph& g, int64_t batch) {
 }
 
 absl::StatusOr<std::unique_ptr<engine::Executor>> MakeExecutor(const planner::Graph& g, Strategy s, int64_t batch,
-                                                               engine::Backend* backend) {
+                                                               engine::Backend* backend, bool profile = false) {
   engine::ExecutorOptions options;
+  options.profile = profile;
   options.optimizer.kind = "sgd";
   options.optimizer.momentum = 0.9;
   return engine::Executor::Create(g, s, batch, backend, options);
@@ -96,7 +102,7 @@ Run RunOne(const planner::Graph& g, const Data& data, Strategy s, engine::Backen
   Run r;
   r.strategy = s;
   r.baseline = baseline;
-  absl::StatusOr<std::unique_ptr<engine::Executor>> exec = MakeExecutor(g, s, o.batch, backend);
+  absl::StatusOr<std::unique_ptr<engine::Executor>> exec = MakeExecutor(g, s, o.batch, backend, o.profile);
   if (!exec.ok()) {
     r.error = std::string(exec.status().message());
     return r;
@@ -126,6 +132,10 @@ Run RunOne(const planner::Graph& g, const Data& data, Strategy s, engine::Backen
   r.planned_peak = (*exec)->plan().peak_bytes();
   r.arena = (*exec)->plan().arena_bytes();
   if (absl::Status error = backend->ConsumeError(); !error.ok()) r.error = std::string(error.message());
+  if (o.profile) {
+    std::printf("\n%s %s, %d warm-up and %d timed steps:\n%s", g.spec().name().c_str(), planner::StrategyName(s),
+                o.warmup, o.steps, engine::FormatProfile((*exec)->profile()).c_str());
+  }
   return r;
 }
 
@@ -157,6 +167,12 @@ bool ParseFlags(int argc, char** argv, Options* o) {
     } else if (flag == "--tf32") {
       o->tf32.clear();
       for (absl::string_view v : absl::StrSplit(value, ',', absl::SkipEmpty())) o->tf32.push_back(v == "on");
+    } else if (flag == "--profile") {
+      if (value != "on" && value != "off") {
+        std::fprintf(stderr, "--profile: '%s' is not on or off\n", value.c_str());
+        return false;
+      }
+      o->profile = value == "on";
     } else if (flag == "--strategies") {
       o->strategies.clear();
       for (absl::string_view v : absl::StrSplit(value, ',', absl::SkipEmpty())) {

@@ -81,6 +81,18 @@ int RunUnderMpirun(int64_t ranks, const std::vector<std::string>& args) {
       "--ranks ", ranks, ": cannot run mpirun (", strerror(errno), "); install openmpi-bin (tools/setup.sh)")));
 }
 
+// ",\n  \"profile\": [...]" of the summary's JSON (empty without --profile):
+// each (step kind, op) with its seconds and calls, largest first.
+std::string ProfileJson(const std::vector<engine::ProfileEntry>& entries) {
+  if (entries.empty()) return "";
+  std::string out = ",\n  \"profile\": [";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    absl::StrAppendFormat(&out, "%s\n    {\"what\": \"%s\", \"seconds\": %.6f, \"calls\": %d}", i > 0 ? "," : "",
+                          entries[i].what, entries[i].seconds, entries[i].calls);
+  }
+  return out + "\n  ]";
+}
+
 }  // namespace
 
 int RunTrainCommand(const std::vector<std::string>& args) {
@@ -88,7 +100,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   std::string backend_name = "fast", checkpoint, output, format = "table", metrics_out;
   int64_t threads = 0, ranks = 0;
   DataParallelFlags data_parallel;
-  bool resume = false;
+  bool resume = false, profile = false;
   base::FlagSet flags("slimtrain train",
                       "Trains a model on this machine with a memory strategy, showing progress, and prints a summary:\n"
                       "test accuracy, time, images/s, and planned against measured memory. --checkpoint with\n"
@@ -104,6 +116,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   flags.String("output", &output, "export the trained weights to this .safetensors file");
   flags.String("format", &format, "summary as table or json");
   flags.String("metrics-out", &metrics_out, "append every step's and evaluation's metrics to this file, JSON lines");
+  flags.Bool("profile", &profile,
+             "time every step of the schedule by kind and op and print where the time went (waits for the "
+             "device after each step: slower on a GPU)");
   flags.Int("ranks", &ranks,
             "data-parallel processes on this host, run with mpirun; each takes --batch examples a step "
             "(default: one, or as many as mpirun -np or srun started)");
@@ -166,6 +181,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   options.bucket_bytes = data_parallel.bucket_mib << 20;
   options.overlap_communication = data_parallel.overlap;
   options.sync_batch_norm = data_parallel.sync_bn;
+  options.profile = profile;
   std::cerr << "slimtrain train: loading data and planning memory"
             << (spec->strategy() == "mixed" && spec->sensitivity().tensors_size() == 0
                     ? " (mixed: first measuring each saved tensor's sensitivity on 2 batches, 3 passes per tensor)"
@@ -268,10 +284,10 @@ int RunTrainCommand(const std::vector<std::string>& args) {
         "  \"images_per_second\": %.1f,\n  \"train_loss\": %.6f,\n  \"train_accuracy\": %.6f,\n"
         "  \"test_loss\": %.6f,\n  \"test_accuracy\": %.6f,\n  \"planned_peak_bytes\": %d,\n"
         "  \"arena_bytes\": %d,\n  \"measured_peak_bytes\": %d,\n  \"other_bytes\": %d,\n  \"weights\": \"%s\",\n"
-        "  \"ranks\": %d,\n  \"communication_wait_seconds\": %.3f,\n  \"communication_exposed_seconds\": %.3f\n}\n",
+        "  \"ranks\": %d,\n  \"communication_wait_seconds\": %.3f,\n  \"communication_exposed_seconds\": %.3f%s\n}\n",
         t.graph().spec().name(), plan.strategy(), t.step(), seconds, rate, last_loss, last_accuracy, eval_loss,
         eval_accuracy, plan.peak_bytes(), plan.arena_bytes(), measured, t.other_bytes(), output, (*comm)->size(),
-        t.communication_wait_seconds(), t.communication_exposed_seconds());
+        t.communication_wait_seconds(), t.communication_exposed_seconds(), ProfileJson(t.executor().profile()));
   } else {
     std::cout << absl::StrFormat("trained %s with %s: %d steps in %s, training at %s\n", t.graph().spec().name(),
                                  plan.strategy(), steps_done, Duration(seconds), rate_text(rate, false));
@@ -295,6 +311,9 @@ int RunTrainCommand(const std::vector<std::string>& args) {
         base::FormatBytes(measured));
     if (!output.empty()) std::cout << "weights: " << output << "\n";
     if (!checkpoint.empty()) std::cout << "checkpoint: " << checkpoint << "\n";
+    if (profile) {
+      std::cout << "\ntime per step of the schedule, training and evaluation (--profile):\n" << engine::FormatProfile(t.executor().profile());
+    }
   }
   return 0;
 }

@@ -198,10 +198,14 @@ absl::StatusOr<StepResult> Executor::Run(const float* images, const int32_t* lab
       for (int b : blocks_starting_[t]) Poison(b);
     }
     if (options_.profile) {
+      backend_->Synchronize();
       const auto start = std::chrono::steady_clock::now();
       RunStep(t, mode, images, labels, learning_rate, result);
+      backend_->Synchronize();
       step_seconds_.resize(schedule_.steps.size());
+      step_calls_.resize(schedule_.steps.size());
       step_seconds_[t] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++step_calls_[t];
     } else {
       RunStep(t, mode, images, labels, learning_rate, result);
     }
@@ -231,11 +235,42 @@ std::vector<ProfileEntry> Executor::profile() const {
     ProfileEntry& e = by[what];
     e.what = what;
     e.seconds += step_seconds_[t];
-    e.calls += 1;
+    e.calls += step_calls_[t];
   }
   std::vector<ProfileEntry> out;
   for (auto& [k, e] : by) out.push_back(e);
   std::sort(out.begin(), out.end(), [](const ProfileEntry& a, const ProfileEntry& b) { return a.seconds > b.seconds; });
+  return out;
+}
+
+std::string FormatProfile(const std::vector<ProfileEntry>& entries, int rows) {
+  double total = 0;
+  size_t width = 5;  // "total"
+  for (const ProfileEntry& e : entries) {
+    total += e.seconds;
+    width = std::max(width, e.what.size());
+  }
+  const int w = static_cast<int>(width);
+  std::string out = absl::StrFormat("%-*s %11s %7s %8s %12s\n", w, "step", "ms", "share", "calls", "ms per call");
+  std::vector<ProfileEntry> sorted = entries;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ProfileEntry& a, const ProfileEntry& b) { return a.seconds > b.seconds; });
+  auto row = [&](const ProfileEntry& e) {
+    absl::StrAppendFormat(&out, "%-*s %11.2f %6.1f%% %8d %12.3f\n", w, e.what, 1e3 * e.seconds,
+                          total > 0 ? 100 * e.seconds / total : 0.0, e.calls,
+                          e.calls > 0 ? 1e3 * e.seconds / static_cast<double>(e.calls) : 0.0);
+  };
+  ProfileEntry rest{"(the rest)", 0, 0};
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (static_cast<int>(i) < rows) {
+      row(sorted[i]);
+    } else {
+      rest.seconds += sorted[i].seconds;
+      rest.calls += sorted[i].calls;
+    }
+  }
+  if (rest.calls > 0) row(rest);
+  absl::StrAppendFormat(&out, "%-*s %11.2f\n", w, "total", 1e3 * total);
   return out;
 }
 

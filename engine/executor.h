@@ -74,7 +74,9 @@ struct ExecutorOptions {
   // mixed: these bits per tensor instead of a choice; null: chosen. Not
   // owned.
   const planner::TensorBits* tensor_bits = nullptr;
-  // Time every step by kind and op (Executor::profile()).
+  // Time every step by kind and op (Executor::profile()). Each timed step
+  // waits for the device before and after it (Backend::Synchronize), so
+  // on a GPU the times are the step's work, and the run is slower.
   bool profile = false;
   // Create: the most the plan may need, in bytes (0: no limit). A plan whose
   // peak is over it fails with FAILED_PRECONDITION giving both numbers,
@@ -115,12 +117,17 @@ struct ExecutorOptions {
 };
 
 // Seconds spent per (step kind, op), e.g. "BACKWARD conv2d", summed over
-// the steps run with ExecutorOptions.profile.
+// the steps run with ExecutorOptions.profile, and how many ran.
 struct ProfileEntry {
   std::string what;
   double seconds = 0;
   int64_t calls = 0;
 };
+
+// Executor::profile() as a table, largest first: each entry's milliseconds,
+// its share of their sum, its calls, and the mean per call; at most `rows`
+// rows (the rest summed in one line), then the total.
+std::string FormatProfile(const std::vector<ProfileEntry>& entries, int rows = 25);
 
 struct StepResult {
   double loss = 0;      // mean cross-entropy over the batch
@@ -292,6 +299,7 @@ class Executor {
   int64_t steps_run_ = 0;
   int64_t valid_ = 0;  // examples of the batch that count (Evaluate)
   std::vector<double> step_seconds_;  // per schedule step, with options_.profile
+  std::vector<int64_t> step_calls_;   // per schedule step: the times it ran, with options_.profile
   float* logits_out_ = nullptr;  // Predict's destination
   const float* targets_ = nullptr;  // the running step's regression targets
   // Host copies: the input in the arena's layout (device arenas) and the

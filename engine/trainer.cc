@@ -145,6 +145,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobSpec& spec
   exec_options.bucket_bytes = options.bucket_bytes;
   exec_options.overlap_communication = options.overlap_communication;
   exec_options.sync_batch_norm = options.sync_batch_norm;
+  exec_options.profile = options.profile;
   if (strategy == planner::Strategy::kMixed && options.plan == nullptr) {
     // mixed chooses bits from measured sensitivities: the job's, or measured
     // now on two batches at the job's initial weights (the same for a

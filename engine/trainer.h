@@ -84,6 +84,9 @@ struct TrainerOptions {
   // Data-parallel: batch norm over every rank's batch together
   // (ExecutorOptions::sync_batch_norm).
   bool sync_batch_norm = false;
+  // Time every step of the schedule by kind and op (ExecutorOptions::
+  // profile; executor().profile() afterwards).
+  bool profile = false;
   // Test-set evaluation batch (inference needs no backward memory, but runs
   // in the training plan's arena, so at most the training batch).
   bool evaluate_at_end = true;

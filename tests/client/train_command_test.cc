@@ -1,6 +1,7 @@
 // The real `slimtrain train` and `slimtrain eval`: a short run's JSON summary,
 // weights that eval scores to the same test accuracy, a resumed run that
-// continues where the checkpoint was, metrics lines, and errors.
+// continues where the checkpoint was, metrics lines, --profile's table, and
+// errors.
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -102,6 +103,42 @@ TEST(TrainCommandTest, ResumeContinuesFromTheCheckpoint) {
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("resumed at step 4"), std::string::npos) << second.output;
   EXPECT_EQ(Json(second.stdout_only).fields().at("steps").number_value(), 10);
+}
+
+// --profile: where the time went, per step kind and op, in both formats;
+// with the evaluation's forward steps, the schedule's steps ran at least
+// once per training step.
+TEST(TrainCommandTest, ProfilePrintsTheTimePerStepKindAndOp) {
+  const std::string base = "client/slimtrain train --model-file " + ModelFile() +
+                           " --dataset synthetic --synthetic-examples 64 --batch 16 --steps 3 --profile";
+  const CommandResult json = RunCommandSplit(base + " --format json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const google::protobuf::Struct summary = Json(json.stdout_only);
+  ASSERT_EQ(summary.fields().count("profile"), 1u) << json.stdout_only;
+  const auto& entries = summary.fields().at("profile").list_value().values();
+  ASSERT_FALSE(entries.empty());
+  bool conv_backward = false;
+  double previous = 1e300;
+  for (const auto& v : entries) {
+    const auto& f = v.struct_value().fields();
+    const std::string what = f.at("what").string_value();
+    EXPECT_GE(f.at("calls").number_value(), 3) << what;
+    EXPECT_GE(f.at("seconds").number_value(), 0) << what;
+    EXPECT_LE(f.at("seconds").number_value(), previous) << "largest first: " << what;
+    previous = f.at("seconds").number_value();
+    conv_backward = conv_backward || what == "BACKWARD conv2d";
+  }
+  EXPECT_TRUE(conv_backward) << json.stdout_only;
+  const CommandResult table = RunCommandSplit(base);
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.stdout_only.find("time per step of the schedule, training and evaluation (--profile):"), std::string::npos)
+      << table.stdout_only;
+  EXPECT_NE(table.stdout_only.find("BACKWARD conv2d"), std::string::npos) << table.stdout_only;
+  const CommandResult plain = RunCommandSplit("client/slimtrain train --model-file " + ModelFile() +
+                                              " --dataset synthetic --synthetic-examples 64 --batch 16 --steps 1 "
+                                              "--format json");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(Json(plain.stdout_only).fields().count("profile"), 0u);
 }
 
 struct BadRun {

@@ -6,10 +6,12 @@
 // labels (one per position for a sequence loss), float targets for a
 // regression. The strategies against exact: executor_strategy_test.cc; whole
 // models' gradients: executor_gradient_test.cc; the models:
-// executor_test_models.h.
+// executor_test_models.h. ExecutorOptions.profile times each step by kind
+// and op, waiting for the device around each.
 #include "engine/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -124,6 +126,70 @@ TEST(ExecutorTest, TrainingStepsLowerTheLossOnAFixedBatch) {
   }
   EXPECT_LT(last.loss, first.loss * 0.7) << first.loss << " -> " << last.loss;
   EXPECT_EQ(e->steps_run(), 11);
+}
+
+// The reference backend, counting the waits for the device.
+class SyncCountingBackend : public ReferenceBackend {
+ public:
+  SyncCountingBackend() : ReferenceBackend(DType::kF32) {}
+  void Synchronize() override { ++synchronized; }
+  int64_t synchronized = 0;
+};
+
+// ExecutorOptions.profile times every step of the schedule, waiting for the
+// device before and after each; the entries add up the schedule's steps by
+// kind and op, and their seconds fit in the runs' time. Without it nothing
+// waits and nothing is timed.
+TEST(ExecutorTest, ProfileTimesEveryStepByKindAndOp) {
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("fmnist_resnet"));
+  const Batch data = RandomBatch(g, 4, 3);
+  SyncCountingBackend plain;
+  std::unique_ptr<Executor> quiet = MakeExecutor(g, Strategy::kApprox4, 4, &plain);
+  ASSERT_NE(quiet, nullptr);
+  ASSERT_TRUE(quiet->TrainStep(data.images.data(), data.labels.data(), 0.05).ok());
+  EXPECT_EQ(plain.synchronized, 0);
+  EXPECT_TRUE(quiet->profile().empty());
+
+  SyncCountingBackend backend;
+  ExecutorOptions options;
+  options.seed = 7;
+  options.profile = true;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Executor> e,
+                       Executor::Create(g, Strategy::kApprox4, 4, &backend, options));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(e->TrainStep(data.images.data(), data.labels.data(), 0.05).ok());
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t steps = static_cast<int64_t>(e->schedule().steps.size());
+  EXPECT_EQ(backend.synchronized, 2 * 2 * steps);
+  const std::vector<ProfileEntry> profile = e->profile();
+  ASSERT_FALSE(profile.empty());
+  int64_t calls = 0;
+  double seconds = 0;
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < profile.size(); ++i) {
+    const ProfileEntry& entry = profile[i];
+    calls += entry.calls;
+    seconds += entry.seconds;
+    EXPECT_GE(entry.seconds, 0) << entry.what;
+    EXPECT_EQ(entry.calls % 2, 0) << entry.what << ": each of the 2 steps runs the same schedule";
+    if (i > 0) EXPECT_LE(entry.seconds, profile[i - 1].seconds) << "largest first";
+    seen.push_back(entry.what);
+  }
+  EXPECT_EQ(calls, 2 * steps);
+  EXPECT_GT(seconds, 0);
+  EXPECT_LE(seconds, wall);
+  for (const char* what : {"FORWARD conv2d", "BACKWARD conv2d", "SAVE batch_norm", "OPTIMIZER "}) {
+    EXPECT_NE(std::find(seen.begin(), seen.end(), what), seen.end()) << what;
+  }
+  // The table: every row's label, the rest summed past `rows`, the total.
+  const std::string all = FormatProfile(profile);
+  for (const std::string& what : seen) EXPECT_NE(all.find(what), std::string::npos) << what;
+  EXPECT_NE(all.find("total"), std::string::npos);
+  EXPECT_EQ(all.find("(the rest)"), std::string::npos);
+  const std::string two = FormatProfile(profile, 2);
+  EXPECT_NE(two.find(profile[0].what), std::string::npos);
+  EXPECT_EQ(two.find(profile[2].what + " "), std::string::npos) << two;
+  EXPECT_NE(two.find("(the rest)"), std::string::npos) << two;
 }
 
 TEST(ExecutorTest, RejectsTokenIdsThatAreNotWholeNumbersInTheVocabulary) {
