@@ -612,11 +612,13 @@ void Dashboard::DevicesRoute(const httplib::Request& req, httplib::Response& res
 
 void Dashboard::MetricsRoute(const httplib::Request& req, httplib::Response& res) {
   // Job ids only to those who may see the jobs: a caller its own, an admin
-  // every one; under --metrics-public a request without credentials the
-  // totals alone (a token sent is still checked).
+  // every one. Under --metrics-public a bearer token sent is still checked,
+  // a browser's valid session shows its user's jobs, and anything else gets
+  // the totals alone (an expired session's cookie too).
   std::optional<Identity> viewer;
-  const bool credentials = req.has_header("Authorization") || !CookieValue(req, kCookie).empty();
-  if (!options_.metrics_public || credentials || tokens_ == nullptr) {
+  if (options_.metrics_public && tokens_ != nullptr && !req.has_header("Authorization")) {
+    if (absl::StatusOr<Caller> c = Authenticate(req, res); c.ok()) viewer = c->who;
+  } else {
     Caller c;
     if (!ApiCaller(req, res, &c)) return;
     viewer = c.who;

@@ -594,8 +594,9 @@ TEST(DashboardFlagsTest, NoAuthOffLoopbackAndPublicMetricsWithoutHttpRefuseToSta
   }
 }
 
-// Under --metrics-public a scrape without credentials gets the totals but no
-// job's id; a token sent is still checked, and its owner sees its jobs.
+// Under --metrics-public a scrape without credentials (or with a stale
+// session cookie) gets the totals but no job's id; a token sent is still
+// checked, and the job's owner sees its series by token or session.
 TEST(DashboardPublicMetricsTest, WithoutATokenNoJobIdsAndABadTokenIsRefused) {
   const std::string dir = test_util::MakeServerDir("dashboard_public_metrics");
   TestServer server(dir);
@@ -631,6 +632,19 @@ TEST(DashboardPublicMetricsTest, WithoutATokenNoJobIdsAndABadTokenIsRefused) {
   r = c.Get("/metrics", {{"Authorization", "Bearer not-a-token-of-this-server"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
+  r = c.Get("/metrics", {{"Cookie", "slimtrain_session=0123456789abcdef"}});  // no such session: public
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(absl::StrContains(r->body, id)) << r->body;
+  // A browser logged in as the job's owner sees its series.
+  r = c.Post("/login", httplib::Params{{"token", kAlice}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 303);
+  const std::string cookie = r->get_header_value("Set-Cookie");
+  r = c.Get("/metrics", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_TRUE(absl::StrContains(r->body, id)) << r->body;
   r = c.Get("/metrics", {{"Authorization", absl::StrCat("Bearer ", kAlice)}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
