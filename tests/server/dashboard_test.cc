@@ -52,6 +52,17 @@ constexpr char kAdmin[] = "admin-token-0123456789";
 // The file's text, "" while it does not exist yet.
 std::string ReadText(const std::string& path) { return base::ReadFile(path).value_or(""); }
 
+// The dashboard's port, once the server has written dir/http_port (0 when
+// it does not within 10 s).
+int WaitForHttpPort(const std::string& dir) {
+  int port = 0;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    absl::SimpleAtoi(ReadText(dir + "/http_port"), &port);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return port;
+}
+
 // A browser's session: its cookie and the CSRF token its pages carry.
 struct Login {
   std::string cookie;  // "slimtrain_session=..."
@@ -66,10 +77,7 @@ class DashboardTest : public ::testing::Test {
     server_ = new TestServer(dir);
     ASSERT_TRUE(server_->Start("--cpu_jobs 1 --http-listen 127.0.0.1:0 --http-port-file " + dir + "/http_port"))
         << ReadText(dir + "/server.log");
-    for (int i = 0; i < 100 && http_port_ == 0; ++i) {
-      absl::SimpleAtoi(ReadText(dir + "/http_port"), &http_port_);
-      if (http_port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    http_port_ = WaitForHttpPort(dir);
     ASSERT_GT(http_port_, 0) << ReadText(dir + "/server.log");
   }
   static void TearDownTestSuite() {
@@ -603,11 +611,7 @@ TEST(DashboardPublicMetricsTest, WithoutATokenNoJobIdsAndABadTokenIsRefused) {
   ASSERT_TRUE(server.Start("--cpu_jobs 1 --metrics-public --http-listen 127.0.0.1:0 --http-port-file " + dir +
                            "/http_port"))
       << ReadText(dir + "/server.log");
-  int port = 0;
-  for (int i = 0; i < 100 && port == 0; ++i) {
-    absl::SimpleAtoi(ReadText(dir + "/http_port"), &port);
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const int port = WaitForHttpPort(dir);
   ASSERT_GT(port, 0) << ReadText(dir + "/server.log");
   v1::SubmitJobRequest submit;
   *submit.mutable_spec() = test_util::TinySyntheticJob(1000000);
@@ -663,11 +667,7 @@ TEST(DashboardTlsTest, ServesHttpsWithSecureCookies) {
   ASSERT_TRUE(server.Start(absl::StrCat("--tls_cert ", data, "tls_a.crt --tls_key ", data,
                                         "tls_a.key --http-listen 127.0.0.1:0 --http-port-file ", dir, "/http_port")))
       << ReadText(dir + "/server.log");
-  int port = 0;
-  for (int i = 0; i < 100 && port == 0; ++i) {
-    absl::SimpleAtoi(ReadText(dir + "/http_port"), &port);
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const int port = WaitForHttpPort(dir);
   ASSERT_GT(port, 0) << ReadText(dir + "/server.log");
   EXPECT_TRUE(absl::StrContains(ReadText(dir + "/server.log"), absl::StrCat("dashboard at https://127.0.0.1:", port)));
   httplib::SSLClient tls("127.0.0.1", port);
