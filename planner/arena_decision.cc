@@ -54,8 +54,9 @@ class Decision {
   // `nodes` counts the search nodes of every Decision sharing it; `hint`
   // (may be null): offsets per item of a known placement to go towards first.
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, int64_t* nodes,
-           const std::vector<int64_t>* hint)
-      : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
+           const std::vector<int64_t>* hint, bool floors)
+      : floors_(floors),
+        items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), false), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
         ending_(num_points), finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0),
@@ -474,7 +475,7 @@ class Decision {
       SetPlaced(k, true);
       offsets_[k] = h;
       const bool fits = (it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) &&
-                        StepsFillable(a - 1, it.hi + 1) && FloorsFit(wa, wb);
+                        StepsFillable(a - 1, it.hi + 1) && (!floors_ || FloorsFit(wa, wb));
       if (fits && Search(wa, wb)) return true;
       SetPlaced(k, false);
       UndoTo(mark);
@@ -482,8 +483,8 @@ class Decision {
     }
     // No buffer at h over [a, b]: raise the section to its lower neighbour.
     const size_t mark = log_.size();
-    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) && FloorsFit(wa, wb) &&
-        Search(wa, wb)) {
+    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) &&
+        (!floors_ || FloorsFit(wa, wb)) && Search(wa, wb)) {
       return true;
     }
     UndoTo(mark);
@@ -554,6 +555,7 @@ class Decision {
     return false;
   }
 
+  const bool floors_;  // step 2's floors checked (DecisionRuns: not when every point's load is the same)
   const std::vector<Item>& items_;
   const size_t n_;
   const int32_t t_;
@@ -603,14 +605,30 @@ std::vector<Item> Mirrored(std::vector<Item> items, int32_t num_points) {
   return items;
 }
 
+// Whether every point's unplaced units are the same: at its lower bound
+// such an instance (a rectangle cut) has no spare room anywhere, and step
+// 2's floors, checked at every node, cost more than they cut (arena_exact.h).
+bool EvenLoad(const std::vector<Item>& items, int32_t num_points) {
+  std::vector<int64_t> change(num_points + 1, 0);
+  for (const Item& it : items) {
+    change[it.lo] += it.size;
+    change[it.hi + 1] -= it.size;
+  }
+  for (int32_t p = 1; p < num_points; ++p) {
+    if (change[p] != 0) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 DecisionRuns::DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
                            Branching branching, const std::vector<int64_t>* hint, const std::vector<char>* fixed)
     : branching_(branching),
       mirrored_(Mirrored(items, num_points)),
-      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint)),
-      backward_(std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint)),
+      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint, !EvenLoad(items, num_points))),
+      backward_(
+          std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint, !EvenLoad(items, num_points))),
       capacity_(capacity),
       // A run places one item a node (and raises sections in others), so
       // a run with fewer nodes than twice the items rarely gets to the

@@ -54,7 +54,14 @@
 //      buffer sits at least on the highest skyline over its lifetime (its
 //      floor), so floor + size <= C, and at each step the lowest floor of the
 //      unplaced buffers alive there plus their sizes <= C (a step where no
-//      unplaced buffer can reach down to the skyline loses that room). A pit's
+//      unplaced buffer can reach down to the skyline loses that room); the
+//      first part already follows from the sums above (at the step where a
+//      buffer's floor is, skyline + unplaced counts the buffer). Floors are
+//      not checked on an instance whose load is the same at every step (a
+//      rectangle cut): there they cost more than they cut (bench, 231
+//      instances side by side: 215 -> 216 proven, the cuts proven in over
+//      0.05 s 2.6x faster); elsewhere they pay (without them ResNet-50
+//      approx8's plan stays at the heuristics' 1.0220 instead of 1.0139). A pit's
 //      floor: a point without spare room (C = skyline + unplaced there) must
 //      be covered at the pit's height by an unplaced buffer inside the pit,
 //      and such buffers do not overlap in time, so a DP over the pit checks
