@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <tuple>
 #include <unordered_set>
@@ -54,9 +55,8 @@ class Decision {
   // `nodes` counts the search nodes of every Decision sharing it; `hint`
   // (may be null): offsets per item of a known placement to go towards first.
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, int64_t* nodes,
-           const std::vector<int64_t>* hint, bool floors)
-      : floors_(floors),
-        items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
+           const std::vector<int64_t>* hint)
+      : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), false), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
         ending_(num_points), finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0),
@@ -68,6 +68,9 @@ class Decision {
       end_sum_[it.hi] += it.size;
       ++unplaced_starting_[it.lo];
     }
+    // Step 2's floors cost more than they cut where every point's load is
+    // the same (a rectangle cut: no spare room anywhere at its bound).
+    floors_ = std::adjacent_find(remaining_.begin(), remaining_.end(), std::not_equal_to<>()) != remaining_.end();
     // Try order among candidates: longer lifetime, then larger, then index.
     std::vector<int32_t> by_pref(n_);
     for (size_t k = 0; k < n_; ++k) by_pref[k] = static_cast<int32_t>(k);
@@ -555,7 +558,6 @@ class Decision {
     return false;
   }
 
-  const bool floors_;  // step 2's floors checked (DecisionRuns: not when every point's load is the same)
   const std::vector<Item>& items_;
   const size_t n_;
   const int32_t t_;
@@ -590,6 +592,7 @@ class Decision {
   std::unordered_set<Key, KeyHash> window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
   bool aborted_ = false;
+  bool floors_ = true;   // step 2's floors checked (not when every point's load is the same)
   bool cells_ = false;   // this run branches on tight cells too
   bool guided_ = false;  // try order: rank_ alone (a known placement's)
 };
@@ -605,30 +608,14 @@ std::vector<Item> Mirrored(std::vector<Item> items, int32_t num_points) {
   return items;
 }
 
-// Whether every point's unplaced units are the same: at its lower bound
-// such an instance (a rectangle cut) has no spare room anywhere, and step
-// 2's floors, checked at every node, cost more than they cut (arena_exact.h).
-bool EvenLoad(const std::vector<Item>& items, int32_t num_points) {
-  std::vector<int64_t> change(num_points + 1, 0);
-  for (const Item& it : items) {
-    change[it.lo] += it.size;
-    change[it.hi + 1] -= it.size;
-  }
-  for (int32_t p = 1; p < num_points; ++p) {
-    if (change[p] != 0) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 DecisionRuns::DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
                            Branching branching, const std::vector<int64_t>* hint, const std::vector<char>* fixed)
     : branching_(branching),
       mirrored_(Mirrored(items, num_points)),
-      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint, !EvenLoad(items, num_points))),
-      backward_(
-          std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint, !EvenLoad(items, num_points))),
+      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint)),
+      backward_(std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint)),
       capacity_(capacity),
       // A run places one item a node (and raises sections in others), so
       // a run with fewer nodes than twice the items rarely gets to the
