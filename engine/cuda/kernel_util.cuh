@@ -100,57 +100,54 @@ __host__ __device__ inline double* Partials(const Tiling& t, double* scratch) { 
 // fits the default scratch size (at least 1).
 int64_t MaxReductionChunks(int64_t units);
 
-// Ends a tiled reduction kernel: the block's threads hold (a, b) for their
-// unit over their rows; sums them per unit in fixed order (ty = 0, 1, ...)
-// and writes the block's partials. Every thread of the block must call it.
-__device__ __forceinline__ void WriteTilePartials(const Tiling& t, const TileLane& l, double a, double b,
-                                                  double* partials) {
+// The block's threads hold (a, b) for their lane's unit; sums them per unit
+// in fixed order (ty = 0, 1, ...) into (*ta, *tb) of the unit's thread with
+// ty = 0, and returns true there. Every thread of the block must call it.
+__device__ __forceinline__ bool SumLanes(const Tiling& t, const TileLane& l, double a, double b, double* ta,
+                                         double* tb) {
   __shared__ double sa[kThreads], sb[kThreads];
   sa[threadIdx.x] = a;
   sb[threadIdx.x] = b;
   __syncthreads();
-  if (l.ty == 0 && l.unit < t.units) {
-    double ta = 0, tb = 0;
-    for (int k = 0; k < t.r; ++k) {
-      ta += sa[k * t.tw + l.tx];
-      tb += sb[k * t.tw + l.tx];
-    }
-    const int64_t k = blockIdx.y;
-    partials[k * t.units + l.unit] = ta;
-    partials[(t.chunks + k) * t.units + l.unit] = tb;
+  if (l.ty != 0 || l.unit >= t.units) return false;
+  double x = 0, y = 0;
+  for (int k = 0; k < t.r; ++k) {
+    x += sa[k * t.tw + l.tx];
+    y += sb[k * t.tw + l.tx];
   }
+  *ta = x;
+  *tb = y;
+  return true;
+}
+
+// Ends a tiled reduction kernel: the block's threads hold (a, b) for their
+// unit over their rows; sums them per unit (SumLanes) and writes the block's
+// partials. Every thread of the block must call it.
+__device__ __forceinline__ void WriteTilePartials(const Tiling& t, const TileLane& l, double a, double b,
+                                                  double* partials) {
+  double ta, tb;
+  if (!SumLanes(t, l, a, b, &ta, &tb)) return;
+  const int64_t k = blockIdx.y;
+  partials[k * t.units + l.unit] = ta;
+  partials[(t.chunks + k) * t.units + l.unit] = tb;
 }
 
 // Finishes a tiled reduction in a launch of t.tiles blocks of kThreads:
 // block x sums the partials of tile x's units over the chunks, lane ty of
 // each unit taking chunks ty, ty + r, ... in order, then the lanes in order
-// (ty = 0, 1, ...), so the result is fixed for a given tiling. Every thread
-// of the block must call it. Returns the unit whose totals (a, b) this
-// thread holds, or -1 (one thread per unit holds them).
+// (SumLanes), so the result is fixed for a given tiling. Every thread of
+// the block must call it. Returns the unit whose totals (a, b) this thread
+// holds, or -1 (one thread per unit holds them).
 __device__ __forceinline__ int64_t SumTilePartials(const Tiling& t, const double* partials, double* a, double* b) {
-  const int tx = static_cast<int>(threadIdx.x) % t.tw, ty = static_cast<int>(threadIdx.x) / t.tw;
-  const int64_t unit = static_cast<int64_t>(blockIdx.x) * t.tw + tx;
+  const TileLane l = ThisLane(t);  // one block row: only tx, ty, unit and active matter
   double ta = 0, tb = 0;
-  if (ty < t.r && unit < t.units) {
-    for (int64_t k = ty; k < t.chunks; k += t.r) {
-      ta += partials[k * t.units + unit];
-      tb += partials[(t.chunks + k) * t.units + unit];
+  if (l.active) {
+    for (int64_t k = l.ty; k < t.chunks; k += t.r) {
+      ta += partials[k * t.units + l.unit];
+      tb += partials[(t.chunks + k) * t.units + l.unit];
     }
   }
-  __shared__ double sa[kThreads], sb[kThreads];
-  sa[threadIdx.x] = ta;
-  sb[threadIdx.x] = tb;
-  __syncthreads();
-  if (ty != 0 || unit >= t.units) return -1;
-  ta = 0;
-  tb = 0;
-  for (int k = 0; k < t.r; ++k) {
-    ta += sa[k * t.tw + tx];
-    tb += sb[k * t.tw + tx];
-  }
-  *a = ta;
-  *b = tb;
-  return unit;
+  return SumLanes(t, l, ta, tb, a, b) ? l.unit : -1;
 }
 
 }  // namespace slimtrain::engine::cuda
