@@ -312,7 +312,8 @@ int RunTrainCommand(const std::vector<std::string>& args) {
     if (!output.empty()) std::cout << "weights: " << output << "\n";
     if (!checkpoint.empty()) std::cout << "checkpoint: " << checkpoint << "\n";
     if (profile) {
-      std::cout << "\ntime per step of the schedule, training and evaluation (--profile):\n" << engine::FormatProfile(t.executor().profile());
+      std::cout << "\ntime per step of the schedule, training and evaluation (--profile):\n"
+                << engine::FormatProfile(t.executor().profile());
     }
   }
   return 0;

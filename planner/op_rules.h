@@ -1,8 +1,9 @@
 // op_rules.h — each op's rules, private to Graph::Build (graph.cc): its
 // attributes with their defaults and ranges (op_rules.cc), and its shape,
 // parameter and FLOP counts (op_shapes.cc). One switch per step over every
-// OpKind; a new op adds a case to each (and to graph.h's OpKind). Every count is overflow-checked; every
-// error is INVALID_ARGUMENT naming the layer, the field and the value.
+// OpKind; a new op adds a case to each (and to graph.h's OpKind). Every
+// count is overflow-checked; every error is INVALID_ARGUMENT naming the
+// layer, the field and the value.
 #ifndef SLIMTRAIN_PLANNER_OP_RULES_H_
 #define SLIMTRAIN_PLANNER_OP_RULES_H_
 
