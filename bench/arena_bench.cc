@@ -67,6 +67,9 @@ struct Run {
   bool proven = false;  // plan.proven_optimal
 };
 
+// Step 6's parallel searches (--threads).
+int64_t exact_threads = 1;
+
 // search_seconds: step 5's annealing; exact_seconds: step 6 whenever the
 // arena is above the lower bound (0: neither gap rule nor search).
 Run PlanOnce(const Requests& requests, double search_seconds, double exact_seconds = 0) {
@@ -75,6 +78,7 @@ Run PlanOnce(const Requests& requests, double search_seconds, double exact_secon
   options.exact_seconds = exact_seconds;
   options.exact_min_gap = 0;
   options.exact_max_nodes = 0;  // the time alone
+  options.exact_threads = static_cast<int>(exact_threads);
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<ArenaPlan> plan = PlanArena(requests, options);
   const double seconds = Seconds(start);
@@ -227,7 +231,8 @@ int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
                 csv->requests.size(), classic.ratio, heuristics.ratio, exact.ratio,
                 exact.proven ? "proven" : "not proven", exact.seconds);
   }
-  std::printf("proven optimal: %d/%zu (at most %.1f s each)\n", proven, paths.size(), exact_seconds);
+  std::printf("proven optimal: %d/%zu (at most %.1f s each, %lld threads)\n", proven, paths.size(), exact_seconds,
+              static_cast<long long>(exact_threads));
   return 0;
 }
 
@@ -276,6 +281,8 @@ int main(int argc, char** argv) {
   flags.Bool("verbose", &verbose, "one line per instance with the exact search's result");
   flags.String("dump", &dump, "write each generated instance to this folder as CSV");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
+  exact_threads = DefaultExactThreads();
+  flags.Int("threads", &exact_threads, "step 6's parallel searches (default: the cores, at least 4, at most 8)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
     std::fprintf(stderr, "arena_bench: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -283,6 +290,11 @@ int main(int argc, char** argv) {
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
     return 0;
+  }
+  if (exact_threads < 1 || exact_threads > kMaxExactThreads) {
+    std::fprintf(stderr, "arena_bench: --threads %lld is not in [1, %d]\n", static_cast<long long>(exact_threads),
+                 kMaxExactThreads);
+    return 2;
   }
   if (!flags.positional().empty()) return BenchFiles(flags.positional(), exact_seconds);
   std::mt19937_64 rng(static_cast<uint64_t>(seed));

@@ -26,6 +26,8 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   std::string input, format = "table";
   int64_t alignment = 1;
   double search = 1.0;  // as the planner's arena_exact_seconds
+  // Parallel searches: planner::DefaultExactThreads().
+  int64_t threads = planner::DefaultExactThreads();
   base::FlagSet flags("slimtrain arena",
                       "Plans a raw buffer list into one arena: no two buffers alive at the same step overlap.\n"
                       "The CSV has a header id,lower,upper,size (or buffer,start,end,size); each buffer is\n"
@@ -36,6 +38,9 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   flags.Double("search-seconds", &search,
                "seconds for the exact search (planner/arena_exact.h) when the heuristics miss the lower\n"
                "bound; 0: the heuristics alone");
+  flags.Int("threads", &threads,
+            "parallel exact searches, one thread each, sharing what they find (default: the cores,\n"
+            "at least 4 and at most 8)");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
@@ -50,6 +55,10 @@ int RunArenaCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--search-seconds: %g is not a finite number >= 0", search)));
   }
+  if (threads < 1 || threads > planner::kMaxExactThreads) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrFormat("--threads: %d is not in [1, %d]", threads, planner::kMaxExactThreads)));
+  }
   absl::StatusOr<std::string> text = base::ReadFile(input);
   if (!text.ok()) return Fail(text.status());
   absl::StatusOr<planner::ArenaCsv> csv = planner::ParseArenaCsv(*text, input);
@@ -59,6 +68,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.exact_seconds = search;
   options.exact_min_gap = 0;    // any gap: the user asked for the time
   options.exact_max_nodes = 0;  // the time alone
+  options.exact_threads = static_cast<int>(threads);
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<planner::ArenaPlan> plan = planner::PlanArena(csv->requests, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -13,6 +13,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -441,6 +442,8 @@ ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64
 
 int64_t AlignUp(int64_t bytes, int64_t alignment) { return Units(bytes, alignment) * alignment; }
 
+int DefaultExactThreads() { return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 4, 8); }
+
 int64_t ArenaLowerBound(absl::Span<const ArenaRequest> requests, int64_t alignment) {
   if (alignment < 1) return 0;
   return MakeProblem(requests, alignment).lower_bound * alignment;
@@ -466,6 +469,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   }
   if (!(options.exact_min_gap >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("exact_min_gap ", options.exact_min_gap, " < 0"));
+  }
+  if (options.exact_threads < 1 || options.exact_threads > kMaxExactThreads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exact_threads ", options.exact_threads, " is not in [1, ", kMaxExactThreads, "]"));
   }
   const Problem p = MakeProblem(requests, options.alignment);
   Solution best;
@@ -523,7 +530,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
         p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
-        options.exact_max_nodes);
+        options.exact_max_nodes, arena_internal::Branching::kAlternate, options.exact_threads);
     if (exact.improved) {
       best.offsets = std::move(exact.offsets);
       best.arena = exact.arena;

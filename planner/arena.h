@@ -145,7 +145,20 @@ struct ArenaOptions {
   // Step 6 runs only when arena > lower bound * (1 + exact_min_gap): plans
   // the heuristics already pack tightly stay as fast as without it. >= 0.
   double exact_min_gap = 0.005;
+  // Step 6's searches run in parallel, one thread each, sharing what they
+  // find (arena_exact.h, "Streams"); 1: one search on the calling thread,
+  // deterministic under the node cap. In [1, kMaxExactThreads].
+  int exact_threads = 1;
 };
+
+inline constexpr int kMaxExactThreads = 64;
+
+// The exact search's parallel streams where the time alone limits it
+// (`slimtrain arena`, bench/arena_bench): the cores, at least 4 and at most
+// 8. More streams than cores still pay: each is another path through a
+// heavy-tailed search (bench, docs/results.md: on 2 cores, 4 streams proved
+// more cuts in 10 s than 2).
+int DefaultExactThreads();
 
 struct ArenaPlan {
   std::vector<int64_t> offsets;   // bytes from the arena's start, one per request, same order
@@ -167,7 +180,8 @@ struct ArenaPlan {
 // ("buffer 7: last 3 < first 5", "buffer 2: size -1 < 0", "buffer 4: first -2
 // < 0"), or the option ("alignment 0 < 1", "search_seconds -1 is not a finite
 // number >= 0", "max_search_evaluations -1 < 0", "exact_seconds -1 is not a
-// finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0"); also when the aligned sizes
+// finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0", "exact_threads 0 is not in
+// [1, 64]"); also when the aligned sizes
 // add up past int64.
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});

@@ -12,6 +12,7 @@
 #ifndef SLIMTRAIN_PLANNER_ARENA_DECISION_H_
 #define SLIMTRAIN_PLANNER_ARENA_DECISION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -42,15 +43,19 @@ class DecisionRuns {
   // `hint` (may be null): offsets per item of a known placement, which the
   // first runs go towards. `fixed` (may be null): items kept at their `hint`
   // offsets for good, the others searched above them (a neighbourhood of
-  // the hint; "does not fit" then holds for it only).
+  // the hint; "does not fit" then holds for it only). `stream`: which of
+  // MinimizeArenaExact's parallel searches this is; each other than 0 starts
+  // the other way and draws its own reshuffles.
   DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Branching branching,
-               const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr);
+               const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr, int stream = 0);
   ~DecisionRuns();
   DecisionRuns(const DecisionRuns&) = delete;
   DecisionRuns& operator=(const DecisionRuns&) = delete;
 
-  // Runs on until an answer, `deadline`, or `max_nodes` more nodes (0: no cap).
-  Fit Continue(Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets);
+  // Runs on until an answer, `deadline`, `max_nodes` more nodes (0: no cap)
+  // or `*stop` (may be null; checked with the clock, every 1,024 nodes).
+  Fit Continue(Clock::time_point deadline, int64_t max_nodes, std::vector<int64_t>& offsets,
+               const std::atomic<bool>* stop = nullptr);
   int64_t nodes() const { return nodes_; }
   int64_t capacity() const { return capacity_; }
 
@@ -60,6 +65,7 @@ class DecisionRuns {
   int64_t nodes_ = 0;  // both directions' search nodes
   std::unique_ptr<Decision> forward_, backward_;
   const int64_t capacity_;
+  const int stream_;
   uint64_t seed_ = 0;  // of the next run
   double budget_;      // nodes of the next run
 };

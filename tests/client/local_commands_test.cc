@@ -259,7 +259,8 @@ INSTANTIATE_TEST_SUITE_P(
         UsageError{"HugeBuckets", "plan --model zoo:resnet20 --batch 8 --ranks 2 --bucket-mib 5000", 2,
                    "--bucket-mib: 5000, must be in [1, 4096]"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
-        UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"}),
+        UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"},
+        UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });
 
 // The commands `slimtrain --help` lists: the first word of each indented line

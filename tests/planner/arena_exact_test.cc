@@ -304,6 +304,17 @@ TEST(ArenaExactTest, HonoursTheTimeLimit) {
   EXPECT_LT(seconds, 0.3 + 1.5);  // the heuristics' time, with room for a slow machine
   EXPECT_EQ(CheckPlan(r, *plan, 256), "");
   EXPECT_LE(plan->arena_bytes, heuristic->arena_bytes);
+  // Parallel streams stop at the same limit.
+  ArenaOptions parallel = Exact(0.3, 256);
+  parallel.exact_threads = 2;
+  const auto parallel_start = std::chrono::steady_clock::now();
+  absl::StatusOr<ArenaPlan> both = PlanArena(r, parallel);
+  const double both_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - parallel_start).count();
+  ASSERT_TRUE(both.ok());
+  EXPECT_LT(both_seconds, 0.3 + 1.5);
+  EXPECT_EQ(CheckPlan(r, *both, 256), "");
+  EXPECT_LE(both->arena_bytes, heuristic->arena_bytes);
 }
 
 // The default gap: plans within 0.5% of the lower bound skip the search.
@@ -331,6 +342,47 @@ TEST(ArenaExactTest, RejectsBadOptions) {
   o.exact_min_gap = 0;
   o.exact_max_nodes = -1;
   EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_max_nodes -1 < 0"));
+  o.exact_max_nodes = 0;
+  o.exact_threads = 0;
+  EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_threads 0 is not in [1, 64]"));
+  o.exact_threads = 65;
+  EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_threads 65 is not in [1, 64]"));
+}
+
+// Parallel streams (arena_exact.h, "Streams") share proven floors and found
+// placements: on the gap instances (optimum above the bound, so some stream
+// must prove "does not fit" and the others take it), tiny instances and
+// rectangle cuts, three streams reach the brute-force or known optimum,
+// proven, and every plan passes the overlap check.
+TEST(ArenaExactTest, ParallelStreamsProveTheSameOptima) {
+  ArenaOptions o = Exact(10, 1);
+  o.exact_threads = 3;
+  std::vector<Requests> instances = GapInstances();
+  std::mt19937_64 rng(29);
+  for (int i = 0; i < 60; ++i) instances.push_back(TinyInstance(rng));
+  for (size_t i = 0; i < instances.size(); ++i) {
+    const Requests& r = instances[i];
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, BruteForceOptimum(r, plan->arena_bytes + 1)) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
+  }
+  o.alignment = 256;
+  int heuristics_missed = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int64_t height = Uniform(rng, 50, 150);
+    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 60, 120)),
+                                       static_cast<int32_t>(Uniform(rng, 20, 40)), height);
+    absl::StatusOr<ArenaPlan> heuristic = PlanArena(r, Exact(0, 256));
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+    ASSERT_TRUE(heuristic.ok() && plan.ok());
+    heuristics_missed += heuristic->arena_bytes > height * 256;
+    EXPECT_EQ(CheckPlan(r, *plan, 256), "") << "cut " << i;
+    EXPECT_EQ(plan->arena_bytes, height * 256) << "cut " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "cut " << i;
+  }
+  EXPECT_GE(heuristics_missed, 3) << "too few cuts needed the exact search";
 }
 
 // With the default node cap, the same input gives the same plan.
