@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   flags.String("dump", &dump, "write each generated instance to this folder as CSV");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
   exact_threads = DefaultExactThreads();
-  flags.Int("threads", &exact_threads, "step 6's parallel searches (default: the cores, at least 4, at most 8)");
+  flags.Int("threads", &exact_threads, "step 6's parallel searches (by default the cores, 4 to 8)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
     std::fprintf(stderr, "arena_bench: %s\n", std::string(s.message()).c_str());
     return 2;

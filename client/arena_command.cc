@@ -39,8 +39,8 @@ int RunArenaCommand(const std::vector<std::string>& args) {
                "seconds for the exact search (planner/arena_exact.h) when the heuristics miss the lower\n"
                "bound; 0: the heuristics alone");
   flags.Int("threads", &threads,
-            "parallel exact searches, one thread each, sharing what they find (default: the cores,\n"
-            "at least 4 and at most 8)");
+            "parallel exact searches, one thread each, sharing what they find (by default the\n"
+            "cores, 4 to 8)");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
