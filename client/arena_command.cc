@@ -1,4 +1,4 @@
-// slimtrain arena --input FILE.csv [--search-seconds S]: plans a raw buffer
+// slimtrain arena --input FILE.csv [--search-seconds S] [--threads N] [--quiet]: plans a raw buffer
 // list into one arena; S seconds of exact search (planner/arena_exact.h) may
 // lower it and prove it optimal.
 #include <chrono>
@@ -42,6 +42,8 @@ int RunArenaCommand(const std::vector<std::string>& args) {
             "parallel exact searches, one thread each, sharing what they find (by default the\n"
             "cores, 4 to 8)");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
+  bool quiet = false;
+  flags.Bool("quiet", &quiet, "no progress lines (on stderr, one a second while the exact search runs)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -69,6 +71,14 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.exact_min_gap = 0;    // any gap: the user asked for the time
   options.exact_max_nodes = 0;  // the time alone
   options.exact_threads = static_cast<int>(threads);
+  if (!quiet) {
+    const int64_t bound = planner::ArenaLowerBound(csv->requests, alignment);
+    options.exact_progress = [bound](int64_t arena, int64_t floor, double seconds) {
+      std::cerr << absl::StrFormat("slimtrain arena: %4.0f s  best %d bytes (%.4fx the lower bound)  proven: none "
+                                   "below %d bytes\n",
+                                   seconds, arena, bound > 0 ? static_cast<double>(arena) / bound : 1.0, floor);
+    };
+  }
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<planner::ArenaPlan> plan = planner::PlanArena(csv->requests, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

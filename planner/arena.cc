@@ -530,7 +530,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
         p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
-        options.exact_max_nodes, arena_internal::Branching::kAlternate, options.exact_threads);
+        options.exact_max_nodes, arena_internal::Branching::kAlternate, options.exact_threads,
+        options.exact_progress ? [&](int64_t arena, int64_t floor, double seconds) {
+          options.exact_progress(arena * options.alignment, floor * options.alignment, seconds);
+        } : arena_internal::ExactProgress());
     if (exact.improved) {
       best.offsets = std::move(exact.offsets);
       best.arena = exact.arena;

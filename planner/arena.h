@@ -101,6 +101,7 @@
 #define SLIMTRAIN_PLANNER_ARENA_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,10 @@ struct ArenaOptions {
   // find (arena_exact.h, "Streams"); 1: one search on the calling thread,
   // deterministic under the node cap. In [1, kMaxExactThreads].
   int exact_threads = 1;
+  // Called about once a second while step 6 runs (on the calling thread),
+  // with the best arena so far and the proven floor (bytes: no smaller arena
+  // exists) and the seconds step 6 has run. Empty: no reports.
+  std::function<void(int64_t arena_bytes, int64_t floor_bytes, double seconds)> exact_progress;
 };
 
 inline constexpr int kMaxExactThreads = 64;

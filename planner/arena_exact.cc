@@ -197,9 +197,11 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
 
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
                                const std::vector<int64_t>& offsets, int64_t arena, double seconds,
-                               int64_t max_nodes, Branching branching, int streams) {
+                               int64_t max_nodes, Branching branching, int streams,
+                               const ExactProgress& progress) {
+  const Clock::time_point start = Clock::now();
   const Clock::time_point deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   // Every canonical placement (arena_exact.h, step 1) puts each item at a sum
   // of sizes, so arenas come in steps of the sizes' greatest common divisor:
   // capacities are tried only at its multiples (MiniMalloc's benchmarks
@@ -217,14 +219,29 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     r.offsets = offsets;
     r.arena = arena;
   }
-  if (streams == 1) {
+  if (streams == 1 && !progress) {
     RunStream(items, num_points, quantum, deadline, max_nodes, branching, 0, shared, results[0]);
   } else {
+    std::atomic<int> running{streams};
     std::vector<std::thread> threads;
     for (int s = 0; s < streams; ++s) {
       threads.emplace_back([&, s] {
         RunStream(items, num_points, quantum, deadline, max_nodes, branching, s, shared, results[s]);
+        --running;
       });
+    }
+    // Reports about once a second, looking every 20 ms whether all ended.
+    for (Clock::time_point next = start + std::chrono::seconds(1); progress && running > 0;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (Clock::now() < next || running == 0) continue;
+      next += std::chrono::seconds(1);
+      int64_t best = 0, floor = 0;
+      {
+        std::lock_guard<std::mutex> lock(shared.mu);
+        best = shared.arena;
+        floor = shared.low;
+      }
+      progress(best, std::min(floor, best), std::chrono::duration<double>(Clock::now() - start).count());
     }
     for (std::thread& t : threads) t.join();
   }

@@ -144,6 +144,7 @@
 #define SLIMTRAIN_PLANNER_ARENA_EXACT_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "planner/arena.h"
@@ -169,11 +170,17 @@ struct ExactResult {
 // placement (`offsets`, `arena`, units) and the lower bound (units, the most
 // alive at a point). Never returns more than `arena`. `streams` searches run
 // in parallel threads ("Streams" above), each with the node cap; one stream
-// is deterministic when the node cap, not the clock, ends it.
+// is deterministic when the node cap, not the clock, ends it. `progress`
+// (may be empty) is called on the calling thread about once a second while
+// the search runs, with the best arena so far, the proven floor (units: no
+// smaller arena exists) and the seconds since the start; the streams then
+// all run on threads of their own.
+using ExactProgress = std::function<void(int64_t arena, int64_t floor, double seconds)>;
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
                                int64_t lower_bound, const std::vector<int64_t>& offsets,
                                int64_t arena, double seconds, int64_t max_nodes,
-                               Branching branching = Branching::kAlternate, int streams = 1);
+                               Branching branching = Branching::kAlternate, int streams = 1,
+                               const ExactProgress& progress = {});
 
 }  // namespace slimtrain::planner::arena_internal
 

@@ -219,6 +219,36 @@ TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
   EXPECT_NE(exact.output.find("method       exact"), std::string::npos) << exact.output;
 }
 
+// A long search reports its progress on stderr once a second (the best
+// arena so far against the bound, the proven floor); --quiet does not;
+// stdout keeps the table alone either way. (RunCommandSplit: output is
+// stderr.)
+TEST(ArenaCommandTest, ReportsProgressOnStderrUnlessQuiet) {
+  std::mt19937_64 rng(5);
+  const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, 3000, 256);
+  const std::string csv = TempPath("big_cut.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const CommandResult loud =
+      RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --search-seconds 2.5 --threads 2");
+  ASSERT_EQ(loud.exit_code, 0) << loud.output;
+  ASSERT_NE(loud.stdout_only.find("not proven"), std::string::npos) << "pick a cut the search cannot finish";
+  EXPECT_NE(loud.output.find("slimtrain arena:    1 s  best "), std::string::npos) << loud.output;
+  EXPECT_NE(loud.output.find("proven: none below " + std::to_string(3000 * 256) + " bytes"), std::string::npos)
+      << loud.output;
+  EXPECT_EQ(loud.stdout_only.find("slimtrain arena:"), std::string::npos) << loud.stdout_only;
+  const CommandResult quiet = RunCommandSplit(std::string(kBinary) + " arena --input " + csv +
+                                              " --search-seconds 1.5 --threads 2 --quiet");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("slimtrain arena:"), std::string::npos) << quiet.output;
+  EXPECT_NE(quiet.stdout_only.find("optimal      not proven"), std::string::npos) << quiet.stdout_only;
+}
+
 struct UsageError {
   const char* name;
   const char* args;
