@@ -216,7 +216,9 @@ void PrintExact(const std::vector<FamilyRuns>& families, double exact_seconds) {
 // the exact search's arena / lower bound, proven or not, and the time.
 int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
   std::printf("%-40s %6s %9s %10s %9s %-10s %9s\n", "file", "n", "classic", "heuristics", "exact", "", "s");
-  int proven = 0;
+  std::vector<Run> runs;
+  int proven = 0, above = 0;
+  double worst = 1;
   for (const std::string& path : paths) {
     absl::StatusOr<std::string> text = base::ReadFile(path);
     absl::StatusOr<ArenaCsv> csv = text.ok() ? ParseArenaCsv(*text, path) : text.status();
@@ -226,13 +228,18 @@ int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
     }
     const Run classic = ClassicGreedy(csv->requests), heuristics = PlanOnce(csv->requests, 0),
               exact = PlanOnce(csv->requests, 0, exact_seconds);
+    runs.push_back(exact);
     proven += exact.proven;
+    above += exact.ratio > 1.01;
+    worst = std::max(worst, exact.ratio);
     std::printf("%-40s %6zu %9.4f %10.4f %9.4f %-10s %9.3f\n", path.substr(path.find_last_of('/') + 1).c_str(),
                 csv->requests.size(), classic.ratio, heuristics.ratio, exact.ratio,
                 exact.proven ? "proven" : "not proven", exact.seconds);
   }
-  std::printf("proven optimal: %d/%zu (at most %.1f s each, %lld threads)\n", proven, paths.size(), exact_seconds,
-              static_cast<long long>(exact_threads));
+  std::printf("proven optimal: %d/%zu (at most %.1f s each, %lld threads); median %.3f s; worst ratio %.4f; "
+              "%d above 1.01\n",
+              proven, paths.size(), exact_seconds, static_cast<long long>(exact_threads), MedianSeconds(runs), worst,
+              above);
   return 0;
 }
 
