@@ -169,7 +169,10 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
   SLIM_CHECK(plan.offsets.size() == csv.ids.size());
   std::string out = absl::StrCat("{\n  \"arena_bytes\": ", plan.arena_bytes,
                                  ",\n  \"arena_lower_bound_bytes\": ", plan.lower_bound_bytes,
-                                 ",\n  \"offsets\": {");
+                                 ",\n  \"proven_optimal\": ", plan.proven_optimal ? "true" : "false",
+                                 ",\n  \"method\": ");
+  base::AppendJsonQuoted(plan.method, &out);
+  out.append(",\n  \"offsets\": {");
   for (size_t i = 0; i < csv.ids.size(); ++i) {
     out.append(i == 0 ? "\n    " : ",\n    ");
     base::AppendJsonQuoted(csv.ids[i], &out);

@@ -188,6 +188,7 @@ TEST(ArenaCommandTest, PlansACsvAndPrintsEveryOffsetAsJson) {
   const auto& root = parsed.fields();
   EXPECT_EQ(root.at("arena_lower_bound_bytes").number_value(), 150);
   EXPECT_EQ(root.at("arena_bytes").number_value(), 150);
+  EXPECT_TRUE(root.at("proven_optimal").bool_value());  // at the lower bound
   // a and c never overlap in time ([0,2) and [2,4)), so they can share bytes.
   const auto& offsets = root.at("offsets").struct_value().fields();
   EXPECT_EQ(offsets.at("a").number_value(), offsets.at("c").number_value());

@@ -133,6 +133,8 @@ TEST(ArenaPlanJsonTest, WritesBothBoundsAndOffsetsByIdInInputOrder) {
             "{\n"
             "  \"arena_bytes\": 1536,\n"
             "  \"arena_lower_bound_bytes\": 1536,\n"
+            "  \"proven_optimal\": true,\n"
+            "  \"method\": \"" + plan->method + "\",\n"
             "  \"offsets\": {\n"
             "    \"z\": 0,\n"
             "    \"y\": 1024,\n"
@@ -156,7 +158,8 @@ TEST(ArenaPlanJsonTest, EscapesIdsAsJsonStrings) {
 
 TEST(ArenaPlanJsonTest, NoBuffersGiveAnEmptyObject) {
   EXPECT_EQ(ArenaPlanJson(ArenaCsv{}, ArenaPlan{}),
-            "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"offsets\": {}\n}\n");
+            "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"proven_optimal\": false,\n"
+            "  \"method\": \"\",\n  \"offsets\": {}\n}\n");
 }
 
 }  // namespace
