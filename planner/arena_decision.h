@@ -44,8 +44,8 @@ class DecisionRuns {
   // first runs go towards. `fixed` (may be null): items kept at their `hint`
   // offsets for good, the others searched above them (a neighbourhood of
   // the hint; "does not fit" then holds for it only). `stream`: which of
-  // MinimizeArenaExact's parallel searches this is; each other than 0 starts
-  // the other way and draws its own reshuffles.
+  // MinimizeArenaExact's parallel searches this is; an odd one starts the
+  // other way in time, and each but 0 draws reshuffles of its own.
   DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Branching branching,
                const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr, int stream = 0);
   ~DecisionRuns();
