@@ -6,10 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <tuple>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -28,8 +28,66 @@ struct Key {
   uint64_t a, b;
   bool operator==(const Key& o) const { return a == o.a && b == o.b; }
 };
-struct KeyHash {
-  size_t operator()(const Key& k) const { return static_cast<size_t>(k.a); }
+
+// A set of keys by open addressing (linear probing in one flat array,
+// doubled at half full): one memory access a lookup where a node-based hash
+// set takes two or three, and no allocation an insert (bench: the memo took
+// a third of the search's time as std::unordered_set). Keys are hashes
+// already, so the low bits of `a` pick the slot. The all-zero key marks an
+// empty slot; a key that is all zero is stored with b = 1 (one more
+// collision at odds of 2^-128).
+class KeySet {
+ public:
+  size_t size() const { return size_; }
+  bool contains(Key key) const {
+    if (slots_.empty()) return false;
+    if (key.a == 0 && key.b == 0) key.b = 1;
+    for (size_t i = key.a & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i] == key) return true;
+      if (slots_[i].a == 0 && slots_[i].b == 0) return false;
+    }
+  }
+  void insert(Key key) {
+    if (2 * (size_ + 1) > slots_.size()) Grow();
+    if (key.a == 0 && key.b == 0) key.b = 1;
+    size_ += Put(slots_, mask_, key) ? 1 : 0;
+  }
+  void clear() {
+    std::fill(slots_.begin(), slots_.end(), Key{0, 0});
+    size_ = 0;
+  }
+
+ private:
+  // Puts `key` in `slots`; false when it was there.
+  static bool Put(std::vector<Key>& slots, size_t mask, const Key& key) {
+    for (size_t i = key.a & mask;; i = (i + 1) & mask) {
+      if (slots[i] == key) return false;
+      if (slots[i].a == 0 && slots[i].b == 0) {
+        slots[i] = key;
+        return true;
+      }
+    }
+  }
+  void Grow() {
+    std::vector<Key> bigger(std::max<size_t>(1024, 2 * slots_.size()), Key{0, 0});
+    const size_t mask = bigger.size() - 1;
+    for (const Key& key : slots_) {
+      if (key.a != 0 || key.b != 0) Put(bigger, mask, key);
+    }
+    slots_.swap(bigger);
+    mask_ = mask;
+  }
+
+  std::vector<Key> slots_;  // empty, or a power of two of them
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// The vectors of one Search call, kept per depth of the recursion so that
+// a node allocates nothing (Decision::scratch_at_).
+struct Scratch {
+  std::vector<std::pair<int32_t, int32_t>> windows;
+  std::vector<int32_t> candidates;
 };
 
 // A section of the skyline: points [a, b] at height h between walls left, right.
@@ -61,7 +119,7 @@ class Decision {
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, int64_t* nodes,
            const std::vector<int64_t>* hint)
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
-        remaining_(num_points, 0), placed_(items.size(), false), offsets_(items.size(), 0), starting_(num_points),
+        remaining_(num_points, 0), placed_(items.size(), 0), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
         ending_(num_points), finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0),
         inner_(num_points + 1, 0), unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
@@ -85,6 +143,11 @@ class Decision {
     for (size_t r = 0; r < n_; ++r) rank_[by_pref[r]] = static_cast<int32_t>(r);
     for (int32_t k : by_pref) starting_[items_[k].lo].push_back(k);
     for (int32_t k : by_pref) ending_[items_[k].hi].push_back(k);
+    open_starting_.resize(t_);
+    open_ending_.resize(t_);
+    at_starting_.resize(n_);
+    at_ending_.resize(n_);
+    for (int32_t k : by_pref) Open(k);
     if (hint != nullptr) {
       // Guided: until the first reshuffle, a pit's candidates are tried in
       // the order of a known placement's offsets, so the first run goes
@@ -199,6 +262,11 @@ class Decision {
   }
   void SetPlaced(int32_t k, bool placed) {
     placed_[k] = placed;
+    if (placed) {
+      Close(k);
+    } else {
+      Open(k);
+    }
     placed_a_ ^= ItemHash(k, 1);
     placed_b_ ^= ItemHash(k, 2);
     const int64_t delta = placed ? -items_[k].size : items_[k].size;
@@ -213,6 +281,25 @@ class Decision {
     } else {
       placed_stack_.pop_back();
     }
+  }
+
+  // Adds unplaced item k to open_starting_ and open_ending_ (at the end).
+  void Open(int32_t k) {
+    at_starting_[k] = static_cast<int32_t>(open_starting_[items_[k].lo].size());
+    open_starting_[items_[k].lo].push_back(k);
+    at_ending_[k] = static_cast<int32_t>(open_ending_[items_[k].hi].size());
+    open_ending_[items_[k].hi].push_back(k);
+  }
+  // Takes placed item k out of them (the last one of each list moves to its slot).
+  void Close(int32_t k) {
+    auto take = [](std::vector<int32_t>& list, std::vector<int32_t>& at, int32_t k) {
+      const int32_t last = list.back();
+      list[at[k]] = last;
+      at[last] = at[k];
+      list.pop_back();
+    };
+    take(open_starting_[items_[k].lo], at_starting_, k);
+    take(open_ending_[items_[k].hi], at_ending_, k);
   }
 
   // Takes back every placement made since placed_stack_ had `items` entries
@@ -300,8 +387,7 @@ class Decision {
       }
     }
     for (int32_t p = wa; p <= wb; ++p) {
-      for (int32_t k : starting_[p]) {
-        if (placed_[k]) continue;
+      for (int32_t k : open_starting_[p]) {
         const Item& it = items_[k];
         int j = 0;
         while ((2 << j) <= it.hi - it.lo + 1) ++j;
@@ -339,7 +425,17 @@ class Decision {
   // Places every unplaced item that starts in [wa, wb] (none crosses its
   // edges), or returns false with the state as it was.
   bool Search(int32_t wa, int32_t wb) {
-    std::vector<std::pair<int32_t, int32_t>> windows;
+    if (depth_ == scratch_at_.size()) scratch_at_.emplace_back();
+    Scratch& scratch = scratch_at_[depth_];
+    ++depth_;
+    const bool found = SearchWith(wa, wb, scratch);
+    --depth_;
+    return found;
+  }
+
+  // Search's work, with the scratch vectors of its depth.
+  bool SearchWith(int32_t wa, int32_t wb, Scratch& scratch) {
+    std::vector<std::pair<int32_t, int32_t>>& windows = scratch.windows;
     SplitWindow(wa, wb, windows);
     if (windows.empty()) return true;
     if ((++*nodes_ & 1023) == 0 &&
@@ -350,9 +446,9 @@ class Decision {
     if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
     const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
-    if (failed_.count(key) != 0) return false;
+    if (failed_.contains(key)) return false;
     if (windows.size() > 1) return SearchApart(windows, key);
-    return SearchPit(windows[0].first, windows[0].second, key);
+    return SearchPit(windows[0].first, windows[0].second, key, scratch.candidates);
   }
 
   // Step 5: each window alone, in turn; one that fails fails the node.
@@ -360,7 +456,7 @@ class Decision {
     const size_t items = placed_stack_.size(), mark = log_.size();
     for (const auto& [wa, wb] : windows) {
       const Key window_key = WindowKey(wa, wb);
-      if (window_failed_.count(window_key) == 0 && Search(wa, wb)) continue;
+      if (!window_failed_.contains(window_key) && Search(wa, wb)) continue;
       UnplaceTo(items, mark);
       if (aborted_) return false;
       if (window_failed_.size() >= kMaxMemo) window_failed_.clear();
@@ -372,12 +468,12 @@ class Decision {
 
   // Steps 1-3 in window [wa, wb], whose unplaced items cannot be split
   // apart; outside it the walls count as the capacity.
-  bool SearchPit(int32_t wa, int32_t wb, const Key& key) {
+  bool SearchPit(int32_t wa, int32_t wb, const Key& key, std::vector<int32_t>& candidates) {
     // The pit (a section lower than both neighbours) with the fewest viable
     // moves (step 1; the lowest section is one, and the argument there holds
     // for any pit); a pit with none fails the node, one with one is forced.
     Pit pit;
-    std::vector<int32_t> candidates;
+    candidates.clear();
     bool raise_ok = false;
     bool at_cell = false;  // the candidates cover a tight cell: nothing is raised beside them
     size_t best_moves = SIZE_MAX;
@@ -402,8 +498,8 @@ class Decision {
       // wall but for the point's spare room.
       for (int32_t p = here.a; p <= here.b + 1; ++p) inner_[p] = 0;
       for (int32_t p = here.a; p <= here.b; ++p) {
-        for (int32_t k : starting_[p]) {
-          if (placed_[k] || items_[k].hi > here.b) continue;
+        for (int32_t k : open_starting_[p]) {
+          if (items_[k].hi > here.b) continue;
           inner_[p] += items_[k].size;
           inner_[items_[k].hi + 1] -= items_[k].size;
         }
@@ -416,9 +512,9 @@ class Decision {
       finish_[here.b + 1] = 1;
       for (int32_t p = here.b; p >= here.a; --p) {
         bool can = Spare(p) > 0 && finish_[p + 1];
-        for (int32_t k : starting_[p]) {
+        for (int32_t k : open_starting_[p]) {
           if (can) break;
-          can = !placed_[k] && items_[k].hi <= here.b && here.h + items_[k].size <= capacity_ &&
+          can = items_[k].hi <= here.b && here.h + items_[k].size <= capacity_ &&
                 finish_[items_[k].hi + 1];
         }
         finish_[p] = can;
@@ -427,8 +523,8 @@ class Decision {
       scratch_.clear();
       int64_t most_remaining = 0;  // over [here.a, p - 1]
       for (int32_t p = here.a; p <= here.b; ++p) {
-        for (int32_t k : starting_[p]) {
-          if (placed_[k] || items_[k].hi > here.b || !finish_[items_[k].hi + 1]) continue;
+        for (int32_t k : open_starting_[p]) {
+          if (items_[k].hi > here.b || !finish_[items_[k].hi + 1]) continue;
           if (twin_before_[k] >= 0 && !placed_[twin_before_[k]]) continue;
           if (p > here.a && std::min(here.left, here.h + items_[k].size) + most_remaining > capacity_) continue;
           scratch_.push_back(k);
@@ -454,7 +550,7 @@ class Decision {
         pit = here;
         candidates.clear();
         for (int32_t q = here.a; q <= cell; ++q) {
-          for (int32_t k : starting_[q]) {
+          for (int32_t k : open_starting_[q]) {
             if (items_[k].hi >= cell && CellCandidate(here, k)) candidates.push_back(k);
           }
         }
@@ -527,16 +623,16 @@ class Decision {
     begin_[pit.a] = 1;
     for (int32_t p = pit.a; p <= pit.b; ++p) {
       bool can = Spare(p) > 0 && begin_[p];
-      for (int32_t k : ending_[p]) {
+      for (int32_t k : open_ending_[p]) {
         if (can) break;
-        can = !placed_[k] && items_[k].lo >= pit.a && pit.h + items_[k].size <= capacity_ && begin_[items_[k].lo];
+        can = items_[k].lo >= pit.a && pit.h + items_[k].size <= capacity_ && begin_[items_[k].lo];
       }
       begin_[p + 1] = can;
     }
     // Candidates per point, as differences over their lifetimes.
     for (int32_t p = pit.a; p <= pit.b + 1; ++p) cover_[p] = 0;
     for (int32_t p = pit.a; p <= pit.b; ++p) {
-      for (int32_t k : starting_[p]) {
+      for (int32_t k : open_starting_[p]) {
         if (!CellCandidate(pit, k)) continue;
         ++cover_[p];
         --cover_[items_[k].hi + 1];
@@ -577,7 +673,13 @@ class Decision {
   bool restarting_ = false;  // aborted_ is a restart, not the limits
   std::vector<int64_t> height_;     // (points) the skyline, units
   std::vector<int64_t> remaining_;  // (points) units of unplaced buffers alive
-  std::vector<bool> placed_;
+  std::vector<char> placed_;
+  std::deque<Scratch> scratch_at_;  // one per depth of Search (a deque keeps them in place as it grows)
+  size_t depth_ = 0;  // Search calls under way
+  // (points) the unplaced items with lo (hi) there, in no order: the
+  // loops over a pit's items go over these, not over every item.
+  std::vector<std::vector<int32_t>> open_starting_, open_ending_;
+  std::vector<int32_t> at_starting_, at_ending_;  // (items) where item k is in them
   std::vector<int64_t> offsets_;    // units, valid for placed items
   std::vector<std::vector<int32_t>> starting_;  // (points) items with lo there, by rank
   std::vector<int32_t> twin_before_;  // an identical item of lower index, or -1
@@ -597,8 +699,8 @@ class Decision {
   std::vector<std::vector<int64_t>> high_;  // (levels, points) FloorsFit's skyline maxima
   std::vector<std::vector<int64_t>> low_;   // (levels, points) FloorsFit's floor minima
   uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
-  std::unordered_set<Key, KeyHash> failed_;
-  std::unordered_set<Key, KeyHash> window_failed_;  // windows (step 5) proven to fail
+  KeySet failed_;
+  KeySet window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
   bool aborted_ = false;
   bool floors_ = true;   // step 2's floors checked (not when every point's load is the same)
