@@ -47,6 +47,10 @@ class KeySet {
       if (slots_[i].a == 0 && slots_[i].b == 0) return false;
     }
   }
+  // Starts loading the slot `key` would be looked up in.
+  void Prefetch(const Key& key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[key.a & mask_]);
+  }
   void insert(Key key) {
     if (2 * (size_ + 1) > slots_.size()) Grow();
     if (key.a == 0 && key.b == 0) key.b = 1;
@@ -435,6 +439,8 @@ class Decision {
 
   // Search's work, with the scratch vectors of its depth.
   bool SearchWith(int32_t wa, int32_t wb, Scratch& scratch) {
+    const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
+    failed_.Prefetch(key);  // the lookup below comes after the window split
     std::vector<std::pair<int32_t, int32_t>>& windows = scratch.windows;
     SplitWindow(wa, wb, windows);
     if (windows.empty()) return true;
@@ -445,7 +451,6 @@ class Decision {
     if (max_nodes_ > 0 && *nodes_ > max_nodes_) aborted_ = true;
     if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
-    const Key key{placed_a_ ^ sky_a_, placed_b_ ^ sky_b_};
     if (failed_.contains(key)) return false;
     if (windows.size() > 1) return SearchApart(windows, key);
     return SearchPit(windows[0].first, windows[0].second, key, scratch.candidates);
