@@ -37,9 +37,6 @@ using arena_internal::TreePlacer;
 // (faster than the tree below a few thousand buffers).
 constexpr size_t kScanMaxItems = 1500;
 
-// Step 6 runs on at most this many buffers that take space (its recursion is
-// a few frames per buffer deep).
-constexpr size_t kExactMaxItems = 5000;
 
 struct Problem {
   std::vector<Item> items;          // the requests with size > 0
@@ -526,7 +523,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   // Step 6.
   bool proven = best.arena == p.lower_bound;
   const double gap = static_cast<double>(best.arena - p.lower_bound);
-  if (options.exact_seconds > 0 && !proven && p.items.size() <= kExactMaxItems &&
+  if (options.exact_seconds > 0 && !proven && p.items.size() <= kMaxExactBuffers &&
       gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
         p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,

@@ -64,7 +64,7 @@
 //      position and stops once the candidate cannot be accepted. The best plan
 //      seen is kept: the search never returns a larger arena than step 4.
 //   6. Only when options.exact_seconds > 0 (off by default here; PlanMemory
-//      gives it 1 s), at most 5000 buffers take space,
+//      gives it 1 s), at most kMaxExactBuffers (5000) buffers take space,
 //      and the arena is still more than options.exact_min_gap (0.5%) above
 //      the lower bound: the exact search of planner/arena_exact.h (MiniMalloc's
 //      canonical skyline search with spatial inference and dominance), by
@@ -100,6 +100,7 @@
 #ifndef SLIMTRAIN_PLANNER_ARENA_H_
 #define SLIMTRAIN_PLANNER_ARENA_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -157,6 +158,11 @@ struct ArenaOptions {
 };
 
 inline constexpr int kMaxExactThreads = 64;
+
+// Step 6 runs on inputs with at most this many buffers that take space
+// (size > 0; its recursion is a few frames per buffer deep); larger ones keep
+// the plan of steps 1-5.
+inline constexpr size_t kMaxExactBuffers = 5000;
 
 // The exact search's parallel streams where the time alone limits it
 // (`slimtrain arena`, bench/arena_bench): the cores, at least 4 and at most

@@ -250,6 +250,40 @@ TEST(ArenaCommandTest, ReportsProgressOnStderrUnlessQuiet) {
   EXPECT_NE(quiet.stdout_only.find("optimal      not proven"), std::string::npos) << quiet.stdout_only;
 }
 
+// The exact search runs on at most planner::kMaxExactBuffers buffers: a
+// larger input gets the heuristics' plan at once, and a note on stderr says
+// why the search time went unused.
+TEST(ArenaCommandTest, SaysWhenTheInputIsTooLargeForTheExactSearch) {
+  std::mt19937_64 rng(7);
+  const std::vector<planner::ArenaRequest> cut =
+      test_util::RectangleSlices(rng, static_cast<int>(planner::kMaxExactBuffers) + 1, 200, 400, 256);
+  ASSERT_GT(cut.size(), planner::kMaxExactBuffers);
+  const std::string csv = TempPath("too_big_cut.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const CommandResult result = RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --search-seconds 30");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_NE(result.stdout_only.find("optimal      not proven"), std::string::npos)
+      << "pick a cut the heuristics miss: " << result.stdout_only;
+  EXPECT_NE(result.output.find("slimtrain arena: no exact search: it runs on at most 5000 buffers that take "
+                               "space, and " + csv + " has " + std::to_string(cut.size())),
+            std::string::npos)
+      << result.output;
+  EXPECT_EQ(result.stdout_only.find("method       exact"), std::string::npos) << result.stdout_only;
+  // 30 s were allowed; the heuristics alone take a fraction of that.
+  const size_t time_at = result.stdout_only.find("time         ");
+  ASSERT_NE(time_at, std::string::npos) << result.stdout_only;
+  EXPECT_LT(std::stod(result.stdout_only.substr(time_at + 13)), 15.0) << result.stdout_only;
+  const CommandResult heuristics = RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --search-seconds 0");
+  ASSERT_EQ(heuristics.exit_code, 0) << heuristics.output;
+  EXPECT_EQ(heuristics.output.find("no exact search"), std::string::npos) << "--search-seconds 0 asked for none";
+}
+
 struct UsageError {
   const char* name;
   const char* args;
