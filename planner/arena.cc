@@ -37,7 +37,6 @@ using arena_internal::TreePlacer;
 // (faster than the tree below a few thousand buffers).
 constexpr size_t kScanMaxItems = 1500;
 
-
 struct Problem {
   std::vector<Item> items;          // the requests with size > 0
   std::vector<int32_t> request_of;  // items[k] is requests[request_of[k]]

@@ -125,14 +125,13 @@ class Decision {
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), 0), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
-        ending_(num_points), finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0),
-        inner_(num_points + 1, 0), unplaced_starting_(num_points, 0), crossing_(num_points, 0), nodes_(nodes) {
+        finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0), inner_(num_points + 1, 0),
+        crossing_(num_points, 0), nodes_(nodes) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
       start_sum_[it.lo] += it.size;
       end_sum_[it.hi] += it.size;
-      ++unplaced_starting_[it.lo];
     }
     // Step 2's floors cost more than they cut where every point's load is
     // the same (a rectangle cut: no spare room anywhere at its bound).
@@ -146,7 +145,6 @@ class Decision {
     });
     for (size_t r = 0; r < n_; ++r) rank_[by_pref[r]] = static_cast<int32_t>(r);
     for (int32_t k : by_pref) starting_[items_[k].lo].push_back(k);
-    for (int32_t k : by_pref) ending_[items_[k].hi].push_back(k);
     open_starting_.resize(t_);
     open_ending_.resize(t_);
     at_starting_.resize(n_);
@@ -279,7 +277,6 @@ class Decision {
     for (int32_t t = items_[k].lo; t < items_[k].hi; ++t) crossing_[t] += count;
     start_sum_[items_[k].lo] += delta;
     end_sum_[items_[k].hi] += delta;
-    unplaced_starting_[items_[k].lo] += count;
     if (placed) {
       placed_stack_.push_back(k);
     } else {
@@ -336,9 +333,10 @@ class Decision {
   // unplaced items.
   void SplitWindow(int32_t wa, int32_t wb, std::vector<std::pair<int32_t, int32_t>>& windows) const {
     windows.clear();
-    int32_t start = wa, unplaced = 0;
+    int32_t start = wa;
+    size_t unplaced = 0;
     for (int32_t p = wa; p <= wb; ++p) {
-      unplaced += unplaced_starting_[p];
+      unplaced += open_starting_[p].size();
       if (p == wb || crossing_[p] == 0) {
         if (unplaced > 0) windows.push_back({start, p});
         start = p + 1;
@@ -610,7 +608,7 @@ class Decision {
   // (begin_ and finish_, filled for this pit).
   bool CellCandidate(const Pit& pit, int32_t k) const {
     const Item& it = items_[k];
-    return !placed_[k] && it.lo >= pit.a && it.hi <= pit.b && pit.h + it.size <= capacity_ && begin_[it.lo] &&
+    return it.lo >= pit.a && it.hi <= pit.b && pit.h + it.size <= capacity_ && begin_[it.lo] &&
            finish_[it.hi + 1] && (twin_before_[k] < 0 || placed_[twin_before_[k]]);
   }
 
@@ -691,14 +689,12 @@ class Decision {
   std::vector<int32_t> rank_;         // try order
   std::vector<int64_t> start_sum_;    // (points) units of unplaced buffers starting there
   std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
-  std::vector<std::vector<int32_t>> ending_;  // (points) items with hi there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
   std::vector<int32_t> scratch_;                   // candidates of the pit being looked at
   std::vector<char> finish_;                       // (points + 1) a pit's floor coverable from there
   std::vector<char> begin_;                        // (points + 1) a pit's floor coverable up to there
   std::vector<int32_t> cover_;                     // (points + 1) a pit's cell candidates, as differences
   std::vector<int64_t> inner_;                     // (points + 1) a pit's inside items' units, as differences
-  std::vector<int32_t> unplaced_starting_;  // (points) unplaced items with lo there
   std::vector<int32_t> crossing_;           // (points) unplaced items alive at p and p+1
   std::vector<int32_t> placed_stack_;       // placed items, in the order placed
   std::vector<std::vector<int64_t>> high_;  // (levels, points) FloorsFit's skyline maxima
