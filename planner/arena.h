@@ -160,8 +160,8 @@ struct ArenaOptions {
 inline constexpr int kMaxExactThreads = 64;
 
 // Step 6 runs on inputs with at most this many buffers that take space
-// (size > 0; its recursion is a few frames per buffer deep); larger ones keep
-// the plan of steps 1-5.
+// (size > 0; its recursion is a few frames per buffer deep, on threads whose
+// stacks are sized for it); larger ones keep the plan of steps 1-5.
 inline constexpr size_t kMaxExactBuffers = 5000;
 
 // The exact search's parallel streams where the time alone limits it

@@ -169,12 +169,13 @@ struct ExactResult {
 // nodes over all its decision calls (0: no cap), starting from a valid
 // placement (`offsets`, `arena`, units) and the lower bound (units, the most
 // alive at a point). Never returns more than `arena`. `streams` searches run
-// in parallel threads ("Streams" above), each with the node cap; one stream
-// is deterministic when the node cap, not the clock, ends it. `progress`
-// (may be empty) is called on the calling thread about once a second while
-// the search runs, with the best arena so far, the proven floor (units: no
-// smaller arena exists) and the seconds since the start; the streams then
-// all run on threads of their own.
+// in parallel ("Streams" above), each with the node cap; one stream is
+// deterministic when the node cap, not the clock, ends it. Every stream runs
+// on a thread of its own whose stack is sized for the recursion (a few
+// frames per item), whatever the caller's stack. `progress` (may be empty)
+// is called on the calling thread about once a second while the search
+// runs, with the best arena so far, the proven floor (units: no smaller
+// arena exists) and the seconds since the start.
 using ExactProgress = std::function<void(int64_t arena, int64_t floor, double seconds)>;
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
                                int64_t lower_bound, const std::vector<int64_t>& offsets,

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <pthread.h>
 #include <random>
 #include <string>
 #include <vector>
@@ -397,6 +398,42 @@ TEST(ArenaExactTest, NodeCapMakesPlansDeterministic) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->offsets, b->offsets);
   EXPECT_EQ(CheckPlan(r, *a, 256), "");
+}
+
+// Runs `body` on a thread with a stack of `bytes` and waits for it.
+void OnStackOf(size_t bytes, std::function<void()> body) {
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, bytes), 0);
+  pthread_t thread;
+  auto run = [](void* arg) -> void* {
+    (*static_cast<std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, run, &body), 0);
+  pthread_attr_destroy(&attr);
+  ASSERT_EQ(pthread_join(thread, nullptr), 0);
+}
+
+// The search recurses a few frames per buffer placed, megabytes deep at the
+// most buffers it takes (kMaxExactBuffers); it runs on threads of its own
+// with stacks sized for that, so a caller's small stack does not matter
+// (with `ulimit -s unlimited`, glibc gives new threads 2 MiB; a 5,000-buffer
+// search used to overflow that and crash the process).
+TEST(ArenaExactTest, DeepSearchesDoNotNeedTheCallersStack) {
+  std::mt19937_64 rng(31);
+  const Requests r = RectangleSlices(rng, static_cast<int>(kMaxExactBuffers) - 10, 3000, 3000);
+  ArenaOptions o;
+  o.exact_seconds = 1000;  // the node cap ends it
+  o.exact_min_gap = 0;
+  o.exact_max_nodes = 200000;
+  absl::StatusOr<ArenaPlan> plan;
+  OnStackOf(256 << 10, [&] { plan = PlanArena(r, o); });
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  // An improvement means a decision that placed every buffer: one path of
+  // the recursion as deep as the buffers.
+  EXPECT_EQ(plan->method, "exact");
+  EXPECT_EQ(CheckPlan(r, *plan, 256), "");
 }
 
 }  // namespace
