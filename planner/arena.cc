@@ -638,7 +638,7 @@ absl::StatusOr<ArenaPlan> PlaceInOrder(absl::Span<const ArenaRequest> requests,
 }
 
 absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> requests, int64_t alignment,
-                                           double seconds, Branching branching) {
+                                           double seconds, Branching branching, bool backjump) {
   SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
   const Problem p = MakeProblem(requests, alignment);
   Solution s;
@@ -649,7 +649,7 @@ absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> reques
   bool proven = s.arena == p.lower_bound;
   if (!proven) {
     ExactResult exact = MinimizeArenaExact(p.items, p.num_points, p.lower_bound, s.offsets, s.arena, seconds,
-                                           /*max_nodes=*/0, branching);
+                                           /*max_nodes=*/0, branching, /*streams=*/1, ExactProgress(), backjump);
     s.offsets = std::move(exact.offsets);
     s.arena = exact.arena;
     proven = exact.proven_optimal;

@@ -237,9 +237,10 @@ enum class Branching { kAlternate, kPitsOnly, kTightCells };
 // Step 6 alone from the worst start, every buffer stacked on the one before,
 // for `seconds` with the given branching: the search, not the heuristics,
 // has to find the optimum and prove it (tests). method is "exact". Errors:
-// as PlanArena.
+// as PlanArena. `backjump` false: without the search's backjumping
+// (arena_exact.h, step 3b), the reference it is tested against.
 absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> requests, int64_t alignment,
-                                           double seconds, Branching branching);
+                                           double seconds, Branching branching, bool backjump = true);
 
 }  // namespace arena_internal
 }  // namespace planner

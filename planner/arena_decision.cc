@@ -29,21 +29,41 @@ struct Key {
   bool operator==(const Key& o) const { return a == o.a && b == o.b; }
 };
 
-// A set of keys by open addressing (linear probing in one flat array,
-// doubled at half full): one memory access a lookup where a node-based hash
-// set takes two or three, and no allocation an insert (bench: the memo took
-// a third of the search's time as std::unordered_set). Keys are hashes
+// Points [lo, hi] of the skyline (none when lo > hi): why a node fails
+// (step 3b). The node's subtree fails whatever lies outside them: the
+// heights there and the placed items alive only there.
+struct Span {
+  int32_t lo, hi;
+  Span Hull(Span o) const {
+    if (lo > hi) return o;
+    if (o.lo > o.hi) return *this;
+    return {std::min(lo, o.lo), std::max(hi, o.hi)};
+  }
+  bool Meets(int32_t a, int32_t b) const { return lo <= b && a <= hi; }
+};
+
+// A map from keys to spans by open addressing (linear probing in one flat
+// array, doubled at half full): one memory access a lookup where a
+// node-based hash set takes two or three, and no allocation an insert
+// (bench: the memo took a third of the search's time as
+// std::unordered_set). A slot is 16 bytes: 96 bits of the key (collisions
+// at odds of 2^-96 a pair) and the span's ends as 16-bit points (Decision
+// has at most kMaxSpanPoints points where it keeps spans). Keys are hashes
 // already, so the low bits of `a` pick the slot. The all-zero key marks an
-// empty slot; a key that is all zero is stored with b = 1 (one more
-// collision at odds of 2^-128).
+// empty slot; a key that is all zero is stored with b = 1.
 class KeySet {
  public:
   size_t size() const { return size_; }
-  bool contains(Key key) const {
+  // Whether `key` is in the set; if so, `why` gets the span stored with it.
+  bool contains(const Key& key, Span& why) const {
     if (slots_.empty()) return false;
-    if (key.a == 0 && key.b == 0) key.b = 1;
-    for (size_t i = key.a & mask_;; i = (i + 1) & mask_) {
-      if (slots_[i] == key) return true;
+    const Slot want = Pack(key, {0, -1});
+    for (size_t i = want.a & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].a == want.a && slots_[i].b == want.b) {
+        why = {slots_[i].lo, slots_[i].hi};
+        if (slots_[i].hi == kNoSpan) why = {0, -1};
+        return true;
+      }
       if (slots_[i].a == 0 && slots_[i].b == 0) return false;
     }
   }
@@ -51,38 +71,53 @@ class KeySet {
   void Prefetch(const Key& key) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[key.a & mask_]);
   }
-  void insert(Key key) {
+  // `why` is empty or within [0, kMaxSpanPoints).
+  void insert(const Key& key, Span why) {
     if (2 * (size_ + 1) > slots_.size()) Grow();
-    if (key.a == 0 && key.b == 0) key.b = 1;
-    size_ += Put(slots_, mask_, key) ? 1 : 0;
+    size_ += Put(slots_, mask_, Pack(key, why)) ? 1 : 0;
   }
   void clear() {
-    std::fill(slots_.begin(), slots_.end(), Key{0, 0});
+    std::fill(slots_.begin(), slots_.end(), Slot{});
     size_ = 0;
   }
 
  private:
-  // Puts `key` in `slots`; false when it was there.
-  static bool Put(std::vector<Key>& slots, size_t mask, const Key& key) {
-    for (size_t i = key.a & mask;; i = (i + 1) & mask) {
-      if (slots[i] == key) return false;
+  static constexpr uint16_t kNoSpan = 0xffff;  // hi of an empty span
+  struct Slot {
+    uint64_t a = 0;
+    uint32_t b = 0;
+    uint16_t lo = 0, hi = kNoSpan;
+  };
+  static Slot Pack(const Key& key, Span why) {
+    Slot slot{key.a, static_cast<uint32_t>(key.b), 0, kNoSpan};
+    if (slot.a == 0 && slot.b == 0) slot.b = 1;
+    if (why.lo <= why.hi) {
+      slot.lo = static_cast<uint16_t>(why.lo);
+      slot.hi = static_cast<uint16_t>(why.hi);
+    }
+    return slot;
+  }
+  // Puts `slot` in `slots`; false when its key was there.
+  static bool Put(std::vector<Slot>& slots, size_t mask, const Slot& slot) {
+    for (size_t i = slot.a & mask;; i = (i + 1) & mask) {
+      if (slots[i].a == slot.a && slots[i].b == slot.b) return false;
       if (slots[i].a == 0 && slots[i].b == 0) {
-        slots[i] = key;
+        slots[i] = slot;
         return true;
       }
     }
   }
   void Grow() {
-    std::vector<Key> bigger(std::max<size_t>(1024, 2 * slots_.size()), Key{0, 0});
+    std::vector<Slot> bigger(std::max<size_t>(1024, 2 * slots_.size()));
     const size_t mask = bigger.size() - 1;
-    for (const Key& key : slots_) {
-      if (key.a != 0 || key.b != 0) Put(bigger, mask, key);
+    for (const Slot& slot : slots_) {
+      if (slot.a != 0 || slot.b != 0) Put(bigger, mask, slot);
     }
     slots_.swap(bigger);
     mask_ = mask;
   }
 
-  std::vector<Key> slots_;  // empty, or a power of two of them
+  std::vector<Slot> slots_;  // empty, or a power of two of them
   size_t mask_ = 0;
   size_t size_ = 0;
 };
@@ -107,6 +142,11 @@ struct Pit {
 constexpr double kFirstRestartNodes = 200;
 constexpr double kRestartGrowth = 1.05;
 
+// Spans are kept (and backjumping done) on instances with at most this many
+// points (KeySet's 16-bit ends; PlanArena's exact search has at most
+// kMaxExactBuffers).
+constexpr int32_t kMaxSpanPoints = 0xffff;
+
 // Failed nodes kept at most; the memo is cleared when it grows past this.
 constexpr size_t kMaxMemo = size_t{1} << 20;
 
@@ -121,12 +161,12 @@ class Decision {
   // `nodes` counts the search nodes of every Decision sharing it; `hint`
   // (may be null): offsets per item of a known placement to go towards first.
   Decision(const std::vector<Item>& items, int32_t num_points, int64_t capacity, int64_t* nodes,
-           const std::vector<int64_t>* hint)
+           const std::vector<int64_t>* hint, bool backjump)
       : items_(items), n_(items.size()), t_(num_points), capacity_(capacity), height_(num_points, 0),
         remaining_(num_points, 0), placed_(items.size(), 0), offsets_(items.size(), 0), starting_(num_points),
         twin_before_(items.size(), -1), rank_(items.size()), start_sum_(num_points, 0), end_sum_(num_points, 0),
         finish_(num_points + 1, 0), begin_(num_points + 1, 0), cover_(num_points + 1, 0), inner_(num_points + 1, 0),
-        crossing_(num_points, 0), nodes_(nodes) {
+        crossing_(num_points, 0), nodes_(nodes), backjump_(backjump && num_points <= kMaxSpanPoints) {
     for (const Item& it : items_) {
       for (int32_t t = it.lo; t <= it.hi; ++t) remaining_[t] += it.size;
       for (int32_t t = it.lo; t < it.hi; ++t) ++crossing_[t];
@@ -449,7 +489,7 @@ class Decision {
     if (max_nodes_ > 0 && *nodes_ > max_nodes_) aborted_ = true;
     if (!aborted_ && *nodes_ > restart_at_) aborted_ = restarting_ = true;
     if (aborted_) return false;
-    if (failed_.contains(key)) return false;
+    if (failed_.contains(key, why_)) return false;
     if (windows.size() > 1) return SearchApart(windows, key);
     return SearchPit(windows[0].first, windows[0].second, key, scratch.candidates);
   }
@@ -459,12 +499,12 @@ class Decision {
     const size_t items = placed_stack_.size(), mark = log_.size();
     for (const auto& [wa, wb] : windows) {
       const Key window_key = WindowKey(wa, wb);
-      if (!window_failed_.contains(window_key) && Search(wa, wb)) continue;
+      if (!window_failed_.contains(window_key, why_) && Search(wa, wb)) continue;
       UnplaceTo(items, mark);
       if (aborted_) return false;
       if (window_failed_.size() >= kMaxMemo) window_failed_.clear();
-      window_failed_.insert(window_key);
-      return FailNode(key);
+      window_failed_.insert(window_key, backjump_ ? why_ : Span{0, -1});
+      return FailNode(key, why_);
     }
     return true;
   }
@@ -510,7 +550,7 @@ class Decision {
       int64_t inside = 0;
       for (int32_t p = here.a; p <= here.b; ++p) {
         inside += inner_[p];
-        if (inside < raised - here.h - Spare(p)) return FailNode(key);
+        if (inside < raised - here.h - Spare(p)) return FailNode(key, Around(here.a, here.b, 1));
       }
       finish_[here.b + 1] = 1;
       for (int32_t p = here.b; p >= here.a; --p) {
@@ -522,7 +562,7 @@ class Decision {
         }
         finish_[p] = can;
       }
-      if (!finish_[here.a]) return FailNode(key);
+      if (!finish_[here.a]) return FailNode(key, Around(here.a, here.b, 1));
       scratch_.clear();
       int64_t most_remaining = 0;  // over [here.a, p - 1]
       for (int32_t p = here.a; p <= here.b; ++p) {
@@ -547,7 +587,7 @@ class Decision {
       if (!cells_ || best_moves <= 1) continue;
       int32_t cell = -1;
       size_t cell_moves = SIZE_MAX;
-      if (!TightestCell(here, cell, cell_moves)) return FailNode(key);
+      if (!TightestCell(here, cell, cell_moves)) return FailNode(key, Around(here.a, here.b, 1));
       if (cell >= 0 && cell_moves < best_moves) {
         best_moves = cell_moves;
         pit = here;
@@ -561,7 +601,7 @@ class Decision {
         at_cell = true;
       }
     }
-    if (best_moves == SIZE_MAX) return false;  // no pit: cannot happen below capacity
+    if (best_moves == SIZE_MAX) return FailNode(key, Around(wa, wb, 0));  // no pit: cannot happen below capacity
     const int32_t a = pit.a, b = pit.b;
     const int64_t h = pit.h, left = pit.left, right = pit.right;
     // Try order: buffers starting at a (they leave no hole), then those that
@@ -576,6 +616,11 @@ class Decision {
       return std::make_tuple(items_[x].lo != a, flush(x), rank_[x]) <
              std::make_tuple(items_[y].lo != a, flush(y), rank_[y]);
     });
+    // Step 3b, backjumping: a child that fails for reasons on points its
+    // move did not change fails this node for the same reasons, so the
+    // other moves are not tried. Otherwise the node fails for its children's
+    // reasons and its pit (the moves it has).
+    Span why = Around(a, b, 1);
     for (int32_t k : candidates) {
       const Item& it = items_[k];
       const size_t mark = log_.size();
@@ -584,22 +629,43 @@ class Decision {
       for (int32_t t = it.lo; t <= it.hi; ++t) SetHeight(t, top);
       SetPlaced(k, true);
       offsets_[k] = h;
-      const bool fits = (it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) &&
-                        StepsFillable(a - 1, it.hi + 1) && (!floors_ || FloorsFit(wa, wb));
-      if (fits && Search(wa, wb)) return true;
+      const int32_t from = it.lo == a || at_cell ? it.lo : a;  // the move changed points [from, it.hi]
+      Span child_why;
+      if (!(it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) ||
+          !StepsFillable(a - 1, it.hi + 1)) {
+        child_why = Around(a, it.hi, 2);
+      } else if (floors_ && !FloorsFit(wa, wb)) {
+        child_why = Around(wa, wb, 0);
+      } else if (Search(wa, wb)) {
+        return true;
+      } else {
+        child_why = why_;
+      }
       SetPlaced(k, false);
       UndoTo(mark);
       if (aborted_) return false;
+      if (backjump_ && !child_why.Meets(from, it.hi)) return FailNode(key, child_why);
+      why = why.Hull(child_why);
     }
     // No buffer at h over [a, b]: raise the section to its lower neighbour.
     const size_t mark = log_.size();
-    if (raise_ok && Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1) &&
-        (!floors_ || FloorsFit(wa, wb)) && Search(wa, wb)) {
-      return true;
+    if (raise_ok) {
+      Span child_why;
+      if (!Raise(a, b, std::min(left, right)) || !StepsFillable(a - 1, b + 1)) {
+        child_why = Around(a, b, 2);
+      } else if (floors_ && !FloorsFit(wa, wb)) {
+        child_why = Around(wa, wb, 0);
+      } else if (Search(wa, wb)) {
+        return true;
+      } else {
+        child_why = why_;
+      }
+      UndoTo(mark);
+      if (aborted_) return false;
+      if (backjump_ && !child_why.Meets(a, b)) return FailNode(key, child_why);
+      why = why.Hull(child_why);
     }
-    UndoTo(mark);
-    if (aborted_) return false;
-    return FailNode(key);
+    return FailNode(key, why);
   }
 
   // Whether unplaced item k could cover a cell of `pit` at its height: it
@@ -659,10 +725,17 @@ class Decision {
   int64_t Spare(int32_t p) const { return capacity_ - height_[p] - remaining_[p]; }
 
   // Remembers a node whose subtree fails (step 3).
-  bool FailNode(const Key& key) {
+  bool FailNode(const Key& key, Span why) {
+    if (!backjump_) why = {0, -1};
     if (failed_.size() >= kMaxMemo) failed_.clear();
-    failed_.insert(key);
+    failed_.insert(key, why);
+    why_ = why;
     return false;
+  }
+
+  // Points [a - margin, b + margin] within the instance.
+  Span Around(int32_t a, int32_t b, int32_t margin) const {
+    return {std::max(a - margin, 0), std::min(b + margin, t_ - 1)};
   }
 
   const std::vector<Item>& items_;
@@ -701,8 +774,10 @@ class Decision {
   std::vector<std::vector<int64_t>> low_;   // (levels, points) FloorsFit's floor minima
   uint64_t sky_a_ = 0, sky_b_ = 0, placed_a_ = 0, placed_b_ = 0;
   KeySet failed_;
+  Span why_{0, -1};  // why the last Search that returned false (not aborted) failed
   KeySet window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
+  const bool backjump_;  // step 3b: spans kept (at most kMaxSpanPoints points)
   bool aborted_ = false;
   bool floors_ = true;   // step 2's floors checked (not when every point's load is the same)
   bool cells_ = false;   // this run branches on tight cells too
@@ -724,11 +799,11 @@ std::vector<Item> Mirrored(std::vector<Item> items, int32_t num_points) {
 
 DecisionRuns::DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity,
                            Branching branching, const std::vector<int64_t>* hint, const std::vector<char>* fixed,
-                           int stream)
+                           int stream, bool backjump)
     : branching_(branching),
       mirrored_(Mirrored(items, num_points)),
-      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint)),
-      backward_(std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint)),
+      forward_(std::make_unique<Decision>(items, num_points, capacity, &nodes_, hint, backjump)),
+      backward_(std::make_unique<Decision>(mirrored_, num_points, capacity, &nodes_, hint, backjump)),
       capacity_(capacity),
       stream_(stream),
       // A run places one item a node (and raises sections in others), so

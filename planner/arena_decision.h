@@ -46,8 +46,10 @@ class DecisionRuns {
   // the hint; "does not fit" then holds for it only). `stream`: which of
   // MinimizeArenaExact's parallel searches this is; an odd one starts the
   // other way in time, and each but 0 draws reshuffles of its own.
+  // `backjump`: step 3b on (off only to test it against the search without).
   DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Branching branching,
-               const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr, int stream = 0);
+               const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr, int stream = 0,
+               bool backjump = true);
   ~DecisionRuns();
   DecisionRuns(const DecisionRuns&) = delete;
   DecisionRuns& operator=(const DecisionRuns&) = delete;

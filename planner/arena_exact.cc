@@ -84,7 +84,8 @@ struct Shared {
 
 // One stream of the optimisation; `result` gets its nodes and decisions.
 void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quantum, Clock::time_point deadline,
-               int64_t max_nodes, Branching branching, int stream, Shared& shared, ExactResult& result) {
+               int64_t max_nodes, Branching branching, bool backjump, int stream, Shared& shared,
+               ExactResult& result) {
   int64_t low = 0;
   // Gives the other streams what this one found and takes theirs: a higher
   // proven floor, and (but for stream 0) a better placement. Stream 0 keeps
@@ -129,10 +130,10 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     std::unique_ptr<DecisionRuns> fresh;
     if (capacity == low && (at_low == nullptr || at_low->capacity() != low)) {
       at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
-                                              stream);
+                                              stream, backjump);
     } else if (capacity != low) {
       fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
-                                             stream);
+                                             stream, backjump);
     }
     const Fit fit = run(capacity == low ? *at_low : *fresh, nodes);
     if (fit == Fit::kNo) low = capacity + quantum;
@@ -198,7 +199,7 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     for (int32_t t : over_points) lowest_hole = std::min(lowest_hole, filled[t]);
     const int64_t keep = static_cast<int64_t>(share * static_cast<double>(lowest_hole));
     for (size_t k = 0; k < items.size(); ++k) fixed[k] = result.offsets[k] + items[k].size <= keep;
-    DecisionRuns runs(items, num_points, target, branching, &result.offsets, &fixed, stream);
+    DecisionRuns runs(items, num_points, target, branching, &result.offsets, &fixed, stream, backjump);
     const bool found = run(runs, nodes) == Fit::kYes;  // "does not fit" holds for this neighbourhood only
     sync();
     return found;
@@ -239,7 +240,7 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
                                const std::vector<int64_t>& offsets, int64_t arena, double seconds,
                                int64_t max_nodes, Branching branching, int streams,
-                               const ExactProgress& progress) {
+                               const ExactProgress& progress, bool backjump) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -267,7 +268,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     std::vector<std::unique_ptr<SearchThread>> threads;
     for (int s = 0; s < streams; ++s) {
       threads.push_back(std::make_unique<SearchThread>(SearchStackBytes(items.size()), [&, s] {
-        RunStream(items, num_points, quantum, deadline, max_nodes, branching, s, shared, results[s]);
+        RunStream(items, num_points, quantum, deadline, max_nodes, branching, backjump, s, shared, results[s]);
         --running;
       }));
       if (!threads.back()->started()) --running;

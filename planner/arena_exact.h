@@ -73,6 +73,21 @@
 //   3. Dominance. A node is (placed set, skyline); one whose subtree failed is
 //      remembered by a 128-bit hash, and reaching it again by another order
 //      is cut.
+//   3b. Backjumping. Every failure comes with a span of points that explains
+//      it: the subtree fails whatever lies outside the span (the skyline
+//      there and the placed items alive only there). A pit without a move:
+//      the pit and its walls. A move cut by a check of step 2: its points
+//      and two on each side (floors: the window). A node whose moves all
+//      failed: its pit and the hull of its moves' spans. The memos keep each
+//      failed node's span. A move changes the points from where it raises
+//      (or starts) to where it ends; when it fails for a span it did not
+//      touch, its node fails for that span at once, the other moves untried:
+//      they would leave that span as it is (conflict-directed backjumping).
+//      Tested against the search without it, which gives the same proven
+//      optima; it changes no answer, only how soon it comes (bench, the 231
+//      dumped instances, 4 streams, two runs each way side by side: 221 and
+//      220 proven in 10 s without, 222 and 222 with; the time to the proof
+//      0.74x and 0.86x, geometric mean over those both proved in over 0.05 s).
 //   4. Restarts. Each decision search runs with a node budget (200 or twice
 //      the buffers, whichever is more: a run places one a node; growing by
 //      1.05x per run) and restarts with a reshuffled try order (seeded, so
@@ -175,13 +190,14 @@ struct ExactResult {
 // frames per item), whatever the caller's stack. `progress` (may be empty)
 // is called on the calling thread about once a second while the search
 // runs, with the best arena so far, the proven floor (units: no smaller
-// arena exists) and the seconds since the start.
+// arena exists) and the seconds since the start. `backjump`: step 3b on
+// (off only to test the search with it against the search without).
 using ExactProgress = std::function<void(int64_t arena, int64_t floor, double seconds)>;
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
                                int64_t lower_bound, const std::vector<int64_t>& offsets,
                                int64_t arena, double seconds, int64_t max_nodes,
                                Branching branching = Branching::kAlternate, int streams = 1,
-                               const ExactProgress& progress = {});
+                               const ExactProgress& progress = {}, bool backjump = true);
 
 }  // namespace slimtrain::planner::arena_internal
 
