@@ -29,12 +29,25 @@ constexpr int64_t kFirstRoundNodes = 1000;
 // How much of the space below the lowest hole the local search keeps.
 constexpr double kLocalShares[] = {1.0, 0.85, 0.7};
 
-// The stack of a search thread for `items`: the decision search recurses a
-// few frames per buffer placed (measured: 3.5-4 MiB for 4,990 buffers in an
-// optimised build, ~750 B a buffer), so it gets 4 KiB a buffer on top of 8
-// MiB, room for unoptimised and sanitised builds' larger frames. Only the
-// pages used are touched.
-size_t SearchStackBytes(size_t items) { return (size_t{8} << 20) + items * 4096; }
+// Stack bytes a search thread gets per item: the decision search recurses
+// a few frames per buffer placed (measured: 3.5-4 MiB for 4,990 buffers in
+// an optimised build, ~750 B a buffer; unoptimised frames are a few times
+// that). AddressSanitizer's frames are larger still (28 MiB overflowed for
+// 4,990 buffers), so its builds get 8x.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kStackPerItem = 32 << 10;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr size_t kStackPerItem = 32 << 10;
+#else
+constexpr size_t kStackPerItem = 4 << 10;
+#endif
+#else
+constexpr size_t kStackPerItem = 4 << 10;
+#endif
+
+// The stack of a search thread for `items` (only the pages used are touched).
+size_t SearchStackBytes(size_t items) { return (size_t{8} << 20) + items * kStackPerItem; }
 
 // A thread with a stack of a given size, joined on destruction. The search
 // does not run on std::thread or the caller's thread: their stacks are the
