@@ -630,17 +630,10 @@ class Decision {
       SetPlaced(k, true);
       offsets_[k] = h;
       const int32_t from = it.lo == a || at_cell ? it.lo : a;  // the move changed points [from, it.hi]
+      const bool checked =
+          (it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) && StepsFillable(a - 1, it.hi + 1);
       Span child_why;
-      if (!(it.lo == a || at_cell || Raise(a, it.lo - 1, std::min(left, top))) ||
-          !StepsFillable(a - 1, it.hi + 1)) {
-        child_why = Around(a, it.hi, 2);
-      } else if (floors_ && !FloorsFit(wa, wb)) {
-        child_why = Around(wa, wb, 0);
-      } else if (Search(wa, wb)) {
-        return true;
-      } else {
-        child_why = why_;
-      }
+      if (Descend(checked, Around(a, it.hi, 2), wa, wb, child_why)) return true;
       SetPlaced(k, false);
       UndoTo(mark);
       if (aborted_) return false;
@@ -650,22 +643,33 @@ class Decision {
     // No buffer at h over [a, b]: raise the section to its lower neighbour.
     const size_t mark = log_.size();
     if (raise_ok) {
+      const bool checked = Raise(a, b, std::min(left, right)) && StepsFillable(a - 1, b + 1);
       Span child_why;
-      if (!Raise(a, b, std::min(left, right)) || !StepsFillable(a - 1, b + 1)) {
-        child_why = Around(a, b, 2);
-      } else if (floors_ && !FloorsFit(wa, wb)) {
-        child_why = Around(wa, wb, 0);
-      } else if (Search(wa, wb)) {
-        return true;
-      } else {
-        child_why = why_;
-      }
+      if (Descend(checked, Around(a, b, 2), wa, wb, child_why)) return true;
       UndoTo(mark);
       if (aborted_) return false;
       if (backjump_ && !child_why.Meets(a, b)) return FailNode(key, child_why);
       why = why.Hull(child_why);
     }
     return FailNode(key, why);
+  }
+
+  // Below a move just made in window [wa, wb]: true when the search finds a
+  // placement. Otherwise false, with `why` the reason (step 3b): `near` when
+  // step 2's checks on the move's points (`checked`) failed, the window when
+  // its floors do, else why the search below failed.
+  bool Descend(bool checked, Span near, int32_t wa, int32_t wb, Span& why) {
+    if (!checked) {
+      why = near;
+      return false;
+    }
+    if (floors_ && !FloorsFit(wa, wb)) {
+      why = Around(wa, wb, 0);
+      return false;
+    }
+    if (Search(wa, wb)) return true;
+    why = why_;
+    return false;
   }
 
   // Whether unplaced item k could cover a cell of `pit` at its height: it
