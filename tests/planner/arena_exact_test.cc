@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using Requests = std::vector<ArenaRequest>;
+using ::slimtrain::test_util::FullSteps;
 using ::slimtrain::test_util::RandomIntervals;
 using ::slimtrain::test_util::RectangleSlices;
 using ::slimtrain::test_util::Uniform;
@@ -400,31 +401,6 @@ TEST(ArenaExactTest, NodeCapMakesPlansDeterministic) {
   EXPECT_EQ(CheckPlan(r, *a, 256), "");
 }
 
-// Buffers over 6-16 steps (sizes 1-4, a third 1-12; most live up to 4
-// steps, a quarter up to half the steps), then at every step one more
-// buffer, alive at that step alone, that fills it up to the fullest step's
-// load: every step is full at the lower bound, where these often have no
-// placement, so the search must prove "does not fit" (alignment 1).
-Requests FullStepsInstance(std::mt19937_64& rng) {
-  const int32_t steps = static_cast<int32_t>(Uniform(rng, 6, 16));
-  const int n = static_cast<int>(Uniform(rng, 8, 20));
-  Requests r;
-  std::vector<int64_t> load(steps, 0);
-  for (int k = 0; k < n; ++k) {
-    const int32_t first = static_cast<int32_t>(Uniform(rng, 0, steps - 1));
-    const int32_t longest = Uniform(rng, 0, 3) == 0 ? steps / 2 : 3;
-    const int32_t last = std::min(steps - 1, first + static_cast<int32_t>(Uniform(rng, 0, longest)));
-    const int64_t size = Uniform(rng, 1, 3) == 1 ? Uniform(rng, 1, 12) : Uniform(rng, 1, 4);
-    r.push_back({size, first, last});
-    for (int32_t t = first; t <= last; ++t) load[t] += size;
-  }
-  const int64_t fullest = *std::max_element(load.begin(), load.end());
-  for (int32_t t = 0; t < steps; ++t) {
-    if (load[t] < fullest) r.push_back({fullest - load[t], t, t});
-  }
-  return r;
-}
-
 // Backjumping (arena_exact.h, step 3b) cuts subtrees by why their children
 // failed; a wrong reason would make a "does not fit" false. So the search
 // with it must give the same proven optimum as the search without, on
@@ -433,7 +409,7 @@ TEST_P(BranchingTest, BackjumpingGivesTheOptimaOfTheSearchWithout) {
   std::mt19937_64 rng(41);
   int above_bound = 0;
   for (int i = 0; i < 100; ++i) {
-    const Requests r = FullStepsInstance(rng);
+    const Requests r = FullSteps(rng);
     absl::StatusOr<ArenaPlan> with = arena_internal::ExactFromStacked(r, 1, 10, GetParam());
     absl::StatusOr<ArenaPlan> without = arena_internal::ExactFromStacked(r, 1, 10, GetParam(), /*backjump=*/false);
     ASSERT_TRUE(with.ok() && without.ok());

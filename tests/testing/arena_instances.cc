@@ -60,6 +60,26 @@ std::vector<ArenaRequest> RandomIntervals(std::mt19937_64& rng, int n, int32_t s
   return out;
 }
 
+std::vector<ArenaRequest> FullSteps(std::mt19937_64& rng, int32_t max_steps, int max_buffers) {
+  const int32_t steps = static_cast<int32_t>(Uniform(rng, 6, max_steps));
+  const int n = static_cast<int>(Uniform(rng, 8, max_buffers));
+  std::vector<ArenaRequest> r;
+  std::vector<int64_t> load(steps, 0);
+  for (int k = 0; k < n; ++k) {
+    const int32_t first = static_cast<int32_t>(Uniform(rng, 0, steps - 1));
+    const int32_t longest = Uniform(rng, 0, 3) == 0 ? steps / 2 : 3;
+    const int32_t last = std::min(steps - 1, first + static_cast<int32_t>(Uniform(rng, 0, longest)));
+    const int64_t size = Uniform(rng, 1, 3) == 1 ? Uniform(rng, 1, 12) : Uniform(rng, 1, 4);
+    r.push_back({size, first, last});
+    for (int32_t t = first; t <= last; ++t) load[t] += size;
+  }
+  const int64_t fullest = *std::max_element(load.begin(), load.end());
+  for (int32_t t = 0; t < steps; ++t) {
+    if (load[t] < fullest) r.push_back({fullest - load[t], t, t});
+  }
+  return r;
+}
+
 std::vector<ArenaRequest> TrainingLike(std::mt19937_64& rng, int32_t layers) {
   std::vector<ArenaRequest> out;
   const int32_t last_step = 2 * layers - 1;

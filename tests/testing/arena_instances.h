@@ -41,6 +41,13 @@ enum class Sizes {
 std::vector<planner::ArenaRequest> RandomIntervals(std::mt19937_64& rng, int n, int32_t steps,
                                                    Sizes sizes = Sizes::kLogUniform);
 
+// Buffers over 6-`max_steps` steps, 8-`max_buffers` of them (sizes 1-4, a
+// third 1-12; most live up to 4 steps, a quarter up to half the steps), then
+// at every step one more buffer, alive at that step alone, that fills it up
+// to the fullest step's load (alignment 1). Every step is full at the lower
+// bound, where many have no placement: a search must prove "does not fit".
+std::vector<planner::ArenaRequest> FullSteps(std::mt19937_64& rng, int32_t max_steps = 16, int max_buffers = 20);
+
 // A pre-activation bottleneck ResNet step with `layers` BN-ReLU-conv layers,
 // three per block, four stages (block input/output `base` = 8 MiB >> stage,
 // inside base/4). Forward step i, backward step 2*layers-1-i. Per layer: the
