@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "planner/arena_memo.h"
+
 namespace slimtrain::planner::arena_internal {
 namespace {
 
@@ -22,105 +24,6 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-
-// A node's identity (step 3): 128 bits of hash of the placed set and the skyline.
-struct Key {
-  uint64_t a, b;
-  bool operator==(const Key& o) const { return a == o.a && b == o.b; }
-};
-
-// Points [lo, hi] of the skyline (none when lo > hi): why a node fails
-// (step 3b). The node's subtree fails whatever lies outside them: the
-// heights there and the placed items alive only there.
-struct Span {
-  int32_t lo, hi;
-  Span Hull(Span o) const {
-    if (lo > hi) return o;
-    if (o.lo > o.hi) return *this;
-    return {std::min(lo, o.lo), std::max(hi, o.hi)};
-  }
-  bool Meets(int32_t a, int32_t b) const { return lo <= b && a <= hi; }
-};
-
-// A map from keys to spans by open addressing (linear probing in one flat
-// array, doubled at half full): one memory access a lookup where a
-// node-based hash set takes two or three, and no allocation an insert
-// (bench: the memo took a third of the search's time as
-// std::unordered_set). A slot is 16 bytes: 96 bits of the key (collisions
-// at odds of 2^-96 a pair) and the span's ends as 16-bit points (Decision
-// has at most kMaxSpanPoints points where it keeps spans). Keys are hashes
-// already, so the low bits of `a` pick the slot. The all-zero key marks an
-// empty slot; a key that is all zero is stored with b = 1.
-class KeySet {
- public:
-  size_t size() const { return size_; }
-  // Whether `key` is in the set; if so, `why` gets the span stored with it.
-  bool contains(const Key& key, Span& why) const {
-    if (slots_.empty()) return false;
-    const Slot want = Pack(key, {0, -1});
-    for (size_t i = want.a & mask_;; i = (i + 1) & mask_) {
-      if (slots_[i].a == want.a && slots_[i].b == want.b) {
-        why = {slots_[i].lo, slots_[i].hi};
-        if (slots_[i].hi == kNoSpan) why = {0, -1};
-        return true;
-      }
-      if (slots_[i].a == 0 && slots_[i].b == 0) return false;
-    }
-  }
-  // Starts loading the slot `key` would be looked up in.
-  void Prefetch(const Key& key) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[key.a & mask_]);
-  }
-  // `why` is empty or within [0, kMaxSpanPoints).
-  void insert(const Key& key, Span why) {
-    if (2 * (size_ + 1) > slots_.size()) Grow();
-    size_ += Put(slots_, mask_, Pack(key, why)) ? 1 : 0;
-  }
-  void clear() {
-    std::fill(slots_.begin(), slots_.end(), Slot{});
-    size_ = 0;
-  }
-
- private:
-  static constexpr uint16_t kNoSpan = 0xffff;  // hi of an empty span
-  struct Slot {
-    uint64_t a = 0;
-    uint32_t b = 0;
-    uint16_t lo = 0, hi = kNoSpan;
-  };
-  static Slot Pack(const Key& key, Span why) {
-    Slot slot{key.a, static_cast<uint32_t>(key.b), 0, kNoSpan};
-    if (slot.a == 0 && slot.b == 0) slot.b = 1;
-    if (why.lo <= why.hi) {
-      slot.lo = static_cast<uint16_t>(why.lo);
-      slot.hi = static_cast<uint16_t>(why.hi);
-    }
-    return slot;
-  }
-  // Puts `slot` in `slots`; false when its key was there.
-  static bool Put(std::vector<Slot>& slots, size_t mask, const Slot& slot) {
-    for (size_t i = slot.a & mask;; i = (i + 1) & mask) {
-      if (slots[i].a == slot.a && slots[i].b == slot.b) return false;
-      if (slots[i].a == 0 && slots[i].b == 0) {
-        slots[i] = slot;
-        return true;
-      }
-    }
-  }
-  void Grow() {
-    std::vector<Slot> bigger(std::max<size_t>(1024, 2 * slots_.size()));
-    const size_t mask = bigger.size() - 1;
-    for (const Slot& slot : slots_) {
-      if (slot.a != 0 || slot.b != 0) Put(bigger, mask, slot);
-    }
-    slots_.swap(bigger);
-    mask_ = mask;
-  }
-
-  std::vector<Slot> slots_;  // empty, or a power of two of them
-  size_t mask_ = 0;
-  size_t size_ = 0;
-};
 
 // The vectors of one Search call, kept per depth of the recursion so that
 // a node allocates nothing (Decision::scratch_at_).
@@ -141,11 +44,6 @@ struct Pit {
 // 51/60 proven in 10 s against 47/60; 1.02 and 1.03 no better).
 constexpr double kFirstRestartNodes = 200;
 constexpr double kRestartGrowth = 1.05;
-
-// Spans are kept (and backjumping done) on instances with at most this many
-// points (KeySet's 16-bit ends; PlanArena's exact search has at most
-// kMaxExactBuffers).
-constexpr int32_t kMaxSpanPoints = 0xffff;
 
 // Failed nodes kept at most; the memo is cleared when it grows past this.
 constexpr size_t kMaxMemo = size_t{1} << 20;
@@ -503,7 +401,7 @@ class Decision {
       UnplaceTo(items, mark);
       if (aborted_) return false;
       if (window_failed_.size() >= kMaxMemo) window_failed_.clear();
-      window_failed_.insert(window_key, backjump_ ? why_ : Span{0, -1});
+      window_failed_.insert(window_key, why_);
       return FailNode(key, why_);
     }
     return true;
@@ -730,7 +628,6 @@ class Decision {
 
   // Remembers a node whose subtree fails (step 3).
   bool FailNode(const Key& key, Span why) {
-    if (!backjump_) why = {0, -1};
     if (failed_.size() >= kMaxMemo) failed_.clear();
     failed_.insert(key, why);
     why_ = why;
@@ -781,7 +678,9 @@ class Decision {
   Span why_{0, -1};  // why the last Search that returned false (not aborted) failed
   KeySet window_failed_;  // windows (step 5) proven to fail
   int64_t* nodes_;
-  const bool backjump_;  // step 3b: spans kept (at most kMaxSpanPoints points)
+  // Step 3b on: the memos' spans are read (KeySet holds them up to
+  // kMaxSpanPoints points; on larger instances they are kept but never read).
+  const bool backjump_;
   bool aborted_ = false;
   bool floors_ = true;   // step 2's floors checked (not when every point's load is the same)
   bool cells_ = false;   // this run branches on tight cells too

@@ -34,17 +34,14 @@ constexpr double kLocalShares[] = {1.0, 0.85, 0.7};
 // an optimised build, ~750 B a buffer; unoptimised frames are a few times
 // that). AddressSanitizer's frames are larger still (28 MiB overflowed for
 // 4,990 buffers), so its builds get 8x.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kStackPerItem = 32 << 10;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr size_t kStackPerItem = 32 << 10;
+#if defined(__SANITIZE_ADDRESS__)  // GCC
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)  // Clang
+constexpr bool kAddressSanitizer = __has_feature(address_sanitizer);
 #else
-constexpr size_t kStackPerItem = 4 << 10;
+constexpr bool kAddressSanitizer = false;
 #endif
-#else
-constexpr size_t kStackPerItem = 4 << 10;
-#endif
+constexpr size_t kStackPerItem = kAddressSanitizer ? 32 << 10 : 4 << 10;
 
 // The stack of a search thread for `items` (only the pages used are touched).
 size_t SearchStackBytes(size_t items) { return (size_t{8} << 20) + items * kStackPerItem; }
