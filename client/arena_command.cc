@@ -98,10 +98,10 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   } else {
     std::cout << absl::StrFormat(
         "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n"
-        "optimal      %s\nmethod       %s\ntime         %.3f s\n",
+        "optimal      %s\nmethod       %s\nsearch       %s\ntime         %.3f s\n",
         csv->requests.size(), plan->arena_bytes, plan->lower_bound_bytes,
         plan->lower_bound_bytes > 0 ? static_cast<double>(plan->arena_bytes) / plan->lower_bound_bytes : 1.0,
-        plan->proven_optimal ? "proven" : "not proven", plan->method, seconds);
+        plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search, seconds);
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
@@ -20,6 +21,13 @@ using base::FormatBytes;
 using base::FormatFlops;
 
 std::string Cell(const std::string& text, int width) { return absl::StrFormat("%*s", width, text); }
+
+// "yes" when no smaller arena exists, else how far above its lower bound
+// the arena is ("+256 B", "+1.0 MiB").
+std::string Optimal(const v1::MemoryPlan& p) {
+  if (p.arena_proven_optimal()) return "yes";
+  return absl::StrCat("+", FormatBytes(p.arena_bytes() - p.arena_lower_bound_bytes()));
+}
 
 }  // namespace
 
@@ -53,7 +61,8 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
                         first.sync_batch_norm() ? "; sync batch norm's sums too" : ""));
   }
   absl::StrAppend(&out, "\n", absl::StrFormat("%-19s", "strategy"), Cell("saved act.", 12), Cell("arena", 12),
-                  Cell("lower bound", 12), Cell("peak", 12), Cell("vs exact", 9), Cell("recompute", 14));
+                  Cell("lower bound", 12), Cell("optimal", 11), Cell("peak", 12), Cell("vs exact", 9),
+                  Cell("recompute", 14));
   if (data_parallel) absl::StrAppend(&out, Cell("sent/step", 12));
   if (options.max_batch) absl::StrAppend(&out, Cell("max batch", 10));
   if (budget) absl::StrAppend(&out, Cell("fits", 6));
@@ -63,7 +72,7 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
         exact_peak > 0 ? absl::StrFormat("%.2fx", static_cast<double>(p.peak_bytes()) / exact_peak) : "-";
     absl::StrAppend(&out, absl::StrFormat("%-19s", p.strategy()), Cell(FormatBytes(p.saved_activation_bytes()), 12),
                     Cell(FormatBytes(p.arena_bytes()), 12), Cell(FormatBytes(p.arena_lower_bound_bytes()), 12),
-                    Cell(FormatBytes(p.peak_bytes()), 12), Cell(ratio, 9),
+                    Cell(Optimal(p), 11), Cell(FormatBytes(p.peak_bytes()), 12), Cell(ratio, 9),
                     Cell(p.recompute_flops() > 0 ? FormatFlops(p.recompute_flops()) : "0", 14));
     if (data_parallel) absl::StrAppend(&out, Cell(FormatBytes(p.sent_bytes_per_step()), 12));
     if (options.max_batch) absl::StrAppend(&out, Cell(absl::StrCat(p.max_batch_size()), 10));
@@ -74,6 +83,16 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
     absl::StrAppend(&out, "\nsent/step: what each rank sends per step in a ring all-reduce of its gradients",
                     first.sync_batch_norm() ? " and sync batch norm's sums (those of recomputed batch norms too)" : "",
                     ", 2(ranks-1)/ranks of them\n");
+  }
+  // Why an arena more than the exact search's threshold above its bound is
+  // not proven optimal, in the search's words ("stopped at its limit
+  // without a proof", "off", "not run: 6012 buffers take space, ...").
+  bool explained = false;
+  for (const v1::MemoryPlan& p : plans) {
+    if (p.arena_proven_optimal() || absl::StartsWith(p.arena_exact_search(), "not run: within")) continue;
+    absl::StrAppend(&out, explained ? "" : "\n", p.strategy(), ": arena not proven optimal: exact search ",
+                    p.arena_exact_search(), "\n");
+    explained = true;
   }
   for (const v1::MemoryPlan& p : plans) {
     if (!p.choice().empty()) absl::StrAppend(&out, "\n", p.strategy(), ": ", p.choice(), "\n");

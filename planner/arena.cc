@@ -475,6 +475,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   if (p.items.empty()) {
     ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, "empty");
     plan.proven_optimal = true;
+    plan.exact_search = "empty";
     return plan;
   }
 
@@ -522,8 +523,16 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   // Step 6.
   bool proven = best.arena == p.lower_bound;
   const double gap = static_cast<double>(best.arena - p.lower_bound);
-  if (options.exact_seconds > 0 && !proven && p.items.size() <= kMaxExactBuffers &&
-      gap > options.exact_min_gap * static_cast<double>(p.lower_bound)) {
+  std::string exact_search;
+  if (proven) {
+    exact_search = "not needed: at the lower bound";
+  } else if (!(options.exact_seconds > 0)) {
+    exact_search = "off";
+  } else if (gap <= options.exact_min_gap * static_cast<double>(p.lower_bound)) {
+    exact_search = absl::StrCat("not run: within ", 100 * options.exact_min_gap, "% of the lower bound");
+  } else if (p.items.size() > kMaxExactBuffers) {
+    exact_search = absl::StrCat("not run: ", p.items.size(), " buffers take space, more than ", kMaxExactBuffers);
+  } else {
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
         p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
         options.exact_max_nodes, arena_internal::Branching::kAlternate, options.exact_threads,
@@ -536,9 +545,11 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       method = "exact";
     }
     proven = exact.proven_optimal;
+    exact_search = proven ? "proved it optimal" : "stopped at its limit without a proof";
   }
   ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
   plan.proven_optimal = proven;
+  plan.exact_search = std::move(exact_search);
   return plan;
 }
 

@@ -172,6 +172,8 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
                                  ",\n  \"proven_optimal\": ", plan.proven_optimal ? "true" : "false",
                                  ",\n  \"method\": ");
   base::AppendJsonQuoted(plan.method, &out);
+  out.append(",\n  \"exact_search\": ");
+  base::AppendJsonQuoted(plan.exact_search, &out);
   out.append(",\n  \"offsets\": {");
   for (size_t i = 0; i < csv.ids.size(); ++i) {
     out.append(i == 0 ? "\n    " : ",\n    ");

@@ -54,7 +54,8 @@ struct ArenaCsv {
 absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view filename);
 
 // The plan as a JSON object: {"arena_bytes": N, "arena_lower_bound_bytes": N,
-// "proven_optimal": true|false, "method": "...", "offsets": {"<id>": offset,
+// "proven_optimal": true|false, "method": "...", "exact_search": "...",
+// "offsets": {"<id>": offset,
 // ...}} with the offsets keyed by id in input order,
 // one per line; ends with a newline. `plan` must come from csv.requests (one
 // offset per id); ids are escaped as JSON strings.

@@ -468,6 +468,9 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
   plan.set_saved_activation_bytes(SavedBytes(p.schedule));
   plan.set_arena_bytes(p.arena.arena_bytes);
   plan.set_arena_lower_bound_bytes(p.arena.lower_bound_bytes);
+  plan.set_arena_method(p.arena.method);
+  plan.set_arena_proven_optimal(p.arena.proven_optimal);
+  plan.set_arena_exact_search(p.arena.exact_search);
   plan.set_peak_bytes(PeakBytes(p, params));
   plan.set_forward_flops(p.schedule.forward_flops);
   plan.set_backward_flops(p.schedule.backward_flops);

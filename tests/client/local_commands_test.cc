@@ -95,6 +95,27 @@ TEST(PlanCommandTest, TableShowsEveryStrategyWithItsRatioToExact) {
   }
 }
 
+// The arena's optimality: a column says "yes" where no smaller arena exists
+// and how far above the bound it is where not; a line says why the exact
+// search did not prove it (here: it was turned off); JSON has the fields.
+TEST(PlanCommandTest, SaysWhetherTheArenaIsProvenOptimalAndWhyNot) {
+  const CommandResult off = Slimtrain(
+      "plan --model zoo:densenet_bc_100 --batch 128 --strategies approx8,approx2 --arena-exact-seconds 0");
+  ASSERT_EQ(off.exit_code, 0) << off.output;
+  EXPECT_NE(off.output.find("lower bound    optimal"), std::string::npos) << off.output;
+  EXPECT_NE(off.output.find("approx8: arena not proven optimal: exact search off"), std::string::npos) << off.output;
+  const CommandResult on =
+      RunCommandSplit(std::string(kBinary) + " plan --model zoo:densenet_bc_100 --batch 128 --strategies approx8 "
+                                             "--format json");
+  ASSERT_EQ(on.exit_code, 0) << on.output;
+  const google::protobuf::Struct root = ParseJson(on.stdout_only);
+  const auto& plan = Plan(root, 0).fields();
+  EXPECT_EQ(plan.at("arena_method").string_value(), "exact");
+  EXPECT_TRUE(plan.at("arena_proven_optimal").bool_value());
+  EXPECT_EQ(plan.at("arena_exact_search").string_value(), "proved it optimal");
+  EXPECT_EQ(plan.at("arena_bytes").string_value(), plan.at("arena_lower_bound_bytes").string_value());
+}
+
 // --arena-exact-seconds: 0 turns the arena's exact search off; outside [0, 60]
 // is refused, naming the flag.
 TEST(PlanCommandTest, ArenaExactSecondsIsCheckedAndZeroPlans) {
@@ -218,6 +239,7 @@ TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
       << exact.output;
   EXPECT_NE(exact.output.find("optimal      proven"), std::string::npos) << exact.output;
   EXPECT_NE(exact.output.find("method       exact"), std::string::npos) << exact.output;
+  EXPECT_NE(exact.output.find("search       proved it optimal"), std::string::npos) << exact.output;
 }
 
 // A long search reports its progress on stderr once a second (the best
@@ -275,6 +297,10 @@ TEST(ArenaCommandTest, SaysWhenTheInputIsTooLargeForTheExactSearch) {
             std::string::npos)
       << result.output;
   EXPECT_EQ(result.stdout_only.find("method       exact"), std::string::npos) << result.stdout_only;
+  EXPECT_NE(result.stdout_only.find("search       not run: " + std::to_string(cut.size()) +
+                                    " buffers take space, more than 5000"),
+            std::string::npos)
+      << result.stdout_only;
   // 30 s were allowed; the heuristics alone take a fraction of that.
   const size_t time_at = result.stdout_only.find("time         ");
   ASSERT_NE(time_at, std::string::npos) << result.stdout_only;

@@ -135,6 +135,7 @@ TEST(ArenaPlanJsonTest, WritesBothBoundsAndOffsetsByIdInInputOrder) {
             "  \"arena_lower_bound_bytes\": 1536,\n"
             "  \"proven_optimal\": true,\n"
             "  \"method\": \"" + plan->method + "\",\n"
+            "  \"exact_search\": \"not needed: at the lower bound\",\n"
             "  \"offsets\": {\n"
             "    \"z\": 0,\n"
             "    \"y\": 1024,\n"
@@ -159,7 +160,7 @@ TEST(ArenaPlanJsonTest, EscapesIdsAsJsonStrings) {
 TEST(ArenaPlanJsonTest, NoBuffersGiveAnEmptyObject) {
   EXPECT_EQ(ArenaPlanJson(ArenaCsv{}, ArenaPlan{}),
             "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"proven_optimal\": false,\n"
-            "  \"method\": \"\",\n  \"offsets\": {}\n}\n");
+            "  \"method\": \"\",\n  \"exact_search\": \"\",\n  \"offsets\": {}\n}\n");
 }
 
 }  // namespace

@@ -97,6 +97,8 @@ TEST(ArenaTest, EmptyPlanSaysSo) {
   absl::StatusOr<ArenaPlan> plan = PlanArena({{0, 0, 1}});
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->method, "empty");
+  EXPECT_TRUE(plan->proven_optimal);
+  EXPECT_EQ(plan->exact_search, "empty");
 }
 
 // Best fit, by each placer: buffer 4 (20 bytes, step 2) has two gaps at step

@@ -453,11 +453,17 @@ TEST(PlannerTest, ExactArenaSearchPacksAHardPlanTheSameWayEachTime) {
   options.arena_exact_seconds = 0;
   const v1::MemoryPlan off = PlanOrDie(*g, Strategy::kApprox8, options);
   EXPECT_GT(off.arena_bytes(), off.arena_lower_bound_bytes() * 1.005) << "the premise: a plan the heuristics miss";
+  EXPECT_FALSE(off.arena_proven_optimal());
+  EXPECT_EQ(off.arena_exact_search(), "off");
+  EXPECT_NE(off.arena_method(), "exact");
   options.arena_exact_seconds = PlanOptions().arena_exact_seconds;
   const v1::MemoryPlan a = PlanOrDie(*g, Strategy::kApprox8, options);
   const v1::MemoryPlan b = PlanOrDie(*g, Strategy::kApprox8, options);
   ExpectPlanInvariants(a);
   EXPECT_EQ(a.arena_bytes(), a.arena_lower_bound_bytes());
+  EXPECT_TRUE(a.arena_proven_optimal());
+  EXPECT_EQ(a.arena_method(), "exact");
+  EXPECT_EQ(a.arena_exact_search(), "proved it optimal");
   ASSERT_EQ(a.buffers_size(), b.buffers_size());
   for (int i = 0; i < a.buffers_size(); ++i) {
     EXPECT_EQ(a.buffers(i).offset_bytes(), b.buffers(i).offset_bytes()) << a.buffers(i).name();
