@@ -1,14 +1,17 @@
-// slimtrain arena --input FILE.csv [--search-seconds S] [--threads N] [--quiet]: plans a raw buffer
-// list into one arena; S seconds of exact search (planner/arena_exact.h) may
-// lower it and prove it optimal.
+// slimtrain arena --input FILE.csv [--search-seconds S] [--threads N] [--capacity SIZE]
+// [--output FILE.csv] [--quiet]: plans a raw buffer list into one arena; S
+// seconds of exact search (planner/arena_exact.h) may lower it and prove it
+// optimal, or, with a capacity, decide whether everything fits in it.
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <cstddef>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/flags.h"
+#include "base/units.h"
 #include "client/commands.h"
 #include "planner/arena.h"
 #include "planner/arena_csv.h"
@@ -43,6 +46,14 @@ int RunArenaCommand(const std::vector<std::string>& args) {
             "parallel exact searches, one thread each, sharing what they find (by default the\n"
             "cores, 4 to 8)");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
+  std::string capacity_text, output;
+  flags.String("capacity", &capacity_text,
+               "answer whether the buffers fit in this much memory (1048576, 1MiB; MiniMalloc's\n"
+               "--capacity): the search stops at a placement within it or a proof that none exists,\n"
+               "instead of looking for the smallest arena");
+  flags.String("output", &output,
+               "also write the plan to this CSV file: id,lower,upper,size,offset per buffer (as\n"
+               "MiniMalloc's --output; slimtrain arena reads it back)");
   bool quiet = false;
   flags.Bool("quiet", &quiet, "no progress lines (on stderr, one a second while the exact search runs)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
@@ -62,6 +73,22 @@ int RunArenaCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--threads: %d is not in [1, %d]", threads, planner::kMaxExactThreads)));
   }
+  int64_t capacity = 0;
+  if (!capacity_text.empty()) {
+    absl::StatusOr<int64_t> bytes = base::ParseBytes(capacity_text, "--capacity");
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (*bytes == 0) return Fail(absl::InvalidArgumentError("--capacity: 0 bytes; give a capacity > 0"));
+    capacity = *bytes;
+  }
+  if (!output.empty()) {
+    // Checked before the search, so a long search is not lost to a typo.
+    const std::filesystem::path dir = std::filesystem::path(output).parent_path();
+    std::error_code error;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, error)) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrFormat("--output: '%s' is not a directory (for %s)", dir.string(), output)));
+    }
+  }
   absl::StatusOr<std::string> text = base::ReadFile(input);
   if (!text.ok()) return Fail(text.status());
   absl::StatusOr<planner::ArenaCsv> csv = planner::ParseArenaCsv(*text, input);
@@ -72,6 +99,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.exact_min_gap = 0;    // any gap: the user asked for the time
   options.exact_max_nodes = 0;  // the time alone
   options.exact_threads = static_cast<int>(threads);
+  options.capacity = capacity;
   if (!quiet) {
     const int64_t bound = planner::ArenaLowerBound(csv->requests, alignment);
     options.exact_progress = [bound](int64_t arena, int64_t floor, double seconds) {
@@ -87,22 +115,36 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   // Step 6 has a size limit: say so rather than leave the time unused unexplained.
   size_t taking_space = 0;
   for (const planner::ArenaRequest& r : csv->requests) taking_space += r.size > 0 ? 1 : 0;
-  if (search > 0 && !plan->proven_optimal && taking_space > planner::kMaxExactBuffers) {
+  const bool answered = capacity > 0 && planner::FitsIn(*plan, capacity) != planner::Fits::kUnknown;
+  if (search > 0 && !plan->proven_optimal && !answered && taking_space > planner::kMaxExactBuffers) {
     std::cerr << absl::StrFormat(
         "slimtrain arena: no exact search: it runs on at most %d buffers that take space, and %s has %d; "
         "the arena is the heuristics'\n",
         planner::kMaxExactBuffers, input, taking_space);
   }
-  if (format == "json") {
-    std::cout << planner::ArenaPlanJson(*csv, *plan) << "\n";
-  } else {
-    std::cout << absl::StrFormat(
-        "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n"
-        "optimal      %s\nmethod       %s\nsearch       %s\ntime         %.3f s\n",
-        csv->requests.size(), plan->arena_bytes, plan->lower_bound_bytes,
-        plan->lower_bound_bytes > 0 ? static_cast<double>(plan->arena_bytes) / plan->lower_bound_bytes : 1.0,
-        plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search, seconds);
+  if (!output.empty()) {
+    if (absl::Status s = base::WriteFileAtomically(output, planner::ArenaPlanCsv(*csv, *plan)); !s.ok()) {
+      return Fail(s);
+    }
   }
+  if (format == "json") {
+    std::cout << planner::ArenaPlanJson(*csv, *plan, capacity) << "\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n", csv->requests.size(),
+      plan->arena_bytes, plan->lower_bound_bytes,
+      plan->lower_bound_bytes > 0 ? static_cast<double>(plan->arena_bytes) / plan->lower_bound_bytes : 1.0);
+  if (plan->floor_bytes > plan->lower_bound_bytes && !plan->proven_optimal) {
+    std::cout << absl::StrFormat("floor        %d bytes (proven: no arena is smaller)\n", plan->floor_bytes);
+  }
+  if (capacity > 0) {
+    std::cout << absl::StrFormat("capacity     %d bytes\nfits         %s\n", capacity,
+                                 planner::FitsName(planner::FitsIn(*plan, capacity)));
+  }
+  std::cout << absl::StrFormat("optimal      %s\nmethod       %s\nsearch       %s\ntime         %.3f s\n",
+                               plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search,
+                               seconds);
   return 0;
 }
 

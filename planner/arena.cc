@@ -430,6 +430,7 @@ ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64
   for (size_t k = 0; k < p.items.size(); ++k) plan.offsets[p.request_of[k]] = s.offsets[k] * alignment;
   plan.arena_bytes = s.arena * alignment;
   plan.lower_bound_bytes = p.lower_bound * alignment;
+  plan.floor_bytes = plan.lower_bound_bytes;
   plan.method = std::move(method);
   return plan;
 }
@@ -443,6 +444,23 @@ int DefaultExactThreads() { return std::clamp(static_cast<int>(std::thread::hard
 int64_t ArenaLowerBound(absl::Span<const ArenaRequest> requests, int64_t alignment) {
   if (alignment < 1) return 0;
   return MakeProblem(requests, alignment).lower_bound * alignment;
+}
+
+Fits FitsIn(const ArenaPlan& plan, int64_t capacity) {
+  if (plan.arena_bytes <= capacity) return Fits::kYes;
+  return plan.floor_bytes > capacity ? Fits::kNo : Fits::kUnknown;
+}
+
+const char* FitsName(Fits fits) {
+  switch (fits) {
+    case Fits::kYes:
+      return "yes";
+    case Fits::kNo:
+      return "no";
+    case Fits::kUnknown:
+      break;
+  }
+  return "unknown";
 }
 
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
@@ -465,6 +483,9 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   }
   if (!(options.exact_min_gap >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("exact_min_gap ", options.exact_min_gap, " < 0"));
+  }
+  if (options.capacity < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("capacity ", options.capacity, " < 0"));
   }
   if (options.exact_threads < 1 || options.exact_threads > kMaxExactThreads) {
     return absl::InvalidArgumentError(
@@ -520,35 +541,57 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     }
   }
 
-  // Step 6.
+  // Step 6: minimise, or with a capacity decide whether everything fits.
+  const int64_t capacity = options.capacity / options.alignment;  // units; 0: minimise
   bool proven = best.arena == p.lower_bound;
+  int64_t floor = p.lower_bound;
   const double gap = static_cast<double>(best.arena - p.lower_bound);
   std::string exact_search;
   if (proven) {
     exact_search = "not needed: at the lower bound";
+  } else if (options.capacity > 0 && best.arena <= capacity) {
+    exact_search = "not needed: within the capacity";
+  } else if (options.capacity > 0 && p.lower_bound > capacity) {
+    exact_search = "not needed: the lower bound is above the capacity";
   } else if (!(options.exact_seconds > 0)) {
     exact_search = "off";
-  } else if (gap <= options.exact_min_gap * static_cast<double>(p.lower_bound)) {
+  } else if (options.capacity == 0 && gap <= options.exact_min_gap * static_cast<double>(p.lower_bound)) {
     exact_search = absl::StrCat("not run: within ", 100 * options.exact_min_gap, "% of the lower bound");
   } else if (p.items.size() > kMaxExactBuffers) {
     exact_search = absl::StrCat("not run: ", p.items.size(), " buffers take space, more than ", kMaxExactBuffers);
   } else {
+    arena_internal::ExactOptions exact_options;
+    exact_options.seconds = options.exact_seconds;
+    exact_options.max_nodes = options.exact_max_nodes;
+    exact_options.streams = options.exact_threads;
+    exact_options.target = capacity;
+    if (options.exact_progress) {
+      exact_options.progress = [&](int64_t arena, int64_t floor, double seconds) {
+        options.exact_progress(arena * options.alignment, floor * options.alignment, seconds);
+      };
+    }
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
-        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, options.exact_seconds,
-        options.exact_max_nodes, arena_internal::Branching::kAlternate, options.exact_threads,
-        options.exact_progress ? [&](int64_t arena, int64_t floor, double seconds) {
-          options.exact_progress(arena * options.alignment, floor * options.alignment, seconds);
-        } : arena_internal::ExactProgress());
+        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, exact_options);
     if (exact.improved) {
       best.offsets = std::move(exact.offsets);
       best.arena = exact.arena;
       method = "exact";
     }
     proven = exact.proven_optimal;
-    exact_search = proven ? "proved it optimal" : "stopped at its limit without a proof";
+    floor = exact.floor;
+    if (options.capacity == 0) {
+      exact_search = proven ? "proved it optimal" : "stopped at its limit without a proof";
+    } else if (best.arena <= capacity) {
+      exact_search = "found a placement within the capacity";
+    } else if (floor > capacity) {
+      exact_search = "proved that nothing fits in the capacity";
+    } else {
+      exact_search = "stopped at its limit without an answer";
+    }
   }
   ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
   plan.proven_optimal = proven;
+  plan.floor_bytes = (proven ? best.arena : floor) * options.alignment;
   plan.exact_search = std::move(exact_search);
   return plan;
 }
@@ -658,15 +701,21 @@ absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> reques
     s.arena += it.size;
   }
   bool proven = s.arena == p.lower_bound;
+  int64_t floor = p.lower_bound;
   if (!proven) {
-    ExactResult exact = MinimizeArenaExact(p.items, p.num_points, p.lower_bound, s.offsets, s.arena, seconds,
-                                           /*max_nodes=*/0, branching, /*streams=*/1, ExactProgress(), backjump);
+    ExactOptions options;
+    options.seconds = seconds;
+    options.branching = branching;
+    options.backjump = backjump;
+    ExactResult exact = MinimizeArenaExact(p.items, p.num_points, p.lower_bound, s.offsets, s.arena, options);
     s.offsets = std::move(exact.offsets);
     s.arena = exact.arena;
     proven = exact.proven_optimal;
+    floor = exact.floor;
   }
   ArenaPlan plan = ToPlan(requests.size(), p, s, alignment, "exact");
   plan.proven_optimal = proven;
+  plan.floor_bytes = (proven ? s.arena : floor) * alignment;
   return plan;
 }
 

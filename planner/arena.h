@@ -151,6 +151,14 @@ struct ArenaOptions {
   // find (arena_exact.h, "Streams"); 1: one search on the calling thread,
   // deterministic under the node cap. In [1, kMaxExactThreads].
   int exact_threads = 1;
+  // The decision problem (MiniMalloc's --capacity): when > 0, step 6 answers
+  // whether the buffers fit in this many bytes instead of minimising the
+  // arena. It runs whenever the steps before end above the capacity (the
+  // gap does not matter), and stops at a placement within it (not the
+  // smallest) or a proof that none exists: then arena_bytes <= capacity
+  // (fits) or floor_bytes > capacity (does not fit); neither when its
+  // limits come first. 0: minimise. >= 0.
+  int64_t capacity = 0;
   // Called about once a second while step 6 runs (on the calling thread),
   // with the best arena so far and the proven floor (bytes: no smaller arena
   // exists) and the seconds step 6 has run. Empty: no reports.
@@ -184,15 +192,29 @@ struct ArenaPlan {
   // the exact search of step 6 proved it ("exact" in method when it also
   // lowered the arena).
   bool proven_optimal = false;
+  // No placement has a smaller arena than this: lower_bound_bytes, or more
+  // where step 6 proved capacities above it infeasible; arena_bytes when
+  // proven_optimal.
+  int64_t floor_bytes = 0;
   // What step 6 did, in words, so that a plan that is not proven optimal
   // says why: "off" (exact_seconds 0), "not needed: at the lower bound",
   // "not run: within 0.5% of the lower bound" (exact_min_gap), "not run:
   // 6012 buffers take space, more than 5000" (kMaxExactBuffers), "proved it
   // optimal", "stopped at its limit without a proof" (the node cap or the
-  // time); "empty" when no buffer takes space. Deterministic where the plan
-  // is: no times in it.
+  // time); "empty" when no buffer takes space. With a capacity: "not
+  // needed: within the capacity", "not needed: the lower bound is above the
+  // capacity", "found a placement within the capacity", "proved that
+  // nothing fits in the capacity", "stopped at its limit without an
+  // answer". Deterministic where the plan is: no times in it.
   std::string exact_search;
 };
+
+// Whether a plan answers "do its buffers fit in `capacity` bytes": kYes when
+// arena_bytes <= capacity, kNo when floor_bytes > capacity (no placement
+// fits), else kUnknown (the exact search's limits came first).
+enum class Fits { kYes, kNo, kUnknown };
+Fits FitsIn(const ArenaPlan& plan, int64_t capacity);
+const char* FitsName(Fits fits);  // "yes", "no", "unknown"
 
 // Plans offsets for `requests` (nothing is retained).
 // Errors: INVALID_ARGUMENT naming the request index, the field and its value
@@ -200,7 +222,7 @@ struct ArenaPlan {
 // < 0"), or the option ("alignment 0 < 1", "search_seconds -1 is not a finite
 // number >= 0", "max_search_evaluations -1 < 0", "exact_seconds -1 is not a
 // finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0", "exact_threads 0 is not in
-// [1, 64]"); also when the aligned sizes
+// [1, 64]", "capacity -1 < 0"); also when the aligned sizes
 // add up past int64.
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});

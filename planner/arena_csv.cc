@@ -165,12 +165,17 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
   return csv;
 }
 
-std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
+std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t capacity) {
   SLIM_CHECK(plan.offsets.size() == csv.ids.size());
   std::string out = absl::StrCat("{\n  \"arena_bytes\": ", plan.arena_bytes,
                                  ",\n  \"arena_lower_bound_bytes\": ", plan.lower_bound_bytes,
-                                 ",\n  \"proven_optimal\": ", plan.proven_optimal ? "true" : "false",
-                                 ",\n  \"method\": ");
+                                 ",\n  \"floor_bytes\": ", plan.floor_bytes);
+  if (capacity > 0) {
+    absl::StrAppend(&out, ",\n  \"capacity_bytes\": ", capacity, ",\n  \"fits\": \"",
+                    FitsName(FitsIn(plan, capacity)), "\"");
+  }
+  absl::StrAppend(&out, ",\n  \"proven_optimal\": ", plan.proven_optimal ? "true" : "false",
+                  ",\n  \"method\": ");
   base::AppendJsonQuoted(plan.method, &out);
   out.append(",\n  \"exact_search\": ");
   base::AppendJsonQuoted(plan.exact_search, &out);
@@ -181,6 +186,16 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan) {
     absl::StrAppend(&out, ": ", plan.offsets[i]);
   }
   out.append(csv.ids.empty() ? "}\n}\n" : "\n  }\n}\n");
+  return out;
+}
+
+std::string ArenaPlanCsv(const ArenaCsv& csv, const ArenaPlan& plan) {
+  SLIM_CHECK(plan.offsets.size() == csv.ids.size());
+  std::string out = "id,lower,upper,size,offset\n";
+  for (size_t i = 0; i < csv.ids.size(); ++i) {
+    const ArenaRequest& r = csv.requests[i];
+    absl::StrAppend(&out, csv.ids[i], ",", r.first, ",", int64_t{r.last} + 1, ",", r.size, ",", plan.offsets[i], "\n");
+  }
   return out;
 }
 

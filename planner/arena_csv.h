@@ -54,12 +54,19 @@ struct ArenaCsv {
 absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view filename);
 
 // The plan as a JSON object: {"arena_bytes": N, "arena_lower_bound_bytes": N,
-// "proven_optimal": true|false, "method": "...", "exact_search": "...",
-// "offsets": {"<id>": offset,
-// ...}} with the offsets keyed by id in input order,
-// one per line; ends with a newline. `plan` must come from csv.requests (one
-// offset per id); ids are escaped as JSON strings.
-std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan);
+// "floor_bytes": N, "proven_optimal": true|false, "method": "...",
+// "exact_search": "...", "offsets": {"<id>": offset, ...}} with the offsets
+// keyed by id in input order, one per line; ends with a newline. With a
+// `capacity` (bytes; 0: none), also "capacity_bytes": N and "fits":
+// "yes"|"no"|"unknown" (FitsIn) after "floor_bytes". `plan` must come from
+// csv.requests (one offset per id); ids are escaped as JSON strings.
+std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t capacity = 0);
+
+// The plan as MiniMalloc writes its solutions: the header
+// "id,lower,upper,size,offset", then each buffer in input order with its
+// offset in bytes (lower/upper as read: half-open). ParseArenaCsv reads it
+// back (the offset column is ignored there).
+std::string ArenaPlanCsv(const ArenaCsv& csv, const ArenaPlan& plan);
 
 }  // namespace planner
 }  // namespace slimtrain

@@ -89,13 +89,18 @@ struct Shared {
   int64_t low = 0;               // every capacity below it is proven infeasible
   int64_t arena = 0;             // the best arena found
   std::vector<int64_t> offsets;  // its placement
-  std::atomic<bool> done{false};  // low >= arena: the best is proven optimal
+  int64_t target = 0;            // ExactOptions.target, rounded down to the quantum (0: none)
+  // low >= arena: the best is proven optimal; with a target, also arena <=
+  // target (it fits) or low > target (it does not).
+  std::atomic<bool> done{false};
 };
 
 // One stream of the optimisation; `result` gets its nodes and decisions.
 void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quantum, Clock::time_point deadline,
-               int64_t max_nodes, Branching branching, bool backjump, int stream, Shared& shared,
-               ExactResult& result) {
+               const ExactOptions& options, int stream, Shared& shared, ExactResult& result) {
+  const int64_t max_nodes = options.max_nodes;
+  const Branching branching = options.branching;
+  const bool backjump = options.backjump;
   int64_t low = 0;
   // Gives the other streams what this one found and takes theirs: a higher
   // proven floor, and (but for stream 0) a better placement. Stream 0 keeps
@@ -113,7 +118,9 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     }
     shared.low = std::max(shared.low, low);
     low = shared.low;
-    if (low >= shared.arena) shared.done = true;
+    if (low >= shared.arena || (shared.target > 0 && (shared.arena <= shared.target || low > shared.target))) {
+      shared.done = true;
+    }
   };
   sync();
   std::vector<int64_t> trial;
@@ -214,6 +221,19 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     sync();
     return found;
   };
+  if (shared.target > 0) {
+    // The decision problem alone: one decision at the target, resumed with
+    // twice the nodes each time, until an answer, the limits, or another
+    // stream's answer.
+    DecisionRuns at_target(items, num_points, shared.target, branching, &result.offsets, nullptr, stream, backjump);
+    for (int64_t nodes = budget; !out_of_limits(); nodes *= 2) {
+      const Fit fit = run(at_target, nodes);
+      if (fit == Fit::kNo) low = std::max(low, shared.target + quantum);
+      sync();
+      if (fit != Fit::kUnknown) break;
+    }
+    return;
+  }
   int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
   while (low < result.arena && !out_of_limits()) {
     int64_t lo = low;
@@ -248,12 +268,11 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
 }  // namespace
 
 ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
-                               const std::vector<int64_t>& offsets, int64_t arena, double seconds,
-                               int64_t max_nodes, Branching branching, int streams,
-                               const ExactProgress& progress, bool backjump) {
+                               const std::vector<int64_t>& offsets, int64_t arena, const ExactOptions& options) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  const ExactProgress& progress = options.progress;
   // Every canonical placement (arena_exact.h, step 1) puts each item at a sum
   // of sizes, so arenas come in steps of the sizes' greatest common divisor:
   // capacities are tried only at its multiples (MiniMalloc's benchmarks
@@ -265,7 +284,12 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   shared.low = (lower_bound + quantum - 1) / quantum * quantum;
   shared.arena = arena;
   shared.offsets = offsets;
-  streams = std::max(streams, 1);
+  // A placement within the target fits within the largest multiple of the
+  // quantum below it (step 1's canonical form).
+  shared.target = options.target > 0 ? std::max<int64_t>(options.target / quantum * quantum, 1) : 0;
+  const bool answered =
+      shared.low >= arena || (shared.target > 0 && (arena <= shared.target || shared.low > shared.target));
+  const int streams = answered ? 0 : std::max(options.streams, 1);
   std::vector<ExactResult> results(streams);
   for (ExactResult& r : results) {
     r.offsets = offsets;
@@ -278,7 +302,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     std::vector<std::unique_ptr<SearchThread>> threads;
     for (int s = 0; s < streams; ++s) {
       threads.push_back(std::make_unique<SearchThread>(SearchStackBytes(items.size()), [&, s] {
-        RunStream(items, num_points, quantum, deadline, max_nodes, branching, backjump, s, shared, results[s]);
+        RunStream(items, num_points, quantum, deadline, options, s, shared, results[s]);
         --running;
       }));
       if (!threads.back()->started()) --running;
@@ -300,6 +324,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   ExactResult result;
   result.offsets = std::move(shared.offsets);
   result.arena = shared.arena;
+  result.floor = std::min(shared.low, shared.arena);
   result.proven_optimal = shared.low >= shared.arena;
   result.improved = shared.arena < arena;
   for (const ExactResult& r : results) {

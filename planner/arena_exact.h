@@ -6,9 +6,10 @@
 //
 //   // items: the buffers that take space; heuristic_offsets/arena: a valid
 //   // placement of them (units) that the search starts from.
+//   ExactOptions options;
+//   options.seconds = 1.0;
 //   ExactResult r = MinimizeArenaExact(items, num_points, lower_bound,
-//                                      heuristic_offsets, heuristic_arena,
-//                                      /*seconds=*/1.0, /*max_nodes=*/0);
+//                                      heuristic_offsets, heuristic_arena, options);
 //   // r.arena <= heuristic_arena; r.proven_optimal when no smaller arena exists.
 //
 // The decision problem "does everything fit in capacity C" (arena_decision.h's
@@ -132,6 +133,13 @@
 // 1.071 -> 1.054; MiniMalloc's J 1.065 -> 1.054 and D 1.031 -> 1.052, both
 // now below MiniMalloc's 1 MiB). Every found placement has arena <= C and
 // becomes the new best.
+// The decision alone (ExactOptions.target, ArenaOptions.capacity, `slimtrain
+// arena --capacity`, MiniMalloc's question): one decision at the target
+// (rounded down to the quantum), resumed with twice the nodes each time, no
+// bisection and no local search; it ends at a placement within the target
+// or a proof that none exists (floor = target + quantum). MiniMalloc's
+// benchmarks A-K at their 1 MiB capacity: all 11 fit, each found in at most
+// 0.74 s (4 streams on 2 cores), J among them, whose optimum is unproven.
 // Streams (ArenaOptions.exact_threads > 1): as many optimisations run at once,
 // one thread each. Stream s starts its decision runs the other way from
 // stream s - 1 and draws its reshuffles from seeds of its own (step 4), so
@@ -175,29 +183,41 @@ struct ExactStats {
 struct ExactResult {
   std::vector<int64_t> offsets;  // units, per item
   int64_t arena = 0;             // units, max of offset + size
-  bool proven_optimal = false;   // no placement has a smaller arena
+  int64_t floor = 0;             // units: no placement has a smaller arena (<= arena)
+  bool proven_optimal = false;   // floor == arena: no placement has a smaller arena
   bool improved = false;         // arena < the given arena
   ExactStats stats;
 };
 
-// The smallest arena the search finds within `seconds` and `max_nodes` search
-// nodes over all its decision calls (0: no cap), starting from a valid
-// placement (`offsets`, `arena`, units) and the lower bound (units, the most
-// alive at a point). Never returns more than `arena`. `streams` searches run
-// in parallel ("Streams" above), each with the node cap; one stream is
-// deterministic when the node cap, not the clock, ends it. Every stream runs
-// on a thread of its own whose stack is sized for the recursion (a few
-// frames per item), whatever the caller's stack. `progress` (may be empty)
-// is called on the calling thread about once a second while the search
-// runs, with the best arena so far, the proven floor (units: no smaller
-// arena exists) and the seconds since the start. `backjump`: step 3b on
-// (off only to test the search with it against the search without).
 using ExactProgress = std::function<void(int64_t arena, int64_t floor, double seconds)>;
-ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points,
-                               int64_t lower_bound, const std::vector<int64_t>& offsets,
-                               int64_t arena, double seconds, int64_t max_nodes,
-                               Branching branching = Branching::kAlternate, int streams = 1,
-                               const ExactProgress& progress = {}, bool backjump = true);
+
+struct ExactOptions {
+  double seconds = 1.0;   // time limit
+  int64_t max_nodes = 0;  // search nodes over all decision calls; 0: no cap
+  Branching branching = Branching::kAlternate;
+  int streams = 1;        // parallel searches ("Streams" above)
+  // Called on the calling thread about once a second while the search runs,
+  // with the best arena so far, the proven floor (units: no smaller arena
+  // exists) and the seconds since the start. May be empty.
+  ExactProgress progress;
+  // The decision problem alone (units; 0: minimise): the search decides
+  // whether everything fits in `target` and stops at the answer, a
+  // placement within it (not the smallest) or a proof that none exists
+  // (floor > target).
+  int64_t target = 0;
+  bool backjump = true;  // step 3b (off only to test the search with it against the search without)
+};
+
+// The smallest arena the search finds within options.seconds and
+// options.max_nodes, starting from a valid placement (`offsets`, `arena`,
+// units) and the lower bound (units, the most alive at a point); with
+// options.target, the answer to "does it fit in target" instead. Never
+// returns more than `arena`. The streams run in parallel, each with the node
+// cap; one stream is deterministic when the node cap, not the clock, ends it.
+// Every stream runs on a thread of its own whose stack is sized for the
+// recursion (a few frames per item), whatever the caller's stack.
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
+                               const std::vector<int64_t>& offsets, int64_t arena, const ExactOptions& options);
 
 }  // namespace slimtrain::planner::arena_internal
 

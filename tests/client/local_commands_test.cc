@@ -272,6 +272,69 @@ TEST(ArenaCommandTest, ReportsProgressOnStderrUnlessQuiet) {
   EXPECT_NE(quiet.stdout_only.find("optimal      not proven"), std::string::npos) << quiet.stdout_only;
 }
 
+// --capacity asks MiniMalloc's question: a cut the heuristics miss fits in
+// its height (the search finds a placement within it) and not in a byte
+// less (the lower bound is above that); --output writes the plan as
+// MiniMalloc's solution CSV: every buffer with an offset, none overlapping
+// another alive with it, all within the capacity.
+TEST(ArenaCommandTest, CapacityAnswersWhetherItFitsAndOutputWritesTheOffsets) {
+  std::mt19937_64 rng(5);
+  const int64_t height = 300, unit = 1024;
+  const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 120, 40, height, unit);
+  const std::string csv = TempPath("cut_for_capacity.csv"), solution = TempPath("solution.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const std::string capacity = std::to_string(height * unit);
+  const CommandResult fits =
+      Slimtrain("arena --input " + csv + " --capacity " + capacity + " --quiet --output " + solution);
+  ASSERT_EQ(fits.exit_code, 0) << fits.output;
+  EXPECT_NE(fits.output.find("capacity     " + capacity + " bytes\nfits         yes"), std::string::npos)
+      << fits.output;
+  EXPECT_NE(fits.output.find("search       found a placement within the capacity"), std::string::npos)
+      << fits.output;
+  std::ifstream in(solution);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "id,lower,upper,size,offset");
+  struct Row {
+    int64_t lower, upper, size, offset;
+  };
+  std::vector<Row> rows;
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    std::string id;
+    Row r{};
+    char comma = 0;
+    ASSERT_TRUE(std::getline(fields, id, ',')) << line;
+    fields >> r.lower >> comma >> r.upper >> comma >> r.size >> comma >> r.offset;
+    ASSERT_FALSE(fields.fail()) << line;
+    EXPECT_EQ(id, std::to_string(rows.size())) << "buffers in input order";
+    rows.push_back(r);
+  }
+  ASSERT_EQ(rows.size(), cut.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_LE(rows[i].offset + rows[i].size, height * unit) << "buffer " << i;
+    for (size_t j = 0; j < i; ++j) {
+      const bool together = rows[i].lower < rows[j].upper && rows[j].lower < rows[i].upper;
+      const bool apart = rows[i].offset + rows[i].size <= rows[j].offset ||
+                         rows[j].offset + rows[j].size <= rows[i].offset;
+      EXPECT_TRUE(!together || apart) << "buffers " << j << " and " << i << " overlap";
+    }
+  }
+  const CommandResult too_small =
+      Slimtrain("arena --input " + csv + " --capacity " + std::to_string(height * unit - 1) + " --quiet");
+  ASSERT_EQ(too_small.exit_code, 0) << too_small.output;
+  EXPECT_NE(too_small.output.find("fits         no"), std::string::npos) << too_small.output;
+  EXPECT_NE(too_small.output.find("search       not needed: the lower bound is above the capacity"),
+            std::string::npos)
+      << too_small.output;
+}
+
 // The exact search runs on at most planner::kMaxExactBuffers buffers: a
 // larger input gets the heuristics' plan at once, and a note on stderr says
 // why the search time went unused.
@@ -351,7 +414,11 @@ INSTANTIATE_TEST_SUITE_P(
                    "--bucket-mib: 5000, must be in [1, 4096]"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"},
-        UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"}),
+        UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"},
+        UsageError{"ArenaBadCapacity", "arena --input x.csv --capacity abc", 2, "--capacity: 'abc' is not a size"},
+        UsageError{"ArenaZeroCapacity", "arena --input x.csv --capacity 0", 2, "--capacity: 0 bytes"},
+        UsageError{"ArenaOutputNowhere", "arena --input x.csv --output /nonexistent/dir/o.csv", 2,
+                   "--output: '/nonexistent/dir' is not a directory"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });
 
 // The commands `slimtrain --help` lists: the first word of each indented line

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "planner/arena.h"
@@ -15,6 +16,7 @@ namespace planner {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Requests compare by their three fields.
 std::vector<std::vector<int64_t>> Fields(const std::vector<ArenaRequest>& requests) {
@@ -133,6 +135,7 @@ TEST(ArenaPlanJsonTest, WritesBothBoundsAndOffsetsByIdInInputOrder) {
             "{\n"
             "  \"arena_bytes\": 1536,\n"
             "  \"arena_lower_bound_bytes\": 1536,\n"
+            "  \"floor_bytes\": 1536,\n"
             "  \"proven_optimal\": true,\n"
             "  \"method\": \"" + plan->method + "\",\n"
             "  \"exact_search\": \"not needed: at the lower bound\",\n"
@@ -142,6 +145,42 @@ TEST(ArenaPlanJsonTest, WritesBothBoundsAndOffsetsByIdInInputOrder) {
             "    \"x\": 0\n"
             "  }\n"
             "}\n");
+}
+
+// With a capacity: whether everything fits in it, after the floor.
+TEST(ArenaPlanJsonTest, SaysWhetherItFitsACapacity) {
+  absl::StatusOr<ArenaCsv> csv = ParseArenaCsv("id,lower,upper,size\nz,0,3,1024\ny,1,2,512\n", "b.csv");
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  absl::StatusOr<ArenaPlan> plan = PlanArena(csv->requests);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(ArenaPlanJson(*csv, *plan, 2048),
+              HasSubstr("\"floor_bytes\": 1536,\n  \"capacity_bytes\": 2048,\n  \"fits\": \"yes\",\n"));
+  EXPECT_THAT(ArenaPlanJson(*csv, *plan, 1024), HasSubstr("\"capacity_bytes\": 1024,\n  \"fits\": \"no\",\n"));
+  ArenaPlan unproven = *plan;
+  unproven.arena_bytes = 4096;  // a plan above the capacity whose floor is below it
+  EXPECT_THAT(ArenaPlanJson(*csv, unproven, 2048), HasSubstr("\"fits\": \"unknown\""));
+  EXPECT_THAT(ArenaPlanJson(*csv, *plan), Not(HasSubstr("fits")));
+}
+
+// MiniMalloc's solution format, which ParseArenaCsv reads back.
+TEST(ArenaPlanCsvTest, WritesEachBufferWithItsOffsetAndReadsBack) {
+  absl::StatusOr<ArenaCsv> csv =
+      ParseArenaCsv("buffer,start,end,size\nz,0,3,1024\ny,1,2,512\nx,3,5,1024\n", "b.csv");
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  absl::StatusOr<ArenaPlan> plan = PlanArena(csv->requests);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string text = ArenaPlanCsv(*csv, *plan);
+  EXPECT_EQ(text, absl::StrCat("id,lower,upper,size,offset\nz,0,3,1024,", plan->offsets[0], "\ny,1,2,512,",
+                               plan->offsets[1], "\nx,3,5,1024,", plan->offsets[2], "\n"));
+  absl::StatusOr<ArenaCsv> back = ParseArenaCsv(text, "solution.csv");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ids, csv->ids);
+  ASSERT_EQ(back->requests.size(), csv->requests.size());
+  for (size_t i = 0; i < csv->requests.size(); ++i) {
+    EXPECT_EQ(back->requests[i].first, csv->requests[i].first);
+    EXPECT_EQ(back->requests[i].last, csv->requests[i].last);
+    EXPECT_EQ(back->requests[i].size, csv->requests[i].size);
+  }
 }
 
 TEST(ArenaPlanJsonTest, EscapesIdsAsJsonStrings) {
@@ -159,7 +198,8 @@ TEST(ArenaPlanJsonTest, EscapesIdsAsJsonStrings) {
 
 TEST(ArenaPlanJsonTest, NoBuffersGiveAnEmptyObject) {
   EXPECT_EQ(ArenaPlanJson(ArenaCsv{}, ArenaPlan{}),
-            "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"proven_optimal\": false,\n"
+            "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"floor_bytes\": 0,\n"
+            "  \"proven_optimal\": false,\n"
             "  \"method\": \"\",\n  \"exact_search\": \"\",\n  \"offsets\": {}\n}\n");
 }
 

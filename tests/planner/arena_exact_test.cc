@@ -364,6 +364,78 @@ TEST(ArenaExactTest, RejectsBadOptions) {
   EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_threads 0 is not in [1, 64]"));
   o.exact_threads = 65;
   EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("exact_threads 65 is not in [1, 64]"));
+  o.exact_threads = 1;
+  o.capacity = -1;
+  EXPECT_THAT(PlanArena({}, o).status().message(), HasSubstr("capacity -1 < 0"));
+}
+
+// The decision problem (ArenaOptions.capacity). On the gap instances (optimum
+// above the bound), at the lower bound the search proves that nothing fits,
+// and at the optimum everything does; below the bound and at the
+// heuristics' arena there is nothing to search. On rectangle cuts the
+// heuristics miss, it finds a placement within the rectangle's height. A
+// search its limit stops does not know.
+TEST(ArenaExactTest, AnswersWhetherEverythingFitsInACapacity) {
+  const std::vector<Requests> gaps = GapInstances();
+  for (size_t i = 0; i < gaps.size(); ++i) {
+    const Requests& r = gaps[i];
+    ArenaOptions o = Exact(5, 1);
+    absl::StatusOr<ArenaPlan> optimal = PlanArena(r, o);
+    ASSERT_TRUE(optimal.ok() && optimal->proven_optimal);
+    const int64_t bound = optimal->lower_bound_bytes, optimum = optimal->arena_bytes;
+    ASSERT_GT(optimum, bound);
+    o.capacity = bound;
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(FitsIn(*plan, bound), Fits::kNo) << "instance " << i;
+    EXPECT_GT(plan->floor_bytes, bound) << "instance " << i;
+    EXPECT_EQ(plan->exact_search, "proved that nothing fits in the capacity") << "instance " << i;
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    o.capacity = optimum;
+    plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(FitsIn(*plan, optimum), Fits::kYes) << "instance " << i;
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    o.capacity = bound - 1;
+    plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(FitsIn(*plan, bound - 1), Fits::kNo) << "instance " << i;
+    EXPECT_EQ(plan->exact_search, "not needed: the lower bound is above the capacity") << "instance " << i;
+  }
+  std::mt19937_64 rng(19);
+  int searched = 0;
+  for (int i = 0; i < 40; ++i) {
+    const int64_t unit = 256, height = Uniform(rng, 20, 60);
+    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 20, 60)),
+                                       static_cast<int32_t>(Uniform(rng, 10, 30)), height, unit);
+    ArenaOptions o = Exact(10, unit);
+    absl::StatusOr<ArenaPlan> heuristic = PlanArena(r, Exact(0, unit));
+    ASSERT_TRUE(heuristic.ok());
+    if (heuristic->proven_optimal) continue;
+    ++searched;
+    o.capacity = height * unit;
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(FitsIn(*plan, o.capacity), Fits::kYes) << "instance " << i;
+    EXPECT_EQ(plan->exact_search, "found a placement within the capacity") << "instance " << i;
+    EXPECT_EQ(CheckPlan(r, *plan, unit), "") << "instance " << i;
+    o.capacity = heuristic->arena_bytes;
+    plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->exact_search, "not needed: within the capacity") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, heuristic->arena_bytes) << "instance " << i;
+  }
+  EXPECT_GT(searched, 0) << "no cut needed the search: the test checks nothing";
+  // A cut the search cannot decide at its bound in 0.3 s.
+  const Requests big = RectangleSlices(rng, 1500, 300, 3000);
+  ArenaOptions o = Exact(0.3, 256);
+  o.capacity = 3000 * 256;
+  absl::StatusOr<ArenaPlan> plan = PlanArena(big, o);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(FitsIn(*plan, o.capacity), Fits::kUnknown);
+  EXPECT_EQ(plan->exact_search, "stopped at its limit without an answer");
+  EXPECT_EQ(plan->floor_bytes, plan->lower_bound_bytes);
+  EXPECT_EQ(CheckPlan(big, *plan, 256), "");
 }
 
 // Parallel streams (arena_exact.h, "Streams") share proven floors and found
