@@ -484,6 +484,9 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   if (!(options.exact_min_gap >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("exact_min_gap ", options.exact_min_gap, " < 0"));
   }
+  if (!(options.exact_tolerance >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("exact_tolerance ", options.exact_tolerance, " < 0"));
+  }
   if (options.capacity < 0) {
     return absl::InvalidArgumentError(absl::StrCat("capacity ", options.capacity, " < 0"));
   }
@@ -565,6 +568,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     exact_options.max_nodes = options.exact_max_nodes;
     exact_options.streams = options.exact_threads;
     exact_options.target = capacity;
+    exact_options.tolerance = options.exact_tolerance;
     if (options.exact_progress) {
       exact_options.progress = [&](int64_t arena, int64_t floor, double seconds) {
         options.exact_progress(arena * options.alignment, floor * options.alignment, seconds);
@@ -579,7 +583,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     }
     proven = exact.proven_optimal;
     floor = exact.floor;
-    if (options.capacity == 0) {
+    const bool within = static_cast<double>(best.arena - floor) <= options.exact_tolerance * static_cast<double>(floor);
+    if (options.capacity == 0 && !proven && within) {
+      exact_search = absl::StrCat("stopped within ", 100 * options.exact_tolerance, "% of optimal");
+    } else if (options.capacity == 0) {
       exact_search = proven ? "proved it optimal" : "stopped at its limit without a proof";
     } else if (best.arena <= capacity) {
       exact_search = "found a placement within the capacity";

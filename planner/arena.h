@@ -70,7 +70,10 @@
 //      canonical skyline search with spatial inference and dominance), by
 //      rounds of bisection between the lower bound and the best plan so far
 //      ("exact" when it helps). It sets proven_optimal when it proves that no smaller arena
-//      exists, and never returns a larger arena than step 5.
+//      exists, and never returns a larger arena than step 5. It stops early
+//      once its arena is within options.exact_tolerance of what it proved no
+//      arena can be below (PlanMemory: 0.01%), and with options.capacity it
+//      answers "does it fit in capacity" instead of minimising.
 //
 // Optimality and cost. Minimizing the arena is dynamic storage allocation,
 // which is NP-hard; steps 3-4 are heuristics without a guarantee. Two facts
@@ -147,6 +150,12 @@ struct ArenaOptions {
   // Step 6 runs only when arena > lower bound * (1 + exact_min_gap): plans
   // the heuristics already pack tightly stay as fast as without it. >= 0.
   double exact_min_gap = 0.005;
+  // Step 6 stops once its arena is within this fraction of what it proved no
+  // arena can be below (as a MIP solver's relative gap), so its arena is
+  // then within that fraction of optimal; 0: only at a proof. PlanMemory
+  // uses 0.0001 (a 1 GiB arena within 100 KiB). Ignored with a capacity.
+  // >= 0.
+  double exact_tolerance = 0;
   // Step 6's searches run in parallel, one thread each, sharing what they
   // find (arena_exact.h, "Streams"); 1: one search on the calling thread,
   // deterministic under the node cap. In [1, kMaxExactThreads].
@@ -200,8 +209,9 @@ struct ArenaPlan {
   // says why: "off" (exact_seconds 0), "not needed: at the lower bound",
   // "not run: within 0.5% of the lower bound" (exact_min_gap), "not run:
   // 6012 buffers take space, more than 5000" (kMaxExactBuffers), "proved it
-  // optimal", "stopped at its limit without a proof" (the node cap or the
-  // time); "empty" when no buffer takes space. With a capacity: "not
+  // optimal", "stopped within 0.01% of optimal" (exact_tolerance), "stopped
+  // at its limit without a proof" (the node cap or the time); "empty" when
+  // no buffer takes space. With a capacity: "not
   // needed: within the capacity", "not needed: the lower bound is above the
   // capacity", "found a placement within the capacity", "proved that
   // nothing fits in the capacity", "stopped at its limit without an
@@ -222,7 +232,7 @@ const char* FitsName(Fits fits);  // "yes", "no", "unknown"
 // < 0"), or the option ("alignment 0 < 1", "search_seconds -1 is not a finite
 // number >= 0", "max_search_evaluations -1 < 0", "exact_seconds -1 is not a
 // finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0", "exact_threads 0 is not in
-// [1, 64]", "capacity -1 < 0"); also when the aligned sizes
+// [1, 64]", "capacity -1 < 0", "exact_tolerance -1 < 0"); also when the aligned sizes
 // add up past int64.
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});

@@ -90,10 +90,19 @@ struct Shared {
   int64_t arena = 0;             // the best arena found
   std::vector<int64_t> offsets;  // its placement
   int64_t target = 0;            // ExactOptions.target, rounded down to the quantum (0: none)
+  double tolerance = 0;          // ExactOptions.tolerance
   // low >= arena: the best is proven optimal; with a target, also arena <=
   // target (it fits) or low > target (it does not).
   std::atomic<bool> done{false};
 };
+
+// Whether the streams can stop, `low` being the proven floor: the best is
+// optimal, within the tolerance of the floor, or answers the target's question.
+bool Answered(const Shared& shared, int64_t low) {
+  if (shared.target > 0) return shared.arena <= shared.target || low > shared.target;
+  return low >= shared.arena ||
+         static_cast<double>(shared.arena - low) <= shared.tolerance * static_cast<double>(low);
+}
 
 // One stream of the optimisation; `result` gets its nodes and decisions.
 void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quantum, Clock::time_point deadline,
@@ -118,9 +127,7 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     }
     shared.low = std::max(shared.low, low);
     low = shared.low;
-    if (low >= shared.arena || (shared.target > 0 && (shared.arena <= shared.target || low > shared.target))) {
-      shared.done = true;
-    }
+    if (Answered(shared, low)) shared.done = true;
   };
   sync();
   std::vector<int64_t> trial;
@@ -287,9 +294,8 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   // A placement within the target fits within the largest multiple of the
   // quantum below it (step 1's canonical form).
   shared.target = options.target > 0 ? std::max<int64_t>(options.target / quantum * quantum, 1) : 0;
-  const bool answered =
-      shared.low >= arena || (shared.target > 0 && (arena <= shared.target || shared.low > shared.target));
-  const int streams = answered ? 0 : std::max(options.streams, 1);
+  shared.tolerance = options.tolerance;
+  const int streams = Answered(shared, shared.low) ? 0 : std::max(options.streams, 1);
   std::vector<ExactResult> results(streams);
   for (ExactResult& r : results) {
     r.offsets = offsets;

@@ -57,6 +57,7 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOpt
   arena_options.search_seconds = options.arena_search_seconds;
   arena_options.exact_seconds = options.arena_exact_seconds;
   arena_options.exact_max_nodes = ArenaExactNodes(options.arena_exact_seconds);
+  arena_options.exact_tolerance = kArenaExactTolerance;
   SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(requests, arena_options));
   Packed packed;
   packed.buffer_offset.assign(schedule.buffers.size(), 0);

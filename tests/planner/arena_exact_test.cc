@@ -438,6 +438,42 @@ TEST(ArenaExactTest, AnswersWhetherEverythingFitsInACapacity) {
   EXPECT_EQ(CheckPlan(big, *plan, 256), "");
 }
 
+// ArenaOptions.exact_tolerance: the search stops once its arena is within
+// that fraction of its proven floor, and says so. Under a node cap (one
+// stream: deterministic), cuts the search does not prove: with the gap it
+// ends at as the tolerance, it stops there or sooner, at an arena within it.
+TEST(ArenaExactTest, StopsWithinTheTolerance) {
+  std::mt19937_64 rng(29);
+  int stopped = 0;
+  for (int i = 0; i < 4; ++i) {
+    const Requests r = RectangleSlices(rng, 400, 120, 600);
+    ArenaOptions o;
+    o.exact_seconds = 1000;  // the node cap ends it
+    o.exact_min_gap = 0;
+    o.exact_max_nodes = 5000;
+    absl::StatusOr<ArenaPlan> capped = PlanArena(r, o);
+    ASSERT_TRUE(capped.ok());
+    if (capped->proven_optimal) continue;
+    ++stopped;
+    o.exact_tolerance = static_cast<double>(capped->arena_bytes - capped->floor_bytes) /
+                        static_cast<double>(capped->floor_bytes) * (1 + 1e-9);
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(CheckPlan(r, *plan, 256), "") << "cut " << i;
+    EXPECT_FALSE(plan->proven_optimal) << "cut " << i;
+    EXPECT_LE(plan->arena_bytes, capped->arena_bytes) << "cut " << i;
+    EXPECT_LE(static_cast<double>(plan->arena_bytes - plan->floor_bytes),
+              o.exact_tolerance * static_cast<double>(plan->floor_bytes))
+        << "cut " << i;
+    EXPECT_EQ(plan->exact_search, absl::StrCat("stopped within ", 100 * o.exact_tolerance, "% of optimal"))
+        << "cut " << i;
+  }
+  EXPECT_GT(stopped, 0) << "every cut was proven: the tolerance was never used";
+  ArenaOptions bad;
+  bad.exact_tolerance = -1;
+  EXPECT_THAT(PlanArena({}, bad).status().message(), HasSubstr("exact_tolerance -1 < 0"));
+}
+
 // Parallel streams (arena_exact.h, "Streams") share proven floors and found
 // placements: on the gap instances (optimum above the bound, so some stream
 // must prove "does not fit" and the others take it), tiny instances and
