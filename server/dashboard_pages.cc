@@ -297,7 +297,7 @@ std::string PlanPage(const PageContext& c, const PlanForm& form, const std::vect
     }
     absl::StrAppend(&body,
                     "<table id=\"strategies\">\n<thead><tr><th>Strategy</th><th>Peak</th><th>vs exact</th>"
-                    "<th>Saved for backward</th><th>Arena</th><th>Recomputed</th><th>Fits the budget</th>"
+                    "<th>Saved for backward</th><th>Arena</th><th>Arena optimal</th><th>Recomputed</th><th>Fits the budget</th>"
                     "<th>Largest batch that fits</th><th></th></tr></thead>\n<tbody>\n");
     for (const v1::MemoryPlan& p : response->plans()) {
       const std::string name = E(p.strategy());
@@ -311,8 +311,14 @@ std::string PlanPage(const PageContext& c, const PlanForm& form, const std::vect
           &body, "<tr data-strategy=\"", name, "\"", p.strategy() == shown ? " class=\"shown\"" : "", "><td>", name,
           "</td><td>", FormatBytes(p.peak_bytes()), "</td><td>",
           exact > 0 ? absl::StrFormat("%.2f×", static_cast<double>(p.peak_bytes()) / exact) : "–", "</td><td>",
-          FormatBytes(p.saved_activation_bytes()), "</td><td>", FormatBytes(p.arena_bytes()), "</td><td>",
-          base::FormatFlops(p.recompute_flops()), "</td><td class=\"fits\">", p.fits() ? "yes" : "no",
+          FormatBytes(p.saved_activation_bytes()), "</td><td>", FormatBytes(p.arena_bytes()),
+          // "yes" when no smaller arena exists, else how far above its lower
+          // bound it is; the title says what the exact search did.
+          "</td><td class=\"arena-optimal\" title=\"exact search: ", E(p.arena_exact_search()), "\">",
+          p.arena_proven_optimal()
+              ? std::string("yes")
+              : absl::StrCat("+", FormatBytes(p.arena_bytes() - p.arena_lower_bound_bytes())),
+          "</td><td>", base::FormatFlops(p.recompute_flops()), "</td><td class=\"fits\">", p.fits() ? "yes" : "no",
           "</td><td class=\"max-batch\">", p.max_batch_size() > 0 ? absl::StrCat(p.max_batch_size()) : "none",
           "</td><td>", p.strategy() == shown ? "drawn below" : link, "</td></tr>\n");
     }

@@ -464,6 +464,10 @@ TEST_F(DashboardTest, ThePlanExplorerPlansAnUploadedOnnxFileAndNamesBadFields) {
     EXPECT_TRUE(absl::StrContains(r->body, absl::StrCat("<tr data-strategy=\"", strategy, "\""))) << strategy;
   }
   EXPECT_TRUE(absl::StrContains(r->body, "class=\"max-batch\">")) << "the largest batch per strategy";
+  // Whether each arena is optimal (approx4's is at its lower bound), with
+  // what the exact search did.
+  EXPECT_TRUE(absl::StrContains(
+      r->body, "class=\"arena-optimal\" title=\"exact search: not needed: at the lower bound\">yes</td>"));
 
   r = c.Get("/plan?model=resnet56&batch=0", Cookie(alice));
   ASSERT_TRUE(r);
