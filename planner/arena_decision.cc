@@ -161,17 +161,15 @@ class Decision {
       Reshuffle(seed);
       guided_ = false;
     }
-    if (phase && deepest_count_ > 0) {
+    if (phase && !deepest_.empty()) {
       // Phase saving (as a SAT solver's): the deepest partial placement's
       // items first, by their offsets there, then the others in the
       // reshuffled order, so the run goes back down to where the search got
       // furthest and tries other ways on from there. Only the order changes:
       // the run is as complete as any other.
       std::vector<std::tuple<int, int64_t, int32_t, int32_t>> keyed(n_);
-      for (size_t k = 0; k < n_; ++k) {
-        keyed[k] = deepest_placed_[k] ? std::make_tuple(0, deepest_offsets_[k], items_[k].lo, rank_[k])
-                                      : std::make_tuple(1, int64_t{0}, 0, rank_[k]);
-      }
+      for (size_t k = 0; k < n_; ++k) keyed[k] = std::make_tuple(1, int64_t{0}, 0, rank_[k]);
+      for (const auto& [k, offset] : deepest_) keyed[k] = std::make_tuple(0, offset, items_[k].lo, rank_[k]);
       std::vector<int32_t> order(n_);
       for (size_t k = 0; k < n_; ++k) order[k] = static_cast<int32_t>(k);
       std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return keyed[x] < keyed[y]; });
@@ -243,6 +241,7 @@ class Decision {
       placed_stack_.push_back(k);
     } else {
       placed_stack_.pop_back();
+      deepest_valid_ = std::min(deepest_valid_, placed_stack_.size());
     }
   }
 
@@ -389,10 +388,12 @@ class Decision {
   // Places every unplaced item that starts in [wa, wb] (none crosses its
   // edges), or returns false with the state as it was.
   bool Search(int32_t wa, int32_t wb) {
-    if (placed_stack_.size() > deepest_count_) {  // the deepest node so far (phase saving)
-      deepest_count_ = placed_stack_.size();
-      deepest_placed_ = placed_;
-      deepest_offsets_ = offsets_;
+    if (placed_stack_.size() > deepest_.size()) {  // the deepest node so far (phase saving)
+      deepest_.resize(deepest_valid_);
+      for (size_t i = deepest_valid_; i < placed_stack_.size(); ++i) {
+        deepest_.push_back({placed_stack_[i], offsets_[placed_stack_[i]]});
+      }
+      deepest_valid_ = placed_stack_.size();
     }
     if (depth_ == scratch_at_.size()) scratch_at_.emplace_back();
     Scratch& scratch = scratch_at_[depth_];
@@ -691,10 +692,11 @@ class Decision {
   std::vector<int32_t> twin_before_;  // an identical item of lower index, or -1
   std::vector<int32_t> rank_;         // try order
   // The node with the most items placed so far, over every run (step 4's
-  // phase saving): how many, which, and where.
-  size_t deepest_count_ = 0;
-  std::vector<char> deepest_placed_;
-  std::vector<int64_t> deepest_offsets_;
+  // phase saving): its items and offsets in the order placed. Its first
+  // deepest_valid_ entries are placed_stack_'s too, so a deeper node copies
+  // only what follows them (each placement is copied at most once).
+  std::vector<std::pair<int32_t, int64_t>> deepest_;
+  size_t deepest_valid_ = 0;
   std::vector<int64_t> start_sum_;    // (points) units of unplaced buffers starting there
   std::vector<int64_t> end_sum_;      // (points) units of unplaced buffers ending there
   std::vector<std::pair<int32_t, int64_t>> log_;  // (point, old height)
