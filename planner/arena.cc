@@ -598,7 +598,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   }
   ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
   plan.proven_optimal = proven;
-  plan.floor_bytes = (proven ? best.arena : floor) * options.alignment;
+  plan.floor_bytes = floor * options.alignment;
   plan.exact_search = std::move(exact_search);
   return plan;
 }
@@ -722,7 +722,7 @@ absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> reques
   }
   ArenaPlan plan = ToPlan(requests.size(), p, s, alignment, "exact");
   plan.proven_optimal = proven;
-  plan.floor_bytes = (proven ? s.arena : floor) * alignment;
+  plan.floor_bytes = floor * alignment;
   return plan;
 }
 

@@ -403,7 +403,7 @@ TEST(ArenaExactTest, AnswersWhetherEverythingFitsInACapacity) {
     EXPECT_EQ(plan->exact_search, "not needed: the lower bound is above the capacity") << "instance " << i;
   }
   std::mt19937_64 rng(19);
-  int searched = 0;
+  int searched = 0, above_optimum = 0;
   for (int i = 0; i < 40; ++i) {
     const int64_t unit = 256, height = Uniform(rng, 20, 60);
     const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 20, 60)),
@@ -419,6 +419,16 @@ TEST(ArenaExactTest, AnswersWhetherEverythingFitsInACapacity) {
     EXPECT_EQ(FitsIn(*plan, o.capacity), Fits::kYes) << "instance " << i;
     EXPECT_EQ(plan->exact_search, "found a placement within the capacity") << "instance " << i;
     EXPECT_EQ(CheckPlan(r, *plan, unit), "") << "instance " << i;
+    // Halfway between the optimum and the heuristics: a placement within it,
+    // where the search stops (a minimisation would go on to the optimum).
+    o.capacity = (height * unit + heuristic->arena_bytes) / 2 / unit * unit;
+    plan = PlanArena(r, o);
+    ASSERT_TRUE(plan.ok());
+    if (o.capacity > height * unit && o.capacity < heuristic->arena_bytes) {
+      EXPECT_EQ(FitsIn(*plan, o.capacity), Fits::kYes) << "instance " << i;
+      EXPECT_EQ(CheckPlan(r, *plan, unit), "") << "instance " << i;
+      above_optimum += plan->arena_bytes > height * unit;
+    }
     o.capacity = heuristic->arena_bytes;
     plan = PlanArena(r, o);
     ASSERT_TRUE(plan.ok());
@@ -426,6 +436,7 @@ TEST(ArenaExactTest, AnswersWhetherEverythingFitsInACapacity) {
     EXPECT_EQ(plan->arena_bytes, heuristic->arena_bytes) << "instance " << i;
   }
   EXPECT_GT(searched, 0) << "no cut needed the search: the test checks nothing";
+  EXPECT_GT(above_optimum, 0) << "every answer was the optimum: the search did not stop at the capacity";
   // A cut the search cannot decide at its bound in 0.3 s.
   const Requests big = RectangleSlices(rng, 1500, 300, 3000);
   ArenaOptions o = Exact(0.3, 256);
