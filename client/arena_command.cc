@@ -2,6 +2,8 @@
 // [--output FILE.csv] [--quiet]: plans a raw buffer list into one arena; S
 // seconds of exact search (planner/arena_exact.h) may lower it and prove it
 // optimal, or, with a capacity, decide whether everything fits in it.
+// Exit status: 0, or with --capacity 0 fits, 3 does not fit, 4 unknown (the
+// time ran out first); 2 a bad flag or input, 1 any other failure.
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,6 +21,23 @@
 namespace slimtrain::client {
 namespace {
 
+// --capacity's answers as exit statuses, so a script can branch on them
+// (`slimtrain arena --capacity 1MiB ... && deploy`); 1 and 2 stay errors.
+constexpr int kFitsNot = 3;
+constexpr int kFitsUnknown = 4;
+
+int FitsExitCode(planner::Fits fits) {
+  switch (fits) {
+    case planner::Fits::kYes:
+      return 0;
+    case planner::Fits::kNo:
+      return kFitsNot;
+    case planner::Fits::kUnknown:
+      return kFitsUnknown;
+  }
+  return kFitsUnknown;
+}
+
 int Fail(const absl::Status& status) {
   std::cerr << "slimtrain arena: " << status.message() << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
@@ -35,7 +54,9 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   base::FlagSet flags("slimtrain arena",
                       "Plans a raw buffer list into one arena: no two buffers alive at the same step overlap.\n"
                       "The CSV has a header id,lower,upper,size (or buffer,start,end,size); each buffer is\n"
-                      "alive over the half-open step interval [lower, upper) and takes size bytes.",
+                      "alive over the half-open step interval [lower, upper) and takes size bytes.\n"
+                      "Exit status: 0; with --capacity, 0 when the buffers fit, 3 when they cannot, 4 when\n"
+                      "the search time ran out before an answer; 2 for a bad flag or input, 1 otherwise.",
                       "slimtrain arena --input buffers.csv --format json");
   flags.String("input", &input, "CSV file of buffers (required)");
   flags.Int("alignment", &alignment, "offsets and sizes rounded up to this many bytes");
@@ -129,7 +150,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   }
   if (format == "json") {
     std::cout << planner::ArenaPlanJson(*csv, *plan, capacity) << "\n";
-    return 0;
+    return capacity > 0 ? FitsExitCode(planner::FitsIn(*plan, capacity)) : 0;
   }
   std::cout << absl::StrFormat(
       "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n", csv->requests.size(),
@@ -145,7 +166,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   std::cout << absl::StrFormat("optimal      %s\nmethod       %s\nsearch       %s\ntime         %.3f s\n",
                                plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search,
                                seconds);
-  return 0;
+  return capacity > 0 ? FitsExitCode(planner::FitsIn(*plan, capacity)) : 0;
 }
 
 }  // namespace slimtrain::client

@@ -328,11 +328,37 @@ TEST(ArenaCommandTest, CapacityAnswersWhetherItFitsAndOutputWritesTheOffsets) {
   }
   const CommandResult too_small =
       Slimtrain("arena --input " + csv + " --capacity " + std::to_string(height * unit - 1) + " --quiet");
-  ASSERT_EQ(too_small.exit_code, 0) << too_small.output;
+  EXPECT_EQ(too_small.exit_code, 3) << "exit status 3: does not fit\n" << too_small.output;
   EXPECT_NE(too_small.output.find("fits         no"), std::string::npos) << too_small.output;
   EXPECT_NE(too_small.output.find("search       not needed: the lower bound is above the capacity"),
             std::string::npos)
       << too_small.output;
+  const CommandResult json = RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --capacity " +
+                                             std::to_string(height * unit - 1) + " --quiet --format json");
+  EXPECT_EQ(json.exit_code, 3) << "the same exit status with --format json\n" << json.output;
+  EXPECT_NE(json.stdout_only.find("\"fits\": \"no\""), std::string::npos) << json.stdout_only;
+}
+
+// A capacity the search cannot decide in its time: `fits unknown`, exit
+// status 4 (neither "fits", 0, nor "does not fit", 3).
+TEST(ArenaCommandTest, CapacityUndecidedInTimeExitsFour) {
+  std::mt19937_64 rng(19);
+  const int64_t height = 3000, unit = 256;
+  const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, height, unit);
+  const std::string csv = TempPath("cut_undecided.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const CommandResult undecided = Slimtrain("arena --input " + csv + " --alignment 256 --capacity " +
+                                            std::to_string(height * unit) + " --search-seconds 0.3 --quiet");
+  EXPECT_EQ(undecided.exit_code, 4) << undecided.output;
+  EXPECT_NE(undecided.output.find("fits         unknown"), std::string::npos) << undecided.output;
+  EXPECT_NE(undecided.output.find("search       stopped at its limit without an answer"), std::string::npos)
+      << undecided.output;
 }
 
 // The exact search runs on at most planner::kMaxExactBuffers buffers: a
