@@ -1,7 +1,9 @@
 // slimtrain plan: memory plans of a model at a batch size, per strategy.
+#include <filesystem>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "base/flags.h"
 #include "base/units.h"
@@ -28,7 +30,7 @@ int Fail(const absl::Status& status) {
 
 int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
-                                  svg, sensitivity;
+                                  svg, arena_csv, sensitivity;
   int64_t batch = 0, alignment = 0, ranks = 1;
   double arena_exact_seconds = planner::PlanOptions().arena_exact_seconds;
   DataParallelFlags data_parallel;
@@ -53,6 +55,9 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.Bool("max-batch", &max_batch, "also find the largest batch that fits the budget, per strategy");
   flags.String("format", &format, "table or json");
   flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
+  flags.String("arena-csv", &arena_csv,
+               "write the buffers the arena packs to this CSV file, as `slimtrain arena --input` reads\n"
+               "them: id,lower,upper,size,offset (one per strategy if several)");
   flags.Bool("buffers", &buffers, "json: include every buffer and step");
   flags.String("sensitivity", &sensitivity,
                "mixed: a `slimtrain calibrate` table to choose bits from (default: sensitivities assumed)");
@@ -107,7 +112,16 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   }
   request.set_device(device);
   request.set_max_batch(max_batch);
-  request.set_include_buffers(buffers || !svg.empty());
+  for (const std::string& path : {svg, arena_csv}) {
+    // Checked before planning, so a typo does not waste it.
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::error_code error;
+    if (!path.empty() && !dir.empty() && !std::filesystem::is_directory(dir, error)) {
+      return Fail(absl::InvalidArgumentError(absl::StrFormat("--%s: '%s' is not a directory (for %s)",
+                                                             path == svg ? "svg" : "arena-csv", dir.string(), path)));
+    }
+  }
+  request.set_include_buffers(buffers || !svg.empty() || !arena_csv.empty());
   request.set_alignment_bytes(alignment);
   if (flags.WasSet("arena-exact-seconds")) request.set_arena_exact_seconds(arena_exact_seconds);
   if (!sensitivity.empty()) {
@@ -134,6 +148,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   render.max_batch = max_batch;
   render.buffers = buffers;
   render.svg = svg;
+  render.arena_csv = arena_csv;
   if (absl::Status s = PrintPlans(*response, render, std::cout, std::cerr); !s.ok()) return Fail(s);
   return 0;
 }

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <set>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
@@ -207,6 +209,49 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
   return out;
 }
 
+std::string ArenaCsvOfPlan(const v1::MemoryPlan& plan) {
+  // Chains of in-place reuse, as planner/lifetimes.h's StorageBlocks forms
+  // them: each buffer reusing another is the next of that one's chain.
+  absl::flat_hash_map<int32_t, int> index_of;
+  for (int i = 0; i < plan.buffers_size(); ++i) index_of[plan.buffers(i).id()] = i;
+  std::vector<int> next(plan.buffers_size(), -1);
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    const int32_t of = plan.buffers(i).in_place_of();
+    if (of < 0) continue;
+    auto it = index_of.find(of);
+    if (it != index_of.end()) next[it->second] = i;
+  }
+  std::string out = "id,lower,upper,size,offset\n";
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    const v1::Buffer& head = plan.buffers(i);
+    if (head.in_place_of() >= 0 && index_of.contains(head.in_place_of())) continue;  // in a chain
+    int64_t size = 0;
+    int32_t last = head.last_step();
+    for (int b = i; b >= 0; b = next[b]) {
+      size = std::max(size, plan.buffers(b).size_bytes());
+      last = std::max(last, plan.buffers(b).last_step());
+    }
+    absl::StrAppend(&out, head.id(), ",", head.first_step(), ",", int64_t{last} + 1, ",", size, ",",
+                    head.offset_bytes(), "\n");
+  }
+  return out;
+}
+
+namespace {
+
+// `path` for one of the plans: as given for one, "x.<strategy>.ext" (or
+// "x.<strategy>" without an extension) for several.
+std::string PathForPlan(const std::string& path, const v1::MemoryPlan& plan, bool several) {
+  if (!several) return path;
+  const size_t dot = path.rfind('.');
+  const size_t slash = path.rfind('/');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  return has_ext ? absl::StrCat(path.substr(0, dot), ".", plan.strategy(), path.substr(dot))
+                 : absl::StrCat(path, ".", plan.strategy());
+}
+
+}  // namespace
+
 absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOptions& options, std::ostream& out,
                         std::ostream& err) {
   if (options.format == "json") {
@@ -216,19 +261,18 @@ absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOpti
   } else {
     out << PlansTable(response, options);
   }
-  if (options.svg.empty()) return absl::OkStatus();
   const bool several = response.plans_size() > 1;
   for (const v1::MemoryPlan& plan : response.plans()) {
-    std::string path = options.svg;
-    if (several) {
-      const size_t dot = path.rfind('.');
-      const size_t slash = path.rfind('/');
-      const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
-      path = has_ext ? absl::StrCat(path.substr(0, dot), ".", plan.strategy(), path.substr(dot))
-                     : absl::StrCat(path, ".", plan.strategy());
+    if (!options.svg.empty()) {
+      const std::string path = PathForPlan(options.svg, plan, several);
+      if (absl::Status s = base::WriteFileAtomically(path, render::ArenaSvg(plan)); !s.ok()) return s;
+      err << "wrote " << path << " (" << plan.buffers_size() << " buffers)\n";
     }
-    if (absl::Status s = base::WriteFileAtomically(path, render::ArenaSvg(plan)); !s.ok()) return s;
-    err << "wrote " << path << " (" << plan.buffers_size() << " buffers)\n";
+    if (!options.arena_csv.empty()) {
+      const std::string path = PathForPlan(options.arena_csv, plan, several);
+      if (absl::Status s = base::WriteFileAtomically(path, ArenaCsvOfPlan(plan)); !s.ok()) return s;
+      err << "wrote " << path << " (the arena's blocks of " << plan.strategy() << ", for slimtrain arena)\n";
+    }
   }
   return absl::OkStatus();
 }

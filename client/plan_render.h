@@ -24,6 +24,7 @@ struct RenderOptions {
   bool max_batch = false;        // show max_batch_size
   bool buffers = false;          // JSON: include buffers and steps
   std::string svg;               // write arena pictures here (see PrintPlans)
+  std::string arena_csv;         // write the arenas' buffer lists here (see PrintPlans)
 };
 
 // One row per plan, human units, each plan's peak as a ratio to the exact
@@ -40,7 +41,16 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
 
 // Writes the table or JSON to `out`; with options.svg, writes each plan's
 // render::ArenaSvg to that path ("out.svg"; "out.<strategy>.svg" for several plans)
-// and says so on `err`. Errors name the file that could not be written.
+// and says so on `err`; with options.arena_csv, each plan's ArenaCsvOfPlan
+// likewise ("out.csv"; "out.<strategy>.csv"). Errors name the file that
+// could not be written.
+// The blocks a plan packed into its arena, as `slimtrain arena` reads them:
+// "id,lower,upper,size,offset" (MiniMalloc's solution format), one line per
+// block of memory: a buffer and those that reuse it in place (one id, the
+// first buffer's; the largest size; from its first step to the last one's
+// last, upper exclusive), at the plan's offset. Needs plan.buffers.
+std::string ArenaCsvOfPlan(const v1::MemoryPlan& plan);
+
 absl::Status PrintPlans(const v1::PlanMemoryResponse& response, const RenderOptions& options, std::ostream& out,
                         std::ostream& err);
 

@@ -180,6 +180,71 @@ TEST(PlanCommandTest, SvgDrawsTheArenaWithALegend) {
   EXPECT_NE(contents.find("</svg>"), std::string::npos);
 }
 
+// --arena-csv writes what each plan's arena packs, as `slimtrain arena`
+// reads it: one row per block of memory (a buffer and those reusing it in
+// place, which would otherwise overlap it at the step one hands over to the
+// other), at the plan's offsets: no two rows alive together overlap, the
+// largest end is the plan's arena, and `slimtrain arena` finds the plan's
+// lower bound in it.
+TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
+  const std::string base = TempPath("plan_arena.csv");
+  const CommandResult r = RunCommandSplit(std::string(kBinary) +
+                                          " plan --model zoo:resnet20 --batch 8 --strategies exact,approx4"
+                                          " --format json --arena-csv " + base);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const google::protobuf::Struct parsed = ParseJson(r.stdout_only);
+  const auto& plans = parsed.fields().at("plans").list_value().values();
+  ASSERT_EQ(plans.size(), 2);
+  for (const auto& value : plans) {
+    const auto& plan = value.struct_value().fields();
+    const std::string strategy = plan.at("strategy").string_value();
+    const std::string path = TempPath("plan_arena." + strategy + ".csv");
+    EXPECT_NE(r.output.find("wrote " + path), std::string::npos) << r.output;
+    std::ifstream in(path);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line)) << path;
+    EXPECT_EQ(line, "id,lower,upper,size,offset");
+    struct Row {
+      int64_t lower, upper, size, offset;
+    };
+    std::vector<Row> rows;
+    while (std::getline(in, line)) {
+      std::stringstream fields(line);
+      Row row{};
+      char comma = 0;
+      int64_t id = 0;
+      fields >> id >> comma >> row.lower >> comma >> row.upper >> comma >> row.size >> comma >> row.offset;
+      ASSERT_FALSE(fields.fail()) << line;
+      rows.push_back(row);
+    }
+    ASSERT_GT(rows.size(), 10u) << strategy;
+    const int64_t unit = 256;
+    int64_t end = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& a = rows[i];
+      EXPECT_EQ(a.offset % unit, 0) << strategy << " row " << i;
+      end = std::max(end, a.offset + (a.size + unit - 1) / unit * unit);
+      for (size_t j = 0; j < i; ++j) {
+        const Row& b = rows[j];
+        const bool together = a.lower < b.upper && b.lower < a.upper;
+        const bool apart = a.size == 0 || b.size == 0 || a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
+        EXPECT_TRUE(!together || apart) << strategy << ": rows " << j << " and " << i << " overlap";
+      }
+    }
+    EXPECT_EQ(end, std::stoll(plan.at("arena_bytes").string_value())) << strategy;
+    const CommandResult arena =
+        RunCommandSplit(std::string(kBinary) + " arena --input " + path + " --alignment 256 --quiet --format json");
+    ASSERT_EQ(arena.exit_code, 0) << arena.output;
+    const google::protobuf::Struct packed = ParseJson(arena.stdout_only);
+    EXPECT_EQ(packed.fields().at("arena_lower_bound_bytes").number_value(),
+              std::stod(plan.at("arena_lower_bound_bytes").string_value()))
+        << strategy;
+  }
+  const CommandResult bad = Slimtrain("plan --model zoo:resnet20 --batch 8 --arena-csv /no/such/dir/a.csv");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--arena-csv: '/no/such/dir' is not a directory"), std::string::npos) << bad.output;
+}
+
 TEST(ZooCommandTest, ListsModelsAndAnExportedFilePlansLikeTheZooModel) {
   const CommandResult list = Slimtrain("zoo list");
   ASSERT_EQ(list.exit_code, 0) << list.output;
