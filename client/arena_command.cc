@@ -4,12 +4,15 @@
 // optimal, or, with a capacity, decide whether everything fits in it.
 // Exit status: 0, or with --capacity 0 fits, 3 does not fit, 4 unknown (the
 // time ran out first); 2 a bad flag or input, 1 any other failure.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <cstddef>
 #include <iostream>
+#include <string_view>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/flags.h"
@@ -75,6 +78,11 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   flags.String("output", &output,
                "also write the plan to this CSV file: id,lower,upper,size,offset per buffer (as\n"
                "MiniMalloc's --output; slimtrain arena reads it back)");
+  bool ignore_offsets = false;
+  flags.Bool("ignore-offsets", &ignore_offsets,
+             "plan from scratch even when the CSV has an offset column (by default its offsets, as\n"
+             "--output and `slimtrain plan --arena-csv` write them, are a placement to start from:\n"
+             "the arena is never larger than theirs)");
   bool quiet = false;
   flags.Bool("quiet", &quiet, "no progress lines (on stderr, one a second while the exact search runs)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
@@ -121,6 +129,8 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.exact_max_nodes = 0;  // the time alone
   options.exact_threads = static_cast<int>(threads);
   options.capacity = capacity;
+  const bool from_offsets = !csv->offsets.empty() && !ignore_offsets;
+  if (from_offsets) options.start_offsets = csv->offsets;
   if (!quiet) {
     const int64_t bound = planner::ArenaLowerBound(csv->requests, alignment);
     options.exact_progress = [bound](int64_t arena, int64_t floor, double seconds) {
@@ -132,6 +142,12 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<planner::ArenaPlan> plan = planner::PlanArena(csv->requests, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!plan.ok() && from_offsets && absl::StartsWith(plan.status().message(), "start_offsets: ")) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "%s: the offset column is not a valid placement (buffers numbered from 0 in file order): %s; "
+        "--ignore-offsets plans without it",
+        input, plan.status().message().substr(std::string_view("start_offsets: ").size()))));
+  }
   if (!plan.ok()) return Fail(plan.status());
   // Step 6 has a size limit: say so rather than leave the time unused unexplained.
   size_t taking_space = 0;
@@ -156,6 +172,14 @@ int RunArenaCommand(const std::vector<std::string>& args) {
       "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n", csv->requests.size(),
       plan->arena_bytes, plan->lower_bound_bytes,
       plan->lower_bound_bytes > 0 ? static_cast<double>(plan->arena_bytes) / plan->lower_bound_bytes : 1.0);
+  if (from_offsets) {
+    int64_t start_bytes = 0;
+    for (size_t i = 0; i < csv->requests.size(); ++i) {
+      const int64_t size = planner::AlignUp(csv->requests[i].size, alignment);
+      if (size > 0) start_bytes = std::max(start_bytes, csv->offsets[i] + size);
+    }
+    std::cout << absl::StrFormat("start        %d bytes (the input's offsets)\n", start_bytes);
+  }
   if (plan->floor_bytes > plan->lower_bound_bytes && !plan->proven_optimal) {
     std::cout << absl::StrFormat("floor        %d bytes (proven: no arena is smaller)\n", plan->floor_bytes);
   }

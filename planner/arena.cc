@@ -435,6 +435,27 @@ ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64
   return plan;
 }
 
+// ArenaOptions.start_offsets: one per request, and a valid placement.
+absl::Status CheckStart(absl::Span<const ArenaRequest> requests, const ArenaOptions& options) {
+  if (options.start_offsets.size() != requests.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("start_offsets: ", options.start_offsets.size(),
+                                                   " offsets for ", requests.size(), " buffers"));
+  }
+  ArenaPlan start;
+  start.offsets = options.start_offsets;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t size = AlignUp(requests[i].size, options.alignment), offset = start.offsets[i];
+    // A bad offset is VerifyArena's to name; the arena only needs no overflow.
+    if (size > 0 && offset >= 0 && offset <= std::numeric_limits<int64_t>::max() - size) {
+      start.arena_bytes = std::max(start.arena_bytes, offset + size);
+    }
+  }
+  if (absl::Status s = VerifyArena(requests, start, options.alignment); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("start_offsets: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int64_t AlignUp(int64_t bytes, int64_t alignment) { return Units(bytes, alignment) * alignment; }
@@ -494,6 +515,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     return absl::InvalidArgumentError(
         absl::StrCat("exact_threads ", options.exact_threads, " is not in [1, ", kMaxExactThreads, "]"));
   }
+  if (!options.start_offsets.empty()) SLIM_RETURN_IF_ERROR(CheckStart(requests, options));
   const Problem p = MakeProblem(requests, options.alignment);
   Solution best;
   if (p.items.empty()) {
@@ -516,6 +538,18 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       best.offsets = trial;
       method = StrategyName(strategy);
       if (CloseEnough(best.arena, p.lower_bound)) break;
+    }
+  }
+  // A known placement (ArenaOptions.start_offsets) when it beats them.
+  if (!options.start_offsets.empty()) {
+    Solution start;
+    for (size_t k = 0; k < p.items.size(); ++k) {
+      start.offsets.push_back(options.start_offsets[p.request_of[k]] / options.alignment);
+      start.arena = std::max(start.arena, start.offsets.back() + p.items[k].size);
+    }
+    if (start.arena < best.arena) {
+      best = std::move(start);
+      method = "start";
     }
   }
   // Step 4b: placed in the order of their offsets the buffers end no higher

@@ -50,6 +50,8 @@
 //        "area-desc"     step 3, size x lifetime first;
 //        "first-asc"     step 3 by first step, longer first on ties (what an
 //                        online best-fit allocator would do).
+//      A known placement (ArenaOptions.start_offsets, a warm start) is
+//      taken instead when its arena is smaller ("start").
 //   4b. Place the buffers again in the order of their offsets in the best
 //      plan ("+compact" when that helps), then, when n <= ~1400 and the plan is
 //      not yet within 1/10,000, a short deterministic annealing run (step 5
@@ -168,6 +170,13 @@ struct ArenaOptions {
   // (fits) or floor_bytes > capacity (does not fit); neither when its
   // limits come first. 0: minimise. >= 0.
   int64_t capacity = 0;
+  // A known placement to start from (a warm start, as a MIP solver's): bytes
+  // from the arena's start, one per request (a plan's own offsets, or a
+  // solution read back from `slimtrain arena --output`). It must be valid
+  // (VerifyArena's rules). It is taken when it beats the heuristics of
+  // step 4 ("start" in ArenaPlan.method), so the plan is never larger than
+  // it, and steps 4b-6 go on from it. Empty: none.
+  std::vector<int64_t> start_offsets;
   // Called about once a second while step 6 runs (on the calling thread),
   // with the best arena so far and the proven floor (bytes: no smaller arena
   // exists) and the seconds step 6 has run. Empty: no reports.
@@ -193,7 +202,8 @@ struct ArenaPlan {
   int64_t arena_bytes = 0;        // max over buffers of offset + aligned size
   int64_t lower_bound_bytes = 0;  // max over steps of the sum of aligned sizes alive then
   // What produced the offsets: a strategy of step 4 ("length-desc",
-  // "two-sided(long 2/8, pressure-desc)", ...; "+compact" appended when step
+  // "two-sided(long 2/8, pressure-desc)", ...; "start" for
+  // ArenaOptions.start_offsets; "+compact" appended when step
   // 4b's re-placement helped), "polish" or "search" when the annealing of step
   // 4b or 5 improved on it, "empty" when no buffer takes space.
   std::string method;
@@ -232,7 +242,9 @@ const char* FitsName(Fits fits);  // "yes", "no", "unknown"
 // < 0"), or the option ("alignment 0 < 1", "search_seconds -1 is not a finite
 // number >= 0", "max_search_evaluations -1 < 0", "exact_seconds -1 is not a
 // finite number >= 0", "exact_max_nodes -1 < 0", "exact_min_gap -1 < 0", "exact_threads 0 is not in
-// [1, 64]", "capacity -1 < 0", "exact_tolerance -1 < 0"); also when the aligned sizes
+// [1, 64]", "capacity -1 < 0", "exact_tolerance -1 < 0", "start_offsets: 3
+// offsets for 4 buffers", "start_offsets: buffers 3 and 7 overlap: ..." as
+// VerifyArena says it); also when the aligned sizes
 // add up past int64.
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});

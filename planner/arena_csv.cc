@@ -23,10 +23,11 @@ namespace slimtrain {
 namespace planner {
 namespace {
 
-// The four columns, each with its two accepted names.
-enum Column { kId, kLower, kUpper, kSize, kNumColumns };
+// The four columns, each with its two accepted names, and the optional
+// offset column (a placement: ArenaPlanCsv's, MiniMalloc's solutions).
+enum Column { kId, kLower, kUpper, kSize, kOffset, kNumColumns };
 constexpr const char* kNames[kNumColumns][2] = {
-    {"id", "buffer"}, {"lower", "start"}, {"upper", "end"}, {"size", "size"}};
+    {"id", "buffer"}, {"lower", "start"}, {"upper", "end"}, {"size", "size"}, {"offset", "offset"}};
 
 // Where a column is in the file, and the name the header gave it.
 struct ColumnAt {
@@ -81,7 +82,7 @@ absl::StatusOr<Header> ParseHeader(absl::string_view line, const Where& where) {
       columns[c] = {static_cast<int>(i), std::string(fields[i])};
     }
   }
-  for (int c = 0; c < kNumColumns; ++c) {
+  for (int c = 0; c < kOffset; ++c) {
     if (columns[c].index < 0) {
       return where.Error(absl::StrCat("header has no column ", kNames[c][0],
                                       c == kSize ? "" : absl::StrCat("/", kNames[c][1]),
@@ -154,6 +155,12 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
     SLIM_ASSIGN_OR_RETURN(const int64_t size,
                           ParseInteger(columns[kSize], fields[columns[kSize].index], 0,
                                        std::numeric_limits<int64_t>::max(), where));
+    if (columns[kOffset].index >= 0) {
+      SLIM_ASSIGN_OR_RETURN(const int64_t offset,
+                            ParseInteger(columns[kOffset], fields[columns[kOffset].index], 0,
+                                         std::numeric_limits<int64_t>::max(), where));
+      csv.offsets.push_back(offset);
+    }
     csv.ids.emplace_back(id);
     csv.requests.push_back(
         {size, static_cast<int32_t>(lower), static_cast<int32_t>(upper - 1)});

@@ -11,7 +11,9 @@
 //
 // The header `buffer,start,end,size` means the same (buffer = id, start =
 // lower, end = upper); each column may use either name, in any letter case.
-// Columns come in any order and are matched by name; other columns are
+// Columns come in any order and are matched by name. An `offset` column (as
+// ArenaPlanCsv and MiniMalloc's solutions have) is read as a placement to
+// start from (bytes, >= 0; ArenaOptions.start_offsets); other columns are
 // ignored, but every line has as many fields as the header. Whitespace around
 // fields is trimmed; blank lines are skipped; there is no quoting. Ids are
 // non-empty, unique and valid UTF-8; 0 <= lower < upper <= 2^31;
@@ -39,6 +41,7 @@ namespace planner {
 struct ArenaCsv {
   std::vector<std::string> ids;
   std::vector<ArenaRequest> requests;  // first = lower, last = upper - 1
+  std::vector<int64_t> offsets;        // the offset column, bytes; empty without one
 };
 
 // Parses `text`, the contents of the file named `filename` (used in messages
@@ -65,7 +68,7 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t ca
 // The plan as MiniMalloc writes its solutions: the header
 // "id,lower,upper,size,offset", then each buffer in input order with its
 // offset in bytes (lower/upper as read: half-open). ParseArenaCsv reads it
-// back (the offset column is ignored there).
+// back (its offsets as ArenaCsv.offsets).
 std::string ArenaPlanCsv(const ArenaCsv& csv, const ArenaPlan& plan);
 
 }  // namespace planner

@@ -240,6 +240,36 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
               std::stod(plan.at("arena_lower_bound_bytes").string_value()))
         << strategy;
   }
+  // `slimtrain arena` starts from the file's offsets: never above the plan's
+  // arena; --ignore-offsets plans without them; offsets that overlap are
+  // refused, naming the file.
+  const std::string exact_csv = TempPath("plan_arena.exact.csv");
+  const CommandResult from_plan =
+      Slimtrain("arena --input " + exact_csv + " --alignment 256 --search-seconds 0 --quiet");
+  ASSERT_EQ(from_plan.exit_code, 0) << from_plan.output;
+  const auto& exact_plan = plans[0].struct_value().fields();
+  ASSERT_EQ(exact_plan.at("strategy").string_value(), "exact");
+  const std::string plan_arena = exact_plan.at("arena_bytes").string_value();
+  EXPECT_NE(from_plan.output.find("start        " + plan_arena + " bytes (the input's offsets)"), std::string::npos)
+      << from_plan.output;
+  const CommandResult from_plan_json = RunCommandSplit(std::string(kBinary) + " arena --input " + exact_csv +
+                                                       " --alignment 256 --search-seconds 0 --format json");
+  ASSERT_EQ(from_plan_json.exit_code, 0) << from_plan_json.output;
+  EXPECT_LE(ParseJson(from_plan_json.stdout_only).fields().at("arena_bytes").number_value(), std::stod(plan_arena));
+  const CommandResult scratch =
+      Slimtrain("arena --input " + exact_csv + " --alignment 256 --search-seconds 0 --ignore-offsets --quiet");
+  ASSERT_EQ(scratch.exit_code, 0) << scratch.output;
+  EXPECT_EQ(scratch.output.find("start "), std::string::npos) << scratch.output;
+  const std::string overlapping = TempPath("overlapping.csv");
+  std::ofstream(overlapping) << "id,lower,upper,size,offset\na,0,2,100,0\nb,1,3,50,64\n";
+  const CommandResult refused = Slimtrain("arena --input " + overlapping);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find(overlapping + ": the offset column is not a valid placement (buffers numbered from 0 "
+                                "in file order): buffers 0 and 1 overlap"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_EQ(Slimtrain("arena --input " + overlapping + " --ignore-offsets").exit_code, 0);
+
   const CommandResult bad = Slimtrain("plan --model zoo:resnet20 --batch 8 --arena-csv /no/such/dir/a.csv");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("--arena-csv: '/no/such/dir' is not a directory"), std::string::npos) << bad.output;

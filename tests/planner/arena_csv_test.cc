@@ -121,6 +121,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "buffer,start,end,size)"},
         ErrorCase{"ColumnNamedTwice", "id,lower,start,upper,size\n",
                   "buffers.csv:1: header names column lower twice ('lower' and 'start')"},
+        ErrorCase{"NegativeOffset", "id,lower,upper,size,offset\na,0,1,1,-1\n",
+                  "buffers.csv:2: column 'offset': '-1' is out of range 0..9223372036854775807"},
+        ErrorCase{"OffsetNotAnInteger", "id,lower,upper,size,Offset\na,0,1,1,x\n",
+                  "buffers.csv:2: column 'Offset': 'x' is not an integer"},
         ErrorCase{"EmptyFile", "\n \n",
                   "buffers.csv: no header (expected id,lower,upper,size or buffer,start,end,size)"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return info.param.name; });
@@ -181,6 +185,8 @@ TEST(ArenaPlanCsvTest, WritesEachBufferWithItsOffsetAndReadsBack) {
     EXPECT_EQ(back->requests[i].last, csv->requests[i].last);
     EXPECT_EQ(back->requests[i].size, csv->requests[i].size);
   }
+  EXPECT_EQ(back->offsets, plan->offsets) << "the offset column is read back";
+  EXPECT_TRUE(csv->offsets.empty()) << "no offset column, no offsets";
 }
 
 TEST(ArenaPlanJsonTest, EscapesIdsAsJsonStrings) {

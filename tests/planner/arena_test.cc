@@ -249,6 +249,76 @@ TEST(ArenaTest, SearchBringsAHardRectangleWithinTenPercent) {
   EXPECT_TRUE(VerifyArena(requests, *exact, 256).ok());
 }
 
+// A known placement (ArenaOptions.start_offsets) is the plan when it beats
+// the heuristics, and no plan is larger than it: the exact search's optimum
+// given back as the start of a run without the search comes back as it was
+// (method "start"), also through the annealing of step 5; a worse start
+// leaves the heuristics' plan.
+TEST(ArenaTest, StartOffsetsAreTakenWhenTheyBeatTheHeuristics) {
+  std::mt19937_64 rng(433);
+  const Requests requests = RectangleSlices(rng, 130, 80, 200);
+  ArenaOptions no_exact;
+  no_exact.exact_seconds = 0;
+  absl::StatusOr<ArenaPlan> heuristics = PlanArena(requests, no_exact);
+  ASSERT_TRUE(heuristics.ok()) << heuristics.status();
+  ASSERT_GT(heuristics->arena_bytes, 200 * 256) << "the heuristics reach the optimum: the test checks nothing";
+  ArenaOptions exact_options;
+  exact_options.exact_seconds = 5.0;
+  absl::StatusOr<ArenaPlan> optimum = PlanArena(requests, exact_options);
+  ASSERT_TRUE(optimum.ok()) << optimum.status();
+  ASSERT_TRUE(optimum->proven_optimal);
+  for (const double search : {0.0, 0.2}) {
+    ArenaOptions options = no_exact;
+    options.search_seconds = search;
+    options.start_offsets = optimum->offsets;
+    absl::StatusOr<ArenaPlan> started = PlanArena(requests, options);
+    ASSERT_TRUE(started.ok()) << started.status();
+    EXPECT_EQ(started->arena_bytes, optimum->arena_bytes) << search;
+    EXPECT_TRUE(started->proven_optimal) << "at the lower bound";
+    EXPECT_EQ(started->method.rfind("start", 0), 0u) << started->method;
+    EXPECT_TRUE(NoLiveBuffersOverlap(requests, *started, 256));
+  }
+  // Every buffer stacked on the one before: far worse than the heuristics.
+  ArenaOptions stacked = no_exact;
+  int64_t top = 0;
+  for (const ArenaRequest& r : requests) {
+    stacked.start_offsets.push_back(top);
+    top += AlignUp(r.size, 256);
+  }
+  absl::StatusOr<ArenaPlan> not_taken = PlanArena(requests, stacked);
+  ASSERT_TRUE(not_taken.ok()) << not_taken.status();
+  EXPECT_EQ(not_taken->arena_bytes, heuristics->arena_bytes);
+  EXPECT_EQ(not_taken->method, heuristics->method);
+}
+
+// A start that is not a valid placement is refused, saying what is wrong.
+TEST(ArenaTest, StartOffsetsMustBeAValidPlacement) {
+  const Requests requests = {{1024, 0, 2}, {512, 1, 1}, {1024, 3, 4}};
+  struct Case {
+    std::vector<int64_t> start;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{0, 1024}, "start_offsets: 2 offsets for 3 buffers"},
+      {{0, 1024, -256}, "start_offsets: buffer 2: offset -256 is not a non-negative multiple of 256"},
+      {{0, 1000, 0}, "start_offsets: buffer 1: offset 1000 is not a non-negative multiple of 256"},
+      {{0, 512, 0}, "start_offsets: buffers 0 and 1 overlap"},
+  };
+  for (const Case& c : cases) {
+    ArenaOptions options;
+    options.start_offsets = c.start;
+    absl::StatusOr<ArenaPlan> plan = PlanArena(requests, options);
+    ASSERT_FALSE(plan.ok()) << c.message;
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(plan.status().message(), HasSubstr(c.message));
+  }
+  ArenaOptions valid;
+  valid.start_offsets = {0, 1024, 0};  // buffer 2 reuses buffer 0's bytes after step 2
+  absl::StatusOr<ArenaPlan> plan = PlanArena(requests, valid);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->arena_bytes, 1536);
+}
+
 // ------------------------------------------------------ training structure
 
 TEST(ArenaTest, TrainingLikeSetsEndWithinOnePercentOfTheBound) {
