@@ -147,19 +147,21 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     }
     return fit;
   };
-  // The decision at `low` comes back every round: it resumes where it
-  // stopped, memos kept. Others start afresh, guided by the best placement.
+  // The decision at the anchor (`low`, or the target's when deciding)
+  // comes back every round: it resumes where it stopped, memos kept.
+  // Others start afresh, guided by the best placement.
   std::unique_ptr<DecisionRuns> at_low;
   auto decide = [&](int64_t capacity, int64_t nodes) {
     std::unique_ptr<DecisionRuns> fresh;
-    if (capacity == low && (at_low == nullptr || at_low->capacity() != low)) {
+    const bool anchored = capacity == (shared.target > 0 ? shared.target : low);
+    if (anchored && (at_low == nullptr || at_low->capacity() != capacity)) {
       at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
                                               stream, backjump);
-    } else if (capacity != low) {
+    } else if (!anchored) {
       fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
                                              stream, backjump);
     }
-    const Fit fit = run(capacity == low ? *at_low : *fresh, nodes);
+    const Fit fit = run(anchored ? *at_low : *fresh, nodes);
     if (fit == Fit::kNo) low = capacity + quantum;
     sync();
     return fit;
@@ -228,22 +230,10 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     sync();
     return found;
   };
-  if (shared.target > 0) {
-    // The decision problem alone: one decision at the target, resumed with
-    // twice the nodes each time, until an answer, the limits, or another
-    // stream's answer.
-    DecisionRuns at_target(items, num_points, shared.target, branching, &result.offsets, nullptr, stream, backjump);
-    for (int64_t nodes = budget; !out_of_limits(); nodes *= 2) {
-      const Fit fit = run(at_target, nodes);
-      if (fit == Fit::kNo) low = std::max(low, shared.target + quantum);
-      sync();
-      if (fit != Fit::kUnknown) break;
-    }
-    return;
-  }
   int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
   while (low < result.arena && !out_of_limits()) {
-    int64_t lo = low;
+    // Deciding, the rounds start at the target: nothing below it is asked.
+    int64_t lo = std::max(low, shared.target);
     bool undecided = false;
     const int64_t round_start = result.stats.nodes;
     int64_t at_floor = 0;
