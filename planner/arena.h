@@ -71,7 +71,9 @@
 //      the lower bound: the exact search of planner/arena_exact.h (MiniMalloc's
 //      canonical skyline search with spatial inference and dominance), by
 //      rounds of bisection between the lower bound and the best plan so far
-//      ("exact" when it helps). It sets proven_optimal when it proves that no smaller arena
+//      ("exact" when it helps; its placement is then placed again in offset
+//      order as in step 4b, "exact+compact" when that lowers it further). It
+//      sets proven_optimal when it proves that no smaller arena
 //      exists, and never returns a larger arena than step 5. It stops early
 //      once its arena is within options.exact_tolerance of what it proved no
 //      arena can be below (PlanMemory: 0.01%), and with options.capacity it
@@ -203,9 +205,11 @@ struct ArenaPlan {
   int64_t lower_bound_bytes = 0;  // max over steps of the sum of aligned sizes alive then
   // What produced the offsets: a strategy of step 4 ("length-desc",
   // "two-sided(long 2/8, pressure-desc)", ...; "start" for
-  // ArenaOptions.start_offsets; "+compact" appended when step
-  // 4b's re-placement helped), "polish" or "search" when the annealing of step
-  // 4b or 5 improved on it, "empty" when no buffer takes space.
+  // ArenaOptions.start_offsets; "+compact" appended when step 4b's
+  // re-placement helped), "polish" or "search" when the annealing of step
+  // 4b or 5 improved on it, "exact" when step 6 did ("exact+compact" when a
+  // re-placement in offset order after it helped too), "empty" when no
+  // buffer takes space.
   std::string method;
   // No placement has a smaller arena: arena_bytes == lower_bound_bytes, or
   // the exact search of step 6 proved it ("exact" in method when it also

@@ -3,10 +3,12 @@
 // answers.
 #include "planner/planner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -468,6 +470,44 @@ TEST(PlannerTest, ExactArenaSearchPacksAHardPlanTheSameWayEachTime) {
   for (int i = 0; i < a.buffers_size(); ++i) {
     EXPECT_EQ(a.buffers(i).offset_bytes(), b.buffers(i).offset_bytes()) << a.buffers(i).name();
   }
+}
+
+// ResNet-50's approx8 plan at batch 64: the search stops at its node cap
+// without a proof, and its placement, placed again in offset order (as step
+// 4b), ends lower still ("exact+compact"). Its offsets are a valid warm
+// start for PlanArena on the same blocks (ids are indices: in_place_of
+// names a buffer's index), and nothing there ends above them.
+TEST(PlannerTest, ExactArenaSearchPlacementIsCompacted) {
+  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet50"));
+  PlanOptions options;
+  options.batch_size = 64;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(g, Strategy::kApprox8, options);
+  ExpectPlanInvariants(plan);
+  EXPECT_EQ(plan.arena_method(), "exact+compact");
+  EXPECT_EQ(plan.arena_exact_search(), "stopped at its limit without a proof");
+  // The arena's blocks (in-place chains as one) with the plan's offsets.
+  std::vector<ArenaRequest> blocks;
+  ArenaOptions again;
+  again.alignment = plan.alignment_bytes();
+  std::vector<int> next(plan.buffers_size(), -1);
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    if (plan.buffers(i).in_place_of() >= 0) next[plan.buffers(i).in_place_of()] = i;
+  }
+  for (int i = 0; i < plan.buffers_size(); ++i) {
+    if (plan.buffers(i).in_place_of() >= 0) continue;
+    ArenaRequest r{0, plan.buffers(i).first_step(), plan.buffers(i).last_step()};
+    for (int b = i; b >= 0; b = next[b]) {
+      r.size = std::max(r.size, plan.buffers(b).size_bytes());
+      r.last = std::max(r.last, plan.buffers(b).last_step());
+    }
+    blocks.push_back(r);
+    again.start_offsets.push_back(plan.buffers(i).offset_bytes());
+  }
+  absl::StatusOr<ArenaPlan> replaced = PlanArena(blocks, again);
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_LE(replaced->arena_bytes, plan.arena_bytes());
+  EXPECT_EQ(replaced->lower_bound_bytes, plan.arena_lower_bound_bytes());
 }
 
 // ResNet-101's approx4 plan at batch 64: the heuristics leave it 0.6% above
