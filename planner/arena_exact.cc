@@ -26,6 +26,13 @@ namespace {
 // four per item), doubled each round.
 constexpr int64_t kFirstRoundNodes = 1000;
 
+// Deciding a capacity (ExactOptions.target), its first decision gets this
+// many first-round budgets before the rounds go above it: where the
+// capacity has no room to spare, a decision alone answers soonest (bench:
+// MiniMalloc's 17 benchmarks at 1 MiB, 4 streams, 2.2 s -> 1.1 s in all;
+// coarse cuts at 1% over their bound: 78 of 80 answered either way).
+constexpr int64_t kFirstTargetBudgets = 32;
+
 // How much of the space below the lowest hole the local search keeps.
 constexpr double kLocalShares[] = {1.0, 0.85, 0.7};
 
@@ -230,7 +237,9 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
     sync();
     return found;
   };
-  int64_t above_floor = 0;  // nodes the last round spent above `low`: the floor's least share
+  // Nodes the last round spent above `low`: the floor's least share.
+  // Deciding, the target's first turn is kFirstTargetBudgets budgets long.
+  int64_t above_floor = shared.target > 0 ? kFirstTargetBudgets * budget : 0;
   while (low < result.arena && !out_of_limits()) {
     // Deciding, the rounds start at the target: nothing below it is asked.
     int64_t lo = std::max(low, shared.target);

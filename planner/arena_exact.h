@@ -150,7 +150,8 @@
 // arena --capacity`, MiniMalloc's question): the same rounds with the target
 // (rounded down to the quantum) in the floor's place: each round decides at
 // the target first (resumed, memos kept, with at least the nodes the round
-// before spent above it), then bisects between it and the best arena and
+// before spent above it; the first time 32 rounds' worth), then bisects
+// between it and the best arena and
 // runs the local search; it ends at a placement within the target or a
 // proof that none exists (floor = target + quantum, or more when a capacity
 // above the target is proven infeasible). The rounds above the target
@@ -159,8 +160,9 @@
 // (75 by a lone decision at the target, as before 2026-12-05), in half the
 // time; rectangle-4-17 at 2% over its bound in 4.3 s, where the lone
 // decision did not answer in 10 s. At the bound itself: 72 against 70 of
-// 80. The cost: MiniMalloc's 17 benchmarks at their 1 MiB all fit, each in
-// at most 0.53 s (0.18 s alone), J among them, whose optimum is unproven.
+// 80. MiniMalloc's 17 benchmarks at their 1 MiB all fit, each in at most
+// 0.36 s (0.18 s by the decision alone), J among them, whose optimum is
+// unproven.
 // Streams (ArenaOptions.exact_threads > 1): as many optimisations run at once,
 // one thread each. Stream s starts its decision runs the other way from
 // stream s - 1 and draws its reshuffles from seeds of its own (step 4), so
