@@ -33,6 +33,52 @@ google::protobuf::Struct ParseJson(const std::string& text) {
   return s;
 }
 
+// One row of a solution CSV ("id,lower,upper,size,offset", as `slimtrain
+// arena --output` and `slimtrain plan --arena-csv` write it).
+struct SolutionRow {
+  std::string id;
+  int64_t lower = 0, upper = 0, size = 0, offset = 0;
+};
+
+// The rows of the solution CSV at `path`; a test failure and no rows when
+// its header or a row is not that.
+std::vector<SolutionRow> ReadSolutionCsv(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line != "id,lower,upper,size,offset") {
+    ADD_FAILURE() << path << ": header '" << line << "'";
+    return {};
+  }
+  std::vector<SolutionRow> rows;
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    SolutionRow row;
+    char comma = 0;
+    std::getline(fields, row.id, ',');
+    fields >> row.lower >> comma >> row.upper >> comma >> row.size >> comma >> row.offset;
+    if (fields.fail() || row.id.empty()) {
+      ADD_FAILURE() << path << ": row '" << line << "'";
+      return {};
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// "rows J and I overlap" for the first two rows alive at a common step whose
+// bytes overlap; empty when none do.
+std::string OverlappingRows(const std::vector<SolutionRow>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const SolutionRow &a = rows[i], &b = rows[j];
+      const bool together = a.lower < b.upper && b.lower < a.upper;
+      const bool apart = a.size == 0 || b.size == 0 || a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
+      if (together && !apart) return "rows " + std::to_string(j) + " and " + std::to_string(i) + " overlap";
+    }
+  }
+  return "";
+}
+
 const google::protobuf::Struct& Plan(const google::protobuf::Struct& root, int i) {
   return root.fields().at("plans").list_value().values(i).struct_value();
 }
@@ -200,36 +246,14 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
     const std::string strategy = plan.at("strategy").string_value();
     const std::string path = TempPath("plan_arena." + strategy + ".csv");
     EXPECT_NE(r.output.find("wrote " + path), std::string::npos) << r.output;
-    std::ifstream in(path);
-    std::string line;
-    ASSERT_TRUE(std::getline(in, line)) << path;
-    EXPECT_EQ(line, "id,lower,upper,size,offset");
-    struct Row {
-      int64_t lower, upper, size, offset;
-    };
-    std::vector<Row> rows;
-    while (std::getline(in, line)) {
-      std::stringstream fields(line);
-      Row row{};
-      char comma = 0;
-      int64_t id = 0;
-      fields >> id >> comma >> row.lower >> comma >> row.upper >> comma >> row.size >> comma >> row.offset;
-      ASSERT_FALSE(fields.fail()) << line;
-      rows.push_back(row);
-    }
+    const std::vector<SolutionRow> rows = ReadSolutionCsv(path);
     ASSERT_GT(rows.size(), 10u) << strategy;
+    EXPECT_EQ(OverlappingRows(rows), "") << strategy;
     const int64_t unit = 256;
     int64_t end = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
-      const Row& a = rows[i];
-      EXPECT_EQ(a.offset % unit, 0) << strategy << " row " << i;
-      end = std::max(end, a.offset + (a.size + unit - 1) / unit * unit);
-      for (size_t j = 0; j < i; ++j) {
-        const Row& b = rows[j];
-        const bool together = a.lower < b.upper && b.lower < a.upper;
-        const bool apart = a.size == 0 || b.size == 0 || a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
-        EXPECT_TRUE(!together || apart) << strategy << ": rows " << j << " and " << i << " overlap";
-      }
+      EXPECT_EQ(rows[i].offset % unit, 0) << strategy << " row " << i;
+      end = std::max(end, rows[i].offset + (rows[i].size + unit - 1) / unit * unit);
     }
     EXPECT_EQ(end, std::stoll(plan.at("arena_bytes").string_value())) << strategy;
     const CommandResult arena =
@@ -392,35 +416,13 @@ TEST(ArenaCommandTest, CapacityAnswersWhetherItFitsAndOutputWritesTheOffsets) {
       << fits.output;
   EXPECT_NE(fits.output.find("search       found a placement within the capacity"), std::string::npos)
       << fits.output;
-  std::ifstream in(solution);
-  std::string line;
-  ASSERT_TRUE(std::getline(in, line));
-  EXPECT_EQ(line, "id,lower,upper,size,offset");
-  struct Row {
-    int64_t lower, upper, size, offset;
-  };
-  std::vector<Row> rows;
-  while (std::getline(in, line)) {
-    std::stringstream fields(line);
-    std::string id;
-    Row r{};
-    char comma = 0;
-    ASSERT_TRUE(std::getline(fields, id, ',')) << line;
-    fields >> r.lower >> comma >> r.upper >> comma >> r.size >> comma >> r.offset;
-    ASSERT_FALSE(fields.fail()) << line;
-    EXPECT_EQ(id, std::to_string(rows.size())) << "buffers in input order";
-    rows.push_back(r);
-  }
+  const std::vector<SolutionRow> rows = ReadSolutionCsv(solution);
   ASSERT_EQ(rows.size(), cut.size());
   for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].id, std::to_string(i)) << "buffers in input order";
     EXPECT_LE(rows[i].offset + rows[i].size, height * unit) << "buffer " << i;
-    for (size_t j = 0; j < i; ++j) {
-      const bool together = rows[i].lower < rows[j].upper && rows[j].lower < rows[i].upper;
-      const bool apart = rows[i].offset + rows[i].size <= rows[j].offset ||
-                         rows[j].offset + rows[j].size <= rows[i].offset;
-      EXPECT_TRUE(!together || apart) << "buffers " << j << " and " << i << " overlap";
-    }
   }
+  EXPECT_EQ(OverlappingRows(rows), "");
   const CommandResult too_small =
       Slimtrain("arena --input " + csv + " --capacity " + std::to_string(height * unit - 1) + " --quiet");
   EXPECT_EQ(too_small.exit_code, 3) << "exit status 3: does not fit\n" << too_small.output;

@@ -218,16 +218,27 @@ TEST(ArenaTest, SearchNeverEndsAboveTheHeuristics) {
   }
 }
 
+// A cut of an 80-step x 200-unit rectangle into 130 pieces that the
+// heuristics leave over 20% above its height (the optimum).
+Requests HardRectangle() {
+  std::mt19937_64 rng(433);
+  return RectangleSlices(rng, 130, 80, 200);
+}
+
+ArenaOptions NoExact() {
+  ArenaOptions options;
+  options.exact_seconds = 0;
+  return options;
+}
+
 // A rectangle of 80 steps x 200 units cut into 130 pieces: the optimum is
 // the lower bound, the heuristics end 26% above it (seed 433 is one of the
 // hardest of 2000 such instances for them), and two seconds of search get
 // within 10% (in 0.05 s on a 2024 laptop core). The exact search (step 6)
 // proves the optimum within a second.
 TEST(ArenaTest, SearchBringsAHardRectangleWithinTenPercent) {
-  std::mt19937_64 rng(433);
-  const Requests requests = RectangleSlices(rng, 130, 80, 200);
-  ArenaOptions no_exact;
-  no_exact.exact_seconds = 0;
+  const Requests requests = HardRectangle();
+  const ArenaOptions no_exact = NoExact();
   absl::StatusOr<ArenaPlan> heuristics = PlanArena(requests, no_exact);
   ASSERT_TRUE(heuristics.ok()) << heuristics.status();
   EXPECT_EQ(heuristics->lower_bound_bytes, 200 * 256);
@@ -255,10 +266,8 @@ TEST(ArenaTest, SearchBringsAHardRectangleWithinTenPercent) {
 // (method "start"), also through the annealing of step 5; a worse start
 // leaves the heuristics' plan.
 TEST(ArenaTest, StartOffsetsAreTakenWhenTheyBeatTheHeuristics) {
-  std::mt19937_64 rng(433);
-  const Requests requests = RectangleSlices(rng, 130, 80, 200);
-  ArenaOptions no_exact;
-  no_exact.exact_seconds = 0;
+  const Requests requests = HardRectangle();
+  const ArenaOptions no_exact = NoExact();
   absl::StatusOr<ArenaPlan> heuristics = PlanArena(requests, no_exact);
   ASSERT_TRUE(heuristics.ok()) << heuristics.status();
   ASSERT_GT(heuristics->arena_bytes, 200 * 256) << "the heuristics reach the optimum: the test checks nothing";
