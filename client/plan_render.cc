@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
@@ -94,7 +95,7 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
   // Why an arena well above its bound is not proven optimal, in the
   // search's words ("stopped at its limit without a proof", "off", "not run:
   // 6012 buffers take space, ..."); closer ones show their gap in the column.
-  bool explained = false;
+  bool explained = false, searchable = false;
   for (const v1::MemoryPlan& p : plans) {
     const double above = static_cast<double>(p.arena_bytes() - p.arena_lower_bound_bytes());
     if (p.arena_proven_optimal() || above <= kExplainedGap * static_cast<double>(p.arena_lower_bound_bytes())) {
@@ -103,6 +104,13 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
     absl::StrAppend(&out, explained ? "" : "\n", p.strategy(), ": arena not proven optimal: exact search ",
                     p.arena_exact_search(), "\n");
     explained = true;
+    // `slimtrain arena` has the planner's limit on buffers too.
+    searchable = searchable || !absl::StartsWith(p.arena_exact_search(), "not run: ");
+  }
+  if (searchable) {
+    absl::StrAppend(&out, "(--arena-csv FILE writes an arena's buffers with the plan's offsets; `slimtrain arena "
+                          "--input FILE --alignment ",
+                    first.alignment_bytes(), " --search-seconds 60` searches on from them)\n");
   }
   for (const v1::MemoryPlan& p : plans) {
     if (!p.choice().empty()) absl::StrAppend(&out, "\n", p.strategy(), ": ", p.choice(), "\n");

@@ -150,6 +150,10 @@ TEST(PlanCommandTest, SaysWhetherTheArenaIsProvenOptimalAndWhyNot) {
   ASSERT_EQ(off.exit_code, 0) << off.output;
   EXPECT_NE(off.output.find("lower bound    optimal"), std::string::npos) << off.output;
   EXPECT_NE(off.output.find("approx8: arena not proven optimal: exact search off"), std::string::npos) << off.output;
+  EXPECT_NE(off.output.find("(--arena-csv FILE writes an arena's buffers with the plan's offsets; `slimtrain arena "
+                            "--input FILE --alignment 256 --search-seconds 60` searches on from them)"),
+            std::string::npos)
+      << off.output;
   const CommandResult on =
       RunCommandSplit(std::string(kBinary) + " plan --model zoo:densenet_bc_100 --batch 128 --strategies approx8 "
                                              "--format json");
