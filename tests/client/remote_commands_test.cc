@@ -155,6 +155,23 @@ TEST_F(RemoteCommandsTest, EveryCommandWithItsJson) {
       "exact,approx4 --format json"));
   ASSERT_EQ(plan.exit_code, 0) << plan.output;
   EXPECT_EQ(Json(plan.stdout_only).fields().at("plans").list_value().values_size(), 2);
+  // --arena-csv from the server's plan (its buffers asked for): the arena's
+  // blocks as `slimtrain arena` reads them, at the server's offsets.
+  const std::string blocks = dir_ + "/blocks.csv";
+  const CommandResult with_csv = RunCommandSplit(Cli(
+      "plan --server 127.0.0.1:" + std::to_string(port_) + " --model zoo:resnet20 --batch 16 --strategies "
+      "approx4 --format json --arena-csv " + blocks));
+  ASSERT_EQ(with_csv.exit_code, 0) << with_csv.output;
+  const auto with_csv_json = Json(with_csv.stdout_only);
+  const auto& remote_plan = with_csv_json.fields().at("plans").list_value().values(0).struct_value().fields();
+  const std::string remote_arena = remote_plan.at("arena_bytes").string_value();
+  const std::string alignment = remote_plan.at("alignment_bytes").string_value();
+  const CommandResult from_blocks = RunCommandSplit(
+      Cli("arena --input " + blocks + " --alignment " + alignment + " --search-seconds 0 --quiet"));
+  ASSERT_EQ(from_blocks.exit_code, 0) << from_blocks.output;
+  EXPECT_NE(from_blocks.stdout_only.find("start        " + remote_arena + " bytes (the input's offsets)"),
+            std::string::npos)
+      << from_blocks.stdout_only;
   // Data-parallel: each plan a rank's, with its buckets.
   const CommandResult ranked = RunCommandSplit(Cli(
       "plan --server 127.0.0.1:" + std::to_string(port_) + " --model zoo:resnet20 --batch 16 --strategies "
