@@ -85,6 +85,8 @@ struct PlanOptions {
   // before the clock on machines like the one it was measured on, so the
   // same input gives the same plan; the clock at these seconds is a
   // backstop on much slower machines (there, plans may differ run to run).
+  // A plan the search leaves outside kArenaExactTolerance gets a quarter
+  // more for one decision at the tolerance's edge (arena.h step 6).
   double arena_exact_seconds = 1.0;
   // Ends planning early (a deadline, a cancellation, a time limit); nullptr:
   // never. Not owned.
