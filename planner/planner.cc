@@ -38,11 +38,9 @@ int64_t ArenaExactNodes(double seconds) {
 
 namespace {
 
-// Adds the data-parallel gradient buckets (none for one rank), then packs.
-absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOptions& options, int64_t alignment) {
-  AddGradientBuckets(graph, options.data_parallel, schedule);
-  ComputeLifetimes(graph, schedule);
-  const std::vector<StorageBlock> blocks = StorageBlocks(schedule);
+// The arena's requests: one per block of memory (a buffer and those reusing
+// it in place).
+std::vector<ArenaRequest> BlockRequests(const std::vector<StorageBlock>& blocks) {
   std::vector<ArenaRequest> requests;
   requests.reserve(blocks.size());
   for (const StorageBlock& b : blocks) {
@@ -52,21 +50,60 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOpt
     r.last = b.last_step;
     requests.push_back(r);
   }
+  return requests;
+}
+
+ArenaOptions PlannerArenaOptions(const PlanOptions& options, int64_t alignment) {
   ArenaOptions arena_options;
   arena_options.alignment = alignment;
   arena_options.search_seconds = options.arena_search_seconds;
   arena_options.exact_seconds = options.arena_exact_seconds;
   arena_options.exact_max_nodes = ArenaExactNodes(options.arena_exact_seconds);
   arena_options.exact_tolerance = kArenaExactTolerance;
-  SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(requests, arena_options));
-  Packed packed;
-  packed.buffer_offset.assign(schedule.buffers.size(), 0);
+  return arena_options;
+}
+
+// Each buffer's offset: its block's.
+std::vector<int64_t> BufferOffsets(const Schedule& schedule, const std::vector<StorageBlock>& blocks,
+                                   const ArenaPlan& arena) {
+  std::vector<int64_t> offsets(schedule.buffers.size(), 0);
   for (size_t i = 0; i < blocks.size(); ++i) {
-    for (int b : blocks[i].buffers) packed.buffer_offset[b] = arena.offsets[i];
+    for (int b : blocks[i].buffers) offsets[b] = arena.offsets[i];
   }
+  return offsets;
+}
+
+// Adds the data-parallel gradient buckets (none for one rank), then packs.
+absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOptions& options, int64_t alignment) {
+  AddGradientBuckets(graph, options.data_parallel, schedule);
+  ComputeLifetimes(graph, schedule);
+  const std::vector<StorageBlock> blocks = StorageBlocks(schedule);
+  SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(BlockRequests(blocks), PlannerArenaOptions(options, alignment)));
+  Packed packed;
+  packed.buffer_offset = BufferOffsets(schedule, blocks, arena);
   packed.schedule = std::move(schedule);
   packed.arena = std::move(arena);
   return packed;
+}
+
+// A plan whose arena misses `capacity` (the budget less the parameter
+// region) though its floor does not: the exact search decides whether the
+// arena fits there, from the plan's placement (arena.h step 6 with a
+// capacity), and the placement it finds is taken. Where the search runs to
+// its limits first or proves that nothing fits, the plan stays as it was.
+absl::Status FitArenaToBudget(const PlanOptions& options, int64_t alignment, int64_t capacity, Packed& p) {
+  if (capacity <= 0 || p.arena.arena_bytes <= capacity || p.arena.floor_bytes > capacity) return absl::OkStatus();
+  const std::vector<StorageBlock> blocks = StorageBlocks(p.schedule);
+  ArenaOptions arena_options = PlannerArenaOptions(options, alignment);
+  arena_options.capacity = capacity;
+  arena_options.start_offsets.reserve(blocks.size());
+  for (const StorageBlock& b : blocks) arena_options.start_offsets.push_back(p.buffer_offset[b.buffers.front()]);
+  SLIM_ASSIGN_OR_RETURN(ArenaPlan fitted, PlanArena(BlockRequests(blocks), arena_options));
+  if (fitted.arena_bytes > capacity) return absl::OkStatus();
+  p.buffer_offset = BufferOffsets(p.schedule, blocks, fitted);
+  fitted.exact_search = "found a placement within the budget";
+  p.arena = std::move(fitted);
+  return absl::OkStatus();
 }
 
 // Bytes of the buffers kept across the end of the forward pass.
@@ -454,6 +491,9 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
                         ParameterRegionBytes(graph, options.optimizer, cost.element_bytes()));
   std::string choice;
   SLIM_ASSIGN_OR_RETURN(Packed p, PlanSchedule(graph, strategy, options, cost, alignment, params, &choice));
+  if (options.budget_bytes > 0 && options.arena_exact_seconds > 0) {
+    SLIM_RETURN_IF_ERROR(FitArenaToBudget(options, alignment, options.budget_bytes - params.total(), p));
+  }
 
   RunnablePlan out;
   v1::MemoryPlan& plan = out.plan;

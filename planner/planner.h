@@ -51,6 +51,11 @@ struct PlanOptions {
   int64_t batch_size = 0;         // examples per step, >= 1
   std::string optimizer = kDefaultOptimizer;  // "sgd", "adam" or "rmsprop"
   // Memory the plan is checked against (MemoryPlan.fits); 0: no budget.
+  // With the exact arena search on, an arena that misses what the budget
+  // leaves (less the parameter region) while its lower bound fits is
+  // searched again as a decision at that capacity, from its placement, and
+  // the placement found is the plan's ("found a placement within the
+  // budget"): such a plan fits where it can be made to.
   int64_t budget_bytes = 0;
   // The budget checkpoint_optimal segments for (the least recompute whose
   // peak fits it; 0: the least peak) and mixed chooses bits for (the least
