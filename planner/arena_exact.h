@@ -119,7 +119,9 @@
 //      trying the other sides' alternatives. A failed window is remembered
 //      by (window, its skyline, its placed buffers), so the same window
 //      reached from another node is cut.
-// Optimisation (MinimizeArenaExact): capacities are tried only at multiples
+// Optimisation (MinimizeArenaExact): without a tolerance, one decision a
+// quantum above the lower bound comes first, with 8,000 nodes (a training
+// step's arena often fits there; the rounds below come near it late). Capacities are tried only at multiples
 // of the greatest common divisor of the sizes (every canonical placement puts
 // items at sums of sizes). Rounds of bisection between the largest capacity
 // proven infeasible + 1 (`low`, from the lower bound) and the best arena: each
