@@ -15,6 +15,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "render/arena_svg.h"
+#include "render/plan_text.h"
 
 namespace slimtrain::client {
 namespace {
@@ -29,13 +30,6 @@ std::string Cell(const std::string& text, int width) { return absl::StrFormat("%
 // above it (planner/arena.h, exact_min_gap), so below it the answer is
 // always that it did not need to.
 constexpr double kExplainedGap = 0.005;
-
-// "yes" when no smaller arena exists, else how far above its lower bound
-// the arena is ("+256 B", "+1.0 MiB").
-std::string Optimal(const v1::MemoryPlan& p) {
-  if (p.arena_proven_optimal()) return "yes";
-  return absl::StrCat("+", FormatBytes(p.arena_bytes() - p.arena_lower_bound_bytes()));
-}
 
 }  // namespace
 
@@ -80,7 +74,7 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
         exact_peak > 0 ? absl::StrFormat("%.2fx", static_cast<double>(p.peak_bytes()) / exact_peak) : "-";
     absl::StrAppend(&out, absl::StrFormat("%-19s", p.strategy()), Cell(FormatBytes(p.saved_activation_bytes()), 12),
                     Cell(FormatBytes(p.arena_bytes()), 12), Cell(FormatBytes(p.arena_lower_bound_bytes()), 12),
-                    Cell(Optimal(p), 11), Cell(FormatBytes(p.peak_bytes()), 12), Cell(ratio, 9),
+                    Cell(render::ArenaOptimality(p), 11), Cell(FormatBytes(p.peak_bytes()), 12), Cell(ratio, 9),
                     Cell(p.recompute_flops() > 0 ? FormatFlops(p.recompute_flops()) : "0", 14));
     if (data_parallel) absl::StrAppend(&out, Cell(FormatBytes(p.sent_bytes_per_step()), 12));
     if (options.max_batch) absl::StrAppend(&out, Cell(absl::StrCat(p.max_batch_size()), 10));

@@ -13,6 +13,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "planner/zoo.h"
 #include "render/markup.h"
+#include "render/plan_text.h"
 
 namespace slimtrain::server {
 namespace {
@@ -312,12 +313,9 @@ std::string PlanPage(const PageContext& c, const PlanForm& form, const std::vect
           "</td><td>", FormatBytes(p.peak_bytes()), "</td><td>",
           exact > 0 ? absl::StrFormat("%.2f×", static_cast<double>(p.peak_bytes()) / exact) : "–", "</td><td>",
           FormatBytes(p.saved_activation_bytes()), "</td><td>", FormatBytes(p.arena_bytes()),
-          // "yes" when no smaller arena exists, else how far above its lower
-          // bound it is; the title says what the exact search did.
+          // Whether the arena is optimal; the title says what the exact search did.
           "</td><td class=\"arena-optimal\" title=\"exact search: ", E(p.arena_exact_search()), "\">",
-          p.arena_proven_optimal()
-              ? std::string("yes")
-              : absl::StrCat("+", FormatBytes(p.arena_bytes() - p.arena_lower_bound_bytes())),
+          render::ArenaOptimality(p),
           "</td><td>", base::FormatFlops(p.recompute_flops()), "</td><td class=\"fits\">", p.fits() ? "yes" : "no",
           "</td><td class=\"max-batch\">", p.max_batch_size() > 0 ? absl::StrCat(p.max_batch_size()) : "none",
           "</td><td>", p.strategy() == shown ? "drawn below" : link, "</td></tr>\n");

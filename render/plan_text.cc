@@ -1,0 +1,14 @@
+// plan_text.cc — the texts of plan_text.h.
+#include "render/plan_text.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/units.h"
+
+namespace slimtrain::render {
+
+std::string ArenaOptimality(const v1::MemoryPlan& plan) {
+  if (plan.arena_proven_optimal()) return "yes";
+  return absl::StrCat("+", base::FormatBytes(plan.arena_bytes() - plan.arena_lower_bound_bytes()));
+}
+
+}  // namespace slimtrain::render

@@ -1,0 +1,21 @@
+// plan_text.h — short texts about a memory plan that the CLI's plan table
+// and the dashboard's plan explorer both show, so they say the same.
+//
+//   std::string cell = render::ArenaOptimality(plan);  // "yes", "+256 B"
+#ifndef SLIMTRAIN_RENDER_PLAN_TEXT_H_
+#define SLIMTRAIN_RENDER_PLAN_TEXT_H_
+
+#include <string>
+
+#include "proto/plan.pb.h"
+
+namespace slimtrain::render {
+
+// "yes" when no smaller arena exists for the plan's buffers
+// (arena_proven_optimal), else how far above its lower bound the arena is
+// ("+256 B", "+1.0 MiB").
+std::string ArenaOptimality(const v1::MemoryPlan& plan);
+
+}  // namespace slimtrain::render
+
+#endif  // SLIMTRAIN_RENDER_PLAN_TEXT_H_
