@@ -134,6 +134,13 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return absl::OkStatus();
 }
 
+absl::Status CheckOutputDirectory(const std::string& path, absl::string_view flag) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (dir.empty() || std::filesystem::is_directory(dir, error)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", dir.string(), "' is not a directory (for ", path, ")"));
+}
+
 absl::Status MakeOwnerOnlyDir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

@@ -41,6 +41,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // another process writing the same path at the same time: the last rename wins.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// OK when the folder `path` is to be written in exists (or `path` names
+// none); else INVALID_ARGUMENT "<flag>: '<folder>' is not a directory (for
+// <path>)". For an output path given on a command line, checked before long
+// work so that a typo does not waste it.
+absl::Status CheckOutputDirectory(const std::string& path, absl::string_view flag);
+
 // Creates `dir` and its missing parents, then makes `dir` readable by this
 // user alone (mode 0700); an error naming `dir` when it cannot.
 absl::Status MakeOwnerOnlyDir(const std::string& dir);

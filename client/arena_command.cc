@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <cstddef>
 #include <iostream>
 #include <string_view>
@@ -109,15 +108,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
     if (*bytes == 0) return Fail(absl::InvalidArgumentError("--capacity: 0 bytes; give a capacity > 0"));
     capacity = *bytes;
   }
-  if (!output.empty()) {
-    // Checked before the search, so a long search is not lost to a typo.
-    const std::filesystem::path dir = std::filesystem::path(output).parent_path();
-    std::error_code error;
-    if (!dir.empty() && !std::filesystem::is_directory(dir, error)) {
-      return Fail(absl::InvalidArgumentError(
-          absl::StrFormat("--output: '%s' is not a directory (for %s)", dir.string(), output)));
-    }
-  }
+  if (absl::Status s = base::CheckOutputDirectory(output, "--output"); !s.ok()) return Fail(s);
   absl::StatusOr<std::string> text = base::ReadFile(input);
   if (!text.ok()) return Fail(text.status());
   absl::StatusOr<planner::ArenaCsv> csv = planner::ParseArenaCsv(*text, input);

@@ -1,10 +1,10 @@
 // slimtrain plan: memory plans of a model at a batch size, per strategy.
-#include <filesystem>
 #include <iostream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/file_util.h"
 #include "base/flags.h"
 #include "base/units.h"
 #include "client/commands.h"
@@ -112,14 +112,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   }
   request.set_device(device);
   request.set_max_batch(max_batch);
-  for (const std::string& path : {svg, arena_csv}) {
-    // Checked before planning, so a typo does not waste it.
-    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    std::error_code error;
-    if (!path.empty() && !dir.empty() && !std::filesystem::is_directory(dir, error)) {
-      return Fail(absl::InvalidArgumentError(absl::StrFormat("--%s: '%s' is not a directory (for %s)",
-                                                             path == svg ? "svg" : "arena-csv", dir.string(), path)));
-    }
+  for (const auto& [path, flag] : {std::pair(svg, "--svg"), std::pair(arena_csv, "--arena-csv")}) {
+    if (absl::Status s = base::CheckOutputDirectory(path, flag); !s.ok()) return Fail(s);
   }
   request.set_include_buffers(buffers || !svg.empty() || !arena_csv.empty());
   request.set_alignment_bytes(alignment);
