@@ -26,6 +26,7 @@ namespace {
 // A packed schedule: offsets per buffer.
 struct Packed {
   Schedule schedule;
+  std::vector<StorageBlock> blocks;  // the arena's requests, in arena.offsets' order
   ArenaPlan arena;
   std::vector<int64_t> buffer_offset;
 };
@@ -63,26 +64,25 @@ ArenaOptions PlannerArenaOptions(const PlanOptions& options, int64_t alignment) 
   return arena_options;
 }
 
-// Each buffer's offset: its block's.
-std::vector<int64_t> BufferOffsets(const Schedule& schedule, const std::vector<StorageBlock>& blocks,
-                                   const ArenaPlan& arena) {
-  std::vector<int64_t> offsets(schedule.buffers.size(), 0);
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    for (int b : blocks[i].buffers) offsets[b] = arena.offsets[i];
+// Takes `arena` as p's: each buffer at its block's offset.
+void SetArena(ArenaPlan arena, Packed& p) {
+  p.buffer_offset.assign(p.schedule.buffers.size(), 0);
+  for (size_t i = 0; i < p.blocks.size(); ++i) {
+    for (int b : p.blocks[i].buffers) p.buffer_offset[b] = arena.offsets[i];
   }
-  return offsets;
+  p.arena = std::move(arena);
 }
 
 // Adds the data-parallel gradient buckets (none for one rank), then packs.
 absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOptions& options, int64_t alignment) {
   AddGradientBuckets(graph, options.data_parallel, schedule);
   ComputeLifetimes(graph, schedule);
-  const std::vector<StorageBlock> blocks = StorageBlocks(schedule);
-  SLIM_ASSIGN_OR_RETURN(ArenaPlan arena, PlanArena(BlockRequests(blocks), PlannerArenaOptions(options, alignment)));
   Packed packed;
-  packed.buffer_offset = BufferOffsets(schedule, blocks, arena);
+  packed.blocks = StorageBlocks(schedule);
   packed.schedule = std::move(schedule);
-  packed.arena = std::move(arena);
+  SLIM_ASSIGN_OR_RETURN(ArenaPlan arena,
+                        PlanArena(BlockRequests(packed.blocks), PlannerArenaOptions(options, alignment)));
+  SetArena(std::move(arena), packed);
   return packed;
 }
 
@@ -93,16 +93,13 @@ absl::StatusOr<Packed> Pack(const Graph& graph, Schedule schedule, const PlanOpt
 // its limits first or proves that nothing fits, the plan stays as it was.
 absl::Status FitArenaToBudget(const PlanOptions& options, int64_t alignment, int64_t capacity, Packed& p) {
   if (capacity <= 0 || p.arena.arena_bytes <= capacity || p.arena.floor_bytes > capacity) return absl::OkStatus();
-  const std::vector<StorageBlock> blocks = StorageBlocks(p.schedule);
   ArenaOptions arena_options = PlannerArenaOptions(options, alignment);
   arena_options.capacity = capacity;
-  arena_options.start_offsets.reserve(blocks.size());
-  for (const StorageBlock& b : blocks) arena_options.start_offsets.push_back(p.buffer_offset[b.buffers.front()]);
-  SLIM_ASSIGN_OR_RETURN(ArenaPlan fitted, PlanArena(BlockRequests(blocks), arena_options));
+  arena_options.start_offsets = p.arena.offsets;
+  SLIM_ASSIGN_OR_RETURN(ArenaPlan fitted, PlanArena(BlockRequests(p.blocks), arena_options));
   if (fitted.arena_bytes > capacity) return absl::OkStatus();
-  p.buffer_offset = BufferOffsets(p.schedule, blocks, fitted);
   fitted.exact_search = "found a placement within the budget";
-  p.arena = std::move(fitted);
+  SetArena(std::move(fitted), p);
   return absl::OkStatus();
 }
 
