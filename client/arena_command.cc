@@ -4,7 +4,6 @@
 // optimal, or, with a capacity, decide whether everything fits in it.
 // Exit status: 0, or with --capacity 0 fits, 3 does not fit, 4 unknown (the
 // time ran out first); 2 a bad flag or input, 1 any other failure.
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -163,14 +162,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
       "buffers      %d\narena        %d bytes\nlower bound  %d bytes\nratio        %.4f\n", csv->requests.size(),
       plan->arena_bytes, plan->lower_bound_bytes,
       plan->lower_bound_bytes > 0 ? static_cast<double>(plan->arena_bytes) / plan->lower_bound_bytes : 1.0);
-  if (from_offsets) {
-    int64_t start_bytes = 0;
-    for (size_t i = 0; i < csv->requests.size(); ++i) {
-      const int64_t size = planner::AlignUp(csv->requests[i].size, alignment);
-      if (size > 0) start_bytes = std::max(start_bytes, csv->offsets[i] + size);
-    }
-    std::cout << absl::StrFormat("start        %d bytes (the input's offsets)\n", start_bytes);
-  }
+  if (from_offsets) std::cout << absl::StrFormat("start        %d bytes (the input's offsets)\n", plan->start_bytes);
   if (plan->floor_bytes > plan->lower_bound_bytes && !plan->proven_optimal) {
     std::cout << absl::StrFormat("floor        %d bytes (proven: no arena is smaller)\n", plan->floor_bytes);
   }

@@ -546,12 +546,14 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     }
   }
   // A known placement (ArenaOptions.start_offsets) when it beats them.
+  int64_t start_arena = 0;  // units
   if (!options.start_offsets.empty()) {
     Solution start;
     for (size_t k = 0; k < p.items.size(); ++k) {
       start.offsets.push_back(options.start_offsets[p.request_of[k]] / options.alignment);
       start.arena = std::max(start.arena, start.offsets.back() + p.items[k].size);
     }
+    start_arena = start.arena;
     if (start.arena < best.arena) {
       best = std::move(start);
       method = "start";
@@ -605,7 +607,6 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     arena_internal::ExactOptions exact_options;
     exact_options.seconds = options.exact_seconds;
     exact_options.max_nodes = options.exact_max_nodes;
-    const bool edge_after = capacity == 0 && options.exact_tolerance > 0;
     exact_options.streams = options.exact_threads;
     exact_options.target = capacity;
     exact_options.tolerance = options.exact_tolerance;
@@ -626,7 +627,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     const auto within_tolerance = [&] {
       return static_cast<double>(best.arena - floor) <= options.exact_tolerance * static_cast<double>(floor);
     };
-    if (edge_after && !proven && !within_tolerance()) {
+    if (capacity == 0 && options.exact_tolerance > 0 && !proven && !within_tolerance()) {
       // The tolerance's edge above the floor asked as a decision, from the
       // best placement, with a quarter more of the limits (kEdgeShare):
       // where the bisection's capacities are far from it, a decision there
@@ -665,6 +666,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
   plan.proven_optimal = proven;
   plan.floor_bytes = floor * options.alignment;
+  plan.start_bytes = start_arena * options.alignment;
   plan.exact_search = std::move(exact_search);
   return plan;
 }

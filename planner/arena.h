@@ -222,6 +222,9 @@ struct ArenaPlan {
   // where step 6 proved capacities above it infeasible; arena_bytes when
   // proven_optimal.
   int64_t floor_bytes = 0;
+  // The arena of ArenaOptions.start_offsets (the max of offset + aligned
+  // size); 0 without them.
+  int64_t start_bytes = 0;
   // What step 6 did, in words, so that a plan that is not proven optimal
   // says why: "off" (exact_seconds 0), "not needed: at the lower bound",
   // "not run: within 0.5% of the lower bound" (exact_min_gap), "not run:

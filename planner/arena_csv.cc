@@ -177,6 +177,7 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t ca
   std::string out = absl::StrCat("{\n  \"arena_bytes\": ", plan.arena_bytes,
                                  ",\n  \"arena_lower_bound_bytes\": ", plan.lower_bound_bytes,
                                  ",\n  \"floor_bytes\": ", plan.floor_bytes);
+  if (plan.start_bytes > 0) absl::StrAppend(&out, ",\n  \"start_bytes\": ", plan.start_bytes);
   if (capacity > 0) {
     absl::StrAppend(&out, ",\n  \"capacity_bytes\": ", capacity, ",\n  \"fits\": \"",
                     FitsName(FitsIn(plan, capacity)), "\"");

@@ -59,9 +59,10 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
 // The plan as a JSON object: {"arena_bytes": N, "arena_lower_bound_bytes": N,
 // "floor_bytes": N, "proven_optimal": true|false, "method": "...",
 // "exact_search": "...", "offsets": {"<id>": offset, ...}} with the offsets
-// keyed by id in input order, one per line; ends with a newline. With a
-// `capacity` (bytes; 0: none), also "capacity_bytes": N and "fits":
-// "yes"|"no"|"unknown" (FitsIn) after "floor_bytes". `plan` must come from
+// keyed by id in input order, one per line; ends with a newline. After
+// "floor_bytes", "start_bytes": N when the plan started from known offsets
+// (ArenaPlan.start_bytes), and with a `capacity` (bytes; 0: none)
+// "capacity_bytes": N and "fits": "yes"|"no"|"unknown" (FitsIn). `plan` must come from
 // csv.requests (one offset per id); ids are escaped as JSON strings.
 std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t capacity = 0);
 

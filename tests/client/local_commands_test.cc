@@ -283,7 +283,9 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
   const CommandResult from_plan_json = RunCommandSplit(std::string(kBinary) + " arena --input " + exact_csv +
                                                        " --alignment 256 --search-seconds 0 --format json");
   ASSERT_EQ(from_plan_json.exit_code, 0) << from_plan_json.output;
-  EXPECT_LE(ParseJson(from_plan_json.stdout_only).fields().at("arena_bytes").number_value(), std::stod(plan_arena));
+  const google::protobuf::Struct from_plan_parsed = ParseJson(from_plan_json.stdout_only);
+  EXPECT_LE(from_plan_parsed.fields().at("arena_bytes").number_value(), std::stod(plan_arena));
+  EXPECT_EQ(from_plan_parsed.fields().at("start_bytes").number_value(), std::stod(plan_arena));
   const CommandResult scratch =
       Slimtrain("arena --input " + exact_csv + " --alignment 256 --search-seconds 0 --ignore-offsets --quiet");
   ASSERT_EQ(scratch.exit_code, 0) << scratch.output;

@@ -283,6 +283,7 @@ TEST(ArenaTest, StartOffsetsAreTakenWhenTheyBeatTheHeuristics) {
     absl::StatusOr<ArenaPlan> started = PlanArena(requests, options);
     ASSERT_TRUE(started.ok()) << started.status();
     EXPECT_EQ(started->arena_bytes, optimum->arena_bytes) << search;
+    EXPECT_EQ(started->start_bytes, optimum->arena_bytes) << search;
     EXPECT_TRUE(started->proven_optimal) << "at the lower bound";
     EXPECT_EQ(started->method.rfind("start", 0), 0u) << started->method;
     EXPECT_TRUE(NoLiveBuffersOverlap(requests, *started, 256));
@@ -298,6 +299,8 @@ TEST(ArenaTest, StartOffsetsAreTakenWhenTheyBeatTheHeuristics) {
   ASSERT_TRUE(not_taken.ok()) << not_taken.status();
   EXPECT_EQ(not_taken->arena_bytes, heuristics->arena_bytes);
   EXPECT_EQ(not_taken->method, heuristics->method);
+  EXPECT_EQ(not_taken->start_bytes, top);
+  EXPECT_EQ(heuristics->start_bytes, 0) << "no start, no start_bytes";
 }
 
 // A start that is not a valid placement is refused, saying what is wrong.
