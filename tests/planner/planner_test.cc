@@ -3,8 +3,6 @@
 // answers.
 #include "planner/planner.h"
 
-#include <algorithm>
-#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -15,10 +13,10 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "planner/arena.h"
 #include "planner/coding.h"
 #include "planner/plan_request.h"
 #include "planner/zoo.h"
+#include "tests/testing/plan_checks.h"
 #include "tests/testing/status_assertions.h"
 #include "tests/testing/test_models.h"
 
@@ -27,83 +25,10 @@ namespace {
 
 // Graphs come back as StatusOr: a test takes them with ASSERT_OK_AND_ASSIGN,
 // so a model that does not build fails that test alone.
+using test_util::ExpectPlanInvariants;
 using test_util::GraphFromText;
+using test_util::PlanOrDie;
 using test_util::ZooGraph;
-
-v1::MemoryPlan PlanOrDie(const Graph& g, Strategy s, PlanOptions options) {
-  absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(g, s, options, DefaultCostModel());
-  EXPECT_TRUE(plan.ok()) << plan.status();
-  return plan.ok() ? *plan : v1::MemoryPlan();
-}
-
-// Checks docs/DESIGN.md's invariants 1-2 on a plan with buffers: storage blocks
-// (in-place chains) never overlap while alive, offsets are aligned, the arena
-// covers every buffer and is at least the lower bound, every step reads only
-// live buffers, and the summary adds up.
-void ExpectPlanInvariants(const v1::MemoryPlan& plan) {
-  SCOPED_TRACE(plan.model() + " " + plan.strategy());
-  ASSERT_GT(plan.buffers_size(), 0);
-  EXPECT_GE(plan.arena_bytes(), plan.arena_lower_bound_bytes());
-  EXPECT_EQ(plan.peak_bytes(),
-            plan.parameter_bytes() + plan.gradient_bytes() + plan.optimizer_state_bytes() + plan.arena_bytes());
-  // Group in-place chains into blocks, as the arena saw them.
-  const int n = plan.buffers_size();
-  std::vector<int> root(n);
-  for (int i = 0; i < n; ++i) {
-    const v1::Buffer& b = plan.buffers(i);
-    ASSERT_EQ(b.id(), i);
-    root[i] = b.in_place_of() >= 0 ? root[b.in_place_of()] : i;
-    ASSERT_LT(b.in_place_of(), i) << b.name();
-    if (b.in_place_of() >= 0) {
-      EXPECT_EQ(b.offset_bytes(), plan.buffers(b.in_place_of()).offset_bytes()) << b.name();
-      EXPECT_EQ(plan.buffers(b.in_place_of()).last_step(), b.first_step()) << b.name();
-    }
-    EXPECT_EQ(b.offset_bytes() % plan.alignment_bytes(), 0) << b.name();
-    EXPECT_LE(b.offset_bytes() + b.size_bytes(), plan.arena_bytes()) << b.name();
-    EXPECT_LE(b.first_step(), b.last_step()) << b.name();
-  }
-  std::map<int, ArenaRequest> blocks;
-  std::map<int, int64_t> block_offset;
-  for (int i = 0; i < n; ++i) {
-    const v1::Buffer& b = plan.buffers(i);
-    auto [it, fresh] = blocks.try_emplace(root[i], ArenaRequest{b.size_bytes(), b.first_step(), b.last_step()});
-    if (!fresh) {
-      it->second.size = std::max(it->second.size, b.size_bytes());
-      it->second.first = std::min(it->second.first, b.first_step());
-      it->second.last = std::max(it->second.last, b.last_step());
-    }
-    block_offset[root[i]] = b.offset_bytes();
-  }
-  std::vector<ArenaRequest> requests;
-  ArenaPlan arena;
-  for (const auto& [id, r] : blocks) {
-    requests.push_back(r);
-    arena.offsets.push_back(block_offset[id]);
-  }
-  arena.arena_bytes = plan.arena_bytes();
-  arena.lower_bound_bytes = plan.arena_lower_bound_bytes();
-  const absl::Status no_overlap = VerifyArena(requests, arena, plan.alignment_bytes());
-  EXPECT_TRUE(no_overlap.ok()) << no_overlap;
-  EXPECT_EQ(ArenaLowerBound(requests, plan.alignment_bytes()), plan.arena_lower_bound_bytes());
-  // Steps touch only buffers alive at that step.
-  for (const v1::Step& step : plan.steps()) {
-    for (const auto* ids : {&step.reads(), &step.writes()}) {
-      for (int id : *ids) {
-        const v1::Buffer& b = plan.buffers(id);
-        EXPECT_TRUE(b.first_step() <= step.index() && step.index() <= b.last_step())
-            << "step " << step.index() << " touches " << b.name();
-      }
-    }
-  }
-  int64_t saved = 0;
-  for (const v1::Buffer& b : plan.buffers()) {
-    if (b.saved()) {
-      saved += b.size_bytes();
-      EXPECT_FALSE(b.reason().empty()) << b.name();
-    }
-  }
-  EXPECT_EQ(saved, plan.saved_activation_bytes());
-}
 
 class ZooPlanTest : public testing::TestWithParam<std::string> {};
 
@@ -443,134 +368,6 @@ TEST(PlannerTest, BackendWorkspacesArePlannedForOneStepEach) {
 
 // The paper's model at the paper's batch: approx4 keeps at most 1/12 of
 // exact's saved bytes.
-// DenseNet-BC-100's approx8 plan at batch 128 is one the heuristics leave
-// 0.9% above the lower bound (bench/planner_bench): the exact search, on by
-// default, packs it at the bound, within its node budget, so planning it
-// twice gives the same offsets; arena_exact_seconds 0 turns it off.
-TEST(PlannerTest, ExactArenaSearchPacksAHardPlanTheSameWayEachTime) {
-  absl::StatusOr<Graph> g = Graph::Build(ZooModel("densenet_bc_100").value());
-  ASSERT_TRUE(g.ok()) << g.status();
-  PlanOptions options;
-  options.batch_size = 128;
-  options.include_buffers = true;
-  options.arena_exact_seconds = 0;
-  const v1::MemoryPlan off = PlanOrDie(*g, Strategy::kApprox8, options);
-  EXPECT_GT(off.arena_bytes(), off.arena_lower_bound_bytes() * 1.005) << "the premise: a plan the heuristics miss";
-  EXPECT_FALSE(off.arena_proven_optimal());
-  EXPECT_EQ(off.arena_exact_search(), "off");
-  EXPECT_NE(off.arena_method(), "exact");
-  options.arena_exact_seconds = PlanOptions().arena_exact_seconds;
-  const v1::MemoryPlan a = PlanOrDie(*g, Strategy::kApprox8, options);
-  const v1::MemoryPlan b = PlanOrDie(*g, Strategy::kApprox8, options);
-  ExpectPlanInvariants(a);
-  EXPECT_EQ(a.arena_bytes(), a.arena_lower_bound_bytes());
-  EXPECT_TRUE(a.arena_proven_optimal());
-  EXPECT_EQ(a.arena_method(), "exact");
-  EXPECT_EQ(a.arena_exact_search(), "proved it optimal");
-  ASSERT_EQ(a.buffers_size(), b.buffers_size());
-  for (int i = 0; i < a.buffers_size(); ++i) {
-    EXPECT_EQ(a.buffers(i).offset_bytes(), b.buffers(i).offset_bytes()) << a.buffers(i).name();
-  }
-}
-
-// ResNet-50's approx8 plan at batch 64: the search's bisection ends 1.39%
-// above the bound at its node cap; the decision at the tolerance's edge,
-// with a quarter more, packs it within 0.01% of the bound.
-// Its offsets are a valid warm start for PlanArena on the same blocks (ids
-// are indices: in_place_of names a buffer's index), and nothing there ends
-// above them.
-TEST(PlannerTest, ExactArenaSearchDecidesAtTheTolerancesEdge) {
-  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet50"));
-  PlanOptions options;
-  options.batch_size = 64;
-  options.include_buffers = true;
-  const v1::MemoryPlan plan = PlanOrDie(g, Strategy::kApprox8, options);
-  ExpectPlanInvariants(plan);
-  EXPECT_EQ(plan.arena_method(), "exact");
-  EXPECT_EQ(plan.arena_exact_search(), "stopped within 0.01% of optimal");
-  EXPECT_LE(static_cast<double>(plan.arena_bytes() - plan.arena_lower_bound_bytes()),
-            kArenaExactTolerance * static_cast<double>(plan.arena_lower_bound_bytes()));
-  // The arena's blocks (in-place chains as one) with the plan's offsets.
-  std::vector<ArenaRequest> blocks;
-  ArenaOptions again;
-  again.alignment = plan.alignment_bytes();
-  std::vector<int> next(plan.buffers_size(), -1);
-  for (int i = 0; i < plan.buffers_size(); ++i) {
-    if (plan.buffers(i).in_place_of() >= 0) next[plan.buffers(i).in_place_of()] = i;
-  }
-  for (int i = 0; i < plan.buffers_size(); ++i) {
-    if (plan.buffers(i).in_place_of() >= 0) continue;
-    ArenaRequest r{0, plan.buffers(i).first_step(), plan.buffers(i).last_step()};
-    for (int b = i; b >= 0; b = next[b]) {
-      r.size = std::max(r.size, plan.buffers(b).size_bytes());
-      r.last = std::max(r.last, plan.buffers(b).last_step());
-    }
-    blocks.push_back(r);
-    again.start_offsets.push_back(plan.buffers(i).offset_bytes());
-  }
-  absl::StatusOr<ArenaPlan> replaced = PlanArena(blocks, again);
-  ASSERT_TRUE(replaced.ok()) << replaced.status();
-  EXPECT_LE(replaced->arena_bytes, plan.arena_bytes());
-  EXPECT_EQ(replaced->lower_bound_bytes, plan.arena_lower_bound_bytes());
-}
-
-// A plan whose arena misses the budget though its lower bound does not:
-// ResNet-50's approx2 plan at batch 64 is 0.19% above its bound (the
-// minimising search leaves plans within 0.5% alone). With a budget of its
-// parameter region plus its bound, the search decides that capacity and the
-// plan fits, at the bound; a byte less and nothing can fit (the bound is
-// above it), so the plan stays as without a budget.
-TEST(PlannerTest, ArenaIsFittedToTheBudgetWhereItsBoundFits) {
-  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet50"));
-  PlanOptions options;
-  options.batch_size = 64;
-  const v1::MemoryPlan free = PlanOrDie(g, Strategy::kApprox2, options);
-  ASSERT_GT(free.arena_bytes(), free.arena_lower_bound_bytes()) << "the premise: the heuristics miss the bound";
-  EXPECT_EQ(free.arena_exact_search(), "not run: within 0.5% of the lower bound");
-  const int64_t region = free.parameter_bytes() + free.gradient_bytes() + free.optimizer_state_bytes();
-  options.budget_bytes = region + free.arena_lower_bound_bytes();
-  options.include_buffers = true;
-  const v1::MemoryPlan fitted = PlanOrDie(g, Strategy::kApprox2, options);
-  ExpectPlanInvariants(fitted);
-  EXPECT_TRUE(fitted.fits());
-  EXPECT_LE(fitted.peak_bytes(), options.budget_bytes);
-  EXPECT_EQ(fitted.arena_exact_search(), "found a placement within the budget");
-  options.budget_bytes -= 1;
-  const v1::MemoryPlan too_small = PlanOrDie(g, Strategy::kApprox2, options);
-  EXPECT_FALSE(too_small.fits());
-  EXPECT_EQ(too_small.arena_bytes(), free.arena_bytes());
-  EXPECT_EQ(too_small.arena_exact_search(), free.arena_exact_search());
-}
-
-// ResNet-101's approx4 plan at batch 64: the heuristics leave it 0.6% above
-// its bound; the search gets within one 256-byte unit of it and stops there
-// (kArenaExactTolerance), rather than spend its node cap on that unit.
-TEST(PlannerTest, ExactArenaSearchStopsWithinItsTolerance) {
-  ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet101"));
-  PlanOptions options;
-  options.batch_size = 64;
-  const v1::MemoryPlan plan = PlanOrDie(g, Strategy::kApprox4, options);
-  EXPECT_EQ(plan.arena_method(), "exact");
-  EXPECT_LE(static_cast<double>(plan.arena_bytes() - plan.arena_lower_bound_bytes()),
-            kArenaExactTolerance * static_cast<double>(plan.arena_lower_bound_bytes()));
-  EXPECT_EQ(plan.arena_exact_search(),
-            plan.arena_proven_optimal() ? "proved it optimal" : "stopped within 0.01% of optimal");
-}
-
-TEST(PlannerTest, ArenaExactSecondsOutsideItsRangeIsRefused) {
-  absl::StatusOr<Graph> g = Graph::Build(ZooModel("resnet20").value());
-  ASSERT_TRUE(g.ok()) << g.status();
-  PlanOptions options;
-  options.batch_size = 8;
-  for (double seconds : {-1.0, 61.0, std::nan("")}) {
-    options.arena_exact_seconds = seconds;
-    absl::StatusOr<v1::MemoryPlan> plan = PlanMemory(*g, Strategy::kExact, options, DefaultCostModel());
-    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << seconds;
-    EXPECT_NE(std::string(plan.status().message()).find("arena_exact_seconds must be in [0, 60]"), std::string::npos)
-        << plan.status();
-  }
-}
-
 TEST(PlannerTest, ResNet164Approx4SavesAtMostATwelfthOfExact) {
   ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet164"));
   PlanOptions options;
