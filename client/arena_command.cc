@@ -8,9 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <iostream>
-#include <string_view>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/flags.h"
@@ -96,6 +94,9 @@ int RunArenaCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--search-seconds: %g is not a finite number >= 0", search)));
   }
+  if (alignment < 1) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("--alignment: %d is not >= 1 byte", alignment)));
+  }
   if (threads < 1 || threads > planner::kMaxExactThreads) {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--threads: %d is not in [1, %d]", threads, planner::kMaxExactThreads)));
@@ -120,7 +121,15 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.exact_threads = static_cast<int>(threads);
   options.capacity = capacity;
   const bool from_offsets = !csv->offsets.empty() && !ignore_offsets;
-  if (from_offsets) options.start_offsets = csv->offsets;
+  if (from_offsets) {
+    if (absl::Status s = planner::CheckPlacement(csv->requests, csv->offsets, alignment); !s.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrFormat(
+          "%s: the offset column is not a valid placement (buffers numbered from 0 in file order): %s; "
+          "--ignore-offsets plans without it",
+          input, s.message())));
+    }
+    options.start_offsets = csv->offsets;
+  }
   if (!quiet) {
     const int64_t bound = planner::ArenaLowerBound(csv->requests, alignment);
     options.exact_progress = [bound](int64_t arena, int64_t floor, double seconds) {
@@ -132,12 +141,6 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<planner::ArenaPlan> plan = planner::PlanArena(csv->requests, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!plan.ok() && from_offsets && absl::StartsWith(plan.status().message(), "start_offsets: ")) {
-    return Fail(absl::InvalidArgumentError(absl::StrFormat(
-        "%s: the offset column is not a valid placement (buffers numbered from 0 in file order): %s; "
-        "--ignore-offsets plans without it",
-        input, plan.status().message().substr(std::string_view("start_offsets: ").size()))));
-  }
   if (!plan.ok()) return Fail(plan.status());
   // Step 6 has a size limit: say so rather than leave the time unused unexplained.
   size_t taking_space = 0;

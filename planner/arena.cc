@@ -440,28 +440,25 @@ ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64
 // limits on top (PlanArena).
 constexpr double kEdgeShare = 0.25;
 
-// ArenaOptions.start_offsets: one per request, and a valid placement.
-absl::Status CheckStart(absl::Span<const ArenaRequest> requests, const ArenaOptions& options) {
-  if (options.start_offsets.size() != requests.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("start_offsets: ", options.start_offsets.size(),
-                                                   " offsets for ", requests.size(), " buffers"));
+}  // namespace
+
+absl::Status CheckPlacement(absl::Span<const ArenaRequest> requests, absl::Span<const int64_t> offsets,
+                            int64_t alignment) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));  // also the alignment, before AlignUp divides by it
+  if (offsets.size() != requests.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(offsets.size(), " offsets for ", requests.size(), " buffers"));
   }
-  ArenaPlan start;
-  start.offsets = options.start_offsets;
+  ArenaPlan placement;
+  placement.offsets.assign(offsets.begin(), offsets.end());
   for (size_t i = 0; i < requests.size(); ++i) {
-    const int64_t size = AlignUp(requests[i].size, options.alignment), offset = start.offsets[i];
+    const int64_t size = AlignUp(requests[i].size, alignment), offset = offsets[i];
     // A bad offset is VerifyArena's to name; the arena only needs no overflow.
     if (size > 0 && offset >= 0 && offset <= std::numeric_limits<int64_t>::max() - size) {
-      start.arena_bytes = std::max(start.arena_bytes, offset + size);
+      placement.arena_bytes = std::max(placement.arena_bytes, offset + size);
     }
   }
-  if (absl::Status s = VerifyArena(requests, start, options.alignment); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("start_offsets: ", s.message()));
-  }
-  return absl::OkStatus();
+  return VerifyArena(requests, placement, alignment);
 }
-
-}  // namespace
 
 int64_t AlignUp(int64_t bytes, int64_t alignment) { return Units(bytes, alignment) * alignment; }
 
@@ -520,7 +517,11 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     return absl::InvalidArgumentError(
         absl::StrCat("exact_threads ", options.exact_threads, " is not in [1, ", kMaxExactThreads, "]"));
   }
-  if (!options.start_offsets.empty()) SLIM_RETURN_IF_ERROR(CheckStart(requests, options));
+  if (!options.start_offsets.empty()) {
+    if (absl::Status s = CheckPlacement(requests, options.start_offsets, options.alignment); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("start_offsets: ", s.message()));
+    }
+  }
   const Problem p = MakeProblem(requests, options.alignment);
   Solution best;
   if (p.items.empty()) {

@@ -272,6 +272,15 @@ int64_t ArenaLowerBound(absl::Span<const ArenaRequest> requests, int64_t alignme
 absl::Status VerifyArena(absl::Span<const ArenaRequest> requests, const ArenaPlan& plan,
                          int64_t alignment);
 
+// OK when `offsets` (bytes, one per request) are a valid placement of
+// `requests` by VerifyArena's rules, whatever arena they make; else
+// INVALID_ARGUMENT as VerifyArena names the problem ("buffers 3 and 7
+// overlap: ..."), or "3 offsets for 4 buffers"; requests and alignment are
+// checked first, as PlanArena checks them ("alignment 0 < 1").
+// ArenaOptions.start_offsets is checked so.
+absl::Status CheckPlacement(absl::Span<const ArenaRequest> requests, absl::Span<const int64_t> offsets,
+                            int64_t alignment);
+
 // `bytes` rounded up to a multiple of `alignment`. bytes >= 0, alignment >= 1,
 // and the result must fit in int64.
 int64_t AlignUp(int64_t bytes, int64_t alignment);

@@ -546,6 +546,7 @@ INSTANTIATE_TEST_SUITE_P(
         UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"},
         UsageError{"ArenaBadCapacity", "arena --input x.csv --capacity abc", 2, "--capacity: 'abc' is not a size"},
         UsageError{"ArenaZeroCapacity", "arena --input x.csv --capacity 0", 2, "--capacity: 0 bytes"},
+        UsageError{"ArenaZeroAlignment", "arena --input x.csv --alignment 0", 2, "--alignment: 0 is not >= 1 byte"},
         UsageError{"ArenaOutputNowhere", "arena --input x.csv --output /nonexistent/dir/o.csv", 2,
                    "--output: '/nonexistent/dir' is not a directory"}),
     [](const testing::TestParamInfo<UsageError>& info) { return info.param.name; });

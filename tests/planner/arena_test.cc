@@ -324,6 +324,11 @@ TEST(ArenaTest, StartOffsetsMustBeAValidPlacement) {
     EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(plan.status().message(), HasSubstr(c.message));
   }
+  // The placement alone, before any plan: the alignment is checked first (it
+  // divides sizes).
+  EXPECT_TRUE(CheckPlacement(requests, {0, 1024, 0}, 256).ok());
+  EXPECT_THAT(CheckPlacement(requests, {0, 1024, 0}, 0).message(), HasSubstr("alignment 0 < 1"));
+  EXPECT_THAT(CheckPlacement(requests, {0, 512, 0}, 256).message(), HasSubstr("buffers 0 and 1 overlap"));
   ArenaOptions valid;
   valid.start_offsets = {0, 1024, 0};  // buffer 2 reuses buffer 0's bytes after step 2
   absl::StatusOr<ArenaPlan> plan = PlanArena(requests, valid);
