@@ -55,7 +55,7 @@ absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t a
   if (requests.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return absl::InvalidArgumentError(absl::StrCat(requests.size(), " buffers, at most 2^31-2"));
   }
-  const int64_t max_units = std::numeric_limits<int64_t>::max() / alignment;
+  const int64_t max_units = kMaxArenaTotalBytes / alignment;
   int64_t total_units = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     const ArenaRequest& r = requests[i];
@@ -72,7 +72,7 @@ absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t a
     const int64_t units = Units(r.size, alignment);
     if (units > max_units - total_units) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "buffer ", i, ": size ", r.size, " takes the sum of aligned sizes past 2^63 bytes"));
+          "buffer ", i, ": size ", r.size, " takes the sum of aligned sizes past 2^62 bytes"));
     }
     total_units += units;
   }

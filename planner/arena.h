@@ -191,6 +191,13 @@ struct ArenaOptions {
 
 inline constexpr int kMaxExactThreads = 64;
 
+// The most the aligned sizes of one input may add up to, bytes (4 EiB):
+// every arena and capacity the planner computes stays below it, so sums of
+// two of them fit in int64 and no arena is mistaken for "no limit"
+// (INT64_MAX). An input of one 2^63-1-byte buffer and a 0-byte one once read
+// past a vector there (arena_csv_fuzzer).
+inline constexpr int64_t kMaxArenaTotalBytes = int64_t{1} << 62;
+
 // Step 6 runs on inputs with at most this many buffers that take space
 // (size > 0; its recursion is a few frames per buffer deep, on threads whose
 // stacks are sized for it); larger ones keep the plan of steps 1-5.
@@ -255,7 +262,8 @@ const char* FitsName(Fits fits);  // "yes", "no", "unknown"
 // [1, 64]", "capacity -1 < 0", "exact_tolerance -1 < 0", "start_offsets: 3
 // offsets for 4 buffers", "start_offsets: buffers 3 and 7 overlap: ..." as
 // VerifyArena says it); also when the aligned sizes
-// add up past int64.
+// add up past kMaxArenaTotalBytes ("buffer 2: size 1024 takes the sum of
+// aligned sizes past 2^62 bytes").
 absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
                                     const ArenaOptions& options = {});
 

@@ -395,9 +395,31 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"InfiniteSearchSeconds", {}, WithSearch(INFINITY), "search_seconds inf"},
         ErrorCase{"NegativeEvaluations", {}, WithSearch(1, -1), "max_search_evaluations -1 < 0"},
         ErrorCase{"SizeOverflowsWhenAligned", {{kMax, 0, 0}}, {}, "buffer 0: size 9223372036854775807"},
-        ErrorCase{"SumOverflows", {{kMax / 2, 0, 0}, {kMax / 2, 1, 1}, {1024, 2, 2}}, WithAlignment(1),
-                  "buffer 2: size 1024 takes the sum of aligned sizes past 2^63"}),
+        ErrorCase{"SumPastTheLimit", {{kMaxArenaTotalBytes / 2, 0, 0}, {kMaxArenaTotalBytes / 2, 1, 1}, {1024, 2, 2}},
+                  WithAlignment(1), "buffer 2: size 1024 takes the sum of aligned sizes past 2^62 bytes"},
+        // Found by arena_csv_fuzzer: the heuristics took an arena of INT64_MAX
+        // for "over the limit" and left the plan without offsets.
+        ErrorCase{"LargestSizeBesideAnEmptyBuffer", {{0, 0, 0}, {kMax, 0, 0}}, WithAlignment(1),
+                  "buffer 1: size 9223372036854775807 takes the sum of aligned sizes past 2^62 bytes"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return info.param.name; });
+
+// The largest input PlanArena takes: its arena is the limit itself, beside
+// an empty buffer, with the exact search on and a capacity just below it.
+TEST(ArenaTest, SizesAddingUpToTheLimitArePlanned) {
+  const Requests requests = {{0, 0, 0}, {kMaxArenaTotalBytes / 2, 0, 1}, {kMaxArenaTotalBytes / 2, 1, 2}};
+  ArenaOptions options;
+  options.alignment = 1;
+  options.exact_seconds = 1;
+  for (const int64_t capacity : {int64_t{0}, kMaxArenaTotalBytes - 1}) {
+    options.capacity = capacity;
+    const absl::StatusOr<ArenaPlan> plan = PlanArena(requests, options);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_TRUE(VerifyArena(requests, *plan, 1).ok());
+    EXPECT_EQ(plan->arena_bytes, kMaxArenaTotalBytes);
+    EXPECT_EQ(plan->lower_bound_bytes, kMaxArenaTotalBytes);
+    EXPECT_TRUE(plan->proven_optimal);
+  }
+}
 
 TEST(ArenaTest, PlaceInOrderRejectsAnOrderThatIsNotAPermutation) {
   const Requests requests = {{1, 0, 0}, {1, 0, 0}};
