@@ -14,8 +14,8 @@
 // says it proved optimality, and is above a capacity the search says nothing
 // fits in. The JSON report parses as JSON with one offset per id.
 //
-// The options (alignment 1, 8 or 256; a tolerance or none; a capacity between
-// the lower bound and the arena) come from a hash of the input, so an input
+// The options (alignment 1, 8 or 256; a tolerance or none; a capacity, most
+// often between the lower bound and the arena) come from a hash of the input, so an input
 // always runs the same way; the exact search runs one stream under a node cap
 // (deterministic).
 //
@@ -23,7 +23,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <numeric>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -159,13 +159,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                        << optimum << " at best");
   }
 
-  // A capacity between the lower bound and the arena found, decided afresh.
+  // A capacity decided afresh: mostly between the lower bound and the arena
+  // found, sometimes below the bound or as large as int64 goes.
   if (plan->arena_bytes > 0) {
     planner::ArenaOptions decide = options;
     decide.start_offsets.clear();
     decide.exact_tolerance = 0;
     const int64_t span = plan->arena_bytes - plan->lower_bound_bytes;
-    decide.capacity = plan->lower_bound_bytes + static_cast<int64_t>((hash >> 16) % static_cast<uint64_t>(span + 1));
+    const uint64_t pick = hash >> 16;
+    if (pick % 8 == 0) {
+      decide.capacity = std::numeric_limits<int64_t>::max();
+    } else if (pick % 8 == 1) {
+      decide.capacity = static_cast<int64_t>((pick >> 3) % static_cast<uint64_t>(plan->lower_bound_bytes)) + 1;
+    } else {
+      decide.capacity = plan->lower_bound_bytes + static_cast<int64_t>((pick >> 3) % static_cast<uint64_t>(span + 1));
+    }
     absl::StatusOr<planner::ArenaPlan> decided = planner::PlanArena(requests, decide);
     FUZZ_CHECK(decided.ok(), "the same buffers with a capacity: " << decided.status());
     CheckPlan(requests, *decided, decide.alignment, optimum);
