@@ -1,11 +1,8 @@
 // See plan_render.h.
 #include "client/plan_render.h"
 
-#include <algorithm>
 #include <set>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,6 +11,7 @@
 #include "base/units.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "planner/plan_blocks.h"
 #include "render/arena_svg.h"
 #include "render/plan_text.h"
 
@@ -212,29 +210,10 @@ absl::StatusOr<std::string> PlansJson(const v1::PlanMemoryResponse& response, co
 }
 
 std::string ArenaCsvOfPlan(const v1::MemoryPlan& plan) {
-  // Chains of in-place reuse, as planner/lifetimes.h's StorageBlocks forms
-  // them: each buffer reusing another is the next of that one's chain.
-  absl::flat_hash_map<int32_t, int> index_of;
-  for (int i = 0; i < plan.buffers_size(); ++i) index_of[plan.buffers(i).id()] = i;
-  std::vector<int> next(plan.buffers_size(), -1);
-  for (int i = 0; i < plan.buffers_size(); ++i) {
-    const int32_t of = plan.buffers(i).in_place_of();
-    if (of < 0) continue;
-    auto it = index_of.find(of);
-    if (it != index_of.end()) next[it->second] = i;
-  }
   std::string out = "id,lower,upper,size,offset\n";
-  for (int i = 0; i < plan.buffers_size(); ++i) {
-    const v1::Buffer& head = plan.buffers(i);
-    if (head.in_place_of() >= 0 && index_of.contains(head.in_place_of())) continue;  // in a chain
-    int64_t size = 0;
-    int32_t last = head.last_step();
-    for (int b = i; b >= 0; b = next[b]) {
-      size = std::max(size, plan.buffers(b).size_bytes());
-      last = std::max(last, plan.buffers(b).last_step());
-    }
-    absl::StrAppend(&out, head.id(), ",", head.first_step(), ",", int64_t{last} + 1, ",", size, ",",
-                    head.offset_bytes(), "\n");
+  for (const planner::PlanBlock& block : planner::PlanBlocks(plan)) {
+    absl::StrAppend(&out, block.id, ",", block.request.first, ",", int64_t{block.request.last} + 1, ",",
+                    block.request.size, ",", block.offset_bytes, "\n");
   }
   return out;
 }

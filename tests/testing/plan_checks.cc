@@ -1,13 +1,12 @@
 // plan_checks.cc — plan_checks.h's helpers.
 #include "tests/testing/plan_checks.h"
 
-#include <algorithm>
-#include <map>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "planner/arena.h"
 #include "planner/cost_model.h"
+#include "planner/plan_blocks.h"
 
 namespace slimtrain::test_util {
 
@@ -32,13 +31,10 @@ void ExpectPlanInvariants(const v1::MemoryPlan& plan) {
   EXPECT_GE(plan.arena_bytes(), plan.arena_lower_bound_bytes());
   EXPECT_EQ(plan.peak_bytes(),
             plan.parameter_bytes() + plan.gradient_bytes() + plan.optimizer_state_bytes() + plan.arena_bytes());
-  // Group in-place chains into blocks, as the arena saw them.
   const int n = plan.buffers_size();
-  std::vector<int> root(n);
   for (int i = 0; i < n; ++i) {
     const v1::Buffer& b = plan.buffers(i);
     ASSERT_EQ(b.id(), i);
-    root[i] = b.in_place_of() >= 0 ? root[b.in_place_of()] : i;
     ASSERT_LT(b.in_place_of(), i) << b.name();
     if (b.in_place_of() >= 0) {
       EXPECT_EQ(b.offset_bytes(), plan.buffers(b.in_place_of()).offset_bytes()) << b.name();
@@ -48,23 +44,12 @@ void ExpectPlanInvariants(const v1::MemoryPlan& plan) {
     EXPECT_LE(b.offset_bytes() + b.size_bytes(), plan.arena_bytes()) << b.name();
     EXPECT_LE(b.first_step(), b.last_step()) << b.name();
   }
-  std::map<int, ArenaRequest> blocks;
-  std::map<int, int64_t> block_offset;
-  for (int i = 0; i < n; ++i) {
-    const v1::Buffer& b = plan.buffers(i);
-    auto [it, fresh] = blocks.try_emplace(root[i], ArenaRequest{b.size_bytes(), b.first_step(), b.last_step()});
-    if (!fresh) {
-      it->second.size = std::max(it->second.size, b.size_bytes());
-      it->second.first = std::min(it->second.first, b.first_step());
-      it->second.last = std::max(it->second.last, b.last_step());
-    }
-    block_offset[root[i]] = b.offset_bytes();
-  }
+  // In-place chains as the blocks the arena packed.
   std::vector<ArenaRequest> requests;
   ArenaPlan arena;
-  for (const auto& [id, r] : blocks) {
-    requests.push_back(r);
-    arena.offsets.push_back(block_offset[id]);
+  for (const planner::PlanBlock& block : planner::PlanBlocks(plan)) {
+    requests.push_back(block.request);
+    arena.offsets.push_back(block.offset_bytes);
   }
   arena.arena_bytes = plan.arena_bytes();
   arena.lower_bound_bytes = plan.arena_lower_bound_bytes();

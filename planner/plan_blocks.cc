@@ -1,0 +1,48 @@
+// plan_blocks.cc — PlanBlocks (plan_blocks.h).
+#include "planner/plan_blocks.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace slimtrain::planner {
+
+std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan) {
+  const int n = plan.buffers_size();
+  absl::flat_hash_map<int32_t, int> index_of;  // buffer id -> index in plan.buffers
+  for (int i = 0; i < n; ++i) index_of.emplace(plan.buffers(i).id(), i);
+  // Each buffer's chain head: in_place_of followed until it names no buffer
+  // of the plan (or the buffer itself). A chain that does not end within n
+  // steps is a cycle: its buffers are blocks of their own.
+  std::vector<int> head(n);
+  for (int i = 0; i < n; ++i) {
+    int h = i;
+    bool ended = false;
+    for (int steps = 0; steps <= n && !ended; ++steps) {
+      const auto of = index_of.find(plan.buffers(h).in_place_of());
+      ended = plan.buffers(h).in_place_of() < 0 || of == index_of.end() || of->second == h;
+      if (!ended) h = of->second;
+    }
+    head[i] = ended ? h : i;
+  }
+  std::vector<PlanBlock> blocks;
+  std::vector<int> block_of(n, -1);  // by the head's index
+  for (int i = 0; i < n; ++i) {
+    if (head[i] != i) continue;
+    const v1::Buffer& b = plan.buffers(i);
+    block_of[i] = static_cast<int>(blocks.size());
+    blocks.push_back({b.id(), ArenaRequest{b.size_bytes(), b.first_step(), b.last_step()}, b.offset_bytes()});
+  }
+  for (int i = 0; i < n; ++i) {
+    const int h = head[i];
+    const v1::Buffer& b = plan.buffers(i);
+    ArenaRequest& r = blocks[block_of[h]].request;
+    r.size = std::max(r.size, b.size_bytes());
+    r.first = std::min(r.first, b.first_step());
+    r.last = std::max(r.last, b.last_step());
+  }
+  return blocks;
+}
+
+}  // namespace slimtrain::planner
