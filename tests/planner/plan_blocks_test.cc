@@ -5,6 +5,7 @@
 #include "planner/plan_blocks.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -13,63 +14,70 @@
 namespace slimtrain::planner {
 namespace {
 
-// A buffer: id, in place of (-1: none), size, first and last step, offset.
-void AddBuffer(v1::MemoryPlan& plan, int32_t id, int32_t in_place_of, int64_t size, int32_t first, int32_t last,
-               int64_t offset) {
-  v1::Buffer* b = plan.add_buffers();
-  b->set_id(id);
-  b->set_in_place_of(in_place_of);
-  b->set_size_bytes(size);
-  b->set_first_step(first);
-  b->set_last_step(last);
-  b->set_offset_bytes(offset);
-}
+struct BufferRow {
+  int32_t id, in_place_of;  // -1: none
+  int64_t size;
+  int32_t first, last;
+  int64_t offset;
+};
 
-void ExpectBlock(const PlanBlock& block, int32_t id, int64_t size, int32_t first, int32_t last, int64_t offset) {
-  EXPECT_EQ(block.id, id);
-  EXPECT_EQ(block.request.size, size);
-  EXPECT_EQ(block.request.first, first);
-  EXPECT_EQ(block.request.last, last);
-  EXPECT_EQ(block.offset_bytes, offset);
-}
+struct BlockRow {
+  int32_t id;
+  int64_t size;
+  int32_t first, last;
+  int64_t offset;
+};
 
-TEST(PlanBlocksTest, AChainIsOneBlockOfItsLargestSizeOverAllItsSteps) {
+struct Case {
+  std::string name;
+  std::vector<BufferRow> buffers;
+  std::vector<BlockRow> blocks;
+};
+
+class PlanBlocksTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PlanBlocksTest, ReadsTheBlocksBack) {
   v1::MemoryPlan plan;
-  AddBuffer(plan, 0, -1, 512, 0, 2, 0);
-  AddBuffer(plan, 1, 0, 1024, 2, 3, 0);  // reuses 0 in place, larger
-  AddBuffer(plan, 2, 1, 256, 3, 7, 0);   // reuses 1
-  AddBuffer(plan, 3, -1, 256, 1, 4, 1024);
+  for (const BufferRow& r : GetParam().buffers) {
+    v1::Buffer* b = plan.add_buffers();
+    b->set_id(r.id);
+    b->set_in_place_of(r.in_place_of);
+    b->set_size_bytes(r.size);
+    b->set_first_step(r.first);
+    b->set_last_step(r.last);
+    b->set_offset_bytes(r.offset);
+  }
   const std::vector<PlanBlock> blocks = PlanBlocks(plan);
-  ASSERT_EQ(blocks.size(), 2u);
-  ExpectBlock(blocks[0], 0, 1024, 0, 7, 0);
-  ExpectBlock(blocks[1], 3, 256, 1, 4, 1024);
+  ASSERT_EQ(blocks.size(), GetParam().blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const BlockRow& want = GetParam().blocks[i];
+    SCOPED_TRACE("block " + std::to_string(i));
+    EXPECT_EQ(blocks[i].id, want.id);
+    EXPECT_EQ(blocks[i].request.size, want.size);
+    EXPECT_EQ(blocks[i].request.first, want.first);
+    EXPECT_EQ(blocks[i].request.last, want.last);
+    EXPECT_EQ(blocks[i].offset_bytes, want.offset);
+  }
 }
 
-TEST(PlanBlocksTest, OrderAndMissingNamesDoNotMatter) {
-  v1::MemoryPlan plan;
-  AddBuffer(plan, 5, 9, 128, 4, 6, 256);    // in place of 9, listed after it
-  AddBuffer(plan, 7, 42, 64, 0, 1, 512);    // names no buffer: a block of its own
-  AddBuffer(plan, 9, -1, 256, 1, 4, 256);
-  const std::vector<PlanBlock> blocks = PlanBlocks(plan);
-  ASSERT_EQ(blocks.size(), 2u);
-  ExpectBlock(blocks[0], 7, 64, 0, 1, 512);
-  ExpectBlock(blocks[1], 9, 256, 1, 6, 256);
-}
-
-TEST(PlanBlocksTest, EachBufferOfACycleIsABlockOfItsOwn) {
-  v1::MemoryPlan plan;
-  AddBuffer(plan, 0, 1, 100, 0, 1, 0);
-  AddBuffer(plan, 1, 0, 200, 1, 2, 256);
-  AddBuffer(plan, 2, 2, 300, 5, 5, 512);  // in place of itself
-  AddBuffer(plan, 3, 2, 50, 5, 6, 512);   // in place of 2
-  const std::vector<PlanBlock> blocks = PlanBlocks(plan);
-  ASSERT_EQ(blocks.size(), 3u);
-  ExpectBlock(blocks[0], 0, 100, 0, 1, 0);
-  ExpectBlock(blocks[1], 1, 200, 1, 2, 256);
-  ExpectBlock(blocks[2], 2, 300, 5, 6, 512);
-}
-
-TEST(PlanBlocksTest, APlanWithoutBuffersHasNoBlocks) { EXPECT_TRUE(PlanBlocks(v1::MemoryPlan()).empty()); }
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PlanBlocksTest,
+    ::testing::Values(
+        // 1 reuses 0 in place and is larger; 2 reuses 1: one block of the
+        // largest size over all their steps, at the first one's offset.
+        Case{"AChainIsOneBlockOfItsLargestSizeOverAllItsSteps",
+             {{0, -1, 512, 0, 2, 0}, {1, 0, 1024, 2, 3, 0}, {2, 1, 256, 3, 7, 0}, {3, -1, 256, 1, 4, 1024}},
+             {{0, 1024, 0, 7, 0}, {3, 256, 1, 4, 1024}}},
+        // 5 reuses 9, listed before it; 7 names no buffer of the plan.
+        Case{"OrderAndMissingNamesDoNotMatter",
+             {{5, 9, 128, 4, 6, 256}, {7, 42, 64, 0, 1, 512}, {9, -1, 256, 1, 4, 256}},
+             {{7, 64, 0, 1, 512}, {9, 256, 1, 6, 256}}},
+        // 0 and 1 name each other; 2 names itself, 3 names 2.
+        Case{"EachBufferOfACycleIsABlockOfItsOwn",
+             {{0, 1, 100, 0, 1, 0}, {1, 0, 200, 1, 2, 256}, {2, 2, 300, 5, 5, 512}, {3, 2, 50, 5, 6, 512}},
+             {{0, 100, 0, 1, 0}, {1, 200, 1, 2, 256}, {2, 300, 5, 6, 512}}},
+        Case{"NoBuffersNoBlocks", {}, {}}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace slimtrain::planner
