@@ -13,13 +13,20 @@ std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan) {
   absl::flat_hash_map<int32_t, int> index_of;  // buffer id -> index in plan.buffers
   for (int i = 0; i < n; ++i) index_of.emplace(plan.buffers(i).id(), i);
   // Each buffer's chain head: in_place_of followed until it names no buffer
-  // of the plan (or the buffer itself). A chain that does not end within n
-  // steps is a cycle: its buffers are blocks of their own.
-  std::vector<int> head(n);
+  // of the plan (or the buffer itself), or reaches a buffer whose head is
+  // known (the planner lists a chain's first buffer first, so one step). A
+  // chain that does not end within n steps is a cycle met for the first
+  // time: the buffer heads a block, which the cycle's later buffers reach.
+  std::vector<int> head(n, -1);
   for (int i = 0; i < n; ++i) {
     int h = i;
     bool ended = false;
     for (int steps = 0; steps <= n && !ended; ++steps) {
+      if (head[h] >= 0) {
+        h = head[h];
+        ended = true;
+        break;
+      }
       const auto of = index_of.find(plan.buffers(h).in_place_of());
       ended = plan.buffers(h).in_place_of() < 0 || of == index_of.end() || of->second == h;
       if (!ended) h = of->second;

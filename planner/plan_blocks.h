@@ -29,8 +29,9 @@ struct PlanBlock {
 
 // The blocks in the order of their first buffers in plan.buffers. A buffer
 // whose in_place_of names no buffer of the plan (or itself) starts a block
-// of its own; so does each buffer of a cycle (not a plan the planner
-// writes). O(buffers x chain length).
+// of its own. In_place_of cycles (which the planner never writes) end too:
+// the first buffer of a cycle in plan.buffers heads a block, and the cycle's
+// buffers after it join it. O(buffers) on the planner's plans.
 std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan);
 
 }  // namespace slimtrain::planner

@@ -72,10 +72,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"OrderAndMissingNamesDoNotMatter",
              {{5, 9, 128, 4, 6, 256}, {7, 42, 64, 0, 1, 512}, {9, -1, 256, 1, 4, 256}},
              {{7, 64, 0, 1, 512}, {9, 256, 1, 6, 256}}},
-        // 0 and 1 name each other; 2 names itself, 3 names 2.
-        Case{"EachBufferOfACycleIsABlockOfItsOwn",
-             {{0, 1, 100, 0, 1, 0}, {1, 0, 200, 1, 2, 256}, {2, 2, 300, 5, 5, 512}, {3, 2, 50, 5, 6, 512}},
-             {{0, 100, 0, 1, 0}, {1, 200, 1, 2, 256}, {2, 300, 5, 6, 512}}},
+        // 0 and 1 name each other (0, first, heads them); 2 names itself,
+        // 3 names 2.
+        Case{"ACycleEndsHeadedByItsFirstBuffer",
+             {{0, 1, 100, 0, 1, 0}, {1, 0, 200, 1, 2, 0}, {2, 2, 300, 5, 5, 512}, {3, 2, 50, 5, 6, 512}},
+             {{0, 200, 0, 2, 0}, {2, 300, 5, 6, 512}}},
         Case{"NoBuffersNoBlocks", {}, {}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
