@@ -279,6 +279,30 @@ TEST(ArenaExactTest, CutsInUnitsOfADivisorArePackedAtTheirHeight) {
   EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
 }
 
+// The same with units of 2^46 bytes (64 TiB): arenas up to 2^54 bytes and
+// sizes adding up to 2^60, near kMaxArenaTotalBytes (2^62), in the search's
+// own arithmetic (alignment 1, so its units are bytes) stay exact (and, under
+// UBSan, free of signed overflow).
+TEST(ArenaExactTest, CutsInUnitsOf64TiBArePackedAtTheirHeight) {
+  constexpr int64_t kUnit = int64_t{1} << 46;
+  std::mt19937_64 rng(29);
+  int heuristics_missed = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int64_t height = Uniform(rng, 50, 200);
+    const Requests r = RectangleSlices(rng, static_cast<int>(Uniform(rng, 40, 100)),
+                                       static_cast<int32_t>(Uniform(rng, 10, 40)), height, kUnit);
+    absl::StatusOr<ArenaPlan> heuristic = PlanArena(r, Exact(0, 1));
+    absl::StatusOr<ArenaPlan> plan = PlanArena(r, Exact(10, 1));
+    ASSERT_TRUE(heuristic.ok() && plan.ok()) << heuristic.status() << plan.status();
+    heuristics_missed += heuristic->arena_bytes > kUnit * height;
+    EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    EXPECT_EQ(plan->arena_bytes, kUnit * height) << "instance " << i;
+    EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
+    for (int64_t offset : plan->offsets) EXPECT_EQ(offset % kUnit, 0) << "instance " << i;
+  }
+  EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
+}
+
 // Random lifetimes with odd sizes and zero-size buffers, alignment 256: plans
 // stay valid and never grow with the exact search.
 TEST(ArenaExactTest, RandomInstancesStayValid) {
