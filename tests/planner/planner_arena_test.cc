@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "planner/arena.h"
 #include "planner/cost_model.h"
-#include "planner/lifetimes.h"
+#include "planner/plan_blocks.h"
 #include "planner/planner.h"
 #include "planner/zoo.h"
 #include "tests/testing/plan_checks.h"
@@ -54,17 +54,16 @@ TEST(PlannerArenaTest, ExactArenaSearchPacksAHardPlanTheSameWayEachTime) {
   }
 }
 
-// The blocks of a plan's arena (planner/lifetimes.h, as the planner packed
-// them) and the plan's offset of each.
-struct PlanBlocks {
+// The requests and offsets of a plan's arena blocks (plan_blocks.h).
+struct Blocks {
   std::vector<ArenaRequest> requests;
   std::vector<int64_t> offsets;
 };
-PlanBlocks BlocksOf(const RunnablePlan& run) {
-  PlanBlocks blocks;
-  for (const StorageBlock& b : StorageBlocks(run.schedule)) {
-    blocks.requests.push_back({b.size_bytes, b.first_step, b.last_step});
-    blocks.offsets.push_back(run.plan.buffers(b.buffers.front()).offset_bytes());
+Blocks BlocksOf(const v1::MemoryPlan& plan) {
+  Blocks blocks;
+  for (const PlanBlock& b : PlanBlocks(plan)) {
+    blocks.requests.push_back(b.request);
+    blocks.offsets.push_back(b.offset_bytes);
   }
   return blocks;
 }
@@ -78,14 +77,14 @@ TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheTolerancesEdge) {
   ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet50"));
   PlanOptions options;
   options.batch_size = 64;
-  ASSERT_OK_AND_ASSIGN(const RunnablePlan run, PlanToRun(g, Strategy::kApprox8, options, DefaultCostModel()));
-  const v1::MemoryPlan& plan = run.plan;
+  options.include_buffers = true;
+  const v1::MemoryPlan plan = PlanOrDie(g, Strategy::kApprox8, options);
   ExpectPlanInvariants(plan);
   EXPECT_EQ(plan.arena_method(), "exact");
   EXPECT_EQ(plan.arena_exact_search(), "stopped within 0.01% of optimal");
   EXPECT_LE(static_cast<double>(plan.arena_bytes() - plan.arena_lower_bound_bytes()),
             kArenaExactTolerance * static_cast<double>(plan.arena_lower_bound_bytes()));
-  const PlanBlocks blocks = BlocksOf(run);
+  const Blocks blocks = BlocksOf(plan);
   ArenaOptions again;
   again.alignment = plan.alignment_bytes();
   again.start_offsets = blocks.offsets;
@@ -105,13 +104,14 @@ TEST(PlannerArenaTest, ExactArenaSearchTriesAQuantumAboveTheBoundFirst) {
   ASSERT_OK_AND_ASSIGN(const Graph g, ZooGraph("resnet50"));
   PlanOptions options;
   options.batch_size = 64;
-  ASSERT_OK_AND_ASSIGN(const RunnablePlan run, PlanToRun(g, Strategy::kApprox8, options, DefaultCostModel()));
+  options.include_buffers = true;
+  const v1::MemoryPlan planned = PlanOrDie(g, Strategy::kApprox8, options);
   ArenaOptions search;
-  search.alignment = run.plan.alignment_bytes();
+  search.alignment = planned.alignment_bytes();
   search.exact_seconds = 60;  // the node cap ends it
   search.exact_max_nodes = 10000;
   search.exact_min_gap = 0;
-  absl::StatusOr<ArenaPlan> plan = PlanArena(BlocksOf(run).requests, search);
+  absl::StatusOr<ArenaPlan> plan = PlanArena(BlocksOf(planned).requests, search);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->arena_bytes, plan->lower_bound_bytes + search.alignment) << plan->exact_search;
 }
