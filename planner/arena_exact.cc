@@ -168,18 +168,18 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
   // The decision at the anchor (`low`, or the target's when deciding)
   // comes back every round: it resumes where it stopped, memos kept.
   // Others start afresh, guided by the best placement.
-  std::unique_ptr<DecisionRuns> at_low;
+  std::unique_ptr<DecisionRuns> at_anchor;
   auto decide = [&](int64_t capacity, int64_t nodes) {
     std::unique_ptr<DecisionRuns> fresh;
     const bool anchored = capacity == (shared.target > 0 ? shared.target : low);
-    if (anchored && (at_low == nullptr || at_low->capacity() != capacity)) {
-      at_low = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
+    if (anchored && (at_anchor == nullptr || at_anchor->capacity() != capacity)) {
+      at_anchor = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
                                               stream, backjump);
     } else if (!anchored) {
       fresh = std::make_unique<DecisionRuns>(items, num_points, capacity, branching, &result.offsets, nullptr,
                                              stream, backjump);
     }
-    const Fit fit = run(anchored ? *at_low : *fresh, nodes);
+    const Fit fit = run(anchored ? *at_anchor : *fresh, nodes);
     if (fit == Fit::kNo) low = capacity + quantum;
     sync();
     return fit;
