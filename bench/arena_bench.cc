@@ -22,6 +22,9 @@
 //              three decades: the lower bound is not always reachable;
 //   training   a training step: per layer a LIFO saved buffer (forward to
 //              backward), an activation, a gradient and two workspaces.
+// --min-buffers/--max-buffers set the pieces per instance of the first three
+// (default 100-500, issue 19's acceptance range), e.g. larger fine cuts:
+//   arena_bench --family=fine --min-buffers=600 --max-buffers=1500 --verbose
 // --dump DIR writes each generated instance as DIR/<family>-<seed>-<i>.csv
 // (`slimtrain arena --input`'s format), so a hard one can be rerun alone.
 // CSV files given as arguments are benched instead of the families, one line
@@ -51,6 +54,10 @@ namespace {
 
 using Requests = std::vector<ArenaRequest>;
 constexpr int64_t kUnit = 256;  // bytes, the default alignment
+
+// Buffers per instance of the rectangle, fine and random families
+// (--min-buffers, --max-buffers; issue 19's acceptance range by default).
+int64_t min_buffers = 100, max_buffers = 500;
 
 using ::slimtrain::test_util::RandomIntervals;
 using ::slimtrain::test_util::RectangleSlices;
@@ -288,6 +295,8 @@ int main(int argc, char** argv) {
   flags.Bool("verbose", &verbose, "one line per instance with the exact search's result");
   flags.String("dump", &dump, "write each generated instance to this folder as CSV");
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
+  flags.Int("min-buffers", &min_buffers, "fewest buffers (pieces) of a rectangle, fine or random instance");
+  flags.Int("max-buffers", &max_buffers, "most buffers (pieces) of a rectangle, fine or random instance");
   exact_threads = DefaultExactThreads();
   flags.Int("threads", &exact_threads, "step 6's parallel searches (by default the cores, 4 to 8)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
@@ -301,6 +310,11 @@ int main(int argc, char** argv) {
   if (exact_threads < 1 || exact_threads > kMaxExactThreads) {
     std::fprintf(stderr, "arena_bench: --threads %lld is not in [1, %d]\n", static_cast<long long>(exact_threads),
                  kMaxExactThreads);
+    return 2;
+  }
+  if (min_buffers < 1 || max_buffers < min_buffers || max_buffers > 1000000) {
+    std::fprintf(stderr, "arena_bench: --min-buffers %lld and --max-buffers %lld are not 1 <= min <= max <= 1000000\n",
+                 static_cast<long long>(min_buffers), static_cast<long long>(max_buffers));
     return 2;
   }
   if (!flags.positional().empty()) return BenchFiles(flags.positional(), exact_seconds);
@@ -325,16 +339,16 @@ int main(int argc, char** argv) {
   const Family all[] = {
       {"rectangle",
        [](std::mt19937_64& r) {
-         return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)),
+         return RectangleSlices(r, static_cast<int>(Uniform(r, min_buffers, max_buffers)),
                                 static_cast<int32_t>(Uniform(r, 50, 150)), Uniform(r, 200, 800));
        }},
       {"fine",
        [](std::mt19937_64& r) {
-         return RectangleSlices(r, static_cast<int>(Uniform(r, 100, 500)), 1024, 1024);
+         return RectangleSlices(r, static_cast<int>(Uniform(r, min_buffers, max_buffers)), 1024, 1024);
        }},
       {"random",
        [](std::mt19937_64& r) {
-         return RandomIntervals(r, static_cast<int>(Uniform(r, 100, 500)),
+         return RandomIntervals(r, static_cast<int>(Uniform(r, min_buffers, max_buffers)),
                                 static_cast<int32_t>(Uniform(r, 50, 400)));
        }},
       {"training", [](std::mt19937_64& r) { return TrainingLike(r, static_cast<int32_t>(Uniform(r, 20, 100))); }},
