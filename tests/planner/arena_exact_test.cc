@@ -211,6 +211,47 @@ TEST(ArenaExactTest, ProvesOptimaAboveTheLowerBound) {
   }
 }
 
+// Two parts in time (arena_exact.h step 5 splits them): a gap instance
+// (optimum above its lower bound) and after it a rectangle cut a byte lower
+// than that optimum, or a byte higher. The whole's optimum is the larger
+// part's, above the whole's lower bound in the first case: proving it takes
+// the gap instance's "does not fit" answers with the cut beside it, and
+// deciding at the lower bound says no. In the second the gap instance need
+// only fit under the cut.
+TEST(ArenaExactTest, PartsInTimeProveTheLargestPartsOptimum) {
+  const std::vector<Requests> gaps = GapInstances();
+  std::mt19937_64 rng(37);
+  for (size_t i = 0; i < gaps.size(); ++i) {
+    absl::StatusOr<ArenaPlan> alone = PlanArena(gaps[i], Exact(5, 1));
+    ASSERT_TRUE(alone.ok() && alone->proven_optimal);
+    const int64_t optimum = alone->arena_bytes;
+    int32_t end = 0;
+    for (const ArenaRequest& q : gaps[i]) end = std::max(end, q.last + 1);
+    for (const int64_t height : {optimum - 1, optimum + 1}) {
+      Requests r = gaps[i];
+      for (ArenaRequest q : RectangleSlices(rng, 40, 12, height, 1)) {
+        q.first += end;
+        q.last += end;
+        r.push_back(q);
+      }
+      ArenaOptions o = Exact(5, 1);
+      absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+      ASSERT_TRUE(plan.ok());
+      EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i << ", cut of " << height;
+      EXPECT_EQ(plan->lower_bound_bytes, height) << "instance " << i << ", cut of " << height;
+      EXPECT_EQ(plan->arena_bytes, std::max(optimum, height)) << "instance " << i << ", cut of " << height;
+      EXPECT_TRUE(plan->proven_optimal) << "instance " << i << ", cut of " << height;
+      if (height > optimum) continue;
+      o.capacity = height;
+      plan = PlanArena(r, o);
+      ASSERT_TRUE(plan.ok());
+      EXPECT_EQ(FitsIn(*plan, height), Fits::kNo) << "instance " << i;
+      EXPECT_EQ(plan->floor_bytes, optimum) << "instance " << i;
+      EXPECT_EQ(CheckPlan(r, *plan, 1), "") << "instance " << i;
+    }
+  }
+}
+
 // Every branching: runs with tight cells only, without, and alternating.
 class BranchingTest : public ::testing::TestWithParam<arena_internal::Branching> {};
 
