@@ -109,6 +109,7 @@ struct Shared {
   std::vector<int64_t> offsets;  // its placement
   int64_t target = 0;            // ExactOptions.target, rounded down to the quantum (0: none)
   double tolerance = 0;          // ExactOptions.tolerance
+  int64_t enough = 0;            // minimising stops at an arena this small (0: none)
   // low >= arena: the best is proven optimal; with a target, also arena <=
   // target (it fits) or low > target (it does not).
   std::atomic<bool> done{false};
@@ -118,7 +119,7 @@ struct Shared {
 // optimal, within the tolerance of the floor, or answers the target's question.
 bool Answered(const Shared& shared, int64_t low) {
   if (shared.target > 0) return shared.arena <= shared.target || low > shared.target;
-  return low >= shared.arena ||
+  return low >= shared.arena || shared.arena <= shared.enough ||
          static_cast<double>(shared.arena - low) <= shared.tolerance * static_cast<double>(low);
 }
 
@@ -287,10 +288,12 @@ void RunStream(const std::vector<Item>& items, int32_t num_points, int64_t quant
   sync();
 }
 
-}  // namespace
-
-ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
-                               const std::vector<int64_t>& offsets, int64_t arena, const ExactOptions& options) {
+// MinimizeArenaExact on one part in time (or the whole input): minimising
+// also stops once the arena is at most `enough` (units; 0: never), which
+// another part's arena makes good enough.
+ExactResult MinimizePart(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
+                         const std::vector<int64_t>& offsets, int64_t arena, const ExactOptions& options,
+                         int64_t enough) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
@@ -310,6 +313,7 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
   // quantum below it (step 1's canonical form).
   shared.target = options.target > 0 ? std::max<int64_t>(options.target / quantum * quantum, 1) : 0;
   shared.tolerance = options.tolerance;
+  shared.enough = enough;
   const int streams = Answered(shared, shared.low) ? 0 : std::max(options.streams, 1);
   std::vector<ExactResult> results(streams);
   for (ExactResult& r : results) {
@@ -352,6 +356,177 @@ ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_point
     result.stats.nodes += r.stats.nodes;
     result.stats.decisions += r.stats.decisions;
   }
+  return result;
+}
+
+// One part of the input in time ("Parts in time", arena_exact.h): which
+// items it has, its own copy of them on its own points, and where its
+// search stands.
+struct Part {
+  std::vector<int32_t> members;  // indices into the input, in input order
+  int32_t first_point = 0;  // its items' lo/hi are shifted down by this
+  int32_t num_points = 0;
+  std::vector<Item> items;
+  std::vector<int64_t> offsets;
+  int64_t arena = 0;
+  int64_t floor = 0;  // no placement of the part is below it
+};
+
+// Splits the items where no item is alive at both p and p + 1, in order of time.
+std::vector<Part> SplitInTime(const std::vector<Item>& items, const std::vector<int64_t>& offsets) {
+  std::vector<int32_t> by_lo(items.size());
+  for (size_t k = 0; k < items.size(); ++k) by_lo[k] = static_cast<int32_t>(k);
+  std::sort(by_lo.begin(), by_lo.end(), [&](int32_t x, int32_t y) { return items[x].lo < items[y].lo; });
+  std::vector<Part> parts;
+  int32_t reach = -1;  // the last point of the part being gathered
+  for (const int32_t k : by_lo) {
+    if (parts.empty() || items[k].lo > reach) {
+      parts.emplace_back();
+      parts.back().first_point = items[k].lo;
+    }
+    parts.back().members.push_back(k);
+    reach = std::max(reach, items[k].hi);
+  }
+  for (Part& part : parts) {
+    // In input order, as the whole has them (the search's try orders break
+    // ties by index).
+    std::sort(part.members.begin(), part.members.end());
+    int32_t last = part.first_point;
+    for (const int32_t k : part.members) last = std::max(last, items[k].hi);
+    part.num_points = last - part.first_point + 1;
+    std::vector<int64_t> load(part.num_points + 1, 0);
+    for (const int32_t k : part.members) {
+      Item it = items[k];
+      it.lo -= part.first_point;
+      it.hi -= part.first_point;
+      load[it.lo] += it.size;
+      load[it.hi + 1] -= it.size;
+      part.items.push_back(it);
+      part.offsets.push_back(offsets[k]);
+      part.arena = std::max(part.arena, offsets[k] + it.size);
+    }
+    int64_t live = 0;
+    for (int32_t t = 0; t < part.num_points; ++t) {
+      live += load[t];
+      part.floor = std::max(part.floor, live);
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+ExactResult MinimizeArenaExact(const std::vector<Item>& items, int32_t num_points, int64_t lower_bound,
+                               const std::vector<int64_t>& offsets, int64_t arena, const ExactOptions& options) {
+  // With a tolerance the whole is searched: its stop rule is the whole's.
+  std::vector<Part> parts;
+  if (options.tolerance == 0) parts = SplitInTime(items, offsets);
+  if (parts.size() <= 1) return MinimizePart(items, num_points, lower_bound, offsets, arena, options, 0);
+  // Parts in time (arena_exact.h): each searched alone, the smallest
+  // first, so the largest gets most of the time in one search; a part need
+  // not go below the floor or what the parts before it already take.
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  ExactResult result;
+  auto whole_arena = [&] {
+    int64_t a = 0;
+    for (const Part& part : parts) a = std::max(a, part.arena);
+    return a;
+  };
+  auto whole_floor = [&] {
+    int64_t f = lower_bound;
+    for (const Part& part : parts) f = std::max(f, part.floor);
+    return f;
+  };
+  auto out_of_limits = [&] {
+    return Clock::now() >= deadline || (options.max_nodes > 0 && result.stats.nodes >= options.max_nodes);
+  };
+  // Searches part `i` with `share` of the time and nodes left; minimising,
+  // it stops at an arena of `enough`.
+  auto search = [&](size_t i, double share, int64_t enough) {
+    Part& part = parts[i];
+    ExactOptions part_options = options;
+    part_options.seconds = share * std::chrono::duration<double>(deadline - Clock::now()).count();
+    if (options.max_nodes > 0) {
+      const double nodes_left = static_cast<double>(options.max_nodes - result.stats.nodes);
+      part_options.max_nodes = std::max<int64_t>(static_cast<int64_t>(share * nodes_left), 1);
+    }
+    if (options.progress) {
+      part_options.progress = [&, i](int64_t part_arena, int64_t part_floor, double) {
+        int64_t a = part_arena, f = std::max(part_floor, lower_bound);
+        for (size_t j = 0; j < parts.size(); ++j) {
+          if (j == i) continue;
+          a = std::max(a, parts[j].arena);
+          f = std::max(f, parts[j].floor);
+        }
+        options.progress(a, std::min(f, a), std::chrono::duration<double>(Clock::now() - start).count());
+      };
+    }
+    ExactResult r = MinimizePart(part.items, part.num_points, part.floor, part.offsets, part.arena, part_options,
+                                 enough);
+    result.stats.nodes += r.stats.nodes;
+    result.stats.decisions += r.stats.decisions;
+    part.offsets = std::move(r.offsets);
+    part.arena = r.arena;
+    part.floor = std::max(part.floor, r.floor);
+  };
+  std::vector<size_t> order(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return parts[x].items.size() < parts[y].items.size(); });
+  size_t items_left = items.size();
+  if (options.target > 0) {
+    // Deciding: every part must fit; one that cannot answers for all.
+    for (const size_t i : order) {
+      const double share = static_cast<double>(parts[i].items.size()) / static_cast<double>(items_left);
+      items_left -= parts[i].items.size();
+      if (whole_floor() > options.target || out_of_limits()) break;
+      if (parts[i].arena > options.target) search(i, share, 0);
+    }
+  } else {
+    // One pass, each part with its items' share of what is left. Then the
+    // parts at the top again, sharing what is left, as long as they all get
+    // below it; one that stays there gets the rest.
+    int64_t needed = 0;  // what the parts searched so far take
+    for (const size_t i : order) {
+      const double share = static_cast<double>(parts[i].items.size()) / static_cast<double>(items_left);
+      items_left -= parts[i].items.size();
+      if (out_of_limits()) break;
+      const int64_t enough = std::max(needed, whole_floor());
+      if (parts[i].arena > enough && parts[i].floor < parts[i].arena) search(i, share, enough);
+      needed = std::max(needed, parts[i].arena);
+    }
+    while (!out_of_limits() && whole_floor() < whole_arena()) {
+      const int64_t top = whole_arena();
+      int64_t below = whole_floor();  // the parts under the top take this anyway
+      std::vector<size_t> at_top;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (parts[i].arena == top) {
+          at_top.push_back(i);
+        } else {
+          below = std::max(below, parts[i].arena);
+        }
+      }
+      // A part at the top that does not get below it in its share keeps
+      // the whole there: it gets all that is left.
+      for (size_t n = 0; n < at_top.size() && !out_of_limits(); ++n) {
+        const size_t i = at_top[n];
+        search(i, 1.0 / static_cast<double>(at_top.size() - n), below);
+        if (parts[i].arena == top && !out_of_limits() && parts[i].floor < top) search(i, 1.0, below);
+        if (parts[i].arena == top) break;
+      }
+      if (whole_arena() == top) break;
+    }
+  }
+  result.offsets = offsets;
+  for (const Part& part : parts) {
+    for (size_t m = 0; m < part.members.size(); ++m) result.offsets[part.members[m]] = part.offsets[m];
+  }
+  result.arena = whole_arena();
+  result.floor = std::min(whole_floor(), result.arena);
+  result.proven_optimal = whole_floor() >= result.arena;
+  result.improved = result.arena < arena;
   return result;
 }
 

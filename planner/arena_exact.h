@@ -165,6 +165,35 @@
 // 80. MiniMalloc's 17 benchmarks at their 1 MiB all fit, each in at most
 // 0.36 s (0.18 s by the decision alone), J among them, whose optimum is
 // unproven.
+// Parts in time. Where no item is alive at both p and p + 1, the items on
+// either side never meet: the arena is the larger of the two sides'
+// arenas. Step 5 searches such windows apart within a decision, but a
+// decision there covers them all at one capacity, so the hardest part's
+// restarts start the others over and its bisection sets everyone's. Without
+// a tolerance, MinimizeArenaExact splits the input there first and
+// optimises each part alone (with everything above), the smallest first,
+// each with its items' share of the time and nodes left, stopping once no
+// larger than the largest floor (lower bound or proven) and the parts
+// before it; the largest, usually the hardest, gets most of the time in one
+// search. Then the parts at the top again, sharing what is left, as long as
+// they all get below it; one that stays there gets the rest. The whole's
+// floor is the largest of the parts'. Deciding (a target), each part above
+// it is decided alone, and one that cannot fit answers for all. Measured
+// on inputs in several orders, since the search's luck depends on it (rows
+// shuffled, 10 s, 4 streams; `arena_bench --min-buffers`):
+//   - fine cuts of 600-1,500 buffers that split (10 of seeds 11 and 12, two
+//     orders each): better in 14 of 20 runs (fine-11-1 1.045-1.091 ->
+//     1.040-1.041, fine-11-4 1.144-1.165 -> 1.119-1.122, fine-11-6
+//     1.020-1.028 -> 1.009 and proven in 2.8 s), worse in 3 (fine-12-6
+//     1.021-1.025 -> 1.040-1.041); proven 3 of 20 against 1;
+//   - the 10 acceptance cuts that split and take the search over 0.03 s,
+//     two orders each: the same but rectangle-5-1, proven in one more
+//     order, and rectangle-3-19: over 5 orders proven in 2 before (7.1 and
+//     8.8 s) and 1 after (1.2 s), above 1.01 (1.0101) in 2 before and 1
+//     after.
+// With a tolerance (the planner's) the whole is searched as one, as before:
+// its stop rule is the whole's, and a plan under a node cap goes the way it
+// went.
 // Streams (ArenaOptions.exact_threads > 1): as many optimisations run at once,
 // one thread each. Stream s starts its decision runs the other way from
 // stream s - 1 and draws its reshuffles from seeds of its own (step 4), so
