@@ -80,7 +80,9 @@ int RunArenaCommand(const std::vector<std::string>& args) {
              "--output and `slimtrain plan --arena-csv` write them, are a placement to start from:\n"
              "the arena is never larger than theirs)");
   bool quiet = false;
-  flags.Bool("quiet", &quiet, "no progress lines (on stderr, one a second while the exact search runs)");
+  flags.Bool("quiet", &quiet,
+             "no progress lines (on stderr, one a second while planning takes longer: the heuristics on large "
+             "inputs, the exact search)");
   if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -132,7 +134,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   }
   if (!quiet) {
     const int64_t bound = planner::ArenaLowerBound(csv->requests, alignment);
-    options.exact_progress = [bound](int64_t arena, int64_t floor, double seconds) {
+    options.progress = [bound](int64_t arena, int64_t floor, double seconds) {
       std::cerr << absl::StrFormat("slimtrain arena: %4.0f s  best %d bytes (%.4fx the lower bound)  proven: none "
                                    "below %d bytes\n",
                                    seconds, arena, bound > 0 ? static_cast<double>(arena) / bound : 1.0, floor);

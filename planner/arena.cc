@@ -531,11 +531,15 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     return plan;
   }
 
-  // Step 4.
+  // Step 4, reporting progress between strategies once a second has passed.
   AnyPlacer placer(p, p.items.size() <= kScanMaxItems ? Placer::kScan : Placer::kTree);
   Heuristics heuristics(p, placer);
   std::string method;
   std::vector<int64_t> trial(p.items.size());
+  const auto seconds_since_start = [start = std::chrono::steady_clock::now()] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double next_report = 1;
   for (const Strategy& strategy : kStrategies) {
     const int64_t limit = method.empty() ? std::numeric_limits<int64_t>::max() : best.arena;
     const int64_t arena = heuristics.Run(strategy, limit, trial);
@@ -544,6 +548,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       best.offsets = trial;
       method = StrategyName(strategy);
       if (CloseEnough(best.arena, p.lower_bound)) break;
+    }
+    if (options.progress && seconds_since_start() >= next_report) {
+      next_report = seconds_since_start() + 1;
+      options.progress(best.arena * options.alignment, p.lower_bound * options.alignment, seconds_since_start());
     }
   }
   // A known placement (ArenaOptions.start_offsets) when it beats them.
@@ -611,9 +619,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     exact_options.streams = options.exact_threads;
     exact_options.target = capacity;
     exact_options.tolerance = options.exact_tolerance;
-    if (options.exact_progress) {
-      exact_options.progress = [&](int64_t arena, int64_t floor, double seconds) {
-        options.exact_progress(arena * options.alignment, floor * options.alignment, seconds);
+    if (options.progress) {
+      const double before = seconds_since_start();
+      exact_options.progress = [&, before](int64_t arena, int64_t floor, double seconds) {
+        options.progress(arena * options.alignment, floor * options.alignment, before + seconds);
       };
     }
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(

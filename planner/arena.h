@@ -183,10 +183,12 @@ struct ArenaOptions {
   // step 4 ("start" in ArenaPlan.method), so the plan is never larger than
   // it, and steps 4b-6 go on from it. Empty: none.
   std::vector<int64_t> start_offsets;
-  // Called about once a second while step 6 runs (on the calling thread),
-  // with the best arena so far and the proven floor (bytes: no smaller arena
-  // exists) and the seconds step 6 has run. Empty: no reports.
-  std::function<void(int64_t arena_bytes, int64_t floor_bytes, double seconds)> exact_progress;
+  // Called about once a second while PlanArena runs long (on the calling
+  // thread: between step 4's strategies, on inputs of tens of thousands of
+  // buffers, and while step 6 runs), with the best arena so far and the
+  // proven floor (bytes: no smaller arena exists) and the seconds since
+  // PlanArena started. Empty: no reports.
+  std::function<void(int64_t arena_bytes, int64_t floor_bytes, double seconds)> progress;
 };
 
 inline constexpr int kMaxExactThreads = 64;

@@ -390,6 +390,35 @@ TEST(ArenaExactTest, HonoursTheTimeLimit) {
   EXPECT_LE(both->arena_bytes, heuristic->arena_bytes);
 }
 
+// ArenaOptions.progress: a search that runs to its limit reports about once
+// a second, each time a placement no worse than the last and a floor
+// between the lower bound and it, in seconds since PlanArena started.
+TEST(ArenaExactTest, ReportsProgressWhileTheSearchRuns) {
+  std::mt19937_64 rng(5);
+  const Requests r = RectangleSlices(rng, 1500, 300, 3000);
+  struct Report {
+    int64_t arena, floor;
+    double seconds;
+  };
+  std::vector<Report> reports;
+  ArenaOptions o = Exact(1.5, 256);
+  o.progress = [&](int64_t arena, int64_t floor, double seconds) { reports.push_back({arena, floor, seconds}); };
+  absl::StatusOr<ArenaPlan> plan = PlanArena(r, o);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_FALSE(plan->proven_optimal) << "the premise: a cut the search cannot finish in 1.5 s";
+  ASSERT_FALSE(reports.empty());
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_LE(plan->lower_bound_bytes, reports[i].floor) << "report " << i;
+    EXPECT_LE(reports[i].floor, reports[i].arena) << "report " << i;
+    EXPECT_GE(reports[i].arena, plan->arena_bytes) << "report " << i;
+    EXPECT_GE(reports[i].seconds, 0.9) << "report " << i;
+    if (i > 0) {
+      EXPECT_LE(reports[i].arena, reports[i - 1].arena) << "report " << i;
+      EXPECT_GE(reports[i].seconds, reports[i - 1].seconds) << "report " << i;
+    }
+  }
+}
+
 // The default gap: plans within 0.5% of the lower bound skip the search, and
 // say so. (The first training-like set the heuristics leave just above its
 // bound.)
