@@ -619,12 +619,14 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     exact_options.streams = options.exact_threads;
     exact_options.target = capacity;
     exact_options.tolerance = options.exact_tolerance;
-    if (options.progress) {
-      const double before = seconds_since_start();
-      exact_options.progress = [&, before](int64_t arena, int64_t floor, double seconds) {
+    // Reports of a search that starts now, in seconds since PlanArena started.
+    const auto progress_from_now = [&]() -> arena_internal::ExactProgress {
+      if (!options.progress) return nullptr;
+      return [&, before = seconds_since_start()](int64_t arena, int64_t floor, double seconds) {
         options.progress(arena * options.alignment, floor * options.alignment, before + seconds);
       };
-    }
+    };
+    exact_options.progress = progress_from_now();
     arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
         p.items, p.num_points, p.lower_bound, best.offsets, best.arena, exact_options);
     if (exact.improved) {
@@ -645,6 +647,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       // nodes end 1.39% above the bound; the decision at 0.01% above it
       // succeeds within 5,000 more, not within 2,500).
       arena_internal::ExactOptions edge_options = exact_options;
+      edge_options.progress = progress_from_now();
       edge_options.seconds = kEdgeShare * options.exact_seconds;
       edge_options.max_nodes = static_cast<int64_t>(kEdgeShare * static_cast<double>(options.exact_max_nodes));
       if (options.exact_max_nodes > 0) edge_options.max_nodes = std::max<int64_t>(edge_options.max_nodes, 1);
