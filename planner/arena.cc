@@ -549,9 +549,10 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
       method = StrategyName(strategy);
       if (CloseEnough(best.arena, p.lower_bound)) break;
     }
-    if (options.progress && seconds_since_start() >= next_report) {
-      next_report = seconds_since_start() + 1;
-      options.progress(best.arena * options.alignment, p.lower_bound * options.alignment, seconds_since_start());
+    if (!options.progress) continue;
+    if (const double now = seconds_since_start(); now >= next_report) {
+      next_report = now + 1;
+      options.progress(best.arena * options.alignment, p.lower_bound * options.alignment, now);
     }
   }
   // A known placement (ArenaOptions.start_offsets) when it beats them.
