@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/arena_acceptance.sh [--seconds S] [--threads N] [--dir DIR] [EXTRA.csv ...]
+# bench/arena_acceptance.sh [--seconds S] [--threads N] [--dir DIR] [--shuffle SEED] [EXTRA.csv ...]
 #
 # Issue 19's acceptance line 1 in one run: the generated cuts with a known
 # optimum (the lower bound) that docs/results.md counts, 220 of them,
@@ -12,18 +12,22 @@
 # Prints one line per instance, then per set and for all: how many were
 # proven optimal, the median time, the worst ratio to the optimum and the
 # instances above 1.01. EXTRA.csv files (e.g. MiniMalloc's A-K) are run after,
-# in a set of their own. About 2-4 minutes on 2 cores.
+# in a set of their own. --shuffle SEED (> 0) searches every file with its
+# buffers in an order drawn from SEED: the search's luck depends on the
+# order, so compare two versions over a few seeds, not on one run. About 2-4
+# minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=10 threads="" dir=/tmp/slimtrain-arena-cuts
+seconds=10 threads="" dir=/tmp/slimtrain-arena-cuts shuffle=0
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --threads) threads="--threads=$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "usage: bench/arena_acceptance.sh [--seconds S] [--threads N] [--dir DIR] [EXTRA.csv ...]" >&2; exit 2 ;;
+    --shuffle) shuffle="$2"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "usage: bench/arena_acceptance.sh [--seconds S] [--threads N] [--dir DIR] [--shuffle SEED] [EXTRA.csv ...]" >&2; exit 2 ;;
     *) extra+=("$1"); shift ;;
   esac
 done
@@ -42,7 +46,7 @@ run() {  # run NAME FILES...: one bench over the files, its lines and summary
   shift
   echo "== $name ($# instances, at most ${seconds} s each)"
   # shellcheck disable=SC2086
-  "$bench" --exact-seconds="$seconds" $threads "$@" | tee "$dir/$name.txt"
+  "$bench" --exact-seconds="$seconds" --shuffle="$shuffle" $threads "$@" | tee "$dir/$name.txt"
   echo "   above 1.01: $(awk '$5 + 0 > 1.01 {printf "%s %s  ", $1, $5}' "$dir/$name.txt")"
 }
 coarse=("$dir"/rectangle-*.csv)

@@ -29,7 +29,9 @@
 // (`slimtrain arena --input`'s format), so a hard one can be rerun alone.
 // CSV files given as arguments are benched instead of the families, one line
 // each (e.g. MiniMalloc's benchmarks, whose capacity is not read: the
-// ratio is to the lower bound).
+// ratio is to the lower bound); --shuffle N takes each file's buffers in an
+// order drawn from seed N, since the exact search's luck depends on the
+// order: judge a change over several orders, not one.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -221,7 +223,9 @@ void PrintExact(const std::vector<FamilyRuns>& families, double exact_seconds) {
 
 // One line per CSV file: buffers, the classic greedy's, the heuristics' and
 // the exact search's arena / lower bound, proven or not, and the time.
-int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
+// `shuffle` > 0: each file's buffers in an order drawn from that seed (the
+// search's luck depends on the order, docs/results.md "Eleventh session").
+int BenchFiles(const std::vector<std::string>& paths, double exact_seconds, int64_t shuffle) {
   std::printf("%-40s %6s %9s %10s %9s %-10s %9s\n", "file", "n", "classic", "heuristics", "exact", "", "s");
   std::vector<Run> runs;
   int proven = 0, above = 0;
@@ -232,6 +236,10 @@ int BenchFiles(const std::vector<std::string>& paths, double exact_seconds) {
     if (!csv.ok()) {
       std::fprintf(stderr, "arena_bench: %s\n", std::string(csv.status().message()).c_str());
       return 2;
+    }
+    if (shuffle > 0) {
+      std::mt19937_64 order(static_cast<uint64_t>(shuffle));
+      std::shuffle(csv->requests.begin(), csv->requests.end(), order);
     }
     const Run classic = ClassicGreedy(csv->requests), heuristics = PlanOnce(csv->requests, 0),
               exact = PlanOnce(csv->requests, 0, exact_seconds);
@@ -280,7 +288,7 @@ int main(int argc, char** argv) {
   using namespace slimtrain::planner;
   int instances = 50, training_layers = 3000;
   double search_seconds = 0.0, exact_seconds = 10.0;
-  int64_t seed = 1;
+  int64_t seed = 1, shuffle = 0;
   std::string only, dump;
   bool verbose = false;
   slimtrain::base::FlagSet flags("arena_bench",
@@ -297,6 +305,7 @@ int main(int argc, char** argv) {
   flags.Int("training-layers", &training_layers, "layers of the large training-like set (5 buffers each)");
   flags.Int("min-buffers", &min_buffers, "fewest buffers (pieces) of a rectangle, fine or random instance");
   flags.Int("max-buffers", &max_buffers, "most buffers (pieces) of a rectangle, fine or random instance");
+  flags.Int("shuffle", &shuffle, "with CSV files: their buffers in an order drawn from this seed (0: as in the file)");
   exact_threads = DefaultExactThreads();
   flags.Int("threads", &exact_threads, "step 6's parallel searches (by default the cores, 4 to 8)");
   if (absl::Status s = flags.Parse(std::vector<std::string>(argv + 1, argv + argc)); !s.ok()) {
@@ -317,7 +326,11 @@ int main(int argc, char** argv) {
                  static_cast<long long>(min_buffers), static_cast<long long>(max_buffers));
     return 2;
   }
-  if (!flags.positional().empty()) return BenchFiles(flags.positional(), exact_seconds);
+  if (shuffle < 0) {
+    std::fprintf(stderr, "arena_bench: --shuffle %lld is not >= 0\n", static_cast<long long>(shuffle));
+    return 2;
+  }
+  if (!flags.positional().empty()) return BenchFiles(flags.positional(), exact_seconds, shuffle);
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
 
   if (instances < 1) {
