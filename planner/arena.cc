@@ -7,10 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <iterator>
 #include <limits>
-#include <map>
-#include <queue>
 #include <random>
 #include <string>
 #include <thread>
@@ -32,6 +29,7 @@ using arena_internal::Item;
 using arena_internal::Placer;
 using arena_internal::ScanPlacer;
 using arena_internal::TreePlacer;
+using arena_internal::ValidateRequests;
 
 // Inputs with at most this many buffers that take space are placed by the scan
 // (faster than the tree below a few thousand buffers).
@@ -47,36 +45,6 @@ struct Problem {
 
 int64_t Units(int64_t bytes, int64_t alignment) {
   return bytes / alignment + (bytes % alignment != 0 ? 1 : 0);
-}
-
-// Step 1.
-absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t alignment) {
-  if (alignment < 1) return absl::InvalidArgumentError(absl::StrCat("alignment ", alignment, " < 1"));
-  if (requests.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
-    return absl::InvalidArgumentError(absl::StrCat(requests.size(), " buffers, at most 2^31-2"));
-  }
-  const int64_t max_units = kMaxArenaTotalBytes / alignment;
-  int64_t total_units = 0;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const ArenaRequest& r = requests[i];
-    if (r.size < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": size ", r.size, " < 0"));
-    }
-    if (r.first < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": first ", r.first, " < 0"));
-    }
-    if (r.last < r.first) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("buffer ", i, ": last ", r.last, " < first ", r.first));
-    }
-    const int64_t units = Units(r.size, alignment);
-    if (units > max_units - total_units) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "buffer ", i, ": size ", r.size, " takes the sum of aligned sizes past 2^62 bytes"));
-    }
-    total_units += units;
-  }
-  return absl::OkStatus();
 }
 
 // Items, compressed steps, live profile and lower bound (step 2) of valid requests.
@@ -442,23 +410,39 @@ constexpr double kEdgeShare = 0.25;
 
 }  // namespace
 
-absl::Status CheckPlacement(absl::Span<const ArenaRequest> requests, absl::Span<const int64_t> offsets,
-                            int64_t alignment) {
-  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));  // also the alignment, before AlignUp divides by it
-  if (offsets.size() != requests.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(offsets.size(), " offsets for ", requests.size(), " buffers"));
+namespace arena_internal {
+
+// Step 1 (arena.h).
+absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t alignment) {
+  if (alignment < 1) return absl::InvalidArgumentError(absl::StrCat("alignment ", alignment, " < 1"));
+  if (requests.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(requests.size(), " buffers, at most 2^31-2"));
   }
-  ArenaPlan placement;
-  placement.offsets.assign(offsets.begin(), offsets.end());
+  const int64_t max_units = kMaxArenaTotalBytes / alignment;
+  int64_t total_units = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    const int64_t size = AlignUp(requests[i].size, alignment), offset = offsets[i];
-    // A bad offset is VerifyArena's to name; the arena only needs no overflow.
-    if (size > 0 && offset >= 0 && offset <= std::numeric_limits<int64_t>::max() - size) {
-      placement.arena_bytes = std::max(placement.arena_bytes, offset + size);
+    const ArenaRequest& r = requests[i];
+    if (r.size < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": size ", r.size, " < 0"));
     }
+    if (r.first < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": first ", r.first, " < 0"));
+    }
+    if (r.last < r.first) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("buffer ", i, ": last ", r.last, " < first ", r.first));
+    }
+    const int64_t units = Units(r.size, alignment);
+    if (units > max_units - total_units) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "buffer ", i, ": size ", r.size, " takes the sum of aligned sizes past 2^62 bytes"));
+    }
+    total_units += units;
   }
-  return VerifyArena(requests, placement, alignment);
+  return absl::OkStatus();
 }
+
+}  // namespace arena_internal
 
 int64_t AlignUp(int64_t bytes, int64_t alignment) { return Units(bytes, alignment) * alignment; }
 
@@ -683,69 +667,6 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   plan.start_bytes = start_arena * options.alignment;
   plan.exact_search = std::move(exact_search);
   return plan;
-}
-
-absl::Status VerifyArena(absl::Span<const ArenaRequest> requests, const ArenaPlan& plan,
-                         int64_t alignment) {
-  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
-  if (plan.offsets.size() != requests.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plan has ", plan.offsets.size(), " offsets for ", requests.size(), " buffers"));
-  }
-  int64_t arena = 0;
-  std::vector<int32_t> by_first;  // buffers that take space, by first step
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const int64_t offset = plan.offsets[i];
-    if (offset < 0 || offset % alignment != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "buffer ", i, ": offset ", offset, " is not a non-negative multiple of ", alignment));
-    }
-    const int64_t size = AlignUp(requests[i].size, alignment);
-    if (size == 0) continue;
-    if (offset > std::numeric_limits<int64_t>::max() - size) {
-      return absl::InvalidArgumentError(absl::StrCat("buffer ", i, ": offset ", offset,
-                                                     " + size ", size, " passes 2^63"));
-    }
-    arena = std::max(arena, offset + size);
-    by_first.push_back(static_cast<int32_t>(i));
-  }
-  if (plan.arena_bytes != arena) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "arena_bytes ", plan.arena_bytes, " != ", arena, ", the max of offset + aligned size"));
-  }
-  // Sweep the steps, keeping the live buffers by offset. Were a new buffer to
-  // overlap a live one, it would overlap its neighbour below or above.
-  std::stable_sort(by_first.begin(), by_first.end(),
-                   [&](int32_t a, int32_t b) { return requests[a].first < requests[b].first; });
-  using Expiry = std::pair<int32_t, int32_t>;  // (last step, buffer)
-  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>> expiring;
-  std::map<int64_t, int32_t> live;  // offset -> buffer
-  for (int32_t i : by_first) {
-    const ArenaRequest& r = requests[i];
-    while (!expiring.empty() && expiring.top().first < r.first) {
-      live.erase(plan.offsets[expiring.top().second]);
-      expiring.pop();
-    }
-    const int64_t begin = plan.offsets[i], end = begin + AlignUp(r.size, alignment);
-    auto above = live.lower_bound(begin);
-    int32_t other = -1;
-    if (above != live.end() && above->first < end) {
-      other = above->second;
-    } else if (above != live.begin()) {
-      const auto below = std::prev(above);
-      if (below->first + AlignUp(requests[below->second].size, alignment) > begin) other = below->second;
-    }
-    if (other >= 0) {
-      const int64_t other_begin = plan.offsets[other];
-      const int64_t other_end = other_begin + AlignUp(requests[other].size, alignment);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "buffers ", std::min(i, other), " and ", std::max(i, other), " overlap: both alive at step ",
-          r.first, ", bytes [", begin, ", ", end, ") and [", other_begin, ", ", other_end, ")"));
-    }
-    live.emplace(begin, i);
-    expiring.push({r.last, i});
-  }
-  return absl::OkStatus();
 }
 
 namespace arena_internal {

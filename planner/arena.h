@@ -297,6 +297,10 @@ int64_t AlignUp(int64_t bytes, int64_t alignment);
 
 namespace arena_internal {
 
+// Step 1: the requests and alignment PlanArena, VerifyArena and
+// CheckPlacement take, with the errors PlanArena documents.
+absl::Status ValidateRequests(absl::Span<const ArenaRequest> requests, int64_t alignment);
+
 // The two implementations of step 3: a segment tree over the steps (used above
 // 1500 buffers) and a scan over all placed buffers (used up to 1500, and the
 // readable reference the tree is tested against).
