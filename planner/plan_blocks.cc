@@ -19,19 +19,19 @@ std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan) {
   // time: the buffer heads a block, which the cycle's later buffers reach.
   std::vector<int> head(n, -1);
   for (int i = 0; i < n; ++i) {
-    int h = i;
-    bool ended = false;
-    for (int steps = 0; steps <= n && !ended; ++steps) {
-      if (head[h] >= 0) {
-        h = head[h];
-        ended = true;
+    head[i] = i;  // unless the chain ends within n steps
+    for (int h = i, steps = 0; steps <= n; ++steps) {
+      if (head[h] >= 0 && h != i) {
+        head[i] = head[h];
         break;
       }
       const auto of = index_of.find(plan.buffers(h).in_place_of());
-      ended = plan.buffers(h).in_place_of() < 0 || of == index_of.end() || of->second == h;
-      if (!ended) h = of->second;
+      if (plan.buffers(h).in_place_of() < 0 || of == index_of.end() || of->second == h) {
+        head[i] = h;
+        break;
+      }
+      h = of->second;
     }
-    head[i] = ended ? h : i;
   }
   std::vector<PlanBlock> blocks;
   std::vector<int> block_of(n, -1);  // by the head's index
