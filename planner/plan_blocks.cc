@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace slimtrain::planner {
 
@@ -50,6 +52,25 @@ std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan) {
     r.last = std::max(r.last, b.last_step());
   }
   return blocks;
+}
+
+absl::Status VerifyPlanArena(const v1::MemoryPlan& plan) {
+  std::vector<ArenaRequest> requests;
+  ArenaPlan arena;
+  for (const PlanBlock& block : PlanBlocks(plan)) {
+    requests.push_back(block.request);
+    arena.offsets.push_back(block.offset_bytes);
+  }
+  if (requests.empty()) return absl::OkStatus();
+  arena.arena_bytes = plan.arena_bytes();
+  arena.lower_bound_bytes = plan.arena_lower_bound_bytes();
+  SLIM_RETURN_IF_ERROR(VerifyArena(requests, arena, plan.alignment_bytes()));
+  const int64_t bound = ArenaLowerBound(requests, plan.alignment_bytes());
+  if (bound != plan.arena_lower_bound_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("arena_lower_bound_bytes ", plan.arena_lower_bound_bytes(),
+                                                   ", but the blocks' lower bound is ", bound));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace slimtrain::planner

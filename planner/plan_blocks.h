@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "planner/arena.h"
 #include "proto/plan.pb.h"
 
@@ -33,6 +34,12 @@ struct PlanBlock {
 // the first buffer of a cycle in plan.buffers heads a block, and the cycle's
 // buffers after it join it. O(buffers) on the planner's plans.
 std::vector<PlanBlock> PlanBlocks(const v1::MemoryPlan& plan);
+
+// Whether the plan's blocks are one arena as PlanArena promises: VerifyArena
+// on them with the plan's offsets, arena_bytes and alignment_bytes, and
+// their lower bound equal to arena_lower_bound_bytes. A plan without blocks
+// passes. For tests and fuzz targets.
+absl::Status VerifyPlanArena(const v1::MemoryPlan& plan);
 
 }  // namespace slimtrain::planner
 

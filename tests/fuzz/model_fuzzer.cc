@@ -24,7 +24,6 @@
 #include "absl/strings/string_view.h"
 #include "engine/cpu/fast_backend.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "planner/arena.h"
 #include "planner/cost_model.h"
 #include "planner/graph.h"
 #include "planner/model_io.h"
@@ -68,19 +67,8 @@ void CheckPlan(const v1::MemoryPlan& plan) {
     FUZZ_CHECK(b.in_place_of() < 0 || b.offset_bytes() == plan.buffers(b.in_place_of()).offset_bytes(),
                b.name() << " is in place of a buffer at another offset");
   }
-  std::vector<planner::ArenaRequest> requests;
-  planner::ArenaPlan arena;
-  for (const planner::PlanBlock& block : planner::PlanBlocks(plan)) {
-    requests.push_back(block.request);
-    arena.offsets.push_back(block.offset_bytes);
-  }
-  if (requests.empty()) return;
-  arena.arena_bytes = plan.arena_bytes();
-  const absl::Status packed = planner::VerifyArena(requests, arena, plan.alignment_bytes());
-  FUZZ_CHECK(packed.ok(), plan.model() << " " << plan.strategy() << ": " << packed);
-  FUZZ_CHECK(planner::ArenaLowerBound(requests, plan.alignment_bytes()) == plan.arena_lower_bound_bytes(),
-             "the blocks' lower bound is " << planner::ArenaLowerBound(requests, plan.alignment_bytes())
-                                           << ", the plan says " << plan.arena_lower_bound_bytes());
+  const absl::Status one_arena = planner::VerifyPlanArena(plan);
+  FUZZ_CHECK(one_arena.ok(), plan.model() << " " << plan.strategy() << ": " << one_arena);
 }
 
 void Plan(const planner::Graph& graph, planner::Strategy strategy, int64_t batch, const planner::CostModel& cost) {
