@@ -408,6 +408,14 @@ ArenaPlan ToPlan(size_t num_requests, const Problem& p, const Solution& s, int64
 // limits on top (PlanArena).
 constexpr double kEdgeShare = 0.25;
 
+// With a tolerance and a node cap, the minimisation first gets this many
+// nodes per buffer (at most the cap), then the decision at the tolerance's
+// edge, then the rest of the cap (PlanArena). Zoo plans, one stream:
+// DenseNet's four proofs take 1,265-1,316 nodes for 735-751 buffers;
+// ResNet-50 approx8 spent all 20,000 before its edge decision found a
+// placement within the tolerance, and ResNet-101's 6,188 to get there.
+constexpr int64_t kFirstNodesPerItem = 4;
+
 }  // namespace
 
 namespace arena_internal {
@@ -585,6 +593,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   int64_t floor = p.lower_bound;
   const double gap = static_cast<double>(best.arena - p.lower_bound);
   std::string exact_search;
+  int64_t exact_nodes = 0;
   if (proven) {
     exact_search = "not needed: at the lower bound";
   } else if (options.capacity > 0 && best.arena <= capacity) {
@@ -611,42 +620,59 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
         options.progress(arena * options.alignment, floor * options.alignment, before + seconds);
       };
     };
-    exact_options.progress = progress_from_now();
-    arena_internal::ExactResult exact = arena_internal::MinimizeArenaExact(
-        p.items, p.num_points, p.lower_bound, best.offsets, best.arena, exact_options);
-    if (exact.improved) {
-      best.offsets = std::move(exact.offsets);
-      best.arena = exact.arena;
-      method = "exact";
-    }
-    proven = exact.proven_optimal;
-    floor = exact.floor;
     const auto within_tolerance = [&] {
       return static_cast<double>(best.arena - floor) <= options.exact_tolerance * static_cast<double>(floor);
     };
-    if (capacity == 0 && options.exact_tolerance > 0 && !proven && !within_tolerance()) {
+    // Runs MinimizeArenaExact from the best placement and takes what it found.
+    const auto search = [&](arena_internal::ExactOptions o) {
+      o.progress = progress_from_now();
+      arena_internal::ExactResult r =
+          arena_internal::MinimizeArenaExact(p.items, p.num_points, p.lower_bound, best.offsets, best.arena, o);
+      if (r.arena < best.arena) {
+        best.offsets = std::move(r.offsets);
+        best.arena = r.arena;
+        method = "exact";
+      }
+      floor = std::max(floor, std::min(r.floor, best.arena));
+      proven = r.proven_optimal || best.arena <= floor;
+      exact_nodes += r.stats.nodes;
+    };
+    // With a tolerance and a node cap, the minimisation in two parts around
+    // the edge decision (kFirstNodesPerItem): a plan whose floor is easy to
+    // prove gets its proof in the first, one whose bisection is slow to come
+    // near the floor gets the edge decision soon.
+    const bool tolerant = capacity == 0 && options.exact_tolerance > 0;
+    const int64_t max_nodes = options.exact_max_nodes;
+    const int64_t first_nodes =
+        tolerant && max_nodes > 0
+            ? std::min(max_nodes, kFirstNodesPerItem * static_cast<int64_t>(p.items.size()))
+            : max_nodes;
+    const auto share_of = [&](int64_t nodes) {
+      return max_nodes > 0 ? static_cast<double>(nodes) / static_cast<double>(max_nodes) : 1.0;
+    };
+    arena_internal::ExactOptions first = exact_options;
+    first.max_nodes = first_nodes;
+    first.seconds = share_of(first_nodes) * options.exact_seconds;
+    search(first);
+    if (tolerant && !proven && !within_tolerance()) {
       // The tolerance's edge above the floor asked as a decision, from the
       // best placement, with a quarter more of the limits (kEdgeShare):
       // where the bisection's capacities are far from it, a decision there
       // can be easy (ResNet-50 approx8 at batch 64: the bisection's 20,000
       // nodes end 1.39% above the bound; the decision at 0.01% above it
       // succeeds within 5,000 more, not within 2,500).
-      arena_internal::ExactOptions edge_options = exact_options;
-      edge_options.progress = progress_from_now();
-      edge_options.seconds = kEdgeShare * options.exact_seconds;
-      edge_options.max_nodes = static_cast<int64_t>(kEdgeShare * static_cast<double>(options.exact_max_nodes));
-      if (options.exact_max_nodes > 0) edge_options.max_nodes = std::max<int64_t>(edge_options.max_nodes, 1);
-      edge_options.target =
-          floor + static_cast<int64_t>(options.exact_tolerance * static_cast<double>(floor));
-      arena_internal::ExactResult edge = arena_internal::MinimizeArenaExact(
-          p.items, p.num_points, p.lower_bound, best.offsets, best.arena, edge_options);
-      if (edge.arena < best.arena) {
-        best.offsets = std::move(edge.offsets);
-        best.arena = edge.arena;
-        method = "exact";
-      }
-      floor = std::max(floor, std::min(edge.floor, best.arena));
-      proven = best.arena <= floor;
+      arena_internal::ExactOptions edge = exact_options;
+      edge.seconds = kEdgeShare * options.exact_seconds;
+      edge.max_nodes = static_cast<int64_t>(kEdgeShare * static_cast<double>(max_nodes));
+      if (max_nodes > 0) edge.max_nodes = std::max<int64_t>(edge.max_nodes, 1);
+      edge.target = floor + static_cast<int64_t>(options.exact_tolerance * static_cast<double>(floor));
+      search(edge);
+    }
+    if (first_nodes < max_nodes && !proven && !within_tolerance()) {
+      arena_internal::ExactOptions rest = exact_options;
+      rest.max_nodes = max_nodes - first_nodes;
+      rest.seconds = share_of(rest.max_nodes) * options.exact_seconds;
+      search(rest);
     }
     const bool within = within_tolerance();
     if (options.capacity == 0 && !proven && within) {
@@ -663,6 +689,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
   }
   ArenaPlan plan = ToPlan(requests.size(), p, best, options.alignment, method);
   plan.proven_optimal = proven;
+  plan.exact_nodes = exact_nodes;
   plan.floor_bytes = floor * options.alignment;
   plan.start_bytes = start_arena * options.alignment;
   plan.exact_search = std::move(exact_search);

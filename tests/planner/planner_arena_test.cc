@@ -103,6 +103,29 @@ TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheTolerancesEdge) {
   EXPECT_EQ(replaced->lower_bound_bytes, plan.arena_lower_bound_bytes());
 }
 
+// The planner's step 6 on the same blocks, one stream under its node cap
+// (deterministic): the minimisation's first 4 nodes a buffer, then the
+// decision at the tolerance's edge, which lands within it. The rest of the
+// cap is not spent (the order before spent all 20,000 nodes first).
+TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheEdgeBeforeSpendingItsCap) {
+  const v1::MemoryPlan planned = ResNet50Approx8();
+  ASSERT_GT(planned.buffers_size(), 0);
+  ArenaOptions search;
+  search.alignment = planned.alignment_bytes();
+  search.exact_seconds = 60;  // the node cap ends it
+  search.exact_max_nodes = ArenaExactNodes(PlanOptions().arena_exact_seconds);
+  search.exact_tolerance = kArenaExactTolerance;
+  const Blocks blocks = BlocksOf(planned);
+  absl::StatusOr<ArenaPlan> plan = PlanArena(blocks.requests, search);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->exact_search, "stopped within 0.01% of optimal");
+  EXPECT_LE(static_cast<double>(plan->arena_bytes - plan->floor_bytes),
+            kArenaExactTolerance * static_cast<double>(plan->floor_bytes));
+  const int64_t first = 4 * static_cast<int64_t>(blocks.requests.size());
+  EXPECT_GT(plan->exact_nodes, first) << "the edge decision ran";
+  EXPECT_LT(plan->exact_nodes, first + search.exact_max_nodes / 4) << "and nothing after it";
+}
+
 // Without a tolerance (`slimtrain arena`), the search first decides a
 // quantum above the lower bound: the same blocks, searched from the
 // heuristics with one stream under a 10,000-node cap (deterministic), end
