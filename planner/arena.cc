@@ -623,11 +623,12 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
     const auto within_tolerance = [&] {
       return static_cast<double>(best.arena - floor) <= options.exact_tolerance * static_cast<double>(floor);
     };
-    // Runs MinimizeArenaExact from the best placement and takes what it found.
+    // Runs MinimizeArenaExact from the best placement and the floor proven
+    // so far, and takes what it found.
     const auto search = [&](arena_internal::ExactOptions o) {
       o.progress = progress_from_now();
       arena_internal::ExactResult r =
-          arena_internal::MinimizeArenaExact(p.items, p.num_points, p.lower_bound, best.offsets, best.arena, o);
+          arena_internal::MinimizeArenaExact(p.items, p.num_points, floor, best.offsets, best.arena, o);
       if (r.arena < best.arena) {
         best.offsets = std::move(r.offsets);
         best.arena = r.arena;
