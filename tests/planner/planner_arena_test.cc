@@ -80,6 +80,16 @@ v1::MemoryPlan ResNet50Approx8() {
   return PlanOrDie(*g, Strategy::kApprox8, options);
 }
 
+// PlanArena's options for a plan's blocks with one stream, ended by a node
+// cap, not the clock (deterministic).
+ArenaOptions UnderANodeCap(const v1::MemoryPlan& plan, int64_t max_nodes) {
+  ArenaOptions options;
+  options.alignment = plan.alignment_bytes();
+  options.exact_seconds = 60;
+  options.exact_max_nodes = max_nodes;
+  return options;
+}
+
 // ResNet-50's approx8 plan at batch 64: the search's bisection ends 1.39%
 // above the bound at its node cap; the decision at the tolerance's edge,
 // with a quarter more, packs it within 0.01% of the bound. Its offsets are
@@ -110,10 +120,7 @@ TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheTolerancesEdge) {
 TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheEdgeBeforeSpendingItsCap) {
   const v1::MemoryPlan planned = ResNet50Approx8();
   ASSERT_GT(planned.buffers_size(), 0);
-  ArenaOptions search;
-  search.alignment = planned.alignment_bytes();
-  search.exact_seconds = 60;  // the node cap ends it
-  search.exact_max_nodes = ArenaExactNodes(PlanOptions().arena_exact_seconds);
+  ArenaOptions search = UnderANodeCap(planned, ArenaExactNodes(PlanOptions().arena_exact_seconds));
   search.exact_tolerance = kArenaExactTolerance;
   const Blocks blocks = BlocksOf(planned);
   absl::StatusOr<ArenaPlan> plan = PlanArena(blocks.requests, search);
@@ -134,10 +141,7 @@ TEST(PlannerArenaTest, ExactArenaSearchDecidesAtTheEdgeBeforeSpendingItsCap) {
 TEST(PlannerArenaTest, ExactArenaSearchTriesAQuantumAboveTheBoundFirst) {
   const v1::MemoryPlan planned = ResNet50Approx8();
   ASSERT_GT(planned.buffers_size(), 0);
-  ArenaOptions search;
-  search.alignment = planned.alignment_bytes();
-  search.exact_seconds = 60;  // the node cap ends it
-  search.exact_max_nodes = 10000;
+  ArenaOptions search = UnderANodeCap(planned, 10000);
   search.exact_min_gap = 0;
   absl::StatusOr<ArenaPlan> plan = PlanArena(BlocksOf(planned).requests, search);
   ASSERT_TRUE(plan.ok()) << plan.status();
