@@ -175,9 +175,10 @@ int RunArenaCommand(const std::vector<std::string>& args) {
     std::cout << absl::StrFormat("capacity     %d bytes\nfits         %s\n", capacity,
                                  planner::FitsName(planner::FitsIn(*plan, capacity)));
   }
-  std::cout << absl::StrFormat("optimal      %s\nmethod       %s\nsearch       %s\ntime         %.3f s\n",
-                               plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search,
-                               seconds);
+  std::cout << absl::StrFormat("optimal      %s\nmethod       %s\nsearch       %s\n",
+                               plan->proven_optimal ? "proven" : "not proven", plan->method, plan->exact_search);
+  if (plan->exact_nodes > 0) std::cout << absl::StrFormat("nodes        %d (the exact search's)\n", plan->exact_nodes);
+  std::cout << absl::StrFormat("time         %.3f s\n", seconds);
   return capacity > 0 ? FitsExitCode(planner::FitsIn(*plan, capacity)) : 0;
 }
 

@@ -187,6 +187,7 @@ std::string ArenaPlanJson(const ArenaCsv& csv, const ArenaPlan& plan, int64_t ca
   base::AppendJsonQuoted(plan.method, &out);
   out.append(",\n  \"exact_search\": ");
   base::AppendJsonQuoted(plan.exact_search, &out);
+  absl::StrAppend(&out, ",\n  \"exact_nodes\": ", plan.exact_nodes);
   out.append(",\n  \"offsets\": {");
   for (size_t i = 0; i < csv.ids.size(); ++i) {
     out.append(i == 0 ? "\n    " : ",\n    ");

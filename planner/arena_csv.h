@@ -58,8 +58,9 @@ absl::StatusOr<ArenaCsv> ParseArenaCsv(absl::string_view text, absl::string_view
 
 // The plan as a JSON object: {"arena_bytes": N, "arena_lower_bound_bytes": N,
 // "floor_bytes": N, "proven_optimal": true|false, "method": "...",
-// "exact_search": "...", "offsets": {"<id>": offset, ...}} with the offsets
-// keyed by id in input order, one per line; ends with a newline. After
+// "exact_search": "...", "exact_nodes": N (ArenaPlan.exact_nodes),
+// "offsets": {"<id>": offset, ...}} with the offsets keyed by id in input
+// order, one per line; ends with a newline. After
 // "floor_bytes", "start_bytes": N when the plan started from known offsets
 // (ArenaPlan.start_bytes), and with a `capacity` (bytes; 0: none)
 // "capacity_bytes": N and "fits": "yes"|"no"|"unknown" (FitsIn). `plan` must come from

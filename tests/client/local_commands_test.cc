@@ -365,6 +365,8 @@ TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
   EXPECT_NE(exact.output.find("optimal      proven"), std::string::npos) << exact.output;
   EXPECT_NE(exact.output.find("method       exact"), std::string::npos) << exact.output;
   EXPECT_NE(exact.output.find("search       proved it optimal"), std::string::npos) << exact.output;
+  EXPECT_NE(exact.output.find("nodes        "), std::string::npos) << exact.output;
+  EXPECT_EQ(heuristics.output.find("nodes"), std::string::npos) << "no search, no nodes: " << heuristics.output;
 }
 
 // A long search reports its progress on stderr once a second (the best

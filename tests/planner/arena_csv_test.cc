@@ -143,6 +143,7 @@ TEST(ArenaPlanJsonTest, WritesBothBoundsAndOffsetsByIdInInputOrder) {
             "  \"proven_optimal\": true,\n"
             "  \"method\": \"" + plan->method + "\",\n"
             "  \"exact_search\": \"not needed: at the lower bound\",\n"
+            "  \"exact_nodes\": 0,\n"
             "  \"offsets\": {\n"
             "    \"z\": 0,\n"
             "    \"y\": 1024,\n"
@@ -206,7 +207,7 @@ TEST(ArenaPlanJsonTest, NoBuffersGiveAnEmptyObject) {
   EXPECT_EQ(ArenaPlanJson(ArenaCsv{}, ArenaPlan{}),
             "{\n  \"arena_bytes\": 0,\n  \"arena_lower_bound_bytes\": 0,\n  \"floor_bytes\": 0,\n"
             "  \"proven_optimal\": false,\n"
-            "  \"method\": \"\",\n  \"exact_search\": \"\",\n  \"offsets\": {}\n}\n");
+            "  \"method\": \"\",\n  \"exact_search\": \"\",\n  \"exact_nodes\": 0,\n  \"offsets\": {}\n}\n");
 }
 
 }  // namespace
