@@ -65,6 +65,11 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   flags.Int("threads", &threads,
             "parallel exact searches, one thread each, sharing what they find (by default the\n"
             "cores, 4 to 8)");
+  int64_t max_nodes = 0;
+  flags.Int("max-nodes", &max_nodes,
+            "also stop the exact search after this many nodes per thread (the table's `nodes`\n"
+            "line); 0: the time alone. With --threads 1, a search the nodes end gives the same\n"
+            "arena and offsets on every run, as the planner's does");
   flags.String("format", &format, "table (arena and lower bound) or json (also every offset)");
   std::string capacity_text, output;
   flags.String("capacity", &capacity_text,
@@ -99,6 +104,9 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   if (alignment < 1) {
     return Fail(absl::InvalidArgumentError(absl::StrFormat("--alignment: %d is not >= 1 byte", alignment)));
   }
+  if (max_nodes < 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat("--max-nodes: %d is not >= 0", max_nodes)));
+  }
   if (threads < 1 || threads > planner::kMaxExactThreads) {
     return Fail(absl::InvalidArgumentError(
         absl::StrFormat("--threads: %d is not in [1, %d]", threads, planner::kMaxExactThreads)));
@@ -119,7 +127,7 @@ int RunArenaCommand(const std::vector<std::string>& args) {
   options.alignment = alignment;
   options.exact_seconds = search;
   options.exact_min_gap = 0;    // any gap: the user asked for the time
-  options.exact_max_nodes = 0;  // the time alone
+  options.exact_max_nodes = max_nodes;  // 0: the time alone
   options.exact_threads = static_cast<int>(threads);
   options.capacity = capacity;
   const bool from_offsets = !csv->offsets.empty() && !ignore_offsets;

@@ -444,6 +444,35 @@ TEST(ArenaCommandTest, CapacityAnswersWhetherItFitsAndOutputWritesTheOffsets) {
   EXPECT_NE(json.stdout_only.find("\"fits\": \"no\""), std::string::npos) << json.stdout_only;
 }
 
+// --max-nodes ends the search by its node count: with one thread the same
+// JSON (arena, every offset, the nodes) on every run, the nodes within the
+// cap but for the few a search takes to notice it.
+TEST(ArenaCommandTest, MaxNodesEndsTheSearchTheSameWayEachRun) {
+  std::mt19937_64 rng(19);
+  const int64_t height = 3000, unit = 256;
+  const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, height, unit);
+  const std::string csv = TempPath("cut_capped.csv");
+  {
+    std::ofstream out(csv);
+    out << "buffer,start,end,size\n";
+    for (size_t i = 0; i < cut.size(); ++i) {
+      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+    }
+  }
+  const std::string command = std::string(kBinary) + " arena --input " + csv +
+                              " --alignment 256 --threads 1 --max-nodes 3000 --search-seconds 600 --format json";
+  const CommandResult first = RunCommandSplit(command);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const CommandResult second = RunCommandSplit(command);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(first.stdout_only, second.stdout_only);
+  const google::protobuf::Struct parsed = ParseJson(first.stdout_only);
+  const auto& root = parsed.fields();
+  EXPECT_EQ(root.at("exact_search").string_value(), "stopped at its limit without a proof");
+  EXPECT_GE(root.at("exact_nodes").number_value(), 3000);
+  EXPECT_LE(root.at("exact_nodes").number_value(), 3100);
+}
+
 // A capacity the search cannot decide in its time: `fits unknown`, exit
 // status 4 (neither "fits", 0, nor "does not fit", 3).
 TEST(ArenaCommandTest, CapacityUndecidedInTimeExitsFour) {
@@ -546,6 +575,7 @@ INSTANTIATE_TEST_SUITE_P(
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"},
         UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"},
+        UsageError{"ArenaNegativeMaxNodes", "arena --input x.csv --max-nodes -1", 2, "--max-nodes: -1 is not >= 0"},
         UsageError{"ArenaBadCapacity", "arena --input x.csv --capacity abc", 2, "--capacity: 'abc' is not a size"},
         UsageError{"ArenaZeroCapacity", "arena --input x.csv --capacity 0", 2, "--capacity: 0 bytes"},
         UsageError{"ArenaZeroAlignment", "arena --input x.csv --alignment 0", 2, "--alignment: 0 is not >= 1 byte"},
