@@ -322,6 +322,18 @@ TEST(ZooCommandTest, ListsModelsAndAnExportedFilePlansLikeTheZooModel) {
   }
 }
 
+// Writes buffers as `slimtrain arena --input` reads them (MiniMalloc's
+// header; ids 0, 1, ...) to a temporary file; returns its path.
+std::string WriteCutCsv(const std::vector<planner::ArenaRequest>& cut, const std::string& name) {
+  const std::string csv = TempPath(name);
+  std::ofstream out(csv);
+  out << "buffer,start,end,size\n";
+  for (size_t i = 0; i < cut.size(); ++i) {
+    out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
+  }
+  return csv;
+}
+
 TEST(ArenaCommandTest, PlansACsvAndPrintsEveryOffsetAsJson) {
   const std::string csv = TempPath("buffers.csv");
   std::ofstream(csv) << "id,lower,upper,size\na,0,2,100\nb,1,3,50\nc,2,4,100\n";
@@ -347,14 +359,7 @@ TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
   std::mt19937_64 rng(5);
   const int64_t height = 300;
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 120, 40, height, 1024);
-  const std::string csv = TempPath("cut.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "cut.csv");
   const CommandResult heuristics = Slimtrain("arena --input " + csv + " --search-seconds 0");
   ASSERT_EQ(heuristics.exit_code, 0) << heuristics.output;
   ASSERT_NE(heuristics.output.find("not proven"), std::string::npos) << "pick a cut the heuristics miss";
@@ -376,14 +381,7 @@ TEST(ArenaCommandTest, ExactSearchIsOnByDefaultAndSaysProven) {
 TEST(ArenaCommandTest, ReportsProgressOnStderrUnlessQuiet) {
   std::mt19937_64 rng(5);
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, 3000, 256);
-  const std::string csv = TempPath("big_cut.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "big_cut.csv");
   const CommandResult loud =
       RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --search-seconds 2.5 --threads 2");
   ASSERT_EQ(loud.exit_code, 0) << loud.output;
@@ -408,14 +406,7 @@ TEST(ArenaCommandTest, CapacityAnswersWhetherItFitsAndOutputWritesTheOffsets) {
   std::mt19937_64 rng(5);
   const int64_t height = 300, unit = 1024;
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 120, 40, height, unit);
-  const std::string csv = TempPath("cut_for_capacity.csv"), solution = TempPath("solution.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "cut_for_capacity.csv"), solution = TempPath("solution.csv");
   const std::string capacity = std::to_string(height * unit);
   const CommandResult fits =
       Slimtrain("arena --input " + csv + " --capacity " + capacity + " --quiet --output " + solution);
@@ -451,14 +442,7 @@ TEST(ArenaCommandTest, MaxNodesEndsTheSearchTheSameWayEachRun) {
   std::mt19937_64 rng(19);
   const int64_t height = 3000, unit = 256;
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, height, unit);
-  const std::string csv = TempPath("cut_capped.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "cut_capped.csv");
   const std::string command = std::string(kBinary) + " arena --input " + csv +
                               " --alignment 256 --threads 1 --max-nodes 3000 --search-seconds 600 --format json";
   const CommandResult first = RunCommandSplit(command);
@@ -479,14 +463,7 @@ TEST(ArenaCommandTest, CapacityUndecidedInTimeExitsFour) {
   std::mt19937_64 rng(19);
   const int64_t height = 3000, unit = 256;
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, height, unit);
-  const std::string csv = TempPath("cut_undecided.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "cut_undecided.csv");
   const CommandResult undecided = Slimtrain("arena --input " + csv + " --alignment 256 --capacity " +
                                             std::to_string(height * unit) + " --search-seconds 0.3 --quiet");
   EXPECT_EQ(undecided.exit_code, 4) << undecided.output;
@@ -503,14 +480,7 @@ TEST(ArenaCommandTest, SaysWhenTheInputIsTooLargeForTheExactSearch) {
   const std::vector<planner::ArenaRequest> cut =
       test_util::RectangleSlices(rng, static_cast<int>(planner::kMaxExactBuffers) + 1, 200, 400, 256);
   ASSERT_GT(cut.size(), planner::kMaxExactBuffers);
-  const std::string csv = TempPath("too_big_cut.csv");
-  {
-    std::ofstream out(csv);
-    out << "buffer,start,end,size\n";
-    for (size_t i = 0; i < cut.size(); ++i) {
-      out << i << "," << cut[i].first << "," << cut[i].last + 1 << "," << cut[i].size << "\n";
-    }
-  }
+  const std::string csv = WriteCutCsv(cut, "too_big_cut.csv");
   const CommandResult result = RunCommandSplit(std::string(kBinary) + " arena --input " + csv + " --search-seconds 30");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   ASSERT_NE(result.stdout_only.find("optimal      not proven"), std::string::npos)
