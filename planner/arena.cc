@@ -635,7 +635,7 @@ absl::StatusOr<ArenaPlan> PlanArena(absl::Span<const ArenaRequest> requests,
         method = "exact";
       }
       floor = std::max(floor, std::min(r.floor, best.arena));
-      proven = r.proven_optimal || best.arena <= floor;
+      proven = best.arena <= floor;
       exact_nodes += r.stats.nodes;
     };
     // With a tolerance and a node cap, the minimisation in two parts around

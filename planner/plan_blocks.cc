@@ -63,7 +63,6 @@ absl::Status VerifyPlanArena(const v1::MemoryPlan& plan) {
   }
   if (requests.empty()) return absl::OkStatus();
   arena.arena_bytes = plan.arena_bytes();
-  arena.lower_bound_bytes = plan.arena_lower_bound_bytes();
   SLIM_RETURN_IF_ERROR(VerifyArena(requests, arena, plan.alignment_bytes()));
   const int64_t bound = ArenaLowerBound(requests, plan.alignment_bytes());
   if (bound != plan.arena_lower_bound_bytes()) {

@@ -444,7 +444,7 @@ TEST(ArenaCommandTest, MaxNodesEndsTheSearchTheSameWayEachRun) {
   const std::vector<planner::ArenaRequest> cut = test_util::RectangleSlices(rng, 1500, 300, height, unit);
   const std::string csv = WriteCutCsv(cut, "cut_capped.csv");
   const std::string command = std::string(kBinary) + " arena --input " + csv +
-                              " --alignment 256 --threads 1 --max-nodes 3000 --search-seconds 600 --format json";
+                              " --alignment 256 --threads 1 --max-nodes 3000 --search-seconds 30 --format json";
   const CommandResult first = RunCommandSplit(command);
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const CommandResult second = RunCommandSplit(command);

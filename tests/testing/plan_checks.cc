@@ -1,7 +1,6 @@
 // plan_checks.cc — plan_checks.h's helpers.
 #include "tests/testing/plan_checks.h"
 
-
 #include "gtest/gtest.h"
 #include "planner/cost_model.h"
 #include "planner/plan_blocks.h"
