@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "planner/arena_decision.h"
 #include "planner/arena_exact.h"
 #include "planner/arena_placers.h"
 
@@ -755,6 +756,22 @@ absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> reques
   plan.proven_optimal = proven;
   plan.floor_bytes = floor * alignment;
   return plan;
+}
+
+absl::StatusOr<MergedRequests> MergeAtFullBoundaries(absl::Span<const ArenaRequest> requests, int64_t alignment,
+                                                     int64_t capacity_bytes) {
+  SLIM_RETURN_IF_ERROR(ValidateRequests(requests, alignment));
+  const Problem p = MakeProblem(requests, alignment);
+  const FullBoundaryReduction r = ReduceAtFullBoundaries(p.items, p.num_points, capacity_bytes / alignment);
+  MergedRequests out;
+  for (const Item& it : r.items) out.merged.push_back({it.size * alignment, it.first, it.last});
+  out.owner.assign(requests.size(), -1);
+  out.shift_bytes.assign(requests.size(), 0);
+  for (size_t k = 0; k < p.items.size(); ++k) {
+    out.owner[p.request_of[k]] = r.owner[k];
+    out.shift_bytes[p.request_of[k]] = r.shift[k] * alignment;
+  }
+  return out;
 }
 
 }  // namespace arena_internal

@@ -335,6 +335,18 @@ enum class Branching { kAlternate, kPitsOnly, kTightCells };
 absl::StatusOr<ArenaPlan> ExactFromStacked(absl::Span<const ArenaRequest> requests, int64_t alignment,
                                            double seconds, Branching branching, bool backjump = true);
 
+// Step 0 of the exact search's decisions (arena_exact.h) alone: the
+// buffers that take space as a decision at `capacity_bytes` searches them,
+// with what full boundaries force merged (tests: the merged buffers fit iff
+// the requests do, and any placement of them is one of the requests').
+struct MergedRequests {
+  std::vector<ArenaRequest> merged;  // bytes (units x alignment) and steps
+  std::vector<int32_t> owner;        // per request: its merged buffer (-1: size 0)
+  std::vector<int64_t> shift_bytes;  // per request: bytes above its merged buffer's offset
+};
+absl::StatusOr<MergedRequests> MergeAtFullBoundaries(absl::Span<const ArenaRequest> requests, int64_t alignment,
+                                                     int64_t capacity_bytes);
+
 }  // namespace arena_internal
 }  // namespace planner
 }  // namespace slimtrain

@@ -33,6 +33,24 @@ enum class Fit {
 
 class Decision;  // one search direction (arena_decision.cc)
 
+// Step 0 (arena_exact.h): the instance with what a full boundary forces
+// merged. Where the points p - 1 and p are both full (load = capacity),
+// the items ending at p - 1 and those starting at p cover the same memory;
+// when one side is a single item and the other side's items share their
+// lifetime, those sit stacked in its slot in every placement, and become
+// one item with it. Exact: the reduced instance fits iff the input does.
+struct FullBoundaryReduction {
+  std::vector<Item> items;     // the reduced instance (points renumbered)
+  int32_t num_points = 0;
+  std::vector<int32_t> owner;  // per input item: the reduced item it is part of
+  std::vector<int64_t> shift;  // per input item: units above its owner's offset
+  std::vector<int32_t> head;   // per reduced item: an input item at shift 0
+
+  // Input offsets from the reduced instance's.
+  std::vector<int64_t> Expand(const std::vector<int64_t>& reduced_offsets) const;
+};
+FullBoundaryReduction ReduceAtFullBoundaries(const std::vector<Item>& items, int32_t num_points, int64_t capacity);
+
 // The runs of one decision problem (step 4), alternating between the
 // instance and its mirror in time (the search fills from the left, so the two
 // explore differently; offsets are the same for both), each with its own
@@ -47,6 +65,7 @@ class DecisionRuns {
   // MinimizeArenaExact's parallel searches this is; an odd one starts the
   // other way in time, and each but 0 draws reshuffles of its own.
   // `backjump`: step 3b on (off only to test it against the search without).
+  // Without `fixed`, the runs search ReduceAtFullBoundaries' instance.
   DecisionRuns(const std::vector<Item>& items, int32_t num_points, int64_t capacity, Branching branching,
                const std::vector<int64_t>* hint, const std::vector<char>* fixed = nullptr, int stream = 0,
                bool backjump = true);
@@ -63,11 +82,13 @@ class DecisionRuns {
 
  private:
   const Branching branching_;
+  const FullBoundaryReduction reduction_;  // the items the runs search (all, unmerged, with `fixed`)
   const std::vector<Item> mirrored_;
   int64_t nodes_ = 0;  // both directions' search nodes
   std::unique_ptr<Decision> forward_, backward_;
   const int64_t capacity_;
   const int stream_;
+  std::vector<int64_t> reduced_offsets_;  // a run's placement of reduction_.items
   uint64_t seed_ = 0;  // of the next run
   double budget_;      // nodes of the next run
 };

@@ -15,6 +15,24 @@
 // The decision problem "does everything fit in capacity C" (arena_decision.h's
 // DecisionRuns) follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
 // from the paper's description:
+//   0. Full boundaries (ReduceAtFullBoundaries, before any run). Where the
+//      load at two neighbouring points p - 1 and p is C, nothing is free
+//      at either, and the items alive at both keep their offsets, so the
+//      items ending at p - 1 cover exactly the memory the items starting at
+//      p cover. When one side is a single item and the other side's items
+//      share one lifetime, those items sit stacked in the single item's
+//      slot in every placement within C (in any order: nothing else is
+//      alive there then), so they become one item with it, repeated until
+//      nothing changes. The reduced instance fits iff the input does, and
+//      its placements expand to the input's. It applies where the load
+//      reaches C at neighbouring points, so at the lower bound: the three
+//      hardest coarse cuts lose 7-15% of their pieces, 600-1,500-piece fine
+//      cuts 13-40% (a cut in time on a 1024-step grid usually makes a
+//      boundary with one piece on each side), MiniMalloc's B and C 39% and
+//      47%, its D and J under 1%; the zoo's plans checked (ResNet-50 approx8,
+//      ResNet-101 approx4, a DenseNet one) none (bench, fine cuts of
+//      600-1,500 pieces in three orders: 14 -> 19 of 30 proven in 10 s;
+//      docs/results.md "Thirteenth session").
 //   1. Canonical solutions only. Every feasible placement can be lowered until
 //      each buffer rests on the highest buffer below it that is alive with it
 //      (or on 0); taking the buffers by increasing offset, ties by time, each

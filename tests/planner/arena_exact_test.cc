@@ -211,6 +211,126 @@ TEST(ArenaExactTest, ProvesOptimaAboveTheLowerBound) {
   }
 }
 
+// Whether `r` fits in `capacity` (alignment 1), by trying every offset for
+// every buffer; `offsets` gets the first placement found.
+bool BruteForceFits(const Requests& r, int64_t capacity, std::vector<int64_t>& offsets) {
+  offsets.assign(r.size(), 0);
+  std::function<bool(size_t)> place = [&](size_t i) {
+    if (i == r.size()) return true;
+    for (int64_t o = 0; o + r[i].size <= capacity; ++o) {
+      bool free = true;
+      for (size_t j = 0; j < i && free; ++j) {
+        const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
+        free = !same_time || o + r[i].size <= offsets[j] || offsets[j] + r[j].size <= o;
+      }
+      if (!free) continue;
+      offsets[i] = o;
+      if (place(i + 1)) return true;
+    }
+    return false;
+  };
+  return place(0);
+}
+
+// 3-6 buffers of 1-4 bytes over 5 steps, then one-step buffers filling every
+// step to the fullest one (so at its lower bound every boundary is full).
+Requests TinyFullInstance(std::mt19937_64& rng) {
+  Requests r;
+  std::vector<int64_t> load(5, 0);
+  const int n = static_cast<int>(Uniform(rng, 3, 6));
+  for (int k = 0; k < n; ++k) {
+    const int32_t first = static_cast<int32_t>(Uniform(rng, 0, 4));
+    const int32_t last = std::min<int32_t>(4, first + static_cast<int32_t>(Uniform(rng, 0, 2)));
+    r.push_back({Uniform(rng, 1, 4), first, last});
+    for (int32_t t = first; t <= last; ++t) load[t] += r.back().size;
+  }
+  const int64_t fullest = *std::max_element(load.begin(), load.end());
+  for (int32_t t = 0; t < 5; ++t) {
+    if (load[t] < fullest) r.push_back({fullest - load[t], t, t});
+  }
+  return r;
+}
+
+int64_t MostAlive(const Requests& r) {
+  int32_t steps = 0;
+  for (const ArenaRequest& q : r) steps = std::max(steps, q.last + 1);
+  std::vector<int64_t> load(steps, 0);
+  for (const ArenaRequest& q : r) {
+    for (int32_t t = q.first; t <= q.last; ++t) load[t] += q.size;
+  }
+  return *std::max_element(load.begin(), load.end());
+}
+
+// Step 0 (arena_decision.h): where two neighbouring steps are full, a lone
+// buffer ending at the first is continued in its slot by the buffers of one
+// lifetime starting at the second, and the other way round; nothing else is
+// merged, and a step with room to spare merges nothing.
+TEST(ArenaExactTest, FullBoundariesMergeOnlyWhatEveryPlacementKeepsTogether) {
+  // {size, first, last}: 4 bytes over steps 0-1, then two of 2 over 2-3,
+  // then a 4 over step 4 and beside it (capacity 5) a 1 over all steps.
+  const Requests r = {{4, 0, 1}, {2, 2, 3}, {2, 2, 3}, {4, 4, 4}, {1, 0, 4}};
+  absl::StatusOr<arena_internal::MergedRequests> m = arena_internal::MergeAtFullBoundaries(r, 1, 5);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->merged.size(), 2u);
+  EXPECT_EQ(m->owner[0], m->owner[1]);
+  EXPECT_EQ(m->owner[0], m->owner[3]);
+  EXPECT_NE(m->owner[0], m->owner[4]);
+  const ArenaRequest& slot = m->merged[m->owner[0]];
+  EXPECT_EQ(slot.size, 4);
+  EXPECT_EQ(slot.first, 0);
+  EXPECT_EQ(slot.last, 4);
+  EXPECT_EQ(m->shift_bytes[0], 0);
+  EXPECT_EQ(m->shift_bytes[3], 0);
+  EXPECT_EQ(std::min(m->shift_bytes[1], m->shift_bytes[2]), 0);
+  EXPECT_EQ(std::max(m->shift_bytes[1], m->shift_bytes[2]), 2);
+
+  // With room to spare at step 1 nothing is forced.
+  absl::StatusOr<arena_internal::MergedRequests> roomy = arena_internal::MergeAtFullBoundaries(r, 1, 6);
+  ASSERT_TRUE(roomy.ok());
+  EXPECT_EQ(roomy->merged.size(), r.size());
+  // Two buffers of different lifetimes after the lone one (step 4, where a
+  // third starts, has room): their order in its slot is open, so all stay
+  // apart.
+  const Requests open = {{4, 0, 1}, {2, 2, 3}, {2, 2, 4}, {1, 4, 4}};
+  absl::StatusOr<arena_internal::MergedRequests> o = arena_internal::MergeAtFullBoundaries(open, 1, 4);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->merged.size(), open.size());
+}
+
+// The merged buffers fit at the lower bound exactly when the requests do
+// (brute force on both, tiny instances full at every step and the gap
+// instances, which do not fit there), and a placement of the merged buffers
+// is one of the requests'.
+TEST(ArenaExactTest, MergingAtFullBoundariesKeepsTheAnswer) {
+  std::vector<Requests> instances = GapInstances();
+  std::mt19937_64 rng(53);
+  for (int i = 0; i < 300; ++i) instances.push_back(TinyFullInstance(rng));
+  size_t merged_away = 0;
+  int fit = 0, no_fit = 0;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    const Requests& r = instances[i];
+    const int64_t bound = MostAlive(r);
+    absl::StatusOr<arena_internal::MergedRequests> m = arena_internal::MergeAtFullBoundaries(r, 1, bound);
+    ASSERT_TRUE(m.ok()) << m.status();
+    merged_away += r.size() - m->merged.size();
+    std::vector<int64_t> offsets, merged_offsets;
+    const bool fits = BruteForceFits(r, bound, offsets);
+    ASSERT_EQ(BruteForceFits(m->merged, bound, merged_offsets), fits) << "instance " << i;
+    (fits ? fit : no_fit)++;
+    if (!fits) continue;
+    ArenaPlan plan;
+    for (size_t k = 0; k < r.size(); ++k) {
+      plan.offsets.push_back(merged_offsets[m->owner[k]] + m->shift_bytes[k]);
+      plan.arena_bytes = std::max(plan.arena_bytes, plan.offsets[k] + r[k].size);
+    }
+    EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
+    EXPECT_LE(plan.arena_bytes, bound) << "instance " << i;
+  }
+  EXPECT_GE(merged_away, 200u) << "the instances give the merging too little to do";
+  EXPECT_GE(no_fit, static_cast<int>(GapInstances().size()));
+  EXPECT_GT(fit, 250);
+}
+
 // Two parts in time (arena_exact.h, "Parts in time"): a gap instance
 // (optimum above its lower bound) and after it a rectangle cut a byte lower
 // than that optimum, or a byte higher. The whole's optimum is the larger
