@@ -122,6 +122,16 @@ TEST(ArenaExactTest, SplitsAtTimeCuts) {
   EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
 }
 
+// Whether buffer i at offset o shares no byte with buffers 0..i-1 alive
+// with it, at `offsets` (alignment 1).
+bool FreeBelowIndex(const Requests& r, const std::vector<int64_t>& offsets, size_t i, int64_t o) {
+  for (size_t j = 0; j < i; ++j) {
+    const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
+    if (same_time && o < offsets[j] + r[j].size && offsets[j] < o + r[i].size) return false;
+  }
+  return true;
+}
+
 // The least arena by trying every offset below `bound` for every buffer
 // (alignment 1): the reference for tiny instances.
 int64_t BruteForceOptimum(const Requests& r, int64_t bound) {
@@ -134,12 +144,7 @@ int64_t BruteForceOptimum(const Requests& r, int64_t bound) {
       return;
     }
     for (int64_t o = 0; o + r[i].size < best; ++o) {
-      bool free = true;
-      for (size_t j = 0; j < i && free; ++j) {
-        const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
-        free = !same_time || o + r[i].size <= offsets[j] || offsets[j] + r[j].size <= o;
-      }
-      if (!free) continue;
+      if (!FreeBelowIndex(r, offsets, i, o)) continue;
       offsets[i] = o;
       place(i + 1, std::max(arena, o + r[i].size));
     }
@@ -218,12 +223,7 @@ bool BruteForceFits(const Requests& r, int64_t capacity, std::vector<int64_t>& o
   std::function<bool(size_t)> place = [&](size_t i) {
     if (i == r.size()) return true;
     for (int64_t o = 0; o + r[i].size <= capacity; ++o) {
-      bool free = true;
-      for (size_t j = 0; j < i && free; ++j) {
-        const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
-        free = !same_time || o + r[i].size <= offsets[j] || offsets[j] + r[j].size <= o;
-      }
-      if (!free) continue;
+      if (!FreeBelowIndex(r, offsets, i, o)) continue;
       offsets[i] = o;
       if (place(i + 1)) return true;
     }
