@@ -30,8 +30,8 @@
 //      cuts 13-40% (a cut in time on a 1024-step grid usually makes a
 //      boundary with one piece on each side), MiniMalloc's B and C 39% and
 //      47%, its D and J under 1%; the zoo's plans checked (ResNet-50 approx8,
-//      ResNet-101 approx4, a DenseNet one) none (bench, fine cuts of
-//      600-1,500 pieces in three orders: 14 -> 19 of 30 proven in 10 s;
+//      ResNet-101 approx4, a DenseNet one) none (bench, 30 fine cuts of
+//      600-1,500 pieces, three orders each: 37 -> 41 of 90 proven in 10 s;
 //      docs/results.md "Thirteenth session").
 //   1. Canonical solutions only. Every feasible placement can be lowered until
 //      each buffer rests on the highest buffer below it that is alive with it
