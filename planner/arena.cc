@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "planner/arena_decision.h"
 #include "planner/arena_exact.h"
+#include "planner/arena_full_boundaries.h"
 #include "planner/arena_placers.h"
 
 namespace slimtrain {
@@ -62,24 +62,16 @@ Problem MakeProblem(absl::Span<const ArenaRequest> requests, int64_t alignment) 
   std::sort(points.begin(), points.end());
   points.erase(std::unique(points.begin(), points.end()), points.end());
   p.num_points = static_cast<int32_t>(points.size());
-  std::vector<int64_t> delta(points.size() + 1, 0);
   for (Item& it : p.items) {
     it.lo = static_cast<int32_t>(std::lower_bound(points.begin(), points.end(), it.first) -
                                  points.begin());
     it.hi = static_cast<int32_t>(std::upper_bound(points.begin(), points.end(), it.last) -
                                  points.begin()) - 1;
-    delta[it.lo] += it.size;
-    delta[it.hi + 1] -= it.size;
   }
   // The most bytes alive at once are alive at some first step, so the
   // compressed points see the true maximum.
-  p.live.resize(points.size());
-  int64_t alive = 0;
-  for (size_t k = 0; k < points.size(); ++k) {
-    alive += delta[k];
-    p.live[k] = alive;
-    p.lower_bound = std::max(p.lower_bound, alive);
-  }
+  p.live = arena_internal::LoadAtPoints(p.items, p.num_points);
+  for (const int64_t alive : p.live) p.lower_bound = std::max(p.lower_bound, alive);
   return p;
 }
 

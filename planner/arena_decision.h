@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "planner/arena.h"
+#include "planner/arena_full_boundaries.h"
 #include "planner/arena_placers.h"
 
 namespace slimtrain::planner::arena_internal {
@@ -32,24 +33,6 @@ enum class Fit {
 };
 
 class Decision;  // one search direction (arena_decision.cc)
-
-// Step 0 (arena_exact.h): the instance with what a full boundary forces
-// merged. Where the points p - 1 and p are both full (load = capacity),
-// the items ending at p - 1 and those starting at p cover the same memory;
-// when one side is a single item and the other side's items share their
-// lifetime, those sit stacked in its slot in every placement, and become
-// one item with it. Exact: the reduced instance fits iff the input does.
-struct FullBoundaryReduction {
-  std::vector<Item> items;     // the reduced instance (points renumbered)
-  int32_t num_points = 0;
-  std::vector<int32_t> owner;  // per input item: the reduced item it is part of
-  std::vector<int64_t> shift;  // per input item: units above its owner's offset
-  std::vector<int32_t> head;   // per reduced item: an input item at shift 0
-
-  // Input offsets from the reduced instance's.
-  std::vector<int64_t> Expand(const std::vector<int64_t>& reduced_offsets) const;
-};
-FullBoundaryReduction ReduceAtFullBoundaries(const std::vector<Item>& items, int32_t num_points, int64_t capacity);
 
 // The runs of one decision problem (step 4), alternating between the
 // instance and its mirror in time (the search fills from the left, so the two

@@ -394,22 +394,15 @@ std::vector<Part> SplitInTime(const std::vector<Item>& items, const std::vector<
     int32_t last = part.first_point;
     for (const int32_t k : part.members) last = std::max(last, items[k].hi);
     part.num_points = last - part.first_point + 1;
-    std::vector<int64_t> load(part.num_points + 1, 0);
     for (const int32_t k : part.members) {
       Item it = items[k];
       it.lo -= part.first_point;
       it.hi -= part.first_point;
-      load[it.lo] += it.size;
-      load[it.hi + 1] -= it.size;
       part.items.push_back(it);
       part.offsets.push_back(offsets[k]);
       part.arena = std::max(part.arena, offsets[k] + it.size);
     }
-    int64_t live = 0;
-    for (int32_t t = 0; t < part.num_points; ++t) {
-      live += load[t];
-      part.floor = std::max(part.floor, live);
-    }
+    for (const int64_t live : LoadAtPoints(part.items, part.num_points)) part.floor = std::max(part.floor, live);
   }
   return parts;
 }

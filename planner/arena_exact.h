@@ -15,7 +15,7 @@
 // The decision problem "does everything fit in capacity C" (arena_decision.h's
 // DecisionRuns) follows the ideas of MiniMalloc (Moffitt & Fegade, ASPLOS 2023), written
 // from the paper's description:
-//   0. Full boundaries (ReduceAtFullBoundaries, before any run). Where the
+//   0. Full boundaries (arena_full_boundaries.h, before any run). Where the
 //      load at two neighbouring points p - 1 and p is C, nothing is free
 //      at either, and the items alive at both keep their offsets, so the
 //      items ending at p - 1 cover exactly the memory the items starting at

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
+#include <vector>
 
 namespace slimtrain::planner::arena_internal {
 namespace {
@@ -54,6 +55,17 @@ void AddToUnion(std::vector<Interval>& u, Interval iv) {
 }
 
 }  // namespace
+
+std::vector<int64_t> LoadAtPoints(absl::Span<const Item> items, int32_t num_points) {
+  std::vector<int64_t> load(num_points + 1, 0);  // differences, then sums
+  for (const Item& it : items) {
+    load[it.lo] += it.size;
+    load[it.hi + 1] -= it.size;
+  }
+  for (int32_t p = 1; p < num_points; ++p) load[p] += load[p - 1];
+  load.pop_back();
+  return load;
+}
 
 int64_t ScanPlacer::Place(absl::Span<const int32_t> order, size_t start, std::vector<int64_t>& offsets,
                           int64_t limit) {

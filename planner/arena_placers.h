@@ -27,6 +27,10 @@ struct Item {
   int32_t hi;
 };
 
+// Units alive at each point of [0, num_points): the sum of the sizes of
+// the items whose [lo, hi] holds it.
+std::vector<int64_t> LoadAtPoints(absl::Span<const Item> items, int32_t num_points);
+
 // Occupied memory [begin, end), in units.
 struct Interval {
   int64_t begin;

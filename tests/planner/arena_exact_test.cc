@@ -4,7 +4,7 @@
 // lower bound), matches a brute-force optimum on tiny instances, some with an
 // optimum above the lower bound (so its "no placement fits" answers are
 // right), keeps to its time limit, and every plan passes an overlap check
-// written here, independent of the planner's VerifyArena.
+// independent of the planner's VerifyArena (tests/testing/arena_reference.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "planner/arena.h"
 #include "tests/testing/arena_instances.h"
+#include "tests/testing/arena_reference.h"
 
 namespace slimtrain {
 namespace planner {
@@ -26,35 +27,13 @@ namespace {
 
 using ::testing::HasSubstr;
 using Requests = std::vector<ArenaRequest>;
+using ::slimtrain::test_util::BruteForceOptimum;
+using ::slimtrain::test_util::CheckPlan;
 using ::slimtrain::test_util::FullSteps;
+using ::slimtrain::test_util::GapInstances;
 using ::slimtrain::test_util::RandomIntervals;
 using ::slimtrain::test_util::RectangleSlices;
 using ::slimtrain::test_util::Uniform;
-
-int64_t Aligned(int64_t bytes, int64_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }
-
-// The independent check: every offset a non-negative multiple of the
-// alignment, no two buffers alive at a common step share a byte, and the
-// arena is the max of offset + aligned size. O(n^2), by the definition.
-std::string CheckPlan(const Requests& r, const ArenaPlan& plan, int64_t alignment) {
-  if (plan.offsets.size() != r.size()) return "wrong number of offsets";
-  int64_t arena = 0;
-  for (size_t i = 0; i < r.size(); ++i) {
-    if (plan.offsets[i] < 0 || plan.offsets[i] % alignment != 0) {
-      return "buffer " + std::to_string(i) + " misaligned";
-    }
-    if (r[i].size > 0) arena = std::max(arena, plan.offsets[i] + Aligned(r[i].size, alignment));
-    for (size_t j = 0; j < i; ++j) {
-      if (r[i].size == 0 || r[j].size == 0) continue;
-      const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
-      const bool same_bytes = plan.offsets[i] < plan.offsets[j] + Aligned(r[j].size, alignment) &&
-                              plan.offsets[j] < plan.offsets[i] + Aligned(r[i].size, alignment);
-      if (same_time && same_bytes) return "buffers " + std::to_string(j) + " and " + std::to_string(i) + " overlap";
-    }
-  }
-  if (arena != plan.arena_bytes) return "arena_bytes is not the max of offset + size";
-  return "";
-}
 
 ArenaOptions Exact(double seconds, int64_t alignment) {
   ArenaOptions o;
@@ -122,37 +101,6 @@ TEST(ArenaExactTest, SplitsAtTimeCuts) {
   EXPECT_GT(heuristics_missed, 0) << "no instance needed the exact search: the test proves nothing";
 }
 
-// Whether buffer i at offset o shares no byte with buffers 0..i-1 alive
-// with it, at `offsets` (alignment 1).
-bool FreeBelowIndex(const Requests& r, const std::vector<int64_t>& offsets, size_t i, int64_t o) {
-  for (size_t j = 0; j < i; ++j) {
-    const bool same_time = r[i].first <= r[j].last && r[j].first <= r[i].last;
-    if (same_time && o < offsets[j] + r[j].size && offsets[j] < o + r[i].size) return false;
-  }
-  return true;
-}
-
-// The least arena by trying every offset below `bound` for every buffer
-// (alignment 1): the reference for tiny instances.
-int64_t BruteForceOptimum(const Requests& r, int64_t bound) {
-  std::vector<int64_t> offsets(r.size());
-  int64_t best = bound;
-  std::function<void(size_t, int64_t)> place = [&](size_t i, int64_t arena) {
-    if (arena >= best) return;
-    if (i == r.size()) {
-      best = arena;
-      return;
-    }
-    for (int64_t o = 0; o + r[i].size < best; ++o) {
-      if (!FreeBelowIndex(r, offsets, i, o)) continue;
-      offsets[i] = o;
-      place(i + 1, std::max(arena, o + r[i].size));
-    }
-  };
-  place(0, 0);
-  return best;
-}
-
 // 4-8 buffers of 1-4 bytes, each alive 1-3 of 7 steps.
 Requests TinyInstance(std::mt19937_64& rng) {
   Requests r;
@@ -166,7 +114,8 @@ Requests TinyInstance(std::mt19937_64& rng) {
 
 // Tiny random instances (alignment 1): the proven optimum equals the
 // brute-force one. (Random tiny instances almost never have an optimum above
-// the lower bound: 20,000 tried found none; GapInstances below have one.)
+// the lower bound: 20,000 tried found none; GapInstances, arena_instances.h,
+// have one.)
 TEST(ArenaExactTest, MatchesBruteForceOnTinyInstances) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 100; ++i) {
@@ -177,29 +126,6 @@ TEST(ArenaExactTest, MatchesBruteForceOnTinyInstances) {
     EXPECT_EQ(plan->arena_bytes, BruteForceOptimum(r, plan->arena_bytes + 1)) << "instance " << i;
     EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
   }
-}
-
-// Instances whose optimum is above the lower bound, so that proving it needs
-// "does not fit" answers at capacities from the bound up. Random ones almost
-// never have such a gap (above; 300,000 random 8-12 buffer instances had none
-// either): these were found by a brute-force search over instances whose
-// every step is filled to the bound by one-step buffers ({size, first, last}).
-std::vector<Requests> GapInstances() {
-  return {
-      {{2, 1, 3}, {1, 0, 2}, {1, 2, 4}, {4, 4, 4}, {3, 0, 0}, {2, 1, 1}, {2, 3, 3}, {1, 0, 0}, {1, 2, 2}},
-      {{4, 1, 4}, {1, 0, 3}, {2, 2, 4}, {4, 0, 1}, {1, 1, 2}, {3, 0, 0}, {3, 3, 3}, {2, 0, 0}, {2, 4, 4},
-       {2, 4, 4}, {1, 2, 2}, {1, 2, 2}},
-      {{4, 0, 2}, {1, 2, 4}, {1, 1, 3}, {1, 2, 4}, {3, 4, 4}, {3, 4, 4}, {3, 1, 1}, {3, 3, 3}, {2, 0, 0},
-       {2, 0, 0}, {2, 3, 3}, {1, 2, 2}},
-      {{4, 0, 3}, {1, 1, 4}, {2, 0, 2}, {4, 2, 3}, {3, 3, 4}, {3, 0, 1}, {3, 0, 0}, {3, 4, 4}, {3, 4, 4},
-       {2, 1, 1}, {2, 4, 4}, {1, 2, 2}},
-      {{3, 0, 2}, {3, 2, 4}, {2, 1, 3}, {4, 3, 4}, {2, 0, 1}, {2, 0, 1}, {3, 0, 0}, {3, 2, 2}, {3, 4, 4},
-       {2, 1, 1}, {1, 0, 0}, {1, 3, 3}, {1, 3, 3}, {1, 4, 4}},
-      {{3, 2, 4}, {2, 1, 3}, {2, 0, 2}, {2, 0, 1}, {4, 4, 4}, {3, 0, 0}, {3, 3, 3}, {2, 1, 1}, {1, 0, 0},
-       {1, 2, 2}, {1, 4, 4}},
-      {{3, 0, 2}, {2, 1, 3}, {1, 2, 4}, {2, 3, 4}, {3, 4, 4}, {3, 0, 0}, {2, 1, 1}, {2, 3, 3}, {1, 4, 4},
-       {1, 0, 0}, {1, 2, 2}},
-  };
 }
 
 // Through PlanArena: the proven arena is the brute-force optimum.
@@ -214,121 +140,6 @@ TEST(ArenaExactTest, ProvesOptimaAboveTheLowerBound) {
     EXPECT_EQ(plan->arena_bytes, BruteForceOptimum(r, plan->arena_bytes + 1)) << "instance " << i;
     EXPECT_TRUE(plan->proven_optimal) << "instance " << i;
   }
-}
-
-// Whether `r` fits in `capacity` (alignment 1), by trying every offset for
-// every buffer; `offsets` gets the first placement found.
-bool BruteForceFits(const Requests& r, int64_t capacity, std::vector<int64_t>& offsets) {
-  offsets.assign(r.size(), 0);
-  std::function<bool(size_t)> place = [&](size_t i) {
-    if (i == r.size()) return true;
-    for (int64_t o = 0; o + r[i].size <= capacity; ++o) {
-      if (!FreeBelowIndex(r, offsets, i, o)) continue;
-      offsets[i] = o;
-      if (place(i + 1)) return true;
-    }
-    return false;
-  };
-  return place(0);
-}
-
-// 3-6 buffers of 1-4 bytes over 5 steps, then one-step buffers filling every
-// step to the fullest one (so at its lower bound every boundary is full).
-Requests TinyFullInstance(std::mt19937_64& rng) {
-  Requests r;
-  std::vector<int64_t> load(5, 0);
-  const int n = static_cast<int>(Uniform(rng, 3, 6));
-  for (int k = 0; k < n; ++k) {
-    const int32_t first = static_cast<int32_t>(Uniform(rng, 0, 4));
-    const int32_t last = std::min<int32_t>(4, first + static_cast<int32_t>(Uniform(rng, 0, 2)));
-    r.push_back({Uniform(rng, 1, 4), first, last});
-    for (int32_t t = first; t <= last; ++t) load[t] += r.back().size;
-  }
-  const int64_t fullest = *std::max_element(load.begin(), load.end());
-  for (int32_t t = 0; t < 5; ++t) {
-    if (load[t] < fullest) r.push_back({fullest - load[t], t, t});
-  }
-  return r;
-}
-
-int64_t MostAlive(const Requests& r) {
-  int32_t steps = 0;
-  for (const ArenaRequest& q : r) steps = std::max(steps, q.last + 1);
-  std::vector<int64_t> load(steps, 0);
-  for (const ArenaRequest& q : r) {
-    for (int32_t t = q.first; t <= q.last; ++t) load[t] += q.size;
-  }
-  return *std::max_element(load.begin(), load.end());
-}
-
-// Step 0 (arena_decision.h): where two neighbouring steps are full, a lone
-// buffer ending at the first is continued in its slot by the buffers of one
-// lifetime starting at the second, and the other way round; nothing else is
-// merged, and a step with room to spare merges nothing.
-TEST(ArenaExactTest, FullBoundariesMergeOnlyWhatEveryPlacementKeepsTogether) {
-  // {size, first, last}: 4 bytes over steps 0-1, then two of 2 over 2-3,
-  // then a 4 over step 4 and beside it (capacity 5) a 1 over all steps.
-  const Requests r = {{4, 0, 1}, {2, 2, 3}, {2, 2, 3}, {4, 4, 4}, {1, 0, 4}};
-  absl::StatusOr<arena_internal::MergedRequests> m = arena_internal::MergeAtFullBoundaries(r, 1, 5);
-  ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_EQ(m->merged.size(), 2u);
-  EXPECT_EQ(m->owner[0], m->owner[1]);
-  EXPECT_EQ(m->owner[0], m->owner[3]);
-  EXPECT_NE(m->owner[0], m->owner[4]);
-  const ArenaRequest& slot = m->merged[m->owner[0]];
-  EXPECT_EQ(slot.size, 4);
-  EXPECT_EQ(slot.first, 0);
-  EXPECT_EQ(slot.last, 4);
-  EXPECT_EQ(m->shift_bytes[0], 0);
-  EXPECT_EQ(m->shift_bytes[3], 0);
-  EXPECT_EQ(std::min(m->shift_bytes[1], m->shift_bytes[2]), 0);
-  EXPECT_EQ(std::max(m->shift_bytes[1], m->shift_bytes[2]), 2);
-
-  // With room to spare at step 1 nothing is forced.
-  absl::StatusOr<arena_internal::MergedRequests> roomy = arena_internal::MergeAtFullBoundaries(r, 1, 6);
-  ASSERT_TRUE(roomy.ok());
-  EXPECT_EQ(roomy->merged.size(), r.size());
-  // Two buffers of different lifetimes after the lone one (step 4, where a
-  // third starts, has room): their order in its slot is open, so all stay
-  // apart.
-  const Requests open = {{4, 0, 1}, {2, 2, 3}, {2, 2, 4}, {1, 4, 4}};
-  absl::StatusOr<arena_internal::MergedRequests> o = arena_internal::MergeAtFullBoundaries(open, 1, 4);
-  ASSERT_TRUE(o.ok());
-  EXPECT_EQ(o->merged.size(), open.size());
-}
-
-// The merged buffers fit at the lower bound exactly when the requests do
-// (brute force on both, tiny instances full at every step and the gap
-// instances, which do not fit there), and a placement of the merged buffers
-// is one of the requests'.
-TEST(ArenaExactTest, MergingAtFullBoundariesKeepsTheAnswer) {
-  std::vector<Requests> instances = GapInstances();
-  std::mt19937_64 rng(53);
-  for (int i = 0; i < 300; ++i) instances.push_back(TinyFullInstance(rng));
-  size_t merged_away = 0;
-  int fit = 0, no_fit = 0;
-  for (size_t i = 0; i < instances.size(); ++i) {
-    const Requests& r = instances[i];
-    const int64_t bound = MostAlive(r);
-    absl::StatusOr<arena_internal::MergedRequests> m = arena_internal::MergeAtFullBoundaries(r, 1, bound);
-    ASSERT_TRUE(m.ok()) << m.status();
-    merged_away += r.size() - m->merged.size();
-    std::vector<int64_t> offsets, merged_offsets;
-    const bool fits = BruteForceFits(r, bound, offsets);
-    ASSERT_EQ(BruteForceFits(m->merged, bound, merged_offsets), fits) << "instance " << i;
-    (fits ? fit : no_fit)++;
-    if (!fits) continue;
-    ArenaPlan plan;
-    for (size_t k = 0; k < r.size(); ++k) {
-      plan.offsets.push_back(merged_offsets[m->owner[k]] + m->shift_bytes[k]);
-      plan.arena_bytes = std::max(plan.arena_bytes, plan.offsets[k] + r[k].size);
-    }
-    EXPECT_EQ(CheckPlan(r, plan, 1), "") << "instance " << i;
-    EXPECT_LE(plan.arena_bytes, bound) << "instance " << i;
-  }
-  EXPECT_GE(merged_away, 200u) << "the instances give the merging too little to do";
-  EXPECT_GE(no_fit, static_cast<int>(GapInstances().size()));
-  EXPECT_GT(fit, 250);
 }
 
 // Two parts in time (arena_exact.h, "Parts in time"): a gap instance

@@ -48,6 +48,13 @@ std::vector<planner::ArenaRequest> RandomIntervals(std::mt19937_64& rng, int n, 
 // bound, where many have no placement: a search must prove "does not fit".
 std::vector<planner::ArenaRequest> FullSteps(std::mt19937_64& rng, int32_t max_steps = 16, int max_buffers = 20);
 
+// Seven instances (alignment 1, 9-14 buffers over 5 steps, every step filled
+// to the bound by one-step buffers) whose optimum is above the lower bound,
+// so that proving it needs "does not fit" answers at capacities from the
+// bound up. Random ones almost never have such a gap (300,000 random 8-12
+// buffer instances had none): these were found by a brute-force search.
+std::vector<std::vector<planner::ArenaRequest>> GapInstances();
+
 // A pre-activation bottleneck ResNet step with `layers` BN-ReLU-conv layers,
 // three per block, four stages (block input/output `base` = 8 MiB >> stage,
 // inside base/4). Forward step i, backward step 2*layers-1-i. Per layer: the
