@@ -1,5 +1,8 @@
 // slimtrain plan: memory plans of a model at a batch size, per strategy.
+#include <algorithm>
 #include <iostream>
+#include <memory>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,8 @@
 #include "client/job_flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
+#include "engine/cpu/fast_backend.h"
+#include "engine/cuda/workspace_bounds.h"
 #include "planner/cost_model.h"
 #include "planner/data_parallel.h"
 #include "planner/plan_request.h"
@@ -21,9 +26,26 @@
 namespace slimtrain::client {
 namespace {
 
+// --threads above this is a typo, not a machine.
+constexpr int64_t kMaxThreads = 4096;
+
 int Fail(const absl::Status& status) {
   std::cerr << "slimtrain plan: " << status.message() << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// The cost model a local plan for `device` counts workspaces with, the one
+// the server plans the same request with: a GPU profile's are cuDNN's at
+// their bounds (as GPU jobs are admitted), the CPU's are oneDNN's at
+// `threads` (as `slimtrain train --backend fast` runs; 0: the machine's
+// cores, shared among `ranks` processes as train shares them).
+std::unique_ptr<planner::CostModel> LocalCostModel(const std::string& device, int64_t threads, int64_t ranks) {
+  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(device);
+  if (profile.ok() && profile->gpu) return std::make_unique<engine::cuda::CudaWorkspaceBound>();
+  if (threads == 0 && ranks > 1) {
+    threads = std::max<int64_t>(1, std::thread::hardware_concurrency() / ranks);
+  }
+  return std::make_unique<engine::FastBackend>(static_cast<int>(threads));
 }
 
 }  // namespace
@@ -31,7 +53,7 @@ int Fail(const absl::Status& status) {
 int RunPlanCommand(const std::vector<std::string>& args) {
   std::string model, model_file, strategies = "all", optimizer = planner::kDefaultOptimizer, budget, device = "cpu", format = "table",
                                   svg, arena_csv, sensitivity;
-  int64_t batch = 0, alignment = 0, ranks = 1;
+  int64_t batch = 0, alignment = 0, ranks = 1, threads = 0;
   double arena_exact_seconds = planner::PlanOptions().arena_exact_seconds;
   DataParallelFlags data_parallel;
   bool max_batch = false, buffers = false;
@@ -61,13 +83,19 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.Bool("buffers", &buffers, "json: include every buffer and step");
   flags.String("sensitivity", &sensitivity,
                "mixed: a `slimtrain calibrate` table to choose bits from (default: sensitivities assumed)");
-  flags.Int("alignment", &alignment, "arena alignment in bytes (default: the device's, 256)");
+  flags.Int("alignment", &alignment,
+            "arena alignment in bytes (default: the cost model's: 64 on the CPU, as oneDNN's kernels, 256 on a "
+            "GPU)");
   flags.Double("arena-exact-seconds", &arena_exact_seconds,
                "the arena's exact search per plan, on plans more than 0.5% above the lower bound, in [0, 60] "
                "(as a node budget: the same plan on any machine this fast or faster); 0: off");
   flags.Int("ranks", &ranks,
             "data-parallel: plan each of this many ranks (as `slimtrain train --ranks`): its gradient buckets in "
             "the arena and the bytes it communicates per step");
+  flags.Int("threads", &threads,
+            "CPU plans: the threads oneDNN's kernels run with, as `slimtrain train --threads` (their workspaces "
+            "depend on it; default: the machine's cores, shared among --ranks); not with --server, which plans "
+            "with its own");
   data_parallel.Register(flags);
   Connection conn;
   conn.Register(flags);  // with --server: the server plans
@@ -85,6 +113,19 @@ int RunPlanCommand(const std::vector<std::string>& args) {
         absl::StrCat("--ranks: ", ranks, ", must be in [1, ", planner::kMaxRanks, "]")));
   }
   if (absl::Status s = data_parallel.Check(); !s.ok()) return Fail(s);
+  if (threads < 0 || threads > kMaxThreads) {
+    return Fail(
+        absl::InvalidArgumentError(absl::StrCat("--threads: ", threads, ", must be in [0, ", kMaxThreads, "]")));
+  }
+  if (flags.WasSet("threads") && flags.WasSet("server")) {
+    return Fail(absl::InvalidArgumentError(
+        "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads); drop --threads or "
+        "--server"));
+  }
+  if (flags.WasSet("threads") && device != "cpu") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--threads: is for CPU plans; --device ", device, " plans count cuDNN's workspaces at their bounds")));
+  }
   if (!(arena_exact_seconds >= 0 && arena_exact_seconds <= planner::kMaxArenaExactSeconds)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--arena-exact-seconds: ", arena_exact_seconds,
                                                         ", must be in [0, ", planner::kMaxArenaExactSeconds, "]")));
@@ -134,7 +175,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     if (!s.ok()) return Fail(conn.Explain(s));
     response = std::move(remote);
   } else {
-    response = planner::AnswerPlanRequest(request, planner::DefaultCostModel());
+    response = planner::AnswerPlanRequest(request, *LocalCostModel(device, threads, ranks));
   }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;

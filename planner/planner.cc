@@ -498,6 +498,7 @@ absl::StatusOr<RunnablePlan> MakePlan(const Graph& graph, Strategy strategy, con
   plan.set_batch_size(options.batch_size);
   plan.set_model(graph.spec().name());
   plan.set_device(options.device);
+  plan.set_cost_model(cost.name());
   plan.set_optimizer(options.optimizer);
   plan.set_parameter_count(graph.parameter_count());
   plan.set_parameter_bytes(params.parameters);

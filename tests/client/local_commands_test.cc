@@ -3,6 +3,7 @@
 // file), arena (CSV), and their errors and exit codes.
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -150,8 +151,9 @@ TEST(PlanCommandTest, SaysWhetherTheArenaIsProvenOptimalAndWhyNot) {
   ASSERT_EQ(off.exit_code, 0) << off.output;
   EXPECT_NE(off.output.find("lower bound    optimal"), std::string::npos) << off.output;
   EXPECT_NE(off.output.find("approx8: arena not proven optimal: exact search off"), std::string::npos) << off.output;
+  // The CPU's plans align as oneDNN's kernels do (64 bytes).
   EXPECT_NE(off.output.find("(--arena-csv FILE writes an arena's buffers with the plan's offsets; `slimtrain arena "
-                            "--input FILE --alignment 256 --search-seconds 60` searches on from them)"),
+                            "--input FILE --alignment 64 --search-seconds 60` searches on from them)"),
             std::string::npos)
       << off.output;
   const CommandResult on =
@@ -164,6 +166,33 @@ TEST(PlanCommandTest, SaysWhetherTheArenaIsProvenOptimalAndWhyNot) {
   EXPECT_TRUE(plan.at("arena_proven_optimal").bool_value());
   EXPECT_EQ(plan.at("arena_exact_search").string_value(), "proved it optimal");
   EXPECT_EQ(plan.at("arena_bytes").string_value(), plan.at("arena_lower_bound_bytes").string_value());
+}
+
+// A plan counts the workspaces of what will run it, as the server's do: the
+// CPU's oneDNN kernels (64-byte aligned) or, for a GPU profile, cuDNN's
+// workspaces at their bounds (at least 64 MiB for a conv), and says which.
+TEST(PlanCommandTest, CountsTheWorkspacesOfTheDeviceItPlansFor) {
+  std::map<std::string, google::protobuf::Struct> plans;
+  for (const char* device : {"cpu", "h200"}) {
+    const CommandResult r = RunCommandSplit(std::string(kBinary) + " plan --model zoo:resnet20 --batch 8 "
+                                            "--strategies exact --format json --device " + device);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    plans[device] = Plan(ParseJson(r.stdout_only), 0);
+  }
+  const auto& cpu = plans["cpu"].fields();
+  const auto& gpu = plans["h200"].fields();
+  EXPECT_EQ(cpu.at("cost_model").string_value(), "onednn");
+  EXPECT_EQ(cpu.at("alignment_bytes").string_value(), "64");
+  EXPECT_EQ(gpu.at("cost_model").string_value(), "cudnn-bound");
+  EXPECT_EQ(gpu.at("alignment_bytes").string_value(), "256");
+  const int64_t cpu_arena = std::stoll(cpu.at("arena_bytes").string_value());
+  const int64_t gpu_arena = std::stoll(gpu.at("arena_bytes").string_value());
+  EXPECT_LT(cpu_arena, int64_t{64} << 20);
+  EXPECT_GE(gpu_arena, int64_t{64} << 20);
+  const CommandResult table = Slimtrain("plan --model zoo:resnet20 --batch 8 --strategies exact --device h200");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("device h200 (cuDNN's workspaces at their bounds), optimizer sgd"), std::string::npos)
+      << table.output;
 }
 
 // --arena-exact-seconds: 0 turns the arena's exact search off; outside [0, 60]
@@ -253,7 +282,8 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
     const std::vector<SolutionRow> rows = ReadSolutionCsv(path);
     ASSERT_GT(rows.size(), 10u) << strategy;
     EXPECT_EQ(OverlappingRows(rows), "") << strategy;
-    const int64_t unit = 256;
+    const int64_t unit = std::stoll(plan.at("alignment_bytes").string_value());
+    ASSERT_GT(unit, 0) << strategy;
     int64_t end = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
       EXPECT_EQ(rows[i].offset % unit, 0) << strategy << " row " << i;
@@ -261,7 +291,8 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
     }
     EXPECT_EQ(end, std::stoll(plan.at("arena_bytes").string_value())) << strategy;
     const CommandResult arena =
-        RunCommandSplit(std::string(kBinary) + " arena --input " + path + " --alignment 256 --quiet --format json");
+        RunCommandSplit(std::string(kBinary) + " arena --input " + path + " --alignment " + std::to_string(unit) +
+                        " --quiet --format json");
     ASSERT_EQ(arena.exit_code, 0) << arena.output;
     const google::protobuf::Struct packed = ParseJson(arena.stdout_only);
     EXPECT_EQ(packed.fields().at("arena_lower_bound_bytes").number_value(),
@@ -272,8 +303,10 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
   // arena; --ignore-offsets plans without them; offsets that overlap are
   // refused, naming the file.
   const std::string exact_csv = TempPath("plan_arena.exact.csv");
+  const std::string aligned =
+      " --alignment " + plans[0].struct_value().fields().at("alignment_bytes").string_value();
   const CommandResult from_plan =
-      Slimtrain("arena --input " + exact_csv + " --alignment 256 --search-seconds 0 --quiet");
+      Slimtrain("arena --input " + exact_csv + aligned + " --search-seconds 0 --quiet");
   ASSERT_EQ(from_plan.exit_code, 0) << from_plan.output;
   const auto& exact_plan = plans[0].struct_value().fields();
   ASSERT_EQ(exact_plan.at("strategy").string_value(), "exact");
@@ -281,13 +314,13 @@ TEST(PlanCommandTest, ArenaCsvWritesTheArenasBlocksForTheArenaCommand) {
   EXPECT_NE(from_plan.output.find("start        " + plan_arena + " bytes (the input's offsets)"), std::string::npos)
       << from_plan.output;
   const CommandResult from_plan_json = RunCommandSplit(std::string(kBinary) + " arena --input " + exact_csv +
-                                                       " --alignment 256 --search-seconds 0 --format json");
+                                                       aligned + " --search-seconds 0 --format json");
   ASSERT_EQ(from_plan_json.exit_code, 0) << from_plan_json.output;
   const google::protobuf::Struct from_plan_parsed = ParseJson(from_plan_json.stdout_only);
   EXPECT_LE(from_plan_parsed.fields().at("arena_bytes").number_value(), std::stod(plan_arena));
   EXPECT_EQ(from_plan_parsed.fields().at("start_bytes").number_value(), std::stod(plan_arena));
   const CommandResult scratch =
-      Slimtrain("arena --input " + exact_csv + " --alignment 256 --search-seconds 0 --ignore-offsets --quiet");
+      Slimtrain("arena --input " + exact_csv + aligned + " --search-seconds 0 --ignore-offsets --quiet");
   ASSERT_EQ(scratch.exit_code, 0) << scratch.output;
   EXPECT_EQ(scratch.output.find("start "), std::string::npos) << scratch.output;
   const std::string overlapping = TempPath("overlapping.csv");
@@ -542,6 +575,12 @@ INSTANTIATE_TEST_SUITE_P(
                    "--ranks: 0, must be in [1, 65536]"},
         UsageError{"HugeBuckets", "plan --model zoo:resnet20 --batch 8 --ranks 2 --bucket-mib 5000", 2,
                    "--bucket-mib: 5000, must be in [1, 4096]"},
+        UsageError{"PlanNegativeThreads", "plan --model zoo:resnet20 --batch 8 --threads -1", 2,
+                   "--threads: -1, must be in [0, 4096]"},
+        UsageError{"PlanThreadsWithServer", "plan --model zoo:resnet20 --batch 8 --threads 2 --server 127.0.0.1:1",
+                   2, "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads)"},
+        UsageError{"PlanThreadsForAGpu", "plan --model zoo:resnet20 --batch 8 --threads 2 --device t4", 2,
+                   "--threads: is for CPU plans; --device t4 plans count cuDNN's workspaces at their bounds"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
         UsageError{"ArenaNoInput", "arena", 2, "--input FILE.csv is required"},
         UsageError{"ArenaNoThreads", "arena --input x.csv --threads 0", 2, "--threads: 0 is not in [1, 64]"},

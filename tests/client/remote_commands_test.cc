@@ -187,6 +187,36 @@ TEST_F(RemoteCommandsTest, EveryCommandWithItsJson) {
   EXPECT_NE(cancel.output.find("already finished (SUCCEEDED)"), std::string::npos) << cancel.output;
 }
 
+// `slimtrain plan` here and `slimtrain plan --server` give the same plans:
+// the CPU's with oneDNN's workspaces at the same threads (the server's
+// --cpu_threads 1), a GPU profile's with cuDNN's at their bounds, as the
+// server admits GPU jobs. Before, the local plans counted no workspace, 64
+// MiB short of the server's on a GPU.
+TEST_F(RemoteCommandsTest, PlansHereAndOnTheServerAgree) {
+  for (const char* device : {"cpu", "h200"}) {
+    const std::string args = std::string("plan --model zoo:fmnist_resnet --batch 32 --strategies exact,approx4 "
+                                         "--format json --device ") + device;
+    const CommandResult here = RunCommandSplit(Cli(args + (device == std::string("cpu") ? " --threads 1" : "")));
+    ASSERT_EQ(here.exit_code, 0) << here.output;
+    const CommandResult there = RunCommandSplit(Cli(args + " --server 127.0.0.1:" + std::to_string(port_)));
+    ASSERT_EQ(there.exit_code, 0) << there.output;
+    const auto here_json = Json(here.stdout_only), there_json = Json(there.stdout_only);
+    const auto& here_plans = here_json.fields().at("plans").list_value().values();
+    const auto& there_plans = there_json.fields().at("plans").list_value().values();
+    ASSERT_EQ(here_plans.size(), 2) << here.stdout_only;
+    ASSERT_EQ(there_plans.size(), 2) << there.stdout_only;
+    for (int i = 0; i < 2; ++i) {
+      const auto& a = here_plans[i].struct_value().fields();
+      const auto& b = there_plans[i].struct_value().fields();
+      for (const char* field : {"strategy", "cost_model", "alignment_bytes", "arena_lower_bound_bytes",
+                                "arena_bytes", "peak_bytes"}) {
+        EXPECT_EQ(a.at(field).string_value(), b.at(field).string_value()) << device << " " << field;
+      }
+      EXPECT_EQ(a.at("cost_model").string_value(), device == std::string("cpu") ? "onednn" : "cudnn-bound");
+    }
+  }
+}
+
 TEST_F(RemoteCommandsTest, ExitCodesFollowHowTheJobEnded) {
   // Cancelled: 4.
   const std::string long_id = Submit(100000);
