@@ -29,16 +29,6 @@ std::string Cell(const std::string& text, int width) { return absl::StrFormat("%
 // always that it did not need to.
 constexpr double kExplainedGap = 0.005;
 
-// Whose workspaces the plans count, after the device (cost_model.h's names;
-// empty from a server older than the field).
-std::string WorkspacesNote(const std::string& cost_model) {
-  if (cost_model.empty()) return "";
-  if (cost_model == "onednn") return " (oneDNN's workspaces)";
-  if (cost_model == "cudnn-bound") return " (cuDNN's workspaces at their bounds)";
-  if (cost_model == "default") return " (no workspaces counted)";
-  return absl::StrCat(" (", cost_model, "'s workspaces)");
-}
-
 }  // namespace
 
 std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptions& options) {
@@ -51,11 +41,12 @@ std::string PlansTable(const v1::PlanMemoryResponse& response, const RenderOptio
     if (p.strategy() == "exact") exact_peak = p.peak_bytes();
     budget = budget || p.budget_bytes() > 0;
   }
+  const std::string workspaces = render::Workspaces(first);
   std::string out = absl::StrFormat(
       "model %s, batch %d, device %s%s, optimizer %s: %d parameters; parameters + gradients + "
       "optimizer state %s (outside the arena)\n",
-      first.model(), first.batch_size(), first.device(), WorkspacesNote(first.cost_model()), first.optimizer(),
-      first.parameter_count(),
+      first.model(), first.batch_size(), first.device(), workspaces.empty() ? "" : absl::StrCat(" (", workspaces, ")"),
+      first.optimizer(), first.parameter_count(),
       FormatBytes(first.parameter_bytes() + first.gradient_bytes() + first.optimizer_state_bytes()));
   if (budget) absl::StrAppend(&out, "budget ", FormatBytes(first.budget_bytes()), "\n");
   // Data-parallel: every plan is one rank's, with the same ranks and buckets.

@@ -11,4 +11,13 @@ std::string ArenaOptimality(const v1::MemoryPlan& plan) {
   return absl::StrCat("+", base::FormatBytes(plan.arena_bytes() - plan.arena_lower_bound_bytes()));
 }
 
+std::string Workspaces(const v1::MemoryPlan& plan) {
+  const std::string& name = plan.cost_model();
+  if (name.empty()) return "";
+  if (name == "onednn") return "oneDNN's workspaces";
+  if (name == "cudnn-bound") return "cuDNN's workspaces at their bounds";
+  if (name == "default") return "no workspaces counted";
+  return absl::StrCat(name, "'s workspaces");
+}
+
 }  // namespace slimtrain::render

@@ -2,6 +2,7 @@
 // and the dashboard's plan explorer both show, so they say the same.
 //
 //   std::string cell = render::ArenaOptimality(plan);  // "yes", "+256 B"
+//   std::string costs = render::Workspaces(plan);      // "oneDNN's workspaces"
 #ifndef SLIMTRAIN_RENDER_PLAN_TEXT_H_
 #define SLIMTRAIN_RENDER_PLAN_TEXT_H_
 
@@ -15,6 +16,12 @@ namespace slimtrain::render {
 // (arena_proven_optimal), else how far above its lower bound the arena is
 // ("+256 B", "+1.0 MiB").
 std::string ArenaOptimality(const v1::MemoryPlan& plan);
+
+// Whose workspaces the plan counts, from its cost_model: "oneDNN's
+// workspaces", "cuDNN's workspaces at their bounds", "no workspaces
+// counted", else "<name>'s workspaces"; empty when the plan does not say (a
+// server older than the field).
+std::string Workspaces(const v1::MemoryPlan& plan);
 
 }  // namespace slimtrain::render
 

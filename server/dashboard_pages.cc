@@ -288,6 +288,11 @@ std::string PlanPage(const PageContext& c, const PlanForm& form, const std::vect
         response->plans().empty() ? "" : response->plans(0).model();
     absl::StrAppend(&body, "<h2>", E(model_name.empty() ? form.uploaded : model_name), ", batch ", form.batch,
                     ": budget ", FormatBytes(response->budget_bytes()), "</h2>\n");
+    const std::string workspaces = response->plans().empty() ? "" : render::Workspaces(response->plans(0));
+    if (!workspaces.empty()) {
+      absl::StrAppend(&body, "<p id=\"workspaces\">Counted with ", E(workspaces), " on ", E(form.device),
+                      ".</p>\n");
+    }
     if (!response->choice_reason().empty()) {
       absl::StrAppend(&body, "<p id=\"choice\">auto: <strong>", E(response->chosen_strategy()), "</strong> — ",
                       E(response->choice_reason()), "</p>\n");

@@ -468,6 +468,9 @@ TEST_F(DashboardTest, ThePlanExplorerPlansAnUploadedOnnxFileAndNamesBadFields) {
   // what the exact search did.
   EXPECT_TRUE(absl::StrContains(
       r->body, "class=\"arena-optimal\" title=\"exact search: not needed: at the lower bound\">yes</td>"));
+  // Whose workspaces the plans count: this server's CPU, oneDNN's.
+  EXPECT_TRUE(absl::StrContains(r->body, "<p id=\"workspaces\">Counted with oneDNN&#39;s workspaces on cpu.</p>"))
+      << r->body.substr(0, 4000);
 
   r = c.Get("/plan?model=resnet56&batch=0", Cookie(alice));
   ASSERT_TRUE(r);
