@@ -16,7 +16,8 @@ std::string Workspaces(const v1::MemoryPlan& plan) {
   if (name.empty()) return "";
   if (name == "onednn") return "oneDNN's workspaces";
   if (name == "cudnn-bound") return "cuDNN's workspaces at their bounds";
-  if (name == "default") return "no workspaces counted";
+  if (name == "cudnn") return "cuDNN's workspaces";
+  if (name == "default" || name == "reference") return "no workspaces counted";
   return absl::StrCat(name, "'s workspaces");
 }
 

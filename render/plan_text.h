@@ -18,9 +18,10 @@ namespace slimtrain::render {
 std::string ArenaOptimality(const v1::MemoryPlan& plan);
 
 // Whose workspaces the plan counts, from its cost_model: "oneDNN's
-// workspaces", "cuDNN's workspaces at their bounds", "no workspaces
-// counted", else "<name>'s workspaces"; empty when the plan does not say (a
-// server older than the field).
+// workspaces", "cuDNN's workspaces at their bounds" (cudnn-bound), "cuDNN's
+// workspaces" (the CUDA backend's own), "no workspaces counted" (default,
+// reference), else "<name>'s workspaces"; empty when the plan does not say
+// (a server older than the field).
 std::string Workspaces(const v1::MemoryPlan& plan);
 
 }  // namespace slimtrain::render

@@ -5,6 +5,8 @@
 #include "client/plan_render.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "proto/plan.pb.h"
@@ -52,6 +54,26 @@ TEST(PlansTableTest, NoPointerWhereTheArenaCommandCannotSearchEither) {
       << table;
   EXPECT_EQ(table.find("approx4: arena not proven optimal"), std::string::npos) << table;
   EXPECT_EQ(table.find(kPointer), std::string::npos) << table;
+}
+
+// The header says whose workspaces the plans count, from cost_model; a
+// plan from a server older than the field says nothing of them.
+TEST(PlansTableTest, HeaderSaysWhoseWorkspacesThePlansCount) {
+  for (const auto& [cost_model, says] : std::vector<std::pair<std::string, std::string>>{
+           {"onednn", "device cpu (oneDNN's workspaces), optimizer"},
+           {"cudnn-bound", "device cpu (cuDNN's workspaces at their bounds), optimizer"},
+           {"cudnn", "device cpu (cuDNN's workspaces), optimizer"},
+           {"reference", "device cpu (no workspaces counted), optimizer"},
+           {"default", "device cpu (no workspaces counted), optimizer"},
+           {"tpu-xla", "device cpu (tpu-xla's workspaces), optimizer"},
+           {"", "device cpu, optimizer"}}) {
+    v1::PlanMemoryResponse response;
+    v1::MemoryPlan& plan = *response.add_plans() = Plan("exact", 100000, 100000, "not needed: at the lower bound");
+    plan.set_device("cpu");
+    plan.set_cost_model(cost_model);
+    const std::string table = PlansTable(response, RenderOptions());
+    EXPECT_NE(table.find(says), std::string::npos) << cost_model << "\n" << table;
+  }
 }
 
 // Buffer 1 reuses buffer 0's memory in place (steps 0-1, then 1-3) and
