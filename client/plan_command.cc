@@ -2,10 +2,14 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "base/flags.h"
@@ -121,6 +125,16 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError(
         "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads); drop --threads or "
         "--server"));
+  }
+  if (absl::StartsWith(device, "cuda:") && !flags.WasSet("server")) {
+    std::vector<std::string> profiles;
+    for (const planner::DeviceProfile& p : planner::DeviceProfiles()) {
+      if (p.gpu) profiles.push_back(p.name);
+    }
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--device ", device,
+                                                        " names one of a server's GPUs: add --server, or plan for a "
+                                                        "GPU profile here (",
+                                                        absl::StrJoin(profiles, ", "), ")")));
   }
   if (flags.WasSet("threads") && device != "cpu") {
     return Fail(absl::InvalidArgumentError(absl::StrCat(

@@ -579,6 +579,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "--threads: -1, must be in [0, 4096]"},
         UsageError{"PlanThreadsWithServer", "plan --model zoo:resnet20 --batch 8 --threads 2 --server 127.0.0.1:1",
                    2, "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads)"},
+        UsageError{"PlanServerGpuHere", "plan --model zoo:resnet20 --batch 8 --device cuda:0", 2,
+                   "--device cuda:0 names one of a server's GPUs: add --server, or plan for a GPU profile here"},
         UsageError{"PlanThreadsForAGpu", "plan --model zoo:resnet20 --batch 8 --threads 2 --device t4", 2,
                    "--threads: is for CPU plans; --device t4 plans count cuDNN's workspaces at their bounds"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
