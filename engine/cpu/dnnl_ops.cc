@@ -158,9 +158,9 @@ class Layer {
 std::unique_ptr<WeightedOp::Stage> NewStage(const dnnl::engine& engine, const dnnl::primitive_attr& attr,
                                             const Layer& layer, int64_t batch, bool bias,
                                             const dnnl::primitive_desc& pd, const memory::desc& prim_w,
-                                            bool to_user) {
+                                            bool to_user, bool runnable) {
   auto s = std::make_unique<WeightedOp::Stage>();
-  s->prim = dnnl::primitive(pd);
+  if (runnable) s->prim = dnnl::primitive(pd);
   s->impl = pd.impl_info_str();
   s->batch = batch;
   s->scratch_bytes = static_cast<int64_t>(pd.scratchpad_desc().get_size());
@@ -173,7 +173,7 @@ std::unique_ptr<WeightedOp::Stage> NewStage(const dnnl::engine& engine, const dn
     const dnnl::reorder::primitive_desc rpd =
         to_user ? dnnl::reorder::primitive_desc(engine, prim_w, engine, layer.user_w, attr)
                 : dnnl::reorder::primitive_desc(engine, layer.user_w, engine, prim_w, attr);
-    s->reorder_prim = dnnl::reorder(rpd);
+    if (runnable) s->reorder_prim = dnnl::reorder(rpd);
     s->reorder_scratch_bytes = static_cast<int64_t>(rpd.scratchpad_desc().get_size());
     if (s->reorder_scratch_bytes > 0) s->reorder_scratch = Handle(rpd.scratchpad_desc(), engine);
   }
@@ -231,8 +231,15 @@ void RunBackwardData(const WeightedOp::Stage& s, const dnnl::stream& stream, con
 WeightedOp::WeightedOp() = default;
 WeightedOp::~WeightedOp() = default;
 
+void WeightedOp::CheckRunnable(const char* pass) const {
+  if (runnable_) return;
+  std::fprintf(stderr, "layer '%s': %s on an op created for its workspace sizes alone (planning)\n", name_.c_str(),
+               pass);
+  std::abort();
+}
+
 absl::StatusOr<std::unique_ptr<WeightedOp>> WeightedOp::Create(const dnnl::engine& engine, const planner::Node& n,
-                                                               int64_t batch) {
+                                                               int64_t batch, bool runnable) {
   const bool conv = n.kind == planner::OpKind::kConv2d;
   if ((!conv && n.kind != planner::OpKind::kLinear) || n.input_dims.size() != 1 || batch < 1) {
     return absl::InvalidArgumentError(
@@ -240,6 +247,7 @@ absl::StatusOr<std::unique_ptr<WeightedOp>> WeightedOp::Create(const dnnl::engin
   }
   std::unique_ptr<WeightedOp> op(new WeightedOp());
   op->name_ = n.name;
+  op->runnable_ = runnable;
   op->bias_ = n.bias;
   op->batch_ = batch;
   op->dx_example_ = planner::NumElements(n.input_dims[0]);
@@ -257,16 +265,16 @@ absl::StatusOr<std::unique_ptr<WeightedOp>> WeightedOp::Create(const dnnl::engin
   try {
     const Layer layer(n, batch);
     const Layer::Pds pds = layer.Create(engine, attr, /*data=*/true, /*weights=*/true);
-    op->fwd_ = NewStage(engine, attr, layer, batch, n.bias, pds.fwd, pds.fwd.weights_desc(), false);
-    op->bwd_data_ = NewStage(engine, attr, layer, batch, false, pds.data, pds.data.weights_desc(), false);
-    op->bwd_weights_ =
-        NewStage(engine, attr, layer, batch, n.bias, pds.weights, pds.weights.diff_weights_desc(), true);
+    op->fwd_ = NewStage(engine, attr, layer, batch, n.bias, pds.fwd, pds.fwd.weights_desc(), false, runnable);
+    op->bwd_data_ = NewStage(engine, attr, layer, batch, false, pds.data, pds.data.weights_desc(), false, runnable);
+    op->bwd_weights_ = NewStage(engine, attr, layer, batch, n.bias, pds.weights, pds.weights.diff_weights_desc(),
+                                true, runnable);
     for (const int64_t b : {op->chunk_, batch % op->chunk_}) {
       if (b == 0 || b == batch) continue;
       const Layer part(n, b);
       const Layer::Pds p = part.Create(engine, attr, /*data=*/true, /*weights=*/false);
       (b == op->chunk_ ? op->acc_chunk_ : op->acc_rest_) =
-          NewStage(engine, attr, part, b, false, p.data, p.data.weights_desc(), false);
+          NewStage(engine, attr, part, b, false, p.data, p.data.weights_desc(), false, runnable);
     }
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("layer '", n.name, "': oneDNN cannot create its primitives at batch ",
@@ -301,6 +309,7 @@ int64_t WeightedOp::backward_weights_workspace_bytes() const {
 
 void WeightedOp::Forward(const dnnl::stream& stream, const float* x, const float* w, const float* b, float* y,
                          Workspace ws) {
+  CheckRunnable("forward");
   CheckWorkspace(name_, "forward", ws, forward_workspace_bytes());
   SLIM_CHECK(b == nullptr || bias_);
   Stage& s = *fwd_;
@@ -326,6 +335,7 @@ void WeightedOp::Forward(const dnnl::stream& stream, const float* x, const float
 
 void WeightedOp::BackwardData(const dnnl::stream& stream, const float* dy, const float* w, float* dx,
                               bool accumulate, Workspace ws, int threads) {
+  CheckRunnable("backward-data");
   const int64_t need = backward_data_workspace_bytes(accumulate);
   CheckWorkspace(name_, "backward-data", ws, need);
   char* base = static_cast<char*>(ws.data);
@@ -363,6 +373,7 @@ void WeightedOp::BackwardData(const dnnl::stream& stream, const float* dy, const
 
 void WeightedOp::BackwardWeights(const dnnl::stream& stream, const float* x, const float* dy, float* dw,
                                  float* db, Workspace ws) {
+  CheckRunnable("backward-weights");
   CheckWorkspace(name_, "backward-weights", ws, backward_weights_workspace_bytes());
   SLIM_CHECK(db == nullptr || bias_);
   Stage& s = *bwd_weights_;
@@ -409,7 +420,7 @@ absl::StatusOr<WeightedOp*> WeightedOpCache::Get(const planner::Node& n, int64_t
   absl::MutexLock lock(&mu_);
   auto it = ops_.find(key);
   if (it != ops_.end()) return it->second.get();
-  absl::StatusOr<std::unique_ptr<WeightedOp>> op = WeightedOp::Create(engine_, n, batch);
+  absl::StatusOr<std::unique_ptr<WeightedOp>> op = WeightedOp::Create(engine_, n, batch, runnable_);
   if (!op.ok()) return op.status();
   WeightedOp* raw = op->get();
   ops_.emplace(key, *std::move(op));

@@ -55,7 +55,7 @@ bool IsWeighted(const Node& n) { return n.kind == OpKind::kConv2d || n.kind == O
 }  // namespace
 
 struct FastBackend::State {
-  State() : engine(dnnl::engine::kind::cpu, 0), stream(engine), ops(engine) {}
+  explicit State(bool runnable) : engine(dnnl::engine::kind::cpu, 0), stream(engine), ops(engine, runnable) {}
   dnnl::engine engine;
   dnnl::stream stream;
   cpu::WeightedOpCache ops;
@@ -73,8 +73,9 @@ struct FastBackend::State {
   }
 };
 
-FastBackend::FastBackend(int threads)
-    : threads_(threads > 0 ? threads : std::max(1, omp_get_num_procs())), state_(std::make_unique<State>()) {}
+FastBackend::FastBackend(int threads, bool plan_only)
+    : threads_(threads > 0 ? threads : std::max(1, omp_get_num_procs())),
+      state_(std::make_unique<State>(!plan_only)) {}
 
 FastBackend::~FastBackend() = default;
 

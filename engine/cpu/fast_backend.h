@@ -64,8 +64,11 @@ namespace slimtrain::engine {
 
 class FastBackend : public Backend {
  public:
-  // threads <= 0: the machine's cores (omp_get_num_procs()).
-  explicit FastBackend(int threads = 0);
+  // threads <= 0: the machine's cores (omp_get_num_procs()). `plan_only`:
+  // oneDNN's primitives are described, not compiled: WorkspaceBytes answers
+  // as a running backend's would, a few times sooner, and every conv2d or
+  // linear kernel call aborts (engine/cpu/onednn_plan_cost.h plans with it).
+  explicit FastBackend(int threads = 0, bool plan_only = false);
   ~FastBackend() override;
   FastBackend(const FastBackend&) = delete;
   FastBackend& operator=(const FastBackend&) = delete;

@@ -3,7 +3,8 @@
 
 namespace slimtrain::engine {
 
-OneDnnPlanCost::OneDnnPlanCost(int threads) : threads_(threads), backend_(std::make_unique<FastBackend>(threads)) {}
+OneDnnPlanCost::OneDnnPlanCost(int threads)
+    : threads_(threads), backend_(std::make_unique<FastBackend>(threads, /*plan_only=*/true)) {}
 
 std::string OneDnnPlanCost::name() const {
   absl::MutexLock lock(&mu_);
@@ -25,7 +26,7 @@ int64_t OneDnnPlanCost::WorkspaceBytes(const planner::Graph& graph, const planne
   absl::MutexLock lock(&mu_);
   if (batch != batch_) {
     backend_.reset();  // its primitives go before the next batch's are made
-    backend_ = std::make_unique<FastBackend>(threads_);
+    backend_ = std::make_unique<FastBackend>(threads_, /*plan_only=*/true);
     batch_ = batch;
   }
   return backend_->WorkspaceBytes(graph, node, batch, pass);

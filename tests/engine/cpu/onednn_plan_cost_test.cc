@@ -1,7 +1,7 @@
 // OneDnnPlanCost answers as the FastBackend it stands for: the same name,
 // element size, alignment and every workspace, whatever order the batches
-// come in (it replaces its backend whenever the batch changes); and a plan
-// made with it is the plan made with a FastBackend.
+// come in (it replaces its plan-only backend whenever the batch changes);
+// and a plan made with it is the plan made with a running FastBackend.
 #include "engine/cpu/onednn_plan_cost.h"
 
 #include <cstdint>
@@ -54,6 +54,22 @@ TEST(OneDnnPlanCostTest, APlanIsTheFastBackendsPlan) {
                        planner::PlanMemory(graph, planner::Strategy::kApprox4, options, OneDnnPlanCost(1)));
   EXPECT_EQ(with_cost.cost_model(), "onednn");
   EXPECT_EQ(with_cost.SerializeAsString(), with_fast.SerializeAsString());
+}
+
+// A plan-only FastBackend describes oneDNN's primitives without compiling
+// them: a kernel call on one aborts, naming the layer, instead of running
+// nothing.
+TEST(OneDnnPlanCostDeathTest, APlanOnlyBackendRefusesToRunAKernel) {
+  ASSERT_OK_AND_ASSIGN(const planner::Graph graph, test_util::ZooGraph("fmnist_resnet"));
+  const planner::Node* conv = nullptr;
+  for (const planner::Node& node : graph.nodes()) {
+    if (node.kind == planner::OpKind::kConv2d && conv == nullptr) conv = &node;
+  }
+  ASSERT_NE(conv, nullptr);
+  FastBackend plan_only(1, /*plan_only=*/true);
+  ASSERT_TRUE(plan_only.Prepare(graph, 4).ok());
+  EXPECT_DEATH(plan_only.Conv2dForward(*conv, 4, nullptr, nullptr, nullptr, nullptr, Workspace{nullptr, 0}),
+               "layer '" + conv->name + "': forward on an op created for its workspace sizes alone");
 }
 
 }  // namespace
