@@ -19,7 +19,7 @@
 #include "client/job_flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
-#include "engine/cpu/onednn_plan_cost.h"
+#include "engine/cpu/fast_backend.h"
 #include "engine/cuda/workspace_bounds.h"
 #include "planner/cost_model.h"
 #include "planner/data_parallel.h"
@@ -49,7 +49,7 @@ std::unique_ptr<planner::CostModel> LocalCostModel(const std::string& device, in
   if (threads == 0 && ranks > 1) {
     threads = std::max<int64_t>(1, std::thread::hardware_concurrency() / ranks);
   }
-  return std::make_unique<engine::OneDnnPlanCost>(static_cast<int>(threads));
+  return std::make_unique<engine::FastBackend>(static_cast<int>(threads), /*plan_only=*/true);
 }
 
 }  // namespace

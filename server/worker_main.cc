@@ -63,7 +63,6 @@
 #include "engine/comm/launch_environment.h"
 #include "engine/comm/mpi_communicator.h"
 #include "engine/cpu/fast_backend.h"
-#include "engine/cpu/onednn_plan_cost.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/gpu_info.h"
 #include "engine/data_metadata.h"
@@ -167,7 +166,7 @@ int main(int argc, char** argv) {
   if (probe_gpus) return ProbeGpus();
   if (plan) {
     return slimtrain::server::ServePlanTask(
-        [](int threads) { return std::make_unique<engine::OneDnnPlanCost>(threads); });
+        [](int threads) { return std::make_unique<engine::FastBackend>(threads, /*plan_only=*/true); });
   }
   if (dir.empty()) return usage_error("--job-dir is required (or --probe-gpus, --plan)");
   // A rank of a data-parallel job: die with mpirun (or its daemon), and

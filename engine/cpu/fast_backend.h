@@ -65,9 +65,13 @@ namespace slimtrain::engine {
 class FastBackend : public Backend {
  public:
   // threads <= 0: the machine's cores (omp_get_num_procs()). `plan_only`:
-  // oneDNN's primitives are described, not compiled: WorkspaceBytes answers
-  // as a running backend's would, a few times sooner, and every conv2d or
-  // linear kernel call aborts (engine/cpu/onednn_plan_cost.h plans with it).
+  // oneDNN's primitives are described, not compiled, so WorkspaceBytes
+  // answers as a running backend's would at a fraction of the time and
+  // memory (planning asks about many batches: `slimtrain plan --max-batch`
+  // on DenseNet-BC-100, 2.4 s and 422 MB with compiled primitives, 0.56 s
+  // and 70 MB without), and every conv2d or linear kernel call aborts.
+  // `slimtrain plan` and the server's plan worker count CPU workspaces with
+  // one.
   explicit FastBackend(int threads = 0, bool plan_only = false);
   ~FastBackend() override;
   FastBackend(const FastBackend&) = delete;

@@ -1,12 +1,13 @@
-// OneDnnPlanCost answers as the FastBackend it stands for: the same name,
-// element size, alignment and every workspace, whatever order the batches
-// come in (it replaces its plan-only backend whenever the batch changes);
-// and a plan made with it is the plan made with a running FastBackend.
-#include "engine/cpu/onednn_plan_cost.h"
-
+// A plan-only FastBackend (oneDNN's primitives described, not compiled: what
+// `slimtrain plan` and the server's plan worker count workspaces with)
+// answers as a running one: the same name, element size, alignment and every
+// workspace, whatever order the batches come in; a plan made with it is the
+// running backend's plan byte for byte; and a kernel call on it aborts,
+// naming the layer, instead of running nothing.
 #include <cstdint>
 #include <string>
 
+#include "engine/backend.h"
 #include "engine/cpu/fast_backend.h"
 #include "gtest/gtest.h"
 #include "planner/graph.h"
@@ -20,21 +21,21 @@ namespace {
 
 using planner::Pass;
 
-TEST(OneDnnPlanCostTest, EveryWorkspaceIsTheFastBackends) {
+TEST(FastBackendPlanOnlyTest, EveryWorkspaceIsTheRunningBackends) {
   for (const std::string model : {"fmnist_resnet", "fmnist_vit"}) {
     ASSERT_OK_AND_ASSIGN(const planner::Graph graph, test_util::ZooGraph(model));
-    const FastBackend fast(2);
-    const OneDnnPlanCost cost(2);
-    EXPECT_EQ(cost.name(), fast.name());
-    EXPECT_EQ(cost.element_bytes(), fast.element_bytes());
-    EXPECT_EQ(cost.alignment_bytes(), fast.alignment_bytes());
+    const FastBackend running(2);
+    const FastBackend plan_only(2, /*plan_only=*/true);
+    EXPECT_EQ(plan_only.name(), running.name());
+    EXPECT_EQ(plan_only.element_bytes(), running.element_bytes());
+    EXPECT_EQ(plan_only.alignment_bytes(), running.alignment_bytes());
     int64_t with_workspace = 0;
     // Batches back and forth, as a search for the largest batch asks.
     for (const int64_t batch : {8, 64, 8, 1, 64}) {
       for (const planner::Node& node : graph.nodes()) {
         for (const Pass pass : {Pass::kForward, Pass::kBackward}) {
-          const int64_t bytes = fast.WorkspaceBytes(graph, node, batch, pass);
-          EXPECT_EQ(cost.WorkspaceBytes(graph, node, batch, pass), bytes)
+          const int64_t bytes = running.WorkspaceBytes(graph, node, batch, pass);
+          EXPECT_EQ(plan_only.WorkspaceBytes(graph, node, batch, pass), bytes)
               << model << " " << node.name << " batch " << batch;
           with_workspace += bytes > 0;
         }
@@ -44,22 +45,20 @@ TEST(OneDnnPlanCostTest, EveryWorkspaceIsTheFastBackends) {
   }
 }
 
-TEST(OneDnnPlanCostTest, APlanIsTheFastBackendsPlan) {
+TEST(FastBackendPlanOnlyTest, APlanIsTheRunningBackendsPlan) {
   ASSERT_OK_AND_ASSIGN(const planner::Graph graph, test_util::ZooGraph("fmnist_resnet"));
   planner::PlanOptions options;
   options.batch_size = 32;
-  ASSERT_OK_AND_ASSIGN(const v1::MemoryPlan with_fast,
+  ASSERT_OK_AND_ASSIGN(const v1::MemoryPlan running,
                        planner::PlanMemory(graph, planner::Strategy::kApprox4, options, FastBackend(1)));
-  ASSERT_OK_AND_ASSIGN(const v1::MemoryPlan with_cost,
-                       planner::PlanMemory(graph, planner::Strategy::kApprox4, options, OneDnnPlanCost(1)));
-  EXPECT_EQ(with_cost.cost_model(), "onednn");
-  EXPECT_EQ(with_cost.SerializeAsString(), with_fast.SerializeAsString());
+  ASSERT_OK_AND_ASSIGN(const v1::MemoryPlan plan_only,
+                       planner::PlanMemory(graph, planner::Strategy::kApprox4, options,
+                                           FastBackend(1, /*plan_only=*/true)));
+  EXPECT_EQ(plan_only.cost_model(), "onednn");
+  EXPECT_EQ(plan_only.SerializeAsString(), running.SerializeAsString());
 }
 
-// A plan-only FastBackend describes oneDNN's primitives without compiling
-// them: a kernel call on one aborts, naming the layer, instead of running
-// nothing.
-TEST(OneDnnPlanCostDeathTest, APlanOnlyBackendRefusesToRunAKernel) {
+TEST(FastBackendPlanOnlyDeathTest, RefusesToRunAKernel) {
   ASSERT_OK_AND_ASSIGN(const planner::Graph graph, test_util::ZooGraph("fmnist_resnet"));
   const planner::Node* conv = nullptr;
   for (const planner::Node& node : graph.nodes()) {
