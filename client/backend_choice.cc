@@ -1,12 +1,15 @@
 // See backend_choice.h.
 #include "client/backend_choice.h"
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/workspace_bounds.h"
 
 namespace slimtrain::client {
 
@@ -30,6 +33,17 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& 
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--backend: '", name, "' is not fast, reference, cuda or auto"));
+}
+
+int64_t CoresPerRank(int64_t ranks_here) {
+  return std::max<int64_t>(1, std::thread::hardware_concurrency() / std::max<int64_t>(1, ranks_here));
+}
+
+std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device, int64_t threads, int64_t ranks) {
+  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(device);
+  if (profile.ok() && profile->gpu) return std::make_unique<engine::cuda::CudaWorkspaceBound>();
+  if (threads == 0 && ranks > 1) threads = CoresPerRank(ranks);
+  return std::make_unique<engine::FastBackend>(static_cast<int>(threads), /*plan_only=*/true);
 }
 
 }  // namespace slimtrain::client

@@ -1,5 +1,5 @@
 // backend_choice.h — the engine backend a local command runs on (--backend,
-// --threads).
+// --threads), and the cost model a local plan counts its workspaces with.
 #ifndef SLIMTRAIN_CLIENT_BACKEND_CHOICE_H_
 #define SLIMTRAIN_CLIENT_BACKEND_CHOICE_H_
 
@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "planner/cost_model.h"
 
 namespace slimtrain::client {
 
@@ -24,6 +25,17 @@ inline constexpr char kBackendHelp[] =
 // INVALID_ARGUMENT naming --backend for anything else.
 absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& name, int64_t threads,
                                                              bool tf32 = false, int device = 0);
+
+// The CPU threads each of `ranks_here` processes on this host gets by
+// default: the machine's cores shared among them, at least one.
+int64_t CoresPerRank(int64_t ranks_here);
+
+// The cost model `slimtrain plan` plans for `device` with, the one the
+// server plans the same request with: a GPU profile's workspaces are
+// cuDNN's at their bounds (as GPU jobs are admitted); the CPU's are the fast
+// backend's at `threads` (0: CoresPerRank(ranks), as `slimtrain train` runs),
+// from a plan-only FastBackend (oneDNN's primitives described, not compiled).
+std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device, int64_t threads, int64_t ranks);
 
 }  // namespace slimtrain::client
 

@@ -1,9 +1,6 @@
 // slimtrain plan: memory plans of a model at a batch size, per strategy.
-#include <algorithm>
 #include <iostream>
-#include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -14,13 +11,12 @@
 #include "base/file_util.h"
 #include "base/flags.h"
 #include "base/units.h"
+#include "client/backend_choice.h"
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/job_flags.h"
 #include "client/model_flags.h"
 #include "client/plan_render.h"
-#include "engine/cpu/fast_backend.h"
-#include "engine/cuda/workspace_bounds.h"
 #include "planner/cost_model.h"
 #include "planner/data_parallel.h"
 #include "planner/plan_request.h"
@@ -36,20 +32,6 @@ constexpr int64_t kMaxThreads = 4096;
 int Fail(const absl::Status& status) {
   std::cerr << "slimtrain plan: " << status.message() << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-// The cost model a local plan for `device` counts workspaces with, the one
-// the server plans the same request with: a GPU profile's are cuDNN's at
-// their bounds (as GPU jobs are admitted), the CPU's are oneDNN's at
-// `threads` (as `slimtrain train --backend fast` runs; 0: the machine's
-// cores, shared among `ranks` processes as train shares them).
-std::unique_ptr<planner::CostModel> LocalCostModel(const std::string& device, int64_t threads, int64_t ranks) {
-  absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(device);
-  if (profile.ok() && profile->gpu) return std::make_unique<engine::cuda::CudaWorkspaceBound>();
-  if (threads == 0 && ranks > 1) {
-    threads = std::max<int64_t>(1, std::thread::hardware_concurrency() / ranks);
-  }
-  return std::make_unique<engine::FastBackend>(static_cast<int>(threads), /*plan_only=*/true);
 }
 
 }  // namespace
@@ -189,7 +171,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     if (!s.ok()) return Fail(conn.Explain(s));
     response = std::move(remote);
   } else {
-    response = planner::AnswerPlanRequest(request, *LocalCostModel(device, threads, ranks));
+    response = planner::AnswerPlanRequest(request, *MakePlanCostModel(device, threads, ranks));
   }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;

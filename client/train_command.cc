@@ -11,7 +11,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -158,7 +157,7 @@ int RunTrainCommand(const std::vector<std::string>& args) {
   if (threads == 0 && (*comm)->size() > 1) {  // the cores shared among this host's ranks
     const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     const int64_t here = local != nullptr ? std::max(1, std::atoi(local)) : (*comm)->size();
-    threads = std::max<int64_t>(1, std::thread::hardware_concurrency() / here);
+    threads = CoresPerRank(here);
   }
   absl::StatusOr<v1::JobSpec> spec = job.ToSpec();
   if (!spec.ok()) return Fail(spec.status());
