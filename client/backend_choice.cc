@@ -5,10 +5,12 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cpu/reference_backend.h"
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/gpu_targets.h"
 #include "engine/cuda/workspace_bounds.h"
 
 namespace slimtrain::client {
@@ -41,9 +43,27 @@ int64_t CoresPerRank(int64_t ranks_here) {
 
 std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device, int64_t threads, int64_t ranks) {
   absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(device);
-  if (profile.ok() && profile->gpu) return std::make_unique<engine::cuda::CudaWorkspaceBound>();
+  if (absl::StartsWith(device, "cuda:") || (profile.ok() && profile->gpu)) {
+    return std::make_unique<engine::cuda::CudaWorkspaceBound>();
+  }
   if (threads == 0 && ranks > 1) threads = CoresPerRank(ranks);
   return std::make_unique<engine::FastBackend>(static_cast<int>(threads), /*plan_only=*/true);
+}
+
+absl::StatusOr<std::vector<planner::DeviceProfile>> LocalGpuTargets() {
+  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus();
+  if (!gpus.ok()) return gpus.status();
+  std::vector<planner::DeviceProfile> targets;
+  for (const engine::UsableGpu& g : *gpus) {
+    planner::DeviceProfile d;
+    d.name = absl::StrCat("cuda:", g.index);
+    d.gpu = true;
+    d.memory_bytes = g.total_bytes;
+    d.reserve_bytes = g.overhead_bytes;
+    d.description = absl::StrCat(g.name, ", this machine's GPU ", g.index);
+    targets.push_back(d);
+  }
+  return targets;
 }
 
 }  // namespace slimtrain::client

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
@@ -31,11 +32,18 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const std::string& 
 int64_t CoresPerRank(int64_t ranks_here);
 
 // The cost model `slimtrain plan` plans for `device` with, the one the
-// server plans the same request with: a GPU profile's workspaces are
-// cuDNN's at their bounds (as GPU jobs are admitted); the CPU's are the fast
-// backend's at `threads` (0: CoresPerRank(ranks), as `slimtrain train` runs),
-// from a plan-only FastBackend (oneDNN's primitives described, not compiled).
+// server plans the same request with: a GPU's workspaces (a profile's, or
+// one of this machine's, "cuda:N") are cuDNN's at their bounds (as GPU jobs
+// are admitted); the CPU's are the fast backend's at `threads` (0:
+// CoresPerRank(ranks), as `slimtrain train` runs), from a plan-only
+// FastBackend (oneDNN's primitives described, not compiled).
 std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device, int64_t threads, int64_t ranks);
+
+// This machine's GPUs as plan targets "cuda:0", "cuda:1", ...: each one's
+// memory less what a running CUDA backend leaves taken there
+// (engine::ProbeUsableGpus), as a server plans for its own GPUs.
+// UNAVAILABLE with the reason when there is none.
+absl::StatusOr<std::vector<planner::DeviceProfile>> LocalGpuTargets();
 
 }  // namespace slimtrain::client
 

@@ -59,7 +59,8 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   flags.String("optimizer", &optimizer, "optimizer whose state is counted: sgd, adam, rmsprop");
   flags.String("budget", &budget, "memory to fit, e.g. 16GiB (default: the device's memory less its reserve)");
   flags.String("device", &device,
-               "target: cpu, h200, a100-80gb, a100-40gb, v100-16gb, t4, or with --server one of its GPUs (cuda:0, ...)");
+               "target: cpu, h200, a100-80gb, a100-40gb, v100-16gb, t4, or a GPU by number (cuda:0, ...): this "
+               "machine's, or with --server the server's");
   flags.Bool("max-batch", &max_batch, "also find the largest batch that fits the budget, per strategy");
   flags.String("format", &format, "table or json");
   flags.String("svg", &svg, "write the arena picture to this file (one per strategy if several)");
@@ -108,15 +109,21 @@ int RunPlanCommand(const std::vector<std::string>& args) {
         "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads); drop --threads or "
         "--server"));
   }
+  // "cuda:N" here: one of this machine's GPUs, planned as a server plans its own.
+  std::vector<planner::DeviceProfile> local_gpus;
   if (absl::StartsWith(device, "cuda:") && !flags.WasSet("server")) {
-    std::vector<std::string> profiles;
-    for (const planner::DeviceProfile& p : planner::DeviceProfiles()) {
-      if (p.gpu) profiles.push_back(p.name);
+    absl::StatusOr<std::vector<planner::DeviceProfile>> gpus = LocalGpuTargets();
+    if (!gpus.ok()) {
+      std::vector<std::string> profiles;
+      for (const planner::DeviceProfile& p : planner::DeviceProfiles()) {
+        if (p.gpu) profiles.push_back(p.name);
+      }
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--device ", device, ": this machine has no GPU to plan for (", gpus.status().message(),
+          "); add --server to plan for a server's GPU, or plan for a GPU profile (", absl::StrJoin(profiles, ", "),
+          ")")));
     }
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--device ", device,
-                                                        " names one of a server's GPUs: add --server, or plan for a "
-                                                        "GPU profile here (",
-                                                        absl::StrJoin(profiles, ", "), ")")));
+    local_gpus = *std::move(gpus);
   }
   if (flags.WasSet("threads") && device != "cpu") {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
@@ -171,7 +178,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
     if (!s.ok()) return Fail(conn.Explain(s));
     response = std::move(remote);
   } else {
-    response = planner::AnswerPlanRequest(request, *MakePlanCostModel(device, threads, ranks));
+    response = planner::AnswerPlanRequest(request, *MakePlanCostModel(device, threads, ranks), local_gpus);
   }
   if (!response.ok()) return Fail(response.status());
   RenderOptions render;

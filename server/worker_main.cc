@@ -64,7 +64,7 @@
 #include "engine/comm/mpi_communicator.h"
 #include "engine/cpu/fast_backend.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/cuda/gpu_info.h"
+#include "engine/cuda/gpu_targets.h"
 #include "engine/data_metadata.h"
 #include "engine/trainer.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
@@ -101,26 +101,15 @@ void Finish(slimtrain::v1::Job::State state, const std::string& reason) {
 
 int ProbeGpus() {
   namespace engine = slimtrain::engine;
-  absl::StatusOr<std::vector<engine::cuda::GpuInfo>> gpus = engine::cuda::ListGpus();
+  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus();
   if (!gpus.ok()) {
     std::printf("none %s\n", std::string(gpus.status().message()).c_str());
     return 0;
   }
-  int usable = 0;
-  std::string why;
-  for (const engine::cuda::GpuInfo& g : *gpus) {
-    absl::StatusOr<std::unique_ptr<engine::Backend>> backend = engine::NewCudaBackend({g.index, false});
-    if (!backend.ok()) {
-      why = std::string(backend.status().message());
-      continue;
-    }
-    const int64_t overhead = engine::CudaDeviceBytesInUse(g.index);
-    if (overhead < 0) continue;
+  for (const engine::UsableGpu& g : *gpus) {
     std::printf("gpu %d %lld %lld %s\n", g.index, static_cast<long long>(g.total_bytes),
-                static_cast<long long>(overhead), g.name.c_str());
-    ++usable;
+                static_cast<long long>(g.overhead_bytes), g.name.c_str());
   }
-  if (usable == 0) std::printf("none %s\n", why.empty() ? "no GPU could be measured" : why.c_str());
   return 0;
 }
 

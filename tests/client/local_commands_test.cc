@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "engine/cuda/gpu_targets.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -193,6 +196,41 @@ TEST(PlanCommandTest, CountsTheWorkspacesOfTheDeviceItPlansFor) {
   ASSERT_EQ(table.exit_code, 0) << table.output;
   EXPECT_NE(table.output.find("device h200 (cuDNN's workspaces at their bounds), optimizer sgd"), std::string::npos)
       << table.output;
+}
+
+// --device cuda:N without --server plans for this machine's GPU N as a server
+// plans for its own: its memory less what a running CUDA backend takes there,
+// cuDNN's workspaces at their bounds. Without a GPU (this machine, CI) the
+// error says why and what to do instead; a GPU past the last is unknown.
+TEST(PlanCommandTest, PlansForThisMachinesGpuOrSaysThereIsNone) {
+  const std::string plan = std::string(kBinary) + " plan --model zoo:resnet20 --batch 8 --strategies exact --device ";
+  const CommandResult r = RunCommandSplit(plan + "cuda:0 --format json");
+  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus();
+  if (!gpus.ok()) {
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    const std::string why = absl::StrCat("--device cuda:0: this machine has no GPU to plan for (",
+                                         gpus.status().message(), "); add --server to plan for a server's GPU, "
+                                         "or plan for a GPU profile (h200, ");
+    EXPECT_NE(r.output.find(why), std::string::npos) << r.output;
+    return;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const google::protobuf::Struct response = ParseJson(r.stdout_only);
+  const auto& exact = Plan(response, 0).fields();
+  EXPECT_EQ(exact.at("device").string_value(), "cuda:0");
+  EXPECT_EQ(exact.at("cost_model").string_value(), "cudnn-bound");
+  EXPECT_EQ(exact.at("alignment_bytes").string_value(), "256");
+  // The budget: GPU 0's memory less the backend's take, which another
+  // process measures again (and other processes' use may move a little).
+  const int64_t budget = std::stoll(response.fields().at("budget_bytes").string_value());
+  const engine::UsableGpu& gpu = gpus->front();
+  EXPECT_LT(budget, gpu.total_bytes);
+  EXPECT_NEAR(static_cast<double>(budget), static_cast<double>(gpu.total_bytes - gpu.overhead_bytes),
+              0.05 * static_cast<double>(gpu.total_bytes));
+  const std::string past_last = absl::StrCat("cuda:", gpus->back().index + 1);
+  const CommandResult unknown = Slimtrain("plan --model zoo:resnet20 --batch 8 --device " + past_last);
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("device: unknown device '" + past_last + "'"), std::string::npos) << unknown.output;
 }
 
 // --arena-exact-seconds: 0 turns the arena's exact search off; outside [0, 60]
@@ -579,8 +617,6 @@ INSTANTIATE_TEST_SUITE_P(
                    "--threads: -1, must be in [0, 4096]"},
         UsageError{"PlanThreadsWithServer", "plan --model zoo:resnet20 --batch 8 --threads 2 --server 127.0.0.1:1",
                    2, "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads)"},
-        UsageError{"PlanServerGpuHere", "plan --model zoo:resnet20 --batch 8 --device cuda:0", 2,
-                   "--device cuda:0 names one of a server's GPUs: add --server, or plan for a GPU profile here"},
         UsageError{"PlanThreadsForAGpu", "plan --model zoo:resnet20 --batch 8 --threads 2 --device t4", 2,
                    "--threads: is for CPU plans; --device t4 plans count cuDNN's workspaces at their bounds"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
