@@ -104,7 +104,7 @@ run() {
 }
 
 say "== running ($(elapsed) so far)"
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test nccl_communicator_test cuda_data_parallel_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test gpu_targets_test nccl_communicator_test cuda_data_parallel_test; do
   run "$t" 60 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/$t" || status=1
 done
 run gpu_quant_bench 30 env LD_LIBRARY_PATH="$SLIM_LD" "$WORK/bin/gpu_quant_bench" || status=1
@@ -115,7 +115,7 @@ run torch_gpu_bench 75 env PYTHONUNBUFFERED=1 python3 bench/torch_gpu_bench.py \
 say "== done in $(elapsed)"
 
 # The failures of the test binary, in the check's own log.
-for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test nccl_communicator_test cuda_data_parallel_test; do
+for t in cuda_ops_test cuda_kernels_test cuda_activation_test cuda_view_ops_test cuda_executor_test cuda_saved_codes_test workspace_bounds_gpu_test gpu_targets_test nccl_communicator_test cuda_data_parallel_test; do
   grep -E "^\[  FAILED  \]|Failure$" "$OUT/$t.log" | head -40 >>"$LOG"
 done
 # On a GPU machine a skip is a failure: the backend could not start there.

@@ -29,9 +29,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PACK=tools/device/pack
 LIMIT=$((64 * 1024 * 1024))
-TARGETS=(//tests/engine/cuda:cuda_ops_test //tests/engine/cuda:cuda_kernels_test //tests/engine/cuda:cuda_activation_test //tests/engine/cuda:cuda_view_ops_test //tests/engine/cuda:cuda_executor_test //tests/engine/cuda:cuda_saved_codes_test //tests/engine/cuda:workspace_bounds_gpu_test //tests/engine/comm:nccl_communicator_test //tests/engine/cuda:cuda_data_parallel_test
+TARGETS=(//tests/engine/cuda:cuda_ops_test //tests/engine/cuda:cuda_kernels_test //tests/engine/cuda:cuda_activation_test //tests/engine/cuda:cuda_view_ops_test //tests/engine/cuda:cuda_executor_test //tests/engine/cuda:cuda_saved_codes_test //tests/engine/cuda:workspace_bounds_gpu_test //tests/engine/cuda:gpu_targets_test //tests/engine/comm:nccl_communicator_test //tests/engine/cuda:cuda_data_parallel_test
   //bench:gpu_quant_bench //bench:gpu_train_bench)
-BINARIES=(tests/engine/cuda/cuda_ops_test tests/engine/cuda/cuda_kernels_test tests/engine/cuda/cuda_activation_test tests/engine/cuda/cuda_view_ops_test tests/engine/cuda/cuda_executor_test tests/engine/cuda/cuda_saved_codes_test tests/engine/cuda/workspace_bounds_gpu_test tests/engine/comm/nccl_communicator_test tests/engine/cuda/cuda_data_parallel_test
+BINARIES=(tests/engine/cuda/cuda_ops_test tests/engine/cuda/cuda_kernels_test tests/engine/cuda/cuda_activation_test tests/engine/cuda/cuda_view_ops_test tests/engine/cuda/cuda_executor_test tests/engine/cuda/cuda_saved_codes_test tests/engine/cuda/workspace_bounds_gpu_test tests/engine/cuda/gpu_targets_test tests/engine/comm/nccl_communicator_test tests/engine/cuda/cuda_data_parallel_test
   bench/gpu_quant_bench bench/gpu_train_bench)
 
 fail() {
