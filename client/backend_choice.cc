@@ -55,13 +55,7 @@ absl::StatusOr<std::vector<planner::DeviceProfile>> LocalGpuTargets() {
   if (!gpus.ok()) return gpus.status();
   std::vector<planner::DeviceProfile> targets;
   for (const engine::UsableGpu& g : *gpus) {
-    planner::DeviceProfile d;
-    d.name = absl::StrCat("cuda:", g.index);
-    d.gpu = true;
-    d.memory_bytes = g.total_bytes;
-    d.reserve_bytes = g.overhead_bytes;
-    d.description = absl::StrCat(g.name, ", this machine's GPU ", g.index);
-    targets.push_back(d);
+    targets.push_back(planner::GpuDevice(g.index, g.name, g.total_bytes, g.overhead_bytes, "this machine's"));
   }
   return targets;
 }

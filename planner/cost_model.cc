@@ -63,4 +63,15 @@ absl::StatusOr<DeviceProfile> FindDevice(absl::string_view name) {
       absl::StrCat("unknown device '", name, "'; known: ", absl::StrJoin(known, ", ")));
 }
 
+DeviceProfile GpuDevice(int index, absl::string_view name, int64_t memory_bytes, int64_t in_use_bytes,
+                        absl::string_view whose) {
+  DeviceProfile d;
+  d.name = absl::StrCat("cuda:", index);
+  d.gpu = true;
+  d.memory_bytes = memory_bytes;
+  d.reserve_bytes = in_use_bytes;
+  d.description = absl::StrCat(name, ", ", whose, " GPU ", index);
+  return d;
+}
+
 }  // namespace slimtrain::planner

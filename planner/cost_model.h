@@ -74,6 +74,12 @@ std::vector<DeviceProfile> DeviceProfiles();
 // The profile named `name`; INVALID_ARGUMENT listing the known names otherwise.
 absl::StatusOr<DeviceProfile> FindDevice(absl::string_view name);
 
+// A real GPU as a target "cuda:INDEX": its memory, less what a running CUDA
+// backend takes there (`in_use_bytes`, measured); `whose` says whose GPU it
+// is in the description ("this server's" -> "NVIDIA H200, this server's GPU 0").
+DeviceProfile GpuDevice(int index, absl::string_view name, int64_t memory_bytes, int64_t in_use_bytes,
+                        absl::string_view whose);
+
 }  // namespace slimtrain::planner
 
 #endif  // SLIMTRAIN_PLANNER_COST_MODEL_H_

@@ -255,13 +255,7 @@ absl::StatusOr<v1::PlanMemoryResponse> AnswerPlanMemory(const v1::PlanMemoryRequ
   // at their bounds, as GPU jobs are admitted; the CPU as its workers run.
   std::vector<planner::DeviceProfile> devices;
   for (const Gpu& g : pool.gpus) {
-    planner::DeviceProfile d;
-    d.name = absl::StrCat("cuda:", g.index);
-    d.gpu = true;
-    d.memory_bytes = g.total_bytes;
-    d.reserve_bytes = g.overhead_bytes;
-    d.description = absl::StrCat(g.name, ", this server's GPU ", g.index);
-    devices.push_back(d);
+    devices.push_back(planner::GpuDevice(g.index, g.name, g.total_bytes, g.overhead_bytes, "this server's"));
   }
   const std::string name = request.device().empty() ? "cpu" : request.device();
   absl::StatusOr<planner::DeviceProfile> profile = planner::FindDevice(name);

@@ -599,5 +599,26 @@ TEST(PlanRequestTest, DeviceMemoryLessReserveIsTheDefaultBudget) {
   EXPECT_TRUE(response->plans(0).fits());
 }
 
+// A real GPU as a target (a server's, or this machine's for a local plan):
+// "cuda:N", its memory less what a running backend takes there.
+TEST(PlanRequestTest, AGpuTargetIsFoundByNameWithWhatARunningBackendTakesReserved) {
+  const DeviceProfile gpu = GpuDevice(1, "NVIDIA H200", int64_t{140} << 30, int64_t{600} << 20, "this server's");
+  EXPECT_EQ(gpu.name, "cuda:1");
+  EXPECT_TRUE(gpu.gpu);
+  EXPECT_EQ(gpu.description, "NVIDIA H200, this server's GPU 1");
+  v1::PlanMemoryRequest request;
+  request.mutable_model()->set_zoo("resnet20");
+  request.set_batch_size(8);
+  request.set_device("cuda:1");
+  request.add_strategies("exact");
+  absl::StatusOr<v1::PlanMemoryResponse> response = AnswerPlanRequest(request, DefaultCostModel(), {gpu});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->budget_bytes(), (int64_t{140} << 30) - (int64_t{600} << 20));
+  EXPECT_EQ(response->plans(0).device(), "cuda:1");
+  request.set_device("cuda:2");
+  EXPECT_EQ(AnswerPlanRequest(request, DefaultCostModel(), {gpu}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace slimtrain::planner
