@@ -50,14 +50,11 @@ std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device,
   return std::make_unique<engine::FastBackend>(static_cast<int>(threads), /*plan_only=*/true);
 }
 
-absl::StatusOr<std::vector<planner::DeviceProfile>> LocalGpuTargets() {
-  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus();
+absl::StatusOr<planner::DeviceProfile> LocalGpuTarget(int index) {
+  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus(index);
   if (!gpus.ok()) return gpus.status();
-  std::vector<planner::DeviceProfile> targets;
-  for (const engine::UsableGpu& g : *gpus) {
-    targets.push_back(planner::GpuDevice(g.index, g.name, g.total_bytes, g.overhead_bytes, "this machine's"));
-  }
-  return targets;
+  const engine::UsableGpu& g = gpus->front();
+  return planner::GpuDevice(g.index, g.name, g.total_bytes, g.overhead_bytes, "this machine's");
 }
 
 }  // namespace slimtrain::client

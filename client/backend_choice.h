@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
@@ -39,11 +38,12 @@ int64_t CoresPerRank(int64_t ranks_here);
 // FastBackend (oneDNN's primitives described, not compiled).
 std::unique_ptr<planner::CostModel> MakePlanCostModel(const std::string& device, int64_t threads, int64_t ranks);
 
-// This machine's GPUs as plan targets "cuda:0", "cuda:1", ...: each one's
-// memory less what a running CUDA backend leaves taken there
-// (engine::ProbeUsableGpus), as a server plans for its own GPUs.
-// UNAVAILABLE with the reason when there is none.
-absl::StatusOr<std::vector<planner::DeviceProfile>> LocalGpuTargets();
+// This machine's GPU `index` as a plan target "cuda:INDEX": its memory less
+// what a running CUDA backend takes there (engine::ProbeUsableGpus, on that
+// GPU alone), as a server plans for its own GPUs. UNAVAILABLE with the
+// reason when it cannot run a backend (or there is no GPU at all);
+// NOT_FOUND listing this machine's GPUs when there is no GPU `index`.
+absl::StatusOr<planner::DeviceProfile> LocalGpuTarget(int index);
 
 }  // namespace slimtrain::client
 

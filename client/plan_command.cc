@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -109,21 +110,29 @@ int RunPlanCommand(const std::vector<std::string>& args) {
         "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads); drop --threads or "
         "--server"));
   }
-  // "cuda:N" here: one of this machine's GPUs, planned as a server plans its own.
+  // "cuda:N" here: this machine's GPU N, planned as a server plans its own.
   std::vector<planner::DeviceProfile> local_gpus;
   if (absl::StartsWith(device, "cuda:") && !flags.WasSet("server")) {
-    absl::StatusOr<std::vector<planner::DeviceProfile>> gpus = LocalGpuTargets();
-    if (!gpus.ok()) {
+    int index = -1;
+    if (!absl::SimpleAtoi(device.substr(5), &index) || index < 0) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--device ", device, ": not a GPU number (cuda:0, cuda:1, ...)")));
+    }
+    absl::StatusOr<planner::DeviceProfile> gpu = LocalGpuTarget(index);
+    if (absl::IsNotFound(gpu.status())) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("--device ", device, ": ", gpu.status().message())));
+    }
+    if (!gpu.ok()) {
       std::vector<std::string> profiles;
       for (const planner::DeviceProfile& p : planner::DeviceProfiles()) {
         if (p.gpu) profiles.push_back(p.name);
       }
       return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "--device ", device, ": this machine has no GPU to plan for (", gpus.status().message(),
+          "--device ", device, ": cannot plan for this machine's GPU ", index, " (", gpu.status().message(),
           "); add --server to plan for a server's GPU, or plan for a GPU profile (", absl::StrJoin(profiles, ", "),
           ")")));
     }
-    local_gpus = *std::move(gpus);
+    local_gpus.push_back(*std::move(gpu));
   }
   if (flags.WasSet("threads") && device != "cpu") {
     return Fail(absl::InvalidArgumentError(absl::StrCat(

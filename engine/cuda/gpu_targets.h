@@ -3,7 +3,7 @@
 // reports for its device pool, and what a local `slimtrain plan --device
 // cuda:N` plans against.
 //
-//   absl::StatusOr<std::vector<UsableGpu>> gpus = ProbeUsableGpus();
+//   absl::StatusOr<std::vector<UsableGpu>> gpus = ProbeUsableGpus();  // or (2): GPU 2 alone
 //   if (!gpus.ok()) std::printf("no GPU: %s\n", gpus.status().message());
 //   for (const UsableGpu& g : *gpus) room = g.total_bytes - g.overhead_bytes;
 #ifndef SLIMTRAIN_ENGINE_CUDA_GPU_TARGETS_H_
@@ -27,9 +27,11 @@ struct UsableGpu {
 };
 
 // Every GPU on which the CUDA backend starts, measured with one running (and
-// released again). UNAVAILABLE with the reason when there is none: no CUDA in
-// this build, no driver or device, or cuDNN/cuBLAS missing.
-absl::StatusOr<std::vector<UsableGpu>> ProbeUsableGpus();
+// released again); with `only` >= 0, GPU `only` alone (a backend started on
+// it, not on the others). UNAVAILABLE with the reason when there is none: no
+// CUDA in this build, no driver or device, or cuDNN/cuBLAS missing;
+// NOT_FOUND listing the GPUs when there is no GPU `only`.
+absl::StatusOr<std::vector<UsableGpu>> ProbeUsableGpus(int only = -1);
 
 }  // namespace slimtrain::engine
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "engine/cuda/gpu_info.h"
 #include "engine/cuda/gpu_targets.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -205,10 +206,10 @@ TEST(PlanCommandTest, CountsTheWorkspacesOfTheDeviceItPlansFor) {
 TEST(PlanCommandTest, PlansForThisMachinesGpuOrSaysThereIsNone) {
   const std::string plan = std::string(kBinary) + " plan --model zoo:resnet20 --batch 8 --strategies exact --device ";
   const CommandResult r = RunCommandSplit(plan + "cuda:0 --format json");
-  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus();
+  absl::StatusOr<std::vector<engine::UsableGpu>> gpus = engine::ProbeUsableGpus(0);
   if (!gpus.ok()) {
     EXPECT_EQ(r.exit_code, 2) << r.output;
-    const std::string why = absl::StrCat("--device cuda:0: this machine has no GPU to plan for (",
+    const std::string why = absl::StrCat("--device cuda:0: cannot plan for this machine's GPU 0 (",
                                          gpus.status().message(), "); add --server to plan for a server's GPU, "
                                          "or plan for a GPU profile (h200, ");
     EXPECT_NE(r.output.find(why), std::string::npos) << r.output;
@@ -227,10 +228,17 @@ TEST(PlanCommandTest, PlansForThisMachinesGpuOrSaysThereIsNone) {
   EXPECT_LT(budget, gpu.total_bytes);
   EXPECT_NEAR(static_cast<double>(budget), static_cast<double>(gpu.total_bytes - gpu.overhead_bytes),
               0.05 * static_cast<double>(gpu.total_bytes));
-  const std::string past_last = absl::StrCat("cuda:", gpus->back().index + 1);
-  const CommandResult unknown = Slimtrain("plan --model zoo:resnet20 --batch 8 --device " + past_last);
+  // A GPU past the last is named with the GPUs there are.
+  const absl::StatusOr<std::vector<engine::cuda::GpuInfo>> all = engine::cuda::ListGpus();
+  ASSERT_TRUE(all.ok()) << all.status();
+  const int past_last = all->back().index + 1;
+  const CommandResult unknown =
+      Slimtrain(absl::StrCat("plan --model zoo:resnet20 --batch 8 --device cuda:", past_last));
   EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
-  EXPECT_NE(unknown.output.find("device: unknown device '" + past_last + "'"), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find(absl::StrCat("--device cuda:", past_last, ": no GPU ", past_last,
+                                             "; this machine has cuda:0 (", all->front().name, ")")),
+            std::string::npos)
+      << unknown.output;
 }
 
 // --arena-exact-seconds: 0 turns the arena's exact search off; outside [0, 60]
@@ -617,6 +625,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "--threads: -1, must be in [0, 4096]"},
         UsageError{"PlanThreadsWithServer", "plan --model zoo:resnet20 --batch 8 --threads 2 --server 127.0.0.1:1",
                    2, "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads)"},
+        UsageError{"PlanGpuNotANumber", "plan --model zoo:resnet20 --batch 8 --device cuda:first", 2,
+                   "--device cuda:first: not a GPU number (cuda:0, cuda:1, ...)"},
         UsageError{"PlanThreadsForAGpu", "plan --model zoo:resnet20 --batch 8 --threads 2 --device t4", 2,
                    "--threads: is for CPU plans; --device t4 plans count cuDNN's workspaces at their bounds"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},

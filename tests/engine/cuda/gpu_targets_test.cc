@@ -4,9 +4,11 @@
 // does; on one (tools/device/check.sh) every GPU is measured with a backend
 // running and released again.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/gpu_info.h"
 #include "engine/cuda/gpu_targets.h"
@@ -21,6 +23,7 @@ TEST(GpuTargetsTest, WithoutAGpuTheProbeSaysWhy) {
   const absl::StatusOr<std::vector<UsableGpu>> usable = ProbeUsableGpus();
   ASSERT_FALSE(usable.ok());
   EXPECT_EQ(usable.status(), gpus.status());
+  EXPECT_EQ(ProbeUsableGpus(0).status(), gpus.status());
 }
 
 TEST(GpuTargetsTest, EveryGpuIsMeasuredWithABackendRunning) {
@@ -42,6 +45,16 @@ TEST(GpuTargetsTest, EveryGpuIsMeasuredWithABackendRunning) {
     // taken while it ran (the context may stay).
     EXPECT_LE(CudaDeviceBytesInUse(g.index), g.overhead_bytes);
   }
+  // One GPU alone, and one past the last named with those there are.
+  const absl::StatusOr<std::vector<UsableGpu>> last = ProbeUsableGpus(gpus->back().index);
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ(last->front().index, gpus->back().index);
+  const absl::StatusOr<std::vector<UsableGpu>> none = ProbeUsableGpus(gpus->back().index + 1);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound) << none.status();
+  EXPECT_NE(none.status().message().find(absl::StrCat("this machine has cuda:0 (", gpus->front().name, ")")),
+            std::string::npos)
+      << none.status();
 }
 
 }  // namespace
