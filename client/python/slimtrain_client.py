@@ -21,9 +21,11 @@ import time
 import uuid
 
 import grpc
+from google.protobuf import json_format
 
 from proto import job_pb2
 from proto import model_pb2
+from proto import plan_pb2
 from proto import service_pb2
 from proto import service_pb2_grpc
 
@@ -55,14 +57,22 @@ class Client:
         self._stub = service_pb2_grpc.TrainingServiceStub(channel)
 
     def plan(self, model, batch, strategies=None, budget_bytes=0, device="", optimizer="sgd", max_batch=False,
-             loss="", include_buffers=False, ranks=0, bucket_bytes=0, sync_batch_norm=False):
+             loss="", include_buffers=False, ranks=0, bucket_bytes=0, sync_batch_norm=False,
+             arena_exact_seconds=None, sensitivity=None):
         """Memory plans of a zoo model (a name), a ModelSpec or an ONNX model (a .onnx path or its
         bytes): a PlanMemoryResponse. include_buffers: every buffer and step too. ranks > 1: each
-        plan is one rank's of a data-parallel job, with its gradient buckets (bucket_bytes, 0: 25 MiB)."""
+        plan is one rank's of a data-parallel job, with its gradient buckets (bucket_bytes, 0: 25 MiB).
+        arena_exact_seconds: the arena's exact search per plan, in [0, 60] (None: the server's 1 s; 0:
+        off). sensitivity: for `mixed`, `slimtrain calibrate`'s table (a path to its JSON, a dict
+        or a SensitivityTable); None: sensitivities assumed."""
         request = service_pb2.PlanMemoryRequest(batch_size=batch, strategies=strategies or [],
                                                 budget_bytes=budget_bytes, device=device, optimizer=optimizer,
                                                 max_batch=max_batch, include_buffers=include_buffers)
         request.model.CopyFrom(_model_ref(model, loss))
+        if arena_exact_seconds is not None:
+            request.arena_exact_seconds = arena_exact_seconds
+        if sensitivity is not None:
+            request.sensitivity.CopyFrom(_sensitivity_table(sensitivity))
         if ranks > 1:
             request.data_parallel.ranks = ranks
             request.data_parallel.bucket_bytes = bucket_bytes
@@ -71,7 +81,8 @@ class Client:
 
     def submit(self, spec=None, request_id=None, *, model=None, dataset="fashion-mnist", strategy="approx4",
                batch=128, epochs=0, steps=0, learning_rate=0.1, momentum=0.9, seed=1, dataset_path="",
-               normalize=False, loss="", name="", ranks=1, nodes=1, sync_batch_norm=False, eval_every=0):
+               normalize=False, loss="", name="", ranks=1, nodes=1, sync_batch_norm=False, eval_every=0,
+               sensitivity=None):
         """Submits a JobSpec, or one built from the keywords; returns the Job.
 
         model: a zoo name, a ModelSpec, or an ONNX model (a .onnx path or its bytes; it trains from its
@@ -84,7 +95,8 @@ class Client:
         eval_every: evaluate on the test set every this many steps (and at the end; 0: only at the end).
         name: the job's display name. ranks, nodes: data-parallel CPU processes per node and nodes
         (hosts of the server's --hosts), each rank taking `batch` examples a step; sync_batch_norm:
-        batch norm over every rank's batch (exact and checkpointing strategies)."""
+        batch norm over every rank's batch (exact and checkpointing strategies). sensitivity: for
+        strategy "mixed", `slimtrain calibrate`'s table (as in plan); None: the worker measures one."""
         if spec is None:
             spec = job_pb2.JobSpec(strategy=strategy, batch_size=batch, epochs=epochs if (epochs or steps) else 1,
                                    steps=steps, seed=seed)
@@ -101,6 +113,8 @@ class Client:
                 spec.resources.cpu_ranks = ranks
                 spec.resources.node_count = nodes
                 spec.data_parallel.sync_batch_norm = sync_batch_norm
+            if sensitivity is not None:
+                spec.sensitivity.CopyFrom(_sensitivity_table(sensitivity))
         request = service_pb2.SubmitJobRequest(spec=spec, client_request_id=request_id or uuid.uuid4().hex)
         return self._stub.SubmitJob(request, metadata=self._metadata, timeout=120).job
 
@@ -186,3 +200,19 @@ def _model_ref(model, loss=""):
     else:
         ref.zoo = model.removeprefix("zoo:")
     return ref
+
+
+def _sensitivity_table(table):
+    """A SensitivityTable from one, a dict of its JSON fields, or the path of
+    `slimtrain calibrate --output`'s JSON. ValueError naming the file when it
+    is not such a table."""
+    if isinstance(table, plan_pb2.SensitivityTable):
+        return table
+    if isinstance(table, dict):
+        return json_format.ParseDict(table, plan_pb2.SensitivityTable())
+    with open(os.path.expanduser(table)) as f:
+        text = f.read()
+    try:
+        return json_format.Parse(text, plan_pb2.SensitivityTable())
+    except json_format.ParseError as e:
+        raise ValueError(f"{table}: not a sensitivity table (slimtrain calibrate's JSON): {e}") from None

@@ -74,6 +74,46 @@ class PythonClientTest(unittest.TestCase):
         self.client.delete(job.id)
         self.assertNotIn(job.id, [j.id for j in self.client.list()])
 
+    def test_mixed_plans_and_jobs_take_a_sensitivity_table(self):
+        # Without a table the server assumes sensitivities, and says so; with
+        # one (a dict, a calibrate JSON file or the message) it does not.
+        table = {"model": "resnet20", "batchSize": "16", "batches": "2",
+                 "tensors": [{"tensor": "layer1.0.bn1", "error2": 0.1, "error4": 0.01, "error8": 0.001}]}
+        assumed = self.client.plan("resnet20", batch=16, strategies=["mixed"]).plans[0].choice
+        self.assertIn("sensitivities assumed", assumed)
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(table, f)
+            f.flush()
+            for given in (table, f.name):
+                choice = self.client.plan("resnet20", batch=16, strategies=["mixed"], sensitivity=given).plans[0].choice
+                self.assertNotIn("sensitivities assumed", choice)
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            f.write("not json")
+            f.flush()
+            with self.assertRaisesRegex(ValueError, "not a sensitivity table"):
+                self.client.plan("resnet20", batch=16, strategies=["mixed"], sensitivity=f.name)
+        bad = {"tensors": [{"tensor": "layer1.0.bn1", "error2": 0.1, "error4": -1, "error8": 0.001}]}
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.plan("resnet20", batch=16, strategies=["mixed"], sensitivity=bad)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("sensitivity.tensors[0].error4", e.exception.details())
+        job = self.client.submit(model="resnet20", dataset="synthetic", strategy="mixed", batch=8, steps=1,
+                                 sensitivity=table)
+        self.assertEqual(job.spec.sensitivity.tensors[0].tensor, "layer1.0.bn1")
+        self.client.cancel(job.id)
+
+    def test_arena_exact_seconds(self):
+        # DenseNet-BC-100's approx8 plan is packed at its bound by the search (1 s by default), not without it.
+        plans = {s: self.client.plan("densenet_bc_100", batch=128, strategies=["approx8"], device="h200",
+                                     arena_exact_seconds=s).plans[0] for s in (0, None)}
+        self.assertEqual(plans[0].arena_exact_search, "off")
+        self.assertEqual(plans[None].arena_exact_search, "proved it optimal")
+        self.assertLess(plans[None].arena_bytes, plans[0].arena_bytes)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.client.plan("resnet20", batch=8, arena_exact_seconds=61)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("arena_exact_seconds must be in [0, 60], got 61", e.exception.details())
+
     def test_errors_carry_the_servers_code_and_message(self):
         with self.assertRaises(grpc.RpcError) as e:
             self.client.get("job-999999")
