@@ -114,7 +114,7 @@ int RunPlanCommand(const std::vector<std::string>& args) {
   std::vector<planner::DeviceProfile> local_gpus;
   if (absl::StartsWith(device, "cuda:") && !flags.WasSet("server")) {
     int index = -1;
-    if (!absl::SimpleAtoi(device.substr(5), &index) || index < 0) {
+    if (!absl::SimpleAtoi(device.substr(5), &index) || index < 0 || absl::StrCat("cuda:", index) != device) {
       return Fail(absl::InvalidArgumentError(
           absl::StrCat("--device ", device, ": not a GPU number (cuda:0, cuda:1, ...)")));
     }

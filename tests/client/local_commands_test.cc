@@ -627,6 +627,8 @@ INSTANTIATE_TEST_SUITE_P(
                    2, "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads)"},
         UsageError{"PlanGpuNotANumber", "plan --model zoo:resnet20 --batch 8 --device cuda:first", 2,
                    "--device cuda:first: not a GPU number (cuda:0, cuda:1, ...)"},
+        UsageError{"PlanGpuNumberWithASign", "plan --model zoo:resnet20 --batch 8 --device cuda:+1", 2,
+                   "--device cuda:+1: not a GPU number (cuda:0, cuda:1, ...)"},
         UsageError{"PlanThreadsForAGpu", "plan --model zoo:resnet20 --batch 8 --threads 2 --device t4", 2,
                    "--threads: is for CPU plans; --device t4 plans count cuDNN's workspaces at their bounds"},
         UsageError{"ZooExportUnknown", "zoo export resnet7", 1, "unknown zoo model 'resnet7'"},
