@@ -77,7 +77,9 @@ INSTANTIATE_TEST_SUITE_P(Zoo, SavedRatioTest,
                                          RatioCase{"nanogpt", 128, 4}),
                          [](const testing::TestParamInfo<RatioCase>& info) { return std::string(info.param.model); });
 
-// The code buffer of each coded tensor, by the coded tensor's layer name.
+// The code buffer of each coded tensor, by the coded tensor's layer name
+// (pointers into `s`, so not for a temporary schedule).
+std::map<std::string, const ScheduleBuffer*> CodesByLayer(const Graph& g, const Schedule&& s) = delete;
 std::map<std::string, const ScheduleBuffer*> CodesByLayer(const Graph& g, const Schedule& s) {
   std::map<std::string, const ScheduleBuffer*> codes;
   for (const ScheduleBuffer& b : s.buffers) {
@@ -230,8 +232,8 @@ TEST(CodingTest, TokenIdsAndRegressionInputsStayExact) {
     layers { name: "loss" inputs: "fc2" mse_loss {} })pb");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const Graph& g = *parsed;
-  const std::map<std::string, const ScheduleBuffer*> codes =
-      CodesByLayer(g, ScheduleOf(g, Strategy::kApprox4, 4));
+  const Schedule s = ScheduleOf(g, Strategy::kApprox4, 4);  // outlives `codes`, which point into it
+  const std::map<std::string, const ScheduleBuffer*> codes = CodesByLayer(g, s);
   EXPECT_EQ(codes.count("fc2"), 0u);  // the mse_loss input
   ASSERT_EQ(codes.count("act"), 1u);
   EXPECT_EQ(codes.at("act")->coding, Coding::kRange);

@@ -76,10 +76,13 @@ class Query {
 }  // namespace
 
 absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
+  // Closed by sqlite3_close_v2, which frees the connection once the Query
+  // objects still open here are finalized on return (sqlite3_close refuses
+  // to close it then, and the connection leaked: LeakSanitizer, 2 MB).
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     const std::string why = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
+    sqlite3_close_v2(db);
     return absl::InternalError(absl::StrCat(path, ": ", why));
   }
   auto error = [&](const std::string& what) {
@@ -92,7 +95,7 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
     Query jobs(db, "SELECT id, owner, request_id, state, job FROM jobs ORDER BY seq");
     if (!jobs.ok()) {
       absl::Status s = error("reading the jobs table");
-      sqlite3_close(db);
+      sqlite3_close_v2(db);
       return s;
     }
     int rc;
@@ -103,7 +106,7 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
       j.request_id = jobs.Text(2);
       j.state = jobs.Int(3);
       if (!j.job.ParseFromString(jobs.Text(4))) {
-        sqlite3_close(db);
+        sqlite3_close_v2(db);
         return absl::DataLossError(absl::StrCat(path, ": the blob of job row '", j.id, "' is not a v1::Job"));
       }
       index[j.id] = out.jobs.size();
@@ -111,14 +114,14 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
     }
     if (rc != SQLITE_DONE) {
       absl::Status s = error("reading the jobs table");
-      sqlite3_close(db);
+      sqlite3_close_v2(db);
       return s;
     }
   }
   Query events(db, "SELECT job_id, sequence, event FROM events ORDER BY job_id, sequence");
   if (!events.ok()) {
     absl::Status s = error("reading the events table");
-    sqlite3_close(db);
+    sqlite3_close_v2(db);
     return s;
   }
   int rc;
@@ -132,7 +135,7 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
     }
     v1::JobEvent e;
     if (!e.ParseFromString(events.Text(2))) {
-      sqlite3_close(db);
+      sqlite3_close_v2(db);
       return absl::DataLossError(
           absl::StrFormat("%s: the blob of event row (%s, %d) is not a v1::JobEvent", path, id, sequence));
     }
@@ -141,10 +144,10 @@ absl::StatusOr<StoredJobs> ReadJobDatabase(const std::string& path) {
   }
   if (rc != SQLITE_DONE) {
     absl::Status s = error("reading the events table");
-    sqlite3_close(db);
+    sqlite3_close_v2(db);
     return s;
   }
-  sqlite3_close(db);
+  sqlite3_close_v2(db);
   return out;
 }
 
