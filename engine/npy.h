@@ -44,6 +44,8 @@ struct NpyArray {
 };
 
 absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes, const std::string& name);
+// The array's data is a view of `bytes`, so they must outlive it: not a temporary.
+absl::StatusOr<NpyArray> ParseNpy(std::string&& bytes, const std::string& name) = delete;
 
 }  // namespace slimtrain::engine
 

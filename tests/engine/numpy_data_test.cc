@@ -26,24 +26,30 @@ using test_util::WriteBytes;
 using test_util::ZipBytes;
 
 TEST(NpyTest, ReadsEveryDtypeAndByteOrder) {
-  absl::StatusOr<NpyArray> f = ParseNpy(NpyBytes("<f4", {2}, RawBytes<float>({1.5f, -2.0f})), "a.npy");
+  // Each array views its bytes, so they are kept in variables that outlive it.
+  const std::string f_bytes = NpyBytes("<f4", {2}, RawBytes<float>({1.5f, -2.0f}));
+  absl::StatusOr<NpyArray> f = ParseNpy(f_bytes, "a.npy");
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->shape, (std::vector<int64_t>{2}));
   EXPECT_EQ(f->Float(0), 1.5);
   EXPECT_EQ(f->Float(1), -2.0);
   EXPECT_EQ(f->ShapeText(), "(2,)");
   // Big-endian float32 1.0 is 3f 80 00 00.
-  absl::StatusOr<NpyArray> be = ParseNpy(NpyBytes(">f4", {1}, std::string("\x3f\x80\x00\x00", 4)), "be.npy");
+  const std::string be_bytes = NpyBytes(">f4", {1}, std::string("\x3f\x80\x00\x00", 4));
+  absl::StatusOr<NpyArray> be = ParseNpy(be_bytes, "be.npy");
   ASSERT_TRUE(be.ok()) << be.status();
   EXPECT_EQ(be->Float(0), 1.0);
-  absl::StatusOr<NpyArray> i16 = ParseNpy(NpyBytes(">i2", {2}, std::string("\xff\xfe\x00\x07", 4)), "i.npy");
+  const std::string i16_bytes = NpyBytes(">i2", {2}, std::string("\xff\xfe\x00\x07", 4));
+  absl::StatusOr<NpyArray> i16 = ParseNpy(i16_bytes, "i.npy");
   ASSERT_TRUE(i16.ok()) << i16.status();
   EXPECT_EQ(i16->Int(0), -2);
   EXPECT_EQ(i16->Int(1), 7);
-  absl::StatusOr<NpyArray> i64 = ParseNpy(NpyBytes("<i8", {1}, RawBytes<int64_t>({-5})), "l.npy");
+  const std::string i64_bytes = NpyBytes("<i8", {1}, RawBytes<int64_t>({-5}));
+  absl::StatusOr<NpyArray> i64 = ParseNpy(i64_bytes, "l.npy");
   ASSERT_TRUE(i64.ok()) << i64.status();
   EXPECT_EQ(i64->Int(0), -5);
-  absl::StatusOr<NpyArray> f8 = ParseNpy(NpyBytes("<f8", {1, 1}, RawBytes<double>({0.1})), "d.npy");
+  const std::string f8_bytes = NpyBytes("<f8", {1, 1}, RawBytes<double>({0.1}));
+  absl::StatusOr<NpyArray> f8 = ParseNpy(f8_bytes, "d.npy");
   ASSERT_TRUE(f8.ok()) << f8.status();
   EXPECT_EQ(f8->Float(0), 0.1);
   EXPECT_EQ(f8->ShapeText(), "(1, 1)");
