@@ -110,6 +110,10 @@ int RunPlanCommand(const std::vector<std::string>& args) {
         "--threads: the server plans its CPU jobs with its own threads (its --cpu_threads); drop --threads or "
         "--server"));
   }
+  if (flags.WasSet("threads") && device != "cpu") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--threads: is for CPU plans; --device ", device, " plans count cuDNN's workspaces at their bounds")));
+  }
   // "cuda:N" here: this machine's GPU N, planned as a server plans its own.
   std::vector<planner::DeviceProfile> local_gpus;
   if (absl::StartsWith(device, "cuda:") && !flags.WasSet("server")) {
@@ -133,10 +137,6 @@ int RunPlanCommand(const std::vector<std::string>& args) {
           ")")));
     }
     local_gpus.push_back(*std::move(gpu));
-  }
-  if (flags.WasSet("threads") && device != "cpu") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--threads: is for CPU plans; --device ", device, " plans count cuDNN's workspaces at their bounds")));
   }
   if (!(arena_exact_seconds >= 0 && arena_exact_seconds <= planner::kMaxArenaExactSeconds)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--arena-exact-seconds: ", arena_exact_seconds,
